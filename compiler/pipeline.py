@@ -1,0 +1,148 @@
+"""The pipeline: spec files -> document -> schema -> per-environment overlays -> system models.
+
+Passes are small named functions run in order; the pipeline stops between stages when a stage
+reported errors, so a user sees every problem of one kind at once and no cascade of follow-on
+errors. Nothing here prints or writes files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlplane.compiler import codes, ir
+from mlplane.compiler.diagnostics import Diagnostic, Diagnostics
+from mlplane.compiler.document import Document, load_spec
+from mlplane.compiler.overlay import apply_overlay, overrides_of
+from mlplane.compiler.resolve import Resolver
+from mlplane.compiler.scan import scan_document
+from mlplane.compiler.schema_pass import validate_document
+from mlplane.compiler.source import DEFAULT_LIMITS, Limits
+from mlplane.schema import formats
+from mlplane.schema import models as spec
+
+
+class UnknownEnvironmentError(Exception):
+    """The caller asked for an environment the spec does not define (a usage error)."""
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        suggestion = formats.closest(name, known)
+        hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+        super().__init__(
+            f"environment {name!r} is not defined{hint} (defined: {', '.join(known) or 'none'})"
+        )
+        self.name = name
+        self.known = tuple(known)
+
+
+@dataclass(frozen=True)
+class Effective:
+    """One environment's effective document and its validated spec."""
+
+    name: str
+    document: Document
+    spec: spec.MLSystem
+
+
+@dataclass
+class CompileResult:
+    diagnostics: Diagnostics
+    sources: Mapping[str, str] = field(default_factory=dict)
+    document: Document | None = None
+    effective: dict[str, Effective] = field(default_factory=dict)
+    systems: dict[str, ir.System] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.diagnostics.has_errors
+
+    def sorted_diagnostics(self) -> tuple[Diagnostic, ...]:
+        return self.diagnostics.sorted()
+
+
+def compile_spec(
+    target: Path,
+    environments: Sequence[str] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> CompileResult:
+    """Compile the spec at ``target`` for ``environments`` (all when None)."""
+    diagnostics = Diagnostics()
+    result = CompileResult(diagnostics)
+    document = load_spec(target, diagnostics, limits)
+    if document is None:
+        return result
+    result.sources = document.files
+    result.document = document
+    for stage in (_schema_stage, _resolve_stage):
+        stage(result, document, environments)
+        if diagnostics.has_errors:
+            break
+    return result
+
+
+def environment_names(document: Document) -> list[str]:
+    envs = document.data.get("environments")
+    return sorted(envs) if isinstance(envs, dict) else []
+
+
+def _selected(document: Document, environments: Sequence[str] | None) -> list[str]:
+    known = environment_names(document)
+    if environments is None:
+        return known
+    for name in environments:
+        if name not in known:
+            raise UnknownEnvironmentError(name, known)
+    return list(environments)
+
+
+def _schema_stage(
+    result: CompileResult, document: Document, environments: Sequence[str] | None
+) -> None:
+    diagnostics = result.diagnostics
+    flagged = scan_document(document, diagnostics)
+    base = validate_document(document, diagnostics, flagged)
+    if base is None and _invalid_overrides(document, diagnostics):
+        return
+    for name in _selected(document, environments):
+        _check_overrides(document, name, diagnostics)
+        effective = apply_overlay(document, name)
+        validated = (
+            base if effective is document else validate_document(effective, diagnostics, flagged)
+        )
+        if validated is not None:
+            result.effective[name] = Effective(name, effective, validated)
+
+
+def _invalid_overrides(document: Document, diagnostics: Diagnostics) -> bool:
+    """Whether any error lies inside ``environments`` (then overlays cannot be applied safely)."""
+    return any(d.path.startswith("environments") for d in diagnostics if d.severity == "error")
+
+
+def _check_overrides(document: Document, environment: str, diagnostics: Diagnostics) -> None:
+    overrides = overrides_of(document, environment)
+    metadata = overrides.get("metadata") if overrides else None
+    if isinstance(metadata, dict) and "name" in metadata:
+        path = ("environments", environment, "overrides", "metadata", "name")
+        diagnostics.error(
+            codes.OVERRIDE_FORBIDDEN,
+            "metadata.name cannot vary per environment: it names the system everywhere",
+            document.location(path),
+            path,
+        )
+
+
+def _resolve_stage(
+    result: CompileResult, document: Document, environments: Sequence[str] | None
+) -> None:
+    del document, environments
+    for name, effective in result.effective.items():
+        resolver = Resolver(effective.spec, effective.document, result.diagnostics)
+        before = len(result.diagnostics)
+        resolver.check()
+        new = result.diagnostics.items[before:]
+        if not any(d.severity == "error" for d in new):
+            result.systems[name] = resolver.build(name)
+
+
+Stage = Callable[[CompileResult, Document, Sequence[str] | None], None]

@@ -1,0 +1,6 @@
+"""Allow ``python -m mlplane``."""
+
+from mlplane.compiler.cli import main
+
+if __name__ == "__main__":
+    main()

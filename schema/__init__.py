@@ -1,0 +1,1 @@
+"""The mlplane spec language: pydantic models and the exported JSON Schema."""

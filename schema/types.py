@@ -1,0 +1,520 @@
+"""Scalar types of the mlplane language, each with one clear error message.
+
+Every validator raises ``PydanticCustomError`` whose *type* is a registered diagnostic code
+(``invalid-duration``, ``invalid-name`` ...), so the compiler maps schema errors to diagnostics
+without guessing. The JSON Schema of each type documents the same rule for editors.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from mlplane.schema import formats
+
+Check = Callable[[str], str]
+
+
+def _string_type(check: Check, schema: dict[str, Any]) -> Any:
+    """An ``Annotated[str, ...]`` that runs ``check`` and documents ``schema``."""
+    return Annotated[str, AfterValidator(check), WithJsonSchema({"type": "string", **schema})]
+
+
+def fail(code: str, message: str, **context: Any) -> PydanticCustomError:
+    """A schema error whose type is the diagnostic code (``{`` in messages is escaped)."""
+    return PydanticCustomError(code, message.replace("{", "{{").replace("}", "}}"), context)
+
+
+# --- names ------------------------------------------------------------------------------------
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+RESERVED_WORDS = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
+
+
+def check_name(value: str, limit: int = 40) -> str:
+    if not _DNS_LABEL.match(value) or len(value) > limit:
+        raise fail(
+            "invalid-name",
+            f"invalid name {formats.quote(value)}: {formats.dns_label_rule(limit)}",
+            suggestion=formats.dns_suggestion(value, limit),
+        )
+    if value in RESERVED_WORDS:
+        raise fail(
+            "reserved-name",
+            f"name {formats.quote(value)} is a reserved word in generated code; choose another",
+        )
+    return value
+
+
+def _check_env_name(value: str) -> str:
+    return check_name(value, 20)
+
+
+Name = _string_type(
+    check_name,
+    {
+        "pattern": _DNS_LABEL.pattern,
+        "maxLength": 40,
+        "description": "A DNS-1123 label, at most 40 characters.",
+    },
+)
+EnvName = _string_type(
+    _check_env_name,
+    {
+        "pattern": _DNS_LABEL.pattern,
+        "maxLength": 20,
+        "description": "A DNS-1123 label, at most 20 characters.",
+    },
+)
+NamespaceName = _string_type(
+    lambda v: check_name(v, 63),
+    {"pattern": _DNS_LABEL.pattern, "maxLength": 63, "description": "A Kubernetes namespace name."},
+)
+
+_TEAM = re.compile(r"^[a-z0-9]([-a-z0-9._]*[a-z0-9])?(@[a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$")
+
+
+def _check_owner(value: str) -> str:
+    if not _TEAM.match(value) or len(value) > 128:
+        raise fail(
+            "invalid-format",
+            f"invalid owner {formats.quote(value)}: use a team slug such as 'risk-ml' "
+            "or an e-mail address such as 'dpo@acme.example' (lower case)",
+        )
+    return value
+
+
+Owner = _string_type(
+    _check_owner,
+    {
+        "pattern": _TEAM.pattern,
+        "maxLength": 128,
+        "description": "A team slug or an e-mail address.",
+    },
+)
+
+# --- free text -------------------------------------------------------------------------------
+
+
+def check_text(value: str, limit: int = 1024) -> str:
+    if len(value) > limit:
+        raise fail("too-long", f"text is {len(value)} characters long; the limit is {limit}")
+    marker = formats.template_marker(value)
+    if marker is not None:
+        raise fail(
+            "invalid-text",
+            f"text must not contain {formats.quote(marker)}: spec text ends up in CI workflows "
+            "and alert templates, where it would be evaluated",
+        )
+    return value
+
+
+Text = _string_type(
+    check_text, {"maxLength": 1024, "description": "Free text; no '{{', '}}' or '${{'."}
+)
+LongText = _string_type(
+    lambda v: check_text(v, 4096),
+    {"maxLength": 4096, "description": "Free text (up to 4096 characters)."},
+)
+
+# --- durations, quantities, schedules, dates --------------------------------------------------
+
+
+def check_duration(value: str) -> str:
+    if formats.parse_duration(value) is None:
+        raise fail(
+            "invalid-duration",
+            f"invalid duration {formats.quote(value)}: {formats.DURATION_FORMS}",
+        )
+    return value
+
+
+Duration = _string_type(
+    check_duration,
+    {
+        "pattern": formats.DURATION_PATTERN,
+        "description": "A duration: 30s, 5m, 1h, 30d, 2w or 1h30m.",
+    },
+)
+
+
+def _quantity_input(value: Any) -> Any:
+    """Kubernetes accepts ``cpu: 2`` as well as ``cpu: "2"``; integers become strings."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _check_cpu(value: str) -> str:
+    if formats.parse_cpu(value) is None:
+        raise fail(
+            "invalid-quantity", f"invalid CPU quantity {formats.quote(value)}: {formats.CPU_FORMS}"
+        )
+    return value
+
+
+def _check_memory(value: str) -> str:
+    if formats.parse_memory(value) is None:
+        raise fail(
+            "invalid-quantity",
+            f"invalid memory quantity {formats.quote(value)}: {formats.MEMORY_FORMS}",
+            suggestion=formats.memory_suggestion(value),
+        )
+    return value
+
+
+Cpu = Annotated[
+    str,
+    BeforeValidator(_quantity_input),
+    AfterValidator(_check_cpu),
+    WithJsonSchema(
+        {
+            "type": ["string", "integer"],
+            "pattern": formats.CPU_PATTERN,
+            "description": "CPU: '500m', '1', '2.5'.",
+        }
+    ),
+]
+Memory = Annotated[
+    str,
+    BeforeValidator(_quantity_input),
+    AfterValidator(_check_memory),
+    WithJsonSchema(
+        {
+            "type": ["string", "integer"],
+            "pattern": formats.MEMORY_PATTERN,
+            "description": "Memory: '512Mi', '2Gi'.",
+        }
+    ),
+]
+
+
+def _check_cron(value: str) -> str:
+    problem = formats.cron_problem(value)
+    if problem is not None:
+        raise fail("invalid-cron", f"invalid cron schedule {formats.quote(value)}: {problem}")
+    return value
+
+
+Cron = _string_type(
+    _check_cron,
+    {
+        "description": "A five-field cron schedule ('0 3 * * 0') or @hourly, @daily, @weekly, @monthly, @yearly."
+    },
+)
+
+
+def _check_date(value: str) -> str:
+    if formats.parse_date(value) is None:
+        raise fail(
+            "invalid-date",
+            f"invalid date {formats.quote(value)}: write YYYY-MM-DD, e.g. 2027-03-31",
+        )
+    return value
+
+
+Date = _string_type(_check_date, {"format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"})
+
+# --- references to the outside world ------------------------------------------------------------
+
+
+def _check_image(value: str) -> str:
+    if formats.parse_image(value) is None:
+        raise fail(
+            "invalid-image",
+            f"invalid image reference {formats.quote(value)}: {formats.IMAGE_FORMS}",
+        )
+    return value
+
+
+Image = _string_type(
+    _check_image,
+    {"maxLength": 512, "description": "An OCI image: registry/repository[:tag][@sha256:<64 hex>]."},
+)
+
+
+def _check_registry(value: str) -> str:
+    if not formats.REGISTRY_PREFIX_RE.match(value):
+        raise fail(
+            "invalid-image",
+            f"invalid registry prefix {formats.quote(value)}: write a host with an optional "
+            "repository path, such as 'ghcr.io/acme' or '123456789012.dkr.ecr.eu-west-1.amazonaws.com'",
+        )
+    return value
+
+
+Registry = _string_type(_check_registry, {"pattern": formats.REGISTRY_PREFIX_RE.pattern})
+
+
+def _uri_checker(kind: str) -> Check:
+    def check(value: str) -> str:
+        problem = formats.uri_problem(value, kind)
+        if problem is not None:
+            code = "inline-secret" if problem.startswith("credentials") else "invalid-uri"
+            raise fail(code, problem)
+        return value
+
+    return check
+
+
+DataUri = _string_type(
+    _uri_checker("data"),
+    {"maxLength": 2048, "description": "URI of a data source: " + ", ".join(formats.DATA_SCHEMES)},
+)
+ArtifactUri = _string_type(
+    _uri_checker("artifact"),
+    {
+        "maxLength": 2048,
+        "description": "URI of a model artifact: " + ", ".join(formats.ARTIFACT_SCHEMES),
+    },
+)
+StateUri = _string_type(
+    _uri_checker("state"),
+    {"maxLength": 2048, "description": "Pulumi state backend: " + ", ".join(formats.STATE_SCHEMES)},
+)
+
+
+def _check_secret_ref(value: str) -> str:
+    problem = formats.secret_ref_problem(value)
+    if problem is not None:
+        raise fail("invalid-secret-ref", problem)
+    return value
+
+
+SecretRef = _string_type(
+    _check_secret_ref,
+    {"description": "A secret reference: " + ", ".join(formats.SECRET_REF_FORMS)},
+)
+
+
+def _check_promql(value: str) -> str:
+    problem = formats.promql_problem(value)
+    if problem is not None:
+        raise fail("invalid-promql", problem)
+    return value
+
+
+PromQL = _string_type(
+    _check_promql,
+    {
+        "maxLength": 4096,
+        "description": "A PromQL expression; {{window}} marks the range, e.g. [{{window}}].",
+    },
+)
+
+# --- labels, policy ids, principals -----------------------------------------------------------
+
+
+def _check_label_key(value: str) -> str:
+    if not formats.label_key_ok(value):
+        raise fail(
+            "invalid-label", f"invalid label key {formats.quote(value)}: {formats.LABEL_KEY_RULE}"
+        )
+    return value
+
+
+def _check_label_value(value: str) -> str:
+    if not formats.LABEL_VALUE_RE.match(value):
+        raise fail(
+            "invalid-label",
+            f"invalid label value {formats.quote(value)}: {formats.LABEL_VALUE_RULE}",
+        )
+    return value
+
+
+LabelKey = _string_type(_check_label_key, {"maxLength": 317})
+LabelValue = _string_type(
+    _check_label_value, {"pattern": formats.LABEL_VALUE_RE.pattern, "maxLength": 63}
+)
+
+_POLICY_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*\.[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def _check_policy_id(value: str) -> str:
+    if not _POLICY_ID.match(value) or len(value) > 80:
+        raise fail(
+            "invalid-format",
+            f"invalid policy id {formats.quote(value)}: write domain.rule-name, e.g. 'data.retention-bounded'",
+        )
+    return value
+
+
+PolicyId = _string_type(_check_policy_id, {"pattern": _POLICY_ID.pattern, "maxLength": 80})
+
+_PRINCIPAL = re.compile(
+    r"^(group|user|serviceAccount|role):[A-Za-z0-9*][A-Za-z0-9._@:/*+-]{0,199}$"
+)
+
+
+def _check_principal(value: str) -> str:
+    if not _PRINCIPAL.match(value):
+        raise fail(
+            "invalid-format",
+            f"invalid principal {formats.quote(value)}: write group:NAME, user:EMAIL, "
+            "serviceAccount:NAME or role:NAME",
+        )
+    return value
+
+
+Principal = _string_type(_check_principal, {"pattern": _PRINCIPAL.pattern})
+
+_SPEC_REF = re.compile(r"^(\*|(dataSources|models|slas)\.(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?))$")
+
+
+def _check_resource_ref(value: str) -> str:
+    if not _SPEC_REF.match(value):
+        raise fail(
+            "invalid-format",
+            f"invalid resource {formats.quote(value)}: write dataSources.NAME, models.NAME or slas.NAME "
+            "(a '*' stands for all)",
+        )
+    return value
+
+
+ResourceRef = _string_type(_check_resource_ref, {"pattern": _SPEC_REF.pattern})
+
+
+def _check_endpoint(value: str) -> str:
+    problem = formats.endpoint_problem(value)
+    if problem is not None:
+        raise fail("invalid-format", problem)
+    return value
+
+
+Endpoint = _string_type(
+    _check_endpoint,
+    {
+        "description": "models.NAME, dataSources.NAME, namespace:NAME, cidr:ADDRESS/PREFIX or 'internet'."
+    },
+)
+
+_WAIVER_TARGET = re.compile(r"^[A-Za-z0-9*][A-Za-z0-9_.*\[\]-]{0,299}$")
+
+
+def _check_waiver_target(value: str) -> str:
+    if not _WAIVER_TARGET.match(value):
+        raise fail(
+            "invalid-format",
+            f"invalid waiver target {formats.quote(value)}: write a spec path such as "
+            "'dataSources.card-transactions' or 'models.*'",
+        )
+    return value
+
+
+WaiverTarget = _string_type(_check_waiver_target, {"pattern": _WAIVER_TARGET.pattern})
+
+_FEATURE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
+
+
+def _check_feature(value: str) -> str:
+    if not _FEATURE.match(value):
+        raise fail(
+            "invalid-format",
+            f"invalid feature name {formats.quote(value)}: letters, digits, '_', '.', ':' and '-', "
+            "starting with a letter or '_' (at most 128 characters)",
+        )
+    return value
+
+
+Feature = _string_type(_check_feature, {"pattern": _FEATURE.pattern})
+
+_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$")
+
+
+def _check_version(value: str) -> str:
+    if not _VERSION.match(value):
+        raise fail(
+            "invalid-format",
+            f"invalid version {formats.quote(value)}: letters, digits, '.', '+', '_' and '-' "
+            "(at most 64 characters), such as '4.2.0'",
+        )
+    return value
+
+
+Version = _string_type(_check_version, {"pattern": _VERSION.pattern})
+
+_KUBE_CONTEXT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:/-]{0,252}$")
+
+
+def _check_context(value: str) -> str:
+    if not _KUBE_CONTEXT.match(value):
+        raise fail(
+            "invalid-format",
+            f"invalid kubeconfig context {formats.quote(value)}: letters, digits and . _ @ : / - "
+            "(no leading '-')",
+        )
+    return value
+
+
+KubeContext = _string_type(_check_context, {"pattern": _KUBE_CONTEXT.pattern})
+
+_HTTP_PATH = re.compile(r"^/[A-Za-z0-9._~/-]{0,255}$")
+
+
+def _check_http_path(value: str) -> str:
+    if not _HTTP_PATH.match(value) or "//" in value or "/../" in value + "/":
+        raise fail(
+            "invalid-format",
+            f"invalid HTTP path {formats.quote(value)}: start with '/', use letters, digits and . _ ~ / -",
+        )
+    return value
+
+
+HttpPath = _string_type(_check_http_path, {"pattern": _HTTP_PATH.pattern})
+
+_SLACK_CHANNEL = re.compile(r"^#[a-z0-9][a-z0-9._-]{0,79}$")
+
+
+def _check_channel(value: str) -> str:
+    if not _SLACK_CHANNEL.match(value):
+        raise fail(
+            "invalid-format", f"invalid Slack channel {formats.quote(value)}: write '#team-alerts'"
+        )
+    return value
+
+
+SlackChannel = _string_type(_check_channel, {"pattern": _SLACK_CHANNEL.pattern})
+
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+
+def _check_email(value: str) -> str:
+    if not _EMAIL.match(value) or len(value) > 254:
+        raise fail("invalid-format", f"invalid e-mail address {formats.quote(value)}")
+    return value
+
+
+Email = _string_type(_check_email, {"format": "email"})
+
+
+def _check_aws_region(value: str) -> str:
+    if value not in formats.AWS_REGIONS:
+        raise fail(
+            "invalid-value",
+            f"unknown AWS region {formats.quote(value)}",
+            suggestion=formats.closest(value, formats.AWS_REGIONS),
+            allowed=sorted(formats.AWS_REGIONS),
+        )
+    return value
+
+
+AwsRegion = _string_type(_check_aws_region, {"enum": sorted(formats.AWS_REGIONS)})
+
+_ACCOUNT = re.compile(r"^[0-9]{12}$")
+
+
+def _check_account(value: str) -> str:
+    if not _ACCOUNT.match(value):
+        raise fail(
+            "invalid-format",
+            f"invalid AWS account id {formats.quote(value)}: twelve digits, quoted",
+        )
+    return value
+
+
+AwsAccountId = _string_type(_check_account, {"pattern": _ACCOUNT.pattern})

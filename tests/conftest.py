@@ -1,0 +1,36 @@
+"""Shared fixtures: one session-scoped fixture per external judge (see tests/judges.py).
+
+Each fixture returns the judge's executable path, or skips the test (fails it under CI=true)
+when the judge is missing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.judges import require_judge
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    return require_judge("promtool")
+
+
+@pytest.fixture(scope="session")
+def checkov() -> str:
+    return require_judge("checkov")
+
+
+@pytest.fixture(scope="session")
+def zizmor() -> str:
+    return require_judge("zizmor")
+
+
+@pytest.fixture(scope="session")
+def check_jsonschema() -> str:
+    return require_judge("check-jsonschema")
+
+
+@pytest.fixture(scope="session")
+def kubernetes_validate() -> str:
+    return require_judge("kubernetes-validate")

@@ -1,0 +1,69 @@
+"""Find the external judges (DESIGN.md §6) that the tests run mlplane's outputs through.
+
+Usage in a test::
+
+    from tests.judges import require_judge
+
+    def test_rules_pass_promtool(tmp_path):
+        promtool = require_judge("promtool")
+        subprocess.run([promtool, "check", "rules", ...], check=True)
+
+or through the session fixtures of ``tests/conftest.py`` (``promtool``, ``checkov``, ...).
+
+A missing judge skips the test with a visible reason on a developer's machine; under ``CI=true``
+it fails the test instead, so that CI cannot go green without having asked the real tools.
+`make judges` (part of `make test`) installs them all.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Project-local install locations, searched before PATH so the pinned versions win.
+JUDGE_DIRS: tuple[Path, ...] = (
+    REPO_ROOT / ".judges" / "checkov" / "bin",
+    REPO_ROOT / ".venv" / "bin",
+)
+
+# How each judge gets installed, for the skip/fail message.
+INSTALL_HINTS: dict[str, str] = {
+    "promtool": "Debian package 'prometheus' (apt-get install --no-install-recommends prometheus)",
+    "checkov": "PyPI 'checkov' in its own venv .judges/checkov",
+    "zizmor": "PyPI 'zizmor' (pyproject's test extra)",
+    "check-jsonschema": "PyPI 'check-jsonschema' (pyproject's test extra)",
+    "kubernetes-validate": "PyPI 'kubernetes-validate' (pyproject's test extra)",
+}
+
+JUDGES: tuple[str, ...] = tuple(INSTALL_HINTS)
+
+
+def in_ci() -> bool:
+    """True when running under CI (``CI=true``), where a missing judge is a failure."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def find_judge(name: str) -> str | None:
+    """Path of the judge's executable, or None when it is not installed."""
+    for directory in JUDGE_DIRS:
+        candidate = directory / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which(name)
+
+
+def require_judge(name: str) -> str:
+    """Path of the judge's executable; skips the test (fails it under CI=true) if missing."""
+    path = find_judge(name)
+    if path is not None:
+        return path
+    hint = INSTALL_HINTS.get(name, "see tools/install-judges.sh")
+    message = f"external judge {name!r} is not installed: {hint}; run `make judges`"
+    if in_ci():
+        pytest.fail(f"{message} (CI=true: a missing judge is a failure)", pytrace=False)
+    pytest.skip(message)

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Install the external judges that mlplane's outputs are checked against (DESIGN.md §6):
+#
+#   zizmor, check-jsonschema, kubernetes-validate   PyPI, in the project venv (pyproject's `test` extra)
+#   checkov                                         PyPI, in its own venv .judges/checkov (its pins clash)
+#   promtool                                        Debian package `prometheus`, only when root
+#
+# Idempotent and quiet on success: it prints one table of the judges and their versions.
+# Under CI=true a missing judge is an error (exit 1); elsewhere it is reported and tests skip.
+#
+# Usage: tools/install-judges.sh            install what is missing, then print the table
+#        tools/install-judges.sh --status   only print the table
+#
+# Environment: VENV (default .venv), JUDGES_DIR (default .judges), CHECKOV_SPEC, CHECKOV_PYTHON.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+VENV=${VENV:-.venv}
+JUDGES_DIR=${JUDGES_DIR:-.judges}
+CHECKOV_VENV=$JUDGES_DIR/checkov
+CHECKOV_SPEC=${CHECKOV_SPEC:-checkov>=3.2,<4}
+# checkov's venv is built from the same base interpreter as the project venv.
+CHECKOV_PYTHON=${CHECKOV_PYTHON:-$VENV/bin/python}
+PYPI_JUDGES=(zizmor check-jsonschema kubernetes-validate)
+
+is_ci() { [[ ${CI:-} =~ ^([Tt]rue|TRUE|1|yes)$ ]]; }
+
+# Run a command with its output captured; show the output only if it fails.
+quietly() {
+  local log
+  log=$(mktemp)
+  if ! "$@" >"$log" 2>&1; then
+    echo "install-judges: command failed: $*" >&2
+    cat "$log" >&2
+    rm -f "$log"
+    return 1
+  fi
+  rm -f "$log"
+}
+
+# Path of a judge's executable, or nothing (always succeeds).
+judge_path() {
+  local path
+  case $1 in
+    checkov) path=$CHECKOV_VENV/bin/checkov ;;
+    promtool) path=$(command -v promtool || true) ;;
+    *) path=$VENV/bin/$1 ;;
+  esac
+  if [[ -n $path && -x $path ]]; then echo "$path"; fi
+}
+
+install_pypi_judges() {
+  local name missing=()
+  for name in "${PYPI_JUDGES[@]}"; do
+    [[ -n $(judge_path "$name") ]] || missing+=("$name")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  if [[ ! -x $VENV/bin/python ]]; then
+    echo "install-judges: $VENV does not exist; run 'make install' first." >&2
+    return 1
+  fi
+  # A judge whose executable vanished while its distribution is still recorded as installed:
+  # pip would call it satisfied, so reinstall that same version.
+  local version
+  for name in "${missing[@]}"; do
+    version=$("$VENV/bin/python" -c \
+      'import sys, importlib.metadata as m; print(m.version(sys.argv[1]))' "$name" 2>/dev/null || true)
+    if [[ -n $version ]]; then
+      quietly "$VENV/bin/python" -m pip install -qq --force-reinstall --no-deps "$name==$version"
+    fi
+  done
+  # They are part of the `test` extra: install through the project's own metadata.
+  quietly "$VENV/bin/python" -m pip install -qq -e '.[test]'
+}
+
+install_checkov() {
+  # A venv whose checkov no longer runs (interpreter gone, files deleted) is rebuilt whole.
+  if [[ -d $CHECKOV_VENV ]] && ! "$CHECKOV_VENV/bin/checkov" --version >/dev/null 2>&1; then
+    rm -rf "$CHECKOV_VENV"
+  fi
+  if [[ ! -x $CHECKOV_VENV/bin/python ]]; then
+    quietly "$CHECKOV_PYTHON" -m venv "$CHECKOV_VENV"
+    quietly "$CHECKOV_VENV/bin/python" -m pip install -qq --upgrade pip
+  fi
+  # Cheap when already satisfied (no download); repairs a half-finished earlier install.
+  quietly "$CHECKOV_VENV/bin/python" -m pip install -qq "$CHECKOV_SPEC"
+}
+
+install_promtool() {
+  [[ -n $(judge_path promtool) ]] && return 0
+  if [[ $(id -u) != 0 ]]; then
+    echo "install-judges: skipping promtool: not root. Install the Debian package 'prometheus'" \
+         "(sudo apt-get install --no-install-recommends prometheus) to run the Prometheus tests." >&2
+    return 0
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-judges: skipping promtool: no apt-get on this machine." >&2
+    return 0
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  quietly apt-get update
+  quietly apt-get install -y --no-install-recommends prometheus
+}
+
+# First version-looking token of `JUDGE --version`.
+judge_version() {
+  local out
+  out=$("$1" --version 2>&1 </dev/null) || { echo "broken"; return 0; }
+  if [[ $out =~ ([0-9]+\.[0-9]+(\.[0-9]+)?) ]]; then echo "${BASH_REMATCH[1]}"; else echo "?"; fi
+}
+
+print_table() {
+  local name path missing=0
+  printf '%-20s %-10s %s\n' judge version path
+  for name in promtool checkov "${PYPI_JUDGES[@]}"; do
+    path=$(judge_path "$name")
+    if [[ -n $path ]]; then
+      printf '%-20s %-10s %s\n' "$name" "$(judge_version "$path")" "$path"
+    else
+      printf '%-20s %s\n' "$name" missing
+      missing=1
+    fi
+  done
+  return $missing
+}
+
+main() {
+  if [[ ${1:-} != --status ]]; then
+    install_pypi_judges
+    install_checkov
+    install_promtool
+  fi
+  if ! print_table; then
+    if is_ci; then
+      echo "install-judges: CI=true and a judge is missing: failing." >&2
+      return 1
+    fi
+    echo "install-judges: tests that need a missing judge will be skipped." >&2
+  fi
+}
+
+main "$@"
