@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 
 import yaml
+
 from mlplane.compiler.loader import load_bytes
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

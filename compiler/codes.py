@@ -60,7 +60,7 @@ INVALID_URI = register_code("invalid-uri", "a URI is malformed or uses an unsupp
 INVALID_PROMQL = register_code("invalid-promql", "a PromQL expression does not parse")
 INVALID_SECRET_REF = register_code("invalid-secret-ref", "a secret reference is malformed")
 INLINE_SECRET = register_code(
-    "inline-secret", "a value looks like a secret; secrets must be references"
+    "inline-secret", "a value looks like a secret; secrets must be references", sensitive=True
 )
 INVALID_TEXT = register_code(
     "invalid-text", "free text contains a template or CI expression marker"
@@ -103,3 +103,29 @@ UNUSED_DEFINITION = register_code("unused-definition", "a definition is never re
 INDICATOR_MISMATCH = register_code(
     "indicator-mismatch", "an SLA indicator does not fit its subject"
 )
+
+
+def code_table_markdown() -> str:
+    """``docs/diagnostics.md``: every code with its default severity and summary."""
+    from mlplane.compiler.diagnostics import registered_codes
+
+    lines = [
+        "# Diagnostic codes",
+        "",
+        "Generated from `compiler/codes.py` by `python -m mlplane.compiler.codes`; do not edit.",
+        "Codes are stable: match on them in scripts, SARIF consumers and editor integrations.",
+        "",
+        "| code | severity | meaning |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `{info.code}` | {info.severity} | {info.summary} |" for info in registered_codes()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    Path(sys.argv[1] if len(sys.argv) > 1 else "docs/diagnostics.md").write_text(
+        code_table_markdown(), encoding="utf-8"
+    )

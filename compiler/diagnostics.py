@@ -40,20 +40,24 @@ class CodeInfo:
     code: str
     summary: str
     severity: Severity
+    sensitive: bool = False
+    """The source line may hold a secret: renderers must not quote it."""
 
 
 _REGISTRY: dict[str, CodeInfo] = {}
 _CODE_RE = re.compile(r"^[a-z][a-z0-9]*(?:[-.][a-z0-9]+)*$")
 
 
-def register_code(code: str, summary: str, severity: Severity = Severity.ERROR) -> str:
+def register_code(
+    code: str, summary: str, severity: Severity = Severity.ERROR, *, sensitive: bool = False
+) -> str:
     """Register a stable diagnostic code once; returns the code for use as a constant."""
     if not _CODE_RE.match(code):
         raise ValueError(f"diagnostic code {code!r} is not kebab-case")
     known = _REGISTRY.get(code)
     if known is not None and known.summary != summary:
         raise ValueError(f"diagnostic code {code!r} registered twice with different summaries")
-    _REGISTRY[code] = CodeInfo(code, summary, severity)
+    _REGISTRY[code] = CodeInfo(code, summary, severity, sensitive)
     return code
 
 
@@ -62,6 +66,11 @@ def code_info(code: str) -> CodeInfo:
         return _REGISTRY[code]
     except KeyError:
         raise KeyError(f"diagnostic code {code!r} is not registered") from None
+
+
+def is_sensitive(code: str) -> bool:
+    info = _REGISTRY.get(code)
+    return info is not None and info.sensitive
 
 
 def registered_codes() -> tuple[CodeInfo, ...]:

@@ -1,23 +1,24 @@
 """Safe YAML loading with positions: spec bytes in, plain data and position tables out.
 
 Why we walk libyaml's event stream ourselves (DESIGN.md §3): the C composer segfaults on deep
-nesting and ``yaml.load`` expands alias bombs, coerces ``yes``/``0755`` by YAML 1.1 rules and
+nesting, and ``yaml.load`` expands alias bombs, coerces ``yes``/``on`` by YAML 1.1 rules and
 silently keeps the last of two duplicate keys. The C *event parser* is fast and robust, so we
-build dicts and lists from its events with an explicit stack and reject anchors, aliases, tags,
-duplicate and non-string keys and excessive depth as the events arrive.
+build dicts and lists from its events with an explicit stack (no recursion) and reject anchors,
+aliases, tags, duplicate and non-string keys and excessive depth as the events arrive.
 
 Decisions a reader should know:
 
-- Every problem is a located ``Diagnostic``; any error makes ``load_bytes`` return ``None``.
-  Independent problems of one file are all reported (capped at ``MAX_ERRORS`` so that a hostile
-  file cannot make the diagnostics themselves exhaust memory); a syntax error or a limit stops.
-- Besides the characters the design lists, U+2028/U+2029 (libyaml counts them as line breaks,
-  editors mostly do not), U+FFFE/U+FFFF (libyaml refuses them), U+180E, U+2060-U+206F and the
-  tag characters U+E0000-U+E007F (invisible) are forbidden too.
+- Any error makes ``load_bytes`` return ``None``. Independent problems of one file are all
+  reported, up to ``MAX_ERRORS`` (so that the diagnostics of a hostile file cannot exhaust
+  memory); a syntax error or a limit stops loading at once.
+- Besides the characters DESIGN.md lists, U+2028/U+2029 (libyaml counts them as line breaks,
+  editors do not, so every later position would be wrong), U+FFFE/U+FFFF (libyaml refuses them),
+  U+180E, U+2060-U+206F and the tag characters U+E0000-U+E007F (all invisible) are forbidden.
 - Plain scalars resolve by YAML 1.2 core schema rules. ``.inf`` and ``.nan`` become floats on
-  purpose: the schema rejects them with a range error that points at the field.
-- The event loop in ``_Builder.run`` is one long function on purpose: it runs once per YAML
-  event, so it uses local aliases and keeps rare cases in helper methods.
+  purpose: the schema rejects them with a range error that points at the field. Finite text that
+  overflows (``1e400``) and integers of more than 30 significant digits are rejected here.
+- ``_Builder.run`` is one long function on purpose: it runs once per YAML event, so it works on
+  local variables and sends every rare case to a helper method.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from mlplane.compiler.diagnostics import (
 )
 from mlplane.compiler.source import DEFAULT_LIMITS, Limits, LoadedFile
 
-__all__ = ["MAX_ERRORS", "load_bytes", "load_path"]
+__all__ = ["MAX_ERRORS", "describe_character", "load_bytes", "load_path"]
 
 MAX_ERRORS = 100
 """Diagnostics reported per file before the loader stops looking for more."""
@@ -60,30 +61,24 @@ _BANNED = (
     "\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f"  # invisible, bidi, LS/PS
     "\ufeff\ufffe\uffff\U000e0000-\U000e007f"
 )
-_FORBIDDEN_IN_TEXT = re.compile(f"[{_BANNED}]|\r(?!\n)")
-_FORBIDDEN_IN_SCALAR = re.compile(f"[{_BANNED}\r]")  # escapes can produce a CR; LF/TAB are fine
-_CONTROL_NAMES = {
-    0x00: "NULL",
-    0x07: "BELL",
-    0x08: "BACKSPACE",
-    0x0B: "LINE TABULATION",
-    0x0C: "FORM FEED",
-    0x0D: "CARRIAGE RETURN",
-    0x1B: "ESCAPE",
-    0x7F: "DELETE",
-    0x85: "NEXT LINE",
+_BANNED_CHARS = re.compile(f"[{_BANNED}]")  # the fast path: one scan without alternation
+_FORBIDDEN_IN_TEXT = re.compile(f"[{_BANNED}]|\r(?!\n)")  # CR only as part of CRLF
+_FORBIDDEN_IN_SCALAR = re.compile(f"[{_BANNED}\r]")  # escapes can make a CR; LF/TAB are fine
+_CONTROL_NAMES = {  # Unicode gives control characters no name
+    0x00: "NULL", 0x07: "BELL", 0x08: "BACKSPACE", 0x0B: "LINE TABULATION", 0x0C: "FORM FEED",
+    0x0D: "CARRIAGE RETURN", 0x1B: "ESCAPE", 0x7F: "DELETE", 0x85: "NEXT LINE",
 }
 
-# YAML 1.2 core schema. Plain scalars whose first character is not in this set are strings,
+# YAML 1.2 core schema. A plain scalar whose first character is not in this set is a string,
 # which spares the regular expressions for almost every scalar of a real spec.
 _MAYBE_NOT_STRING = frozenset("0123456789+-.~nNtTfF")
-_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
-_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
-_SPECIAL_FLOATS = {
-    f"{sign}.{word}": float(f"{sign}inf")
-    for sign in ("", "+", "-")
-    for word in ("inf", "Inf", "INF")
-} | {f".{word}": math.nan for word in ("nan", "NaN", "NAN")}
+_CONSTANTS: dict[str, Any] = {
+    **dict.fromkeys(("", "~", "null", "Null", "NULL")),
+    **dict.fromkeys(("true", "True", "TRUE"), True),
+    **dict.fromkeys(("false", "False", "FALSE"), False),
+    **{f"{sign}.{inf}": float(f"{sign}inf") for sign in ("", "+", "-") for inf in ("inf", "Inf", "INF")},
+    **dict.fromkeys((".nan", ".NaN", ".NAN"), math.nan),
+}
 _DEC_INT = re.compile(r"[-+]?[0-9]+")
 _OCT_INT = re.compile(r"0o[0-7]+")
 _HEX_INT = re.compile(r"0x[0-9a-fA-F]+")
@@ -93,8 +88,8 @@ _NO_KEY = object()
 
 
 class _BadKey(str):
-    """Stands in for a rejected key so parsing can go on; equal only to itself, so it never
-    collides with a real key (no spurious duplicate-key errors) and still prints as its text."""
+    """Stands in for a rejected key so that parsing can go on. Equal only to itself, so it never
+    collides with a real key (no spurious duplicate-key errors), yet it prints as its text."""
 
     __slots__ = ()
 
@@ -109,15 +104,15 @@ def load_path(
     path: Path, name: str, limits: Limits = DEFAULT_LIMITS
 ) -> tuple[LoadedFile | None, list[Diagnostic]]:
     """Read and load one spec file; never raises. The size is checked before reading, and a
-    FIFO or device is refused (opened non-blocking so that it cannot hang the compiler)."""
+    FIFO or device is refused (opened non-blocking, so that it cannot hang the compiler)."""
     here = Location(name, 1, 1)
     try:
-        if (size_problem := _file_problem(os.stat(path), limits)) is not None:
-            return None, [_error(*size_problem, here)]
+        if (problem := _file_problem(os.stat(path), limits)) is not None:
+            return None, [_error(*problem, here)]
         flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
-        with open(os.open(path, flags), "rb") as handle:
-            if (size_problem := _file_problem(os.fstat(handle.fileno()), limits)) is not None:
-                return None, [_error(*size_problem, here)]
+        with open(os.open(path, flags), "rb") as handle:  # fstat: the file may have changed
+            if (problem := _file_problem(os.fstat(handle.fileno()), limits)) is not None:
+                return None, [_error(*problem, here)]
             data = handle.read(limits.max_file_bytes + 1)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
@@ -129,10 +124,10 @@ def load_bytes(
     data: bytes, name: str, limits: Limits = DEFAULT_LIMITS
 ) -> tuple[LoadedFile | None, list[Diagnostic]]:
     """Load one spec from bytes; ``name`` is the path shown in every location."""
-    diags = Diagnostics()
     if len(data) > limits.max_file_bytes:
         message = _size_message(len(data), limits.max_file_bytes)
         return None, [_error(codes.FILE_TOO_LARGE, message, Location(name, 1, 1))]
+    diags = Diagnostics()
     text = _decode(data, name, diags)
     if text is None:
         return None, list(diags)
@@ -144,6 +139,15 @@ def load_bytes(
     if diags or builder.root is None:
         return None, list(diags)
     return LoadedFile(name, text, builder.root, builder.values, builder.keys, builder.raw), []
+
+
+def describe_character(char: str) -> str:
+    """``U+202E RIGHT-TO-LEFT OVERRIDE``: the code point a user can search for, and its name."""
+    code = ord(char)
+    name = unicodedata.name(char, "") or _CONTROL_NAMES.get(code, "")
+    if not name:
+        name = "CONTROL CHARACTER" if unicodedata.category(char) == "Cc" else "UNNAMED CHARACTER"
+    return f"U+{code:04X} {name}"
 
 
 def _error(code: str, message: str, location: Location) -> Diagnostic:
@@ -161,7 +165,7 @@ def _file_problem(info: os.stat_result, limits: Limits) -> tuple[str, str] | Non
 
 def _size_message(size: int, limit: int) -> str:
     shown, limit_shown = _human_size(size), _human_size(limit)
-    if shown == limit_shown:  # 4.0 MiB vs 4 MiB would read as a contradiction
+    if shown == limit_shown:  # "4 MiB; the limit is 4 MiB" would read as a contradiction
         shown, limit_shown = f"{size:,} bytes", f"{limit:,} bytes ({limit_shown})"
     return f"spec file is {shown}; the limit is {limit_shown}"
 
@@ -174,12 +178,14 @@ def _human_size(size: int) -> str:
 
 
 def _decode(data: bytes, name: str, diags: Diagnostics) -> str | None:
-    """Strict UTF-8; a leading BOM is dropped so that columns match what editors show."""
+    """Strict UTF-8. A leading BOM is dropped so that columns match what editors show; the
+    byte offset in the message counts from the start of the file (0-based, BOM included)."""
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8").removeprefix(_BOM)
     except UnicodeDecodeError as exc:
         before = data[: exc.start].decode("utf-8").removeprefix(_BOM)
-        line, column = _line_column(before, len(before))
+        line = before.count("\n") + 1
+        column = len(before) - before.rfind("\n")
         diags.error(
             codes.NOT_UTF8,
             f"not valid UTF-8 at byte {exc.start} (0x{data[exc.start]:02X})",
@@ -187,25 +193,11 @@ def _decode(data: bytes, name: str, diags: Diagnostics) -> str | None:
             hint="save the file as UTF-8",
         )
         return None
-    return text.removeprefix(_BOM)
-
-
-def _line_column(text: str, index: int) -> tuple[int, int]:
-    return text.count("\n", 0, index) + 1, index - text.rfind("\n", 0, index)
-
-
-def describe_character(char: str) -> str:
-    """``U+202E RIGHT-TO-LEFT OVERRIDE``; controls have no Unicode name, so they get theirs."""
-    code = ord(char)
-    name = unicodedata.name(char, "") or _CONTROL_NAMES.get(code, "")
-    if not name:
-        name = "CONTROL CHARACTER" if unicodedata.category(char) == "Cc" else "UNNAMED CHARACTER"
-    return f"U+{code:04X} {name}"
 
 
 def _scan_characters(text: str, name: str, diags: Diagnostics) -> None:
-    """Report every forbidden character with its position (one regex pass; usually no match)."""
-    if _FORBIDDEN_IN_TEXT.search(text) is None:
+    """Report every forbidden character at its position; a clean file costs one regex scan."""
+    if _BANNED_CHARS.search(text) is None and text.count("\r") == text.count("\r\n"):
         return
     line, line_start, scanned = 1, 0, 0
     for match in _FORBIDDEN_IN_TEXT.finditer(text):
@@ -229,28 +221,24 @@ def _scan_characters(text: str, name: str, diags: Diagnostics) -> None:
 
 
 def _resolve_plain(text: str) -> tuple[Any, bool]:
-    """A plain scalar by YAML 1.2 core rules: (value, is_string). Out-of-range numbers come
-    back as ``_OUT_OF_RANGE`` so the caller can report them where it knows the path."""
-    if text in _NULLS:
-        return None, False
-    boolean = _BOOLS.get(text)
-    if boolean is not None:
-        return boolean, False
+    """A plain scalar by YAML 1.2 core rules: ``(value, is_string)``. An out-of-range number
+    comes back as ``_OUT_OF_RANGE`` for the caller to report where it knows the path."""
+    if text in _CONSTANTS:
+        return _CONSTANTS[text], False
     if _DEC_INT.fullmatch(text):
-        return _integer(text.lstrip("+-"), text, 10), False
-    if _OCT_INT.fullmatch(text) or _HEX_INT.fullmatch(text):
-        return _integer(text[2:], text[2:], 8 if text[1] == "o" else 16), False
-    if _FLOAT.fullmatch(text):
+        value = _integer(text.lstrip("+-"), text, 10)
+    elif _OCT_INT.fullmatch(text) or _HEX_INT.fullmatch(text):
+        value = _integer(text[2:], text[2:], 8 if text[1] == "o" else 16)
+    elif _FLOAT.fullmatch(text):
         number = float(text)
-        return (_OUT_OF_RANGE if math.isinf(number) else number), False
-    special = _SPECIAL_FLOATS.get(text)
-    if special is not None:
-        return special, False
-    return text, True
+        value = _OUT_OF_RANGE if math.isinf(number) else number
+    else:
+        return text, True
+    return value, False
 
 
 def _integer(digits: str, text: str, base: int) -> Any:
-    if len(digits.lstrip("0")) > _MAX_INT_DIGITS:  # also keeps int() far from its 4300-digit cap
+    if len(digits.lstrip("0")) > _MAX_INT_DIGITS:  # also keeps int() far from its digit cap
         return _OUT_OF_RANGE
     return int(text, base)
 
@@ -285,29 +273,23 @@ class _Builder:
             self.run(events)
         except yaml.MarkedYAMLError as exc:
             self._syntax_error(exc)
-        except yaml.YAMLError as exc:  # a ReaderError; the character scan should prevent it
-            self._report(codes.YAML_SYNTAX, str(exc), None, ())
+        except yaml.YAMLError as exc:  # a ReaderError, which the character scan should prevent
+            self._report(codes.YAML_SYNTAX, str(exc), self._at(None), ())
         finally:
             events.close()
-        if self.root is None and not self.diags:
-            self._report(codes.NOT_A_MAPPING, "spec must be a mapping", None, ())
+        if self.root is None and not self.diags:  # an empty file or only comments
+            self._report(codes.NOT_A_MAPPING, "spec must be a mapping", self._at(None), ())
 
-    def run(self, events: Iterator[Any]) -> None:  # noqa: PLR0912, PLR0915 -- the hot loop
-        name, values, keys, raw, new_location = (
-            self.name,
-            self.values,
-            self.keys,
-            self.raw,
-            Location,
-        )
+    def run(self, events: Iterator[Any]) -> None:  # noqa: PLR0912, PLR0915 (hot loop)
+        name, values, keys, raw = self.name, self.values, self.keys, self.raw
         max_depth, max_nodes = self.limits.max_depth, self.limits.max_nodes
-        max_chars = self.limits.max_scalar_chars
+        max_chars, new_location = self.limits.max_scalar_chars, Location
         scalar_event, alias_event = yaml.ScalarEvent, yaml.AliasEvent
         mapping_start, sequence_start = yaml.MappingStartEvent, yaml.SequenceStartEvent
         mapping_end, sequence_end = yaml.MappingEndEvent, yaml.SequenceEndEvent
         maybe_not_string, resolve, escaped = _MAYBE_NOT_STRING, _resolve_plain, _FORBIDDEN_IN_SCALAR
         no_key, out_of_range = _NO_KEY, _OUT_OF_RANGE
-        top: list[Any] = []  # receives a top-level scalar, reported at the document's end
+        top: list[Any] = []  # catches a top-level scalar, reported at the document's end
         stack: list[tuple[Any, SpecPath, Any, SpecPath, bool]] = []
         container: Any = top
         base: SpecPath = ()
@@ -322,7 +304,7 @@ class _Builder:
                 mark = event.start_mark
                 nodes += 1
                 if nodes > max_nodes or len(text) > max_chars:
-                    self._stop_at_scalar(nodes, text, mark, base)
+                    self._limit(nodes > max_nodes, self._at(mark), base, len(text))
                     return
                 style = event.style
                 if style or (text and text[0] not in maybe_not_string):
@@ -335,20 +317,20 @@ class _Builder:
                     or event.tag is not None
                     or (style == '"' and escaped.search(text))
                 ):
-                    if is_map:
-                        where = base + (text,) if pending is no_key else entry
+                    if not is_map:
+                        where = (*base, len(container)) if stack else ()
                     else:
-                        where = base + (len(container),)
-                    self._odd_scalar(event, loc, where)
+                        where = (*base, text) if pending is no_key else entry
+                    self._odd_node(event, loc, where)
                 if is_map:
                     if pending is no_key:
                         if is_str and value not in container and (style or value != "<<"):
                             pending = value
-                            entry = base + (value,)
+                            entry = (*base, value)
                             keys[entry] = loc
                         else:
-                            pending = self._bad_key(container, base, value, text, style, loc)
-                            entry = base + (pending,)
+                            pending = self._bad_key(base, value, text, style, loc)
+                            entry = (*base, pending)
                         if self.stopped:
                             return
                         continue
@@ -357,7 +339,7 @@ class _Builder:
                     path = entry
                     pending = no_key
                 else:
-                    path = base + (len(container),)
+                    path = (*base, len(container))
                     container.append(value)
                     values[path] = loc
                 if not is_str:
@@ -371,7 +353,7 @@ class _Builder:
                 loc = new_location(name, mark.line + 1, mark.column + 1)
                 nodes += 1
                 if nodes > max_nodes or len(stack) >= max_depth:
-                    self._limit(nodes > max_nodes, loc, base)
+                    self._limit(nodes > max_nodes, loc, base, 0)
                     return
                 is_mapping = cls is mapping_start
                 child: Any = {} if is_mapping else []
@@ -381,7 +363,7 @@ class _Builder:
                         return
                     self.root, path = child, ()
                 elif not is_map:
-                    path = base + (len(container),)
+                    path = (*base, len(container))
                     container.append(child)
                 elif pending is no_key:
                     path = self._complex_key(base, is_mapping, loc)
@@ -390,116 +372,106 @@ class _Builder:
                     path = entry
                 values[path] = loc
                 if event.anchor is not None or event.tag is not None:
-                    self._odd_scalar(event, loc, path)
+                    self._odd_node(event, loc, path)
                 if self.stopped:
                     return
                 stack.append((container, base, pending, entry, is_map))
                 container, base, pending, is_map = child, path, no_key, is_mapping
             elif cls is mapping_end or cls is sequence_end:
                 container, base, pending, entry, is_map = stack.pop()
-                if is_map:  # the closed collection was this mapping's key or its value
+                if is_map:  # the collection just closed was this mapping's key or its value
                     if pending is no_key:
                         pending = _BadKey("<key>")
-                        entry = base + (pending,)
+                        entry = (*base, pending)
                     else:
                         pending = no_key
             elif cls is alias_event:
                 nodes += 1
-                mark = event.start_mark
-                loc = new_location(name, mark.line + 1, mark.column + 1)
-                self._report(codes.YAML_ALIAS, "anchors and aliases are not allowed", loc, base)
+                where = entry if is_map and pending is not no_key else base
+                message = "anchors and aliases are not allowed"
+                self._report(codes.YAML_ALIAS, message, self._at(event.start_mark), where)
                 if self.stopped or not stack:
                     return
                 if not is_map:
                     container.append(None)
                 elif pending is no_key:
                     pending = _BadKey("*alias")
-                    entry = base + (pending,)
+                    entry = (*base, pending)
                 else:
                     container[pending] = None
                     pending = no_key
             elif cls is yaml.DocumentStartEvent:
                 documents += 1
                 if documents > 1:
-                    self._report(
-                        codes.MULTIPLE_DOCUMENTS, "expected one document", event.start_mark, ()
-                    )
+                    loc = self._at(event.start_mark)
+                    self._report(codes.MULTIPLE_DOCUMENTS, "expected one document", loc, ())
                     return
-            elif cls is yaml.DocumentEndEvent:
-                if top:
-                    self._report(codes.NOT_A_MAPPING, "spec must be a mapping", values[(0,)], ())
+            elif cls is yaml.DocumentEndEvent and top:
+                self._report(codes.NOT_A_MAPPING, "spec must be a mapping", values[(0,)], ())
                 return
 
     # --- rare cases, kept out of the hot loop ------------------------------------------------
 
+    def _at(self, mark: Any) -> Location:
+        """A libyaml mark (0-based) as a 1-based ``Location``; no mark means the file's start."""
+        if mark is None:
+            return Location(self.name, 1, 1)
+        return Location(self.name, mark.line + 1, mark.column + 1)
+
     def _report(
-        self,
-        code: str,
-        message: str,
-        where: Location | Any,
-        path: SpecPath,
-        *,
-        hint: str | None = None,
-        related: tuple[Related, ...] = (),
+        self, code: str, message: str, loc: Location, path: SpecPath, *,
+        hint: str | None = None, related: tuple[Related, ...] = (),
     ) -> None:
-        """Record an error at a ``Location``, a libyaml mark (0-based) or ``None`` (line 1)."""
-        if where is None:
-            where = Location(self.name, 1, 1)
-        elif not isinstance(where, Location):
-            where = Location(self.name, where.line + 1, where.column + 1)
-        self.diags.error(code, message, where, format_path(path), hint, related)
+        self.diags.error(code, message, loc, format_path(path), hint, related)
         if len(self.diags) >= MAX_ERRORS:
             self.stopped = True
 
-    def _stop_at_scalar(self, nodes: int, text: str, mark: Any, base: SpecPath) -> None:
-        if nodes > self.limits.max_nodes:
-            self._limit(True, mark, base)
-        else:
-            limit = self.limits.max_scalar_chars
-            message = f"value is {len(text):,} characters long; the limit is {limit:,}"
-            self._report(codes.VALUE_TOO_LONG, message, mark, base)
-
-    def _limit(self, too_many_nodes: bool, where: Location | Any, base: SpecPath) -> None:
+    def _limit(self, too_many_nodes: bool, loc: Location, base: SpecPath, length: int) -> None:
+        limits = self.limits
         if too_many_nodes:
-            message = f"more than {self.limits.max_nodes:,} YAML nodes"
-            self._report(codes.TOO_MANY_NODES, message, where, base)
+            message = f"the spec has more than {limits.max_nodes:,} YAML nodes"
+            self._report(codes.TOO_MANY_NODES, message, loc, base)
+        elif length:
+            message = f"value is {length:,} characters long; the limit is {limits.max_scalar_chars:,}"
+            self._report(codes.VALUE_TOO_LONG, message, loc, base)
         else:
-            message = f"nesting deeper than {self.limits.max_depth} levels"
-            self._report(codes.NESTING_TOO_DEEP, message, where, base)
+            message = f"nesting deeper than {limits.max_depth} levels"
+            self._report(codes.NESTING_TOO_DEEP, message, loc, base)
 
-    def _odd_scalar(self, event: Any, loc: Location, path: SpecPath) -> None:
+    def _odd_node(self, event: Any, loc: Location, path: SpecPath) -> None:
         """Anchors and tags on any node; forbidden characters written as escapes in a scalar."""
         if event.anchor is not None:
             self._report(codes.YAML_ALIAS, "anchors and aliases are not allowed", loc, path)
         if event.tag is not None:
-            message = f"tags are not allowed (found {_quote(event.tag)})"
+            tag = re.sub(r"^tag:yaml\.org,2002:", "!!", event.tag)
+            message = f"tags are not allowed (found {_quote(tag)})"
             self._report(codes.YAML_TAG, message, loc, path, hint="remove the tag")
-        match = _FORBIDDEN_IN_SCALAR.search(getattr(event, "value", None) or "")
-        if match and getattr(event, "style", None) == '"':
-            char = describe_character(match.group())
-            message = f"forbidden character {char} in a quoted string (written as an escape)"
-            self._report(codes.FORBIDDEN_CHARACTER, message, loc, path)
+        if type(event) is yaml.ScalarEvent and event.style == '"':
+            match = _FORBIDDEN_IN_SCALAR.search(event.value)
+            if match is not None:
+                char = describe_character(match.group())
+                message = f"forbidden character {char} in a quoted string (written as an escape)"
+                self._report(codes.FORBIDDEN_CHARACTER, message, loc, path)
 
     def _out_of_range(self, text: str, loc: Location, path: SpecPath) -> None:
-        message = f"number {_quote(text)} is out of range (too many digits or not finite)"
-        self._report(codes.NUMBER_OUT_OF_RANGE, message, loc, path)
+        message = f"number {text} is out of range (too many digits, or too large for a float)"
+        self._report(codes.NUMBER_OUT_OF_RANGE, message, loc, path, hint="quote it if it is text")
 
-    def _bad_key(
-        self, mapping: Any, base: SpecPath, value: Any, text: str, style: str, loc: Location
-    ) -> str:
+    def _bad_key(self, base: SpecPath, value: Any, text: str, style: str, loc: Location) -> str:
         """Report a non-string, merge or duplicate key; return a stand-in key for its value."""
-        path: SpecPath = (*base, text)
         if not isinstance(value, str):
             message = f"keys must be strings; quote it: {_quote(text)}"
             self._report(codes.NON_STRING_KEY, message, loc, base)
-        elif value == "<<" and not style:
+            return _BadKey(text)
+        path: SpecPath = (*base, value)
+        if value == "<<" and not style:
             self._report(codes.YAML_ALIAS, "merge keys are not allowed", loc, path)
         else:
             first = self.keys[path]
             message = f"duplicate key {_quote(value)}; first defined on line {first.line}"
             related = (Related(first, f"{_quote(value)} first defined here"),)
             self._report(codes.DUPLICATE_KEY, message, loc, path, related=related)
-        return _BadKey(text)
+        return _BadKey(value)
 
     def _complex_key(self, base: SpecPath, is_mapping: bool, loc: Location) -> SpecPath:
         kind = "a mapping" if is_mapping else "a sequence"
@@ -507,7 +479,7 @@ class _Builder:
         return (*base, _BadKey("<key>"))
 
     def _syntax_error(self, exc: yaml.MarkedYAMLError) -> None:
-        """libyaml's own words (problem, context), located at the problem; no traceback."""
+        """libyaml's own words (problem and context), located at the problem; no traceback."""
         mark = exc.problem_mark or exc.context_mark
         message = exc.problem or "invalid YAML"
         context, start = exc.context, exc.context_mark
@@ -515,4 +487,4 @@ class _Builder:
             message += f" ({context} that starts on line {start.line + 1})"
         elif context:
             message += f" ({context})"
-        self._report(codes.YAML_SYNTAX, message, mark, ())
+        self._report(codes.YAML_SYNTAX, message, self._at(mark), ())

@@ -137,11 +137,11 @@ def _resolve_stage(
 ) -> None:
     del document, environments
     for name, effective in result.effective.items():
-        resolver = Resolver(effective.spec, effective.document, result.diagnostics)
-        before = len(result.diagnostics)
+        found = Diagnostics()  # per environment: the shared collector drops repeats
+        resolver = Resolver(effective.spec, effective.document, found)
         resolver.check()
-        new = result.diagnostics.items[before:]
-        if not any(d.severity == "error" for d in new):
+        result.diagnostics.extend(found)
+        if not found.has_errors:
             result.systems[name] = resolver.build(name)
 
 

@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mlplane.compiler.diagnostics import Diagnostic, Location, Severity
+from mlplane.compiler.diagnostics import Diagnostic, Location, Severity, is_sensitive
 from mlplane.compiler.render_common import (
     Counts,
     RenderOptions,
@@ -180,7 +180,9 @@ class _SourceCache:
 def _block(diagnostic: Diagnostic, cache: _SourceCache, paint: _Painter) -> list[str]:
     out = [_header(diagnostic, paint)]
     location = diagnostic.location
-    if location is not None:
+    if location is not None and is_sensitive(diagnostic.code):
+        out.append("  (source line not shown: it may contain a secret)")
+    elif location is not None:
         out += _excerpt_lines(location, diagnostic.severity, cache.lines(location.file), paint)
     if diagnostic.hint:
         out += _labelled("hint", diagnostic.hint)
