@@ -1,0 +1,76 @@
+"""The seams through which targets and policy packs join the pipeline.
+
+``compiler/`` never imports ``targets/`` or ``policies/`` by name: both are found through the
+entry-point groups ``mlplane.targets`` and ``mlplane.policies`` (declared in ``pyproject.toml``),
+which is also how a third party adds a target or an organisation adds its policy pack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any, Protocol, runtime_checkable
+
+from mlplane.compiler.diagnostics import Diagnostics
+from mlplane.compiler.graph import ResourceGraph
+from mlplane.compiler.ir import System
+
+TARGET_GROUP = "mlplane.targets"
+POLICY_GROUP = "mlplane.policies"
+
+
+@runtime_checkable
+class Target(Protocol):
+    """A back end: lowers a system model to a resource graph and emits files from it."""
+
+    name: str
+
+    def lower(self, system: System, diagnostics: Diagnostics) -> ResourceGraph | None:
+        """The resource graph of ``system``; None (with diagnostics) when it cannot be lowered."""
+        ...
+
+    def emit(self, system: System, graph: ResourceGraph) -> Mapping[str, str]:
+        """Files as ``{relative posix path: text}``; pure, no I/O."""
+        ...
+
+
+@runtime_checkable
+class PolicyPack(Protocol):
+    """A set of policy rules (see ``policies/``)."""
+
+    name: str
+
+    def rules(self) -> Sequence[Any]: ...
+
+
+class PluginError(Exception):
+    """An installed plug-in is broken (import error or wrong shape)."""
+
+
+def _load(group: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for entry in sorted(entry_points(group=group), key=lambda e: e.name):
+        try:
+            found[entry.name] = entry.load()
+        except Exception as error:  # a broken third-party plug-in must not look like our bug
+            raise PluginError(f"plug-in {entry.name!r} ({entry.value}) of {group} failed to load: {error}") from error
+    return found
+
+
+@cache
+def targets() -> Mapping[str, Target]:
+    loaded = _load(TARGET_GROUP)
+    for name, target in loaded.items():
+        if not isinstance(target, Target):
+            raise PluginError(f"plug-in {name!r} of {TARGET_GROUP} is not a Target")
+    return loaded
+
+
+@cache
+def policy_packs() -> Mapping[str, PolicyPack]:
+    loaded = _load(POLICY_GROUP)
+    for name, pack in loaded.items():
+        if not isinstance(pack, PolicyPack):
+            raise PluginError(f"plug-in {name!r} of {POLICY_GROUP} is not a PolicyPack")
+    return loaded
