@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 from pydantic.alias_generators import to_camel
 
 from mlplane.schema import formats
@@ -449,6 +451,14 @@ class Indicator(Spec):
                 fields=tuple(chosen),
             )
         return self
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """Editors must accept the ``indicator: availability`` shorthand too."""
+        mapping = handler.resolve_ref_schema(handler(core_schema))
+        return {"anyOf": [{"const": "availability"}, mapping]}
 
     @property
     def kind(self) -> str:
