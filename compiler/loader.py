@@ -1,28 +1,25 @@
 """Safe YAML loading with positions: spec bytes in, plain data and position tables out.
 
 Why we walk libyaml's event stream ourselves (DESIGN.md §3): the C composer segfaults on deep
-nesting, and ``yaml.load`` expands alias bombs, coerces ``yes``/``on`` by YAML 1.1 rules and
-silently keeps the last of two duplicate keys. The C *event parser* is fast and robust, so we
-build dicts and lists from its events with an explicit stack (no recursion) and reject anchors,
-aliases, tags, duplicate and non-string keys and excessive depth as the events arrive.
+nesting, and ``yaml.load`` expands alias bombs, coerces ``yes``/``on`` (YAML 1.1) and silently
+keeps the last of two duplicate keys. The C *event parser* is fast and robust, so we build the
+data from its events with an explicit stack and reject what we do not want as it arrives.
 
-Decisions a reader should know:
-
-- Any error makes ``load_bytes`` return ``None``. Independent problems of one file are all
-  reported, up to ``MAX_ERRORS`` (so that the diagnostics of a hostile file cannot exhaust
-  memory); a syntax error or a limit stops loading at once.
+- Any error makes ``load_bytes`` return ``None``. Independent problems are all reported, up to
+  ``MAX_ERRORS`` (so that a hostile file cannot exhaust memory with diagnostics); a syntax error
+  or a limit stops loading at once.
 - Besides the characters DESIGN.md lists, U+2028/U+2029 (libyaml counts them as line breaks,
-  editors do not, so every later position would be wrong), U+FFFE/U+FFFF (libyaml refuses them),
-  U+180E, U+2060-U+206F and the tag characters U+E0000-U+E007F (all invisible) are forbidden.
-- Plain scalars resolve by YAML 1.2 core schema rules. ``.inf`` and ``.nan`` become floats on
-  purpose: the schema rejects them with a range error that points at the field. Finite text that
-  overflows (``1e400``) and integers of more than 30 significant digits are rejected here.
-- ``_Builder.run`` is one long function on purpose: it runs once per YAML event, so it works on
-  local variables and sends every rare case to a helper method.
+  editors do not, so later positions would be wrong), U+FFFE/U+FFFF (libyaml refuses them),
+  U+180E, U+2060-U+206F and the tag characters U+E0000-U+E007F (invisible) are forbidden.
+- Plain scalars resolve by YAML 1.2 core rules. ``.inf``/``.nan`` stay floats on purpose (the
+  schema reports them as range errors at the field); ``1e400`` and 31-digit integers are errors.
+- ``_Builder.run`` is long on purpose: it runs once per event, so it works on local variables
+  and sends every rare case to a helper method.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -64,6 +61,7 @@ _BANNED = (
 _BANNED_CHARS = re.compile(f"[{_BANNED}]")  # the fast path: one scan without alternation
 _FORBIDDEN_IN_TEXT = re.compile(f"[{_BANNED}]|\r(?!\n)")  # CR only as part of CRLF
 _FORBIDDEN_IN_SCALAR = re.compile(f"[{_BANNED}\r]")  # escapes can make a CR; LF/TAB are fine
+_CHARACTER_HINT = "remove it: such characters can make text read differently from what it does"
 _CONTROL_NAMES = {  # Unicode gives control characters no name
     0x00: "NULL", 0x07: "BELL", 0x08: "BACKSPACE", 0x0B: "LINE TABULATION", 0x0C: "FORM FEED",
     0x0D: "CARRIAGE RETURN", 0x1B: "ESCAPE", 0x7F: "DELETE", 0x85: "NEXT LINE",
@@ -76,7 +74,8 @@ _CONSTANTS: dict[str, Any] = {
     **dict.fromkeys(("", "~", "null", "Null", "NULL")),
     **dict.fromkeys(("true", "True", "TRUE"), True),
     **dict.fromkeys(("false", "False", "FALSE"), False),
-    **{f"{sign}.{inf}": float(f"{sign}inf") for sign in ("", "+", "-") for inf in ("inf", "Inf", "INF")},
+    **{f"{sign}.{word}": float(f"{sign}inf") for sign in "+-" for word in ("inf", "Inf", "INF")},
+    **dict.fromkeys((".inf", ".Inf", ".INF"), math.inf),
     **dict.fromkeys((".nan", ".NaN", ".NAN"), math.nan),
 }
 _DEC_INT = re.compile(r"[-+]?[0-9]+")
@@ -164,17 +163,16 @@ def _file_problem(info: os.stat_result, limits: Limits) -> tuple[str, str] | Non
 
 
 def _size_message(size: int, limit: int) -> str:
-    shown, limit_shown = _human_size(size), _human_size(limit)
+    def human(size: int) -> str:
+        for factor, unit in ((1 << 20, "MiB"), (1 << 10, "KiB")):
+            if size >= factor:
+                return f"{size / factor:.1f}".removesuffix(".0") + f" {unit}"
+        return f"{size} bytes"
+
+    shown, limit_shown = human(size), human(limit)
     if shown == limit_shown:  # "4 MiB; the limit is 4 MiB" would read as a contradiction
         shown, limit_shown = f"{size:,} bytes", f"{limit:,} bytes ({limit_shown})"
     return f"spec file is {shown}; the limit is {limit_shown}"
-
-
-def _human_size(size: int) -> str:
-    for unit, factor in (("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= factor:
-            return f"{size / factor:.1f}".removesuffix(".0") + f" {unit}"
-    return f"{size} bytes"
 
 
 def _decode(data: bytes, name: str, diags: Diagnostics) -> str | None:
@@ -186,12 +184,8 @@ def _decode(data: bytes, name: str, diags: Diagnostics) -> str | None:
         before = data[: exc.start].decode("utf-8").removeprefix(_BOM)
         line = before.count("\n") + 1
         column = len(before) - before.rfind("\n")
-        diags.error(
-            codes.NOT_UTF8,
-            f"not valid UTF-8 at byte {exc.start} (0x{data[exc.start]:02X})",
-            Location(name, line, column),
-            hint="save the file as UTF-8",
-        )
+        message = f"not valid UTF-8 at byte {exc.start} (0x{data[exc.start]:02X})"
+        diags.error(codes.NOT_UTF8, message, Location(name, line, column), hint="save it as UTF-8")
         return None
 
 
@@ -209,13 +203,9 @@ def _scan_characters(text: str, name: str, diags: Diagnostics) -> None:
         scanned = index
         char = match.group()
         detail = " (a lone carriage return; use LF or CRLF line endings)" if char == "\r" else ""
-        diags.error(
-            codes.FORBIDDEN_CHARACTER,
-            f"forbidden character {describe_character(char)}{detail}",
-            Location(name, line, index - line_start + 1),
-            hint="control, bidirectional and invisible characters can make text read "
-            "differently from what it does; remove it",
-        )
+        message = f"forbidden character {describe_character(char)}{detail}"
+        diags.error(codes.FORBIDDEN_CHARACTER, message, Location(name, line, index - line_start + 1),
+                    hint=_CHARACTER_HINT)
         if len(diags) >= MAX_ERRORS:
             return
 
@@ -268,15 +258,22 @@ class _Builder:
         self.stopped = False
 
     def build(self, text: str) -> None:
+        """Run the event loop. The cyclic GC is paused meanwhile: the tree has no cycles, and on
+        a big spec the full collections that its growth triggers cost 5-15% and find nothing."""
         events: Any = yaml.parse(text, Loader=_LOADER)
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             self.run(events)
         except yaml.MarkedYAMLError as exc:
             self._syntax_error(exc)
         except yaml.YAMLError as exc:  # a ReaderError, which the character scan should prevent
-            self._report(codes.YAML_SYNTAX, str(exc), self._at(None), ())
+            reason = getattr(exc, "reason", None) or "the YAML reader failed"
+            self._report(codes.YAML_SYNTAX, str(reason), self._at(None), ())
         finally:
             events.close()
+            if collecting:
+                gc.enable()
         if self.root is None and not self.diags:  # an empty file or only comments
             self._report(codes.NOT_A_MAPPING, "spec must be a mapping", self._at(None), ())
 
@@ -304,7 +301,8 @@ class _Builder:
                 mark = event.start_mark
                 nodes += 1
                 if nodes > max_nodes or len(text) > max_chars:
-                    self._limit(nodes > max_nodes, self._at(mark), base, len(text))
+                    where = entry if is_map and pending is not no_key else base
+                    self._limit(nodes > max_nodes, self._at(mark), where, len(text))
                     return
                 style = event.style
                 if style or (text and text[0] not in maybe_not_string):

@@ -21,7 +21,7 @@ class Limits:
     max_file_bytes: int = 4 * 1024 * 1024
     max_total_bytes: int = 16 * 1024 * 1024
     max_depth: int = 64
-    max_nodes: int = 1_000_000
+    max_nodes: int = 500_000
     max_scalar_chars: int = 65_536
     max_files: int = 256
 
