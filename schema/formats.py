@@ -11,6 +11,7 @@ import difflib
 import ipaddress
 import json
 import re
+import unicodedata
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
@@ -41,8 +42,15 @@ def dns_label_rule(limit: int) -> str:
 
 
 def dns_suggestion(value: str, limit: int) -> str | None:
-    """A valid name close to ``value`` (``Fraud_Model`` -> ``fraud-model``), if one exists."""
-    candidate = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-")
+    """A valid name close to ``value`` (``Fraud_Model`` -> ``fraud-model``), if one exists.
+    Accents are dropped (``scorér`` -> ``scorer``); other non-ASCII letters, such as the Cyrillic
+    look-alike in ``ѕcorer``, get no suggestion rather than a misleading one (``corer``)."""
+    decomposed = "".join(
+        c for c in unicodedata.normalize("NFKD", value) if not unicodedata.combining(c)
+    )
+    if not decomposed.isascii():
+        return None
+    candidate = re.sub(r"[^a-z0-9-]+", "-", decomposed.lower()).strip("-")
     candidate = re.sub(r"-{2,}", "-", candidate)[:limit].strip("-")
     if candidate and candidate != value and re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", candidate):
         return candidate
@@ -298,13 +306,37 @@ def uri_problem(value: str, kind: str) -> str | None:
     if parts.password is not None or (parts.username and parts.scheme not in ("file",)):
         return "credentials must not be written in a URI; store them as a secret reference"
     if parts.scheme not in allowed:
-        shown = quote(parts.scheme) if parts.scheme else "no scheme"
-        return f"URI scheme {shown} is not supported here; use one of: {', '.join(allowed)}"
+        what = f"URI scheme {quote(parts.scheme)}" if parts.scheme else "a URI without a scheme"
+        return f"{what} is not supported here; use one of: {', '.join(allowed)}"
     if parts.scheme != "file" and not parts.netloc:
         return f"URI {quote(value)} has no host or bucket after '{parts.scheme}://'"
     if parts.scheme == "file" and ".." in parts.path.split("/"):
         return "file URIs must not contain '..'"
+    if parts.scheme in _BUCKET_RES:
+        return bucket_problem(parts.netloc, parts.scheme)
     return None
+
+
+_BUCKET_RES = {
+    "s3": re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"),
+    "gs": re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$"),
+}
+BUCKET_RULE = (
+    "3 to 63 lower-case letters, digits, '.' and '-' ('_' too in gs://), starting and ending "
+    "with a letter or digit, without '..' and not an IP address"
+)
+
+
+def bucket_problem(bucket: str, scheme: str) -> str | None:
+    """None when ``bucket`` follows the S3 or GCS bucket naming rules (``my..bucket`` does not)."""
+    if (
+        _BUCKET_RES[scheme].match(bucket)
+        and ".." not in bucket
+        and all(len(label) <= 63 for label in bucket.split("."))
+        and not re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,3}){3}", bucket)
+    ):
+        return None
+    return f"invalid bucket name {quote(bucket)} in the {scheme}:// URI: {BUCKET_RULE}"
 
 
 # --- secret references ------------------------------------------------------------------------------

@@ -26,8 +26,10 @@ def _string_type(check: Check, schema: dict[str, Any]) -> Any:
 
 
 def fail(code: str, message: str, **context: Any) -> PydanticCustomError:
-    """A schema error whose type is the diagnostic code (``{`` in messages is escaped)."""
-    return PydanticCustomError(code, message.replace("{", "{{").replace("}", "}}"), context)
+    """A schema error whose type is the diagnostic code. pydantic-core has no escape for braces
+    in a message template, so the template is just ``{message}`` and the text (which may quote
+    ``{{`` from the spec) travels in the context, substituted last and so verbatim."""
+    return PydanticCustomError(code, "{message}", {**context, "message": message})
 
 
 # --- names ------------------------------------------------------------------------------------
@@ -282,7 +284,10 @@ StateUri = _string_type(
 def _check_secret_ref(value: str) -> str:
     problem = formats.secret_ref_problem(value)
     if problem is not None:
-        raise fail("invalid-secret-ref", problem)
+        # without a scheme the value is most likely the secret itself: report it as one, so
+        # that renderers do not quote the source line
+        scheme = re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", value)
+        raise fail("invalid-secret-ref" if scheme else "inline-secret", problem)
     return value
 
 
@@ -496,7 +501,8 @@ def _check_aws_region(value: str) -> str:
     if value not in formats.AWS_REGIONS:
         raise fail(
             "invalid-value",
-            f"unknown AWS region {formats.quote(value)}",
+            f"unknown AWS region {formats.quote(value)}: write a region code such as "
+            "'eu-west-1' or 'us-east-1'",
             suggestion=formats.closest(value, formats.AWS_REGIONS),
             allowed=sorted(formats.AWS_REGIONS),
         )
