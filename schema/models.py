@@ -43,12 +43,14 @@ from mlplane.schema.types import (
     PolicyId,
     Principal,
     PromQL,
+    RegoPath,
     Registry,
     ResourceRef,
     SecretRef,
     SlackChannel,
     StateUri,
     Text,
+    Ticket,
     Version,
     WaiverTarget,
     fail,
@@ -542,7 +544,7 @@ class Waiver(Spec):
     reason: Annotated[LongText, Field(min_length=10)]
     owner: Owner
     expires: Date
-    ticket: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_./#-]{0,99}$")] | None = None
+    ticket: Ticket | None = None
 
 
 class PolicyRule(Spec):
@@ -551,10 +553,7 @@ class PolicyRule(Spec):
 
 class Policies(Spec):
     rules: Annotated[dict[PolicyId, PolicyRule], Field(max_length=512)] = {}
-    rego: Annotated[
-        list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,255}\.rego$")]],
-        Field(max_length=64),
-    ] = []
+    rego: Annotated[list[RegoPath], Field(max_length=64)] = []
     """Organisation policies in Rego, as paths relative to the spec directory."""
 
 

@@ -524,3 +524,38 @@ def _check_account(value: str) -> str:
 
 
 AwsAccountId = _string_type(_check_account, {"pattern": _ACCOUNT.pattern})
+
+_REGO_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,255}\.rego$")
+
+
+def _check_rego_path(value: str) -> str:
+    if ".." in value.split("/"):
+        raise fail(
+            "path-outside-root",
+            f"policy file {formats.quote(value)} leaves the spec directory: '..' is not allowed",
+        )
+    if not _REGO_PATH.match(value):
+        raise fail(
+            "invalid-format",
+            f"invalid policy file {formats.quote(value)}: a relative path inside the spec directory "
+            "ending in .rego, such as 'policies/require-owner.rego' (no '..', no leading '/')",
+        )
+    return value
+
+
+RegoPath = _string_type(_check_rego_path, {"pattern": _REGO_PATH.pattern, "maxLength": 261})
+
+_TICKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./#-]{0,99}$")
+
+
+def _check_ticket(value: str) -> str:
+    if not _TICKET.match(value):
+        raise fail(
+            "invalid-format",
+            f"invalid ticket {formats.quote(value)}: an issue key or number such as 'RISK-142' or '#1234' "
+            "(letters, digits and _ . / # -)",
+        )
+    return value
+
+
+Ticket = _string_type(_check_ticket, {"pattern": _TICKET.pattern, "maxLength": 100})
