@@ -1,20 +1,30 @@
-"""The JSON Schema of the spec language, generated from the pydantic models.
+"""The JSON Schemas of the spec language, generated from the pydantic models.
 
-``schema/mlplane.v1.schema.json`` is this text committed; a test fails when the two drift, and
-``python -m mlplane.schema.export`` rewrites the file.
+Two schemas are committed next to this module and drift-tested:
+
+- ``mlplane.v1.schema.json`` — a whole spec (one file, or all files of a directory merged);
+- ``mlplane.v1.fragment.schema.json`` — one file of a multi-file spec: the same definitions,
+  but no top-level section is required, so an editor does not flag ``models.yaml`` for lacking
+  ``metadata``. (The compiler still checks the merged whole.)
+
+``python -m mlplane.schema.export`` rewrites both.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from mlplane.compiler.writer import write_new_file
 from mlplane.schema.models import MLSystem
 
 SCHEMA_ID = "https://mlplane.dev/schema/mlplane.v1.schema.json"
+FRAGMENT_ID = "https://mlplane.dev/schema/mlplane.v1.fragment.schema.json"
 SCHEMA_FILE = Path(__file__).with_name("mlplane.v1.schema.json")
+FRAGMENT_FILE = Path(__file__).with_name("mlplane.v1.fragment.schema.json")
 
 
 def json_schema() -> dict[str, Any]:
@@ -28,13 +38,31 @@ def json_schema() -> dict[str, Any]:
     }
 
 
+def fragment_schema() -> dict[str, Any]:
+    """The schema of one file of a multi-file spec: nothing required at the top level."""
+    schema = copy.deepcopy(json_schema())
+    schema["$id"] = FRAGMENT_ID
+    schema["title"] = "mlplane spec v1 (one file of a multi-file spec)"
+    schema.pop("required", None)
+    return schema
+
+
+def _text(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+
+
 def schema_text() -> str:
-    return json.dumps(json_schema(), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    return _text(json_schema())
+
+
+def fragment_schema_text() -> str:
+    return _text(fragment_schema())
 
 
 def main() -> None:
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else SCHEMA_FILE
-    target.write_text(schema_text(), encoding="utf-8")
+    directory = Path(sys.argv[1]) if len(sys.argv) > 1 else SCHEMA_FILE.parent
+    write_new_file(directory / SCHEMA_FILE.name, schema_text())
+    write_new_file(directory / FRAGMENT_FILE.name, fragment_schema_text())
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from mlplane.compiler.pipeline import CompileResult, compile_spec, environment_n
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = REPO_ROOT / "examples"
 SCHEMA_FILE = REPO_ROOT / "schema" / "mlplane.v1.schema.json"
+FRAGMENT_SCHEMA_FILE = REPO_ROOT / "schema" / "mlplane.v1.fragment.schema.json"
 SPEC_SUFFIXES = (".yaml", ".yml")
 SCHEMA_LINE = re.compile(r"^# yaml-language-server: \$schema=(?P<target>\S+)$")
 EXPLAINED_ENV = "prod"
@@ -233,7 +234,9 @@ def test_every_file_references_the_schema(example: Path) -> None:
         assert match, (
             f"{relative(path)}: the first line must be '# yaml-language-server: $schema=...'"
         )
-        assert (path.parent / match["target"]).resolve() == SCHEMA_FILE, match["target"]
+        # a single-file spec uses the whole schema; each file of a multi-file spec the fragment one
+        expected = SCHEMA_FILE if len(spec_files(example)) == 1 else FRAGMENT_SCHEMA_FILE
+        assert (path.parent / match["target"]).resolve() == expected, match["target"]
 
 
 # --- commands that do not need an example ---------------------------------------------------

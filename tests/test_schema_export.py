@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
-from mlplane.schema.export import SCHEMA_FILE, schema_text
+from mlplane.schema.export import FRAGMENT_FILE, SCHEMA_FILE, fragment_schema_text, schema_text
 from tests.judges import require_judge
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -97,11 +97,28 @@ def test_schema_declares_draft_2020_12(schema: dict[str, Any]) -> None:
     assert schema["$id"].endswith("/" + SCHEMA_FILE.name)
 
 
+def test_committed_fragment_schema_is_current() -> None:
+    committed = FRAGMENT_FILE.read_text(encoding="utf-8")
+    assert committed == fragment_schema_text(), "regenerate it with `python -m mlplane.schema.export`"
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[path.name for path in EXAMPLES])
+def test_each_file_validates_against_the_fragment_schema(example: Path) -> None:
+    fragment = json.loads(FRAGMENT_FILE.read_text(encoding="utf-8"))
+    checker = jsonschema.Draft202012Validator(fragment)
+    files = sorted(example.glob("*.y*ml")) if example.is_dir() else [example]
+    for path in files:
+        data = json.loads(json.dumps(yaml.safe_load(path.read_text(encoding="utf-8")), default=str))
+        errors = [error.message for error in checker.iter_errors(data)]
+        assert not errors, f"{path.name}: {errors}"
+
+
 @pytest.mark.judge
-def test_schema_passes_check_jsonschema_metaschema() -> None:
+@pytest.mark.parametrize("schema_file", [SCHEMA_FILE, FRAGMENT_FILE], ids=lambda p: p.name)
+def test_schema_passes_check_jsonschema_metaschema(schema_file: Path) -> None:
     judge = require_judge("check-jsonschema")
     result = subprocess.run(
-        [judge, "--check-metaschema", "--", str(SCHEMA_FILE)],
+        [judge, "--check-metaschema", "--", str(schema_file)],
         capture_output=True,
         text=True,
         timeout=120,
