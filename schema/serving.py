@@ -1,0 +1,185 @@
+"""Models: image, serving, rollout, explainability, drift monitoring and training."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from mlplane.schema.base import Spec, UniqueNames, _no_duplicates
+from mlplane.schema.types import (
+    ArtifactUri,
+    Cpu,
+    Cron,
+    Duration,
+    Feature,
+    HttpPath,
+    Image,
+    Memory,
+    Owner,
+    Text,
+    Version,
+    fail,
+)
+
+# --- models -----------------------------------------------------------------------------------------
+
+
+class Replicas(Spec):
+    min: Annotated[int, Field(ge=0, le=1000)] = 1
+    max: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Replicas:
+        if self.max is not None and self.min > self.max:
+            raise fail(
+                "contradiction",
+                f"replicas.min ({self.min}) is greater than replicas.max ({self.max})",
+                fields=("min", "max"),
+            )
+        return self
+
+
+class Autoscaling(Spec):
+    metric: Literal["cpu", "memory", "rps", "concurrency"]
+    target: Annotated[int, Field(ge=1, le=100_000)]
+    """Percent of requests for cpu/memory; requests per second or in-flight requests per replica otherwise."""
+
+    @model_validator(mode="after")
+    def _percent(self) -> Autoscaling:
+        if self.metric in ("cpu", "memory") and self.target > 100:
+            raise fail(
+                "out-of-range",
+                f"a {self.metric} target is a percentage from 1 to 100, not {self.target}",
+            )
+        return self
+
+
+class Resources(Spec):
+    cpu: Cpu | None = None
+    memory: Memory | None = None
+    gpu: Annotated[int, Field(ge=0, le=16)] = 0
+    """Whole GPUs per replica."""
+
+
+class Rollout(Spec):
+    strategy: Literal["rolling", "canary", "blueGreen", "shadow"] = "rolling"
+    steps: Annotated[list[Annotated[int, Field(ge=1, le=100)]], Field(max_length=20)] = []
+    """Traffic percentages for canary steps, strictly increasing, such as [10, 50]."""
+    pause: Duration | None = None
+    """How long each canary step (or a blue-green preview) waits before promotion."""
+
+    @model_validator(mode="after")
+    def _steps_fit_strategy(self) -> Rollout:
+        if self.steps and self.strategy != "canary":
+            raise fail(
+                "contradiction",
+                f"rollout.steps only apply to strategy 'canary', not {self.strategy!r}",
+                fields=("steps", "strategy"),
+            )
+        if self.strategy == "canary" and not self.steps:
+            raise fail("missing-field", "a canary rollout needs steps, such as steps: [10, 50]")
+        if any(b <= a for a, b in zip(self.steps, self.steps[1:], strict=False)):
+            raise fail(
+                "contradiction",
+                "rollout.steps must increase strictly, such as [10, 50]",
+                fields=("steps",),
+            )
+        if self.pause is not None and self.strategy in ("rolling", "shadow"):
+            raise fail(
+                "contradiction",
+                f"rollout.pause has no meaning for strategy {self.strategy!r}",
+                fields=("pause", "strategy"),
+            )
+        return self
+
+
+class Serving(Spec):
+    replicas: Replicas = Replicas()
+    autoscaling: Autoscaling | None = None
+    resources: Resources = Resources()
+    rollout: Rollout = Rollout()
+    exposure: Literal["internal", "public"] = "internal"
+    port: Annotated[int, Field(ge=1024, le=65535)] = 8080
+    health_path: HttpPath = "/healthz"
+    metrics_path: HttpPath = "/metrics"
+
+    @model_validator(mode="after")
+    def _autoscaling_needs_room(self) -> Serving:
+        maximum = self.replicas.max
+        if self.autoscaling is not None and (maximum is None or maximum <= self.replicas.min):
+            raise fail(
+                "contradiction",
+                "autoscaling needs replicas.max greater than replicas.min "
+                f"(min {self.replicas.min}, max {maximum if maximum is not None else 'unset'})",
+                fields=("autoscaling", "replicas"),
+            )
+        return self
+
+
+class Explainability(Spec):
+    required: bool
+    method: Literal["shap", "lime", "integrated-gradients", "anchors", "counterfactual"] | None = (
+        None
+    )
+
+    @model_validator(mode="after")
+    def _method_when_required(self) -> Explainability:
+        if self.required and self.method is None:
+            raise fail("missing-field", "explainability.required is true but no method is named")
+        return self
+
+
+class Drift(Spec):
+    method: Literal["psi", "ks", "kl", "js", "wasserstein", "chi2"]
+    threshold: Annotated[float, Field(gt=0, le=100)]
+    features: Annotated[list[Feature], Field(min_length=1, max_length=256)]
+    window: Duration = "1d"
+    """The reference window the live distribution is compared against."""
+
+    @model_validator(mode="after")
+    def _unique_features(self) -> Drift:
+        _no_duplicates(self.features, "drift.features")
+        return self
+
+
+class Monitoring(Spec):
+    drift: Drift | None = None
+
+
+class Training(Spec):
+    schedule: Cron
+    image: Image
+    resources: Resources = Resources()
+    timeout: Duration = "6h"
+
+
+ModelFramework = Literal[
+    "sklearn", "xgboost", "lightgbm", "catboost", "pytorch", "tensorflow", "onnx",
+    "huggingface", "vllm", "custom",
+]  # fmt: skip
+
+
+class Model(Spec):
+    framework: ModelFramework
+    version: Version
+    image: Image
+    artifact: ArtifactUri | None = None
+    runtime: Literal["generic", "kserve", "triton"] = "generic"
+    """The metrics preset: which metric names the serving runtime exposes."""
+    inputs: UniqueNames = []
+    """Data sources this model reads (at serving or training time)."""
+    secrets: UniqueNames = []
+    """Names from security.secrets made available to the model."""
+    serving: Serving = Serving()
+    explainability: Explainability | None = None
+    monitoring: Monitoring | None = None
+    training: Training | None = None
+    owner: Owner | None = None
+    description: Text | None = None
+
+    @model_validator(mode="after")
+    def _unique_refs(self) -> Model:
+        _no_duplicates(self.inputs, "inputs")
+        _no_duplicates(self.secrets, "secrets")
+        return self
