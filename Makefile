@@ -39,7 +39,7 @@ JUDGE_BINS    := $(VENV_BIN)/zizmor $(VENV_BIN)/check-jsonschema $(VENV_BIN)/kub
 
 # Code that ruff checks (only the folders that exist yet) and the packages mypy --strict checks.
 LINT_DIRS   := $(wildcard schema compiler targets policies mlplane tests benchmarks)
-MYPY_PKGS   := mlplane.schema mlplane.compiler
+MYPY_PKGS   := mlplane.schema mlplane.compiler mlplane.targets mlplane.policies
 TYPECHECK   := .typecheck
 
 # The tests find the judges on PATH: checkov lives in its own venv, the rest in .venv.
@@ -139,12 +139,14 @@ test: install judges lint ## install everything, lint, and run the whole suite (
 # Demo and benchmarks
 # ---------------------------------------------------------------------------------------------
 
-demo: install ## validate and explain the example spec (EXAMPLE=..., DEMO_ENV=...)
+demo: install ## validate, explain and plan the example spec (EXAMPLE=..., DEMO_ENV=...)
 	@if [ ! -d '$(EXAMPLE)' ]; then \
 	  echo "error: example '$(EXAMPLE)' not found; the demo needs that spec folder." >&2; exit 1; \
 	fi
 	$(VENV_BIN)/mlplane validate $(EXAMPLE)
 	$(VENV_BIN)/mlplane explain $(EXAMPLE) --env $(DEMO_ENV) --show-origin
+	@# Last: what a first deployment would create (offline: no cluster, no credentials).
+	$(VENV_BIN)/mlplane plan $(EXAMPLE) --env $(DEMO_ENV) --base none
 
 bench: install ## run the benchmarks (benchmarks/run.py)
 	@if [ ! -f benchmarks/run.py ]; then echo "error: benchmarks/run.py not found." >&2; exit 1; fi

@@ -6,7 +6,9 @@ diagnostics corpus in ``tests/``). Rename one only with a deprecation note in th
 
 from __future__ import annotations
 
-from mlplane.compiler.diagnostics import Severity, register_code
+from dataclasses import dataclass
+
+from mlplane.compiler.diagnostics import Severity, register_code, registered_codes
 
 W = Severity.WARNING
 
@@ -104,11 +106,52 @@ INDICATOR_MISMATCH = register_code(
     "indicator-mismatch", "an SLA indicator does not fit its subject"
 )
 
+# --- building --------------------------------------------------------------------------------
+TARGET_UNAVAILABLE = register_code(
+    "target-unavailable", "an environment's target is not installed in this mlplane"
+)
+
+
+# --- policies (compiler/policy.py; each rule id is registered as a code when packs load) ------
+POLICY_MANDATORY = register_code(
+    "policy-mandatory", "a mandatory policy rule is turned off or lowered in policies.rules"
+)
+WAIVER_EXPIRED = register_code("waiver-expired", "a waiver is past its expiry date")
+WAIVER_UNMATCHED = register_code("waiver-unmatched", "a waiver matches no finding", W)
+REGO_ERROR = register_code(
+    "rego-error", "an organisation policy in Rego cannot be loaded or evaluated"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CodeHelp:
+    """What SARIF viewers show for a code beyond its summary (policy rules have it)."""
+
+    description: str
+    help: str
+
+
+_HELP: dict[str, CodeHelp] = {}
+
+
+def register_help(code: str, description: str, help_text: str) -> None:
+    """Attach a long description and help text to a registered code (last registration wins)."""
+    _HELP[code] = CodeHelp(description, help_text)
+
+
+def code_help(code: str) -> CodeHelp | None:
+    return _HELP.get(code)
+
+
+CORE_CODES = frozenset(info.code for info in registered_codes())
+"""The codes registered above (keep this line after the last of them): ``docs/diagnostics.md``
+lists these. Codes registered later at run time (policy rule ids when packs load, target codes)
+are documented by their owners (``docs/policies.md``, each target's README), and leaving them
+out keeps the table the same whatever was imported before it is generated."""
+
 
 def code_table_markdown() -> str:
     """``docs/diagnostics.md``: every code with its default severity and summary."""
-    from mlplane.compiler.diagnostics import registered_codes
-
     lines = [
         "# Diagnostic codes",
         "",
@@ -118,9 +161,42 @@ def code_table_markdown() -> str:
         "| code | severity | meaning |",
         "|---|---|---|",
     ]
-    lines += [f"| `{info.code}` | {info.severity} | {info.summary} |" for info in registered_codes()]
+    lines += [
+        f"| `{info.code}` | {info.severity} | {info.summary} |"
+        for info in registered_codes()
+        if info.code in CORE_CODES
+    ]
     return "\n".join(lines) + "\n"
 
+
+# --- plan, apply, destroy, drift (compiler/gitsource.py, compiler/plan*.py) -------------------
+# Registered after CORE_CODES on purpose: these are not problems of a spec, so docs/plan.md
+# documents them next to the verbs that report them, not docs/diagnostics.md.
+GIT_REVISION_INVALID = register_code(
+    "git-revision-invalid",
+    "a git revision is malformed or looks like an option; it is refused before git runs",
+)
+GIT_ERROR = register_code("git-error", "git failed, or the revision names no commit")
+BASE_NOT_COMPILED = register_code(
+    "base-not-compiled", "the base revision's spec does not compile; the plan shows all-create", W
+)
+PLAN_FILE_INVALID = register_code(
+    "plan-file-invalid", "a saved plan or an applied-state record cannot be read"
+)
+PLAN_STALE = register_code(
+    "plan-stale", "a saved plan no longer matches the commit, the spec or what is deployed"
+)
+
+# --- CI workflows (schema/ci.py, targets/ci/; documented in targets/ci/README.md) -------------
+CI_PRODUCTION_AUTO = register_code(
+    "ci-production-auto", "a production environment is applied by CI without a manual gate", W
+)
+CI_LOCAL_STATE = register_code(
+    "ci-local-state", "CI applies an environment whose Pulumi state is a local file", W
+)
+CI_ROLE_ACCOUNT = register_code(
+    "ci-role-account", "the AWS role CI assumes is in another account than the environment", W
+)
 
 if __name__ == "__main__":
     import sys

@@ -32,14 +32,27 @@ def scalar(value: Any) -> str:
     text = str(value)
     if _PLAIN.match(text) and not _RESERVED.match(text) and len(text) <= 120:
         return text
-    return json.dumps(text, ensure_ascii=True)
+    return _quoted(text)
+
+
+def _quoted(text: str) -> str:
+    """A double-quoted ASCII scalar. Not ``json.dumps(ensure_ascii=True)``: it writes characters
+    beyond U+FFFF as surrogate pairs, which YAML does not decode (libyaml rejects them)."""
+    return "".join(
+        char
+        if char.isascii()
+        else f"\\u{ord(char):04x}"
+        if ord(char) <= 0xFFFF
+        else f"\\U{ord(char):08x}"
+        for char in json.dumps(text, ensure_ascii=False)
+    )
 
 
 def _key(key: str) -> str:
     return (
         key
         if _PLAIN.match(key) and not _RESERVED.match(key)
-        else json.dumps(key, ensure_ascii=True)
+        else _quoted(key)
     )
 
 
@@ -94,17 +107,27 @@ class _Writer:
 def effective_data(validated: MLSystem, effective: Document) -> dict[str, Any]:
     """The validated spec with defaults filled in; empty defaults nobody wrote are left out."""
     dumped = validated.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return _prune(dumped, (), effective)  # type: ignore[no-any-return]
+    # Values that differ from their default are kept even when empty (``indicator:
+    # availability`` is ``{availability: {}}``, which nobody wrote as such).
+    explicit = validated.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    return _prune(dumped, (), effective, explicit)  # type: ignore[no-any-return]
 
 
-def _prune(value: Any, path: SpecPath, effective: Document) -> Any:
+def _prune(value: Any, path: SpecPath, effective: Document, explicit: Any = None) -> Any:
     if isinstance(value, dict):
-        kept = {k: _prune(v, (*path, k), effective) for k, v in value.items()}
+        given = explicit if isinstance(explicit, dict) else {}
+        kept = {k: _prune(v, (*path, k), effective, given.get(k)) for k, v in value.items()}
         return {
-            k: v for k, v in kept.items() if v not in ({}, []) or (*path, k) in effective.values
+            k: v
+            for k, v in kept.items()
+            if v not in ({}, []) or (*path, k) in effective.values or k in given
         }
     if isinstance(value, list):
-        return [_prune(v, (*path, i), effective) for i, v in enumerate(value)]
+        items = explicit if isinstance(explicit, list) else []
+        return [
+            _prune(v, (*path, i), effective, items[i] if i < len(items) else None)
+            for i, v in enumerate(value)
+        ]
     return value
 
 

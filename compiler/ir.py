@@ -243,6 +243,48 @@ class PolicySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CiRole:
+    """The AWS role CI assumes through OpenID Connect for one environment."""
+
+    role_arn: str
+    region: str
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class CiEnvironment:
+    """One environment as the CI workflows see it (declared order is kept in ``Ci``)."""
+
+    name: str
+    production: bool
+    target: Literal["kubernetes", "aws"]
+    state_scheme: str | None
+    """The scheme of the Pulumi state backend (None: the embedded local default)."""
+    apply: Literal["auto", "manual"] | None
+    """How CI applies it after a merge; None: only validated and planned."""
+    aws_role: CiRole | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ci:
+    """The ``ci:`` section with every default resolved; the same for every environment."""
+
+    provider: Literal["github", "gitlab"]
+    default_branch: str
+    spec_path: str | None
+    """None: ``mlplane ci`` derives it from where the spec lies in the repository."""
+    python: str
+    mlplane_version: str
+    runner: tuple[str, ...]
+    """Runner labels; empty: the provider's default."""
+    environments: tuple[CiEnvironment, ...]
+    """Every environment, in the order the spec declares them."""
+    drift_schedule: str
+    gitlab_image: str | None
+    """None: the pinned official python image of ``python``."""
+
+
+@dataclass(frozen=True, slots=True)
 class System:
     """One ML system resolved for one environment."""
 
@@ -258,6 +300,7 @@ class System:
     alerting: Alerting
     waivers: tuple[Waiver, ...]
     policies: PolicySettings
+    ci: Ci
     origins: Mapping[SpecPath, Location]
     """Positions of every path of the effective spec (keys preferred), for later diagnostics."""
 

@@ -1,14 +1,24 @@
-"""The pipeline: spec files -> document -> schema -> per-environment overlays -> system models.
+"""The pipeline: spec files -> document -> schema -> per-environment overlays -> system models
+-> policies.
 
 Passes are small named functions run in order; the pipeline stops between stages when a stage
 reported errors, so a user sees every problem of one kind at once and no cascade of follow-on
 errors. Nothing here prints or writes files.
+
+The policy stage (``compiler.policy``) runs the installed policy packs and the organisation's
+Rego policies over each environment's system model, applying severity tuning and waivers; it
+runs only when asked (``policies=True``: ``mlplane validate`` does). Waived findings go to
+``CompileResult.waived``, not to ``diagnostics``: they are reported for visibility but are not
+problems (``--strict`` does not fail on them). Waiver expiry is judged against ``today``; the
+library never reads the clock, and with ``today=None`` expiry is not evaluated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
+from functools import partial
 from pathlib import Path
 
 from mlplane.compiler import codes, ir
@@ -52,6 +62,8 @@ class CompileResult:
     document: Document | None = None
     effective: dict[str, Effective] = field(default_factory=dict)
     systems: dict[str, ir.System] = field(default_factory=dict)
+    waived: Diagnostics = field(default_factory=Diagnostics)
+    """Findings that a valid waiver covers, as ``info`` diagnostics "waived until ... by ..."."""
 
     @property
     def ok(self) -> bool:
@@ -65,16 +77,48 @@ def compile_spec(
     target: Path,
     environments: Sequence[str] | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    *,
+    policies: bool = False,
+    today: date | None = None,
+    policy_dirs: Sequence[Path] = (),
 ) -> CompileResult:
-    """Compile the spec at ``target`` for ``environments`` (all when None)."""
+    """Compile the spec at ``target`` for ``environments`` (all when None).
+
+    With ``policies``, also evaluate the policy packs, the spec's Rego files and those below
+    ``policy_dirs``; ``today`` decides which waivers have expired (None: none has).
+    """
     diagnostics = Diagnostics()
-    result = CompileResult(diagnostics)
     document = load_spec(target, diagnostics, limits)
     if document is None:
-        return result
+        return CompileResult(diagnostics)
+    return compile_document(
+        document, environments, diagnostics, policies=policies, today=today, policy_dirs=policy_dirs
+    )
+
+
+def compile_document(
+    document: Document,
+    environments: Sequence[str] | None = None,
+    diagnostics: Diagnostics | None = None,
+    *,
+    policies: bool = False,
+    today: date | None = None,
+    policy_dirs: Sequence[Path] = (),
+) -> CompileResult:
+    """Compile an already loaded ``document`` (see :func:`compile_spec`).
+
+    Why a separate entry: ``mlplane plan`` loads the base revision's spec from git objects, not
+    from the working tree, and must compile it exactly as the head is compiled. ``diagnostics``
+    receives the load's problems too when the caller loaded the document with it.
+    """
+    diagnostics = diagnostics if diagnostics is not None else Diagnostics()
+    result = CompileResult(diagnostics)
     result.sources = document.files
     result.document = document
-    for stage in (_schema_stage, _resolve_stage):
+    stages: list[Stage] = [_schema_stage, _resolve_stage]
+    if policies:
+        stages.append(partial(_policy_stage, today=today, policy_dirs=tuple(policy_dirs)))
+    for stage in stages:
         stage(result, document, environments)
         if diagnostics.has_errors:
             break
@@ -143,6 +187,25 @@ def _resolve_stage(
         result.diagnostics.extend(found)
         if not found.has_errors:
             result.systems[name] = resolver.build(name)
+
+
+def _policy_stage(
+    result: CompileResult,
+    document: Document,
+    environments: Sequence[str] | None,
+    *,
+    today: date | None,
+    policy_dirs: tuple[Path, ...],
+) -> None:
+    from mlplane.compiler.policy import PolicyRun
+    from mlplane.compiler.policy_input import RegoSource
+
+    del environments
+    rego = RegoSource(document.root, policy_dirs, result.diagnostics)
+    run = PolicyRun(today=today, external=rego)
+    for system in result.systems.values():
+        run.check(system, result.diagnostics, result.waived)
+    run.finish(result.diagnostics)
 
 
 Stage = Callable[[CompileResult, Document, Sequence[str] | None], None]

@@ -1,8 +1,9 @@
-"""The seams through which targets and policy packs join the pipeline.
+"""The seams through which targets, graph emitters and policy packs join the pipeline.
 
-``compiler/`` never imports ``targets/`` or ``policies/`` by name: both are found through the
-entry-point groups ``mlplane.targets`` and ``mlplane.policies`` (declared in ``pyproject.toml``),
-which is also how a third party adds a target or an organisation adds its policy pack.
+``compiler/`` never imports ``targets/`` or ``policies/`` by name: they are found through the
+entry-point groups ``mlplane.targets``, ``mlplane.emitters`` and ``mlplane.policies`` (declared
+in ``pyproject.toml``), which is also how a third party adds a target or an organisation adds its
+policy pack.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from mlplane.compiler.ir import System
 
 TARGET_GROUP = "mlplane.targets"
 POLICY_GROUP = "mlplane.policies"
+EMITTER_GROUP = "mlplane.emitters"
 
 
 @runtime_checkable
@@ -29,6 +31,21 @@ class Target(Protocol):
     def lower(self, system: System, diagnostics: Diagnostics) -> ResourceGraph | None:
         """The resource graph of ``system``; None (with diagnostics) when it cannot be lowered."""
         ...
+
+    def emit(self, system: System, graph: ResourceGraph) -> Mapping[str, str]:
+        """Files as ``{relative posix path: text}``; pure, no I/O."""
+        ...
+
+
+@runtime_checkable
+class Emitter(Protocol):
+    """Files from any target's resource graph (the Pulumi project), next to the target's own.
+
+    A seam rather than an import, so that ``compiler/build.py`` runs the Pulumi program printer of
+    ``targets/`` without importing it by name (see this module's docstring).
+    """
+
+    name: str
 
     def emit(self, system: System, graph: ResourceGraph) -> Mapping[str, str]:
         """Files as ``{relative posix path: text}``; pure, no I/O."""
@@ -73,4 +90,13 @@ def policy_packs() -> Mapping[str, PolicyPack]:
     for name, pack in loaded.items():
         if not isinstance(pack, PolicyPack):
             raise PluginError(f"plug-in {name!r} of {POLICY_GROUP} is not a PolicyPack")
+    return loaded
+
+
+@cache
+def emitters() -> Mapping[str, Emitter]:
+    loaded = _load(EMITTER_GROUP)
+    for name, emitter in loaded.items():
+        if not isinstance(emitter, Emitter):
+            raise PluginError(f"plug-in {name!r} of {EMITTER_GROUP} is not an Emitter")
     return loaded

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
+from mlplane.compiler.codes import code_help
 from mlplane.compiler.diagnostics import Diagnostic, Location, Related, Severity, code_info
 from mlplane.compiler.render_common import RenderOptions, SourceLookup, ordered
 
@@ -54,11 +55,16 @@ def _rule(code: str, fallback: Severity) -> JsonObject:
         summary, severity = info.summary, info.severity
     except KeyError:
         summary, severity = code, fallback
-    return {
+    rule: JsonObject = {
         "id": code,
         "shortDescription": {"text": summary},
         "defaultConfiguration": {"level": _LEVELS[severity]},
     }
+    extra = code_help(code)
+    if extra is not None:  # policy rules: why (fullDescription) and how to fix (help)
+        rule["fullDescription"] = {"text": extra.description}
+        rule["help"] = {"text": extra.help}
+    return rule
 
 
 def _physical(location: Location) -> JsonObject:

@@ -13,9 +13,10 @@ from mlplane.compiler import codes, ir
 from mlplane.compiler.diagnostics import Diagnostics, Related, SpecPath
 from mlplane.compiler.document import Document
 from mlplane.compiler.lineage import closure, find_cycles
-from mlplane.compiler.system_model import build_system
+from mlplane.compiler.system_model import PRODUCTION_NAMES, build_system
 from mlplane.schema import formats
 from mlplane.schema import models as spec
+from mlplane.schema.ci import CiAws
 
 
 class Resolver:
@@ -59,6 +60,7 @@ class Resolver:
         self._check_waivers()
         self._check_rego()
         self._check_unused_secrets()
+        self._check_ci()
 
     def _check_models(self) -> None:
         sources, secrets = self.spec.data_sources, self.spec.security.secrets
@@ -240,6 +242,69 @@ class Resolver:
                     self.document.location(path),
                     path,
                 )
+
+    def _check_ci(self) -> None:
+        """Environment names in ``ci:`` exist, and each AWS role has a region to use."""
+        ci, envs = self.spec.ci, self.spec.environments
+        lists = (("auto", ci.apply.auto), ("manual", ci.apply.manual)) if ci.apply else ()
+        for field, names in lists:
+            for index, name in enumerate(names):
+                self.expect(name, envs, ("ci", "apply", field, index), "environment")
+        for name, settings in ci.environments.items():
+            path: SpecPath = ("ci", "environments", name)
+            if self.expect(name, envs, path, "environment") and settings.aws is not None:
+                self._check_ci_role(name, settings.aws, path)
+        for name, env in envs.items():
+            self._check_ci_apply(name, env)
+
+    def _check_ci_role(self, name: str, role: CiAws, path: SpecPath) -> None:
+        env = self.spec.environments[name]
+        if role.region is None and env.aws is None:
+            self.diagnostics.error(
+                codes.MISSING_FIELD,
+                f"ci role for environment {name!r} needs a region: the environment has no aws "
+                "settings to take it from",
+                self.document.location((*path, "aws")),
+                (*path, "aws"),
+                "add region: eu-west-1 (the region CI requests credentials in)",
+            )
+        account = role.role_arn.split(":")[4]
+        if env.aws is not None and account != env.aws.account_id:
+            self.diagnostics.warning(
+                codes.CI_ROLE_ACCOUNT,
+                f"CI assumes a role in account {account} but environment {name!r} runs in "
+                f"account {env.aws.account_id}",
+                self.document.value_location((*path, "aws", "roleArn")),
+                (*path, "aws", "roleArn"),
+            )
+
+    def _check_ci_apply(self, name: str, env: spec.Environment) -> None:
+        """Warn about what CI would apply unsafely: production without a gate, local state."""
+        apply = self.spec.ci.apply
+        if apply is None:
+            return  # the defaults never do either
+        production = env.production if env.production is not None else name in PRODUCTION_NAMES
+        if production and name in apply.auto:
+            path = ("ci", "apply", "auto", apply.auto.index(name))
+            self.diagnostics.warning(
+                codes.CI_PRODUCTION_AUTO,
+                f"production environment {name!r} is applied on every merge without a manual gate",
+                self.document.value_location(path),
+                path,
+                "move it to ci.apply.manual, or protect it with required reviewers",
+            )
+        listed = name in apply.auto or name in apply.manual
+        if listed and (env.state is None or env.state.startswith("file:")):
+            field = "auto" if name in apply.auto else "manual"
+            path = ("ci", "apply", field, getattr(apply, field).index(name))
+            self.diagnostics.warning(
+                codes.CI_LOCAL_STATE,
+                f"CI applies environment {name!r}, whose Pulumi state is a local file: every CI "
+                "job would start from empty state and try to create everything again",
+                self.document.value_location(path),
+                path,
+                f"set environments.{name}.state to a remote backend (s3://, gs://, azblob://, https://)",
+            )
 
     # --- building the system model -------------------------------------------------------------
 

@@ -19,6 +19,7 @@ metadata:
 environments:
   dev:
     target: kubernetes                   # a local kind/minikube cluster or any cluster
+    residency: eu                        # where it runs: checked against the data's residency
     kubernetes: {{context: kind-mlplane}}  # namespace defaults to <name>-dev
     overrides:                           # deep-merged over the base spec for this environment
       models:
@@ -28,6 +29,7 @@ environments:
   prod:
     target: kubernetes
     production: true                     # the strictest policies apply
+    residency: eu
     kubernetes: {{context: prod, namespace: {name}}}
 
 dataSources:

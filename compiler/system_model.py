@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
+from mlplane import __version__
 from mlplane.compiler import ir
 from mlplane.compiler.ir import frozen_map
 from mlplane.schema import formats
@@ -54,6 +55,7 @@ def build_system(
             severities=frozen_map((rule, s.severity) for rule, s in system.policies.rules.items()),
             rego=tuple(system.policies.rego),
         ),
+        ci=_ci(system, resolver),
         origins=origins,
     )
 
@@ -299,3 +301,54 @@ def _waiver(index: int, waiver: spec.Waiver, resolver: Resolver) -> ir.Waiver:
         ticket=waiver.ticket,
         origin=resolver.origin(("waivers", index)),
     )
+
+
+def _ci(system: spec.MLSystem, resolver: Resolver) -> ir.Ci:
+    """The ``ci:`` section with its defaults resolved; environments in declared order."""
+    ci = system.ci
+    return ir.Ci(
+        provider=ci.provider,
+        default_branch=ci.default_branch,
+        spec_path=ci.spec_path,
+        python=ci.python,
+        mlplane_version=ci.mlplane_version or __version__,
+        runner=tuple(ci.runner or ()),
+        environments=tuple(_ci_environment(system, name, resolver) for name in system.environments),
+        drift_schedule=ci.drift.schedule,
+        gitlab_image=ci.gitlab.image,
+    )
+
+
+def _ci_environment(system: spec.MLSystem, name: str, resolver: Resolver) -> ir.CiEnvironment:
+    env = system.environments[name]
+    production = env.production if env.production is not None else name in PRODUCTION_NAMES
+    scheme = env.state.split(":", 1)[0] if env.state else None
+    settings = system.ci.environments.get(name)
+    role = settings.aws if settings else None
+    region = (role.region if role else None) or (env.aws.region if env.aws else None)
+    return ir.CiEnvironment(
+        name=name,
+        production=production,
+        target=env.target,
+        state_scheme=scheme,
+        apply=_ci_apply_mode(system.ci, name, production, scheme),
+        aws_role=ir.CiRole(
+            role.role_arn, region, resolver.origin(("ci", "environments", name, "aws"))
+        )
+        if role and region
+        else None,
+    )
+
+
+def _ci_apply_mode(
+    ci: spec.Ci, name: str, production: bool, scheme: str | None
+) -> Literal["auto", "manual"] | None:
+    """Explicit lists win; by default remote-state environments are applied, production ones
+    behind a manual gate (a local state file would start empty in every CI job)."""
+    if ci.apply is not None:
+        if name in ci.apply.auto:
+            return "auto"
+        return "manual" if name in ci.apply.manual else None
+    if scheme in (None, "file"):
+        return None
+    return "manual" if production else "auto"

@@ -1,1 +1,14 @@
-"""See the README of this folder."""
+"""The built-in policy pack: one module per domain (data, models, security, SLAs).
+
+Installed as the ``builtin`` entry point of the ``mlplane.policies`` group; the compiler finds it
+there (``compiler.plugins.policy_packs``), never by importing this package by name. Each rule is
+registered in ``common.PACK`` with its id, severity, rationale, remediation and the scanner checks
+it mirrors; ``docs/policies.md`` is generated from them (``python -m mlplane.policies.docs``).
+"""
+
+from __future__ import annotations
+
+from mlplane.policies import data, models, security, slas
+from mlplane.policies.common import PACK
+
+__all__ = ["PACK", "data", "models", "security", "slas"]

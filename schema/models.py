@@ -26,6 +26,7 @@ from mlplane.schema.base import (
     UniqueNames,
     _no_duplicates,
 )
+from mlplane.schema.ci import Ci
 from mlplane.schema.operations import (
     INDICATORS,
     AccessRule,
@@ -94,6 +95,7 @@ __all__ = [
     "Autoscaling",
     "Availability",
     "AwsSettings",
+    "Ci",
     "Classification",
     "DataSource",
     "Drift",
@@ -240,3 +242,5 @@ class MLSystem(Spec):
     alerting: Alerting = Alerting()
     waivers: Annotated[list[Waiver], Field(max_length=1024)] = []
     policies: Policies = Policies()
+    ci: Ci = Ci()
+    """The generated CI workflows (mlplane ci); the same for every environment."""

@@ -66,3 +66,19 @@ def compile_text(directory: Path, text: str, environments: list[str] | None = No
 
 def codes_of(result: CompileResult) -> list[str]:
     return [d.code for d in result.sorted_diagnostics()]
+
+
+def _policy_clean(text: str) -> str:
+    """``BASE`` changed so that the built-in policy pack finds nothing (for build and CLI tests)."""
+    text = text.replace("classification: pii", "classification: internal")
+    text = text.replace("    target: kubernetes\n", "    target: kubernetes\n    residency: eu\n")
+    text = text.replace("    objective: 99.9\n", "    objective: 99.5\n")
+    return text + (
+        "  events-fresh:\n    dataSource: events\n    objective: 99\n"
+        "    indicator: {freshness: {maxAge: 5m}}\n"
+        "security:\n  images: {allowedRegistries: [ghcr.io/acme]}\n"
+    )
+
+
+CLEAN = _policy_clean(BASE)
+"""A valid spec that also passes every built-in policy."""

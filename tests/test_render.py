@@ -10,6 +10,8 @@ from typing import Any
 
 import jsonschema
 import pytest
+
+import mlplane
 from mlplane.compiler import codes
 from mlplane.compiler.diagnostics import Diagnostic, Location, Related, Severity, code_info
 from mlplane.compiler.render import RENDERERS, RenderOptions, render
@@ -17,8 +19,6 @@ from mlplane.compiler.render_common import Counts, is_unsafe, make_safe, split_l
 from mlplane.compiler.render_github import escape_data, escape_property
 from mlplane.compiler.render_sarif import artifact_uri, fingerprint
 from mlplane.compiler.render_text import make_excerpt, summary_line
-
-import mlplane
 
 SOURCE = """\
 models:

@@ -4,6 +4,7 @@
 #   zizmor, check-jsonschema, kubernetes-validate   PyPI, in the project venv (pyproject's `test` extra)
 #   checkov                                         PyPI, in its own venv .judges/checkov (its pins clash)
 #   promtool                                        Debian package `prometheus`, only when root
+#   amtool                                          Debian package `prometheus-alertmanager`, only when root
 #
 # Idempotent and quiet on success: it prints one table of the judges and their versions.
 # Under CI=true a missing judge is an error (exit 1); elsewhere it is reported and tests skip.
@@ -45,6 +46,7 @@ judge_path() {
   case $1 in
     checkov) path=$CHECKOV_VENV/bin/checkov ;;
     promtool) path=$(command -v promtool || true) ;;
+    amtool) path=$(command -v amtool || true) ;;
     *) path=$VENV/bin/$1 ;;
   esac
   if [[ -n $path && -x $path ]]; then echo "$path"; fi
@@ -87,20 +89,31 @@ install_checkov() {
   quietly "$CHECKOV_VENV/bin/python" -m pip install -qq "$CHECKOV_SPEC"
 }
 
-install_promtool() {
-  [[ -n $(judge_path promtool) ]] && return 0
+# Install a judge that comes from a Debian package (root and apt-get only): NAME PACKAGE.
+install_debian_judge() {
+  local name=$1 package=$2
+  [[ -n $(judge_path "$name") ]] && return 0
   if [[ $(id -u) != 0 ]]; then
-    echo "install-judges: skipping promtool: not root. Install the Debian package 'prometheus'" \
-         "(sudo apt-get install --no-install-recommends prometheus) to run the Prometheus tests." >&2
+    echo "install-judges: skipping $name: not root. Install the Debian package '$package'" \
+         "(sudo apt-get install --no-install-recommends $package) to run its tests." >&2
     return 0
   fi
   if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install-judges: skipping promtool: no apt-get on this machine." >&2
+    echo "install-judges: skipping $name: no apt-get on this machine." >&2
     return 0
   fi
   export DEBIAN_FRONTEND=noninteractive
   quietly apt-get update
-  quietly apt-get install -y --no-install-recommends prometheus
+  quietly apt-get install -y --no-install-recommends "$package"
+}
+
+install_promtool() {
+  install_debian_judge promtool prometheus
+}
+
+# amtool (Alertmanager's config checker) validates the generated alertmanager.yaml.
+install_amtool() {
+  install_debian_judge amtool prometheus-alertmanager
 }
 
 # First version-looking token of `JUDGE --version`.
@@ -113,7 +126,7 @@ judge_version() {
 print_table() {
   local name path missing=0
   printf '%-20s %-10s %s\n' judge version path
-  for name in promtool checkov "${PYPI_JUDGES[@]}"; do
+  for name in promtool amtool checkov "${PYPI_JUDGES[@]}"; do
     path=$(judge_path "$name")
     if [[ -n $path ]]; then
       printf '%-20s %-10s %s\n' "$name" "$(judge_version "$path")" "$path"
@@ -130,6 +143,7 @@ main() {
     install_pypi_judges
     install_checkov
     install_promtool
+    install_amtool
   fi
   if ! print_table; then
     if is_ci; then

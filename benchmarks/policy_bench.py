@@ -1,0 +1,150 @@
+"""What policy evaluation costs on a large spec: the built-in pack against organisation Rego.
+
+Generates the benchmark spec (``benchmarks/generate.py``), compiles it once without policies,
+then times, per environment, (1) the built-in pack through the engine (tuning and waivers
+included), rule by rule as well, and (2) the example Rego policies of
+``examples/fraud-scoring/policies`` in regopy: building the input document, handing it to the
+interpreter, and the queries. Prints the cost per model, the measure that scales.
+
+Usage::
+
+    python benchmarks/policy_bench.py [--models 1000] [--sources 2000] [--repeat 3] [--json]
+
+Times are the best of ``--repeat`` runs (the minimum is the least disturbed by the machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from mlplane.compiler import ir
+from mlplane.compiler.diagnostics import Diagnostics
+from mlplane.compiler.pipeline import compile_spec
+from mlplane.compiler.policy import PolicyRun, installed_rules
+from mlplane.compiler.policy_input import RegoPolicies, to_policy_input
+
+HERE = Path(__file__).resolve().parent
+POLICIES = HERE.parent / "examples" / "fraud-scoring" / "policies"
+
+
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_generate", HERE / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def best(repeat: int, action: Callable[[], object]) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def builtin(system: ir.System) -> int:
+    found, waived = Diagnostics(), Diagnostics()
+    run = PolicyRun()
+    run.check(system, found, waived)
+    return len(found) + len(waived)
+
+
+def rego_phases(system: ir.System, policies: RegoPolicies, repeat: int) -> dict[str, float]:
+    import regopy  # type: ignore[import-untyped]
+
+    diagnostics = Diagnostics()
+    interpreter = policies._ready(diagnostics)  # timing the phases one by one
+    document = to_policy_input(system)
+    phases = {
+        "input_seconds": best(repeat, lambda: to_policy_input(system)),
+        "set_input_seconds": best(repeat, lambda: interpreter.set_input(regopy.Input(document))),
+    }
+    queries = [f"data.{module.package}" for module in policies.modules]
+    phases["query_seconds"] = best(repeat, lambda: [interpreter.query(q) for q in queries])
+    phases["total_seconds"] = best(repeat, lambda: list(policies.findings(system, diagnostics)))
+    return phases
+
+
+def _environment(system: ir.System, policies: RegoPolicies, repeat: int) -> dict[str, Any]:
+    per_rule = {
+        rule.id: best(repeat, lambda rule=rule: list(rule.check(system)))
+        for rule in installed_rules()
+    }
+    return {
+        "builtin_seconds": best(repeat, lambda: builtin(system)),
+        "builtin_findings": builtin(system),
+        "slowest_rules": dict(sorted(per_rule.items(), key=lambda item: -item[1])[:3]),
+        "rego": rego_phases(system, policies, repeat),
+    }
+
+
+def measure(models: int, sources: int, repeat: int) -> dict[str, Any]:
+    generate = _generator()
+    with tempfile.TemporaryDirectory(prefix="mlplane-policy-bench-") as temporary:
+        root = Path(temporary)
+        generate.write_spec(
+            generate.generate_files(models, sources, generate.DEFAULT_SEED, 1), root
+        )
+        result = compile_spec(root)
+    if not result.systems:
+        raise RuntimeError(
+            "the generated spec does not compile: " + str(result.sorted_diagnostics()[:5])
+        )
+    files = sorted(POLICIES.glob("*.rego"))
+    policies = RegoPolicies.load(files, Diagnostics())
+    report: dict[str, Any] = {"models": models, "sources": sources, "environments": {}}
+    for name, system in sorted(result.systems.items()):
+        report["environments"][name] = _environment(system, policies, repeat)
+    return report
+
+
+def summary(report: dict[str, Any]) -> str:
+    models = report["models"]
+    lines = [
+        f"policy evaluation, {models} models / {report['sources']} data sources (best of runs)"
+    ]
+    for name, env in report["environments"].items():
+        built, rego = env["builtin_seconds"], env["rego"]["total_seconds"]
+        lines.append(
+            f"  {name:<8} built-in pack {built * 1e3:7.1f} ms ({built / models * 1e6:6.1f} us/model, "
+            f"{env['builtin_findings']} findings)   Rego {rego * 1e3:7.1f} ms "
+            f"({rego / models * 1e6:6.1f} us/model, {rego / built:4.1f}x)"
+        )
+        phases = env["rego"]
+        lines.append(
+            "           Rego phases: input "
+            f"{phases['input_seconds'] * 1e3:.1f} ms, set_input {phases['set_input_seconds'] * 1e3:.1f} ms, "
+            f"queries {phases['query_seconds'] * 1e3:.1f} ms; slowest rules: "
+            + ", ".join(
+                f"{rule} {seconds * 1e3:.1f} ms" for rule, seconds in env["slowest_rules"].items()
+            )
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", type=int, default=1_000)
+    parser.add_argument("--sources", type=int, default=2_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print the measurements as JSON")
+    args = parser.parse_args(argv)
+    report = measure(args.models, args.sources, args.repeat)
+    print(json.dumps(report, indent=2, sort_keys=True) if args.json else summary(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

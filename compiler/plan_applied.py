@@ -1,0 +1,188 @@
+"""The record of the last successful apply: ``.mlplane/applied/<system>-<env>.json``.
+
+Why keep it: a plan against a git revision says what changes between two *specs*; what matters
+before an apply is what changes against what is *deployed*. ``mlplane apply`` records the graph
+it applied (exactly ``resources.json`` of the build it ran) with the spec files it came from and
+the commit, so ``mlplane plan --base applied`` diffs against reality as mlplane last left it,
+and ``apply --plan`` can refuse a plan reviewed against a base that is no longer deployed.
+(Changes made outside mlplane are ``mlplane drift``'s job.)
+
+The record lives in the repository (``.mlplane/`` is git-ignored), next to the default local
+state backend, because both describe the same deployments. It is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlplane import __version__
+from mlplane.compiler.gitsource import Git, GitError
+from mlplane.compiler.plan_json import SavedPlan
+from mlplane.compiler.writer import write_new_file
+
+STATE_DIR = ".mlplane"
+APPLIED_DIR = "applied"
+STATE_SUBDIR = "state"
+RECORD_VERSION = 1
+_STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+_PASSPHRASE_VARIABLES = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
+
+
+class RecordError(Exception):
+    """The record exists but cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class AppliedRecord:
+    system: str
+    environment: str
+    commit: str | None
+    spec_sha256: str
+    graph_sha256: str
+    spec_files: Mapping[str, str]
+    """Name relative to the spec directory -> text, as compiled."""
+    graph: Mapping[str, Any]
+    """The applied ``resources.json`` (spec files named relative to the spec directory)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": RECORD_VERSION,
+            "tool": {"name": "mlplane", "version": __version__},
+            "system": self.system,
+            "environment": self.environment,
+            "commit": self.commit,
+            "specSha256": self.spec_sha256,
+            "graphSha256": self.graph_sha256,
+            "specFiles": dict(sorted(self.spec_files.items())),
+            "graph": self.graph,
+        }
+
+
+def repository_root(start: Path) -> Path:
+    """The git repository holding ``start`` (a file or directory), else the working directory."""
+    directory = start if start.is_dir() else start.parent
+    try:
+        top = Git(directory).toplevel()
+    except GitError:
+        top = None
+    return top if top is not None else Path.cwd()
+
+
+def record_path(root: Path, system: str, environment: str) -> Path:
+    return root / STATE_DIR / APPLIED_DIR / f"{system}-{environment}.json"
+
+
+def read_record(path: Path) -> AppliedRecord | None:
+    """The record at ``path``; None when there is none (nothing applied yet)."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise RecordError(f"{path.name} cannot be read: {error}") from None
+    try:
+        if document["version"] != RECORD_VERSION:
+            raise RecordError(
+                f"{path.name} has version {document['version']}, not {RECORD_VERSION}"
+            )
+        return AppliedRecord(
+            system=str(document["system"]),
+            environment=str(document["environment"]),
+            commit=document["commit"],
+            spec_sha256=str(document["specSha256"]),
+            graph_sha256=str(document["graphSha256"]),
+            spec_files={str(k): str(v) for k, v in document["specFiles"].items()},
+            graph=document["graph"],
+        )
+    except (KeyError, TypeError, AttributeError) as error:
+        raise RecordError(f"{path.name} is not an mlplane applied-state record ({error})") from None
+
+
+def write_record(path: Path, record: AppliedRecord) -> None:
+    """Write atomically (the writer's rule): a crash leaves the previous record, never half."""
+    text = json.dumps(record.to_json(), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    write_new_file(path, text)
+
+
+def stale_reasons(
+    saved: SavedPlan, current: AppliedRecord, deployed: AppliedRecord | None
+) -> list[str]:
+    """Why the saved plan is not what applying ``current`` would do; empty when it still is.
+
+    ``current`` is the rebuilt head (as the record it would leave); ``deployed`` the record of
+    the last apply, when this repository has one: a plan reviewed against another base than
+    what is deployed would not describe what the apply does.
+    """
+    reasons = []
+    if (saved.system, saved.environment) != (current.system, current.environment):
+        reasons.append(
+            f"the plan is for {saved.system}/{saved.environment}, "
+            f"not {current.system}/{current.environment}"
+        )
+    if saved.head_commit != current.commit:
+        reasons.append(
+            f"the plan was made at commit {_short(saved.head_commit)}; "
+            f"the checkout is at {_short(current.commit)}"
+        )
+    if saved.spec_sha256 != current.spec_sha256:
+        reasons.append("the spec files changed since the plan was made (spec hash differs)")
+    if saved.graph_sha256 != current.graph_sha256:
+        reasons.append("the resources to apply differ from the reviewed plan (graph hash differs)")
+    if deployed is not None and saved.base_graph_sha256 != deployed.graph_sha256:
+        reasons.append(
+            f"the plan was reviewed against base {saved.base_ref} ({_short(saved.base_commit)}), "
+            f"but what is deployed was applied from {_short(deployed.commit)}: "
+            "re-plan with --base applied"
+        )
+    return reasons
+
+
+def _short(commit: str | None) -> str:
+    return commit[:12] if commit else "no commit"
+
+
+# --- where Pulumi keeps state, and the stack's name -----------------------------------------
+
+
+def stack_name(system: str, environment: str) -> str:
+    """``<system>-<env>``, refused unless it is a plain Pulumi stack name (QUALITY §A row 34)."""
+    name = f"{system}-{environment}"
+    if not _STACK_NAME.fullmatch(name):
+        raise ValueError(f"stack name {name!a} is not a plain Pulumi stack name")
+    return name
+
+
+def backend_url(state: str | None, repository: Path) -> str:
+    """The state backend: ``state:`` as written, relative ``file://`` URLs and the default
+    resolved inside the repository (where ``.mlplane/`` is git-ignored)."""
+    if state is None:
+        return (repository / STATE_DIR / STATE_SUBDIR).resolve().as_uri()
+    if state.startswith("file://") and not state.startswith(("file:///", "file://~")):
+        return (repository / state.removeprefix("file://")).resolve().as_uri()
+    return state
+
+
+def passphrase_problem(backend: str, environ: Mapping[str, str]) -> str | None:
+    """Self-managed backends encrypt secrets with a passphrase that only the environment holds."""
+    if backend.startswith("https://") or any(environ.get(v) for v in _PASSPHRASE_VARIABLES):
+        return None
+    return (
+        f"state backend {backend} encrypts stack secrets with a passphrase: set "
+        "PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) in the environment, "
+        "from your secret manager; it is never read from the spec"
+    )
+
+
+def secret_values(keys: list[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """Secret config from ``MLPLANE_SECRET_<KEY>`` variables (``-`` and ``.`` become ``_``)."""
+    found = {}
+    for key in keys:
+        variable = "MLPLANE_SECRET_" + re.sub(r"[^A-Za-z0-9]", "_", key).upper()
+        if variable in environ:
+            found[key] = environ[variable]
+    return found

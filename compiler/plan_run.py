@@ -1,0 +1,352 @@
+"""Making a plan: compile the head (the working tree) and a base, lower both, compare.
+
+The base is a git revision (read from git objects, ``compiler/gitsource.py``), ``none`` (a first
+deployment: everything is created) or ``applied`` (the record of the last apply,
+``compiler/plan_applied.py``). Both sides are compiled by the same pipeline and lowered by the
+same target, and both graphs are hashed as ``mlplane build`` writes them (``resources.json``,
+spec files named relative to the spec directory), so a plan's graph hash is the SHA-256 of the
+``resources.json`` that the build of the same spec writes.
+
+A base that does not compile is not fatal: the plan says so, summarises its diagnostics and
+shows the head as all-create. A head that does not compile, or a base revision git refuses or
+cannot find, is: the plan then carries only those problems.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+from mlplane.compiler import build, codes
+from mlplane.compiler.diagnostics import Diagnostic, Diagnostics
+from mlplane.compiler.document import Document, assemble, display_name
+from mlplane.compiler.gitsource import head_commit, read_spec_at
+from mlplane.compiler.graph import ResourceGraph
+from mlplane.compiler.ir import System
+from mlplane.compiler.loader import load_bytes
+from mlplane.compiler.pipeline import (
+    CompileResult,
+    UnknownEnvironmentError,
+    compile_document,
+    compile_spec,
+)
+from mlplane.compiler.plan import BaseKind, Plan, ResourceJson, Side, SpecChange
+from mlplane.compiler.plan_applied import RecordError, read_record, record_path, repository_root
+from mlplane.compiler.plan_diff import diff_graphs
+from mlplane.compiler.plan_risk import resource_risks, spec_risks
+from mlplane.compiler.plan_spec import Summary, alert_counts, data_sources, models, slas
+from mlplane.compiler.plan_spec_ops import (
+    alerting,
+    environment,
+    policies,
+    security,
+    system,
+    waivers,
+)
+from mlplane.compiler.source import DEFAULT_LIMITS, Limits
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+BASE_NONE = "none"
+BASE_APPLIED = "applied"
+WORKING_TREE = "working tree"
+SideKind = BaseKind | Literal["worktree"]
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """One compiled environment, lowered: the system model and its graph as JSON."""
+
+    system: System
+    resources: dict[str, ResourceJson]
+    """By name, spec files named as diagnostics name them (for plan lines)."""
+    graph: dict[str, Any]
+    """The graph as ``resources.json`` holds it (spec files relative to the spec directory)."""
+    spec_files: dict[str, str]
+    """Spec file name relative to the spec directory -> text, as compiled."""
+
+    @property
+    def graph_sha256(self) -> str:
+        return graph_digest(self.graph)
+
+    def graph_text(self) -> str:
+        """Exactly the bytes of ``resources.json`` (``ResourceGraph.canonical_json``)."""
+        return json.dumps(self.graph, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+
+    @property
+    def spec_sha256(self) -> str:
+        return spec_hash(self.spec_files)
+
+
+def graph_digest(graph: Mapping[str, Any]) -> str:
+    """SHA-256 of a graph document (``resources.json`` parsed) in compact canonical JSON: sorted
+    keys, no whitespace, ASCII. Compact rather than the file's bytes because the indented form
+    needs Python's slow JSON encoder: hashing 12,000 resources took seconds."""
+    text = json.dumps(graph, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def spec_hash(files: Mapping[str, str]) -> str:
+    """SHA-256 over the spec files sorted by name: for each, its name (relative to the spec
+    directory), a NUL, its length in bytes, a NUL and its UTF-8 text as compiled (a leading
+    byte-order mark dropped). Lengths make the encoding unambiguous."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        data = files[name].encode("utf-8")
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def lower(compiled: CompileResult, env: str) -> Lowered | None:
+    """Lower ``env`` with its target (``build``'s own steps); None with diagnostics."""
+    found = compiled.systems[env]
+    target = build._target_of(found, compiled.diagnostics)
+    if target is None:
+        return None
+    graph = target.lower(found, compiled.diagnostics)
+    if graph is None or compiled.diagnostics.has_errors:
+        return None
+    root = compiled.document.root if compiled.document else None
+    document: dict[str, Any] = json.loads(json.dumps(graph.to_json()))  # plain JSON values
+    resources = {str(r["name"]): r for r in document["resources"]}
+    rename = _relative_namer(root)
+    rebased = {**document, "resources": [_renamed(r, rename) for r in document["resources"]]}
+    return Lowered(found, resources, rebased, spec_texts(compiled.document))
+
+
+def _renamed(resource: dict[str, Any], rename: Callable[[str], str]) -> dict[str, Any]:
+    """``resource`` with its origin's file renamed (what ``build`` does to write outputs that
+    do not depend on the working directory)."""
+    origin = resource.get("origin")
+    if not isinstance(origin, dict) or not isinstance(origin.get("file"), str):
+        return resource
+    return {**resource, "origin": {**origin, "file": rename(origin["file"])}}
+
+
+def spec_texts(document: Document | None) -> dict[str, str]:
+    if document is None:
+        return {}
+    rename = _relative_namer(document.root)
+    return {rename(name): text for name, text in document.files.items()}
+
+
+def _relative_namer(root: Path | None) -> Callable[[str], str]:
+    base, cwd = (root.resolve() if root else None), Path.cwd()
+
+    @cache
+    def rename(name: str) -> str:
+        try:
+            return (cwd / name).resolve().relative_to(base).as_posix() if base else Path(name).name
+        except (OSError, ValueError):
+            return Path(name).name
+
+    return rename
+
+
+def _display_resources(document: Mapping[str, Any], root: Path | None) -> dict[str, ResourceJson]:
+    """Resources of a ``resources.json`` document by name, spec files named from the cwd."""
+    namer = cache(lambda rel: display_name(root / rel) if root else rel)
+    return {str(r["name"]): _renamed(r, namer) for r in document.get("resources", ())}
+
+
+def make_plan(path: Path, env: str, base: str = "HEAD", limits: Limits = DEFAULT_LIMITS) -> Plan:
+    """The plan of ``env`` of the spec at ``path`` against ``base``.
+
+    Raises ``UnknownEnvironmentError`` when the head does not define ``env``.
+    """
+    compiled = compile_spec(path, [env], limits)
+    commit = head_commit(path if path.is_dir() else path.parent)
+    lowered = lower(compiled, env) if compiled.ok else None
+    diagnostics = compiled.sorted_diagnostics()
+    if lowered is None:
+        head = Side(WORKING_TREE, "failed", commit=commit, diagnostics=diagnostics)
+        name = _declared_name(compiled.document)
+        return Plan(env, head, Side(base, "none"), system=name, problems=diagnostics)
+    head = _side(WORKING_TREE, "worktree", commit, lowered, diagnostics)
+    root = compiled.document.root if compiled.document else None
+    found, problems = _base(path, env, base, lowered.system.name, root, limits)
+    if found is None:
+        return Plan(env, head, Side(base, "failed"), system=lowered.system.name, problems=problems)
+    return compare(env, head, found)
+
+
+def _side(
+    label: str,
+    kind: SideKind,
+    commit: str | None,
+    lowered: Lowered,
+    diagnostics: tuple[Diagnostic, ...],
+) -> Side:
+    return Side(
+        label,
+        "compiled",
+        kind,
+        commit=commit,
+        spec_sha256=lowered.spec_sha256,
+        graph_sha256=lowered.graph_sha256,
+        system=lowered.system,
+        resources=lowered.resources,
+        diagnostics=diagnostics,
+        files=tuple(sorted(lowered.spec_files)),
+    )
+
+
+def _base(
+    path: Path, env: str, base: str, system_name: str, root: Path | None, limits: Limits
+) -> tuple[Side | None, tuple[Diagnostic, ...]]:
+    if base == BASE_NONE:
+        return Side(BASE_NONE, "none", "none"), ()
+    if base == BASE_APPLIED:
+        return _applied_base(path, env, system_name, root, limits)
+    diagnostics = Diagnostics()
+    found = read_spec_at(path, base, diagnostics, limits)
+    if found.commit is None:
+        return None, diagnostics.sorted()
+    if found.status == "absent" or found.document is None:
+        return Side(
+            base,
+            found.status if found.status == "absent" else "failed",
+            "git",
+            found.commit,
+            diagnostics=diagnostics.sorted(),
+        ), ()
+    return _compiled_base(found.document, env, base, "git", found.commit, diagnostics), ()
+
+
+def _compiled_base(
+    document: Document,
+    env: str,
+    label: str,
+    kind: SideKind,
+    commit: str | None,
+    diagnostics: Diagnostics,
+) -> Side:
+    try:
+        compiled = compile_document(document, [env], diagnostics)
+    except UnknownEnvironmentError:
+        return Side(label, "new-environment", kind, commit)
+    lowered = lower(compiled, env) if compiled.ok else None
+    if lowered is None:
+        return Side(label, "failed", kind, commit, diagnostics=diagnostics.sorted())
+    return _side(label, kind, commit, lowered, diagnostics.sorted())
+
+
+def _applied_base(
+    path: Path, env: str, system_name: str, root: Path | None, limits: Limits
+) -> tuple[Side | None, tuple[Diagnostic, ...]]:
+    where = record_path(repository_root(path), system_name, env)
+    try:
+        record = read_record(where)
+    except RecordError as error:
+        problems = Diagnostics()
+        problems.error(codes.PLAN_FILE_INVALID, str(error), None)
+        return None, problems.sorted()
+    if record is None:
+        return Side(BASE_APPLIED, "absent", "applied"), ()
+    diagnostics = Diagnostics()
+    document = _document_of(record.spec_files, root, diagnostics, limits)
+    compiled = compile_document(document, [env], diagnostics) if document else None
+    found = compiled.systems.get(env) if compiled and compiled.ok else None
+    side = Side(
+        BASE_APPLIED, "compiled", "applied", record.commit, record.spec_sha256,
+        record.graph_sha256, found, _display_resources(record.graph, root), diagnostics.sorted(),
+        tuple(sorted(record.spec_files)),
+    )  # fmt: skip
+    return side, ()
+
+
+def _document_of(
+    files: Mapping[str, str], root: Path | None, diagnostics: Diagnostics, limits: Limits
+) -> Document | None:
+    loaded = []
+    for name in sorted(files):
+        shown = display_name(root / name) if root else name
+        result, problems = load_bytes(files[name].encode("utf-8"), shown, limits)
+        diagnostics.extend(problems)
+        if result is not None:
+            loaded.append(result)
+    if diagnostics.has_errors or not loaded:
+        return None
+    document = assemble(loaded, diagnostics)
+    document.root = root
+    return document
+
+
+def compare(env: str, head: Side, base: Side) -> Plan:
+    """The plan between two sides (the head compiled; the base in any state)."""
+    assert head.system is not None
+    base_resources = base.resources if base.status == "compiled" else {}
+    resources, unchanged = diff_graphs(base_resources, head.resources)
+    lines = summarise(head, base)
+    risks = [*spec_risks(lines), *resource_risks(resources)]
+    return Plan(
+        environment=env,
+        head=head,
+        base=base,
+        system=head.system.name,
+        target=head.system.environment.target,
+        resources=resources,
+        unchanged=unchanged,
+        spec_changes=tuple(lines),
+        risks=tuple(risks),
+        warnings=tuple(_warnings(env, base)),
+    )
+
+
+def summarise(head: Side, base: Side) -> list[SpecChange]:
+    """The ML summary, section by section (empty when the applied base cannot be read)."""
+    assert head.system is not None
+    if base.status == "compiled" and base.system is None:
+        return []
+    old = base.system if base.status == "compiled" else None
+    summary = Summary(head.system, old, alert_counts(head.resources), alert_counts(base.resources))
+    system(summary)
+    environment(summary, head.system.environment.name)
+    data_sources(summary)
+    models(summary)
+    slas(summary)
+    security(summary)
+    policies(summary)
+    waivers(summary)
+    alerting(summary)
+    return summary.lines
+
+
+def _warnings(env: str, base: Side) -> list[str]:
+    at = f"{base.label} ({base.commit[:12]})" if base.commit else base.label
+    if base.status == "failed":
+        errors = sum(1 for d in base.diagnostics if d.severity == "error")
+        return [
+            f"the base {at} does not compile ({errors} error(s)); the head is shown as all-create"
+        ]
+    if base.status == "absent" and base.kind == "applied":
+        return [
+            f"nothing has been applied to environment {env} from this repository: a first deployment"
+        ]
+    if base.status == "absent":
+        return [f"no spec at base {at}: a first deployment, everything is created"]
+    if base.status == "new-environment":
+        return [f"environment {env} does not exist at base {at}: everything is created"]
+    if base.status == "compiled" and base.system is None:
+        return ["the applied spec no longer compiles with this mlplane; the ML summary is left out"]
+    return []
+
+
+def _declared_name(document: Document | None) -> str | None:
+    """``metadata.name`` when it is a plain DNS label, so a failed plan keeps its PR marker."""
+    metadata = document.data.get("metadata") if document else None
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    return name if isinstance(name, str) and _DNS_LABEL.fullmatch(name) else None
+
+
+def graph_of(compiled: CompileResult, env: str) -> ResourceGraph | None:
+    """The resource graph of ``env`` (for ``mlplane graph``); None with diagnostics."""
+    found = compiled.systems[env]
+    target = build._target_of(found, compiled.diagnostics)
+    return target.lower(found, compiled.diagnostics) if target is not None else None

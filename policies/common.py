@@ -1,0 +1,76 @@
+"""What the built-in rules share: the pack they register in, classifications, path helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mlplane.compiler import ir
+from mlplane.compiler.diagnostics import SpecPath
+from mlplane.compiler.policy import RulePack
+
+PACK = RulePack("builtin")
+"""The built-in pack; ``policies/__init__.py`` exposes it as the ``builtin`` entry point."""
+
+PERSONAL = frozenset({"pii", "phi"})
+"""Data about people: GDPR/HIPAA-grade handling."""
+CLASSIFIED = PERSONAL | {"confidential"}
+"""Data that must not leave the organisation's control."""
+DAY = 86_400.0
+
+
+def written(system: ir.System, path: SpecPath) -> bool:
+    """Whether ``path`` is written in the effective spec (not a default)."""
+    return path in system.origins
+
+
+def first_written(system: ir.System, *paths: SpecPath) -> SpecPath:
+    """The first of ``paths`` that the user wrote, else the last (located at its ancestor)."""
+    return next((path for path in paths if written(system, path)), paths[-1])
+
+
+def env_path(system: ir.System, *rest: str) -> SpecPath:
+    return ("environments", system.environment.name, *rest)
+
+
+def upstream_sources(system: ir.System, model: ir.Model) -> Iterator[ir.DataSource]:
+    """Every data source the model reads: its inputs first, then their lineage (by name)."""
+    direct = set(model.inputs)
+    for name in (*model.inputs, *(name for name in model.upstream if name not in direct)):
+        source = system.data_sources.get(name)
+        if source is not None:
+            yield source
+
+
+def personal_upstream(system: ir.System, model: ir.Model) -> list[ir.DataSource]:
+    return [s for s in upstream_sources(system, model) if s.classification in PERSONAL]
+
+
+def through(system: ir.System, model: ir.Model, source: str) -> str:
+    """How the model reaches ``source``: ``'a'`` when it reads it, ``'a' through 'b'`` else."""
+    if source in model.inputs:
+        return repr(source)
+    via = next(
+        (name for name in model.inputs if source in system.data_sources[name].upstream), None
+    )
+    return f"{source!r} through {via!r}" if via else repr(source)
+
+
+def availability_slas(system: ir.System, model: str) -> list[ir.Sla]:
+    """The availability SLAs of ``model`` (indexed once per system: rules ask for every model)."""
+    for cached, index in _AVAILABILITY:
+        if cached is system:
+            return index.get(model, [])
+    built: dict[str, list[ir.Sla]] = {}
+    for sla in system.slas.values():
+        if sla.subject_kind == "model" and sla.indicator.kind == "availability" and sla.subject:
+            built.setdefault(sla.subject, []).append(sla)
+    _AVAILABILITY[:] = [(system, built), *_AVAILABILITY[:3]]
+    return built.get(model, [])
+
+
+_AVAILABILITY: list[tuple[ir.System, dict[str, list[ir.Sla]]]] = []
+"""The last few systems' indexes, by identity (a System is not hashable)."""
+
+
+def days(seconds: float) -> str:
+    return f"{seconds / DAY:g}d"

@@ -1,0 +1,188 @@
+"""Every shell script the generated CI runs: constants, the same for every spec.
+
+This module is the whole answer to "can spec text reach a shell?": a ``run:`` (GitHub) or
+``script:`` (GitLab) entry is always one of :data:`SCRIPTS`, byte for byte, and a test checks
+exactly that for every example. What differs between systems and environments — the spec path,
+the system and environment names, the base commit — reaches the scripts only as environment
+variables set in ``env:``/``variables:``, always double-quoted where used, and always after
+``--`` or as ``--option=value`` so that no value can be read as an option.
+
+The scripts are POSIX sh (GitLab's images may lack bash) and use only what every runner has:
+``python`` (set up by the job), ``tar``, ``sha256sum``, and on GitHub-hosted runners ``gh`` and
+``jq``. Downloads go through Python's ``urllib`` because the slim images have no curl.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+INSTALL_MLPLANE = """\
+python -m pip install --disable-pip-version-check --no-cache-dir "mlplane==${MLPLANE_VERSION}"
+mlplane --version
+"""
+
+VALIDATE = """\
+mlplane validate --format=text -- "$MLPLANE_SPEC"
+"""
+
+VALIDATE_GITHUB = """\
+mlplane validate --format=github -- "$MLPLANE_SPEC"
+"""
+
+SARIF = """\
+status=0
+mlplane validate --format=sarif -- "$MLPLANE_SPEC" > mlplane.sarif || status=$?
+# 0: valid, 1: the spec has findings; both leave a complete report for code scanning
+test "$status" -le 1
+"""
+
+PLAN = """\
+mkdir -p plan
+mlplane plan --env="$MLPLANE_ENV" --base="$MLPLANE_BASE" --format=markdown -- "$MLPLANE_SPEC" \\
+  > "plan/$MLPLANE_ENV.md"
+if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
+  cat "plan/$MLPLANE_ENV.md" >> "$GITHUB_STEP_SUMMARY"
+fi
+"""
+
+COMMENT_GITHUB = """\
+marker="<!-- mlplane-plan:${MLPLANE_SYSTEM}:${MLPLANE_ENV} -->"
+if grep -qF -- "$marker" "plan/$MLPLANE_ENV.md"; then
+  cp "plan/$MLPLANE_ENV.md" comment.md
+else
+  { printf '%s\\n\\n' "$marker"; cat "plan/$MLPLANE_ENV.md"; } > comment.md
+fi
+comment_id="$(gh api --paginate "repos/$GH_REPO/issues/$PR_NUMBER/comments" \\
+  | jq -rs --arg marker "$marker" \\
+    '[.[][] | select(.user.login == "github-actions[bot]" and (.body | contains($marker)))][0].id // empty')"
+if [ -n "$comment_id" ]; then
+  gh api --method PATCH "repos/$GH_REPO/issues/comments/$comment_id" -F body=@comment.md > /dev/null
+else
+  gh api --method POST "repos/$GH_REPO/issues/$PR_NUMBER/comments" -F body=@comment.md > /dev/null
+fi
+"""
+
+NOTE_GITLAB = """\
+if [ -z "${MLPLANE_GITLAB_TOKEN:-}" ]; then
+  echo "MLPLANE_GITLAB_TOKEN is not set: the plan is in this job's artifacts only"
+else
+  python - <<'PY'
+import json
+import os
+import urllib.request
+
+env = os.environ
+marker = f"<!-- mlplane-plan:{env['MLPLANE_SYSTEM']}:{env['MLPLANE_ENV']} -->"
+with open(f"plan/{env['MLPLANE_ENV']}.md", encoding="utf-8") as stream:
+    body = stream.read()
+if marker not in body:
+    body = f"{marker}\\n\\n{body}"
+api = env["CI_API_V4_URL"]
+notes = f"{api}/projects/{env['CI_PROJECT_ID']}/merge_requests/{env['CI_MERGE_REQUEST_IID']}/notes"
+headers = {"PRIVATE-TOKEN": env["MLPLANE_GITLAB_TOKEN"], "Content-Type": "application/json"}
+
+
+def call(method, url, payload=None):
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+me = call("GET", f"{api}/user")["id"]
+found = None
+for page in range(1, 21):
+    batch = call("GET", f"{notes}?per_page=100&page={page}")
+    mine = [n["id"] for n in batch if n["author"]["id"] == me and marker in n["body"]]
+    found = mine[0] if mine else None
+    if found is not None or len(batch) < 100:
+        break
+if found is None:
+    call("POST", notes, {"body": body})
+else:
+    call("PUT", f"{notes}/{found}", {"body": body})
+PY
+fi
+"""
+
+INSTALL_PULUMI = """\
+case "$(uname -m)" in
+  x86_64) arch=x64 sum="$PULUMI_SHA256_LINUX_X64" ;;
+  aarch64 | arm64) arch=arm64 sum="$PULUMI_SHA256_LINUX_ARM64" ;;
+  *) echo "mlplane: no pinned Pulumi CLI for $(uname -m)" >&2; exit 1 ;;
+esac
+tools="${RUNNER_TEMP:-/tmp}/mlplane-pulumi"
+rm -rf "$tools"
+mkdir -p "$tools"
+python -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \\
+  "https://get.pulumi.com/releases/sdk/pulumi-v${PULUMI_VERSION}-linux-${arch}.tar.gz" \\
+  "$tools/pulumi.tar.gz"
+echo "$sum  $tools/pulumi.tar.gz" | sha256sum --check --strict
+tar -xzf "$tools/pulumi.tar.gz" -C "$tools"
+"$tools/pulumi/pulumi" version
+"""
+
+_CREDENTIALS = """\
+export PATH="${RUNNER_TEMP:-/tmp}/mlplane-pulumi/pulumi:$PATH"
+umask 077
+private="${RUNNER_TEMP:-/tmp}/mlplane-private"
+mkdir -p "$private"
+if [ -n "${MLPLANE_KUBECONFIG:-}" ]; then
+  printf '%s\\n' "$MLPLANE_KUBECONFIG" > "$private/kubeconfig"
+  export KUBECONFIG="$private/kubeconfig"
+fi
+if [ -n "${MLPLANE_AWS_ID_TOKEN:-}" ]; then
+  printf '%s' "$MLPLANE_AWS_ID_TOKEN" > "$private/aws-web-identity-token"
+  export AWS_WEB_IDENTITY_TOKEN_FILE="$private/aws-web-identity-token"
+fi
+unset MLPLANE_KUBECONFIG MLPLANE_AWS_ID_TOKEN
+"""
+
+APPLY = (
+    _CREDENTIALS
+    + """\
+mlplane apply --env="$MLPLANE_ENV" --yes -- "$MLPLANE_SPEC"
+"""
+)
+
+DRIFT = (
+    _CREDENTIALS
+    + """\
+mkdir -p drift
+report="drift/$MLPLANE_ENV.txt"
+status=0
+mlplane drift --env="$MLPLANE_ENV" -- "$MLPLANE_SPEC" > "$report" 2>&1 || status=$?
+cat "$report"
+case "$status" in
+  0) verdict="no drift" ;;
+  2) verdict="DRIFT: resources changed outside git" ;;
+  *) verdict="the drift check failed (exit $status)" ;;
+esac
+if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
+  {
+    printf '## mlplane drift in %s: %s\\n\\n' "$MLPLANE_ENV" "$verdict"
+    printf '```text\\n'
+    cat "$report"
+    printf '```\\n'
+  } >> "$GITHUB_STEP_SUMMARY"
+fi
+exit "$status"
+"""
+)
+
+SCRIPTS: Mapping[str, str] = MappingProxyType(
+    {
+        "install-mlplane": INSTALL_MLPLANE,
+        "validate": VALIDATE,
+        "validate-github": VALIDATE_GITHUB,
+        "sarif": SARIF,
+        "plan": PLAN,
+        "comment-github": COMMENT_GITHUB,
+        "note-gitlab": NOTE_GITLAB,
+        "install-pulumi": INSTALL_PULUMI,
+        "apply": APPLY,
+        "drift": DRIFT,
+    }
+)
+"""Every script by name: the only texts a ``run:`` or ``script:`` may hold."""

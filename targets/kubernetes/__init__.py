@@ -1,0 +1,33 @@
+"""The Kubernetes target: lowers a system to a resource graph and emits files from it.
+
+See README.md in this folder for what it emits, its prerequisites on the cluster and what it
+does not support. Importing this package registers the target's diagnostic codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from mlplane.compiler.diagnostics import Diagnostics
+from mlplane.compiler.graph import ResourceGraph
+from mlplane.compiler.ir import System
+from mlplane.targets.kubernetes import codes as codes
+from mlplane.targets.kubernetes.lower import TARGET_NAME, lower
+from mlplane.targets.kubernetes.manifests import emit_manifests
+
+
+class KubernetesTarget:
+    """The ``kubernetes`` entry of the ``mlplane.targets`` entry-point group."""
+
+    name = TARGET_NAME
+
+    def lower(self, system: System, diagnostics: Diagnostics) -> ResourceGraph | None:
+        return lower(system, diagnostics)
+
+    def emit(self, system: System, graph: ResourceGraph) -> Mapping[str, str]:
+        return emit_manifests(system, graph)
+
+
+TARGET = KubernetesTarget()
+
+__all__ = ["TARGET", "KubernetesTarget", "emit_manifests", "lower"]

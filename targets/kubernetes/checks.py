@@ -1,0 +1,128 @@
+"""Checks the Kubernetes target makes on the spec and on the names it generated.
+
+The schema keeps spec names short and well-formed, but the target appends suffixes and
+Kubernetes has per-kind limits (a CronJob name leaves 11 characters for the Job suffix, a
+Service name is a DNS-1035 label), so each generated name is checked here and reported at the
+spec line it came from, instead of failing at ``pulumi up`` or ``kubectl apply``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from mlplane.compiler.diagnostics import Related
+from mlplane.targets.kubernetes import codes
+from mlplane.targets.kubernetes.context import Claim, Lowering
+
+NAME_LIMITS = {"CronJob": 52, "Namespace": 63, "Service": 63}
+"""Limits below the DNS-subdomain default of 253 characters."""
+DEFAULT_NAME_LIMIT = 253
+LABEL_VALUE_LIMIT = 63
+DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+RESERVED_NAMESPACES = frozenset({"default", "kube-node-lease", "kube-public", "kube-system"})
+
+
+def check_spec(lowering: Lowering) -> None:
+    """What this target cannot lower as written, reported before anything is built."""
+    _check_namespace(lowering)
+    for model in lowering.system.models.values():
+        if model.serving.rollout.strategy == "shadow":
+            path = ("models", model.name, "serving", "rollout", "strategy")
+            lowering.diagnostics.error(
+                codes.UNSUPPORTED,
+                f"rollout strategy 'shadow' of model {model.name!r} is unsupported on the "
+                "kubernetes target: mirroring live traffic needs a service mesh",
+                lowering.location(path),
+                path,
+                hint="use strategy canary or blueGreen on this target",
+            )
+
+
+def _check_namespace(lowering: Lowering) -> None:
+    if lowering.namespace not in RESERVED_NAMESPACES:
+        return
+    env = lowering.system.environment.name
+    path = ("environments", env, "kubernetes", "namespace")
+    lowering.diagnostics.error(
+        codes.RESERVED_NAMESPACE,
+        f"environment {env!r} deploys into namespace {lowering.namespace!r}, which Kubernetes "
+        "owns; models need a namespace of their own",
+        lowering.location(path),
+        path,
+        hint="set environments.<env>.kubernetes.namespace to a dedicated namespace",
+    )
+
+
+def check_names(lowering: Lowering) -> None:
+    for claim in lowering.claims:
+        _check_length(lowering, claim)
+    _check_label_values(lowering)
+    _check_collisions(lowering)
+
+
+def _check_length(lowering: Lowering, claim: Claim) -> None:
+    limit = NAME_LIMITS.get(claim.kind, DEFAULT_NAME_LIMIT)
+    if len(claim.name) > limit:
+        lowering.diagnostics.error(
+            codes.NAME_TOO_LONG,
+            f"the generated {claim.kind} name {claim.name!r} has {len(claim.name)} characters; "
+            f"Kubernetes allows at most {limit}",
+            claim.origin.location,
+            claim.origin.path,
+            hint=f"shorten the spec name it is made from by {len(claim.name) - limit} characters",
+        )
+    elif claim.kind == "Service" and not DNS_1035_LABEL.match(claim.name):
+        lowering.diagnostics.error(
+            codes.NAME_INVALID,
+            f"the generated Service name {claim.name!r} must start with a letter "
+            "(Kubernetes Service names are DNS-1035 labels)",
+            claim.origin.location,
+            claim.origin.path,
+            hint="rename the model so that its name starts with a letter",
+        )
+
+
+def _check_label_values(lowering: Lowering) -> None:
+    for resource in lowering.resources:
+        labels = resource.inputs.get("metadata", {}).get("labels", {})
+        for key, value in sorted(labels.items()):
+            if len(value) > LABEL_VALUE_LIMIT:
+                lowering.diagnostics.error(
+                    codes.NAME_TOO_LONG,
+                    f"the label {key} would be {value!r} ({len(value)} characters); Kubernetes "
+                    f"label values have at most {LABEL_VALUE_LIMIT}",
+                    resource.origin.location,
+                    resource.origin.path,
+                )
+
+
+def _check_collisions(lowering: Lowering) -> None:
+    by_name: dict[tuple[str, str], list[Claim]] = defaultdict(list)
+    for claim in lowering.claims:
+        by_name[(claim.kind, claim.name)].append(claim)
+    for (kind, name), claims in sorted(by_name.items()):
+        if len(claims) > 1:
+            first, *others = claims
+            for other in others:
+                lowering.diagnostics.error(
+                    codes.NAME_COLLISION,
+                    f"two objects would both be the {kind} {name!r} in namespace "
+                    f"{lowering.namespace!r}",
+                    other.origin.location,
+                    other.origin.path,
+                    hint="rename one of the spec elements they are made from",
+                    related=(Related(first.origin.location, f"the other {kind} {name!r}"),),
+                )
+    logical: dict[str, list[Claim]] = defaultdict(list)
+    for resource in lowering.resources:
+        logical[resource.name].append(Claim("resource", resource.name, resource.origin))
+    for name, claims in sorted(logical.items()):
+        for other in claims[1:]:
+            lowering.diagnostics.error(
+                codes.NAME_COLLISION,
+                f"two resources would both have the logical name {name!r}",
+                other.origin.location,
+                other.origin.path,
+                related=(Related(claims[0].origin.location, f"the other resource {name!r}"),),
+            )

@@ -1,0 +1,48 @@
+"""Diagnostic codes of the Kubernetes target, registered once (see ``compiler.codes``).
+
+Every code names a spec that validates but cannot be lowered as written to Kubernetes; the
+message says which line and why, and the target README lists each code with its remedy.
+"""
+
+from __future__ import annotations
+
+from mlplane.compiler.diagnostics import Severity, register_code
+
+UNSUPPORTED = register_code(
+    "kubernetes-unsupported", "a spec feature is not supported on the kubernetes target"
+)
+NAME_TOO_LONG = register_code(
+    "kubernetes-name-too-long", "a generated Kubernetes object name exceeds its length limit"
+)
+NAME_INVALID = register_code(
+    "kubernetes-name-invalid", "a generated Kubernetes object name breaks a naming rule"
+)
+NAME_COLLISION = register_code(
+    "kubernetes-name-collision", "two generated Kubernetes objects would get the same name"
+)
+PUBLIC_WITHOUT_ALLOW = register_code(
+    "kubernetes-public-without-allow",
+    "a model is exposed publicly but no network allow admits traffic from the internet",
+)
+RESERVED_NAMESPACE = register_code(
+    "kubernetes-reserved-namespace", "the environment deploys into a namespace Kubernetes owns"
+)
+SECRET_NAMESPACE = register_code(
+    "kubernetes-secret-namespace",
+    "a k8s:// secret lives in another namespace, where pods cannot mount it",
+)
+EGRESS_PORT_UNKNOWN = register_code(
+    "kubernetes-egress-port-unknown",
+    "no egress port can be derived for a URI; traffic to it stays denied",
+    Severity.WARNING,
+)
+ALLOW_NOT_ENFORCED = register_code(
+    "kubernetes-allow-not-enforced",
+    "a network allow cannot be expressed as a NetworkPolicy rule",
+    Severity.WARNING,
+)
+DEFAULT_RESOURCES = register_code(
+    "kubernetes-default-resources",
+    "a workload gives no CPU or memory; the target's defaults are used",
+    Severity.INFO,
+)

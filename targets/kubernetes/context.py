@@ -1,0 +1,108 @@
+"""The state of one lowering: the system, the diagnostics, and the resources built so far.
+
+Builders are small functions that take a ``Lowering`` and add resources to it; this class
+turns a Kubernetes object body into a graph ``Resource`` (type token, logical name, origin,
+parent, dependencies) so that no builder repeats that bookkeeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlplane.compiler import ir
+from mlplane.compiler.diagnostics import Diagnostics, Location, SpecPath
+from mlplane.compiler.graph import Resource
+from mlplane.compiler.ir import Origin
+from mlplane.targets.kubernetes import names
+
+CORE_GROUP = "v1"
+
+
+def type_token(api_version: str, kind: str) -> str:
+    """The Pulumi type token of a Kubernetes kind (``kubernetes:apps/v1:Deployment``).
+
+    Custom resources use the same shape (``kubernetes:argoproj.io/v1alpha1:Rollout``), which is
+    the token ``pulumi_kubernetes.apiextensions.CustomResource`` registers.
+    """
+    group_version = "core/v1" if api_version == CORE_GROUP else api_version
+    return f"kubernetes:{group_version}:{kind}"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A Kubernetes object name taken in the namespace, for the collision check."""
+
+    kind: str
+    name: str
+    origin: Origin
+
+
+@dataclass
+class Lowering:
+    system: ir.System
+    diagnostics: Diagnostics
+    resources: list[Resource] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+
+    @property
+    def namespace(self) -> str:
+        return self.system.environment.namespace
+
+    @property
+    def namespace_resource(self) -> str:
+        return names.logical(self.system.name, "namespace")
+
+    def origin(self, path: SpecPath) -> Origin:
+        """The origin of ``path``, or of its nearest ancestor written in the spec."""
+        probe = path
+        while probe:
+            location = self.system.origins.get(probe)
+            if location is not None:
+                return Origin(probe, location)
+            probe = probe[:-1]
+        return self.system.environment.origin
+
+    def location(self, path: SpecPath) -> Location:
+        return self.origin(path).location
+
+    def metadata(self, name: str, labels: Mapping[str, str]) -> dict[str, Any]:
+        """Object metadata in this environment's namespace (never ``default``)."""
+        return {"name": name, "namespace": self.namespace, "labels": dict(labels)}
+
+    def add(
+        self,
+        logical_name: str,
+        body: dict[str, Any],
+        origin: Origin,
+        parent: str,
+        depends_on: tuple[str, ...] = (),
+    ) -> Resource:
+        """Add one Kubernetes object; namespaced objects depend on the namespace resource."""
+        api_version, kind = body["apiVersion"], body["kind"]
+        needs = depends_on
+        if kind != "Namespace":
+            needs = (self.namespace_resource, *depends_on)
+        resource = Resource(
+            type=type_token(api_version, kind),
+            name=logical_name,
+            inputs=body,
+            origin=origin,
+            parent=parent,
+            depends_on=tuple(dict.fromkeys(needs)),
+        )
+        self.resources.append(resource)
+        self.claims.append(Claim(kind, body["metadata"]["name"], origin))
+        return resource
+
+    def add_component(
+        self, logical_name: str, token: str, origin: Origin, parent: str | None
+    ) -> None:
+        self.resources.append(
+            Resource(token, logical_name, {}, origin, parent=parent, component=True)
+        )
+
+    def claim(self, kind: str, name: str, origin: Origin) -> None:
+        """Record a name used by an object this target does not create (an existing Secret)."""
+        self.claims.append(Claim(kind, name, origin))

@@ -1,0 +1,223 @@
+"""Lowering a system model to the Kubernetes resource graph of one environment.
+
+The graph is a tree for ``pulumi preview``: a ``mlplane:index:System`` component holds the
+namespace-level objects (Namespace, network defaults, secrets) and one ``mlplane:index:Model``
+component per model, which holds that model's objects. Each step below is one small function;
+``lower`` runs them in order, then checks the generated names, and returns no graph when it
+reported an error, so a half-lowered system never reaches the emitters.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlplane.compiler import ir
+from mlplane.compiler.diagnostics import Diagnostics
+from mlplane.compiler.graph import ResourceGraph
+from mlplane.targets.kubernetes import (
+    checks,
+    codes,
+    names,
+    network,
+    rollouts,
+    secrets,
+    serving,
+    training,
+)
+from mlplane.targets.kubernetes.context import Lowering
+from mlplane.targets.kubernetes.pods import PodInputs
+
+TARGET_NAME = "kubernetes"
+POD_SECURITY_MODES = ("enforce", "audit", "warn")
+
+
+def lower(system: ir.System, diagnostics: Diagnostics) -> ResourceGraph | None:
+    """The resource graph of ``system``, or None when the spec cannot be lowered (see the
+    diagnostics, each located at the spec line at fault)."""
+    found = Diagnostics()
+    lowering = Lowering(system, found)
+    checks.check_spec(lowering)
+    root = lower_system(lowering)
+    sources = secrets.lower_secrets(lowering, root)
+    for _, model in sorted(system.models.items()):
+        lower_model(lowering, model, sources, root)
+    checks.check_names(lowering)
+    diagnostics.extend(found)
+    if found.has_errors:
+        return None
+    return ResourceGraph.build(system.environment.name, TARGET_NAME, lowering.resources)
+
+
+def lower_system(lowering: Lowering) -> str:
+    """The system component, its Namespace and the namespace-wide network policies."""
+    system = lowering.system
+    root = names.system_component(system)
+    origin = lowering.origin(("metadata",))
+    lowering.add_component(root, names.SYSTEM_COMPONENT_TYPE, origin, None)
+    env_path = ("environments", system.environment.name, "kubernetes", "namespace")
+    lowering.add(lowering.namespace_resource, namespace(lowering), lowering.origin(env_path), root)
+    if system.security.default_deny:
+        network.lower_namespace_policies(lowering, root)
+        network.check_unenforced_allows(lowering)
+    return root
+
+
+def namespace(lowering: Lowering) -> dict[str, Any]:
+    """The Namespace, labelled so that Pod Security admission enforces ``restricted``."""
+    labels = dict(names.system_labels(lowering.system))
+    for mode in POD_SECURITY_MODES:
+        labels[f"pod-security.kubernetes.io/{mode}"] = "restricted"
+        labels[f"pod-security.kubernetes.io/{mode}-version"] = "latest"
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": lowering.namespace, "labels": labels},
+    }
+
+
+def lower_model(
+    lowering: Lowering, model: ir.Model, sources: dict[str, secrets.SecretSource], root: str
+) -> None:
+    if model.serving.rollout.strategy == "shadow":
+        return  # reported by checks.check_spec
+    component = names.model_component(model.name)
+    lowering.add_component(component, names.MODEL_COMPONENT_TYPE, model.origin, root)
+    config = _add_config(lowering, model, component)
+    needs = _add_service_account(lowering, model, model.name, names.SERVING, component)
+    if config is not None:
+        needs += (names.logical(model.name, "configmap"),)
+    target = _add_workload(lowering, model, config, sources, component, needs)
+    _add_service_objects(lowering, model, target, component)
+    if lowering.system.security.default_deny:
+        network.lower_model_policies(lowering, model, component)
+    if model.training is not None:
+        _add_training(lowering, model, model.training, config, sources, component, needs)
+
+
+def _add_config(lowering: Lowering, model: ir.Model, parent: str) -> dict[str, Any] | None:
+    config = serving.data_sources_config(lowering, model)
+    if config is not None:
+        origin = lowering.origin(("models", model.name, "inputs"))
+        lowering.add(names.logical(model.name, "configmap"), config, origin, parent)
+    return config
+
+
+def _add_service_account(
+    lowering: Lowering, model: ir.Model, name: str, component: str, parent: str
+) -> tuple[str, ...]:
+    logical = names.logical(name, "serviceaccount")
+    labels = names.workload_labels(lowering.system, model, component)
+    body = serving.service_account(lowering, name, labels)
+    lowering.add(logical, body, model.origin, parent)
+    return (logical,)
+
+
+def _pod_inputs(
+    model: ir.Model, config: dict[str, Any] | None, sources: dict[str, secrets.SecretSource]
+) -> tuple[PodInputs, tuple[str, ...]]:
+    inputs = PodInputs(env=serving.config_env(model, config))
+    needs = secrets.mount_secrets(model, sources, inputs)
+    return inputs, needs
+
+
+def _add_workload(
+    lowering: Lowering,
+    model: ir.Model,
+    config: dict[str, Any] | None,
+    sources: dict[str, secrets.SecretSource],
+    parent: str,
+    needs: tuple[str, ...],
+) -> dict[str, Any]:
+    inputs, secret_needs = _pod_inputs(model, config, sources)
+    template = _add_analysis(lowering, model, parent)
+    body = serving.workload(lowering, model, inputs, config, template)
+    progressive = body["kind"] == "Rollout"
+    path = ("models", model.name, "serving", "rollout" if progressive else "replicas")
+    extra = (names.logical(model.name, "analysistemplate"),) if template else ()
+    logical = names.logical(model.name, "rollout" if progressive else "deployment")
+    lowering.add(logical, body, lowering.origin(path), parent, (*needs, *secret_needs, *extra))
+    return body
+
+
+def _add_analysis(lowering: Lowering, model: ir.Model, parent: str) -> str | None:
+    """The SLO gate of a progressive rollout, when the model has SLAs to gate on."""
+    if model.serving.rollout.strategy not in ("canary", "blueGreen"):
+        return None
+    slas = rollouts.gating_slas(lowering.system, model)
+    if not slas:
+        return None
+    body = rollouts.analysis_template(lowering, model, slas)
+    lowering.add(names.logical(model.name, "analysistemplate"), body, slas[0].origin, parent)
+    return str(body["metadata"]["name"])
+
+
+def _add_service_objects(
+    lowering: Lowering, model: ir.Model, target: dict[str, Any], parent: str
+) -> None:
+    """Service (and preview Service), autoscaler, disruption budget, scraping and ingress."""
+    serving_path = ("models", model.name, "serving")
+    workload = names.logical(model.name, "rollout" if target["kind"] == "Rollout" else "deployment")
+    service_name = names.logical(model.name, "service")
+    body = serving.service(lowering, model, model.name, names.SERVING)
+    lowering.add(service_name, body, lowering.origin((*serving_path, "port")), parent)
+    if model.serving.rollout.strategy == "blueGreen":
+        preview = serving.service(lowering, model, names.preview_service(model.name), names.PREVIEW)
+        origin = lowering.origin((*serving_path, "rollout"))
+        lowering.add(names.logical(model.name, "preview-service"), preview, origin, parent)
+    if model.serving.autoscaling_metric is not None:
+        hpa = serving.autoscaler(lowering, model, target)
+        origin = lowering.origin((*serving_path, "autoscaling"))
+        lowering.add(names.logical(model.name, "hpa"), hpa, origin, parent, (workload,))
+    if model.serving.replicas_min >= 2:
+        pdb = serving.disruption_budget(lowering, model)
+        origin = lowering.origin((*serving_path, "replicas"))
+        lowering.add(names.logical(model.name, "pdb"), pdb, origin, parent)
+    monitor = serving.service_monitor(lowering, model)
+    origin = lowering.origin((*serving_path, "metricsPath"))
+    lowering.add(
+        names.logical(model.name, "servicemonitor"), monitor, origin, parent, (service_name,)
+    )
+    if model.serving.exposure == "public":
+        _add_public_ingress(lowering, model, parent, service_name)
+
+
+def _add_public_ingress(lowering: Lowering, model: ir.Model, parent: str, service: str) -> None:
+    path = ("models", model.name, "serving", "exposure")
+    allowed = any(
+        allow.source == "internet" and allow.destination == f"models.{model.name}"
+        for allow in lowering.system.security.allow
+    )
+    if lowering.system.security.default_deny and not allowed:
+        lowering.diagnostics.error(
+            codes.PUBLIC_WITHOUT_ALLOW,
+            f"model {model.name!r} is exposed publicly, but no network allow admits traffic "
+            "from the internet, so the default-deny policy would block every request",
+            lowering.location(path),
+            path,
+            hint=f"add {{from: internet, to: models.{model.name}, ports: [{model.serving.port}]}} "
+            "to security.network.allow, or set exposure: internal",
+        )
+        return
+    body = serving.public_ingress(lowering, model)
+    lowering.add(
+        names.logical(model.name, "ingress"), body, lowering.origin(path), parent, (service,)
+    )
+
+
+def _add_training(
+    lowering: Lowering,
+    model: ir.Model,
+    spec: ir.Training,
+    config: dict[str, Any] | None,
+    sources: dict[str, secrets.SecretSource],
+    parent: str,
+    needs: tuple[str, ...],
+) -> None:
+    account = names.training(model.name)
+    own = _add_service_account(lowering, model, account, names.TRAINING, parent)
+    shared = tuple(n for n in needs if n != names.logical(model.name, "serviceaccount"))
+    inputs, secret_needs = _pod_inputs(model, config, sources)
+    body = training.cron_job(lowering, model, spec, inputs)
+    origin = lowering.origin(("models", model.name, "training"))
+    logical = names.logical(model.name, "cronjob")
+    lowering.add(logical, body, origin, parent, (*own, *shared, *secret_needs))

@@ -1,0 +1,135 @@
+"""Plain Kubernetes YAML of the resource graph, for ``kubectl apply``, Argo CD or Flux.
+
+One file per model (``manifests/model-<name>.yaml``) and one for the namespace-level objects
+(``manifests/00-namespace.yaml``, first in name order so ``kubectl apply -f manifests/``
+creates the Namespace before what lives in it). Components are Pulumi's grouping nodes, not
+Kubernetes objects, and are left out. Every object is dumped once, by one deterministic dumper,
+in a fixed order.
+
+A Secret whose value is Pulumi secret config (``env:`` references) cannot be written without
+writing the value: it is left out, and ``manifests/README.md`` says how to create it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import yaml
+
+from mlplane.compiler import ir
+from mlplane.compiler.graph import Resource, ResourceGraph
+from mlplane.compiler.provenance import header_line
+from mlplane.targets.kubernetes import names
+
+MANIFEST_DIR = "manifests"
+NAMESPACE_FILE = "00-namespace.yaml"
+README_FILE = "README.md"
+KIND_ORDER = (
+    "Namespace", "NetworkPolicy", "ServiceAccount", "Secret", "ExternalSecret", "ConfigMap",
+    "AnalysisTemplate", "Service", "Deployment", "Rollout", "HorizontalPodAutoscaler",
+    "PodDisruptionBudget", "CronJob", "ServiceMonitor", "Ingress",
+)  # fmt: skip
+
+
+def header(system: ir.System, comment: str = "#") -> str:
+    """The shared generated-file header (safe display names only, see ``compiler.provenance``)."""
+    return f"{comment} {header_line(system)}"
+
+
+def has_secret_marker(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return "$secret" in value or any(has_secret_marker(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(has_secret_marker(v) for v in value)
+    return False
+
+
+def _plain(inputs: Mapping[str, Any]) -> Any:
+    """Inputs as plain JSON data (dicts and lists), which is all the safe dumper accepts."""
+    return json.loads(json.dumps(inputs, sort_keys=True))
+
+
+def _order(resource: Resource) -> tuple[int, str]:
+    kind = str(resource.inputs["kind"])
+    rank = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+    return rank, str(resource.inputs["metadata"]["name"])
+
+
+def dump(documents: Iterable[Any]) -> str:
+    """The one YAML dumper of this target: sorted keys, block style, ASCII, no line folding."""
+    return yaml.safe_dump_all(
+        list(documents),
+        explicit_start=True,
+        sort_keys=True,
+        default_flow_style=False,
+        allow_unicode=False,
+        width=2**31 - 1,
+    )
+
+
+def render(system: ir.System, resources: list[Resource]) -> str:
+    ordered = sorted(resources, key=_order)
+    return header(system) + "\n" + dump(_plain(r.inputs) for r in ordered)
+
+
+def emit_manifests(system: ir.System, graph: ResourceGraph) -> dict[str, str]:
+    """``{relative path: text}``; pure."""
+    owners = {names.model_component(name): name for name in system.models}
+    groups: dict[str, list[Resource]] = {}
+    left_out: list[Resource] = []
+    for resource in graph:
+        if resource.component:
+            continue
+        if has_secret_marker(resource.inputs):
+            left_out.append(resource)
+            continue
+        model = owners.get(resource.parent or "")
+        file = f"model-{model}.yaml" if model is not None else NAMESPACE_FILE
+        groups.setdefault(file, []).append(resource)
+    files = {
+        f"{MANIFEST_DIR}/{name}": render(system, items) for name, items in sorted(groups.items())
+    }
+    files[f"{MANIFEST_DIR}/{README_FILE}"] = readme(system, sorted(groups), left_out)
+    return files
+
+
+def readme(system: ir.System, files: list[str], left_out: list[Resource]) -> str:
+    namespace = system.environment.namespace
+    lines = [
+        header(system, "<!--") + " -->",
+        "",
+        f"# Kubernetes manifests of {system.name} ({system.environment.name})",
+        "",
+        f"Apply in file name order (`kubectl apply -f .`); `{NAMESPACE_FILE}` creates the "
+        f"namespace `{namespace}` first. The cluster needs the Argo Rollouts, Prometheus "
+        "Operator and external-secrets CRDs and controllers this target's README lists.",
+        "",
+        "Files: " + ", ".join(f"`{name}`" for name in files) + ".",
+        "",
+    ]
+    lines += _secret_notes(system, left_out)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _secret_notes(system: ir.System, left_out: list[Resource]) -> list[str]:
+    if not left_out:
+        return ["No Secret has to be created by hand for these manifests."]
+    lines = [
+        "## Secrets to create before applying",
+        "",
+        "These Secrets take their value from the deployer's environment (`env:` references). The",
+        "Pulumi program reads them from Pulumi secret config; with plain manifests, create them:",
+        "",
+        "```sh",
+    ]
+    namespace = system.environment.namespace
+    for resource in sorted(left_out, key=_order):
+        name = str(resource.inputs["metadata"]["name"])
+        secret = system.security.secrets.get(name)
+        variable = secret.ref.removeprefix("env:") if secret is not None else "VALUE"
+        lines.append(
+            f'kubectl create secret generic {name} --namespace {namespace} --from-literal=value="${variable}"'
+        )
+    return [*lines, "```"]

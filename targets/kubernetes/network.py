@@ -1,0 +1,319 @@
+"""Network isolation: default deny, DNS, and one NetworkPolicy per workload from the spec.
+
+The namespace gets a default-deny policy for ingress and egress and one egress allow to
+kube-dns. Each model's serving pods then get a policy with the spec's ``security.network.allow``
+entries that involve the model, egress to the data sources it reads and to its artifact, and
+ingress from the monitoring namespace for scraping; its training pods get the same egress and
+no ingress. NetworkPolicy selects peers by labels and addresses, not host names: egress to a
+data source whose URI names a host is restricted by port only (an FQDN policy needs a CNI
+extension), and to an IP address by address and port.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from mlplane.compiler import ir
+from mlplane.compiler.ir import Origin
+from mlplane.targets.kubernetes import codes, names
+from mlplane.targets.kubernetes.context import Lowering
+
+NETWORKING_API = "networking.k8s.io/v1"
+KUBE_DNS_NAMESPACE = "kube-system"
+KUBE_DNS_POD_LABELS = {"k8s-app": "kube-dns"}
+MONITORING_NAMESPACE = "monitoring"
+"""Where Prometheus runs (the kube-prometheus default); it is let in to scrape the models."""
+
+PUBLIC_EXCEPT_V4 = (
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+)
+PUBLIC_EXCEPT_V6 = ("fc00::/7", "fe80::/10")
+"""Egress to ``internet`` excludes private, carrier-grade NAT and link-local ranges (the latter
+holds cloud metadata endpoints, which hand out node credentials)."""
+
+DEFAULT_PORTS: dict[str, int] = {
+    "abfss": 443, "az": 443, "bigquery": 443, "feast": 6566, "gs": 443, "hdfs": 8020,
+    "hf": 443, "https": 443, "kafka": 9092, "kinesis": 443, "mysql": 3306, "oci": 443,
+    "postgres": 5432, "postgresql": 5432, "pubsub": 443, "redis": 6379, "redshift": 5439,
+    "s3": 443, "snowflake": 443, "sqlserver": 1433,
+}  # fmt: skip
+"""The port a scheme's client connects to when the URI names none (HTTPS for cloud APIs)."""
+
+LOCAL_SCHEMES = frozenset({"file"})
+
+Rule = dict[str, Any]
+Direction = Literal["ingress", "egress"]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    kind: Literal["models", "dataSources", "namespace", "cidr", "internet"]
+    name: str
+
+
+def parse_endpoint(text: str) -> Endpoint:
+    """An endpoint of ``security.network.allow`` (the schema has checked its form)."""
+    if text == "internet":
+        return Endpoint("internet", "")
+    if text.startswith(("namespace:", "cidr:")):
+        kind, _, name = text.partition(":")
+        return Endpoint(kind, name)  # type: ignore[arg-type]
+    kind, _, name = text.partition(".")
+    return Endpoint(kind, name)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class UriTarget:
+    address: str | None
+    """The host as an IP network (``10.1.2.3/32``) when the URI names an address, else None."""
+    port: int | None
+    local: bool
+
+
+def uri_target(uri: str) -> UriTarget:
+    parts = urlsplit(uri)
+    if parts.scheme in LOCAL_SCHEMES:
+        return UriTarget(None, None, True)
+    port = parts.port or DEFAULT_PORTS.get(parts.scheme)
+    try:
+        address = str(ipaddress.ip_network(parts.hostname or ""))
+    except ValueError:
+        address = None
+    return UriTarget(address, port, False)
+
+
+def tcp_ports(ports: Iterable[int]) -> list[dict[str, Any]]:
+    return [{"protocol": "TCP", "port": port} for port in sorted(set(ports))]
+
+
+def rule(direction: Direction, peers: list[dict[str, Any]], ports: Iterable[int]) -> Rule:
+    """One rule; no peers means any peer, no ports means every port."""
+    body: Rule = {}
+    if peers:
+        body["from" if direction == "ingress" else "to"] = peers
+    listed = tcp_ports(ports)
+    if listed:
+        body["ports"] = listed
+    return body
+
+
+def unique(rules: Iterable[Rule]) -> list[Rule]:
+    """Rules without repeats, in first-seen order (deterministic: inputs are ordered)."""
+    seen: dict[str, Rule] = {}
+    for item in rules:
+        seen.setdefault(json.dumps(item, sort_keys=True), item)
+    return list(seen.values())
+
+
+def _ip_blocks(cidrs: Iterable[tuple[str, tuple[str, ...]]]) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    for cidr, excluded in cidrs:
+        block: dict[str, Any] = {"cidr": cidr}
+        if excluded:
+            block["except"] = list(excluded)
+        blocks.append({"ipBlock": block})
+    return blocks
+
+
+def internet_peers(direction: Direction) -> list[dict[str, Any]]:
+    """Ingress from the internet arrives through the ingress controller's pods, whose addresses
+    are private, so it admits every address; egress to it excludes private ranges."""
+    if direction == "ingress":
+        return _ip_blocks((("0.0.0.0/0", ()), ("::/0", ())))
+    return _ip_blocks((("0.0.0.0/0", PUBLIC_EXCEPT_V4), ("::/0", PUBLIC_EXCEPT_V6)))
+
+
+def model_peer(model: str) -> dict[str, Any]:
+    return {"podSelector": {"matchLabels": names.selector(model, names.SERVING)}}
+
+
+def namespace_peer(namespace: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {names.NAMESPACE_NAME_LABEL: namespace}}}
+
+
+# --- namespace-wide policies ---------------------------------------------------------------
+
+
+def lower_namespace_policies(lowering: Lowering, parent: str) -> None:
+    system = lowering.system
+    origin = lowering.origin(("security", "network", "defaultDeny"))
+    labels = names.system_labels(system)
+    deny = _policy(lowering, "mlplane-default-deny", labels, {}, ["Ingress", "Egress"])
+    lowering.add(names.logical(system.name, "default-deny-networkpolicy"), deny, origin, parent)
+    dns_peer = {
+        **namespace_peer(KUBE_DNS_NAMESPACE),
+        "podSelector": {"matchLabels": KUBE_DNS_POD_LABELS},
+    }
+    dns = _policy(lowering, "mlplane-allow-dns", labels, {}, ["Egress"])
+    dns["spec"]["egress"] = [
+        {
+            "to": [dns_peer],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        }
+    ]
+    lowering.add(names.logical(system.name, "dns-egress-networkpolicy"), dns, origin, parent)
+
+
+def _policy(
+    lowering: Lowering,
+    name: str,
+    labels: dict[str, str],
+    match: dict[str, str],
+    types: list[str],
+) -> dict[str, Any]:
+    return {
+        "apiVersion": NETWORKING_API,
+        "kind": "NetworkPolicy",
+        "metadata": lowering.metadata(name, labels),
+        "spec": {"podSelector": {"matchLabels": match} if match else {}, "policyTypes": types},
+    }
+
+
+# --- per-model policies --------------------------------------------------------------------
+
+
+def lower_model_policies(lowering: Lowering, model: ir.Model, parent: str) -> None:
+    system = lowering.system
+    egress = egress_rules(lowering, model)
+    serving = _policy(
+        lowering,
+        model.name,
+        names.workload_labels(system, model, names.SERVING),
+        names.selector(model.name, names.SERVING),
+        ["Ingress", "Egress"],
+    )
+    serving["spec"]["ingress"] = ingress_rules(lowering, model)
+    serving["spec"]["egress"] = egress
+    origin = lowering.origin(("models", model.name))
+    lowering.add(names.logical(model.name, "networkpolicy"), serving, origin, parent)
+    if model.training is None:
+        return
+    training = _policy(
+        lowering,
+        names.training(model.name),
+        names.workload_labels(system, model, names.TRAINING),
+        names.selector(model.name, names.TRAINING),
+        ["Ingress", "Egress"],
+    )
+    training["spec"]["egress"] = egress
+    origin = lowering.origin(("models", model.name, "training"))
+    lowering.add(names.logical(model.name, "training-networkpolicy"), training, origin, parent)
+
+
+def ingress_rules(lowering: Lowering, model: ir.Model) -> list[Rule]:
+    rules: list[Rule] = []
+    for allow in lowering.system.security.allow:
+        destination = parse_endpoint(allow.destination)
+        if destination != Endpoint("models", model.name):
+            continue
+        peers = _ingress_peers(lowering, parse_endpoint(allow.source), allow.origin)
+        if peers is not None:
+            rules.append(rule("ingress", peers, allow.ports or (model.serving.port,)))
+    rules.append(rule("ingress", [namespace_peer(MONITORING_NAMESPACE)], (model.serving.port,)))
+    return unique(rules)
+
+
+def _ingress_peers(
+    lowering: Lowering, source: Endpoint, origin: Origin
+) -> list[dict[str, Any]] | None:
+    if source.kind == "models":
+        return [model_peer(source.name)]
+    if source.kind == "namespace":
+        return [namespace_peer(source.name)]
+    if source.kind == "cidr":
+        return _ip_blocks(((source.name, ()),))
+    if source.kind == "internet":
+        return internet_peers("ingress")
+    data_source = lowering.system.data_sources.get(source.name)
+    target = uri_target(data_source.uri) if data_source else None
+    if target is not None and target.address is not None:
+        return _ip_blocks(((target.address, ()),))
+    _not_enforced(lowering, origin, "its source is a data source reached by host name")
+    return None
+
+
+def egress_rules(lowering: Lowering, model: ir.Model) -> list[Rule]:
+    rules: list[Rule] = []
+    for allow in lowering.system.security.allow:
+        if parse_endpoint(allow.source) != Endpoint("models", model.name):
+            continue
+        found = _egress_rule(lowering, parse_endpoint(allow.destination), allow)
+        if found is not None:
+            rules.append(found)
+    for name in model.inputs:
+        source = lowering.system.data_sources[name]
+        path = ("models", model.name, "inputs")
+        found = uri_rule(lowering, source.uri, (), lowering.origin(path), f"data source {name!r}")
+        if found is not None:
+            rules.append(found)
+    if model.artifact is not None:
+        origin = lowering.origin(("models", model.name, "artifact"))
+        found = uri_rule(
+            lowering, model.artifact, (), origin, f"the artifact of model {model.name!r}"
+        )
+        if found is not None:
+            rules.append(found)
+    return unique(rules)
+
+
+def _egress_rule(lowering: Lowering, destination: Endpoint, allow: ir.NetworkAllow) -> Rule | None:
+    if destination.kind == "models":
+        target = lowering.system.models[destination.name]
+        return rule("egress", [model_peer(target.name)], allow.ports or (target.serving.port,))
+    if destination.kind == "namespace":
+        return rule("egress", [namespace_peer(destination.name)], allow.ports)
+    if destination.kind == "cidr":
+        return rule("egress", _ip_blocks(((destination.name, ()),)), allow.ports)
+    if destination.kind == "internet":
+        return rule("egress", internet_peers("egress"), allow.ports)
+    source = lowering.system.data_sources[destination.name]
+    return uri_rule(lowering, source.uri, allow.ports, allow.origin, f"data source {source.name!r}")
+
+
+def uri_rule(
+    lowering: Lowering, uri: str, ports: tuple[int, ...], origin: Origin, what: str
+) -> Rule | None:
+    """Egress to the host of ``uri``: by address when it is one, else by port alone."""
+    target = uri_target(uri)
+    if target.local:
+        return None
+    chosen = ports or ((target.port,) if target.port is not None else ())
+    if not chosen:
+        lowering.diagnostics.warning(
+            codes.EGRESS_PORT_UNKNOWN,
+            f"no port is known for {what}: its URI names none and its scheme has no default, "
+            "so egress to it stays denied",
+            origin.location,
+            origin.path,
+            hint="add a security.network.allow entry for it with ports: [...]",
+        )
+        return None
+    peers = _ip_blocks(((target.address, ()),)) if target.address else []
+    return rule("egress", peers, chosen)
+
+
+def check_unenforced_allows(lowering: Lowering) -> None:
+    """Allows between two endpoints that are not models of this system have no pod to attach
+    a rule to: say so instead of dropping them silently."""
+    for allow in lowering.system.security.allow:
+        kinds = {parse_endpoint(allow.source).kind, parse_endpoint(allow.destination).kind}
+        if "models" not in kinds:
+            _not_enforced(lowering, allow.origin, "neither end is a model of this system")
+
+
+def _not_enforced(lowering: Lowering, origin: Origin, why: str) -> None:
+    lowering.diagnostics.warning(
+        codes.ALLOW_NOT_ENFORCED,
+        f"this network allow cannot be expressed as a NetworkPolicy rule: {why}",
+        origin.location,
+        origin.path,
+    )

@@ -1,0 +1,249 @@
+"""A model's serving objects: workload, Service, autoscaler, disruption budget, scraping, ingress.
+
+``rolling`` serves through a Deployment; ``canary`` and ``blueGreen`` through an Argo Rollouts
+``Rollout`` (``rollouts.py``). When the model autoscales, the workload leaves ``replicas`` to
+the HorizontalPodAutoscaler, so re-applying the program does not fight the autoscaler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from mlplane.compiler import ir
+from mlplane.targets.kubernetes import names, pods, rollouts
+from mlplane.targets.kubernetes.context import Lowering
+
+RPS_METRIC = "http_requests_per_second"
+CONCURRENCY_METRIC = "http_requests_in_flight"
+"""Per-pod custom metrics for ``rps`` and ``concurrency`` autoscaling; a custom-metrics API
+(such as prometheus-adapter) must serve them (see the README for the adapter rules)."""
+
+CONFIG_HASH_ANNOTATION = "mlplane.dev/config-hash"
+REVISION_HISTORY = 5
+MONITOR_API = "monitoring.coreos.com/v1"
+SCRAPE_INTERVAL = "30s"
+
+
+def service_account(lowering: Lowering, name: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": lowering.metadata(name, labels),
+        "automountServiceAccountToken": False,
+    }
+
+
+def data_sources_config(lowering: Lowering, model: ir.Model) -> dict[str, Any] | None:
+    """The URIs of the data sources the model reads: referenced, never created here."""
+    if not model.inputs:
+        return None
+    data = {name: lowering.system.data_sources[name].uri for name in model.inputs}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": lowering.metadata(
+            names.data_sources_config(model.name),
+            names.workload_labels(lowering.system, model, names.SERVING),
+        ),
+        "data": dict(sorted(data.items())),
+    }
+
+
+def config_env(model: ir.Model, config: dict[str, Any] | None) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": "MLPLANE_MODEL_NAME", "value": model.name},
+        {"name": "MLPLANE_MODEL_VERSION", "value": model.version},
+    ]
+    if model.artifact is not None:
+        env.append({"name": "MLPLANE_MODEL_ARTIFACT", "value": model.artifact})
+    if config is not None:
+        ref_name = config["metadata"]["name"]
+        env += [
+            {
+                "name": names.env_var("mlplane-data-source", key, "uri"),
+                "valueFrom": {"configMapKeyRef": {"name": ref_name, "key": key}},
+            }
+            for key in config["data"]
+        ]
+    return env
+
+
+def config_hash(config: dict[str, Any] | None) -> str:
+    """A digest of the config the pods read, so a changed URI rolls the pods."""
+    text = json.dumps(config["data"] if config else {}, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def serving_template(
+    lowering: Lowering, model: ir.Model, inputs: pods.PodInputs, config: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The hardened pod template of the model's server."""
+    resources = model.serving.resources
+    origin = lowering.origin(("models", model.name, "serving", "resources"))
+    chosen = pods.quantities(
+        lowering, resources, pods.SERVING_DEFAULTS, origin, f"model {model.name!r}"
+    )
+    main = pods.serving_container(model, pods.resource_requirements(chosen, resources.gpu), inputs)
+    labels = names.workload_labels(lowering.system, model, names.SERVING)
+    template = pods.pod_template(labels, pods.pod_spec(model.name, main, inputs, resources.gpu))
+    template["metadata"]["annotations"] = {CONFIG_HASH_ANNOTATION: config_hash(config)}
+    return template
+
+
+def workload(
+    lowering: Lowering,
+    model: ir.Model,
+    inputs: pods.PodInputs,
+    config: dict[str, Any] | None,
+    analysis: str | None,
+) -> dict[str, Any]:
+    """A Deployment for ``rolling``, else an Argo Rollouts Rollout."""
+    serving = model.serving
+    spec: dict[str, Any] = {
+        "revisionHistoryLimit": REVISION_HISTORY,
+        "selector": {"matchLabels": names.selector(model.name, names.SERVING)},
+        "template": serving_template(lowering, model, inputs, config),
+    }
+    if serving.autoscaling_metric is None:
+        spec["replicas"] = serving.replicas_min
+    api, kind = ("apps/v1", "Deployment")
+    if serving.rollout.strategy == "rolling":
+        spec["strategy"] = {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0},
+        }
+    else:
+        api, kind = rollouts.ROLLOUTS_API, "Rollout"
+        spec["strategy"] = rollouts.strategy(model, analysis)
+    labels = names.workload_labels(lowering.system, model, names.SERVING)
+    return {
+        "apiVersion": api,
+        "kind": kind,
+        "metadata": lowering.metadata(model.name, labels),
+        "spec": spec,
+    }
+
+
+def service(lowering: Lowering, model: ir.Model, name: str, role: str) -> dict[str, Any]:
+    """A ClusterIP Service; ``role`` labels it (``serving`` or ``preview``) for ServiceMonitor."""
+    labels = {
+        **names.workload_labels(lowering.system, model, names.SERVING),
+        names.COMPONENT_LABEL: role,
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": lowering.metadata(name, labels),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": names.selector(model.name, names.SERVING),
+            "ports": [
+                {
+                    "name": names.CONTAINER_PORT_NAME,
+                    "port": model.serving.port,
+                    "targetPort": names.CONTAINER_PORT_NAME,
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+
+
+def autoscaler(lowering: Lowering, model: ir.Model, target: dict[str, Any]) -> dict[str, Any]:
+    serving = model.serving
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": lowering.metadata(
+            model.name, names.workload_labels(lowering.system, model, names.SERVING)
+        ),
+        "spec": {
+            "scaleTargetRef": {
+                "apiVersion": target["apiVersion"],
+                "kind": target["kind"],
+                "name": target["metadata"]["name"],
+            },
+            "minReplicas": max(1, serving.replicas_min),
+            "maxReplicas": serving.replicas_max,
+            "metrics": [autoscaling_metric(serving)],
+        },
+    }
+
+
+def autoscaling_metric(serving: ir.Serving) -> dict[str, Any]:
+    """cpu/memory: utilisation of requests; rps/concurrency: a per-pod custom metric."""
+    metric, target = serving.autoscaling_metric, serving.autoscaling_target
+    if metric in ("cpu", "memory"):
+        return {
+            "type": "Resource",
+            "resource": {
+                "name": metric,
+                "target": {"type": "Utilization", "averageUtilization": target},
+            },
+        }
+    name = RPS_METRIC if metric == "rps" else CONCURRENCY_METRIC
+    return {
+        "type": "Pods",
+        "pods": {
+            "metric": {"name": name},
+            "target": {"type": "AverageValue", "averageValue": str(target)},
+        },
+    }
+
+
+def disruption_budget(lowering: Lowering, model: ir.Model) -> dict[str, Any]:
+    """At most one pod down at a time during voluntary disruptions (node drains)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": lowering.metadata(
+            model.name, names.workload_labels(lowering.system, model, names.SERVING)
+        ),
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": names.selector(model.name, names.SERVING)},
+        },
+    }
+
+
+def service_monitor(lowering: Lowering, model: ir.Model) -> dict[str, Any]:
+    return {
+        "apiVersion": MONITOR_API,
+        "kind": "ServiceMonitor",
+        "metadata": lowering.metadata(
+            model.name, names.workload_labels(lowering.system, model, names.SERVING)
+        ),
+        "spec": {
+            "selector": {"matchLabels": names.selector(model.name, names.SERVING)},
+            "namespaceSelector": {"matchNames": [lowering.namespace]},
+            "endpoints": [
+                {
+                    "port": names.CONTAINER_PORT_NAME,
+                    "path": model.serving.metrics_path,
+                    "interval": SCRAPE_INTERVAL,
+                    "scheme": "http",
+                }
+            ],
+        },
+    }
+
+
+def public_ingress(lowering: Lowering, model: ir.Model) -> dict[str, Any]:
+    """HTTPS from the internet to the model's Service; TLS terminates at the ingress controller
+    with the certificate in the Secret ``<model>-tls`` (cert-manager or the user provides it)."""
+    backend = {"service": {"name": model.name, "port": {"name": names.CONTAINER_PORT_NAME}}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": lowering.metadata(
+            model.name, names.workload_labels(lowering.system, model, names.SERVING)
+        ),
+        "spec": {
+            "tls": [{"secretName": names.tls_secret(model.name)}],
+            "rules": [
+                {"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}
+            ],
+        },
+    }

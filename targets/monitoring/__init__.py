@@ -1,0 +1,14 @@
+"""Monitoring for every SLA of a system: Prometheus rules and their unit tests, a Grafana
+dashboard and Alertmanager routing (see README.md). Pure functions: no I/O, deterministic text.
+
+The entry points other packages call:
+
+* :func:`monitoring_files` -> ``{"monitoring/rules.yaml": text, ...}`` for ``mlplane build``;
+* :func:`prometheus_rule_spec` -> the ``spec`` of a PrometheusRule for the Kubernetes target;
+* :func:`monitoring_problems` -> located problems the build reports before emitting.
+"""
+
+from mlplane.targets.monitoring.checks import Problem, monitoring_problems
+from mlplane.targets.monitoring.emit import monitoring_files, prometheus_rule_spec
+
+__all__ = ["Problem", "monitoring_files", "monitoring_problems", "prometheus_rule_spec"]

@@ -1,0 +1,158 @@
+"""Prometheus recording and alerting rules for every SLA of a system (pure, deterministic).
+
+One rule group per SLA, named ``mlplane/<system>/<sla>``, in this order: the SLI inputs, the
+error ratio over 5m, 30m, 1h, 2h, 6h, 1d, 3d and over the SLO window, the objective and budget
+metadata, then the alerts (``alerts.py``).
+
+How each window is computed, and why:
+
+* event SLIs record two 5-minute rates from the raw series, bad events and all events
+  (``slo:sli_errors:rate5m``, ``slo:sli_requests:rate5m``). The 5m ratio divides them; 30m, 1h,
+  2h and 6h use ``rate()`` over the raw series (exact, counter resets handled);
+* 1d, 3d and the SLO window are computed from the *recorded* 5m rates::
+
+      sum_over_time(errors:rate5m[W]) / sum_over_time(requests:rate5m[W])
+
+  Every instant of traffic is covered by the same number of 5-minute samples, so this is the
+  traffic-weighted error ratio of the window (edge error at most 5m/W), at the cost of one
+  recorded series instead of a 30-day ``rate()`` over every raw series;
+* time SLIs (freshness, drift) record a 0/1 series; every window is its ``avg_over_time``.
+
+Zero traffic: every division is by ``(total > 0)``, so 0/0 yields *no sample* rather than NaN or
+an error ratio. No sample means no alert: an idle model never pages. A model whose series are
+missing altogether is caught by the absent-data alert instead.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from mlplane.compiler import ir
+from mlplane.targets.monitoring import alerts, names, promql, sli, slo, yamltext
+from mlplane.targets.monitoring.presets import EventSli
+
+Rule = dict[str, Any]
+
+
+def record(name: str, expr: str, labels: dict[str, str]) -> Rule:
+    """A recording rule: its name, query and the SLA's labels (checked against the allow-list)."""
+    return {"record": name, "expr": expr, "labels": promql.safe_labels(labels)}
+
+
+def ratio_rule(window: str, expr: str, labels: dict[str, str]) -> Rule:
+    """The recording rule of the error ratio over ``window``. The window is in the name only:
+    a window label would make the two windows of a burn-rate condition unequal for ``and``."""
+    return record(names.ratio(window), expr, labels)
+
+
+def operand(expr: str) -> str:
+    """``expr`` safe to use as an operand: parenthesised unless it is one call, ``f(...)``."""
+    head = re.match(r"[a-z_]+\(", expr)
+    if head is not None and _closing_paren(expr, head.end() - 1) == len(expr) - 1:
+        return expr
+    return f"({expr})"
+
+
+def _closing_paren(expr: str, start: int) -> int:
+    depth = 0
+    for index in range(start, len(expr)):
+        depth += {"(": 1, ")": -1}.get(expr[index], 0)
+        if depth == 0:
+            return index
+    return -1
+
+
+def with_zero_default(errors: str, total: str) -> str:
+    """``errors``, or 0 while ``total`` exists but no error has been counted yet."""
+    return f"{errors} or 0 * {operand(total)}"
+
+
+def _errors(indicator: EventSli, window: str) -> str:
+    """The bad-event rate over ``window``; a missing errors series counts as 0 while there is
+    traffic data (when the SLI allows it)."""
+    errors = indicator.errors_at(window)
+    if indicator.errors_may_be_missing:
+        return with_zero_default(errors, indicator.presence_at(window))
+    return errors
+
+
+def _ratio(indicator: EventSli, window: str) -> str:
+    """``errors / (total > 0)`` over ``window``."""
+    return f"({_errors(indicator, window)}) / ({indicator.total_at(window)} > 0)"
+
+
+def event_rules(system: ir.System, sla: ir.Sla, indicator: EventSli) -> list[Rule]:
+    """The SLI inputs and window ratios of a request-based SLI."""
+    labels = names.series_labels(system, sla)
+    errors = names.of(names.ERRORS_RATE, system, sla)
+    requests = names.of(names.REQUESTS_RATE, system, sla)
+    rules = [
+        record(names.ERRORS_RATE, _errors(indicator, "5m"), labels),
+        record(names.REQUESTS_RATE, indicator.total_at("5m"), labels),
+        ratio_rule("5m", f"{errors} / ({requests} > 0)", labels),
+    ]
+    for window in slo.RAW_WINDOWS:
+        rules.append(ratio_rule(window, _ratio(indicator, window), labels))
+    for window in ("1d", "3d"):
+        rules.append(ratio_rule(window, _from_rates(errors, requests, window), labels))
+    window = slo.window_name(sla.window_seconds)
+    rules.append(record(names.SLO_WINDOW_RATIO, _from_rates(errors, requests, window), labels))
+    return rules
+
+
+def _from_rates(errors: str, requests: str, window: str) -> str:
+    return f"sum_over_time({errors}[{window}]) / (sum_over_time({requests}[{window}]) > 0)"
+
+
+def time_rules(system: ir.System, sla: ir.Sla, indicator: sli.TimeSli) -> list[Rule]:
+    """The 0/1 series and window ratios of a time-based SLI."""
+    labels = names.series_labels(system, sla)
+    bad = names.of(names.BAD_TIME, system, sla)
+    rules = [record(names.BAD_TIME, indicator.bad, labels)]
+    rules += [ratio_rule(w, f"avg_over_time({bad}[{w}])", labels) for w in slo.WINDOWS]
+    window = slo.window_name(sla.window_seconds)
+    rules.append(record(names.SLO_WINDOW_RATIO, f"avg_over_time({bad}[{window}])", labels))
+    return rules
+
+
+def metadata_rules(system: ir.System, sla: ir.Sla) -> list[Rule]:
+    """Objective, budget and window as series (for dashboards and ad-hoc queries), and the budget
+    left over the SLO window."""
+    labels = names.series_labels(system, sla)
+    budget = slo.error_budget(sla.objective)
+    spent = f"{names.of(names.SLO_WINDOW_RATIO, system, sla)} / {slo.number(budget)}"
+    return [
+        record(
+            names.OBJECTIVE, f"vector({slo.number(slo.objective_ratio(sla.objective))})", labels
+        ),
+        record(names.ERROR_BUDGET, f"vector({slo.number(budget)})", labels),
+        record(names.SLO_WINDOW, f"vector({slo.number(sla.window_seconds)})", labels),
+        record(names.BUDGET_REMAINING, f"1 - {spent}", labels),
+    ]
+
+
+def sla_group(system: ir.System, sla: ir.Sla) -> dict[str, Any]:
+    """The rule group of one SLA."""
+    indicator = sli.sli_of(system, sla)
+    recorded = (
+        event_rules(system, sla, indicator)
+        if isinstance(indicator, EventSli)
+        else time_rules(system, sla, indicator)
+    )
+    rules = [*recorded, *metadata_rules(system, sla), *alerts.sla_alerts(system, sla, indicator)]
+    return {"name": group_name(system, sla), "rules": rules}
+
+
+def group_name(system: ir.System, sla: ir.Sla) -> str:
+    return f"mlplane/{promql.safe_value(system.name)}/{promql.safe_value(sla.name)}"
+
+
+def prometheus_rules(system: ir.System) -> dict[str, Any]:
+    """The rule file of ``system`` as data: ``{"groups": [...]}``, one group per SLA, sorted."""
+    return {"groups": [sla_group(system, sla) for _, sla in sorted(system.slas.items())]}
+
+
+def rules_yaml(system: ir.System) -> str:
+    """The rule file as YAML text (without the generated-file header)."""
+    return yamltext.dump(prometheus_rules(system))

@@ -1,0 +1,88 @@
+"""A small stand-in target, so that the build tests do not depend on any real target's lowering.
+
+It lowers a system to a graph derived only from the system model (a namespace, and per model a
+component, a ServiceAccount and a Deployment that reads a secret), and emits one README per
+model. Run as a script, it installs itself as the ``kubernetes`` target and runs the CLI, so the
+determinism and lock tests can build in subprocesses:
+
+    python tests/fake_target.py build SPEC --env dev --out DIR
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+if __name__ == "__main__":  # run as a script: make ``tests`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from mlplane.compiler import plugins
+from mlplane.compiler.diagnostics import Diagnostics
+from mlplane.compiler.graph import Resource, ResourceGraph, ResourceOptions, secret_ref
+from mlplane.compiler.ir import Origin, System
+from mlplane.compiler.provenance import header_line
+
+
+class FakeTarget:
+    name = "kubernetes"
+
+    def lower(self, system: System, diagnostics: Diagnostics) -> ResourceGraph | None:
+        del diagnostics
+        namespace = system.environment.namespace
+        env = system.environment
+        resources = [
+            Resource("mlplane:index:System", system.name, {}, env.origin, component=True),
+            Resource(
+                "kubernetes:core/v1:Namespace",
+                f"{system.name}-namespace",
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+                env.origin,
+                parent=system.name,
+                options=ResourceOptions(protect=env.production),
+            ),
+        ]
+        for model in system.models.values():
+            resources += _model_resources(system, model.name, model.serving.replicas_min, model.origin)
+        return ResourceGraph.build(env.name, self.name, resources)
+
+    def emit(self, system: System, graph: ResourceGraph) -> Mapping[str, str]:
+        header = f"<!-- {header_line(system)} -->\n"
+        return {
+            f"notes/{r.name}.md": header + f"{len(r.inputs)} inputs\n"
+            for r in graph
+            if r.type == "mlplane:index:Model"
+        }
+
+
+def _model_resources(system: System, model: str, replicas: int, origin: Origin) -> list[Resource]:
+    namespace = system.environment.namespace
+    component = f"{system.name}-{model}"
+    metadata = {"name": model, "namespace": namespace}
+    env = [{"name": "TOKEN", "value": secret_ref(f"{model}-token")}]
+    container = {"name": model, "image": "ghcr.io/acme/x@sha256:" + "0" * 64, "env": env}
+    spec = {"replicas": replicas, "template": {"spec": {"containers": [container]}}}
+    needs = (f"{system.name}-namespace",)
+    return [
+        Resource("mlplane:index:Model", component, {"model": model}, origin, parent=system.name, component=True),
+        Resource("kubernetes:core/v1:ServiceAccount", f"{component}-sa", {"metadata": metadata}, origin, component, needs),
+        Resource("kubernetes:apps/v1:Deployment", f"{component}-deployment", {"metadata": metadata, "spec": spec}, origin, component, needs),
+    ]
+
+
+FAKE = FakeTarget()
+
+
+def install(monkeypatch: Any, target: object = FAKE, extra_emitters: Mapping[str, object] | None = None) -> None:
+    """Make ``plugins.targets()`` (and optionally ``plugins.emitters()``) return fakes."""
+    real_emitters = dict(plugins.emitters())
+    monkeypatch.setattr(plugins, "targets", lambda: {"kubernetes": target} if target else {})
+    monkeypatch.setattr(plugins, "emitters", lambda: {**real_emitters, **(extra_emitters or {})})
+
+
+if __name__ == "__main__":
+    plugins.targets = lambda: {"kubernetes": FAKE}  # type: ignore[assignment]
+    from mlplane.compiler.cli import main
+
+    main(sys.argv[1:])
