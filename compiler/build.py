@@ -19,8 +19,8 @@ import contextlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, is_dataclass, replace
-from functools import cache
 from datetime import date
+from functools import cache
 from pathlib import Path, PurePath
 from types import MappingProxyType
 from typing import Any, Literal
@@ -170,7 +170,9 @@ def _emitted(system: System, graph: ResourceGraph, target: plugins.Target) -> di
     return texts
 
 
-def _with_manifest(system: System, graph: ResourceGraph, texts: Mapping[str, str]) -> dict[str, bytes]:
+def _with_manifest(
+    system: System, graph: ResourceGraph, texts: Mapping[str, str]
+) -> dict[str, bytes]:
     header = header_line(system)
     files = {path: text.encode("utf-8") for path, text in texts.items()}
     for path, text in texts.items():
@@ -238,7 +240,9 @@ def compare(out_dir: Path, files: Mapping[str, bytes]) -> tuple[tuple[str, Findi
     return tuple(sorted(findings.items()))
 
 
-def _rebased(system: System, graph: ResourceGraph, root: Path | None) -> tuple[System, ResourceGraph]:
+def _rebased(
+    system: System, graph: ResourceGraph, root: Path | None
+) -> tuple[System, ResourceGraph]:
     """``system`` and ``graph`` with every spec file named relative to the spec's directory.
 
     Diagnostics name files as the user typed them (relative to the working directory), which is
@@ -264,11 +268,12 @@ def _relocated(value: Any, rename: Callable[[str], str]) -> Any:
     if isinstance(value, Location):
         return Location(rename(value.file), value.line, value.column)
     if is_dataclass(value) and not isinstance(value, type):
-        changes = {f.name: _relocated(getattr(value, f.name), rename) for f in fields(value) if f.init}
+        changes = {
+            f.name: _relocated(getattr(value, f.name), rename) for f in fields(value) if f.init
+        }
         return replace(value, **changes)
     if isinstance(value, MappingProxyType):
         return MappingProxyType({k: _relocated(v, rename) for k, v in value.items()})
     if isinstance(value, tuple):
         return tuple(_relocated(item, rename) for item in value)
     return value
-

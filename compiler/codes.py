@@ -177,14 +177,8 @@ GIT_REVISION_INVALID = register_code(
     "a git revision is malformed or looks like an option; it is refused before git runs",
 )
 GIT_ERROR = register_code("git-error", "git failed, or the revision names no commit")
-BASE_NOT_COMPILED = register_code(
-    "base-not-compiled", "the base revision's spec does not compile; the plan shows all-create", W
-)
 PLAN_FILE_INVALID = register_code(
-    "plan-file-invalid", "a saved plan or an applied-state record cannot be read"
-)
-PLAN_STALE = register_code(
-    "plan-stale", "a saved plan no longer matches the commit, the spec or what is deployed"
+    "plan-file-invalid", "the record of the last apply (.mlplane/applied/) cannot be read"
 )
 
 # --- CI workflows (schema/ci.py, targets/ci/; documented in targets/ci/README.md) -------------

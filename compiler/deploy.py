@@ -16,54 +16,43 @@ matters, and every check that needs no engine runs before the engine is touched:
 5. only then :func:`open_stack` (the one function that imports ``pulumi.automation``; tests
    replace it) selects or creates the stack ``<system>-<env>`` on the state backend.
 
-State backend: the environment's ``state:`` (``file://``, ``s3://``, ``gs://``, ``azblob://``,
-Pulumi Cloud ``https://``); a relative ``file://`` URL and the default (no ``state:``) are
-resolved inside the repository (``.mlplane/state/``, git-ignored), so a first user needs no
-account. The secrets passphrase comes from ``PULUMI_CONFIG_PASSPHRASE`` (or ``..._FILE``) in the
-environment, never from the spec; secret config the program reads (``{"$secret": KEY}`` inputs)
-is taken from ``MLPLANE_SECRET_<KEY>`` environment variables when set.
+The stack, its state backend, the passphrase and secret config are decided in
+``compiler/plan_stack.py`` (no engine needed); this module drives the engine.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-
-import yaml
 
 from mlplane.compiler import build as builder
 from mlplane.compiler.plan_applied import (
     AppliedRecord,
     RecordError,
-    backend_url,
-    passphrase_problem,
     read_record,
     record_path,
     repository_root,
-    secret_values,
-    stack_name,
     stale_reasons,
     write_record,
 )
 from mlplane.compiler.plan_json import SavedPlan
-from mlplane.compiler.plan_run import graph_digest, spec_hash, spec_texts
+from mlplane.compiler.plan_stack import (
+    Built,
+    DeployError,
+    Workspace,
+    applied_record,
+    origin_of,
+    rebuilt,
+    workspace_for,
+)
+
+__all__ = ["DeployError", "Workspace", "apply", "destroy", "drift", "open_stack", "require_pulumi"]
 
 PULUMI_INSTALL_URL = "https://www.pulumi.com/docs/install/"
-
-
-class DeployError(Exception):
-    """The verb stops; the message says why and what to do. ``exit_code`` is the CLI's."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def require_pulumi() -> None:
@@ -111,18 +100,6 @@ class Engine(Protocol):
     def destroy(self, echo: Callable[[str], None]) -> Outcome: ...
 
     def drift(self, echo: Callable[[str], None]) -> list[Drifted]: ...
-
-
-@dataclass(frozen=True)
-class Workspace:
-    """Everything :func:`open_stack` needs, decided without touching the engine."""
-
-    project_dir: Path
-    stack: str
-    backend: str
-    config: Mapping[str, str]
-    secrets: Mapping[str, str] = field(default_factory=dict)
-    env_vars: Mapping[str, str] = field(default_factory=dict)
 
 
 def open_stack(workspace: Workspace) -> Engine:
@@ -210,123 +187,6 @@ class _AutomationEngine:
 def _last(error: Exception) -> str:
     lines = [line for line in str(error).splitlines() if line.strip()]
     return lines[-1][:500] if lines else type(error).__name__
-
-
-# --- preparing ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Built:
-    """One rebuilt environment in a temporary directory."""
-
-    out: Path
-    system: str
-    environment: str
-    state: str | None
-    commit: str | None
-    spec_files: dict[str, str]
-    graph_json: str
-    resources: dict[str, Any]
-
-    @property
-    def spec_sha256(self) -> str:
-        return spec_hash(self.spec_files)
-
-    @property
-    def graph_sha256(self) -> str:
-        return graph_digest(json.loads(self.graph_json))
-
-
-@contextmanager
-def rebuilt(
-    path: Path, environment: str, report: Callable[[builder.BuildResult], None]
-) -> Iterator[Built]:
-    """Build ``environment`` into a temporary directory (removed afterwards)."""
-    from mlplane.compiler.gitsource import head_commit
-
-    with tempfile.TemporaryDirectory(prefix="mlplane-deploy-") as directory:
-        out = Path(directory) / "build"
-        result = builder.build(path, environment, out)
-        if not result.ok:
-            report(result)
-            raise DeployError("the build failed; nothing was done")
-        system = result.compiled.systems[environment]
-        graph_json = (out / builder.RESOURCES).read_text(encoding="utf-8")
-        resources = {r["name"]: r for r in json.loads(graph_json)["resources"]}
-        commit = head_commit(path if path.is_dir() else path.parent)
-        texts = spec_texts(result.compiled.document)
-        yield Built(
-            out,
-            system.name,
-            environment,
-            system.environment.state,
-            commit,
-            texts,
-            graph_json,
-            resources,
-        )
-
-
-def workspace_for(built: Built, repository: Path, environ: Mapping[str, str]) -> Workspace:
-    backend = backend_url(built.state, repository)
-    problem = passphrase_problem(backend, environ)
-    if problem is not None:
-        raise DeployError(problem)
-    if backend.startswith("file://"):
-        Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
-    project = built.out / "pulumi"
-    stack_file = project / f"Pulumi.{built.environment}.yaml"
-    config = (yaml.safe_load(stack_file.read_text(encoding="utf-8")) or {}).get("config") or {}
-    keys = sorted({k for r in built.resources.values() for k in _secret_keys(r.get("inputs"))})
-    try:
-        stack = stack_name(built.system, built.environment)
-    except ValueError as error:
-        raise DeployError(str(error), exit_code=2) from None
-    return Workspace(
-        project_dir=project,
-        stack=stack,
-        backend=backend,
-        config={str(k): str(v) for k, v in config.items()},
-        secrets=secret_values(keys, environ),
-        env_vars={"PULUMI_BACKEND_URL": backend},
-    )
-
-
-def _secret_keys(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        if set(value) == {"$secret"}:
-            yield str(value["$secret"])
-            return
-        for item in value.values():
-            yield from _secret_keys(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _secret_keys(item)
-
-
-# --- records --------------------------------------------------------------------------------------
-
-
-def applied_record(built: Built) -> AppliedRecord:
-    """What this build would leave deployed, in the form of the applied record."""
-    return AppliedRecord(
-        system=built.system,
-        environment=built.environment,
-        commit=built.commit,
-        spec_sha256=built.spec_sha256,
-        graph_sha256=built.graph_sha256,
-        spec_files=built.spec_files,
-        graph=json.loads(built.graph_json),
-    )
-
-
-def origin_of(urn: str, resources: Mapping[str, Any]) -> str:
-    """``mlplane.yaml:82 (models.scorer.serving)`` for a URN's logical name, from resources.json."""
-    name = urn.rsplit("::", 1)[-1]
-    origin = (resources.get(name) or {}).get("origin") or {}
-    if not origin.get("file"):
-        return "not declared by the spec"
-    return f"{origin['file']}:{origin['line']} ({origin.get('path', '')})"
 
 
 def environ() -> Mapping[str, str]:

@@ -82,23 +82,56 @@ def _positions(
     """Positions of the effective document: drop replaced subtrees, add the overlay's."""
     gone = set(replaced)
     depths = sorted({len(path) for path in gone})
+    shortest = depths[0] if depths else 0
+    near = {path[:shortest] for path in gone}
 
     def kept(path: SpecPath) -> bool:
+        if len(path) < shortest or path[:shortest] not in near:
+            return True  # the fast answer for almost every position
         return not any(path[:depth] in gone for depth in depths if depth <= len(path))
 
     values = {p: loc for p, loc in document.values.items() if kept(p)}
     keys = {p: loc for p, loc in document.keys.items() if kept(p)}
     raw = {p: text for p, text in document.raw.items() if kept(p)}
-    overlay_values = _subtree(document.values, prefix)
-    overlay_keys = _subtree(document.keys, prefix)
-    overlay_raw = _subtree(document.raw, prefix)
+    index = _by_prefix(document, prefix)
     for target_path, source_path in added:
         size = len(source_path)
-        for table, origin in ((values, overlay_values), (keys, overlay_keys), (raw, overlay_raw)):
-            for path, item in origin:
-                if path[:size] == source_path:
-                    table[(*target_path, *path[size:])] = item
+        values_in, keys_in, raw_in = index.get(source_path, ([], [], []))
+        for path, location in values_in:
+            values[(*target_path, *path[size:])] = location
+        for path, location in keys_in:
+            keys[(*target_path, *path[size:])] = location
+        for path, text in raw_in:
+            raw[(*target_path, *path[size:])] = text
     return values, keys, raw
+
+
+_Entries = tuple[
+    list[tuple[SpecPath, Location]], list[tuple[SpecPath, Location]], list[tuple[SpecPath, str]]
+]
+
+
+def _by_prefix(document: Document, prefix: SpecPath) -> dict[SpecPath, _Entries]:
+    """The overlay's positions indexed by every one of their ancestors below ``prefix``, so each
+    replaced subtree finds its positions in one lookup instead of a scan of the overlay."""
+    index: dict[SpecPath, _Entries] = {}
+    size = len(prefix)
+
+    def entries(path: SpecPath) -> list[_Entries]:
+        return [
+            index.setdefault(path[:end], ([], [], [])) for end in range(size + 1, len(path) + 1)
+        ]
+
+    for path, location in _subtree(document.values, prefix):
+        for bucket in entries(path):
+            bucket[0].append((path, location))
+    for path, location in _subtree(document.keys, prefix):
+        for bucket in entries(path):
+            bucket[1].append((path, location))
+    for path, text in _subtree(document.raw, prefix):
+        for bucket in entries(path):
+            bucket[2].append((path, text))
+    return index
 
 
 def _subtree(table: dict[SpecPath, Any], prefix: SpecPath) -> list[tuple[SpecPath, Any]]:

@@ -14,7 +14,6 @@ state backend, because both describe the same deployments. It is written atomica
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +26,7 @@ from mlplane.compiler.writer import write_new_file
 
 STATE_DIR = ".mlplane"
 APPLIED_DIR = "applied"
-STATE_SUBDIR = "state"
 RECORD_VERSION = 1
-_STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-_PASSPHRASE_VARIABLES = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 
 
 class RecordError(Exception):
@@ -144,45 +140,3 @@ def stale_reasons(
 
 def _short(commit: str | None) -> str:
     return commit[:12] if commit else "no commit"
-
-
-# --- where Pulumi keeps state, and the stack's name -----------------------------------------
-
-
-def stack_name(system: str, environment: str) -> str:
-    """``<system>-<env>``, refused unless it is a plain Pulumi stack name (QUALITY §A row 34)."""
-    name = f"{system}-{environment}"
-    if not _STACK_NAME.fullmatch(name):
-        raise ValueError(f"stack name {name!a} is not a plain Pulumi stack name")
-    return name
-
-
-def backend_url(state: str | None, repository: Path) -> str:
-    """The state backend: ``state:`` as written, relative ``file://`` URLs and the default
-    resolved inside the repository (where ``.mlplane/`` is git-ignored)."""
-    if state is None:
-        return (repository / STATE_DIR / STATE_SUBDIR).resolve().as_uri()
-    if state.startswith("file://") and not state.startswith(("file:///", "file://~")):
-        return (repository / state.removeprefix("file://")).resolve().as_uri()
-    return state
-
-
-def passphrase_problem(backend: str, environ: Mapping[str, str]) -> str | None:
-    """Self-managed backends encrypt secrets with a passphrase that only the environment holds."""
-    if backend.startswith("https://") or any(environ.get(v) for v in _PASSPHRASE_VARIABLES):
-        return None
-    return (
-        f"state backend {backend} encrypts stack secrets with a passphrase: set "
-        "PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) in the environment, "
-        "from your secret manager; it is never read from the spec"
-    )
-
-
-def secret_values(keys: list[str], environ: Mapping[str, str]) -> dict[str, str]:
-    """Secret config from ``MLPLANE_SECRET_<KEY>`` variables (``-`` and ``.`` become ``_``)."""
-    found = {}
-    for key in keys:
-        variable = "MLPLANE_SECRET_" + re.sub(r"[^A-Za-z0-9]", "_", key).upper()
-        if variable in environ:
-            found[key] = environ[variable]
-    return found

@@ -167,12 +167,14 @@ def make_plan(path: Path, env: str, base: str = "HEAD", limits: Limits = DEFAULT
     if lowered is None:
         head = Side(WORKING_TREE, "failed", commit=commit, diagnostics=diagnostics)
         name = _declared_name(compiled.document)
-        return Plan(env, head, Side(base, "none"), system=name, problems=diagnostics)
+        unread = Side(base, "none", _kind_of(base))  # not read: the head has no plan
+        return Plan(env, head, unread, system=name, problems=diagnostics)
     head = _side(WORKING_TREE, "worktree", commit, lowered, diagnostics)
     root = compiled.document.root if compiled.document else None
     found, problems = _base(path, env, base, lowered.system.name, root, limits)
     if found is None:
-        return Plan(env, head, Side(base, "failed"), system=lowered.system.name, problems=problems)
+        failed = Side(base, "failed", _kind_of(base))
+        return Plan(env, head, failed, system=lowered.system.name, problems=problems)
     return compare(env, head, found)
 
 
@@ -195,6 +197,10 @@ def _side(
         diagnostics=diagnostics,
         files=tuple(sorted(lowered.spec_files)),
     )
+
+
+def _kind_of(base: str) -> BaseKind:
+    return "none" if base == BASE_NONE else "applied" if base == BASE_APPLIED else "git"
 
 
 def _base(

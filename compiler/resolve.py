@@ -6,7 +6,7 @@ References are located at the value that names the missing thing, with a did-you
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
 from pathlib import PurePosixPath
 
 from mlplane.compiler import codes, ir
@@ -34,10 +34,10 @@ class Resolver:
         assert location is not None, path
         return ir.Origin(path, location)
 
-    def expect(self, name: str, known: Iterable[str], path: SpecPath, what: str) -> bool:
-        choices = list(known)
-        if name in choices:
+    def expect(self, name: str, known: Collection[str], path: SpecPath, what: str) -> bool:
+        if name in known:  # the common case: a set or mapping lookup, no list built
             return True
+        choices = list(known)
         suggestion = formats.closest(name, choices)
         self.diagnostics.error(
             codes.REF_UNDEFINED,

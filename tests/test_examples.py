@@ -25,6 +25,8 @@ from mlplane.compiler.pipeline import CompileResult, compile_spec, environment_n
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = REPO_ROOT / "examples"
 SCHEMA_FILE = REPO_ROOT / "schema" / "mlplane.v1.schema.json"
+PINNED_TODAY = "2026-11-22"
+"""Waivers in the examples expire; the tests evaluate them on a fixed day, not the clock's."""
 FRAGMENT_SCHEMA_FILE = REPO_ROOT / "schema" / "mlplane.v1.fragment.schema.json"
 SPEC_SUFFIXES = (".yaml", ".yml")
 SCHEMA_LINE = re.compile(r"^# yaml-language-server: \$schema=(?P<target>\S+)$")
@@ -156,7 +158,7 @@ def test_aws_environments_carry_their_settings(compiled: CompileResult) -> None:
 
 
 def test_validate_exits_zero(example: Path) -> None:
-    result = run_cli("validate", relative(example))
+    result = run_cli("validate", relative(example), "--today", PINNED_TODAY)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("valid: "), result.stdout
     assert "warning" not in result.stdout + result.stderr
@@ -214,7 +216,7 @@ def test_explain_output_validates_again(
 ) -> None:
     """The effective spec that explain prints is itself a valid spec (its documented promise)."""
     (tmp_path / "effective.yaml").write_text(explained.stdout, encoding="utf-8")
-    checked = run_cli("validate", str(tmp_path / "effective.yaml"))
+    checked = run_cli("validate", str(tmp_path / "effective.yaml"), "--today", PINNED_TODAY)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
