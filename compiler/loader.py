@@ -239,6 +239,15 @@ def _quote(text: str) -> str:
     return json.dumps(shown, ensure_ascii=_FORBIDDEN_IN_SCALAR.search(shown) is not None)
 
 
+def _clamp(location: Location, text: str) -> Location:
+    """``location``, or the end of the last line when it lies past the end of ``text``."""
+    lines = text.split("\n")
+    if location.line <= len(lines):
+        return location
+    last = lines[-1].removesuffix("\r")
+    return Location(location.file, len(lines), len(last) + 1)
+
+
 class _Builder:
     """Builds the spec's dicts and lists from parser events, recording every node's position.
 
@@ -266,7 +275,7 @@ class _Builder:
         try:
             self.run(events)
         except yaml.MarkedYAMLError as exc:
-            self._syntax_error(exc)
+            self._syntax_error(exc, text)
         except yaml.YAMLError as exc:  # a ReaderError, which the character scan should prevent
             reason = getattr(exc, "reason", None) or "the YAML reader failed"
             self._report(codes.YAML_SYNTAX, str(reason), self._at(None), ())
@@ -476,8 +485,12 @@ class _Builder:
         self._report(codes.NON_STRING_KEY, f"keys must be strings, not {kind}", loc, base)
         return (*base, _BadKey("<key>"))
 
-    def _syntax_error(self, exc: yaml.MarkedYAMLError) -> None:
-        """libyaml's own words (problem and context), located at the problem; no traceback."""
+    def _syntax_error(self, exc: yaml.MarkedYAMLError, text: str) -> None:
+        """libyaml's own words (problem and context), located at the problem; no traceback.
+
+        libyaml places an error at the end of a file without a final line break on the line
+        after the last one; such a location is moved to the end of the last line.
+        """
         mark = exc.problem_mark or exc.context_mark
         message = exc.problem or "invalid YAML"
         context, start = exc.context, exc.context_mark
@@ -485,4 +498,4 @@ class _Builder:
             message += f" ({context} that starts on line {start.line + 1})"
         elif context:
             message += f" ({context})"
-        self._report(codes.YAML_SYNTAX, message, self._at(mark), ())
+        self._report(codes.YAML_SYNTAX, message, _clamp(self._at(mark), text), ())

@@ -105,15 +105,26 @@ def _window(widths: Sequence[int], caret: int, budget: int) -> tuple[int, int]:
 
 
 def make_excerpt(line: str, column: int) -> Excerpt:
-    """Prepare ``line`` for display with a caret under the 1-based code-point ``column``."""
+    """Prepare ``line`` for display with a caret under the 1-based code-point ``column``.
+
+    A very long line is first clipped to the code points that can possibly be shown (each takes
+    at least one cell), so a hostile one-line spec of megabytes costs no more per diagnostic
+    than a normal line.
+    """
+    clipped_head = clipped_tail = False
+    if len(line) > 4 * MAX_EXCERPT_WIDTH:
+        start = max(0, min(column, len(line) + 1) - 1 - MAX_EXCERPT_WIDTH)
+        end = start + 2 * MAX_EXCERPT_WIDTH
+        clipped_head, clipped_tail = start > 0, end < len(line)
+        line, column = line[start:end], column - start
     pieces = _display_pieces(line)
     widths = [_piece_width(piece) for piece in pieces]
     caret = min(max(column, 1), len(pieces) + 1) - 1
     lo, hi = 0, len(pieces)
-    if sum(widths) > MAX_EXCERPT_WIDTH:
+    if sum(widths) > MAX_EXCERPT_WIDTH or clipped_head or clipped_tail:
         lo, hi = _window(widths, caret, MAX_EXCERPT_WIDTH - 2 * len(ELLIPSIS))
-    head = ELLIPSIS if lo > 0 else ""
-    tail = ELLIPSIS if hi < len(pieces) else ""
+    head = ELLIPSIS if lo > 0 or clipped_head else ""
+    tail = ELLIPSIS if hi < len(pieces) or clipped_tail else ""
     text = head + "".join(pieces[lo:hi]) + tail
     offset = len(head) + sum(widths[lo:caret])
     at_caret = pieces[caret] if caret < len(pieces) else ""

@@ -75,7 +75,6 @@ CLI_CASES = 20
 
 EXAMPLES = discover_examples()
 RUNNER = Path(fuzz_runner.__file__)
-REPO = RUNNER.parents[1]
 
 FUZZ = settings(
     deadline=None,  # a case compiles a whole spec; timing varies with the machine's load
@@ -100,9 +99,7 @@ def test_examples_are_discovered() -> None:
 
 
 @pytest.mark.parametrize("shard", range(SHARDS))
-def test_byte_mutations(
-    shard: int, tmp_path: Path, record_property: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_byte_mutations(shard: int, tmp_path: Path, record_property: Any) -> None:
     expected = len(range(shard, BYTE_CASES, SHARDS))
     command = [
         sys.executable,
@@ -141,13 +138,12 @@ def test_byte_mutations(
     assert summary["cases"] == expected
     assert summary["peak_mib"] * 2**20 <= MEMORY_LIMIT
     record_property("fuzz_cases", summary["cases"])
-    with capsys.disabled():
-        print(
-            f"\nbyte mutation shard {shard}: {summary['cases']} cases, "
-            f"{summary['compiled']} compiled, {len(summary['codes'])} distinct codes, "
-            f"peak {summary['peak_mib']} MiB of {MEMORY_LIMIT // 2**20} MiB, "
-            f"{summary['seconds']} s"
-        )
+    print(
+        f"byte mutation shard {shard}: {summary['cases']} cases, "
+        f"{summary['compiled']} compiled, {len(summary['codes'])} distinct codes, "
+        f"peak {summary['peak_mib']} MiB of {MEMORY_LIMIT // 2**20} MiB, "
+        f"{summary['seconds']} s"
+    )
 
 
 def _report_failures(failures: list[dict[str, Any]], out: Path) -> str:
@@ -382,17 +378,26 @@ def generated_specs(draw: st.DrawFn) -> bytes:
     return draw(serialized(spec))
 
 
-@pytest.fixture(scope="module")
-def spec_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("generated") / "mlplane.yaml"
-
-
-@settings(FUZZ, max_examples=GENERATED_EXAMPLES)
-@given(data=generated_specs())
-def test_generated_specs(spec_file: Path, data: bytes) -> None:
-    spec_file.write_bytes(data)
+def test_generated_specs(tmp_path: Path, record_property: Any) -> None:
+    spec_file = tmp_path / "mlplane.yaml"
     name = display_name(spec_file)
-    _run_case(name, data, spec_file, {name: data.decode("utf-8", errors="replace")})
+    ran = []
+
+    @settings(FUZZ, max_examples=GENERATED_EXAMPLES)
+    @given(data=generated_specs())
+    def case(data: bytes) -> None:
+        ran.append(data)
+        spec_file.write_bytes(data)
+        _run_case(name, data, spec_file, {name: data.decode("utf-8", errors="replace")})
+
+    case()
+    _print_count("generated specs", len(ran), record_property)
+
+
+def _print_count(what: str, cases: int, record_property: Any) -> None:
+    """Shown with ``-rP`` (or ``-s`` without xdist); also in JUnit XML as ``fuzz_cases``."""
+    record_property("fuzz_cases", cases)
+    print(f"{what}: {cases} cases")
 
 
 # --- Hypothesis over the examples' data, mutated ----------------------------------------------
@@ -485,21 +490,23 @@ def mutated_example_data(draw: st.DrawFn) -> tuple[Example, bytes]:
     return example, draw(serialized(data))
 
 
-@pytest.fixture(scope="module")
-def case_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[Example, CaseDir]:
-    root = tmp_path_factory.mktemp("examples")
-    return {example: CaseDir(example, root / f"e{i}") for i, example in enumerate(EXAMPLES)}
+def test_mutated_example_data(tmp_path: Path, record_property: Any) -> None:
+    case_dirs = {
+        example: CaseDir(example, tmp_path / f"e{i}") for i, example in enumerate(EXAMPLES)
+    }
+    ran = []
 
+    @settings(FUZZ, max_examples=MUTATED_EXAMPLES)
+    @given(case=mutated_example_data())
+    def case(case: tuple[Example, bytes]) -> None:
+        example, data = case
+        ran.append(example)
+        spec = case_dirs[example]
+        with spec.mutated(data):
+            _run_case(display_name(spec.file), data, spec.target, spec.sibling_texts())
 
-@settings(FUZZ, max_examples=MUTATED_EXAMPLES)
-@given(case=mutated_example_data())
-def test_mutated_example_data(
-    case_dirs: dict[Example, CaseDir], case: tuple[Example, bytes]
-) -> None:
-    example, data = case
-    spec = case_dirs[example]
-    with spec.mutated(data):
-        _run_case(display_name(spec.file), data, spec.target, spec.sibling_texts())
+    case()
+    _print_count("mutated example data", len(ran), record_property)
 
 
 # --- the command line -------------------------------------------------------------------------

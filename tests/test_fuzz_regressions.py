@@ -101,14 +101,9 @@ def test_explain_quotes_characters_beyond_the_bmp_so_that_yaml_reads_them(
     assert data["models"] == effective_data(effective.spec, effective.document)["models"]
 
 
-# --- open: compiler/loader.py -------------------------------------------------------------------
+# --- compiler/loader.py: end-of-stream errors past the last line ------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="loader: libyaml's end-of-stream mark lies on a line after the last one when the "
-    "file does not end with a line break; the location should be clamped to the end of the text",
-)
 @pytest.mark.parametrize("source", [b"a: [1", b"a: {b", b"a:\n  - [x"])
 def test_end_of_stream_error_is_located_inside_the_file(source: bytes) -> None:
     loaded, problems = load_bytes(source, "spec.yaml")
@@ -120,15 +115,9 @@ def test_end_of_stream_error_is_located_inside_the_file(source: bytes) -> None:
         assert problem.location.column <= len(lines[problem.location.line - 1]) + 1
 
 
-# --- open: compiler/render_text.py ------------------------------------------------------------
+# --- compiler/render_text.py: excerpts of very long lines --------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="render_text: make_excerpt escapes and measures the whole source line for every "
-    "diagnostic, though it shows at most MAX_EXCERPT_WIDTH cells of it; 100 errors on the one "
-    "line of a 3 MB single-line (JSON-style) spec take about ten minutes to render",
-)
 def test_text_excerpts_cost_does_not_grow_with_the_line_length() -> None:
     line = "a: [" + ", ".join(["x"] * 16_500) + "]"  # 50 KB on one line
     diagnostics = [
