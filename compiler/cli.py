@@ -328,6 +328,11 @@ def ci_command(path: Path, provider: str | None, out_dir: Path | None, check: bo
     except (ValueError, UnsafePathError) as error:
         raise click.UsageError(str(error)) from None
     click.echo(_ci_summary(changes, check, len(files)), nl=False)
+    if not check and not any(env.apply for env in system.ci.environments):
+        click.echo(
+            "note: CI applies no environment yet: give one a remote state backend "
+            "(environments.<env>.state: s3://...) or list it in ci.apply"
+        )
     sys.exit(EXIT_SPEC if check and changes.stale else EXIT_OK)
 
 

@@ -49,11 +49,7 @@ def _quoted(text: str) -> str:
 
 
 def _key(key: str) -> str:
-    return (
-        key
-        if _PLAIN.match(key) and not _RESERVED.match(key)
-        else _quoted(key)
-    )
+    return key if _PLAIN.match(key) and not _RESERVED.match(key) else _quoted(key)
 
 
 class _Writer:

@@ -307,3 +307,59 @@ def test_generated_files_are_recognised() -> None:
     for provider in PROVIDERS:
         assert all(is_generated(text) for text in emit(system, provider, ".").values())
     assert not is_generated("name: ci\non: push\n")
+
+
+# --- the pull request comment, with a stand-in for gh ---------------------------------------------
+
+FAKE_GH = """#!/bin/sh
+echo "$*" >> "$GH_LOG"
+case "$*" in
+  *--paginate*) cat "$GH_COMMENTS" ;;
+  *) echo '{}' ;;
+esac
+"""
+BOT = "github-actions[bot]"
+
+
+@pytest.mark.parametrize(
+    ("comments", "expected"),
+    [
+        ("[]", "--method POST repos/acme/app/issues/7/comments -F body=@comment.md"),
+        (
+            '[{"id": 5, "user": {"login": "mallory"}, "body": "MARKER"}]',
+            "--method POST repos/acme/app/issues/7/comments -F body=@comment.md",
+        ),
+        (
+            f'[{{"id": 3, "user": {{"login": "{BOT}"}}, "body": "other"}}]'
+            f' [{{"id": 9, "user": {{"login": "{BOT}"}}, "body": "plan MARKER"}}]',
+            "--method PATCH repos/acme/app/issues/comments/9 -F body=@comment.md",
+        ),
+    ],
+    ids=["first", "someone-elses-marker", "update-in-place"],
+)
+def test_one_comment_per_environment_updated_in_place(
+    tmp_path: Path, comments: str, expected: str
+) -> None:
+    if shutil.which("jq") is None:
+        pytest.skip("jq (preinstalled on GitHub's runners) is not installed here")
+    marker = "<!-- mlplane-plan:demo:prod -->"
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "gh").write_text(FAKE_GH, encoding="utf-8")
+    (tmp_path / "bin" / "gh").chmod(0o755)
+    (tmp_path / "comments.json").write_text(comments.replace("MARKER", marker), encoding="utf-8")
+    (tmp_path / "plan").mkdir()
+    (tmp_path / "plan" / "prod.md").write_text("### the plan\n", encoding="utf-8")
+    env = {
+        "PATH": f"{tmp_path / 'bin'}:/usr/bin:/bin",
+        "GH_LOG": str(tmp_path / "gh.log"),
+        "GH_COMMENTS": str(tmp_path / "comments.json"),
+        "GH_REPO": "acme/app",
+        "PR_NUMBER": "7",
+        "MLPLANE_SYSTEM": "demo",
+        "MLPLANE_ENV": "prod",
+    }
+    script = SCRIPTS["comment-github"]
+    subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, check=True, timeout=30)
+    calls = (tmp_path / "gh.log").read_text(encoding="utf-8").splitlines()
+    assert calls[-1] == f"api {expected}"
+    assert (tmp_path / "comment.md").read_text(encoding="utf-8") == f"{marker}\n\n### the plan\n"

@@ -14,24 +14,19 @@ import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
-from mlplane.compiler import deploy, plugins
+from mlplane.compiler import deploy, plan_stack, plugins
 from mlplane.compiler.cli import cli
 from mlplane.compiler.deploy import Drifted, Outcome
-from mlplane.compiler.plan_applied import (
-    backend_url,
-    passphrase_problem,
-    record_path,
-    secret_values,
-    stack_name,
-)
+from mlplane.compiler.plan_applied import record_path
+from mlplane.compiler.plan_stack import backend_url, passphrase_problem, secret_values, stack_name
 from tests import fake_target
-from tests.specs import BASE
 from tests.test_plan import GIT_ENV, Repo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,14 +78,23 @@ class Console:
         return self.answer
 
 
+EXAMPLE = ROOT / "examples" / "fraud-scoring"
+SYSTEM = "fraud-scoring"
+STACK = "fraud-scoring-dev"
+SCALE = ("replicas: {min: 1, max: 2}", "replicas: {min: 1, max: 3}")
+
+
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:
+    """The fraud-scoring example (it passes every policy, as apply requires) committed under
+    ``spec/``; waiver expiry judged on a fixed date."""
     for key, value in GIT_ENV.items():
         monkeypatch.setenv(key, value)
     if "kubernetes" not in plugins.targets():
         fake_target.install(monkeypatch)
+    monkeypatch.setattr(plan_stack, "today", lambda: date(2026, 6, 1))
     made = Repo(tmp_path / "repo")
-    made.write("spec/mlplane.yaml", BASE)
+    shutil.copytree(EXAMPLE, made.root / "spec")
     made.commit("base")
     monkeypatch.chdir(made.root)
     monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "only-for-tests")
@@ -157,7 +161,7 @@ def test_stale_saved_plan_is_refused_before_any_pulumi_call(
     repo: Repo, engine: FakeEngine, tmp_path: Path
 ) -> None:
     saved = save_plan(tmp_path, "--base", "none")
-    repo.edit("spec/mlplane.yaml", "replicas: {min: 2, max: 4}", "replicas: {min: 3, max: 6}")
+    repo.edit("spec/mlplane.yaml", *SCALE)
     result = run("apply", "spec", "--env", "dev", "--plan", str(saved), "--yes")
     assert result.exit_code == 1
     assert (
@@ -179,29 +183,29 @@ def test_apply_of_a_current_plan_applies_and_records(
     result = run("apply", "spec", "--env", "dev", "--plan", str(saved), "--yes")
     assert result.exit_code == 0, result.output
     assert engine.calls == ["open_stack", "preview", "up"]
-    assert "Applied stack demo-dev; recorded in .mlplane/applied/demo-dev.json." in result.output
-    record = json.loads(record_path(repo.root, "demo", "dev").read_text())
+    assert f"Applied stack {STACK}; recorded in .mlplane/applied/{STACK}.json." in result.output
+    record = json.loads(record_path(repo.root, SYSTEM, "dev").read_text())
     plan = json.loads(saved.read_text())
     assert record["graphSha256"] == plan["head"]["graphSha256"]
     assert record["commit"] == plan["head"]["commit"]
     (workspace,) = engine.workspaces
-    assert workspace.stack == "demo-dev"
+    assert workspace.stack == STACK
     assert workspace.backend == (repo.root / ".mlplane" / "state").resolve().as_uri()
     assert (repo.root / ".mlplane" / "state").is_dir()
     unchanged = run("plan", "spec", "--env", "dev", "--base", "applied", "--detailed-exitcode")
     assert unchanged.exit_code == 0 and "No changes." in unchanged.output
-    repo.edit("spec/mlplane.yaml", "replicas: {min: 2, max: 4}", "replicas: {min: 3, max: 6}")
+    repo.edit("spec/mlplane.yaml", *SCALE)
     changed = run("plan", "spec", "--env", "dev", "--base", "applied", "--format", "json")
     document = json.loads(changed.output)
     assert document["base"]["kind"] == "applied" and document["base"]["status"] == "compiled"
-    assert [c["text"] for c in document["specChanges"]] == ["model scorer: replicas 2–4 → 3–6"]
+    assert [c["text"] for c in document["specChanges"]] == ["model scorer: replicas 1–2 → 1–3"]
 
 
 def test_plan_reviewed_against_another_base_than_deployed_is_refused(
     repo: Repo, engine: FakeEngine, tmp_path: Path
 ) -> None:
     assert run("apply", "spec", "--env", "dev", "--yes").exit_code == 0
-    repo.edit("spec/mlplane.yaml", "objective: 99.9", "objective: 99.95")
+    repo.edit("spec/mlplane.yaml", "objective: 99.95", "objective: 99.9")
     repo.commit("tighter")
     saved = save_plan(tmp_path, "--base", "none")
     engine.calls.clear()
@@ -224,8 +228,8 @@ def test_apply_asks_on_a_terminal(repo: Repo, engine: FakeEngine) -> None:
     console = Console(confirmed=False)
     assert deploy.apply(Path("spec"), "dev", console, report) == 1
     assert engine.calls == ["open_stack", "preview"]
-    assert "Apply these changes to stack demo-dev?" in console.lines
-    assert not record_path(repo.root, "demo", "dev").exists()
+    assert f"Apply these changes to stack {STACK}?" in console.lines
+    assert not record_path(repo.root, SYSTEM, "dev").exists()
     assert deploy.apply(Path("spec"), "dev", Console(), report) == 0
     assert engine.calls[-1] == "up"
 
@@ -237,13 +241,13 @@ def test_failed_resources_fail_the_apply_with_their_spec_lines(
     victim = next(
         r for r in resources if not r["component"] and r["origin"]["path"].startswith("models.")
     )
-    urn = f"urn:pulumi:demo-dev::demo::{victim['type']}::{victim['name']}"
+    urn = f"urn:pulumi:{STACK}::{SYSTEM}::{victim['type']}::{victim['name']}"
     engine.up_outcome = Outcome(False, (urn,), "update failed")
     result = run("apply", "spec", "--env", "dev", "--yes")
     assert result.exit_code == 1
     where = f"{victim['origin']['file']}:{victim['origin']['line']} ({victim['origin']['path']})"
     assert f"{victim['name']}: declared at {where}" in result.output
-    assert not record_path(repo.root, "demo", "dev").exists()
+    assert not record_path(repo.root, SYSTEM, "dev").exists()
 
 
 def test_missing_passphrase_stops_before_pulumi(
@@ -275,20 +279,15 @@ def test_destroy_requires_the_environment_name(repo: Repo, engine: FakeEngine) -
     assert run("destroy", "spec", "--env", "dev").exit_code == 2
     assert deploy.destroy(Path("spec"), "dev", Console(answer="dev"), report) == 0
     assert engine.calls[-1] == "destroy"
-    assert not record_path(repo.root, "demo", "dev").exists()
+    assert not record_path(repo.root, SYSTEM, "dev").exists()
 
 
 def test_drift_maps_resources_to_spec_lines(repo: Repo, engine: FakeEngine) -> None:
     result = run("drift", "spec", "--env", "dev")
     assert result.exit_code == 0 and "No drift" in result.output
     resources = json.loads(run("graph", "spec", "--env", "dev").output)["resources"]
-    victim = next(
-        r
-        for r in resources
-        if r["origin"]["path"] == "models.scorer.serving.replicas"
-        or r["origin"]["path"].startswith("models.scorer")
-    )
-    urn = f"urn:pulumi:demo-dev::demo::{victim['type']}::{victim['name']}"
+    victim = next(r for r in resources if r["origin"]["path"].startswith("models.scorer."))
+    urn = f"urn:pulumi:{STACK}::{SYSTEM}::{victim['type']}::{victim['name']}"
     engine.drifted = [Drifted(urn, "update", ("spec",))]
     result = run("drift", "spec", "--env", "dev")
     assert result.exit_code == 2
@@ -388,6 +387,6 @@ def test_real_pulumi_apply_drift_destroy(repo: Repo, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("PULUMI_SKIP_UPDATE_CHECK", "1")
     monkeypatch.setenv("PULUMI_HOME", str(repo.root.parent / "pulumi-home"))
     assert run("apply", "spec", "--env", "dev", "--yes").exit_code == 0
-    assert record_path(repo.root, "demo", "dev").exists()
+    assert record_path(repo.root, SYSTEM, "dev").exists()
     assert run("drift", "spec", "--env", "dev").exit_code == 0
     assert run("destroy", "spec", "--env", "dev", "--yes").exit_code == 0

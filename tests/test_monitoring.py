@@ -312,6 +312,32 @@ def test_every_sla_gets_an_incident_a_healthy_and_a_no_data_test(system: ir.Syst
         assert kinds == {"incident", "healthy", "no data"}, sla
 
 
+def test_slas_reading_the_same_series_share_one_incident() -> None:
+    system = acceptance()
+    base = system.slas["checkout-availability"]
+    weekly = dataclasses.replace(
+        base, name="checkout-weekly", objective=99.0, window_seconds=604800.0
+    )
+    both = dataclasses.replace(system, slas={**system.slas, "checkout-weekly": weekly})
+    incidents = [s for s in rule_tests.incidents(both) if s.sla.name.startswith("checkout-")]
+    shared = [
+        dict(s.series)
+        for s in incidents
+        if s.sla.subject_kind == "model" and "http" in str(s.series)
+    ]
+    assert len(shared) == 2 and shared[0] == shared[1], "one incident, identical values"
+    groups = rule_tests.rule_tests(both)["tests"]
+    assert len([g for g in groups if "incident" in g["name"]]) == 1
+
+
+def test_a_system_without_slas_still_emits_valid_files() -> None:
+    bare = dataclasses.replace(acceptance(), slas={})
+    files = emit.monitoring_files(bare)
+    assert yaml.safe_load(files["monitoring/rules.yaml"]) == {"groups": []}
+    assert yaml.safe_load(files["monitoring/rules.test.yaml"])["tests"] == []
+    assert json.loads(files["monitoring/dashboard.json"])["panels"]
+
+
 def test_incident_timing_follows_the_budget_maths() -> None:
     page = tuple(t for t in slo.thresholds(99.9, 30 * 86400) if t.pair.severity == "page")
     minute = rule_tests.crossing(page, rule_tests.Fraction(1, 10), 360, time_sli=False)
@@ -600,3 +626,38 @@ def test_yaml_writer_round_trips_the_outputs(document: str) -> None:
             "alertmanager": alertmanager.alertmanager_config,
         }[document](system)
         assert yaml.safe_load(yamltext.dump(data)) == data
+
+
+_DIGEST = """
+import hashlib
+from pathlib import Path
+from mlplane.compiler.pipeline import compile_spec
+from mlplane.targets.monitoring import monitoring_files
+digest = hashlib.sha256()
+for path in {paths!r}:
+    for env, system in sorted(compile_spec(Path(path)).systems.items()):
+        for name, text in sorted(monitoring_files(system).items()):
+            digest.update(f"{{path}}/{{env}}/{{name}}".encode() + b"\\0" + text.encode() + b"\\0")
+print(digest.hexdigest())
+"""
+
+
+def test_output_is_identical_across_hash_seeds() -> None:
+    """Byte-identical output whatever PYTHONHASHSEED (QUALITY.md §B, whole output)."""
+    import subprocess
+    import sys
+
+    paths = [str(p) for p in [*EXAMPLES, SPEC]]
+    script = _DIGEST.format(paths=paths)
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"},
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        ).stdout.strip()
+        for seed in ("0", "1", "4242")
+    }
+    assert len(digests) == 1

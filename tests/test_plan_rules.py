@@ -317,3 +317,15 @@ def test_saved_plan_checks() -> None:
     assert stale_reasons(saved(graph_sha256="0" * 64), record(), None) == [
         "the resources to apply differ from the reviewed plan (graph hash differs)"
     ]
+
+
+def test_docs_show_the_replace_table_and_every_risk_code() -> None:
+    from pathlib import Path
+
+    from mlplane.compiler.plan_replace import replace_table_markdown
+    from mlplane.compiler.plan_risk import RISK_CODES
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "plan.md").read_text(encoding="utf-8")
+    assert replace_table_markdown() in doc, "copy replace_table_markdown() into docs/plan.md"
+    for code_name in RISK_CODES:
+        assert f"| `{code_name}` |" in doc

@@ -18,19 +18,23 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 INSTALL_MLPLANE = """\
+set -eu
 python -m pip install --disable-pip-version-check --no-cache-dir "mlplane==${MLPLANE_VERSION}"
 mlplane --version
 """
 
 VALIDATE = """\
+set -eu
 mlplane validate --format=text -- "$MLPLANE_SPEC"
 """
 
 VALIDATE_GITHUB = """\
+set -eu
 mlplane validate --format=github -- "$MLPLANE_SPEC"
 """
 
 SARIF = """\
+set -eu
 status=0
 mlplane validate --format=sarif -- "$MLPLANE_SPEC" > mlplane.sarif || status=$?
 # 0: valid, 1: the spec has findings; both leave a complete report for code scanning
@@ -38,6 +42,7 @@ test "$status" -le 1
 """
 
 PLAN = """\
+set -eu
 mkdir -p plan
 mlplane plan --env="$MLPLANE_ENV" --base="$MLPLANE_BASE" --format=markdown -- "$MLPLANE_SPEC" \\
   > "plan/$MLPLANE_ENV.md"
@@ -47,6 +52,7 @@ fi
 """
 
 COMMENT_GITHUB = """\
+set -eu
 marker="<!-- mlplane-plan:${MLPLANE_SYSTEM}:${MLPLANE_ENV} -->"
 if grep -qF -- "$marker" "plan/$MLPLANE_ENV.md"; then
   cp "plan/$MLPLANE_ENV.md" comment.md
@@ -64,6 +70,7 @@ fi
 """
 
 NOTE_GITLAB = """\
+set -eu
 if [ -z "${MLPLANE_GITLAB_TOKEN:-}" ]; then
   echo "MLPLANE_GITLAB_TOKEN is not set: the plan is in this job's artifacts only"
 else
@@ -107,6 +114,7 @@ fi
 """
 
 INSTALL_PULUMI = """\
+set -eu
 case "$(uname -m)" in
   x86_64) arch=x64 sum="$PULUMI_SHA256_LINUX_X64" ;;
   aarch64 | arm64) arch=arm64 sum="$PULUMI_SHA256_LINUX_ARM64" ;;
@@ -124,6 +132,7 @@ tar -xzf "$tools/pulumi.tar.gz" -C "$tools"
 """
 
 _CREDENTIALS = """\
+set -eu
 export PATH="${RUNNER_TEMP:-/tmp}/mlplane-pulumi/pulumi:$PATH"
 umask 077
 private="${RUNNER_TEMP:-/tmp}/mlplane-private"
