@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from mlplane.compiler.source import DEFAULT_LIMITS
+from mlplane.schema import runtimes
 from mlplane.schema.models import MAX_DATA_SOURCES, MAX_MODELS, MAX_SLAS
 
 DEFAULT_MODELS = 1_000
@@ -93,7 +94,7 @@ LEVEL_SHARES = (0, 30, 22, 17, 13, 10, 8)
 CLASSIFICATIONS = ("public", "internal", "confidential", "pii", "phi")
 CLASSIFICATION_WEIGHTS = (10, 30, 30, 20, 10)
 SOURCE_TYPES = ("stream", "database", "objectStore", "featureStore")
-STRATEGIES = ("rolling", "canary", "blueGreen", "shadow")
+STRATEGIES = ("rolling", "canary", "blueGreen")  # shadow: unsupported on the kubernetes target
 METRICS = ("cpu", "memory", "rps", "concurrency")
 DRIFT_METHODS = ("psi", "ks", "kl", "js", "wasserstein", "chi2")
 DRIFT_THRESHOLDS = {
@@ -670,12 +671,18 @@ def _slas(
             if window is not None:
                 sla["window"] = window
             slas[f"{name}-availability"] = sla
-        if optional > 0 and (index == 0 or rng.random() < 0.5):
+        # a latency SLA needs a bucket boundary of the model's runtime (Triton has none)
+        buckets = [
+            b
+            for b in runtimes.allowed_latency_thresholds(model.get("runtime", "generic"))
+            if b in LATENCY_BUCKETS
+        ]
+        if buckets and optional > 0 and (index == 0 or rng.random() < 0.5):
             optional -= 1
             slas[f"{name}-latency"] = {
                 "model": name,
                 "objective": rng.choice((95, 99, 99.5)),
-                "indicator": {"latency": {"threshold": rng.choice(LATENCY_BUCKETS)}},
+                "indicator": {"latency": {"threshold": rng.choice(buckets)}},
             }
         drift = model.get("monitoring", {}).get("drift")
         if (
@@ -895,7 +902,7 @@ def _prod_overrides(
         "metadata": {"labels": {"environment": "production"}},
         "models": overridden,
         "security": {
-            "secrets": {name: {"ref": f"k8s://ml-secrets/{name}#token"} for name in secrets[1:3]}
+            "secrets": {name: {"ref": f"k8s://acme-ml/{name}#token"} for name in secrets[1:3]}
         },
         "slas": {tightenable[i]: {"objective": 99.9} for i in tightened},
         "alerting": {"defaultReceiver": "ml-platform-oncall"},

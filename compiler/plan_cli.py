@@ -121,6 +121,8 @@ def plan_command(
             write_new_file(out, render_json(plan))
         except (OSError, UnsafePathError) as error:
             _fail(f"cannot save the plan to {out}: {error}")
+    elif out is not None:
+        click.echo(f"mlplane: no plan, so nothing was saved to {out}", err=True)
     if not plan.ok or (fail_on == "risk" and plan.risks):
         sys.exit(EXIT_ERROR)
     sys.exit(EXIT_CHANGES if detailed_exitcode and plan.has_changes else EXIT_OK)

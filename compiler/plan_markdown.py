@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 
 from mlplane.compiler.plan import ACTIONS, Plan, ResourceChange, SpecChange, SpecRef
-from mlplane.compiler.plan_text import SYMBOLS, _property, value_text
+from mlplane.compiler.plan_text import MAX_PROPERTIES, property_text
 from mlplane.compiler.render_common import make_safe
 
 BUDGET = 60_000
@@ -158,8 +158,9 @@ def _group(action: str, changes: list[ResourceChange], out: Budget) -> None:
 
 
 def _entry(change: ResourceChange) -> str:
-    symbol = "!" if change.action == "replace" else SYMBOLS[change.action]
-    symbol = {"+": "+", "-": "-"}.get(symbol, "!")
+    symbol = {"create": "+", "delete": "-"}.get(
+        change.action, "!"
+    )  # diff colours: green, red, orange
     reasons = f"  # replace: {', '.join(change.replace_reasons)}" if change.replace_reasons else ""
     where = (
         f"  # {change.source.location.file}:{change.source.location.line}"
@@ -167,13 +168,11 @@ def _entry(change: ResourceChange) -> str:
         else ""
     )
     lines = [make_safe(f"{symbol} {change.type} {change.name}{reasons or where}")]
-    for prop in change.changes[:25]:
-        text = _property(prop)
-        lines.append(
-            ("+ " if text.startswith("+") else "- " if text.startswith("-") else "! ") + text[2:]
-        )
-    if len(change.changes) > 25:
-        lines.append(f"! ... and {len(change.changes) - 25} more properties")
+    for prop in change.changes[:MAX_PROPERTIES]:
+        text = property_text(prop)
+        lines.append(("! " if text.startswith("~") else "") + text.removeprefix("~ "))
+    if len(change.changes) > MAX_PROPERTIES:
+        lines.append(f"! ... and {len(change.changes) - MAX_PROPERTIES} more properties")
     return "\n".join(lines)
 
 
@@ -183,6 +182,3 @@ def _failed(plan: Plan, out: Budget) -> None:
         out.add(f"- {code(problem.one_line())}")
     if out.left_out or len(plan.problems) > 50:
         out.add(f"\n_… {TRUNCATED}._", required=True)
-
-
-__all__ = ["BUDGET", "TRUNCATED", "code", "marker", "render_markdown", "value_text"]

@@ -40,12 +40,14 @@ from mlplane.compiler.plan import BaseKind, Plan, ResourceJson, Side, SpecChange
 from mlplane.compiler.plan_applied import RecordError, read_record, record_path, repository_root
 from mlplane.compiler.plan_diff import diff_graphs
 from mlplane.compiler.plan_risk import resource_risks, spec_risks
-from mlplane.compiler.plan_spec import Summary, alert_counts, data_sources, models, slas
+from mlplane.compiler.plan_spec import Summary, data_sources, models
 from mlplane.compiler.plan_spec_ops import (
+    alert_counts,
     alerting,
     environment,
     policies,
     security,
+    slas,
     system,
     waivers,
 )
@@ -256,15 +258,26 @@ def _applied_base(
     if record is None:
         return Side(BASE_APPLIED, "absent", "applied"), ()
     diagnostics = Diagnostics()
-    document = _document_of(record.spec_files, root, diagnostics, limits)
-    compiled = compile_document(document, [env], diagnostics) if document else None
-    found = compiled.systems.get(env) if compiled and compiled.ok else None
+    found = _recorded_system(record.spec_files, env, root, diagnostics, limits)
     side = Side(
         BASE_APPLIED, "compiled", "applied", record.commit, record.spec_sha256,
         record.graph_sha256, found, _display_resources(record.graph, root), diagnostics.sorted(),
         tuple(sorted(record.spec_files)),
     )  # fmt: skip
     return side, ()
+
+
+def _recorded_system(
+    files: Mapping[str, str], env: str, root: Path | None, diagnostics: Diagnostics, limits: Limits
+) -> System | None:
+    """The system model of the applied spec, for the ML summary; None when this mlplane no
+    longer compiles it (the resource diff, from the recorded graph, still stands)."""
+    document = _document_of(files, root, diagnostics, limits)
+    try:
+        compiled = compile_document(document, [env], diagnostics) if document else None
+    except UnknownEnvironmentError:
+        return None
+    return compiled.systems.get(env) if compiled and compiled.ok else None
 
 
 def _document_of(

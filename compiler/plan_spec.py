@@ -4,7 +4,7 @@ Computed from the two *system models* (not the graphs) so that a reviewer reads
 ``model scorer: replicas 2–8 → 4–20`` rather than four Kubernetes property paths, and each line
 points at the spec line it comes from: the head's for additions and changes, the base's for
 removals. Lines that a reviewer must not miss carry risk codes (``compiler/plan_risk.py``).
-Security, policies, waivers, alerting and the environment are summarised in
+SLAs, security, policies, waivers, alerting and the environment are summarised in
 ``compiler/plan_spec_ops.py`` with the same helpers.
 
 When there is no base (a first deployment, or a base that failed), every entry is listed as
@@ -13,14 +13,13 @@ added, so that the plan of a first deployment is a readable inventory of what it
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from mlplane.compiler import ir
 from mlplane.compiler.diagnostics import SpecPath, format_path
-from mlplane.compiler.plan import ResourceJson, Section, SideName, SpecChange, SpecRef
+from mlplane.compiler.plan import Section, SideName, SpecChange, SpecRef
 
 T = TypeVar("T")
 CLASSIFICATION_ORDER = ("public", "internal", "confidential", "pii", "phi")
@@ -317,110 +316,3 @@ def _rollout_line(summary: Summary, name: str, old: ir.Model, new: ir.Model) -> 
     else:
         change = f"rollout {rollout(old)} {ARROW} {rollout(new)}"
     summary.add("models", name, "changed", f"model {name}: {change}", path)
-
-
-# --- SLAs --------------------------------------------------------------------------------------
-
-
-def indicator(sla: ir.Sla) -> str:
-    found = sla.indicator
-    if found.kind == "latency":
-        return f"latency < {duration(found.latency_threshold_seconds)}"
-    if found.kind == "freshness":
-        return f"freshness < {duration(found.max_age_seconds)}"
-    if found.kind == "drift":
-        return f"drift < {found.drift_threshold:g}"
-    if found.kind == "ratio":
-        return "ratio of error and total queries"
-    return found.kind
-
-
-def _number(value: float | None) -> str:
-    return "none" if value is None else f"{value:g}"
-
-
-def _ratio(found: ir.Indicator) -> str:
-    return f"{found.ratio_errors} / {found.ratio_total}" if found.kind == "ratio" else "none"
-
-
-def _subject(sla: ir.Sla) -> str:
-    if sla.subject is None:
-        return "none"
-    noun = "model" if sla.subject_kind == "model" else "data source"
-    return f"{noun} {sla.subject}"
-
-
-_SLA_FIELDS: tuple[Field[ir.Sla], ...] = (
-    Field("objective", ("objective",), lambda s: percent(s.objective)),
-    Field("window", ("window",), lambda s: duration(s.window_seconds)),
-    Field("indicator", ("indicator",), lambda s: s.indicator.kind),
-    Field(
-        "latency threshold",
-        ("indicator", "latency", "threshold"),
-        lambda s: duration(s.indicator.latency_threshold_seconds),
-    ),
-    Field(
-        "max age",
-        ("indicator", "freshness", "maxAge"),
-        lambda s: duration(s.indicator.max_age_seconds),
-    ),
-    Field(
-        "drift threshold",
-        ("indicator", "drift", "threshold"),
-        lambda s: _number(s.indicator.drift_threshold),
-    ),
-    Field("ratio queries", ("indicator", "ratio"), lambda s: _ratio(s.indicator)),
-    Field("subject", (), _subject),
-    Field("owner", ("owner",), lambda s: s.owner),
-)
-
-
-def slas(summary: Summary) -> None:
-    def added(name: str, sla: ir.Sla) -> None:
-        goal = f"{percent(sla.objective)} {indicator(sla)} over {duration(sla.window_seconds)}"
-        text = f"SLA {name} ADDED: {goal}" + _alerts(summary.alerts_head, name, "generated")
-        summary.add("slas", name, "added", text, ("slas", name))
-
-    def removed(name: str, sla: ir.Sla) -> None:
-        text = f"SLA {name} REMOVED" + _alerts(summary.alerts_base, name, "removed")
-        summary.add("slas", name, "removed", text, ("slas", name), ("sla-removed",))
-
-    def changed(name: str, old: ir.Sla, new: ir.Sla) -> None:
-        suffix = _alerts(summary.alerts_head, name, "regenerated")
-        summary.fields("slas", "SLA", name, ("slas", name), old, new, _SLA_FIELDS, suffix)
-
-    base = summary.base.slas if summary.base else None
-    summary.entries("slas", base, summary.head.slas, added, removed, changed)
-    if summary.base is not None:
-        _alert_counts(summary)
-
-
-def _alerts(counts: Mapping[str, int], name: str, verb: str) -> str:
-    count = counts.get(name, 0)
-    return f": {count} alert{'s' if count != 1 else ''} {verb}" if count else ""
-
-
-def _alert_counts(summary: Summary) -> None:
-    """SLAs kept on both sides whose number of alerts went down (a drift alert dropped...)."""
-    assert summary.base is not None
-    for name in sorted(set(summary.base.slas) & set(summary.head.slas)):
-        before, after = summary.alerts_base.get(name, 0), summary.alerts_head.get(name, 0)
-        if after < before:
-            text = f"SLA {name}: alerts {before} {ARROW} {after}"
-            summary.add("slas", name, "changed", text, ("slas", name), ("alert-removed",))
-
-
-def alert_counts(resources: Mapping[str, ResourceJson]) -> dict[str, int]:
-    """Alerting rules per SLA (label ``slo``) in the graph's PrometheusRule resources; empty
-    when the target puts no rules in its graph."""
-    counts: Counter[str] = Counter()
-    for resource in resources.values():
-        if not str(resource.get("type", "")).endswith(":PrometheusRule"):
-            continue
-        spec: Any = (resource.get("inputs") or {}).get("spec") or {}
-        for group in spec.get("groups") or ():
-            for rule in group.get("rules") or ():
-                slo = (rule.get("labels") or {}).get("slo")
-                if "alert" in rule and isinstance(slo, str):
-                    counts[slo] += 1
-    return dict(counts)

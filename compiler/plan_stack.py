@@ -22,10 +22,10 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from datetime import date
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 

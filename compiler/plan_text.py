@@ -114,7 +114,7 @@ def _resource(change: ResourceChange, paint: Paint) -> list[str]:
     suffix = f" ({'; '.join(notes)})" if notes else ""
     lines = ["  " + paint(symbol, head) + suffix + _where(change.source)]
     for prop in change.changes[:MAX_PROPERTIES]:
-        lines.append("      " + _property(prop))
+        lines.append("      " + property_text(prop))
     hidden = len(change.changes) - MAX_PROPERTIES
     if hidden > 0:
         lines.append(f"      ... and {hidden} more properties")
@@ -125,7 +125,8 @@ def _resource(change: ResourceChange, paint: Paint) -> list[str]:
     return lines
 
 
-def _property(prop: PropertyChange) -> str:
+def property_text(prop: PropertyChange) -> str:
+    """``~ spec.replicas: 2 → 3``; ``+``/``-`` for added and removed properties."""
     path = make_safe(prop.path)
     forced = "  # forces replacement" if prop.forces_replacement else ""
     if prop.kind == "added":

@@ -30,7 +30,8 @@ def spec_file_names(system: System) -> tuple[str, ...]:
     Base names, not paths: the same spec built from another working directory must give the same
     bytes, and a path would leak the build machine's layout into committed output.
     """
-    names = {PurePath(location.file).name for location in system.origins.values()}
+    files = {location.file for location in system.origins.values()}  # a few distinct strings
+    names = {PurePath(file).name for file in files}
     return tuple(sorted(name for name in names if _SAFE_NAME.fullmatch(name)))
 
 

@@ -14,7 +14,7 @@ from mlplane.compiler.diagnostics import Diagnostics, Related, SpecPath
 from mlplane.compiler.document import Document
 from mlplane.compiler.lineage import closure, find_cycles
 from mlplane.compiler.system_model import PRODUCTION_NAMES, build_system
-from mlplane.schema import formats
+from mlplane.schema import formats, runtimes
 from mlplane.schema import models as spec
 from mlplane.schema.ci import CiAws
 
@@ -117,19 +117,32 @@ class Resolver:
             if sla.model is not None and self.expect(
                 sla.model, self.spec.models, (*base, "model"), "model"
             ):
-                model = self.spec.models[sla.model]
-                drift = model.monitoring.drift if model.monitoring else None
-                if sla.indicator.kind == "drift" and drift is None:
-                    self.diagnostics.error(
-                        codes.INDICATOR_MISMATCH,
-                        f"a drift SLA needs drift monitoring on model {sla.model!r}",
-                        self.document.location((*base, "indicator")),
-                        (*base, "indicator"),
-                        f"add models.{sla.model}.monitoring.drift with a method, threshold and features",
-                    )
+                self._check_indicator_fits(name, sla, self.spec.models[sla.model])
             if sla.data_source is not None:
                 self.expect(
                     sla.data_source, self.spec.data_sources, (*base, "dataSource"), "data source"
+                )
+
+    def _check_indicator_fits(self, name: str, sla: spec.Sla, model: spec.Model) -> None:
+        """Drift SLAs need drift monitoring; latency thresholds must be buckets of the runtime."""
+        base: SpecPath = ("slas", name, "indicator")
+        drift = model.monitoring.drift if model.monitoring else None
+        if sla.indicator.kind == "drift" and drift is None:
+            self.diagnostics.error(
+                codes.INDICATOR_MISMATCH,
+                f"a drift SLA needs drift monitoring on model {sla.model!r}",
+                self.document.location(base),
+                base,
+                f"add models.{sla.model}.monitoring.drift with a method, threshold and features",
+            )
+        latency = sla.indicator.latency
+        if latency is not None:
+            seconds = formats.duration_seconds(latency.threshold)
+            problem = runtimes.latency_threshold_problem(model.runtime, seconds)
+            if problem is not None:
+                path = (*base, "latency", "threshold")
+                self.diagnostics.error(
+                    codes.INDICATOR_MISMATCH, problem, self.document.value_location(path), path
                 )
 
     def _check_security(self) -> None:

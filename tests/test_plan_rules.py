@@ -15,7 +15,8 @@ from mlplane.compiler.plan_json import SavedPlan
 from mlplane.compiler.plan_markdown import code
 from mlplane.compiler.plan_replace import REPLACE_FIELDS, forced_by, replace_fields
 from mlplane.compiler.plan_risk import resource_risks
-from mlplane.compiler.plan_spec import alert_counts, duration
+from mlplane.compiler.plan_spec import duration
+from mlplane.compiler.plan_spec_ops import alert_counts
 
 
 def resource(token: str, name: str, inputs: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -329,3 +330,22 @@ def test_docs_show_the_replace_table_and_every_risk_code() -> None:
     assert replace_table_markdown() in doc, "copy replace_table_markdown() into docs/plan.md"
     for code_name in RISK_CODES:
         assert f"| `{code_name}` |" in doc
+
+
+def test_plan_benchmark_runs_end_to_end() -> None:
+    """A smoke test of benchmarks/plan_bench.py at a tiny size (nothing is timed here)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "plan_bench.py"
+    args = ["--models", "6", "--sources", "12", "--repeat", "1", "--mock-models", "0", "--json"]
+    done = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert results["plan"]["counts"]["update"] >= 1
+    assert results["plan"]["spec_lines"] and results["mock"] is None
+    assert results["plan"]["diff_ms_per_1000_resources"] > 0

@@ -11,6 +11,7 @@ import copy
 from typing import Any
 
 from mlplane.compiler import ir
+from mlplane.compiler.graph import ResourceGraph
 from mlplane.compiler.provenance import header_line
 from mlplane.targets.monitoring.alertmanager import alertmanager_yaml
 from mlplane.targets.monitoring.dashboards import dashboard_json
@@ -44,3 +45,17 @@ def prometheus_rule_spec(system: ir.System) -> dict[str, Any]:
     """``spec`` of a PrometheusRule holding the same groups as ``rules.yaml`` (a fresh copy, so
     the caller may add to it)."""
     return copy.deepcopy(prometheus_rules(system))
+
+
+class MonitoringEmitter:
+    """``mlplane build`` writes the monitoring files of every environment, whatever its target
+    (found through the ``mlplane.emitters`` entry point)."""
+
+    name = "monitoring"
+
+    def emit(self, system: ir.System, graph: ResourceGraph) -> dict[str, str]:
+        del graph  # the SLOs come from the system model, not from the resources
+        return monitoring_files(system)
+
+
+EMITTER = MonitoringEmitter()
