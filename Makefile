@@ -139,12 +139,14 @@ test: install judges lint ## install everything, lint, and run the whole suite (
 # Demo and benchmarks
 # ---------------------------------------------------------------------------------------------
 
-demo: install ## validate, explain and plan the example spec (EXAMPLE=..., DEMO_ENV=...)
+demo: install ## validate, explain, build dev and plan the example spec (EXAMPLE=..., DEMO_ENV=...)
 	@if [ ! -d '$(EXAMPLE)' ]; then \
 	  echo "error: example '$(EXAMPLE)' not found; the demo needs that spec folder." >&2; exit 1; \
 	fi
 	$(VENV_BIN)/mlplane validate $(EXAMPLE)
 	$(VENV_BIN)/mlplane explain $(EXAMPLE) --env $(DEMO_ENV) --show-origin
+	@# The dev build: Pulumi program, manifests, monitoring; lists the files it wrote.
+	$(VENV_BIN)/mlplane build $(EXAMPLE) --env dev --out build/dev
 	@# Last: what a first deployment would create (offline: no cluster, no credentials).
 	$(VENV_BIN)/mlplane plan $(EXAMPLE) --env $(DEMO_ENV) --base none
 

@@ -13,8 +13,9 @@ matters, and every check that needs no engine runs before the engine is touched:
    and what is deployed (the applied record), or it is refused: "apply exactly what was reviewed";
 4. confirmation: ``--yes``, or an answer on a terminal (no stdin in CI: without a terminal and
    without ``--yes`` the verb refuses);
-5. only then :func:`open_stack` (the one function that imports ``pulumi.automation``; tests
-   replace it) selects or creates the stack ``<system>-<env>`` on the state backend.
+5. only then :func:`open_stack` (the boundary to the Automation API, which tests replace)
+   selects or creates the stack ``<system>-<env>`` on the state backend; the preview, the
+   confirmation on a terminal, ``pulumi up`` and the record of what was applied follow.
 
 The stack, its state backend, the passphrase and secret config are decided in
 ``compiler/plan_stack.py`` (no engine needed); this module drives the engine.

@@ -198,6 +198,8 @@ def _read(target: Path, revision: str, diagnostics: Diagnostics, limits: Limits)
         raise GitError(f"{display_name(directory)} is not inside a git repository; use --base none")
     git = Git(top)
     commit = git.commit_of(revision)
+    if commit is None and revision == "HEAD":
+        raise GitError("the repository has no commit yet; use --base none for a first deployment")
     if commit is None:
         raise GitError(f"unknown revision {_printable(revision)!a}: it names no commit here")
     listed = _list(git, commit, _relative(target, top))

@@ -223,3 +223,14 @@ def test_working_tree_and_index_are_untouched(repo: Repo) -> None:
     assert (index.read_bytes(), index.stat().st_mtime_ns) == before
     assert repo.git("status", "--porcelain") == status
     assert {p: p.read_bytes() for p in (repo.root / "spec").iterdir()} == tree
+
+
+def test_repository_without_commits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=fresh, check=True)
+    (fresh / "mlplane.yaml").write_text(BASE)
+    monkeypatch.chdir(fresh)
+    found, diagnostics = read("HEAD", ".")
+    assert found.status == "failed"
+    assert "no commit yet; use --base none" in diagnostics.items[0].message

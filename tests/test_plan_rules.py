@@ -342,7 +342,11 @@ def test_plan_benchmark_runs_end_to_end() -> None:
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "plan_bench.py"
     args = ["--models", "6", "--sources", "12", "--repeat", "1", "--mock-models", "0", "--json"]
     done = subprocess.run(
-        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout)

@@ -1,0 +1,108 @@
+"""Golden build outputs: every example's ``dev`` build, byte for byte, backed by the judges.
+
+A change to any emitter shows up here as a diff of the committed files, which a reviewer reads
+like any other code. Regenerate on purpose with ``MLPLANE_ACCEPT=1 pytest tests/test_build_golden.py``
+and review the diff. The golden files themselves are judged, so a golden can only be accepted
+when the real tools accept it: ``kubernetes-validate --strict`` on the manifests, ``promtool`` on
+the rules and their tests, and ``compile()`` on the Pulumi program.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mlplane.compiler.build import build
+from tests.judges import require_judge
+
+REPO = Path(__file__).resolve().parents[1]
+GOLDEN = REPO / "tests" / "golden" / "build"
+EXAMPLES = sorted(p for p in (REPO / "examples").iterdir() if p.is_dir() and any(p.glob("*.yaml")))
+ENVIRONMENT = "dev"
+ACCEPT = os.environ.get("MLPLANE_ACCEPT") == "1"
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module", params=EXAMPLES, ids=[p.name for p in EXAMPLES])
+def built(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    example: Path = request.param
+    out = tmp_path_factory.mktemp(example.name) / ENVIRONMENT
+    result = build(example, ENVIRONMENT, out, policies=True)
+    assert result.ok, [d.one_line() for d in result.compiled.sorted_diagnostics()]
+    golden = GOLDEN / example.name / ENVIRONMENT
+    if ACCEPT:
+        shutil.rmtree(golden, ignore_errors=True)
+        shutil.copytree(out, golden)
+    return out, golden
+
+
+def test_build_matches_the_golden_files(built: tuple[Path, Path]) -> None:
+    out, golden = built
+    assert golden.is_dir(), (
+        f"no golden output at {golden.relative_to(REPO)}; run with MLPLANE_ACCEPT=1"
+    )
+    produced, expected = _tree(out), _tree(golden)
+    assert sorted(produced) == sorted(expected), "the set of built files changed"
+    changed = [name for name in produced if produced[name] != expected[name]]
+    assert not changed, (
+        f"built files differ from the golden copies: {changed} (MLPLANE_ACCEPT=1 to update)"
+    )
+
+
+@pytest.mark.judge
+def test_golden_manifests_pass_kubernetes_validate(built: tuple[Path, Path]) -> None:
+    judge = require_judge("kubernetes-validate")
+    _, golden = built
+    manifests = sorted(str(p) for p in (golden / "manifests").glob("*.yaml"))
+    run = subprocess.run(
+        [judge, "--strict", *manifests],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.judge
+def test_golden_rules_pass_promtool(built: tuple[Path, Path]) -> None:
+    judge = require_judge("promtool")
+    _, golden = built
+    monitoring = golden / "monitoring"
+    lint = subprocess.run(
+        [judge, "check", "rules", "--lint=all", "--lint-fatal", "rules.yaml"],
+        cwd=monitoring,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    tests = subprocess.run(
+        [judge, "test", "rules", "rules.test.yaml"],
+        cwd=monitoring,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+
+
+def test_golden_program_compiles(built: tuple[Path, Path]) -> None:
+    _, golden = built
+    program = golden / "pulumi" / "__main__.py"
+    compile(program.read_text(encoding="utf-8"), str(program), "exec")
