@@ -67,6 +67,7 @@ def test_golden_manifests_pass_kubernetes_validate(built: tuple[Path, Path]) -> 
     judge = require_judge("kubernetes-validate")
     _, golden = built
     manifests = sorted(str(p) for p in (golden / "manifests").glob("*.yaml"))
+    assert manifests, f"no golden manifests in {golden.relative_to(REPO)}"
     run = subprocess.run(
         [judge, "--strict", *manifests],
         capture_output=True,

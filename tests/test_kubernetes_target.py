@@ -49,6 +49,7 @@ CRD_KINDS = {
     ("argoproj.io/v1alpha1", "Rollout"),
     ("argoproj.io/v1alpha1", "AnalysisTemplate"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
     ("external-secrets.io/v1beta1", "ExternalSecret"),
 }
 
@@ -456,7 +457,10 @@ def test_a_generated_name_over_the_kubernetes_limit_is_a_diagnostic() -> None:
     system = kubernetes_systems(FRAUD.parent)["dev"]
     long_name = "s" * 45  # valid as a spec name in the model, but "<name>-training" > 52
     model = dataclasses.replace(system.models["scorer"], name=long_name)
-    renamed = dataclasses.replace(system, models=MappingProxyType({long_name: model}))
+    # the SLAs name the model by its old name; drop them so the renamed model stands alone
+    renamed = dataclasses.replace(
+        system, models=MappingProxyType({long_name: model}), slas=MappingProxyType({})
+    )
     graph, found = lowered(renamed)
     assert graph is None
     (diagnostic,) = errors(found, codes.NAME_TOO_LONG)
@@ -741,6 +745,44 @@ CRD_SCHEMAS: dict[str, dict[str, Any]] = {
                     path=STR,
                     interval=DURATION,
                     scheme={"enum": ["http", "https"]},
+                ),
+            },
+        ),
+    ),
+    "PrometheusRule": _crd(
+        "monitoring.coreos.com/v1",
+        "PrometheusRule",
+        _obj(
+            ("groups",),
+            groups={
+                "type": "array",
+                "minItems": 1,
+                "items": _obj(
+                    ("name", "rules"),
+                    name=STR,
+                    rules={
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            **_obj(
+                                ("expr",),
+                                record=STR,
+                                alert=STR,
+                                expr=STR,
+                                labels=LABELS,
+                                annotations=LABELS,
+                            ),
+                            "properties": {
+                                "record": STR,
+                                "alert": STR,
+                                "expr": STR,
+                                "labels": LABELS,
+                                "annotations": LABELS,
+                                "for": {"type": "string", "pattern": r"^[0-9]+[smhd]$"},
+                            },
+                            "oneOf": [{"required": ["record"]}, {"required": ["alert"]}],
+                        },
+                    },
                 ),
             },
         ),

@@ -26,6 +26,7 @@ from mlplane.targets.kubernetes import (
 )
 from mlplane.targets.kubernetes.context import Lowering
 from mlplane.targets.kubernetes.pods import PodInputs
+from mlplane.targets.monitoring.emit import prometheus_rule_spec
 
 TARGET_NAME = "kubernetes"
 POD_SECURITY_MODES = ("enforce", "audit", "warn")
@@ -41,6 +42,8 @@ def lower(system: ir.System, diagnostics: Diagnostics) -> ResourceGraph | None:
     sources = secrets.lower_secrets(lowering, root)
     for _, model in sorted(system.models.items()):
         lower_model(lowering, model, sources, root)
+    if system.slas:
+        lower_slo_rules(lowering, root)
     checks.check_names(lowering)
     diagnostics.extend(found)
     if found.has_errors:
@@ -60,6 +63,25 @@ def lower_system(lowering: Lowering) -> str:
         network.lower_namespace_policies(lowering, root)
         network.check_unenforced_allows(lowering)
     return root
+
+
+def lower_slo_rules(lowering: Lowering, root: str) -> None:
+    """The SLO recording and alerting rules as one PrometheusRule (Prometheus Operator), the
+    same groups as ``monitoring/rules.yaml``, so the cluster's Prometheus loads what was planned."""
+    system = lowering.system
+    body = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {
+            "name": names.logical(system.name, "slos"),
+            "namespace": lowering.namespace,
+            "labels": names.system_labels(system),
+        },
+        "spec": prometheus_rule_spec(system),
+    }
+    lowering.add(
+        names.logical(system.name, "prometheusrule"), body, lowering.origin(("slas",)), root
+    )
 
 
 def namespace(lowering: Lowering) -> dict[str, Any]:
