@@ -11,6 +11,7 @@ extension), and to an IP address by address and port.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 from collections.abc import Iterable
@@ -60,8 +61,12 @@ class Endpoint:
     name: str
 
 
+@functools.lru_cache(maxsize=8192)
 def parse_endpoint(text: str) -> Endpoint:
-    """An endpoint of ``security.network.allow`` (the schema has checked its form)."""
+    """An endpoint of ``security.network.allow`` (the schema has checked its form).
+
+    Cached: every model's policies look at every allow rule, so the same few hundred strings
+    are parsed once per model otherwise."""
     if text == "internet":
         return Endpoint("internet", "")
     if text.startswith(("namespace:", "cidr:")):

@@ -73,14 +73,19 @@ def objective_ratio(objective: float) -> str:
     return format(Decimal(repr(objective)) / 100, "f")
 
 
+_GATING: list[tuple[ir.System, dict[str, list[ir.Sla]]]] = []
+"""The last system's gating SLAs by model: indexed once, not rescanned for every model."""
+
+
 def gating_slas(system: ir.System, model: ir.Model) -> list[ir.Sla]:
-    return [
-        sla
-        for _, sla in sorted(system.slas.items())
-        if sla.subject_kind == "model"
-        and sla.subject == model.name
-        and sla.indicator.kind in GATED_INDICATORS
-    ]
+    """The model's availability/latency SLAs, in name order."""
+    if not _GATING or _GATING[0][0] is not system:
+        index: dict[str, list[ir.Sla]] = {}
+        for _, sla in sorted(system.slas.items()):
+            if sla.subject_kind == "model" and sla.indicator.kind in GATED_INDICATORS:
+                index.setdefault(str(sla.subject), []).append(sla)
+        _GATING[:] = [(system, index)]
+    return list(_GATING[0][1].get(model.name, ()))
 
 
 def analysis_template(lowering: Lowering, model: ir.Model, slas: list[ir.Sla]) -> dict[str, Any]:

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from mlplane.compiler import ir
@@ -42,9 +41,9 @@ def monitoring_files(system: ir.System) -> dict[str, str]:
 
 
 def prometheus_rule_spec(system: ir.System) -> dict[str, Any]:
-    """``spec`` of a PrometheusRule holding the same groups as ``rules.yaml`` (a fresh copy, so
-    the caller may add to it)."""
-    return copy.deepcopy(prometheus_rules(system))
+    """``spec`` of a PrometheusRule holding the same groups as ``rules.yaml`` (built afresh on
+    every call, so the caller may add to it without a copy)."""
+    return prometheus_rules(system)
 
 
 class MonitoringEmitter:
