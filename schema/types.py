@@ -32,6 +32,25 @@ def fail(code: str, message: str, **context: Any) -> PydanticCustomError:
     return PydanticCustomError(code, "{message}", {**context, "message": message})
 
 
+def _regex_type(
+    pattern: re.Pattern[str],
+    what: str,
+    rule: str,
+    *,
+    max_length: int | None = None,
+    schema: dict[str, Any],
+) -> Any:
+    """A string type that must match ``pattern`` (and fit ``max_length``), with one message:
+    ``invalid <what> "<value>": <rule>``; ``schema`` documents the same rule for editors."""
+
+    def check(value: str) -> str:
+        if not pattern.match(value) or (max_length is not None and len(value) > max_length):
+            raise fail("invalid-format", f"invalid {what} {formats.quote(value)}: {rule}")
+        return value
+
+    return _string_type(check, schema)
+
+
 # --- names ------------------------------------------------------------------------------------
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -340,48 +359,35 @@ LabelValue = _string_type(
 _POLICY_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*\.[a-z0-9]+(-[a-z0-9]+)*$")
 
 
-def _check_policy_id(value: str) -> str:
-    if not _POLICY_ID.match(value) or len(value) > 80:
-        raise fail(
-            "invalid-format",
-            f"invalid policy id {formats.quote(value)}: write domain.rule-name, e.g. 'data.retention-bounded'",
-        )
-    return value
-
-
-PolicyId = _string_type(_check_policy_id, {"pattern": _POLICY_ID.pattern, "maxLength": 80})
+PolicyId = _regex_type(
+    _POLICY_ID,
+    "policy id",
+    "write domain.rule-name, e.g. 'data.retention-bounded'",
+    max_length=80,
+    schema={"pattern": _POLICY_ID.pattern, "maxLength": 80},
+)
 
 _PRINCIPAL = re.compile(
     r"^(group|user|serviceAccount|role):[A-Za-z0-9*][A-Za-z0-9._@:/*+-]{0,199}$"
 )
 
 
-def _check_principal(value: str) -> str:
-    if not _PRINCIPAL.match(value):
-        raise fail(
-            "invalid-format",
-            f"invalid principal {formats.quote(value)}: write group:NAME, user:EMAIL, "
-            "serviceAccount:NAME or role:NAME",
-        )
-    return value
-
-
-Principal = _string_type(_check_principal, {"pattern": _PRINCIPAL.pattern})
+Principal = _regex_type(
+    _PRINCIPAL,
+    "principal",
+    "write group:NAME, user:EMAIL, serviceAccount:NAME or role:NAME",
+    schema={"pattern": _PRINCIPAL.pattern},
+)
 
 _SPEC_REF = re.compile(r"^(\*|(dataSources|models|slas)\.(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?))$")
 
 
-def _check_resource_ref(value: str) -> str:
-    if not _SPEC_REF.match(value):
-        raise fail(
-            "invalid-format",
-            f"invalid resource {formats.quote(value)}: write dataSources.NAME, models.NAME or slas.NAME "
-            "(a '*' stands for all)",
-        )
-    return value
-
-
-ResourceRef = _string_type(_check_resource_ref, {"pattern": _SPEC_REF.pattern})
+ResourceRef = _regex_type(
+    _SPEC_REF,
+    "resource",
+    "write dataSources.NAME, models.NAME or slas.NAME (a '*' stands for all)",
+    schema={"pattern": _SPEC_REF.pattern},
+)
 
 
 def _check_endpoint(value: str) -> str:
@@ -401,62 +407,42 @@ Endpoint = _string_type(
 _WAIVER_TARGET = re.compile(r"^[A-Za-z0-9*][A-Za-z0-9_.*\[\]-]{0,299}$")
 
 
-def _check_waiver_target(value: str) -> str:
-    if not _WAIVER_TARGET.match(value):
-        raise fail(
-            "invalid-format",
-            f"invalid waiver target {formats.quote(value)}: write a spec path such as "
-            "'dataSources.card-transactions' or 'models.*'",
-        )
-    return value
-
-
-WaiverTarget = _string_type(_check_waiver_target, {"pattern": _WAIVER_TARGET.pattern})
+WaiverTarget = _regex_type(
+    _WAIVER_TARGET,
+    "waiver target",
+    "write a spec path such as 'dataSources.card-transactions' or 'models.*'",
+    schema={"pattern": _WAIVER_TARGET.pattern},
+)
 
 _FEATURE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
 
 
-def _check_feature(value: str) -> str:
-    if not _FEATURE.match(value):
-        raise fail(
-            "invalid-format",
-            f"invalid feature name {formats.quote(value)}: letters, digits, '_', '.', ':' and '-', "
-            "starting with a letter or '_' (at most 128 characters)",
-        )
-    return value
-
-
-Feature = _string_type(_check_feature, {"pattern": _FEATURE.pattern})
+Feature = _regex_type(
+    _FEATURE,
+    "feature name",
+    "letters, digits, '_', '.', ':' and '-', starting with a letter or '_' (at most 128 characters)",
+    schema={"pattern": _FEATURE.pattern},
+)
 
 _VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$")
 
 
-def _check_version(value: str) -> str:
-    if not _VERSION.match(value):
-        raise fail(
-            "invalid-format",
-            f"invalid version {formats.quote(value)}: letters, digits, '.', '+', '_' and '-' "
-            "(at most 64 characters), such as '4.2.0'",
-        )
-    return value
-
-
-Version = _string_type(_check_version, {"pattern": _VERSION.pattern})
+Version = _regex_type(
+    _VERSION,
+    "version",
+    "letters, digits, '.', '+', '_' and '-' (at most 64 characters), such as '4.2.0'",
+    schema={"pattern": _VERSION.pattern},
+)
 
 _KUBE_CONTEXT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:/-]{0,252}$")
 
 
-def _check_context(value: str) -> str:
-    if not _KUBE_CONTEXT.match(value):
-        raise fail(
-            "invalid-format",
-            f"invalid kubeconfig context {formats.quote(value)}: letters, digits and . _ @ : / - "
-            "(no leading '-')",
-        )
-    return value
-
-
-KubeContext = _string_type(_check_context, {"pattern": _KUBE_CONTEXT.pattern})
+KubeContext = _regex_type(
+    _KUBE_CONTEXT,
+    "kubeconfig context",
+    "letters, digits and . _ @ : / - (no leading '-')",
+    schema={"pattern": _KUBE_CONTEXT.pattern},
+)
 
 _HTTP_PATH = re.compile(r"^/[A-Za-z0-9._~/-]{0,255}$")
 
@@ -475,15 +461,12 @@ HttpPath = _string_type(_check_http_path, {"pattern": _HTTP_PATH.pattern})
 _SLACK_CHANNEL = re.compile(r"^#[a-z0-9][a-z0-9._-]{0,79}$")
 
 
-def _check_channel(value: str) -> str:
-    if not _SLACK_CHANNEL.match(value):
-        raise fail(
-            "invalid-format", f"invalid Slack channel {formats.quote(value)}: write '#team-alerts'"
-        )
-    return value
-
-
-SlackChannel = _string_type(_check_channel, {"pattern": _SLACK_CHANNEL.pattern})
+SlackChannel = _regex_type(
+    _SLACK_CHANNEL,
+    "Slack channel",
+    "write '#team-alerts'",
+    schema={"pattern": _SLACK_CHANNEL.pattern},
+)
 
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
@@ -514,16 +497,9 @@ AwsRegion = _string_type(_check_aws_region, {"enum": sorted(formats.AWS_REGIONS)
 _ACCOUNT = re.compile(r"^[0-9]{12}$")
 
 
-def _check_account(value: str) -> str:
-    if not _ACCOUNT.match(value):
-        raise fail(
-            "invalid-format",
-            f"invalid AWS account id {formats.quote(value)}: twelve digits, quoted",
-        )
-    return value
-
-
-AwsAccountId = _string_type(_check_account, {"pattern": _ACCOUNT.pattern})
+AwsAccountId = _regex_type(
+    _ACCOUNT, "AWS account id", "twelve digits, quoted", schema={"pattern": _ACCOUNT.pattern}
+)
 
 _REGO_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,255}\.rego$")
 
@@ -548,14 +524,9 @@ RegoPath = _string_type(_check_rego_path, {"pattern": _REGO_PATH.pattern, "maxLe
 _TICKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./#-]{0,99}$")
 
 
-def _check_ticket(value: str) -> str:
-    if not _TICKET.match(value):
-        raise fail(
-            "invalid-format",
-            f"invalid ticket {formats.quote(value)}: an issue key or number such as 'RISK-142' or '#1234' "
-            "(letters, digits and _ . / # -)",
-        )
-    return value
-
-
-Ticket = _string_type(_check_ticket, {"pattern": _TICKET.pattern, "maxLength": 100})
+Ticket = _regex_type(
+    _TICKET,
+    "ticket",
+    "an issue key or number such as 'RISK-142' or '#1234' (letters, digits and _ . / # -)",
+    schema={"pattern": _TICKET.pattern, "maxLength": 100},
+)
