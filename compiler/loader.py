@@ -50,6 +50,9 @@ MAX_ERRORS = 100
 """Diagnostics reported per file before the loader stops looking for more."""
 
 _LOADER: Any = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
+_LIBYAML_DEPTH_PROBLEM = "exceeded maximum nesting depth"
+_MEMO_SIZE, _MEMO_CHARS = 4096, 24
+"""How many distinct short plain scalars one load remembers the resolution of, and how short."""
 _BOM = "\ufeff"
 _MAX_INT_DIGITS = 30
 
@@ -295,6 +298,7 @@ class _Builder:
         mapping_end, sequence_end = yaml.MappingEndEvent, yaml.SequenceEndEvent
         maybe_not_string, resolve, escaped = _MAYBE_NOT_STRING, _resolve_plain, _FORBIDDEN_IN_SCALAR
         no_key, out_of_range = _NO_KEY, _OUT_OF_RANGE
+        memo: dict[str, tuple[Any, bool]] = {}  # short plain scalars repeat (0, true, 1.0, ...)
         top: list[Any] = []  # catches a top-level scalar, reported at the document's end
         stack: list[tuple[Any, SpecPath, Any, SpecPath, bool]] = []
         container: Any = top
@@ -317,7 +321,12 @@ class _Builder:
                 if style or (text and text[0] not in maybe_not_string):
                     value, is_str = text, True
                 else:
-                    value, is_str = resolve(text)
+                    resolved = memo.get(text)
+                    if resolved is None:
+                        resolved = resolve(text)
+                        if len(memo) < _MEMO_SIZE and len(text) <= _MEMO_CHARS:
+                            memo[text] = resolved
+                    value, is_str = resolved
                 loc = new_location(name, mark.line + 1, mark.column + 1)
                 if (
                     event.anchor is not None
@@ -485,6 +494,29 @@ class _Builder:
         self._report(codes.NON_STRING_KEY, f"keys must be strings, not {kind}", loc, base)
         return (*base, _BadKey("<key>"))
 
+    def _libyaml_depth(self, mark: Any, text: str) -> None:
+        """Recent libyaml releases have a nesting limit of their own (1,000 flow levels), and the
+        scanner reads a deep flow collection ahead of the events, so its error reaches us before
+        the event that crosses our much lower limit: it is the same problem, so the same code.
+
+        The text up to that point is parsed again on its own: there libyaml meets the end of the
+        input instead of its limit, so the events arrive and the usual check names the exact node
+        that crosses our limit (and its path), along with anything else wrong before it (a
+        top-level sequence is reported as such and stops there). Failing that, libyaml's
+        position is used.
+        """
+        end = getattr(mark, "index", None)
+        if isinstance(end, int) and 0 < end < len(text):
+            probe = _Builder(self.name, self.limits, Diagnostics())
+            probe.build(text[:end])
+            found = [d for d in probe.diags if d.code != codes.YAML_SYNTAX]  # less the cut end
+            if found:
+                self.diags.extend(found)
+                self.stopped = len(self.diags) >= MAX_ERRORS
+                return
+        message = f"nesting deeper than {self.limits.max_depth} levels"
+        self._report(codes.NESTING_TOO_DEEP, message, _clamp(self._at(mark), text), ())
+
     def _syntax_error(self, exc: yaml.MarkedYAMLError, text: str) -> None:
         """libyaml's own words (problem and context), located at the problem; no traceback.
 
@@ -493,6 +525,9 @@ class _Builder:
         """
         mark = exc.problem_mark or exc.context_mark
         message = exc.problem or "invalid YAML"
+        if message.startswith(_LIBYAML_DEPTH_PROBLEM):
+            self._libyaml_depth(mark, text)
+            return
         context, start = exc.context, exc.context_mark
         if context and start is not None and mark is not None and start.line != mark.line:
             message += f" ({context} that starts on line {start.line + 1})"

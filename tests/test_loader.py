@@ -243,6 +243,13 @@ def test_thirty_thousand_brackets_are_too_deep_not_a_crash() -> None:
     assert diagnostic.message == "nesting deeper than 64 levels"
 
 
+def test_problems_before_a_collection_too_deep_for_libyaml_are_reported_once() -> None:
+    """libyaml gives up on 1,000 flow levels before its events reach the loader's own check:
+    the loader still names the node that crosses its limit, and what came before, once each."""
+    found = problems("a: 1\na: 2\nb: " + "[" * 5_000 + "\n")
+    assert where(found) == [("duplicate-key", 2, 1), ("nesting-too-deep", 3, 67)]
+
+
 def test_a_thousand_deep_block_mapping_is_too_deep() -> None:
     source = "".join("  " * level + f"k{level}:\n" for level in range(1000)) + "  " * 1000 + "v\n"
     assert where([only(source)]) == [("nesting-too-deep", 65, 129)]  # the 65th mapping
