@@ -275,6 +275,8 @@ class Ci:
     """None: ``mlplane ci`` derives it from where the spec lies in the repository."""
     python: str
     mlplane_version: str
+    mlplane_requirement: str
+    """What CI gives pip: ``mlplane==<version>``, or ``mlplane @ git+<url>@<commit>``."""
     runner: tuple[str, ...]
     """Runner labels; empty: the provider's default."""
     environments: tuple[CiEnvironment, ...]

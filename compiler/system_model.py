@@ -312,11 +312,19 @@ def _ci(system: spec.MLSystem, resolver: Resolver) -> ir.Ci:
         spec_path=ci.spec_path,
         python=ci.python,
         mlplane_version=ci.mlplane_version or __version__,
+        mlplane_requirement=_mlplane_requirement(ci),
         runner=tuple(ci.runner or ()),
         environments=tuple(_ci_environment(system, name, resolver) for name in system.environments),
         drift_schedule=ci.drift.schedule,
         gitlab_image=ci.gitlab.image,
     )
+
+
+def _mlplane_requirement(ci: spec.Ci) -> str:
+    """The one pip requirement CI installs mlplane with (a release, or a pinned commit)."""
+    if ci.install is not None:
+        return f"mlplane @ git+{ci.install.git.url}@{ci.install.git.commit}"
+    return f"mlplane=={ci.mlplane_version or __version__}"
 
 
 def _ci_environment(system: spec.MLSystem, name: str, resolver: Resolver) -> ir.CiEnvironment:

@@ -29,7 +29,9 @@ __all__ = [
     "CiAws",
     "CiDrift",
     "CiEnvironment",
+    "CiGitSource",
     "CiGitlab",
+    "CiInstall",
 ]
 
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
@@ -118,6 +120,48 @@ PipVersion = Annotated[
     str,
     AfterValidator(_check_pip_version),
     WithJsonSchema({"type": "string", "pattern": _PIP_VERSION.pattern, "maxLength": 40}),
+]
+
+_GIT_URL = re.compile(
+    r"^https://[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+"
+    r"(:[0-9]{1,5})?(/[A-Za-z0-9][A-Za-z0-9._~-]{0,99}){1,8}$"
+)
+
+
+def _check_git_url(value: str) -> str:
+    if len(value) > 400 or not _GIT_URL.match(value):
+        raise fail(
+            "invalid-format",
+            f"invalid git repository URL {formats.quote(value)}: an https:// URL of a host and a "
+            "path, without credentials, query or fragment, such as "
+            "'https://github.com/acme/mlplane'",
+        )
+    return value
+
+
+GitUrl = Annotated[
+    str,
+    AfterValidator(_check_git_url),
+    WithJsonSchema({"type": "string", "pattern": _GIT_URL.pattern, "maxLength": 400}),
+]
+
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def _check_commit(value: str) -> str:
+    if not _COMMIT.match(value):
+        raise fail(
+            "invalid-format",
+            f"invalid commit {formats.quote(value)}: the full 40-character lower-case hex id of a "
+            "commit (a branch or tag can move; a commit cannot)",
+        )
+    return value
+
+
+CommitId = Annotated[
+    str,
+    AfterValidator(_check_commit),
+    WithJsonSchema({"type": "string", "pattern": _COMMIT.pattern}),
 ]
 
 _ROLE_ARN = re.compile(
@@ -238,6 +282,21 @@ class CiDrift(Spec):
     create a pipeline schedule with this cron."""
 
 
+class CiGitSource(Spec):
+    """A commit of an mlplane repository, for CI to install when no release fits."""
+
+    url: GitUrl
+    commit: CommitId
+
+
+class CiInstall(Spec):
+    """Where CI installs mlplane from, instead of the release on the package index."""
+
+    git: CiGitSource
+    """``pip install "mlplane @ git+<url>@<commit>"``: needs git in the job's image (GitHub's
+    runners have it; set ``ci.gitlab.image`` to an image with git for GitLab)."""
+
+
 class CiGitlab(Spec):
     image: PinnedImage | None = None
     """The image GitLab jobs run in; defaults to the official python image of ``ci.python``,
@@ -259,6 +318,8 @@ class Ci(Spec):
     """The Python version CI runs mlplane with (quoted: "3.12")."""
     mlplane_version: PipVersion | None = None
     """The exact mlplane release CI installs; defaults to the version that generated the CI."""
+    install: CiInstall | None = None
+    """Install mlplane from a pinned commit of its repository instead of a release."""
     runner: Annotated[list[RunnerLabel], Field(min_length=1, max_length=8)] | None = None
     """Runner labels (GitHub runs-on, GitLab tags); default ubuntu-24.04 on GitHub, the shared
     runners on GitLab."""
@@ -269,3 +330,12 @@ class Ci(Spec):
     """Per-environment CI settings, such as the AWS role to assume."""
     drift: CiDrift = CiDrift()
     gitlab: CiGitlab = CiGitlab()
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Ci:
+        if self.install is not None and self.mlplane_version is not None:
+            raise fail(
+                "contradiction",
+                "mlplaneVersion and install.git both say which mlplane CI installs; keep one",
+            )
+        return self

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from mlplane import __version__
 from mlplane.compiler import ir
 from mlplane.compiler.pipeline import compile_spec
 from mlplane.targets.ci import emit
@@ -35,6 +36,7 @@ GOLDEN_DIR = Path(__file__).resolve().parent / "golden" / "ci"
 PROVIDERS = ("github", "gitlab")
 ACCEPT = os.environ.get("MLPLANE_ACCEPT") == "1"
 
+GIT_COMMIT = "4f6c1e0d9b8a7c6e5d4f3a2b1c0d9e8f7a6b5c4d"
 OIDC_CI = """
 ci:
   runner: [ubuntu-24.04, linux]
@@ -46,9 +48,11 @@ ci:
     prod-aws:
       aws: {roleArn: "arn:aws:iam::491823746150:role/mlplane-recsys-deploy"}
   drift: {schedule: "@daily"}
+  install:
+    git: {url: "https://github.com/acme/mlplane", commit: "4f6c1e0d9b8a7c6e5d4f3a2b1c0d9e8f7a6b5c4d"}
 """
 """Added to a copy of the GPU recommender: dev keeps its local state, so it also shows the
-ci-local-state warning (and is applied anyway, as asked)."""
+ci-local-state warning (and is applied anyway, as asked); mlplane comes from a pinned commit."""
 
 EXAMPLES = sorted(
     p.name for p in EXAMPLES_DIR.iterdir() if p.is_dir() and not p.name.startswith(".")
@@ -366,3 +370,17 @@ def test_gitlab_apply_is_locked_per_stack_and_gated(case: dict[str, Any]) -> Non
             assert manual == (env.apply == "manual"), name
             assert "CI_DEFAULT_BRANCH" in job["rules"][0]["if"]
         assert ("id_tokens" in job) == (env.aws_role is not None)
+
+
+def test_every_install_step_reads_the_pinned_requirement_from_env(case: dict[str, Any]) -> None:
+    """The requirement (a release, or a commit) is a value in ``env:``; the script is constant."""
+    wanted = (
+        f"mlplane @ git+https://github.com/acme/mlplane@{GIT_COMMIT}"
+        if case["name"] == "recsys-gpu-oidc"
+        else f"mlplane=={__version__}"
+    )
+    for doc in github_docs(case).values():
+        assert doc["env"]["MLPLANE_REQUIREMENT"] == wanted
+        for _job, step in steps(doc):
+            assert wanted not in step.get("run", "")
+    assert gitlab_doc(case)["variables"]["MLPLANE_REQUIREMENT"] == wanted

@@ -37,6 +37,9 @@ def compiled(tmp_path: Path, ci: str = "") -> CompileResult:
     return compile_spec(write_spec(tmp_path, spec_text(ci)))
 
 
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
 def ci_model(result: CompileResult) -> ir.Ci:
     assert result.ok, [d.one_line() for d in result.sorted_diagnostics()]
     return next(iter(result.systems.values())).ci
@@ -98,6 +101,14 @@ def test_explicit_settings_reach_the_model(tmp_path: Path) -> None:
     )
 
 
+def test_ci_installs_the_release_or_a_pinned_commit(tmp_path: Path) -> None:
+    assert ci_model(compiled(tmp_path)).mlplane_requirement == f"mlplane=={__version__}"
+    settings = 'ci:\n  install: {git: {url: "https://git.example.org/tools/mlplane", commit: "%s"}}\n'
+    (tmp_path / "git").mkdir()
+    ci = ci_model(compiled(tmp_path / "git", settings % SHA))
+    assert ci.mlplane_requirement == f"mlplane @ git+https://git.example.org/tools/mlplane@{SHA}"
+
+
 def test_environments_keep_their_declared_order(tmp_path: Path) -> None:
     text = BASE.replace("  dev:\n", "  zeta:\n    target: kubernetes\n  dev:\n", 1)
     result = compile_spec(write_spec(tmp_path, text))
@@ -133,6 +144,32 @@ def test_environments_keep_their_declared_order(tmp_path: Path) -> None:
         ("ci: {apply: {auto: [dev], manual: [dev]}}", "contradiction", "ci.apply"),
         ("ci: {apply: {auto: [dev, dev]}}", "duplicate-name", "ci.apply"),
         ("ci: {replica: 1}", "unknown-field", "ci.replica"),
+        (
+            'ci: {install: {git: {url: "http://github.com/acme/mlplane", commit: "0123456789abcdef0123456789abcdef01234567"}}}',
+            "invalid-format",
+            "ci.install.git.url",
+        ),
+        (
+            'ci: {install: {git: {url: "https://user@github.com/acme/mlplane", commit: "0123456789abcdef0123456789abcdef01234567"}}}',
+            "invalid-format",
+            "ci.install.git.url",
+        ),
+        (
+            'ci: {install: {git: {url: "https://github.com/acme/$(curl x)", commit: "0123456789abcdef0123456789abcdef01234567"}}}',
+            "invalid-format",
+            "ci.install.git.url",
+        ),
+        (
+            'ci: {install: {git: {url: "https://github.com/acme/mlplane", commit: main}}}',
+            "invalid-format",
+            "ci.install.git.commit",
+        ),
+        ('ci: {install: {git: {url: "https://github.com/acme/mlplane"}}}', "missing-field", "ci.install.git.commit"),
+        (
+            'ci: {mlplaneVersion: 0.1.0, install: {git: {url: "https://github.com/a/b", commit: "0123456789abcdef0123456789abcdef01234567"}}}',
+            "contradiction",
+            "ci",
+        ),
     ],
 )
 def test_invalid_settings_are_located(tmp_path: Path, ci: str, code: str, path: str) -> None:

@@ -78,7 +78,7 @@ class CiContext:
         return {
             "MLPLANE_SPEC": self.spec_path,
             "MLPLANE_SYSTEM": self.system,
-            "MLPLANE_VERSION": self.ci.mlplane_version,
+            "MLPLANE_REQUIREMENT": self.ci.mlplane_requirement,
         }
 
 

@@ -19,7 +19,15 @@ from types import MappingProxyType
 
 INSTALL_MLPLANE = """\
 set -eu
-python -m pip install --disable-pip-version-check --no-cache-dir "mlplane==${MLPLANE_VERSION}"
+case "$MLPLANE_REQUIREMENT" in
+  *" @ git+"*)
+    command -v git > /dev/null 2>&1 || {
+      echo "mlplane: installing from a commit needs git, and this job's image has none" \\
+        "(for GitLab set ci.gitlab.image to an image with git)" >&2
+      exit 1
+    } ;;
+esac
+python -m pip install --disable-pip-version-check --no-cache-dir -- "$MLPLANE_REQUIREMENT"
 mlplane --version
 """
 
