@@ -38,7 +38,7 @@ JUDGE_BINS    := $(VENV_BIN)/zizmor $(VENV_BIN)/check-jsonschema $(VENV_BIN)/kub
                  $(CHECKOV_BIN)/checkov
 
 # Code that ruff checks (only the folders that exist yet) and the packages mypy --strict checks.
-LINT_DIRS   := $(wildcard schema compiler targets policies mlplane tests benchmarks)
+LINT_DIRS   := $(wildcard schema compiler targets policies mlplane tests benchmarks tools)
 MYPY_PKGS   := mlplane.schema mlplane.compiler mlplane.targets mlplane.policies
 TYPECHECK   := .typecheck
 
@@ -48,6 +48,7 @@ PYTEST_ARGS ?=
 
 EXAMPLE     ?= examples/fraud-scoring
 DEMO_ENV    ?= prod
+AWS_ENV     ?= prod-aws
 
 .PHONY: help print-python venv install judges judges-status lint ruff typecheck test demo \
         bench clean distclean
@@ -139,7 +140,7 @@ test: install judges lint ## install everything, lint, and run the whole suite (
 # Demo and benchmarks
 # ---------------------------------------------------------------------------------------------
 
-demo: install ## validate, explain, build dev and plan the example spec (EXAMPLE=..., DEMO_ENV=...)
+demo: install ## validate, explain, build dev and AWS, plan the example (EXAMPLE=, DEMO_ENV=, AWS_ENV=)
 	@if [ ! -d '$(EXAMPLE)' ]; then \
 	  echo "error: example '$(EXAMPLE)' not found; the demo needs that spec folder." >&2; exit 1; \
 	fi
@@ -147,6 +148,10 @@ demo: install ## validate, explain, build dev and plan the example spec (EXAMPLE
 	$(VENV_BIN)/mlplane explain $(EXAMPLE) --env $(DEMO_ENV) --show-origin
 	@# The dev build: Pulumi program, manifests, monitoring; lists the files it wrote.
 	$(VENV_BIN)/mlplane build $(EXAMPLE) --env dev --out build/dev
+	@# The same system on AWS (SageMaker, S3, KMS, CloudWatch alarms), when the example has it.
+	@if $(VENV_BIN)/mlplane explain $(EXAMPLE) --env $(AWS_ENV) --format json >/dev/null 2>&1; then \
+	  $(VENV_BIN)/mlplane build $(EXAMPLE) --env $(AWS_ENV) --out build/$(AWS_ENV); \
+	else echo "($(EXAMPLE) has no environment '$(AWS_ENV)': no AWS build)"; fi
 	@# Last: what a first deployment would create (offline: no cluster, no credentials).
 	$(VENV_BIN)/mlplane plan $(EXAMPLE) --env $(DEMO_ENV) --base none
 

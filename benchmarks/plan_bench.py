@@ -4,6 +4,12 @@ What is measured, side by side in one run (figures from different runs do not co
 
 * ``make_plan`` end to end against ``HEAD`` in a throw-away git repository: compile and lower
   the working tree, read the base from git objects, compile and lower it, diff, summarise;
+  three ways: without the plan cache (``use_cache=False``), with an empty cache (the run that
+  lowers the base and stores it) and with the cache warm (the base's lowering read back from
+  ``.mlplane/cache/``); the cache's secret lives in a temporary ``XDG_CACHE_HOME``; the first
+  and the last again with the base in a forked child (``parallel=True``, which ``mlplane plan``
+  chooses only when a core is idle: on a busy machine it is slower), with the 1-minute load
+  average at the start, because that decides whether the child has a core of its own;
 * its parts: the diff of the two resource graphs alone, and the ML summary with risk flags;
   each also per thousand resources (the target: well under a second per thousand);
 * the renderers (text, markdown, JSON);
@@ -27,6 +33,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,8 +51,9 @@ if str(ROOT) not in sys.path:  # tests/ holds the Pulumi mock runner
 from mlplane.compiler.pipeline import compile_spec  # noqa: E402
 from mlplane.compiler.plan_diff import diff_graphs, diff_values  # noqa: E402
 from mlplane.compiler.plan_json import render_json  # noqa: E402
+from mlplane.compiler.plan_lower import graph_of, lower  # noqa: E402
 from mlplane.compiler.plan_markdown import render_markdown  # noqa: E402
-from mlplane.compiler.plan_run import compare, graph_of, lower, make_plan, summarise  # noqa: E402
+from mlplane.compiler.plan_run import compare, make_plan, summarise  # noqa: E402
 from mlplane.compiler.plan_text import render_text  # noqa: E402
 
 ENV = "prod"
@@ -102,13 +110,21 @@ def git_repository(directory: Path, base: str, head: str) -> Path:
 def measure_plan(models: int, sources: int, seed: int, repeat: int) -> dict[str, Any]:
     base = spec_text(models, sources, seed)
     head = one_model_change(base)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     with tempfile.TemporaryDirectory() as directory:
         spec = git_repository(Path(directory), base, head)
-        cwd = Path.cwd()
+        cwd, home = Path.cwd(), os.environ.get("XDG_CACHE_HOME")
         os.chdir(directory)
+        os.environ["XDG_CACHE_HOME"] = str(Path(directory) / "xdg")
         try:
-            total, plan = best(repeat, lambda: make_plan(Path("spec"), ENV, "HEAD"), "make_plan")
+            total, plan = best(repeat, lambda: _plan(use_cache=False), "make_plan")
             assert plan.ok, [d.one_line() for d in plan.problems[:5]]
+            empty_s, _ = best(repeat, lambda: _plan(use_cache=True, empty=True), "empty_cache")
+            warm_s, warm = best(repeat, lambda: _plan(use_cache=True), "warm_cache")
+            assert render_json(warm) == render_json(plan), "the cache changed the plan"
+            forked_s, forked = best(repeat, lambda: _plan(False, parallel=True), "forked")
+            forked_warm_s, _ = best(repeat, lambda: _plan(True, parallel=True), "forked_warm")
+            assert render_json(forked) == render_json(plan), "the child changed the plan"
             compiled = compile_spec(Path("spec"), [ENV])
             head_lowered = lower(compiled, ENV)
             assert head_lowered is not None
@@ -117,6 +133,7 @@ def measure_plan(models: int, sources: int, seed: int, repeat: int) -> dict[str,
             )
         finally:
             os.chdir(cwd)
+            _restore("XDG_CACHE_HOME", home)
         del spec
     resources = len(plan.head.resources)
     diff_s, _ = best(repeat, lambda: diff_graphs(plan.base.resources, plan.head.resources), "diff")
@@ -138,6 +155,14 @@ def measure_plan(models: int, sources: int, seed: int, repeat: int) -> dict[str,
         "spec_lines": [c.text for c in plan.spec_changes],
         "make_plan_seconds": total,
         "make_plan_ms_per_1000_resources": total / thousands * 1e3,
+        "empty_cache_seconds": empty_s,
+        "empty_cache_ms_per_1000_resources": empty_s / thousands * 1e3,
+        "warm_cache_seconds": warm_s,
+        "warm_cache_ms_per_1000_resources": warm_s / thousands * 1e3,
+        "warm_cache_cpu_ms_per_1000_resources": CPU["warm_cache"] / thousands * 1e3,
+        "forked_ms_per_1000_resources": forked_s / thousands * 1e3,
+        "forked_warm_ms_per_1000_resources": forked_warm_s / thousands * 1e3,
+        "load_average": load,
         "compile_and_lower_one_side_seconds": compile_s,
         "diff_seconds": diff_s,
         "diff_ms_per_1000_resources": diff_s / thousands * 1e3,
@@ -148,6 +173,20 @@ def measure_plan(models: int, sources: int, seed: int, repeat: int) -> dict[str,
         "cpu_seconds": dict(CPU),
         "make_plan_cpu_ms_per_1000_resources": CPU["make_plan"] / thousands * 1e3,
     }
+
+
+def _plan(use_cache: bool, empty: bool = False, parallel: bool = False) -> Any:
+    """``make_plan`` of the benchmark's spec; ``empty`` removes the plan cache first."""
+    if empty:
+        shutil.rmtree(Path(".mlplane"), ignore_errors=True)
+    return make_plan(Path("spec"), ENV, "HEAD", use_cache=use_cache, parallel=parallel)
+
+
+def _restore(variable: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(variable, None)
+    else:
+        os.environ[variable] = value
 
 
 def measure_mock(models: int, sources: int, seed: int) -> dict[str, Any]:
@@ -206,10 +245,20 @@ def report(plan: dict[str, Any], mock: dict[str, Any] | None) -> str:
         f"one model scaled",
         f"  changes: {plan['counts']}; ML summary: {plan['spec_lines']}",
         "",
-        f"  make_plan end to end (2 compiles, git)  {plan['make_plan_seconds'] * ms:9.1f} ms  "
+        f"  make_plan end to end, no cache          {plan['make_plan_seconds'] * ms:9.1f} ms  "
         f"{plan['make_plan_ms_per_1000_resources']:8.1f} ms / 1000 resources",
         f"    the same, CPU time of this process    {plan['cpu_seconds']['make_plan'] * ms:9.1f} ms  "
         f"{plan['make_plan_cpu_ms_per_1000_resources']:8.1f} ms / 1000 resources",
+        f"  make_plan, empty cache (stores the base){plan['empty_cache_seconds'] * ms:9.1f} ms  "
+        f"{plan['empty_cache_ms_per_1000_resources']:8.1f} ms / 1000 resources",
+        f"  make_plan, base cache warm              {plan['warm_cache_seconds'] * ms:9.1f} ms  "
+        f"{plan['warm_cache_ms_per_1000_resources']:8.1f} ms / 1000 resources",
+        f"    the same, CPU time of this process    {plan['cpu_seconds']['warm_cache'] * ms:9.1f} ms  "
+        f"{plan['warm_cache_cpu_ms_per_1000_resources']:8.1f} ms / 1000 resources",
+        f"    warm / no cache                       {plan['warm_cache_seconds'] / plan['make_plan_seconds']:9.2f}x",
+        f"  base in a forked child, no cache        {plan['forked_ms_per_1000_resources']:9.1f} ms / 1000 resources",
+        f"  base in a forked child, cache warm      {plan['forked_warm_ms_per_1000_resources']:9.1f} ms / 1000 resources"
+        f"  (load average {plan['load_average'] or 0:.2f})",
         f"    compile + lower, one side             {plan['compile_and_lower_one_side_seconds'] * ms:9.1f} ms"
         f"  (CPU {plan['cpu_seconds']['compile'] * ms:.1f} ms)",
         f"    diff of the two graphs                {plan['diff_seconds'] * ms:9.1f} ms  "

@@ -26,11 +26,11 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from mlplane import __version__
-from mlplane.compiler import codes, plugins
+from mlplane.compiler import plugins
 from mlplane.compiler.diagnostics import Diagnostics, Location
 from mlplane.compiler.graph import ResourceGraph
 from mlplane.compiler.ir import System
-from mlplane.compiler.pipeline import CompileResult, compile_spec
+from mlplane.compiler.pipeline import CompileResult, compile_spec, target_of
 from mlplane.compiler.provenance import GENERATOR, header_line, spec_file_names
 from mlplane.compiler.writer import (
     check_ancestors,
@@ -95,14 +95,14 @@ def build(
     """Build environment ``env`` of the spec at ``target_path`` into ``out_dir``.
 
     With ``policies`` (as ``mlplane build`` runs it) the policy packs run as in ``mlplane
-    validate`` and a spec that breaks a rule is not built; ``today`` decides which waivers have
-    expired (None: none has).
+    validate``, and the graph rules on the lowered graph, and a spec that breaks a rule is not
+    built; ``today`` decides which waivers have expired (None: none has).
 
     Raises ``UnknownEnvironmentError`` (a usage error), ``UnsafePathError`` and
     ``OutputLockedError`` (the destination cannot be used) and :class:`BuildError` (a bug).
     """
     out = out_dir if out_dir is not None else default_out_dir(env)
-    compiled = compile_spec(target_path, [env], policies=policies, today=today)
+    compiled = compile_spec(target_path, [env], policies=policies, today=today, lower=policies)
     result = BuildResult(compiled, out, checked=check)
     files = _outputs(compiled, env) if compiled.ok else None
     if files is None:
@@ -128,7 +128,9 @@ def _outputs(compiled: CompileResult, env: str) -> dict[str, bytes] | None:
     target = _target_of(system, compiled.diagnostics)
     if target is None:
         return None
-    graph = target.lower(system, compiled.diagnostics)
+    graph = compiled.graphs.get(env)
+    if graph is None:  # lowered by the policy stage when the build ran the policies
+        graph = target.lower(system, compiled.diagnostics)
     if graph is None or compiled.diagnostics.has_errors:
         return None
     root = compiled.document.root if compiled.document else None
@@ -138,21 +140,7 @@ def _outputs(compiled: CompileResult, env: str) -> dict[str, bytes] | None:
 
 
 def _target_of(system: System, diagnostics: Diagnostics) -> plugins.Target | None:
-    available = plugins.targets()
-    name = system.environment.target
-    target = available.get(name)
-    if target is None:
-        path = ("environments", system.environment.name, "target")
-        installed = ", ".join(sorted(available)) or "none"
-        diagnostics.error(
-            codes.TARGET_UNAVAILABLE,
-            f"environment {system.environment.name!r} uses target {name!r}, which is not "
-            f"installed in this mlplane (installed targets: {installed})",
-            system.locate(path),
-            path,
-            hint="install the package that provides the target, or choose an installed one",
-        )
-    return target
+    return target_of(system, diagnostics)
 
 
 def _emitted(system: System, graph: ResourceGraph, target: plugins.Target) -> dict[str, str]:

@@ -33,6 +33,12 @@ class Origin:
 
 
 @dataclass(frozen=True, slots=True)
+class AwsVpc:
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Environment:
     name: str
     target: Literal["kubernetes", "aws"]
@@ -42,6 +48,8 @@ class Environment:
     kube_context: str | None
     aws_region: str | None
     aws_account_id: str | None
+    aws_vpc: AwsVpc | None
+    aws_deploy_role_arn: str | None
     state: str | None
     origin: Origin
 
@@ -61,6 +69,8 @@ class DataSource:
     """Every data source this one is derived from, transitively, sorted."""
     owner: str
     description: str | None
+    managed: bool
+    """Created and hardened by the target (objectStore only); otherwise only referenced."""
     origin: Origin
 
 
@@ -90,6 +100,13 @@ class Rollout:
 
 
 @dataclass(frozen=True, slots=True)
+class DataCapture:
+    destination: str
+    """The data source (a managed objectStore) that receives the captured traffic."""
+    sampling_percentage: int
+
+
+@dataclass(frozen=True, slots=True)
 class Serving:
     replicas_min: int
     replicas_max: int
@@ -101,6 +118,8 @@ class Serving:
     port: int
     health_path: str
     metrics_path: str
+    instance_type: str | None
+    data_capture: DataCapture | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,14 @@ runs only when asked (``policies=True``: ``mlplane validate`` does). Waived find
 ``CompileResult.waived``, not to ``diagnostics``: they are reported for visibility but are not
 problems (``--strict`` does not fail on them). Waiver expiry is judged against ``today``; the
 library never reads the clock, and with ``today=None`` expiry is not evaluated.
+
+With ``lower=True`` as well (``mlplane build``, and so ``apply``), the policy stage then lowers
+each environment with its target, when the system rules found no error, and runs the graph
+rules on the graph (``CompileResult.graphs``, which the build reuses rather than lowering
+twice). ``validate`` does not lower: it needs no target, graph rules check what the targets
+generate rather than what the user wrote, and lowering costs more than validating (on the
+1,000-model benchmark spec: 2.7 s to validate three environments, 7.0 s with two of them
+lowered).
 """
 
 from __future__ import annotations
@@ -22,10 +30,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlplane.compiler import codes, ir
+from mlplane.compiler import codes, ir, plugins
 from mlplane.compiler.diagnostics import Diagnostic, Diagnostics
 from mlplane.compiler.document import Document, load_spec
+from mlplane.compiler.graph import ResourceGraph
 from mlplane.compiler.overlay import apply_overlay, overrides_of
 from mlplane.compiler.resolve import Resolver
 from mlplane.compiler.scan import scan_document
@@ -33,6 +43,9 @@ from mlplane.compiler.schema_pass import validate_document
 from mlplane.compiler.source import DEFAULT_LIMITS, Limits
 from mlplane.schema import formats
 from mlplane.schema import models as spec
+
+if TYPE_CHECKING:
+    from mlplane.compiler.policy import PolicyRun
 
 
 class UnknownEnvironmentError(Exception):
@@ -66,6 +79,8 @@ class CompileResult:
     systems: dict[str, ir.System] = field(default_factory=dict)
     waived: Diagnostics = field(default_factory=Diagnostics)
     """Findings that a valid waiver covers, as ``info`` diagnostics "waived until ... by ..."."""
+    graphs: dict[str, ResourceGraph] = field(default_factory=dict)
+    """The graphs the policy stage lowered (``lower=True``), by environment."""
 
     @property
     def ok(self) -> bool:
@@ -83,11 +98,13 @@ def compile_spec(
     policies: bool = False,
     today: date | None = None,
     policy_dirs: Sequence[Path] = (),
+    lower: bool = False,
 ) -> CompileResult:
     """Compile the spec at ``target`` for ``environments`` (all when None).
 
     With ``policies``, also evaluate the policy packs, the spec's Rego files and those below
-    ``policy_dirs``; ``today`` decides which waivers have expired (None: none has).
+    ``policy_dirs``; ``today`` decides which waivers have expired (None: none has). With
+    ``lower`` as well, lower each environment and run the graph rules on its graph.
     """
     with no_cyclic_gc():
         diagnostics = Diagnostics()
@@ -101,6 +118,7 @@ def compile_spec(
             policies=policies,
             today=today,
             policy_dirs=policy_dirs,
+            lower=lower,
         )
 
 
@@ -129,6 +147,7 @@ def compile_document(
     policies: bool = False,
     today: date | None = None,
     policy_dirs: Sequence[Path] = (),
+    lower: bool = False,
 ) -> CompileResult:
     """Compile an already loaded ``document`` (see :func:`compile_spec`).
 
@@ -142,7 +161,8 @@ def compile_document(
     result.document = document
     stages: list[Stage] = [_schema_stage, _resolve_stage]
     if policies:
-        stages.append(partial(_policy_stage, today=today, policy_dirs=tuple(policy_dirs)))
+        dirs = tuple(policy_dirs)
+        stages.append(partial(_policy_stage, today=today, policy_dirs=dirs, lower=lower))
     for stage in stages:
         stage(result, document, environments)
         if diagnostics.has_errors:
@@ -221,6 +241,7 @@ def _policy_stage(
     *,
     today: date | None,
     policy_dirs: tuple[Path, ...],
+    lower: bool = False,
 ) -> None:
     from mlplane.compiler.policy import PolicyRun
     from mlplane.compiler.policy_input import RegoSource
@@ -230,7 +251,39 @@ def _policy_stage(
     run = PolicyRun(today=today, external=rego)
     for system in result.systems.values():
         run.check(system, result.diagnostics, result.waived)
+    if lower and not result.diagnostics.has_errors:
+        _graph_policies(result, run)
     run.finish(result.diagnostics)
+
+
+def _graph_policies(result: CompileResult, run: PolicyRun) -> None:
+    """Lower every environment and run the graph rules on each graph that lowered cleanly."""
+    for name, system in result.systems.items():
+        target = target_of(system, result.diagnostics)
+        graph = target.lower(system, result.diagnostics) if target is not None else None
+        if graph is None or result.diagnostics.has_errors:
+            return
+        result.graphs[name] = graph
+        run.check_graph(system, graph, result.diagnostics, result.waived)
+
+
+def target_of(system: ir.System, diagnostics: Diagnostics) -> plugins.Target | None:
+    """The installed target of ``system``'s environment; None (with a diagnostic) if absent."""
+    available = plugins.targets()
+    name = system.environment.target
+    target = available.get(name)
+    if target is None:
+        path = ("environments", system.environment.name, "target")
+        installed = ", ".join(sorted(available)) or "none"
+        diagnostics.error(
+            codes.TARGET_UNAVAILABLE,
+            f"environment {system.environment.name!r} uses target {name!r}, which is not "
+            f"installed in this mlplane (installed targets: {installed})",
+            system.locate(path),
+            path,
+            hint="install the package that provides the target, or choose an installed one",
+        )
+    return target
 
 
 Stage = Callable[[CompileResult, Document, Sequence[str] | None], None]

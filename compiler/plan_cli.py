@@ -76,6 +76,10 @@ def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     default=None,
     help="Exit 1 when the plan has risk flags.",
 )
+@click.option(
+    "--no-cache", is_flag=True,
+    help="Lower the base again instead of using .mlplane/cache/ (the plan is the same).",
+)  # fmt: skip
 def plan_command(
     path: Path,
     environment: str,
@@ -84,6 +88,7 @@ def plan_command(
     out: Path | None,
     detailed_exitcode: bool,
     fail_on: str | None,
+    no_cache: bool,
 ) -> None:
     """Preview what applying the spec would change: in ML terms first, then resource by resource.
 
@@ -104,7 +109,7 @@ def plan_command(
     from mlplane.compiler.writer import UnsafePathError, write_new_file
 
     try:
-        plan = make_plan(path, environment, base)
+        plan = make_plan(path, environment, base, use_cache=not no_cache)
     except UnknownEnvironmentError as error:
         if detailed_exitcode:
             _fail(str(error))
@@ -144,7 +149,7 @@ def graph_command(path: Path, environment: str, fmt: str) -> None:
     """
     from mlplane.compiler.pipeline import compile_spec
     from mlplane.compiler.plan_graph import render_dot
-    from mlplane.compiler.plan_run import lower
+    from mlplane.compiler.plan_lower import lower
 
     try:
         compiled = compile_spec(path, [environment])

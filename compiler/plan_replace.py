@@ -19,6 +19,9 @@ CronJob has no row beyond the metadata one on purpose: every field of a CronJob'
 provider updates it. Custom resources (Argo ``Rollout``, ``ServiceMonitor``, ``ExternalSecret``)
 get only the metadata row, as in the provider. ``docs/plan.md`` prints this table.
 
+The AWS rows (``aws:*`` types, from the Terraform AWS provider's ``ForceNew`` attributes) live
+in ``compiler/plan_replace_aws.py``; :func:`replace_fields` and the printed table use both.
+
 Paths use the graph's wire-form keys; ``[*]`` matches every element of a list.
 """
 
@@ -27,6 +30,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
+
+from mlplane.compiler import plan_replace_aws as aws
 
 KUBERNETES_PREFIX = "kubernetes:"
 METADATA_FIELDS = ("metadata.name", "metadata.namespace")
@@ -99,6 +104,8 @@ _ABSENT = object()
 
 def replace_fields(token: str) -> tuple[str, ...]:
     """Every field of ``token`` whose change forces a replacement."""
+    if token.startswith(aws.AWS_PREFIX):
+        return aws.COMMON_FIELDS + aws.REPLACE_FIELDS.get(token, ())
     common = METADATA_FIELDS if token.startswith(KUBERNETES_PREFIX) else ()
     return common + REPLACE_FIELDS.get(token, ())
 
@@ -145,7 +152,8 @@ def replace_table_markdown() -> str:
     """The table printed in ``docs/plan.md`` (a test keeps the two equal)."""
     lines = ["| resource type | fields whose change forces a replacement |", "|---|---|"]
     lines.append(f"| every `kubernetes:*` type | {', '.join(f'`{f}`' for f in METADATA_FIELDS)} |")
-    for token, fields in sorted(REPLACE_FIELDS.items()):
+    lines.append(f"| every `aws:*` type | {', '.join(f'`{f}`' for f in aws.COMMON_FIELDS)} |")
+    for token, fields in sorted({**REPLACE_FIELDS, **aws.REPLACE_FIELDS}.items()):
         shown = _compact(fields)
         lines.append(f"| `{token}` | {shown} |")
     return "\n".join(lines) + "\n"
@@ -159,7 +167,7 @@ def _compact(fields: tuple[str, ...]) -> str:
         groups.setdefault(head, []).append(tail)
     parts = []
     for head, tails in groups.items():
-        if len(tails) > 3:
+        if len(tails) > 3 and head:  # top-level inputs stay one by one
             parts.append(f"`{head}.{{{', '.join(tails)}}}`")
         else:
             parts.extend(f"`{head}.{tail}`" if head else f"`{tail}`" for tail in tails)

@@ -45,6 +45,8 @@ DATA_TYPES = frozenset(
         "kubernetes:apps/v1:StatefulSet",  # its volume claims
         "aws:s3/bucket:Bucket",
         "aws:s3/bucketV2:BucketV2",
+        "aws:kms/key:Key",  # its deletion leaves every object encrypted with it unreadable
+        "aws:cloudwatch/logGroup:LogGroup",  # endpoint logs: an audit trail
         "aws:rds/instance:Instance",
         "aws:rds/cluster:Cluster",
         "aws:dynamodb/table:Table",
@@ -55,6 +57,14 @@ DATA_TYPES = frozenset(
     }
 )
 """Resource types whose deletion or replacement loses data."""
+
+DATA_NOTES: Mapping[str, str] = MappingProxyType(
+    {
+        "aws:kms/key:Key": "the key is scheduled for deletion: once its deletion window ends, "
+        "every object encrypted with it is unreadable",
+    }
+)
+"""What deleting or replacing a data type means, where the type's name does not say it."""
 
 SERVING_TYPES = frozenset(
     {
@@ -82,7 +92,8 @@ def resource_risks(changes: Iterable[ResourceChange]) -> list[Risk]:
         what = f"{_kind(change.type)} {change.name}"
         why = f" ({'; '.join(change.replace_reasons)})" if change.replace_reasons else ""
         if change.type in DATA_TYPES:
-            message = f"{what} holds data and is {verb}{why}"
+            note = f"; {DATA_NOTES[change.type]}" if change.type in DATA_NOTES else ""
+            message = f"{what} holds data and is {verb}{why}{note}"
             found.append(Risk(f"data-{verb}", message, change.name, change.source))
         if change.type in SERVING_TYPES:
             message = f"{what} serves traffic and is {verb}{why}"

@@ -5,7 +5,10 @@ deployment: everything is created) or ``applied`` (the record of the last apply,
 ``compiler/plan_applied.py``). Both sides are compiled by the same pipeline and lowered by the
 same target, and both graphs are hashed as ``mlplane build`` writes them (``resources.json``,
 spec files named relative to the spec directory), so a plan's graph hash is the SHA-256 of the
-``resources.json`` that the build of the same spec writes.
+``resources.json`` that the build of the same spec writes (``compiler/plan_lower.py``). A git
+base's lowering goes through the plan cache (``compiler/plan_cache.py``), and when a core is
+idle the base is compiled in a forked child beside the head (``compiler/plan_parallel.py``);
+neither changes the plan.
 
 A base that does not compile is not fatal: the plan says so, summarises its diagnostics and
 shows the head as all-create. A head that does not compile, or a base revision git refuses or
@@ -14,31 +17,29 @@ cannot find, is: the plan then carries only those problems.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from functools import cache
+from collections.abc import Mapping
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, Literal
 
-from mlplane.compiler import build, codes
+from mlplane.compiler import codes, plan_parallel
 from mlplane.compiler.diagnostics import Diagnostic, Diagnostics
 from mlplane.compiler.document import Document, assemble, display_name
 from mlplane.compiler.gitsource import head_commit, read_spec_at
-from mlplane.compiler.graph import ResourceGraph
 from mlplane.compiler.ir import System
 from mlplane.compiler.loader import load_bytes
 from mlplane.compiler.pipeline import (
-    CompileResult,
     UnknownEnvironmentError,
     compile_document,
     compile_spec,
+    no_cyclic_gc,
 )
 from mlplane.compiler.plan import BaseKind, Plan, ResourceJson, Side, SpecChange
 from mlplane.compiler.plan_applied import RecordError, read_record, record_path, repository_root
+from mlplane.compiler.plan_cache import PlanCache
 from mlplane.compiler.plan_diff import diff_graphs
+from mlplane.compiler.plan_lower import Lowered, lower, renamed
 from mlplane.compiler.plan_risk import resource_risks, spec_risks
 from mlplane.compiler.plan_spec import Summary, data_sources, models
 from mlplane.compiler.plan_spec_ops import (
@@ -60,108 +61,57 @@ WORKING_TREE = "working tree"
 SideKind = BaseKind | Literal["worktree"]
 
 
-@dataclass(frozen=True)
-class Lowered:
-    """One compiled environment, lowered: the system model and its graph as JSON."""
-
-    system: System
-    resources: dict[str, ResourceJson]
-    """By name, spec files named as diagnostics name them (for plan lines)."""
-    graph: dict[str, Any]
-    """The graph as ``resources.json`` holds it (spec files relative to the spec directory)."""
-    spec_files: dict[str, str]
-    """Spec file name relative to the spec directory -> text, as compiled."""
-
-    @property
-    def graph_sha256(self) -> str:
-        return graph_digest(self.graph)
-
-    def graph_text(self) -> str:
-        """Exactly the bytes of ``resources.json`` (``ResourceGraph.canonical_json``)."""
-        return json.dumps(self.graph, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
-
-    @property
-    def spec_sha256(self) -> str:
-        return spec_hash(self.spec_files)
-
-
-def graph_digest(graph: Mapping[str, Any]) -> str:
-    """SHA-256 of a graph document (``resources.json`` parsed) in compact canonical JSON: sorted
-    keys, no whitespace, ASCII. Compact rather than the file's bytes because the indented form
-    needs Python's slow JSON encoder: hashing 12,000 resources took seconds."""
-    text = json.dumps(graph, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(text.encode("ascii")).hexdigest()
-
-
-def spec_hash(files: Mapping[str, str]) -> str:
-    """SHA-256 over the spec files sorted by name: for each, its name (relative to the spec
-    directory), a NUL, its length in bytes, a NUL and its UTF-8 text as compiled (a leading
-    byte-order mark dropped). Lengths make the encoding unambiguous."""
-    digest = hashlib.sha256()
-    for name in sorted(files):
-        data = files[name].encode("utf-8")
-        digest.update(f"{name}\0{len(data)}\0".encode())
-        digest.update(data)
-    return digest.hexdigest()
-
-
-def lower(compiled: CompileResult, env: str) -> Lowered | None:
-    """Lower ``env`` with its target (``build``'s own steps); None with diagnostics."""
-    found = compiled.systems[env]
-    target = build._target_of(found, compiled.diagnostics)
-    if target is None:
-        return None
-    graph = target.lower(found, compiled.diagnostics)
-    if graph is None or compiled.diagnostics.has_errors:
-        return None
-    root = compiled.document.root if compiled.document else None
-    document: dict[str, Any] = json.loads(json.dumps(graph.to_json()))  # plain JSON values
-    resources = {str(r["name"]): r for r in document["resources"]}
-    rename = _relative_namer(root)
-    rebased = {**document, "resources": [_renamed(r, rename) for r in document["resources"]]}
-    return Lowered(found, resources, rebased, spec_texts(compiled.document))
-
-
-def _renamed(resource: dict[str, Any], rename: Callable[[str], str]) -> dict[str, Any]:
-    """``resource`` with its origin's file renamed (what ``build`` does to write outputs that
-    do not depend on the working directory)."""
-    origin = resource.get("origin")
-    if not isinstance(origin, dict) or not isinstance(origin.get("file"), str):
-        return resource
-    return {**resource, "origin": {**origin, "file": rename(origin["file"])}}
-
-
-def spec_texts(document: Document | None) -> dict[str, str]:
-    if document is None:
-        return {}
-    rename = _relative_namer(document.root)
-    return {rename(name): text for name, text in document.files.items()}
-
-
-def _relative_namer(root: Path | None) -> Callable[[str], str]:
-    base, cwd = (root.resolve() if root else None), Path.cwd()
-
-    @cache
-    def rename(name: str) -> str:
-        try:
-            return (cwd / name).resolve().relative_to(base).as_posix() if base else Path(name).name
-        except (OSError, ValueError):
-            return Path(name).name
-
-    return rename
-
-
 def _display_resources(document: Mapping[str, Any], root: Path | None) -> dict[str, ResourceJson]:
     """Resources of a ``resources.json`` document by name, spec files named from the cwd."""
     namer = cache(lambda rel: display_name(root / rel) if root else rel)
-    return {str(r["name"]): _renamed(r, namer) for r in document.get("resources", ())}
+    return {str(r["name"]): renamed(r, namer) for r in document.get("resources", ())}
 
 
-def make_plan(path: Path, env: str, base: str = "HEAD", limits: Limits = DEFAULT_LIMITS) -> Plan:
+def make_plan(
+    path: Path,
+    env: str,
+    base: str = "HEAD",
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    use_cache: bool = True,
+    parallel: bool | None = None,
+) -> Plan:
     """The plan of ``env`` of the spec at ``path`` against ``base``.
 
-    Raises ``UnknownEnvironmentError`` when the head does not define ``env``.
+    With ``use_cache``, a git base's lowering is looked up in and stored to the repository's
+    plan cache (``compiler/plan_cache.py``); with ``parallel`` (None: when a core is idle), a
+    git base is read, compiled and lowered in a forked child while this process does the head
+    (``compiler/plan_parallel.py``). The plan is the same either way.
+
+    Raises ``UnknownEnvironmentError`` when the head does not define ``env``. The cyclic
+    garbage collector is paused throughout, as ``compile_spec`` pauses it: reading the base,
+    compiling it and lowering both sides build large acyclic structures, and collections over
+    them cost as much as the work itself (``benchmarks/plan_bench.py``).
     """
+    with no_cyclic_gc():
+        if parallel is None:
+            parallel = plan_parallel.spare_core()
+        if _kind_of(base) != "git" or not parallel:
+            return _make_plan(path, env, base, limits, use_cache, None)
+        cache = _cache_of(path) if use_cache else None
+        pending = plan_parallel.start(partial(_base, path, env, base, "", None, limits, cache))
+        try:
+            return _make_plan(path, env, base, limits, use_cache, pending)
+        finally:
+            pending.cancel()  # when the head failed, the base is not wanted
+
+
+BaseResult = tuple[Side | None, tuple[Diagnostic, ...]]
+
+
+def _make_plan(
+    path: Path,
+    env: str,
+    base: str,
+    limits: Limits,
+    use_cache: bool,
+    pending: plan_parallel.Pending[BaseResult] | None,
+) -> Plan:
     compiled = compile_spec(path, [env], limits)
     commit = head_commit(path if path.is_dir() else path.parent)
     lowered = lower(compiled, env) if compiled.ok else None
@@ -173,7 +123,11 @@ def make_plan(path: Path, env: str, base: str = "HEAD", limits: Limits = DEFAULT
         return Plan(env, head, unread, system=name, problems=diagnostics)
     head = _side(WORKING_TREE, "worktree", commit, lowered, diagnostics)
     root = compiled.document.root if compiled.document else None
-    found, problems = _base(path, env, base, lowered.system.name, root, limits)
+    if pending is not None:
+        found, problems = pending.result()
+    else:
+        cache = _cache_of(path) if use_cache and _kind_of(base) == "git" else None
+        found, problems = _base(path, env, base, lowered.system.name, root, limits, cache)
     if found is None:
         failed = Side(base, "failed", _kind_of(base))
         return Plan(env, head, failed, system=lowered.system.name, problems=problems)
@@ -201,13 +155,25 @@ def _side(
     )
 
 
+def _cache_of(path: Path) -> PlanCache | None:
+    return PlanCache.open(repository_root(path))
+
+
 def _kind_of(base: str) -> BaseKind:
     return "none" if base == BASE_NONE else "applied" if base == BASE_APPLIED else "git"
 
 
 def _base(
-    path: Path, env: str, base: str, system_name: str, root: Path | None, limits: Limits
-) -> tuple[Side | None, tuple[Diagnostic, ...]]:
+    path: Path,
+    env: str,
+    base: str,
+    system_name: str,
+    root: Path | None,
+    limits: Limits,
+    cache: PlanCache | None,
+) -> BaseResult:
+    """The base side, or None with the problems that prevent reading it (``system_name`` and
+    ``root`` are only read for ``--base applied``)."""
     if base == BASE_NONE:
         return Side(BASE_NONE, "none", "none"), ()
     if base == BASE_APPLIED:
@@ -224,25 +190,25 @@ def _base(
             found.commit,
             diagnostics=diagnostics.sorted(),
         ), ()
-    return _compiled_base(found.document, env, base, "git", found.commit, diagnostics), ()
+    return _compiled_base(found.document, env, base, found.commit, diagnostics, cache), ()
 
 
 def _compiled_base(
     document: Document,
     env: str,
     label: str,
-    kind: SideKind,
     commit: str | None,
     diagnostics: Diagnostics,
+    cache: PlanCache | None,
 ) -> Side:
     try:
         compiled = compile_document(document, [env], diagnostics)
     except UnknownEnvironmentError:
-        return Side(label, "new-environment", kind, commit)
-    lowered = lower(compiled, env) if compiled.ok else None
+        return Side(label, "new-environment", "git", commit)
+    lowered = lower(compiled, env, cache) if compiled.ok else None
     if lowered is None:
-        return Side(label, "failed", kind, commit, diagnostics=diagnostics.sorted())
-    return _side(label, kind, commit, lowered, diagnostics.sorted())
+        return Side(label, "failed", "git", commit, diagnostics=diagnostics.sorted())
+    return _side(label, "git", commit, lowered, diagnostics.sorted())
 
 
 def _applied_base(
@@ -362,10 +328,3 @@ def _declared_name(document: Document | None) -> str | None:
     metadata = document.data.get("metadata") if document else None
     name = metadata.get("name") if isinstance(metadata, dict) else None
     return name if isinstance(name, str) and _DNS_LABEL.fullmatch(name) else None
-
-
-def graph_of(compiled: CompileResult, env: str) -> ResourceGraph | None:
-    """The resource graph of ``env`` (for ``mlplane graph``); None with diagnostics."""
-    found = compiled.systems[env]
-    target = build._target_of(found, compiled.diagnostics)
-    return target.lower(found, compiled.diagnostics) if target is not None else None

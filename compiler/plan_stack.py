@@ -33,7 +33,7 @@ import yaml
 
 from mlplane.compiler import build as builder
 from mlplane.compiler.plan_applied import STATE_DIR, AppliedRecord
-from mlplane.compiler.plan_run import graph_digest, spec_hash, spec_texts
+from mlplane.compiler.plan_lower import graph_digest, spec_hash, spec_texts
 
 STATE_SUBDIR = "state"
 _STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")

@@ -26,6 +26,16 @@ Findings become diagnostics whose code is the rule id (each rule id is registere
 SARIF describes it), located at ``system.locate(finding.path)``, with the remediation and the
 mirrored checks as the hint. Organisation policies in Rego (``compiler.policy_input``) produce
 findings that go through the same tuning and waivers.
+
+Graph rules (``RulePack.graph_rule``) read what a target lowered, not the spec: a
+``(graph, system) -> findings`` function over one environment's ``ResourceGraph`` (the AWS
+rules mirror Checkov's checks on the resources Checkov cannot read in a Pulumi program). A
+finding on a resource carries the spec path and location of the resource's ``origin``
+(:func:`resource_finding`), so tuning, waivers (``target: dataSources.training-data``) and
+locations work exactly as for system rules. They run whenever a graph is lowered with policies
+(``PolicyRun.check_graph``: ``mlplane build``, and ``apply``, which builds), not in ``validate``,
+which lowers nothing; a waiver for a graph rule is therefore not reported unmatched by a run
+that checked no graph.
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ from mlplane.compiler.diagnostics import (
     format_path,
     register_code,
 )
+from mlplane.compiler.graph import Resource, ResourceGraph
 from mlplane.schema import formats
 
 RULE_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*\.[a-z0-9]+(-[a-z0-9]+)*$")
@@ -74,9 +85,26 @@ class Finding:
     related: tuple[RelatedPath, ...] = ()
     rule: str = ""
     """Filled in by the engine with the id of the rule that yielded the finding."""
+    location: Location | None = None
+    """Where to report it when the rule knows better than ``system.locate(path)`` (the origin
+    of a generated resource)."""
 
 
 Check = Callable[[ir.System], Iterable[Finding]]
+GraphCheck = Callable[[ResourceGraph, ir.System], Iterable[Finding]]
+"""A graph rule: the resource graph of one environment (and its system) -> findings."""
+
+
+def resource_finding(resource: Resource, message: str) -> Finding:
+    """A finding on a generated resource, at the spec element that produced it."""
+    origin = resource.origin
+    return Finding(message, origin.path, location=origin.location)
+
+
+def _no_findings(system: ir.System) -> Iterable[Finding]:
+    """The system check of a graph rule: it finds nothing in the system model alone."""
+    del system
+    return ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +121,13 @@ class Rule:
     """A spec excerpt that violates the rule (for the generated documentation)."""
     fix: str = ""
     """The same excerpt, fixed."""
+    graph_check: GraphCheck | None = None
+    """Set for a graph rule, which runs on each lowered resource graph (``check`` finds
+    nothing)."""
+
+    @property
+    def reads_graph(self) -> bool:
+        return self.graph_check is not None
 
     def hint(self) -> str:
         mirrors = f" (mirrors {', '.join(self.mirrors)})" if self.mirrors else ""
@@ -127,6 +162,31 @@ class RulePack:
             rule = Rule(
                 id, title, severity, rationale, remediation, check, tuple(mirrors), mandatory,
                 example, fix,
+            )  # fmt: skip
+            self.add(rule)
+            return check
+
+        return register
+
+    def graph_rule(
+        self,
+        id: str,
+        *,
+        title: str,
+        severity: Severity,
+        rationale: str,
+        remediation: str,
+        mirrors: Sequence[str] = (),
+        mandatory: bool = False,
+        example: str = "",
+        fix: str = "",
+    ) -> Callable[[GraphCheck], GraphCheck]:
+        """Like :meth:`rule`, for a check of the resource graph (see the module docstring)."""
+
+        def register(check: GraphCheck) -> GraphCheck:
+            rule = Rule(
+                id, title, severity, rationale, remediation, _no_findings, tuple(mirrors),
+                mandatory, example, fix, check,
             )  # fmt: skip
             self.add(rule)
             return check
@@ -224,6 +284,7 @@ class PolicyRun:
     rules: tuple[Rule, ...] = field(default_factory=installed_rules)
     _used: set[Location] = field(default_factory=set)
     _unused: dict[Location, ir.Waiver] = field(default_factory=dict)
+    _graphs_checked: bool = False
 
     def check(self, system: ir.System, diagnostics: Diagnostics, waived: Diagnostics) -> None:
         known = {rule.id for rule in self.rules} | self.external.known_ids(system)
@@ -232,10 +293,31 @@ class PolicyRun:
         for raised in self._raise(system, severities, diagnostics):
             self._report(system, raised, waivers, diagnostics, waived)
 
+    def check_graph(
+        self, system: ir.System, graph: ResourceGraph, diagnostics: Diagnostics, waived: Diagnostics
+    ) -> None:
+        """Run the graph rules on ``graph``, lowered from ``system``; tuning and waivers as in
+        :meth:`check`, whose diagnostics about them (unknown ids, expiry) are not repeated."""
+        self._graphs_checked = True
+        known = {rule.id for rule in self.rules} | self.external.known_ids(system)
+        severities = _tune(system, self.rules, known, Diagnostics())
+        waivers = self._waivers(system, known, Diagnostics())
+        for rule in self.rules:
+            severity = severities.get(rule.id, rule.severity)
+            if rule.graph_check is None or severity is None:
+                continue
+            for finding in rule.graph_check(graph, system):
+                raised = Raised(replace(finding, rule=rule.id), severity, rule.hint())
+                self._report(system, raised, waivers, diagnostics, waived)
+
     def finish(self, diagnostics: Diagnostics) -> None:
-        """Warn about waivers that matched nothing in any environment evaluated."""
+        """Warn about waivers that matched nothing in any environment evaluated (a waiver for
+        a graph rule only when a graph was checked)."""
+        graph_rules = {rule.id for rule in self.rules if rule.reads_graph}
         for location, waiver in sorted(self._unused.items()):
             if location in self._used:
+                continue
+            if waiver.policy in graph_rules and not self._graphs_checked:
                 continue
             diagnostics.warning(
                 codes.WAIVER_UNMATCHED,
@@ -251,7 +333,7 @@ class PolicyRun:
     ) -> Iterable[Raised]:
         for rule in self.rules:
             severity = severities.get(rule.id, rule.severity)
-            if severity is None:
+            if severity is None or rule.reads_graph:
                 continue
             for finding in rule.check(system):
                 yield Raised(replace(finding, rule=rule.id), severity, rule.hint())
@@ -311,7 +393,8 @@ def to_diagnostic(system: ir.System, raised: Raised) -> Diagnostic:
         for item in finding.related
         if (location := system.locate(item.path)) is not None
     )
-    location = (system.locate(finding.path) if finding.path else None) or raised.location
+    located = system.locate(finding.path) if finding.path else None
+    location = finding.location or located or raised.location
     path = format_path(finding.path)
     return Diagnostic(
         finding.rule, raised.severity, finding.message, location, path, raised.hint, related
@@ -412,6 +495,7 @@ def explain_rule(rule: Rule) -> str:
         f"severity: {rule.severity}"
         + (" (mandatory: can be waived, not disabled)" if rule.mandatory else ""),
         f"mirrors: {', '.join(rule.mirrors) or 'none'}",
+        *(["reads: the resource graph (run by build and apply)"] if rule.reads_graph else []),
         "",
         "Why:",
         _indent(rule.rationale, wrap=True),

@@ -13,16 +13,19 @@ cannot silently change what organisation policies read (bump ``INPUT_VERSION`` t
 
     {"version": 1, "name", "owner", "description", "labels": {...},
      "environment": {"name", "target", "production", "residency", "namespace",
-                     "kubeContext", "awsRegion", "awsAccountId", "state"},
+                     "kubeContext", "awsRegion", "awsAccountId", "awsVpc": {"subnetIds",
+                     "securityGroupIds"} | null, "awsDeployRoleArn", "state"},
      "dataSources": {NAME: {"name", "type", "uri", "classification", "residency",
                             "retentionSeconds", "encryption", "freshnessSeconds", "derivedFrom",
-                            "upstream", "owner", "description"}},
+                            "upstream", "owner", "description", "managed"}},
      "models": {NAME: {"name", "framework", "version", "image": {"text", "registry",
                        "repository", "tag", "digest"}, "artifact", "runtime", "inputs",
                        "upstream", "secrets", "serving": {"replicasMin", "replicasMax",
                        "autoscalingMetric", "autoscalingTarget", "resources": {"cpuMillis",
                        "memoryBytes", "gpu", "cpu", "memory"}, "rollout": {"strategy", "steps",
-                       "pauseSeconds"}, "exposure", "port", "healthPath", "metricsPath"},
+                       "pauseSeconds"}, "exposure", "port", "healthPath", "metricsPath",
+                       "instanceType", "dataCapture": {"destination", "samplingPercentage"} |
+                       null},
                        "explainabilityRequired", "explainabilityMethod", "drift": {"method",
                        "threshold", "features", "windowSeconds"} | null, "training":
                        {"schedule", "image", "resources", "timeoutSeconds"} | null, "owner",

@@ -52,6 +52,7 @@ class Resolver:
     # --- checks ----------------------------------------------------------------------------------
 
     def check(self) -> None:
+        self._check_environments()
         self._check_models()
         self._check_lineage()
         self._check_slas()
@@ -62,6 +63,31 @@ class Resolver:
         self._check_unused_secrets()
         self._check_ci()
 
+    def _check_environments(self) -> None:
+        """An AWS environment's declared residency is where its region is."""
+        for name, env in self.spec.environments.items():
+            if env.aws is None or env.residency is None:
+                continue
+            derived = formats.AWS_REGION_RESIDENCY.get(env.aws.region)
+            if derived is not None and derived != env.residency:
+                self._report_residency(name, env.residency, env.aws.region, derived)
+
+    def _report_residency(self, name: str, declared: str, region: str, derived: str) -> None:
+        path: SpecPath = ("environments", name, "residency")
+        region_path: SpecPath = ("environments", name, "aws", "region")
+        region_at = self.document.value_location(region_path)
+        self.diagnostics.error(
+            codes.CONTRADICTION,
+            f"environment {name!r} declares residency {declared!r}, but its AWS region "
+            f"{region!r} is in {derived!r}",
+            self.document.value_location(path),
+            path,
+            f"remove residency (it is derived from the region) or choose a region in {declared!r}",
+            related=(Related(region_at, f"region {region!r} is in {derived!r}"),)
+            if region_at is not None
+            else (),
+        )
+
     def _check_models(self) -> None:
         sources, secrets = self.spec.data_sources, self.spec.security.secrets
         for name, model in self.spec.models.items():
@@ -69,6 +95,10 @@ class Resolver:
                 self.expect(source, sources, ("models", name, "inputs", index), "data source")
             for index, secret in enumerate(model.secrets):
                 self.expect(secret, secrets, ("models", name, "secrets", index), "secret")
+            capture = model.serving.data_capture
+            if capture is not None:
+                path = ("models", name, "serving", "dataCapture", "destination")
+                self.expect(capture.destination, sources, path, "data source")
 
     def _check_lineage(self) -> None:
         sources = self.spec.data_sources

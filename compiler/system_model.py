@@ -74,9 +74,15 @@ def _environment(system: spec.MLSystem, name: str, resolver: Resolver) -> ir.Env
         kube_context=kube.context if kube else None,
         aws_region=region,
         aws_account_id=env.aws.account_id if env.aws else None,
+        aws_vpc=_vpc(env.aws.vpc) if env.aws and env.aws.vpc else None,
+        aws_deploy_role_arn=env.aws.deploy_role_arn if env.aws else None,
         state=env.state,
         origin=resolver.origin(("environments", name)),
     )
+
+
+def _vpc(vpc: spec.AwsVpc) -> ir.AwsVpc:
+    return ir.AwsVpc(tuple(vpc.subnet_ids), tuple(vpc.security_group_ids))
 
 
 def _data_source(
@@ -99,6 +105,7 @@ def _data_source(
         upstream=upstream.get(name, ()),
         owner=source.owner or owner,
         description=source.description,
+        managed=source.managed,
         origin=resolver.origin(("dataSources", name)),
     )
 
@@ -138,6 +145,12 @@ def _serving(serving: spec.Serving) -> ir.Serving:
         port=serving.port,
         health_path=serving.health_path,
         metrics_path=serving.metrics_path,
+        instance_type=serving.instance_type,
+        data_capture=ir.DataCapture(
+            serving.data_capture.destination, serving.data_capture.sampling_percentage
+        )
+        if serving.data_capture
+        else None,
     )
 
 

@@ -57,6 +57,12 @@ def policies_markdown(rules: Sequence[Rule]) -> str:
         "mirrored checks are the Checkov (`CKV_...`) and Trivy (`AVD-...`) checks that test "
         "the same property on generated infrastructure.",
         "",
+        "Graph rules (the `aws.*` rules, marked *graph* below) read the resource graph a target "
+        "lowered instead of the spec: they run when a graph is lowered with policies (`mlplane "
+        "build`, and `mlplane apply`, which builds), not in `mlplane validate`. Their findings "
+        "are located at the spec element that produced the resource, which is also the target a "
+        "waiver names (`dataSources.training-data`).",
+        "",
         "| rule | severity | mandatory | title | mirrors |",
         "|---|---|---|---|---|",
     ]
@@ -73,7 +79,8 @@ def policies_markdown(rules: Sequence[Rule]) -> str:
 def _rule_section(rule: Rule) -> list[str]:
     mandatory = ", mandatory" if rule.mandatory else ""
     mirrors = ", ".join(f"`{m}`" for m in rule.mirrors) or "no scanner check"
-    lines = ["", f"## {rule.id}", "", f"**{rule.title}** ({rule.severity}{mandatory})", ""]
+    graph = ", graph" if rule.reads_graph else ""
+    lines = ["", f"## {rule.id}", "", f"**{rule.title}** ({rule.severity}{mandatory}{graph})", ""]
     lines += [rule.rationale, "", f"**Fix:** {rule.remediation}", "", f"**Mirrors:** {mirrors}"]
     if rule.example:
         lines += ["", "Violation:", "", "```yaml", rule.example.strip("\n"), "```"]

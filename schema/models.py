@@ -26,7 +26,7 @@ from mlplane.schema.base import (
     UniqueNames,
     _no_duplicates,
 )
-from mlplane.schema.ci import Ci
+from mlplane.schema.ci import Ci, RoleArn
 from mlplane.schema.operations import (
     INDICATORS,
     AccessRule,
@@ -55,6 +55,7 @@ from mlplane.schema.operations import (
 )
 from mlplane.schema.serving import (
     Autoscaling,
+    DataCapture,
     Drift,
     Explainability,
     Model,
@@ -78,7 +79,9 @@ from mlplane.schema.types import (
     Name,
     NamespaceName,
     Owner,
+    SecurityGroupId,
     StateUri,
+    SubnetId,
     Text,
     fail,
 )
@@ -95,8 +98,10 @@ __all__ = [
     "Autoscaling",
     "Availability",
     "AwsSettings",
+    "AwsVpc",
     "Ci",
     "Classification",
+    "DataCapture",
     "DataSource",
     "Drift",
     "DriftIndicator",
@@ -157,9 +162,42 @@ class KubernetesSettings(Spec):
     """Defaults to <system>-<environment>."""
 
 
+class AwsVpc(Spec):
+    """Where SageMaker models run: every model gets these subnets and security groups."""
+
+    subnet_ids: Annotated[list[SubnetId], Field(min_length=1, max_length=16)]
+    """Private subnets, ideally one per availability zone."""
+    security_group_ids: Annotated[list[SecurityGroupId], Field(max_length=5)] = []
+    """At most five (SageMaker's limit); the VPC's default group when empty."""
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> AwsVpc:
+        _no_duplicates(self.subnet_ids, "vpc.subnetIds")
+        _no_duplicates(self.security_group_ids, "vpc.securityGroupIds")
+        return self
+
+
 class AwsSettings(Spec):
     region: AwsRegion
     account_id: AwsAccountId
+    vpc: AwsVpc | None = None
+    """The VPC of the models; the aws target requires it when the environment serves models."""
+    deploy_role_arn: RoleArn | None = None
+    """A role the Pulumi provider assumes to deploy (in the same account)."""
+
+    @model_validator(mode="after")
+    def _role_in_account(self) -> AwsSettings:
+        if (
+            self.deploy_role_arn is not None
+            and self.deploy_role_arn.split(":")[4] != self.account_id
+        ):
+            raise fail(
+                "contradiction",
+                f"deployRoleArn is in account {self.deploy_role_arn.split(':')[4]}, but the "
+                f"environment's accountId is {self.account_id}",
+                fields=("deployRoleArn", "accountId"),
+            )
+        return self
 
 
 class Overrides(Spec):
@@ -218,10 +256,24 @@ class DataSource(Spec):
     derived_from: UniqueNames = []
     owner: Owner | None = None
     description: Text | None = None
+    managed: bool = False
+    """true: mlplane creates and hardens the store (objectStore only, as an S3 bucket on the aws
+    target); false: it exists already and mlplane only grants access to it."""
 
     @model_validator(mode="after")
     def _unique_lineage(self) -> DataSource:
         _no_duplicates(self.derived_from, "derivedFrom")
+        return self
+
+    @model_validator(mode="after")
+    def _managed_kind(self) -> DataSource:
+        if self.managed and self.type != "objectStore":
+            raise fail(
+                "contradiction",
+                f"managed: true is supported for type objectStore only, not {self.type!r}: "
+                "mlplane references other stores and grants access to them",
+                fields=("managed", "type"),
+            )
         return self
 
 

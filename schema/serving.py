@@ -15,7 +15,9 @@ from mlplane.schema.types import (
     Feature,
     HttpPath,
     Image,
+    InstanceType,
     Memory,
+    Name,
     Owner,
     Text,
     Version,
@@ -94,6 +96,14 @@ class Rollout(Spec):
         return self
 
 
+class DataCapture(Spec):
+    """Requests and responses of the endpoint, copied to a managed object store (aws target)."""
+
+    destination: Name
+    """A managed objectStore data source classified at least as high as the model's data."""
+    sampling_percentage: Annotated[int, Field(ge=1, le=100)] = 100
+
+
 class Serving(Spec):
     replicas: Replicas = Replicas()
     autoscaling: Autoscaling | None = None
@@ -103,6 +113,10 @@ class Serving(Spec):
     port: Annotated[int, Field(ge=1024, le=65535)] = 8080
     health_path: HttpPath = "/healthz"
     metrics_path: HttpPath = "/metrics"
+    instance_type: InstanceType | None = None
+    """The SageMaker instance type (such as ml.m5.xlarge); required on the aws target."""
+    data_capture: DataCapture | None = None
+    """Off by default; refused for models that read phi."""
 
     @model_validator(mode="after")
     def _autoscaling_needs_room(self) -> Serving:

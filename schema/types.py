@@ -530,3 +530,30 @@ Ticket = _regex_type(
     "an issue key or number such as 'RISK-142' or '#1234' (letters, digits and _ . / # -)",
     schema={"pattern": _TICKET.pattern, "maxLength": 100},
 )
+
+# --- AWS identifiers (environments.<env>.aws, models.<m>.serving.instanceType) -------------------
+
+_SUBNET = re.compile(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")
+SubnetId = _regex_type(
+    _SUBNET,
+    "subnet id",
+    "write 'subnet-' and 8 or 17 lower-case hex digits, such as 'subnet-0a1b2c3d4e5f60718'",
+    schema={"pattern": _SUBNET.pattern},
+)
+
+_SECURITY_GROUP = re.compile(r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")
+SecurityGroupId = _regex_type(
+    _SECURITY_GROUP,
+    "security group id",
+    "write 'sg-' and 8 or 17 lower-case hex digits, such as 'sg-0a1b2c3d4e5f60718'",
+    schema={"pattern": _SECURITY_GROUP.pattern},
+)
+
+_INSTANCE_TYPE = re.compile(r"^ml\.[a-z][a-z0-9-]{0,15}\.[0-9]{0,3}x?(small|medium|large|xlarge)$")
+InstanceType = _regex_type(
+    _INSTANCE_TYPE,
+    "SageMaker instance type",
+    "write ml.<family>.<size>, such as 'ml.m5.xlarge' or 'ml.g5.2xlarge'",
+    max_length=40,
+    schema={"pattern": _INSTANCE_TYPE.pattern, "maxLength": 40},
+)

@@ -16,7 +16,14 @@ Custom resources (Argo Rollouts, Prometheus Operator, External Secrets) have no 
 they use ``pulumi_kubernetes.apiextensions.CustomResource`` with ``api_version``/``kind``, and
 that class registers the token ``kubernetes:<apiVersion>:<kind>``.
 
-To support a new resource type, add one row here (and the test proves it against the SDK).
+AWS rows come from ``targets/pulumi_aws_classes.py``, generated from the installed pulumi_aws
+by ``tools/gen_aws_classes.py``: besides the class and its top-level inputs, they name the SDK's
+typed args class (``PythonClass.args``), whose table describes every nested input down to the
+leaves, so the printer can print each nested object as its ``*Args`` class
+(``targets/pulumi_typed.py``), and the outputs a ``$ref`` marker may read. To support another
+AWS type, add its token to ``TOKENS`` in the generator and regenerate.
+
+To support a new Kubernetes type, add one row here (and the test proves it against the SDK).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from mlplane.targets import pulumi_aws_classes as aws
 from mlplane.targets.pulumi_literals import ProgramError
 
 
@@ -56,6 +64,12 @@ class PythonClass:
     """``apiextensions.CustomResource``: ``api_version``/``kind`` are passed as arguments."""
     sdk_secret_outputs: tuple[str, ...] = ()
     """Outputs the SDK marks secret on its own (a Kubernetes Secret's ``data``)."""
+    args: str | None = None
+    """The typed args class below ``module`` (``s3.BucketVersioningInitArgs``), a key of
+    ``pulumi_aws_classes.TYPES``: nested inputs print as typed ``*Args`` classes. None: inputs
+    print as plain literals (Kubernetes, whose SDK passes wire-form dictionaries through)."""
+    outputs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Output wire name -> attribute, the outputs a ``$ref`` marker may read."""
 
     @property
     def path(self) -> str:
@@ -82,7 +96,7 @@ def _crd(api_version: str, kind: str) -> tuple[str, PythonClass]:
     )
 
 
-CLASSES: Mapping[str, PythonClass] = MappingProxyType(
+_KUBERNETES: Mapping[str, PythonClass] = MappingProxyType(
     dict(
         [
             _kube("kubernetes:core/v1:Namespace", "core.v1.Namespace"),
@@ -156,6 +170,30 @@ CLASSES: Mapping[str, PythonClass] = MappingProxyType(
         ]
     )
 )
+
+_AWS_SDK_SECRETS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {"pulumi:providers:aws": ("accessKey", "secretKey", "token")}
+)
+"""Outputs that pulumi_aws marks secret on its own (``additional_secret_outputs`` in the SDK's
+constructor); the mock round trip of every row proves the list."""
+
+
+def _aws(token: str, paths: tuple[str, str]) -> tuple[str, PythonClass]:
+    name, args = paths
+    return token, PythonClass(
+        "pulumi_aws",
+        name,
+        tuple(sorted(aws.TYPES[args])),
+        sdk_secret_outputs=_AWS_SDK_SECRETS.get(token, ()),
+        args=args,
+        outputs=MappingProxyType(dict(aws.OUTPUTS[token])),
+    )
+
+
+CLASSES: Mapping[str, PythonClass] = MappingProxyType(
+    {**_KUBERNETES, **dict(_aws(token, paths) for token, paths in aws.RESOURCES.items())}
+)
+"""Every type token the printer knows: the Kubernetes rows above, then the generated AWS rows."""
 
 EXPORTS: Mapping[str, tuple[str, bool]] = MappingProxyType(
     {

@@ -7,8 +7,11 @@ character escaped) or a keyword: a string can never end its literal early (``x")
 hide a line break (``a\\rimport os``), or carry a bidi override or homoglyph into a reviewer's
 diff, because the program is pure ASCII. Mapping keys are sorted, so the output is byte-stable.
 
-A ``{"$secret": key}`` marker (see ``compiler/graph.py``) prints as a call that reads the value
-from the stack's secret config at run time; the graph never holds a secret's value.
+The markers of ``compiler/graph.py`` print as expressions, never as their mappings: a
+``{"$secret": key}`` as a call that reads the value from the stack's secret config at run time
+(the graph never holds a secret's value); a ``{"$ref": name, "$output": output}`` as the
+attribute of the referenced resource's variable (the caller's :data:`Reference` resolves it,
+checking the output exists); a ``{"$json": value}`` as ``pulumi.Output.json_dumps(value)``.
 
 Long literals are laid out one element per line with a trailing comma, so a changed value shows
 up in a pull request as a one-line diff.
@@ -18,11 +21,22 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-SECRET_MARKER = "$secret"  # noqa: S105 (the marker key of compiler/graph.py, not a password)
+from mlplane.compiler.graph import (
+    JSON_MARKER,
+    OUTPUT_KEY,
+    REF_MARKER,
+    SECRET_MARKER,
+    GraphError,
+    is_json_document,
+    output_ref,
+)
+
 CONFIG_VARIABLE = "config"
+JSON_CALL = "pulumi.Output.json_dumps"
+_MARKERS = (SECRET_MARKER, REF_MARKER, JSON_MARKER)
 LINE_WIDTH = 99
 INDENT = "    "
 _SECRET_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -35,6 +49,64 @@ class ProgramError(ValueError):
 
 class LiteralError(ProgramError):
     """A value the printer will not print (a non-finite float, a non-string key, ...)."""
+
+
+Reference = Callable[[str, str], str]
+"""(resource, output) of a ``$ref`` marker -> the expression reading it (``bucket_1.arn``)."""
+
+
+def _no_references(resource: str, output: str) -> str:
+    raise LiteralError(f"an output reference to {resource!r} cannot be printed here")
+
+
+_PLAIN = (str, int, float, list, tuple)
+
+
+def marker_of(value: Any) -> str | None:
+    """``SECRET_MARKER``, ``REF_MARKER`` or ``JSON_MARKER`` for a marker, None for any other value.
+
+    Called for every value the printer meets, so the common case is cheap: scalars and lists
+    are rejected by concrete type checks, mappings by three key lookups; only a mapping holding
+    a marker key is validated (a malformed marker is a :class:`LiteralError`).
+    """
+    if value is None or isinstance(value, _PLAIN) or not isinstance(value, Mapping):
+        return None
+    for marker in _MARKERS:
+        if marker in value:
+            _validate(marker, value)
+            return marker
+    return None
+
+
+def _validate(marker: str, value: Mapping[str, Any]) -> None:
+    try:
+        if marker == SECRET_MARKER:
+            secret_key(value)
+        elif marker == REF_MARKER:
+            output_ref(value)
+        else:
+            is_json_document(value)
+    except GraphError as error:
+        raise LiteralError(str(error)) from None
+
+
+def is_marker(value: Any) -> bool:
+    """A ``$secret``, ``$ref`` or ``$json`` marker: it prints as an expression."""
+    return marker_of(value) is not None
+
+
+def has_json_document(value: Any) -> bool:
+    """Whether a ``$json`` marker occurs anywhere in ``value`` (an explicit stack, no recursion)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list | tuple):
+            stack.extend(item)
+        elif (marker := marker_of(item)) == JSON_MARKER:
+            return True
+        elif marker is None and isinstance(item, Mapping):
+            stack.extend(item.values())
+    return False
 
 
 def secret_key(value: Mapping[str, Any]) -> str | None:
@@ -59,28 +131,28 @@ def secret_keys(value: Any) -> set[str]:
     return set()
 
 
-def literal(value: Any, indent: int = 0, column: int | None = None) -> str:
+def literal(
+    value: Any, indent: int = 0, column: int | None = None, refs: Reference = _no_references
+) -> str:
     """``value`` as a Python expression starting at ``column`` (default: ``indent``) of a line
     indented by ``indent``; containers that do not fit ``LINE_WIDTH`` are broken one element per
-    line, indented one level deeper than ``indent``."""
+    line, indented one level deeper than ``indent``. ``refs`` prints ``$ref`` markers."""
     start = indent if column is None else column
-    if not _is_container(value):
-        return _flat(value)
-    flat = _flat_within(value, LINE_WIDTH - start)
-    return flat if flat is not None else _broken(value, indent)
+    marker = marker_of(value)
+    if marker == JSON_MARKER:
+        opening = f"{JSON_CALL}("
+        return opening + literal(value[JSON_MARKER], indent, start + len(opening), refs) + ")"
+    if marker is not None or not isinstance(value, list | tuple | Mapping):
+        return _flat(value, refs)
+    flat = _flat_within(value, LINE_WIDTH - start, refs)
+    return flat if flat is not None else _broken(value, indent, refs)
 
 
-def _is_container(value: Any) -> bool:
-    return isinstance(value, list | tuple) or (
-        isinstance(value, Mapping) and secret_key(value) is None
-    )
+def _flat(value: Any, refs: Reference) -> str:
+    return "".join(_pieces(value, refs))
 
 
-def _flat(value: Any) -> str:
-    return "".join(_pieces(value))
-
-
-def _flat_within(value: Any, limit: int) -> str | None:
+def _flat_within(value: Any, limit: int, refs: Reference) -> str | None:
     """The one-line form of ``value`` if it has at most ``limit`` characters, else None.
 
     Stops as soon as the limit is passed, so deciding the layout of a deep value costs time in
@@ -88,7 +160,7 @@ def _flat_within(value: Any, limit: int) -> str | None:
     """
     pieces: list[str] = []
     length = 0
-    for piece in _pieces(value):
+    for piece in _pieces(value, refs):
         length += len(piece)
         if length > limit:
             return None
@@ -96,42 +168,66 @@ def _flat_within(value: Any, limit: int) -> str | None:
     return "".join(pieces)
 
 
-def _pieces(value: Any) -> Iterator[str]:
+def _pieces(value: Any, refs: Reference) -> Iterator[str]:
     """The one-line form of ``value``, lazily, piece by piece."""
     if isinstance(value, Mapping):
-        key = secret_key(value)
-        if key is not None:
-            yield f"{CONFIG_VARIABLE}.require_secret({scalar(key)})"
-            return
-        yield "{"
-        for i, (k, v) in enumerate(_sorted_items(value)):
-            yield (", " if i else "") + scalar(k) + ": "
-            yield from _pieces(v)
-        yield "}"
+        yield from _mapping_pieces(value, refs)
     elif isinstance(value, list | tuple):
         yield "["
         for i, item in enumerate(value):
             if i:
                 yield ", "
-            yield from _pieces(item)
+            yield from _pieces(item, refs)
         yield "]"
     else:
         yield scalar(value)
 
 
-def _broken(value: Mapping[str, Any] | Sequence[Any], indent: int) -> str:
+def _mapping_pieces(value: Mapping[str, Any], refs: Reference) -> Iterator[str]:
+    marker = marker_of(value)
+    if marker == SECRET_MARKER:
+        yield f"{CONFIG_VARIABLE}.require_secret({scalar(value[SECRET_MARKER])})"
+    elif marker == REF_MARKER:
+        yield refs(value[REF_MARKER], value[OUTPUT_KEY])
+    elif marker == JSON_MARKER:
+        yield f"{JSON_CALL}("
+        yield from _pieces(value[JSON_MARKER], refs)
+        yield ")"
+    else:
+        yield "{"
+        for i, (k, v) in enumerate(_sorted_items(value)):
+            yield (", " if i else "") + scalar(k) + ": "
+            yield from _pieces(v, refs)
+        yield "}"
+
+
+def _broken(value: Mapping[str, Any] | Sequence[Any], indent: int, refs: Reference) -> str:
     inner = indent + len(INDENT)
     pad = " " * inner
     lines: list[str] = []
     if isinstance(value, Mapping):
         for key, item in _sorted_items(value):
             prefix = f"{pad}{scalar(key)}: "
-            lines.append(prefix + literal(item, inner, len(prefix)) + ",")
+            lines.append(prefix + literal(item, inner, len(prefix), refs) + ",")
         opening, closing = "{", "}"
     else:
-        lines = [pad + literal(item, inner) + "," for item in value]
+        lines = [pad + literal(item, inner, refs=refs) + "," for item in value]
         opening, closing = "[", "]"
     return "\n".join([opening, *lines, " " * indent + closing])
+
+
+def call(callee: str, arguments: Sequence[str], indent: int, column: int | None = None) -> str:
+    """``callee(a, b)`` on one line when it fits from ``column``, else one argument per line.
+
+    Arguments arrive already laid out for a line indented one level deeper than ``indent``.
+    """
+    flat = f"{callee}({', '.join(arguments)})"
+    start = indent if column is None else column
+    if "\n" not in flat and start + len(flat) <= LINE_WIDTH:
+        return flat
+    pad = " " * (indent + len(INDENT))
+    lines = [f"{pad}{argument}," for argument in arguments]
+    return "\n".join([f"{callee}(", *lines, " " * indent + ")"])
 
 
 def _sorted_items(value: Mapping[str, Any]) -> list[tuple[str, Any]]:

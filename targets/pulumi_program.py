@@ -1,18 +1,24 @@
 """Printing a resource graph as a readable Pulumi Python program (``__main__.py``).
 
 Target-neutral: it works for any graph whose type tokens have a row in
-``targets/pulumi_classes.py`` (Kubernetes today, AWS later). The program is what a platform
+``targets/pulumi_classes.py`` (Kubernetes and AWS). The program is what a platform
 engineer reviews in a pull request and runs with ``pulumi up``, so it is printed to be read:
 
 - imports only ``pulumi`` and the SDK packages the graph needs;
 - one ``pulumi.ComponentResource`` subclass per component type token, so ``pulumi preview``
   shows a tree (system -> model -> resources);
-- one statement per resource, in the graph's order (a parent or dependency that sorts later is
-  moved up, so every name is defined before it is used), with its options spelled out;
+- one statement per resource, in the graph's order (a parent, dependency, provider or
+  referenced resource that sorts later is moved up, so every name is defined before it is
+  used), with its options spelled out (``provider=aws_1`` for an explicit provider resource);
 - inputs as plain literals laid out one field per line (``targets/pulumi_literals.py``): no
   string formatting of spec text, no f-strings, no spec text in comments or identifiers
   (variables are named from the type token and a counter: ``deployment_2``);
-- secret inputs read from the stack's secret config, never written into the program.
+- for an SDK with typed args classes (pulumi_aws), keyword arguments whose nested objects are
+  the SDK's ``*Args`` classes, all the way down (``targets/pulumi_typed.py``), so Python rejects
+  a misspelled input when the program runs and the printer before;
+- secret inputs read from the stack's secret config, never written into the program; outputs of
+  other resources (``$ref``) read as attributes (``bucket_1.arn``), and policy documents
+  (``$json``) as ``pulumi.Output.json_dumps(...)`` of a literal.
 
 ``tests/test_pulumi_program.py`` runs the printed program under Pulumi's mock runtime and checks
 that it registers exactly the graph: same type tokens, names, parents, options and inputs.
@@ -43,10 +49,14 @@ from mlplane.targets.pulumi_literals import (
     INDENT,
     LINE_WIDTH,
     ProgramError,
+    Reference,
+    call,
+    has_json_document,
     literal,
     scalar,
     secret_keys,
 )
+from mlplane.targets.pulumi_typed import TypedPrinter
 
 DOCSTRING = '''"""The Pulumi program of one mlplane system in one environment.
 
@@ -72,16 +82,30 @@ def print_program(graph: ResourceGraph, system: System) -> str:
     """The ``__main__.py`` of ``graph``; ``system`` only names the spec in the header."""
     order = creation_order(graph)
     variables = variable_names(order)
+    refs = _references(order, variables)
+    exports = _exports(order, variables)
+    modules = sdk_modules(order)
+    if not exports and not any(_uses_pulumi(r) for r in order):
+        modules = tuple(m for m in modules if m != "pulumi")  # else ruff: F401 unused import
     blocks = [
         "\n".join([f"# {header_line(system)}", DOCSTRING]),
-        "\n".join(f"import {module}" for module in sdk_modules(order)),
+        "\n".join(f"import {module}" for module in modules),
     ]
     if any(secret_keys(dict(r.inputs)) for r in order):
         blocks.append(f"{CONFIG_VARIABLE} = pulumi.Config()")
     blocks += _component_classes(order)
-    blocks.append("\n".join(_statement(r, variables) for r in order))
-    blocks += ["\n".join(_exports(order, variables))]
+    blocks.append("\n".join(_statement(r, variables, refs) for r in order))
+    blocks += ["\n".join(exports)]
     return _joined([block for block in blocks if block])
+
+
+def _uses_pulumi(resource: Resource) -> bool:
+    """Whether the statement of ``resource`` (or what it needs) names the ``pulumi`` module:
+    a component class, ``pulumi.ResourceOptions``, ``pulumi.Config`` or a ``$json`` document."""
+    if resource.component or resource.parent or resource.depends_on:
+        return True
+    inputs = dict(resource.inputs)
+    return resource.options != ResourceOptions() or bool(secret_keys(inputs)) or has_json_document(inputs)
 
 
 def _joined(blocks: Sequence[str]) -> str:
@@ -94,13 +118,14 @@ def _joined(blocks: Sequence[str]) -> str:
 
 
 def creation_order(graph: ResourceGraph) -> list[Resource]:
-    """The graph's order, except that parents and dependencies always come first.
+    """The graph's order, except that what a resource needs (parent, dependencies, provider,
+    referenced resources: ``ResourceGraph.needs``) always comes first.
 
     A stable topological sort (Kahn's algorithm, ties broken by graph position): for the usual
     graph, whose components sort first, it is exactly the graph's order.
     """
     position = {r.name: i for i, r in enumerate(graph.resources)}
-    waiting_on = {r.name: set(_edges(r)) for r in graph.resources}
+    waiting_on = {r.name: set(graph.needs[r.name]) for r in graph.resources}
     dependents: dict[str, list[str]] = {r.name: [] for r in graph.resources}
     for name, needs in waiting_on.items():
         for need in needs:
@@ -121,12 +146,6 @@ def creation_order(graph: ResourceGraph) -> list[Resource]:
         stuck = sorted(name for name, needs in waiting_on.items() if needs)
         raise ProgramError(f"resources depend on each other in a cycle: {stuck}")
     return order
-
-
-def _edges(resource: Resource) -> Iterable[str]:
-    if resource.parent is not None:
-        yield resource.parent
-    yield from resource.depends_on
 
 
 def variable_names(order: Sequence[Resource]) -> dict[str, str]:
@@ -165,22 +184,39 @@ def _component_classes(order: Sequence[Resource]) -> list[str]:
     ]
 
 
-def _statement(resource: Resource, variables: Mapping[str, str]) -> str:
+def _references(order: Sequence[Resource], variables: Mapping[str, str]) -> Reference:
+    """Prints a ``$ref`` marker as ``<variable>.<attribute>``, for outputs the class table lists."""
+    types = {r.name: (r.type, r.component) for r in order}
+
+    def expression(name: str, output: str) -> str:
+        token, component = types[name]
+        attribute = None if component else python_class(token).outputs.get(output)
+        if attribute is None:
+            raise ProgramError(f"a reference reads output {output!r} of {name!r}, which {token} lacks")
+        return f"{variables[name]}.{attribute}"
+
+    return expression
+
+
+def _statement(resource: Resource, variables: Mapping[str, str], refs: Reference) -> str:
     """``variable = Class(name, ...inputs..., opts=...)``."""
     if resource.component:
         callee = component_kind(resource.type)
-        arguments = [scalar(resource.name), literal(dict(resource.inputs), len(INDENT))]
+        arguments = [scalar(resource.name), literal(dict(resource.inputs), len(INDENT), refs=refs)]
     else:
-        callee, arguments = _custom_arguments(resource)
+        callee, arguments = _custom_arguments(resource, refs)
     options = _options(resource, variables)
     if options:
         arguments.append(f"opts={options}")
-    return f"{variables[resource.name]} = {_call(callee, arguments, 0)}"
+    return f"{variables[resource.name]} = {call(callee, arguments, 0)}"
 
 
-def _custom_arguments(resource: Resource) -> tuple[str, list[str]]:
+def _custom_arguments(resource: Resource, refs: Reference) -> tuple[str, list[str]]:
     cls = python_class(resource.type)
     arguments = [scalar(resource.name)]
+    if cls.args is not None:
+        printer = TypedPrinter(cls.module, resource.name, refs)
+        return cls.path, arguments + printer.arguments(cls.args, resource.inputs, len(INDENT))
     if cls.custom_resource:
         arguments += [f"{keyword_of(k)}={scalar(v)}" for k, v in sorted(cls.implied.items())]
     for key, value in sorted(resource.inputs.items(), key=lambda item: keyword_of(item[0])):
@@ -197,7 +233,7 @@ def _custom_arguments(resource: Resource) -> tuple[str, list[str]]:
             )
         keyword = keyword_of(key)
         prefix = len(INDENT) + len(keyword) + 1
-        arguments.append(f"{keyword}={literal(value, len(INDENT), prefix)}")
+        arguments.append(f"{keyword}={literal(value, len(INDENT), prefix, refs)}")
     return cls.path, arguments
 
 
@@ -209,10 +245,12 @@ def _options(resource: Resource, variables: Mapping[str, str]) -> str:
     if resource.depends_on:
         needed = sorted(variables[name] for name in resource.depends_on)
         fields.append(f"depends_on=[{', '.join(needed)}]")
+    if resource.options.provider is not None:
+        fields.append(f"provider={variables[resource.options.provider]}")
     fields += _option_fields(resource.options)
     if not fields:
         return ""
-    return _call("pulumi.ResourceOptions", fields, len(INDENT), len(INDENT) + len("opts="))
+    return call("pulumi.ResourceOptions", fields, len(INDENT), len(INDENT) + len("opts="))
 
 
 def _option_fields(options: ResourceOptions) -> list[str]:
@@ -229,20 +267,6 @@ def _option_fields(options: ResourceOptions) -> list[str]:
     return fields
 
 
-def _call(callee: str, arguments: Sequence[str], indent: int, column: int | None = None) -> str:
-    """``callee(a, b)`` on one line when it fits from ``column``, else one argument per line.
-
-    Arguments arrive already laid out for a line indented one level deeper than ``indent``.
-    """
-    flat = f"{callee}({', '.join(arguments)})"
-    start = indent if column is None else column
-    if "\n" not in flat and start + len(flat) <= LINE_WIDTH:
-        return flat
-    pad = " " * (indent + len(INDENT))
-    lines = [f"{pad}{argument}," for argument in arguments]
-    return "\n".join([f"{callee}(", *lines, " " * indent + ")"])
-
-
 def _exports(order: Sequence[Resource], variables: Mapping[str, str]) -> list[str]:
     """``pulumi.export`` of the outputs listed in ``EXPORTS`` (namespace, service names)."""
     lines: list[str] = []
@@ -256,7 +280,7 @@ def _exports(order: Sequence[Resource], variables: Mapping[str, str]) -> list[st
             value = _mapping_expression(
                 [(scalar(r.name), f"{variables[r.name]}.metadata.name") for r in found]
             )
-        lines.append(_call("pulumi.export", [scalar(output), value], 0))
+        lines.append(call("pulumi.export", [scalar(output), value], 0))
     return lines
 
 

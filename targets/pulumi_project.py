@@ -13,7 +13,8 @@ complete project: ``cd build/dev/pulumi && pulumi stack select dev && pulumi up`
   (or an Automation API caller passes it). A rebuild rewrites this file, so set secrets from a
   secret manager in the deploying job rather than by hand.
 - ``requirements.txt``: the exact SDK versions mlplane is tested with (:data:`SDK_PINS`; a test
-  asserts they equal the versions installed by the ``test`` extra), so ``pulumi up`` runs the
+  asserts they equal the versions installed by the ``test`` extra), only of the SDKs the program
+  imports (``pulumi-aws`` when the graph has AWS tokens), so ``pulumi up`` runs the
   program against the SDK that the mock round-trip test ran it against. Not read from the build
   machine: the output must not depend on what happens to be installed there.
 - ``.gitignore``: keeps Pulumi's ``venv/`` out of a committed build output.
@@ -44,6 +45,7 @@ DESCRIPTION_LIMIT = 200
 SDK_PINS: Mapping[str, str] = MappingProxyType(
     {
         "pulumi": "3.272.0",
+        "pulumi-aws": "7.51.1",
         "pulumi-kubernetes": "4.34.2",
     }
 )

@@ -34,3 +34,12 @@ def check_jsonschema() -> str:
 @pytest.fixture(scope="session")
 def kubernetes_validate() -> str:
     return require_judge("kubernetes-validate")
+
+
+@pytest.fixture(autouse=True)
+def _private_cache_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``mlplane plan`` keeps its cache secret under ``$XDG_CACHE_HOME``: never the home
+    directory of whoever runs the tests."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))

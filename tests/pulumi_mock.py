@@ -11,19 +11,28 @@ config) that must not leak from one program into the next:
 It writes one JSON record per registered resource (the root stack excepted), sorted by name::
 
     {"type": ..., "name": ..., "custom": bool, "parent": <logical name or null>,
-     "dependsOn": [logical names], "options": {...}, "inputs": {...}, "secretPaths": [[...]]}
+     "dependsOn": [logical names], "options": {..., "provider": <logical name or null>},
+     "inputs": {...}, "secretPaths": [[...]]}
+
+The mock gives every resource deterministic outputs (:func:`mock_outputs`): each output the class
+table lists echoes the input of that name, or else is ``arn:mock:<type>:<name>`` for ``arn`` and
+``<name>-<output>`` for any other; the id is ``<name>-id``. So a program that reads another
+resource's output (a ``$ref`` marker) sends a value the comparison can predict.
 
 What the mock hands over is what the SDK sent to the engine, after the SDK's own changes; the
 comparison with the graph (``tests/pulumi_roundtrip.py``) undoes none of them silently:
 - secret values arrive wrapped in Pulumi's secret signature; they are unwrapped here and the
   path of every wrapper is listed in ``secretPaths``;
-- each ``--secret KEY`` is set as secret config ``<project>:KEY`` with the value ``secret:KEY``.
+- each ``--secret KEY`` is set as secret config ``<project>:KEY`` with the value ``secret:KEY``;
+- ``AWS_REGION`` and ``AWS_DEFAULT_REGION`` are unset: pulumi_aws's provider would otherwise send
+  the build machine's region as an input the graph never had.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import runpy
 import sys
 import threading
@@ -31,6 +40,30 @@ from pathlib import Path
 from typing import Any
 
 SECRET_VALUE_PREFIX = "secret:"
+AMBIENT_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def mock_id(name: str) -> str:
+    return f"{name}-id"
+
+
+def mock_output(token: str, name: str, inputs: dict[str, Any], output: str) -> Any:
+    """The value the mock gives output ``output`` of resource ``name`` (see the module doc)."""
+    if output == "id":
+        return mock_id(name)
+    if output in inputs:
+        return inputs[output]
+    return f"arn:mock:{token}:{name}" if output == "arn" else f"{name}-{output}"
+
+
+def mock_outputs(token: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Every output of the class table's row for ``token`` (components and unknown rows: none)."""
+    from mlplane.targets.pulumi_classes import CLASSES
+
+    row = CLASSES.get(token)
+    outputs = {} if row is None else {o: mock_output(token, name, inputs, o) for o in row.outputs}
+    outputs.pop("id", None)  # the id travels beside the outputs, not among them
+    return {**inputs, **outputs}
 
 
 def _arguments(argv: list[str]) -> argparse.Namespace:
@@ -69,7 +102,8 @@ def run(program: Path, project: str, stack: str, secrets: list[str]) -> list[dic
 
     class StateMocks(pulumi.runtime.Mocks):
         def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-            return (f"{args.name}-id" if args.custom else None), dict(args.inputs)
+            outputs = mock_outputs(args.typ, args.name, dict(args.inputs))
+            return (mock_id(args.name) if args.custom else None), outputs
 
         def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], None]:
             raise AssertionError(f"the program called a provider function: {args.token}")
@@ -90,6 +124,8 @@ def run(program: Path, project: str, stack: str, secrets: list[str]) -> list[dic
                 records.append(record)
             return response
 
+    for variable in AMBIENT_VARIABLES:
+        os.environ.pop(variable, None)
     config = {f"{project}:{key}": SECRET_VALUE_PREFIX + key for key in secrets}
     pulumi.runtime.set_all_config(config, secret_keys=sorted(config))
     state = StateMocks()
@@ -119,8 +155,17 @@ def _request_record(request: Any, names: dict[str, str], stacks: set[str]) -> di
             "deleteBeforeReplace": bool(request.deleteBeforeReplace),
             "ignoreChanges": list(request.ignoreChanges),
             "additionalSecretOutputs": list(request.additionalSecretOutputs),
+            "provider": _provider_name(request.provider, names),
         },
     }
+
+
+def _provider_name(reference: str, names: dict[str, str]) -> str | None:
+    """The logical name of the provider in a ``<urn>::<id>`` reference; None for the default."""
+    if not reference:
+        return None
+    urn = reference.rsplit("::", 1)[0]
+    return names.get(urn, f"<unregistered {urn}>")
 
 
 def main(argv: list[str]) -> int:

@@ -14,7 +14,13 @@ and the SDK must pass them through unchanged, which is part of what this proves)
 4. a secret marker ``{"$secret": KEY}`` arrives as the value of the secret config KEY (the mock
    sets it to ``secret:KEY``), inside a secret wrapper: the marker's path must be covered by one;
 5. the SDK adds its own ``additionalSecretOutputs`` for some classes (a Kubernetes Secret's
-   ``data`` and ``stringData``: ``PythonClass.sdk_secret_outputs``).
+   ``data`` and ``stringData``: ``PythonClass.sdk_secret_outputs``);
+6. a ``$ref`` marker arrives as the mock's value of that output (``tests/pulumi_mock.py``:
+   computed from the referenced resource's expected inputs), a ``$json`` marker as the JSON text
+   of its resolved document (keys sorted, as printed), and every referenced resource is an
+   implicit dependency (``dependsOn``), as Pulumi makes it;
+7. some pulumi_aws constructors add defaults (:data:`SDK_DEFAULTS`), and a provider resource
+   (``pulumi:providers:*``) sends every non-string input as JSON text.
 """
 
 from __future__ import annotations
@@ -26,14 +32,28 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlplane.compiler.graph import Resource, ResourceGraph
+from mlplane.compiler.graph import (
+    JSON_MARKER,
+    PROVIDER_TYPE_PREFIX,
+    SECRET_MARKER,
+    Resource,
+    ResourceGraph,
+    is_json_document,
+    output_ref,
+)
 from mlplane.compiler.ir import System
 from mlplane.targets.pulumi_classes import python_class
-from mlplane.targets.pulumi_literals import SECRET_MARKER, secret_keys
+from mlplane.targets.pulumi_literals import secret_keys
 from mlplane.targets.pulumi_project import EMITTER
+from tests.pulumi_mock import mock_output
 
 MOCK_RUNNER = Path(__file__).with_name("pulumi_mock.py")
 SECRET_VALUE_PREFIX = "secret:"
+SDK_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    "pulumi:providers:aws": {"skipCredentialsValidation": False, "skipRegionValidation": True},
+    "aws:ec2/securityGroup:SecurityGroup": {"description": "Managed by Pulumi"},
+}
+"""Inputs that pulumi_aws's constructors set when the program does not (their defaults)."""
 
 
 def write_project(graph: ResourceGraph, system: System, directory: Path) -> Path:
@@ -69,34 +89,68 @@ def registrations_of(graph: ResourceGraph, system: System, directory: Path) -> l
 
 
 def expected_registrations(graph: ResourceGraph) -> list[dict[str, Any]]:
-    """What the SDK should send for each resource of ``graph``, after rules 1-5 above."""
-    return sorted((_expected(r) for r in graph), key=lambda record: str(record["name"]))
+    """What the SDK should send for each resource of ``graph``, after rules 1-7 above."""
+    resolver = _Resolver(graph)
+    return sorted((_expected(r, resolver) for r in graph), key=lambda record: str(record["name"]))
 
 
-def _expected(resource: Resource) -> dict[str, Any]:
-    inputs: dict[str, Any] = json.loads(json.dumps(dict(resource.inputs)))
+class _Resolver:
+    """Rule 6: the values that ``$ref`` and ``$json`` markers arrive as, memoised per resource."""
+
+    def __init__(self, graph: ResourceGraph) -> None:
+        self.resources = {r.name: r for r in graph}
+        self.resolved: dict[str, dict[str, Any]] = {}
+
+    def inputs(self, name: str) -> dict[str, Any]:
+        """The inputs of ``name`` as sent (markers resolved, None entries dropped)."""
+        if name not in self.resolved:
+            raw: dict[str, Any] = json.loads(json.dumps(dict(self.resources[name].inputs)))
+            self.resolved[name] = _without_none(self.value(raw))
+        return self.resolved[name]
+
+    def value(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            target = output_ref(value)
+            if target is not None:
+                name, output = target
+                return mock_output(self.resources[name].type, name, self.inputs(name), output)
+            if is_json_document(value):
+                return json.dumps(self.value(value[JSON_MARKER]), sort_keys=True)
+            return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.value(item) for item in value]
+        return value
+
+
+def _expected(resource: Resource, resolver: _Resolver) -> dict[str, Any]:
+    raw: dict[str, Any] = json.loads(json.dumps(dict(resource.inputs)))
+    inputs = resolver.inputs(resource.name)
     sdk_secrets: tuple[str, ...] = ()
     if not resource.component:
         cls = python_class(resource.type)
-        inputs = {**inputs, **cls.implied}
+        inputs = {**SDK_DEFAULTS.get(resource.type, {}), **inputs, **cls.implied}
         sdk_secrets = cls.sdk_secret_outputs
+    if resource.type.startswith(PROVIDER_TYPE_PREFIX):
+        inputs = {k: v if isinstance(v, str) else json.dumps(v) for k, v in inputs.items()}
     options = resource.options
     return {
         "type": resource.type,
         "name": resource.name,
         "custom": not resource.component,
         "parent": resource.parent,
-        "dependsOn": sorted(resource.depends_on),
+        "dependsOn": sorted({*resource.depends_on, *resource.references()}),
         "options": {
             "protect": options.protect,
             "retainOnDelete": options.retain_on_delete,
             "deleteBeforeReplace": options.delete_before_replace,
             "ignoreChanges": sorted(options.ignore_changes),
             "additionalSecretOutputs": sorted({*options.additional_secret_outputs, *sdk_secrets}),
+            "provider": options.provider,
         },
-        "inputs": canonical(_without_secrets(_without_none(inputs))),
-        "secretMarkers": sorted(_marker_paths(inputs, [])),
+        "inputs": canonical(_without_secrets(inputs)),
+        "secretMarkers": sorted(_marker_paths(raw, [])),
     }
+
 
 
 def _without_none(value: Any) -> Any:

@@ -239,6 +239,15 @@ MESSAGES: dict[str, list[tuple[int, str]]] = {
         (33, "30s, 5m, 1h"),
     ],
     "34-argument-injection.yaml": [(8, "DNS-1123"), (13, "no leading '-'")],
+    "29-aws-settings.yaml": [
+        (13, "arn:aws:iam::<12-digit account>:role/<name>"),
+        (15, "'subnet-' and 8 or 17 lower-case hex digits"),
+        (16, "'sg-' and 8 or 17"),
+        (22, "the environment's accountId is 123456789012"),
+        (34, "objectStore only"),
+        (42, "ml.<family>.<size>"),
+    ],
+    "28-aws-residency.yaml": [(10, "its AWS region 'us-east-1' is in 'us'")],
     "35-external-reference.yaml": [(4, "'include' is not supported")],
 }
 

@@ -103,14 +103,16 @@ def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
 
 
 def variant(tmp_path: Path, *replacements: tuple[str, str]) -> tuple[dict[str, ir.System], str]:
-    """The fraud-scoring example with text replaced (each replacement must apply)."""
+    """The fraud-scoring example with text replaced (each replacement must apply), and its
+    kubernetes environments."""
     text = FRAUD.read_text(encoding="utf-8")
     for old, new in replacements:
         assert old in text, old
         text = text.replace(old, new)
     result = compile_text(tmp_path, text)
     assert result.ok, [d.one_line() for d in result.sorted_diagnostics()]
-    return result.systems, text
+    systems = result.systems.items()
+    return {n: s for n, s in systems if s.environment.target == "kubernetes"}, text
 
 
 def line_of(text: str, needle: str) -> int:
@@ -519,7 +521,7 @@ def test_missing_resources_fall_back_to_defaults_and_say_so(tmp_path: Path) -> N
     (info,) = errors(found, codes.DEFAULT_RESOURCES)
     assert info.severity is Severity.INFO
     assert info.location is not None
-    assert info.location.line == line_of(text, "    training:")
+    assert info.location.line == line_of(text, "    training:\n      schedule:")
     limits = pod_spec(named(graph, "CronJob", "scorer-training"))["containers"][0]["resources"][
         "limits"
     ]

@@ -380,7 +380,7 @@ def test_unknown_environment(repo: Repo) -> None:
 
 def test_saved_plan_is_bound_to_commits_and_hashes(repo: Repo, tmp_path: Path) -> None:
     from mlplane.compiler.build import build
-    from mlplane.compiler.plan_run import graph_digest
+    from mlplane.compiler.plan_lower import graph_digest
 
     base = repo.git("rev-parse", "HEAD")
     repo.edit("spec/mlplane.yaml", "replicas: {min: 2, max: 4}", "replicas: {min: 3, max: 6}")

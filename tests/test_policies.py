@@ -138,7 +138,8 @@ def test_builtin_pack_is_installed_and_large_enough() -> None:
     assert "builtin" in packs and isinstance(packs["builtin"], PolicyPack)
     rules = installed_rules()
     assert len(rules) >= 25
-    assert {rule.id.split(".")[0] for rule in rules} == {"data", "models", "security", "slas"}
+    domains = {"aws", "data", "models", "security", "slas"}
+    assert {rule.id.split(".")[0] for rule in rules} == domains
 
 
 def test_rules_run_in_pack_then_id_order_and_are_codes_with_help() -> None:

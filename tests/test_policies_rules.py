@@ -247,8 +247,8 @@ PASSING: dict[str, Case] = {
 
 
 def test_every_rule_has_a_failing_and_a_passing_case() -> None:
-    ids = {rule.id for rule in installed_rules()}
-    assert set(FAILING) == ids
+    ids = {rule.id for rule in installed_rules() if not rule.reads_graph}  # graph rules: see
+    assert set(FAILING) == ids  # test_policies_aws.py
     assert set(PASSING) == ids
 
 

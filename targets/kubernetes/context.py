@@ -7,8 +7,9 @@ parent, dependencies) so that no builder repeats that bookkeeping.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from mlplane.compiler import ir
@@ -18,6 +19,15 @@ from mlplane.compiler.ir import Origin
 from mlplane.targets.kubernetes import names
 
 CORE_GROUP = "v1"
+
+
+def _grouped(
+    allows: tuple[ir.NetworkAllow, ...], end: Callable[[ir.NetworkAllow], str]
+) -> dict[str, tuple[ir.NetworkAllow, ...]]:
+    found: dict[str, list[ir.NetworkAllow]] = {}
+    for allow in allows:
+        found.setdefault(end(allow), []).append(allow)
+    return {text: tuple(group) for text, group in found.items()}
 
 
 def type_token(api_version: str, kind: str) -> str:
@@ -53,6 +63,19 @@ class Lowering:
     @property
     def namespace_resource(self) -> str:
         return names.logical(self.system.name, "namespace")
+
+    @cached_property
+    def allows_from(self) -> Mapping[str, tuple[ir.NetworkAllow, ...]]:
+        """``security.network.allow`` entries by the text of their source, in spec order.
+
+        Built once per lowering: each model looks up its own entries here instead of scanning
+        every entry, which made network policies quadratic in the size of the system."""
+        return _grouped(self.system.security.allow, lambda allow: allow.source)
+
+    @cached_property
+    def allows_to(self) -> Mapping[str, tuple[ir.NetworkAllow, ...]]:
+        """The same entries by the text of their destination (see :attr:`allows_from`)."""
+        return _grouped(self.system.security.allow, lambda allow: allow.destination)
 
     def origin(self, path: SpecPath) -> Origin:
         """The origin of ``path``, or of its nearest ancestor written in the spec."""

@@ -65,8 +65,7 @@ class Endpoint:
 def parse_endpoint(text: str) -> Endpoint:
     """An endpoint of ``security.network.allow`` (the schema has checked its form).
 
-    Cached: every model's policies look at every allow rule, so the same few hundred strings
-    are parsed once per model otherwise."""
+    Cached: each allow rule's ends are parsed again for every model that the rule involves."""
     if text == "internet":
         return Endpoint("internet", "")
     if text.startswith(("namespace:", "cidr:")):
@@ -74,6 +73,12 @@ def parse_endpoint(text: str) -> Endpoint:
         return Endpoint(kind, name)  # type: ignore[arg-type]
     kind, _, name = text.partition(".")
     return Endpoint(kind, name)  # type: ignore[arg-type]
+
+
+def model_endpoint(model: str) -> str:
+    """The one text that :func:`parse_endpoint` reads as ``Endpoint("models", model)``: so the
+    allow entries of a model are found by their text (``Lowering.allows_from``/``allows_to``)."""
+    return f"models.{model}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,10 +221,7 @@ def lower_model_policies(lowering: Lowering, model: ir.Model, parent: str) -> No
 
 def ingress_rules(lowering: Lowering, model: ir.Model) -> list[Rule]:
     rules: list[Rule] = []
-    for allow in lowering.system.security.allow:
-        destination = parse_endpoint(allow.destination)
-        if destination != Endpoint("models", model.name):
-            continue
+    for allow in lowering.allows_to.get(model_endpoint(model.name), ()):
         peers = _ingress_peers(lowering, parse_endpoint(allow.source), allow.origin)
         if peers is not None:
             rules.append(rule("ingress", peers, allow.ports or (model.serving.port,)))
@@ -248,9 +250,7 @@ def _ingress_peers(
 
 def egress_rules(lowering: Lowering, model: ir.Model) -> list[Rule]:
     rules: list[Rule] = []
-    for allow in lowering.system.security.allow:
-        if parse_endpoint(allow.source) != Endpoint("models", model.name):
-            continue
+    for allow in lowering.allows_from.get(model_endpoint(model.name), ()):
         found = _egress_rule(lowering, parse_endpoint(allow.destination), allow)
         if found is not None:
             rules.append(found)

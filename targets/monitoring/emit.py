@@ -46,15 +46,22 @@ def prometheus_rule_spec(system: ir.System) -> dict[str, Any]:
     return prometheus_rules(system)
 
 
+CLOUDWATCH_TARGETS = frozenset({"aws"})
+"""Targets whose models report to CloudWatch, not Prometheus: their SLOs are alarms in the
+resource graph (targets/aws/alarms.py), and Prometheus rules on metrics that never exist there
+would only mislead."""
+
+
 class MonitoringEmitter:
-    """``mlplane build`` writes the monitoring files of every environment, whatever its target
-    (found through the ``mlplane.emitters`` entry point)."""
+    """``mlplane build`` writes the monitoring files of every environment whose metrics
+    Prometheus scrapes (found through the ``mlplane.emitters`` entry point)."""
 
     name = "monitoring"
 
     def emit(self, system: ir.System, graph: ResourceGraph) -> dict[str, str]:
-        del graph  # the SLOs come from the system model, not from the resources
-        return monitoring_files(system)
+        if graph.target in CLOUDWATCH_TARGETS:
+            return {}
+        return monitoring_files(system)  # the SLOs come from the system model
 
 
 EMITTER = MonitoringEmitter()

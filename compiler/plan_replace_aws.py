@@ -1,0 +1,95 @@
+"""Which input changes force pulumi-aws to *replace* an AWS resource.
+
+pulumi-aws is bridged from the Terraform AWS provider: an input forces a replacement exactly
+when the Terraform schema marks the attribute ``ForceNew`` (the bridge reports it as a
+``replace`` in Pulumi's diff). The Python SDK does not say which inputs those are, so each row
+below names the file of hashicorp/terraform-provider-aws (v6, which pulumi-aws 7 bridges) whose
+resource schema marks them; inputs are in the graph's wire form (camelCase).
+
+Two resources replace on nearly everything: a SageMaker ``Model`` and ``EndpointConfiguration``
+update nothing but their tags in place (their ``Update`` functions only retag), which is why the
+AWS target auto-names them and lets Pulumi create the new one before deleting the old. An
+``Endpoint`` updates its configuration and deployment policy in place, but a change of its
+rollback alarms (``deploymentConfig.autoRollbackConfiguration``) replaces it, and with
+``deleteBeforeReplace`` that interrupts serving.
+
+Every row of the table is also covered by :data:`COMMON_FIELDS`: since v6 any regional resource
+takes a ``region`` input, and a resource cannot move between regions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+AWS_PREFIX = "aws:"
+COMMON_FIELDS = ("region",)
+"""Every ``aws:*`` type: the per-resource region (v6 "enhanced region support")."""
+
+_BUCKET = ("bucket",)
+_BUCKET_OWNED = ("bucket", "expectedBucketOwner")
+
+REPLACE_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        # internal/service/appautoscaling/target.go
+        "aws:appautoscaling/target:Target": ("resourceId", "scalableDimension", "serviceNamespace"),
+        # internal/service/appautoscaling/policy.go
+        "aws:appautoscaling/policy:Policy": (
+            "name", "resourceId", "scalableDimension", "serviceNamespace",
+        ),
+        # internal/service/cloudwatch/composite_alarm.go
+        "aws:cloudwatch/compositeAlarm:CompositeAlarm": ("alarmName",),
+        # internal/service/cloudwatch/dashboard.go
+        "aws:cloudwatch/dashboard:Dashboard": ("dashboardName",),
+        # internal/service/logs/group.go
+        "aws:cloudwatch/logGroup:LogGroup": ("logGroupClass", "name", "namePrefix"),
+        # internal/service/cloudwatch/metric_alarm.go
+        "aws:cloudwatch/metricAlarm:MetricAlarm": ("alarmName",),
+        # internal/service/iam/role.go
+        "aws:iam/role:Role": ("name", "namePrefix", "path"),
+        # internal/service/iam/role_policy.go
+        "aws:iam/rolePolicy:RolePolicy": ("name", "namePrefix", "role"),
+        # internal/service/kms/alias.go
+        "aws:kms/alias:Alias": ("name", "namePrefix"),
+        # internal/service/kms/key.go
+        "aws:kms/key:Key": (
+            "customKeyStoreId", "customerMasterKeySpec", "keyUsage", "multiRegion", "xksKeyId",
+        ),
+        # internal/service/s3/bucket.go
+        "aws:s3/bucket:Bucket": ("bucket", "bucketPrefix", "objectLockEnabled"),
+        # internal/service/s3/bucket_lifecycle_configuration.go
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": _BUCKET_OWNED,
+        # internal/service/s3/bucket_logging.go
+        "aws:s3/bucketLogging:BucketLogging": _BUCKET_OWNED,
+        # internal/service/s3/bucket_ownership_controls.go
+        "aws:s3/bucketOwnershipControls:BucketOwnershipControls": _BUCKET,
+        # internal/service/s3/bucket_policy.go
+        "aws:s3/bucketPolicy:BucketPolicy": _BUCKET,
+        # internal/service/s3/bucket_public_access_block.go
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _BUCKET,
+        # internal/service/s3/bucket_server_side_encryption_configuration.go
+        "aws:s3/bucketServerSideEncryptionConfiguration:"
+        "BucketServerSideEncryptionConfiguration": _BUCKET_OWNED,
+        # internal/service/s3/bucket_versioning.go
+        "aws:s3/bucketVersioning:BucketVersioning": _BUCKET_OWNED,
+        # internal/service/sagemaker/endpoint.go
+        "aws:sagemaker/endpoint:Endpoint": ("deploymentConfig.autoRollbackConfiguration", "name"),
+        # internal/service/sagemaker/endpoint_configuration.go: every input but tags
+        "aws:sagemaker/endpointConfiguration:EndpointConfiguration": (
+            "asyncInferenceConfig", "dataCaptureConfig", "executionRoleArn", "kmsKeyArn", "name",
+            "namePrefix", "productionVariants", "shadowProductionVariants",
+        ),
+        # internal/service/sagemaker/model.go: every input but tags
+        "aws:sagemaker/model:Model": (
+            "containers", "enableNetworkIsolation", "executionRoleArn",
+            "inferenceExecutionConfig", "name", "primaryContainer", "vpcConfig",
+        ),
+        # internal/service/scheduler/schedule.go
+        "aws:scheduler/schedule:Schedule": ("groupName", "name", "namePrefix"),
+        # internal/service/sns/topic.go
+        "aws:sns/topic:Topic": ("fifoTopic", "name", "namePrefix"),
+        # internal/service/sns/topic_policy.go
+        "aws:sns/topicPolicy:TopicPolicy": ("arn",),
+    }
+)  # fmt: skip
+"""Type token -> input paths that force a replacement (besides :data:`COMMON_FIELDS`)."""

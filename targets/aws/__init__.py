@@ -1,0 +1,34 @@
+"""The AWS target: lowers a system to a resource graph on ``pulumi_aws``.
+
+See README.md in this folder for what it creates, what it only references and what needs a
+real account to verify. Importing this package registers the target's diagnostic codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from mlplane.compiler.diagnostics import Diagnostics
+from mlplane.compiler.graph import ResourceGraph
+from mlplane.compiler.ir import System
+from mlplane.targets.aws import codes as codes
+from mlplane.targets.aws.lower import TARGET_NAME, lower
+
+
+class AwsTarget:
+    """The ``aws`` entry of the ``mlplane.targets`` entry-point group."""
+
+    name = TARGET_NAME
+
+    def lower(self, system: System, diagnostics: Diagnostics) -> ResourceGraph | None:
+        return lower(system, diagnostics)
+
+    def emit(self, system: System, graph: ResourceGraph) -> Mapping[str, str]:
+        """No files of its own: the Pulumi program and monitoring come from the emitters."""
+        del system, graph
+        return {}
+
+
+TARGET = AwsTarget()
+
+__all__ = ["TARGET", "AwsTarget", "lower"]

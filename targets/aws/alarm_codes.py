@@ -1,0 +1,11 @@
+"""Diagnostic codes of the CloudWatch alarms of the AWS target (see ``compiler.codes``)."""
+
+from __future__ import annotations
+
+from mlplane.compiler.diagnostics import Severity, register_code
+
+SLA_NOT_LOWERED = register_code(
+    "aws-sla-not-lowered",
+    "an SLA has no CloudWatch equivalent on the aws target and raises no alarm there",
+    Severity.WARNING,
+)

@@ -1,0 +1,67 @@
+"""The call into the alarms module (``alarms.py``): served models in, rollback alarms out.
+
+The alarms module lowers the SLAs to CloudWatch alarms, SNS topics and a dashboard; the endpoint
+of each model names its rollback alarms in ``autoRollbackConfiguration`` and depends on them.
+Without the module (an older build of this target) no alarms are lowered and ``lower`` reports
+nothing about rollback, so the rest of the target stays usable.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import ModuleType
+
+from mlplane.targets.aws import names
+from mlplane.targets.aws.context import Lowering
+from mlplane.targets.aws.serving import Serving
+
+
+@dataclass(frozen=True, slots=True)
+class Rollback:
+    """One model's rollback alarms: CloudWatch names and logical resource names."""
+
+    names: tuple[str, ...]
+    resources: tuple[str, ...]
+
+
+def _alarms_module() -> ModuleType | None:
+    try:
+        return importlib.import_module("mlplane.targets.aws.alarms")
+    except ImportError:
+        return None
+
+
+def lower(
+    lowering: Lowering, served: Mapping[str, Serving], kms_key: str | None, parent: str
+) -> Mapping[str, Rollback]:
+    """Run the alarms module and add its resources; empty when it is absent or nothing is served."""
+    module = _alarms_module()
+    if module is None or kms_key is None:
+        return {}
+    models = {
+        name: module.ServedModel(
+            model=name,
+            endpoint_name=item.endpoint_name,
+            variant_name=names.VARIANT,
+            origin=lowering.system.models[name].origin,
+        )
+        for name, item in served.items()
+    }
+    result = module.lower_alarms(
+        lowering.system,
+        models,
+        provider=lowering.provider,
+        kms_key=kms_key,
+        parent=parent,
+        diagnostics=lowering.diagnostics,
+    )
+    lowering.resources.extend(result.resources)
+    return {
+        name: Rollback(
+            tuple(result.rollback_alarm_names.get(name, ())),
+            tuple(result.rollback_alarm_resources.get(name, ())),
+        )
+        for name in served
+    }

@@ -1,0 +1,90 @@
+"""Lowering a system model to the AWS resource graph of one environment.
+
+The graph is a tree for ``pulumi preview``: a ``mlplane:index:System`` component holds the
+environment's provider, the KMS keys, the access-log bucket, the managed buckets and the alarms;
+one ``mlplane:index:Model`` component per model holds its execution role, log group, SageMaker
+model, endpoint configuration, endpoint and scaling. Checks run first (``checks.py``); the steps
+still run after an error so one build shows every problem, and ``lower`` then returns no graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from mlplane.compiler import ir
+from mlplane.compiler.diagnostics import Diagnostics
+from mlplane.compiler.graph import ResourceGraph
+from mlplane.targets.aws import alarm_seam, buckets, checks, codes, keys, names, roles, serving
+from mlplane.targets.aws.context import Lowering, model_tier
+from mlplane.targets.aws.provider import lower_provider
+
+TARGET_NAME = "aws"
+
+
+def lower(system: ir.System, diagnostics: Diagnostics) -> ResourceGraph | None:
+    """The resource graph of ``system``, or None when the spec cannot be lowered (see the
+    diagnostics, each located at the spec line at fault)."""
+    found = Diagnostics()
+    lowering = Lowering(system, found)
+    checks.check_spec(lowering)
+    root = names.system_component(system)
+    lowering.add_component(root, names.SYSTEM_COMPONENT_TYPE, lowering.origin(("metadata",)), None)
+    lower_provider(lowering, root)
+    lower_data_plane(lowering, root)
+    served = {name: lower_model(lowering, model, root) for name, model in system.models.items()}
+    alerts = keys.lower_alerts_key(lowering, root) if system.models or system.slas else None
+    rollback = alarm_seam.lower(lowering, served, alerts, root)
+    for name, model in system.models.items():
+        lower_endpoint(lowering, model, served[name], rollback)
+    keys.lower_tier_keys(lowering, tiers_in_use(lowering), root)
+    diagnostics.extend(found)
+    if found.has_errors:
+        return None
+    return ResourceGraph.build(system.environment.name, TARGET_NAME, lowering.resources)
+
+
+def tiers_in_use(lowering: Lowering) -> dict[str, bool]:
+    """Classification tiers that need a key -> whether endpoint log groups use it."""
+    system = lowering.system
+    tiers = {managed.tier: False for managed in buckets.managed_buckets(system)}
+    for model in system.models.values():
+        tiers[model_tier(system, model)] = True
+    return tiers
+
+
+def lower_data_plane(lowering: Lowering, root: str) -> None:
+    """The managed buckets, logging into the environment's log bucket."""
+    managed = buckets.managed_buckets(lowering.system)
+    if not managed:
+        return
+    logs = buckets.lower_log_bucket(lowering, root)
+    for bucket in managed:
+        buckets.lower_bucket(lowering, bucket, names.key(bucket.tier), logs, root)
+
+
+def lower_model(lowering: Lowering, model: ir.Model, root: str) -> serving.Serving:
+    component = names.model_component(model.name)
+    lowering.add_component(component, names.MODEL_COMPONENT_TYPE, model.origin, root)
+    role = roles.lower_role(lowering, model, component)
+    return serving.lower_serving(lowering, model, role, component)
+
+
+def lower_endpoint(
+    lowering: Lowering,
+    model: ir.Model,
+    served: serving.Serving,
+    rollback: Mapping[str, alarm_seam.Rollback],
+) -> None:
+    alarms = rollback.get(model.name)
+    if alarms is not None and not alarms.names:
+        path = ("models", model.name, "serving", "rollout")
+        lowering.diagnostics.error(
+            codes.ROLLBACK_WITHOUT_ALARMS,
+            f"model {model.name!r} has no rollback alarm, so SageMaker could not roll a bad "
+            "deployment back",
+            lowering.location(path),
+            path,
+            f"add an SLA on model {model.name!r} (availability or latency)",
+        )
+    alarm_names, resources = (alarms.names, alarms.resources) if alarms else ((), ())
+    serving.lower_endpoint(lowering, model, served, alarm_names, resources)

@@ -1,0 +1,177 @@
+"""The SageMaker execution role of each model: exactly what the model needs, nothing more.
+
+One role per model (trusted by ``sagemaker.amazonaws.com`` of this account only) with one inline
+policy: read the S3 prefixes of its ``s3://`` inputs and of its artifact, decrypt with the keys
+of its managed inputs (and its own tier, for the endpoint's volume and data), write its endpoint
+log group, manage the network interfaces SageMaker puts into the VPC, and pull its image when
+the image is in ECR. A referenced (non-managed) bucket is granted by the ARN its URI names; the
+keys of referenced data are not known to the spec and must be granted by their owners.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlplane.compiler import ir
+from mlplane.compiler.graph import json_document, ref
+from mlplane.targets.aws import names
+from mlplane.targets.aws.context import Lowering, model_tier
+from mlplane.targets.aws.serving import capture_location
+
+ROLE_TYPE = "aws:iam/role:Role"
+ROLE_POLICY_TYPE = "aws:iam/rolePolicy:RolePolicy"
+POLICY_NAME = "mlplane-execution"
+VPC_WRITE_ACTIONS = [
+    "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
+]  # fmt: skip
+VPC_DESCRIBE_ACTIONS = [
+    "ec2:DescribeDhcpOptions", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets", "ec2:DescribeVpcs",
+]  # fmt: skip
+ECR_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+
+
+def trust_policy(lowering: Lowering) -> dict[str, Any]:
+    account = lowering.environment.aws_account_id
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sagemaker.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+            }
+        ],
+    }
+
+
+def read_locations(system: ir.System, model: ir.Model) -> list[str]:
+    """The ``s3://`` locations the model reads: its inputs' and its artifact's, sorted."""
+    uris = [system.data_sources[name].uri for name in model.inputs]
+    if model.artifact is not None:
+        uris.append(model.artifact)
+    return sorted({uri for uri in uris if uri.startswith("s3://")})
+
+
+def _s3_statements(lowering: Lowering, model: ir.Model) -> list[dict[str, Any]]:
+    objects: list[str] = []
+    buckets: dict[str, list[str]] = {}
+    for uri in read_locations(lowering.system, model):
+        bucket, prefix = names.s3_location(uri)
+        arn = names.bucket_arn(lowering.system, bucket)
+        objects.append(f"{arn}/{prefix}*")
+        buckets.setdefault(arn, []).append(f"{prefix}*")
+    statements: list[dict[str, Any]] = []
+    if objects:
+        statements.append({"Sid": "ReadData", "Effect": "Allow", "Action": "s3:GetObject",
+                           "Resource": sorted(set(objects))})  # fmt: skip
+    for index, (arn, prefixes) in enumerate(sorted(buckets.items())):
+        statements.append(
+            {
+                "Sid": f"ListData{index}",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": arn,
+                "Condition": {"StringLike": {"s3:prefix": sorted(set(prefixes))}},
+            }
+        )
+    return statements
+
+
+def key_tiers(lowering: Lowering, model: ir.Model) -> list[str]:
+    """The tiers whose keys the model uses: its managed inputs' and its own."""
+    sources = lowering.system.data_sources
+    tiers = {sources[name].classification for name in model.inputs if sources[name].managed}
+    tiers.add(model_tier(lowering.system, model))
+    capture = model.serving.data_capture
+    if capture is not None and capture.destination in sources:
+        tiers.add(sources[capture.destination].classification)
+    return sorted(tiers)
+
+
+def _capture_statement(lowering: Lowering, model: ir.Model) -> list[dict[str, Any]]:
+    """Write access to the model's own capture prefix (SageMaker writes as the model's role)."""
+    location = capture_location(lowering, model)
+    if location is None:
+        return []
+    resource = f"{names.bucket_arn(lowering.system, location[0])}/{location[1]}*"
+    return [
+        {"Sid": "WriteCapture", "Effect": "Allow", "Action": "s3:PutObject", "Resource": resource}
+    ]
+
+
+def vpc_resources(lowering: Lowering) -> list[str]:
+    """The network interfaces of this account and region, and the environment's subnets and
+    security groups: where SageMaker may create the interfaces of its VPC configuration."""
+    env = lowering.environment
+    prefix = f"arn:{names.partition(env.aws_region)}:ec2:{env.aws_region}:{env.aws_account_id}"
+    vpc = env.aws_vpc
+    subnets = vpc.subnet_ids if vpc else ()
+    groups = vpc.security_group_ids if vpc else ()
+    return [
+        f"{prefix}:network-interface/*",
+        *(f"{prefix}:subnet/{subnet}" for subnet in subnets),
+        *(f"{prefix}:security-group/{group}" for group in groups),
+    ]
+
+
+def _other_statements(lowering: Lowering, model: ir.Model) -> list[dict[str, Any]]:
+    keys = [ref(names.key(tier), "arn") for tier in key_tiers(lowering, model)]
+    log_group = names.log_group(names.endpoint(lowering.system, model.name))
+    group_arn = names.log_group_arn(lowering.system, log_group)
+    statements: list[dict[str, Any]] = [
+        {"Sid": "UseKeys", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+         "Resource": keys},
+        {"Sid": "WriteLogs", "Effect": "Allow",
+         "Action": ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+         "Resource": [group_arn, f"{group_arn}:log-stream:*"]},
+        {"Sid": "VpcNetworkInterfaces", "Effect": "Allow", "Action": VPC_WRITE_ACTIONS,
+         "Resource": vpc_resources(lowering)},
+        {"Sid": "VpcDescribe", "Effect": "Allow", "Action": VPC_DESCRIBE_ACTIONS, "Resource": "*"},
+    ]  # fmt: skip
+    repository = names.ecr_repository_arn(model.image)
+    if repository is not None:
+        statements.append({"Sid": "PullImage", "Effect": "Allow", "Action": ECR_ACTIONS,
+                           "Resource": repository})  # fmt: skip
+        statements.append({"Sid": "EcrToken", "Effect": "Allow",
+                           "Action": "ecr:GetAuthorizationToken", "Resource": "*"})  # fmt: skip
+    return statements
+
+
+def execution_policy(lowering: Lowering, model: ir.Model) -> dict[str, Any]:
+    statements = _s3_statements(lowering, model) + _capture_statement(lowering, model)
+    statements += _other_statements(lowering, model)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def lower_role(lowering: Lowering, model: ir.Model, parent: str) -> str:
+    """The role and its inline policy; records the role as a user of its keys."""
+    origin = lowering.origin(("models", model.name))
+    role = lowering.add(
+        ROLE_TYPE,
+        names.logical(model.name, "execution-role"),
+        {
+            "assumeRolePolicy": json_document(trust_policy(lowering)),
+            "description": f"SageMaker execution role of model {model.name}",
+            "tags": lowering.tags(**{"mlplane.dev/model": model.name}),
+        },
+        origin,
+        parent,
+    )
+    policy = {
+        "name": POLICY_NAME,
+        "role": ref(role, "id"),
+        "policy": json_document(execution_policy(lowering, model)),
+    }
+    lowering.add(
+        ROLE_POLICY_TYPE,
+        names.logical(role, "policy"),
+        policy,
+        lowering.origin(("models", model.name, "inputs")),
+        parent,
+    )
+    for tier in key_tiers(lowering, model):
+        lowering.key_users.setdefault(tier, []).append(role)
+    return role

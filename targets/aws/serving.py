@@ -1,0 +1,270 @@
+"""SageMaker serving of one model: log group, model, endpoint configuration, endpoint, scaling.
+
+- The ``Model`` runs in the environment's VPC with network isolation; it is auto-named and
+  ``retainOnDelete`` (a silent SageMaker rollback may still use the old one).
+- The ``EndpointConfiguration`` is auto-named too (every attribute forces a replacement, which
+  must be created before the old one goes), ``retainOnDelete``, and encrypts the instances'
+  volumes with the model's tier key, except on instance types with local NVMe storage, which
+  SageMaker refuses a key for (their instance store is hardware-encrypted).
+- The ``Endpoint`` is the only named resource (alarms and scaling name it), replaced with
+  ``deleteBeforeReplace`` (the name cannot be taken twice), after its log group exists, so
+  SageMaker never creates an unencrypted one itself.
+- Autoscaling: an application-autoscaling target on the variant and a target-tracking policy on
+  invocations per instance, whose unit is per minute (the spec's target is per second).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from mlplane.compiler import ir
+from mlplane.compiler.diagnostics import Diagnostic, Severity, format_path
+from mlplane.compiler.graph import ref
+from mlplane.targets.aws import codes, names, rollouts
+from mlplane.targets.aws.context import Lowering, model_tier
+
+LOG_GROUP_TYPE = "aws:cloudwatch/logGroup:LogGroup"
+MODEL_TYPE = "aws:sagemaker/model:Model"
+CONFIG_TYPE = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+ENDPOINT_TYPE = "aws:sagemaker/endpoint:Endpoint"
+SCALING_TARGET_TYPE = "aws:appautoscaling/target:Target"
+SCALING_POLICY_TYPE = "aws:appautoscaling/policy:Policy"
+LOG_RETENTION_DAYS = 365
+SCALE_IN_COOLDOWN = 300
+SCALE_OUT_COOLDOWN = 60
+_NVME_FAMILY = re.compile(r"^([a-z]+[0-9]+[a-z]*d[a-z]*|g5|g6|g6e|p5|p5e|p5en|trn1|trn1n|inf2)$")
+"""Families with local NVMe instance storage (m5d, c6id, g4dn, p4d, g5, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """The logical names of one model's serving resources."""
+
+    component: str
+    endpoint_name: str
+    log_group: str
+    model: str
+    config: str
+
+
+def has_instance_storage(instance_type: str) -> bool:
+    family = instance_type.split(".")[1] if instance_type.count(".") == 2 else ""
+    return bool(_NVME_FAMILY.match(family))
+
+
+def lower_log_group(lowering: Lowering, model: ir.Model, endpoint: str, parent: str) -> str:
+    tier = model_tier(lowering.system, model)
+    inputs = {
+        "name": names.log_group(endpoint),
+        "kmsKeyId": ref(names.key(tier), "arn"),
+        "retentionInDays": LOG_RETENTION_DAYS,
+        "tags": lowering.tags(**{"mlplane.dev/model": model.name}),
+    }
+    origin = lowering.origin(("models", model.name, "serving"))
+    return lowering.add(
+        LOG_GROUP_TYPE, names.logical(model.name, "log-group"), inputs, origin, parent
+    )
+
+
+def _container(model: ir.Model) -> dict[str, Any]:
+    container: dict[str, Any] = {"image": model.image.text}
+    if names.ecr_repository_arn(model.image) is None:
+        container["imageConfig"] = {"repositoryAccessMode": "Vpc"}
+    artifact = model.artifact
+    if artifact is not None and artifact.endswith(".tar.gz"):
+        container["modelDataUrl"] = artifact
+    elif artifact is not None:
+        kind = "S3Prefix" if artifact.endswith("/") else "S3Object"
+        source = {"s3Uri": artifact, "s3DataType": kind, "compressionType": "None"}
+        container["modelDataSource"] = {"s3DataSources": [source]}
+    return container
+
+
+def lower_model(lowering: Lowering, model: ir.Model, role: str, parent: str) -> str:
+    vpc = lowering.environment.aws_vpc
+    inputs: dict[str, Any] = {
+        "executionRoleArn": ref(role, "arn"),
+        "primaryContainer": _container(model),
+        "enableNetworkIsolation": True,
+        "tags": lowering.tags(
+            **{"mlplane.dev/model": model.name, "mlplane.dev/version": model.version}
+        ),
+    }
+    if vpc is not None:
+        inputs["vpcConfig"] = {
+            "subnets": list(vpc.subnet_ids),
+            "securityGroupIds": list(vpc.security_group_ids),
+        }
+    origin = lowering.origin(("models", model.name, "image"))
+    needs = (names.logical(role, "policy"),)  # SageMaker checks the model data access at creation
+    return lowering.add(
+        MODEL_TYPE,
+        names.logical(model.name, "sagemaker-model"),
+        inputs,
+        origin,
+        parent,
+        needs,
+        retain_on_delete=True,
+    )
+
+
+def _variant(model: ir.Model, sagemaker_model: str, name: str, count: int) -> dict[str, Any]:
+    return {
+        "variantName": name,
+        "modelName": ref(sagemaker_model, "name"),
+        "instanceType": model.serving.instance_type,
+        "initialInstanceCount": count,
+        "initialVariantWeight": 1.0,
+    }
+
+
+def capture_location(lowering: Lowering, model: ir.Model) -> tuple[str, str] | None:
+    """(bucket, key prefix) that receives the model's captured traffic, if it captures any."""
+    capture = model.serving.data_capture
+    if capture is None:
+        return None
+    bucket, prefix = names.s3_location(lowering.system.data_sources[capture.destination].uri)
+    return bucket, f"{prefix}capture/{model.name}/"
+
+
+def data_capture(lowering: Lowering, model: ir.Model) -> dict[str, Any] | None:
+    capture, location = model.serving.data_capture, capture_location(lowering, model)
+    if capture is None or location is None:
+        return None
+    tier = lowering.system.data_sources[capture.destination].classification
+    return {
+        "enableCapture": True,
+        "initialSamplingPercentage": capture.sampling_percentage,
+        "destinationS3Uri": f"s3://{location[0]}/{location[1]}",
+        "kmsKeyId": ref(names.key(tier), "arn"),
+        "captureOptions": [{"captureMode": "Input"}, {"captureMode": "Output"}],
+    }
+
+
+def volume_key(lowering: Lowering, model: ir.Model) -> dict[str, str] | None:
+    """The tier key for the instances' volumes, or None (with an info) on NVMe instance types."""
+    instance_type = model.serving.instance_type or ""
+    if not has_instance_storage(instance_type):
+        return ref(names.key(model_tier(lowering.system, model)), "arn")
+    path = ("models", model.name, "serving", "instanceType")
+    message = (
+        f"{instance_type} has local NVMe storage, which SageMaker encrypts in hardware and "
+        f"refuses a KMS key for: the endpoint of model {model.name!r} gets no kmsKeyArn"
+    )
+    location = lowering.location(path)
+    lowering.diagnostics.add(
+        Diagnostic(codes.KMS_INSTANCE_STORAGE, Severity.INFO, message, location, format_path(path))
+    )
+    return None
+
+
+def lower_config(lowering: Lowering, model: ir.Model, sagemaker_model: str, parent: str) -> str:
+    serving = model.serving
+    count = max(serving.replicas_min, 1)
+    inputs: dict[str, Any] = {
+        "productionVariants": [_variant(model, sagemaker_model, names.VARIANT, count)],
+        "tags": lowering.tags(**{"mlplane.dev/model": model.name}),
+    }
+    if serving.rollout.strategy == "shadow":
+        inputs["shadowProductionVariants"] = [
+            _variant(model, sagemaker_model, names.SHADOW_VARIANT, 1)
+        ]
+    capture = data_capture(lowering, model)
+    if capture is not None:
+        inputs["dataCaptureConfig"] = capture
+    key = volume_key(lowering, model)
+    if key is not None:
+        inputs["kmsKeyArn"] = key
+    origin = lowering.origin(("models", model.name, "serving"))
+    return lowering.add(
+        CONFIG_TYPE,
+        names.logical(model.name, "endpoint-config"),
+        inputs,
+        origin,
+        parent,
+        retain_on_delete=True,
+    )
+
+
+def lower_serving(lowering: Lowering, model: ir.Model, role: str, parent: str) -> Serving:
+    """Everything but the endpoint, which waits for the rollback alarms."""
+    endpoint = names.endpoint(lowering.system, model.name)
+    log_group = lower_log_group(lowering, model, endpoint, parent)
+    sagemaker_model = lower_model(lowering, model, role, parent)
+    config = lower_config(lowering, model, sagemaker_model, parent)
+    return Serving(parent, endpoint, log_group, sagemaker_model, config)
+
+
+def lower_endpoint(
+    lowering: Lowering,
+    model: ir.Model,
+    serving: Serving,
+    alarm_names: tuple[str, ...],
+    alarm_resources: tuple[str, ...],
+) -> str:
+    inputs = {
+        "name": serving.endpoint_name,
+        "endpointConfigName": ref(serving.config, "name"),
+        "deploymentConfig": rollouts.deployment_config(model.serving.rollout, alarm_names),
+        "tags": lowering.tags(**{"mlplane.dev/model": model.name}),
+    }
+    origin = lowering.origin(("models", model.name, "serving", "rollout"))
+    endpoint = lowering.add(
+        ENDPOINT_TYPE,
+        names.logical(model.name, "endpoint"),
+        inputs,
+        origin,
+        serving.component,
+        (serving.log_group, *alarm_resources),
+        delete_before_replace=True,
+    )
+    if model.serving.autoscaling_metric == "rps":
+        lower_scaling(lowering, model, serving, endpoint)
+    return endpoint
+
+
+def lower_scaling(lowering: Lowering, model: ir.Model, serving: Serving, endpoint: str) -> None:
+    spec = model.serving
+    target_inputs = {
+        "minCapacity": max(spec.replicas_min, 1),
+        "maxCapacity": spec.replicas_max,
+        "resourceId": f"endpoint/{serving.endpoint_name}/variant/{names.VARIANT}",
+        "scalableDimension": "sagemaker:variant:DesiredInstanceCount",
+        "serviceNamespace": "sagemaker",
+    }
+    origin = lowering.origin(("models", model.name, "serving", "autoscaling"))
+    parent = serving.component
+    target = lowering.add(
+        SCALING_TARGET_TYPE,
+        names.logical(model.name, "scaling-target"),
+        target_inputs,
+        origin,
+        parent,
+        (endpoint,),
+    )
+    per_minute = float((spec.autoscaling_target or 1) * 60)
+    policy = {
+        "name": f"{serving.endpoint_name}-invocations",
+        "policyType": "TargetTrackingScaling",
+        "resourceId": ref(target, "resourceId"),
+        "scalableDimension": ref(target, "scalableDimension"),
+        "serviceNamespace": ref(target, "serviceNamespace"),
+        "targetTrackingScalingPolicyConfiguration": {
+            "targetValue": per_minute,
+            "predefinedMetricSpecification": {
+                "predefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+            },
+            "scaleInCooldown": SCALE_IN_COOLDOWN,
+            "scaleOutCooldown": SCALE_OUT_COOLDOWN,
+        },
+    }
+    lowering.add(
+        SCALING_POLICY_TYPE,
+        names.logical(model.name, "scaling-policy"),
+        policy,
+        origin,
+        parent,
+        (target, endpoint),
+    )
