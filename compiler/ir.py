@@ -325,6 +325,17 @@ class System:
     origins: Mapping[SpecPath, Location]
     """Positions of every path of the effective spec (keys preferred), for later diagnostics."""
 
+    def origin_of(self, path: SpecPath) -> Origin:
+        """The origin of ``path``, or of its nearest ancestor written in the spec (the
+        environment's when none is): where a target points for an element it generated."""
+        probe = path
+        while probe:
+            location = self.origins.get(probe)
+            if location is not None:
+                return Origin(probe, location)
+            probe = probe[:-1]
+        return self.environment.origin
+
     def locate(self, path: SpecPath) -> Location | None:
         """The location of ``path`` or of its nearest written ancestor."""
         probe = path

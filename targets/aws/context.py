@@ -39,13 +39,7 @@ class Lowering:
 
     def origin(self, path: SpecPath) -> Origin:
         """The origin of ``path``, or of its nearest ancestor written in the spec."""
-        probe = path
-        while probe:
-            location = self.system.origins.get(probe)
-            if location is not None:
-                return Origin(probe, location)
-            probe = probe[:-1]
-        return self.system.environment.origin
+        return self.system.origin_of(path)
 
     def location(self, path: SpecPath) -> Location:
         return self.origin(path).location
