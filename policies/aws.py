@@ -15,7 +15,6 @@ takes no KMS key (SageMaker encrypts those volumes in hardware and rejects ``Kms
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -34,6 +33,7 @@ from mlplane.policies.aws_graph import (
     statements,
 )
 from mlplane.policies.common import PACK
+from mlplane.schema.formats import has_instance_storage
 
 IDENTITY_POLICIES = (
     "aws:iam/policy:Policy",
@@ -47,9 +47,6 @@ resource policies, whose ``Resource: "*"`` means the resource itself)."""
 LOG_RETENTION_DAYS = 365
 """CKV_AWS_338: at least a year; 0 (never expire) passes too."""
 _KMS_ALGORITHMS = frozenset({"aws:kms", "aws:kms:dsse"})
-_NVME_FAMILY = re.compile(r"^([a-z]+[0-9]+[a-z]*d[a-z]*|g5|g6|g6e|p5|p5e|p5en|trn1|trn1n|inf2)$")
-"""Instance families with local NVMe storage (m5d, c6id, g4dn, p4d, g5, ...): the same fact
-as the AWS target's (``targets/aws/serving.py``), which policies may not import."""
 _READ_VERBS = ("get", "list", "describe", "batchget", "head", "view", "search", "lookup")
 _UNRESTRICTABLE = frozenset(
     {"cloudwatch:putmetricdata", "xray:puttracesegments", "xray:puttelemetryrecords",
@@ -116,12 +113,7 @@ def _all_instance_storage(config: Resource) -> bool:
         for v in listed(config.inputs.get(key, []))
         if isinstance(v, dict)
     ]
-    return bool(variants) and all(_instance_storage(v.get("instanceType")) for v in variants)
-
-
-def _instance_storage(instance_type: Any) -> bool:
-    parts = instance_type.split(".") if isinstance(instance_type, str) else []
-    return len(parts) == 3 and bool(_NVME_FAMILY.match(parts[1]))
+    return bool(variants) and all(has_instance_storage(v.get("instanceType")) for v in variants)
 
 
 @PACK.graph_rule(

@@ -466,3 +466,14 @@ AWS_REGION_RESIDENCY: dict[str, str] = {
     "cn-north-1": "cn", "cn-northwest-1": "cn",
 }  # fmt: skip
 AWS_REGIONS = frozenset(AWS_REGION_RESIDENCY)
+
+
+_NVME_FAMILY = re.compile(r"^([a-z]+[0-9]+[a-z]*d[a-z]*|g5|g6|g6e|p5|p5e|p5en|trn1|trn1n|inf2)$")
+"""SageMaker instance families with local NVMe storage (m5d, c6id, g4dn, p4d, g5, ...)."""
+
+
+def has_instance_storage(instance_type: object) -> bool:
+    """Whether ``ml.<family>.<size>`` has local NVMe storage, which SageMaker encrypts in hardware
+    and for which it refuses a volume KMS key: one fact for the AWS target and the policies."""
+    parts = instance_type.split(".") if isinstance(instance_type, str) else []
+    return len(parts) == 3 and bool(_NVME_FAMILY.match(parts[1]))

@@ -25,8 +25,8 @@ from mlplane.compiler import ir
 from mlplane.compiler.diagnostics import Diagnostic, Diagnostics
 from mlplane.compiler.graph import Resource, ResourceGraph
 from mlplane.compiler.pipeline import compile_spec
+from mlplane.schema.formats import has_instance_storage
 from mlplane.targets.aws import TARGET, codes, lower
-from mlplane.targets.aws.serving import has_instance_storage
 from tests.specs import compile_text
 from tests.test_policies import expectations
 

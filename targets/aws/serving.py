@@ -15,13 +15,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from mlplane.compiler import ir
 from mlplane.compiler.diagnostics import Diagnostic, Severity, format_path
 from mlplane.compiler.graph import ref
+from mlplane.schema.formats import has_instance_storage
 from mlplane.targets.aws import codes, names, rollouts
 from mlplane.targets.aws.context import Lowering, model_tier
 
@@ -34,10 +34,6 @@ SCALING_POLICY_TYPE = "aws:appautoscaling/policy:Policy"
 LOG_RETENTION_DAYS = 365
 SCALE_IN_COOLDOWN = 300
 SCALE_OUT_COOLDOWN = 60
-_NVME_FAMILY = re.compile(r"^([a-z]+[0-9]+[a-z]*d[a-z]*|g5|g6|g6e|p5|p5e|p5en|trn1|trn1n|inf2)$")
-"""Families with local NVMe instance storage (m5d, c6id, g4dn, p4d, g5, ...)."""
-
-
 @dataclass(frozen=True, slots=True)
 class Serving:
     """The logical names of one model's serving resources."""
@@ -47,11 +43,6 @@ class Serving:
     log_group: str
     model: str
     config: str
-
-
-def has_instance_storage(instance_type: str) -> bool:
-    family = instance_type.split(".")[1] if instance_type.count(".") == 2 else ""
-    return bool(_NVME_FAMILY.match(family))
 
 
 def lower_log_group(lowering: Lowering, model: ir.Model, endpoint: str, parent: str) -> str:
