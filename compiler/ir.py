@@ -136,6 +136,8 @@ class Training:
     image: ImageRef
     resources: Resources
     timeout_seconds: float
+    instance_type: str | None = None
+    output: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

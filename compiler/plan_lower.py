@@ -3,7 +3,9 @@ its digest; through the plan cache for a git base (``compiler/plan_cache.py``).
 
 Both sides of a plan are lowered here, the same way, so that a resource compares equal across
 them; the graphs are hashed as ``mlplane build`` writes them (``resources.json``, spec files
-named relative to the spec directory).
+named relative to the spec directory). The graph rules of the policy packs read a
+``ResourceGraph``, not JSON: :func:`graph_object` gives the target's own graph, or rebuilds it
+from the JSON when the lowering came from the cache, which stores only JSON.
 """
 
 from __future__ import annotations
@@ -11,19 +13,20 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from mlplane.compiler import build
-from mlplane.compiler.diagnostics import Diagnostic
+from mlplane.compiler.diagnostics import Diagnostic, Location
 from mlplane.compiler.document import Document
-from mlplane.compiler.graph import ResourceGraph
-from mlplane.compiler.ir import System
+from mlplane.compiler.graph import Resource, ResourceGraph, ResourceOptions
+from mlplane.compiler.ir import Origin, System
 from mlplane.compiler.pipeline import CompileResult, no_cyclic_gc
 from mlplane.compiler.plan import ResourceJson
 from mlplane.compiler.plan_cache import Hit, PlanCache, entry_key
+from mlplane.compiler.plan_diff import parse_path
 from mlplane.compiler.plugins import Target
 
 
@@ -42,6 +45,8 @@ class Lowered:
     """:func:`graph_digest` of ``graph``, computed from the text the graph was parsed from."""
     canonical: str = field(default="", repr=False, compare=False)
     """That text: ``graph`` in compact canonical JSON (what the plan cache stores)."""
+    lowered: ResourceGraph | None = field(default=None, repr=False, compare=False)
+    """The graph the target returned; None when the lowering came from the plan cache."""
 
     def graph_text(self) -> str:
         """Exactly the bytes of ``resources.json`` (``ResourceGraph.canonical_json``)."""
@@ -103,7 +108,7 @@ def _lowered_now(compiled: CompileResult, found: System, target: Target) -> Lowe
     graph = target.lower(found, compiled.diagnostics)
     if graph is None or compiled.diagnostics.has_errors:
         return None
-    return lowered_graph(found, graph.to_json(), compiled.document)
+    return replace(lowered_graph(found, graph.to_json(), compiled.document), lowered=graph)
 
 
 def _cache_names(document: Document | None) -> dict[str, tuple[str, str]] | None:
@@ -201,6 +206,41 @@ def relative_namer(root: Path | None) -> Callable[[str], str]:
             return Path(name).name
 
     return rename
+
+
+def graph_object(lowered: Lowered) -> ResourceGraph:
+    """The lowered graph as a ``ResourceGraph`` (what graph rules read): the target's own, or,
+    for a lowering from the plan cache, one rebuilt from its resources, spec files named as
+    diagnostics name them, so that a finding is located as on a fresh lowering."""
+    if lowered.lowered is not None:
+        return lowered.lowered
+    resources = tuple(_resource(r) for r in lowered.resources.values())
+    graph = lowered.graph
+    return ResourceGraph(str(graph["environment"]), str(graph["target"]), resources)
+
+
+def _resource(data: ResourceJson) -> Resource:
+    """The inverse of ``Resource.to_json`` (inputs stay JSON values: lists, not tuples)."""
+    origin = data["origin"]
+    location = Location(str(origin["file"]), int(origin["line"]), int(origin["column"]))
+    options = data.get("options") or {}
+    return Resource(
+        type=str(data["type"]),
+        name=str(data["name"]),
+        inputs=data.get("inputs") or {},
+        origin=Origin(parse_path(str(origin["path"])), location),
+        parent=data.get("parent"),
+        depends_on=tuple(data.get("dependsOn") or ()),
+        options=ResourceOptions(
+            protect=bool(options.get("protect")),
+            retain_on_delete=bool(options.get("retainOnDelete")),
+            delete_before_replace=bool(options.get("deleteBeforeReplace")),
+            ignore_changes=tuple(options.get("ignoreChanges") or ()),
+            additional_secret_outputs=tuple(options.get("additionalSecretOutputs") or ()),
+            provider=options.get("provider"),
+        ),
+        component=bool(data.get("component")),
+    )
 
 
 def graph_of(compiled: CompileResult, env: str) -> ResourceGraph | None:

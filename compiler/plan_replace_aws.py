@@ -84,6 +84,8 @@ REPLACE_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
             "containers", "enableNetworkIsolation", "executionRoleArn",
             "inferenceExecutionConfig", "name", "primaryContainer", "vpcConfig",
         ),
+        # internal/service/sagemaker/pipeline.go: UpdatePipeline cannot rename a pipeline
+        "aws:sagemaker/pipeline:Pipeline": ("pipelineName",),
         # internal/service/scheduler/schedule.go
         "aws:scheduler/schedule:Schedule": ("groupName", "name", "namePrefix"),
         # internal/service/sns/topic.go

@@ -5,7 +5,9 @@ flag has a stable code (documented in ``docs/plan.md``) so that CI rules and peo
 to it. Resource-level flags come from the graph diff and the two tables below (what holds data,
 what serves traffic); spec-level flags (exposure, classification, default-deny, SLAs, alerts,
 waivers, policies) are raised by ``compiler/plan_spec.py`` next to the summary line they belong
-to, so that they point at the spec line a reviewer should read.
+to, so that they point at the spec line a reviewer should read. Some depend on the target: on
+AWS, an instance type change of an autoscaled model is flagged, because SageMaker refuses to
+apply it while the endpoint's variant is registered with Application Auto Scaling.
 """
 
 from __future__ import annotations
@@ -33,9 +35,24 @@ RISK_CODES: Mapping[str, str] = MappingProxyType(
         "waiver-added": "a policy waiver is added",
         "waiver-extended": "a policy waiver's expiry is moved later",
         "data-source-removed": "a data source is removed (its lineage and monitoring go with it)",
+        "autoscaled-instance-type-changed": "the instance type of an autoscaled SageMaker "
+        "endpoint changes (UpdateEndpoint refuses it while autoscaling is registered)",
     }
 )
 """Every risk code with its one-line meaning."""
+
+RISK_NOTES: Mapping[str, str] = MappingProxyType(
+    {
+        "autoscaled-instance-type-changed": "SageMaker's UpdateEndpoint fails on an instance "
+        "type change of a variant registered with Application Auto Scaling, and Pulumi updates "
+        "the endpoint before it touches the scaling target, so the apply stops with the endpoint "
+        "on its old instances; if the deployed endpoint autoscales, first apply with "
+        "serving.autoscaling removed (Pulumi deregisters the scalable target), then the new "
+        "instance type with autoscaling back",
+    }
+)
+"""What a spec-level flag means and what to do, where its line does not say it: appended to the
+line's text in the flag's message."""
 
 DATA_TYPES = frozenset(
     {
@@ -105,12 +122,18 @@ def resource_risks(changes: Iterable[ResourceChange]) -> list[Risk]:
 
 
 def spec_risks(changes: Iterable[SpecChange]) -> list[Risk]:
-    """The flags that the spec summary attached to its lines, one per (line, code)."""
+    """The flags that the spec summary attached to its lines, one per (line, code); the message
+    is the line, followed by the code's note (:data:`RISK_NOTES`) when it has one."""
     return [
-        Risk(code, change.text, change.subject, change.source)
+        Risk(code, _noted(change.text, code), change.subject, change.source)
         for change in changes
         for code in change.risks
     ]
+
+
+def _noted(text: str, code: str) -> str:
+    note = RISK_NOTES.get(code)
+    return f"{text}: {note}" if note else text
 
 
 def _kind(token: str) -> str:

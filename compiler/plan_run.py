@@ -10,6 +10,13 @@ base's lowering goes through the plan cache (``compiler/plan_cache.py``), and wh
 idle the base is compiled in a forked child beside the head (``compiler/plan_parallel.py``);
 neither changes the plan.
 
+The graph rules of the policy packs (``compiler/policy.py``) run on the head's graph once it is
+lowered, outside the cached lowering, so they judge the graph whether it was lowered now or
+read back from the cache; their findings join the head's diagnostics, tuned and waived as in
+``mlplane build`` (waiver expiry aside: a plan does not depend on the date). Errors among them
+fail the head as a spec error does, because ``build`` and ``apply`` would refuse the same
+spec. The system rules are ``mlplane validate``'s; the plan leaves them to it.
+
 A base that does not compile is not fatal: the plan says so, summarises its diagnostics and
 shows the head as all-create. A head that does not compile, or a base revision git refuses or
 cannot find, is: the plan then carries only those problems.
@@ -39,7 +46,7 @@ from mlplane.compiler.plan import BaseKind, Plan, ResourceJson, Side, SpecChange
 from mlplane.compiler.plan_applied import RecordError, read_record, record_path, repository_root
 from mlplane.compiler.plan_cache import PlanCache
 from mlplane.compiler.plan_diff import diff_graphs
-from mlplane.compiler.plan_lower import Lowered, lower, renamed
+from mlplane.compiler.plan_lower import Lowered, graph_object, lower, renamed
 from mlplane.compiler.plan_risk import resource_risks, spec_risks
 from mlplane.compiler.plan_spec import Summary, data_sources, models
 from mlplane.compiler.plan_spec_ops import (
@@ -52,6 +59,7 @@ from mlplane.compiler.plan_spec_ops import (
     system,
     waivers,
 )
+from mlplane.compiler.policy import PolicyRun
 from mlplane.compiler.source import DEFAULT_LIMITS, Limits
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
@@ -115,8 +123,10 @@ def _make_plan(
     compiled = compile_spec(path, [env], limits)
     commit = head_commit(path if path.is_dir() else path.parent)
     lowered = lower(compiled, env) if compiled.ok else None
+    if lowered is not None:
+        check_graph(lowered, compiled.diagnostics)
     diagnostics = compiled.sorted_diagnostics()
-    if lowered is None:
+    if lowered is None or not compiled.ok:
         head = Side(WORKING_TREE, "failed", commit=commit, diagnostics=diagnostics)
         name = _declared_name(compiled.document)
         unread = Side(base, "none", _kind_of(base))  # not read: the head has no plan
@@ -132,6 +142,14 @@ def _make_plan(
         failed = Side(base, "failed", _kind_of(base))
         return Plan(env, head, failed, system=lowered.system.name, problems=problems)
     return compare(env, head, found)
+
+
+def check_graph(lowered: Lowered, diagnostics: Diagnostics) -> None:
+    """Run the graph rules on the head's graph (``lowered``, fresh or from the cache), adding
+    their findings to ``diagnostics``. Waived findings are dropped, as ``build`` drops them;
+    an unmatched waiver is not reported, since the system rules did not run."""
+    run = PolicyRun()
+    run.check_graph(lowered.system, graph_object(lowered), diagnostics, Diagnostics())
 
 
 def _side(

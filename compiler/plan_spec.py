@@ -14,7 +14,7 @@ added, so that the plan of a first deployment is a readable inventory of what it
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Generic, Literal, TypeVar
 
 from mlplane.compiler import ir
@@ -171,6 +171,7 @@ _SOURCE_FIELDS: tuple[Field[ir.DataSource], ...] = (
     ),
     Field("freshness", ("freshness",), lambda s: duration(s.freshness_seconds)),
     Field("derived from", ("derivedFrom",), lambda s: listed(s.derived_from)),
+    Field("managed", ("managed",), lambda s: "yes" if s.managed else "no"),
     Field("owner", ("owner",), lambda s: s.owner),
 )
 
@@ -178,6 +179,7 @@ _SOURCE_FIELDS: tuple[Field[ir.DataSource], ...] = (
 def data_sources(summary: Summary) -> None:
     def added(name: str, source: ir.DataSource) -> None:
         where = f"{source.classification}" + (f", {source.residency}" if source.residency else "")
+        where += ", managed" if source.managed else ""
         text = f"data source {name} ADDED ({source.type}, {where})"
         summary.add("dataSources", name, "added", text, ("dataSources", name))
 
@@ -247,6 +249,22 @@ def explainability(model: ir.Model) -> str:
     )
 
 
+def data_capture(model: ir.Model) -> str:
+    """``20% to events``: the share of requests captured and the data source receiving them."""
+    capture = model.serving.data_capture
+    if capture is None:
+        return "off"
+    return f"{percent(capture.sampling_percentage)} to {capture.destination}"
+
+
+def _scaled_instance_risk(old: ir.Model, new: ir.Model) -> str | None:
+    """On AWS (see ``_AWS_MODEL_FIELDS``): an instance type change of an autoscaled variant."""
+    scaled = (
+        old.serving.autoscaling_metric is not None or new.serving.autoscaling_metric is not None
+    )
+    return "autoscaled-instance-type-changed" if scaled else None
+
+
 def _exposure_risk(old: ir.Model, new: ir.Model) -> str | None:
     public = new.serving.exposure == "public" and old.serving.exposure != "public"
     return "exposure-public" if public else None
@@ -256,6 +274,9 @@ def _drift_risk(old: ir.Model, new: ir.Model) -> str | None:
     return "alert-removed" if old.drift is not None and new.drift is None else None
 
 
+_INSTANCE_TYPE: Field[ir.Model] = Field(
+    "instance type", ("serving", "instanceType"), lambda m: m.serving.instance_type or "none"
+)
 _MODEL_FIELDS: tuple[Field[ir.Model], ...] = (
     Field("framework", ("framework",), lambda m: m.framework),
     Field("version", ("version",), lambda m: m.version),
@@ -267,6 +288,8 @@ _MODEL_FIELDS: tuple[Field[ir.Model], ...] = (
     Field("replicas", ("serving", "replicas"), replicas),
     Field("autoscaling", ("serving", "autoscaling"), autoscaling),
     Field("resources", ("serving", "resources"), lambda m: resources(m.serving.resources)),
+    _INSTANCE_TYPE,
+    Field("data capture", ("serving", "dataCapture"), data_capture),
     Field("exposure", ("serving", "exposure"), lambda m: m.serving.exposure, _exposure_risk),
     Field("port", ("serving", "port"), lambda m: str(m.serving.port)),
     Field("health path", ("serving", "healthPath"), lambda m: m.serving.health_path),
@@ -275,6 +298,11 @@ _MODEL_FIELDS: tuple[Field[ir.Model], ...] = (
     Field("training", ("training",), training),
     Field("owner", ("owner",), lambda m: m.owner),
 )
+_AWS_MODEL_FIELDS = tuple(
+    replace(f, risk=_scaled_instance_risk) if f is _INSTANCE_TYPE else f for f in _MODEL_FIELDS
+)
+"""The fields when the head's environment is on AWS, where an instance type change of an
+autoscaled endpoint is a risk (``compiler/plan_risk.py``, ``RISK_NOTES``)."""
 
 
 def models(summary: Summary) -> None:
@@ -291,9 +319,12 @@ def models(summary: Summary) -> None:
         text = f"model {name} REMOVED (its serving endpoint and monitoring go with it)"
         summary.add("models", name, "removed", text, ("models", name))
 
+    aws = summary.head.environment.target == "aws"
+
     def changed(name: str, old: ir.Model, new: ir.Model) -> None:
         root = ("models", name)
-        summary.fields("models", "model", name, root, old, new, _MODEL_FIELDS)
+        compared = _AWS_MODEL_FIELDS if aws else _MODEL_FIELDS
+        summary.fields("models", "model", name, root, old, new, compared)
         _rollout_line(summary, name, old, new)
 
     base = summary.base.models if summary.base else None

@@ -17,11 +17,24 @@ from mlplane.compiler.plan_spec import ARROW, Field, Summary, duration, listed, 
 
 _SEVERITY_ORDER = {"off": 0, "info": 1, "warning": 2, "error": 3}
 
+
 _ENVIRONMENT_FIELDS: tuple[Field[ir.Environment], ...] = (
     Field("target", ("target",), lambda e: e.target),
     Field("namespace", ("kubernetes", "namespace"), lambda e: e.namespace),
     Field("cluster context", ("kubernetes", "context"), lambda e: e.kube_context or "default"),
     Field("AWS region", ("aws", "region"), lambda e: e.aws_region or "none"),
+    Field("AWS account", ("aws", "accountId"), lambda e: e.aws_account_id or "none"),
+    Field(
+        "VPC subnets",
+        ("aws", "vpc", "subnetIds"),
+        lambda e: listed(e.aws_vpc.subnet_ids if e.aws_vpc else ()),
+    ),
+    Field(
+        "VPC security groups",
+        ("aws", "vpc", "securityGroupIds"),
+        lambda e: listed(e.aws_vpc.security_group_ids if e.aws_vpc else ()),
+    ),
+    Field("deploy role", ("aws", "deployRoleArn"), lambda e: e.aws_deploy_role_arn or "none"),
     Field("state backend", ("state",), lambda e: e.state or "default"),
     Field("production", ("production",), lambda e: "yes" if e.production else "no"),
     Field("residency", ("residency",), lambda e: e.residency or "none"),

@@ -33,9 +33,10 @@ rules mirror Checkov's checks on the resources Checkov cannot read in a Pulumi p
 finding on a resource carries the spec path and location of the resource's ``origin``
 (:func:`resource_finding`), so tuning, waivers (``target: dataSources.training-data``) and
 locations work exactly as for system rules. They run whenever a graph is lowered with policies
-(``PolicyRun.check_graph``: ``mlplane build``, and ``apply``, which builds), not in ``validate``,
-which lowers nothing; a waiver for a graph rule is therefore not reported unmatched by a run
-that checked no graph.
+(``PolicyRun.check_graph``: ``mlplane build``, ``apply``, which builds, and ``plan``, on the
+head's graph, whether lowered or read from the plan cache: ``compiler/plan_run.py``), not in
+``validate``, which lowers nothing; a waiver for a graph rule is therefore not reported
+unmatched by a run that checked no graph.
 """
 
 from __future__ import annotations
@@ -495,7 +496,7 @@ def explain_rule(rule: Rule) -> str:
         f"severity: {rule.severity}"
         + (" (mandatory: can be waived, not disabled)" if rule.mandatory else ""),
         f"mirrors: {', '.join(rule.mirrors) or 'none'}",
-        *(["reads: the resource graph (run by build and apply)"] if rule.reads_graph else []),
+        *(["reads: the resource graph (run by build, apply and plan)"] if rule.reads_graph else []),
         "",
         "Why:",
         _indent(rule.rationale, wrap=True),

@@ -192,6 +192,8 @@ def _model(
             image=_image(training.image),
             resources=_resources(training.resources),
             timeout_seconds=formats.duration_seconds(training.timeout),
+            instance_type=training.instance_type,
+            output=training.output,
         )
         if training
         else None,

@@ -59,7 +59,8 @@ def policies_markdown(rules: Sequence[Rule]) -> str:
         "",
         "Graph rules (the `aws.*` rules, marked *graph* below) read the resource graph a target "
         "lowered instead of the spec: they run when a graph is lowered with policies (`mlplane "
-        "build`, and `mlplane apply`, which builds), not in `mlplane validate`. Their findings "
+        "build`, `mlplane apply`, which builds, and `mlplane plan`, on the head), not in "
+        "`mlplane validate`. Their findings "
         "are located at the spec element that produced the resource, which is also the target a "
         "waiver names (`dataSources.training-data`).",
         "",

@@ -230,6 +230,37 @@ def cron_problem(value: str) -> str | None:
     return None
 
 
+CRON_MACRO_FIELDS = {
+    "@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
+    "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+}  # fmt: skip
+"""The five fields each macro stands for (Kubernetes and robfig/cron agree)."""
+
+
+def cron_fields(value: str) -> list[str]:
+    """The five fields of a valid schedule (see :func:`cron_problem`), macros expanded."""
+    return CRON_MACRO_FIELDS.get(value, value).split()
+
+
+def cron_field_values(text: str, index: int) -> frozenset[int]:
+    """The values field ``index`` (0 minute ... 4 day of week) of a valid schedule matches; day
+    of week 7 is Sunday, 0."""
+    _, low, top, names = _CRON_FIELDS[index]
+    found: set[int] = set()
+    for item in text.split(","):
+        base, _, step_text = item.partition("/")
+        if base == "*":
+            start, end = low, 6 if index == 4 else top
+        else:
+            bounds = [_cron_value(b, low, top, names) or 0 for b in base.split("-")]
+            start = bounds[0]
+            end = bounds[-1] if len(bounds) == 2 else (top if step_text else start)
+        values = range(start, end + 1, int(step_text) if step_text else 1)
+        found.update(v % 7 if index == 4 else v for v in values)
+    return frozenset(found)
+
+
 # --- dates ----------------------------------------------------------------------------------------
 
 

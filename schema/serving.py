@@ -165,7 +165,14 @@ class Training(Spec):
     schedule: Cron
     image: Image
     resources: Resources = Resources()
+    """Requests and limits of the training pod (kubernetes target); on aws the instance type
+    decides."""
     timeout: Duration = "6h"
+    instance_type: InstanceType | None = None
+    """The SageMaker training instance type (such as ml.g5.12xlarge); required on the aws target."""
+    output: ArtifactUri | None = None
+    """Where a run writes its model artifacts (an s3:// prefix); required on the aws target,
+    where SageMaker uploads ``<output><run>/output/model.tar.gz``."""
 
 
 ModelFramework = Literal[

@@ -577,9 +577,11 @@ models:
         strategy: canary
         steps: [10, 50]  # error: [aws-canary-step]
         pause: 2h  # error: [aws-rollout-pause]
-    training:  # warning: [aws-not-lowered]
-      schedule: "0 3 * * *"
-      image: {ECR}/train@{DIGEST}
+    training:  # error: [aws-instance-type-required]
+      schedule: "0 3 1 * 1"  # error: [aws-training-schedule]
+      image: ghcr.io/acme/train@{DIGEST}  # warning: [aws-image-outside-ecr]
+      timeout: 30d  # error: [aws-training-limit]
+      output: gs://shop-models/canary/  # error: [aws-training-output]
 security:
   secrets:
     token: {{ref: "vault://shop/token"}}

@@ -98,12 +98,26 @@ def repo(tmp_path: Path, target: str, monkeypatch: pytest.MonkeyPatch) -> Repo:
     return made
 
 
-def plan(*args: str) -> Result:
-    return CliRunner().invoke(cli, ["plan", "spec", "--env", "dev", *args])
+def committed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> Repo:
+    """A repository whose first commit holds ``text`` as ``spec/mlplane.yaml``, with git's
+    identity and a private cache; the working directory is its root."""
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    made = Repo(tmp_path / "repo")
+    made.write("spec/mlplane.yaml", text)
+    made.commit("base")
+    monkeypatch.chdir(made.root)
+    return made
 
 
-def plan_json(*args: str) -> dict[str, Any]:
-    result = plan("--format", "json", *args)
+def plan(*args: str, env: str = "dev") -> Result:
+    return CliRunner().invoke(cli, ["plan", "spec", "--env", env, *args])
+
+
+def plan_json(*args: str, env: str = "dev") -> dict[str, Any]:
+    """The JSON plan, validated against the plan schema."""
+    result = plan("--format", "json", *args, env=env)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     document: dict[str, Any] = json.loads(result.output)
     _VALIDATOR.validate(document)

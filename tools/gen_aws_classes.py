@@ -60,6 +60,7 @@ TOKENS = (
     "aws:sagemaker/endpoint:Endpoint",
     "aws:sagemaker/endpointConfiguration:EndpointConfiguration",
     "aws:sagemaker/model:Model",
+    "aws:sagemaker/pipeline:Pipeline",
     "aws:scheduler/schedule:Schedule",
     "aws:sns/topic:Topic",
     "aws:sns/topicPolicy:TopicPolicy",

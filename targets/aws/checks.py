@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mlplane.compiler import ir
 from mlplane.compiler.diagnostics import SpecPath
-from mlplane.targets.aws import codes, names
+from mlplane.targets.aws import codes, names, training
 from mlplane.targets.aws.context import CLASSIFICATION_RANK, Lowering, model_tier
 
 MAX_CANARY_PERCENT = 50
@@ -143,13 +143,16 @@ def check_model(lowering: Lowering, model: ir.Model) -> None:
             "mirror the image into ECR in this account and region",
         )
     check_serving(lowering, model)
-    if model.training is not None:
+    training.check_training(lowering, model)
+    if model.training is not None and names.ecr_repository_arn(model.training.image) is None:
         _warning(
             lowering,
-            codes.NOT_LOWERED,
-            f"training of model {model.name!r} is not lowered on the aws target yet "
-            "(EventBridge Scheduler); schedule it from another environment",
-            (*base, "training"),
+            codes.IMAGE_OUTSIDE_ECR,
+            f"training image of model {model.name!r} is not in Amazon ECR: SageMaker pulls it "
+            "through the VPC (TrainingRepositoryAccessMode Vpc), which needs a route to that "
+            "registry",
+            (*base, "training", "image"),
+            "mirror the image into ECR in this account and region",
         )
 
 

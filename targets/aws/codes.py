@@ -12,7 +12,8 @@ VPC_REQUIRED = register_code(
     "aws-vpc-required", "an aws environment serves models but declares no aws.vpc"
 )
 INSTANCE_TYPE_REQUIRED = register_code(
-    "aws-instance-type-required", "a model served on aws names no serving.instanceType"
+    "aws-instance-type-required",
+    "a model served or trained on aws names no serving.instanceType or training.instanceType",
 )
 RESIDENCY_MISMATCH = register_code(
     "aws-residency-mismatch",
@@ -51,6 +52,16 @@ AUTOSCALING_METRIC = register_code(
 DATA_CAPTURE = register_code(
     "aws-data-capture",
     "data capture would copy a model's traffic to a store that may not hold it",
+)
+TRAINING_OUTPUT = register_code(
+    "aws-training-output",
+    "a model trained on aws has no s3:// output, or one less classified than its data",
+)
+TRAINING_SCHEDULE = register_code(
+    "aws-training-schedule", "a training schedule EventBridge Scheduler cannot express"
+)
+TRAINING_LIMIT = register_code(
+    "aws-training-limit", "a training timeout beyond SageMaker's 28-day maximum runtime"
 )
 IMAGE_OUTSIDE_ECR = register_code(
     "aws-image-outside-ecr",

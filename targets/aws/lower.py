@@ -14,7 +14,17 @@ from collections.abc import Mapping
 from mlplane.compiler import ir
 from mlplane.compiler.diagnostics import Diagnostics
 from mlplane.compiler.graph import ResourceGraph
-from mlplane.targets.aws import alarm_seam, buckets, checks, codes, keys, names, roles, serving
+from mlplane.targets.aws import (
+    alarm_seam,
+    buckets,
+    checks,
+    codes,
+    keys,
+    names,
+    roles,
+    serving,
+    training,
+)
 from mlplane.targets.aws.context import Lowering, model_tier
 from mlplane.targets.aws.provider import lower_provider
 
@@ -66,6 +76,7 @@ def lower_model(lowering: Lowering, model: ir.Model, root: str) -> serving.Servi
     component = names.model_component(model.name)
     lowering.add_component(component, names.MODEL_COMPONENT_TYPE, model.origin, root)
     role = roles.lower_role(lowering, model, component)
+    training.lower_training(lowering, model, component)
     return serving.lower_serving(lowering, model, role, component)
 
 

@@ -54,6 +54,17 @@ def endpoint(system: ir.System, model: str) -> str:
     return f"{system.name}-{system.environment.name}-{model}"
 
 
+TRAINING_NAME_LIMIT = 64
+"""EventBridge Scheduler schedule names: 64 characters (the pipeline takes the same name)."""
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+"""Where SageMaker writes every training job's logs (one group per account and region)."""
+
+
+def training(system: ir.System, model: str) -> str:
+    """The name of a model's training pipeline and of its schedule (checked against 64)."""
+    return f"{endpoint(system, model)}-training"
+
+
 def log_group(endpoint_name: str) -> str:
     """Where SageMaker writes an endpoint's container logs (a fixed convention of SageMaker)."""
     return f"/aws/sagemaker/Endpoints/{endpoint_name}"

@@ -32,14 +32,15 @@ VPC_DESCRIBE_ACTIONS = [
 ECR_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 
 
-def trust_policy(lowering: Lowering) -> dict[str, Any]:
+def trust_policy(lowering: Lowering, service: str = "sagemaker.amazonaws.com") -> dict[str, Any]:
+    """Trust ``service`` acting for this account only (the confused-deputy guard)."""
     account = lowering.environment.aws_account_id
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Effect": "Allow",
-                "Principal": {"Service": "sagemaker.amazonaws.com"},
+                "Principal": {"Service": service},
                 "Action": "sts:AssumeRole",
                 "Condition": {"StringEquals": {"aws:SourceAccount": account}},
             }
@@ -55,10 +56,11 @@ def read_locations(system: ir.System, model: ir.Model) -> list[str]:
     return sorted({uri for uri in uris if uri.startswith("s3://")})
 
 
-def _s3_statements(lowering: Lowering, model: ir.Model) -> list[dict[str, Any]]:
+def s3_read_statements(lowering: Lowering, uris: list[str]) -> list[dict[str, Any]]:
+    """Read the objects under each ``s3://`` location, and list only those prefixes."""
     objects: list[str] = []
     buckets: dict[str, list[str]] = {}
-    for uri in read_locations(lowering.system, model):
+    for uri in uris:
         bucket, prefix = names.s3_location(uri)
         arn = names.bucket_arn(lowering.system, bucket)
         objects.append(f"{arn}/{prefix}*")
@@ -117,6 +119,22 @@ def vpc_resources(lowering: Lowering) -> list[str]:
     ]
 
 
+def network_statements(lowering: Lowering, image: ir.ImageRef) -> list[dict[str, Any]]:
+    """The VPC interfaces SageMaker manages for a job or endpoint, and pulling its ECR image."""
+    statements: list[dict[str, Any]] = [
+        {"Sid": "VpcNetworkInterfaces", "Effect": "Allow", "Action": VPC_WRITE_ACTIONS,
+         "Resource": vpc_resources(lowering)},
+        {"Sid": "VpcDescribe", "Effect": "Allow", "Action": VPC_DESCRIBE_ACTIONS, "Resource": "*"},
+    ]  # fmt: skip
+    repository = names.ecr_repository_arn(image)
+    if repository is not None:
+        statements.append({"Sid": "PullImage", "Effect": "Allow", "Action": ECR_ACTIONS,
+                           "Resource": repository})  # fmt: skip
+        statements.append({"Sid": "EcrToken", "Effect": "Allow",
+                           "Action": "ecr:GetAuthorizationToken", "Resource": "*"})  # fmt: skip
+    return statements
+
+
 def _other_statements(lowering: Lowering, model: ir.Model) -> list[dict[str, Any]]:
     keys = [ref(names.key(tier), "arn") for tier in key_tiers(lowering, model)]
     log_group = names.log_group(names.endpoint(lowering.system, model.name))
@@ -127,21 +145,13 @@ def _other_statements(lowering: Lowering, model: ir.Model) -> list[dict[str, Any
         {"Sid": "WriteLogs", "Effect": "Allow",
          "Action": ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
          "Resource": [group_arn, f"{group_arn}:log-stream:*"]},
-        {"Sid": "VpcNetworkInterfaces", "Effect": "Allow", "Action": VPC_WRITE_ACTIONS,
-         "Resource": vpc_resources(lowering)},
-        {"Sid": "VpcDescribe", "Effect": "Allow", "Action": VPC_DESCRIBE_ACTIONS, "Resource": "*"},
     ]  # fmt: skip
-    repository = names.ecr_repository_arn(model.image)
-    if repository is not None:
-        statements.append({"Sid": "PullImage", "Effect": "Allow", "Action": ECR_ACTIONS,
-                           "Resource": repository})  # fmt: skip
-        statements.append({"Sid": "EcrToken", "Effect": "Allow",
-                           "Action": "ecr:GetAuthorizationToken", "Resource": "*"})  # fmt: skip
-    return statements
+    return statements + network_statements(lowering, model.image)
 
 
 def execution_policy(lowering: Lowering, model: ir.Model) -> dict[str, Any]:
-    statements = _s3_statements(lowering, model) + _capture_statement(lowering, model)
+    reads = read_locations(lowering.system, model)
+    statements = s3_read_statements(lowering, reads) + _capture_statement(lowering, model)
     statements += _other_statements(lowering, model)
     return {"Version": "2012-10-17", "Statement": statements}
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlplane.compiler import ir
-from mlplane.compiler.diagnostics import Diagnostic, Severity, format_path
+from mlplane.compiler.diagnostics import Diagnostic, Severity, SpecPath, format_path
 from mlplane.compiler.graph import ref
 from mlplane.schema.formats import has_instance_storage
 from mlplane.targets.aws import codes, names, rollouts
@@ -34,6 +34,8 @@ SCALING_POLICY_TYPE = "aws:appautoscaling/policy:Policy"
 LOG_RETENTION_DAYS = 365
 SCALE_IN_COOLDOWN = 300
 SCALE_OUT_COOLDOWN = 60
+
+
 @dataclass(frozen=True, slots=True)
 class Serving:
     """The logical names of one model's serving resources."""
@@ -135,14 +137,22 @@ def data_capture(lowering: Lowering, model: ir.Model) -> dict[str, Any] | None:
 
 
 def volume_key(lowering: Lowering, model: ir.Model) -> dict[str, str] | None:
-    """The tier key for the instances' volumes, or None (with an info) on NVMe instance types."""
+    """The tier key for the endpoint instances' volumes (None on NVMe instance types)."""
+    path = ("models", model.name, "serving", "instanceType")
     instance_type = model.serving.instance_type or ""
+    return tier_volume_key(lowering, model, instance_type, path, "endpoint")
+
+
+def tier_volume_key(
+    lowering: Lowering, model: ir.Model, instance_type: str, path: SpecPath, subject: str
+) -> dict[str, str] | None:
+    """The model's tier key for the volumes of ``instance_type``, or None (with an info at
+    ``path``) when it has local NVMe storage, which SageMaker refuses a key for."""
     if not has_instance_storage(instance_type):
         return ref(names.key(model_tier(lowering.system, model)), "arn")
-    path = ("models", model.name, "serving", "instanceType")
     message = (
         f"{instance_type} has local NVMe storage, which SageMaker encrypts in hardware and "
-        f"refuses a KMS key for: the endpoint of model {model.name!r} gets no kmsKeyArn"
+        f"refuses a KMS key for: the {subject} of model {model.name!r} gets no KMS key"
     )
     location = lowering.location(path)
     lowering.diagnostics.add(
