@@ -238,7 +238,10 @@ def training(model: ir.Model) -> str:
     job = model.training
     if job is None:
         return "none"
-    return f"{job.schedule!r} {image(job.image)}, {resources(job.resources)}"
+    text = f"{job.schedule!r} {image(job.image)}, {resources(job.resources)}"
+    aws = [f"on {job.instance_type}"] if job.instance_type else []
+    aws += [f"to {job.output}"] if job.output else []
+    return ", ".join([text, *aws])
 
 
 def explainability(model: ir.Model) -> str:

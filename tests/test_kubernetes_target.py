@@ -964,3 +964,37 @@ def test_components_group_models_under_the_system() -> None:
         "ServiceAccount", "Rollout", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget",
         "CronJob", "ServiceMonitor", "NetworkPolicy", "AnalysisTemplate", "ConfigMap",
     }  # fmt: skip
+
+
+def test_settings_only_aws_acts_on_are_warned_about(tmp_path: Path) -> None:
+    capture = "      dataCapture: {destination: fraud-features, samplingPercentage: 5}\n"
+    archive = (
+        "\ndataSources:\n  archive:\n    type: objectStore\n    uri: s3://acme-archive/fraud/\n"
+        "    classification: internal\n    residency: eu\n    retention: 30d\n"
+        "    encryption: kms\n    owner: risk-ml\n    managed: true\n"
+    )
+    systems, text = variant(
+        tmp_path,
+        (
+            "      exposure: internal\n    explainability",
+            f"      exposure: internal\n{capture}    explainability",
+        ),
+        ("\ndataSources:\n", archive),
+    )
+    for system in systems.values():
+        graph, found = lowered(system)
+        assert graph is not None  # warnings: the rest still lowers
+        warned = {
+            (d.path, d.location.line if d.location else 0) for d in errors(found, codes.NOT_LOWERED)
+        }
+        assert warned == {
+            (
+                "models.scorer.serving.dataCapture",
+                line_of(text, "dataCapture: {destination: fraud-"),
+            ),
+            (
+                "dataSources.archive.managed",
+                line_of(text, "managed: true\n  card-transactions"),
+            ),
+        }
+        assert all(d.severity is Severity.WARNING for d in errors(found, codes.NOT_LOWERED))

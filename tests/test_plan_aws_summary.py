@@ -204,3 +204,21 @@ def test_the_flag_does_not_fire_on_the_kubernetes_target(tmp_path: Path) -> None
 
 def test_every_note_belongs_to_a_risk_code() -> None:
     assert set(RISK_NOTES) <= set(RISK_CODES)
+
+
+def test_training_on_aws_reads_its_instance_type_and_output(tmp_path: Path) -> None:
+    from tests.test_aws_training import TRAINED
+
+    base, head = _dirs(tmp_path) / "base", tmp_path / "head"
+    moved = TRAINED.replace(
+        "output: s3://shop-models/scorer/training/", "output: s3://shop-models/v2/"
+    )
+    old, new = compile_text(base, TRAINED), compile_text(head, moved)
+    lines = summarise(
+        Side("head", "compiled", system=new.systems["prod"]),
+        Side("base", "compiled", system=old.systems["prod"]),
+    )
+    [change] = [c.text for c in lines if c.subject == "scorer"]
+    job = "'30 2 * * 1-5' 123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/train@sha256:"
+    job += "abababababab…, cpu default, memory default, on ml.m5.2xlarge, to s3://shop-models/"
+    assert change == f"model scorer: training {job}scorer/training/ → {job}v2/"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from mlplane.compiler.diagnostics import Related
+from mlplane.compiler.diagnostics import Related, SpecPath
 from mlplane.targets.kubernetes import codes
 from mlplane.targets.kubernetes.context import Claim, Lowering
 
@@ -26,6 +26,7 @@ RESERVED_NAMESPACES = frozenset({"default", "kube-node-lease", "kube-public", "k
 def check_spec(lowering: Lowering) -> None:
     """What this target cannot lower as written, reported before anything is built."""
     _check_namespace(lowering)
+    check_other_targets_settings(lowering)
     for model in lowering.system.models.values():
         if model.serving.rollout.strategy == "shadow":
             path = ("models", model.name, "serving", "rollout", "strategy")
@@ -36,6 +37,34 @@ def check_spec(lowering: Lowering) -> None:
                 lowering.location(path),
                 path,
                 hint="use strategy canary or blueGreen on this target",
+            )
+
+
+def check_other_targets_settings(lowering: Lowering) -> None:
+    """Settings that change what is deployed elsewhere but nothing here: said, not ignored."""
+    system = lowering.system
+    for model in system.models.values():
+        if model.serving.data_capture is not None:
+            capture: SpecPath = ("models", model.name, "serving", "dataCapture")
+            lowering.diagnostics.warning(
+                codes.NOT_LOWERED,
+                f"data capture of model {model.name!r} is lowered only on the aws target "
+                "(SageMaker data capture); no traffic is captured on kubernetes",
+                lowering.location(capture),
+                capture,
+                "capture in the serving image, or set dataCapture only in the aws environment's "
+                "overrides",
+            )
+    for source in system.data_sources.values():
+        if source.managed:
+            path = ("dataSources", source.name, "managed")
+            lowering.diagnostics.warning(
+                codes.NOT_LOWERED,
+                f"data source {source.name!r} is managed, but the kubernetes target creates no "
+                "storage: it is referenced as if managed were false",
+                lowering.location(path),
+                path,
+                "set managed: true only in the overrides of the environment that creates it",
             )
 
 

@@ -11,6 +11,11 @@ from mlplane.compiler.diagnostics import Severity, register_code
 UNSUPPORTED = register_code(
     "kubernetes-unsupported", "a spec feature is not supported on the kubernetes target"
 )
+NOT_LOWERED = register_code(
+    "kubernetes-not-lowered",
+    "a spec setting only another target acts on is ignored on the kubernetes target",
+    Severity.WARNING,
+)
 NAME_TOO_LONG = register_code(
     "kubernetes-name-too-long", "a generated Kubernetes object name exceeds its length limit"
 )
