@@ -37,6 +37,8 @@ RISK_CODES: Mapping[str, str] = MappingProxyType(
         "data-source-removed": "a data source is removed (its lineage and monitoring go with it)",
         "autoscaled-instance-type-changed": "the instance type of an autoscaled SageMaker "
         "endpoint changes (UpdateEndpoint refuses it while autoscaling is registered)",
+        "aws-region-changed": "an AWS environment moves to another region (pulumi-aws does not "
+        "move resources between regions)",
     }
 )
 """Every risk code with its one-line meaning."""
@@ -49,6 +51,10 @@ RISK_NOTES: Mapping[str, str] = MappingProxyType(
         "on its old instances; if the deployed endpoint autoscales, first apply with "
         "serving.autoscaling removed (Pulumi deregisters the scalable target), then the new "
         "instance type with autoscaling back",
+        "aws-region-changed": "since pulumi-aws 6 a provider's region change replaces nothing: "
+        "the apply would look for every resource in the new region and fail; destroy the "
+        "environment in the old region first (retained and protected buckets stay there, with "
+        "their data), then apply into the new one, or deploy the new region as a new environment",
     }
 )
 """What a spec-level flag means and what to do, where its line does not say it: appended to the

@@ -18,11 +18,16 @@ from mlplane.compiler.plan_spec import ARROW, Field, Summary, duration, listed, 
 _SEVERITY_ORDER = {"off": 0, "info": 1, "warning": 2, "error": 3}
 
 
+def _region_risk(old: ir.Environment, new: ir.Environment) -> str | None:
+    moved = old.aws_region is not None and new.aws_region not in (None, old.aws_region)
+    return "aws-region-changed" if moved else None
+
+
 _ENVIRONMENT_FIELDS: tuple[Field[ir.Environment], ...] = (
     Field("target", ("target",), lambda e: e.target),
     Field("namespace", ("kubernetes", "namespace"), lambda e: e.namespace),
     Field("cluster context", ("kubernetes", "context"), lambda e: e.kube_context or "default"),
-    Field("AWS region", ("aws", "region"), lambda e: e.aws_region or "none"),
+    Field("AWS region", ("aws", "region"), lambda e: e.aws_region or "none", _region_risk),
     Field("AWS account", ("aws", "accountId"), lambda e: e.aws_account_id or "none"),
     Field(
         "VPC subnets",

@@ -28,6 +28,7 @@ pytest.importorskip("mlplane.targets.aws")
 from tests.test_aws_target import SPEC  # imports the AWS target
 
 RISK = "autoscaled-instance-type-changed"
+REGION = "aws-region-changed"
 SCORER_TYPE = "      instanceType: ml.m5.xlarge\n"
 RANKER_TYPE = "      instanceType: ml.g5.xlarge\n"
 SCORER_SCALING = "      autoscaling: {metric: rps, target: 50}\n"
@@ -62,23 +63,23 @@ def line_of(needle: str, after: str | None = None) -> int:
 
 ROLE = "arn:aws:iam::123456789012:role/shop-deploy"
 EXPECTED = [
-    # (line text, spec path, line of the head spec, flagged)
+    # (line text, spec path, line of the head spec, risk codes)
     ("environment prod: AWS region eu-west-1 → eu-central-1", "environments.prod.aws.region",
-     line_of("region: eu-central-1"), False),
+     line_of("region: eu-central-1"), [REGION]),
     ("environment prod: VPC subnets subnet-0a1b2c3d → subnet-0a1b2c3d, subnet-0e1f2a3b",
-     "environments.prod.aws.vpc.subnetIds", line_of("vpc: {"), False),
+     "environments.prod.aws.vpc.subnetIds", line_of("vpc: {"), []),
     ("environment prod: VPC security groups sg-0a1b2c3d → sg-0f9e8d7c",
-     "environments.prod.aws.vpc.securityGroupIds", line_of("vpc: {"), False),
+     "environments.prod.aws.vpc.securityGroupIds", line_of("vpc: {"), []),
     (f"environment prod: deploy role {ROLE} → {ROLE}-v2", "environments.prod.aws.deployRoleArn",
-     line_of("deployRoleArn:"), False),
+     line_of("deployRoleArn:"), []),
     ("data source lake: managed no → yes", "dataSources.lake.managed",
-     line_of("managed: true", after="  lake:"), False),
+     line_of("managed: true", after="  lake:"), []),
     ("model ranker: instance type ml.g5.xlarge → ml.g5.2xlarge",
-     "models.ranker.serving.instanceType", line_of("instanceType: ml.g5.2xlarge"), False),
+     "models.ranker.serving.instanceType", line_of("instanceType: ml.g5.2xlarge"), []),
     ("model scorer: instance type ml.m5.xlarge → ml.m5.2xlarge",
-     "models.scorer.serving.instanceType", line_of("instanceType: ml.m5.2xlarge"), True),
+     "models.scorer.serving.instanceType", line_of("instanceType: ml.m5.2xlarge"), [RISK]),
     ("model scorer: data capture off → 20% to events", "models.scorer.serving.dataCapture",
-     line_of("dataCapture:"), False),
+     line_of("dataCapture:"), []),
 ]  # fmt: skip
 
 
@@ -101,17 +102,17 @@ def test_aws_fields_are_summarised_at_their_lines_in_every_format(repo: Repo) ->
     document: dict[str, Any] = json.loads(plan("json"))
     _VALIDATOR.validate(document)
     assert [c["text"] for c in document["specChanges"]] == [e[0] for e in EXPECTED]
-    for (line, path, number, flagged), change in zip(
+    for (line, path, number, risks), change in zip(
         EXPECTED, document["specChanges"], strict=True
     ):
-        mark = " ⚠" if flagged else ""
+        mark = " ⚠" if risks else ""
         assert f"  ~ {line}{mark}  (spec/mlplane.yaml:{number})" in text.splitlines()
         assert f"- `~` `{line}`{mark} — `spec/mlplane.yaml:{number}`" in markdown.splitlines()
         source = change["source"]
         assert (source["path"], source["file"], source["line"]) == (
             path, "spec/mlplane.yaml", number
         ), line  # fmt: skip
-        assert change["risks"] == ([RISK] if flagged else [])
+        assert change["risks"] == risks
 
 
 def test_the_instance_type_flag_says_what_fails_and_what_to_do(repo: Repo) -> None:
@@ -222,3 +223,12 @@ def test_training_on_aws_reads_its_instance_type_and_output(tmp_path: Path) -> N
     job = "'30 2 * * 1-5' 123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop/train@sha256:"
     job += "abababababab…, cpu default, memory default, on ml.m5.2xlarge, to s3://shop-models/"
     assert change == f"model scorer: training {job}scorer/training/ → {job}v2/"
+
+
+def test_a_region_move_says_pulumi_will_not_move_the_resources(repo: Repo) -> None:
+    del repo
+    document: dict[str, Any] = json.loads(plan("json"))
+    [risk] = [r for r in document["risks"] if r["code"] == REGION]
+    assert risk["message"].startswith("environment prod: AWS region eu-west-1 → eu-central-1: ")
+    assert "replaces nothing" in risk["message"] and "destroy the environment" in risk["message"]
+    assert risk["meaning"] == RISK_CODES[REGION]
