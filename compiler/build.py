@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from mlplane import __version__
-from mlplane.compiler import plugins
+from mlplane.compiler import canonical, plugins
 from mlplane.compiler.diagnostics import Diagnostics, Location
 from mlplane.compiler.graph import ResourceGraph
 from mlplane.compiler.ir import System
@@ -192,7 +192,7 @@ def manifest_json(system: System, graph: ResourceGraph, files: Mapping[str, byte
             for path, data in sorted(files.items())
         ],
     }
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    return canonical.canonical_json(document)
 
 
 def _recorded_hashes(out_dir: Path) -> dict[str, str] | None:

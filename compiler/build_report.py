@@ -23,6 +23,7 @@ import json
 from typing import Any
 
 from mlplane import __version__
+from mlplane.compiler import canonical
 from mlplane.compiler import render as renderers
 from mlplane.compiler.build import BuildResult
 
@@ -41,7 +42,11 @@ def report_text(result: BuildResult, color: bool = False) -> str:
     """Diagnostics (with source excerpts), then one line per written or differing file."""
     options = renderers.RenderOptions(color=color, tool_version=__version__)
     diagnostics = result.compiled.sorted_diagnostics()
-    parts = [renderers.render("text", diagnostics, result.compiled.sources, options)] if diagnostics else []
+    parts = (
+        [renderers.render("text", diagnostics, result.compiled.sources, options)]
+        if diagnostics
+        else []
+    )
     parts.append(_summary_text(result))
     return "\n".join(part.rstrip("\n") for part in parts if part) + "\n"
 
@@ -74,4 +79,4 @@ def report_json(result: BuildResult) -> str:
         "diagnostics": rendered["diagnostics"],
         "summary": rendered["summary"],
     }
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    return canonical.canonical_json(document)

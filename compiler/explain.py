@@ -11,6 +11,7 @@ import json
 import re
 from typing import Any
 
+from mlplane.compiler import canonical
 from mlplane.compiler.diagnostics import Location, SpecPath
 from mlplane.compiler.document import Document
 from mlplane.schema.models import MLSystem
@@ -151,7 +152,7 @@ def explain_json(validated: MLSystem, effective: Document, environment: str) -> 
         for path, location in sorted(effective.values.items(), key=_sort_key)
     }
     payload = {"environment": environment, "spec": data, "origins": origins}
-    return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    return canonical.canonical_json(payload)
 
 
 def _sort_key(item: tuple[SpecPath, Location]) -> tuple[str, int, int]:

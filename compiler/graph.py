@@ -27,7 +27,6 @@ resource of the graph (type token ``pulumi:providers:<package>``).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any, cast
 
+from mlplane.compiler import canonical
 from mlplane.compiler.diagnostics import Location
 from mlplane.compiler.ir import Origin
 
@@ -184,7 +184,7 @@ class ResourceGraph:
 
     def canonical_json(self) -> str:
         """Byte-stable JSON: sorted keys, two-space indent, ASCII, trailing newline."""
-        return json.dumps(self.to_json(), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+        return canonical.canonical_json(self.to_json())
 
 
 def secret_ref(config_key: str) -> dict[str, str]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mlplane import __version__
+from mlplane.compiler import canonical
 from mlplane.compiler.gitsource import Git, GitError
 from mlplane.compiler.plan_json import SavedPlan
 from mlplane.compiler.writer import write_new_file
@@ -101,7 +102,7 @@ def read_record(path: Path) -> AppliedRecord | None:
 
 def write_record(path: Path, record: AppliedRecord) -> None:
     """Write atomically (the writer's rule): a crash leaves the previous record, never half."""
-    text = json.dumps(record.to_json(), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    text = canonical.canonical_json(record.to_json())
     write_new_file(path, text)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlplane import __version__
+from mlplane.compiler import canonical
 from mlplane.compiler import render as renderers
 from mlplane.compiler.plan import (
     PLAN_FORMAT_VERSION,
@@ -30,7 +31,7 @@ PLAN_KIND = "mlplane-plan"
 
 
 def render_json(plan: Plan) -> str:
-    return json.dumps(plan_json(plan), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    return canonical.canonical_json(plan_json(plan))
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from mlplane.compiler import build
+from mlplane.compiler import build, canonical
 from mlplane.compiler.diagnostics import Diagnostic, Location
 from mlplane.compiler.document import Document
 from mlplane.compiler.graph import Resource, ResourceGraph, ResourceOptions
@@ -50,7 +50,7 @@ class Lowered:
 
     def graph_text(self) -> str:
         """Exactly the bytes of ``resources.json`` (``ResourceGraph.canonical_json``)."""
-        return json.dumps(self.graph, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+        return canonical.canonical_json(self.graph)
 
     @property
     def spec_sha256(self) -> str:

@@ -37,11 +37,11 @@ The ``json`` format (``version`` is bumped on any incompatible change)::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from types import MappingProxyType
 from typing import Any
 
+from mlplane.compiler import canonical
 from mlplane.compiler.diagnostics import Diagnostic, Location, Related
 from mlplane.compiler.render_common import RenderOptions, SourceLookup, count, ordered
 from mlplane.compiler.render_github import render_github
@@ -101,7 +101,7 @@ def render_json(
         "diagnostics": [_diagnostic_json(diagnostic) for diagnostic in items],
         "summary": {"errors": counts.errors, "warnings": counts.warnings, "infos": counts.infos},
     }
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    return canonical.canonical_json(document)
 
 
 RENDERERS: dict[str, Renderer] = {

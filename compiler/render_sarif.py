@@ -11,12 +11,12 @@ tracking the same alert when an edit above it moves it down the file.
 from __future__ import annotations
 
 import hashlib
-import json
 import posixpath
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
+from mlplane.compiler import canonical
 from mlplane.compiler.codes import code_help
 from mlplane.compiler.diagnostics import Diagnostic, Location, Related, Severity, code_info
 from mlplane.compiler.render_common import RenderOptions, SourceLookup, ordered
@@ -136,4 +136,4 @@ def render_sarif(
     """Serialise ``sarif_log``; ASCII-only so that no hostile character survives as itself."""
     del sources  # SARIF viewers show the code from the repository themselves
     log = sarif_log(diagnostics, options)
-    return json.dumps(log, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    return canonical.canonical_json(log)

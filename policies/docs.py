@@ -7,11 +7,13 @@ because it is documentation of rules, but it renders every installed pack, in ev
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from mlplane.compiler.policy import Rule, installed_rules
+from mlplane.compiler.writer import write_new_file
 
 DEFAULT_OUTPUT = Path("docs/policies.md")
 REGO_SECTION = (
@@ -90,8 +92,19 @@ def _rule_section(rule: Rule) -> list[str]:
 
 
 def main(argv: Sequence[str]) -> int:
-    target = Path(argv[0]) if argv else DEFAULT_OUTPUT
-    target.write_text(policies_markdown(installed_rules()), encoding="utf-8")
+    parser = argparse.ArgumentParser(
+        prog="python -m mlplane.policies.docs",
+        description="Write the policy rules reference generated from the installed packs.",
+    )
+    parser.add_argument(
+        "output",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help=f"file to write (default: {DEFAULT_OUTPUT})",
+    )
+    arguments = parser.parse_args(argv)
+    write_new_file(arguments.output, policies_markdown(installed_rules()))
     return 0
 
 

@@ -12,9 +12,11 @@ Two schemas are committed next to this module and drift-tested:
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +61,23 @@ def fragment_schema_text() -> str:
     return _text(fragment_schema())
 
 
-def main() -> None:
-    directory = Path(sys.argv[1]) if len(sys.argv) > 1 else SCHEMA_FILE.parent
-    write_new_file(directory / SCHEMA_FILE.name, schema_text())
-    write_new_file(directory / FRAGMENT_FILE.name, fragment_schema_text())
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mlplane.schema.export",
+        description="Write the spec's JSON Schema and the schema of one file of a multi-file spec.",
+    )
+    parser.add_argument(
+        "directory",
+        nargs="?",
+        type=Path,
+        default=SCHEMA_FILE.parent,
+        help="directory to write both schema files into (default: the package's schema/)",
+    )
+    arguments = parser.parse_args(argv)
+    write_new_file(arguments.directory / SCHEMA_FILE.name, schema_text())
+    write_new_file(arguments.directory / FRAGMENT_FILE.name, fragment_schema_text())
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))

@@ -168,7 +168,8 @@ class AwsVpc(Spec):
     subnet_ids: Annotated[list[SubnetId], Field(min_length=1, max_length=16)]
     """Private subnets, ideally one per availability zone."""
     security_group_ids: Annotated[list[SecurityGroupId], Field(max_length=5)] = []
-    """At most five (SageMaker's limit); the VPC's default group when empty."""
+    """One to five (SageMaker's limit) when the environment serves models: the aws target
+    refuses an empty list rather than fall back to the VPC's default group."""
 
     @model_validator(mode="after")
     def _unique_ids(self) -> AwsVpc:

@@ -16,12 +16,11 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import yaml
-
 from mlplane.compiler import ir
 from mlplane.compiler.graph import Resource, ResourceGraph
 from mlplane.compiler.provenance import header_line
 from mlplane.targets.kubernetes import names
+from mlplane.targets.monitoring import yamltext
 
 MANIFEST_DIR = "manifests"
 NAMESPACE_FILE = "00-namespace.yaml"
@@ -57,26 +56,16 @@ def _order(resource: Resource) -> tuple[int, str]:
     return rank, str(resource.inputs["metadata"]["name"])
 
 
-_DUMPER: Any = getattr(yaml, "CSafeDumper", None) or yaml.SafeDumper
-"""libyaml's emitter when present (several times faster); both write the same YAML for plain data."""
-
-
 def dump(documents: Iterable[Any]) -> str:
-    """The one YAML dumper of this target: sorted keys, block style, ASCII, no line folding."""
-    return yaml.dump_all(
-        list(documents),
-        Dumper=_DUMPER,
-        explicit_start=True,
-        sort_keys=True,
-        default_flow_style=False,
-        allow_unicode=False,
-        width=2**31 - 1,
-    )
+    """The one YAML writer of this target: a ``---`` document per object, keys sorted (by
+    :func:`_plain`), block style, ASCII. The monitoring files' writer: the same conservative
+    string styles, without PyYAML's per-node representer (80 % of the emitter's time)."""
+    return "".join("---\n" + yamltext.dump(document) for document in documents)
 
 
-def render(system: ir.System, resources: list[Resource]) -> str:
+def render(head: str, resources: list[Resource]) -> str:
     ordered = sorted(resources, key=_order)
-    return header(system) + "\n" + dump(_plain(r.inputs) for r in ordered)
+    return head + "\n" + dump(_plain(r.inputs) for r in ordered)
 
 
 def emit_manifests(system: ir.System, graph: ResourceGraph) -> dict[str, str]:
@@ -93,8 +82,9 @@ def emit_manifests(system: ir.System, graph: ResourceGraph) -> dict[str, str]:
         model = owners.get(resource.parent or "")
         file = f"model-{model}.yaml" if model is not None else NAMESPACE_FILE
         groups.setdefault(file, []).append(resource)
+    head = header(system)
     files = {
-        f"{MANIFEST_DIR}/{name}": render(system, items) for name, items in sorted(groups.items())
+        f"{MANIFEST_DIR}/{name}": render(head, items) for name, items in sorted(groups.items())
     }
     files[f"{MANIFEST_DIR}/{README_FILE}"] = readme(system, sorted(groups), left_out)
     return files

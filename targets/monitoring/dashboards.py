@@ -12,10 +12,9 @@ Grafana do not overwrite each other.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
-from mlplane.compiler import ir
+from mlplane.compiler import canonical, ir
 from mlplane.schema import runtimes
 from mlplane.targets.monitoring import names, presets, promql, sli
 
@@ -223,4 +222,4 @@ def dashboard(system: ir.System) -> dict[str, Any]:
 
 def dashboard_json(system: ir.System) -> str:
     """The dashboard as JSON text: sorted keys, two-space indent, a final newline."""
-    return json.dumps(dashboard(system), indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    return canonical.canonical_json(dashboard(system))

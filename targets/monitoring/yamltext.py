@@ -21,6 +21,7 @@ writer arbitrary strings.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from typing import Any
 
@@ -39,11 +40,22 @@ def scalar(value: object) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         return repr(value)
+    if isinstance(value, float):
+        return _float(value)
     if not isinstance(value, str):
         raise TypeError(f"cannot write {type(value).__name__} as YAML")
     return _string(value)
+
+
+def _float(value: float) -> str:
+    """A finite float every YAML reader takes for one: YAML 1.1 (PyYAML) needs a '.' in the
+    mantissa, so ``1e-05`` is written ``1.0e-05``."""
+    if not math.isfinite(value):
+        raise ValueError(f"cannot write {value!r} as YAML data")
+    text = repr(value)
+    return text.replace("e", ".0e") if "." not in text and "e" in text else text
 
 
 @functools.lru_cache(maxsize=8192)

@@ -1,0 +1,101 @@
+"""The one canonical JSON text of every file mlplane writes: sorted keys, two-space indent,
+ASCII, a trailing newline.
+
+The bytes are exactly ``json.dumps(value, indent=2, sort_keys=True, ensure_ascii=True) + "\\n"``
+(a property test holds the two together), but written here: with an indent, ``json.dumps``
+falls back to its pure-Python encoder, which walked a 2,400-resource graph several times slower
+than this writer (2-3x on that graph), whose strings go through the C string encoder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+_STRING: Callable[[str], str] = json.encoder.encode_basestring_ascii
+INDENT = "  "
+
+
+def canonical_json(value: Any) -> str:
+    """``value`` (JSON data: dicts with string keys, lists, tuples, scalars) as canonical text."""
+    parts: list[str] = []
+    try:
+        _write(value, "\n", parts.append)
+    except _Unusual:
+        return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    parts.append("\n")
+    return "".join(parts)
+
+
+class _Unusual(Exception):
+    """A value this writer leaves to ``json.dumps`` (non-string keys, subclasses, errors)."""
+
+
+def _float(value: float) -> str:
+    if math.isfinite(value):
+        return float.__repr__(value)
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+_SCALARS: dict[type, Callable[[Any], str]] = {
+    str: _STRING,
+    int: int.__repr__,
+    float: _float,
+    bool: lambda value: "true" if value else "false",
+    type(None): lambda _: "null",
+}
+
+
+def _write(value: Any, newline: str, out: Callable[[str], None]) -> None:
+    """Write ``value``; ``newline`` is a line break plus the current indentation."""
+    kind = type(value)
+    scalar = _SCALARS.get(kind)
+    if scalar is not None:
+        out(scalar(value))
+    elif kind is dict:
+        _write_mapping(value, newline, out)
+    elif kind is list or kind is tuple:
+        _write_sequence(value, newline, out)
+    else:
+        raise _Unusual
+
+
+def _write_mapping(value: dict[Any, Any], newline: str, out: Callable[[str], None]) -> None:
+    if not value:
+        out("{}")
+        return
+    inner = newline + INDENT
+    separator = "{" + inner
+    for key in sorted(value):
+        if type(key) is not str:
+            raise _Unusual
+        item = value[key]
+        scalar = _SCALARS.get(type(item))
+        if scalar is not None:  # most values: one piece, no call
+            out(separator + _STRING(key) + ": " + scalar(item))
+        else:
+            out(separator + _STRING(key) + ": ")
+            _write(item, inner, out)
+        separator = "," + inner
+    out(newline + "}")
+
+
+def _write_sequence(
+    value: list[Any] | tuple[Any, ...], newline: str, out: Callable[[str], None]
+) -> None:
+    if not value:
+        out("[]")
+        return
+    inner = newline + INDENT
+    separator = "[" + inner
+    for item in value:
+        scalar = _SCALARS.get(type(item))
+        if scalar is not None:
+            out(separator + scalar(item))
+        else:
+            out(separator)
+            _write(item, inner, out)
+        separator = "," + inner
+    out(newline + "]")
