@@ -168,8 +168,12 @@ class ResourceGraph:
     def __len__(self) -> int:
         return len(self.resources)
 
+    @cached_property
+    def _by_name(self) -> Mapping[str, Resource]:
+        return MappingProxyType({r.name: r for r in self.resources})
+
     def get(self, name: str) -> Resource | None:
-        return next((r for r in self.resources if r.name == name), None)
+        return self._by_name.get(name)
 
     def of_type(self, token: str) -> list[Resource]:
         return [r for r in self.resources if r.type == token]

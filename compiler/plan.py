@@ -150,6 +150,12 @@ class Plan:
     spec_changes: tuple[SpecChange, ...] = ()
     risks: tuple[Risk, ...] = ()
     warnings: tuple[str, ...] = ()
+    head_warnings: tuple[Diagnostic, ...] = ()
+    """The head's diagnostics of severity warning (compiler, target and graph rules)."""
+    new_warnings: tuple[Diagnostic, ...] | None = None
+    """Those of :attr:`head_warnings` that the base does not have (same code, message and spec
+    path; lines may move), all of them when nothing is deployed at the base; None when the base
+    cannot be compared (it failed, or it is the applied record, which keeps no diagnostics)."""
     problems: tuple[Diagnostic, ...] = ()
     """What stopped the plan: the head's errors, or git's (an unknown or refused revision)."""
 
@@ -163,6 +169,14 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return bool(self.resources or self.spec_changes)
+
+    def warning_listing(self) -> tuple[str, tuple[Diagnostic, ...], int]:
+        """(heading, warnings to list, how many others the base has too) for the renderers:
+        the new warnings when the base compares, else every warning of the head."""
+        if self.new_warnings is None:
+            return "Warnings at the head", self.head_warnings, 0
+        others = len(self.head_warnings) - len(self.new_warnings)
+        return "New warnings", self.new_warnings, others
 
     def counts(self) -> dict[Action, int]:
         found: dict[Action, int] = dict.fromkeys(ACTIONS, 0)

@@ -52,6 +52,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "specChanges": len(plan.spec_changes),
             "risks": len(plan.risks),
             "changes": plan.has_changes,
+            "warnings": len(plan.head_warnings),
+            "newWarnings": None if plan.new_warnings is None else len(plan.new_warnings),
         },
         "specChanges": [
             {
@@ -77,6 +79,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         ],
         "warnings": list(plan.warnings),
         "diagnostics": _diagnostics(plan.problems or plan.head.diagnostics),
+        "newWarnings": None if plan.new_warnings is None else _diagnostics(plan.new_warnings),
     }
 
 

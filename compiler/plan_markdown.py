@@ -2,7 +2,8 @@
 
 Layout: a hidden marker ``<!-- mlplane-plan:<system>:<env> -->`` (CI finds its own comment by it
 and edits it in place instead of adding one per push), a title, the summary table, warnings,
-risk flags, the ML summary, then each group of resource changes in a collapsible ``<details>``.
+risk flags, the head's new warnings (collapsed), the ML summary, then each group of resource
+changes in a collapsible ``<details>``.
 
 Two rules make it safe to post a comment built from an untrusted fork's spec:
 - spec-derived text is only ever shown inside code spans or fenced blocks whose backtick fence
@@ -82,6 +83,7 @@ def render_markdown(plan: Plan, budget: int = BUDGET) -> str:
         out.add(f"> ⚠ {code(warning)}", required=True)
     if plan.risks:
         _risks(plan, out)
+    _warnings(plan, out)
     if plan.spec_changes:
         out.add("\n#### What changes\n")
         for change in plan.spec_changes:
@@ -136,6 +138,24 @@ def _risks(plan: Plan, out: Budget) -> None:
         where = risk.source.location
         place = code(f"{where.file}:{where.line}", table=True) if where else ""
         out.add(f"| `{risk.code}` | {code(risk.message, table=True)} | {place} |")
+
+
+def _warnings(plan: Plan, out: Budget) -> None:
+    """The head's new warnings in a collapsible section (closed: they inform, the risk flags
+    decide), each with its spec location, after the risk flags."""
+    heading, listed, others = plan.warning_listing()
+    if not listed:
+        return
+    also = f", {others} more also at the base" if others else ""
+    opening = f"\n<details><summary>⚠ {heading.lower()}: {len(listed)}{also}</summary>\n"
+    if not out.add(opening):
+        out.left_out += len(listed)
+        return
+    for diagnostic in listed:
+        where = diagnostic.location
+        place = f"{code(f'{where.file}:{where.line}:{where.column}')} " if where else ""
+        out.add(f"- {place}{code(diagnostic.message)} {code(f'[{diagnostic.code}]')}")
+    out.add("\n</details>", required=True)
 
 
 def _spec_line(change: SpecChange) -> str:

@@ -25,6 +25,7 @@ cannot find, is: the plan then carries only those problems.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
 from functools import cache, partial
 from pathlib import Path
@@ -226,6 +227,7 @@ def _compiled_base(
     lowered = lower(compiled, env, cache) if compiled.ok else None
     if lowered is None:
         return Side(label, "failed", "git", commit, diagnostics=diagnostics.sorted())
+    check_graph(lowered, diagnostics)  # as on the head, so their warnings compare
     return _side(label, "git", commit, lowered, diagnostics.sorted())
 
 
@@ -299,7 +301,32 @@ def compare(env: str, head: Side, base: Side) -> Plan:
         spec_changes=tuple(lines),
         risks=tuple(risks),
         warnings=tuple(_warnings(env, base)),
+        head_warnings=warnings_of(head),
+        new_warnings=new_warnings(head, base),
     )
+
+
+def warnings_of(side: Side) -> tuple[Diagnostic, ...]:
+    return tuple(d for d in side.diagnostics if d.severity == "warning")
+
+
+def new_warnings(head: Side, base: Side) -> tuple[Diagnostic, ...] | None:
+    """The head's warnings that the base lacks, matched by code, message and spec path (so a
+    warning whose line moved is not new), counting repeats; see :attr:`Plan.new_warnings`."""
+    found = warnings_of(head)
+    if base.status in ("none", "absent", "new-environment"):
+        return found
+    if base.status != "compiled" or base.kind != "git":
+        return None
+    known = Counter((d.code, d.message, d.path) for d in warnings_of(base))
+    fresh = []
+    for diagnostic in found:
+        key = (diagnostic.code, diagnostic.message, diagnostic.path)
+        if known[key] > 0:
+            known[key] -= 1
+        else:
+            fresh.append(diagnostic)
+    return tuple(fresh)
 
 
 def summarise(head: Side, base: Side) -> list[SpecChange]:

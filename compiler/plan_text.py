@@ -24,6 +24,7 @@ SPEC_SYMBOLS = {"added": "+", "changed": "~", "removed": "-"}
 _COLORS = {"+": "32", "~": "33", "-/+": "35", "-": "31", "!": "1;31", "warn": "33"}
 MAX_VALUE = 80
 MAX_PROPERTIES = 25
+MAX_WARNINGS = 20
 RISK_MARK = "⚠"
 
 
@@ -34,6 +35,7 @@ def render_text(plan: Plan, color: bool = False) -> str:
     lines = [_title(plan), f"  head: {_side(plan.head)}", f"  base: {_side(plan.base)}", ""]
     lines += [paint("warn", f"warning: {make_safe(w)}") for w in plan.warnings]
     lines += _base_problems(plan.base)
+    lines += _head_warnings(plan, paint)
     if not plan.has_changes:
         return "\n".join([*lines, plan.summary_line()]) + "\n"
     if plan.spec_changes:
@@ -88,6 +90,19 @@ def _base_problems(base: Side) -> list[str]:
     shown = [f"  {make_safe(d.one_line())} (at the base)" for d in base.diagnostics[:10]]
     more = len(base.diagnostics) - len(shown)
     return ["base diagnostics:", *shown, *([f"  ... and {more} more"] if more > 0 else []), ""]
+
+
+def _head_warnings(plan: Plan, paint: Paint) -> list[str]:
+    heading, listed, others = plan.warning_listing()
+    if not listed:
+        return []
+    lines = [paint("warn", f"{heading} ({len(listed)}):")]
+    lines += [f"  {make_safe(d.one_line())}" for d in listed[:MAX_WARNINGS]]
+    if len(listed) > MAX_WARNINGS:
+        lines.append(f"  ... and {len(listed) - MAX_WARNINGS} more (--format json lists them)")
+    if others:
+        lines.append(f"  ({others} more warning(s) also at the base; `mlplane validate` shows them)")
+    return [*lines, ""]
 
 
 def _where(ref: SpecRef) -> str:

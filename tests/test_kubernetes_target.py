@@ -35,6 +35,7 @@ from mlplane.compiler.graph import Resource, ResourceGraph
 from mlplane.compiler.pipeline import compile_spec
 from mlplane.compiler.plugins import Target, targets
 from mlplane.targets.kubernetes import TARGET, codes, emit_manifests, lower
+from mlplane.targets.monitoring.rules import rules_yaml
 from tests.specs import compile_text
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -320,6 +321,38 @@ def test_rolling_models_are_deployments() -> None:
     strategy = named(graph, "Deployment", "embedder")["spec"]["strategy"]
     assert strategy["type"] == "RollingUpdate"
     assert not [o for o in objects(graph, "Rollout") if o["metadata"]["name"] == "embedder"]
+
+
+@pytest.mark.parametrize(("example", "env"), CASES, ids=CASE_IDS)
+def test_slo_rules_are_one_small_prometheus_rule_per_sla(example: Path, env: str) -> None:
+    """Together the objects hold exactly ``rules.yaml``'s groups; each holds one SLA's group,
+    is labelled and located at that SLA, and stays far below ``kubectl apply``'s 256 KiB."""
+    system = kubernetes_systems(example)[env]
+    graph = graph_of(system)
+    rules = [r for r in graph if not r.component and r.inputs["kind"] == "PrometheusRule"]
+    assert len(rules) == len(system.slas)
+    groups = []
+    for resource, (name, _) in zip(rules, sorted(system.slas.items()), strict=True):
+        body = resource.inputs
+        assert body["metadata"]["labels"]["mlplane.dev/sla"] == name
+        assert resource.origin.location == system.origins[("slas", name)]
+        assert len(body["spec"]["groups"]) == 1
+        assert len(json.dumps(body)) < 64 * 1024, resource.name
+        groups.extend(body["spec"]["groups"])
+    assert {"groups": groups} == yaml.safe_load(rules_yaml(system))
+
+
+def test_a_system_with_many_slas_keeps_every_object_small(tmp_path: Path) -> None:
+    extra = "".join(
+        f"  extra-{i}:\n    model: scorer\n    objective: 99\n"
+        f"    indicator: {{latency: {{threshold: {(50, 100, 250)[i % 3]}ms}}}}\n"
+        for i in range(150)
+    )
+    systems, _ = variant(tmp_path, ("\nslas:\n", "\nslas:\n" + extra))
+    graph = graph_of(systems["dev"])
+    sizes = [len(json.dumps(o)) for o in objects(graph)]
+    assert len(objects(graph, "PrometheusRule")) == len(systems["dev"].slas) > 150
+    assert max(sizes) < 64 * 1024
 
 
 def test_gpu_models_get_limits_a_toleration_and_a_node_selector() -> None:

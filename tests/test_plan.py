@@ -343,6 +343,58 @@ def test_added_waiver_is_a_risk(repo: Repo) -> None:
 # --- the PR comment ------------------------------------------------------------------------------
 
 
+MANAGED_SOURCE = """\
+  raw:
+    type: objectStore
+    uri: s3://demo-raw/events/
+    classification: pii
+    residency: eu
+    managed: true
+"""
+
+
+def test_new_warnings_are_the_ones_the_base_lacks(repo: Repo, target: str) -> None:
+    if target == "fake":
+        pytest.skip("the warning comes from the kubernetes target")
+    repo.edit("spec/mlplane.yaml", "\nmodels:\n", "\n" + MANAGED_SOURCE + "models:\n")
+    text, markdown, document = all_formats()
+    assert "New warnings (1):" in text
+    assert re.search(r"spec/mlplane\.yaml:\d+:\d+: warning: data source 'raw' is managed", text)
+    assert "⚠ new warnings: 1</summary>" in markdown
+    assert "`[kubernetes-not-lowered]`" in markdown
+    assert document["summary"]["newWarnings"] == 1 == document["summary"]["warnings"]
+    (new,) = document["newWarnings"]
+    assert new["code"] == "kubernetes-not-lowered"
+    assert new["path"] == "dataSources.raw.managed"
+    # Committed and moved down two lines: the same warning, so nothing is new.
+    repo.commit("a managed source")
+    repo.edit("spec/mlplane.yaml", "  raw:\n", "  # raw events\n  # kept for a year\n  raw:\n")
+    text, markdown, document = all_formats()
+    assert document["summary"]["newWarnings"] == 0
+    assert document["summary"]["warnings"] == 1
+    assert document["newWarnings"] == []
+    assert "New warnings" not in text and "new warnings" not in markdown
+    # A first deployment: every warning is new.
+    text, _, document = all_formats("--base", "none")
+    assert "New warnings (1):" in text
+    assert [d["code"] for d in document["newWarnings"]] == ["kubernetes-not-lowered"]
+
+
+def test_warnings_of_a_base_that_does_not_compile_cannot_be_compared(repo: Repo, target: str) -> None:
+    if target == "fake":
+        pytest.skip("the warning comes from the kubernetes target")
+    repo.edit("spec/mlplane.yaml", "\nmodels:\n", "\n" + MANAGED_SOURCE + "models:\n")
+    repo.commit("a managed source")
+    repo.edit("spec/mlplane.yaml", "framework: sklearn", "framework: [broken")
+    repo.commit("broken")
+    repo.edit("spec/mlplane.yaml", "framework: [broken", "framework: sklearn")
+    text, markdown, document = all_formats()
+    assert document["base"]["status"] == "failed"
+    assert document["newWarnings"] is None and document["summary"]["newWarnings"] is None
+    assert "Warnings at the head (1):" in text
+    assert "⚠ warnings at the head: 1</summary>" in markdown
+
+
 def test_markdown_of_a_large_change_stays_within_budget(repo: Repo) -> None:
     models = "".join(model_entry(f"m{i:03d}") for i in range(120))
     repo.edit("spec/mlplane.yaml", "\nslas:", "\n" + models + "slas:")

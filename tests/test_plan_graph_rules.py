@@ -125,9 +125,10 @@ def test_the_hardened_graph_plans_cleanly_after_the_rules_ran(
         original(lowered, diagnostics)
 
     monkeypatch.setattr(plan_run, "check_graph", spy)
+    monkeypatch.setattr(plan_parallel, "spare_core", lambda: False)  # the base in this process
     hardened.edit("spec/mlplane.yaml", "replicas: {min: 2, max: 6}", "replicas: {min: 2, max: 8}")
     document = plan_json()
-    assert document["status"] == "ok" and checked == ["prod"]
+    assert document["status"] == "ok" and checked == ["prod", "prod"]  # head, then base
     assert not [d for d in document["diagnostics"] if d["code"].startswith("aws.")]
     assert document["summary"]["changes"] is True
 

@@ -26,7 +26,7 @@ from mlplane.targets.kubernetes import (
 )
 from mlplane.targets.kubernetes.context import Lowering
 from mlplane.targets.kubernetes.pods import PodInputs
-from mlplane.targets.monitoring.emit import prometheus_rule_spec
+from mlplane.targets.monitoring.emit import prometheus_rule_specs
 
 TARGET_NAME = "kubernetes"
 POD_SECURITY_MODES = ("enforce", "audit", "warn")
@@ -66,22 +66,24 @@ def lower_system(lowering: Lowering) -> str:
 
 
 def lower_slo_rules(lowering: Lowering, root: str) -> None:
-    """The SLO recording and alerting rules as one PrometheusRule (Prometheus Operator), the
-    same groups as ``monitoring/rules.yaml``, so the cluster's Prometheus loads what was planned."""
+    """The SLO recording and alerting rules as one PrometheusRule per SLA (Prometheus Operator),
+    together the same groups as ``monitoring/rules.yaml``, so the cluster's Prometheus loads what
+    was planned. Per SLA, so that no object grows with the system (see
+    :func:`prometheus_rule_specs`) and a plan shows which SLA's rules change."""
     system = lowering.system
-    body = {
-        "apiVersion": "monitoring.coreos.com/v1",
-        "kind": "PrometheusRule",
-        "metadata": {
-            "name": names.logical(system.name, "slos"),
-            "namespace": lowering.namespace,
-            "labels": names.system_labels(system),
-        },
-        "spec": prometheus_rule_spec(system),
-    }
-    lowering.add(
-        names.logical(system.name, "prometheusrule"), body, lowering.origin(("slas",)), root
-    )
+    for name, spec in prometheus_rule_specs(system).items():
+        body = {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "PrometheusRule",
+            "metadata": {
+                "name": names.logical(name, "slo"),
+                "namespace": lowering.namespace,
+                "labels": {**names.system_labels(system), names.SLA_LABEL: name},
+            },
+            "spec": spec,
+        }
+        origin = lowering.origin(("slas", name))
+        lowering.add(names.logical(name, "prometheusrule"), body, origin, root)
 
 
 def namespace(lowering: Lowering) -> dict[str, Any]:

@@ -22,6 +22,7 @@ COMPONENT_LABEL = "app.kubernetes.io/component"
 VERSION_LABEL = "app.kubernetes.io/version"
 SYSTEM_LABEL = "mlplane.dev/system"
 ENVIRONMENT_LABEL = "mlplane.dev/environment"
+SLA_LABEL = "mlplane.dev/sla"
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 """Set by the API server on every namespace (immutable): the safe way to select one by name."""
 

@@ -15,7 +15,7 @@ from mlplane.compiler.provenance import header_line
 from mlplane.targets.monitoring.alertmanager import alertmanager_yaml
 from mlplane.targets.monitoring.dashboards import dashboard_json
 from mlplane.targets.monitoring.rule_tests import rule_tests_yaml
-from mlplane.targets.monitoring.rules import prometheus_rules, rules_yaml
+from mlplane.targets.monitoring.rules import prometheus_rules, rules_yaml, sla_group
 from mlplane.targets.monitoring.yamltext import with_header
 
 RULES = "monitoring/rules.yaml"
@@ -44,6 +44,17 @@ def prometheus_rule_spec(system: ir.System) -> dict[str, Any]:
     """``spec`` of a PrometheusRule holding the same groups as ``rules.yaml`` (built afresh on
     every call, so the caller may add to it without a copy)."""
     return prometheus_rules(system)
+
+
+def prometheus_rule_specs(system: ir.System) -> dict[str, dict[str, Any]]:
+    """SLA name -> ``spec`` of a PrometheusRule holding that SLA's group alone, in name order;
+    together the same groups as ``rules.yaml``.
+
+    One object per SLA keeps every object small however many SLAs a system has: one object
+    holding them all outgrows ``kubectl apply``'s 256 KiB annotation limit at a few dozen SLAs
+    and the API server's request limit (about 1.5 MiB) at a few hundred.
+    """
+    return {name: {"groups": [sla_group(system, sla)]} for name, sla in sorted(system.slas.items())}
 
 
 CLOUDWATCH_TARGETS = frozenset({"aws"})

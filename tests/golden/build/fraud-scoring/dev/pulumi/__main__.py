@@ -81,56 +81,8 @@ external_secret_1 = pulumi_kubernetes.apiextensions.CustomResource(
     },
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
-network_policy_1 = pulumi_kubernetes.networking.v1.NetworkPolicy(
-    'fraud-scoring-default-deny-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'mlplane-default-deny',
-        'namespace': 'fraud-dev',
-    },
-    spec={'podSelector': {}, 'policyTypes': ['Ingress', 'Egress']},
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
-)
-network_policy_2 = pulumi_kubernetes.networking.v1.NetworkPolicy(
-    'fraud-scoring-dns-egress-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'mlplane-allow-dns',
-        'namespace': 'fraud-dev',
-    },
-    spec={
-        'egress': [
-            {
-                'ports': [{'port': 53, 'protocol': 'UDP'}, {'port': 53, 'protocol': 'TCP'}],
-                'to': [
-                    {
-                        'namespaceSelector': {
-                            'matchLabels': {'kubernetes.io/metadata.name': 'kube-system'},
-                        },
-                        'podSelector': {'matchLabels': {'k8s-app': 'kube-dns'}},
-                    },
-                ],
-            },
-        ],
-        'podSelector': {},
-        'policyTypes': ['Egress'],
-    },
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
-)
 prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
-    'fraud-scoring-prometheusrule',
+    'features-fresh-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
     metadata={
@@ -139,9 +91,10 @@ prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
             'app.kubernetes.io/part-of': 'fraud-platform',
             'cost-center': 'risk-1042',
             'mlplane.dev/environment': 'dev',
+            'mlplane.dev/sla': 'features-fresh',
             'mlplane.dev/system': 'fraud-scoring',
         },
-        'name': 'fraud-scoring-slos',
+        'name': 'features-fresh-slo',
         'namespace': 'fraud-dev',
     },
     spec={
@@ -333,6 +286,124 @@ prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
                     },
                 ],
             },
+        ],
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
+network_policy_1 = pulumi_kubernetes.networking.v1.NetworkPolicy(
+    'fraud-scoring-default-deny-networkpolicy',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'fraud-platform',
+            'cost-center': 'risk-1042',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'fraud-scoring',
+        },
+        'name': 'mlplane-default-deny',
+        'namespace': 'fraud-dev',
+    },
+    spec={'podSelector': {}, 'policyTypes': ['Ingress', 'Egress']},
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
+network_policy_2 = pulumi_kubernetes.networking.v1.NetworkPolicy(
+    'fraud-scoring-dns-egress-networkpolicy',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'fraud-platform',
+            'cost-center': 'risk-1042',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'fraud-scoring',
+        },
+        'name': 'mlplane-allow-dns',
+        'namespace': 'fraud-dev',
+    },
+    spec={
+        'egress': [
+            {
+                'ports': [{'port': 53, 'protocol': 'UDP'}, {'port': 53, 'protocol': 'TCP'}],
+                'to': [
+                    {
+                        'namespaceSelector': {
+                            'matchLabels': {'kubernetes.io/metadata.name': 'kube-system'},
+                        },
+                        'podSelector': {'matchLabels': {'k8s-app': 'kube-dns'}},
+                    },
+                ],
+            },
+        ],
+        'podSelector': {},
+        'policyTypes': ['Egress'],
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
+analysis_template_1 = pulumi_kubernetes.apiextensions.CustomResource(
+    'scorer-analysistemplate',
+    api_version='argoproj.io/v1alpha1',
+    kind='AnalysisTemplate',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/component': 'serving',
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/name': 'scorer',
+            'app.kubernetes.io/part-of': 'fraud-platform',
+            'app.kubernetes.io/version': '4.2.0',
+            'cost-center': 'risk-1042',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'fraud-scoring',
+        },
+        'name': 'scorer-slo',
+        'namespace': 'fraud-dev',
+    },
+    spec={
+        'metrics': [
+            {
+                'failureLimit': 2,
+                'interval': '1m',
+                'name': 'scorer-availability',
+                'provider': {
+                    'prometheus': {
+                        'address': 'http://prometheus-operated.monitoring.svc:9090',
+                        'query': '(sum(rate(http_requests_total{namespace="fraud-dev",job="scorer",code!~"5.."}[5m])) / (sum(rate(http_requests_total{namespace="fraud-dev",job="scorer"}[5m])) > 0)) or on() vector(1)',
+                    },
+                },
+                'successCondition': 'result[0] >= 0.9995',
+            },
+            {
+                'failureLimit': 2,
+                'interval': '1m',
+                'name': 'scorer-latency',
+                'provider': {
+                    'prometheus': {
+                        'address': 'http://prometheus-operated.monitoring.svc:9090',
+                        'query': '(sum(rate(http_request_duration_seconds_bucket{namespace="fraud-dev",job="scorer",le="0.1"}[5m])) / (sum(rate(http_request_duration_seconds_count{namespace="fraud-dev",job="scorer"}[5m])) > 0)) or on() vector(1)',
+                    },
+                },
+                'successCondition': 'result[0] >= 0.99',
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+)
+prometheus_rule_2 = pulumi_kubernetes.apiextensions.CustomResource(
+    'scorer-availability-prometheusrule',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'fraud-platform',
+            'cost-center': 'risk-1042',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/sla': 'scorer-availability',
+            'mlplane.dev/system': 'fraud-scoring',
+        },
+        'name': 'scorer-availability-slo',
+        'namespace': 'fraud-dev',
+    },
+    spec={
+        'groups': [
             {
                 'name': 'mlplane/fraud-scoring/scorer-availability',
                 'rules': [
@@ -530,6 +601,47 @@ prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
                     },
                 ],
             },
+        ],
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
+config_map_1 = pulumi_kubernetes.core.v1.ConfigMap(
+    'scorer-configmap',
+    data={'fraud-features': 'feast://fraud'},
+    metadata={
+        'labels': {
+            'app.kubernetes.io/component': 'serving',
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/name': 'scorer',
+            'app.kubernetes.io/part-of': 'fraud-platform',
+            'app.kubernetes.io/version': '4.2.0',
+            'cost-center': 'risk-1042',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'fraud-scoring',
+        },
+        'name': 'scorer-data-sources',
+        'namespace': 'fraud-dev',
+    },
+    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+)
+prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
+    'scorer-drift-prometheusrule',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'fraud-platform',
+            'cost-center': 'risk-1042',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/sla': 'scorer-drift',
+            'mlplane.dev/system': 'fraud-scoring',
+        },
+        'name': 'scorer-drift-slo',
+        'namespace': 'fraud-dev',
+    },
+    spec={
+        'groups': [
             {
                 'name': 'mlplane/fraud-scoring/scorer-drift',
                 'rules': [
@@ -735,6 +847,28 @@ prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
                     },
                 ],
             },
+        ],
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
+prometheus_rule_4 = pulumi_kubernetes.apiextensions.CustomResource(
+    'scorer-latency-prometheusrule',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'fraud-platform',
+            'cost-center': 'risk-1042',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/sla': 'scorer-latency',
+            'mlplane.dev/system': 'fraud-scoring',
+        },
+        'name': 'scorer-latency-slo',
+        'namespace': 'fraud-dev',
+    },
+    spec={
+        'groups': [
             {
                 'name': 'mlplane/fraud-scoring/scorer-latency',
                 'rules': [
@@ -932,263 +1066,9 @@ prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
                     },
                 ],
             },
-            {
-                'name': 'mlplane/fraud-scoring/transactions-fresh',
-                'rules': [
-                    {
-                        'expr': 'time() - max(mlplane_data_last_success_timestamp_seconds{namespace="fraud-dev",data_source="card-transactions"}) > bool 300',
-                        'labels': {
-                            'dataSource': 'card-transactions',
-                            'namespace': 'fraud-dev',
-                            'slo': 'transactions-fresh',
-                            'system': 'fraud-scoring',
-                        },
-                        'record': 'slo:sli_error:bool',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"}[5m])',
-                        'labels': {
-                            'dataSource': 'card-transactions',
-                            'namespace': 'fraud-dev',
-                            'slo': 'transactions-fresh',
-                            'system': 'fraud-scoring',
-                        },
-                        'record': 'slo:sli_error:ratio_rate5m',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"}[30m])',
-                        'labels': {
-                            'dataSource': 'card-transactions',
-                            'namespace': 'fraud-dev',
-                            'slo': 'transactions-fresh',
-                            'system': 'fraud-scoring',
-                        },
-                        'record': 'slo:sli_error:ratio_rate30m',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"}[1h])',
-                        'labels': {
-                            'dataSource': 'card-transactions',
-                            'namespace': 'fraud-dev',
-                            'slo': 'transactions-fresh',
-                            'system': 'fraud-scoring',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1h',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"}[2h])',
-                        'labels': {
-                            'dataSource': 'card-transactions',
-                            'namespace': 'fraud-dev',
-                            'slo': 'transactions-fresh',
-                            'system': 'fraud-scoring',
-                        },
-                        'record': 'slo:sli_error:ratio_rate2h',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"}[6h])',
-                        'labels': {
-                            'dataSource': 'card-transactions',
-                            'namespace': 'fraud-dev',
-                            'slo': 'transactions-fresh',
-                            'system': 'fraud-scoring',
-                        },
-                        'record': 'slo:sli_error:ratio_rate6h',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"}[1d])',
-                        'labels': {
-                            'dataSource': 'card-transactions',
-                            'namespace': 'fraud-dev',
-                            'slo': 'transactions-fresh',
-                            'system': 'fraud-scoring',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1d',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"}[3d])',
-                        'labels': {
-                            'dataSource': 'card-transactions',
-                            'namespace': 'fraud-dev',
-                            'slo': 'transactions-fresh',
-                            'system': 'fraud-scoring',
-                        },
-                        'record': 'slo:sli_error:ratio_rate3d',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"}[30d])',
-                        'labels': {
-                            'dataSource': 'card-transactions',
-                            'namespace': 'fraud-dev',
-                            'slo': 'transactions-fresh',
-                            'system': 'fraud-scoring',
-                        },
-                        'record': 'slo:sli_error:ratio_slo_window',
-                    },
-                    {
-                        'expr': 'vector(0.995)',
-                        'labels': {
-                            'dataSource': 'card-transactions',
-                            'namespace': 'fraud-dev',
-                            'slo': 'transactions-fresh',
-                            'system': 'fraud-scoring',
-                        },
-                        'record': 'slo:objective:ratio',
-                    },
-                    {
-                        'expr': 'vector(0.005)',
-                        'labels': {
-                            'dataSource': 'card-transactions',
-                            'namespace': 'fraud-dev',
-                            'slo': 'transactions-fresh',
-                            'system': 'fraud-scoring',
-                        },
-                        'record': 'slo:error_budget:ratio',
-                    },
-                    {
-                        'expr': 'vector(2592000)',
-                        'labels': {
-                            'dataSource': 'card-transactions',
-                            'namespace': 'fraud-dev',
-                            'slo': 'transactions-fresh',
-                            'system': 'fraud-scoring',
-                        },
-                        'record': 'slo:window:seconds',
-                    },
-                    {
-                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"} / 0.005',
-                        'labels': {
-                            'dataSource': 'card-transactions',
-                            'namespace': 'fraud-dev',
-                            'slo': 'transactions-fresh',
-                            'system': 'fraud-scoring',
-                        },
-                        'record': 'slo:error_budget_remaining:ratio',
-                    },
-                    {
-                        'alert': 'ErrorBudgetFastBurn',
-                        'annotations': {
-                            'description': 'SLO transactions-fresh (99.5% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
-                            'summary': 'SLO transactions-fresh of fraud-scoring is burning its error budget (page)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"} > 0.072\nand\n  slo:sli_error:ratio_rate5m{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"} > 0.072\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"} > 0.03\nand\n  slo:sli_error:ratio_rate30m{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"} > 0.03\n)',
-                        'labels': {
-                            'dataSource': 'card-transactions',
-                            'namespace': 'fraud-dev',
-                            'severity': 'page',
-                            'slo': 'transactions-fresh',
-                            'system': 'fraud-scoring',
-                            'team': 'payments-data',
-                        },
-                    },
-                    {
-                        'alert': 'ErrorBudgetSlowBurn',
-                        'annotations': {
-                            'description': 'SLO transactions-fresh (99.5% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
-                            'summary': 'SLO transactions-fresh of fraud-scoring is burning its error budget (ticket)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"} > 0.015\nand\n  slo:sli_error:ratio_rate2h{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"} > 0.015\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"} > 0.005\nand\n  slo:sli_error:ratio_rate6h{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"} > 0.005\n)',
-                        'labels': {
-                            'dataSource': 'card-transactions',
-                            'namespace': 'fraud-dev',
-                            'severity': 'ticket',
-                            'slo': 'transactions-fresh',
-                            'system': 'fraud-scoring',
-                            'team': 'payments-data',
-                        },
-                    },
-                    {
-                        'alert': 'SLOMetricAbsent',
-                        'annotations': {
-                            'description': 'The series that SLO transactions-fresh is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
-                            'summary': 'SLO transactions-fresh of fraud-scoring has no data',
-                        },
-                        'expr': 'absent(mlplane_data_last_success_timestamp_seconds{namespace="fraud-dev",data_source="card-transactions"})',
-                        'for': '10m',
-                        'labels': {
-                            'dataSource': 'card-transactions',
-                            'namespace': 'fraud-dev',
-                            'severity': 'ticket',
-                            'slo': 'transactions-fresh',
-                            'system': 'fraud-scoring',
-                            'team': 'payments-data',
-                        },
-                    },
-                ],
-            },
         ],
     },
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
-)
-analysis_template_1 = pulumi_kubernetes.apiextensions.CustomResource(
-    'scorer-analysistemplate',
-    api_version='argoproj.io/v1alpha1',
-    kind='AnalysisTemplate',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer-slo',
-        'namespace': 'fraud-dev',
-    },
-    spec={
-        'metrics': [
-            {
-                'failureLimit': 2,
-                'interval': '1m',
-                'name': 'scorer-availability',
-                'provider': {
-                    'prometheus': {
-                        'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': '(sum(rate(http_requests_total{namespace="fraud-dev",job="scorer",code!~"5.."}[5m])) / (sum(rate(http_requests_total{namespace="fraud-dev",job="scorer"}[5m])) > 0)) or on() vector(1)',
-                    },
-                },
-                'successCondition': 'result[0] >= 0.9995',
-            },
-            {
-                'failureLimit': 2,
-                'interval': '1m',
-                'name': 'scorer-latency',
-                'provider': {
-                    'prometheus': {
-                        'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': '(sum(rate(http_request_duration_seconds_bucket{namespace="fraud-dev",job="scorer",le="0.1"}[5m])) / (sum(rate(http_request_duration_seconds_count{namespace="fraud-dev",job="scorer"}[5m])) > 0)) or on() vector(1)',
-                    },
-                },
-                'successCondition': 'result[0] >= 0.99',
-            },
-        ],
-    },
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
-)
-config_map_1 = pulumi_kubernetes.core.v1.ConfigMap(
-    'scorer-configmap',
-    data={'fraud-features': 'feast://fraud'},
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer-data-sources',
-        'namespace': 'fraud-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
 )
 network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'scorer-networkpolicy',
@@ -1688,6 +1568,215 @@ cron_job_1 = pulumi_kubernetes.batch.v1.CronJob(
         parent=model_1,
         depends_on=[config_map_1, external_secret_1, namespace_1, service_account_2],
     ),
+)
+prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
+    'transactions-fresh-prometheusrule',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'fraud-platform',
+            'cost-center': 'risk-1042',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/sla': 'transactions-fresh',
+            'mlplane.dev/system': 'fraud-scoring',
+        },
+        'name': 'transactions-fresh-slo',
+        'namespace': 'fraud-dev',
+    },
+    spec={
+        'groups': [
+            {
+                'name': 'mlplane/fraud-scoring/transactions-fresh',
+                'rules': [
+                    {
+                        'expr': 'time() - max(mlplane_data_last_success_timestamp_seconds{namespace="fraud-dev",data_source="card-transactions"}) > bool 300',
+                        'labels': {
+                            'dataSource': 'card-transactions',
+                            'namespace': 'fraud-dev',
+                            'slo': 'transactions-fresh',
+                            'system': 'fraud-scoring',
+                        },
+                        'record': 'slo:sli_error:bool',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"}[5m])',
+                        'labels': {
+                            'dataSource': 'card-transactions',
+                            'namespace': 'fraud-dev',
+                            'slo': 'transactions-fresh',
+                            'system': 'fraud-scoring',
+                        },
+                        'record': 'slo:sli_error:ratio_rate5m',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"}[30m])',
+                        'labels': {
+                            'dataSource': 'card-transactions',
+                            'namespace': 'fraud-dev',
+                            'slo': 'transactions-fresh',
+                            'system': 'fraud-scoring',
+                        },
+                        'record': 'slo:sli_error:ratio_rate30m',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"}[1h])',
+                        'labels': {
+                            'dataSource': 'card-transactions',
+                            'namespace': 'fraud-dev',
+                            'slo': 'transactions-fresh',
+                            'system': 'fraud-scoring',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1h',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"}[2h])',
+                        'labels': {
+                            'dataSource': 'card-transactions',
+                            'namespace': 'fraud-dev',
+                            'slo': 'transactions-fresh',
+                            'system': 'fraud-scoring',
+                        },
+                        'record': 'slo:sli_error:ratio_rate2h',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"}[6h])',
+                        'labels': {
+                            'dataSource': 'card-transactions',
+                            'namespace': 'fraud-dev',
+                            'slo': 'transactions-fresh',
+                            'system': 'fraud-scoring',
+                        },
+                        'record': 'slo:sli_error:ratio_rate6h',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"}[1d])',
+                        'labels': {
+                            'dataSource': 'card-transactions',
+                            'namespace': 'fraud-dev',
+                            'slo': 'transactions-fresh',
+                            'system': 'fraud-scoring',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1d',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"}[3d])',
+                        'labels': {
+                            'dataSource': 'card-transactions',
+                            'namespace': 'fraud-dev',
+                            'slo': 'transactions-fresh',
+                            'system': 'fraud-scoring',
+                        },
+                        'record': 'slo:sli_error:ratio_rate3d',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"}[30d])',
+                        'labels': {
+                            'dataSource': 'card-transactions',
+                            'namespace': 'fraud-dev',
+                            'slo': 'transactions-fresh',
+                            'system': 'fraud-scoring',
+                        },
+                        'record': 'slo:sli_error:ratio_slo_window',
+                    },
+                    {
+                        'expr': 'vector(0.995)',
+                        'labels': {
+                            'dataSource': 'card-transactions',
+                            'namespace': 'fraud-dev',
+                            'slo': 'transactions-fresh',
+                            'system': 'fraud-scoring',
+                        },
+                        'record': 'slo:objective:ratio',
+                    },
+                    {
+                        'expr': 'vector(0.005)',
+                        'labels': {
+                            'dataSource': 'card-transactions',
+                            'namespace': 'fraud-dev',
+                            'slo': 'transactions-fresh',
+                            'system': 'fraud-scoring',
+                        },
+                        'record': 'slo:error_budget:ratio',
+                    },
+                    {
+                        'expr': 'vector(2592000)',
+                        'labels': {
+                            'dataSource': 'card-transactions',
+                            'namespace': 'fraud-dev',
+                            'slo': 'transactions-fresh',
+                            'system': 'fraud-scoring',
+                        },
+                        'record': 'slo:window:seconds',
+                    },
+                    {
+                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"} / 0.005',
+                        'labels': {
+                            'dataSource': 'card-transactions',
+                            'namespace': 'fraud-dev',
+                            'slo': 'transactions-fresh',
+                            'system': 'fraud-scoring',
+                        },
+                        'record': 'slo:error_budget_remaining:ratio',
+                    },
+                    {
+                        'alert': 'ErrorBudgetFastBurn',
+                        'annotations': {
+                            'description': 'SLO transactions-fresh (99.5% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
+                            'summary': 'SLO transactions-fresh of fraud-scoring is burning its error budget (page)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"} > 0.072\nand\n  slo:sli_error:ratio_rate5m{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"} > 0.072\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"} > 0.03\nand\n  slo:sli_error:ratio_rate30m{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"} > 0.03\n)',
+                        'labels': {
+                            'dataSource': 'card-transactions',
+                            'namespace': 'fraud-dev',
+                            'severity': 'page',
+                            'slo': 'transactions-fresh',
+                            'system': 'fraud-scoring',
+                            'team': 'payments-data',
+                        },
+                    },
+                    {
+                        'alert': 'ErrorBudgetSlowBurn',
+                        'annotations': {
+                            'description': 'SLO transactions-fresh (99.5% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
+                            'summary': 'SLO transactions-fresh of fraud-scoring is burning its error budget (ticket)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"} > 0.015\nand\n  slo:sli_error:ratio_rate2h{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"} > 0.015\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"} > 0.005\nand\n  slo:sli_error:ratio_rate6h{namespace="fraud-dev",slo="transactions-fresh",system="fraud-scoring"} > 0.005\n)',
+                        'labels': {
+                            'dataSource': 'card-transactions',
+                            'namespace': 'fraud-dev',
+                            'severity': 'ticket',
+                            'slo': 'transactions-fresh',
+                            'system': 'fraud-scoring',
+                            'team': 'payments-data',
+                        },
+                    },
+                    {
+                        'alert': 'SLOMetricAbsent',
+                        'annotations': {
+                            'description': 'The series that SLO transactions-fresh is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
+                            'summary': 'SLO transactions-fresh of fraud-scoring has no data',
+                        },
+                        'expr': 'absent(mlplane_data_last_success_timestamp_seconds{namespace="fraud-dev",data_source="card-transactions"})',
+                        'for': '10m',
+                        'labels': {
+                            'dataSource': 'card-transactions',
+                            'namespace': 'fraud-dev',
+                            'severity': 'ticket',
+                            'slo': 'transactions-fresh',
+                            'system': 'fraud-scoring',
+                            'team': 'payments-data',
+                        },
+                    },
+                ],
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 
 pulumi.export('namespace', namespace_1.metadata.name)

@@ -61,6 +61,663 @@ namespace_1 = pulumi_kubernetes.core.v1.Namespace(
     },
     opts=pulumi.ResourceOptions(parent=system_1),
 )
+prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
+    'answers-cited-prometheusrule',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'legal-platform',
+            'cost-center': 'legal-0417',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/sla': 'answers-cited',
+            'mlplane.dev/system': 'contract-assistant',
+        },
+        'name': 'answers-cited-slo',
+        'namespace': 'contract-assistant-dev',
+    },
+    spec={
+        'groups': [
+            {
+                'name': 'mlplane/contract-assistant/answers-cited',
+                'rules': [
+                    {
+                        'expr': 'sum(rate(rag_answers_total{job="assistant-api",citations="none"}[5m])) or 0 * sum(rate(rag_answers_total{job="assistant-api"}[5m]))',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'answers-cited',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_errors:rate5m',
+                    },
+                    {
+                        'expr': 'sum(rate(rag_answers_total{job="assistant-api"}[5m]))',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'answers-cited',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_requests:rate5m',
+                    },
+                    {
+                        'expr': 'slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} / (slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'answers-cited',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate5m',
+                    },
+                    {
+                        'expr': '(sum(rate(rag_answers_total{job="assistant-api",citations="none"}[30m])) or 0 * sum(rate(rag_answers_total{job="assistant-api"}[30m]))) / (sum(rate(rag_answers_total{job="assistant-api"}[30m])) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'answers-cited',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate30m',
+                    },
+                    {
+                        'expr': '(sum(rate(rag_answers_total{job="assistant-api",citations="none"}[1h])) or 0 * sum(rate(rag_answers_total{job="assistant-api"}[1h]))) / (sum(rate(rag_answers_total{job="assistant-api"}[1h])) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'answers-cited',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1h',
+                    },
+                    {
+                        'expr': '(sum(rate(rag_answers_total{job="assistant-api",citations="none"}[2h])) or 0 * sum(rate(rag_answers_total{job="assistant-api"}[2h]))) / (sum(rate(rag_answers_total{job="assistant-api"}[2h])) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'answers-cited',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate2h',
+                    },
+                    {
+                        'expr': '(sum(rate(rag_answers_total{job="assistant-api",citations="none"}[6h])) or 0 * sum(rate(rag_answers_total{job="assistant-api"}[6h]))) / (sum(rate(rag_answers_total{job="assistant-api"}[6h])) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'answers-cited',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate6h',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"}[1d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"}[1d]) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'answers-cited',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1d',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"}[3d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"}[3d]) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'answers-cited',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate3d',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"}[7d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"}[7d]) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'answers-cited',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_slo_window',
+                    },
+                    {
+                        'expr': 'vector(0.98)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'answers-cited',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:objective:ratio',
+                    },
+                    {
+                        'expr': 'vector(0.02)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'answers-cited',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:error_budget:ratio',
+                    },
+                    {
+                        'expr': 'vector(604800)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'answers-cited',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:window:seconds',
+                    },
+                    {
+                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} / 0.02',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'answers-cited',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:error_budget_remaining:ratio',
+                    },
+                    {
+                        'alert': 'ErrorBudgetFastBurn',
+                        'annotations': {
+                            'description': 'SLO answers-cited (98% over 7d) spends its error budget faster than the burn rate of 3.36x over 1h and 5m or 1.4x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
+                            'summary': 'SLO answers-cited of contract-assistant is burning its error budget (page)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} > 0.0672\nand\n  slo:sli_error:ratio_rate5m{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} > 0.0672\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} > 0.028\nand\n  slo:sli_error:ratio_rate30m{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} > 0.028\n)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'page',
+                            'slo': 'answers-cited',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                    {
+                        'alert': 'ErrorBudgetSlowBurn',
+                        'annotations': {
+                            'description': 'SLO answers-cited (98% over 7d) spends its error budget faster than the burn rate of 1x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
+                            'summary': 'SLO answers-cited of contract-assistant is burning its error budget (ticket)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} > 0.02\nand\n  slo:sli_error:ratio_rate2h{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} > 0.02\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} > 0.02\nand\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} > 0.02\n)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'ticket',
+                            'slo': 'answers-cited',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                    {
+                        'alert': 'SLOMetricAbsent',
+                        'annotations': {
+                            'description': 'The series that SLO answers-cited is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
+                            'summary': 'SLO answers-cited of contract-assistant has no data',
+                        },
+                        'expr': 'absent(sum(rate(rag_answers_total{job="assistant-api"}[5m])))',
+                        'for': '10m',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'ticket',
+                            'slo': 'answers-cited',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                ],
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
+prometheus_rule_2 = pulumi_kubernetes.apiextensions.CustomResource(
+    'api-availability-prometheusrule',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'legal-platform',
+            'cost-center': 'legal-0417',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/sla': 'api-availability',
+            'mlplane.dev/system': 'contract-assistant',
+        },
+        'name': 'api-availability-slo',
+        'namespace': 'contract-assistant-dev',
+    },
+    spec={
+        'groups': [
+            {
+                'name': 'mlplane/contract-assistant/api-availability',
+                'rules': [
+                    {
+                        'expr': 'sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api",code=~"5.."}[5m])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[5m]))',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_errors:rate5m',
+                    },
+                    {
+                        'expr': 'sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[5m]))',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_requests:rate5m',
+                    },
+                    {
+                        'expr': 'slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} / (slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate5m',
+                    },
+                    {
+                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api",code=~"5.."}[30m])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[30m]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[30m])) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate30m',
+                    },
+                    {
+                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api",code=~"5.."}[1h])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[1h]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[1h])) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1h',
+                    },
+                    {
+                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api",code=~"5.."}[2h])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[2h]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[2h])) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate2h',
+                    },
+                    {
+                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api",code=~"5.."}[6h])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[6h]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[6h])) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate6h',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"}[1d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"}[1d]) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1d',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"}[3d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"}[3d]) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate3d',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"}[30d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"}[30d]) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_slo_window',
+                    },
+                    {
+                        'expr': 'vector(0.999)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:objective:ratio',
+                    },
+                    {
+                        'expr': 'vector(0.001)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:error_budget:ratio',
+                    },
+                    {
+                        'expr': 'vector(2592000)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:window:seconds',
+                    },
+                    {
+                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} / 0.001',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:error_budget_remaining:ratio',
+                    },
+                    {
+                        'alert': 'ErrorBudgetFastBurn',
+                        'annotations': {
+                            'description': 'SLO api-availability (99.9% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
+                            'summary': 'SLO api-availability of contract-assistant is burning its error budget (page)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} > 0.0144\nand\n  slo:sli_error:ratio_rate5m{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} > 0.0144\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} > 0.006\nand\n  slo:sli_error:ratio_rate30m{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} > 0.006\n)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'page',
+                            'slo': 'api-availability',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                    {
+                        'alert': 'ErrorBudgetSlowBurn',
+                        'annotations': {
+                            'description': 'SLO api-availability (99.9% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
+                            'summary': 'SLO api-availability of contract-assistant is burning its error budget (ticket)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} > 0.003\nand\n  slo:sli_error:ratio_rate2h{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} > 0.003\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} > 0.001\nand\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} > 0.001\n)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'ticket',
+                            'slo': 'api-availability',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                    {
+                        'alert': 'SLOMetricAbsent',
+                        'annotations': {
+                            'description': 'The series that SLO api-availability is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
+                            'summary': 'SLO api-availability of contract-assistant has no data',
+                        },
+                        'expr': 'absent(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"})',
+                        'for': '10m',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'ticket',
+                            'slo': 'api-availability',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                ],
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
+prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
+    'api-latency-prometheusrule',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'legal-platform',
+            'cost-center': 'legal-0417',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/sla': 'api-latency',
+            'mlplane.dev/system': 'contract-assistant',
+        },
+        'name': 'api-latency-slo',
+        'namespace': 'contract-assistant-dev',
+    },
+    spec={
+        'groups': [
+            {
+                'name': 'mlplane/contract-assistant/api-latency',
+                'rules': [
+                    {
+                        'expr': 'sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[5m])) - sum(rate(http_request_duration_seconds_bucket{namespace="contract-assistant-dev",job="assistant-api",le=~"10(\\\\.0)?"}[5m]))',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-latency',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_errors:rate5m',
+                    },
+                    {
+                        'expr': 'sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[5m]))',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-latency',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_requests:rate5m',
+                    },
+                    {
+                        'expr': 'slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} / (slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-latency',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate5m',
+                    },
+                    {
+                        'expr': '(sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[30m])) - sum(rate(http_request_duration_seconds_bucket{namespace="contract-assistant-dev",job="assistant-api",le=~"10(\\\\.0)?"}[30m]))) / (sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[30m])) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-latency',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate30m',
+                    },
+                    {
+                        'expr': '(sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[1h])) - sum(rate(http_request_duration_seconds_bucket{namespace="contract-assistant-dev",job="assistant-api",le=~"10(\\\\.0)?"}[1h]))) / (sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[1h])) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-latency',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1h',
+                    },
+                    {
+                        'expr': '(sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[2h])) - sum(rate(http_request_duration_seconds_bucket{namespace="contract-assistant-dev",job="assistant-api",le=~"10(\\\\.0)?"}[2h]))) / (sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[2h])) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-latency',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate2h',
+                    },
+                    {
+                        'expr': '(sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[6h])) - sum(rate(http_request_duration_seconds_bucket{namespace="contract-assistant-dev",job="assistant-api",le=~"10(\\\\.0)?"}[6h]))) / (sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[6h])) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-latency',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate6h',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"}[1d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"}[1d]) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-latency',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1d',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"}[3d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"}[3d]) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-latency',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate3d',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"}[30d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"}[30d]) > 0)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-latency',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_slo_window',
+                    },
+                    {
+                        'expr': 'vector(0.95)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-latency',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:objective:ratio',
+                    },
+                    {
+                        'expr': 'vector(0.05)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-latency',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:error_budget:ratio',
+                    },
+                    {
+                        'expr': 'vector(2592000)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-latency',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:window:seconds',
+                    },
+                    {
+                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} / 0.05',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'api-latency',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:error_budget_remaining:ratio',
+                    },
+                    {
+                        'alert': 'ErrorBudgetFastBurn',
+                        'annotations': {
+                            'description': 'SLO api-latency (95% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
+                            'summary': 'SLO api-latency of contract-assistant is burning its error budget (page)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} > 0.72\nand\n  slo:sli_error:ratio_rate5m{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} > 0.72\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} > 0.3\nand\n  slo:sli_error:ratio_rate30m{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} > 0.3\n)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'page',
+                            'slo': 'api-latency',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                    {
+                        'alert': 'ErrorBudgetSlowBurn',
+                        'annotations': {
+                            'description': 'SLO api-latency (95% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
+                            'summary': 'SLO api-latency of contract-assistant is burning its error budget (ticket)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} > 0.15\nand\n  slo:sli_error:ratio_rate2h{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} > 0.15\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} > 0.05\nand\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} > 0.05\n)',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'ticket',
+                            'slo': 'api-latency',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                    {
+                        'alert': 'SLOMetricAbsent',
+                        'annotations': {
+                            'description': 'The series that SLO api-latency is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
+                            'summary': 'SLO api-latency of contract-assistant has no data',
+                        },
+                        'expr': 'absent(http_request_duration_seconds_bucket{namespace="contract-assistant-dev",job="assistant-api",le=~"10(\\\\.0)?"})',
+                        'for': '10m',
+                        'labels': {
+                            'model': 'assistant-api',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'ticket',
+                            'slo': 'api-latency',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                ],
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
 analysis_template_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'assistant-api-analysistemplate',
     api_version='argoproj.io/v1alpha1',
@@ -346,8 +1003,8 @@ network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     },
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
-prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
-    'contract-assistant-prometheusrule',
+prometheus_rule_4 = pulumi_kubernetes.apiextensions.CustomResource(
+    'embedder-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
     metadata={
@@ -356,604 +1013,14 @@ prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
             'app.kubernetes.io/part-of': 'legal-platform',
             'cost-center': 'legal-0417',
             'mlplane.dev/environment': 'dev',
+            'mlplane.dev/sla': 'embedder-availability',
             'mlplane.dev/system': 'contract-assistant',
         },
-        'name': 'contract-assistant-slos',
+        'name': 'embedder-availability-slo',
         'namespace': 'contract-assistant-dev',
     },
     spec={
         'groups': [
-            {
-                'name': 'mlplane/contract-assistant/answers-cited',
-                'rules': [
-                    {
-                        'expr': 'sum(rate(rag_answers_total{job="assistant-api",citations="none"}[5m])) or 0 * sum(rate(rag_answers_total{job="assistant-api"}[5m]))',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'answers-cited',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_errors:rate5m',
-                    },
-                    {
-                        'expr': 'sum(rate(rag_answers_total{job="assistant-api"}[5m]))',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'answers-cited',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_requests:rate5m',
-                    },
-                    {
-                        'expr': 'slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} / (slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'answers-cited',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate5m',
-                    },
-                    {
-                        'expr': '(sum(rate(rag_answers_total{job="assistant-api",citations="none"}[30m])) or 0 * sum(rate(rag_answers_total{job="assistant-api"}[30m]))) / (sum(rate(rag_answers_total{job="assistant-api"}[30m])) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'answers-cited',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate30m',
-                    },
-                    {
-                        'expr': '(sum(rate(rag_answers_total{job="assistant-api",citations="none"}[1h])) or 0 * sum(rate(rag_answers_total{job="assistant-api"}[1h]))) / (sum(rate(rag_answers_total{job="assistant-api"}[1h])) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'answers-cited',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1h',
-                    },
-                    {
-                        'expr': '(sum(rate(rag_answers_total{job="assistant-api",citations="none"}[2h])) or 0 * sum(rate(rag_answers_total{job="assistant-api"}[2h]))) / (sum(rate(rag_answers_total{job="assistant-api"}[2h])) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'answers-cited',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate2h',
-                    },
-                    {
-                        'expr': '(sum(rate(rag_answers_total{job="assistant-api",citations="none"}[6h])) or 0 * sum(rate(rag_answers_total{job="assistant-api"}[6h]))) / (sum(rate(rag_answers_total{job="assistant-api"}[6h])) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'answers-cited',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate6h',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"}[1d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"}[1d]) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'answers-cited',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1d',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"}[3d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"}[3d]) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'answers-cited',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate3d',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"}[7d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"}[7d]) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'answers-cited',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_slo_window',
-                    },
-                    {
-                        'expr': 'vector(0.98)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'answers-cited',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:objective:ratio',
-                    },
-                    {
-                        'expr': 'vector(0.02)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'answers-cited',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:error_budget:ratio',
-                    },
-                    {
-                        'expr': 'vector(604800)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'answers-cited',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:window:seconds',
-                    },
-                    {
-                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} / 0.02',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'answers-cited',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:error_budget_remaining:ratio',
-                    },
-                    {
-                        'alert': 'ErrorBudgetFastBurn',
-                        'annotations': {
-                            'description': 'SLO answers-cited (98% over 7d) spends its error budget faster than the burn rate of 3.36x over 1h and 5m or 1.4x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
-                            'summary': 'SLO answers-cited of contract-assistant is burning its error budget (page)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} > 0.0672\nand\n  slo:sli_error:ratio_rate5m{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} > 0.0672\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} > 0.028\nand\n  slo:sli_error:ratio_rate30m{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} > 0.028\n)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'page',
-                            'slo': 'answers-cited',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                    {
-                        'alert': 'ErrorBudgetSlowBurn',
-                        'annotations': {
-                            'description': 'SLO answers-cited (98% over 7d) spends its error budget faster than the burn rate of 1x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
-                            'summary': 'SLO answers-cited of contract-assistant is burning its error budget (ticket)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} > 0.02\nand\n  slo:sli_error:ratio_rate2h{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} > 0.02\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} > 0.02\nand\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="answers-cited",system="contract-assistant"} > 0.02\n)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'ticket',
-                            'slo': 'answers-cited',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                    {
-                        'alert': 'SLOMetricAbsent',
-                        'annotations': {
-                            'description': 'The series that SLO answers-cited is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
-                            'summary': 'SLO answers-cited of contract-assistant has no data',
-                        },
-                        'expr': 'absent(sum(rate(rag_answers_total{job="assistant-api"}[5m])))',
-                        'for': '10m',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'ticket',
-                            'slo': 'answers-cited',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                ],
-            },
-            {
-                'name': 'mlplane/contract-assistant/api-availability',
-                'rules': [
-                    {
-                        'expr': 'sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api",code=~"5.."}[5m])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[5m]))',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_errors:rate5m',
-                    },
-                    {
-                        'expr': 'sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[5m]))',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_requests:rate5m',
-                    },
-                    {
-                        'expr': 'slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} / (slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate5m',
-                    },
-                    {
-                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api",code=~"5.."}[30m])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[30m]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[30m])) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate30m',
-                    },
-                    {
-                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api",code=~"5.."}[1h])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[1h]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[1h])) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1h',
-                    },
-                    {
-                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api",code=~"5.."}[2h])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[2h]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[2h])) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate2h',
-                    },
-                    {
-                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api",code=~"5.."}[6h])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[6h]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[6h])) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate6h',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"}[1d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"}[1d]) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1d',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"}[3d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"}[3d]) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate3d',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"}[30d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"}[30d]) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_slo_window',
-                    },
-                    {
-                        'expr': 'vector(0.999)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:objective:ratio',
-                    },
-                    {
-                        'expr': 'vector(0.001)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:error_budget:ratio',
-                    },
-                    {
-                        'expr': 'vector(2592000)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:window:seconds',
-                    },
-                    {
-                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} / 0.001',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:error_budget_remaining:ratio',
-                    },
-                    {
-                        'alert': 'ErrorBudgetFastBurn',
-                        'annotations': {
-                            'description': 'SLO api-availability (99.9% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
-                            'summary': 'SLO api-availability of contract-assistant is burning its error budget (page)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} > 0.0144\nand\n  slo:sli_error:ratio_rate5m{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} > 0.0144\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} > 0.006\nand\n  slo:sli_error:ratio_rate30m{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} > 0.006\n)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'page',
-                            'slo': 'api-availability',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                    {
-                        'alert': 'ErrorBudgetSlowBurn',
-                        'annotations': {
-                            'description': 'SLO api-availability (99.9% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
-                            'summary': 'SLO api-availability of contract-assistant is burning its error budget (ticket)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} > 0.003\nand\n  slo:sli_error:ratio_rate2h{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} > 0.003\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} > 0.001\nand\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="api-availability",system="contract-assistant"} > 0.001\n)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'ticket',
-                            'slo': 'api-availability',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                    {
-                        'alert': 'SLOMetricAbsent',
-                        'annotations': {
-                            'description': 'The series that SLO api-availability is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
-                            'summary': 'SLO api-availability of contract-assistant has no data',
-                        },
-                        'expr': 'absent(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"})',
-                        'for': '10m',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'ticket',
-                            'slo': 'api-availability',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                ],
-            },
-            {
-                'name': 'mlplane/contract-assistant/api-latency',
-                'rules': [
-                    {
-                        'expr': 'sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[5m])) - sum(rate(http_request_duration_seconds_bucket{namespace="contract-assistant-dev",job="assistant-api",le=~"10(\\\\.0)?"}[5m]))',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-latency',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_errors:rate5m',
-                    },
-                    {
-                        'expr': 'sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[5m]))',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-latency',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_requests:rate5m',
-                    },
-                    {
-                        'expr': 'slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} / (slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-latency',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate5m',
-                    },
-                    {
-                        'expr': '(sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[30m])) - sum(rate(http_request_duration_seconds_bucket{namespace="contract-assistant-dev",job="assistant-api",le=~"10(\\\\.0)?"}[30m]))) / (sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[30m])) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-latency',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate30m',
-                    },
-                    {
-                        'expr': '(sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[1h])) - sum(rate(http_request_duration_seconds_bucket{namespace="contract-assistant-dev",job="assistant-api",le=~"10(\\\\.0)?"}[1h]))) / (sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[1h])) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-latency',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1h',
-                    },
-                    {
-                        'expr': '(sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[2h])) - sum(rate(http_request_duration_seconds_bucket{namespace="contract-assistant-dev",job="assistant-api",le=~"10(\\\\.0)?"}[2h]))) / (sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[2h])) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-latency',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate2h',
-                    },
-                    {
-                        'expr': '(sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[6h])) - sum(rate(http_request_duration_seconds_bucket{namespace="contract-assistant-dev",job="assistant-api",le=~"10(\\\\.0)?"}[6h]))) / (sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[6h])) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-latency',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate6h',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"}[1d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"}[1d]) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-latency',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1d',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"}[3d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"}[3d]) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-latency',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate3d',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"}[30d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"}[30d]) > 0)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-latency',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_slo_window',
-                    },
-                    {
-                        'expr': 'vector(0.95)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-latency',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:objective:ratio',
-                    },
-                    {
-                        'expr': 'vector(0.05)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-latency',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:error_budget:ratio',
-                    },
-                    {
-                        'expr': 'vector(2592000)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-latency',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:window:seconds',
-                    },
-                    {
-                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} / 0.05',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'api-latency',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:error_budget_remaining:ratio',
-                    },
-                    {
-                        'alert': 'ErrorBudgetFastBurn',
-                        'annotations': {
-                            'description': 'SLO api-latency (95% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
-                            'summary': 'SLO api-latency of contract-assistant is burning its error budget (page)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} > 0.72\nand\n  slo:sli_error:ratio_rate5m{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} > 0.72\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} > 0.3\nand\n  slo:sli_error:ratio_rate30m{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} > 0.3\n)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'page',
-                            'slo': 'api-latency',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                    {
-                        'alert': 'ErrorBudgetSlowBurn',
-                        'annotations': {
-                            'description': 'SLO api-latency (95% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
-                            'summary': 'SLO api-latency of contract-assistant is burning its error budget (ticket)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} > 0.15\nand\n  slo:sli_error:ratio_rate2h{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} > 0.15\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} > 0.05\nand\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="api-latency",system="contract-assistant"} > 0.05\n)',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'ticket',
-                            'slo': 'api-latency',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                    {
-                        'alert': 'SLOMetricAbsent',
-                        'annotations': {
-                            'description': 'The series that SLO api-latency is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
-                            'summary': 'SLO api-latency of contract-assistant has no data',
-                        },
-                        'expr': 'absent(http_request_duration_seconds_bucket{namespace="contract-assistant-dev",job="assistant-api",le=~"10(\\\\.0)?"})',
-                        'for': '10m',
-                        'labels': {
-                            'model': 'assistant-api',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'ticket',
-                            'slo': 'api-latency',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                ],
-            },
             {
                 'name': 'mlplane/contract-assistant/embedder-availability',
                 'rules': [
@@ -1145,784 +1212,6 @@ prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
                             'namespace': 'contract-assistant-dev',
                             'severity': 'ticket',
                             'slo': 'embedder-availability',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                ],
-            },
-            {
-                'name': 'mlplane/contract-assistant/generator-availability',
-                'rules': [
-                    {
-                        'expr': 'sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator",code=~"5.."}[5m])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[5m]))',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_errors:rate5m',
-                    },
-                    {
-                        'expr': 'sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[5m]))',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_requests:rate5m',
-                    },
-                    {
-                        'expr': 'slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} / (slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} > 0)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate5m',
-                    },
-                    {
-                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator",code=~"5.."}[30m])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[30m]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[30m])) > 0)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate30m',
-                    },
-                    {
-                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator",code=~"5.."}[1h])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[1h]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[1h])) > 0)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1h',
-                    },
-                    {
-                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator",code=~"5.."}[2h])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[2h]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[2h])) > 0)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate2h',
-                    },
-                    {
-                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator",code=~"5.."}[6h])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[6h]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[6h])) > 0)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate6h',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"}[1d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"}[1d]) > 0)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1d',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"}[3d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"}[3d]) > 0)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate3d',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"}[30d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"}[30d]) > 0)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_slo_window',
-                    },
-                    {
-                        'expr': 'vector(0.999)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:objective:ratio',
-                    },
-                    {
-                        'expr': 'vector(0.001)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:error_budget:ratio',
-                    },
-                    {
-                        'expr': 'vector(2592000)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:window:seconds',
-                    },
-                    {
-                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} / 0.001',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:error_budget_remaining:ratio',
-                    },
-                    {
-                        'alert': 'ErrorBudgetFastBurn',
-                        'annotations': {
-                            'description': 'SLO generator-availability (99.9% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
-                            'summary': 'SLO generator-availability of contract-assistant is burning its error budget (page)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} > 0.0144\nand\n  slo:sli_error:ratio_rate5m{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} > 0.0144\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} > 0.006\nand\n  slo:sli_error:ratio_rate30m{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} > 0.006\n)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'page',
-                            'slo': 'generator-availability',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                    {
-                        'alert': 'ErrorBudgetSlowBurn',
-                        'annotations': {
-                            'description': 'SLO generator-availability (99.9% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
-                            'summary': 'SLO generator-availability of contract-assistant is burning its error budget (ticket)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} > 0.003\nand\n  slo:sli_error:ratio_rate2h{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} > 0.003\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} > 0.001\nand\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} > 0.001\n)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'ticket',
-                            'slo': 'generator-availability',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                    {
-                        'alert': 'SLOMetricAbsent',
-                        'annotations': {
-                            'description': 'The series that SLO generator-availability is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
-                            'summary': 'SLO generator-availability of contract-assistant has no data',
-                        },
-                        'expr': 'absent(http_requests_total{namespace="contract-assistant-dev",job="generator"})',
-                        'for': '10m',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'ticket',
-                            'slo': 'generator-availability',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                ],
-            },
-            {
-                'name': 'mlplane/contract-assistant/generator-first-token',
-                'rules': [
-                    {
-                        'expr': 'sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[5m])) - sum(rate(vllm:time_to_first_token_seconds_bucket{model_name="contract-generator",le="2.5"}[5m])) or 0 * sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[5m]))',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-first-token',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_errors:rate5m',
-                    },
-                    {
-                        'expr': 'sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[5m]))',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-first-token',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_requests:rate5m',
-                    },
-                    {
-                        'expr': 'slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} / (slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} > 0)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-first-token',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate5m',
-                    },
-                    {
-                        'expr': '(sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[30m])) - sum(rate(vllm:time_to_first_token_seconds_bucket{model_name="contract-generator",le="2.5"}[30m])) or 0 * sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[30m]))) / (sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[30m])) > 0)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-first-token',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate30m',
-                    },
-                    {
-                        'expr': '(sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[1h])) - sum(rate(vllm:time_to_first_token_seconds_bucket{model_name="contract-generator",le="2.5"}[1h])) or 0 * sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[1h]))) / (sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[1h])) > 0)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-first-token',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1h',
-                    },
-                    {
-                        'expr': '(sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[2h])) - sum(rate(vllm:time_to_first_token_seconds_bucket{model_name="contract-generator",le="2.5"}[2h])) or 0 * sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[2h]))) / (sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[2h])) > 0)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-first-token',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate2h',
-                    },
-                    {
-                        'expr': '(sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[6h])) - sum(rate(vllm:time_to_first_token_seconds_bucket{model_name="contract-generator",le="2.5"}[6h])) or 0 * sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[6h]))) / (sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[6h])) > 0)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-first-token',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate6h',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"}[1d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"}[1d]) > 0)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-first-token',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1d',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"}[3d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"}[3d]) > 0)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-first-token',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate3d',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"}[7d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"}[7d]) > 0)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-first-token',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_slo_window',
-                    },
-                    {
-                        'expr': 'vector(0.99)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-first-token',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:objective:ratio',
-                    },
-                    {
-                        'expr': 'vector(0.01)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-first-token',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:error_budget:ratio',
-                    },
-                    {
-                        'expr': 'vector(604800)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-first-token',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:window:seconds',
-                    },
-                    {
-                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} / 0.01',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'generator-first-token',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:error_budget_remaining:ratio',
-                    },
-                    {
-                        'alert': 'ErrorBudgetFastBurn',
-                        'annotations': {
-                            'description': 'SLO generator-first-token (99% over 7d) spends its error budget faster than the burn rate of 3.36x over 1h and 5m or 1.4x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
-                            'summary': 'SLO generator-first-token of contract-assistant is burning its error budget (page)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} > 0.0336\nand\n  slo:sli_error:ratio_rate5m{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} > 0.0336\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} > 0.014\nand\n  slo:sli_error:ratio_rate30m{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} > 0.014\n)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'page',
-                            'slo': 'generator-first-token',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                    {
-                        'alert': 'ErrorBudgetSlowBurn',
-                        'annotations': {
-                            'description': 'SLO generator-first-token (99% over 7d) spends its error budget faster than the burn rate of 1x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
-                            'summary': 'SLO generator-first-token of contract-assistant is burning its error budget (ticket)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} > 0.01\nand\n  slo:sli_error:ratio_rate2h{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} > 0.01\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} > 0.01\nand\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} > 0.01\n)',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'ticket',
-                            'slo': 'generator-first-token',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                    {
-                        'alert': 'SLOMetricAbsent',
-                        'annotations': {
-                            'description': 'The series that SLO generator-first-token is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
-                            'summary': 'SLO generator-first-token of contract-assistant has no data',
-                        },
-                        'expr': 'absent(sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[5m])))',
-                        'for': '10m',
-                        'labels': {
-                            'model': 'generator',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'ticket',
-                            'slo': 'generator-first-token',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                ],
-            },
-            {
-                'name': 'mlplane/contract-assistant/index-fresh',
-                'rules': [
-                    {
-                        'expr': 'time() - max(mlplane_data_last_success_timestamp_seconds{namespace="contract-assistant-dev",data_source="contract-index"}) > bool 21600',
-                        'labels': {
-                            'dataSource': 'contract-index',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'index-fresh',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:bool',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"}[5m])',
-                        'labels': {
-                            'dataSource': 'contract-index',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'index-fresh',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate5m',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"}[30m])',
-                        'labels': {
-                            'dataSource': 'contract-index',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'index-fresh',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate30m',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"}[1h])',
-                        'labels': {
-                            'dataSource': 'contract-index',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'index-fresh',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1h',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"}[2h])',
-                        'labels': {
-                            'dataSource': 'contract-index',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'index-fresh',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate2h',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"}[6h])',
-                        'labels': {
-                            'dataSource': 'contract-index',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'index-fresh',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate6h',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"}[1d])',
-                        'labels': {
-                            'dataSource': 'contract-index',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'index-fresh',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1d',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"}[3d])',
-                        'labels': {
-                            'dataSource': 'contract-index',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'index-fresh',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate3d',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"}[30d])',
-                        'labels': {
-                            'dataSource': 'contract-index',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'index-fresh',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_slo_window',
-                    },
-                    {
-                        'expr': 'vector(0.99)',
-                        'labels': {
-                            'dataSource': 'contract-index',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'index-fresh',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:objective:ratio',
-                    },
-                    {
-                        'expr': 'vector(0.01)',
-                        'labels': {
-                            'dataSource': 'contract-index',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'index-fresh',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:error_budget:ratio',
-                    },
-                    {
-                        'expr': 'vector(2592000)',
-                        'labels': {
-                            'dataSource': 'contract-index',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'index-fresh',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:window:seconds',
-                    },
-                    {
-                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"} / 0.01',
-                        'labels': {
-                            'dataSource': 'contract-index',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'index-fresh',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:error_budget_remaining:ratio',
-                    },
-                    {
-                        'alert': 'ErrorBudgetFastBurn',
-                        'annotations': {
-                            'description': 'SLO index-fresh (99% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
-                            'summary': 'SLO index-fresh of contract-assistant is burning its error budget (page)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"} > 0.144\nand\n  slo:sli_error:ratio_rate5m{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"} > 0.144\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"} > 0.06\nand\n  slo:sli_error:ratio_rate30m{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"} > 0.06\n)',
-                        'labels': {
-                            'dataSource': 'contract-index',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'page',
-                            'slo': 'index-fresh',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                    {
-                        'alert': 'ErrorBudgetSlowBurn',
-                        'annotations': {
-                            'description': 'SLO index-fresh (99% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
-                            'summary': 'SLO index-fresh of contract-assistant is burning its error budget (ticket)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"} > 0.03\nand\n  slo:sli_error:ratio_rate2h{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"} > 0.03\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"} > 0.01\nand\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"} > 0.01\n)',
-                        'labels': {
-                            'dataSource': 'contract-index',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'ticket',
-                            'slo': 'index-fresh',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                    {
-                        'alert': 'SLOMetricAbsent',
-                        'annotations': {
-                            'description': 'The series that SLO index-fresh is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
-                            'summary': 'SLO index-fresh of contract-assistant has no data',
-                        },
-                        'expr': 'absent(mlplane_data_last_success_timestamp_seconds{namespace="contract-assistant-dev",data_source="contract-index"})',
-                        'for': '10m',
-                        'labels': {
-                            'dataSource': 'contract-index',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'ticket',
-                            'slo': 'index-fresh',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                ],
-            },
-            {
-                'name': 'mlplane/contract-assistant/reranker-availability',
-                'rules': [
-                    {
-                        'expr': 'sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker",code=~"5.."}[5m])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[5m]))',
-                        'labels': {
-                            'model': 'reranker',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'reranker-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_errors:rate5m',
-                    },
-                    {
-                        'expr': 'sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[5m]))',
-                        'labels': {
-                            'model': 'reranker',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'reranker-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_requests:rate5m',
-                    },
-                    {
-                        'expr': 'slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} / (slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} > 0)',
-                        'labels': {
-                            'model': 'reranker',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'reranker-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate5m',
-                    },
-                    {
-                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker",code=~"5.."}[30m])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[30m]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[30m])) > 0)',
-                        'labels': {
-                            'model': 'reranker',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'reranker-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate30m',
-                    },
-                    {
-                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker",code=~"5.."}[1h])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[1h]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[1h])) > 0)',
-                        'labels': {
-                            'model': 'reranker',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'reranker-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1h',
-                    },
-                    {
-                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker",code=~"5.."}[2h])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[2h]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[2h])) > 0)',
-                        'labels': {
-                            'model': 'reranker',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'reranker-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate2h',
-                    },
-                    {
-                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker",code=~"5.."}[6h])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[6h]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[6h])) > 0)',
-                        'labels': {
-                            'model': 'reranker',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'reranker-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate6h',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"}[1d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"}[1d]) > 0)',
-                        'labels': {
-                            'model': 'reranker',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'reranker-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1d',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"}[3d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"}[3d]) > 0)',
-                        'labels': {
-                            'model': 'reranker',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'reranker-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_rate3d',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"}[30d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"}[30d]) > 0)',
-                        'labels': {
-                            'model': 'reranker',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'reranker-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:sli_error:ratio_slo_window',
-                    },
-                    {
-                        'expr': 'vector(0.999)',
-                        'labels': {
-                            'model': 'reranker',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'reranker-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:objective:ratio',
-                    },
-                    {
-                        'expr': 'vector(0.001)',
-                        'labels': {
-                            'model': 'reranker',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'reranker-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:error_budget:ratio',
-                    },
-                    {
-                        'expr': 'vector(2592000)',
-                        'labels': {
-                            'model': 'reranker',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'reranker-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:window:seconds',
-                    },
-                    {
-                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} / 0.001',
-                        'labels': {
-                            'model': 'reranker',
-                            'namespace': 'contract-assistant-dev',
-                            'slo': 'reranker-availability',
-                            'system': 'contract-assistant',
-                        },
-                        'record': 'slo:error_budget_remaining:ratio',
-                    },
-                    {
-                        'alert': 'ErrorBudgetFastBurn',
-                        'annotations': {
-                            'description': 'SLO reranker-availability (99.9% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
-                            'summary': 'SLO reranker-availability of contract-assistant is burning its error budget (page)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} > 0.0144\nand\n  slo:sli_error:ratio_rate5m{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} > 0.0144\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} > 0.006\nand\n  slo:sli_error:ratio_rate30m{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} > 0.006\n)',
-                        'labels': {
-                            'model': 'reranker',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'page',
-                            'slo': 'reranker-availability',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                    {
-                        'alert': 'ErrorBudgetSlowBurn',
-                        'annotations': {
-                            'description': 'SLO reranker-availability (99.9% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
-                            'summary': 'SLO reranker-availability of contract-assistant is burning its error budget (ticket)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} > 0.003\nand\n  slo:sli_error:ratio_rate2h{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} > 0.003\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} > 0.001\nand\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} > 0.001\n)',
-                        'labels': {
-                            'model': 'reranker',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'ticket',
-                            'slo': 'reranker-availability',
-                            'system': 'contract-assistant',
-                            'team': 'legal-ml',
-                        },
-                    },
-                    {
-                        'alert': 'SLOMetricAbsent',
-                        'annotations': {
-                            'description': 'The series that SLO reranker-availability is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
-                            'summary': 'SLO reranker-availability of contract-assistant has no data',
-                        },
-                        'expr': 'absent(http_requests_total{namespace="contract-assistant-dev",job="reranker"})',
-                        'for': '10m',
-                        'labels': {
-                            'model': 'reranker',
-                            'namespace': 'contract-assistant-dev',
-                            'severity': 'ticket',
-                            'slo': 'reranker-availability',
                             'system': 'contract-assistant',
                             'team': 'legal-ml',
                         },
@@ -2311,6 +1600,225 @@ analysis_template_2 = pulumi_kubernetes.apiextensions.CustomResource(
     },
     opts=pulumi.ResourceOptions(parent=model_3, depends_on=[namespace_1]),
 )
+prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
+    'generator-availability-prometheusrule',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'legal-platform',
+            'cost-center': 'legal-0417',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/sla': 'generator-availability',
+            'mlplane.dev/system': 'contract-assistant',
+        },
+        'name': 'generator-availability-slo',
+        'namespace': 'contract-assistant-dev',
+    },
+    spec={
+        'groups': [
+            {
+                'name': 'mlplane/contract-assistant/generator-availability',
+                'rules': [
+                    {
+                        'expr': 'sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator",code=~"5.."}[5m])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[5m]))',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_errors:rate5m',
+                    },
+                    {
+                        'expr': 'sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[5m]))',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_requests:rate5m',
+                    },
+                    {
+                        'expr': 'slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} / (slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} > 0)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate5m',
+                    },
+                    {
+                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator",code=~"5.."}[30m])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[30m]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[30m])) > 0)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate30m',
+                    },
+                    {
+                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator",code=~"5.."}[1h])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[1h]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[1h])) > 0)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1h',
+                    },
+                    {
+                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator",code=~"5.."}[2h])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[2h]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[2h])) > 0)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate2h',
+                    },
+                    {
+                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator",code=~"5.."}[6h])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[6h]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[6h])) > 0)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate6h',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"}[1d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"}[1d]) > 0)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1d',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"}[3d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"}[3d]) > 0)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate3d',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"}[30d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"}[30d]) > 0)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_slo_window',
+                    },
+                    {
+                        'expr': 'vector(0.999)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:objective:ratio',
+                    },
+                    {
+                        'expr': 'vector(0.001)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:error_budget:ratio',
+                    },
+                    {
+                        'expr': 'vector(2592000)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:window:seconds',
+                    },
+                    {
+                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} / 0.001',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:error_budget_remaining:ratio',
+                    },
+                    {
+                        'alert': 'ErrorBudgetFastBurn',
+                        'annotations': {
+                            'description': 'SLO generator-availability (99.9% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
+                            'summary': 'SLO generator-availability of contract-assistant is burning its error budget (page)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} > 0.0144\nand\n  slo:sli_error:ratio_rate5m{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} > 0.0144\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} > 0.006\nand\n  slo:sli_error:ratio_rate30m{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} > 0.006\n)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'page',
+                            'slo': 'generator-availability',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                    {
+                        'alert': 'ErrorBudgetSlowBurn',
+                        'annotations': {
+                            'description': 'SLO generator-availability (99.9% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
+                            'summary': 'SLO generator-availability of contract-assistant is burning its error budget (ticket)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} > 0.003\nand\n  slo:sli_error:ratio_rate2h{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} > 0.003\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} > 0.001\nand\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="generator-availability",system="contract-assistant"} > 0.001\n)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'ticket',
+                            'slo': 'generator-availability',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                    {
+                        'alert': 'SLOMetricAbsent',
+                        'annotations': {
+                            'description': 'The series that SLO generator-availability is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
+                            'summary': 'SLO generator-availability of contract-assistant has no data',
+                        },
+                        'expr': 'absent(http_requests_total{namespace="contract-assistant-dev",job="generator"})',
+                        'for': '10m',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'ticket',
+                            'slo': 'generator-availability',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                ],
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
 config_map_3 = pulumi_kubernetes.core.v1.ConfigMap(
     'generator-configmap',
     data={'contract-index': 'postgresql://rag-vectors.dev.db.internal:5432/contracts'},
@@ -2329,6 +1837,225 @@ config_map_3 = pulumi_kubernetes.core.v1.ConfigMap(
         'namespace': 'contract-assistant-dev',
     },
     opts=pulumi.ResourceOptions(parent=model_3, depends_on=[namespace_1]),
+)
+prometheus_rule_6 = pulumi_kubernetes.apiextensions.CustomResource(
+    'generator-first-token-prometheusrule',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'legal-platform',
+            'cost-center': 'legal-0417',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/sla': 'generator-first-token',
+            'mlplane.dev/system': 'contract-assistant',
+        },
+        'name': 'generator-first-token-slo',
+        'namespace': 'contract-assistant-dev',
+    },
+    spec={
+        'groups': [
+            {
+                'name': 'mlplane/contract-assistant/generator-first-token',
+                'rules': [
+                    {
+                        'expr': 'sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[5m])) - sum(rate(vllm:time_to_first_token_seconds_bucket{model_name="contract-generator",le="2.5"}[5m])) or 0 * sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[5m]))',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-first-token',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_errors:rate5m',
+                    },
+                    {
+                        'expr': 'sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[5m]))',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-first-token',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_requests:rate5m',
+                    },
+                    {
+                        'expr': 'slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} / (slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} > 0)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-first-token',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate5m',
+                    },
+                    {
+                        'expr': '(sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[30m])) - sum(rate(vllm:time_to_first_token_seconds_bucket{model_name="contract-generator",le="2.5"}[30m])) or 0 * sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[30m]))) / (sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[30m])) > 0)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-first-token',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate30m',
+                    },
+                    {
+                        'expr': '(sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[1h])) - sum(rate(vllm:time_to_first_token_seconds_bucket{model_name="contract-generator",le="2.5"}[1h])) or 0 * sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[1h]))) / (sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[1h])) > 0)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-first-token',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1h',
+                    },
+                    {
+                        'expr': '(sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[2h])) - sum(rate(vllm:time_to_first_token_seconds_bucket{model_name="contract-generator",le="2.5"}[2h])) or 0 * sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[2h]))) / (sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[2h])) > 0)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-first-token',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate2h',
+                    },
+                    {
+                        'expr': '(sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[6h])) - sum(rate(vllm:time_to_first_token_seconds_bucket{model_name="contract-generator",le="2.5"}[6h])) or 0 * sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[6h]))) / (sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[6h])) > 0)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-first-token',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate6h',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"}[1d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"}[1d]) > 0)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-first-token',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1d',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"}[3d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"}[3d]) > 0)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-first-token',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate3d',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"}[7d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"}[7d]) > 0)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-first-token',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_slo_window',
+                    },
+                    {
+                        'expr': 'vector(0.99)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-first-token',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:objective:ratio',
+                    },
+                    {
+                        'expr': 'vector(0.01)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-first-token',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:error_budget:ratio',
+                    },
+                    {
+                        'expr': 'vector(604800)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-first-token',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:window:seconds',
+                    },
+                    {
+                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} / 0.01',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'generator-first-token',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:error_budget_remaining:ratio',
+                    },
+                    {
+                        'alert': 'ErrorBudgetFastBurn',
+                        'annotations': {
+                            'description': 'SLO generator-first-token (99% over 7d) spends its error budget faster than the burn rate of 3.36x over 1h and 5m or 1.4x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
+                            'summary': 'SLO generator-first-token of contract-assistant is burning its error budget (page)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} > 0.0336\nand\n  slo:sli_error:ratio_rate5m{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} > 0.0336\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} > 0.014\nand\n  slo:sli_error:ratio_rate30m{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} > 0.014\n)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'page',
+                            'slo': 'generator-first-token',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                    {
+                        'alert': 'ErrorBudgetSlowBurn',
+                        'annotations': {
+                            'description': 'SLO generator-first-token (99% over 7d) spends its error budget faster than the burn rate of 1x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
+                            'summary': 'SLO generator-first-token of contract-assistant is burning its error budget (ticket)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} > 0.01\nand\n  slo:sli_error:ratio_rate2h{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} > 0.01\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} > 0.01\nand\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="generator-first-token",system="contract-assistant"} > 0.01\n)',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'ticket',
+                            'slo': 'generator-first-token',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                    {
+                        'alert': 'SLOMetricAbsent',
+                        'annotations': {
+                            'description': 'The series that SLO generator-first-token is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
+                            'summary': 'SLO generator-first-token of contract-assistant has no data',
+                        },
+                        'expr': 'absent(sum(rate(vllm:time_to_first_token_seconds_count{model_name="contract-generator"}[5m])))',
+                        'for': '10m',
+                        'labels': {
+                            'model': 'generator',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'ticket',
+                            'slo': 'generator-first-token',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                ],
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 network_policy_5 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'generator-networkpolicy',
@@ -2660,6 +2387,215 @@ external_secret_1 = pulumi_kubernetes.apiextensions.CustomResource(
     },
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
+prometheus_rule_7 = pulumi_kubernetes.apiextensions.CustomResource(
+    'index-fresh-prometheusrule',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'legal-platform',
+            'cost-center': 'legal-0417',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/sla': 'index-fresh',
+            'mlplane.dev/system': 'contract-assistant',
+        },
+        'name': 'index-fresh-slo',
+        'namespace': 'contract-assistant-dev',
+    },
+    spec={
+        'groups': [
+            {
+                'name': 'mlplane/contract-assistant/index-fresh',
+                'rules': [
+                    {
+                        'expr': 'time() - max(mlplane_data_last_success_timestamp_seconds{namespace="contract-assistant-dev",data_source="contract-index"}) > bool 21600',
+                        'labels': {
+                            'dataSource': 'contract-index',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'index-fresh',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:bool',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"}[5m])',
+                        'labels': {
+                            'dataSource': 'contract-index',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'index-fresh',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate5m',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"}[30m])',
+                        'labels': {
+                            'dataSource': 'contract-index',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'index-fresh',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate30m',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"}[1h])',
+                        'labels': {
+                            'dataSource': 'contract-index',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'index-fresh',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1h',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"}[2h])',
+                        'labels': {
+                            'dataSource': 'contract-index',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'index-fresh',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate2h',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"}[6h])',
+                        'labels': {
+                            'dataSource': 'contract-index',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'index-fresh',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate6h',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"}[1d])',
+                        'labels': {
+                            'dataSource': 'contract-index',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'index-fresh',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1d',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"}[3d])',
+                        'labels': {
+                            'dataSource': 'contract-index',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'index-fresh',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate3d',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"}[30d])',
+                        'labels': {
+                            'dataSource': 'contract-index',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'index-fresh',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_slo_window',
+                    },
+                    {
+                        'expr': 'vector(0.99)',
+                        'labels': {
+                            'dataSource': 'contract-index',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'index-fresh',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:objective:ratio',
+                    },
+                    {
+                        'expr': 'vector(0.01)',
+                        'labels': {
+                            'dataSource': 'contract-index',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'index-fresh',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:error_budget:ratio',
+                    },
+                    {
+                        'expr': 'vector(2592000)',
+                        'labels': {
+                            'dataSource': 'contract-index',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'index-fresh',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:window:seconds',
+                    },
+                    {
+                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"} / 0.01',
+                        'labels': {
+                            'dataSource': 'contract-index',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'index-fresh',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:error_budget_remaining:ratio',
+                    },
+                    {
+                        'alert': 'ErrorBudgetFastBurn',
+                        'annotations': {
+                            'description': 'SLO index-fresh (99% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
+                            'summary': 'SLO index-fresh of contract-assistant is burning its error budget (page)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"} > 0.144\nand\n  slo:sli_error:ratio_rate5m{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"} > 0.144\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"} > 0.06\nand\n  slo:sli_error:ratio_rate30m{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"} > 0.06\n)',
+                        'labels': {
+                            'dataSource': 'contract-index',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'page',
+                            'slo': 'index-fresh',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                    {
+                        'alert': 'ErrorBudgetSlowBurn',
+                        'annotations': {
+                            'description': 'SLO index-fresh (99% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
+                            'summary': 'SLO index-fresh of contract-assistant is burning its error budget (ticket)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"} > 0.03\nand\n  slo:sli_error:ratio_rate2h{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"} > 0.03\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"} > 0.01\nand\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="index-fresh",system="contract-assistant"} > 0.01\n)',
+                        'labels': {
+                            'dataSource': 'contract-index',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'ticket',
+                            'slo': 'index-fresh',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                    {
+                        'alert': 'SLOMetricAbsent',
+                        'annotations': {
+                            'description': 'The series that SLO index-fresh is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
+                            'summary': 'SLO index-fresh of contract-assistant has no data',
+                        },
+                        'expr': 'absent(mlplane_data_last_success_timestamp_seconds{namespace="contract-assistant-dev",data_source="contract-index"})',
+                        'for': '10m',
+                        'labels': {
+                            'dataSource': 'contract-index',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'ticket',
+                            'slo': 'index-fresh',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                ],
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
 external_secret_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'oidc-client-secret-externalsecret',
     api_version='external-secrets.io/v1beta1',
@@ -2927,6 +2863,225 @@ analysis_template_3 = pulumi_kubernetes.apiextensions.CustomResource(
         ],
     },
     opts=pulumi.ResourceOptions(parent=model_4, depends_on=[namespace_1]),
+)
+prometheus_rule_8 = pulumi_kubernetes.apiextensions.CustomResource(
+    'reranker-availability-prometheusrule',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'legal-platform',
+            'cost-center': 'legal-0417',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/sla': 'reranker-availability',
+            'mlplane.dev/system': 'contract-assistant',
+        },
+        'name': 'reranker-availability-slo',
+        'namespace': 'contract-assistant-dev',
+    },
+    spec={
+        'groups': [
+            {
+                'name': 'mlplane/contract-assistant/reranker-availability',
+                'rules': [
+                    {
+                        'expr': 'sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker",code=~"5.."}[5m])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[5m]))',
+                        'labels': {
+                            'model': 'reranker',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'reranker-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_errors:rate5m',
+                    },
+                    {
+                        'expr': 'sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[5m]))',
+                        'labels': {
+                            'model': 'reranker',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'reranker-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_requests:rate5m',
+                    },
+                    {
+                        'expr': 'slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} / (slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} > 0)',
+                        'labels': {
+                            'model': 'reranker',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'reranker-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate5m',
+                    },
+                    {
+                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker",code=~"5.."}[30m])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[30m]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[30m])) > 0)',
+                        'labels': {
+                            'model': 'reranker',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'reranker-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate30m',
+                    },
+                    {
+                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker",code=~"5.."}[1h])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[1h]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[1h])) > 0)',
+                        'labels': {
+                            'model': 'reranker',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'reranker-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1h',
+                    },
+                    {
+                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker",code=~"5.."}[2h])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[2h]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[2h])) > 0)',
+                        'labels': {
+                            'model': 'reranker',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'reranker-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate2h',
+                    },
+                    {
+                        'expr': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker",code=~"5.."}[6h])) or 0 * sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[6h]))) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[6h])) > 0)',
+                        'labels': {
+                            'model': 'reranker',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'reranker-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate6h',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"}[1d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"}[1d]) > 0)',
+                        'labels': {
+                            'model': 'reranker',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'reranker-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1d',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"}[3d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"}[3d]) > 0)',
+                        'labels': {
+                            'model': 'reranker',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'reranker-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_rate3d',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"}[30d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"}[30d]) > 0)',
+                        'labels': {
+                            'model': 'reranker',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'reranker-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:sli_error:ratio_slo_window',
+                    },
+                    {
+                        'expr': 'vector(0.999)',
+                        'labels': {
+                            'model': 'reranker',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'reranker-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:objective:ratio',
+                    },
+                    {
+                        'expr': 'vector(0.001)',
+                        'labels': {
+                            'model': 'reranker',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'reranker-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:error_budget:ratio',
+                    },
+                    {
+                        'expr': 'vector(2592000)',
+                        'labels': {
+                            'model': 'reranker',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'reranker-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:window:seconds',
+                    },
+                    {
+                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} / 0.001',
+                        'labels': {
+                            'model': 'reranker',
+                            'namespace': 'contract-assistant-dev',
+                            'slo': 'reranker-availability',
+                            'system': 'contract-assistant',
+                        },
+                        'record': 'slo:error_budget_remaining:ratio',
+                    },
+                    {
+                        'alert': 'ErrorBudgetFastBurn',
+                        'annotations': {
+                            'description': 'SLO reranker-availability (99.9% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
+                            'summary': 'SLO reranker-availability of contract-assistant is burning its error budget (page)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} > 0.0144\nand\n  slo:sli_error:ratio_rate5m{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} > 0.0144\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} > 0.006\nand\n  slo:sli_error:ratio_rate30m{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} > 0.006\n)',
+                        'labels': {
+                            'model': 'reranker',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'page',
+                            'slo': 'reranker-availability',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                    {
+                        'alert': 'ErrorBudgetSlowBurn',
+                        'annotations': {
+                            'description': 'SLO reranker-availability (99.9% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
+                            'summary': 'SLO reranker-availability of contract-assistant is burning its error budget (ticket)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} > 0.003\nand\n  slo:sli_error:ratio_rate2h{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} > 0.003\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} > 0.001\nand\n  slo:sli_error:ratio_rate6h{namespace="contract-assistant-dev",slo="reranker-availability",system="contract-assistant"} > 0.001\n)',
+                        'labels': {
+                            'model': 'reranker',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'ticket',
+                            'slo': 'reranker-availability',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                    {
+                        'alert': 'SLOMetricAbsent',
+                        'annotations': {
+                            'description': 'The series that SLO reranker-availability is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
+                            'summary': 'SLO reranker-availability of contract-assistant has no data',
+                        },
+                        'expr': 'absent(http_requests_total{namespace="contract-assistant-dev",job="reranker"})',
+                        'for': '10m',
+                        'labels': {
+                            'model': 'reranker',
+                            'namespace': 'contract-assistant-dev',
+                            'severity': 'ticket',
+                            'slo': 'reranker-availability',
+                            'system': 'contract-assistant',
+                            'team': 'legal-ml',
+                        },
+                    },
+                ],
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 config_map_4 = pulumi_kubernetes.core.v1.ConfigMap(
     'reranker-configmap',

@@ -87,6 +87,215 @@ external_secret_1 = pulumi_kubernetes.apiextensions.CustomResource(
     },
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
+prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
+    'clicks-fresh-prometheusrule',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'storefront',
+            'cost-center': 'recs-2231',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/sla': 'clicks-fresh',
+            'mlplane.dev/system': 'recsys',
+        },
+        'name': 'clicks-fresh-slo',
+        'namespace': 'recsys-dev',
+    },
+    spec={
+        'groups': [
+            {
+                'name': 'mlplane/recsys/clicks-fresh',
+                'rules': [
+                    {
+                        'expr': 'time() - max(mlplane_data_last_success_timestamp_seconds{namespace="recsys-dev",data_source="click-stream"}) > bool 300',
+                        'labels': {
+                            'dataSource': 'click-stream',
+                            'namespace': 'recsys-dev',
+                            'slo': 'clicks-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:bool',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="clicks-fresh",system="recsys"}[5m])',
+                        'labels': {
+                            'dataSource': 'click-stream',
+                            'namespace': 'recsys-dev',
+                            'slo': 'clicks-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate5m',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="clicks-fresh",system="recsys"}[30m])',
+                        'labels': {
+                            'dataSource': 'click-stream',
+                            'namespace': 'recsys-dev',
+                            'slo': 'clicks-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate30m',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="clicks-fresh",system="recsys"}[1h])',
+                        'labels': {
+                            'dataSource': 'click-stream',
+                            'namespace': 'recsys-dev',
+                            'slo': 'clicks-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1h',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="clicks-fresh",system="recsys"}[2h])',
+                        'labels': {
+                            'dataSource': 'click-stream',
+                            'namespace': 'recsys-dev',
+                            'slo': 'clicks-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate2h',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="clicks-fresh",system="recsys"}[6h])',
+                        'labels': {
+                            'dataSource': 'click-stream',
+                            'namespace': 'recsys-dev',
+                            'slo': 'clicks-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate6h',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="clicks-fresh",system="recsys"}[1d])',
+                        'labels': {
+                            'dataSource': 'click-stream',
+                            'namespace': 'recsys-dev',
+                            'slo': 'clicks-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1d',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="clicks-fresh",system="recsys"}[3d])',
+                        'labels': {
+                            'dataSource': 'click-stream',
+                            'namespace': 'recsys-dev',
+                            'slo': 'clicks-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate3d',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="clicks-fresh",system="recsys"}[30d])',
+                        'labels': {
+                            'dataSource': 'click-stream',
+                            'namespace': 'recsys-dev',
+                            'slo': 'clicks-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_slo_window',
+                    },
+                    {
+                        'expr': 'vector(0.995)',
+                        'labels': {
+                            'dataSource': 'click-stream',
+                            'namespace': 'recsys-dev',
+                            'slo': 'clicks-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:objective:ratio',
+                    },
+                    {
+                        'expr': 'vector(0.005)',
+                        'labels': {
+                            'dataSource': 'click-stream',
+                            'namespace': 'recsys-dev',
+                            'slo': 'clicks-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:error_budget:ratio',
+                    },
+                    {
+                        'expr': 'vector(2592000)',
+                        'labels': {
+                            'dataSource': 'click-stream',
+                            'namespace': 'recsys-dev',
+                            'slo': 'clicks-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:window:seconds',
+                    },
+                    {
+                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="recsys-dev",slo="clicks-fresh",system="recsys"} / 0.005',
+                        'labels': {
+                            'dataSource': 'click-stream',
+                            'namespace': 'recsys-dev',
+                            'slo': 'clicks-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:error_budget_remaining:ratio',
+                    },
+                    {
+                        'alert': 'ErrorBudgetFastBurn',
+                        'annotations': {
+                            'description': 'SLO clicks-fresh (99.5% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
+                            'summary': 'SLO clicks-fresh of recsys is burning its error budget (page)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="recsys-dev",slo="clicks-fresh",system="recsys"} > 0.072\nand\n  slo:sli_error:ratio_rate5m{namespace="recsys-dev",slo="clicks-fresh",system="recsys"} > 0.072\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="clicks-fresh",system="recsys"} > 0.03\nand\n  slo:sli_error:ratio_rate30m{namespace="recsys-dev",slo="clicks-fresh",system="recsys"} > 0.03\n)',
+                        'labels': {
+                            'dataSource': 'click-stream',
+                            'namespace': 'recsys-dev',
+                            'severity': 'page',
+                            'slo': 'clicks-fresh',
+                            'system': 'recsys',
+                            'team': 'storefront-data',
+                        },
+                    },
+                    {
+                        'alert': 'ErrorBudgetSlowBurn',
+                        'annotations': {
+                            'description': 'SLO clicks-fresh (99.5% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
+                            'summary': 'SLO clicks-fresh of recsys is burning its error budget (ticket)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="recsys-dev",slo="clicks-fresh",system="recsys"} > 0.015\nand\n  slo:sli_error:ratio_rate2h{namespace="recsys-dev",slo="clicks-fresh",system="recsys"} > 0.015\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="recsys-dev",slo="clicks-fresh",system="recsys"} > 0.005\nand\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="clicks-fresh",system="recsys"} > 0.005\n)',
+                        'labels': {
+                            'dataSource': 'click-stream',
+                            'namespace': 'recsys-dev',
+                            'severity': 'ticket',
+                            'slo': 'clicks-fresh',
+                            'system': 'recsys',
+                            'team': 'storefront-data',
+                        },
+                    },
+                    {
+                        'alert': 'SLOMetricAbsent',
+                        'annotations': {
+                            'description': 'The series that SLO clicks-fresh is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
+                            'summary': 'SLO clicks-fresh of recsys has no data',
+                        },
+                        'expr': 'absent(mlplane_data_last_success_timestamp_seconds{namespace="recsys-dev",data_source="click-stream"})',
+                        'for': '10m',
+                        'labels': {
+                            'dataSource': 'click-stream',
+                            'namespace': 'recsys-dev',
+                            'severity': 'ticket',
+                            'slo': 'clicks-fresh',
+                            'system': 'recsys',
+                            'team': 'storefront-data',
+                        },
+                    },
+                ],
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
 external_secret_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'feast-token-externalsecret',
     api_version='external-secrets.io/v1beta1',
@@ -107,6 +316,215 @@ external_secret_2 = pulumi_kubernetes.apiextensions.CustomResource(
         'refreshInterval': '1h',
         'secretStoreRef': {'kind': 'ClusterSecretStore', 'name': 'mlplane-vault'},
         'target': {'creationPolicy': 'Owner', 'name': 'feast-token'},
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
+prometheus_rule_2 = pulumi_kubernetes.apiextensions.CustomResource(
+    'interactions-fresh-prometheusrule',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'storefront',
+            'cost-center': 'recs-2231',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/sla': 'interactions-fresh',
+            'mlplane.dev/system': 'recsys',
+        },
+        'name': 'interactions-fresh-slo',
+        'namespace': 'recsys-dev',
+    },
+    spec={
+        'groups': [
+            {
+                'name': 'mlplane/recsys/interactions-fresh',
+                'rules': [
+                    {
+                        'expr': 'time() - max(mlplane_data_last_success_timestamp_seconds{namespace="recsys-dev",data_source="training-interactions"}) > bool 86400',
+                        'labels': {
+                            'dataSource': 'training-interactions',
+                            'namespace': 'recsys-dev',
+                            'slo': 'interactions-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:bool',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="interactions-fresh",system="recsys"}[5m])',
+                        'labels': {
+                            'dataSource': 'training-interactions',
+                            'namespace': 'recsys-dev',
+                            'slo': 'interactions-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate5m',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="interactions-fresh",system="recsys"}[30m])',
+                        'labels': {
+                            'dataSource': 'training-interactions',
+                            'namespace': 'recsys-dev',
+                            'slo': 'interactions-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate30m',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="interactions-fresh",system="recsys"}[1h])',
+                        'labels': {
+                            'dataSource': 'training-interactions',
+                            'namespace': 'recsys-dev',
+                            'slo': 'interactions-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1h',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="interactions-fresh",system="recsys"}[2h])',
+                        'labels': {
+                            'dataSource': 'training-interactions',
+                            'namespace': 'recsys-dev',
+                            'slo': 'interactions-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate2h',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="interactions-fresh",system="recsys"}[6h])',
+                        'labels': {
+                            'dataSource': 'training-interactions',
+                            'namespace': 'recsys-dev',
+                            'slo': 'interactions-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate6h',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="interactions-fresh",system="recsys"}[1d])',
+                        'labels': {
+                            'dataSource': 'training-interactions',
+                            'namespace': 'recsys-dev',
+                            'slo': 'interactions-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1d',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="interactions-fresh",system="recsys"}[3d])',
+                        'labels': {
+                            'dataSource': 'training-interactions',
+                            'namespace': 'recsys-dev',
+                            'slo': 'interactions-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate3d',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="interactions-fresh",system="recsys"}[30d])',
+                        'labels': {
+                            'dataSource': 'training-interactions',
+                            'namespace': 'recsys-dev',
+                            'slo': 'interactions-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_slo_window',
+                    },
+                    {
+                        'expr': 'vector(0.95)',
+                        'labels': {
+                            'dataSource': 'training-interactions',
+                            'namespace': 'recsys-dev',
+                            'slo': 'interactions-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:objective:ratio',
+                    },
+                    {
+                        'expr': 'vector(0.05)',
+                        'labels': {
+                            'dataSource': 'training-interactions',
+                            'namespace': 'recsys-dev',
+                            'slo': 'interactions-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:error_budget:ratio',
+                    },
+                    {
+                        'expr': 'vector(2592000)',
+                        'labels': {
+                            'dataSource': 'training-interactions',
+                            'namespace': 'recsys-dev',
+                            'slo': 'interactions-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:window:seconds',
+                    },
+                    {
+                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="recsys-dev",slo="interactions-fresh",system="recsys"} / 0.05',
+                        'labels': {
+                            'dataSource': 'training-interactions',
+                            'namespace': 'recsys-dev',
+                            'slo': 'interactions-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:error_budget_remaining:ratio',
+                    },
+                    {
+                        'alert': 'ErrorBudgetFastBurn',
+                        'annotations': {
+                            'description': 'SLO interactions-fresh (95% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
+                            'summary': 'SLO interactions-fresh of recsys is burning its error budget (page)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="recsys-dev",slo="interactions-fresh",system="recsys"} > 0.72\nand\n  slo:sli_error:ratio_rate5m{namespace="recsys-dev",slo="interactions-fresh",system="recsys"} > 0.72\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="interactions-fresh",system="recsys"} > 0.3\nand\n  slo:sli_error:ratio_rate30m{namespace="recsys-dev",slo="interactions-fresh",system="recsys"} > 0.3\n)',
+                        'labels': {
+                            'dataSource': 'training-interactions',
+                            'namespace': 'recsys-dev',
+                            'severity': 'page',
+                            'slo': 'interactions-fresh',
+                            'system': 'recsys',
+                            'team': 'recs-ml',
+                        },
+                    },
+                    {
+                        'alert': 'ErrorBudgetSlowBurn',
+                        'annotations': {
+                            'description': 'SLO interactions-fresh (95% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
+                            'summary': 'SLO interactions-fresh of recsys is burning its error budget (ticket)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="recsys-dev",slo="interactions-fresh",system="recsys"} > 0.15\nand\n  slo:sli_error:ratio_rate2h{namespace="recsys-dev",slo="interactions-fresh",system="recsys"} > 0.15\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="recsys-dev",slo="interactions-fresh",system="recsys"} > 0.05\nand\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="interactions-fresh",system="recsys"} > 0.05\n)',
+                        'labels': {
+                            'dataSource': 'training-interactions',
+                            'namespace': 'recsys-dev',
+                            'severity': 'ticket',
+                            'slo': 'interactions-fresh',
+                            'system': 'recsys',
+                            'team': 'recs-ml',
+                        },
+                    },
+                    {
+                        'alert': 'SLOMetricAbsent',
+                        'annotations': {
+                            'description': 'The series that SLO interactions-fresh is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
+                            'summary': 'SLO interactions-fresh of recsys has no data',
+                        },
+                        'expr': 'absent(mlplane_data_last_success_timestamp_seconds{namespace="recsys-dev",data_source="training-interactions"})',
+                        'for': '10m',
+                        'labels': {
+                            'dataSource': 'training-interactions',
+                            'namespace': 'recsys-dev',
+                            'severity': 'ticket',
+                            'slo': 'interactions-fresh',
+                            'system': 'recsys',
+                            'team': 'recs-ml',
+                        },
+                    },
+                ],
+            },
+        ],
     },
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
@@ -160,6 +578,225 @@ analysis_template_1 = pulumi_kubernetes.apiextensions.CustomResource(
     },
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
 )
+prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
+    'ranker-availability-prometheusrule',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'storefront',
+            'cost-center': 'recs-2231',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/sla': 'ranker-availability',
+            'mlplane.dev/system': 'recsys',
+        },
+        'name': 'ranker-availability-slo',
+        'namespace': 'recsys-dev',
+    },
+    spec={
+        'groups': [
+            {
+                'name': 'mlplane/recsys/ranker-availability',
+                'rules': [
+                    {
+                        'expr': 'sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor",response_code_class="5xx"}[5m])) or 0 * sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[5m]))',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-availability',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_errors:rate5m',
+                    },
+                    {
+                        'expr': 'sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[5m]))',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-availability',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_requests:rate5m',
+                    },
+                    {
+                        'expr': 'slo:sli_errors:rate5m{namespace="recsys-dev",slo="ranker-availability",system="recsys"} / (slo:sli_requests:rate5m{namespace="recsys-dev",slo="ranker-availability",system="recsys"} > 0)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-availability',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate5m',
+                    },
+                    {
+                        'expr': '(sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor",response_code_class="5xx"}[30m])) or 0 * sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[30m]))) / (sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[30m])) > 0)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-availability',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate30m',
+                    },
+                    {
+                        'expr': '(sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor",response_code_class="5xx"}[1h])) or 0 * sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[1h]))) / (sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[1h])) > 0)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-availability',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1h',
+                    },
+                    {
+                        'expr': '(sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor",response_code_class="5xx"}[2h])) or 0 * sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[2h]))) / (sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[2h])) > 0)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-availability',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate2h',
+                    },
+                    {
+                        'expr': '(sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor",response_code_class="5xx"}[6h])) or 0 * sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[6h]))) / (sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[6h])) > 0)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-availability',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate6h',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="recsys-dev",slo="ranker-availability",system="recsys"}[1d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="recsys-dev",slo="ranker-availability",system="recsys"}[1d]) > 0)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-availability',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1d',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="recsys-dev",slo="ranker-availability",system="recsys"}[3d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="recsys-dev",slo="ranker-availability",system="recsys"}[3d]) > 0)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-availability',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate3d',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="recsys-dev",slo="ranker-availability",system="recsys"}[30d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="recsys-dev",slo="ranker-availability",system="recsys"}[30d]) > 0)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-availability',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_slo_window',
+                    },
+                    {
+                        'expr': 'vector(0.9995)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-availability',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:objective:ratio',
+                    },
+                    {
+                        'expr': 'vector(0.0005)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-availability',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:error_budget:ratio',
+                    },
+                    {
+                        'expr': 'vector(2592000)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-availability',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:window:seconds',
+                    },
+                    {
+                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="recsys-dev",slo="ranker-availability",system="recsys"} / 0.0005',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-availability',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:error_budget_remaining:ratio',
+                    },
+                    {
+                        'alert': 'ErrorBudgetFastBurn',
+                        'annotations': {
+                            'description': 'SLO ranker-availability (99.95% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
+                            'summary': 'SLO ranker-availability of recsys is burning its error budget (page)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="recsys-dev",slo="ranker-availability",system="recsys"} > 0.0072\nand\n  slo:sli_error:ratio_rate5m{namespace="recsys-dev",slo="ranker-availability",system="recsys"} > 0.0072\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="ranker-availability",system="recsys"} > 0.003\nand\n  slo:sli_error:ratio_rate30m{namespace="recsys-dev",slo="ranker-availability",system="recsys"} > 0.003\n)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'severity': 'page',
+                            'slo': 'ranker-availability',
+                            'system': 'recsys',
+                            'team': 'recs-ml',
+                        },
+                    },
+                    {
+                        'alert': 'ErrorBudgetSlowBurn',
+                        'annotations': {
+                            'description': 'SLO ranker-availability (99.95% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
+                            'summary': 'SLO ranker-availability of recsys is burning its error budget (ticket)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="recsys-dev",slo="ranker-availability",system="recsys"} > 0.0015\nand\n  slo:sli_error:ratio_rate2h{namespace="recsys-dev",slo="ranker-availability",system="recsys"} > 0.0015\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="recsys-dev",slo="ranker-availability",system="recsys"} > 0.0005\nand\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="ranker-availability",system="recsys"} > 0.0005\n)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'severity': 'ticket',
+                            'slo': 'ranker-availability',
+                            'system': 'recsys',
+                            'team': 'recs-ml',
+                        },
+                    },
+                    {
+                        'alert': 'SLOMetricAbsent',
+                        'annotations': {
+                            'description': 'The series that SLO ranker-availability is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
+                            'summary': 'SLO ranker-availability of recsys has no data',
+                        },
+                        'expr': 'absent(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"})',
+                        'for': '10m',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'severity': 'ticket',
+                            'slo': 'ranker-availability',
+                            'system': 'recsys',
+                            'team': 'recs-ml',
+                        },
+                    },
+                ],
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
 config_map_1 = pulumi_kubernetes.core.v1.ConfigMap(
     'ranker-configmap',
     data={
@@ -182,6 +819,452 @@ config_map_1 = pulumi_kubernetes.core.v1.ConfigMap(
         'namespace': 'recsys-dev',
     },
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+)
+prometheus_rule_4 = pulumi_kubernetes.apiextensions.CustomResource(
+    'ranker-drift-prometheusrule',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'storefront',
+            'cost-center': 'recs-2231',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/sla': 'ranker-drift',
+            'mlplane.dev/system': 'recsys',
+        },
+        'name': 'ranker-drift-slo',
+        'namespace': 'recsys-dev',
+    },
+    spec={
+        'groups': [
+            {
+                'name': 'mlplane/recsys/ranker-drift',
+                'rules': [
+                    {
+                        'expr': 'max(mlplane_model_drift_score{namespace="recsys-dev",model="ranker",feature=~"device_type|hour_of_day|item_category|item_price_bucket|user_recent_categories"}) > bool 0.1',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-drift',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:bool',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="ranker-drift",system="recsys"}[5m])',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-drift',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate5m',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="ranker-drift",system="recsys"}[30m])',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-drift',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate30m',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="ranker-drift",system="recsys"}[1h])',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-drift',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1h',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="ranker-drift",system="recsys"}[2h])',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-drift',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate2h',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="ranker-drift",system="recsys"}[6h])',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-drift',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate6h',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="ranker-drift",system="recsys"}[1d])',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-drift',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1d',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="ranker-drift",system="recsys"}[3d])',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-drift',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate3d',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="ranker-drift",system="recsys"}[7d])',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-drift',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_slo_window',
+                    },
+                    {
+                        'expr': 'vector(0.95)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-drift',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:objective:ratio',
+                    },
+                    {
+                        'expr': 'vector(0.05)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-drift',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:error_budget:ratio',
+                    },
+                    {
+                        'expr': 'vector(604800)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-drift',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:window:seconds',
+                    },
+                    {
+                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="recsys-dev",slo="ranker-drift",system="recsys"} / 0.05',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-drift',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:error_budget_remaining:ratio',
+                    },
+                    {
+                        'alert': 'ErrorBudgetFastBurn',
+                        'annotations': {
+                            'description': 'SLO ranker-drift (95% over 7d) spends its error budget faster than the burn rate of 3.36x over 1h and 5m or 1.4x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
+                            'summary': 'SLO ranker-drift of recsys is burning its error budget (page)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="recsys-dev",slo="ranker-drift",system="recsys"} > 0.168\nand\n  slo:sli_error:ratio_rate5m{namespace="recsys-dev",slo="ranker-drift",system="recsys"} > 0.168\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="ranker-drift",system="recsys"} > 0.07\nand\n  slo:sli_error:ratio_rate30m{namespace="recsys-dev",slo="ranker-drift",system="recsys"} > 0.07\n)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'severity': 'page',
+                            'slo': 'ranker-drift',
+                            'system': 'recsys',
+                            'team': 'recs-ml',
+                        },
+                    },
+                    {
+                        'alert': 'ErrorBudgetSlowBurn',
+                        'annotations': {
+                            'description': 'SLO ranker-drift (95% over 7d) spends its error budget faster than the burn rate of 1x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
+                            'summary': 'SLO ranker-drift of recsys is burning its error budget (ticket)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="recsys-dev",slo="ranker-drift",system="recsys"} > 0.05\nand\n  slo:sli_error:ratio_rate2h{namespace="recsys-dev",slo="ranker-drift",system="recsys"} > 0.05\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="recsys-dev",slo="ranker-drift",system="recsys"} > 0.05\nand\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="ranker-drift",system="recsys"} > 0.05\n)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'severity': 'ticket',
+                            'slo': 'ranker-drift',
+                            'system': 'recsys',
+                            'team': 'recs-ml',
+                        },
+                    },
+                    {
+                        'alert': 'SLOMetricAbsent',
+                        'annotations': {
+                            'description': 'The series that SLO ranker-drift is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
+                            'summary': 'SLO ranker-drift of recsys has no data',
+                        },
+                        'expr': 'absent(mlplane_model_drift_score{namespace="recsys-dev",model="ranker",feature=~"device_type|hour_of_day|item_category|item_price_bucket|user_recent_categories"})',
+                        'for': '10m',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'severity': 'ticket',
+                            'slo': 'ranker-drift',
+                            'system': 'recsys',
+                            'team': 'recs-ml',
+                        },
+                    },
+                    {
+                        'alert': 'ModelDriftAboveThreshold',
+                        'annotations': {
+                            'description': 'The js drift score of feature {{ $labels.feature }} of model ranker is {{ $value }}, above the threshold 0.1.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/model-drift',
+                            'summary': 'Model ranker of recsys: input drift above 0.1',
+                        },
+                        'expr': 'max by (feature) (mlplane_model_drift_score{namespace="recsys-dev",model="ranker",feature=~"device_type|hour_of_day|item_category|item_price_bucket|user_recent_categories"}) > 0.1',
+                        'for': '15m',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'severity': 'ticket',
+                            'slo': 'ranker-drift',
+                            'system': 'recsys',
+                            'team': 'recs-ml',
+                        },
+                    },
+                ],
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
+prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
+    'ranker-latency-prometheusrule',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'storefront',
+            'cost-center': 'recs-2231',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/sla': 'ranker-latency',
+            'mlplane.dev/system': 'recsys',
+        },
+        'name': 'ranker-latency-slo',
+        'namespace': 'recsys-dev',
+    },
+    spec={
+        'groups': [
+            {
+                'name': 'mlplane/recsys/ranker-latency',
+                'rules': [
+                    {
+                        'expr': 'sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[5m])) - sum(rate(revision_app_request_latencies_bucket{namespace_name="recsys-dev",service_name="ranker-predictor",le=~"100(\\\\.0)?"}[5m]))',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-latency',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_errors:rate5m',
+                    },
+                    {
+                        'expr': 'sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[5m]))',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-latency',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_requests:rate5m',
+                    },
+                    {
+                        'expr': 'slo:sli_errors:rate5m{namespace="recsys-dev",slo="ranker-latency",system="recsys"} / (slo:sli_requests:rate5m{namespace="recsys-dev",slo="ranker-latency",system="recsys"} > 0)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-latency',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate5m',
+                    },
+                    {
+                        'expr': '(sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[30m])) - sum(rate(revision_app_request_latencies_bucket{namespace_name="recsys-dev",service_name="ranker-predictor",le=~"100(\\\\.0)?"}[30m]))) / (sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[30m])) > 0)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-latency',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate30m',
+                    },
+                    {
+                        'expr': '(sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[1h])) - sum(rate(revision_app_request_latencies_bucket{namespace_name="recsys-dev",service_name="ranker-predictor",le=~"100(\\\\.0)?"}[1h]))) / (sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[1h])) > 0)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-latency',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1h',
+                    },
+                    {
+                        'expr': '(sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[2h])) - sum(rate(revision_app_request_latencies_bucket{namespace_name="recsys-dev",service_name="ranker-predictor",le=~"100(\\\\.0)?"}[2h]))) / (sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[2h])) > 0)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-latency',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate2h',
+                    },
+                    {
+                        'expr': '(sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[6h])) - sum(rate(revision_app_request_latencies_bucket{namespace_name="recsys-dev",service_name="ranker-predictor",le=~"100(\\\\.0)?"}[6h]))) / (sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[6h])) > 0)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-latency',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate6h',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="recsys-dev",slo="ranker-latency",system="recsys"}[1d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="recsys-dev",slo="ranker-latency",system="recsys"}[1d]) > 0)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-latency',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1d',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="recsys-dev",slo="ranker-latency",system="recsys"}[3d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="recsys-dev",slo="ranker-latency",system="recsys"}[3d]) > 0)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-latency',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate3d',
+                    },
+                    {
+                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="recsys-dev",slo="ranker-latency",system="recsys"}[30d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="recsys-dev",slo="ranker-latency",system="recsys"}[30d]) > 0)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-latency',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_slo_window',
+                    },
+                    {
+                        'expr': 'vector(0.99)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-latency',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:objective:ratio',
+                    },
+                    {
+                        'expr': 'vector(0.01)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-latency',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:error_budget:ratio',
+                    },
+                    {
+                        'expr': 'vector(2592000)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-latency',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:window:seconds',
+                    },
+                    {
+                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="recsys-dev",slo="ranker-latency",system="recsys"} / 0.01',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'slo': 'ranker-latency',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:error_budget_remaining:ratio',
+                    },
+                    {
+                        'alert': 'ErrorBudgetFastBurn',
+                        'annotations': {
+                            'description': 'SLO ranker-latency (99% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
+                            'summary': 'SLO ranker-latency of recsys is burning its error budget (page)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="recsys-dev",slo="ranker-latency",system="recsys"} > 0.144\nand\n  slo:sli_error:ratio_rate5m{namespace="recsys-dev",slo="ranker-latency",system="recsys"} > 0.144\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="ranker-latency",system="recsys"} > 0.06\nand\n  slo:sli_error:ratio_rate30m{namespace="recsys-dev",slo="ranker-latency",system="recsys"} > 0.06\n)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'severity': 'page',
+                            'slo': 'ranker-latency',
+                            'system': 'recsys',
+                            'team': 'recs-ml',
+                        },
+                    },
+                    {
+                        'alert': 'ErrorBudgetSlowBurn',
+                        'annotations': {
+                            'description': 'SLO ranker-latency (99% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
+                            'summary': 'SLO ranker-latency of recsys is burning its error budget (ticket)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="recsys-dev",slo="ranker-latency",system="recsys"} > 0.03\nand\n  slo:sli_error:ratio_rate2h{namespace="recsys-dev",slo="ranker-latency",system="recsys"} > 0.03\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="recsys-dev",slo="ranker-latency",system="recsys"} > 0.01\nand\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="ranker-latency",system="recsys"} > 0.01\n)',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'severity': 'ticket',
+                            'slo': 'ranker-latency',
+                            'system': 'recsys',
+                            'team': 'recs-ml',
+                        },
+                    },
+                    {
+                        'alert': 'SLOMetricAbsent',
+                        'annotations': {
+                            'description': 'The series that SLO ranker-latency is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
+                            'summary': 'SLO ranker-latency of recsys has no data',
+                        },
+                        'expr': 'absent(revision_app_request_latencies_bucket{namespace_name="recsys-dev",service_name="ranker-predictor",le=~"100(\\\\.0)?"})',
+                        'for': '10m',
+                        'labels': {
+                            'model': 'ranker',
+                            'namespace': 'recsys-dev',
+                            'severity': 'ticket',
+                            'slo': 'ranker-latency',
+                            'system': 'recsys',
+                            'team': 'recs-ml',
+                        },
+                    },
+                ],
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 network_policy_1 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'ranker-networkpolicy',
@@ -611,8 +1694,44 @@ network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     },
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
-prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
-    'recsys-prometheusrule',
+analysis_template_2 = pulumi_kubernetes.apiextensions.CustomResource(
+    'retrieval-analysistemplate',
+    api_version='argoproj.io/v1alpha1',
+    kind='AnalysisTemplate',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/component': 'serving',
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/name': 'retrieval',
+            'app.kubernetes.io/part-of': 'storefront',
+            'app.kubernetes.io/version': '2.3.0',
+            'cost-center': 'recs-2231',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'recsys',
+        },
+        'name': 'retrieval-slo',
+        'namespace': 'recsys-dev',
+    },
+    spec={
+        'metrics': [
+            {
+                'failureLimit': 2,
+                'interval': '1m',
+                'name': 'retrieval-availability',
+                'provider': {
+                    'prometheus': {
+                        'address': 'http://prometheus-operated.monitoring.svc:9090',
+                        'query': '(sum(rate(http_requests_total{namespace="recsys-dev",job="retrieval",code!~"5.."}[5m])) / (sum(rate(http_requests_total{namespace="recsys-dev",job="retrieval"}[5m])) > 0)) or on() vector(1)',
+                    },
+                },
+                'successCondition': 'result[0] >= 0.999',
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1]),
+)
+prometheus_rule_6 = pulumi_kubernetes.apiextensions.CustomResource(
+    'retrieval-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
     metadata={
@@ -621,986 +1740,14 @@ prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
             'app.kubernetes.io/part-of': 'storefront',
             'cost-center': 'recs-2231',
             'mlplane.dev/environment': 'dev',
+            'mlplane.dev/sla': 'retrieval-availability',
             'mlplane.dev/system': 'recsys',
         },
-        'name': 'recsys-slos',
+        'name': 'retrieval-availability-slo',
         'namespace': 'recsys-dev',
     },
     spec={
         'groups': [
-            {
-                'name': 'mlplane/recsys/clicks-fresh',
-                'rules': [
-                    {
-                        'expr': 'time() - max(mlplane_data_last_success_timestamp_seconds{namespace="recsys-dev",data_source="click-stream"}) > bool 300',
-                        'labels': {
-                            'dataSource': 'click-stream',
-                            'namespace': 'recsys-dev',
-                            'slo': 'clicks-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:bool',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="clicks-fresh",system="recsys"}[5m])',
-                        'labels': {
-                            'dataSource': 'click-stream',
-                            'namespace': 'recsys-dev',
-                            'slo': 'clicks-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate5m',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="clicks-fresh",system="recsys"}[30m])',
-                        'labels': {
-                            'dataSource': 'click-stream',
-                            'namespace': 'recsys-dev',
-                            'slo': 'clicks-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate30m',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="clicks-fresh",system="recsys"}[1h])',
-                        'labels': {
-                            'dataSource': 'click-stream',
-                            'namespace': 'recsys-dev',
-                            'slo': 'clicks-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1h',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="clicks-fresh",system="recsys"}[2h])',
-                        'labels': {
-                            'dataSource': 'click-stream',
-                            'namespace': 'recsys-dev',
-                            'slo': 'clicks-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate2h',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="clicks-fresh",system="recsys"}[6h])',
-                        'labels': {
-                            'dataSource': 'click-stream',
-                            'namespace': 'recsys-dev',
-                            'slo': 'clicks-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate6h',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="clicks-fresh",system="recsys"}[1d])',
-                        'labels': {
-                            'dataSource': 'click-stream',
-                            'namespace': 'recsys-dev',
-                            'slo': 'clicks-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1d',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="clicks-fresh",system="recsys"}[3d])',
-                        'labels': {
-                            'dataSource': 'click-stream',
-                            'namespace': 'recsys-dev',
-                            'slo': 'clicks-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate3d',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="clicks-fresh",system="recsys"}[30d])',
-                        'labels': {
-                            'dataSource': 'click-stream',
-                            'namespace': 'recsys-dev',
-                            'slo': 'clicks-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_slo_window',
-                    },
-                    {
-                        'expr': 'vector(0.995)',
-                        'labels': {
-                            'dataSource': 'click-stream',
-                            'namespace': 'recsys-dev',
-                            'slo': 'clicks-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:objective:ratio',
-                    },
-                    {
-                        'expr': 'vector(0.005)',
-                        'labels': {
-                            'dataSource': 'click-stream',
-                            'namespace': 'recsys-dev',
-                            'slo': 'clicks-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:error_budget:ratio',
-                    },
-                    {
-                        'expr': 'vector(2592000)',
-                        'labels': {
-                            'dataSource': 'click-stream',
-                            'namespace': 'recsys-dev',
-                            'slo': 'clicks-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:window:seconds',
-                    },
-                    {
-                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="recsys-dev",slo="clicks-fresh",system="recsys"} / 0.005',
-                        'labels': {
-                            'dataSource': 'click-stream',
-                            'namespace': 'recsys-dev',
-                            'slo': 'clicks-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:error_budget_remaining:ratio',
-                    },
-                    {
-                        'alert': 'ErrorBudgetFastBurn',
-                        'annotations': {
-                            'description': 'SLO clicks-fresh (99.5% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
-                            'summary': 'SLO clicks-fresh of recsys is burning its error budget (page)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="recsys-dev",slo="clicks-fresh",system="recsys"} > 0.072\nand\n  slo:sli_error:ratio_rate5m{namespace="recsys-dev",slo="clicks-fresh",system="recsys"} > 0.072\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="clicks-fresh",system="recsys"} > 0.03\nand\n  slo:sli_error:ratio_rate30m{namespace="recsys-dev",slo="clicks-fresh",system="recsys"} > 0.03\n)',
-                        'labels': {
-                            'dataSource': 'click-stream',
-                            'namespace': 'recsys-dev',
-                            'severity': 'page',
-                            'slo': 'clicks-fresh',
-                            'system': 'recsys',
-                            'team': 'storefront-data',
-                        },
-                    },
-                    {
-                        'alert': 'ErrorBudgetSlowBurn',
-                        'annotations': {
-                            'description': 'SLO clicks-fresh (99.5% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
-                            'summary': 'SLO clicks-fresh of recsys is burning its error budget (ticket)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="recsys-dev",slo="clicks-fresh",system="recsys"} > 0.015\nand\n  slo:sli_error:ratio_rate2h{namespace="recsys-dev",slo="clicks-fresh",system="recsys"} > 0.015\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="recsys-dev",slo="clicks-fresh",system="recsys"} > 0.005\nand\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="clicks-fresh",system="recsys"} > 0.005\n)',
-                        'labels': {
-                            'dataSource': 'click-stream',
-                            'namespace': 'recsys-dev',
-                            'severity': 'ticket',
-                            'slo': 'clicks-fresh',
-                            'system': 'recsys',
-                            'team': 'storefront-data',
-                        },
-                    },
-                    {
-                        'alert': 'SLOMetricAbsent',
-                        'annotations': {
-                            'description': 'The series that SLO clicks-fresh is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
-                            'summary': 'SLO clicks-fresh of recsys has no data',
-                        },
-                        'expr': 'absent(mlplane_data_last_success_timestamp_seconds{namespace="recsys-dev",data_source="click-stream"})',
-                        'for': '10m',
-                        'labels': {
-                            'dataSource': 'click-stream',
-                            'namespace': 'recsys-dev',
-                            'severity': 'ticket',
-                            'slo': 'clicks-fresh',
-                            'system': 'recsys',
-                            'team': 'storefront-data',
-                        },
-                    },
-                ],
-            },
-            {
-                'name': 'mlplane/recsys/interactions-fresh',
-                'rules': [
-                    {
-                        'expr': 'time() - max(mlplane_data_last_success_timestamp_seconds{namespace="recsys-dev",data_source="training-interactions"}) > bool 86400',
-                        'labels': {
-                            'dataSource': 'training-interactions',
-                            'namespace': 'recsys-dev',
-                            'slo': 'interactions-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:bool',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="interactions-fresh",system="recsys"}[5m])',
-                        'labels': {
-                            'dataSource': 'training-interactions',
-                            'namespace': 'recsys-dev',
-                            'slo': 'interactions-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate5m',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="interactions-fresh",system="recsys"}[30m])',
-                        'labels': {
-                            'dataSource': 'training-interactions',
-                            'namespace': 'recsys-dev',
-                            'slo': 'interactions-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate30m',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="interactions-fresh",system="recsys"}[1h])',
-                        'labels': {
-                            'dataSource': 'training-interactions',
-                            'namespace': 'recsys-dev',
-                            'slo': 'interactions-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1h',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="interactions-fresh",system="recsys"}[2h])',
-                        'labels': {
-                            'dataSource': 'training-interactions',
-                            'namespace': 'recsys-dev',
-                            'slo': 'interactions-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate2h',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="interactions-fresh",system="recsys"}[6h])',
-                        'labels': {
-                            'dataSource': 'training-interactions',
-                            'namespace': 'recsys-dev',
-                            'slo': 'interactions-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate6h',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="interactions-fresh",system="recsys"}[1d])',
-                        'labels': {
-                            'dataSource': 'training-interactions',
-                            'namespace': 'recsys-dev',
-                            'slo': 'interactions-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1d',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="interactions-fresh",system="recsys"}[3d])',
-                        'labels': {
-                            'dataSource': 'training-interactions',
-                            'namespace': 'recsys-dev',
-                            'slo': 'interactions-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate3d',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="interactions-fresh",system="recsys"}[30d])',
-                        'labels': {
-                            'dataSource': 'training-interactions',
-                            'namespace': 'recsys-dev',
-                            'slo': 'interactions-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_slo_window',
-                    },
-                    {
-                        'expr': 'vector(0.95)',
-                        'labels': {
-                            'dataSource': 'training-interactions',
-                            'namespace': 'recsys-dev',
-                            'slo': 'interactions-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:objective:ratio',
-                    },
-                    {
-                        'expr': 'vector(0.05)',
-                        'labels': {
-                            'dataSource': 'training-interactions',
-                            'namespace': 'recsys-dev',
-                            'slo': 'interactions-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:error_budget:ratio',
-                    },
-                    {
-                        'expr': 'vector(2592000)',
-                        'labels': {
-                            'dataSource': 'training-interactions',
-                            'namespace': 'recsys-dev',
-                            'slo': 'interactions-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:window:seconds',
-                    },
-                    {
-                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="recsys-dev",slo="interactions-fresh",system="recsys"} / 0.05',
-                        'labels': {
-                            'dataSource': 'training-interactions',
-                            'namespace': 'recsys-dev',
-                            'slo': 'interactions-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:error_budget_remaining:ratio',
-                    },
-                    {
-                        'alert': 'ErrorBudgetFastBurn',
-                        'annotations': {
-                            'description': 'SLO interactions-fresh (95% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
-                            'summary': 'SLO interactions-fresh of recsys is burning its error budget (page)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="recsys-dev",slo="interactions-fresh",system="recsys"} > 0.72\nand\n  slo:sli_error:ratio_rate5m{namespace="recsys-dev",slo="interactions-fresh",system="recsys"} > 0.72\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="interactions-fresh",system="recsys"} > 0.3\nand\n  slo:sli_error:ratio_rate30m{namespace="recsys-dev",slo="interactions-fresh",system="recsys"} > 0.3\n)',
-                        'labels': {
-                            'dataSource': 'training-interactions',
-                            'namespace': 'recsys-dev',
-                            'severity': 'page',
-                            'slo': 'interactions-fresh',
-                            'system': 'recsys',
-                            'team': 'recs-ml',
-                        },
-                    },
-                    {
-                        'alert': 'ErrorBudgetSlowBurn',
-                        'annotations': {
-                            'description': 'SLO interactions-fresh (95% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
-                            'summary': 'SLO interactions-fresh of recsys is burning its error budget (ticket)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="recsys-dev",slo="interactions-fresh",system="recsys"} > 0.15\nand\n  slo:sli_error:ratio_rate2h{namespace="recsys-dev",slo="interactions-fresh",system="recsys"} > 0.15\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="recsys-dev",slo="interactions-fresh",system="recsys"} > 0.05\nand\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="interactions-fresh",system="recsys"} > 0.05\n)',
-                        'labels': {
-                            'dataSource': 'training-interactions',
-                            'namespace': 'recsys-dev',
-                            'severity': 'ticket',
-                            'slo': 'interactions-fresh',
-                            'system': 'recsys',
-                            'team': 'recs-ml',
-                        },
-                    },
-                    {
-                        'alert': 'SLOMetricAbsent',
-                        'annotations': {
-                            'description': 'The series that SLO interactions-fresh is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
-                            'summary': 'SLO interactions-fresh of recsys has no data',
-                        },
-                        'expr': 'absent(mlplane_data_last_success_timestamp_seconds{namespace="recsys-dev",data_source="training-interactions"})',
-                        'for': '10m',
-                        'labels': {
-                            'dataSource': 'training-interactions',
-                            'namespace': 'recsys-dev',
-                            'severity': 'ticket',
-                            'slo': 'interactions-fresh',
-                            'system': 'recsys',
-                            'team': 'recs-ml',
-                        },
-                    },
-                ],
-            },
-            {
-                'name': 'mlplane/recsys/ranker-availability',
-                'rules': [
-                    {
-                        'expr': 'sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor",response_code_class="5xx"}[5m])) or 0 * sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[5m]))',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-availability',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_errors:rate5m',
-                    },
-                    {
-                        'expr': 'sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[5m]))',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-availability',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_requests:rate5m',
-                    },
-                    {
-                        'expr': 'slo:sli_errors:rate5m{namespace="recsys-dev",slo="ranker-availability",system="recsys"} / (slo:sli_requests:rate5m{namespace="recsys-dev",slo="ranker-availability",system="recsys"} > 0)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-availability',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate5m',
-                    },
-                    {
-                        'expr': '(sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor",response_code_class="5xx"}[30m])) or 0 * sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[30m]))) / (sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[30m])) > 0)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-availability',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate30m',
-                    },
-                    {
-                        'expr': '(sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor",response_code_class="5xx"}[1h])) or 0 * sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[1h]))) / (sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[1h])) > 0)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-availability',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1h',
-                    },
-                    {
-                        'expr': '(sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor",response_code_class="5xx"}[2h])) or 0 * sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[2h]))) / (sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[2h])) > 0)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-availability',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate2h',
-                    },
-                    {
-                        'expr': '(sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor",response_code_class="5xx"}[6h])) or 0 * sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[6h]))) / (sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[6h])) > 0)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-availability',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate6h',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="recsys-dev",slo="ranker-availability",system="recsys"}[1d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="recsys-dev",slo="ranker-availability",system="recsys"}[1d]) > 0)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-availability',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1d',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="recsys-dev",slo="ranker-availability",system="recsys"}[3d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="recsys-dev",slo="ranker-availability",system="recsys"}[3d]) > 0)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-availability',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate3d',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="recsys-dev",slo="ranker-availability",system="recsys"}[30d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="recsys-dev",slo="ranker-availability",system="recsys"}[30d]) > 0)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-availability',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_slo_window',
-                    },
-                    {
-                        'expr': 'vector(0.9995)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-availability',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:objective:ratio',
-                    },
-                    {
-                        'expr': 'vector(0.0005)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-availability',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:error_budget:ratio',
-                    },
-                    {
-                        'expr': 'vector(2592000)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-availability',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:window:seconds',
-                    },
-                    {
-                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="recsys-dev",slo="ranker-availability",system="recsys"} / 0.0005',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-availability',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:error_budget_remaining:ratio',
-                    },
-                    {
-                        'alert': 'ErrorBudgetFastBurn',
-                        'annotations': {
-                            'description': 'SLO ranker-availability (99.95% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
-                            'summary': 'SLO ranker-availability of recsys is burning its error budget (page)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="recsys-dev",slo="ranker-availability",system="recsys"} > 0.0072\nand\n  slo:sli_error:ratio_rate5m{namespace="recsys-dev",slo="ranker-availability",system="recsys"} > 0.0072\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="ranker-availability",system="recsys"} > 0.003\nand\n  slo:sli_error:ratio_rate30m{namespace="recsys-dev",slo="ranker-availability",system="recsys"} > 0.003\n)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'severity': 'page',
-                            'slo': 'ranker-availability',
-                            'system': 'recsys',
-                            'team': 'recs-ml',
-                        },
-                    },
-                    {
-                        'alert': 'ErrorBudgetSlowBurn',
-                        'annotations': {
-                            'description': 'SLO ranker-availability (99.95% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
-                            'summary': 'SLO ranker-availability of recsys is burning its error budget (ticket)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="recsys-dev",slo="ranker-availability",system="recsys"} > 0.0015\nand\n  slo:sli_error:ratio_rate2h{namespace="recsys-dev",slo="ranker-availability",system="recsys"} > 0.0015\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="recsys-dev",slo="ranker-availability",system="recsys"} > 0.0005\nand\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="ranker-availability",system="recsys"} > 0.0005\n)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'severity': 'ticket',
-                            'slo': 'ranker-availability',
-                            'system': 'recsys',
-                            'team': 'recs-ml',
-                        },
-                    },
-                    {
-                        'alert': 'SLOMetricAbsent',
-                        'annotations': {
-                            'description': 'The series that SLO ranker-availability is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
-                            'summary': 'SLO ranker-availability of recsys has no data',
-                        },
-                        'expr': 'absent(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"})',
-                        'for': '10m',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'severity': 'ticket',
-                            'slo': 'ranker-availability',
-                            'system': 'recsys',
-                            'team': 'recs-ml',
-                        },
-                    },
-                ],
-            },
-            {
-                'name': 'mlplane/recsys/ranker-drift',
-                'rules': [
-                    {
-                        'expr': 'max(mlplane_model_drift_score{namespace="recsys-dev",model="ranker",feature=~"device_type|hour_of_day|item_category|item_price_bucket|user_recent_categories"}) > bool 0.1',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-drift',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:bool',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="ranker-drift",system="recsys"}[5m])',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-drift',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate5m',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="ranker-drift",system="recsys"}[30m])',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-drift',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate30m',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="ranker-drift",system="recsys"}[1h])',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-drift',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1h',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="ranker-drift",system="recsys"}[2h])',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-drift',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate2h',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="ranker-drift",system="recsys"}[6h])',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-drift',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate6h',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="ranker-drift",system="recsys"}[1d])',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-drift',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1d',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="ranker-drift",system="recsys"}[3d])',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-drift',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate3d',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="ranker-drift",system="recsys"}[7d])',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-drift',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_slo_window',
-                    },
-                    {
-                        'expr': 'vector(0.95)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-drift',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:objective:ratio',
-                    },
-                    {
-                        'expr': 'vector(0.05)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-drift',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:error_budget:ratio',
-                    },
-                    {
-                        'expr': 'vector(604800)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-drift',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:window:seconds',
-                    },
-                    {
-                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="recsys-dev",slo="ranker-drift",system="recsys"} / 0.05',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-drift',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:error_budget_remaining:ratio',
-                    },
-                    {
-                        'alert': 'ErrorBudgetFastBurn',
-                        'annotations': {
-                            'description': 'SLO ranker-drift (95% over 7d) spends its error budget faster than the burn rate of 3.36x over 1h and 5m or 1.4x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
-                            'summary': 'SLO ranker-drift of recsys is burning its error budget (page)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="recsys-dev",slo="ranker-drift",system="recsys"} > 0.168\nand\n  slo:sli_error:ratio_rate5m{namespace="recsys-dev",slo="ranker-drift",system="recsys"} > 0.168\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="ranker-drift",system="recsys"} > 0.07\nand\n  slo:sli_error:ratio_rate30m{namespace="recsys-dev",slo="ranker-drift",system="recsys"} > 0.07\n)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'severity': 'page',
-                            'slo': 'ranker-drift',
-                            'system': 'recsys',
-                            'team': 'recs-ml',
-                        },
-                    },
-                    {
-                        'alert': 'ErrorBudgetSlowBurn',
-                        'annotations': {
-                            'description': 'SLO ranker-drift (95% over 7d) spends its error budget faster than the burn rate of 1x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
-                            'summary': 'SLO ranker-drift of recsys is burning its error budget (ticket)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="recsys-dev",slo="ranker-drift",system="recsys"} > 0.05\nand\n  slo:sli_error:ratio_rate2h{namespace="recsys-dev",slo="ranker-drift",system="recsys"} > 0.05\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="recsys-dev",slo="ranker-drift",system="recsys"} > 0.05\nand\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="ranker-drift",system="recsys"} > 0.05\n)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'severity': 'ticket',
-                            'slo': 'ranker-drift',
-                            'system': 'recsys',
-                            'team': 'recs-ml',
-                        },
-                    },
-                    {
-                        'alert': 'SLOMetricAbsent',
-                        'annotations': {
-                            'description': 'The series that SLO ranker-drift is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
-                            'summary': 'SLO ranker-drift of recsys has no data',
-                        },
-                        'expr': 'absent(mlplane_model_drift_score{namespace="recsys-dev",model="ranker",feature=~"device_type|hour_of_day|item_category|item_price_bucket|user_recent_categories"})',
-                        'for': '10m',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'severity': 'ticket',
-                            'slo': 'ranker-drift',
-                            'system': 'recsys',
-                            'team': 'recs-ml',
-                        },
-                    },
-                    {
-                        'alert': 'ModelDriftAboveThreshold',
-                        'annotations': {
-                            'description': 'The js drift score of feature {{ $labels.feature }} of model ranker is {{ $value }}, above the threshold 0.1.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/model-drift',
-                            'summary': 'Model ranker of recsys: input drift above 0.1',
-                        },
-                        'expr': 'max by (feature) (mlplane_model_drift_score{namespace="recsys-dev",model="ranker",feature=~"device_type|hour_of_day|item_category|item_price_bucket|user_recent_categories"}) > 0.1',
-                        'for': '15m',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'severity': 'ticket',
-                            'slo': 'ranker-drift',
-                            'system': 'recsys',
-                            'team': 'recs-ml',
-                        },
-                    },
-                ],
-            },
-            {
-                'name': 'mlplane/recsys/ranker-latency',
-                'rules': [
-                    {
-                        'expr': 'sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[5m])) - sum(rate(revision_app_request_latencies_bucket{namespace_name="recsys-dev",service_name="ranker-predictor",le=~"100(\\\\.0)?"}[5m]))',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-latency',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_errors:rate5m',
-                    },
-                    {
-                        'expr': 'sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[5m]))',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-latency',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_requests:rate5m',
-                    },
-                    {
-                        'expr': 'slo:sli_errors:rate5m{namespace="recsys-dev",slo="ranker-latency",system="recsys"} / (slo:sli_requests:rate5m{namespace="recsys-dev",slo="ranker-latency",system="recsys"} > 0)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-latency',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate5m',
-                    },
-                    {
-                        'expr': '(sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[30m])) - sum(rate(revision_app_request_latencies_bucket{namespace_name="recsys-dev",service_name="ranker-predictor",le=~"100(\\\\.0)?"}[30m]))) / (sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[30m])) > 0)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-latency',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate30m',
-                    },
-                    {
-                        'expr': '(sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[1h])) - sum(rate(revision_app_request_latencies_bucket{namespace_name="recsys-dev",service_name="ranker-predictor",le=~"100(\\\\.0)?"}[1h]))) / (sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[1h])) > 0)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-latency',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1h',
-                    },
-                    {
-                        'expr': '(sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[2h])) - sum(rate(revision_app_request_latencies_bucket{namespace_name="recsys-dev",service_name="ranker-predictor",le=~"100(\\\\.0)?"}[2h]))) / (sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[2h])) > 0)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-latency',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate2h',
-                    },
-                    {
-                        'expr': '(sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[6h])) - sum(rate(revision_app_request_latencies_bucket{namespace_name="recsys-dev",service_name="ranker-predictor",le=~"100(\\\\.0)?"}[6h]))) / (sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[6h])) > 0)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-latency',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate6h',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="recsys-dev",slo="ranker-latency",system="recsys"}[1d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="recsys-dev",slo="ranker-latency",system="recsys"}[1d]) > 0)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-latency',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1d',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="recsys-dev",slo="ranker-latency",system="recsys"}[3d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="recsys-dev",slo="ranker-latency",system="recsys"}[3d]) > 0)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-latency',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate3d',
-                    },
-                    {
-                        'expr': 'sum_over_time(slo:sli_errors:rate5m{namespace="recsys-dev",slo="ranker-latency",system="recsys"}[30d]) / (sum_over_time(slo:sli_requests:rate5m{namespace="recsys-dev",slo="ranker-latency",system="recsys"}[30d]) > 0)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-latency',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_slo_window',
-                    },
-                    {
-                        'expr': 'vector(0.99)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-latency',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:objective:ratio',
-                    },
-                    {
-                        'expr': 'vector(0.01)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-latency',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:error_budget:ratio',
-                    },
-                    {
-                        'expr': 'vector(2592000)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-latency',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:window:seconds',
-                    },
-                    {
-                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="recsys-dev",slo="ranker-latency",system="recsys"} / 0.01',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'slo': 'ranker-latency',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:error_budget_remaining:ratio',
-                    },
-                    {
-                        'alert': 'ErrorBudgetFastBurn',
-                        'annotations': {
-                            'description': 'SLO ranker-latency (99% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
-                            'summary': 'SLO ranker-latency of recsys is burning its error budget (page)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="recsys-dev",slo="ranker-latency",system="recsys"} > 0.144\nand\n  slo:sli_error:ratio_rate5m{namespace="recsys-dev",slo="ranker-latency",system="recsys"} > 0.144\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="ranker-latency",system="recsys"} > 0.06\nand\n  slo:sli_error:ratio_rate30m{namespace="recsys-dev",slo="ranker-latency",system="recsys"} > 0.06\n)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'severity': 'page',
-                            'slo': 'ranker-latency',
-                            'system': 'recsys',
-                            'team': 'recs-ml',
-                        },
-                    },
-                    {
-                        'alert': 'ErrorBudgetSlowBurn',
-                        'annotations': {
-                            'description': 'SLO ranker-latency (99% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
-                            'summary': 'SLO ranker-latency of recsys is burning its error budget (ticket)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="recsys-dev",slo="ranker-latency",system="recsys"} > 0.03\nand\n  slo:sli_error:ratio_rate2h{namespace="recsys-dev",slo="ranker-latency",system="recsys"} > 0.03\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="recsys-dev",slo="ranker-latency",system="recsys"} > 0.01\nand\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="ranker-latency",system="recsys"} > 0.01\n)',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'severity': 'ticket',
-                            'slo': 'ranker-latency',
-                            'system': 'recsys',
-                            'team': 'recs-ml',
-                        },
-                    },
-                    {
-                        'alert': 'SLOMetricAbsent',
-                        'annotations': {
-                            'description': 'The series that SLO ranker-latency is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
-                            'summary': 'SLO ranker-latency of recsys has no data',
-                        },
-                        'expr': 'absent(revision_app_request_latencies_bucket{namespace_name="recsys-dev",service_name="ranker-predictor",le=~"100(\\\\.0)?"})',
-                        'for': '10m',
-                        'labels': {
-                            'model': 'ranker',
-                            'namespace': 'recsys-dev',
-                            'severity': 'ticket',
-                            'slo': 'ranker-latency',
-                            'system': 'recsys',
-                            'team': 'recs-ml',
-                        },
-                    },
-                ],
-            },
             {
                 'name': 'mlplane/recsys/retrieval-availability',
                 'rules': [
@@ -1798,232 +1945,9 @@ prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
                     },
                 ],
             },
-            {
-                'name': 'mlplane/recsys/user-features-fresh',
-                'rules': [
-                    {
-                        'expr': 'time() - max(mlplane_data_last_success_timestamp_seconds{namespace="recsys-dev",data_source="user-features"}) > bool 7200',
-                        'labels': {
-                            'dataSource': 'user-features',
-                            'namespace': 'recsys-dev',
-                            'slo': 'user-features-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:bool',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="user-features-fresh",system="recsys"}[5m])',
-                        'labels': {
-                            'dataSource': 'user-features',
-                            'namespace': 'recsys-dev',
-                            'slo': 'user-features-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate5m',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="user-features-fresh",system="recsys"}[30m])',
-                        'labels': {
-                            'dataSource': 'user-features',
-                            'namespace': 'recsys-dev',
-                            'slo': 'user-features-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate30m',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="user-features-fresh",system="recsys"}[1h])',
-                        'labels': {
-                            'dataSource': 'user-features',
-                            'namespace': 'recsys-dev',
-                            'slo': 'user-features-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1h',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="user-features-fresh",system="recsys"}[2h])',
-                        'labels': {
-                            'dataSource': 'user-features',
-                            'namespace': 'recsys-dev',
-                            'slo': 'user-features-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate2h',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="user-features-fresh",system="recsys"}[6h])',
-                        'labels': {
-                            'dataSource': 'user-features',
-                            'namespace': 'recsys-dev',
-                            'slo': 'user-features-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate6h',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="user-features-fresh",system="recsys"}[1d])',
-                        'labels': {
-                            'dataSource': 'user-features',
-                            'namespace': 'recsys-dev',
-                            'slo': 'user-features-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate1d',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="user-features-fresh",system="recsys"}[3d])',
-                        'labels': {
-                            'dataSource': 'user-features',
-                            'namespace': 'recsys-dev',
-                            'slo': 'user-features-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_rate3d',
-                    },
-                    {
-                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="user-features-fresh",system="recsys"}[30d])',
-                        'labels': {
-                            'dataSource': 'user-features',
-                            'namespace': 'recsys-dev',
-                            'slo': 'user-features-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:sli_error:ratio_slo_window',
-                    },
-                    {
-                        'expr': 'vector(0.99)',
-                        'labels': {
-                            'dataSource': 'user-features',
-                            'namespace': 'recsys-dev',
-                            'slo': 'user-features-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:objective:ratio',
-                    },
-                    {
-                        'expr': 'vector(0.01)',
-                        'labels': {
-                            'dataSource': 'user-features',
-                            'namespace': 'recsys-dev',
-                            'slo': 'user-features-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:error_budget:ratio',
-                    },
-                    {
-                        'expr': 'vector(2592000)',
-                        'labels': {
-                            'dataSource': 'user-features',
-                            'namespace': 'recsys-dev',
-                            'slo': 'user-features-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:window:seconds',
-                    },
-                    {
-                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="recsys-dev",slo="user-features-fresh",system="recsys"} / 0.01',
-                        'labels': {
-                            'dataSource': 'user-features',
-                            'namespace': 'recsys-dev',
-                            'slo': 'user-features-fresh',
-                            'system': 'recsys',
-                        },
-                        'record': 'slo:error_budget_remaining:ratio',
-                    },
-                    {
-                        'alert': 'ErrorBudgetFastBurn',
-                        'annotations': {
-                            'description': 'SLO user-features-fresh (99% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
-                            'summary': 'SLO user-features-fresh of recsys is burning its error budget (page)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="recsys-dev",slo="user-features-fresh",system="recsys"} > 0.144\nand\n  slo:sli_error:ratio_rate5m{namespace="recsys-dev",slo="user-features-fresh",system="recsys"} > 0.144\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="user-features-fresh",system="recsys"} > 0.06\nand\n  slo:sli_error:ratio_rate30m{namespace="recsys-dev",slo="user-features-fresh",system="recsys"} > 0.06\n)',
-                        'labels': {
-                            'dataSource': 'user-features',
-                            'namespace': 'recsys-dev',
-                            'severity': 'page',
-                            'slo': 'user-features-fresh',
-                            'system': 'recsys',
-                            'team': 'storefront-data',
-                        },
-                    },
-                    {
-                        'alert': 'ErrorBudgetSlowBurn',
-                        'annotations': {
-                            'description': 'SLO user-features-fresh (99% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
-                            'summary': 'SLO user-features-fresh of recsys is burning its error budget (ticket)',
-                        },
-                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="recsys-dev",slo="user-features-fresh",system="recsys"} > 0.03\nand\n  slo:sli_error:ratio_rate2h{namespace="recsys-dev",slo="user-features-fresh",system="recsys"} > 0.03\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="recsys-dev",slo="user-features-fresh",system="recsys"} > 0.01\nand\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="user-features-fresh",system="recsys"} > 0.01\n)',
-                        'labels': {
-                            'dataSource': 'user-features',
-                            'namespace': 'recsys-dev',
-                            'severity': 'ticket',
-                            'slo': 'user-features-fresh',
-                            'system': 'recsys',
-                            'team': 'storefront-data',
-                        },
-                    },
-                    {
-                        'alert': 'SLOMetricAbsent',
-                        'annotations': {
-                            'description': 'The series that SLO user-features-fresh is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
-                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
-                            'summary': 'SLO user-features-fresh of recsys has no data',
-                        },
-                        'expr': 'absent(mlplane_data_last_success_timestamp_seconds{namespace="recsys-dev",data_source="user-features"})',
-                        'for': '10m',
-                        'labels': {
-                            'dataSource': 'user-features',
-                            'namespace': 'recsys-dev',
-                            'severity': 'ticket',
-                            'slo': 'user-features-fresh',
-                            'system': 'recsys',
-                            'team': 'storefront-data',
-                        },
-                    },
-                ],
-            },
         ],
     },
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
-)
-analysis_template_2 = pulumi_kubernetes.apiextensions.CustomResource(
-    'retrieval-analysistemplate',
-    api_version='argoproj.io/v1alpha1',
-    kind='AnalysisTemplate',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'retrieval',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '2.3.0',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'retrieval-slo',
-        'namespace': 'recsys-dev',
-    },
-    spec={
-        'metrics': [
-            {
-                'failureLimit': 2,
-                'interval': '1m',
-                'name': 'retrieval-availability',
-                'provider': {
-                    'prometheus': {
-                        'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': '(sum(rate(http_requests_total{namespace="recsys-dev",job="retrieval",code!~"5.."}[5m])) / (sum(rate(http_requests_total{namespace="recsys-dev",job="retrieval"}[5m])) > 0)) or on() vector(1)',
-                    },
-                },
-                'successCondition': 'result[0] >= 0.999',
-            },
-        ],
-    },
-    opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1]),
 )
 config_map_2 = pulumi_kubernetes.core.v1.ConfigMap(
     'retrieval-configmap',
@@ -2404,6 +2328,215 @@ service_monitor_2 = pulumi_kubernetes.apiextensions.CustomResource(
         },
     },
     opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1, service_3]),
+)
+prometheus_rule_7 = pulumi_kubernetes.apiextensions.CustomResource(
+    'user-features-fresh-prometheusrule',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'storefront',
+            'cost-center': 'recs-2231',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/sla': 'user-features-fresh',
+            'mlplane.dev/system': 'recsys',
+        },
+        'name': 'user-features-fresh-slo',
+        'namespace': 'recsys-dev',
+    },
+    spec={
+        'groups': [
+            {
+                'name': 'mlplane/recsys/user-features-fresh',
+                'rules': [
+                    {
+                        'expr': 'time() - max(mlplane_data_last_success_timestamp_seconds{namespace="recsys-dev",data_source="user-features"}) > bool 7200',
+                        'labels': {
+                            'dataSource': 'user-features',
+                            'namespace': 'recsys-dev',
+                            'slo': 'user-features-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:bool',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="user-features-fresh",system="recsys"}[5m])',
+                        'labels': {
+                            'dataSource': 'user-features',
+                            'namespace': 'recsys-dev',
+                            'slo': 'user-features-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate5m',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="user-features-fresh",system="recsys"}[30m])',
+                        'labels': {
+                            'dataSource': 'user-features',
+                            'namespace': 'recsys-dev',
+                            'slo': 'user-features-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate30m',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="user-features-fresh",system="recsys"}[1h])',
+                        'labels': {
+                            'dataSource': 'user-features',
+                            'namespace': 'recsys-dev',
+                            'slo': 'user-features-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1h',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="user-features-fresh",system="recsys"}[2h])',
+                        'labels': {
+                            'dataSource': 'user-features',
+                            'namespace': 'recsys-dev',
+                            'slo': 'user-features-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate2h',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="user-features-fresh",system="recsys"}[6h])',
+                        'labels': {
+                            'dataSource': 'user-features',
+                            'namespace': 'recsys-dev',
+                            'slo': 'user-features-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate6h',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="user-features-fresh",system="recsys"}[1d])',
+                        'labels': {
+                            'dataSource': 'user-features',
+                            'namespace': 'recsys-dev',
+                            'slo': 'user-features-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate1d',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="user-features-fresh",system="recsys"}[3d])',
+                        'labels': {
+                            'dataSource': 'user-features',
+                            'namespace': 'recsys-dev',
+                            'slo': 'user-features-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_rate3d',
+                    },
+                    {
+                        'expr': 'avg_over_time(slo:sli_error:bool{namespace="recsys-dev",slo="user-features-fresh",system="recsys"}[30d])',
+                        'labels': {
+                            'dataSource': 'user-features',
+                            'namespace': 'recsys-dev',
+                            'slo': 'user-features-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:sli_error:ratio_slo_window',
+                    },
+                    {
+                        'expr': 'vector(0.99)',
+                        'labels': {
+                            'dataSource': 'user-features',
+                            'namespace': 'recsys-dev',
+                            'slo': 'user-features-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:objective:ratio',
+                    },
+                    {
+                        'expr': 'vector(0.01)',
+                        'labels': {
+                            'dataSource': 'user-features',
+                            'namespace': 'recsys-dev',
+                            'slo': 'user-features-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:error_budget:ratio',
+                    },
+                    {
+                        'expr': 'vector(2592000)',
+                        'labels': {
+                            'dataSource': 'user-features',
+                            'namespace': 'recsys-dev',
+                            'slo': 'user-features-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:window:seconds',
+                    },
+                    {
+                        'expr': '1 - slo:sli_error:ratio_slo_window{namespace="recsys-dev",slo="user-features-fresh",system="recsys"} / 0.01',
+                        'labels': {
+                            'dataSource': 'user-features',
+                            'namespace': 'recsys-dev',
+                            'slo': 'user-features-fresh',
+                            'system': 'recsys',
+                        },
+                        'record': 'slo:error_budget_remaining:ratio',
+                    },
+                    {
+                        'alert': 'ErrorBudgetFastBurn',
+                        'annotations': {
+                            'description': 'SLO user-features-fresh (99% over 30d) spends its error budget faster than the burn rate of 14.4x over 1h and 5m or 6x over 6h and 30m. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#page',
+                            'summary': 'SLO user-features-fresh of recsys is burning its error budget (page)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1h{namespace="recsys-dev",slo="user-features-fresh",system="recsys"} > 0.144\nand\n  slo:sli_error:ratio_rate5m{namespace="recsys-dev",slo="user-features-fresh",system="recsys"} > 0.144\n)\nor\n(\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="user-features-fresh",system="recsys"} > 0.06\nand\n  slo:sli_error:ratio_rate30m{namespace="recsys-dev",slo="user-features-fresh",system="recsys"} > 0.06\n)',
+                        'labels': {
+                            'dataSource': 'user-features',
+                            'namespace': 'recsys-dev',
+                            'severity': 'page',
+                            'slo': 'user-features-fresh',
+                            'system': 'recsys',
+                            'team': 'storefront-data',
+                        },
+                    },
+                    {
+                        'alert': 'ErrorBudgetSlowBurn',
+                        'annotations': {
+                            'description': 'SLO user-features-fresh (99% over 30d) spends its error budget faster than the burn rate of 3x over 1d and 2h or 1x over 3d and 6h. Error ratio over the long window: {{ $value | humanizePercentage }}.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/error-budget-burn#ticket',
+                            'summary': 'SLO user-features-fresh of recsys is burning its error budget (ticket)',
+                        },
+                        'expr': '(\n  slo:sli_error:ratio_rate1d{namespace="recsys-dev",slo="user-features-fresh",system="recsys"} > 0.03\nand\n  slo:sli_error:ratio_rate2h{namespace="recsys-dev",slo="user-features-fresh",system="recsys"} > 0.03\n)\nor\n(\n  slo:sli_error:ratio_rate3d{namespace="recsys-dev",slo="user-features-fresh",system="recsys"} > 0.01\nand\n  slo:sli_error:ratio_rate6h{namespace="recsys-dev",slo="user-features-fresh",system="recsys"} > 0.01\n)',
+                        'labels': {
+                            'dataSource': 'user-features',
+                            'namespace': 'recsys-dev',
+                            'severity': 'ticket',
+                            'slo': 'user-features-fresh',
+                            'system': 'recsys',
+                            'team': 'storefront-data',
+                        },
+                    },
+                    {
+                        'alert': 'SLOMetricAbsent',
+                        'annotations': {
+                            'description': 'The series that SLO user-features-fresh is computed from have been missing for 10m: its burn-rate alerts cannot fire until they are back.',
+                            'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
+                            'summary': 'SLO user-features-fresh of recsys has no data',
+                        },
+                        'expr': 'absent(mlplane_data_last_success_timestamp_seconds{namespace="recsys-dev",data_source="user-features"})',
+                        'for': '10m',
+                        'labels': {
+                            'dataSource': 'user-features',
+                            'namespace': 'recsys-dev',
+                            'severity': 'ticket',
+                            'slo': 'user-features-fresh',
+                            'system': 'recsys',
+                            'team': 'storefront-data',
+                        },
+                    },
+                ],
+            },
+        ],
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 
 pulumi.export('namespace', namespace_1.metadata.name)
