@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mlplane.compiler.graph import (
@@ -69,7 +69,9 @@ def marker_of(value: Any) -> str | None:
     are rejected by concrete type checks, mappings by three key lookups; only a mapping holding
     a marker key is validated (a malformed marker is a :class:`LiteralError`).
     """
-    if value is None or isinstance(value, _PLAIN) or not isinstance(value, Mapping):
+    if type(value) is not dict and (
+        value is None or isinstance(value, _PLAIN) or not isinstance(value, Mapping)
+    ):
         return None
     for marker in _MARKERS:
         if marker in value:
@@ -120,15 +122,25 @@ def secret_key(value: Mapping[str, Any]) -> str | None:
 
 
 def secret_keys(value: Any) -> set[str]:
-    """Every config key that ``value`` reads through secret markers."""
-    if isinstance(value, Mapping):
-        key = secret_key(value)
-        if key is not None:
-            return {key}
-        return set().union(*(secret_keys(item) for item in value.values()))
-    if isinstance(value, list | tuple):
-        return set().union(*(secret_keys(item) for item in value))
-    return set()
+    """Every config key that ``value`` reads through secret markers (an explicit stack)."""
+    found: set[str] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind is list or kind is tuple:
+            stack.extend(item)
+        elif isinstance(item, Mapping):
+            key = secret_key(item)
+            if key is not None:
+                found.add(key)
+            else:
+                stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return found
 
 
 def literal(
@@ -138,6 +150,8 @@ def literal(
     indented by ``indent``; containers that do not fit ``LINE_WIDTH`` are broken one element per
     line, indented one level deeper than ``indent``. ``refs`` prints ``$ref`` markers."""
     start = indent if column is None else column
+    if type(value) in _SCALARS:
+        return scalar(value)
     marker = marker_of(value)
     if marker == JSON_MARKER:
         opening = f"{JSON_CALL}("
@@ -148,57 +162,87 @@ def literal(
     return flat if flat is not None else _broken(value, indent, refs)
 
 
+_UNLIMITED = 1 << 62
+
+
 def _flat(value: Any, refs: Reference) -> str:
-    return "".join(_pieces(value, refs))
+    text = _flat_within(value, _UNLIMITED, refs)
+    assert text is not None
+    return text
 
 
 def _flat_within(value: Any, limit: int, refs: Reference) -> str | None:
     """The one-line form of ``value`` if it has at most ``limit`` characters, else None.
 
     Stops as soon as the limit is passed, so deciding the layout of a deep value costs time in
-    proportion to the line width, not to the size of the value.
+    proportion to the line width, not to the size of the value. Concrete types are tested
+    first: this runs for every container of every resource, and ABC checks cost more than the
+    printing.
     """
-    pieces: list[str] = []
-    length = 0
-    for piece in _pieces(value, refs):
-        length += len(piece)
-        if length > limit:
+    kind = type(value)
+    if kind is str or kind in _SCALARS:
+        text = scalar(value)
+        return text if len(text) <= limit else None
+    if kind is list or kind is tuple or (kind is not dict and isinstance(value, list | tuple)):
+        return _sequence_within(value, limit, refs)
+    if kind is dict or isinstance(value, Mapping):
+        return _mapping_within(value, limit, refs)
+    text = scalar(value)  # raises for an unknown type
+    return text if len(text) <= limit else None
+
+
+def _sequence_within(value: Sequence[Any], limit: int, refs: Reference) -> str | None:
+    parts = ["["]
+    used = 2  # the brackets
+    for i, item in enumerate(value):
+        if i:
+            parts.append(", ")
+            used += 2
+        if used > limit:
             return None
-        pieces.append(piece)
-    return "".join(pieces)
+        text = _flat_within(item, limit - used, refs)
+        if text is None:
+            return None
+        parts.append(text)
+        used += len(text)
+    if used > limit:
+        return None
+    parts.append("]")
+    return "".join(parts)
 
 
-def _pieces(value: Any, refs: Reference) -> Iterator[str]:
-    """The one-line form of ``value``, lazily, piece by piece."""
-    if isinstance(value, Mapping):
-        yield from _mapping_pieces(value, refs)
-    elif isinstance(value, list | tuple):
-        yield "["
-        for i, item in enumerate(value):
-            if i:
-                yield ", "
-            yield from _pieces(item, refs)
-        yield "]"
-    else:
-        yield scalar(value)
-
-
-def _mapping_pieces(value: Mapping[str, Any], refs: Reference) -> Iterator[str]:
+def _mapping_within(value: Mapping[str, Any], limit: int, refs: Reference) -> str | None:
     marker = marker_of(value)
+    if marker is not None:
+        text = _marker_text(marker, value, limit, refs)
+        return text if text is not None and len(text) <= limit else None
+    parts = ["{"]
+    used = 2  # the braces
+    for i, (key, item) in enumerate(_sorted_items(value)):
+        head = (", " if i else "") + scalar(key) + ": "
+        parts.append(head)
+        used += len(head)
+        if used > limit:
+            return None
+        text = _flat_within(item, limit - used, refs)
+        if text is None:
+            return None
+        parts.append(text)
+        used += len(text)
+    if used > limit:
+        return None
+    parts.append("}")
+    return "".join(parts)
+
+
+def _marker_text(marker: str, value: Mapping[str, Any], limit: int, refs: Reference) -> str | None:
     if marker == SECRET_MARKER:
-        yield f"{CONFIG_VARIABLE}.require_secret({scalar(value[SECRET_MARKER])})"
-    elif marker == REF_MARKER:
-        yield refs(value[REF_MARKER], value[OUTPUT_KEY])
-    elif marker == JSON_MARKER:
-        yield f"{JSON_CALL}("
-        yield from _pieces(value[JSON_MARKER], refs)
-        yield ")"
-    else:
-        yield "{"
-        for i, (k, v) in enumerate(_sorted_items(value)):
-            yield (", " if i else "") + scalar(k) + ": "
-            yield from _pieces(v, refs)
-        yield "}"
+        return f"{CONFIG_VARIABLE}.require_secret({scalar(value[SECRET_MARKER])})"
+    if marker == REF_MARKER:
+        return refs(value[REF_MARKER], value[OUTPUT_KEY])
+    opening = f"{JSON_CALL}("
+    inner = _flat_within(value[JSON_MARKER], limit - len(opening) - 1, refs)
+    return None if inner is None else f"{opening}{inner})"
 
 
 def _broken(value: Mapping[str, Any] | Sequence[Any], indent: int, refs: Reference) -> str:
@@ -231,14 +275,27 @@ def call(callee: str, arguments: Sequence[str], indent: int, column: int | None 
 
 
 def _sorted_items(value: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    for key in value:
-        if not isinstance(key, str):
-            raise LiteralError(f"mapping key {key!r} is not a string")
+    if not set(map(type, value)) <= _STR:  # the common case in one C-level pass
+        for key in value:
+            if not isinstance(key, str):
+                raise LiteralError(f"mapping key {key!r} is not a string")
     return sorted(value.items())
+
+
+_STR = frozenset({str})
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+"""The exact scalar types (subclasses take the slow path of :func:`scalar`)."""
 
 
 def scalar(value: Any) -> str:
     """A str, int, float, bool or None as a literal; anything else is a target's bug."""
+    kind = type(value)
+    if kind is str:
+        return ascii(value)
+    if kind is int:
+        return repr(value)
     if value is None or isinstance(value, bool):
         return repr(value)
     if isinstance(value, int):

@@ -38,11 +38,20 @@ def header(system: ir.System, comment: str = "#") -> str:
 
 
 def has_secret_marker(value: Any) -> bool:
-    if isinstance(value, Mapping):
-        return "$secret" in value or any(has_secret_marker(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(has_secret_marker(v) for v in value)
+    """Whether a ``$secret`` marker occurs anywhere in ``value`` (an explicit stack)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is dict or isinstance(item, Mapping):
+            if "$secret" in item:
+                return True
+            stack.extend(v for v in item.values() if not isinstance(v, _SCALARS))
+        elif isinstance(item, list | tuple):
+            stack.extend(v for v in item if not isinstance(v, _SCALARS))
     return False
+
+
+_SCALARS = (str, int, float, type(None))
 
 
 def _plain(inputs: Mapping[str, Any]) -> Any:

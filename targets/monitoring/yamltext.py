@@ -36,6 +36,8 @@ INDENT = "  "
 
 def scalar(value: object) -> str:
     """One scalar as YAML text (strings single-line here)."""
+    if type(value) is str:
+        return _string(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -107,46 +109,57 @@ def _block_ok(text: str) -> bool:
     )
 
 
-def _value(value: Any, depth: int) -> list[str]:
-    """Lines that follow a ``key:`` or ``- `` at ``depth`` (an inline part first, if any)."""
-    pad = INDENT * depth
-    if isinstance(value, dict):
-        return ["", *_mapping(value, depth)] if value else [" {}"]
-    if isinstance(value, list):
-        return ["", *_sequence(value, depth)] if value else [" []"]
-    if isinstance(value, str) and "\n" in value and _block_ok(value):
-        return [" |-"] + [f"{pad}{line}" if line else "" for line in value.split("\n")]
-    return [" " + scalar(value)]
+def _value_into(prefix: str, value: Any, depth: int, out: list[str]) -> None:
+    """``value`` after ``prefix`` (``key:`` or ``-``) at ``depth``, appended to ``out`` as lines:
+    one shared list, so nesting costs no copying of the lines below it."""
+    kind = type(value)
+    if kind is str:
+        if "\n" in value and _block_ok(value):
+            pad = INDENT * depth
+            out.append(prefix + " |-")
+            out.extend(f"{pad}{line}" if line else "" for line in value.split("\n"))
+        else:
+            out.append(prefix + " " + _string(value))
+    elif kind is dict or isinstance(value, dict):
+        if value:
+            out.append(prefix)
+            _mapping_into(value, depth, out)
+        else:
+            out.append(prefix + " {}")
+    elif kind is list or isinstance(value, list):
+        if value:
+            out.append(prefix)
+            _sequence_into(value, depth, out)
+        else:
+            out.append(prefix + " []")
+    elif isinstance(value, str):
+        _value_into(prefix, str.__str__(value), depth, out)
+    else:
+        out.append(prefix + " " + scalar(value))
 
 
-def _mapping(data: dict[str, Any], depth: int) -> list[str]:
-    lines: list[str] = []
+def _mapping_into(data: dict[str, Any], depth: int, out: list[str]) -> None:
     pad = INDENT * depth
     for key, value in data.items():
-        head, *rest = _value(value, depth + 1)
-        lines.append(f"{pad}{scalar(key)}:{head}")
-        lines.extend(rest)
-    return lines
+        _value_into(f"{pad}{scalar(key)}:", value, depth + 1, out)
 
 
-def _sequence(items: list[Any], depth: int) -> list[str]:
-    lines: list[str] = []
+def _sequence_into(items: list[Any], depth: int, out: list[str]) -> None:
     pad = INDENT * depth
     for item in items:
-        if isinstance(item, dict) and item:
-            first, *others = _mapping(item, depth + 1)
-            lines.append(f"{pad}- {first.lstrip()}")
-            lines.extend(others)
+        if item and (type(item) is dict or isinstance(item, dict)):
+            first = len(out)
+            _mapping_into(item, depth + 1, out)
+            out[first] = f"{pad}- {out[first].lstrip()}"
         else:
-            head, *rest = _value(item, depth + 1)
-            lines.append(f"{pad}-{head}")
-            lines.extend(rest)
-    return lines
+            _value_into(f"{pad}-", item, depth + 1, out)
 
 
 def dump(data: dict[str, Any]) -> str:
     """``data`` (a mapping) as block-style YAML, insertion order kept, ASCII only."""
-    return "\n".join(_mapping(data, 0)) + "\n"
+    out: list[str] = []
+    _mapping_into(data, 0, out)
+    return "\n".join(out) + "\n"
 
 
 def with_header(header: str, body: str) -> str:
