@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from mlplane.compiler.graph import (
@@ -192,23 +192,8 @@ def _flat_within(value: Any, limit: int, refs: Reference) -> str | None:
 
 
 def _sequence_within(value: Sequence[Any], limit: int, refs: Reference) -> str | None:
-    parts = ["["]
-    used = 2  # the brackets
-    for i, item in enumerate(value):
-        if i:
-            parts.append(", ")
-            used += 2
-        if used > limit:
-            return None
-        text = _flat_within(item, limit - used, refs)
-        if text is None:
-            return None
-        parts.append(text)
-        used += len(text)
-    if used > limit:
-        return None
-    parts.append("]")
-    return "".join(parts)
+    entries = ((", " if i else "", item) for i, item in enumerate(value))
+    return _joined_within("[", "]", entries, limit, refs)
 
 
 def _mapping_within(value: Mapping[str, Any], limit: int, refs: Reference) -> str | None:
@@ -216,10 +201,25 @@ def _mapping_within(value: Mapping[str, Any], limit: int, refs: Reference) -> st
     if marker is not None:
         text = _marker_text(marker, value, limit, refs)
         return text if text is not None and len(text) <= limit else None
-    parts = ["{"]
-    used = 2  # the braces
-    for i, (key, item) in enumerate(_sorted_items(value)):
-        head = (", " if i else "") + scalar(key) + ": "
+    entries = (
+        ((", " if i else "") + scalar(key) + ": ", item)
+        for i, (key, item) in enumerate(_sorted_items(value))
+    )
+    return _joined_within("{", "}", entries, limit, refs)
+
+
+def _joined_within(
+    opening: str,
+    closing: str,
+    entries: Iterable[tuple[str, Any]],
+    limit: int,
+    refs: Reference,
+) -> str | None:
+    """``opening``, each entry's text then its value's one-line form, ``closing``; None as soon
+    as the whole cannot fit ``limit`` characters."""
+    parts = [opening]
+    used = len(opening) + len(closing)
+    for head, item in entries:
         parts.append(head)
         used += len(head)
         if used > limit:
@@ -231,7 +231,7 @@ def _mapping_within(value: Mapping[str, Any], limit: int, refs: Reference) -> st
         used += len(text)
     if used > limit:
         return None
-    parts.append("}")
+    parts.append(closing)
     return "".join(parts)
 
 
