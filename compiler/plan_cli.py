@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -46,7 +46,41 @@ def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
     sys.exit(code)
 
 
-@click.command("plan")
+class _UsageExitCommand(click.Command):
+    """A command whose exit code 2 can mean something else (changes, drift): when
+    :meth:`two_is_taken` says so for its arguments, a usage error (an unknown option, a bad
+    value, a missing ``--env``) exits 1 instead of click's 2, so CI never reads a typo as
+    "there are changes"."""
+
+    def two_is_taken(self, args: list[str]) -> bool:
+        return True
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        taken = self.two_is_taken(list(args))  # before parsing consumes ``args``
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as error:
+            if not taken:
+                raise
+            raise _UsageErrorExit1(error.format_message(), error.ctx) from None
+
+
+class _UsageErrorExit1(click.UsageError):
+    exit_code = EXIT_ERROR
+
+
+class _PlanCommand(_UsageExitCommand):
+    def two_is_taken(self, args: list[str]) -> bool:
+        return "--detailed-exitcode" in args
+
+
+@click.command("plan", cls=_PlanCommand)
 @PATH_ARGUMENT
 @ENV_OPTION
 @click.option(
@@ -255,7 +289,7 @@ def destroy_command(path: Path, environment: str, yes: bool) -> None:
     _deploy(lambda console: deploy.destroy(path, environment, console, _report_build, yes))
 
 
-@click.command("drift")
+@click.command("drift", cls=_UsageExitCommand)
 @PATH_ARGUMENT
 @ENV_OPTION
 def drift_command(path: Path, environment: str) -> None:

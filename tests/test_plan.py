@@ -444,6 +444,27 @@ def test_unknown_environment(repo: Repo) -> None:
     assert detailed.exit_code == 1
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plan", "spec", "--env", "dev", "--detailed-exitcode", "--format", "yaml"],
+        ["plan", "spec", "--detailed-exitcode"],
+        ["plan", "spec", "--env", "dev", "--detailed-exitcode", "--no-such-option"],
+        ["drift", "spec"],
+        ["drift", "spec", "--env", "dev", "--yes"],
+    ],
+)
+def test_usage_errors_exit_1_where_2_means_changes_or_drift(args: list[str]) -> None:
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert "Usage: " in result.output and "\nError: " in result.output
+
+
+def test_usage_errors_of_plan_without_detailed_exitcode_stay_2() -> None:
+    result = CliRunner().invoke(cli, ["plan", "spec", "--env", "dev", "--format", "yaml"])
+    assert result.exit_code == 2 and "Invalid value for '--format'" in result.output
+
+
 def test_saved_plan_is_bound_to_commits_and_hashes(repo: Repo, tmp_path: Path) -> None:
     from mlplane.compiler.build import build
     from mlplane.compiler.plan_lower import graph_digest
