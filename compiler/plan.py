@@ -137,6 +137,11 @@ class Side:
     def error_count(self) -> int:
         return sum(1 for d in self.diagnostics if d.severity == "error")
 
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        """The diagnostics of severity warning (compiler, target and graph rules)."""
+        return tuple(d for d in self.diagnostics if d.severity == "warning")
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -150,10 +155,8 @@ class Plan:
     spec_changes: tuple[SpecChange, ...] = ()
     risks: tuple[Risk, ...] = ()
     warnings: tuple[str, ...] = ()
-    head_warnings: tuple[Diagnostic, ...] = ()
-    """The head's diagnostics of severity warning (compiler, target and graph rules)."""
     new_warnings: tuple[Diagnostic, ...] | None = None
-    """Those of :attr:`head_warnings` that the base does not have (same code, message and spec
+    """Those of the head's warnings that the base does not have (same code, message and spec
     path; lines may move), all of them when nothing is deployed at the base; None when the base
     cannot be compared (it failed, or it is the applied record, which keeps no diagnostics)."""
     problems: tuple[Diagnostic, ...] = ()
@@ -169,6 +172,10 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return bool(self.resources or self.spec_changes)
+
+    @property
+    def head_warnings(self) -> tuple[Diagnostic, ...]:
+        return self.head.warnings
 
     def warning_listing(self) -> tuple[str, tuple[Diagnostic, ...], int]:
         """(heading, warnings to list, how many others the base has too) for the renderers:

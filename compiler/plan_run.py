@@ -301,24 +301,19 @@ def compare(env: str, head: Side, base: Side) -> Plan:
         spec_changes=tuple(lines),
         risks=tuple(risks),
         warnings=tuple(_warnings(env, base)),
-        head_warnings=warnings_of(head),
         new_warnings=new_warnings(head, base),
     )
-
-
-def warnings_of(side: Side) -> tuple[Diagnostic, ...]:
-    return tuple(d for d in side.diagnostics if d.severity == "warning")
 
 
 def new_warnings(head: Side, base: Side) -> tuple[Diagnostic, ...] | None:
     """The head's warnings that the base lacks, matched by code, message and spec path (so a
     warning whose line moved is not new), counting repeats; see :attr:`Plan.new_warnings`."""
-    found = warnings_of(head)
+    found = head.warnings
     if base.status in ("none", "absent", "new-environment"):
         return found
     if base.status != "compiled" or base.kind != "git":
         return None
-    known = Counter((d.code, d.message, d.path) for d in warnings_of(base))
+    known = Counter((d.code, d.message, d.path) for d in base.warnings)
     fresh = []
     for diagnostic in found:
         key = (diagnostic.code, diagnostic.message, diagnostic.path)

@@ -21,6 +21,7 @@ from mlplane.compiler.graph import Resource, ResourceGraph
 from mlplane.compiler.provenance import header_line
 from mlplane.targets.kubernetes import names
 from mlplane.targets.monitoring import yamltext
+from mlplane.targets.pulumi_literals import secret_keys
 
 MANIFEST_DIR = "manifests"
 NAMESPACE_FILE = "00-namespace.yaml"
@@ -35,23 +36,6 @@ KIND_ORDER = (
 def header(system: ir.System, comment: str = "#") -> str:
     """The shared generated-file header (safe display names only, see ``compiler.provenance``)."""
     return f"{comment} {header_line(system)}"
-
-
-def has_secret_marker(value: Any) -> bool:
-    """Whether a ``$secret`` marker occurs anywhere in ``value`` (an explicit stack)."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if type(item) is dict or isinstance(item, Mapping):
-            if "$secret" in item:
-                return True
-            stack.extend(v for v in item.values() if not isinstance(v, _SCALARS))
-        elif isinstance(item, list | tuple):
-            stack.extend(v for v in item if not isinstance(v, _SCALARS))
-    return False
-
-
-_SCALARS = (str, int, float, type(None))
 
 
 def _plain(inputs: Mapping[str, Any]) -> Any:
@@ -85,7 +69,7 @@ def emit_manifests(system: ir.System, graph: ResourceGraph) -> dict[str, str]:
     for resource in graph:
         if resource.component:
             continue
-        if has_secret_marker(resource.inputs):
+        if secret_keys(resource.inputs):
             left_out.append(resource)
             continue
         model = owners.get(resource.parent or "")
