@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mlplane.compiler.canonical import canonical_json
 from mlplane.compiler.writer import write_new_file
 from mlplane.schema.models import MLSystem
 
@@ -50,7 +50,7 @@ def fragment_schema() -> dict[str, Any]:
 
 
 def _text(schema: dict[str, Any]) -> str:
-    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+    return canonical_json(schema)
 
 
 def schema_text() -> str:
