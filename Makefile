@@ -160,6 +160,35 @@ bench: install ## run the benchmarks (benchmarks/run.py)
 	$(VENV_PY) benchmarks/run.py
 
 # ---------------------------------------------------------------------------------------------
+# e2e engine: the Pulumi CLI, Python language host and Kubernetes provider, built from their Go
+# modules at the versions pinned in tools/e2e/versions.env, cached outside the work tree
+# (MLPLANE_E2E_CACHE, default ~/.cache/mlplane-e2e). A warm cache builds nothing.
+# ---------------------------------------------------------------------------------------------
+
+.PHONY: e2e-engine
+
+e2e-engine: ## build the e2e tier's Pulumi engine (tools/e2e/engine.sh)
+	bash tools/e2e/engine.sh
+
+# ---- end of e2e engine ----------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------------------------
+# e2e cluster: a local Kubernetes control plane built from pinned Go modules, loopback only
+# (pins in tools/e2e/versions.env; builds cached in $${MLPLANE_E2E_CACHE:-~/.cache/mlplane-e2e})
+# ---------------------------------------------------------------------------------------------
+
+.PHONY: e2e-cluster e2e-up e2e-down
+
+e2e-cluster: ## build etcd, the control plane, kwok, Argo Rollouts and the CRDs (cached)
+	bash tools/e2e/cluster.sh build
+
+e2e-up: ## build what is missing, start the e2e cluster and write .e2e/env
+	bash tools/e2e/up.sh
+
+e2e-down: ## stop the processes e2e-up started (by pid) and remove .e2e/
+	bash tools/e2e/down.sh
+
+# ---------------------------------------------------------------------------------------------
 # Cleaning
 # ---------------------------------------------------------------------------------------------
 

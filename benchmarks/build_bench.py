@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mlplane.compiler import plugins
-from mlplane.compiler.build import build
-from mlplane.compiler.diagnostics import Diagnostics
-from mlplane.compiler.graph import ResourceGraph
-from mlplane.compiler.ir import System
-from mlplane.compiler.pipeline import compile_spec
+from mlplane.compiler.build.outputs import build
+from mlplane.compiler.build.pipeline import compile_spec
+from mlplane.compiler.core import plugins
+from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.core.graph import ResourceGraph
+from mlplane.compiler.core.ir import System
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlplane.compiler.source import DEFAULT_LIMITS
+from mlplane.compiler.core.source import DEFAULT_LIMITS
 from mlplane.schema import runtimes
 from mlplane.schema.models import MAX_DATA_SOURCES, MAX_MODELS, MAX_SLAS
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import yaml
 
-from mlplane.compiler.loader import load_bytes
+from mlplane.compiler.frontend.loader import load_bytes
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

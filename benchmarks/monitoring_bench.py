@@ -35,8 +35,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from mlplane.compiler import ir
-from mlplane.compiler.pipeline import compile_spec
+from mlplane.compiler.build.pipeline import compile_spec
+from mlplane.compiler.core import ir
 from mlplane.targets.monitoring import monitoring_files, monitoring_problems
 from mlplane.targets.monitoring.rules import prometheus_rules, rules_yaml
 

@@ -48,13 +48,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # tests/ holds the Pulumi mock runner
     sys.path.insert(0, str(ROOT))
 
-from mlplane.compiler.pipeline import compile_spec  # noqa: E402
-from mlplane.compiler.plan_diff import diff_graphs, diff_values  # noqa: E402
-from mlplane.compiler.plan_json import render_json  # noqa: E402
-from mlplane.compiler.plan_lower import graph_of, lower  # noqa: E402
-from mlplane.compiler.plan_markdown import render_markdown  # noqa: E402
-from mlplane.compiler.plan_run import compare, make_plan, summarise  # noqa: E402
-from mlplane.compiler.plan_text import render_text  # noqa: E402
+from mlplane.compiler.build.pipeline import compile_spec  # noqa: E402
+from mlplane.compiler.plan.diff import diff_graphs, diff_values  # noqa: E402
+from mlplane.compiler.plan.json_format import render_json  # noqa: E402
+from mlplane.compiler.plan.lower import graph_of, lower  # noqa: E402
+from mlplane.compiler.plan.markdown import render_markdown  # noqa: E402
+from mlplane.compiler.plan.run import compare, make_plan, summarise  # noqa: E402
+from mlplane.compiler.plan.text import render_text  # noqa: E402
 
 ENV = "prod"
 GIT = ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]

@@ -30,12 +30,12 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from mlplane.compiler import ir
-from mlplane.compiler.diagnostics import Diagnostics
-from mlplane.compiler.graph import ResourceGraph
-from mlplane.compiler.pipeline import compile_spec, target_of
-from mlplane.compiler.policy import PolicyRun, Rule, installed_rules
-from mlplane.compiler.policy_input import RegoPolicies, to_policy_input
+from mlplane.compiler.build.pipeline import compile_spec, target_of
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.core.graph import ResourceGraph
+from mlplane.compiler.policy.engine import PolicyRun, Rule, installed_rules
+from mlplane.compiler.policy.rego import RegoPolicies, to_policy_input
 
 HERE = Path(__file__).resolve().parent
 POLICIES = HERE.parent / "examples" / "fraud-scoring" / "policies"

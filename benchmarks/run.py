@@ -37,16 +37,16 @@ from typing import Any
 import yaml
 from generate import DEFAULT_MODELS, DEFAULT_SEED, DEFAULT_SOURCES, generate_files, write_spec
 
-from mlplane.compiler.diagnostics import Diagnostics
-from mlplane.compiler.document import load_spec
-from mlplane.compiler.loader import load_bytes
-from mlplane.compiler.overlay import apply_overlay
-from mlplane.compiler.pipeline import CompileResult, compile_spec, environment_names
-from mlplane.compiler.policy import PolicyRun
-from mlplane.compiler.policy_input import RegoSource
-from mlplane.compiler.resolve import Resolver
-from mlplane.compiler.scan import scan_document
-from mlplane.compiler.schema_pass import validate_document
+from mlplane.compiler.build.pipeline import CompileResult, compile_spec, environment_names
+from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.frontend.document import load_spec
+from mlplane.compiler.frontend.loader import load_bytes
+from mlplane.compiler.frontend.overlay import apply_overlay
+from mlplane.compiler.frontend.resolve import Resolver
+from mlplane.compiler.frontend.scan import scan_document
+from mlplane.compiler.frontend.schema_pass import validate_document
+from mlplane.compiler.policy.engine import PolicyRun
+from mlplane.compiler.policy.rego import RegoSource
 
 _LIBYAML: Any = getattr(yaml, "CSafeLoader", None) or yaml.SafeLoader
 MIB = 1 << 20
@@ -146,7 +146,7 @@ class StageTimes:
 
 def measure_stages(target: Path, repeat: int) -> StageTimes:
     """Time the pipeline's passes one by one, calling them as ``compile_spec`` does (see
-    compiler/pipeline.py); a stage that reports an error stops the benchmark.
+    compiler/build/pipeline.py); a stage that reports an error stops the benchmark.
 
     Cyclic GC is paused here: a collection is triggered by everything allocated before it, so
     with GC on, its cost lands on whichever stage happens to be running (the same stage would
@@ -245,7 +245,7 @@ def peak():
         return kib if sys.platform == "darwin" else kib * 1024
 
 atexit.register(lambda: print({_PEAK_MARK!r}, peak(), file=sys.stderr))
-from mlplane.compiler.cli import main
+from mlplane.compiler.cli.main import main
 main(sys.argv[1:])
 """
 """``python -m mlplane`` plus a last line on stderr with the process's peak RSS (measured as

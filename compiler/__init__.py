@@ -1,1 +1,5 @@
-"""The passes of the mlplane compiler: loading, diagnostics, resolution, the system model, the CLI."""
+"""The passes of the mlplane compiler, one subpackage per floor of the pipeline.
+
+``core`` (1) <- ``frontend``, ``render`` (2) <- ``policy`` (3) <- ``build`` (4) <- ``plan``,
+``deploy`` (5) <- ``cli`` (6): every import points down a floor. See docs/architecture.md.
+"""

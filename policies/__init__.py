@@ -2,7 +2,7 @@
 resource graph).
 
 Installed as the ``builtin`` entry point of the ``mlplane.policies`` group; the compiler finds it
-there (``compiler.plugins.policy_packs``), never by importing this package by name. Each rule is
+there (``compiler.core.plugins.policy_packs``), never by importing this package by name. Each rule is
 registered in ``common.PACK`` with its id, severity, rationale, remediation and the scanner checks
 it mirrors; ``docs/policies.md`` is generated from them (``python -m mlplane.policies.docs``).
 """

@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from mlplane.compiler import ir
-from mlplane.compiler.diagnostics import Severity
-from mlplane.compiler.graph import Resource, ResourceGraph
-from mlplane.compiler.policy import Finding, resource_finding
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.diagnostics import Severity
+from mlplane.compiler.core.graph import Resource, ResourceGraph
+from mlplane.compiler.policy.engine import Finding, resource_finding
 from mlplane.policies.aws_graph import (
     ENDPOINT_CONFIG,
     KMS_KEY,

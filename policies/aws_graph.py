@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from mlplane.compiler.graph import JSON_MARKER, Resource, ResourceGraph, output_ref
+from mlplane.compiler.core.graph import JSON_MARKER, Resource, ResourceGraph, output_ref
 
 BUCKET = "aws:s3/bucket:Bucket"
 PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mlplane.compiler import ir
-from mlplane.compiler.diagnostics import SpecPath
-from mlplane.compiler.policy import RulePack
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.diagnostics import SpecPath
+from mlplane.compiler.policy.engine import RulePack
 
 PACK = RulePack("builtin")
 """The built-in pack; ``policies/__init__.py`` exposes it as the ``builtin`` entry point."""

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mlplane.compiler import ir
-from mlplane.compiler.diagnostics import Severity
-from mlplane.compiler.policy import Finding, RelatedPath
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.diagnostics import Severity
+from mlplane.compiler.policy.engine import Finding, RelatedPath
 from mlplane.policies.common import (
     CLASSIFIED,
     DAY,

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlplane.compiler.policy import Rule, installed_rules
-from mlplane.compiler.writer import write_new_file
+from mlplane.compiler.build.writer import write_new_file
+from mlplane.compiler.policy.engine import Rule, installed_rules
 
 DEFAULT_OUTPUT = Path("docs/policies.md")
 REGO_SECTION = (
@@ -34,7 +34,7 @@ REGO_SECTION = (
     "List `.rego` files in the spec (`policies: {rego: [path ...]}`, relative to the spec "
     "directory) or pass `mlplane validate --policy DIR`. They are evaluated in-process by "
     "regopy (rego-cpp) once per environment, with the resolved system model as `input` (shape "
-    "documented and versioned in `compiler/policy_input.py`). A module's package must be "
+    "documented and versioned in `compiler/policy/rego.py`). A module's package must be "
     "`mlplane.<name>`; its `deny` (errors) and `warn` (warnings) are sets of `{msg, path}`, where "
     '`path` is a spec path (`"models.scorer.serving"` or an array) that locates the finding. '
     "Findings carry the code `rego.<last package segment>` (`_` written `-`), which "

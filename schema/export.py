@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlplane.compiler.canonical import canonical_json
-from mlplane.compiler.writer import write_new_file
+from mlplane.compiler.build.writer import write_new_file
+from mlplane.compiler.core.canonical import canonical_json
 from mlplane.schema.models import MLSystem
 
 SCHEMA_ID = "https://mlplane.dev/schema/mlplane.v1.schema.json"

@@ -7,7 +7,7 @@ character escaped) or a keyword: a string can never end its literal early (``x")
 hide a line break (``a\\rimport os``), or carry a bidi override or homoglyph into a reviewer's
 diff, because the program is pure ASCII. Mapping keys are sorted, so the output is byte-stable.
 
-The markers of ``compiler/graph.py`` print as expressions, never as their mappings: a
+The markers of ``compiler/core/graph.py`` print as expressions, never as their mappings: a
 ``{"$secret": key}`` as a call that reads the value from the stack's secret config at run time
 (the graph never holds a secret's value); a ``{"$ref": name, "$output": output}`` as the
 attribute of the referenced resource's variable (the caller's :data:`Reference` resolves it,
@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from mlplane.compiler.graph import (
+from mlplane.compiler.core.graph import (
     JSON_MARKER,
     OUTPUT_KEY,
     REF_MARKER,

@@ -34,9 +34,9 @@ import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
-from mlplane.compiler.graph import Resource, ResourceGraph, ResourceOptions
-from mlplane.compiler.ir import System
-from mlplane.compiler.provenance import header_line
+from mlplane.compiler.core.graph import Resource, ResourceGraph, ResourceOptions
+from mlplane.compiler.core.ir import System
+from mlplane.compiler.core.provenance import header_line
 from mlplane.targets.pulumi_classes import (
     EXPORTS,
     component_kind,

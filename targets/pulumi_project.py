@@ -32,9 +32,9 @@ from typing import Any
 
 import yaml
 
-from mlplane.compiler.graph import ResourceGraph
-from mlplane.compiler.ir import System
-from mlplane.compiler.provenance import header_line
+from mlplane.compiler.core.graph import ResourceGraph
+from mlplane.compiler.core.ir import System
+from mlplane.compiler.core.provenance import header_line
 from mlplane.targets.pulumi_literals import ProgramError
 from mlplane.targets.pulumi_program import print_program, sdk_modules
 

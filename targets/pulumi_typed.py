@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mlplane.compiler.diagnostics import format_path
+from mlplane.compiler.core.diagnostics import format_path
 from mlplane.targets import pulumi_aws_classes as aws
 from mlplane.targets.pulumi_literals import (
     INDENT,

@@ -18,11 +18,11 @@ from typing import Any
 if __name__ == "__main__":  # run as a script: make ``tests`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mlplane.compiler import plugins
-from mlplane.compiler.diagnostics import Diagnostics
-from mlplane.compiler.graph import Resource, ResourceGraph, ResourceOptions, secret_ref
-from mlplane.compiler.ir import Origin, System
-from mlplane.compiler.provenance import header_line
+from mlplane.compiler.core import plugins
+from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.core.graph import Resource, ResourceGraph, ResourceOptions, secret_ref
+from mlplane.compiler.core.ir import Origin, System
+from mlplane.compiler.core.provenance import header_line
 
 
 class FakeTarget:
@@ -83,6 +83,6 @@ def install(monkeypatch: Any, target: object = FAKE, extra_emitters: Mapping[str
 
 if __name__ == "__main__":
     plugins.targets = lambda: {"kubernetes": FAKE}  # type: ignore[assignment]
-    from mlplane.compiler.cli import main
+    from mlplane.compiler.cli.main import main
 
     main(sys.argv[1:])

@@ -42,13 +42,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlplane.compiler import codes
-from mlplane.compiler.diagnostics import Diagnostic, Location, Severity, code_info
-from mlplane.compiler.document import display_name
-from mlplane.compiler.explain import effective_data, explain_json, explain_yaml
-from mlplane.compiler.loader import load_bytes
-from mlplane.compiler.pipeline import CompileResult, compile_spec, environment_names
-from mlplane.compiler.render import RENDERERS, RenderOptions, render
+from mlplane.compiler.build.pipeline import CompileResult, compile_spec, environment_names
+from mlplane.compiler.cli.explain import effective_data, explain_json, explain_yaml
+from mlplane.compiler.core import codes
+from mlplane.compiler.core.diagnostics import Diagnostic, Location, Severity, code_info
+from mlplane.compiler.frontend.document import display_name
+from mlplane.compiler.frontend.loader import load_bytes
+from mlplane.compiler.render.dispatch import RENDERERS, RenderOptions, render
 from mlplane.schema.models import MLSystem
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlplane.compiler.graph import Resource, ResourceGraph, ResourceOptions, json_document, ref
+from mlplane.compiler.core.graph import Resource, ResourceGraph, ResourceOptions, json_document, ref
 from mlplane.targets import pulumi_aws_classes as aws
 from mlplane.targets.pulumi_classes import CLASSES
 from tests.pulumi_graphs import ORIGIN

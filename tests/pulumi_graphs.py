@@ -12,9 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mlplane.compiler.diagnostics import Location
-from mlplane.compiler.graph import Resource, ResourceGraph, ResourceOptions, origin_at, secret_ref
-from mlplane.compiler.ir import System
+from mlplane.compiler.core.diagnostics import Location
+from mlplane.compiler.core.graph import (
+    Resource,
+    ResourceGraph,
+    ResourceOptions,
+    origin_at,
+    secret_ref,
+)
+from mlplane.compiler.core.ir import System
 from mlplane.targets.pulumi_classes import CLASSES
 from tests.specs import BASE, compile_text
 

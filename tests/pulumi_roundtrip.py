@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlplane.compiler.graph import (
+from mlplane.compiler.core.graph import (
     JSON_MARKER,
     PROVIDER_TYPE_PREFIX,
     SECRET_MARKER,
@@ -41,7 +41,7 @@ from mlplane.compiler.graph import (
     is_json_document,
     output_ref,
 )
-from mlplane.compiler.ir import System
+from mlplane.compiler.core.ir import System
 from mlplane.targets.pulumi_classes import python_class
 from mlplane.targets.pulumi_literals import secret_keys
 from mlplane.targets.pulumi_project import EMITTER

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from mlplane.compiler.pipeline import CompileResult, compile_spec
+from mlplane.compiler.build.pipeline import CompileResult, compile_spec
 
 DIGEST = "sha256:" + "ab" * 32
 

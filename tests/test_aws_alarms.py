@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from mlplane.compiler import ir
-from mlplane.compiler.diagnostics import Diagnostics, Severity
-from mlplane.compiler.graph import Resource, ResourceGraph, ResourceOptions
-from mlplane.compiler.pipeline import compile_spec
+from mlplane.compiler.build.pipeline import compile_spec
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.diagnostics import Diagnostics, Severity
+from mlplane.compiler.core.graph import Resource, ResourceGraph, ResourceOptions
 from mlplane.targets.aws import alarm_codes, alarm_math, alarms, dashboard
 
 DIGEST = "sha256:14a866f751e10ed211e2cbaf1af17b33323aac0629d7cb7ca2961ff4f3fe8186"

@@ -32,10 +32,10 @@ from typing import Any
 
 import pytest
 
-from mlplane.compiler import ir
-from mlplane.compiler.diagnostics import Diagnostics
-from mlplane.compiler.graph import Resource
-from mlplane.compiler.pipeline import compile_spec
+from mlplane.compiler.build.pipeline import compile_spec
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.core.graph import Resource
 from mlplane.targets.aws import alarm_math, alarms
 from mlplane.targets.monitoring import emit, inputs, names, rule_tests, slo, yamltext
 from tests.test_aws_alarms import SPEC, served_models

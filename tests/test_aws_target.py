@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from mlplane.compiler import ir
-from mlplane.compiler.diagnostics import Diagnostic, Diagnostics
-from mlplane.compiler.graph import Resource, ResourceGraph
-from mlplane.compiler.pipeline import compile_spec
+from mlplane.compiler.build.pipeline import compile_spec
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.diagnostics import Diagnostic, Diagnostics
+from mlplane.compiler.core.graph import Resource, ResourceGraph
 from mlplane.schema.formats import has_instance_storage
 from mlplane.targets.aws import TARGET, codes, lower
 from tests.specs import compile_text
@@ -640,8 +640,8 @@ def test_an_environment_without_models_needs_no_vpc(tmp_path: Path) -> None:
 _DIGEST_SCRIPT = """
 import hashlib, sys
 from pathlib import Path
-from mlplane.compiler.diagnostics import Diagnostics
-from mlplane.compiler.pipeline import compile_spec
+from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.build.pipeline import compile_spec
 from mlplane.targets.aws import lower
 result = compile_spec(Path(sys.argv[1]), ["prod-aws"])
 graph = lower(result.systems["prod-aws"], Diagnostics())
@@ -681,7 +681,7 @@ def _no_origins(graph: ResourceGraph) -> str:
 
 
 def test_the_target_is_a_target() -> None:
-    from mlplane.compiler.plugins import Target
+    from mlplane.compiler.core.plugins import Target
 
     assert isinstance(TARGET, Target) and TARGET.name == "aws"
     graph, _ = recsys()
@@ -812,7 +812,7 @@ def test_printed_program_registers_exactly_the_graph(tmp_path: Path, variant: st
 )
 def test_graph_policies_find_nothing_in_the_examples(example: Path, env: str) -> None:
     """The resource-level policy rules (Checkov's AWS checks, mirrored) pass every example."""
-    from mlplane.compiler.policy import PolicyRun
+    from mlplane.compiler.policy.engine import PolicyRun
 
     system = compile_spec(example, [env]).systems[env]
     graph, _ = lowered(system)
@@ -861,7 +861,7 @@ def _with_capture_text(text: str) -> str:
 def test_an_aws_build_carries_its_slos_as_alarms_not_prometheus_files(tmp_path: Path) -> None:
     """SageMaker reports to CloudWatch: the build has the Pulumi project and the graph's alarms,
     and no Prometheus rules on metrics that would never exist."""
-    from mlplane.compiler.build import build
+    from mlplane.compiler.build.outputs import build
 
     result = build(REPO_ROOT / "examples" / "fraud-scoring", "prod-aws", tmp_path / "out")
     assert result.compiled.ok, [d.one_line() for d in result.compiled.sorted_diagnostics()]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mlplane.compiler.graph import ResourceGraph
+from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.schema import formats
 from mlplane.targets.aws import codes
 from mlplane.targets.aws.training import eventbridge_cron

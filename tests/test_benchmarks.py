@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from mlplane.compiler.pipeline import compile_spec
+from mlplane.compiler.build.pipeline import compile_spec
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 MODELS, SOURCES, SEED = 20, 40, 7

@@ -26,14 +26,15 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from mlplane.compiler import build as build_module
-from mlplane.compiler import plugins, writer
-from mlplane.compiler.build import MANIFEST, RESOURCES, BuildError, build
-from mlplane.compiler.cli import cli
-from mlplane.compiler.graph import ResourceGraph
-from mlplane.compiler.ir import System
-from mlplane.compiler.provenance import header_line
-from mlplane.compiler.writer import OutputLockedError, UnsafePathError, check_relative_path
+from mlplane.compiler.build import outputs as build_module
+from mlplane.compiler.build import writer
+from mlplane.compiler.build.outputs import MANIFEST, RESOURCES, BuildError, build
+from mlplane.compiler.build.writer import OutputLockedError, UnsafePathError, check_relative_path
+from mlplane.compiler.cli.main import cli
+from mlplane.compiler.core import plugins
+from mlplane.compiler.core.graph import ResourceGraph
+from mlplane.compiler.core.ir import System
+from mlplane.compiler.core.provenance import header_line
 from tests import fake_target
 from tests.specs import CLEAN as BASE
 from tests.specs import write_spec
@@ -352,7 +353,7 @@ def test_check_ignores_tool_directories(fake: None, spec: Path, tmp_path: Path) 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from mlplane.compiler.writer import output_lock
+from mlplane.compiler.build.writer import output_lock
 with output_lock(Path(sys.argv[1])):
     print("locked", flush=True)
     sys.stdin.readline()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mlplane.compiler.build import build
+from mlplane.compiler.build.outputs import build
 from tests.judges import require_judge
 
 REPO = Path(__file__).resolve().parents[1]

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from mlplane import __version__
-from mlplane.compiler import ir
-from mlplane.compiler.pipeline import compile_spec
+from mlplane.compiler.build.pipeline import compile_spec
+from mlplane.compiler.core import ir
 from mlplane.targets.ci import emit
 from mlplane.targets.ci.pins import ACTIONS
 from mlplane.targets.ci.scripts import SCRIPTS

@@ -24,9 +24,9 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from mlplane.compiler.diagnostics import Diagnostics
-from mlplane.compiler.document import load_spec
-from mlplane.compiler.pipeline import compile_spec
+from mlplane.compiler.build.pipeline import compile_spec
+from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.frontend.document import load_spec
 from mlplane.schema.models import MLSystem
 from mlplane.targets.ci import emit, is_generated
 from mlplane.targets.ci.pins import ACTIONS, GITLAB_IMAGES, PULUMI_CLI
@@ -206,7 +206,7 @@ def test_names_with_payloads_are_rejected(tmp_path: Path) -> None:
 DIGEST_SCRIPT = """
 import hashlib
 from pathlib import Path
-from mlplane.compiler.pipeline import compile_spec
+from mlplane.compiler.build.pipeline import compile_spec
 from mlplane.targets.ci import emit
 digest = hashlib.sha256()
 for name in {examples!r}:

@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from mlplane import __version__
-from mlplane.compiler import ir
-from mlplane.compiler.cli import cli
-from mlplane.compiler.pipeline import CompileResult, compile_spec
+from mlplane.compiler.build.pipeline import CompileResult, compile_spec
+from mlplane.compiler.cli.main import cli
+from mlplane.compiler.core import ir
 from tests.specs import BASE, write_spec
 
 STATES = {"dev": "file://.mlplane/state", "prod": "s3://acme-state/demo"}

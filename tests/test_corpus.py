@@ -43,10 +43,10 @@ from pathlib import Path
 
 import pytest
 
-from mlplane.compiler.diagnostics import Diagnostic, code_info
-from mlplane.compiler.pipeline import CompileResult, compile_spec
-from mlplane.compiler.render import RenderOptions, render
-from mlplane.compiler.source import DEFAULT_LIMITS
+from mlplane.compiler.build.pipeline import CompileResult, compile_spec
+from mlplane.compiler.core.diagnostics import Diagnostic, code_info
+from mlplane.compiler.core.source import DEFAULT_LIMITS
+from mlplane.compiler.render.dispatch import RenderOptions, render
 
 CORPUS = Path(__file__).parent / "corpus"
 HANDLED_ROWS = frozenset({*range(1, 25), 26, 28, 29, 30, 34, 35})
@@ -502,7 +502,7 @@ resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
 import json, time
 from pathlib import Path
-from mlplane.compiler.pipeline import compile_spec
+from mlplane.compiler.build.pipeline import compile_spec
 start = time.process_time()
 result = compile_spec(Path(sys.argv[1]))
 elapsed = time.process_time() - start
@@ -571,7 +571,7 @@ def mlplane_command() -> list[str]:
     script = Path(sys.executable).with_name("mlplane")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from mlplane.compiler.cli import main; main()"]
+    return [sys.executable, "-c", "from mlplane.compiler.cli.main import main; main()"]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -1,6 +1,6 @@
 """``mlplane apply``, ``destroy`` and ``drift`` up to the Automation API boundary.
 
-The boundary is :func:`mlplane.compiler.deploy.open_stack`; these tests replace it with a
+The boundary is :func:`mlplane.compiler.deploy.engine.open_stack`; these tests replace it with a
 recording engine (never Pulumi's internals) and replace :func:`deploy.require_pulumi` where the
 test is about what happens once the CLI is there. One test runs the real ``pulumi`` CLI and is
 skipped where it is not installed (it cannot be installed on our machines; DESIGN.md §3).
@@ -21,11 +21,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from mlplane.compiler import deploy, plan_stack, plugins
-from mlplane.compiler.cli import cli
-from mlplane.compiler.deploy import Drifted, Outcome
-from mlplane.compiler.plan_applied import record_path
-from mlplane.compiler.plan_stack import backend_url, passphrase_problem, secret_values, stack_name
+from mlplane.compiler.cli.main import cli
+from mlplane.compiler.core import plugins
+from mlplane.compiler.deploy import engine as deploy
+from mlplane.compiler.deploy import stack as plan_stack
+from mlplane.compiler.deploy.engine import Drifted, Outcome
+from mlplane.compiler.deploy.stack import backend_url, passphrase_problem, secret_values, stack_name
+from mlplane.compiler.plan.applied import record_path
 from tests import fake_target
 from tests.test_plan import GIT_ENV, Repo
 
@@ -344,7 +346,7 @@ def test_state_directory_is_ignored_by_git() -> None:
 def test_real_pulumi_apply_drift_destroy(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
     """A graph of component resources only (no cluster needed) on the local file backend, with
     the program run by this interpreter (no virtualenv to create, so no network)."""
-    from mlplane.compiler.graph import Resource, ResourceGraph
+    from mlplane.compiler.core.graph import Resource, ResourceGraph
 
     class Components:
         name = "kubernetes"

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlplane.compiler.codes import code_table_markdown
+from mlplane.compiler.core.codes import code_table_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_diagnostic_codes_doc_is_current() -> None:
     committed = (ROOT / "docs" / "diagnostics.md").read_text(encoding="utf-8")
-    assert committed == code_table_markdown(), "run: python -m mlplane.compiler.codes"
+    assert committed == code_table_markdown(), "run: python -m mlplane.compiler.core.codes"
 
 
 def test_every_code_is_kebab_case_and_documented() -> None:
-    from mlplane.compiler.diagnostics import registered_codes
+    from mlplane.compiler.core.diagnostics import registered_codes
 
     infos = registered_codes()
     assert len(infos) >= 40

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mlplane.compiler.pipeline import CompileResult, compile_spec, environment_names
+from mlplane.compiler.build.pipeline import CompileResult, compile_spec, environment_names
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = REPO_ROOT / "examples"

@@ -45,9 +45,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from mlplane.compiler.document import display_name
-from mlplane.compiler.loader import load_bytes
-from mlplane.compiler.overlay import OVERRIDABLE
+from mlplane.compiler.frontend.document import display_name
+from mlplane.compiler.frontend.loader import load_bytes
+from mlplane.compiler.frontend.overlay import OVERRIDABLE
 from mlplane.schema import models as schema_models
 from mlplane.schema.models import MLSystem, Overrides
 from tests import fuzz_runner
@@ -516,7 +516,7 @@ def _mlplane() -> list[str]:
     script = Path(sys.executable).with_name("mlplane")
     if script.is_file():
         return [str(script)]
-    return [sys.executable, "-c", "from mlplane.compiler.cli import main; main()"]
+    return [sys.executable, "-c", "from mlplane.compiler.cli.main import main; main()"]
 
 
 def test_cli(tmp_path: Path) -> None:

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from mlplane.compiler import codes
-from mlplane.compiler.diagnostics import Diagnostic, Location, Severity
-from mlplane.compiler.explain import effective_data, explain_yaml
-from mlplane.compiler.loader import load_bytes
-from mlplane.compiler.pipeline import CompileResult, compile_spec
-from mlplane.compiler.render import render
+from mlplane.compiler.build.pipeline import CompileResult, compile_spec
+from mlplane.compiler.cli.explain import effective_data, explain_yaml
+from mlplane.compiler.core import codes
+from mlplane.compiler.core.diagnostics import Diagnostic, Location, Severity
+from mlplane.compiler.frontend.loader import load_bytes
+from mlplane.compiler.render.dispatch import render
 from mlplane.schema.models import MLSystem
 
 MINIMAL = """\
@@ -55,7 +55,7 @@ def read_back(text: str) -> dict[str, object]:
     return loaded.data
 
 
-# --- fixed: compiler/explain.py -----------------------------------------------------------------
+# --- fixed: compiler/cli/explain.py -----------------------------------------------------------------
 
 
 def test_explain_keeps_the_availability_shorthand(tmp_path: Path) -> None:
@@ -98,7 +98,7 @@ def test_explain_quotes_characters_beyond_the_bmp_so_that_yaml_reads_them(
     assert data["models"] == effective_data(effective.spec, effective.document)["models"]
 
 
-# --- compiler/loader.py: end-of-stream errors past the last line ------------------------------------
+# --- compiler/frontend/loader.py: end-of-stream errors past the last line ------------------------------------
 
 
 @pytest.mark.parametrize("source", [b"a: [1", b"a: {b", b"a:\n  - [x"])
@@ -112,7 +112,7 @@ def test_end_of_stream_error_is_located_inside_the_file(source: bytes) -> None:
         assert problem.location.column <= len(lines[problem.location.line - 1]) + 1
 
 
-# --- compiler/render_text.py: excerpts of very long lines --------------------------------------
+# --- compiler/render/text.py: excerpts of very long lines --------------------------------------
 
 
 def test_text_excerpts_cost_does_not_grow_with_the_line_length() -> None:

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from mlplane.compiler import gitsource
-from mlplane.compiler.cli import cli
-from mlplane.compiler.diagnostics import Diagnostics
-from mlplane.compiler.document import load_spec
-from mlplane.compiler.gitsource import read_spec_at, revision_problem
-from mlplane.compiler.source import Limits
+from mlplane.compiler.cli.main import cli
+from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.core.source import Limits
+from mlplane.compiler.frontend.document import load_spec
+from mlplane.compiler.plan import gitsource
+from mlplane.compiler.plan.gitsource import read_spec_at, revision_problem
 from tests.specs import BASE
 from tests.test_plan import GIT_ENV, Repo
 

@@ -29,11 +29,11 @@ import promql_parser
 import pytest
 import yaml
 
-from mlplane.compiler import ir
-from mlplane.compiler.diagnostics import Diagnostic, Diagnostics, Severity
-from mlplane.compiler.graph import Resource, ResourceGraph
-from mlplane.compiler.pipeline import compile_spec
-from mlplane.compiler.plugins import Target, targets
+from mlplane.compiler.build.pipeline import compile_spec
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.diagnostics import Diagnostic, Diagnostics, Severity
+from mlplane.compiler.core.graph import Resource, ResourceGraph
+from mlplane.compiler.core.plugins import Target, targets
 from mlplane.targets.kubernetes import TARGET, codes, emit_manifests, lower
 from mlplane.targets.monitoring.rules import rules_yaml
 from tests.specs import compile_text
@@ -584,8 +584,8 @@ def test_a_data_source_without_a_known_port_is_a_warning(tmp_path: Path) -> None
 DIGEST_SCRIPT = """
 import hashlib, json, sys
 from pathlib import Path
-from mlplane.compiler.diagnostics import Diagnostics
-from mlplane.compiler.pipeline import compile_spec
+from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.build.pipeline import compile_spec
 from mlplane.targets.kubernetes import TARGET
 out = {}
 for example in sys.argv[1:]:

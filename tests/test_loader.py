@@ -13,10 +13,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlplane.compiler import loader
-from mlplane.compiler.diagnostics import Diagnostic, Location
-from mlplane.compiler.loader import MAX_ERRORS, describe_character, load_bytes, load_path
-from mlplane.compiler.source import Limits, LoadedFile
+from mlplane.compiler.core.diagnostics import Diagnostic, Location
+from mlplane.compiler.core.source import Limits, LoadedFile
+from mlplane.compiler.frontend import loader
+from mlplane.compiler.frontend.loader import MAX_ERRORS, describe_character, load_bytes, load_path
 
 NAME = "specs/mlplane.yaml"
 

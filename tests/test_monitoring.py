@@ -19,8 +19,8 @@ import promql_parser
 import pytest
 import yaml
 
-from mlplane.compiler import ir
-from mlplane.compiler.pipeline import compile_spec
+from mlplane.compiler.build.pipeline import compile_spec
+from mlplane.compiler.core import ir
 from mlplane.schema import models, runtimes
 from mlplane.targets.monitoring import (
     alertmanager,
@@ -631,7 +631,7 @@ def test_yaml_writer_round_trips_the_outputs(document: str) -> None:
 _DIGEST = """
 import hashlib
 from pathlib import Path
-from mlplane.compiler.pipeline import compile_spec
+from mlplane.compiler.build.pipeline import compile_spec
 from mlplane.targets.monitoring import monitoring_files
 digest = hashlib.sha256()
 for path in {paths!r}:

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from mlplane.compiler import ir
-from mlplane.compiler.pipeline import compile_spec
+from mlplane.compiler.build.pipeline import compile_spec
+from mlplane.compiler.core import ir
 from mlplane.targets.monitoring import alerts, emit, names, rules, slo, yamltext
 from tests.judges import require_judge
 

@@ -24,9 +24,9 @@ import jsonschema
 import pytest
 from click.testing import CliRunner, Result
 
-from mlplane.compiler import plugins
-from mlplane.compiler.cli import cli
-from mlplane.compiler.plan_markdown import BUDGET, TRUNCATED
+from mlplane.compiler.cli.main import cli
+from mlplane.compiler.core import plugins
+from mlplane.compiler.plan.markdown import BUDGET, TRUNCATED
 from tests import fake_target
 from tests.specs import BASE
 
@@ -466,8 +466,8 @@ def test_usage_errors_of_plan_without_detailed_exitcode_stay_2() -> None:
 
 
 def test_saved_plan_is_bound_to_commits_and_hashes(repo: Repo, tmp_path: Path) -> None:
-    from mlplane.compiler.build import build
-    from mlplane.compiler.plan_lower import graph_digest
+    from mlplane.compiler.build.outputs import build
+    from mlplane.compiler.plan.lower import graph_digest
 
     base = repo.git("rev-parse", "HEAD")
     repo.edit("spec/mlplane.yaml", "replicas: {min: 2, max: 4}", "replicas: {min: 3, max: 6}")
@@ -492,7 +492,7 @@ def test_json_plan_is_deterministic(repo: Repo) -> None:
 
 
 def test_schema_lists_every_risk_code() -> None:
-    from mlplane.compiler.plan_risk import RISK_CODES
+    from mlplane.compiler.plan.risk import RISK_CODES
 
     assert PLAN_SCHEMA["$defs"]["riskCode"]["enum"] == list(RISK_CODES)
     jsonschema.Draft202012Validator.check_schema(PLAN_SCHEMA)
@@ -502,7 +502,7 @@ def test_schema_lists_every_risk_code() -> None:
 
 
 def test_graph_json_is_resources_json(repo: Repo, tmp_path: Path) -> None:
-    from mlplane.compiler.build import build
+    from mlplane.compiler.build.outputs import build
 
     result = CliRunner().invoke(cli, ["graph", "spec", "--env", "dev"])
     assert result.exit_code == 0
@@ -511,7 +511,7 @@ def test_graph_json_is_resources_json(repo: Repo, tmp_path: Path) -> None:
 
 
 def test_graph_dot_escapes_labels(repo: Repo) -> None:
-    from mlplane.compiler.plan_graph import dot_string, render_dot
+    from mlplane.compiler.build.graph_dot import dot_string, render_dot
 
     result = CliRunner().invoke(cli, ["graph", "spec", "--env", "dev", "--format", "dot"])
     assert result.exit_code == 0
@@ -534,7 +534,7 @@ class WithRules:
         self.inner = inner
 
     def lower(self, system: Any, diagnostics: Any) -> Any:
-        from mlplane.compiler.graph import Resource, ResourceGraph
+        from mlplane.compiler.core.graph import Resource, ResourceGraph
         from mlplane.targets.monitoring import prometheus_rule_spec
 
         graph = self.inner.lower(system, diagnostics)

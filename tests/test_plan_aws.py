@@ -1,8 +1,8 @@
 """The plan on AWS graphs: which changes replace a resource, and which are risk flags.
 
 Hand-built base and head resources in ``resources.json`` form (the shapes the AWS target
-lowers), diffed by ``compiler/plan_diff.py`` with the replace table of
-``compiler/plan_replace_aws.py`` and flagged by ``compiler/plan_risk.py``.
+lowers), diffed by ``compiler/plan/diff.py`` with the replace table of
+``compiler/plan/replace_aws.py`` and flagged by ``compiler/plan/risk.py``.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from mlplane.compiler.plan_diff import diff_graphs
-from mlplane.compiler.plan_replace import replace_fields
-from mlplane.compiler.plan_replace_aws import REPLACE_FIELDS
-from mlplane.compiler.plan_risk import DATA_TYPES, SERVING_TYPES, resource_risks
+from mlplane.compiler.plan.diff import diff_graphs
+from mlplane.compiler.plan.replace import replace_fields
+from mlplane.compiler.plan.replace_aws import REPLACE_FIELDS
+from mlplane.compiler.plan.risk import DATA_TYPES, SERVING_TYPES, resource_risks
 from tests.test_plan_rules import resource
 
 BUCKET = "aws:s3/bucket:Bucket"

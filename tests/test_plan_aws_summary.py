@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from mlplane.compiler.cli import cli
-from mlplane.compiler.plan import Side
-from mlplane.compiler.plan_risk import RISK_CODES, RISK_NOTES, spec_risks
-from mlplane.compiler.plan_run import summarise
+from mlplane.compiler.cli.main import cli
+from mlplane.compiler.plan.model import Side
+from mlplane.compiler.plan.risk import RISK_CODES, RISK_NOTES, spec_risks
+from mlplane.compiler.plan.run import summarise
 from tests.specs import BASE, compile_text
 from tests.test_plan import _VALIDATOR, Repo, committed
 

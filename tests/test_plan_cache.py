@@ -1,5 +1,5 @@
-"""The plan cache of lowered base graphs (``compiler/plan_cache.py``), the plan's lowering and
-the base compiled in a forked child (``compiler/plan_parallel.py``).
+"""The plan cache of lowered base graphs (``compiler/plan/cache.py``), the plan's lowering and
+the base compiled in a forked child (``compiler/plan/parallel.py``).
 
 What must hold: a plan made with the cache, cold or warm, is byte for byte the plan made without
 it, in every format; a warm run really skips the base's lowering; an entry that is corrupted,
@@ -24,11 +24,15 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from mlplane.compiler import plan_cache, plan_lower, plan_parallel, plan_run, plugins
-from mlplane.compiler.cli import cli
-from mlplane.compiler.diagnostics import Diagnostic, Location, Related, Severity
-from mlplane.compiler.pipeline import compile_spec
-from mlplane.compiler.plan_cache import CACHE_DIR, Hit, PlanCache, entry_key
+from mlplane.compiler.build.pipeline import compile_spec
+from mlplane.compiler.cli.main import cli
+from mlplane.compiler.core import plugins
+from mlplane.compiler.core.diagnostics import Diagnostic, Location, Related, Severity
+from mlplane.compiler.plan import cache as plan_cache
+from mlplane.compiler.plan import lower as plan_lower
+from mlplane.compiler.plan import parallel as plan_parallel
+from mlplane.compiler.plan import run as plan_run
+from mlplane.compiler.plan.cache import CACHE_DIR, Hit, PlanCache, entry_key
 from tests import fake_target
 from tests.specs import BASE
 from tests.test_plan import Repo, repo, target  # noqa: F401  (fixtures)
@@ -309,13 +313,13 @@ def test_lowering_without_the_round_trip_gives_the_same_graph(
     assert json.loads(lowered.canonical) == graph
 
 
-# --- the base in a forked child (compiler/plan_parallel.py) ------------------------------------
+# --- the base in a forked child (compiler/plan/parallel.py) ------------------------------------
 
 
 def rendered(plan: Any) -> tuple[str, str, str]:
-    from mlplane.compiler.plan_json import render_json
-    from mlplane.compiler.plan_markdown import render_markdown
-    from mlplane.compiler.plan_text import render_text
+    from mlplane.compiler.plan.json_format import render_json
+    from mlplane.compiler.plan.markdown import render_markdown
+    from mlplane.compiler.plan.text import render_text
 
     return render_json(plan), render_markdown(plan), render_text(plan)
 

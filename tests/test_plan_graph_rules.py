@@ -20,12 +20,15 @@ from typing import Any
 import pytest
 from click.testing import Result
 
-from mlplane.compiler import plan_lower, plan_parallel, plan_run, plugins
-from mlplane.compiler.diagnostics import Diagnostics
-from mlplane.compiler.graph import Resource, ResourceGraph
-from mlplane.compiler.pipeline import compile_spec
-from mlplane.compiler.plan_cache import Hit, PlanCache
-from mlplane.compiler.plan_lower import graph_object
+from mlplane.compiler.build.pipeline import compile_spec
+from mlplane.compiler.core import plugins
+from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.core.graph import Resource, ResourceGraph
+from mlplane.compiler.plan import lower as plan_lower
+from mlplane.compiler.plan import parallel as plan_parallel
+from mlplane.compiler.plan import run as plan_run
+from mlplane.compiler.plan.cache import Hit, PlanCache
+from mlplane.compiler.plan.lower import graph_object
 from tests import test_plan
 from tests.test_plan import Repo, committed
 

@@ -8,15 +8,15 @@ from typing import Any
 
 import pytest
 
-from mlplane.compiler.diagnostics import format_path
-from mlplane.compiler.plan_applied import AppliedRecord, stale_reasons
-from mlplane.compiler.plan_diff import diff_graphs, parse_path
-from mlplane.compiler.plan_json import SavedPlan
-from mlplane.compiler.plan_markdown import code
-from mlplane.compiler.plan_replace import REPLACE_FIELDS, forced_by, replace_fields
-from mlplane.compiler.plan_risk import resource_risks
-from mlplane.compiler.plan_spec import duration
-from mlplane.compiler.plan_spec_ops import alert_counts
+from mlplane.compiler.core.diagnostics import format_path
+from mlplane.compiler.plan.applied import AppliedRecord, stale_reasons
+from mlplane.compiler.plan.diff import diff_graphs, parse_path
+from mlplane.compiler.plan.json_format import SavedPlan
+from mlplane.compiler.plan.markdown import code
+from mlplane.compiler.plan.replace import REPLACE_FIELDS, forced_by, replace_fields
+from mlplane.compiler.plan.risk import resource_risks
+from mlplane.compiler.plan.spec_changes import duration
+from mlplane.compiler.plan.spec_sections import alert_counts
 
 
 def resource(token: str, name: str, inputs: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -323,8 +323,8 @@ def test_saved_plan_checks() -> None:
 def test_docs_show_the_replace_table_and_every_risk_code() -> None:
     from pathlib import Path
 
-    from mlplane.compiler.plan_replace import replace_table_markdown
-    from mlplane.compiler.plan_risk import RISK_CODES
+    from mlplane.compiler.plan.replace import replace_table_markdown
+    from mlplane.compiler.plan.risk import RISK_CODES
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "plan.md").read_text(encoding="utf-8")
     assert replace_table_markdown() in doc, "copy replace_table_markdown() into docs/plan.md"

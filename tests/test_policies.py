@@ -1,4 +1,4 @@
-"""The policy engine (compiler/policy.py): registration, order, tuning, waivers, output.
+"""The policy engine (compiler/policy/engine.py): registration, order, tuning, waivers, output.
 
 Rule-by-rule cases are in ``test_policies_rules.py``, Rego in ``test_policies_rego.py``. Specs
 here carry their expectations as inline comments, like the diagnostics corpus::
@@ -25,17 +25,17 @@ from typing import Any
 import jsonschema
 import pytest
 
-from mlplane.compiler import codes
-from mlplane.compiler.diagnostics import (
+from mlplane.compiler.build.pipeline import CompileResult, compile_spec
+from mlplane.compiler.core import codes
+from mlplane.compiler.core.diagnostics import (
     Diagnostics,
     Severity,
     code_info,
     register_code,
     registered_codes,
 )
-from mlplane.compiler.pipeline import CompileResult, compile_spec
-from mlplane.compiler.plugins import PolicyPack, policy_packs
-from mlplane.compiler.policy import (
+from mlplane.compiler.core.plugins import PolicyPack, policy_packs
+from mlplane.compiler.policy.engine import (
     Finding,
     PolicyRun,
     Rule,
@@ -44,7 +44,7 @@ from mlplane.compiler.policy import (
     rule_by_id,
     target_pattern,
 )
-from mlplane.compiler.render import RenderOptions, render
+from mlplane.compiler.render.dispatch import RenderOptions, render
 from mlplane.policies.docs import policies_markdown
 from tests.test_render import SARIF_SUBSET_SCHEMA
 

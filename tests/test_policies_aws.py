@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from mlplane.compiler import plugins
-from mlplane.compiler.diagnostics import Diagnostics, Location
-from mlplane.compiler.graph import Resource, ResourceGraph, json_document, ref
-from mlplane.compiler.ir import Origin, System
-from mlplane.compiler.pipeline import compile_spec
-from mlplane.compiler.policy import PolicyRun, installed_rules
+from mlplane.compiler.build.pipeline import compile_spec
+from mlplane.compiler.core import plugins
+from mlplane.compiler.core.diagnostics import Diagnostics, Location
+from mlplane.compiler.core.graph import Resource, ResourceGraph, json_document, ref
+from mlplane.compiler.core.ir import Origin, System
+from mlplane.compiler.policy.engine import PolicyRun, installed_rules
 from tests.test_policies import COMPLIANT, ROOT, _waiver, compile_text, describe
 
 Inputs = dict[str, Any]

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from mlplane.compiler.pipeline import compile_spec
-from mlplane.compiler.policy import installed_rules
+from mlplane.compiler.build.pipeline import compile_spec
+from mlplane.compiler.policy.engine import installed_rules
 from tests.test_policies import CASES, TODAY, assert_annotated, describe
 
 ALL_VIOLATIONS = CASES / "all-violations.yaml"

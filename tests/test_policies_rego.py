@@ -1,4 +1,4 @@
-"""Organisation policies in Rego (compiler/policy_input.py), evaluated in-process by regopy.
+"""Organisation policies in Rego (compiler/policy/rego.py), evaluated in-process by regopy.
 
 The two example policies live in ``examples/fraud-scoring/policies/``; the examples satisfy them,
 and a spec that breaks them gets findings located at the spec lines the results' ``path`` names.
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from mlplane.compiler.pipeline import CompileResult, compile_spec
-from mlplane.compiler.policy_input import INPUT_VERSION, policy_id, spec_path, to_policy_input
+from mlplane.compiler.build.pipeline import CompileResult, compile_spec
+from mlplane.compiler.policy.rego import INPUT_VERSION, policy_id, spec_path, to_policy_input
 from tests.test_policies import (
     COMPLIANT,
     ROOT,
@@ -276,7 +276,7 @@ LIMITED = """
 import resource, sys
 limit = 512 * 2**20
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-from mlplane.compiler.cli import main
+from mlplane.compiler.cli.main import main
 main(sys.argv[1:])
 """
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mlplane.compiler.policy import installed_rules
+from mlplane.compiler.policy.engine import installed_rules
 from tests.test_policies import COMPLIANT, assert_annotated, compile_text, describe, edit
 
 Case = Callable[[str], str]

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from mlplane.compiler.graph import (
+from mlplane.compiler.core.graph import (
     GraphError,
     Resource,
     ResourceGraph,
@@ -28,7 +28,7 @@ from mlplane.compiler.graph import (
     ref,
     references,
 )
-from mlplane.compiler.ir import System
+from mlplane.compiler.core.ir import System
 from mlplane.targets.pulumi_classes import CLASSES
 from mlplane.targets.pulumi_literals import LiteralError, ProgramError
 from mlplane.targets.pulumi_program import print_program

@@ -27,12 +27,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlplane.compiler.diagnostics import Diagnostics
-from mlplane.compiler.graph import Resource, ResourceGraph
-from mlplane.compiler.ir import System
-from mlplane.compiler.pipeline import compile_spec
-from mlplane.compiler.plugins import targets
-from mlplane.compiler.provenance import header_line
+from mlplane.compiler.build.pipeline import compile_spec
+from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.core.graph import Resource, ResourceGraph
+from mlplane.compiler.core.ir import System
+from mlplane.compiler.core.plugins import targets
+from mlplane.compiler.core.provenance import header_line
 from mlplane.targets import pulumi_aws_classes as aws_classes
 from mlplane.targets.pulumi_classes import CLASSES, UnknownTypeError, keyword_of
 from mlplane.targets.pulumi_literals import LiteralError, ProgramError, literal

@@ -1,4 +1,4 @@
-"""Tests for ``compiler.render``: every format, terminal safety, escaping and determinism."""
+"""Tests for ``compiler.render.dispatch``: every format, terminal safety, escaping and determinism."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ import jsonschema
 import pytest
 
 import mlplane
-from mlplane.compiler import codes
-from mlplane.compiler.diagnostics import Diagnostic, Location, Related, Severity, code_info
-from mlplane.compiler.render import RENDERERS, RenderOptions, render
-from mlplane.compiler.render_common import Counts, is_unsafe, make_safe, split_lines
-from mlplane.compiler.render_github import escape_data, escape_property
-from mlplane.compiler.render_sarif import artifact_uri, fingerprint
-from mlplane.compiler.render_text import make_excerpt, summary_line
+from mlplane.compiler.core import codes
+from mlplane.compiler.core.diagnostics import Diagnostic, Location, Related, Severity, code_info
+from mlplane.compiler.render.common import Counts, is_unsafe, make_safe, split_lines
+from mlplane.compiler.render.dispatch import RENDERERS, RenderOptions, render
+from mlplane.compiler.render.github import escape_data, escape_property
+from mlplane.compiler.render.sarif import artifact_uri, fingerprint
+from mlplane.compiler.render.text import make_excerpt, summary_line
 
 SOURCE = """\
 models:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mlplane.compiler.lineage import closure, find_cycles
-from mlplane.compiler.pipeline import UnknownEnvironmentError, compile_spec
+from mlplane.compiler.build.pipeline import UnknownEnvironmentError, compile_spec
+from mlplane.compiler.core.lineage import closure, find_cycles
 from tests.specs import BASE, codes_of, compile_text, write_spec
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mlplane.compiler.render import RenderOptions, render
+from mlplane.compiler.render.dispatch import RenderOptions, render
 from tests.specs import BASE, codes_of, compile_text
 
 SECRETS = {

@@ -24,7 +24,7 @@ from tests.judges import require_judge
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = REPO_ROOT / "examples"
 SPEC_SUFFIXES = (".yaml", ".yml")
-# How spec files merge (compiler/document.py): named sections by entry, waivers concatenate,
+# How spec files merge (compiler/frontend/document.py): named sections by entry, waivers concatenate,
 # apiVersion/kind may repeat if equal, every other section lives in one file.
 NAMED_SECTIONS = ("environments", "dataSources", "models", "slas")
 LIST_SECTIONS = ("waivers",)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mlplane.compiler.diagnostics import Diagnostics
-from mlplane.compiler.graph import ResourceGraph
-from mlplane.compiler.ir import System
+from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.core.graph import ResourceGraph
+from mlplane.compiler.core.ir import System
 from mlplane.targets.aws import codes as codes
 from mlplane.targets.aws.lower import TARGET_NAME, lower
 

@@ -1,8 +1,8 @@
-"""Diagnostic codes of the CloudWatch alarms of the AWS target (see ``compiler.codes``)."""
+"""Diagnostic codes of the CloudWatch alarms of the AWS target (see ``compiler.core.codes``)."""
 
 from __future__ import annotations
 
-from mlplane.compiler.diagnostics import Severity, register_code
+from mlplane.compiler.core.diagnostics import Severity, register_code
 
 SLA_NOT_LOWERED = register_code(
     "aws-sla-not-lowered",

@@ -68,7 +68,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from mlplane.compiler import ir
+from mlplane.compiler.core import ir
 from mlplane.targets.monitoring import slo
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"

@@ -43,10 +43,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from mlplane.compiler import ir
-from mlplane.compiler.diagnostics import Diagnostics
-from mlplane.compiler.graph import Resource, ResourceOptions, json_document, ref
-from mlplane.compiler.ir import Origin
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.core.graph import Resource, ResourceOptions, json_document, ref
+from mlplane.compiler.core.ir import Origin
 from mlplane.targets.aws import alarm_codes, alarm_math, dashboard
 from mlplane.targets.monitoring import alerts, slo
 

@@ -21,8 +21,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from mlplane.compiler import ir
-from mlplane.compiler.graph import json_document, ref
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.graph import json_document, ref
 from mlplane.targets.aws import names
 from mlplane.targets.aws.context import Lowering
 

@@ -7,8 +7,8 @@ graph when any of them is an error.
 
 from __future__ import annotations
 
-from mlplane.compiler import ir
-from mlplane.compiler.diagnostics import SpecPath
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.diagnostics import SpecPath
 from mlplane.targets.aws import codes, names, training
 from mlplane.targets.aws.context import CLASSIFICATION_RANK, Lowering, model_tier
 

@@ -1,4 +1,4 @@
-"""Diagnostic codes of the AWS target, registered once (see ``compiler.codes``).
+"""Diagnostic codes of the AWS target, registered once (see ``compiler.core.codes``).
 
 Every code names a spec that validates but cannot be lowered as written to AWS; the message says
 which line and why, and README.md in this folder lists each code with its remedy.
@@ -6,7 +6,7 @@ which line and why, and README.md in this folder lists each code with its remedy
 
 from __future__ import annotations
 
-from mlplane.compiler.diagnostics import Severity, register_code
+from mlplane.compiler.core.diagnostics import Severity, register_code
 
 VPC_REQUIRED = register_code(
     "aws-vpc-required", "an aws environment serves models but declares no aws.vpc"

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlplane.compiler import ir
-from mlplane.compiler.diagnostics import Diagnostics, Location, SpecPath
-from mlplane.compiler.graph import Resource, ResourceOptions
-from mlplane.compiler.ir import Origin
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.diagnostics import Diagnostics, Location, SpecPath
+from mlplane.compiler.core.graph import Resource, ResourceOptions
+from mlplane.compiler.core.ir import Origin
 from mlplane.targets.aws import names
 
 CLASSIFICATION_RANK = {"public": 0, "internal": 1, "confidential": 2, "pii": 3, "phi": 4}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlplane.compiler.graph import json_document, ref
+from mlplane.compiler.core.graph import json_document, ref
 from mlplane.targets.aws import names
 from mlplane.targets.aws.context import Lowering
 

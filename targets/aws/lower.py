@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mlplane.compiler import ir
-from mlplane.compiler.diagnostics import Diagnostics
-from mlplane.compiler.graph import ResourceGraph
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.targets.aws import (
     alarm_seam,
     buckets,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import urlsplit
 
-from mlplane.compiler import ir
+from mlplane.compiler.core import ir
 
 SYSTEM_COMPONENT_TYPE = "mlplane:index:System"
 MODEL_COMPONENT_TYPE = "mlplane:index:Model"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlplane.compiler.graph import Resource, ResourceOptions
+from mlplane.compiler.core.graph import Resource, ResourceOptions
 from mlplane.targets.aws import names
 from mlplane.targets.aws.context import Lowering
 

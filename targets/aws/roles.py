@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlplane.compiler import ir
-from mlplane.compiler.graph import json_document, ref
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.graph import json_document, ref
 from mlplane.targets.aws import names
 from mlplane.targets.aws.context import Lowering, model_tier
 from mlplane.targets.aws.serving import capture_location

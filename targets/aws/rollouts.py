@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mlplane.compiler import ir
+from mlplane.compiler.core import ir
 
 ROLLING_BATCH_PERCENT = 25
 ROLLING_WAIT_SECONDS = 60

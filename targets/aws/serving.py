@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mlplane.compiler import ir
-from mlplane.compiler.diagnostics import Diagnostic, Severity, SpecPath, format_path
-from mlplane.compiler.graph import ref
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.diagnostics import Diagnostic, Severity, SpecPath, format_path
+from mlplane.compiler.core.graph import ref
 from mlplane.schema.formats import has_instance_storage
 from mlplane.targets.aws import codes, names, rollouts
 from mlplane.targets.aws.context import Lowering, model_tier

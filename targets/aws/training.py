@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlplane.compiler import ir
-from mlplane.compiler.graph import json_document, ref
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.graph import json_document, ref
 from mlplane.schema import formats
 from mlplane.targets.aws import codes, names
 from mlplane.targets.aws.context import CLASSIFICATION_RANK, Lowering, model_tier

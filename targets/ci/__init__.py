@@ -1,7 +1,7 @@
 """CI workflows for the GitOps loop: GitHub Actions and GitLab CI, secure by construction.
 
 :func:`emit` is pure: the system model in, ``{relative path: text}`` out, each file built as data
-and dumped once by :mod:`.yamltext`. Only ``mlplane ci`` (``compiler/cli.py``) writes files.
+and dumped once by :mod:`.yamltext`. Only ``mlplane ci`` (``compiler/cli/main.py``) writes files.
 See ``targets/ci/README.md`` for what is generated and why each choice was made.
 """
 
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlplane.compiler import ir
-from mlplane.compiler.provenance import header_line
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.provenance import header_line
 from mlplane.targets.ci.context import REGENERATE, CiContext
 from mlplane.targets.ci.files import (
     Changes,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlplane.compiler import ir
+from mlplane.compiler.core import ir
 from mlplane.targets.ci.pins import GITLAB_IMAGES, PULUMI_CLI
 
 SPEC_FILE_SUFFIXES = (".yaml", ".yml")
@@ -36,7 +36,7 @@ class CiContext:
     spec_path: str
     """Relative to the repository root, POSIX separators; '.' for the root itself."""
     provenance: str
-    """The project's generated-file header line (``compiler/provenance.py``)."""
+    """The project's generated-file header line (``compiler/core/provenance.py``)."""
 
     @property
     def environments(self) -> tuple[ir.CiEnvironment, ...]:

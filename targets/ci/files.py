@@ -4,7 +4,7 @@
 about what it replaces: a file is written only when its content differs, replaced only when
 ``mlplane ci`` wrote it (the generated header says so), removed only when it is one of ours
 that the spec no longer produces, and never reached through a symbolic link. All writes go
-through ``compiler.writer.write_new_file`` (temporary file, then rename: a reader sees the old
+through ``compiler.build.writer.write_new_file`` (temporary file, then rename: a reader sees the old
 file or the new one, never half of one).
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import TypeAdapter, ValidationError
 
-from mlplane.compiler.writer import UnsafePathError, check_relative_path, write_new_file
+from mlplane.compiler.build.writer import UnsafePathError, check_relative_path, write_new_file
 from mlplane.schema.ci import RepoPath
 
 _REPO_PATH: TypeAdapter[str] = TypeAdapter(RepoPath)

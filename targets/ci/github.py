@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlplane.compiler import ir
+from mlplane.compiler.core import ir
 from mlplane.targets.ci import scripts
 from mlplane.targets.ci.context import GITHUB_RUNNER, CiContext
 from mlplane.targets.ci.pins import uses

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlplane.compiler import ir
+from mlplane.compiler.core import ir
 from mlplane.targets.ci.context import CiContext, needs_passphrase, pulumi_env, session_name
 from mlplane.targets.ci.github import install_steps, permissions, run, runs_on, workflow_path
 from mlplane.targets.ci.pins import uses

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlplane.compiler import ir
+from mlplane.compiler.core import ir
 from mlplane.targets.ci import scripts
 from mlplane.targets.ci.context import CiContext, pulumi_env, session_name
 

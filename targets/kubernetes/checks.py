@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from mlplane.compiler.diagnostics import Related, SpecPath
+from mlplane.compiler.core.diagnostics import Related, SpecPath
 from mlplane.targets.kubernetes import codes
 from mlplane.targets.kubernetes.context import Claim, Lowering
 

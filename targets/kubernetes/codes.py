@@ -1,4 +1,4 @@
-"""Diagnostic codes of the Kubernetes target, registered once (see ``compiler.codes``).
+"""Diagnostic codes of the Kubernetes target, registered once (see ``compiler.core.codes``).
 
 Every code names a spec that validates but cannot be lowered as written to Kubernetes; the
 message says which line and why, and the target README lists each code with its remedy.
@@ -6,7 +6,7 @@ message says which line and why, and the target README lists each code with its 
 
 from __future__ import annotations
 
-from mlplane.compiler.diagnostics import Severity, register_code
+from mlplane.compiler.core.diagnostics import Severity, register_code
 
 UNSUPPORTED = register_code(
     "kubernetes-unsupported", "a spec feature is not supported on the kubernetes target"

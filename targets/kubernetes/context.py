@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from mlplane.compiler import ir
-from mlplane.compiler.diagnostics import Diagnostics, Location, SpecPath
-from mlplane.compiler.graph import Resource
-from mlplane.compiler.ir import Origin
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.diagnostics import Diagnostics, Location, SpecPath
+from mlplane.compiler.core.graph import Resource
+from mlplane.compiler.core.ir import Origin
 from mlplane.targets.kubernetes import names
 
 CORE_GROUP = "v1"

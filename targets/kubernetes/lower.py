@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlplane.compiler import ir
-from mlplane.compiler.diagnostics import Diagnostics
-from mlplane.compiler.graph import ResourceGraph
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.targets.kubernetes import (
     checks,
     codes,

@@ -16,9 +16,9 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mlplane.compiler import ir
-from mlplane.compiler.graph import Resource, ResourceGraph
-from mlplane.compiler.provenance import header_line
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.graph import Resource, ResourceGraph
+from mlplane.compiler.core.provenance import header_line
 from mlplane.targets.kubernetes import names
 from mlplane.targets.monitoring import yamltext
 from mlplane.targets.pulumi_literals import secret_keys
@@ -34,7 +34,7 @@ KIND_ORDER = (
 
 
 def header(system: ir.System, comment: str = "#") -> str:
-    """The shared generated-file header (safe display names only, see ``compiler.provenance``)."""
+    """The shared generated-file header (safe display names only, see ``compiler.core.provenance``)."""
     return f"{comment} {header_line(system)}"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from mlplane.compiler import ir
+from mlplane.compiler.core import ir
 from mlplane.schema import formats
 
 SYSTEM_COMPONENT_TYPE = "mlplane:index:System"

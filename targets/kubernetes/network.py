@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from mlplane.compiler import ir
-from mlplane.compiler.ir import Origin
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.ir import Origin
 from mlplane.targets.kubernetes import codes, names
 from mlplane.targets.kubernetes.context import Lowering
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlplane.compiler import ir
-from mlplane.compiler.diagnostics import Diagnostic, Severity, format_path
-from mlplane.compiler.ir import Origin
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.diagnostics import Diagnostic, Severity, format_path
+from mlplane.compiler.core.ir import Origin
 from mlplane.targets.kubernetes import codes, names
 from mlplane.targets.kubernetes.context import Lowering
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from mlplane.compiler import ir
+from mlplane.compiler.core import ir
 from mlplane.targets.kubernetes import names
 from mlplane.targets.kubernetes.context import Lowering
 

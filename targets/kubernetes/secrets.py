@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mlplane.compiler import ir
-from mlplane.compiler.graph import secret_ref
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.graph import secret_ref
 from mlplane.targets.kubernetes import codes, names
 from mlplane.targets.kubernetes.context import Lowering
 from mlplane.targets.kubernetes.pods import PodInputs

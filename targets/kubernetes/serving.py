@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any
 
-from mlplane.compiler import ir
+from mlplane.compiler.core import ir
 from mlplane.targets.kubernetes import names, pods, rollouts
 from mlplane.targets.kubernetes.context import Lowering
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlplane.compiler import ir
+from mlplane.compiler.core import ir
 from mlplane.targets.kubernetes import names, pods
 from mlplane.targets.kubernetes.context import Lowering
 

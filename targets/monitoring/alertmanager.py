@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlplane.compiler import ir
+from mlplane.compiler.core import ir
 from mlplane.targets.monitoring import promql, yamltext
 
 SECRETS_DIR = "/etc/alertmanager/secrets"

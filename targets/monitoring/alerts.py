@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlplane.compiler import ir
+from mlplane.compiler.core import ir
 from mlplane.targets.monitoring import names, promql, sli, slo
 
 RUNBOOK_BASE = "https://mlplane.dev/runbooks"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from mlplane.compiler import ir
+from mlplane.compiler.core import ir
 from mlplane.schema import runtimes
 from mlplane.targets.monitoring import slo
 

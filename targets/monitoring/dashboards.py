@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from mlplane.compiler import canonical, ir
+from mlplane.compiler.core import canonical, ir
 from mlplane.schema import runtimes
 from mlplane.targets.monitoring import names, presets, promql, sli
 

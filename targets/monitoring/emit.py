@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlplane.compiler import ir
-from mlplane.compiler.graph import ResourceGraph
-from mlplane.compiler.provenance import header_line
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.graph import ResourceGraph
+from mlplane.compiler.core.provenance import header_line
 from mlplane.targets.monitoring.alertmanager import alertmanager_yaml
 from mlplane.targets.monitoring.dashboards import dashboard_json
 from mlplane.targets.monitoring.rule_tests import rule_tests_yaml

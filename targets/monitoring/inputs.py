@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from mlplane.compiler import ir
+from mlplane.compiler.core import ir
 from mlplane.schema import runtimes
 from mlplane.targets.monitoring import presets, promql, sli, synth
 from mlplane.targets.monitoring.presets import WINDOW

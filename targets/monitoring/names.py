@@ -8,7 +8,7 @@ condition carry identical labels and ``and`` matches them one to one.
 
 from __future__ import annotations
 
-from mlplane.compiler import ir
+from mlplane.compiler.core import ir
 from mlplane.targets.monitoring import promql
 
 ERRORS_RATE = "slo:sli_errors:rate5m"

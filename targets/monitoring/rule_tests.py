@@ -30,7 +30,7 @@ from fractions import Fraction
 from math import ceil
 from typing import Any
 
-from mlplane.compiler import ir
+from mlplane.compiler.core import ir
 from mlplane.targets.monitoring import alerts, inputs, names, promql, slo, yamltext
 from mlplane.targets.monitoring.inputs import Phase
 

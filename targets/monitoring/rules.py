@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mlplane.compiler import ir
+from mlplane.compiler.core import ir
 from mlplane.targets.monitoring import alerts, names, promql, sli, slo, yamltext
 from mlplane.targets.monitoring.presets import EventSli
 

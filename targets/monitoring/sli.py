@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import promql_parser
 
-from mlplane.compiler import ir
+from mlplane.compiler.core import ir
 from mlplane.targets.monitoring import presets, promql
 from mlplane.targets.monitoring.presets import WINDOW, EventSli
 from mlplane.targets.monitoring.slo import number

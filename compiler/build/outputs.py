@@ -1,0 +1,267 @@
+"""``mlplane build``: compile one environment, lower it with its target, write every output.
+
+    spec --compile_spec--> system --target.lower--> graph --emitters--> files --writer--> out/
+
+The output directory holds the target's own files (``target.emit``), the files of every graph
+emitter (the Pulumi project under ``pulumi/``), ``resources.json`` (the canonical graph, what
+``plan`` diffs) and ``manifest.json`` (every other file with its SHA-256). Everything is decided
+in memory first; only then does the writer touch the disk, atomically (``compiler/build/writer.py``),
+so a failing emitter leaves the previous output byte-identical.
+
+Outputs depend only on the spec: spec files are named relative to the spec's directory (never
+by how the user spelled the path, nor by an absolute path of the build machine), keys are sorted,
+and nothing records a time. ``check=True`` builds in memory and compares with the directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, is_dataclass, replace
+from datetime import date
+from functools import cache
+from pathlib import Path, PurePath
+from types import MappingProxyType
+from typing import Any, Literal
+
+from mlplane import __version__
+from mlplane.compiler.core import canonical, plugins
+from mlplane.compiler.core.diagnostics import Diagnostics, Location
+from mlplane.compiler.core.graph import ResourceGraph
+from mlplane.compiler.core.ir import System
+from mlplane.compiler.build.pipeline import CompileResult, compile_spec, target_of
+from mlplane.compiler.core.provenance import GENERATOR, header_line, spec_file_names
+from mlplane.compiler.build.writer import (
+    check_ancestors,
+    check_destination,
+    check_tree,
+    output_lock,
+    read_tree,
+    replace_tree,
+    sha256,
+    special_files,
+)
+
+MANIFEST = "manifest.json"
+RESOURCES = "resources.json"
+MANIFEST_VERSION = 1
+HEADER_LINES = 3
+"""A text file's header must be within its first lines (after a shebang or similar)."""
+
+Finding = Literal["missing", "stale", "hand-edited", "extra", "not-a-file"]
+
+
+class BuildError(Exception):
+    """An emitter broke a rule of the output (unsafe path, duplicate file, missing header):
+    a bug in a target or emitter, never a user's mistake."""
+
+
+@dataclass
+class BuildResult:
+    """What a build did, or (with ``check``) what it found; nothing is written on errors."""
+
+    compiled: CompileResult
+    out_dir: Path
+    files: tuple[str, ...] = ()
+    """Every file of the output, relative to ``out_dir``, sorted (``manifest.json`` included)."""
+    findings: tuple[tuple[str, Finding], ...] = ()
+    """``--check``: (path, finding) for each file that is not current, sorted by path."""
+    checked: bool = False
+
+    @property
+    def diagnostics(self) -> Diagnostics:
+        return self.compiled.diagnostics
+
+    @property
+    def ok(self) -> bool:
+        return self.compiled.ok and not self.findings and bool(self.files)
+
+
+def default_out_dir(environment: str) -> Path:
+    """``build/<env>`` below the current directory."""
+    return Path("build") / environment
+
+
+def build(
+    target_path: Path,
+    env: str,
+    out_dir: Path | None = None,
+    check: bool = False,
+    *,
+    policies: bool = False,
+    today: date | None = None,
+) -> BuildResult:
+    """Build environment ``env`` of the spec at ``target_path`` into ``out_dir``.
+
+    With ``policies`` (as ``mlplane build`` runs it) the policy packs run as in ``mlplane
+    validate``, and the graph rules on the lowered graph, and a spec that breaks a rule is not
+    built; ``today`` decides which waivers have expired (None: none has).
+
+    Raises ``UnknownEnvironmentError`` (a usage error), ``UnsafePathError`` and
+    ``OutputLockedError`` (the destination cannot be used) and :class:`BuildError` (a bug).
+    """
+    out = out_dir if out_dir is not None else default_out_dir(env)
+    compiled = compile_spec(target_path, [env], policies=policies, today=today, lower=policies)
+    result = BuildResult(compiled, out, checked=check)
+    files = _outputs(compiled, env) if compiled.ok else None
+    if files is None:
+        return result
+    result.files = tuple(sorted(files))
+    check_ancestors(out)
+    # --check must not create directories: with no parent there is no output and no rival build.
+    guard = output_lock(out) if not check or out.parent.is_dir() else contextlib.nullcontext()
+    with guard:
+        previous = _recorded_hashes(out)
+        listed = None if previous is None else frozenset(previous) | {MANIFEST}
+        check_destination(out, listed, replacing=not check)
+        if check:
+            result.findings = compare(out, files)
+        else:
+            replace_tree(out, files)
+    return result
+
+
+def _outputs(compiled: CompileResult, env: str) -> dict[str, bytes] | None:
+    """Every file of the output, in memory; None (with diagnostics) when lowering failed."""
+    system = compiled.systems[env]
+    target = _target_of(system, compiled.diagnostics)
+    if target is None:
+        return None
+    graph = compiled.graphs.get(env)
+    if graph is None:  # lowered by the policy stage when the build ran the policies
+        graph = target.lower(system, compiled.diagnostics)
+    if graph is None or compiled.diagnostics.has_errors:
+        return None
+    root = compiled.document.root if compiled.document else None
+    system, graph = _rebased(system, graph, root)
+    texts = _emitted(system, graph, target)
+    return _with_manifest(system, graph, texts)
+
+
+def _target_of(system: System, diagnostics: Diagnostics) -> plugins.Target | None:
+    return target_of(system, diagnostics)
+
+
+def _emitted(system: System, graph: ResourceGraph, target: plugins.Target) -> dict[str, str]:
+    """The target's files plus every graph emitter's plus ``resources.json``; no overlaps."""
+    producers: list[tuple[str, Callable[[System, ResourceGraph], Mapping[str, str]]]] = [
+        (f"target {target.name}", target.emit)
+    ]
+    producers += [(f"emitter {n}", e.emit) for n, e in sorted(plugins.emitters().items())]
+    texts: dict[str, str] = {RESOURCES: graph.canonical_json()}
+    for producer, emit in producers:
+        for path, text in emit(system, graph).items():
+            if path in texts or path == MANIFEST:
+                raise BuildError(f"{producer} emits {path!a}, which another producer also writes")
+            texts[path] = text
+    return texts
+
+
+def _with_manifest(
+    system: System, graph: ResourceGraph, texts: Mapping[str, str]
+) -> dict[str, bytes]:
+    header = header_line(system)
+    files = {path: text.encode("utf-8") for path, text in texts.items()}
+    for path, text in texts.items():
+        first_lines = text.splitlines()[:HEADER_LINES]
+        if not path.endswith(".json") and not any(header in line for line in first_lines):
+            raise BuildError(f"{path!a} does not start with the generated-file header")
+    files[MANIFEST] = manifest_json(system, graph, files).encode("utf-8")
+    check_tree(files)
+    return files
+
+
+def manifest_json(system: System, graph: ResourceGraph, files: Mapping[str, bytes]) -> str:
+    """``manifest.json``: provenance, and every other output file with its size and SHA-256."""
+    document = {
+        "version": MANIFEST_VERSION,
+        "generator": {"name": GENERATOR, "version": __version__},
+        "header": header_line(system),
+        "note": (
+            "Generated files: do not edit. Text files carry the header above as a comment; "
+            "JSON files (this manifest, resources.json) cannot hold comments, so this manifest "
+            "names their generator. `mlplane build --check` compares the output with these hashes."
+        ),
+        "system": system.name,
+        "spec": list(spec_file_names(system)),
+        "environment": graph.environment,
+        "target": graph.target,
+        "files": [
+            {"path": path, "sha256": sha256(data), "size": len(data)}
+            for path, data in sorted(files.items())
+        ],
+    }
+    return canonical.canonical_json(document)
+
+
+def _recorded_hashes(out_dir: Path) -> dict[str, str] | None:
+    """Path -> SHA-256 from an existing ``manifest.json`` written by mlplane, else None."""
+    try:
+        document = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+        if document["generator"]["name"] != GENERATOR:
+            return None
+        return {str(entry["path"]): str(entry["sha256"]) for entry in document["files"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def compare(out_dir: Path, files: Mapping[str, bytes]) -> tuple[tuple[str, Finding], ...]:
+    """What differs between the output that would be written and ``out_dir``.
+
+    *stale*: the spec or mlplane changed since the build; *hand-edited*: the file no longer has
+    the hash its manifest recorded; *missing*, *extra*; *not-a-file*: a symlink or special file.
+    """
+    on_disk = read_tree(out_dir)
+    recorded = _recorded_hashes(out_dir) or {}
+    findings: dict[str, Finding] = {path: "not-a-file" for path in special_files(out_dir)}
+    for path in sorted(set(files) | set(on_disk)):
+        if path in findings:
+            continue
+        if path not in on_disk:
+            findings[path] = "missing"
+        elif path not in files:
+            findings[path] = "extra"
+        elif on_disk[path] != files[path]:
+            edited = path in recorded and sha256(on_disk[path]) != recorded[path]
+            findings[path] = "hand-edited" if edited and path != MANIFEST else "stale"
+    return tuple(sorted(findings.items()))
+
+
+def _rebased(
+    system: System, graph: ResourceGraph, root: Path | None
+) -> tuple[System, ResourceGraph]:
+    """``system`` and ``graph`` with every spec file named relative to the spec's directory.
+
+    Diagnostics name files as the user typed them (relative to the working directory), which is
+    right for a terminal but would make the output depend on where the build ran.
+    """
+    if root is None:
+        return system, graph
+    base = root.resolve()
+    cwd = Path.cwd()
+
+    @cache  # one answer per spec file, however many locations name it
+    def rename(name: str) -> str:
+        try:
+            return (cwd / name).resolve().relative_to(base).as_posix()
+        except (OSError, ValueError):
+            return PurePath(name).name
+
+    return _relocated(system, rename), _relocated(graph, rename)
+
+
+def _relocated(value: Any, rename: Callable[[str], str]) -> Any:
+    """A deep copy of frozen dataclasses with every ``Location.file`` renamed."""
+    if isinstance(value, Location):
+        return Location(rename(value.file), value.line, value.column)
+    if is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            f.name: _relocated(getattr(value, f.name), rename) for f in fields(value) if f.init
+        }
+        return replace(value, **changes)
+    if isinstance(value, MappingProxyType):
+        return MappingProxyType({k: _relocated(v, rename) for k, v in value.items()})
+    if isinstance(value, tuple):
+        return tuple(_relocated(item, rename) for item in value)
+    return value

@@ -1,0 +1,443 @@
+"""The ``mlplane`` command line: options in, library calls out, nothing clever here.
+
+Exit codes: 0 success, 1 the spec has errors (or a check failed), 2 usage error, 3 internal
+error (a bug: please report it with the spec that triggers it).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from pydantic import TypeAdapter, ValidationError
+
+from mlplane import __version__
+from mlplane.compiler.build.pipeline import CompileResult, UnknownEnvironmentError, compile_spec
+from mlplane.compiler.build.writer import write_new_file
+from mlplane.compiler.cli.explain import explain_json, explain_yaml
+from mlplane.compiler.render import dispatch as renderers
+from mlplane.schema.types import Name, Owner
+
+EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+FORMATS = tuple(renderers.RENDERERS)
+
+PATH_ARGUMENT = click.argument("path", required=False, default=".", type=click.Path(path_type=Path))
+
+
+def _use_color(stream: object) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def _compile(
+    path: Path,
+    environments: Sequence[str] | None,
+    *,
+    policies: bool = False,
+    today: date | None = None,
+    policy_dirs: Sequence[Path] = (),
+) -> CompileResult:
+    try:
+        return compile_spec(
+            path, environments, policies=policies, today=today, policy_dirs=policy_dirs
+        )
+    except UnknownEnvironmentError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def _report(
+    result: CompileResult, fmt: str, *, waived: bool = False, only_waived: bool = False
+) -> None:
+    """Render the diagnostics (``waived``: with the waived findings; ``only_waived``: just
+    those, as notes under the summary line of the text format)."""
+    options = renderers.RenderOptions(
+        color=_use_color(sys.stdout), tool_version=__version__, summary=not only_waived
+    )
+    items = () if only_waived else result.sorted_diagnostics()
+    if waived or only_waived:
+        items += result.waived.sorted()
+    text = renderers.render(fmt, items, result.sources, options)
+    if text:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="mlplane")
+def cli() -> None:
+    """mlplane: a declarative GitOps compiler for ML systems.
+
+    One YAML spec describes data sources, models, security policies and SLAs; mlplane validates
+    it with located diagnostics and lowers it per environment.
+
+    \b
+    Example:
+      mlplane init my-system && mlplane validate my-system
+    """
+
+
+@cli.command()
+@PATH_ARGUMENT
+@click.option(
+    "--env", "environments", multiple=True, metavar="NAME", help="Validate only these environments."
+)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="The date waiver expiry is judged against (default: the current date).",
+)
+@click.option(
+    "--policy",
+    "policy_dirs",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    metavar="DIR",
+    help="Also evaluate the organisation policies (*.rego) below DIR (repeatable).",
+)
+def validate(
+    path: Path,
+    environments: tuple[str, ...],
+    fmt: str,
+    strict: bool,
+    today: datetime | None,
+    policy_dirs: tuple[Path, ...],
+) -> None:
+    """Validate a spec file or directory (default: the current directory).
+
+    Reports every problem at once, each at file:line:col with a stable code, including the
+    findings of the policy rules (mlplane policies) and of organisation policies in Rego.
+    Waived findings are listed as notes; they do not fail validation.
+    Exits 0 when valid, 1 when the spec has errors.
+
+    \b
+    Examples:
+      mlplane validate examples/fraud-scoring
+      mlplane validate spec.yaml --env prod --format sarif > mlplane.sarif
+      mlplane validate --format github        # annotations in GitHub Actions
+      mlplane validate . --policy org-policies --today 2026-01-31
+    """
+    day = today.date() if today is not None else date.today()
+    result = _compile(path, environments or None, policies=True, today=day, policy_dirs=policy_dirs)
+    failed = not result.ok or (strict and len(result.diagnostics) > 0)
+    if fmt != "text":
+        _report(result, fmt, waived=True)
+    else:
+        _report(result, fmt)
+        if not failed:
+            click.echo(_summary(result), err=False)
+        _report(result, fmt, only_waived=True)
+    sys.exit(EXIT_SPEC if failed else EXIT_OK)
+
+
+def _summary(result: CompileResult) -> str:
+    if not result.systems:
+        return "valid"
+    first = next(iter(result.systems.values()))
+    envs = ", ".join(sorted(result.systems))
+    waived = f"; {len(result.waived)} waived finding(s) below" if len(result.waived) else ""
+    return (
+        f"valid: system {first.name!r} with {len(first.models)} models, {len(first.data_sources)} "
+        f"data sources and {len(first.slas)} SLAs; environments: {envs}{waived}"
+    )
+
+
+@cli.command()
+@PATH_ARGUMENT
+@click.option(
+    "--env", "environment", required=True, metavar="NAME", help="The environment to explain."
+)
+@click.option(
+    "--show-origin", is_flag=True, help="Annotate every value with the file:line it came from."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True
+)
+def explain(path: Path, environment: str, show_origin: bool, fmt: str) -> None:
+    """Print the effective spec of one environment, after its overrides are applied.
+
+    \b
+    Example:
+      mlplane explain examples/fraud-scoring --env prod --show-origin
+    """
+    result = _compile(path, [environment])
+    if not result.ok or result.document is None or environment not in result.effective:
+        _report(result, "text")
+        sys.exit(EXIT_SPEC)
+    effective = result.effective[environment]
+    if fmt == "json":
+        click.echo(explain_json(effective.spec, effective.document, environment), nl=False)
+    else:
+        text = explain_yaml(
+            effective.spec, effective.document, result.document, environment, show_origin
+        )
+        click.echo(text, nl=False)
+
+
+@cli.command("build")
+@PATH_ARGUMENT
+@click.option("--env", "environment", required=True, metavar="NAME", help="The environment to build.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="The output directory (default: build/<env> below the current directory).",
+)
+@click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 unless the output directory is current."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def build_command(
+    path: Path, environment: str, out_dir: Path | None, check: bool, fmt: str
+) -> None:
+    """Build one environment: the Pulumi project, the target's files, resources.json and a
+    manifest.json with the SHA-256 of every file.
+
+    The output is replaced atomically (a failure leaves it as it was), a lock makes a concurrent
+    build into the same directory fail at once, and the same spec always gives the same bytes.
+    Exits 0 when written (or, with --check, current), 1 when the spec has errors, the output is
+    not current or another build holds the lock, 2 on a usage error or an unusable --out.
+
+    \b
+    Examples:
+      mlplane build examples/fraud-scoring --env dev
+      mlplane build examples/fraud-scoring --env prod --out deploy/prod --check
+    """
+    from mlplane.compiler.build.outputs import build
+    from mlplane.compiler.build.report import report_json, report_text, status
+    from mlplane.compiler.build.writer import OutputLockedError, UnsafePathError
+
+    try:
+        result = build(path, environment, out_dir, check=check, policies=True, today=date.today())
+    except UnknownEnvironmentError as error:
+        raise click.UsageError(str(error)) from None
+    except UnsafePathError as error:
+        raise click.UsageError(str(error)) from None
+    except OutputLockedError as error:
+        click.echo(f"mlplane: error: {error}", err=True)
+        sys.exit(EXIT_SPEC)
+    text = report_json(result) if fmt == "json" else report_text(result, _use_color(sys.stdout))
+    click.echo(text, nl=False)
+    sys.exit(EXIT_OK if status(result) in ("written", "current") else EXIT_SPEC)
+
+
+@cli.group("policies", invoke_without_command=True)
+@click.pass_context
+def policies_group(ctx: click.Context) -> None:
+    """List the policy rules: id, severity, mandatory, title and the scanner checks they mirror.
+
+    Tune a rule in the spec with policies: {rules: {ID: {severity: ...}}}; waive a finding with
+    waivers: (reason, owner, expiry date).
+
+    \b
+    Examples:
+      mlplane policies
+      mlplane policies explain data.residency-respected
+    """
+    if ctx.invoked_subcommand is None:
+        from mlplane.compiler.policy.engine import installed_rules, rules_table
+
+        click.echo(rules_table(installed_rules()), nl=False)
+
+
+@policies_group.command("explain")
+@click.argument("rule_id", metavar="ID")
+def policies_explain(rule_id: str) -> None:
+    """Print why a rule exists, how to fix its findings, and an example of each.
+
+    \b
+    Example:
+      mlplane policies explain models.image-digest
+    """
+    from mlplane.compiler.policy.engine import explain_rule, installed_rules, rule_by_id
+    from mlplane.schema.formats import closest
+
+    rule = rule_by_id(rule_id)
+    if rule is None:
+        suggestion = closest(rule_id, [known.id for known in installed_rules()])
+        hint = f"; did you mean {suggestion!r}?" if suggestion else "; list them: mlplane policies"
+        raise click.UsageError(f"policy rule {rule_id!r} is not defined{hint}")
+    click.echo(explain_rule(rule), nl=False)
+
+
+@cli.command("ci")
+@PATH_ARGUMENT
+@click.option(
+    "--provider",
+    default=None,
+    metavar="NAME",
+    help="github or gitlab (default: the spec's ci.provider, else github).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="The repository root to write into (default: the git top-level of PATH).",
+)
+@click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 listing the CI files that are stale."
+)
+def ci_command(path: Path, provider: str | None, out_dir: Path | None, check: bool) -> None:
+    """Write the CI of the GitOps loop: validate and plan on every pull/merge request, apply
+    after merge, and a scheduled drift check.
+
+    GitHub: .github/workflows/mlplane-<system>-{pr,apply,drift}.yml; GitLab: .gitlab-ci.yml.
+    Only files that mlplane ci wrote are ever replaced or removed. Exits 0 when written (with
+    --check: current), 1 when the spec has errors or a file is stale, 2 on a usage error.
+
+    \b
+    Examples:
+      mlplane ci                          # the spec here, into its git repository
+      mlplane ci deploy/fraud --provider gitlab
+      mlplane ci --check                  # fail when the committed workflows are stale
+    """
+    from mlplane.compiler.build.writer import UnsafePathError
+
+    result = _compile(path, None)
+    if len(result.diagnostics):
+        _report(result, "text")
+    if not result.ok or not result.systems:
+        sys.exit(EXIT_SPEC)
+    system = next(iter(result.systems.values()))
+    plugin = _ci_provider(provider or system.ci.provider)
+    try:
+        root = out_dir or plugin.repository_root(path)
+        if root is None:
+            raise click.UsageError(f"{path} is not inside a git repository; choose one with --out")
+        files = plugin.emit(system, system.ci.spec_path or plugin.spec_path_in(root, path))
+        changes = plugin.compare(root, system, files)
+        if changes.foreign and not check:
+            raise click.UsageError(
+                f"refusing to replace {', '.join(changes.foreign)}: not written by mlplane ci; "
+                "move it away or choose another --out"
+            )
+        if not check:
+            plugin.apply(root, files, changes)
+    except (ValueError, UnsafePathError) as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(_ci_summary(changes, check, len(files)), nl=False)
+    if not check and not any(env.apply for env in system.ci.environments):
+        click.echo(
+            "note: CI applies no environment yet: give one a remote state backend "
+            "(environments.<env>.state: s3://...) or list it in ci.apply"
+        )
+    sys.exit(EXIT_SPEC if check and changes.stale else EXIT_OK)
+
+
+def _ci_provider(name: str) -> Any:
+    """A CI provider from the ``mlplane.ci`` entry points (``targets/ci`` registers two)."""
+    from importlib.metadata import entry_points
+
+    found = {entry.name: entry for entry in entry_points(group="mlplane.ci")}
+    if name not in found:
+        raise click.UsageError(f"unknown CI provider {name!r}; choose {' or '.join(sorted(found))}")
+    return found[name].load()
+
+
+def _ci_summary(changes: Any, check: bool, total: int) -> str:
+    lines = [f"{'stale' if check else 'wrote'}: {path}" for path in changes.changed]
+    lines += [
+        f"{'stale' if check else 'removed'}: {path} (no longer generated)"
+        for path in changes.obsolete
+    ]
+    lines += [f"stale: {path} (not written by mlplane ci)" for path in changes.foreign]
+    if check and changes.stale:
+        lines.append(f"{len(changes.stale)} CI file(s) are stale; regenerate them with: mlplane ci")
+    elif not lines:
+        lines.append(f"CI files are current ({total} file(s))")
+    return "\n".join(lines) + "\n"
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of the spec language (for editors and other tools).
+
+    \b
+    Example:
+      mlplane schema > mlplane.v1.schema.json
+    """
+    from mlplane.schema.export import schema_text
+
+    click.echo(schema_text(), nl=False)
+
+
+@cli.command()
+@click.argument("directory", required=False, default=".", type=click.Path(path_type=Path))
+@click.option("--name", default=None, help="The system name (default: the directory's name).")
+@click.option("--owner", default="ml-platform", show_default=True, help="The owning team.")
+@click.option("--force", is_flag=True, help="Overwrite an existing mlplane.yaml.")
+def init(directory: Path, name: str | None, owner: str, force: bool) -> None:
+    """Write a commented starter spec (mlplane.yaml) that validates as written.
+
+    \b
+    Example:
+      mlplane init fraud-scoring --owner risk-ml
+    """
+    from mlplane.compiler.cli.starter import starter_spec
+
+    system = name or directory.resolve().name
+    for label, value, adapter in (("name", system, _NAME), ("owner", owner, _OWNER)):
+        try:
+            adapter.validate_python(value)
+        except ValueError as error:
+            raise click.BadParameter(_first_error(error), param_hint=f"--{label}") from None
+    target = directory / "mlplane.yaml"
+    if target.exists() and not force:
+        raise click.UsageError(f"{target} exists; use --force to overwrite it")
+    write_new_file(target, starter_spec(system, owner))
+    click.echo(f"wrote {target}; next: mlplane validate {directory}")
+
+
+_NAME: TypeAdapter[str] = TypeAdapter(Name)
+_OWNER: TypeAdapter[str] = TypeAdapter(Owner)
+
+
+def _first_error(error: ValueError) -> str:
+    if isinstance(error, ValidationError):
+        return str(error.errors(include_url=False)[0]["msg"])
+    return str(error)
+
+
+
+def _register_gitops_verbs() -> None:
+    """plan, apply, destroy, drift and graph: declared in compiler/cli/plan.py."""
+    from mlplane.compiler.cli.plan import register
+
+    register(cli)
+
+
+_register_gitops_verbs()
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Console entry point: never a traceback for a user's mistake, exit 3 for our own bugs."""
+    try:
+        cli.main(
+            args=list(argv) if argv is not None else None, prog_name="mlplane", standalone_mode=True
+        )
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as error:  # a bug in mlplane, not in the spec
+        if os.environ.get("MLPLANE_DEBUG"):
+            raise
+        click.echo(
+            f"mlplane: internal error ({type(error).__name__}: {error}); this is a bug, please report it "
+            "with the spec that triggers it (set MLPLANE_DEBUG=1 for a traceback)",
+            err=True,
+        )
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(EXIT_OK)

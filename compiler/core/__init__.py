@@ -1,0 +1,1 @@
+"""Floor 1, what every pass and every plug-in imports: the system model (`ir`), the resource graph, diagnostics and their codes, provenance, canonical JSON, the plug-in registry, source files and lineage. Imports nothing else of the compiler."""

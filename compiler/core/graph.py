@@ -1,0 +1,264 @@
+"""The resource graph: what a target plans to create for one environment.
+
+Each resource has a Pulumi type token (``kubernetes:apps/v1:Deployment``), a stable logical name
+(unique in the graph, derived only from spec names so it never changes between builds), JSON-like
+inputs, an optional parent component, explicit dependencies, Pulumi options, and the origin of
+the spec element that produced it. The Pulumi program is printed from the graph, the plan diffs
+two graphs, resource-level policies read graphs, and a test runs the printed program under
+Pulumi's mock runtime and checks that it registers exactly this graph.
+
+Inputs are plain JSON values (str, int, float, bool, None, lists, dicts with str keys). Three
+markers (mappings with ``$`` keys) stand for values that exist only when the program runs:
+
+- ``{"$secret": "<config key>"}`` (:func:`secret_ref`): a Pulumi secret read from the stack's
+  secret config; the graph never holds a secret's value.
+- ``{"$ref": "<logical name>", "$output": "<output>"}`` (:func:`ref`): an output of another
+  resource of the graph, in wire form (``arn``, ``bucketDomainName``); the program reads it as
+  ``<variable>.<snake_case attribute>``, and Pulumi makes the reading resource depend on it.
+  :meth:`ResourceGraph.check` rejects a reference to a resource the graph does not have.
+- ``{"$json": <JSON value>}`` (:func:`json_document`): the JSON text of a document (an IAM, KMS,
+  bucket or topic policy) whose value may contain ``$ref`` markers (the ARN of another
+  resource); the program prints it as ``pulumi.Output.json_dumps(<value>)``, also without refs,
+  so every policy document reads as a data literal rather than an escaped string.
+
+A resource is created by its type's default provider unless ``options.provider`` names a provider
+resource of the graph (type token ``pulumi:providers:<package>``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import MappingProxyType
+from typing import Any, cast
+
+from mlplane.compiler.core import canonical
+from mlplane.compiler.core.diagnostics import Location
+from mlplane.compiler.core.ir import Origin
+
+GRAPH_FORMAT_VERSION = 1
+SECRET_MARKER = "$secret"  # noqa: S105 (a marker key, not a password)
+REF_MARKER = "$ref"
+OUTPUT_KEY = "$output"
+JSON_MARKER = "$json"
+PROVIDER_TYPE_PREFIX = "pulumi:providers:"
+_OUTPUT_NAME = re.compile(r"[a-z][A-Za-z0-9]{0,127}")
+_LEAVES = (str, int, float)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceOptions:
+    protect: bool = False
+    retain_on_delete: bool = False
+    delete_before_replace: bool = False
+    ignore_changes: tuple[str, ...] = ()
+    additional_secret_outputs: tuple[str, ...] = ()
+    provider: str | None = None
+    """The logical name of the provider resource (``pulumi:providers:aws``) that creates this
+    resource; None: the default provider of its package, configured by the stack."""
+
+    def to_json(self) -> dict[str, Any]:
+        """``provider`` only when set, so graphs without explicit providers keep their bytes."""
+        data: dict[str, Any] = {
+            "protect": self.protect,
+            "retainOnDelete": self.retain_on_delete,
+            "deleteBeforeReplace": self.delete_before_replace,
+            "ignoreChanges": list(self.ignore_changes),
+            "additionalSecretOutputs": list(self.additional_secret_outputs),
+        }
+        if self.provider is not None:
+            data["provider"] = self.provider
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    type: str
+    name: str
+    inputs: Mapping[str, Any]
+    origin: Origin
+    parent: str | None = None
+    depends_on: tuple[str, ...] = ()
+    options: ResourceOptions = field(default_factory=ResourceOptions)
+    component: bool = False
+    """A component resource (a grouping node in ``pulumi preview``), not a provider resource."""
+
+    def references(self) -> tuple[str, ...]:
+        """The resources whose outputs the inputs read through ``$ref`` markers, sorted."""
+        return tuple(sorted(references(self.inputs)))
+
+    def needs(self) -> tuple[str, ...]:
+        """Every resource that must exist first: parent, dependencies, provider, references."""
+        found = {*self.depends_on, *self.references()}
+        found.update(n for n in (self.parent, self.options.provider) if n is not None)
+        return tuple(sorted(found))
+
+    def to_json(self) -> dict[str, Any]:
+        location = self.origin.location
+        return {
+            "type": self.type,
+            "name": self.name,
+            "component": self.component,
+            "parent": self.parent,
+            "dependsOn": sorted(self.depends_on),
+            "options": self.options.to_json(),
+            "inputs": self.inputs,
+            "origin": {
+                "path": _path_text(self.origin.path),
+                "file": location.file,
+                "line": location.line,
+                "column": location.column,
+            },
+        }
+
+
+def _path_text(path: tuple[str | int, ...]) -> str:
+    from mlplane.compiler.core.diagnostics import format_path
+
+    return format_path(path)
+
+
+class GraphError(ValueError):
+    """The graph is inconsistent (duplicate names, dangling parents or dependencies): a bug in a
+    target, never a user's mistake."""
+
+
+@dataclass(frozen=True)
+class ResourceGraph:
+    """Resources in a deterministic order (components first, then by name)."""
+
+    environment: str
+    target: str
+    resources: tuple[Resource, ...]
+
+    @classmethod
+    def build(cls, environment: str, target: str, resources: Iterable[Resource]) -> ResourceGraph:
+        items = sorted(resources, key=lambda r: (not r.component, r.name))
+        graph = cls(environment, target, tuple(items))
+        graph.check()
+        return graph
+
+    @cached_property
+    def needs(self) -> Mapping[str, tuple[str, ...]]:
+        """Logical name -> :meth:`Resource.needs`, computed once (it walks every input)."""
+        return MappingProxyType({r.name: r.needs() for r in self.resources})
+
+    def check(self) -> None:
+        types: dict[str, str] = {}
+        for resource in self.resources:
+            if resource.name in types:
+                raise GraphError(f"two resources are named {resource.name!r}")
+            types[resource.name] = resource.type
+        for resource in self.resources:
+            missing = [d for d in self.needs[resource.name] if d not in types]
+            if missing:
+                raise GraphError(f"{resource.name!r} refers to unknown resources {missing}")
+            provider = resource.options.provider
+            if provider is not None and not types[provider].startswith(PROVIDER_TYPE_PREFIX):
+                raise GraphError(
+                    f"{resource.name!r} names {provider!r} as its provider, but that is a "
+                    f"{types[provider]}"
+                )
+
+    def __iter__(self) -> Iterator[Resource]:
+        return iter(self.resources)
+
+    def __len__(self) -> int:
+        return len(self.resources)
+
+    @cached_property
+    def _by_name(self) -> Mapping[str, Resource]:
+        return MappingProxyType({r.name: r for r in self.resources})
+
+    def get(self, name: str) -> Resource | None:
+        return self._by_name.get(name)
+
+    def of_type(self, token: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == token]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": GRAPH_FORMAT_VERSION,
+            "environment": self.environment,
+            "target": self.target,
+            "resources": [r.to_json() for r in self.resources],
+        }
+
+    def canonical_json(self) -> str:
+        """Byte-stable JSON: sorted keys, two-space indent, ASCII, trailing newline."""
+        return canonical.canonical_json(self.to_json())
+
+
+def secret_ref(config_key: str) -> dict[str, str]:
+    """An input that the program reads from Pulumi secret config at run time."""
+    return {SECRET_MARKER: config_key}
+
+
+def ref(resource: str, output: str) -> dict[str, str]:
+    """An input that reads output ``output`` (wire form: ``arn``) of resource ``resource``."""
+    marker = {REF_MARKER: resource, OUTPUT_KEY: output}
+    output_ref(marker)
+    return marker
+
+
+def json_document(value: Any) -> dict[str, Any]:
+    """An input holding the JSON text of ``value``, which may contain :func:`ref` markers."""
+    return {JSON_MARKER: value}
+
+
+def output_ref(value: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(resource, output) of a ``$ref`` marker, None for any other mapping.
+
+    A mapping with a ``$ref`` key is always meant as a marker, so a malformed one (extra keys, a
+    non-string name, an output that is not a camelCase wire name) is a :class:`GraphError`, not
+    silently an ordinary mapping.
+    """
+    if REF_MARKER not in value:
+        return None
+    resource, output = value.get(REF_MARKER), value.get(OUTPUT_KEY)
+    if set(value) != {REF_MARKER, OUTPUT_KEY} or not isinstance(resource, str) or not resource:
+        raise GraphError(f"malformed output reference {dict(value)!a}")
+    if not isinstance(output, str) or not _OUTPUT_NAME.fullmatch(output):
+        raise GraphError(f"malformed output name in reference {dict(value)!a}")
+    return resource, output
+
+
+def is_json_document(value: Mapping[str, Any]) -> bool:
+    """True for a ``{"$json": value}`` marker; a ``$json`` key beside others is a GraphError."""
+    if JSON_MARKER not in value:
+        return False
+    if len(value) != 1:
+        raise GraphError(f"malformed JSON document marker with keys {sorted(value)!a}")
+    return True
+
+
+def references(value: Any) -> set[str]:
+    """The resource names that ``$ref`` markers anywhere inside ``value`` refer to; a malformed
+    ``$ref`` or ``$json`` marker is a :class:`GraphError`.
+
+    Iterative (an explicit stack), so a deep input cannot exhaust Python's recursion limit, and
+    cheap on the common case (scalars are skipped by concrete type checks): every graph check
+    walks every input.
+    """
+    found: set[str] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if item is None or isinstance(item, _LEAVES):
+            continue
+        if isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, Mapping):
+            if REF_MARKER in item:
+                found.add(cast(tuple[str, str], output_ref(item))[0])
+                continue
+            if JSON_MARKER in item:
+                is_json_document(item)  # a malformed marker raises
+            stack.extend(item.values())
+    return found
+
+
+def origin_at(location: Location, path: tuple[str | int, ...]) -> Origin:
+    return Origin(path, location)

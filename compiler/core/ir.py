@@ -1,0 +1,348 @@
+"""The system model: the resolved spec of one environment, as frozen dataclasses.
+
+Targets, policies and the plan see only this model. Names are resolved (a model's inputs are
+data sources that exist, lineage is acyclic and closed transitively), units are parsed (durations
+in seconds, CPU in millicores, memory in bytes), overlays are applied, and every node keeps the
+``origin`` of the spec element that produced it. ``System.locate`` finds any other spec path of
+the effective spec, so a later stage can point at the exact line of a field it objects to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal, TypeVar
+
+from mlplane.compiler.core.diagnostics import Location, SpecPath
+
+T = TypeVar("T")
+
+
+def frozen_map(items: Iterable[tuple[str, T]]) -> Mapping[str, T]:
+    """A read-only mapping with entries in sorted order (deterministic iteration)."""
+    return MappingProxyType(dict(sorted(items)))
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a model element was written: its spec path and location."""
+
+    path: SpecPath
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class AwsVpc:
+    subnet_ids: tuple[str, ...]
+    security_group_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    name: str
+    target: Literal["kubernetes", "aws"]
+    production: bool
+    residency: str | None
+    namespace: str
+    kube_context: str | None
+    aws_region: str | None
+    aws_account_id: str | None
+    aws_vpc: AwsVpc | None
+    aws_deploy_role_arn: str | None
+    state: str | None
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class DataSource:
+    name: str
+    type: str
+    uri: str
+    classification: str
+    residency: str | None
+    retention_seconds: float | None
+    encryption: str | None
+    freshness_seconds: float | None
+    derived_from: tuple[str, ...]
+    upstream: tuple[str, ...]
+    """Every data source this one is derived from, transitively, sorted."""
+    owner: str
+    description: str | None
+    managed: bool
+    """Created and hardened by the target (objectStore only); otherwise only referenced."""
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    text: str
+    registry: str | None
+    repository: str
+    tag: str | None
+    digest: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    cpu_millis: int | None
+    memory_bytes: int | None
+    gpu: int
+    cpu: str | None
+    memory: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    strategy: Literal["rolling", "canary", "blueGreen", "shadow"]
+    steps: tuple[int, ...]
+    pause_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DataCapture:
+    destination: str
+    """The data source (a managed objectStore) that receives the captured traffic."""
+    sampling_percentage: int
+
+
+@dataclass(frozen=True, slots=True)
+class Serving:
+    replicas_min: int
+    replicas_max: int
+    autoscaling_metric: str | None
+    autoscaling_target: int | None
+    resources: Resources
+    rollout: Rollout
+    exposure: Literal["internal", "public"]
+    port: int
+    health_path: str
+    metrics_path: str
+    instance_type: str | None
+    data_capture: DataCapture | None
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    method: str
+    threshold: float
+    features: tuple[str, ...]
+    window_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Training:
+    schedule: str
+    image: ImageRef
+    resources: Resources
+    timeout_seconds: float
+    instance_type: str | None = None
+    output: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    name: str
+    framework: str
+    version: str
+    image: ImageRef
+    artifact: str | None
+    runtime: str
+    inputs: tuple[str, ...]
+    upstream: tuple[str, ...]
+    """Every data source the model reads, directly or through lineage, sorted."""
+    secrets: tuple[str, ...]
+    serving: Serving
+    explainability_required: bool
+    explainability_method: str | None
+    drift: Drift | None
+    training: Training | None
+    owner: str
+    description: str | None
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkAllow:
+    source: str
+    destination: str
+    ports: tuple[int, ...]
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRule:
+    principal: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    name: str
+    ref: str
+    scheme: str
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class Security:
+    encryption_at_rest: str
+    encryption_in_transit: str
+    default_deny: bool
+    allow: tuple[NetworkAllow, ...]
+    allowed_registries: tuple[str, ...]
+    require_digest: bool
+    access: tuple[AccessRule, ...]
+    secrets: Mapping[str, Secret]
+
+
+@dataclass(frozen=True, slots=True)
+class Indicator:
+    kind: Literal["availability", "latency", "freshness", "drift", "ratio"]
+    latency_threshold_seconds: float | None = None
+    max_age_seconds: float | None = None
+    drift_threshold: float | None = None
+    ratio_errors: str | None = None
+    ratio_total: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sla:
+    name: str
+    objective: float
+    window_seconds: float
+    subject_kind: Literal["model", "dataSource", "none"]
+    subject: str | None
+    indicator: Indicator
+    owner: str
+    description: str | None
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class Receiver:
+    name: str
+    slack_channel: str | None
+    slack_webhook_secret: str | None
+    pagerduty_secret: str | None
+    email: tuple[str, ...]
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    owner: str
+    receiver: str
+    severity: str | None
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class Alerting:
+    receivers: Mapping[str, Receiver]
+    routes: tuple[Route, ...]
+    default_receiver: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Waiver:
+    policy: str
+    target: str
+    reason: str
+    owner: str
+    expires: str
+    ticket: str | None
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySettings:
+    severities: Mapping[str, str]
+    rego: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CiRole:
+    """The AWS role CI assumes through OpenID Connect for one environment."""
+
+    role_arn: str
+    region: str
+    origin: Origin
+
+
+@dataclass(frozen=True, slots=True)
+class CiEnvironment:
+    """One environment as the CI workflows see it (declared order is kept in ``Ci``)."""
+
+    name: str
+    production: bool
+    target: Literal["kubernetes", "aws"]
+    state_scheme: str | None
+    """The scheme of the Pulumi state backend (None: the embedded local default)."""
+    apply: Literal["auto", "manual"] | None
+    """How CI applies it after a merge; None: only validated and planned."""
+    aws_role: CiRole | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ci:
+    """The ``ci:`` section with every default resolved; the same for every environment."""
+
+    provider: Literal["github", "gitlab"]
+    default_branch: str
+    spec_path: str | None
+    """None: ``mlplane ci`` derives it from where the spec lies in the repository."""
+    python: str
+    mlplane_version: str
+    mlplane_requirement: str
+    """What CI gives pip: ``mlplane==<version>``, or ``mlplane @ git+<url>@<commit>``."""
+    runner: tuple[str, ...]
+    """Runner labels; empty: the provider's default."""
+    environments: tuple[CiEnvironment, ...]
+    """Every environment, in the order the spec declares them."""
+    drift_schedule: str
+    gitlab_image: str | None
+    """None: the pinned official python image of ``python``."""
+
+
+@dataclass(frozen=True, slots=True)
+class System:
+    """One ML system resolved for one environment."""
+
+    name: str
+    owner: str
+    description: str | None
+    labels: Mapping[str, str]
+    environment: Environment
+    data_sources: Mapping[str, DataSource]
+    models: Mapping[str, Model]
+    security: Security
+    slas: Mapping[str, Sla]
+    alerting: Alerting
+    waivers: tuple[Waiver, ...]
+    policies: PolicySettings
+    ci: Ci
+    origins: Mapping[SpecPath, Location]
+    """Positions of every path of the effective spec (keys preferred), for later diagnostics."""
+
+    def origin_of(self, path: SpecPath) -> Origin:
+        """The origin of ``path``, or of its nearest ancestor written in the spec (the
+        environment's when none is): where a target points for an element it generated."""
+        probe = path
+        while probe:
+            location = self.origins.get(probe)
+            if location is not None:
+                return Origin(probe, location)
+            probe = probe[:-1]
+        return self.environment.origin
+
+    def locate(self, path: SpecPath) -> Location | None:
+        """The location of ``path`` or of its nearest written ancestor."""
+        probe = path
+        while True:
+            found = self.origins.get(probe)
+            if found is not None or not probe:
+                return found
+            probe = probe[:-1]

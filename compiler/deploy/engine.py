@@ -1,0 +1,331 @@
+"""``mlplane apply``, ``destroy`` and ``drift``: the emitted Pulumi project, driven through the
+Pulumi Automation API.
+
+Each verb rebuilds the environment with ``mlplane build`` into a temporary directory and runs
+the Pulumi project found there, so what is applied is exactly what the spec says now. Order
+matters, and every check that needs no engine runs before the engine is touched:
+
+1. the ``pulumi`` CLI must be on PATH (the Automation API drives it; it cannot be installed from
+   PyPI): without it the verb stops at once with one message saying how to install it. Nothing
+   is ever simulated;
+2. the build must succeed;
+3. ``apply --plan``: the saved plan must match the rebuilt head (commit, spec hash, graph hash)
+   and what is deployed (the applied record), or it is refused: "apply exactly what was reviewed";
+4. confirmation: ``--yes``, or an answer on a terminal (no stdin in CI: without a terminal and
+   without ``--yes`` the verb refuses);
+5. only then :func:`open_stack` (the boundary to the Automation API, which tests replace)
+   selects or creates the stack ``<system>-<env>`` on the state backend; the preview, the
+   confirmation on a terminal, ``pulumi up`` and the record of what was applied follow.
+
+The stack, its state backend, the passphrase and secret config are decided in
+``compiler/deploy/stack.py`` (no engine needed); this module drives the engine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from mlplane.compiler.build import outputs as builder
+from mlplane.compiler.deploy.stack import (
+    Built,
+    DeployError,
+    Workspace,
+    applied_record,
+    origin_of,
+    rebuilt,
+    workspace_for,
+)
+from mlplane.compiler.plan.applied import (
+    AppliedRecord,
+    RecordError,
+    read_record,
+    record_path,
+    repository_root,
+    stale_reasons,
+    write_record,
+)
+from mlplane.compiler.plan.json_format import SavedPlan
+
+__all__ = ["DeployError", "Workspace", "apply", "destroy", "drift", "open_stack", "require_pulumi"]
+
+PULUMI_INSTALL_URL = "https://www.pulumi.com/docs/install/"
+
+
+def require_pulumi() -> None:
+    """Stop before anything else when the engine is missing (DESIGN.md §3: never fake an apply)."""
+    if shutil.which("pulumi") is None:
+        raise DeployError(
+            "the pulumi CLI is not on PATH: apply, destroy and drift drive the Pulumi engine "
+            "through the Automation API, which needs the CLI (it is not on PyPI). Install it "
+            f"from {PULUMI_INSTALL_URL} and run the command again. Nothing was done. "
+            "(mlplane plan needs no CLI.)"
+        )
+    try:
+        import pulumi.automation  # noqa: F401
+    except ImportError:
+        raise DeployError(
+            "the Pulumi Python SDK is missing: pip install 'mlplane[pulumi]'. Nothing was done."
+        ) from None
+
+
+# --- the engine boundary -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    failed: tuple[str, ...] = ()
+    """URNs of resources whose operation failed."""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Drifted:
+    urn: str
+    op: str
+    keys: tuple[str, ...] = ()
+
+
+class Engine(Protocol):
+    """What the verbs need from a Pulumi stack (the Automation API behind :func:`open_stack`)."""
+
+    def preview(self, echo: Callable[[str], None]) -> Outcome: ...
+
+    def up(self, echo: Callable[[str], None]) -> Outcome: ...
+
+    def destroy(self, echo: Callable[[str], None]) -> Outcome: ...
+
+    def drift(self, echo: Callable[[str], None]) -> list[Drifted]: ...
+
+
+def open_stack(workspace: Workspace) -> Engine:
+    """Select or create the stack: the boundary to the Automation API (tests replace this)."""
+    from pulumi import automation as auto
+
+    settings = {workspace.stack: auto.StackSettings(config=dict(workspace.config))}
+    options = auto.LocalWorkspaceOptions(
+        work_dir=str(workspace.project_dir),
+        env_vars=dict(workspace.env_vars),
+        stack_settings=settings,
+    )
+    try:
+        stack = auto.create_or_select_stack(
+            stack_name=workspace.stack, work_dir=str(workspace.project_dir), opts=options
+        )
+        for key, value in sorted(workspace.secrets.items()):
+            stack.set_config(key, auto.ConfigValue(value, secret=True))
+    except auto.CommandError as error:
+        raise DeployError(
+            f"pulumi could not open stack {workspace.stack}: {_last(error)}"
+        ) from None
+    return _AutomationEngine(stack)
+
+
+class _AutomationEngine:
+    """:class:`Engine` on a ``pulumi.automation.Stack``: output streamed, failures collected."""
+
+    def __init__(self, stack: Any) -> None:
+        self._stack = stack
+
+    def preview(self, echo: Callable[[str], None]) -> Outcome:
+        return self._run(
+            lambda on_event: self._stack.preview(on_output=echo, on_event=on_event, diff=True)
+        )
+
+    def up(self, echo: Callable[[str], None]) -> Outcome:
+        return self._run(lambda on_event: self._stack.up(on_output=echo, on_event=on_event))
+
+    def destroy(self, echo: Callable[[str], None]) -> Outcome:
+        return self._run(lambda on_event: self._stack.destroy(on_output=echo, on_event=on_event))
+
+    def drift(self, echo: Callable[[str], None]) -> list[Drifted]:
+        found: dict[str, Drifted] = {}
+
+        def on_event(event: Any) -> None:
+            step = event.res_outputs_event or event.resource_pre_event
+            meta = step.metadata if step is not None else None
+            if meta is None or meta.type.startswith("pulumi:"):
+                return
+            op, keys = str(getattr(meta.op, "value", meta.op)), tuple(meta.diffs or ())
+            if op in ("update", "delete", "replace") or (op == "refresh" and keys):
+                found[meta.urn] = Drifted(meta.urn, op, keys)
+
+        self._call(
+            lambda: self._stack.refresh(preview_only=True, on_output=echo, on_event=on_event)
+        )
+        return [found[urn] for urn in sorted(found)]
+
+    def _run(self, action: Callable[[Callable[[Any], None]], object]) -> Outcome:
+        failed: list[str] = []
+
+        def on_event(event: Any) -> None:
+            if event.res_op_failed_event is not None:
+                failed.append(event.res_op_failed_event.metadata.urn)
+            diagnostic = event.diagnostic_event
+            if diagnostic is not None and diagnostic.severity == "error" and diagnostic.urn:
+                failed.append(diagnostic.urn)
+
+        message = self._call(lambda: action(on_event))
+        unique = tuple(dict.fromkeys(failed))
+        return Outcome(message is None and not unique, unique, message or "")
+
+    @staticmethod
+    def _call(action: Callable[[], object]) -> str | None:
+        from pulumi import automation as auto
+
+        try:
+            action()
+        except auto.CommandError as error:
+            return _last(error)
+        return None
+
+
+def _last(error: Exception) -> str:
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return lines[-1][:500] if lines else type(error).__name__
+
+
+def environ() -> Mapping[str, str]:
+    """The process environment (a function, so tests can give the verbs another one)."""
+    return os.environ
+
+
+# --- the verbs --------------------------------------------------------------------------------------
+
+
+class Console(Protocol):
+    """Where the verbs talk to the user (the CLI passes click's; tests a recorder)."""
+
+    interactive: bool
+
+    def echo(self, text: str) -> None: ...
+
+    def confirm(self, prompt: str) -> bool: ...
+
+    def ask(self, prompt: str) -> str: ...
+
+
+Reporter = Callable[[builder.BuildResult], None]
+
+
+def apply(
+    path: Path, environment: str, console: Console, report: Reporter,
+    saved: SavedPlan | None = None, yes: bool = False,
+) -> int:  # fmt: skip
+    """Rebuild, check the saved plan, preview, confirm, ``pulumi up``, record what was applied."""
+    require_pulumi()
+    _require_answer(console, yes, "apply")
+    repository = repository_root(path)
+    with rebuilt(path, environment, report) as built:
+        current = applied_record(built)
+        deployed = _deployed(built, repository)
+        if saved is not None:
+            _check_saved(saved, current, deployed)
+        workspace = workspace_for(built, repository, environ())
+        engine = open_stack(workspace)
+        console.echo(f"Previewing stack {workspace.stack} ({workspace.backend}):")
+        preview = engine.preview(console.echo)
+        if not preview.ok:
+            raise DeployError(f"the preview failed: {preview.message}; nothing was changed")
+        if not yes and not console.confirm(f"Apply these changes to stack {workspace.stack}?"):
+            console.echo("Apply cancelled; nothing was changed.")
+            return 1
+        outcome = engine.up(console.echo)
+        if not outcome.ok:
+            raise DeployError(_failure("the apply", outcome, built))
+        where = record_path(repository, built.system, environment)
+        write_record(where, current)
+        console.echo(f"Applied stack {workspace.stack}; recorded in {_shown(where, repository)}.")
+    return 0
+
+
+def destroy(
+    path: Path, environment: str, console: Console, report: Reporter, yes: bool = False
+) -> int:
+    """Delete every resource of the environment's stack, after the environment name is typed."""
+    require_pulumi()
+    _require_answer(console, yes, "destroy")
+    repository = repository_root(path)
+    with rebuilt(path, environment, report) as built:
+        workspace = workspace_for(built, repository, environ())
+        if not yes:
+            prompt = f"Destroy every resource of stack {workspace.stack}? Type {environment!r} to confirm"
+            if console.ask(prompt).strip() != environment:
+                console.echo("Destroy cancelled; nothing was changed.")
+                return 1
+        outcome = open_stack(workspace).destroy(console.echo)
+        if not outcome.ok:
+            raise DeployError(_failure("the destroy", outcome, built))
+        record_path(repository, built.system, environment).unlink(missing_ok=True)
+        console.echo(f"Destroyed stack {workspace.stack}.")
+    return 0
+
+
+def drift(path: Path, environment: str, console: Console, report: Reporter) -> int:
+    """Refresh in preview mode; list what changed outside git. 0: none, 2: drift."""
+    require_pulumi()
+    repository = repository_root(path)
+    with rebuilt(path, environment, report) as built:
+        workspace = workspace_for(built, repository, environ())
+        found = open_stack(workspace).drift(console.echo)
+        if not found:
+            console.echo(f"No drift: stack {workspace.stack} matches its recorded state.")
+            return 0
+        console.echo(
+            f"Drift in stack {workspace.stack}: {len(found)} resource(s) changed outside git:"
+        )
+        for item in found:
+            keys = f" [{', '.join(item.keys)}]" if item.keys else ""
+            name = item.urn.rsplit("::", 1)[-1]
+            console.echo(
+                f"  ~ {name}: {item.op}{keys}; declared at {origin_of(item.urn, built.resources)}"
+            )
+    return 2
+
+
+def _require_answer(console: Console, yes: bool, verb: str) -> None:
+    if not yes and not console.interactive:
+        raise DeployError(
+            f"{verb} asks for confirmation and there is no terminal to answer on: "
+            "pass --yes (in CI, after reviewing a saved plan)",
+            exit_code=2,
+        )
+
+
+def _deployed(built: Built, repository: Path) -> AppliedRecord | None:
+    try:
+        return read_record(record_path(repository, built.system, built.environment))
+    except RecordError as error:
+        raise DeployError(f"the applied-state record is unusable: {error}") from None
+
+
+def _check_saved(saved: SavedPlan, current: AppliedRecord, deployed: AppliedRecord | None) -> None:
+    reasons = stale_reasons(saved, current, deployed)
+    if reasons:
+        listed = "".join(f"\n  - {reason}" for reason in reasons)
+        raise DeployError(
+            f"the saved plan no longer matches what would be applied; nothing was done "
+            f"(apply exactly what was reviewed):{listed}\nmake a new plan with mlplane plan --out "
+            "and review it"
+        )
+
+
+def _failure(what: str, outcome: Outcome, built: Built) -> str:
+    lines = [f"{what} failed: {outcome.message or 'some resources failed'}"]
+    lines += [
+        f"  {urn.rsplit('::', 1)[-1]}: declared at {origin_of(urn, built.resources)}"
+        for urn in outcome.failed
+    ]
+    return "\n".join(lines)
+
+
+def _shown(path: Path, repository: Path) -> str:
+    try:
+        return path.relative_to(repository).as_posix()
+    except ValueError:
+        return path.name

@@ -1,0 +1,356 @@
+"""Resolution: check every cross-reference of a validated spec and build the system model.
+
+All problems are collected before giving up, so a user fixes every dangling name in one round.
+References are located at the value that names the missing thing, with a did-you-mean hint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from pathlib import PurePosixPath
+
+from mlplane.compiler.core import codes, ir
+from mlplane.compiler.core.diagnostics import Diagnostics, Related, SpecPath
+from mlplane.compiler.core.lineage import closure, find_cycles
+from mlplane.compiler.frontend.document import Document
+from mlplane.compiler.frontend.system_model import PRODUCTION_NAMES, build_system
+from mlplane.schema import formats, runtimes
+from mlplane.schema import models as spec
+from mlplane.schema.ci import CiAws
+
+
+class Resolver:
+    """Checks references of one effective spec; ``build`` turns it into the system model."""
+
+    def __init__(self, system: spec.MLSystem, document: Document, diagnostics: Diagnostics) -> None:
+        self.spec = system
+        self.document = document
+        self.diagnostics = diagnostics
+
+    # --- reporting -----------------------------------------------------------------------------
+
+    def origin(self, path: SpecPath) -> ir.Origin:
+        location = self.document.location(path)
+        assert location is not None, path
+        return ir.Origin(path, location)
+
+    def expect(self, name: str, known: Collection[str], path: SpecPath, what: str) -> bool:
+        if name in known:  # the common case: a set or mapping lookup, no list built
+            return True
+        choices = list(known)
+        suggestion = formats.closest(name, choices)
+        self.diagnostics.error(
+            codes.REF_UNDEFINED,
+            f"{what} {name!r} is not defined"
+            + (f"; did you mean {suggestion!r}?" if suggestion else ""),
+            self.document.value_location(path),
+            path,
+            None if suggestion or not choices else "defined: " + ", ".join(sorted(choices)[:12]),
+        )
+        return False
+
+    # --- checks ----------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        self._check_environments()
+        self._check_models()
+        self._check_lineage()
+        self._check_slas()
+        self._check_security()
+        self._check_alerting()
+        self._check_waivers()
+        self._check_rego()
+        self._check_unused_secrets()
+        self._check_ci()
+
+    def _check_environments(self) -> None:
+        """An AWS environment's declared residency is where its region is."""
+        for name, env in self.spec.environments.items():
+            if env.aws is None or env.residency is None:
+                continue
+            derived = formats.AWS_REGION_RESIDENCY.get(env.aws.region)
+            if derived is not None and derived != env.residency:
+                self._report_residency(name, env.residency, env.aws.region, derived)
+
+    def _report_residency(self, name: str, declared: str, region: str, derived: str) -> None:
+        path: SpecPath = ("environments", name, "residency")
+        region_path: SpecPath = ("environments", name, "aws", "region")
+        region_at = self.document.value_location(region_path)
+        self.diagnostics.error(
+            codes.CONTRADICTION,
+            f"environment {name!r} declares residency {declared!r}, but its AWS region "
+            f"{region!r} is in {derived!r}",
+            self.document.value_location(path),
+            path,
+            f"remove residency (it is derived from the region) or choose a region in {declared!r}",
+            related=(Related(region_at, f"region {region!r} is in {derived!r}"),)
+            if region_at is not None
+            else (),
+        )
+
+    def _check_models(self) -> None:
+        sources, secrets = self.spec.data_sources, self.spec.security.secrets
+        for name, model in self.spec.models.items():
+            for index, source in enumerate(model.inputs):
+                self.expect(source, sources, ("models", name, "inputs", index), "data source")
+            for index, secret in enumerate(model.secrets):
+                self.expect(secret, secrets, ("models", name, "secrets", index), "secret")
+            capture = model.serving.data_capture
+            if capture is not None:
+                path = ("models", name, "serving", "dataCapture", "destination")
+                self.expect(capture.destination, sources, path, "data source")
+
+    def _check_lineage(self) -> None:
+        sources = self.spec.data_sources
+        for name, source in sources.items():
+            for index, parent in enumerate(source.derived_from):
+                self.expect(
+                    parent, sources, ("dataSources", name, "derivedFrom", index), "data source"
+                )
+        graph = {
+            name: tuple(p for p in s.derived_from if p in sources) for name, s in sources.items()
+        }
+        for cycle in find_cycles(graph):
+            self._report_cycle(cycle)
+
+    def _report_cycle(self, cycle: list[str]) -> None:
+        edges = list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
+        places = [
+            (
+                "dataSources",
+                child,
+                "derivedFrom",
+                self.spec.data_sources[child].derived_from.index(parent),
+            )
+            for child, parent in edges
+        ]
+        first, *others = places
+        self.diagnostics.error(
+            codes.LINEAGE_CYCLE,
+            "data sources derive from each other in a cycle: " + " -> ".join([*cycle, cycle[0]]),
+            self.document.value_location(first),
+            first,
+            "lineage must be acyclic; remove one derivedFrom entry of the cycle",
+            related=tuple(
+                Related(
+                    loc,
+                    f"{path[1]} derives from {self.spec.data_sources[str(path[1])].derived_from[int(path[3])]}",
+                )
+                for path in others
+                if (loc := self.document.value_location(path)) is not None
+            ),
+        )
+
+    def _check_slas(self) -> None:
+        for name, sla in self.spec.slas.items():
+            base: SpecPath = ("slas", name)
+            if sla.model is not None and self.expect(
+                sla.model, self.spec.models, (*base, "model"), "model"
+            ):
+                self._check_indicator_fits(name, sla, self.spec.models[sla.model])
+            if sla.data_source is not None:
+                self.expect(
+                    sla.data_source, self.spec.data_sources, (*base, "dataSource"), "data source"
+                )
+
+    def _check_indicator_fits(self, name: str, sla: spec.Sla, model: spec.Model) -> None:
+        """Drift SLAs need drift monitoring; latency thresholds must be buckets of the runtime."""
+        base: SpecPath = ("slas", name, "indicator")
+        drift = model.monitoring.drift if model.monitoring else None
+        if sla.indicator.kind == "drift" and drift is None:
+            self.diagnostics.error(
+                codes.INDICATOR_MISMATCH,
+                f"a drift SLA needs drift monitoring on model {sla.model!r}",
+                self.document.location(base),
+                base,
+                f"add models.{sla.model}.monitoring.drift with a method, threshold and features",
+            )
+        latency = sla.indicator.latency
+        if latency is not None:
+            seconds = formats.duration_seconds(latency.threshold)
+            problem = runtimes.latency_threshold_problem(model.runtime, seconds)
+            if problem is not None:
+                path = (*base, "latency", "threshold")
+                self.diagnostics.error(
+                    codes.INDICATOR_MISMATCH, problem, self.document.value_location(path), path
+                )
+
+    def _check_security(self) -> None:
+        security = self.spec.security
+        for index, rule in enumerate(security.access):
+            for position, resource in enumerate(rule.resources):
+                self._expect_ref(resource, ("security", "access", index, "resources", position))
+        for index, allow in enumerate(security.network.allow):
+            for end, value in (("from", allow.from_), ("to", allow.to)):
+                if value.startswith(("models.", "dataSources.")):
+                    self._expect_ref(value, ("security", "network", "allow", index, end))
+
+    def _expect_ref(self, ref: str, path: SpecPath) -> None:
+        section, _, name = ref.partition(".")
+        if ref == "*" or name == "*":
+            return
+        tables: Mapping[str, Mapping[str, object]] = {
+            "models": self.spec.models,
+            "dataSources": self.spec.data_sources,
+            "slas": self.spec.slas,
+        }
+        what = {"models": "model", "dataSources": "data source", "slas": "SLA"}[section]
+        self.expect(name, tables[section], path, what)
+
+    def _check_alerting(self) -> None:
+        alerting, secrets = self.spec.alerting, self.spec.security.secrets
+        for name, receiver in alerting.receivers.items():
+            base: SpecPath = ("alerting", "receivers", name)
+            if receiver.slack is not None:
+                self.expect(
+                    receiver.slack.webhook_secret,
+                    secrets,
+                    (*base, "slack", "webhookSecret"),
+                    "secret",
+                )
+            if receiver.pagerduty is not None:
+                path = (*base, "pagerduty", "routingKeySecret")
+                self.expect(receiver.pagerduty.routing_key_secret, secrets, path, "secret")
+        for index, route in enumerate(alerting.routes):
+            self.expect(
+                route.receiver,
+                alerting.receivers,
+                ("alerting", "routes", index, "receiver"),
+                "receiver",
+            )
+        if alerting.default_receiver is not None:
+            path = ("alerting", "defaultReceiver")
+            self.expect(alerting.default_receiver, alerting.receivers, path, "receiver")
+
+    def _check_waivers(self) -> None:
+        tables: Mapping[str, Mapping[str, object]] = {
+            "models": self.spec.models,
+            "dataSources": self.spec.data_sources,
+            "slas": self.spec.slas,
+            "environments": self.spec.environments,
+        }
+        for index, waiver in enumerate(self.spec.waivers):
+            section, _, rest = waiver.target.partition(".")
+            name = rest.split(".", 1)[0].split("[", 1)[0]
+            path = ("waivers", index, "target")
+            if section in tables and name and "*" not in name:
+                what = {"models": "model", "dataSources": "data source", "slas": "SLA"}.get(
+                    section, "environment"
+                )
+                self.expect(name, tables[section], path, what)
+            elif (
+                section not in (*tables, "security", "alerting", "metadata", "*")
+                and "*" not in section
+            ):
+                self.diagnostics.error(
+                    codes.REF_UNDEFINED,
+                    f"waiver target {waiver.target!r} does not start with a spec section",
+                    self.document.value_location(path),
+                    path,
+                    "start with dataSources, models, slas, security, alerting, environments or metadata",
+                )
+
+    def _check_rego(self) -> None:
+        root = self.document.root
+        for index, entry in enumerate(self.spec.policies.rego):
+            path = ("policies", "rego", index)
+            if ".." in PurePosixPath(entry).parts:
+                self.diagnostics.error(
+                    codes.PATH_OUTSIDE_ROOT,
+                    f"policy file {entry!r} leaves the spec directory",
+                    self.document.value_location(path),
+                    path,
+                )
+            elif root is not None and not (root / entry).is_file():
+                self.diagnostics.error(
+                    codes.REF_UNDEFINED,
+                    f"policy file {entry!r} does not exist in the spec directory",
+                    self.document.value_location(path),
+                    path,
+                )
+
+    def _check_unused_secrets(self) -> None:
+        used = {s for model in self.spec.models.values() for s in model.secrets}
+        for receiver in self.spec.alerting.receivers.values():
+            if receiver.slack is not None:
+                used.add(receiver.slack.webhook_secret)
+            if receiver.pagerduty is not None:
+                used.add(receiver.pagerduty.routing_key_secret)
+        for name in self.spec.security.secrets:
+            if name not in used:
+                path = ("security", "secrets", name)
+                self.diagnostics.warning(
+                    codes.UNUSED_DEFINITION,
+                    f"secret {name!r} is declared but no model or receiver uses it",
+                    self.document.location(path),
+                    path,
+                )
+
+    def _check_ci(self) -> None:
+        """Environment names in ``ci:`` exist, and each AWS role has a region to use."""
+        ci, envs = self.spec.ci, self.spec.environments
+        lists = (("auto", ci.apply.auto), ("manual", ci.apply.manual)) if ci.apply else ()
+        for field, names in lists:
+            for index, name in enumerate(names):
+                self.expect(name, envs, ("ci", "apply", field, index), "environment")
+        for name, settings in ci.environments.items():
+            path: SpecPath = ("ci", "environments", name)
+            if self.expect(name, envs, path, "environment") and settings.aws is not None:
+                self._check_ci_role(name, settings.aws, path)
+        for name, env in envs.items():
+            self._check_ci_apply(name, env)
+
+    def _check_ci_role(self, name: str, role: CiAws, path: SpecPath) -> None:
+        env = self.spec.environments[name]
+        if role.region is None and env.aws is None:
+            self.diagnostics.error(
+                codes.MISSING_FIELD,
+                f"ci role for environment {name!r} needs a region: the environment has no aws "
+                "settings to take it from",
+                self.document.location((*path, "aws")),
+                (*path, "aws"),
+                "add region: eu-west-1 (the region CI requests credentials in)",
+            )
+        account = role.role_arn.split(":")[4]
+        if env.aws is not None and account != env.aws.account_id:
+            self.diagnostics.warning(
+                codes.CI_ROLE_ACCOUNT,
+                f"CI assumes a role in account {account} but environment {name!r} runs in "
+                f"account {env.aws.account_id}",
+                self.document.value_location((*path, "aws", "roleArn")),
+                (*path, "aws", "roleArn"),
+            )
+
+    def _check_ci_apply(self, name: str, env: spec.Environment) -> None:
+        """Warn about what CI would apply unsafely: production without a gate, local state."""
+        apply = self.spec.ci.apply
+        if apply is None:
+            return  # the defaults never do either
+        production = env.production if env.production is not None else name in PRODUCTION_NAMES
+        if production and name in apply.auto:
+            path = ("ci", "apply", "auto", apply.auto.index(name))
+            self.diagnostics.warning(
+                codes.CI_PRODUCTION_AUTO,
+                f"production environment {name!r} is applied on every merge without a manual gate",
+                self.document.value_location(path),
+                path,
+                "move it to ci.apply.manual, or protect it with required reviewers",
+            )
+        listed = name in apply.auto or name in apply.manual
+        if listed and (env.state is None or env.state.startswith("file:")):
+            field = "auto" if name in apply.auto else "manual"
+            path = ("ci", "apply", field, getattr(apply, field).index(name))
+            self.diagnostics.warning(
+                codes.CI_LOCAL_STATE,
+                f"CI applies environment {name!r}, whose Pulumi state is a local file: every CI "
+                "job would start from empty state and try to create everything again",
+                self.document.value_location(path),
+                path,
+                f"set environments.{name}.state to a remote backend (s3://, gs://, azblob://, https://)",
+            )
+
+    # --- building the system model -------------------------------------------------------------
+
+    def build(self, environment: str) -> ir.System:
+        graph = {name: s.derived_from for name, s in self.spec.data_sources.items()}
+        return build_system(self.spec, environment, closure(graph), self)

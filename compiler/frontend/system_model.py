@@ -1,0 +1,377 @@
+"""Building the system model (``compiler.core.ir``) from a validated, reference-checked spec."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal
+
+from mlplane import __version__
+from mlplane.compiler.core import ir
+from mlplane.compiler.core.ir import frozen_map
+from mlplane.schema import formats
+from mlplane.schema import models as spec
+
+if TYPE_CHECKING:
+    from mlplane.compiler.frontend.resolve import Resolver
+
+PRODUCTION_NAMES = frozenset({"prod", "production"})
+
+
+def _seconds(value: str | None) -> float | None:
+    return None if value is None else formats.duration_seconds(value)
+
+
+def build_system(
+    system: spec.MLSystem,
+    environment: str,
+    upstream: Mapping[str, tuple[str, ...]],
+    resolver: Resolver,
+) -> ir.System:
+    owner = system.metadata.owner
+    sources = frozen_map(
+        (name, _data_source(name, source, upstream, owner, resolver))
+        for name, source in system.data_sources.items()
+    )
+    document = resolver.document
+    origins = {**document.values, **document.keys}
+    return ir.System(
+        name=system.metadata.name,
+        owner=owner,
+        description=system.metadata.description,
+        labels=frozen_map(system.metadata.labels.items()),
+        environment=_environment(system, environment, resolver),
+        data_sources=sources,
+        models=frozen_map(
+            (name, _model(name, model, upstream, owner, resolver))
+            for name, model in system.models.items()
+        ),
+        security=_security(system.security, resolver),
+        slas=frozen_map(
+            (name, _sla(name, sla, system, resolver)) for name, sla in system.slas.items()
+        ),
+        alerting=_alerting(system.alerting, resolver),
+        waivers=tuple(_waiver(index, w, resolver) for index, w in enumerate(system.waivers)),
+        policies=ir.PolicySettings(
+            severities=frozen_map((rule, s.severity) for rule, s in system.policies.rules.items()),
+            rego=tuple(system.policies.rego),
+        ),
+        ci=_ci(system, resolver),
+        origins=origins,
+    )
+
+
+def _environment(system: spec.MLSystem, name: str, resolver: Resolver) -> ir.Environment:
+    env = system.environments[name]
+    region = env.aws.region if env.aws else None
+    residency = env.residency or (formats.AWS_REGION_RESIDENCY.get(region) if region else None)
+    kube = env.kubernetes
+    return ir.Environment(
+        name=name,
+        target=env.target,
+        production=env.production if env.production is not None else name in PRODUCTION_NAMES,
+        residency=residency,
+        namespace=(kube.namespace if kube and kube.namespace else f"{system.metadata.name}-{name}"),
+        kube_context=kube.context if kube else None,
+        aws_region=region,
+        aws_account_id=env.aws.account_id if env.aws else None,
+        aws_vpc=_vpc(env.aws.vpc) if env.aws and env.aws.vpc else None,
+        aws_deploy_role_arn=env.aws.deploy_role_arn if env.aws else None,
+        state=env.state,
+        origin=resolver.origin(("environments", name)),
+    )
+
+
+def _vpc(vpc: spec.AwsVpc) -> ir.AwsVpc:
+    return ir.AwsVpc(tuple(vpc.subnet_ids), tuple(vpc.security_group_ids))
+
+
+def _data_source(
+    name: str,
+    source: spec.DataSource,
+    upstream: Mapping[str, tuple[str, ...]],
+    owner: str,
+    resolver: Resolver,
+) -> ir.DataSource:
+    return ir.DataSource(
+        name=name,
+        type=source.type,
+        uri=source.uri,
+        classification=source.classification,
+        residency=source.residency,
+        retention_seconds=_seconds(source.retention),
+        encryption=source.encryption,
+        freshness_seconds=_seconds(source.freshness),
+        derived_from=tuple(source.derived_from),
+        upstream=upstream.get(name, ()),
+        owner=source.owner or owner,
+        description=source.description,
+        managed=source.managed,
+        origin=resolver.origin(("dataSources", name)),
+    )
+
+
+def _image(text: str) -> ir.ImageRef:
+    parts = formats.parse_image(text)
+    assert parts is not None and parts["repository"] is not None
+    return ir.ImageRef(text, parts["registry"], parts["repository"], parts["tag"], parts["digest"])
+
+
+def _resources(resources: spec.Resources) -> ir.Resources:
+    cpu = formats.parse_cpu(resources.cpu) if resources.cpu else None
+    return ir.Resources(
+        cpu_millis=int(cpu * 1000) if cpu is not None else None,
+        memory_bytes=formats.parse_memory(resources.memory) if resources.memory else None,
+        gpu=resources.gpu,
+        cpu=resources.cpu,
+        memory=resources.memory,
+    )
+
+
+def _serving(serving: spec.Serving) -> ir.Serving:
+    replicas = serving.replicas
+    autoscaling = serving.autoscaling
+    return ir.Serving(
+        replicas_min=replicas.min,
+        replicas_max=replicas.max if replicas.max is not None else max(replicas.min, 1),
+        autoscaling_metric=autoscaling.metric if autoscaling else None,
+        autoscaling_target=autoscaling.target if autoscaling else None,
+        resources=_resources(serving.resources),
+        rollout=ir.Rollout(
+            strategy=serving.rollout.strategy,
+            steps=tuple(serving.rollout.steps),
+            pause_seconds=_seconds(serving.rollout.pause),
+        ),
+        exposure=serving.exposure,
+        port=serving.port,
+        health_path=serving.health_path,
+        metrics_path=serving.metrics_path,
+        instance_type=serving.instance_type,
+        data_capture=ir.DataCapture(
+            serving.data_capture.destination, serving.data_capture.sampling_percentage
+        )
+        if serving.data_capture
+        else None,
+    )
+
+
+def _model(
+    name: str,
+    model: spec.Model,
+    upstream: Mapping[str, tuple[str, ...]],
+    owner: str,
+    resolver: Resolver,
+) -> ir.Model:
+    reads = set(model.inputs)
+    for source in model.inputs:
+        reads.update(upstream.get(source, ()))
+    drift = model.monitoring.drift if model.monitoring else None
+    training = model.training
+    return ir.Model(
+        name=name,
+        framework=model.framework,
+        version=model.version,
+        image=_image(model.image),
+        artifact=model.artifact,
+        runtime=model.runtime,
+        inputs=tuple(model.inputs),
+        upstream=tuple(sorted(reads)),
+        secrets=tuple(model.secrets),
+        serving=_serving(model.serving),
+        explainability_required=bool(model.explainability and model.explainability.required),
+        explainability_method=model.explainability.method if model.explainability else None,
+        drift=ir.Drift(
+            drift.method,
+            drift.threshold,
+            tuple(drift.features),
+            formats.duration_seconds(drift.window),
+        )
+        if drift
+        else None,
+        training=ir.Training(
+            schedule=training.schedule,
+            image=_image(training.image),
+            resources=_resources(training.resources),
+            timeout_seconds=formats.duration_seconds(training.timeout),
+            instance_type=training.instance_type,
+            output=training.output,
+        )
+        if training
+        else None,
+        owner=model.owner or owner,
+        description=model.description,
+        origin=resolver.origin(("models", name)),
+    )
+
+
+def _security(security: spec.Security, resolver: Resolver) -> ir.Security:
+    allow = security.network.allow
+    return ir.Security(
+        encryption_at_rest=security.encryption.at_rest,
+        encryption_in_transit=security.encryption.in_transit,
+        default_deny=security.network.default_deny,
+        allow=tuple(
+            ir.NetworkAllow(
+                a.from_, a.to, tuple(a.ports), resolver.origin(("security", "network", "allow", i))
+            )
+            for i, a in enumerate(allow)
+        ),
+        allowed_registries=tuple(security.images.allowed_registries),
+        require_digest=security.images.require_digest,
+        access=tuple(
+            ir.AccessRule(
+                r.principal,
+                tuple(r.actions),
+                tuple(r.resources),
+                resolver.origin(("security", "access", i)),
+            )
+            for i, r in enumerate(security.access)
+        ),
+        secrets=frozen_map(
+            (
+                name,
+                ir.Secret(
+                    name,
+                    secret.ref,
+                    secret.ref.split(":", 1)[0],
+                    resolver.origin(("security", "secrets", name)),
+                ),
+            )
+            for name, secret in security.secrets.items()
+        ),
+    )
+
+
+def _indicator(indicator: spec.Indicator) -> ir.Indicator:
+    if indicator.latency is not None:
+        return ir.Indicator(
+            "latency",
+            latency_threshold_seconds=formats.duration_seconds(indicator.latency.threshold),
+        )
+    if indicator.freshness is not None:
+        return ir.Indicator(
+            "freshness", max_age_seconds=formats.duration_seconds(indicator.freshness.max_age)
+        )
+    if indicator.drift is not None:
+        return ir.Indicator("drift", drift_threshold=indicator.drift.threshold)
+    if indicator.ratio is not None:
+        return ir.Indicator(
+            "ratio", ratio_errors=indicator.ratio.errors, ratio_total=indicator.ratio.total
+        )
+    return ir.Indicator("availability")
+
+
+def _sla(name: str, sla: spec.Sla, system: spec.MLSystem, resolver: Resolver) -> ir.Sla:
+    if sla.model is not None:
+        kind, subject = "model", sla.model
+        owner = sla.owner or system.models[sla.model].owner or system.metadata.owner
+    elif sla.data_source is not None:
+        kind, subject = "dataSource", sla.data_source
+        owner = sla.owner or system.data_sources[sla.data_source].owner or system.metadata.owner
+    else:
+        kind, subject, owner = "none", None, sla.owner or system.metadata.owner
+    return ir.Sla(
+        name=name,
+        objective=sla.objective,
+        window_seconds=formats.duration_seconds(sla.window),
+        subject_kind=kind,  # type: ignore[arg-type]
+        subject=subject,
+        indicator=_indicator(sla.indicator),
+        owner=owner,
+        description=sla.description,
+        origin=resolver.origin(("slas", name)),
+    )
+
+
+def _alerting(alerting: spec.Alerting, resolver: Resolver) -> ir.Alerting:
+    receivers = frozen_map(
+        (
+            name,
+            ir.Receiver(
+                name=name,
+                slack_channel=r.slack.channel if r.slack else None,
+                slack_webhook_secret=r.slack.webhook_secret if r.slack else None,
+                pagerduty_secret=r.pagerduty.routing_key_secret if r.pagerduty else None,
+                email=tuple(r.email.to) if r.email else (),
+                origin=resolver.origin(("alerting", "receivers", name)),
+            ),
+        )
+        for name, r in alerting.receivers.items()
+    )
+    routes = tuple(
+        ir.Route(
+            route.owner, route.receiver, route.severity, resolver.origin(("alerting", "routes", i))
+        )
+        for i, route in enumerate(alerting.routes)
+    )
+    return ir.Alerting(receivers, routes, alerting.default_receiver)
+
+
+def _waiver(index: int, waiver: spec.Waiver, resolver: Resolver) -> ir.Waiver:
+    return ir.Waiver(
+        policy=waiver.policy,
+        target=waiver.target,
+        reason=waiver.reason,
+        owner=waiver.owner,
+        expires=waiver.expires,
+        ticket=waiver.ticket,
+        origin=resolver.origin(("waivers", index)),
+    )
+
+
+def _ci(system: spec.MLSystem, resolver: Resolver) -> ir.Ci:
+    """The ``ci:`` section with its defaults resolved; environments in declared order."""
+    ci = system.ci
+    return ir.Ci(
+        provider=ci.provider,
+        default_branch=ci.default_branch,
+        spec_path=ci.spec_path,
+        python=ci.python,
+        mlplane_version=ci.mlplane_version or __version__,
+        mlplane_requirement=_mlplane_requirement(ci),
+        runner=tuple(ci.runner or ()),
+        environments=tuple(_ci_environment(system, name, resolver) for name in system.environments),
+        drift_schedule=ci.drift.schedule,
+        gitlab_image=ci.gitlab.image,
+    )
+
+
+def _mlplane_requirement(ci: spec.Ci) -> str:
+    """The one pip requirement CI installs mlplane with (a release, or a pinned commit)."""
+    if ci.install is not None:
+        return f"mlplane @ git+{ci.install.git.url}@{ci.install.git.commit}"
+    return f"mlplane=={ci.mlplane_version or __version__}"
+
+
+def _ci_environment(system: spec.MLSystem, name: str, resolver: Resolver) -> ir.CiEnvironment:
+    env = system.environments[name]
+    production = env.production if env.production is not None else name in PRODUCTION_NAMES
+    scheme = env.state.split(":", 1)[0] if env.state else None
+    settings = system.ci.environments.get(name)
+    role = settings.aws if settings else None
+    region = (role.region if role else None) or (env.aws.region if env.aws else None)
+    return ir.CiEnvironment(
+        name=name,
+        production=production,
+        target=env.target,
+        state_scheme=scheme,
+        apply=_ci_apply_mode(system.ci, name, production, scheme),
+        aws_role=ir.CiRole(
+            role.role_arn, region, resolver.origin(("ci", "environments", name, "aws"))
+        )
+        if role and region
+        else None,
+    )
+
+
+def _ci_apply_mode(
+    ci: spec.Ci, name: str, production: bool, scheme: str | None
+) -> Literal["auto", "manual"] | None:
+    """Explicit lists win; by default remote-state environments are applied, production ones
+    behind a manual gate (a local state file would start empty in every CI job)."""
+    if ci.apply is not None:
+        if name in ci.apply.auto:
+            return "auto"
+        return "manual" if name in ci.apply.manual else None
+    if scheme in (None, "file"):
+        return None
+    return "manual" if production else "auto"

@@ -1,0 +1,312 @@
+"""A cache of lowered base graphs, so that planning against the same base twice lowers it once.
+
+``mlplane plan`` compiles and lowers two sides; the base (``origin/main``) rarely changes while
+a branch is worked on, and lowering is the larger part of its cost. So the lowered base graph
+is kept in ``.mlplane/cache/plan/`` under the repository root (git-ignored, next to the state)
+and found again by a key that names everything the lowering depends on:
+
+* the spec files: each one's name relative to the spec directory, its name as diagnostics
+  show it (which depends on the working directory) and its text;
+* the environment and the target;
+* the code: mlplane's version, a SHA-256 over the source files of the packages that lower
+  (schema, compiler, targets) and of the target's own package (an editable install keeps its
+  version while its code changes), the versions of the libraries that shape the result
+  (pydantic, PyYAML, promql-parser) and the Python version.
+
+The system model is still compiled from the base spec (the ML summary needs it, and it is not
+worth a second serialisation format); the cache replaces the lowering, the conversion of the
+graph to JSON and its digest. It must never change a plan, and a repository's contents are
+untrusted (a pull request could commit a file into ``.mlplane/cache/``), so:
+
+* every entry carries an HMAC-SHA256 over its key and contents under a random secret kept
+  outside the repository (``$XDG_CACHE_HOME/mlplane/plan-cache.key``, else under
+  ``~/.cache``; created on first use, mode 0600): a corrupted, hand-edited, copied or planted
+  entry fails the check and is ignored, as is an entry over :data:`MAX_ENTRY_BYTES`;
+* entries are written to a temporary file and renamed into place (readers never see half an
+  entry), only for lowerings without errors, and only when the graph can be given back exactly;
+* a symbolic link anywhere in the cache's directories disables the cache, and an entry that is
+  not a regular file (a link, a device) is not read;
+* any problem (no home directory, a read-only disk) means no cache, never an error.
+
+The graph is stored in the compact canonical JSON that the graph digest is computed from, so
+writing an entry costs no second encoding and a hit recomputes the digest from the stored text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import importlib.metadata
+import importlib.util
+import json
+import os
+import secrets
+import stat
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from mlplane import __version__
+from mlplane.compiler.core.diagnostics import Diagnostic, Location, Related, Severity
+
+CACHE_FORMAT = 1
+CACHE_DIR = Path(".mlplane") / "cache" / "plan"
+KEY_FILE = "plan-cache.key"
+MAX_ENTRY_BYTES = 128 * 2**20
+MAX_ENTRIES = 16
+"""The newest entries kept; older ones are removed after each write."""
+_MLPLANE_PACKAGES = ("mlplane", "mlplane.schema", "mlplane.compiler", "mlplane.targets")
+"""What a lowering runs (policies judge the system model, they do not change the graph)."""
+_DEPENDENCIES = ("pydantic", "pydantic-core", "PyYAML", "promql-parser")
+"""Libraries whose behaviour reaches the system model or the graph: their versions are keyed."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A cached lowering: the graph in canonical JSON and the diagnostics lowering added."""
+
+    graph_text: str
+    diagnostics: tuple[Diagnostic, ...]
+
+
+@dataclass(frozen=True)
+class PlanCache:
+    directory: Path
+    secret: bytes
+
+    @classmethod
+    def open(cls, repository: Path) -> PlanCache | None:
+        """The cache of ``repository``; None when it cannot be used safely."""
+        directory = repository / CACHE_DIR
+        secret = _secret()
+        if secret is None or not _real_directories(repository, CACHE_DIR):
+            return None
+        return cls(directory, secret)
+
+    def read(self, key: str) -> Hit | None:
+        """The entry of ``key`` when present and authentic, else None."""
+        try:
+            data = _read_bounded(self.directory / f"{key}.entry")
+        except OSError:
+            return None
+        return _parsed(data, key, self.secret) if data is not None else None
+
+    def write(self, key: str, hit: Hit) -> None:
+        """Store ``hit`` atomically; failures are ignored (a cache is never required)."""
+        body = _body(hit)
+        mac = _mac(self.secret, key, body)
+        header = json.dumps({"format": CACHE_FORMAT, "key": key, "hmac": mac}).encode("ascii")
+        try:
+            _write_atomically(self.directory, f"{key}.entry", header + b"\n" + body)
+            _prune(self.directory)
+        except OSError:
+            return
+
+
+def entry_key(
+    environment: str, target: str, files: Mapping[str, tuple[str, str]], target_module: str
+) -> str:
+    """The key of a lowering: ``files`` maps each spec file's name relative to the spec
+    directory to (its name as diagnostics show it, its text)."""
+    digest = hashlib.sha256()
+    head = [CACHE_FORMAT, __version__, sys.version, code_fingerprint(target_module)]
+    digest.update(json.dumps([*head, environment, target], ensure_ascii=True).encode("ascii"))
+    for relative in sorted(files):
+        shown, text = files[relative]
+        for part in (relative, shown, text):
+            data = part.encode("utf-8")
+            digest.update(f"\0{len(data)}\0".encode("ascii"))
+            digest.update(data)
+    return digest.hexdigest()
+
+
+@cache
+def code_fingerprint(target_module: str) -> str:
+    """SHA-256 over the versions of :data:`_DEPENDENCIES` and the source of mlplane's lowering
+    packages and of the target's top-level package (relative file names and bytes, sorted).
+    Computed once per process: some 150 files, a few milliseconds."""
+    top = target_module.split(".", maxsplit=1)[0]
+    packages = _MLPLANE_PACKAGES if top == "mlplane" else (*_MLPLANE_PACKAGES, top)
+    digest = hashlib.sha256()
+    for dependency in _DEPENDENCIES:
+        digest.update(f"{dependency}\0{_version_of(dependency)}\0".encode())
+    for package in packages:
+        digest.update(f"{package}\0".encode())
+        for name, data in _package_sources(package):
+            digest.update(f"{package}\0{name}\0{len(data)}\0".encode())
+            digest.update(data)
+    return digest.hexdigest()
+
+
+def _version_of(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+def _package_sources(package: str) -> list[tuple[str, bytes]]:
+    """(relative name, bytes) of the ``.py`` files directly in or below ``package``, found
+    without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None:
+        return []
+    roots = [Path(p) for p in spec.submodule_search_locations or ()]
+    if not roots and spec.origin:
+        return [(Path(spec.origin).name, Path(spec.origin).read_bytes())]
+    found: list[tuple[str, bytes]] = []
+    for root in roots:
+        pattern = "*.py" if package == "mlplane" else "**/*.py"
+        for path in sorted(root.glob(pattern)):
+            found.append((path.relative_to(root).as_posix(), path.read_bytes()))
+    return found
+
+
+def _secret() -> bytes | None:
+    """The HMAC secret, created on first use; None when there is nowhere safe to keep it."""
+    base = os.environ.get("XDG_CACHE_HOME") or (
+        str(Path.home() / ".cache") if "HOME" in os.environ else ""
+    )
+    if not base or not Path(base).is_absolute():
+        return None
+    path = Path(base) / "mlplane" / KEY_FILE
+    try:
+        return _read_secret(path) or _create_secret(path)
+    except OSError:
+        return None
+
+
+def _read_secret(path: Path) -> bytes | None:
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return None
+    if not path.is_file() or path.is_symlink() or info.st_mode & 0o077:
+        raise OSError("the plan cache key is not a private regular file")
+    text = path.read_text(encoding="ascii").strip()
+    if len(text) != 64:
+        raise OSError("the plan cache key is malformed")
+    return bytes.fromhex(text)
+
+
+def _create_secret(path: Path) -> bytes:
+    """Write a new secret without ever replacing one another process wrote first."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".key-")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as stream:
+            stream.write(secrets.token_hex(32) + "\n")
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
+    found = _read_secret(path)
+    if found is None:
+        raise OSError("the plan cache key vanished")
+    return found
+
+
+def _real_directories(root: Path, relative: Path) -> bool:
+    """Whether every existing component of ``relative`` under ``root`` is a real directory."""
+    probe = root
+    for part in relative.parts:
+        probe = probe / part
+        if probe.is_symlink() or (probe.exists() and not probe.is_dir()):
+            return False
+    return True
+
+
+def _read_bounded(path: Path) -> bytes | None:
+    """The bytes of ``path`` if it is a regular file (a link is not followed: one committed to
+    point at ``/dev/zero`` must not be read) of at most :data:`MAX_ENTRY_BYTES`."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as stream:
+        info = os.fstat(stream.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY_BYTES:
+            return None
+        data = stream.read(MAX_ENTRY_BYTES + 1)
+    return data if len(data) <= MAX_ENTRY_BYTES else None
+
+
+def _mac(secret: bytes, key: str, body: bytes) -> str:
+    return hmac.new(secret, key.encode("ascii") + b"\n" + body, hashlib.sha256).hexdigest()
+
+
+def _body(hit: Hit) -> bytes:
+    problems = json.dumps([_diagnostic_json(d) for d in hit.diagnostics], ensure_ascii=True)
+    return problems.encode("ascii") + b"\n" + hit.graph_text.encode("ascii")
+
+
+def _parsed(data: bytes, key: str, secret: bytes) -> Hit | None:
+    header_line, _, body = data.partition(b"\n")
+    try:
+        header = json.loads(header_line)
+        problems_line, _, graph = body.partition(b"\n")
+        if not isinstance(header, dict) or header.get("key") != key:
+            return None
+        if header.get("format") != CACHE_FORMAT or not isinstance(header.get("hmac"), str):
+            return None
+        if not hmac.compare_digest(header["hmac"], _mac(secret, key, body)):
+            return None
+        problems = tuple(_diagnostic(item) for item in json.loads(problems_line))
+        return Hit(graph.decode("ascii"), problems)
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _diagnostic_json(diagnostic: Diagnostic) -> dict[str, Any]:
+    return {
+        "code": diagnostic.code,
+        "severity": str(diagnostic.severity),
+        "message": diagnostic.message,
+        "location": _location_json(diagnostic.location),
+        "path": diagnostic.path,
+        "hint": diagnostic.hint,
+        "related": [[_location_json(r.location), r.message] for r in diagnostic.related],
+    }
+
+
+def _location_json(location: Location | None) -> list[Any] | None:
+    return None if location is None else [location.file, location.line, location.column]
+
+
+def _diagnostic(item: Mapping[str, Any]) -> Diagnostic:
+    related = tuple(Related(_location(where), str(text)) for where, text in item["related"])
+    return Diagnostic(
+        str(item["code"]),
+        Severity(item["severity"]),
+        str(item["message"]),
+        _location(item["location"]) if item["location"] is not None else None,
+        str(item["path"]),
+        None if item["hint"] is None else str(item["hint"]),
+        related,
+    )
+
+
+def _location(value: Iterable[Any]) -> Location:
+    file, line, column = value
+    return Location(str(file), int(line), int(column))
+
+
+def _write_atomically(directory: Path, name: str, data: bytes) -> None:
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, directory / name)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _prune(directory: Path) -> None:
+    """Keep the :data:`MAX_ENTRIES` newest entries (by modification time, then name)."""
+    entries = sorted(directory.glob("*.entry"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+    for old in entries[:-MAX_ENTRIES]:
+        old.unlink(missing_ok=True)

@@ -1,0 +1,369 @@
+"""Reading a spec as it was at a git revision, without touching the working tree or the index.
+
+``mlplane plan`` compares the working tree (the head) with a base revision (``HEAD``,
+``origin/main``, a commit). The base is read from git's object database only: ``rev-parse`` to
+resolve the revision, ``ls-tree`` to list the spec files at that commit and one
+``cat-file --batch`` process to read their blobs. Nothing is checked out, so a plan never
+disturbs a developer's uncommitted work and a CI job needs no second clone.
+
+Why so careful with the revision (QUALITY.md §A row 34): ``--base`` often comes from a pull
+request's metadata, and a value like ``--upload-pack=evil`` or ``-oProxyCommand=...`` would be
+read by git as an option. Revisions are therefore checked *before* git runs: no leading ``-``,
+no control characters, and the ref name must satisfy the rules of ``git check-ref-format``
+(a trailing ``~N``/``^N`` ancestry suffix is allowed, and full or abbreviated object names). On
+top of that every call is an argument list (never a shell) and ``--end-of-options``/``--``
+separate options from the operand.
+
+The blobs go through the same loader as working-tree files (``load_bytes``), named as the files
+would be named in the working tree, so diagnostics and plan lines point at familiar paths, and
+the same size limits apply (checked from ``ls-tree``'s sizes before any blob is read).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from mlplane.compiler.core import codes
+from mlplane.compiler.core.diagnostics import Diagnostics, Location
+from mlplane.compiler.core.source import DEFAULT_LIMITS, Limits, LoadedFile
+from mlplane.compiler.frontend.document import SPEC_SUFFIXES, Document, assemble, display_name
+from mlplane.compiler.frontend.loader import load_bytes
+
+GIT_TIMEOUT_SECONDS = 60
+MAX_REVISION_LENGTH = 256
+_OBJECT_NAME = re.compile(r"[0-9a-fA-F]{4,64}")
+_ANCESTRY = re.compile(r"(?:[~^][0-9]*)*\Z")
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+_GIT_ENV = {
+    "GIT_TERMINAL_PROMPT": "0",  # never wait for credentials
+    "GIT_OPTIONAL_LOCKS": "0",  # never refresh (write) the index as a side effect
+    "GIT_NO_REPLACE_OBJECTS": "1",  # read the objects the commit really names
+    "GIT_LITERAL_PATHSPECS": "1",  # a spec path is a path, never a glob
+    "LC_ALL": "C",
+}
+_SYMLINK = "120000"
+BaseStatus = Literal["loaded", "absent", "failed"]
+
+
+class GitError(Exception):
+    """git could not be run or reported an error; the message is safe to show."""
+
+
+def revision_problem(revision: str) -> str | None:
+    """Why ``revision`` is refused before git sees it, or None when it is acceptable."""
+    if not revision:
+        return "the revision is empty"
+    if len(revision) > MAX_REVISION_LENGTH:
+        return f"the revision is longer than {MAX_REVISION_LENGTH} characters"
+    if revision.startswith("-"):
+        return "a revision cannot start with '-' (git would read it as an option)"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in revision):
+        return "the revision contains control characters"
+    suffix = _ANCESTRY.search(revision)
+    name = revision[: suffix.start()] if suffix else revision
+    if _OBJECT_NAME.fullmatch(name):
+        return None
+    return ref_name_problem(name)
+
+
+def ref_name_problem(name: str) -> str | None:
+    """The rules of ``git check-ref-format --allow-onelevel``, checked in Python."""
+    if not name or name == "@":
+        return "the revision names no ref"
+    if _REF_FORBIDDEN.search(name):
+        return "a ref name cannot contain spaces or any of ~ ^ : ? * [ \\"
+    if "@{" in name or ".." in name or "//" in name:
+        return "a ref name cannot contain '@{', '..' or '//'"
+    if name.startswith("/") or name.endswith(("/", ".")):
+        return "a ref name cannot start with '/' or end with '/' or '.'"
+    for part in name.split("/"):
+        if part.startswith(".") or part.endswith(".lock"):
+            return "no part of a ref name can start with '.' or end with '.lock'"
+    return None
+
+
+@dataclass(frozen=True)
+class Git:
+    """git run in one directory, with options before operands and no shell."""
+
+    cwd: Path
+
+    def run(self, args: Sequence[str], stdin: bytes | None = None, check: bool = True) -> bytes:
+        """git's standard output; on failure a :class:`GitError` (``check``) or ``b""``."""
+        done = self.call(args, stdin)
+        if check and done.returncode != 0:
+            raise GitError(f"git {args[0]} failed: {_last_line(done.stderr, done.returncode)}")
+        return done.stdout if done.returncode == 0 else b""
+
+    def call(
+        self, args: Sequence[str], stdin: bytes | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
+        try:
+            return subprocess.run(
+                ["git", *args],
+                cwd=self.cwd,
+                input=stdin if stdin is not None else b"",
+                capture_output=True,
+                timeout=GIT_TIMEOUT_SECONDS,
+                env={**os.environ, **_GIT_ENV},
+                check=False,
+            )
+        except FileNotFoundError:
+            raise GitError(
+                "git is not installed (it is needed to read the base revision)"
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise GitError(f"git {args[0]} did not finish within {GIT_TIMEOUT_SECONDS}s") from None
+
+    def toplevel(self) -> Path | None:
+        """The repository's root; None outside a repository (other failures raise)."""
+        done = self.call(["rev-parse", "--show-toplevel"])
+        if done.returncode == 0:
+            return Path(os.fsdecode(done.stdout.rstrip(b"\n")))
+        if b"not a git repository" in done.stderr:
+            return None
+        raise GitError(f"git rev-parse failed: {_last_line(done.stderr, done.returncode)}")
+
+    def commit_of(self, revision: str) -> str | None:
+        """The full commit id ``revision`` names, or None when it names none."""
+        problem = revision_problem(revision)
+        if problem is not None:
+            raise GitError(f"revision {revision!a} refused: {problem}")
+        args = ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{revision}^{{commit}}"]
+        out = self.run(args, check=False).decode("ascii", "replace").strip()
+        return out or None
+
+
+def head_commit(directory: Path) -> str | None:
+    """The commit checked out in the repository holding ``directory`` (None outside git, or in
+    a repository without commits)."""
+    try:
+        return Git(directory).commit_of("HEAD")
+    except GitError:
+        return None
+
+
+@dataclass
+class SpecAtRevision:
+    """The spec as one revision had it: ``absent`` when the path did not exist there (a first
+    deployment), ``failed`` with diagnostics when it could not be read or loaded."""
+
+    revision: str
+    commit: str | None
+    status: BaseStatus
+    document: Document | None = None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    mode: str
+    kind: str
+    oid: str
+    size: int
+    name: str
+
+
+def read_spec_at(
+    target: Path, revision: str, diagnostics: Diagnostics, limits: Limits = DEFAULT_LIMITS
+) -> SpecAtRevision:
+    """Load the spec at ``target`` (a working-tree path) as ``revision`` had it.
+
+    Git problems (a refused or unknown revision, no repository) are error diagnostics and a
+    ``failed`` result; so are the loader's problems with the old files.
+    """
+    problem = revision_problem(revision)
+    if problem is not None:
+        shown = _printable(revision)
+        diagnostics.error(
+            codes.GIT_REVISION_INVALID, f"base revision {shown!a} refused: {problem}", None
+        )
+        return SpecAtRevision(revision, None, "failed")
+    try:
+        return _read(target, revision, diagnostics, limits)
+    except GitError as error:
+        diagnostics.error(codes.GIT_ERROR, str(error), None)
+        return SpecAtRevision(revision, None, "failed")
+
+
+def _read(target: Path, revision: str, diagnostics: Diagnostics, limits: Limits) -> SpecAtRevision:
+    directory = target if target.is_dir() else target.parent
+    top = Git(directory).toplevel()
+    if top is None:
+        raise GitError(f"{display_name(directory)} is not inside a git repository; use --base none")
+    git = Git(top)
+    commit = git.commit_of(revision)
+    if commit is None and revision == "HEAD":
+        raise GitError("the repository has no commit yet; use --base none for a first deployment")
+    if commit is None:
+        raise GitError(f"unknown revision {_printable(revision)!a}: it names no commit here")
+    listed = _list(git, commit, _relative(target, top))
+    if listed is None:
+        return SpecAtRevision(revision, commit, "absent")
+    blobs = _selected(git, listed, target, diagnostics, limits)
+    if blobs is None:
+        return SpecAtRevision(revision, commit, "failed")
+    data = _cat(git, [entry.oid for entry in blobs.values()])
+    document = _load(
+        target, {name: data[entry.oid] for name, entry in blobs.items()}, diagnostics, limits
+    )
+    status: BaseStatus = "loaded" if document is not None else "failed"
+    return SpecAtRevision(revision, commit, status, document)
+
+
+def _relative(target: Path, top: Path) -> str:
+    try:
+        return target.resolve().relative_to(top.resolve()).as_posix()
+    except ValueError:
+        raise GitError(f"{display_name(target)} lies outside its git repository") from None
+
+
+@dataclass(frozen=True)
+class _Listing:
+    entries: list[_Entry]
+    single_file: bool
+    """The spec path names a file (then its one entry is the spec, whatever its name)."""
+
+
+def _list(git: Git, commit: str, relative: str) -> _Listing | None:
+    """The entries of the spec path at ``commit``; None when the path does not exist there."""
+    if relative in ("", "."):
+        return _Listing(_ls_tree(git, commit, None), single_file=False)
+    found = _ls_tree(git, commit, relative)
+    if not found:
+        return None
+    if found[0].kind == "tree":
+        return _Listing(_ls_tree(git, commit, relative + "/"), single_file=False)
+    return _Listing(found, single_file=True)
+
+
+def _ls_tree(git: Git, commit: str, path: str | None) -> list[_Entry]:
+    args = ["ls-tree", "-z", "-l", "--full-tree", "--end-of-options", commit]
+    out = git.run([*args, "--", path] if path is not None else args)
+    entries = []
+    for record in out.split(b"\0"):
+        if not record:
+            continue
+        meta, _, raw_path = record.partition(b"\t")
+        mode, kind, oid, size = meta.decode("ascii").split()
+        name = PurePosixPath(os.fsdecode(raw_path)).name
+        entries.append(_Entry(mode, kind, oid, int(size) if size.isdigit() else 0, name))
+    return entries
+
+
+def _selected(
+    git: Git, listing: _Listing, target: Path, diagnostics: Diagnostics, limits: Limits
+) -> dict[str, _Entry] | None:
+    """The spec files of ``listing`` by name, as ``discover`` picks them in the working tree;
+    None (with diagnostics) when a limit is exceeded or a link cannot be followed."""
+    blobs = [e for e in listing.entries if e.kind == "blob"]
+    regular = {e.name: e for e in blobs if e.mode != _SYMLINK}
+    chosen: dict[str, _Entry] = {}
+    for entry in sorted(blobs, key=lambda e: e.name):
+        if not listing.single_file and not _is_spec_name(entry.name):
+            continue
+        real = (
+            _follow(git, entry, regular, target, diagnostics) if entry.mode == _SYMLINK else entry
+        )
+        if real is not None:
+            chosen[entry.name] = _Entry(real.mode, real.kind, real.oid, real.size, entry.name)
+    if diagnostics.has_errors or not _within_limits(chosen, target, diagnostics, limits):
+        return None
+    if not chosen:
+        where = display_name(target)
+        diagnostics.error(
+            codes.NO_SPEC_FILES, f"no *.yaml or *.yml files in {where} at the base", None
+        )
+        return None
+    return chosen
+
+
+def _is_spec_name(name: str) -> bool:
+    return name.endswith(SPEC_SUFFIXES) and not name.startswith(".")
+
+
+def _follow(
+    git: Git, link: _Entry, regular: dict[str, _Entry], target: Path, diagnostics: Diagnostics
+) -> _Entry | None:
+    """A symbolic link is followed only to a regular file of the same directory. Its blob (the
+    link's text) is tiny, so it is read here, before the size checks of the real files."""
+    name = os.fsdecode(_cat(git, [link.oid])[link.oid])
+    found = regular.get(name) if "/" not in name else None
+    if found is None:
+        where = Location(_display(target, link.name), 1, 1)
+        message = f"{link.name} is a symbolic link out of the spec directory at the base revision"
+        diagnostics.error(codes.PATH_OUTSIDE_ROOT, message, where)
+    return found
+
+
+def _within_limits(
+    chosen: dict[str, _Entry], target: Path, diagnostics: Diagnostics, limits: Limits
+) -> bool:
+    if len(chosen) > limits.max_files:
+        message = (
+            f"the base revision holds {len(chosen)} spec files; the limit is {limits.max_files}"
+        )
+        diagnostics.error(codes.FILE_TOO_LARGE, message, None)
+        return False
+    for name, entry in chosen.items():
+        if entry.size > limits.max_file_bytes:
+            message = (
+                f"spec file is {entry.size:,} bytes; the limit is {limits.max_file_bytes:,} bytes"
+            )
+            diagnostics.error(codes.FILE_TOO_LARGE, message, Location(_display(target, name), 1, 1))
+    total = sum(entry.size for entry in chosen.values())
+    if total > limits.max_total_bytes:
+        message = f"the spec's files add up to more than {limits.max_total_bytes // 2**20} MiB"
+        diagnostics.error(codes.FILE_TOO_LARGE, message, None)
+    return not diagnostics.has_errors
+
+
+def _cat(git: Git, oids: list[str]) -> dict[str, bytes]:
+    """Blob contents by object id, from one ``git cat-file --batch`` process."""
+    out = git.run(["cat-file", "--batch"], stdin="".join(f"{oid}\n" for oid in oids).encode())
+    found: dict[str, bytes] = {}
+    position = 0
+    for _ in oids:
+        end = out.index(b"\n", position)
+        header = out[position:end].decode("ascii", "replace").split()
+        if len(header) != 3 or header[1] != "blob":
+            raise GitError(f"git cat-file could not read object {header[0] if header else '?'}")
+        size = int(header[2])
+        found[header[0]] = out[end + 1 : end + 1 + size]
+        position = end + 1 + size + 1
+    return found
+
+
+def _load(
+    target: Path, files: dict[str, bytes], diagnostics: Diagnostics, limits: Limits
+) -> Document | None:
+    loaded: list[LoadedFile] = []
+    for name in sorted(files):
+        result, problems = load_bytes(files[name], _display(target, name), limits)
+        diagnostics.extend(problems)
+        if result is not None:
+            loaded.append(result)
+    if diagnostics.has_errors or not loaded:
+        return None
+    document = assemble(loaded, diagnostics)
+    document.root = target.resolve() if target.is_dir() else target.resolve().parent
+    return document
+
+
+def _display(target: Path, name: str) -> str:
+    """The name the working tree's loader would give the file ``name`` of the spec."""
+    return display_name(target / name if target.is_dir() else target.parent / name)
+
+
+def _last_line(stderr: bytes, returncode: int) -> str:
+    lines = stderr.decode("utf-8", "replace").strip().splitlines()
+    return _printable(lines[-1]) if lines else f"exit status {returncode}"
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)[:200]

@@ -1,0 +1,194 @@
+"""The JSON plan (``--format json``, ``--out plan.json``) and reading a saved plan back.
+
+The shape is documented and versioned in ``docs/plan.schema.json`` (JSON Schema 2020-12; the
+tests validate every plan they make against it). A saved plan is the same document: it binds
+what was reviewed to the head commit, the base commit, the spec hash and the graph hash, which
+``mlplane apply --plan`` checks before it calls Pulumi at all. Keys are sorted, output is ASCII,
+and nothing in it depends on the time or on the machine.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlplane import __version__
+from mlplane.compiler.core import canonical
+from mlplane.compiler.plan.model import (
+    PLAN_FORMAT_VERSION,
+    Plan,
+    PropertyChange,
+    ResourceChange,
+    Side,
+    SpecRef,
+)
+from mlplane.compiler.plan.risk import RISK_CODES
+from mlplane.compiler.render import dispatch as renderers
+
+PLAN_KIND = "mlplane-plan"
+
+
+def render_json(plan: Plan) -> str:
+    return canonical.canonical_json(plan_json(plan))
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    counts = plan.counts()
+    return {
+        "kind": PLAN_KIND,
+        "version": PLAN_FORMAT_VERSION,
+        "tool": {"name": "mlplane", "version": __version__},
+        "status": "ok" if plan.ok else "error",
+        "system": plan.system,
+        "environment": plan.environment,
+        "target": plan.target,
+        "head": _side(plan.head),
+        "base": _side(plan.base),
+        "summary": {
+            **counts,
+            "unchanged": plan.unchanged,
+            "specChanges": len(plan.spec_changes),
+            "risks": len(plan.risks),
+            "changes": plan.has_changes,
+            "warnings": len(plan.head_warnings),
+            "newWarnings": None if plan.new_warnings is None else len(plan.new_warnings),
+        },
+        "specChanges": [
+            {
+                "section": c.section,
+                "subject": c.subject,
+                "action": c.action,
+                "text": c.text,
+                "source": _ref(c.source),
+                "risks": list(c.risks),
+            }
+            for c in plan.spec_changes
+        ],
+        "resources": [_resource(change) for change in plan.resources],
+        "risks": [
+            {
+                "code": r.code,
+                "meaning": RISK_CODES.get(r.code, ""),
+                "message": r.message,
+                "subject": r.subject,
+                "source": _ref(r.source),
+            }
+            for r in plan.risks
+        ],
+        "warnings": list(plan.warnings),
+        "diagnostics": _diagnostics(plan.problems or plan.head.diagnostics),
+        "newWarnings": None if plan.new_warnings is None else _diagnostics(plan.new_warnings),
+    }
+
+
+def _side(side: Side) -> dict[str, Any]:
+    return {
+        "ref": side.label,
+        "kind": side.kind,
+        "status": side.status,
+        "commit": side.commit,
+        "specSha256": side.spec_sha256,
+        "graphSha256": side.graph_sha256,
+        "files": list(side.files),
+        "resources": len(side.resources),
+        "errors": side.error_count,
+        "diagnostics": _diagnostics(side.diagnostics) if side.kind not in ("worktree",) else [],
+    }
+
+
+def _ref(ref: SpecRef) -> dict[str, Any]:
+    location = ref.location
+    return {
+        "path": ref.path,
+        "side": ref.side,
+        "file": location.file if location else None,
+        "line": location.line if location else None,
+        "column": location.column if location else None,
+    }
+
+
+def _resource(change: ResourceChange) -> dict[str, Any]:
+    return {
+        "action": change.action,
+        "type": change.type,
+        "name": change.name,
+        "parent": change.parent,
+        "component": change.component,
+        "source": _ref(change.source),
+        "changes": [_property(p) for p in change.changes],
+        "replaceReasons": list(change.replace_reasons),
+        "ignored": list(change.ignored),
+        "protected": change.protected,
+    }
+
+
+def _property(change: PropertyChange) -> dict[str, Any]:
+    return {
+        "path": change.path,
+        "kind": change.kind,
+        "old": change.old,
+        "new": change.new,
+        "forcesReplacement": change.forces_replacement,
+    }
+
+
+def _diagnostics(items: tuple[Any, ...]) -> list[Any]:
+    options = renderers.RenderOptions(tool_version=__version__)
+    rendered = json.loads(renderers.render_json(items, {}, options))
+    return list(rendered["diagnostics"])
+
+
+# --- saved plans ---------------------------------------------------------------------------------
+
+
+class SavedPlanError(Exception):
+    """The file is not a readable mlplane plan; the message says why."""
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """What ``apply --plan`` checks: the binding of a reviewed plan."""
+
+    system: str
+    environment: str
+    head_commit: str | None
+    base_ref: str
+    base_kind: str
+    base_commit: str | None
+    base_graph_sha256: str | None
+    spec_sha256: str
+    graph_sha256: str
+    has_changes: bool
+
+
+def load_saved(path: Path) -> SavedPlan:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise SavedPlanError(f"{path.name} cannot be read: {error}") from None
+    if not isinstance(document, dict) or document.get("kind") != PLAN_KIND:
+        raise SavedPlanError(f"{path.name} is not an mlplane plan (written by mlplane plan --out)")
+    if document.get("version") != PLAN_FORMAT_VERSION:
+        raise SavedPlanError(
+            f"{path.name} has plan version {document.get('version')!r}, not {PLAN_FORMAT_VERSION}"
+        )
+    if document.get("status") != "ok":
+        raise SavedPlanError(f"{path.name} records a plan that failed; it cannot be applied")
+    try:
+        head, base = document["head"], document["base"]
+        return SavedPlan(
+            system=str(document["system"]),
+            environment=str(document["environment"]),
+            head_commit=head["commit"],
+            base_ref=str(base["ref"]),
+            base_kind=str(base["kind"]),
+            base_commit=base["commit"],
+            base_graph_sha256=base["graphSha256"],
+            spec_sha256=str(head["specSha256"]),
+            graph_sha256=str(head["graphSha256"]),
+            has_changes=bool(document["summary"]["changes"]),
+        )
+    except (KeyError, TypeError) as error:
+        raise SavedPlanError(f"{path.name} lacks the field {error} of a plan") from None

@@ -1,0 +1,251 @@
+"""Lowering one compiled environment for a plan: its graph as plain JSON, named two ways, and
+its digest; through the plan cache for a git base (``compiler/plan/cache.py``).
+
+Both sides of a plan are lowered here, the same way, so that a resource compares equal across
+them; the graphs are hashed as ``mlplane build`` writes them (``resources.json``, spec files
+named relative to the spec directory). The graph rules of the policy packs read a
+``ResourceGraph``, not JSON: :func:`graph_object` gives the target's own graph, or rebuilds it
+from the JSON when the lowering came from the cache, which stores only JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from mlplane.compiler.build import outputs as build
+from mlplane.compiler.build.pipeline import CompileResult, no_cyclic_gc
+from mlplane.compiler.core import canonical
+from mlplane.compiler.core.diagnostics import Diagnostic, Location
+from mlplane.compiler.core.graph import Resource, ResourceGraph, ResourceOptions
+from mlplane.compiler.core.ir import Origin, System
+from mlplane.compiler.core.plugins import Target
+from mlplane.compiler.frontend.document import Document
+from mlplane.compiler.plan.cache import Hit, PlanCache, entry_key
+from mlplane.compiler.plan.diff import parse_path
+from mlplane.compiler.plan.model import ResourceJson
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """One compiled environment, lowered: the system model and its graph as JSON."""
+
+    system: System
+    resources: dict[str, ResourceJson]
+    """By name, spec files named as diagnostics name them (for plan lines)."""
+    graph: dict[str, Any]
+    """The graph as ``resources.json`` holds it (spec files relative to the spec directory)."""
+    spec_files: dict[str, str]
+    """Spec file name relative to the spec directory -> text, as compiled."""
+    graph_sha256: str
+    """:func:`graph_digest` of ``graph``, computed from the text the graph was parsed from."""
+    canonical: str = field(default="", repr=False, compare=False)
+    """That text: ``graph`` in compact canonical JSON (what the plan cache stores)."""
+    lowered: ResourceGraph | None = field(default=None, repr=False, compare=False)
+    """The graph the target returned; None when the lowering came from the plan cache."""
+
+    def graph_text(self) -> str:
+        """Exactly the bytes of ``resources.json`` (``ResourceGraph.canonical_json``)."""
+        return canonical.canonical_json(self.graph)
+
+    @property
+    def spec_sha256(self) -> str:
+        return spec_hash(self.spec_files)
+
+
+def graph_digest(graph: Mapping[str, Any]) -> str:
+    """SHA-256 of a graph document (``resources.json`` parsed) in compact canonical JSON: sorted
+    keys, no whitespace, ASCII. Compact rather than the file's bytes because the indented form
+    needs Python's slow JSON encoder: hashing 12,000 resources took seconds."""
+    return hashlib.sha256(_canonical(graph).encode("ascii")).hexdigest()
+
+
+def _canonical(graph: Mapping[str, Any]) -> str:
+    return json.dumps(graph, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def spec_hash(files: Mapping[str, str]) -> str:
+    """SHA-256 over the spec files sorted by name: for each, its name (relative to the spec
+    directory), a NUL, its length in bytes, a NUL and its UTF-8 text as compiled (a leading
+    byte-order mark dropped). Lengths make the encoding unambiguous."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        data = files[name].encode("utf-8")
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def lower(compiled: CompileResult, env: str, cache: PlanCache | None = None) -> Lowered | None:
+    """Lower ``env`` with its target (``build``'s own steps); None with diagnostics. With a
+    ``cache``, an authentic entry for the same spec, environment and code replaces the lowering
+    (``compiler/plan/cache.py``), and a fresh lowering is stored."""
+    found = compiled.systems[env]
+    target = build._target_of(found, compiled.diagnostics)
+    if target is None:
+        return None
+    with no_cyclic_gc():  # the graph is acyclic; see ``no_cyclic_gc``
+        names = _cache_names(compiled.document) if cache is not None else None
+        if cache is None or names is None:
+            return _lowered_now(compiled, found, target)
+        key = entry_key(env, found.environment.target, names, type(target).__module__)
+        hit = cache.read(key)
+        if hit is not None:
+            compiled.diagnostics.extend(hit.diagnostics)
+            return _from_cache(found, hit.graph_text, names, compiled.document)
+        before = len(compiled.diagnostics)
+        lowered = _lowered_now(compiled, found, target)
+        if lowered is not None:
+            _store(cache, key, lowered, names, tuple(compiled.diagnostics)[before:])
+        return lowered
+
+
+def _lowered_now(compiled: CompileResult, found: System, target: Target) -> Lowered | None:
+    graph = target.lower(found, compiled.diagnostics)
+    if graph is None or compiled.diagnostics.has_errors:
+        return None
+    return replace(lowered_graph(found, graph.to_json(), compiled.document), lowered=graph)
+
+
+def _cache_names(document: Document | None) -> dict[str, tuple[str, str]] | None:
+    """Relative name -> (shown name, text) of each spec file: the part of the cache key that
+    the spec gives; None when two files would share a relative name (nothing is cached)."""
+    if document is None:
+        return None
+    rename = relative_namer(document.root)
+    names = {rename(shown): (shown, text) for shown, text in document.files.items()}
+    return names if len(names) == len(document.files) else None
+
+
+def _from_cache(
+    system: System, text: str, names: Mapping[str, tuple[str, str]], source: Document | None
+) -> Lowered:
+    """The :class:`Lowered` that :func:`lowered_graph` made of the same lowering: the stored
+    text is the rebased graph, files are shown again by the names of the key."""
+    graph: dict[str, Any] = json.loads(text)
+    shown = _shown_by(names)
+    resources: dict[str, ResourceJson] = {
+        str(r["name"]): renamed(r, shown) for r in graph["resources"]
+    }
+    digest = hashlib.sha256(text.encode("ascii")).hexdigest()
+    return Lowered(system, resources, graph, spec_texts(source), digest, text)
+
+
+def _shown_by(names: Mapping[str, tuple[str, str]]) -> Callable[[str], str]:
+    return lambda relative: names[relative][0] if relative in names else relative
+
+
+def _store(
+    cache: PlanCache,
+    key: str,
+    lowered: Lowered,
+    names: Mapping[str, tuple[str, str]],
+    added: tuple[Diagnostic, ...],
+) -> None:
+    """Cache ``lowered`` only if a hit would give back exactly the same resources."""
+    shown = _shown_by(names)
+    again = (renamed(r, shown).get("origin") for r in lowered.graph["resources"])
+    if all(a == r.get("origin") for a, r in zip(again, lowered.resources.values(), strict=True)):
+        cache.write(key, Hit(lowered.canonical, added))
+
+
+def lowered_graph(system: System, document: Mapping[str, Any], source: Document | None) -> Lowered:
+    """``document`` (``ResourceGraph.to_json()``) as plain JSON values, once rebased (spec files
+    named relative to the spec directory, as ``resources.json`` names them) and once as plan
+    lines show it (files named as diagnostics name them).
+
+    One compact canonical dump serves both the conversion to plain JSON values (lists, not
+    tuples: what a graph read back from a file or a cache holds) and :func:`graph_digest`, so
+    the slow part, encoding some ten thousand resources, happens once."""
+    rename = relative_namer(source.root if source else None)
+    raw = document["resources"]
+    rebased = {**document, "resources": [renamed(r, rename) for r in raw]}
+    text = _canonical(rebased)
+    graph: dict[str, Any] = json.loads(text)
+    shown = [renamed(r, _origin_file(o)) for r, o in zip(graph["resources"], raw, strict=True)]
+    resources: dict[str, ResourceJson] = {str(r["name"]): r for r in shown}
+    digest = hashlib.sha256(text.encode("ascii")).hexdigest()
+    return Lowered(system, resources, graph, spec_texts(source), digest, text)
+
+
+def _origin_file(resource: Mapping[str, Any]) -> Callable[[str], str]:
+    """A renamer that gives back ``resource``'s own origin file (the display name)."""
+    origin = resource.get("origin")
+    original = origin.get("file") if isinstance(origin, dict) else None
+    return lambda name: original if isinstance(original, str) else name
+
+
+def renamed(resource: dict[str, Any], rename: Callable[[str], str]) -> dict[str, Any]:
+    """``resource`` with its origin's file renamed (what ``build`` does to write outputs that
+    do not depend on the working directory)."""
+    origin = resource.get("origin")
+    if not isinstance(origin, dict) or not isinstance(origin.get("file"), str):
+        return resource
+    return {**resource, "origin": {**origin, "file": rename(origin["file"])}}
+
+
+def spec_texts(document: Document | None) -> dict[str, str]:
+    if document is None:
+        return {}
+    rename = relative_namer(document.root)
+    return {rename(name): text for name, text in document.files.items()}
+
+
+def relative_namer(root: Path | None) -> Callable[[str], str]:
+    base, cwd = (root.resolve() if root else None), Path.cwd()
+
+    @cache
+    def rename(name: str) -> str:
+        try:
+            return (cwd / name).resolve().relative_to(base).as_posix() if base else Path(name).name
+        except (OSError, ValueError):
+            return Path(name).name
+
+    return rename
+
+
+def graph_object(lowered: Lowered) -> ResourceGraph:
+    """The lowered graph as a ``ResourceGraph`` (what graph rules read): the target's own, or,
+    for a lowering from the plan cache, one rebuilt from its resources, spec files named as
+    diagnostics name them, so that a finding is located as on a fresh lowering."""
+    if lowered.lowered is not None:
+        return lowered.lowered
+    resources = tuple(_resource(r) for r in lowered.resources.values())
+    graph = lowered.graph
+    return ResourceGraph(str(graph["environment"]), str(graph["target"]), resources)
+
+
+def _resource(data: ResourceJson) -> Resource:
+    """The inverse of ``Resource.to_json`` (inputs stay JSON values: lists, not tuples)."""
+    origin = data["origin"]
+    location = Location(str(origin["file"]), int(origin["line"]), int(origin["column"]))
+    options = data.get("options") or {}
+    return Resource(
+        type=str(data["type"]),
+        name=str(data["name"]),
+        inputs=data.get("inputs") or {},
+        origin=Origin(parse_path(str(origin["path"])), location),
+        parent=data.get("parent"),
+        depends_on=tuple(data.get("dependsOn") or ()),
+        options=ResourceOptions(
+            protect=bool(options.get("protect")),
+            retain_on_delete=bool(options.get("retainOnDelete")),
+            delete_before_replace=bool(options.get("deleteBeforeReplace")),
+            ignore_changes=tuple(options.get("ignoreChanges") or ()),
+            additional_secret_outputs=tuple(options.get("additionalSecretOutputs") or ()),
+            provider=options.get("provider"),
+        ),
+        component=bool(data.get("component")),
+    )
+
+
+def graph_of(compiled: CompileResult, env: str) -> ResourceGraph | None:
+    """The resource graph of ``env`` (for ``mlplane graph``); None with diagnostics."""
+    found = compiled.systems[env]
+    target = build._target_of(found, compiled.diagnostics)
+    return target.lower(found, compiled.diagnostics) if target is not None else None

@@ -1,0 +1,173 @@
+"""The ``text`` plan: what a person reads in a terminal, like ``terraform plan`` but ML first.
+
+Order: where the two sides come from, warnings, the ML summary (what changes in the spec's
+words, each line with its spec location), the risk flags, then the resources one by one with
+their changed properties, and Terraform's closing line (``Plan: 1 to create, ...``). Symbols
+are Terraform's: ``+`` create, ``~`` update, ``-/+`` replace, ``-`` delete.
+
+Every string that comes from the spec passes through ``make_safe`` (a pull request's spec must
+not be able to send escape sequences to a reviewer's terminal). Colour only when asked (a TTY).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from mlplane.compiler.plan.model import (
+    Plan,
+    PropertyChange,
+    ResourceChange,
+    Side,
+    SpecChange,
+    SpecRef,
+)
+from mlplane.compiler.render import dispatch as renderers
+from mlplane.compiler.render.common import make_safe
+
+SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
+SPEC_SYMBOLS = {"added": "+", "changed": "~", "removed": "-"}
+_COLORS = {"+": "32", "~": "33", "-/+": "35", "-": "31", "!": "1;31", "warn": "33"}
+MAX_VALUE = 80
+MAX_PROPERTIES = 25
+MAX_WARNINGS = 20
+RISK_MARK = "⚠"
+
+
+def render_text(plan: Plan, color: bool = False) -> str:
+    paint = _painter(color)
+    if not plan.ok:
+        return _failed(plan, color)
+    lines = [_title(plan), f"  head: {_side(plan.head)}", f"  base: {_side(plan.base)}", ""]
+    lines += [paint("warn", f"warning: {make_safe(w)}") for w in plan.warnings]
+    lines += _base_problems(plan.base)
+    lines += _head_warnings(plan, paint)
+    if not plan.has_changes:
+        return "\n".join([*lines, plan.summary_line()]) + "\n"
+    if plan.spec_changes:
+        lines += ["What changes:", *(_spec_line(c, paint) for c in plan.spec_changes), ""]
+    if plan.risks:
+        lines.append(paint("!", f"Risk flags ({len(plan.risks)}):"))
+        lines += [
+            f"  {RISK_MARK} [{r.code}] {make_safe(r.message)}{_where(r.source)}" for r in plan.risks
+        ]
+        lines.append("")
+    if plan.resources:
+        lines.append("Resources:")
+        for change in plan.resources:
+            lines += _resource(change, paint)
+        lines.append("")
+    closing = plan.summary_line() + (f" {len(plan.risks)} risk flag(s)." if plan.risks else "")
+    return "\n".join([*lines, closing]) + "\n"
+
+
+Paint = Callable[[str, str], str]
+
+
+def _painter(color: bool) -> Paint:
+    def paint(kind: str, text: str) -> str:
+        code = _COLORS.get(kind)
+        return f"\x1b[{code}m{text}\x1b[0m" if color and code else text
+
+    return paint
+
+
+def _title(plan: Plan) -> str:
+    target = f" (target {plan.target})" if plan.target else ""
+    return f"mlplane plan: system {plan.system}, environment {make_safe(plan.environment)}{target}"
+
+
+def _side(side: Side) -> str:
+    commit = f" at {side.commit[:12]}" if side.commit else ""
+    digest = f", spec sha256 {side.spec_sha256[:12]}" if side.spec_sha256 else ""
+    state = {
+        "compiled": f"{len(side.resources)} resources",
+        "none": "nothing: a first deployment",
+        "absent": "no spec there",
+        "new-environment": "environment not defined there",
+        "failed": "does not compile",
+    }[side.status]
+    return f"{make_safe(side.label)}{commit} ({state}{digest})"
+
+
+def _base_problems(base: Side) -> list[str]:
+    if base.status != "failed" or not base.diagnostics:
+        return []
+    shown = [f"  {make_safe(d.one_line())} (at the base)" for d in base.diagnostics[:10]]
+    more = len(base.diagnostics) - len(shown)
+    return ["base diagnostics:", *shown, *([f"  ... and {more} more"] if more > 0 else []), ""]
+
+
+def _head_warnings(plan: Plan, paint: Paint) -> list[str]:
+    heading, listed, others = plan.warning_listing()
+    if not listed:
+        return []
+    lines = [paint("warn", f"{heading} ({len(listed)}):")]
+    lines += [f"  {make_safe(d.one_line())}" for d in listed[:MAX_WARNINGS]]
+    if len(listed) > MAX_WARNINGS:
+        lines.append(f"  ... and {len(listed) - MAX_WARNINGS} more (--format json lists them)")
+    if others:
+        lines.append(f"  ({others} more warning(s) also at the base; `mlplane validate` shows them)")
+    return [*lines, ""]
+
+
+def _where(ref: SpecRef) -> str:
+    if ref.location is None:
+        return ""
+    prefix = "base " if ref.side == "base" else ""
+    return f"  ({prefix}{make_safe(ref.location.file)}:{ref.location.line})"
+
+
+def _spec_line(change: SpecChange, paint: Paint) -> str:
+    symbol = SPEC_SYMBOLS[change.action]
+    mark = f" {RISK_MARK}" if change.risks else ""
+    return "  " + paint(symbol, f"{symbol} {make_safe(change.text)}{mark}") + _where(change.source)
+
+
+def _resource(change: ResourceChange, paint: Paint) -> list[str]:
+    symbol = SYMBOLS[change.action]
+    head = f"{symbol} {change.type} {make_safe(change.name)}"
+    notes = []
+    if change.replace_reasons:
+        notes.append("replace: " + ", ".join(make_safe(r) for r in change.replace_reasons))
+    if change.protected:
+        notes.append("protected")
+    suffix = f" ({'; '.join(notes)})" if notes else ""
+    lines = ["  " + paint(symbol, head) + suffix + _where(change.source)]
+    for prop in change.changes[:MAX_PROPERTIES]:
+        lines.append("      " + property_text(prop))
+    hidden = len(change.changes) - MAX_PROPERTIES
+    if hidden > 0:
+        lines.append(f"      ... and {hidden} more properties")
+    if change.ignored:
+        lines.append(
+            f"      (ignored by ignoreChanges: {', '.join(make_safe(p) for p in change.ignored)})"
+        )
+    return lines
+
+
+def property_text(prop: PropertyChange) -> str:
+    """``~ spec.replicas: 2 → 3``; ``+``/``-`` for added and removed properties."""
+    path = make_safe(prop.path)
+    forced = "  # forces replacement" if prop.forces_replacement else ""
+    if prop.kind == "added":
+        return f"+ {path}: {value_text(prop.new)}{forced}"
+    if prop.kind == "removed":
+        return f"- {path}: {value_text(prop.old)}{forced}"
+    return f"~ {path}: {value_text(prop.old)} → {value_text(prop.new)}{forced}"
+
+
+def value_text(value: Any, limit: int = MAX_VALUE) -> str:
+    """A JSON value on one line, secrets shown by name only, cut at ``limit`` characters."""
+    if isinstance(value, dict) and set(value) == {"$secret"}:
+        return f"(secret {make_safe(str(value['$secret']))})"
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+    text = make_safe(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _failed(plan: Plan, color: bool) -> str:
+    options = renderers.RenderOptions(color=color)
+    text = renderers.render("text", plan.problems, {}, options).rstrip("\n")
+    return f"{text}\nno plan: {'the spec has errors' if plan.head.status != 'compiled' else 'the base cannot be read'}\n"
