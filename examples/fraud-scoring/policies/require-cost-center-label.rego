@@ -1,7 +1,7 @@
 # An organisation policy in Rego: every ML system carries a cost-center label, so that its
 # cloud bill can be charged back. Evaluated by `mlplane validate --policy examples/policies`
 # (or listed in a spec under policies: {rego: [...]}) once per environment; the input is the
-# resolved system model documented in compiler/policy_input.py.
+# resolved system model documented in compiler/policy/rego.py.
 #
 # The findings' code is rego.require-cost-center-label (from the package name): waive or tune
 # it like a built-in rule.
