@@ -92,7 +92,10 @@ def main() -> None:
         loaded, diagnostics = load_bytes(data, "bench.yaml")
         assert loaded is not None, diagnostics
 
-    functions: dict[str, Callable[[], object]] = {"bare event iteration": bare, "load_bytes": loader}
+    functions: dict[str, Callable[[], object]] = {
+        "bare event iteration": bare,
+        "load_bytes": loader,
+    }
     if args.context:
         functions["yaml.compose (C)"] = lambda: yaml.compose(text, Loader=_LOADER)
         functions["yaml.load (C)"] = lambda: yaml.load(text, Loader=_LOADER)

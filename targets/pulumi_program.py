@@ -105,7 +105,11 @@ def _uses_pulumi(resource: Resource) -> bool:
     if resource.component or resource.parent or resource.depends_on:
         return True
     inputs = dict(resource.inputs)
-    return resource.options != ResourceOptions() or bool(secret_keys(inputs)) or has_json_document(inputs)
+    return (
+        resource.options != ResourceOptions()
+        or bool(secret_keys(inputs))
+        or has_json_document(inputs)
+    )
 
 
 def _joined(blocks: Sequence[str]) -> str:
@@ -192,7 +196,9 @@ def _references(order: Sequence[Resource], variables: Mapping[str, str]) -> Refe
         token, component = types[name]
         attribute = None if component else python_class(token).outputs.get(output)
         if attribute is None:
-            raise ProgramError(f"a reference reads output {output!r} of {name!r}, which {token} lacks")
+            raise ProgramError(
+                f"a reference reads output {output!r} of {name!r}, which {token} lacks"
+            )
         return f"{variables[name]}.{attribute}"
 
     return expression

@@ -54,7 +54,9 @@ class TypedPrinter:
     """The resource's logical name, for error messages."""
     refs: Reference
 
-    def arguments(self, args: str, value: Mapping[str, Any], indent: int, path: InputPath = ()) -> list[str]:
+    def arguments(
+        self, args: str, value: Mapping[str, Any], indent: int, path: InputPath = ()
+    ) -> list[str]:
         """``keyword=value`` for each entry of ``value``, an instance of args class ``args``,
         sorted by keyword, laid out for a line indented by ``indent``."""
         fields = aws.TYPES[args]
@@ -126,7 +128,9 @@ class TypedPrinter:
             return
         wrong_bool = isinstance(value, bool) and item != "bool"
         if wrong_bool or not isinstance(value, allowed):
-            raise self._error(path, f"must be {'an' if item == 'int' else 'a'} {item}, not {_kind(value)}")
+            raise self._error(
+                path, f"must be {'an' if item == 'int' else 'a'} {item}, not {_kind(value)}"
+            )
 
     def _error(self, path: InputPath, message: str) -> ProgramError:
         where = format_path(path) or "inputs"
@@ -139,7 +143,9 @@ def _display(opening: str, closing: str, elements: Sequence[str], indent: int, c
     if "\n" not in flat and column + len(flat) <= LINE_WIDTH:
         return flat
     pad = " " * (indent + len(INDENT))
-    return "\n".join([opening, *(f"{pad}{element}," for element in elements), " " * indent + closing])
+    return "\n".join(
+        [opening, *(f"{pad}{element}," for element in elements), " " * indent + closing]
+    )
 
 
 def _kind(value: Any) -> str:

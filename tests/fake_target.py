@@ -44,7 +44,9 @@ class FakeTarget:
             ),
         ]
         for model in system.models.values():
-            resources += _model_resources(system, model.name, model.serving.replicas_min, model.origin)
+            resources += _model_resources(
+                system, model.name, model.serving.replicas_min, model.origin
+            )
         return ResourceGraph.build(env.name, self.name, resources)
 
     def emit(self, system: System, graph: ResourceGraph) -> Mapping[str, str]:
@@ -65,16 +67,39 @@ def _model_resources(system: System, model: str, replicas: int, origin: Origin) 
     spec = {"replicas": replicas, "template": {"spec": {"containers": [container]}}}
     needs = (f"{system.name}-namespace",)
     return [
-        Resource("mlplane:index:Model", component, {"model": model}, origin, parent=system.name, component=True),
-        Resource("kubernetes:core/v1:ServiceAccount", f"{component}-sa", {"metadata": metadata}, origin, component, needs),
-        Resource("kubernetes:apps/v1:Deployment", f"{component}-deployment", {"metadata": metadata, "spec": spec}, origin, component, needs),
+        Resource(
+            "mlplane:index:Model",
+            component,
+            {"model": model},
+            origin,
+            parent=system.name,
+            component=True,
+        ),
+        Resource(
+            "kubernetes:core/v1:ServiceAccount",
+            f"{component}-sa",
+            {"metadata": metadata},
+            origin,
+            component,
+            needs,
+        ),
+        Resource(
+            "kubernetes:apps/v1:Deployment",
+            f"{component}-deployment",
+            {"metadata": metadata, "spec": spec},
+            origin,
+            component,
+            needs,
+        ),
     ]
 
 
 FAKE = FakeTarget()
 
 
-def install(monkeypatch: Any, target: object = FAKE, extra_emitters: Mapping[str, object] | None = None) -> None:
+def install(
+    monkeypatch: Any, target: object = FAKE, extra_emitters: Mapping[str, object] | None = None
+) -> None:
     """Make ``plugins.targets()`` (and optionally ``plugins.emitters()``) return fakes."""
     real_emitters = dict(plugins.emitters())
     monkeypatch.setattr(plugins, "targets", lambda: {"kubernetes": target} if target else {})

@@ -78,7 +78,11 @@ def _deployment() -> Resource:
             {"name": "THRESHOLD", "value": "0.2"},
         ],
         "resources": {"limits": {"cpu": "1", "memory": "2Gi"}, "requests": {"cpu": "500m"}},
-        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "capabilities": {"drop": ["ALL"]}},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 10001,
+            "capabilities": {"drop": ["ALL"]},
+        },
         "ports": [],
         "volumeMounts": None,
     }
@@ -86,7 +90,10 @@ def _deployment() -> Resource:
         "replicas": 2,
         "progressDeadlineSeconds": 600.0,
         "selector": {"matchLabels": {"app.kubernetes.io/name": "scorer"}},
-        "template": {"metadata": {"labels": {"app.kubernetes.io/name": "scorer"}}, "spec": {"containers": [container], "nodeSelector": {}}},
+        "template": {
+            "metadata": {"labels": {"app.kubernetes.io/name": "scorer"}},
+            "spec": {"containers": [container], "nodeSelector": {}},
+        },
     }
     options = ResourceOptions(
         protect=True,
@@ -107,31 +114,73 @@ def _deployment() -> Resource:
 
 def rich_graph(environment: str = "dev") -> ResourceGraph:
     """Every printer feature once; ``a-settings`` and ``aaa-group`` force a reordering."""
-    rollout_spec = {"strategy": {"canary": {"steps": [{"setWeight": 10}, {"pause": {"duration": "10m"}}]}}}
+    rollout_spec = {
+        "strategy": {"canary": {"steps": [{"setWeight": 10}, {"pause": {"duration": "10m"}}]}}
+    }
     resources = [
         _component("mlplane:index:System", "demo", None, system="demo", environment=environment),
         _component("mlplane:index:Model", "demo-model-scorer", "demo", model="scorer", replicas=2),
         _component("mlplane:index:Group", "aaa-group", "demo-model-scorer"),
-        _resource("kubernetes:core/v1:Namespace", "demo-namespace", {
-            "apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
-        }, parent="demo"),
-        _resource("kubernetes:core/v1:ServiceAccount", "demo-scorer-sa", kube(
-            "v1", "ServiceAccount", "scorer", automountServiceAccountToken=False
-        ), parent="demo-model-scorer", depends_on=("demo-namespace",)),
+        _resource(
+            "kubernetes:core/v1:Namespace",
+            "demo-namespace",
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {
+                    "name": NAMESPACE,
+                    "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
+                },
+            },
+            parent="demo",
+        ),
+        _resource(
+            "kubernetes:core/v1:ServiceAccount",
+            "demo-scorer-sa",
+            kube("v1", "ServiceAccount", "scorer", automountServiceAccountToken=False),
+            parent="demo-model-scorer",
+            depends_on=("demo-namespace",),
+        ),
         _deployment(),
-        _resource("kubernetes:core/v1:Service", "demo-scorer-service", kube(
-            "v1", "Service", "scorer", spec={"ports": [{"port": 80, "targetPort": 8080}], "type": "ClusterIP"}
-        ), parent="demo-model-scorer", depends_on=("demo-namespace",)),
-        _resource("kubernetes:core/v1:Secret", "demo-feast-token", kube(
-            "v1", "Secret", "feast-token", type="Opaque", stringData={"token": secret_ref("feast-token")}
-        ), parent="demo", depends_on=("demo-namespace",)),
-        _resource("kubernetes:core/v1:ConfigMap", "a-settings", kube(
-            "v1", "ConfigMap", "settings", data={"ratio": "0.5", "empty": ""}, immutable=True
-        ), parent="aaa-group", depends_on=("demo-namespace",)),
-        _resource("kubernetes:argoproj.io/v1alpha1:Rollout", "demo-scorer-rollout", kube(
-            "argoproj.io/v1alpha1", "Rollout", "scorer", spec=rollout_spec
-        ), parent="demo-model-scorer", depends_on=("demo-scorer",)),
+        _resource(
+            "kubernetes:core/v1:Service",
+            "demo-scorer-service",
+            kube(
+                "v1",
+                "Service",
+                "scorer",
+                spec={"ports": [{"port": 80, "targetPort": 8080}], "type": "ClusterIP"},
+            ),
+            parent="demo-model-scorer",
+            depends_on=("demo-namespace",),
+        ),
+        _resource(
+            "kubernetes:core/v1:Secret",
+            "demo-feast-token",
+            kube(
+                "v1",
+                "Secret",
+                "feast-token",
+                type="Opaque",
+                stringData={"token": secret_ref("feast-token")},
+            ),
+            parent="demo",
+            depends_on=("demo-namespace",),
+        ),
+        _resource(
+            "kubernetes:core/v1:ConfigMap",
+            "a-settings",
+            kube("v1", "ConfigMap", "settings", data={"ratio": "0.5", "empty": ""}, immutable=True),
+            parent="aaa-group",
+            depends_on=("demo-namespace",),
+        ),
+        _resource(
+            "kubernetes:argoproj.io/v1alpha1:Rollout",
+            "demo-scorer-rollout",
+            kube("argoproj.io/v1alpha1", "Rollout", "scorer", spec=rollout_spec),
+            parent="demo-model-scorer",
+            depends_on=("demo-scorer",),
+        ),
     ]
     return ResourceGraph.build(environment, "kubernetes", resources)
 
@@ -141,15 +190,34 @@ def hostile_graph(environment: str = "dev") -> ResourceGraph:
     table = {f"k{i:02d}-{text}": text for i, text in enumerate(HOSTILE)}
     resources = [
         _component("mlplane:index:System", "demo", None, **{"props": table, "list": list(HOSTILE)}),
-        _resource("kubernetes:core/v1:ConfigMap", "demo-hostile", kube(
-            "v1", "ConfigMap", "hostile", data=table
-        ) | {"metadata": {"name": "hostile", "namespace": NAMESPACE, "annotations": table, "labels": {"x": HOSTILE[0]}}}, parent="demo"),
+        _resource(
+            "kubernetes:core/v1:ConfigMap",
+            "demo-hostile",
+            kube("v1", "ConfigMap", "hostile", data=table)
+            | {
+                "metadata": {
+                    "name": "hostile",
+                    "namespace": NAMESPACE,
+                    "annotations": table,
+                    "labels": {"x": HOSTILE[0]},
+                }
+            },
+            parent="demo",
+        ),
     ]
     for i, text in enumerate(HOSTILE):
         resources.append(
-            _resource("kubernetes:core/v1:Service", f"svc-{i:02d}-{text}", kube(
-                "v1", "Service", f"svc-{i:02d}", spec={"externalName": text, "type": "ExternalName"}
-            ), parent="demo")
+            _resource(
+                "kubernetes:core/v1:Service",
+                f"svc-{i:02d}-{text}",
+                kube(
+                    "v1",
+                    "Service",
+                    f"svc-{i:02d}",
+                    spec={"externalName": text, "type": "ExternalName"},
+                ),
+                parent="demo",
+            )
         )
     return ResourceGraph.build(environment, "kubernetes", resources)
 
@@ -165,7 +233,9 @@ def table_graph(environment: str = "dev") -> ResourceGraph:
     """One resource of every Kubernetes row of ``CLASSES``: proves each row registers its own
     token (``tests/pulumi_aws_graphs.py`` does the same for the AWS rows)."""
     resources = []
-    kubernetes = [(token, cls) for token, cls in sorted(CLASSES.items()) if cls.module == "pulumi_kubernetes"]
+    kubernetes = [
+        (token, cls) for token, cls in sorted(CLASSES.items()) if cls.module == "pulumi_kubernetes"
+    ]
     for i, (token, cls) in enumerate(kubernetes):
         inputs: dict[str, Any] = {"metadata": {"name": f"r{i}", "namespace": NAMESPACE}}
         inputs.update({key: value for key, value in _REQUIRED.items() if key in cls.inputs})

@@ -69,7 +69,9 @@ def graph_secret_keys(graph: ResourceGraph) -> list[str]:
     return sorted(set().union(*(secret_keys(dict(r.inputs)) for r in graph)))
 
 
-def run_mock(program_dir: Path, project: str, stack: str, secrets: list[str]) -> list[dict[str, Any]]:
+def run_mock(
+    program_dir: Path, project: str, stack: str, secrets: list[str]
+) -> list[dict[str, Any]]:
     """The registrations of the program in ``program_dir`` under Pulumi's mock runtime."""
     out = program_dir.parent / "registrations.json"
     command = [sys.executable, str(MOCK_RUNNER), str(program_dir), "--project", project]
@@ -150,7 +152,6 @@ def _expected(resource: Resource, resolver: _Resolver) -> dict[str, Any]:
         "inputs": canonical(_without_secrets(inputs)),
         "secretMarkers": sorted(_marker_paths(raw, [])),
     }
-
 
 
 def _without_none(value: Any) -> Any:

@@ -60,7 +60,9 @@ def write_spec(directory: Path, text: str, name: str = "mlplane.yaml") -> Path:
     return path
 
 
-def compile_text(directory: Path, text: str, environments: list[str] | None = None) -> CompileResult:
+def compile_text(
+    directory: Path, text: str, environments: list[str] | None = None
+) -> CompileResult:
     return compile_spec(write_spec(directory, text), environments)
 
 

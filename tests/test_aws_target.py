@@ -869,4 +869,7 @@ def test_an_aws_build_carries_its_slos_as_alarms_not_prometheus_files(tmp_path: 
     assert "pulumi/__main__.py" in result.files
     graph = json.loads((tmp_path / "out" / "resources.json").read_text(encoding="utf-8"))
     types = {r["type"] for r in graph["resources"]}
-    assert {"aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/compositeAlarm:CompositeAlarm"} <= types
+    assert {
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
+        "aws:cloudwatch/compositeAlarm:CompositeAlarm",
+    } <= types

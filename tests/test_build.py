@@ -84,10 +84,16 @@ def test_build_writes_every_file_with_a_manifest(fake: None, spec: Path, tmp_pat
     assert result.ok and result.diagnostics.items == []
     files = snapshot(out)
     assert sorted(k for k in files if not k.endswith("/")) == list(result.files)
-    assert {"pulumi/__main__.py", "pulumi/Pulumi.yaml", "pulumi/Pulumi.dev.yaml", RESOURCES} <= set(result.files)
+    assert {"pulumi/__main__.py", "pulumi/Pulumi.yaml", "pulumi/Pulumi.dev.yaml", RESOURCES} <= set(
+        result.files
+    )
     manifest = json.loads(files[MANIFEST])
     listed = {entry["path"]: entry["sha256"] for entry in manifest["files"]}
-    assert listed == {p: hashlib.sha256(d).hexdigest() for p, d in files.items() if p not in (MANIFEST,) and not p.endswith("/")}
+    assert listed == {
+        p: hashlib.sha256(d).hexdigest()
+        for p, d in files.items()
+        if p not in (MANIFEST,) and not p.endswith("/")
+    }
     assert [entry["path"] for entry in manifest["files"]] == sorted(listed)
     assert manifest["generator"] == {"name": "mlplane", "version": manifest["generator"]["version"]}
     assert "JSON files" in manifest["note"] and manifest["spec"] == ["mlplane.yaml"]
@@ -105,10 +111,14 @@ def test_resources_json_is_the_canonical_graph(fake: None, spec: Path, tmp_path:
     document = json.loads((out / RESOURCES).read_text(encoding="utf-8"))
     assert document["target"] == "kubernetes" and document["environment"] == "dev"
     assert {r["origin"]["file"] for r in document["resources"]} == {"mlplane.yaml"}
-    assert (out / RESOURCES).read_text(encoding="utf-8") == json.dumps(document, indent=2, sort_keys=True) + "\n"
+    assert (out / RESOURCES).read_text(encoding="utf-8") == json.dumps(
+        document, indent=2, sort_keys=True
+    ) + "\n"
 
 
-def test_missing_target_is_a_located_diagnostic(monkeypatch: pytest.MonkeyPatch, spec: Path, tmp_path: Path) -> None:
+def test_missing_target_is_a_located_diagnostic(
+    monkeypatch: pytest.MonkeyPatch, spec: Path, tmp_path: Path
+) -> None:
     fake_target.install(monkeypatch, target=None)
     out = tmp_path / "dev"
     result = build(spec, "dev", out)
@@ -137,7 +147,9 @@ def test_cli_lists_the_files_and_speaks_json(fake: None, spec: Path, tmp_path: P
     text = runner.invoke(cli, ["build", str(spec), "--env", "dev", "--out", str(out)])
     assert text.exit_code == 0, text.output
     assert "  pulumi/__main__.py\n" in text.output and f"to {out.as_posix()}:" in text.output
-    done = runner.invoke(cli, ["build", str(spec), "--env", "dev", "--out", str(out), "--check", "--format", "json"])
+    done = runner.invoke(
+        cli, ["build", str(spec), "--env", "dev", "--out", str(out), "--check", "--format", "json"]
+    )
     report = json.loads(done.output)
     assert done.exit_code == 0 and report["status"] == "current" and report["mode"] == "check"
     assert MANIFEST in report["files"] and report["findings"] == []
@@ -145,7 +157,9 @@ def test_cli_lists_the_files_and_speaks_json(fake: None, spec: Path, tmp_path: P
     assert unknown.exit_code == 2 and "staging" in unknown.output
 
 
-def test_default_output_is_build_env(fake: None, spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_output_is_build_env(
+    fake: None, spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["build", str(spec), "--env", "prod"])
     assert result.exit_code == 0, result.output
@@ -177,7 +191,9 @@ def shuffle_spec(source: Path, target: Path) -> None:
 
 def run_build(command: list[str], cwd: Path, seed: str) -> None:
     env = {**os.environ, "PYTHONHASHSEED": seed, "NO_COLOR": "1"}
-    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -188,17 +204,27 @@ def without_origins(data: bytes) -> Any:
     return document
 
 
-def check_deterministic(prefix: list[str], spec: Path, env: str, tmp_path: Path) -> dict[str, bytes]:
+def check_deterministic(
+    prefix: list[str], spec: Path, env: str, tmp_path: Path
+) -> dict[str, bytes]:
     """Build three times: another hash seed, working directory and path spelling must give the
     same bytes; a key-shuffled spec the same bytes except where origins (line numbers) appear."""
     work_a, work_b = tmp_path / "a", tmp_path / "b" / "deeper"
     work_a.mkdir()
     work_b.mkdir(parents=True)
-    run_build([*prefix, "build", os.path.relpath(spec, work_a), "--env", env, "--out", "o"], work_a, "0")
-    run_build([*prefix, "build", str(spec), "--env", env, "--out", str(tmp_path / "o2")], work_b, "4242")
+    run_build(
+        [*prefix, "build", os.path.relpath(spec, work_a), "--env", env, "--out", "o"], work_a, "0"
+    )
+    run_build(
+        [*prefix, "build", str(spec), "--env", env, "--out", str(tmp_path / "o2")], work_b, "4242"
+    )
     shuffle_spec(spec, tmp_path / "shuffled")
     run_build([*prefix, "build", "shuffled", "--env", env, "--out", "o3"], tmp_path, "77")
-    first, second, third = snapshot(work_a / "o"), snapshot(tmp_path / "o2"), snapshot(tmp_path / "o3")
+    first, second, third = (
+        snapshot(work_a / "o"),
+        snapshot(tmp_path / "o2"),
+        snapshot(tmp_path / "o3"),
+    )
     assert first == second
     assert set(first) == set(third)
     for path in first:
@@ -240,7 +266,9 @@ class BrokenEmitter:
         raise RuntimeError("emitter failed half-way")
 
 
-def test_a_failing_emitter_leaves_the_output_byte_identical(monkeypatch: pytest.MonkeyPatch, spec: Path, tmp_path: Path) -> None:
+def test_a_failing_emitter_leaves_the_output_byte_identical(
+    monkeypatch: pytest.MonkeyPatch, spec: Path, tmp_path: Path
+) -> None:
     fake_target.install(monkeypatch)
     out = tmp_path / "dev"
     build(spec, "dev", out)
@@ -254,7 +282,9 @@ def test_a_failing_emitter_leaves_the_output_byte_identical(monkeypatch: pytest.
 
 
 @pytest.mark.parametrize("stage", ["write", "verify", "swap"])
-def test_a_failing_write_leaves_the_output_byte_identical(fake: None, stage: str, spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_write_leaves_the_output_byte_identical(
+    fake: None, stage: str, spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "dev"
     build(spec, "dev", out)
     before = snapshot(out)
@@ -288,7 +318,9 @@ def test_a_failing_write_leaves_the_output_byte_identical(fake: None, stage: str
     assert siblings(out) == []
 
 
-def test_an_emitter_writing_a_file_twice_is_a_bug(monkeypatch: pytest.MonkeyPatch, spec: Path, tmp_path: Path) -> None:
+def test_an_emitter_writing_a_file_twice_is_a_bug(
+    monkeypatch: pytest.MonkeyPatch, spec: Path, tmp_path: Path
+) -> None:
     class Clash:
         name = "clash"
 
@@ -305,11 +337,15 @@ def test_an_emitter_writing_a_file_twice_is_a_bug(monkeypatch: pytest.MonkeyPatc
 
 
 def check(spec: Path, out: Path) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["build", str(spec), "--env", "dev", "--out", str(out), "--check"])
+    result = CliRunner().invoke(
+        cli, ["build", str(spec), "--env", "dev", "--out", str(out), "--check"]
+    )
     return result.exit_code, result.output
 
 
-def test_check_reports_current_stale_edited_missing_and_extra(fake: None, spec: Path, tmp_path: Path) -> None:
+def test_check_reports_current_stale_edited_missing_and_extra(
+    fake: None, spec: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "dev"
     code, output = check(spec, out)
     assert code == 1 and "missing: pulumi/__main__.py" in output and not out.exists()
@@ -328,7 +364,9 @@ def test_check_reports_current_stale_edited_missing_and_extra(fake: None, spec: 
     assert snapshot(out) == edited, "--check writes nothing"
 
 
-def test_check_reports_stale_output_after_a_spec_change(fake: None, spec: Path, tmp_path: Path) -> None:
+def test_check_reports_stale_output_after_a_spec_change(
+    fake: None, spec: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "dev"
     build(spec, "dev", out)
     write_spec(spec, BASE.replace("min: 2, max: 4", "min: 3, max: 4"))
@@ -364,7 +402,12 @@ def test_a_concurrent_build_fails_fast_on_the_lock(fake: None, spec: Path, tmp_p
     out = tmp_path / "dev"
     build(spec, "dev", out)
     before = snapshot(out)
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(out)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
         started = time.monotonic()
@@ -383,8 +426,20 @@ def test_a_concurrent_build_fails_fast_on_the_lock(fake: None, spec: Path, tmp_p
 def test_two_build_processes_never_interleave(fake: None, spec: Path, tmp_path: Path) -> None:
     """Two real processes race: each either builds or fails fast on the lock; the output is whole."""
     out = tmp_path / "dev"
-    command = [sys.executable, str(FAKE_SCRIPT), "build", str(spec), "--env", "dev", "--out", str(out)]
-    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    command = [
+        sys.executable,
+        str(FAKE_SCRIPT),
+        "build",
+        str(spec),
+        "--env",
+        "dev",
+        "--out",
+        str(out),
+    ]
+    processes = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
     outputs = [(p.wait(timeout=120), p.communicate()[0]) for p in processes]
     assert all(code == 0 or "another mlplane build" in text for code, text in outputs), outputs
     assert any(code == 0 for code, _ in outputs)
@@ -396,7 +451,20 @@ def test_two_build_processes_never_interleave(fake: None, spec: Path, tmp_path: 
 
 @pytest.mark.parametrize(
     "path",
-    ["../../etc/passwd", "/etc/passwd", "a/../../b", "a\\b", "C:/x", "a//b", "./a", "a/", "", "a\x00b", "a\nb", "x/venv/y"],
+    [
+        "../../etc/passwd",
+        "/etc/passwd",
+        "a/../../b",
+        "a\\b",
+        "C:/x",
+        "a//b",
+        "./a",
+        "a/",
+        "",
+        "a\x00b",
+        "a\nb",
+        "x/venv/y",
+    ],
 )
 def test_unsafe_relative_paths_are_refused(path: str) -> None:
     with pytest.raises(UnsafePathError):
@@ -420,8 +488,12 @@ class TraversingTarget(fake_target.FakeTarget):
         return {self.path: f"# {header_line(system)}\n"}
 
 
-@pytest.mark.parametrize("path", ["../../escaped.txt", "../escaped.txt", "/tmp/escaped-mlplane.txt"])
-def test_an_emitted_path_outside_the_root_writes_nothing(monkeypatch: pytest.MonkeyPatch, path: str, spec: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "path", ["../../escaped.txt", "../escaped.txt", "/tmp/escaped-mlplane.txt"]
+)
+def test_an_emitted_path_outside_the_root_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch, path: str, spec: Path, tmp_path: Path
+) -> None:
     fake_target.install(monkeypatch, target=TraversingTarget(path))
     out = tmp_path / "a" / "b" / "dev"
     before = snapshot(tmp_path)
@@ -441,7 +513,9 @@ def test_a_symlinked_output_directory_is_refused(fake: None, spec: Path, tmp_pat
     assert list(elsewhere.iterdir()) == [] and out.is_symlink()
 
 
-def test_a_symlinked_parent_of_the_default_output_is_refused(fake: None, spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_symlinked_parent_of_the_default_output_is_refused(
+    fake: None, spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     work = tmp_path / "work"
@@ -477,7 +551,9 @@ def test_a_symlinked_lock_file_is_refused(fake: None, spec: Path, tmp_path: Path
 
 
 @pytest.mark.parametrize("foreign", ["not-ours", "with-manifest"])
-def test_a_directory_with_foreign_files_is_never_replaced(fake: None, foreign: str, spec: Path, tmp_path: Path) -> None:
+def test_a_directory_with_foreign_files_is_never_replaced(
+    fake: None, foreign: str, spec: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "dev"
     if foreign == "with-manifest":
         build(spec, "dev", out)

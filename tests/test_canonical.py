@@ -14,8 +14,9 @@ from mlplane.compiler.core.canonical import canonical_json
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text()
 VALUES = st.recursive(
     SCALARS,
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
     max_leaves=40,
 )
 
@@ -31,7 +32,7 @@ def test_the_bytes_are_json_dumps_bytes(value: Any) -> None:
 
 
 def test_tuples_nesting_and_unusual_values_match() -> None:
-    value = {"b": (1, [2.5, float("inf"), -0.0]), "a": {"x": {}, "y": []}, "c": "é\u2028\"\\"}
+    value = {"b": (1, [2.5, float("inf"), -0.0]), "a": {"x": {}, "y": []}, "c": 'é\u2028"\\'}
     assert canonical_json(value) == reference(value)
     odd = {2: "int keys", 1: True}  # left to json.dumps, which converts the keys
     assert canonical_json(odd) == reference(odd)

@@ -103,7 +103,9 @@ def test_explicit_settings_reach_the_model(tmp_path: Path) -> None:
 
 def test_ci_installs_the_release_or_a_pinned_commit(tmp_path: Path) -> None:
     assert ci_model(compiled(tmp_path)).mlplane_requirement == f"mlplane=={__version__}"
-    settings = 'ci:\n  install: {git: {url: "https://git.example.org/tools/mlplane", commit: "%s"}}\n'
+    settings = (
+        'ci:\n  install: {git: {url: "https://git.example.org/tools/mlplane", commit: "%s"}}\n'
+    )
     (tmp_path / "git").mkdir()
     ci = ci_model(compiled(tmp_path / "git", settings % SHA))
     assert ci.mlplane_requirement == f"mlplane @ git+https://git.example.org/tools/mlplane@{SHA}"
@@ -164,7 +166,11 @@ def test_environments_keep_their_declared_order(tmp_path: Path) -> None:
             "invalid-format",
             "ci.install.git.commit",
         ),
-        ('ci: {install: {git: {url: "https://github.com/acme/mlplane"}}}', "missing-field", "ci.install.git.commit"),
+        (
+            'ci: {install: {git: {url: "https://github.com/acme/mlplane"}}}',
+            "missing-field",
+            "ci.install.git.commit",
+        ),
         (
             'ci: {mlplaneVersion: 0.1.0, install: {git: {url: "https://github.com/a/b", commit: "0123456789abcdef0123456789abcdef01234567"}}}',
             "contradiction",

@@ -19,14 +19,30 @@ def test_durations_accepted(text: str, millis: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "5", "5 minutes", "5min", "m5", "1.5h", "-5m", "0s", "12:30", "30m1h", "1y", "99999w", "5M"]
+    "text",
+    [
+        "",
+        "5",
+        "5 minutes",
+        "5min",
+        "m5",
+        "1.5h",
+        "-5m",
+        "0s",
+        "12:30",
+        "30m1h",
+        "1y",
+        "99999w",
+        "5M",
+    ],
 )
 def test_durations_rejected(text: str) -> None:
     assert formats.parse_duration(text) is None
 
 
 @pytest.mark.parametrize(
-    ("text", "cores"), [("1", Decimal(1)), ("500m", Decimal("0.5")), ("2.5", Decimal("2.5")), ("256", Decimal(256))]
+    ("text", "cores"),
+    [("1", Decimal(1)), ("500m", Decimal("0.5")), ("2.5", Decimal("2.5")), ("256", Decimal(256))],
 )
 def test_cpu_accepted(text: str, cores: Decimal) -> None:
     assert formats.parse_cpu(text) == cores
@@ -38,7 +54,14 @@ def test_cpu_rejected(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "size"), [("512Mi", 512 * 2**20), ("2Gi", 2 * 2**30), ("1G", 10**9), ("1024", 1024), ("1.5Gi", 3 * 2**29)]
+    ("text", "size"),
+    [
+        ("512Mi", 512 * 2**20),
+        ("2Gi", 2 * 2**30),
+        ("1G", 10**9),
+        ("1024", 1024),
+        ("1.5Gi", 3 * 2**29),
+    ],
 )
 def test_memory_accepted(text: str, size: int) -> None:
     assert formats.parse_memory(text) == size
@@ -56,7 +79,8 @@ def test_memory_suggestion() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["0 3 * * 0", "*/15 * * * *", "0 0 1 JAN-MAR MON-FRI", "5,10 1-5/2 * * 7", "@daily", "@hourly"]
+    "text",
+    ["0 3 * * 0", "*/15 * * * *", "0 0 1 JAN-MAR MON-FRI", "5,10 1-5/2 * * 7", "@daily", "@hourly"],
 )
 def test_cron_accepted(text: str) -> None:
     assert formats.cron_problem(text) is None
@@ -92,7 +116,14 @@ def test_image_parsing() -> None:
     }
     assert formats.parse_image("acme/scorer:1.2")["registry"] is None  # type: ignore[index]
     assert formats.parse_image("localhost:5000/x:y")["registry"] == "localhost:5000"  # type: ignore[index]
-    for bad in ("GHCR.io/Acme/X", "ghcr.io/acme/x@sha256:abc", "ghcr.io/acme/x:", "x y", "-x", "a" * 600):
+    for bad in (
+        "GHCR.io/Acme/X",
+        "ghcr.io/acme/x@sha256:abc",
+        "ghcr.io/acme/x:",
+        "x y",
+        "-x",
+        "a" * 600,
+    ):
         assert formats.parse_image(bad) is None, bad
 
 
@@ -123,7 +154,9 @@ def test_secret_refs_accepted(ref: str) -> None:
     assert formats.secret_ref_problem(ref) is None
 
 
-@pytest.mark.parametrize("ref", ["hunter2", "env:lower", "vault://a/../b", "k8s://ns/name", "vault:/x", "s3://x"])
+@pytest.mark.parametrize(
+    "ref", ["hunter2", "env:lower", "vault://a/../b", "k8s://ns/name", "vault:/x", "s3://x"]
+)
 def test_secret_refs_rejected(ref: str) -> None:
     assert formats.secret_ref_problem(ref) is not None
 
@@ -137,7 +170,14 @@ def test_promql_with_window_marker() -> None:
 
 
 def test_endpoints() -> None:
-    for ok in ("models.scorer", "dataSources.a-b", "namespace:payments", "cidr:10.0.0.0/8", "internet", "cidr:::/0"):
+    for ok in (
+        "models.scorer",
+        "dataSources.a-b",
+        "namespace:payments",
+        "cidr:10.0.0.0/8",
+        "internet",
+        "cidr:::/0",
+    ):
         assert formats.endpoint_problem(ok) is None, ok
     for bad in ("cidr:10.0.0.1/8", "models.Scorer", "pods.x", "cidr:300.0.0.0/8"):
         assert formats.endpoint_problem(bad) is not None, bad

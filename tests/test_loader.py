@@ -64,7 +64,9 @@ def test_oversized_bytes_are_rejected_before_decoding_with_the_limit_named() -> 
 
 def test_a_file_just_over_the_limit_names_exact_byte_counts() -> None:
     diagnostic = only(b"a" * (4 * 1024 * 1024 + 1))
-    assert diagnostic.message == "spec file is 4,194,305 bytes; the limit is 4,194,304 bytes (4 MiB)"
+    assert (
+        diagnostic.message == "spec file is 4,194,305 bytes; the limit is 4,194,304 bytes (4 MiB)"
+    )
 
 
 def test_load_path_checks_the_size_before_opening(tmp_path: Path, monkeypatch: Any) -> None:
@@ -101,7 +103,9 @@ def test_load_path_reports_unreadable_files_without_raising(tmp_path: Path, kind
         os.mkfifo(path)  # opening it for reading would block without O_NONBLOCK
     loaded, diagnostics = load_path(path, "spec.yaml")
     assert loaded is None
-    assert [(d.code, d.location) for d in diagnostics] == [("io-error", Location("spec.yaml", 1, 1))]
+    assert [(d.code, d.location) for d in diagnostics] == [
+        ("io-error", Location("spec.yaml", 1, 1))
+    ]
     message = diagnostics[0].message
     assert message.startswith("cannot read the spec file: ")
     assert str(tmp_path) not in message and "Traceback" not in message
@@ -168,8 +172,13 @@ def test_forbidden_characters_are_located_and_named(char: str, name: str) -> Non
 
 @pytest.mark.parametrize(
     ("source", "line", "column"),
-    [("a: 1  # x\u202ey\n", 1, 10), ("a: 'x\u202ey'\n", 1, 6), ('a: "x\u202ey"\n', 1, 6),
-     ("a: |\n  x\u202ey\n", 2, 4), ("# \u2066\na: 1\n", 1, 3)],
+    [
+        ("a: 1  # x\u202ey\n", 1, 10),
+        ("a: 'x\u202ey'\n", 1, 6),
+        ('a: "x\u202ey"\n', 1, 6),
+        ("a: |\n  x\u202ey\n", 2, 4),
+        ("# \u2066\na: 1\n", 1, 3),
+    ],
     ids=["comment", "single-quoted", "double-quoted", "block", "comment-line"],
 )
 def test_forbidden_characters_are_found_in_comments_and_free_text(
@@ -203,9 +212,15 @@ def test_crlf_files_give_correct_lines_and_columns() -> None:
 
 @pytest.mark.parametrize(
     ("escape", "name"),
-    [(r"\x1b", "U+001B ESCAPE"), (r"\u202e", "U+202E RIGHT-TO-LEFT OVERRIDE"),
-     (r"\r", "U+000D CARRIAGE RETURN"), (r"\0", "U+0000 NULL"), (r"\N", "U+0085 NEXT LINE"),
-     (r"\L", "U+2028 LINE SEPARATOR"), (r"\U000E0041", "U+E0041 TAG LATIN CAPITAL LETTER A")],
+    [
+        (r"\x1b", "U+001B ESCAPE"),
+        (r"\u202e", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+        (r"\r", "U+000D CARRIAGE RETURN"),
+        (r"\0", "U+0000 NULL"),
+        (r"\N", "U+0085 NEXT LINE"),
+        (r"\L", "U+2028 LINE SEPARATOR"),
+        (r"\U000E0041", "U+E0041 TAG LATIN CAPITAL LETTER A"),
+    ],
 )
 def test_forbidden_characters_written_as_escapes_are_located_at_the_scalar(
     escape: str, name: str
@@ -279,8 +294,16 @@ def test_a_large_description_hits_the_default_scalar_limit() -> None:
 
 @pytest.mark.parametrize(
     ("source", "line", "column"),
-    [("", 1, 1), ("# only a comment\n", 1, 1), ("- a\n", 1, 1), ("hello\n", 1, 1),
-     ("---\n", 2, 1), ("\n\n  42\n", 3, 3), ("[a, b]\n", 1, 1), ('"text"\n', 1, 1)],
+    [
+        ("", 1, 1),
+        ("# only a comment\n", 1, 1),
+        ("- a\n", 1, 1),
+        ("hello\n", 1, 1),
+        ("---\n", 2, 1),
+        ("\n\n  42\n", 3, 3),
+        ("[a, b]\n", 1, 1),
+        ('"text"\n', 1, 1),
+    ],
 )
 def test_the_top_level_must_be_a_mapping(source: str, line: int, column: int) -> None:
     diagnostic = only(source)
@@ -316,8 +339,15 @@ def test_every_duplicate_is_reported() -> None:
 
 @pytest.mark.parametrize(
     ("key", "shown"),
-    [("1", '"1"'), ("true", '"true"'), ("null", '"null"'), ("~", '"~"'), ("1.5", '"1.5"'),
-     ("0x1F", '"0x1F"'), ("True", '"True"')],
+    [
+        ("1", '"1"'),
+        ("true", '"true"'),
+        ("null", '"null"'),
+        ("~", '"~"'),
+        ("1.5", '"1.5"'),
+        ("0x1F", '"0x1F"'),
+        ("True", '"True"'),
+    ],
 )
 def test_plain_keys_that_are_not_strings_are_rejected(key: str, shown: str) -> None:
     diagnostic = only(f"a: 1\n{key}: b\n")
@@ -339,7 +369,7 @@ def test_complex_keys_are_rejected(source: str, column: int) -> None:
 
 
 def test_quoted_keys_that_look_like_numbers_are_strings() -> None:
-    assert load("\"1\": a\n'true': b\n\"<<\": c\n").data == {"1": "a", "true": "b", "<<": "c"}
+    assert load('"1": a\n\'true\': b\n"<<": c\n').data == {"1": "a", "true": "b", "<<": "c"}
 
 
 def test_anchors_aliases_and_merge_keys_are_rejected() -> None:
@@ -368,9 +398,14 @@ def test_an_alias_bomb_is_rejected_in_milliseconds() -> None:
 
 @pytest.mark.parametrize(
     ("value", "shown"),
-    [("!!python/object/apply:os.system [\"echo\"]", "!!python/object/apply:os.system"),
-     ("!Ref foo", "!Ref"), ("! foo", "!"), ("!!str 1", "!!str"), ("!!binary aGk=", "!!binary"),
-     ("!!map {a: 1}", "!!map")],
+    [
+        ('!!python/object/apply:os.system ["echo"]', "!!python/object/apply:os.system"),
+        ("!Ref foo", "!Ref"),
+        ("! foo", "!"),
+        ("!!str 1", "!!str"),
+        ("!!binary aGk=", "!!binary"),
+        ("!!map {a: 1}", "!!map"),
+    ],
 )
 def test_tags_are_rejected(value: str, shown: str) -> None:
     diagnostic = only(f"a: 1\nb: {value}\n")
@@ -394,11 +429,33 @@ def test_independent_problems_are_all_reported() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("yes", "yes"), ("no", "no"), ("on", "on"), ("off", "off"), ("y", "y"), ("n", "n"),
-     ("Yes", "Yes"), ("12:30", "12:30"), ("1_000", "1_000"), ("0b101", "0b101"), ("+", "+"),
-     ("-x", "-x"), (".", "."), ("1.2.3", "1.2.3"), ("2027-03-31", "2027-03-31"), ("nan", "nan"),
-     ("inf", "inf"), ("truex", "truex"), ("tRue", "tRue"), ("NuLL", "NuLL"), ("0o8", "0o8"),
-     ("0X1F", "0X1F"), ("+0x1F", "+0x1F"), ("1e", "1e"), ("١٢", "١٢")],
+    [
+        ("yes", "yes"),
+        ("no", "no"),
+        ("on", "on"),
+        ("off", "off"),
+        ("y", "y"),
+        ("n", "n"),
+        ("Yes", "Yes"),
+        ("12:30", "12:30"),
+        ("1_000", "1_000"),
+        ("0b101", "0b101"),
+        ("+", "+"),
+        ("-x", "-x"),
+        (".", "."),
+        ("1.2.3", "1.2.3"),
+        ("2027-03-31", "2027-03-31"),
+        ("nan", "nan"),
+        ("inf", "inf"),
+        ("truex", "truex"),
+        ("tRue", "tRue"),
+        ("NuLL", "NuLL"),
+        ("0o8", "0o8"),
+        ("0X1F", "0X1F"),
+        ("+0x1F", "+0x1F"),
+        ("1e", "1e"),
+        ("١٢", "١٢"),
+    ],
 )
 def test_plain_scalars_that_stay_strings(text: str, expected: str) -> None:
     loaded = load(f"v: {text}\n")
@@ -408,11 +465,32 @@ def test_plain_scalars_that_stay_strings(text: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("0755", 755), ("1.10", 1.1), ("true", True), ("True", True), ("FALSE", False),
-     ("~", None), ("null", None), ("Null", None), ("", None), ("-12", -12), ("+3", 3),
-     ("0o17", 15), ("0x1F", 31), ("0xff", 255), ("1e3", 1000.0), ("-.5", -0.5), ("1.", 1.0),
-     ("6.02E+23", 6.02e23), ("1e-400", 0.0), (".inf", math.inf), ("-.Inf", -math.inf),
-     ("+.INF", math.inf), ("0" * 40 + "7", 7), ("9" * 30, int("9" * 30))],
+    [
+        ("0755", 755),
+        ("1.10", 1.1),
+        ("true", True),
+        ("True", True),
+        ("FALSE", False),
+        ("~", None),
+        ("null", None),
+        ("Null", None),
+        ("", None),
+        ("-12", -12),
+        ("+3", 3),
+        ("0o17", 15),
+        ("0x1F", 31),
+        ("0xff", 255),
+        ("1e3", 1000.0),
+        ("-.5", -0.5),
+        ("1.", 1.0),
+        ("6.02E+23", 6.02e23),
+        ("1e-400", 0.0),
+        (".inf", math.inf),
+        ("-.Inf", -math.inf),
+        ("+.INF", math.inf),
+        ("0" * 40 + "7", 7),
+        ("9" * 30, int("9" * 30)),
+    ],
 )
 def test_plain_scalars_that_resolve_keep_their_source_text(text: str, expected: object) -> None:
     loaded = load(f"v: {text}\n")
@@ -530,7 +608,9 @@ def test_a_realistic_spec_round_trips() -> None:
         (("waivers", 0, "required"), "values", 27, 15),
     ],
 )
-def test_positions_are_exact(path: tuple[str | int, ...], table: str, line: int, column: int) -> None:
+def test_positions_are_exact(
+    path: tuple[str | int, ...], table: str, line: int, column: int
+) -> None:
     loaded = load(REALISTIC)
     assert getattr(loaded, table)[path] == Location(NAME, line, column)
 
@@ -580,8 +660,28 @@ def test_arbitrary_bytes_load_or_give_diagnostics(data: bytes) -> None:
 
 
 _YAMLISH = st.sampled_from(
-    [*":-?[]{},#&*!|>'\"%@`~ \t\n\r", "\n  ", ": ", "- ", "---\n", "<<", "\\", "1", "a", "true",
-     "0x", "1e400", ".inf", "\u202e", "\x00", "\ufeff", "!!", "*a", "&a ", "\\u202e"]
+    [
+        *":-?[]{},#&*!|>'\"%@`~ \t\n\r",
+        "\n  ",
+        ": ",
+        "- ",
+        "---\n",
+        "<<",
+        "\\",
+        "1",
+        "a",
+        "true",
+        "0x",
+        "1e400",
+        ".inf",
+        "\u202e",
+        "\x00",
+        "\ufeff",
+        "!!",
+        "*a",
+        "&a ",
+        "\\u202e",
+    ]
 )
 
 

@@ -17,8 +17,14 @@ def test_maps_merge_and_scalars_replace(tmp_path: Path) -> None:
     result = compile_text(tmp_path, BASE)
     assert result.ok, codes_of(result)
     dev, prod = result.systems["dev"], result.systems["prod"]
-    assert (dev.models["scorer"].serving.replicas_min, dev.models["scorer"].serving.replicas_max) == (2, 4)
-    assert (prod.models["scorer"].serving.replicas_min, prod.models["scorer"].serving.replicas_max) == (3, 9)
+    assert (
+        dev.models["scorer"].serving.replicas_min,
+        dev.models["scorer"].serving.replicas_max,
+    ) == (2, 4)
+    assert (
+        prod.models["scorer"].serving.replicas_min,
+        prod.models["scorer"].serving.replicas_max,
+    ) == (3, 9)
     # untouched siblings of the overridden map survive the merge
     assert prod.models["scorer"].serving.resources.cpu_millis == 500
 
@@ -39,7 +45,9 @@ def test_origins_point_at_the_overlay_line(tmp_path: Path) -> None:
 
 
 def test_lists_replace_whole(tmp_path: Path) -> None:
-    spec = _with_prod_overrides("      dataSources:\n        features:\n          derivedFrom: []\n")
+    spec = _with_prod_overrides(
+        "      dataSources:\n        features:\n          derivedFrom: []\n"
+    )
     result = compile_text(tmp_path, spec)
     assert result.ok, codes_of(result)
     assert result.systems["dev"].data_sources["features"].derived_from == ("events",)
@@ -56,7 +64,9 @@ def test_null_removes_a_key(tmp_path: Path) -> None:
 
 
 def test_overlay_errors_are_located_in_the_overlay(tmp_path: Path) -> None:
-    spec = _with_prod_overrides("      models:\n        scorer:\n          serving:\n            replica: 3\n")
+    spec = _with_prod_overrides(
+        "      models:\n        scorer:\n          serving:\n            replica: 3\n"
+    )
     result = compile_text(tmp_path, spec)
     [diagnostic] = result.sorted_diagnostics()
     assert diagnostic.code == "unknown-field"

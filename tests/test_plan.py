@@ -380,7 +380,9 @@ def test_new_warnings_are_the_ones_the_base_lacks(repo: Repo, target: str) -> No
     assert [d["code"] for d in document["newWarnings"]] == ["kubernetes-not-lowered"]
 
 
-def test_warnings_of_a_base_that_does_not_compile_cannot_be_compared(repo: Repo, target: str) -> None:
+def test_warnings_of_a_base_that_does_not_compile_cannot_be_compared(
+    repo: Repo, target: str
+) -> None:
     if target == "fake":
         pytest.skip("the warning comes from the kubernetes target")
     repo.edit("spec/mlplane.yaml", "\nmodels:\n", "\n" + MANAGED_SOURCE + "models:\n")

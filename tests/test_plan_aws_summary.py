@@ -102,9 +102,7 @@ def test_aws_fields_are_summarised_at_their_lines_in_every_format(repo: Repo) ->
     document: dict[str, Any] = json.loads(plan("json"))
     _VALIDATOR.validate(document)
     assert [c["text"] for c in document["specChanges"]] == [e[0] for e in EXPECTED]
-    for (line, path, number, risks), change in zip(
-        EXPECTED, document["specChanges"], strict=True
-    ):
+    for (line, path, number, risks), change in zip(EXPECTED, document["specChanges"], strict=True):
         mark = " ⚠" if risks else ""
         assert f"  ~ {line}{mark}  (spec/mlplane.yaml:{number})" in text.splitlines()
         assert f"- `~` `{line}`{mark} — `spec/mlplane.yaml:{number}`" in markdown.splitlines()

@@ -66,17 +66,25 @@ def test_references_arrive_resolved(system: System, tmp_path: Path) -> None:
     assert records["demo-artifacts-versioning"]["inputs"]["bucket"] == "demo-artifacts-id"
     policy = json.loads(records["demo-artifacts-policy"]["inputs"]["policy"])
     assert policy["Statement"][0]["Resource"] == ["arn:mock:aws:s3/bucket:Bucket:demo-artifacts"]
-    assert records["demo-scorer-endpoint"]["inputs"]["endpointConfigName"] == "demo-scorer-config-name"
+    assert (
+        records["demo-scorer-endpoint"]["inputs"]["endpointConfigName"] == "demo-scorer-config-name"
+    )
     assert records["demo-scorer-endpoint"]["dependsOn"] == ["demo-scorer-config"]
     assert records["demo-key"]["options"]["provider"] == PROVIDER
-    assert records[PROVIDER]["options"]["additionalSecretOutputs"] == ["accessKey", "secretKey", "token"]
+    assert records[PROVIDER]["options"]["additionalSecretOutputs"] == [
+        "accessKey",
+        "secretKey",
+        "token",
+    ]
 
 
 def test_round_trip_notices_a_wrong_reference(system: System, tmp_path: Path) -> None:
     graph = aws_graph()
     records = registrations_of(graph, system, tmp_path)
     changed = [
-        replace(r, inputs={**r.inputs, "kmsKeyArn": ref("demo-key", "keyId")}) if r.name == "demo-scorer-config" else r
+        replace(r, inputs={**r.inputs, "kmsKeyArn": ref("demo-key", "keyId")})
+        if r.name == "demo-scorer-config"
+        else r
         for r in graph
     ]
     with pytest.raises(AssertionError, match="demo-scorer-config"):
@@ -94,13 +102,17 @@ def test_round_trip_notices_a_wrong_reference(system: System, tmp_path: Path) ->
         ("target_key_id=", "target_keyid="),  # top level
     ],
 )
-def test_a_misspelled_argument_fails_when_the_program_runs(right: str, wrong: str, system: System, tmp_path: Path) -> None:
+def test_a_misspelled_argument_fails_when_the_program_runs(
+    right: str, wrong: str, system: System, tmp_path: Path
+) -> None:
     graph = aws_graph()
     program = write_project(graph, system, tmp_path)
     source = (program / "__main__.py").read_text(encoding="utf-8")
     assert source.count(right) == 1, right
     (program / "__main__.py").write_text(source.replace(right, wrong), encoding="utf-8")
-    with pytest.raises(AssertionError, match=rf"TypeError: .*unexpected keyword argument '{re.escape(wrong[:-1])}'"):
+    with pytest.raises(
+        AssertionError, match=rf"TypeError: .*unexpected keyword argument '{re.escape(wrong[:-1])}'"
+    ):
         run_mock(program, system.name, graph.environment, [])
 
 
@@ -119,7 +131,9 @@ def test_nested_objects_print_as_args_classes(system: System) -> None:
         "pulumi_aws.sagemaker.ModelPrimaryContainerArgs",
     } <= calls
     dictionaries = [node for node in ast.walk(ast.parse(program)) if isinstance(node, ast.Dict)]
-    plain_keys = {key.value for node in dictionaries for key in node.keys if isinstance(key, ast.Constant)}
+    plain_keys = {
+        key.value for node in dictionaries for key in node.keys if isinstance(key, ast.Constant)
+    }
     assert "variantName" not in plain_keys and "objectOwnership" not in plain_keys
 
 
@@ -138,20 +152,54 @@ VARIANT = {"variantName": "primary", "modelName": "m"}
 @pytest.mark.parametrize(
     ("inputs", "token", "message"),
     [
-        ({"bucket": "b", "versioningConfig": {"status": "Enabled"}}, VERSIONING, r"takes no input 'versioningConfig' \(did you mean 'versioningConfiguration'\?\)"),
-        ({"bucket": "b", "versioningConfiguration": {"status": "Enabled", "mfaDeleet": "x"}}, VERSIONING, r"input versioningConfiguration.mfaDeleet: .*takes no input 'mfaDeleet'"),
-        ({"productionVariants": [VARIANT, {**VARIANT, "varientName": "x"}]}, CONFIG, r"productionVariants\[1\].varientName"),
+        (
+            {"bucket": "b", "versioningConfig": {"status": "Enabled"}},
+            VERSIONING,
+            r"takes no input 'versioningConfig' \(did you mean 'versioningConfiguration'\?\)",
+        ),
+        (
+            {"bucket": "b", "versioningConfiguration": {"status": "Enabled", "mfaDeleet": "x"}},
+            VERSIONING,
+            r"input versioningConfiguration.mfaDeleet: .*takes no input 'mfaDeleet'",
+        ),
+        (
+            {"productionVariants": [VARIANT, {**VARIANT, "varientName": "x"}]},
+            CONFIG,
+            r"productionVariants\[1\].varientName",
+        ),
         ({"bucket": "b"}, VERSIONING, r"requires the inputs \['versioningConfiguration'\]"),
-        ({"bucket": "b", "versioningConfiguration": {}}, VERSIONING, r"requires the inputs \['status'\]"),
-        ({"bucket": 3, "versioningConfiguration": {"status": "Enabled"}}, VERSIONING, "input bucket: must be a str, not int 3"),
-        ({"productionVariants": [{**VARIANT, "initialInstanceCount": True}]}, CONFIG, "must be an int, not bool"),
+        (
+            {"bucket": "b", "versioningConfiguration": {}},
+            VERSIONING,
+            r"requires the inputs \['status'\]",
+        ),
+        (
+            {"bucket": 3, "versioningConfiguration": {"status": "Enabled"}},
+            VERSIONING,
+            "input bucket: must be a str, not int 3",
+        ),
+        (
+            {"productionVariants": [{**VARIANT, "initialInstanceCount": True}]},
+            CONFIG,
+            "must be an int, not bool",
+        ),
         ({"productionVariants": VARIANT}, CONFIG, "productionVariants: must be a list"),
-        ({"productionVariants": ["primary"]}, CONFIG, r"productionVariants\[0\]: must be an object"),
+        (
+            {"productionVariants": ["primary"]},
+            CONFIG,
+            r"productionVariants\[0\]: must be an object",
+        ),
         ({"productionVariants": [VARIANT], "tags": ["a"]}, CONFIG, "tags: must be a mapping"),
-        ({"productionVariants": [VARIANT], "tags": {"a": {"b": 1}}}, CONFIG, r"tags.a: must be a str, not a mapping"),
+        (
+            {"productionVariants": [VARIANT], "tags": {"a": {"b": 1}}},
+            CONFIG,
+            r"tags.a: must be a str, not a mapping",
+        ),
     ],
 )
-def test_bad_inputs_are_program_errors(inputs: dict[str, Any], token: str, message: str, system: System) -> None:
+def test_bad_inputs_are_program_errors(
+    inputs: dict[str, Any], token: str, message: str, system: System
+) -> None:
     with pytest.raises(ProgramError, match=message):
         print_program(one(token, inputs), system)
 
@@ -159,7 +207,9 @@ def test_bad_inputs_are_program_errors(inputs: dict[str, Any], token: str, messa
 def test_a_reference_to_an_unknown_output_is_a_program_error(system: System) -> None:
     resources = [
         Resource("aws:kms/key:Key", "key", {}, ORIGIN),
-        Resource("aws:kms/alias:Alias", "alias", {"targetKeyId": ref("key", "keyIdentifier")}, ORIGIN),
+        Resource(
+            "aws:kms/alias:Alias", "alias", {"targetKeyId": ref("key", "keyIdentifier")}, ORIGIN
+        ),
     ]
     with pytest.raises(ProgramError, match="reads output 'keyIdentifier' of 'key'"):
         print_program(ResourceGraph.build("prod", "aws", resources), system)
@@ -168,15 +218,37 @@ def test_a_reference_to_an_unknown_output_is_a_program_error(system: System) -> 
 @pytest.mark.parametrize(
     ("build", "message"),
     [
-        (lambda: one("aws:kms/alias:Alias", {"targetKeyId": ref("nothing", "arn")}), r"unknown resources \['nothing'\]"),
-        (lambda: one("aws:kms/alias:Alias", {"x": [{"y": json_document({"a": ref("gone", "arn")})}]}), r"unknown resources \['gone'\]"),
-        (lambda: one("aws:kms/key:Key", {}, options=ResourceOptions(provider="nope")), r"unknown resources \['nope'\]"),
-        (lambda: one("aws:kms/key:Key", {"policy": {"$ref": "r", "$output": "arn", "extra": 1}}), "malformed output reference"),
-        (lambda: one("aws:kms/key:Key", {"policy": {"$ref": "r", "$output": "Not-Camel"}}), "malformed output name"),
-        (lambda: one("aws:kms/key:Key", {"policy": {"$json": {}, "other": 1}}), "malformed JSON document"),
+        (
+            lambda: one("aws:kms/alias:Alias", {"targetKeyId": ref("nothing", "arn")}),
+            r"unknown resources \['nothing'\]",
+        ),
+        (
+            lambda: one(
+                "aws:kms/alias:Alias", {"x": [{"y": json_document({"a": ref("gone", "arn")})}]}
+            ),
+            r"unknown resources \['gone'\]",
+        ),
+        (
+            lambda: one("aws:kms/key:Key", {}, options=ResourceOptions(provider="nope")),
+            r"unknown resources \['nope'\]",
+        ),
+        (
+            lambda: one("aws:kms/key:Key", {"policy": {"$ref": "r", "$output": "arn", "extra": 1}}),
+            "malformed output reference",
+        ),
+        (
+            lambda: one("aws:kms/key:Key", {"policy": {"$ref": "r", "$output": "Not-Camel"}}),
+            "malformed output name",
+        ),
+        (
+            lambda: one("aws:kms/key:Key", {"policy": {"$json": {}, "other": 1}}),
+            "malformed JSON document",
+        ),
     ],
 )
-def test_inconsistent_graphs_are_graph_errors(build: Callable[[], ResourceGraph], message: str) -> None:
+def test_inconsistent_graphs_are_graph_errors(
+    build: Callable[[], ResourceGraph], message: str
+) -> None:
     with pytest.raises(GraphError, match=message):
         build()
 
@@ -184,16 +256,26 @@ def test_inconsistent_graphs_are_graph_errors(build: Callable[[], ResourceGraph]
 def test_a_provider_must_be_a_provider_resource() -> None:
     resources = [
         Resource("aws:kms/key:Key", "key", {}, ORIGIN),
-        Resource("aws:kms/alias:Alias", "alias", {"targetKeyId": "k"}, ORIGIN, options=ResourceOptions(provider="key")),
+        Resource(
+            "aws:kms/alias:Alias",
+            "alias",
+            {"targetKeyId": "k"},
+            ORIGIN,
+            options=ResourceOptions(provider="key"),
+        ),
     ]
-    with pytest.raises(GraphError, match="names 'key' as its provider, but that is a aws:kms/key:Key"):
+    with pytest.raises(
+        GraphError, match="names 'key' as its provider, but that is a aws:kms/key:Key"
+    ):
         ResourceGraph.build("prod", "aws", resources)
 
 
 def test_a_reference_inside_kubernetes_inputs_needs_a_known_output(system: System) -> None:
     resources = [
         Resource("kubernetes:core/v1:Namespace", "ns", {}, ORIGIN),
-        Resource("kubernetes:core/v1:ConfigMap", "cm", {"data": {"ns": ref("ns", "metadata")}}, ORIGIN),
+        Resource(
+            "kubernetes:core/v1:ConfigMap", "cm", {"data": {"ns": ref("ns", "metadata")}}, ORIGIN
+        ),
     ]
     with pytest.raises(ProgramError, match="reads output 'metadata' of 'ns'"):
         print_program(ResourceGraph.build("dev", "kubernetes", resources), system)
@@ -210,9 +292,20 @@ def test_markers_outside_a_program_cannot_print() -> None:
 
 
 def test_references_are_collected_at_any_depth() -> None:
-    value = {"a": [ref("x", "arn"), {"b": json_document({"c": [ref("y", "id")]})}], "d": ref("x", "name")}
+    value = {
+        "a": [ref("x", "arn"), {"b": json_document({"c": [ref("y", "id")]})}],
+        "d": ref("x", "name"),
+    }
     assert references(value) == {"x", "y"}
-    resource = Resource("aws:kms/key:Key", "k", value, ORIGIN, parent="p", depends_on=("z",), options=ResourceOptions(provider="aws"))
+    resource = Resource(
+        "aws:kms/key:Key",
+        "k",
+        value,
+        ORIGIN,
+        parent="p",
+        depends_on=("z",),
+        options=ResourceOptions(provider="aws"),
+    )
     assert resource.references() == ("x", "y")
     assert resource.needs() == ("aws", "p", "x", "y", "z")
 
@@ -232,16 +325,24 @@ def test_provider_is_in_the_json_only_when_set() -> None:
     resources = {r["name"]: r for r in aws_graph().to_json()["resources"]}
     assert resources["demo-key"]["options"]["provider"] == PROVIDER
     assert "provider" not in resources[PROVIDER]["options"]
-    assert resources["demo-key-alias"]["inputs"]["targetKeyId"] == {"$ref": "demo-key", "$output": "keyId"}
+    assert resources["demo-key-alias"]["inputs"]["targetKeyId"] == {
+        "$ref": "demo-key",
+        "$output": "keyId",
+    }
 
 
 def test_requirements_pin_pulumi_aws(system: System) -> None:
     files = EMITTER.emit(system, aws_graph())
-    pins = [line for line in files["pulumi/requirements.txt"].splitlines() if not line.startswith("#")]
+    pins = [
+        line for line in files["pulumi/requirements.txt"].splitlines() if not line.startswith("#")
+    ]
     assert pins == [f"pulumi=={SDK_PINS['pulumi']}", f"pulumi-aws=={SDK_PINS['pulumi-aws']}"]
 
 
 def test_every_aws_row_has_a_generated_minimal_resource() -> None:
     rows = [token for token, cls in CLASSES.items() if cls.args is not None]
     assert len(rows) == 27
-    assert minimal_inputs("s3.BucketVersioningInitArgs") == {"bucket": "x", "versioningConfiguration": {"status": "x"}}
+    assert minimal_inputs("s3.BucketVersioningInitArgs") == {
+        "bucket": "x",
+        "versioningConfiguration": {"status": "x"},
+    }

@@ -44,13 +44,22 @@ def test_every_token_has_a_row_and_every_class_is_described() -> None:
     for fields in pulumi_aws_classes.TYPES.values():
         for _, container, item in fields.values():
             assert container in {"one", "list", "map"}
-            assert item in pulumi_aws_classes.TYPES or item in {"str", "int", "float", "bool", "any"}
+            assert item in pulumi_aws_classes.TYPES or item in {
+                "str",
+                "int",
+                "float",
+                "bool",
+                "any",
+            }
 
 
 def test_the_s3_side_resources_use_their_init_args() -> None:
     """In pulumi_aws.s3, ``BucketVersioningArgs`` is the inline type of ``Bucket.versioning``;
     the resource's own args class is ``BucketVersioningInitArgs``."""
     resources = pulumi_aws_classes.RESOURCES
-    assert resources["aws:s3/bucketVersioning:BucketVersioning"] == ("s3.BucketVersioning", "s3.BucketVersioningInitArgs")
+    assert resources["aws:s3/bucketVersioning:BucketVersioning"] == (
+        "s3.BucketVersioning",
+        "s3.BucketVersioningInitArgs",
+    )
     assert resources["aws:s3/bucket:Bucket"] == ("s3.Bucket", "s3.BucketArgs")
     assert resources["pulumi:providers:aws"] == ("Provider", "ProviderArgs")

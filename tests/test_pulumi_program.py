@@ -84,7 +84,9 @@ def real_graph(example: str, env: str) -> tuple[ResourceGraph, System]:
     result = compile_spec(REPO_ROOT / "examples" / example, [env])
     system = result.systems[env]
     target = system.environment.target
-    assert target in targets(), f"the {target} target is not installed (entry point mlplane.targets)"
+    assert target in targets(), (
+        f"the {target} target is not installed (entry point mlplane.targets)"
+    )
     diagnostics = Diagnostics()
     graph = targets()[target].lower(system, diagnostics)
     assert graph is not None, [d.one_line() for d in diagnostics]
@@ -99,11 +101,23 @@ def check_static(program: str, directory: Path, system: System) -> None:
     compile(program, "__main__.py", "exec")
     assert program.isascii(), "the program must be pure ASCII (no bidi, no homoglyphs)"
     check_ast(ast.parse(program))
-    comments = [t.string for t in tokenize.generate_tokens(io.StringIO(program).readline) if t.type == tokenize.COMMENT]
+    comments = [
+        t.string
+        for t in tokenize.generate_tokens(io.StringIO(program).readline)
+        if t.type == tokenize.COMMENT
+    ]
     assert comments == [f"# {header_line(system)}"], comments
     path = directory / "__main__.py"
     path.write_text(program, encoding="utf-8")
-    ruff = [sys.executable, "-m", "ruff", "check", "--no-cache", "--config", str(REPO_ROOT / "pyproject.toml")]
+    ruff = [
+        sys.executable,
+        "-m",
+        "ruff",
+        "check",
+        "--no-cache",
+        "--config",
+        str(REPO_ROOT / "pyproject.toml"),
+    ]
     ruff += ["--extend-ignore", DATA_HEURISTICS, str(path)]
     done = subprocess.run(ruff, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -136,7 +150,9 @@ def test_example_program_is_static_clean(example: str, env: str, tmp_path: Path)
 
 def test_hostile_strings_stay_inside_literals(system: System) -> None:
     program = print_program(hostile_graph(), system)
-    constants = {node.value for node in ast.walk(ast.parse(program)) if isinstance(node, ast.Constant)}
+    constants = {
+        node.value for node in ast.walk(ast.parse(program)) if isinstance(node, ast.Constant)
+    }
     for text in HOSTILE:
         assert text in constants, f"{text!a} is not a literal constant of the program"
     tokens = tokenize.generate_tokens(io.StringIO(program).readline)
@@ -149,7 +165,9 @@ def test_hostile_strings_stay_inside_literals(system: System) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(GRAPHS))
-def test_hand_made_program_registers_exactly_the_graph(name: str, system: System, tmp_path: Path) -> None:
+def test_hand_made_program_registers_exactly_the_graph(
+    name: str, system: System, tmp_path: Path
+) -> None:
     graph = GRAPHS[name]()
     records = registrations_of(graph, system, tmp_path)
     assert_round_trip(graph, records)
@@ -166,7 +184,9 @@ def test_hostile_strings_arrive_byte_exactly(system: System, tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(("example", "env"), real_graphs())
-def test_example_program_registers_exactly_the_graph(example: str, env: str, tmp_path: Path) -> None:
+def test_example_program_registers_exactly_the_graph(
+    example: str, env: str, tmp_path: Path
+) -> None:
     graph, system = real_graph(example, env)
     records = registrations_of(graph, system, tmp_path)
     assert_round_trip(graph, records)
@@ -177,7 +197,10 @@ def test_round_trip_notices_a_difference(system: System, tmp_path: Path) -> None
     """The comparison is not vacuous: a graph that differs from the program fails it."""
     graph = rich_graph()
     records = registrations_of(graph, system, tmp_path)
-    changed = [replace(r, inputs={**r.inputs, "data": {"ratio": "0.6"}}) if r.name == "a-settings" else r for r in graph]
+    changed = [
+        replace(r, inputs={**r.inputs, "data": {"ratio": "0.6"}}) if r.name == "a-settings" else r
+        for r in graph
+    ]
     with pytest.raises(AssertionError, match="a-settings"):
         assert_round_trip(ResourceGraph.build(graph.environment, graph.target, changed), records)
 
@@ -198,24 +221,52 @@ def test_parents_and_dependencies_are_created_first(system: System) -> None:
 
 
 def resource(token: str, inputs: dict[str, object], **kwargs: object) -> ResourceGraph:
-    return ResourceGraph.build("dev", "kubernetes", [Resource(token, "r", inputs, ORIGIN, **kwargs)])  # type: ignore[arg-type]
+    return ResourceGraph.build(
+        "dev", "kubernetes", [Resource(token, "r", inputs, ORIGIN, **kwargs)]
+    )  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
     ("graph", "error", "message"),
     [
         (lambda: resource("kubernetes:example.com/v1:Unknown", {}), UnknownTypeError, "add a row"),
-        (lambda: resource("kubernetes:core/v1:Namespace", {"status": {}}), ProgramError, "takes no input 'status'"),
-        (lambda: resource("kubernetes:core/v1:Namespace", {"kind": "Pod"}), ProgramError, "must be 'Namespace'"),
-        (lambda: resource("kubernetes:core/v1:Namespace", {"spec": {"x": math.inf}}), LiteralError, "non-finite"),
-        (lambda: resource("kubernetes:core/v1:Namespace", {"spec": {"x": {"$secret": "a b"}}}), LiteralError, "secret marker"),
-        (lambda: resource("kubernetes:core/v1:Namespace", {"spec": {1: "x"}}), LiteralError, "not a string"),
-        (lambda: resource("kubernetes:core/v1:Namespace", {"spec": {"x": b"bytes"}}), LiteralError, "type bytes"),
+        (
+            lambda: resource("kubernetes:core/v1:Namespace", {"status": {}}),
+            ProgramError,
+            "takes no input 'status'",
+        ),
+        (
+            lambda: resource("kubernetes:core/v1:Namespace", {"kind": "Pod"}),
+            ProgramError,
+            "must be 'Namespace'",
+        ),
+        (
+            lambda: resource("kubernetes:core/v1:Namespace", {"spec": {"x": math.inf}}),
+            LiteralError,
+            "non-finite",
+        ),
+        (
+            lambda: resource("kubernetes:core/v1:Namespace", {"spec": {"x": {"$secret": "a b"}}}),
+            LiteralError,
+            "secret marker",
+        ),
+        (
+            lambda: resource("kubernetes:core/v1:Namespace", {"spec": {1: "x"}}),
+            LiteralError,
+            "not a string",
+        ),
+        (
+            lambda: resource("kubernetes:core/v1:Namespace", {"spec": {"x": b"bytes"}}),
+            LiteralError,
+            "type bytes",
+        ),
         (lambda: resource("bad:Token", {}, component=True), ProgramError, "pkg:module:Kind"),
         (lambda: resource("bad token", {}, component=True), ProgramError, "CamelCase kind"),
     ],
 )
-def test_unprintable_graphs_raise(graph: Callable[[], ResourceGraph], error: type[Exception], message: str, system: System) -> None:
+def test_unprintable_graphs_raise(
+    graph: Callable[[], ResourceGraph], error: type[Exception], message: str, system: System
+) -> None:
     with pytest.raises(error, match=message):
         print_program(graph(), system)
 
@@ -252,13 +303,17 @@ def test_table_row_matches_the_installed_sdk(token: str) -> None:
     else:
         module = import_module(python_class.__module__)
         class_name = cls.name.rpartition(".")[2]
-        args_class = getattr(module, f"{class_name}Args", None) or getattr(module, f"{class_name}InitArgs")
+        args_class = getattr(module, f"{class_name}Args", None) or getattr(
+            module, f"{class_name}InitArgs"
+        )
         keywords = {wire: keyword_of(wire) for wire in cls.inputs}
     for wire_name in cls.inputs:
         keyword = keywords[wire_name]
         assert keyword in parameters, f"{cls.path} takes no {keyword}"
         getter = getattr(args_class, keyword).fget
-        assert getter._pulumi_name == wire_name, f"{cls.path}.{keyword} is sent as {getter._pulumi_name}"
+        assert getter._pulumi_name == wire_name, (
+            f"{cls.path}.{keyword} is sent as {getter._pulumi_name}"
+        )
 
 
 def sdk_attribute(module: str, path: str) -> type:
@@ -288,9 +343,14 @@ def test_project_files(system: System) -> None:
     ]
     project = yaml.safe_load(files["pulumi/Pulumi.yaml"])
     assert project["name"] == "demo"
-    assert project["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": "venv"}}
+    assert project["runtime"] == {
+        "name": "python",
+        "options": {"toolchain": "pip", "virtualenv": "venv"},
+    }
     assert yaml.safe_load(files["pulumi/Pulumi.dev.yaml"]) == {"config": {}}
-    pins = [line for line in files["pulumi/requirements.txt"].splitlines() if not line.startswith("#")]
+    pins = [
+        line for line in files["pulumi/requirements.txt"].splitlines() if not line.startswith("#")
+    ]
     assert pins == [f"{name}=={SDK_PINS[name]}" for name in ("pulumi", "pulumi-kubernetes")]
     for text in files.values():
         assert text.startswith(f"# {header_line(system)}\n")

@@ -45,11 +45,16 @@ def test_undefined_input_with_did_you_mean(tmp_path: Path) -> None:
     assert "did you mean 'features'" in diagnostic.message
     assert diagnostic.path == "models.scorer.inputs[0]"
     assert diagnostic.location is not None
-    assert diagnostic.location.column == spec.splitlines()[diagnostic.location.line - 1].index("featres") + 1
+    assert (
+        diagnostic.location.column
+        == spec.splitlines()[diagnostic.location.line - 1].index("featres") + 1
+    )
 
 
 def test_lineage_cycle_lists_the_cycle(tmp_path: Path) -> None:
-    spec = BASE.replace("    residency: eu\n", "    residency: eu\n    derivedFrom: [features]\n", 1)
+    spec = BASE.replace(
+        "    residency: eu\n", "    residency: eu\n    derivedFrom: [features]\n", 1
+    )
     result = compile_text(tmp_path, spec)
     [diagnostic] = result.sorted_diagnostics()
     assert diagnostic.code == "lineage-cycle"

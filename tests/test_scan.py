@@ -25,7 +25,9 @@ def test_known_secret_shapes_in_free_text(tmp_path: Path, name: str) -> None:
     result = compile_text(tmp_path, spec)
     assert codes_of(result) == ["inline-secret"]
     for fmt in ("text", "json", "sarif", "github"):
-        assert value not in render(fmt, result.sorted_diagnostics(), result.sources, RenderOptions())
+        assert value not in render(
+            fmt, result.sorted_diagnostics(), result.sources, RenderOptions()
+        )
 
 
 def test_secret_named_keys_anywhere(tmp_path: Path) -> None:
@@ -33,7 +35,9 @@ def test_secret_named_keys_anywhere(tmp_path: Path) -> None:
     result = compile_text(tmp_path, spec)
     # one diagnostic for the secret; the unknown field is not reported twice
     assert codes_of(result) == ["inline-secret"]
-    assert "hunter2" not in render("text", result.sorted_diagnostics(), result.sources, RenderOptions())
+    assert "hunter2" not in render(
+        "text", result.sorted_diagnostics(), result.sources, RenderOptions()
+    )
 
 
 def test_private_key_block(tmp_path: Path) -> None:
@@ -45,14 +49,19 @@ def test_private_key_block(tmp_path: Path) -> None:
 
 
 def test_digests_and_references_are_not_secrets(tmp_path: Path) -> None:
-    spec = BASE + "security:\n  secrets:\n    token: {ref: 'vault://team/very-long-path/with-many-parts#key'}\n"
+    spec = (
+        BASE
+        + "security:\n  secrets:\n    token: {ref: 'vault://team/very-long-path/with-many-parts#key'}\n"
+    )
     spec = spec.replace("inputs: [features]", "inputs: [features]\n    secrets: [token]")
     result = compile_text(tmp_path, spec)
     assert result.ok and codes_of(result) == []
 
 
 def test_ci_expressions_are_rejected_everywhere(tmp_path: Path) -> None:
-    spec = BASE.replace("  owner: ml-team\n", "  owner: ml-team\n  description: 'x ${{ secrets.TOKEN }}'\n")
+    spec = BASE.replace(
+        "  owner: ml-team\n", "  owner: ml-team\n  description: 'x ${{ secrets.TOKEN }}'\n"
+    )
     spec = spec.replace("uri: feast://demo", "uri: 'feast://demo/${{ github.token }}'")
     result = compile_text(tmp_path, spec)
     assert codes_of(result) == ["invalid-text", "invalid-text"]

@@ -99,7 +99,9 @@ def test_schema_declares_draft_2020_12(schema: dict[str, Any]) -> None:
 
 def test_committed_fragment_schema_is_current() -> None:
     committed = FRAGMENT_FILE.read_text(encoding="utf-8")
-    assert committed == fragment_schema_text(), "regenerate it with `python -m mlplane.schema.export`"
+    assert committed == fragment_schema_text(), (
+        "regenerate it with `python -m mlplane.schema.export`"
+    )
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[path.name for path in EXAMPLES])

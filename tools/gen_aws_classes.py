@@ -207,7 +207,10 @@ def outputs_of(cls: type) -> dict[str, str]:
 
 
 Tables = tuple[
-    dict[str, tuple[str, str]], dict[str, dict[str, str]], dict[str, dict[str, Field]], dict[str, tuple[str, ...]]
+    dict[str, tuple[str, str]],
+    dict[str, dict[str, str]],
+    dict[str, dict[str, Field]],
+    dict[str, tuple[str, ...]],
 ]
 
 
@@ -217,7 +220,11 @@ def required_of(cls: type) -> tuple[str, ...]:
 
     wires = _types.input_type_py_to_pulumi_names(cls)
     parameters = inspect.signature(cls).parameters.values()
-    return tuple(sorted(wires[p.name] for p in parameters if p.kind is p.KEYWORD_ONLY and p.default is p.empty))
+    return tuple(
+        sorted(
+            wires[p.name] for p in parameters if p.kind is p.KEYWORD_ONLY and p.default is p.empty
+        )
+    )
 
 
 def collect() -> Tables:

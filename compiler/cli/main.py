@@ -184,7 +184,9 @@ def explain(path: Path, environment: str, show_origin: bool, fmt: str) -> None:
 
 @cli.command("build")
 @PATH_ARGUMENT
-@click.option("--env", "environment", required=True, metavar="NAME", help="The environment to build.")
+@click.option(
+    "--env", "environment", required=True, metavar="NAME", help="The environment to build."
+)
 @click.option(
     "--out",
     "out_dir",
@@ -410,7 +412,6 @@ def _first_error(error: ValueError) -> str:
     return str(error)
 
 
-
 def _register_gitops_verbs() -> None:
     """plan, apply, destroy, drift and graph: declared in compiler/cli/plan.py."""
     from mlplane.compiler.cli.plan import register
@@ -419,6 +420,7 @@ def _register_gitops_verbs() -> None:
 
 
 _register_gitops_verbs()
+
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Console entry point: never a traceback for a user's mistake, exit 3 for our own bugs."""

@@ -71,7 +71,9 @@ def _load(group: str) -> dict[str, Any]:
         try:
             found[entry.name] = entry.load()
         except Exception as error:  # a broken third-party plug-in must not look like our bug
-            raise PluginError(f"plug-in {entry.name!r} ({entry.value}) of {group} failed to load: {error}") from error
+            raise PluginError(
+                f"plug-in {entry.name!r} ({entry.value}) of {group} failed to load: {error}"
+            ) from error
     return found
 
 

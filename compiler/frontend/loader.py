@@ -66,8 +66,15 @@ _FORBIDDEN_IN_TEXT = re.compile(f"[{_BANNED}]|\r(?!\n)")  # CR only as part of C
 _FORBIDDEN_IN_SCALAR = re.compile(f"[{_BANNED}\r]")  # escapes can make a CR; LF/TAB are fine
 _CHARACTER_HINT = "remove it: such characters can make text read differently from what it does"
 _CONTROL_NAMES = {  # Unicode gives control characters no name
-    0x00: "NULL", 0x07: "BELL", 0x08: "BACKSPACE", 0x0B: "LINE TABULATION", 0x0C: "FORM FEED",
-    0x0D: "CARRIAGE RETURN", 0x1B: "ESCAPE", 0x7F: "DELETE", 0x85: "NEXT LINE",
+    0x00: "NULL",
+    0x07: "BELL",
+    0x08: "BACKSPACE",
+    0x0B: "LINE TABULATION",
+    0x0C: "FORM FEED",
+    0x0D: "CARRIAGE RETURN",
+    0x1B: "ESCAPE",
+    0x7F: "DELETE",
+    0x85: "NEXT LINE",
 }
 
 # YAML 1.2 core schema. A plain scalar whose first character is not in this set is a string,
@@ -207,8 +214,12 @@ def _scan_characters(text: str, name: str, diags: Diagnostics) -> None:
         char = match.group()
         detail = " (a lone carriage return; use LF or CRLF line endings)" if char == "\r" else ""
         message = f"forbidden character {describe_character(char)}{detail}"
-        diags.error(codes.FORBIDDEN_CHARACTER, message, Location(name, line, index - line_start + 1),
-                    hint=_CHARACTER_HINT)
+        diags.error(
+            codes.FORBIDDEN_CHARACTER,
+            message,
+            Location(name, line, index - line_start + 1),
+            hint=_CHARACTER_HINT,
+        )
         if len(diags) >= MAX_ERRORS:
             return
 
@@ -435,8 +446,14 @@ class _Builder:
         return Location(self.name, mark.line + 1, mark.column + 1)
 
     def _report(
-        self, code: str, message: str, loc: Location, path: SpecPath, *,
-        hint: str | None = None, related: tuple[Related, ...] = (),
+        self,
+        code: str,
+        message: str,
+        loc: Location,
+        path: SpecPath,
+        *,
+        hint: str | None = None,
+        related: tuple[Related, ...] = (),
     ) -> None:
         self.diags.error(code, message, loc, format_path(path), hint, related)
         if len(self.diags) >= MAX_ERRORS:
@@ -448,7 +465,9 @@ class _Builder:
             message = f"the spec has more than {limits.max_nodes:,} YAML nodes"
             self._report(codes.TOO_MANY_NODES, message, loc, base)
         elif length:
-            message = f"value is {length:,} characters long; the limit is {limits.max_scalar_chars:,}"
+            message = (
+                f"value is {length:,} characters long; the limit is {limits.max_scalar_chars:,}"
+            )
             self._report(codes.VALUE_TOO_LONG, message, loc, base)
         else:
             message = f"nesting deeper than {limits.max_depth} levels"

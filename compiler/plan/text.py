@@ -108,7 +108,9 @@ def _head_warnings(plan: Plan, paint: Paint) -> list[str]:
     if len(listed) > MAX_WARNINGS:
         lines.append(f"  ... and {len(listed) - MAX_WARNINGS} more (--format json lists them)")
     if others:
-        lines.append(f"  ({others} more warning(s) also at the base; `mlplane validate` shows them)")
+        lines.append(
+            f"  ({others} more warning(s) also at the base; `mlplane validate` shows them)"
+        )
     return [*lines, ""]
 
 
