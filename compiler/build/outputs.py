@@ -26,12 +26,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from mlplane import __version__
-from mlplane.compiler.core import canonical, plugins
-from mlplane.compiler.core.diagnostics import Diagnostics, Location
-from mlplane.compiler.core.graph import ResourceGraph
-from mlplane.compiler.core.ir import System
 from mlplane.compiler.build.pipeline import CompileResult, compile_spec, target_of
-from mlplane.compiler.core.provenance import GENERATOR, header_line, spec_file_names
 from mlplane.compiler.build.writer import (
     check_ancestors,
     check_destination,
@@ -42,6 +37,11 @@ from mlplane.compiler.build.writer import (
     sha256,
     special_files,
 )
+from mlplane.compiler.core import canonical, plugins
+from mlplane.compiler.core.diagnostics import Diagnostics, Location
+from mlplane.compiler.core.graph import ResourceGraph
+from mlplane.compiler.core.ir import System
+from mlplane.compiler.core.provenance import GENERATOR, header_line, spec_file_names
 
 MANIFEST = "manifest.json"
 RESOURCES = "resources.json"

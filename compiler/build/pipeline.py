@@ -34,13 +34,13 @@ from typing import TYPE_CHECKING
 
 from mlplane.compiler.core import codes, ir, plugins
 from mlplane.compiler.core.diagnostics import Diagnostic, Diagnostics
-from mlplane.compiler.frontend.document import Document, load_spec
 from mlplane.compiler.core.graph import ResourceGraph
+from mlplane.compiler.core.source import DEFAULT_LIMITS, Limits
+from mlplane.compiler.frontend.document import Document, load_spec
 from mlplane.compiler.frontend.overlay import apply_overlay, overrides_of
 from mlplane.compiler.frontend.resolve import Resolver
 from mlplane.compiler.frontend.scan import scan_document
 from mlplane.compiler.frontend.schema_pass import validate_document
-from mlplane.compiler.core.source import DEFAULT_LIMITS, Limits
 from mlplane.schema import formats
 from mlplane.schema import models as spec
 

@@ -23,9 +23,9 @@ import json
 from typing import Any
 
 from mlplane import __version__
+from mlplane.compiler.build.outputs import BuildResult
 from mlplane.compiler.core import canonical
 from mlplane.compiler.render import dispatch as renderers
-from mlplane.compiler.build.outputs import BuildResult
 
 REPORT_VERSION = 1
 
