@@ -50,8 +50,8 @@ EXAMPLE     ?= examples/fraud-scoring
 DEMO_ENV    ?= prod
 AWS_ENV     ?= prod-aws
 
-.PHONY: help print-python venv install judges judges-status lint ruff typecheck test demo \
-        bench clean distclean
+.PHONY: help print-python venv install judges judges-status lint ruff typecheck test test-fast \
+        generate demo bench clean distclean
 
 help: ## show this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -112,10 +112,12 @@ judges-status: ## print each judge with its version, or "missing"
 # Checks
 # ---------------------------------------------------------------------------------------------
 
-lint: ruff typecheck ## ruff + mypy --strict
+lint: ruff typecheck ## ruff check, ruff format --check, mypy --strict
 
+# Generated goldens are printed by mlplane, not formatted by ruff: tests/golden is left out.
 ruff: $(INSTALL_STAMP)
 	$(VENV_BIN)/ruff check $(LINT_DIRS)
+	$(VENV_BIN)/ruff format --check --exclude tests/golden $(LINT_DIRS)
 
 # mypy cannot follow setuptools' editable import hook (package-dir maps mlplane.schema to
 # ./schema, ...), so it checks a throwaway view .typecheck/mlplane/ made of symlinks that mirrors
@@ -135,6 +137,19 @@ test: install judges lint ## install everything, lint, and run the whole suite (
 	  echo "error: pytest collected no tests (exit code 5); this counts as a failure." >&2; \
 	fi; \
 	exit $$rc
+
+# The developer loop: the unit tests without external judges, fuzzing and other slow tests.
+test-fast: install ## unit tests only: no judges, no fuzzing, no slow tests (about a minute)
+	$(VENV_PY) -m pytest -n auto -q -m 'not judge and not slow and not e2e' $(PYTEST_ARGS)
+
+# Everything generated from the code, in dependency order; the goldens last, since accepting
+# them runs the judges first (tests/test_build_golden.py). Review the diff before committing.
+generate: judges ## regenerate JSON Schema, codes and policy docs, AWS class table, goldens
+	$(VENV_PY) -m mlplane.schema.export
+	$(VENV_PY) -m mlplane.compiler.build.codes_doc
+	$(VENV_PY) -m mlplane.policies.docs
+	$(VENV_PY) tools/gen_aws_classes.py
+	MLPLANE_ACCEPT=1 PATH='$(TEST_PATH)' $(VENV_PY) -m pytest -q -p no:cacheprovider tests/test_build_golden.py
 
 # ---------------------------------------------------------------------------------------------
 # Demo and benchmarks

@@ -1,14 +1,16 @@
 """Golden build outputs: every example's ``dev`` build, byte for byte, backed by the judges.
 
 A change to any emitter shows up here as a diff of the committed files, which a reviewer reads
-like any other code. Regenerate on purpose with ``MLPLANE_ACCEPT=1 pytest tests/test_build_golden.py``
-and review the diff. The golden files themselves are judged, so a golden can only be accepted
-when the real tools accept it: ``kubernetes-validate --strict`` on the manifests, ``promtool`` on
-the rules and their tests, and ``compile()`` on the Pulumi program.
+like any other code. Regenerate on purpose with ``make generate`` (``MLPLANE_ACCEPT=1 pytest tests/test_build_golden.py``)
+and review the diff. A golden can only be accepted when the real tools accept it: before the
+build is copied over the golden directory it must pass ``kubernetes-validate --strict`` on the
+manifests, ``promtool`` on the rules and their tests, and ``compile()`` on the Pulumi program; the
+committed goldens are judged again by the tests below. A mismatch prints a unified diff.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import shutil
 import subprocess
@@ -44,30 +46,32 @@ def built(
     assert result.ok, [d.one_line() for d in result.compiled.sorted_diagnostics()]
     golden = GOLDEN / example.name / ENVIRONMENT
     if ACCEPT:
+        _judge_manifests(out)
+        _judge_rules(out)
+        _judge_program(out)
         shutil.rmtree(golden, ignore_errors=True)
         shutil.copytree(out, golden)
     return out, golden
 
 
-def test_build_matches_the_golden_files(built: tuple[Path, Path]) -> None:
-    out, golden = built
-    assert golden.is_dir(), (
-        f"no golden output at {golden.relative_to(REPO)}; run with MLPLANE_ACCEPT=1"
-    )
-    produced, expected = _tree(out), _tree(golden)
-    assert sorted(produced) == sorted(expected), "the set of built files changed"
-    changed = [name for name in produced if produced[name] != expected[name]]
-    assert not changed, (
-        f"built files differ from the golden copies: {changed} (MLPLANE_ACCEPT=1 to update)"
-    )
+DIFF_FILES, DIFF_LINES = 3, 120
 
 
-@pytest.mark.judge
-def test_golden_manifests_pass_kubernetes_validate(built: tuple[Path, Path]) -> None:
+def _unified_diff(name: str, expected: bytes, produced: bytes) -> str:
+    """The first lines of a unified diff of one file (golden -> built)."""
+    lines = difflib.unified_diff(
+        expected.decode("utf-8", "replace").splitlines(keepends=True),
+        produced.decode("utf-8", "replace").splitlines(keepends=True),
+        fromfile=f"golden/{name}",
+        tofile=f"built/{name}",
+    )
+    return "".join(line for _, line in zip(range(DIFF_LINES), lines, strict=False))
+
+
+def _judge_manifests(root: Path) -> None:
     judge = require_judge("kubernetes-validate")
-    _, golden = built
-    manifests = sorted(str(p) for p in (golden / "manifests").glob("*.yaml"))
-    assert manifests, f"no golden manifests in {golden.relative_to(REPO)}"
+    manifests = sorted(str(p) for p in (root / "manifests").glob("*.yaml"))
+    assert manifests, f"no manifests in {root}"
     run = subprocess.run(
         [judge, "--strict", *manifests],
         capture_output=True,
@@ -78,32 +82,52 @@ def test_golden_manifests_pass_kubernetes_validate(built: tuple[Path, Path]) -> 
     assert run.returncode == 0, run.stdout + run.stderr
 
 
+def _judge_rules(root: Path) -> None:
+    judge = require_judge("promtool")
+    monitoring = root / "monitoring"
+    for args in (
+        ["check", "rules", "--lint=all", "--lint-fatal", "rules.yaml"],
+        ["test", "rules", "rules.test.yaml"],
+    ):
+        run = subprocess.run(
+            [judge, *args],
+            cwd=monitoring,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+
+
+def _judge_program(root: Path) -> None:
+    program = root / "pulumi" / "__main__.py"
+    compile(program.read_text(encoding="utf-8"), str(program), "exec")
+
+
+def test_build_matches_the_golden_files(built: tuple[Path, Path]) -> None:
+    out, golden = built
+    assert golden.is_dir(), (
+        f"no golden output at {golden.relative_to(REPO)}; run with MLPLANE_ACCEPT=1"
+    )
+    produced, expected = _tree(out), _tree(golden)
+    assert sorted(produced) == sorted(expected), "the set of built files changed"
+    changed = [name for name in produced if produced[name] != expected[name]]
+    diffs = "".join(_unified_diff(n, expected[n], produced[n]) for n in changed[:DIFF_FILES])
+    assert not changed, (
+        f"built files differ from the golden copies: {changed} (make generate to update)\n{diffs}"
+    )
+
+
+@pytest.mark.judge
+def test_golden_manifests_pass_kubernetes_validate(built: tuple[Path, Path]) -> None:
+    _judge_manifests(built[1])
+
+
 @pytest.mark.judge
 def test_golden_rules_pass_promtool(built: tuple[Path, Path]) -> None:
-    judge = require_judge("promtool")
-    _, golden = built
-    monitoring = golden / "monitoring"
-    lint = subprocess.run(
-        [judge, "check", "rules", "--lint=all", "--lint-fatal", "rules.yaml"],
-        cwd=monitoring,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert lint.returncode == 0, lint.stdout + lint.stderr
-    tests = subprocess.run(
-        [judge, "test", "rules", "rules.test.yaml"],
-        cwd=monitoring,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert tests.returncode == 0, tests.stdout + tests.stderr
+    _judge_rules(built[1])
 
 
 def test_golden_program_compiles(built: tuple[Path, Path]) -> None:
-    _, golden = built
-    program = golden / "pulumi" / "__main__.py"
-    compile(program.read_text(encoding="utf-8"), str(program), "exec")
+    _judge_program(built[1])

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_diagnostic_codes_doc_is_current() -> None:
     committed = (ROOT / "docs" / "diagnostics.md").read_text(encoding="utf-8")
-    assert committed == code_table_markdown(), "run: python -m mlplane.compiler.core.codes"
+    assert committed == code_table_markdown(), "run: python -m mlplane.compiler.build.codes_doc"
 
 
 def test_every_code_is_kebab_case_and_documented() -> None:

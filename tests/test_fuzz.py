@@ -64,6 +64,9 @@ from tests.fuzz_runner import (
     time_limit,
 )
 
+pytestmark = pytest.mark.slow
+"""Thousands of cases under memory limits: part of make test, left out of make test-fast."""
+
 QUICK = os.environ.get("MLPLANE_FUZZ_QUICK") == "1"
 SEED = int(os.environ.get("MLPLANE_FUZZ_SEED", "0"))
 BYTE_CASES = int(os.environ.get("MLPLANE_FUZZ_CASES", "240" if QUICK else "2400"))

@@ -155,7 +155,8 @@ def code_table_markdown() -> str:
     lines = [
         "# Diagnostic codes",
         "",
-        "Generated from `compiler/core/codes.py` by `python -m mlplane.compiler.core.codes`; do not edit.",
+        "Generated from `compiler/core/codes.py` by `python -m mlplane.compiler.build.codes_doc`; "
+        "do not edit.",
         "Codes are stable: match on them in scripts, SARIF consumers and editor integrations.",
         "",
         "| code | severity | meaning |",
@@ -177,6 +178,10 @@ GIT_REVISION_INVALID = register_code(
     "a git revision is malformed or looks like an option; it is refused before git runs",
 )
 GIT_ERROR = register_code("git-error", "git failed, or the revision names no commit")
+GIT_REPOSITORY_REFUSED = register_code(
+    "git-repository-refused",
+    "the .git above the spec is a link, not a git directory, or a .git file pointing elsewhere",
+)
 PLAN_FILE_INVALID = register_code(
     "plan-file-invalid", "the record of the last apply (.mlplane/applied/) cannot be read"
 )
@@ -191,11 +196,3 @@ CI_LOCAL_STATE = register_code(
 CI_ROLE_ACCOUNT = register_code(
     "ci-role-account", "the AWS role CI assumes is in another account than the environment", W
 )
-
-if __name__ == "__main__":
-    import sys
-    from pathlib import Path
-
-    Path(sys.argv[1] if len(sys.argv) > 1 else "docs/diagnostics.md").write_text(
-        code_table_markdown(), encoding="utf-8"
-    )
