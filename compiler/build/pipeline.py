@@ -16,9 +16,8 @@ With ``lower=True`` as well (``mlplane build``, and so ``apply``), the policy st
 each environment with its target, when the system rules found no error, and runs the graph
 rules on the graph (``CompileResult.graphs``, which the build reuses rather than lowering
 twice). ``validate`` does not lower: it needs no target, graph rules check what the targets
-generate rather than what the user wrote, and lowering costs more than validating (on the
-1,000-model benchmark spec: 2.7 s to validate three environments, 7.0 s with two of them
-lowered).
+generate rather than what the user wrote, and lowering costs more than validating (about 2.5
+times as much on the large benchmark spec; figures in benchmarks/README.md).
 """
 
 from __future__ import annotations
