@@ -112,7 +112,7 @@ def test_git_is_called_with_argument_lists_and_separators(
     assert rev_parse[-2:] == ["--end-of-options", "HEAD^{commit}"]
     ls_tree = next(c for c in git_calls if "ls-tree" in c)
     assert "--end-of-options" in ls_tree and ls_tree[-2] == "--"
-    assert any(c[1:] == ["cat-file", "--batch"] for c in git_calls)
+    assert any(c[-2:] == ["cat-file", "--batch"] for c in git_calls)
 
 
 def test_base_loads_like_the_working_tree(repo: Repo) -> None:

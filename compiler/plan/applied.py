@@ -61,13 +61,14 @@ class AppliedRecord:
 
 
 def repository_root(start: Path) -> Path:
-    """The git repository holding ``start`` (a file or directory), else the working directory."""
-    directory = start if start.is_dir() else start.parent
+    """The work tree of the git repository holding ``start`` (a file or directory), found as
+    :func:`~mlplane.compiler.plan.gitsource.find_repository` finds it; else the working
+    directory (also when that repository is refused)."""
     try:
-        top = Git(directory).toplevel()
+        git = Git.of(start)
     except GitError:
-        top = None
-    return top if top is not None else Path.cwd()
+        git = None
+    return git.repository.work_tree if git is not None else Path.cwd()
 
 
 def record_path(root: Path, system: str, environment: str) -> Path:

@@ -6,7 +6,7 @@ resolve the revision, ``ls-tree`` to list the spec files at that commit and one
 ``cat-file --batch`` process to read their blobs. Nothing is checked out, so a plan never
 disturbs a developer's uncommitted work and a CI job needs no second clone.
 
-Why so careful with the revision (QUALITY.md §A row 34): ``--base`` often comes from a pull
+Why so careful with the revision (docs/quality.md row 34): ``--base`` often comes from a pull
 request's metadata, and a value like ``--upload-pack=evil`` or ``-oProxyCommand=...`` would be
 read by git as an option. Revisions are therefore checked *before* git runs: no leading ``-``,
 no control characters, and the ref name must satisfy the rules of ``git check-ref-format``
@@ -17,14 +17,45 @@ separate options from the operand.
 The blobs go through the same loader as working-tree files (``load_bytes``), named as the files
 would be named in the working tree, so diagnostics and plan lines point at familiar paths, and
 the same size limits apply (checked from ``ls-tree``'s sizes before any blob is read).
+
+Which repository git reads (docs/quality.md row 36). A pull request can commit a directory that
+looks like a repository to git (``HEAD``, ``config``, ``objects/``, ``refs/``) next to the spec;
+git started inside it would discover it and obey its ``config``, which can name a promisor
+remote whose ``uploadpack`` command git runs on a missing object, an ``fsmonitor`` command or a
+hooks directory. So git never discovers anything from the spec directory:
+
+- :func:`find_repository` walks up from the spec's path in Python to the first ``.git``. A
+  ``.git`` *directory* is the repository (git refuses to check out any path named ``.git``, so a
+  commit cannot plant one). A ``.git`` *file* (``gitdir: ...``, written by git for submodules
+  and linked worktrees) is followed only to a directory inside the ``.git`` directory of a
+  repository enclosing it, or, when no repository encloses it, to ``<repository>/worktrees/<n>``
+  outside its own tree whose ``gitdir`` file names it back (a linked worktree). Anything else —
+  a ``.git`` that is a link, that is not a git directory, or a ``.git`` file pointing elsewhere —
+  is refused with an error located at that ``.git``; it never redirects git.
+- The repository found is checked by git's own ownership rule (``safe.directory``): one
+  ``rev-parse --absolute-git-dir`` from the work tree's root, with ``GIT_CEILING_DIRECTORIES``
+  at its parent and implicit bare repositories refused, must name the same git directory.
+- Every other call names the repository explicitly (``--git-dir``, ``--work-tree``) and
+  overrides on the command line, above any configuration file, the keys that make git run
+  programs: ``core.fsmonitor=false``, ``core.hooksPath`` to the null device, every transport
+  disabled (``protocol.allow=never``, an empty ``GIT_ALLOW_PROTOCOL``, ``GIT_NO_LAZY_FETCH``), so
+  a plan never fetches and never runs an upload-pack, SSH or proxy command.
+- git's environment is built, not inherited: ``PATH``, the home and temporary directories and
+  ``GIT_CONFIG_GLOBAL`` pass through; every other ``GIT_*`` variable (``GIT_DIR``,
+  ``GIT_WORK_TREE``, ``GIT_CONFIG_COUNT``/``KEY``/``VALUE``, ``GIT_CONFIG_PARAMETERS``, ...) and
+  every secret of the caller (passphrases, cloud keys) are left out. The system configuration is
+  not read (``GIT_CONFIG_NOSYSTEM``). The user's global configuration is read: it is theirs, no
+  spec can write it, and it is where git honours ``safe.directory``; the keys above are
+  overridden whatever it says.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -45,14 +76,45 @@ _GIT_ENV = {
     "GIT_OPTIONAL_LOCKS": "0",  # never refresh (write) the index as a side effect
     "GIT_NO_REPLACE_OBJECTS": "1",  # read the objects the commit really names
     "GIT_LITERAL_PATHSPECS": "1",  # a spec path is a path, never a glob
+    "GIT_CONFIG_NOSYSTEM": "1",  # no system-wide configuration
+    "GIT_NO_LAZY_FETCH": "1",  # a missing object is an error, never a fetch (git >= 2.44)
+    "GIT_ALLOW_PROTOCOL": "",  # no transport at all, whatever any configuration allows
+    "GIT_PROTOCOL_FROM_USER": "0",
     "LC_ALL": "C",
 }
+_PASSED_THROUGH = frozenset(
+    {"PATH", "HOME", "XDG_CONFIG_HOME", "GIT_CONFIG_GLOBAL", "TMPDIR", "SUDO_UID"}
+    | {"SYSTEMROOT", "USERPROFILE", "HOMEDRIVE", "HOMEPATH"}  # git for Windows finds its home
+)
+"""The only variables of the caller's environment git sees (see the module's docstring)."""
+HARDENING = (
+    *("-c", "safe.bareRepository=explicit"),
+    *("-c", "core.fsmonitor=false"),
+    *("-c", f"core.hooksPath={os.devnull}"),
+    *("-c", "protocol.allow=never"),
+)
+"""Given on git's command line, which overrides every configuration file."""
+MAX_GITFILE_BYTES = 4096
 _SYMLINK = "120000"
 BaseStatus = Literal["loaded", "absent", "failed"]
 
 
 class GitError(Exception):
     """git could not be run or reported an error; the message is safe to show."""
+
+    def __init__(self, message: str, where: Location | None = None) -> None:
+        super().__init__(message)
+        self.where = where
+
+
+class RepositoryRefused(GitError):
+    """The ``.git`` above the spec is not one mlplane runs git against (located at it)."""
+
+
+def git_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment git runs with: built from ``environ``, never inherited whole."""
+    kept = {key: value for key, value in environ.items() if key in _PASSED_THROUGH}
+    return {**kept, **_GIT_ENV}
 
 
 def revision_problem(revision: str) -> str | None:
@@ -89,10 +151,129 @@ def ref_name_problem(name: str) -> str | None:
 
 
 @dataclass(frozen=True)
-class Git:
-    """git run in one directory, with options before operands and no shell."""
+class Repository:
+    """A repository found by :func:`find_repository`: never discovered by git."""
 
-    cwd: Path
+    work_tree: Path
+    git_dir: Path
+    marker: Path
+    """The ``.git`` directory or file that was found."""
+
+
+def find_repository(start: Path) -> Repository | None:
+    """The repository holding ``start`` (a file or directory), found by walking up to the first
+    ``.git``; None when there is none. Raises :class:`RepositoryRefused` for a ``.git`` mlplane
+    will not follow (the rules are in the module's docstring)."""
+    directory = (start if start.is_dir() else start.parent).resolve()
+    for candidate in (directory, *directory.parents):
+        marker = candidate / ".git"
+        kind = _kind(marker)
+        if kind == "absent":
+            continue
+        if kind == "directory":
+            if not _is_git_directory(marker):
+                raise _refused(marker, "is a directory, but not a git directory")
+            return Repository(candidate, marker, marker)
+        if kind == "file":
+            return Repository(candidate, _followed(marker), marker)
+        raise _refused(marker, "is neither a directory nor a regular file (a link?)")
+    return None
+
+
+def _kind(path: Path) -> Literal["absent", "directory", "file", "other"]:
+    try:
+        mode = path.lstat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "absent"
+    except OSError as error:
+        raise _refused(path, f"cannot be examined ({error.strerror})") from None
+    if stat.S_ISDIR(mode):
+        return "directory"
+    return "file" if stat.S_ISREG(mode) else "other"
+
+
+def _is_git_directory(path: Path) -> bool:
+    """What git itself requires of a git directory: a ``HEAD`` file and an object store (its
+    own, or a common directory's for a linked worktree)."""
+    if not (path / "HEAD").is_file():
+        return False
+    return (path / "commondir").is_file() or (
+        (path / "objects").is_dir() and (path / "refs").is_dir()
+    )
+
+
+def _followed(marker: Path) -> Path:
+    """The git directory a ``.git`` file names, when mlplane follows it."""
+    try:
+        with marker.open("rb") as handle:
+            text = handle.read(MAX_GITFILE_BYTES + 1)
+    except OSError as error:
+        raise _refused(marker, f"cannot be read ({error.strerror})") from None
+    line = text.decode("utf-8", "replace").strip()
+    if len(text) > MAX_GITFILE_BYTES or not line.startswith("gitdir:") or "\n" in line:
+        raise _refused(marker, "is not a 'gitdir: <path>' file")
+    target = (marker.parent / line.removeprefix("gitdir:").strip()).resolve()
+    if not target.is_dir() or not _is_git_directory(target):
+        raise _refused(marker, "names something that is not a git directory")
+    enclosing = _enclosing_git_directory(marker.parent)
+    if enclosing is not None:
+        if not target.is_relative_to(enclosing):
+            raise _refused(
+                marker,
+                "points outside the .git directory of the repository enclosing it "
+                f"({display_name(enclosing)}); only submodules and worktrees kept there are used",
+            )
+        return target
+    if not _is_linked_worktree(marker, target):
+        raise _refused(
+            marker, "is neither a submodule's nor a linked worktree's (git worktree add) .git"
+        )
+    return target
+
+
+def _enclosing_git_directory(directory: Path) -> Path | None:
+    """The ``.git`` directory of the nearest repository above ``directory``."""
+    for parent in directory.parents:
+        if _kind(parent / ".git") == "directory":
+            return (parent / ".git").resolve()
+    return None
+
+
+def _is_linked_worktree(marker: Path, target: Path) -> bool:
+    """``target`` is ``<repository>/worktrees/<name>``, outside the tree of ``marker``, and its
+    ``gitdir`` file names ``marker`` back, as ``git worktree add`` leaves them."""
+    if target.parent.name != "worktrees" or target.is_relative_to(marker.parent):
+        return False
+    try:
+        back = (target / "gitdir").read_bytes()[: MAX_GITFILE_BYTES + 1]
+    except OSError:
+        return False
+    named = Path(os.fsdecode(back.strip()))
+    return len(back) <= MAX_GITFILE_BYTES and named.resolve() == marker.resolve()
+
+
+def _refused(marker: Path, problem: str) -> RepositoryRefused:
+    message = f"{display_name(marker)} {problem}; git is not run against it"
+    return RepositoryRefused(message, Location(display_name(marker), 1, 1))
+
+
+@dataclass(frozen=True)
+class Git:
+    """git run against one repository, named explicitly, with options before operands, the
+    hardening options and environment, and no shell."""
+
+    repository: Repository
+
+    @classmethod
+    def of(cls, start: Path) -> Git | None:
+        """git for the repository holding ``start``, checked by git's ownership rule; None
+        outside a repository."""
+        found = find_repository(start)
+        if found is None:
+            return None
+        git = cls(found)
+        git.check_ownership()
+        return git
 
     def run(self, args: Sequence[str], stdin: bytes | None = None, check: bool = True) -> bytes:
         """git's standard output; on failure a :class:`GitError` (``check``) or ``b""``."""
@@ -104,31 +285,27 @@ class Git:
     def call(
         self, args: Sequence[str], stdin: bytes | None = None
     ) -> subprocess.CompletedProcess[bytes]:
-        try:
-            return subprocess.run(
-                ["git", *args],
-                cwd=self.cwd,
-                input=stdin if stdin is not None else b"",
-                capture_output=True,
-                timeout=GIT_TIMEOUT_SECONDS,
-                env={**os.environ, **_GIT_ENV},
-                check=False,
-            )
-        except FileNotFoundError:
-            raise GitError(
-                "git is not installed (it is needed to read the base revision)"
-            ) from None
-        except subprocess.TimeoutExpired:
-            raise GitError(f"git {args[0]} did not finish within {GIT_TIMEOUT_SECONDS}s") from None
+        explicit = [
+            f"--git-dir={self.repository.git_dir}",
+            f"--work-tree={self.repository.work_tree}",
+        ]
+        return _spawn([*explicit, *args], self.repository.work_tree, stdin, {})
 
-    def toplevel(self) -> Path | None:
-        """The repository's root; None outside a repository (other failures raise)."""
-        done = self.call(["rev-parse", "--show-toplevel"])
-        if done.returncode == 0:
-            return Path(os.fsdecode(done.stdout.rstrip(b"\n")))
-        if b"not a git repository" in done.stderr:
-            return None
-        raise GitError(f"git rev-parse failed: {_last_line(done.stderr, done.returncode)}")
+    def check_ownership(self) -> None:
+        """Let git judge the repository's owner (``safe.directory``) as it would if it had found
+        it: discovery from the work tree's root only, which holds the ``.git`` found."""
+        ceiling = {"GIT_CEILING_DIRECTORIES": os.fsdecode(self.repository.work_tree.parent)}
+        done = _spawn(["rev-parse", "--absolute-git-dir"], self.repository.work_tree, None, ceiling)
+        if b"dubious ownership" in done.stderr:
+            raise GitError(
+                f"git refuses {display_name(self.repository.work_tree)}: it is owned by someone "
+                "else (git's safe.directory setting in your global configuration can allow it)"
+            )
+        if done.returncode != 0:
+            raise GitError(f"git rev-parse failed: {_last_line(done.stderr, done.returncode)}")
+        named = Path(os.fsdecode(done.stdout.rstrip(b"\n")))
+        if named.resolve() != self.repository.git_dir.resolve():
+            raise _refused(self.repository.marker, "is not the git directory git itself finds")
 
     def commit_of(self, revision: str) -> str | None:
         """The full commit id ``revision`` names, or None when it names none."""
@@ -140,11 +317,31 @@ class Git:
         return out or None
 
 
-def head_commit(directory: Path) -> str | None:
-    """The commit checked out in the repository holding ``directory`` (None outside git, or in
-    a repository without commits)."""
+def _spawn(
+    args: Sequence[str], cwd: Path, stdin: bytes | None, extra: Mapping[str, str]
+) -> subprocess.CompletedProcess[bytes]:
     try:
-        return Git(directory).commit_of("HEAD")
+        return subprocess.run(
+            ["git", *HARDENING, *args],
+            cwd=cwd,
+            input=stdin if stdin is not None else b"",
+            capture_output=True,
+            timeout=GIT_TIMEOUT_SECONDS,
+            env={**git_environment(os.environ), **extra},
+            check=False,
+        )
+    except FileNotFoundError:
+        raise GitError("git is not installed (it is needed to read the base revision)") from None
+    except subprocess.TimeoutExpired:
+        raise GitError(f"git {args[-1]} did not finish within {GIT_TIMEOUT_SECONDS}s") from None
+
+
+def head_commit(directory: Path) -> str | None:
+    """The commit checked out in the repository holding ``directory`` (None outside git, in
+    a repository without commits, or when the repository is refused)."""
+    try:
+        git = Git.of(directory)
+        return git.commit_of("HEAD") if git is not None else None
     except GitError:
         return None
 
@@ -187,22 +384,22 @@ def read_spec_at(
     try:
         return _read(target, revision, diagnostics, limits)
     except GitError as error:
-        diagnostics.error(codes.GIT_ERROR, str(error), None)
+        code = codes.GIT_REPOSITORY_REFUSED if isinstance(error, RepositoryRefused) else None
+        diagnostics.error(code or codes.GIT_ERROR, str(error), error.where)
         return SpecAtRevision(revision, None, "failed")
 
 
 def _read(target: Path, revision: str, diagnostics: Diagnostics, limits: Limits) -> SpecAtRevision:
     directory = target if target.is_dir() else target.parent
-    top = Git(directory).toplevel()
-    if top is None:
+    git = Git.of(directory)
+    if git is None:
         raise GitError(f"{display_name(directory)} is not inside a git repository; use --base none")
-    git = Git(top)
     commit = git.commit_of(revision)
     if commit is None and revision == "HEAD":
         raise GitError("the repository has no commit yet; use --base none for a first deployment")
     if commit is None:
         raise GitError(f"unknown revision {_printable(revision)!a}: it names no commit here")
-    listed = _list(git, commit, _relative(target, top))
+    listed = _list(git, commit, _relative(target, git.repository.work_tree))
     if listed is None:
         return SpecAtRevision(revision, commit, "absent")
     blobs = _selected(git, listed, target, diagnostics, limits)
@@ -331,6 +528,11 @@ def _cat(git: Git, oids: list[str]) -> dict[str, bytes]:
     for _ in oids:
         end = out.index(b"\n", position)
         header = out[position:end].decode("ascii", "replace").split()
+        if len(header) == 2 and header[1] == "missing":
+            raise GitError(
+                f"object {header[0]} is not in this clone (a partial clone?); mlplane never "
+                "fetches, so fetch the base revision first"
+            )
         if len(header) != 3 or header[1] != "blob":
             raise GitError(f"git cat-file could not read object {header[0] if header else '?'}")
         size = int(header[2])
