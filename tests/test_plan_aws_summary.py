@@ -71,7 +71,7 @@ EXPECTED = [
     ("environment prod: VPC security groups sg-0a1b2c3d → sg-0f9e8d7c",
      "environments.prod.aws.vpc.securityGroupIds", line_of("vpc: {"), []),
     (f"environment prod: deploy role {ROLE} → {ROLE}-v2", "environments.prod.aws.deployRoleArn",
-     line_of("deployRoleArn:"), []),
+     line_of("deployRoleArn:"), ["deploy-role-changed"]),
     ("data source lake: managed no → yes", "dataSources.lake.managed",
      line_of("managed: true", after="  lake:"), []),
     ("model ranker: instance type ml.g5.xlarge → ml.g5.2xlarge",

@@ -39,6 +39,9 @@ RISK_CODES: Mapping[str, str] = MappingProxyType(
         "endpoint changes (UpdateEndpoint refuses it while autoscaling is registered)",
         "aws-region-changed": "an AWS environment moves to another region (pulumi-aws does not "
         "move resources between regions)",
+        "state-backend-changed": "the Pulumi state backend of an environment changes",
+        "deploy-role-changed": "the AWS role that deploys an environment (Pulumi's or CI's) changes",
+        "kube-context-changed": "the Kubernetes cluster context of an environment changes",
     }
 )
 """Every risk code with its one-line meaning."""
@@ -55,6 +58,17 @@ RISK_NOTES: Mapping[str, str] = MappingProxyType(
         "the apply would look for every resource in the new region and fail; destroy the "
         "environment in the old region first (retained and protected buckets stay there, with "
         "their data), then apply into the new one, or deploy the new region as a new environment",
+        "state-backend-changed": "the next apply reads and writes the stack in the new backend: "
+        "it finds no state there and creates every resource again beside the old ones, which "
+        "the old backend still records; the new backend also receives the stack's state "
+        "(resource outputs and encrypted secrets), so check that it is one the team controls, "
+        "and move the state deliberately (pulumi stack export, then import) before applying",
+        "deploy-role-changed": "every later apply, drift check and destroy runs with the new "
+        "role's permissions, possibly in another account: check who may assume it and what it "
+        "may do",
+        "kube-context-changed": "the next apply deploys into the cluster the new context names: "
+        "it creates every resource there while the old cluster keeps running the old ones; "
+        "check that the context is the intended cluster on the machine that applies",
     }
 )
 """What a spec-level flag means and what to do, where its line does not say it: appended to the

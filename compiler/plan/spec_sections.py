@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from mlplane.compiler.core import ir
+from mlplane.compiler.core.diagnostics import SpecPath, format_path
 from mlplane.compiler.plan.model import ResourceJson
 from mlplane.compiler.plan.spec_changes import (
     ARROW,
@@ -99,12 +101,42 @@ _RECEIVER_FIELDS: tuple[Field[ir.Receiver], ...] = (
 )
 
 
+_SETTING_RISKS: Mapping[SpecPath, str] = {
+    ("state",): "state-backend-changed",
+    ("kubernetes", "context"): "kube-context-changed",
+    ("aws", "deployRoleArn"): "deploy-role-changed",
+}
+"""Environment settings (paths below ``environments.<env>``) any change of which is a risk: they
+decide where the state lives, which cluster is deployed to and as whom. Matched on the summary
+line's spec path, whichever module describes the setting."""
+
+
 def environment(summary: Summary, name: str) -> None:
     if summary.base is None:
         return
     old, new = summary.base.environment, summary.head.environment
     root = ("environments", name)
+    first = len(summary.lines)
     summary.fields("environment", "environment", name, root, old, new, _ENVIRONMENT_FIELDS)
+    risky = {format_path((*root, *path)): code for path, code in _SETTING_RISKS.items()}
+    for index in range(first, len(summary.lines)):
+        line = summary.lines[index]
+        code = risky.get(line.source.path)
+        if code is not None and code not in line.risks:
+            summary.lines[index] = replace(line, risks=(*line.risks, code))
+    before, after = _ci_role(summary.base, name), _ci_role(summary.head, name)
+    if before != after:
+        text = f"environment {name}: CI deploy role {before} {ARROW} {after}"
+        path = ("ci", "environments", name, "aws", "roleArn")
+        summary.add("environment", name, "changed", text, path, ("deploy-role-changed",))
+
+
+def _ci_role(system: ir.System, name: str) -> str:
+    """The AWS role the CI workflows assume to plan and apply environment ``name``."""
+    for env in system.ci.environments:
+        if env.name == name and env.aws_role is not None:
+            return env.aws_role.role_arn
+    return "none"
 
 
 def system(summary: Summary) -> None:
