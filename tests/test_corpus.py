@@ -49,7 +49,7 @@ from mlplane.compiler.core.source import DEFAULT_LIMITS
 from mlplane.compiler.render.dispatch import RenderOptions, render
 
 CORPUS = Path(__file__).parent / "corpus"
-HANDLED_ROWS = frozenset({*range(1, 25), 26, 28, 29, 30, 34, 35})
+HANDLED_ROWS = frozenset({*range(1, 25), 26, 28, 29, 30, 34, 35, 38, 40})
 """QUALITY §A rows the compiler handles (25 and 27 are policies; 31-33 belong to the writer)."""
 
 FILE_LEVEL_CODES = frozenset(
@@ -232,6 +232,11 @@ MESSAGES: dict[str, list[tuple[int, str]]] = {
         (58, "model 'ranker' is not defined"),
     ],
     "26-inline-secrets.yaml": [(7, "secrets must be references"), (18, "credentials")],
+    "38-secrets-in-keys.yaml": [
+        (8, "this key looks like a GitHub token"),
+        (35, "literal password"),
+    ],
+    "38-secrets-in-uri-queries.yaml": [(12, "query string"), (19, "credentials inside a URI")],
     "28-contradictions.yaml": [(17, "replicas.min (5) is greater than replicas.max (2)")],
     "29-formats.yaml": [
         (10, "'eu-west-1'"),
@@ -297,14 +302,35 @@ def test_multi_file_diagnostics_cite_both_files() -> None:
     assert first.location.file.endswith("a-system.yaml") and first.location.line == 11
 
 
-def test_secret_values_are_never_echoed() -> None:
-    result = compile_spec(CORPUS / "26-inline-secrets.yaml")
-    values = (
+SECRETS_OF_CASES = {
+    "26-inline-secrets.yaml": (
         "AKIAZ7QH3XW2M4PLK9TR",
         "hunter2",
         "s3cr3t-pa55",
         "MIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEAu1SU1LfVLPHCozMx",
-    )
+    ),
+    "38-secrets-in-keys.yaml": (
+        "ghp_Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp9Oo8",
+        "AKIAQ3W7E2R9T4Y6U1I8",
+        "AKIAQ3W7E2R9T4Y6U1I9",  # in a comment, on a line another diagnostic points at
+        "xoxb-1234567890-corpus-key",
+        "123456789",
+        "replica: 3",
+    ),
+    "38-secrets-in-uri-queries.yaml": (
+        "Wk7TokenValue",
+        "Qx4SecretValue",
+        "Az9SignatureValue",
+        "Pw5UserinfoValue",
+        "Db3PasswordValue",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SECRETS_OF_CASES))
+def test_secret_values_are_never_echoed(name: str) -> None:
+    result = compile_spec(CORPUS / name)
+    values = SECRETS_OF_CASES[name]
     for fmt in ("text", "json", "sarif", "github"):
         output = render(fmt, result.sorted_diagnostics(), result.sources, RenderOptions())
         for value in values:
@@ -591,6 +617,7 @@ CLI_CASES = [
     "13-unknown-field.yaml",
     "24-dangling-references.yaml",
     "26-inline-secrets.yaml",
+    "38-secrets-in-keys.yaml",
     "multi-file-locations",
 ]
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+
+from mlplane.compiler.core.redact import Redactions
 
 SpecPath = tuple[str | int, ...]
 """A path into the spec data: mapping keys and list indices, outermost first."""
@@ -110,6 +112,9 @@ class Diagnostic:
     path: str = ""
     hint: str | None = None
     related: tuple[Related, ...] = ()
+    hide_source: bool = False
+    """The source line holds something the secret scanner flagged: renderers must not quote it
+    (set by ``Diagnostics``, whatever the code)."""
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         loc = self.location
@@ -124,13 +129,52 @@ class Diagnostic:
 
 @dataclass
 class Diagnostics:
-    """A collector: passes add to it, the pipeline stops between stages when it has errors."""
+    """A collector: passes add to it, the pipeline stops between stages when it has errors.
+
+    Every diagnostic added is passed through ``redactions`` first: the values the secret
+    scanner flagged, and anything shaped like a credential, are masked in its message, hint,
+    spec path and related notes, and it is marked ``hide_source`` when it points at a line the
+    scanner flagged. So no pass, present or future, can echo a secret by quoting the spec.
+    """
 
     items: list[Diagnostic] = field(default_factory=list)
     _seen: set[tuple[str, str, Location | None, str]] = field(default_factory=set, repr=False)
+    redactions: Redactions = field(default_factory=Redactions, repr=False)
+
+    def redact(self, values: Iterable[str], lines: Iterable[tuple[str, int, int]]) -> None:
+        """Mask ``values`` and hide the ``(file, first, last)`` line ranges from now on, and in
+        the diagnostics already collected."""
+        self.redactions.add_values(values)
+        for file, first, last in lines:
+            self.redactions.hide_lines(file, first, last)
+        earlier, self.items, self._seen = self.items, [], set()
+        for diagnostic in earlier:
+            self.add(diagnostic)
+
+    def _redacted(self, diagnostic: Diagnostic) -> Diagnostic:
+        mask = self.redactions.mask
+        location = diagnostic.location
+        hide = diagnostic.hide_source or (
+            location is not None and self.redactions.hides(location.file, location.line)
+        )
+        message, path = mask(diagnostic.message), mask(diagnostic.path)
+        hint = None if diagnostic.hint is None else mask(diagnostic.hint)
+        related = tuple(Related(item.location, mask(item.message)) for item in diagnostic.related)
+        if (message, path, hint, related, hide) == (
+            diagnostic.message,
+            diagnostic.path,
+            diagnostic.hint,
+            diagnostic.related,
+            diagnostic.hide_source,
+        ):
+            return diagnostic
+        return replace(
+            diagnostic, message=message, path=path, hint=hint, related=related, hide_source=hide
+        )
 
     def add(self, diagnostic: Diagnostic) -> None:
         code_info(diagnostic.code)  # unregistered codes are a programming error
+        diagnostic = self._redacted(diagnostic)
         key = (diagnostic.code, diagnostic.message, diagnostic.location, diagnostic.path)
         if key in self._seen:
             return

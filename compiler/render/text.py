@@ -191,7 +191,7 @@ class _SourceCache:
 def _block(diagnostic: Diagnostic, cache: _SourceCache, paint: _Painter) -> list[str]:
     out = [_header(diagnostic, paint)]
     location = diagnostic.location
-    if location is not None and is_sensitive(diagnostic.code):
+    if location is not None and (diagnostic.hide_source or is_sensitive(diagnostic.code)):
         out.append("  (source line not shown: it may contain a secret)")
     elif location is not None:
         out += _excerpt_lines(location, diagnostic.severity, cache.lines(location.file), paint)
