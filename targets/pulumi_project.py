@@ -62,7 +62,8 @@ PROVIDER_CONFIG: Mapping[str, tuple[tuple[str, str], ...]] = MappingProxyType(
         "pulumi_aws": (("aws:region", "aws_region"),),
     }
 )
-"""SDK module -> (stack config key, ``ir.Environment`` attribute) pairs it needs."""
+"""SDK module -> (stack config key, attribute of the environment's target settings) pairs it
+needs (``targets/kubernetes/settings.py``, ``targets/aws/settings.py``)."""
 
 _STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _RELATIVE_FILE_BACKEND = re.compile(r"file://(?![/~])")
@@ -113,7 +114,7 @@ def stack_file(system: System, modules: tuple[str, ...]) -> str:
     config: dict[str, str] = {}
     for module in modules:
         for key, attribute in PROVIDER_CONFIG.get(module, ()):
-            value = getattr(system.environment, attribute)
+            value = getattr(system.environment.target_settings, attribute, None)
             if value:
                 config[key] = value
     return _yaml(system, {"config": config})

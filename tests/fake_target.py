@@ -2,7 +2,9 @@
 
 It lowers a system to a graph derived only from the system model (a namespace, and per model a
 component, a ServiceAccount and a Deployment that reads a secret), and emits one README per
-model. Run as a script, it installs itself as the ``kubernetes`` target and runs the CLI, so the
+model. It implements the whole target protocol (``compiler/core/plugins.py``) with its own small
+tables: its settings (the cluster context), what forces a replacement, what holds data or serves
+traffic, so the plan and policy tests exercise the seam rather than the real target's tables. Run as a script, it installs itself as the ``kubernetes`` target and runs the CLI, so the
 determinism and lock tests can build in subprocesses:
 
     python tests/fake_target.py build SPEC --env dev --out DIR
@@ -11,8 +13,10 @@ determinism and lock tests can build in subprocesses:
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 if __name__ == "__main__":  # run as a script: make ``tests`` importable
@@ -21,12 +25,46 @@ if __name__ == "__main__":  # run as a script: make ``tests`` importable
 from mlplane.compiler.core import plugins
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import Resource, ResourceGraph, ResourceOptions, secret_ref
-from mlplane.compiler.core.ir import Origin, System
+from mlplane.compiler.core.ir import Origin, System, TargetSettings
+from mlplane.compiler.core.plugins import ReplaceTable, RiskyTypes, SettingField
 from mlplane.compiler.core.provenance import header_line
+from mlplane.schema import models as spec
+
+
+@dataclass(frozen=True, slots=True)
+class FakeSettings(TargetSettings):
+    kube_context: str | None = None
+
+
+UNSET = FakeSettings()
+TABLE = ReplaceTable(
+    "kubernetes:",
+    ("metadata.name", "metadata.namespace"),
+    MappingProxyType({"kubernetes:apps/v1:Deployment": ("spec.selector",)}),
+)
+RISKY = RiskyTypes(
+    data=frozenset({"kubernetes:core/v1:Namespace"}),
+    serving=frozenset({"kubernetes:apps/v1:Deployment"}),
+)
+
+
+def _context(settings: TargetSettings) -> str:
+    own = settings if isinstance(settings, FakeSettings) else UNSET
+    return own.kube_context or "default"
 
 
 class FakeTarget:
     name = "kubernetes"
+    replace_table = TABLE
+    risky_types = RISKY
+    unset_settings = UNSET
+    setting_fields: Sequence[SettingField] = (
+        SettingField("cluster context", ("kubernetes", "context"), _context),
+    )
+
+    def settings(self, environment: spec.Environment) -> FakeSettings:
+        kube = environment.kubernetes
+        return FakeSettings(kube.context) if kube else UNSET
 
     def lower(self, system: System, diagnostics: Diagnostics) -> ResourceGraph | None:
         del diagnostics

@@ -36,8 +36,9 @@ from mlplane.compiler.build.pipeline import compile_spec
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import Resource
+from mlplane.targets import slo
 from mlplane.targets.aws import alarm_math, alarms
-from mlplane.targets.monitoring import emit, inputs, names, rule_tests, slo, yamltext
+from mlplane.targets.monitoring import emit, inputs, names, rule_tests, yamltext
 from tests.test_aws_alarms import SPEC, served_models
 
 HISTORY = rule_tests.HISTORY_MINUTES

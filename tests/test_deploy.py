@@ -348,7 +348,7 @@ def test_real_pulumi_apply_drift_destroy(repo: Repo, monkeypatch: pytest.MonkeyP
     the program run by this interpreter (no virtualenv to create, so no network)."""
     from mlplane.compiler.core.graph import Resource, ResourceGraph
 
-    class Components:
+    class Components(fake_target.FakeTarget):
         name = "kubernetes"
 
         def lower(self, system: Any, diagnostics: Any) -> ResourceGraph:

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from mlplane.compiler.build.pipeline import CompileResult, compile_spec, environment_names
+from mlplane.targets.aws.settings import aws_of
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = REPO_ROOT / "examples"
@@ -148,10 +149,10 @@ def test_aws_environments_carry_their_settings(compiled: CompileResult) -> None:
     for system in compiled.systems.values():
         env = system.environment
         if env.target == "aws":
-            assert env.aws_region and env.aws_account_id, env.name
+            assert aws_of(env).aws_region and aws_of(env).aws_account_id, env.name
             assert env.residency is not None, f"{env.name}: residency not derived from the region"
         else:
-            assert env.aws_region is None and env.aws_account_id is None
+            assert aws_of(env).aws_region is None and aws_of(env).aws_account_id is None
 
 
 # --- the command line -----------------------------------------------------------------------

@@ -22,6 +22,7 @@ import yaml
 from mlplane.compiler.build.pipeline import compile_spec
 from mlplane.compiler.core import ir
 from mlplane.schema import models, runtimes
+from mlplane.targets import slo
 from mlplane.targets.monitoring import (
     alertmanager,
     checks,
@@ -32,7 +33,6 @@ from mlplane.targets.monitoring import (
     promql,
     rule_tests,
     rules,
-    slo,
     synth,
 )
 

@@ -26,7 +26,8 @@ import pytest
 
 from mlplane.compiler.build.pipeline import compile_spec
 from mlplane.compiler.core import ir
-from mlplane.targets.monitoring import alerts, emit, names, rules, slo, yamltext
+from mlplane.targets import slo
+from mlplane.targets.monitoring import alerts, emit, names, rules, yamltext
 from tests.judges import require_judge
 
 pytestmark = pytest.mark.judge

@@ -535,6 +535,9 @@ class WithRules:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
 
+    def __getattr__(self, name: str) -> Any:  # the rest of the target protocol: the inner one's
+        return getattr(self.inner, name)
+
     def lower(self, system: Any, diagnostics: Any) -> Any:
         from mlplane.compiler.core.graph import Resource, ResourceGraph
         from mlplane.targets.monitoring import prometheus_rule_spec

@@ -56,6 +56,9 @@ class Weakened:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
 
+    def __getattr__(self, name: str) -> Any:  # the rest of the target protocol: the inner one's
+        return getattr(self.inner, name)
+
     def lower(self, system: Any, diagnostics: Diagnostics) -> ResourceGraph | None:
         graph = self.inner.lower(system, diagnostics)
         if graph is None:

@@ -13,10 +13,11 @@ from mlplane.compiler.plan.applied import AppliedRecord, stale_reasons
 from mlplane.compiler.plan.diff import diff_graphs, parse_path
 from mlplane.compiler.plan.json_format import SavedPlan
 from mlplane.compiler.plan.markdown import code
-from mlplane.compiler.plan.replace import REPLACE_FIELDS, forced_by, replace_fields
+from mlplane.compiler.plan.replace import forced_by, replace_fields
 from mlplane.compiler.plan.risk import resource_risks
 from mlplane.compiler.plan.spec_changes import duration
 from mlplane.compiler.plan.spec_sections import alert_counts
+from mlplane.targets.kubernetes.replace import REPLACE_FIELDS
 
 
 def resource(token: str, name: str, inputs: dict[str, Any], **extra: Any) -> dict[str, Any]:

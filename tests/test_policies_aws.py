@@ -22,6 +22,7 @@ from mlplane.compiler.core.diagnostics import Diagnostics, Location
 from mlplane.compiler.core.graph import Resource, ResourceGraph, json_document, ref
 from mlplane.compiler.core.ir import Origin, System
 from mlplane.compiler.policy.engine import PolicyRun, installed_rules
+from tests.fake_target import FakeTarget
 from tests.test_policies import COMPLIANT, ROOT, _waiver, compile_text, describe
 
 Inputs = dict[str, Any]
@@ -277,8 +278,9 @@ def test_lowering_with_policies_runs_graph_rules_and_keeps_the_graph(tmp_path: P
     assert [d.code for d in result.diagnostics] == ["waiver-unmatched"], describe(result)
 
 
-class _FixedGraph:
-    """A target that lowers every environment to one hand-built graph."""
+class _FixedGraph(FakeTarget):
+    """A target that lowers every environment to one hand-built graph (the rest of the target
+    protocol is the fake target's)."""
 
     name = "kubernetes"
 

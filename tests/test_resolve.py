@@ -8,6 +8,7 @@ import pytest
 
 from mlplane.compiler.build.pipeline import UnknownEnvironmentError, compile_spec
 from mlplane.compiler.core.lineage import closure, find_cycles
+from mlplane.targets.aws.settings import aws_of
 from tests.specs import BASE, codes_of, compile_text, write_spec
 
 
@@ -92,7 +93,7 @@ def test_aws_environment_residency_from_region(tmp_path: Path) -> None:
     result = compile_text(tmp_path, spec)
     assert result.ok, codes_of(result)
     env = result.systems["dev"].environment
-    assert (env.target, env.aws_region, env.residency) == ("aws", "eu-west-2", "uk")
+    assert (env.target, aws_of(env).aws_region, env.residency) == ("aws", "eu-west-2", "uk")
 
 
 def test_find_cycles_and_closure() -> None:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import click
 from pydantic import TypeAdapter, ValidationError
@@ -20,6 +20,8 @@ from mlplane import __version__
 from mlplane.compiler.build.pipeline import CompileResult, UnknownEnvironmentError, compile_spec
 from mlplane.compiler.build.writer import write_new_file
 from mlplane.compiler.cli.explain import explain_json, explain_yaml
+from mlplane.compiler.cli.terminal import use_color as _use_color
+from mlplane.compiler.core import plugins
 from mlplane.compiler.render import dispatch as renderers
 from mlplane.schema.types import Name, Owner
 
@@ -27,12 +29,6 @@ EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 FORMATS = tuple(renderers.RENDERERS)
 
 PATH_ARGUMENT = click.argument("path", required=False, default=".", type=click.Path(path_type=Path))
-
-
-def _use_color(stream: object) -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    return bool(getattr(stream, "isatty", lambda: False)())
 
 
 def _compile(
@@ -338,17 +334,15 @@ def ci_command(path: Path, provider: str | None, out_dir: Path | None, check: bo
     sys.exit(EXIT_SPEC if check and changes.stale else EXIT_OK)
 
 
-def _ci_provider(name: str) -> Any:
+def _ci_provider(name: str) -> plugins.CiProvider:
     """A CI provider from the ``mlplane.ci`` entry points (``targets/ci`` registers two)."""
-    from importlib.metadata import entry_points
-
-    found = {entry.name: entry for entry in entry_points(group="mlplane.ci")}
+    found = plugins.ci_providers()
     if name not in found:
         raise click.UsageError(f"unknown CI provider {name!r}; choose {' or '.join(sorted(found))}")
-    return found[name].load()
+    return found[name]
 
 
-def _ci_summary(changes: Any, check: bool, total: int) -> str:
+def _ci_summary(changes: plugins.CiChanges, check: bool, total: int) -> str:
     lines = [f"{'stale' if check else 'wrote'}: {path}" for path in changes.changed]
     lines += [
         f"{'stale' if check else 'removed'}: {path} (no longer generated)"

@@ -12,7 +12,6 @@ error (so that 2 never means both "changes" and "usage error" there) and for ris
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ import click
 
 from mlplane import __version__
 from mlplane.compiler.build.pipeline import UnknownEnvironmentError
+from mlplane.compiler.cli.terminal import use_color as _use_color
 from mlplane.compiler.render import dispatch as renderers
 
 if TYPE_CHECKING:
@@ -33,12 +33,6 @@ PATH_ARGUMENT = click.argument("path", required=False, default=".", type=click.P
 ENV_OPTION = click.option(
     "--env", "environment", required=True, metavar="NAME", help="The environment."
 )
-
-
-def _use_color(stream: object) -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    return bool(getattr(stream, "isatty", lambda: False)())
 
 
 def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:

@@ -33,23 +33,21 @@ class Origin:
 
 
 @dataclass(frozen=True, slots=True)
-class AwsVpc:
-    subnet_ids: tuple[str, ...]
-    security_group_ids: tuple[str, ...]
+class TargetSettings:
+    """The settings of an environment that only its target interprets (its cluster context, its
+    cloud account and region, ...). Each target defines a frozen subclass and builds it from the
+    spec (``Target.settings`` in ``compiler/core/plugins.py``); the compiler carries it unread.
+    This base, with no settings, stands in when the environment's target is not installed."""
 
 
 @dataclass(frozen=True, slots=True)
 class Environment:
     name: str
-    target: Literal["kubernetes", "aws"]
+    target: str
     production: bool
     residency: str | None
     namespace: str
-    kube_context: str | None
-    aws_region: str | None
-    aws_account_id: str | None
-    aws_vpc: AwsVpc | None
-    aws_deploy_role_arn: str | None
+    target_settings: TargetSettings
     state: str | None
     origin: Origin
 

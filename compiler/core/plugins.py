@@ -4,22 +4,78 @@
 entry-point groups ``mlplane.targets``, ``mlplane.emitters`` and ``mlplane.policies`` (declared
 in ``pyproject.toml``), which is also how a third party adds a target or an organisation adds its
 policy pack.
+
+What the compiler must know about a target's resources and environments comes from the target
+too: which input changes force a replacement (:class:`ReplaceTable`), which resource types hold
+data or serve traffic (:class:`RiskyTypes`), and its environment settings, which it builds from
+the spec (``ir.TargetSettings``) and describes for the plan summary (:class:`SettingField`).
+CI providers join through ``mlplane.ci`` (:class:`CiProvider`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Protocol, get_args, runtime_checkable
 
-from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.core.diagnostics import Diagnostics, SpecPath
 from mlplane.compiler.core.graph import ResourceGraph
-from mlplane.compiler.core.ir import System
+from mlplane.compiler.core.ir import System, TargetSettings
+from mlplane.schema import models as spec
 
 TARGET_GROUP = "mlplane.targets"
 POLICY_GROUP = "mlplane.policies"
 EMITTER_GROUP = "mlplane.emitters"
+CI_GROUP = "mlplane.ci"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceTable:
+    """Which input changes force the provider to replace (delete and re-create) a resource.
+
+    Every type token that starts with ``prefix`` is replaced when one of ``common`` changes,
+    and a type listed in ``rows`` also when one of its own fields changes. Fields are input
+    paths in the graph's wire form; ``[*]`` matches every element of a list.
+    """
+
+    prefix: str
+    common: tuple[str, ...]
+    rows: Mapping[str, tuple[str, ...]]
+
+    def fields(self, token: str) -> tuple[str, ...]:
+        """Every field of ``token`` whose change forces a replacement (none if not ours)."""
+        if not token.startswith(self.prefix):
+            return ()
+        return self.common + self.rows.get(token, ())
+
+
+@dataclass(frozen=True, slots=True)
+class RiskyTypes:
+    """Resource types whose deletion or replacement loses data, or interrupts serving."""
+
+    data: frozenset[str] = frozenset()
+    serving: frozenset[str] = frozenset()
+    data_notes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """What deleting or replacing a data type means, where the type's name does not say it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SettingField:
+    """One environment setting of a target as the plan summary compares it.
+
+    ``path`` is the spec path below ``environments.<env>``; ``show`` reads an environment's
+    settings (of any target: settings of another target read as unset) as text; ``risk``
+    returns the risk code a change raises, if any.
+    """
+
+    label: str
+    path: SpecPath
+    show: Callable[[TargetSettings], str]
+    risk: Callable[[TargetSettings, TargetSettings], str | None] | None = None
 
 
 @runtime_checkable
@@ -34,6 +90,30 @@ class Target(Protocol):
 
     def emit(self, system: System, graph: ResourceGraph) -> Mapping[str, str]:
         """Files as ``{relative posix path: text}``; pure, no I/O."""
+        ...
+
+    def settings(self, environment: spec.Environment) -> TargetSettings:
+        """The environment's target-specific settings (``ir.Environment.target_settings``)."""
+        ...
+
+    @property
+    def unset_settings(self) -> TargetSettings:
+        """This target's settings with nothing set: how an environment of another target reads."""
+        ...
+
+    @property
+    def replace_table(self) -> ReplaceTable:
+        """Which input changes of this target's resources force a replacement."""
+        ...
+
+    @property
+    def risky_types(self) -> RiskyTypes:
+        """This target's resource types that hold data or serve traffic."""
+        ...
+
+    @property
+    def setting_fields(self) -> Sequence[SettingField]:
+        """The environment settings the plan summary compares, in the order it shows them."""
         ...
 
 
@@ -59,6 +139,50 @@ class PolicyPack(Protocol):
     name: str
 
     def rules(self) -> Sequence[Any]: ...
+
+
+class CiChanges(Protocol):
+    """How a repository differs from the CI files a provider generates."""
+
+    @property
+    def changed(self) -> tuple[str, ...]:
+        """Generated files that are missing or differ."""
+        ...
+
+    @property
+    def obsolete(self) -> tuple[str, ...]:
+        """Files written earlier that the spec no longer produces."""
+        ...
+
+    @property
+    def foreign(self) -> tuple[str, ...]:
+        """Files in the way that the provider did not write (never touched)."""
+        ...
+
+    @property
+    def stale(self) -> tuple[str, ...]: ...
+
+
+@runtime_checkable
+class CiProvider(Protocol):
+    """A CI provider for ``mlplane ci`` (``targets/ci/`` registers ``github`` and ``gitlab``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def emit(self, system: System, spec_path: str) -> Mapping[str, str]:
+        """The CI files as ``{path relative to the repository root: text}``; pure, no I/O."""
+        ...
+
+    def repository_root(self, spec: Path) -> Path | None: ...
+
+    def spec_path_in(self, root: Path, spec: Path) -> str: ...
+
+    def compare(self, root: Path, system: System, files: Mapping[str, str]) -> CiChanges: ...
+
+    def apply(self, root: Path, files: Mapping[str, str], changes: CiChanges) -> None:
+        """Write the changed files and remove the obsolete ones (never a foreign file)."""
+        ...
 
 
 class PluginError(Exception):
@@ -102,3 +226,29 @@ def emitters() -> Mapping[str, Emitter]:
         if not isinstance(emitter, Emitter):
             raise PluginError(f"plug-in {name!r} of {EMITTER_GROUP} is not an Emitter")
     return loaded
+
+
+@cache
+def ci_providers() -> Mapping[str, CiProvider]:
+    loaded = _load(CI_GROUP)
+    for name, provider in loaded.items():
+        if not isinstance(provider, CiProvider):
+            raise PluginError(f"plug-in {name!r} of {CI_GROUP} is not a CiProvider")
+    return loaded
+
+
+def ordered_targets() -> list[Target]:
+    """The installed targets in the order the language lists them (``environments.<env>.target``
+    in ``schema/models.py``), then any others by name: the order of the plan's environment
+    lines and of the printed replace table."""
+    listed = get_args(spec.Environment.model_fields["target"].annotation)
+    installed = targets()
+    rank = {name: index for index, name in enumerate(listed)}
+    return [installed[n] for n in sorted(installed, key=lambda n: (rank.get(n, len(rank)), n))]
+
+
+def target_settings(environment: spec.Environment) -> TargetSettings:
+    """The settings of ``environment`` as its target builds them; without the target installed,
+    settings that no one reads (the build then reports the missing target)."""
+    target = targets().get(environment.target)
+    return target.settings(environment) if target is not None else TargetSettings()

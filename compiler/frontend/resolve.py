@@ -13,26 +13,21 @@ from mlplane.compiler.core import codes, ir
 from mlplane.compiler.core.diagnostics import Diagnostics, Related, SpecPath
 from mlplane.compiler.core.lineage import closure, find_cycles
 from mlplane.compiler.frontend.document import Document
-from mlplane.compiler.frontend.system_model import PRODUCTION_NAMES, build_system
+from mlplane.compiler.frontend.system_model import PRODUCTION_NAMES, Origins, build_system
 from mlplane.schema import formats, runtimes
 from mlplane.schema import models as spec
 from mlplane.schema.ci import CiAws
 
 
-class Resolver:
+class Resolver(Origins):
     """Checks references of one effective spec; ``build`` turns it into the system model."""
 
     def __init__(self, system: spec.MLSystem, document: Document, diagnostics: Diagnostics) -> None:
+        super().__init__(document)
         self.spec = system
-        self.document = document
         self.diagnostics = diagnostics
 
     # --- reporting -----------------------------------------------------------------------------
-
-    def origin(self, path: SpecPath) -> ir.Origin:
-        location = self.document.location(path)
-        assert location is not None, path
-        return ir.Origin(path, location)
 
     def expect(self, name: str, known: Collection[str], path: SpecPath, what: str) -> bool:
         if name in known:  # the common case: a set or mapping lookup, no list built

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from mlplane import __version__
-from mlplane.compiler.core import ir
+from mlplane.compiler.core import ir, plugins
+from mlplane.compiler.core.diagnostics import SpecPath
 from mlplane.compiler.core.ir import frozen_map
+from mlplane.compiler.frontend.document import Document
 from mlplane.schema import formats
 from mlplane.schema import models as spec
 
-if TYPE_CHECKING:
-    from mlplane.compiler.frontend.resolve import Resolver
-
 PRODUCTION_NAMES = frozenset({"prod", "production"})
+
+
+class Origins:
+    """Where each element of the effective spec was written: all that building the model needs
+    of the resolver (``compiler/frontend/resolve.py``), which extends it with the checks."""
+
+    def __init__(self, document: Document) -> None:
+        self.document = document
+
+    def origin(self, path: SpecPath) -> ir.Origin:
+        location = self.document.location(path)
+        assert location is not None, path
+        return ir.Origin(path, location)
 
 
 def _seconds(value: str | None) -> float | None:
@@ -25,7 +37,7 @@ def build_system(
     system: spec.MLSystem,
     environment: str,
     upstream: Mapping[str, tuple[str, ...]],
-    resolver: Resolver,
+    resolver: Origins,
 ) -> ir.System:
     owner = system.metadata.owner
     sources = frozen_map(
@@ -60,7 +72,7 @@ def build_system(
     )
 
 
-def _environment(system: spec.MLSystem, name: str, resolver: Resolver) -> ir.Environment:
+def _environment(system: spec.MLSystem, name: str, resolver: Origins) -> ir.Environment:
     env = system.environments[name]
     region = env.aws.region if env.aws else None
     residency = env.residency or (formats.AWS_REGION_RESIDENCY.get(region) if region else None)
@@ -71,18 +83,10 @@ def _environment(system: spec.MLSystem, name: str, resolver: Resolver) -> ir.Env
         production=env.production if env.production is not None else name in PRODUCTION_NAMES,
         residency=residency,
         namespace=(kube.namespace if kube and kube.namespace else f"{system.metadata.name}-{name}"),
-        kube_context=kube.context if kube else None,
-        aws_region=region,
-        aws_account_id=env.aws.account_id if env.aws else None,
-        aws_vpc=_vpc(env.aws.vpc) if env.aws and env.aws.vpc else None,
-        aws_deploy_role_arn=env.aws.deploy_role_arn if env.aws else None,
+        target_settings=plugins.target_settings(env),
         state=env.state,
         origin=resolver.origin(("environments", name)),
     )
-
-
-def _vpc(vpc: spec.AwsVpc) -> ir.AwsVpc:
-    return ir.AwsVpc(tuple(vpc.subnet_ids), tuple(vpc.security_group_ids))
 
 
 def _data_source(
@@ -90,7 +94,7 @@ def _data_source(
     source: spec.DataSource,
     upstream: Mapping[str, tuple[str, ...]],
     owner: str,
-    resolver: Resolver,
+    resolver: Origins,
 ) -> ir.DataSource:
     return ir.DataSource(
         name=name,
@@ -159,7 +163,7 @@ def _model(
     model: spec.Model,
     upstream: Mapping[str, tuple[str, ...]],
     owner: str,
-    resolver: Resolver,
+    resolver: Origins,
 ) -> ir.Model:
     reads = set(model.inputs)
     for source in model.inputs:
@@ -203,7 +207,7 @@ def _model(
     )
 
 
-def _security(security: spec.Security, resolver: Resolver) -> ir.Security:
+def _security(security: spec.Security, resolver: Origins) -> ir.Security:
     allow = security.network.allow
     return ir.Security(
         encryption_at_rest=security.encryption.at_rest,
@@ -260,7 +264,7 @@ def _indicator(indicator: spec.Indicator) -> ir.Indicator:
     return ir.Indicator("availability")
 
 
-def _sla(name: str, sla: spec.Sla, system: spec.MLSystem, resolver: Resolver) -> ir.Sla:
+def _sla(name: str, sla: spec.Sla, system: spec.MLSystem, resolver: Origins) -> ir.Sla:
     if sla.model is not None:
         kind, subject = "model", sla.model
         owner = sla.owner or system.models[sla.model].owner or system.metadata.owner
@@ -282,7 +286,7 @@ def _sla(name: str, sla: spec.Sla, system: spec.MLSystem, resolver: Resolver) ->
     )
 
 
-def _alerting(alerting: spec.Alerting, resolver: Resolver) -> ir.Alerting:
+def _alerting(alerting: spec.Alerting, resolver: Origins) -> ir.Alerting:
     receivers = frozen_map(
         (
             name,
@@ -306,7 +310,7 @@ def _alerting(alerting: spec.Alerting, resolver: Resolver) -> ir.Alerting:
     return ir.Alerting(receivers, routes, alerting.default_receiver)
 
 
-def _waiver(index: int, waiver: spec.Waiver, resolver: Resolver) -> ir.Waiver:
+def _waiver(index: int, waiver: spec.Waiver, resolver: Origins) -> ir.Waiver:
     return ir.Waiver(
         policy=waiver.policy,
         target=waiver.target,
@@ -318,7 +322,7 @@ def _waiver(index: int, waiver: spec.Waiver, resolver: Resolver) -> ir.Waiver:
     )
 
 
-def _ci(system: spec.MLSystem, resolver: Resolver) -> ir.Ci:
+def _ci(system: spec.MLSystem, resolver: Origins) -> ir.Ci:
     """The ``ci:`` section with its defaults resolved; environments in declared order."""
     ci = system.ci
     return ir.Ci(
@@ -342,7 +346,7 @@ def _mlplane_requirement(ci: spec.Ci) -> str:
     return f"mlplane=={ci.mlplane_version or __version__}"
 
 
-def _ci_environment(system: spec.MLSystem, name: str, resolver: Resolver) -> ir.CiEnvironment:
+def _ci_environment(system: spec.MLSystem, name: str, resolver: Origins) -> ir.CiEnvironment:
     env = system.environments[name]
     production = env.production if env.production is not None else name in PRODUCTION_NAMES
     scheme = env.state.split(":", 1)[0] if env.state else None

@@ -2,8 +2,8 @@
 
 Most changes are routine; a few are how outages, data loss and compliance findings happen. Each
 flag has a stable code (documented in ``docs/plan.md``) so that CI rules and people can refer
-to it. Resource-level flags come from the graph diff and the two tables below (what holds data,
-what serves traffic); spec-level flags (exposure, classification, default-deny, SLAs, alerts,
+to it. Resource-level flags come from the graph diff and the targets' tables of what holds data
+and what serves traffic (``Target.risky_types``, see ``compiler/core/plugins.py``); spec-level flags (exposure, classification, default-deny, SLAs, alerts,
 waivers, policies) are raised by ``compiler/plan/spec_changes.py`` next to the summary line they belong
 to, so that they point at the spec line a reviewer should read. Some depend on the target: on
 AWS, an instance type change of an autoscaled model is flagged, because SageMaker refuses to
@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
+from mlplane.compiler.core import plugins
 from mlplane.compiler.plan.model import ResourceChange, Risk, SpecChange
 
 RISK_CODES: Mapping[str, str] = MappingProxyType(
@@ -74,53 +75,20 @@ RISK_NOTES: Mapping[str, str] = MappingProxyType(
 """What a spec-level flag means and what to do, where its line does not say it: appended to the
 line's text in the flag's message."""
 
-DATA_TYPES = frozenset(
-    {
-        "kubernetes:core/v1:Namespace",  # deleting it deletes everything inside
-        "kubernetes:core/v1:PersistentVolumeClaim",
-        "kubernetes:core/v1:PersistentVolume",
-        "kubernetes:apps/v1:StatefulSet",  # its volume claims
-        "aws:s3/bucket:Bucket",
-        "aws:s3/bucketV2:BucketV2",
-        "aws:kms/key:Key",  # its deletion leaves every object encrypted with it unreadable
-        "aws:cloudwatch/logGroup:LogGroup",  # endpoint logs: an audit trail
-        "aws:rds/instance:Instance",
-        "aws:rds/cluster:Cluster",
-        "aws:dynamodb/table:Table",
-        "aws:efs/fileSystem:FileSystem",
-        "aws:ebs/volume:Volume",
-        "aws:kinesis/stream:Stream",
-        "aws:sagemaker/featureGroup:FeatureGroup",
-    }
-)
-"""Resource types whose deletion or replacement loses data."""
 
-DATA_NOTES: Mapping[str, str] = MappingProxyType(
-    {
-        "aws:kms/key:Key": "the key is scheduled for deletion: once its deletion window ends, "
-        "every object encrypted with it is unreadable",
-    }
-)
-"""What deleting or replacing a data type means, where the type's name does not say it."""
-
-SERVING_TYPES = frozenset(
-    {
-        "kubernetes:apps/v1:Deployment",
-        "kubernetes:apps/v1:StatefulSet",
-        "kubernetes:apps/v1:DaemonSet",
-        "kubernetes:argoproj.io/v1alpha1:Rollout",
-        "kubernetes:core/v1:Service",
-        "kubernetes:networking.k8s.io/v1:Ingress",
-        "kubernetes:serving.kserve.io/v1beta1:InferenceService",
-        "aws:sagemaker/endpoint:Endpoint",
-        "aws:lb/loadBalancer:LoadBalancer",
-    }
-)
-"""Resource types whose deletion or replacement interrupts serving."""
+def risky_types() -> plugins.RiskyTypes:
+    """The resource types that hold data or serve traffic, by every installed target."""
+    known = [target.risky_types for target in plugins.targets().values()]
+    return plugins.RiskyTypes(
+        data=frozenset().union(*(k.data for k in known)),
+        serving=frozenset().union(*(k.serving for k in known)),
+        data_notes=MappingProxyType({t: n for k in known for t, n in k.data_notes.items()}),
+    )
 
 
 def resource_risks(changes: Iterable[ResourceChange]) -> list[Risk]:
     """Flags for deleted or replaced data and serving resources, and protected ones."""
+    risky = risky_types()
     found: list[Risk] = []
     for change in changes:
         if change.action not in ("delete", "replace"):
@@ -128,11 +96,11 @@ def resource_risks(changes: Iterable[ResourceChange]) -> list[Risk]:
         verb = "deleted" if change.action == "delete" else "replaced"
         what = f"{_kind(change.type)} {change.name}"
         why = f" ({'; '.join(change.replace_reasons)})" if change.replace_reasons else ""
-        if change.type in DATA_TYPES:
-            note = f"; {DATA_NOTES[change.type]}" if change.type in DATA_NOTES else ""
+        if change.type in risky.data:
+            note = f"; {risky.data_notes[change.type]}" if change.type in risky.data_notes else ""
             message = f"{what} holds data and is {verb}{why}{note}"
             found.append(Risk(f"data-{verb}", message, change.name, change.source))
-        if change.type in SERVING_TYPES:
+        if change.type in risky.serving:
             message = f"{what} serves traffic and is {verb}{why}"
             found.append(Risk(f"serving-{verb}", message, change.name, change.source))
         if change.protected:

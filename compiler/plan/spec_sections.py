@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from mlplane.compiler.core import ir
+from mlplane.compiler.core import ir, plugins
 from mlplane.compiler.core.diagnostics import SpecPath, format_path
 from mlplane.compiler.plan.model import ResourceJson
 from mlplane.compiler.plan.spec_changes import (
@@ -28,32 +28,35 @@ from mlplane.compiler.plan.spec_changes import (
 _SEVERITY_ORDER = {"off": 0, "info": 1, "warning": 2, "error": 3}
 
 
-def _region_risk(old: ir.Environment, new: ir.Environment) -> str | None:
-    moved = old.aws_region is not None and new.aws_region not in (None, old.aws_region)
-    return "aws-region-changed" if moved else None
-
-
-_ENVIRONMENT_FIELDS: tuple[Field[ir.Environment], ...] = (
+_ENVIRONMENT_HEAD: tuple[Field[ir.Environment], ...] = (
     Field("target", ("target",), lambda e: e.target),
     Field("namespace", ("kubernetes", "namespace"), lambda e: e.namespace),
-    Field("cluster context", ("kubernetes", "context"), lambda e: e.kube_context or "default"),
-    Field("AWS region", ("aws", "region"), lambda e: e.aws_region or "none", _region_risk),
-    Field("AWS account", ("aws", "accountId"), lambda e: e.aws_account_id or "none"),
-    Field(
-        "VPC subnets",
-        ("aws", "vpc", "subnetIds"),
-        lambda e: listed(e.aws_vpc.subnet_ids if e.aws_vpc else ()),
-    ),
-    Field(
-        "VPC security groups",
-        ("aws", "vpc", "securityGroupIds"),
-        lambda e: listed(e.aws_vpc.security_group_ids if e.aws_vpc else ()),
-    ),
-    Field("deploy role", ("aws", "deployRoleArn"), lambda e: e.aws_deploy_role_arn or "none"),
+)
+_ENVIRONMENT_TAIL: tuple[Field[ir.Environment], ...] = (
     Field("state backend", ("state",), lambda e: e.state or "default"),
     Field("production", ("production",), lambda e: "yes" if e.production else "no"),
     Field("residency", ("residency",), lambda e: e.residency or "none"),
 )
+
+
+def _environment_fields() -> tuple[Field[ir.Environment], ...]:
+    """The compared environment fields: the settings of every installed target (its
+    ``setting_fields``, in the language's target order) between the common ones."""
+    settings = (_setting(f) for t in plugins.ordered_targets() for f in t.setting_fields)
+    return (*_ENVIRONMENT_HEAD, *settings, *_ENVIRONMENT_TAIL)
+
+
+def _setting(setting: plugins.SettingField) -> Field[ir.Environment]:
+    """A target's setting as a field of the environment, read through its opaque settings."""
+    risk = setting.risk
+
+    def show(env: ir.Environment) -> str:
+        return setting.show(env.target_settings)
+
+    def check(old: ir.Environment, new: ir.Environment) -> str | None:
+        return risk(old.target_settings, new.target_settings) if risk else None
+
+    return Field(setting.label, setting.path, show, check if risk else None)
 
 
 def _relaxed(attribute: str) -> Callable[[ir.Security, ir.Security], str | None]:
@@ -117,7 +120,7 @@ def environment(summary: Summary, name: str) -> None:
     old, new = summary.base.environment, summary.head.environment
     root = ("environments", name)
     first = len(summary.lines)
-    summary.fields("environment", "environment", name, root, old, new, _ENVIRONMENT_FIELDS)
+    summary.fields("environment", "environment", name, root, old, new, _environment_fields())
     risky = {format_path((*root, *path)): code for path, code in _SETTING_RISKS.items()}
     for index in range(first, len(summary.lines)):
         line = summary.lines[index]

@@ -57,7 +57,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from mlplane.compiler.core import codes, ir
+from mlplane.compiler.core import codes, ir, plugins
 from mlplane.compiler.core.diagnostics import (
     Diagnostics,
     Location,
@@ -116,7 +116,25 @@ def _json(value: Any) -> Any:
         return {str(key): _json(item) for key, item in value.items()}
     if isinstance(value, tuple | list):
         return [_json(item) for item in value]
+    if isinstance(value, ir.Environment):
+        return _environment(value)
     return {key: _json(getattr(value, name)) for name, key in _fields(type(value))}
+
+
+def _environment(env: ir.Environment) -> Json:
+    """The environment with its target's opaque settings in its place, flattened: every
+    installed target's settings appear under their own keys (``kubeContext``, ``awsRegion``,
+    ...), null in an environment of another target, as in version 1 of the input."""
+    shown: dict[str, Any] = {}
+    for name, key in _fields(ir.Environment):
+        if name != "target_settings":
+            shown[key] = _json(getattr(env, name))
+            continue
+        for target in plugins.ordered_targets():
+            unset = target.unset_settings
+            own = env.target_settings if isinstance(env.target_settings, type(unset)) else unset
+            shown.update((k, _json(getattr(own, n))) for n, k in _fields(type(unset)))
+    return shown
 
 
 def _fields(cls: type) -> tuple[tuple[str, str], ...]:

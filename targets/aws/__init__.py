@@ -6,12 +6,16 @@ real account to verify. Importing this package registers the target's diagnostic
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System
+from mlplane.compiler.core.plugins import ReplaceTable, RiskyTypes, SettingField
+from mlplane.schema import models as spec
 from mlplane.targets.aws import codes as codes
+from mlplane.targets.aws import replace
+from mlplane.targets.aws import settings as target_settings
 from mlplane.targets.aws.lower import TARGET_NAME, lower
 
 
@@ -27,6 +31,25 @@ class AwsTarget:
         """No files of its own: the Pulumi program and monitoring come from the emitters."""
         del system, graph
         return {}
+
+    def settings(self, environment: spec.Environment) -> target_settings.AwsSettings:
+        return target_settings.settings(environment)
+
+    @property
+    def unset_settings(self) -> target_settings.AwsSettings:
+        return target_settings.UNSET
+
+    @property
+    def replace_table(self) -> ReplaceTable:
+        return replace.TABLE
+
+    @property
+    def risky_types(self) -> RiskyTypes:
+        return replace.RISKY_TYPES
+
+    @property
+    def setting_fields(self) -> Sequence[SettingField]:
+        return target_settings.SETTING_FIELDS
 
 
 TARGET = AwsTarget()

@@ -1,6 +1,6 @@
 """Service level indicators as CloudWatch metric math, and the burn-rate alarm windows.
 
-The budget maths are the monitoring target's (``targets/monitoring/slo.py``): the same pairs of
+The budget maths are shared with the Prometheus rules (``targets/slo.py``): the same pairs of
 windows, the same factors scaled for SLO windows other than 30 days, the same dropped pairs.
 Only the way a window's error ratio is computed differs. CloudWatch has no range functions in
 alarm metric math, so **one window is one datapoint**: a metric alarm whose metrics all have
@@ -69,7 +69,7 @@ from decimal import Decimal
 from typing import Any
 
 from mlplane.compiler.core import ir
-from mlplane.targets.monitoring import slo
+from mlplane.targets import slo
 
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 INVOCATIONS = "Invocations"

@@ -47,8 +47,10 @@ from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import Resource, ResourceOptions, json_document, ref
 from mlplane.compiler.core.ir import Origin
+from mlplane.targets import slo
 from mlplane.targets.aws import alarm_codes, alarm_math, dashboard
-from mlplane.targets.monitoring import alerts, slo
+from mlplane.targets.aws.settings import aws_of
+from mlplane.targets.monitoring import alerts
 
 TOPIC = "aws:sns/topic:Topic"
 TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
@@ -131,7 +133,9 @@ def topic_name(system: ir.System, severity: str) -> str:
 
 def alarm_arn(system: ir.System, name: str) -> str:
     env = system.environment
-    return alarm_math.alarm_arn(env.aws_region or "", env.aws_account_id or "", name)
+    return alarm_math.alarm_arn(
+        aws_of(env).aws_region or "", aws_of(env).aws_account_id or "", name
+    )
 
 
 # --- the interface -----------------------------------------------------------------------------
@@ -181,7 +185,7 @@ def _topics(build: _Build, kms_key: str) -> None:
 
 def _topic_policy(build: _Build, topic: str) -> dict[str, Any]:
     """CloudWatch may publish, for this account's alarms of this system only."""
-    account = build.system.environment.aws_account_id or ""
+    account = aws_of(build.system.environment).aws_account_id or ""
     statement = {
         "Sid": "CloudWatchAlarmsPublish",
         "Effect": "Allow",
@@ -458,7 +462,7 @@ def _rollback_latency(build: _Build, model: ServedModel, seconds: float) -> tupl
 def dashboard_resource(build: _Build) -> None:
     system = build.system
     pages = dashboard.bodies(
-        system.environment.aws_region or "",
+        aws_of(system.environment).aws_region or "",
         [
             dashboard.ModelPanel(m.model, m.endpoint_name, m.variant_name)
             for _, m in sorted(build.served.items())

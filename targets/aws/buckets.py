@@ -25,6 +25,7 @@ from mlplane.compiler.core import ir
 from mlplane.compiler.core.graph import json_document, ref
 from mlplane.targets.aws import names
 from mlplane.targets.aws.context import Lowering
+from mlplane.targets.aws.settings import aws_of
 
 BUCKET_TYPE = "aws:s3/bucket:Bucket"
 OWNERSHIP_TYPE = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
@@ -87,7 +88,9 @@ def _log_delivery(lowering: Lowering, bucket: str) -> dict[str, Any]:
         "Principal": {"Service": "logging.s3.amazonaws.com"},
         "Action": "s3:PutObject",
         "Resource": f"{arn}/*",
-        "Condition": {"StringEquals": {"aws:SourceAccount": lowering.environment.aws_account_id}},
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": aws_of(lowering.environment).aws_account_id}
+        },
     }
 
 

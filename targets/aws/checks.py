@@ -11,6 +11,7 @@ from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import SpecPath
 from mlplane.targets.aws import codes, names, training
 from mlplane.targets.aws.context import CLASSIFICATION_RANK, Lowering, model_tier
+from mlplane.targets.aws.settings import aws_of
 
 MAX_CANARY_PERCENT = 50
 """SageMaker's blue/green canary may take at most half of the fleet."""
@@ -40,7 +41,8 @@ def _warning(
 
 def check_environment(lowering: Lowering) -> None:
     env = lowering.environment
-    if lowering.system.models and env.aws_vpc is None:
+    vpc = aws_of(env).aws_vpc
+    if lowering.system.models and vpc is None:
         _error(
             lowering,
             codes.VPC_REQUIRED,
@@ -49,7 +51,7 @@ def check_environment(lowering: Lowering) -> None:
             ("environments", env.name, "aws"),
             "add vpc: {subnetIds: [subnet-...], securityGroupIds: [sg-...]} (private subnets)",
         )
-    elif lowering.system.models and env.aws_vpc is not None and not env.aws_vpc.security_group_ids:
+    elif lowering.system.models and vpc is not None and not vpc.security_group_ids:
         _error(
             lowering,
             codes.VPC_REQUIRED,
@@ -97,7 +99,7 @@ def _check_residency(lowering: Lowering, source: ir.DataSource) -> None:
         lowering,
         codes.RESIDENCY_MISMATCH,
         f"managed data source {source.name!r} is resident in {source.residency!r}, but "
-        f"environment {env.name!r} would create its bucket in {env.aws_region} "
+        f"environment {env.name!r} would create its bucket in {aws_of(env).aws_region} "
         f"({env.residency!r})",
         ("dataSources", source.name, "residency"),
         "create it from an environment in a region of its residency, or reference it (managed: false)",

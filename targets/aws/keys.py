@@ -14,6 +14,7 @@ from typing import Any
 from mlplane.compiler.core.graph import json_document, ref
 from mlplane.targets.aws import names
 from mlplane.targets.aws.context import Lowering
+from mlplane.targets.aws.settings import aws_of
 
 KEY_TYPE = "aws:kms/key:Key"
 ALIAS_TYPE = "aws:kms/alias:Alias"
@@ -50,7 +51,7 @@ def _logs(lowering: Lowering) -> dict[str, Any]:
     return {
         "Sid": "CloudWatchLogs",
         "Effect": "Allow",
-        "Principal": {"Service": f"logs.{env.aws_region}.amazonaws.com"},
+        "Principal": {"Service": f"logs.{aws_of(env).aws_region}.amazonaws.com"},
         "Action": LOGS_ACTIONS,
         "Resource": "*",
         "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": pattern}},
@@ -64,7 +65,9 @@ def _services(lowering: Lowering, services: list[str]) -> dict[str, Any]:
         "Principal": {"Service": services},
         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
         "Resource": "*",
-        "Condition": {"StringEquals": {"aws:SourceAccount": lowering.environment.aws_account_id}},
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": aws_of(lowering.environment).aws_account_id}
+        },
     }
 
 

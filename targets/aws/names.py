@@ -14,6 +14,7 @@ import hashlib
 from urllib.parse import urlsplit
 
 from mlplane.compiler.core import ir
+from mlplane.targets.aws.settings import aws_of
 
 SYSTEM_COMPONENT_TYPE = "mlplane:index:System"
 MODEL_COMPONENT_TYPE = "mlplane:index:Model"
@@ -75,7 +76,7 @@ def log_bucket(system: ir.System) -> str:
     account and region are in it and the system and environment only as a short digest."""
     env = system.environment
     digest = hashlib.sha256(f"{system.name}/{env.name}".encode()).hexdigest()[:10]
-    return f"mlplane-logs-{env.aws_account_id}-{env.aws_region}-{digest}"
+    return f"mlplane-logs-{aws_of(env).aws_account_id}-{aws_of(env).aws_region}-{digest}"
 
 
 def partition(region: str | None) -> str:
@@ -89,18 +90,18 @@ def s3_location(uri: str) -> tuple[str, str]:
 
 
 def bucket_arn(system: ir.System, bucket: str) -> str:
-    return f"arn:{partition(system.environment.aws_region)}:s3:::{bucket}"
+    return f"arn:{partition(aws_of(system.environment).aws_region)}:s3:::{bucket}"
 
 
 def log_group_arn(system: ir.System, name: str) -> str:
     env = system.environment
-    region = env.aws_region
-    return f"arn:{partition(region)}:logs:{region}:{env.aws_account_id}:log-group:{name}"
+    region = aws_of(env).aws_region
+    return f"arn:{partition(region)}:logs:{region}:{aws_of(env).aws_account_id}:log-group:{name}"
 
 
 def account_root(system: ir.System) -> str:
     env = system.environment
-    return f"arn:{partition(env.aws_region)}:iam::{env.aws_account_id}:root"
+    return f"arn:{partition(aws_of(env).aws_region)}:iam::{aws_of(env).aws_account_id}:root"
 
 
 def ecr_repository_arn(image: ir.ImageRef) -> str | None:

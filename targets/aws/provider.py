@@ -12,6 +12,7 @@ from typing import Any
 from mlplane.compiler.core.graph import Resource, ResourceOptions
 from mlplane.targets.aws import names
 from mlplane.targets.aws.context import Lowering
+from mlplane.targets.aws.settings import aws_of
 
 PROVIDER_TYPE = "pulumi:providers:aws"
 MANAGED_BY = "mlplane"
@@ -36,13 +37,15 @@ def default_tags(lowering: Lowering) -> dict[str, str]:
 def provider_inputs(lowering: Lowering) -> dict[str, Any]:
     env = lowering.environment
     inputs: dict[str, Any] = {
-        "region": env.aws_region,
-        "allowedAccountIds": [env.aws_account_id],
+        "region": aws_of(env).aws_region,
+        "allowedAccountIds": [aws_of(env).aws_account_id],
         "defaultTags": {"tags": default_tags(lowering)},
     }
-    if env.aws_deploy_role_arn is not None:
+    if aws_of(env).aws_deploy_role_arn is not None:
         session = f"mlplane-{lowering.system.name}-{env.name}"
-        inputs["assumeRoles"] = [{"roleArn": env.aws_deploy_role_arn, "sessionName": session}]
+        inputs["assumeRoles"] = [
+            {"roleArn": aws_of(env).aws_deploy_role_arn, "sessionName": session}
+        ]
     return inputs
 
 

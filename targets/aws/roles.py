@@ -17,6 +17,7 @@ from mlplane.compiler.core.graph import json_document, ref
 from mlplane.targets.aws import names
 from mlplane.targets.aws.context import Lowering, model_tier
 from mlplane.targets.aws.serving import capture_location
+from mlplane.targets.aws.settings import aws_of
 
 ROLE_TYPE = "aws:iam/role:Role"
 ROLE_POLICY_TYPE = "aws:iam/rolePolicy:RolePolicy"
@@ -34,7 +35,7 @@ ECR_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetD
 
 def trust_policy(lowering: Lowering, service: str = "sagemaker.amazonaws.com") -> dict[str, Any]:
     """Trust ``service`` acting for this account only (the confused-deputy guard)."""
-    account = lowering.environment.aws_account_id
+    account = aws_of(lowering.environment).aws_account_id
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -108,8 +109,8 @@ def vpc_resources(lowering: Lowering) -> list[str]:
     """The network interfaces of this account and region, and the environment's subnets and
     security groups: where SageMaker may create the interfaces of its VPC configuration."""
     env = lowering.environment
-    prefix = f"arn:{names.partition(env.aws_region)}:ec2:{env.aws_region}:{env.aws_account_id}"
-    vpc = env.aws_vpc
+    prefix = f"arn:{names.partition(aws_of(env).aws_region)}:ec2:{aws_of(env).aws_region}:{aws_of(env).aws_account_id}"
+    vpc = aws_of(env).aws_vpc
     subnets = vpc.subnet_ids if vpc else ()
     groups = vpc.security_group_ids if vpc else ()
     return [

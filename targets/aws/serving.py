@@ -24,6 +24,7 @@ from mlplane.compiler.core.graph import ref
 from mlplane.schema.formats import has_instance_storage
 from mlplane.targets.aws import codes, names, rollouts
 from mlplane.targets.aws.context import Lowering, model_tier
+from mlplane.targets.aws.settings import aws_of
 
 LOG_GROUP_TYPE = "aws:cloudwatch/logGroup:LogGroup"
 MODEL_TYPE = "aws:sagemaker/model:Model"
@@ -76,7 +77,7 @@ def _container(model: ir.Model) -> dict[str, Any]:
 
 
 def lower_model(lowering: Lowering, model: ir.Model, role: str, parent: str) -> str:
-    vpc = lowering.environment.aws_vpc
+    vpc = aws_of(lowering.environment).aws_vpc
     inputs: dict[str, Any] = {
         "executionRoleArn": ref(role, "arn"),
         "primaryContainer": _container(model),

@@ -37,6 +37,7 @@ from mlplane.targets.aws.roles import (
     trust_policy,
 )
 from mlplane.targets.aws.serving import tier_volume_key
+from mlplane.targets.aws.settings import aws_of
 
 PIPELINE_TYPE = "aws:sagemaker/pipeline:Pipeline"
 SCHEDULE_TYPE = "aws:scheduler/schedule:Schedule"
@@ -226,7 +227,7 @@ def training_arguments(lowering: Lowering, model: ir.Model, role: str) -> dict[s
     channels = _channels(lowering, model)
     if channels:
         arguments["InputDataConfig"] = channels
-    vpc = lowering.environment.aws_vpc
+    vpc = aws_of(lowering.environment).aws_vpc
     if vpc is not None:
         arguments["VpcConfig"] = {
             "Subnets": list(vpc.subnet_ids),
@@ -254,9 +255,7 @@ def training_key_tiers(lowering: Lowering, model: ir.Model) -> list[str]:
 
 def _job_statements(lowering: Lowering, role: str) -> list[dict[str, Any]]:
     env, system = lowering.environment, lowering.system
-    prefix = (
-        f"arn:{names.partition(env.aws_region)}:sagemaker:{env.aws_region}:{env.aws_account_id}"
-    )
+    prefix = f"arn:{names.partition(aws_of(env).aws_region)}:sagemaker:{aws_of(env).aws_region}:{aws_of(env).aws_account_id}"
     jobs = f"{prefix}:training-job/pipelines-*"
     guarded = {"Bool": {"sagemaker:NetworkIsolation": "true",
                         "sagemaker:InterContainerTrafficEncryption": "true"}}  # fmt: skip

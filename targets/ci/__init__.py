@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlplane.compiler.core import ir
+from mlplane.compiler.core.plugins import CiChanges
 from mlplane.compiler.core.provenance import header_line
 from mlplane.targets.ci.context import REGENERATE, CiContext
 from mlplane.targets.ci.files import (
@@ -92,8 +93,8 @@ def is_generated(text: str) -> bool:
 @dataclass(frozen=True, slots=True)
 class CiProvider:
     """One CI provider as ``mlplane ci`` finds it: through the ``mlplane.ci`` entry-point group
-    (``compiler/`` never imports ``targets/`` by name), which is also where a third party would
-    add another provider."""
+    and ``plugins.ci_providers()`` (``compiler/`` never imports ``targets/`` by name), which is
+    also where a third party would add another provider; implements ``plugins.CiProvider``."""
 
     name: str
 
@@ -109,7 +110,7 @@ class CiProvider:
     def compare(self, root: Path, system: ir.System, files: Mapping[str, str]) -> Changes:
         return compare(root, files, owned_pattern(system.name, self.name), is_generated)
 
-    def apply(self, root: Path, files: Mapping[str, str], changes: Changes) -> None:
+    def apply(self, root: Path, files: Mapping[str, str], changes: CiChanges) -> None:
         apply(root, files, changes)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from pydantic import TypeAdapter, ValidationError
 
 from mlplane.compiler.build.writer import UnsafePathError, check_relative_path, write_new_file
+from mlplane.compiler.core.plugins import CiChanges
 from mlplane.schema.ci import RepoPath
 
 _REPO_PATH: TypeAdapter[str] = TypeAdapter(RepoPath)
@@ -90,7 +91,7 @@ def compare(
     return Changes(tuple(changed), tuple(obsolete), tuple(foreign))
 
 
-def apply(root: Path, files: Mapping[str, str], changes: Changes) -> None:
+def apply(root: Path, files: Mapping[str, str], changes: CiChanges) -> None:
     """Write the changed files and remove the obsolete ones (never the foreign ones)."""
     for relative in changes.changed:
         target = _target(root, relative)

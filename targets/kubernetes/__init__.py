@@ -6,12 +6,16 @@ does not support. Importing this package registers the target's diagnostic codes
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System
+from mlplane.compiler.core.plugins import ReplaceTable, RiskyTypes, SettingField
+from mlplane.schema import models as spec
 from mlplane.targets.kubernetes import codes as codes
+from mlplane.targets.kubernetes import replace
+from mlplane.targets.kubernetes import settings as target_settings
 from mlplane.targets.kubernetes.lower import TARGET_NAME, lower
 from mlplane.targets.kubernetes.manifests import emit_manifests
 
@@ -26,6 +30,25 @@ class KubernetesTarget:
 
     def emit(self, system: System, graph: ResourceGraph) -> Mapping[str, str]:
         return emit_manifests(system, graph)
+
+    def settings(self, environment: spec.Environment) -> target_settings.KubernetesSettings:
+        return target_settings.settings(environment)
+
+    @property
+    def unset_settings(self) -> target_settings.KubernetesSettings:
+        return target_settings.UNSET
+
+    @property
+    def replace_table(self) -> ReplaceTable:
+        return replace.TABLE
+
+    @property
+    def risky_types(self) -> RiskyTypes:
+        return replace.RISKY_TYPES
+
+    @property
+    def setting_fields(self) -> Sequence[SettingField]:
+        return target_settings.SETTING_FIELDS
 
 
 TARGET = KubernetesTarget()

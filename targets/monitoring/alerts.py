@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from mlplane.compiler.core import ir
-from mlplane.targets.monitoring import names, promql, sli, slo
+from mlplane.targets import slo
+from mlplane.targets.monitoring import names, promql, sli
 
 RUNBOOK_BASE = "https://mlplane.dev/runbooks"
 """Runbooks per alert kind, until the spec has a field for a team's own runbook location."""

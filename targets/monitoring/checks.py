@@ -14,7 +14,7 @@ from typing import Literal
 
 from mlplane.compiler.core import ir
 from mlplane.schema import runtimes
-from mlplane.targets.monitoring import slo
+from mlplane.targets import slo
 
 
 @dataclass(frozen=True, slots=True)

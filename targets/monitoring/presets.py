@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from mlplane.schema import runtimes
 from mlplane.schema.runtimes import LabelMatcher, Runtime
 from mlplane.targets.monitoring import promql
-from mlplane.targets.monitoring.slo import number
+from mlplane.targets.slo import number
 
 WINDOW = "__WINDOW__"
 """Placeholder for the range in query templates (``[__WINDOW__]``)."""

@@ -31,7 +31,8 @@ from math import ceil
 from typing import Any
 
 from mlplane.compiler.core import ir
-from mlplane.targets.monitoring import alerts, inputs, names, promql, slo, yamltext
+from mlplane.targets import slo
+from mlplane.targets.monitoring import alerts, inputs, names, promql, yamltext
 from mlplane.targets.monitoring.inputs import Phase
 
 HISTORY_MINUTES = 360

@@ -29,7 +29,8 @@ import re
 from typing import Any
 
 from mlplane.compiler.core import ir
-from mlplane.targets.monitoring import alerts, names, promql, sli, slo, yamltext
+from mlplane.targets import slo
+from mlplane.targets.monitoring import alerts, names, promql, sli, yamltext
 from mlplane.targets.monitoring.presets import EventSli
 
 Rule = dict[str, Any]

@@ -26,7 +26,7 @@ import promql_parser
 from mlplane.compiler.core import ir
 from mlplane.targets.monitoring import presets, promql
 from mlplane.targets.monitoring.presets import WINDOW, EventSli
-from mlplane.targets.monitoring.slo import number
+from mlplane.targets.slo import number
 
 FRESHNESS_GAUGE = "mlplane_data_last_success_timestamp_seconds"
 DRIFT_GAUGE = "mlplane_model_drift_score"

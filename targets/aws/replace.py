@@ -14,13 +14,17 @@ rollback alarms (``deploymentConfig.autoRollbackConfiguration``) replaces it, an
 ``deleteBeforeReplace`` that interrupts serving.
 
 Every row of the table is also covered by :data:`COMMON_FIELDS`: since v6 any regional resource
-takes a ``region`` input, and a resource cannot move between regions.
+takes a ``region`` input, and a resource cannot move between regions. The plan
+(``compiler/plan/replace.py``) reads this table through ``AwsTarget.replace_table``; the risk
+flags (``compiler/plan/risk.py``) read :data:`RISKY_TYPES`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+
+from mlplane.compiler.core.plugins import ReplaceTable, RiskyTypes
 
 AWS_PREFIX = "aws:"
 COMMON_FIELDS = ("region",)
@@ -95,3 +99,31 @@ REPLACE_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     }
 )  # fmt: skip
 """Type token -> input paths that force a replacement (besides :data:`COMMON_FIELDS`)."""
+
+TABLE = ReplaceTable(AWS_PREFIX, COMMON_FIELDS, REPLACE_FIELDS)
+
+RISKY_TYPES = RiskyTypes(
+    data=frozenset(
+        {
+            "aws:s3/bucket:Bucket",
+            "aws:s3/bucketV2:BucketV2",
+            "aws:kms/key:Key",  # its deletion leaves every object encrypted with it unreadable
+            "aws:cloudwatch/logGroup:LogGroup",  # endpoint logs: an audit trail
+            "aws:rds/instance:Instance",
+            "aws:rds/cluster:Cluster",
+            "aws:dynamodb/table:Table",
+            "aws:efs/fileSystem:FileSystem",
+            "aws:ebs/volume:Volume",
+            "aws:kinesis/stream:Stream",
+            "aws:sagemaker/featureGroup:FeatureGroup",
+        }
+    ),
+    serving=frozenset({"aws:sagemaker/endpoint:Endpoint", "aws:lb/loadBalancer:LoadBalancer"}),
+    data_notes=MappingProxyType(
+        {
+            "aws:kms/key:Key": "the key is scheduled for deletion: once its deletion window ends, "
+            "every object encrypted with it is unreadable",
+        }
+    ),
+)
+"""Resource types whose deletion or replacement loses data or interrupts serving."""

@@ -1,5 +1,8 @@
 """Error budgets and multi-window, multi-burn-rate thresholds (Google SRE Workbook, ch. 5).
 
+Shared by the two back ends that alert on SLOs: the Prometheus rules (``targets/monitoring/``)
+and the AWS target's CloudWatch alarms (``targets/aws/alarms.py``); it imports neither.
+
 A *burn rate* is how fast the error budget is spent relative to the rate that would spend it
 exactly over the SLO window: burn rate 1 ends the window with 0 % budget left. An alert pair
 fires when the error ratio over a long window AND over a short window (1/12 of it, so the alert
