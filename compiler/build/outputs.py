@@ -16,7 +16,6 @@ and nothing records a time. ``check=True`` builds in memory and compares with th
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import date
@@ -24,6 +23,8 @@ from functools import cache
 from pathlib import Path, PurePath
 from types import MappingProxyType
 from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from mlplane import __version__
 from mlplane.compiler.build.pipeline import CompileResult, compile_spec, target_of
@@ -37,7 +38,7 @@ from mlplane.compiler.build.writer import (
     sha256,
     special_files,
 )
-from mlplane.compiler.core import canonical, plugins
+from mlplane.compiler.core import canonical, plugins, safe_read
 from mlplane.compiler.core.diagnostics import Diagnostics, Location
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System
@@ -99,7 +100,9 @@ def build(
     built; ``today`` decides which waivers have expired (None: none has).
 
     Raises ``UnknownEnvironmentError`` (a usage error), ``UnsafePathError`` and
-    ``OutputLockedError`` (the destination cannot be used) and :class:`BuildError` (a bug).
+    ``OutputLockedError`` (the destination cannot be used), ``ReadBackError`` (the output's
+    ``manifest.json`` is a link, a special file, too large, too deep or malformed, so what the
+    build may replace is unknown) and :class:`BuildError` (a bug).
     """
     out = out_dir if out_dir is not None else default_out_dir(env)
     compiled = compile_spec(target_path, [env], policies=policies, today=today, lower=policies)
@@ -112,7 +115,7 @@ def build(
     # --check must not create directories: with no parent there is no output and no rival build.
     guard = output_lock(out) if not check or out.parent.is_dir() else contextlib.nullcontext()
     with guard:
-        previous = _recorded_hashes(out)
+        previous = _recorded_hashes(out, strict=not check)
         listed = None if previous is None else frozenset(previous) | {MANIFEST}
         check_destination(out, listed, replacing=not check)
         if check:
@@ -195,15 +198,57 @@ def manifest_json(system: System, graph: ResourceGraph, files: Mapping[str, byte
     return canonical.canonical_json(document)
 
 
-def _recorded_hashes(out_dir: Path) -> dict[str, str] | None:
-    """Path -> SHA-256 from an existing ``manifest.json`` written by mlplane, else None."""
+def _recorded_hashes(out_dir: Path, strict: bool = False) -> dict[str, str] | None:
+    """Path -> SHA-256 from an existing ``manifest.json`` written by mlplane, else None.
+
+    The manifest is read as every file mlplane reads back (``compiler/core/safe_read.py``): a
+    regular file, not a link, of at most :data:`MAX_MANIFEST_BYTES`, bounded JSON depth, the
+    shape of a manifest. A missing manifest, or one another generator wrote, is None; one that
+    breaks those rules raises ``ReadBackError`` when ``strict`` (a build, which must know what
+    it may replace) and is None otherwise (``--check``, which reports the file as not current).
+    """
+    if out_dir.is_symlink() or not out_dir.is_dir():
+        return None  # no output here, or one check_destination refuses
+    path = out_dir / MANIFEST
     try:
-        document = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
-        if document["generator"]["name"] != GENERATOR:
-            return None
-        return {str(entry["path"]): str(entry["sha256"]) for entry in document["files"]}
-    except (OSError, ValueError, KeyError, TypeError):
+        document = safe_read.read_json(path, MAX_MANIFEST_BYTES)
+        found = safe_read.validated(document, _MANIFEST, safe_read.shown(path), "a manifest")
+    except FileNotFoundError:
         return None
+    except safe_read.ReadBackError:
+        if strict:
+            raise
+        return None
+    if found.generator.name != GENERATOR:
+        return None
+    return {entry.path: entry.sha256 for entry in found.files}
+
+
+MAX_MANIFEST_BYTES = 16 * 2**20
+"""Some 100,000 files' worth of entries."""
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(strict=True, frozen=True)
+
+
+class _Generator(_Shape):
+    name: str
+
+
+class _Entry(_Shape):
+    path: str
+    sha256: str
+
+
+class _Manifest(_Shape):
+    """The fields of ``manifest.json`` a build reads back (see :func:`manifest_json`)."""
+
+    generator: _Generator
+    files: list[_Entry]
+
+
+_MANIFEST: TypeAdapter[_Manifest] = TypeAdapter(_Manifest)
 
 
 def compare(out_dir: Path, files: Mapping[str, bytes]) -> tuple[tuple[str, Finding], ...]:

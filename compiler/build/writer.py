@@ -72,6 +72,22 @@ def write_new_file(target: Path, text: str) -> None:
         raise
 
 
+def write_output_file(target: Path, text: str) -> None:
+    """Write one output file (``plan --out``) under the rules of ``build --out``: a relative
+    path must not pass through a symbolic link (:func:`check_ancestors`), its directory must
+    already exist (nothing is created), the file itself must not be a link or a directory, and
+    the write is atomic (a temporary file in the same directory, then rename)."""
+    check_ancestors(target)
+    parent = target.parent
+    if not parent.is_dir():
+        raise UnsafePathError(f"the directory {parent} does not exist; create it first")
+    if target.is_symlink():
+        raise UnsafePathError(f"{target} is a symbolic link; refusing to write through it")
+    if target.exists() and not target.is_file():
+        raise UnsafePathError(f"{target} exists and is not a regular file")
+    write_new_file(target, text)
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

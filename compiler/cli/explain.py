@@ -14,6 +14,7 @@ from typing import Any
 from mlplane.compiler.core import canonical
 from mlplane.compiler.core.diagnostics import Location, SpecPath
 from mlplane.compiler.frontend.document import Document
+from mlplane.compiler.render.common import make_safe
 from mlplane.schema.models import MLSystem
 
 _PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./@+-]*(?: [A-Za-z0-9_./@+()-]+)*$")
@@ -67,7 +68,9 @@ class _Writer:
         if location is None:
             return "default"
         mark = " (override)" if self.base.values.get(path) != location else ""
-        return f"{location.file}:{location.line}{mark}"
+        # A file name is text from the repository: escaped as every renderer escapes spec text,
+        # so a newline or a terminal escape in it cannot end the comment or drive a terminal.
+        return f"{make_safe(location.file, keep='')}:{location.line}{mark}"
 
     def emit(self, text: str, path: SpecPath | None) -> None:
         self.lines.append((text, self.origin(path) if path is not None else ""))

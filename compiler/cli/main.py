@@ -1,7 +1,8 @@
 """The ``mlplane`` command line: options in, library calls out, nothing clever here.
 
-Exit codes: 0 success, 1 the spec has errors (or a check failed), 2 usage error, 3 internal
-error (a bug: please report it with the spec that triggers it).
+Exit codes come from the one table in ``compiler/core/exits.py``: 0 success, 1 the spec has
+errors (or a check failed), 2 usage error, 3 internal error (a bug: please report it with the
+spec that triggers it).
 """
 
 from __future__ import annotations
@@ -21,11 +22,10 @@ from mlplane.compiler.build.pipeline import CompileResult, UnknownEnvironmentErr
 from mlplane.compiler.build.writer import write_new_file
 from mlplane.compiler.cli.explain import explain_json, explain_yaml
 from mlplane.compiler.cli.terminal import use_color as _use_color
-from mlplane.compiler.core import plugins
+from mlplane.compiler.core import exits, plugins
 from mlplane.compiler.render import dispatch as renderers
 from mlplane.schema.types import Name, Owner
 
-EXIT_OK, EXIT_SPEC, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 FORMATS = tuple(renderers.RENDERERS)
 
 PATH_ARGUMENT = click.argument("path", required=False, default=".", type=click.Path(path_type=Path))
@@ -131,7 +131,7 @@ def validate(
         if not failed:
             click.echo(_summary(result), err=False)
         _report(result, fmt, only_waived=True)
-    sys.exit(EXIT_SPEC if failed else EXIT_OK)
+    sys.exit(exits.FAILED if failed else exits.OK)
 
 
 def _summary(result: CompileResult) -> str:
@@ -167,7 +167,7 @@ def explain(path: Path, environment: str, show_origin: bool, fmt: str) -> None:
     result = _compile(path, [environment])
     if not result.ok or result.document is None or environment not in result.effective:
         _report(result, "text")
-        sys.exit(EXIT_SPEC)
+        sys.exit(exits.FAILED)
     effective = result.effective[environment]
     if fmt == "json":
         click.echo(explain_json(effective.spec, effective.document, environment), nl=False)
@@ -215,6 +215,8 @@ def build_command(
     from mlplane.compiler.build.outputs import build
     from mlplane.compiler.build.report import report_json, report_text, status
     from mlplane.compiler.build.writer import OutputLockedError, UnsafePathError
+    from mlplane.compiler.core import codes
+    from mlplane.compiler.core.safe_read import ReadBackError
 
     try:
         result = build(path, environment, out_dir, check=check, policies=True, today=date.today())
@@ -224,10 +226,13 @@ def build_command(
         raise click.UsageError(str(error)) from None
     except OutputLockedError as error:
         click.echo(f"mlplane: error: {error}", err=True)
-        sys.exit(EXIT_SPEC)
+        sys.exit(exits.FAILED)
+    except ReadBackError as error:
+        click.echo(f"mlplane: error: {error} [{codes.READ_BACK_INVALID}]", err=True)
+        sys.exit(exits.FAILED)
     text = report_json(result) if fmt == "json" else report_text(result, _use_color(sys.stdout))
     click.echo(text, nl=False)
-    sys.exit(EXIT_OK if status(result) in ("written", "current") else EXIT_SPEC)
+    sys.exit(exits.OK if status(result) in ("written", "current") else exits.FAILED)
 
 
 @cli.group("policies", invoke_without_command=True)
@@ -307,7 +312,7 @@ def ci_command(path: Path, provider: str | None, out_dir: Path | None, check: bo
     if len(result.diagnostics):
         _report(result, "text")
     if not result.ok or not result.systems:
-        sys.exit(EXIT_SPEC)
+        sys.exit(exits.FAILED)
     system = next(iter(result.systems.values()))
     plugin = _ci_provider(provider or system.ci.provider)
     try:
@@ -331,7 +336,7 @@ def ci_command(path: Path, provider: str | None, out_dir: Path | None, check: bo
             "note: CI applies no environment yet: give one a remote state backend "
             "(environments.<env>.state: s3://...) or list it in ci.apply"
         )
-    sys.exit(EXIT_SPEC if check and changes.stale else EXIT_OK)
+    sys.exit(exits.FAILED if check and changes.stale else exits.OK)
 
 
 def _ci_provider(name: str) -> plugins.CiProvider:
@@ -426,7 +431,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         raise
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        sys.exit(exits.INTERRUPTED)
     except Exception as error:  # a bug in mlplane, not in the spec
         if os.environ.get("MLPLANE_DEBUG"):
             raise
@@ -435,5 +440,5 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
             "with the spec that triggers it (set MLPLANE_DEBUG=1 for a traceback)",
             err=True,
         )
-        sys.exit(EXIT_INTERNAL)
-    sys.exit(EXIT_OK)
+        sys.exit(exits.INTERNAL)
+    sys.exit(exits.OK)

@@ -4,10 +4,11 @@ Declarative like ``compiler/cli/main.py`` (options in, one library call, output 
 own module so that ``cli.py`` stays short, and registered on the ``mlplane`` group by
 :func:`register`. This module imports nothing from ``cli.py`` so either can be imported first.
 
-Exit codes: ``plan`` 0, or with ``--detailed-exitcode`` 0 no changes / 2 changes; 1 for any
-error (so that 2 never means both "changes" and "usage error" there) and for risk flags under
-``--fail-on risk``. ``apply``/``destroy``: 0 done, 1 failed, refused or cancelled, 2 usage
-(``--yes`` needed without a terminal). ``drift``: 0 none, 2 drift, 1 error.
+Exit codes come from the one table in ``compiler/core/exits.py``: ``plan`` 0, or with
+``--detailed-exitcode`` 0 no changes / 2 changes; 1 for any error (so that 2 never means both
+"changes" and "usage error" there) and for risk flags under ``--fail-on risk``.
+``apply``/``destroy``: 0 done, 1 failed, refused or cancelled, 2 usage (``--yes`` needed without
+a terminal, an unknown environment). ``drift``: 0 none, 2 drift, 1 error, a usage error included.
 """
 
 from __future__ import annotations
@@ -22,32 +23,28 @@ import click
 from mlplane import __version__
 from mlplane.compiler.build.pipeline import UnknownEnvironmentError
 from mlplane.compiler.cli.terminal import use_color as _use_color
+from mlplane.compiler.core import codes, exits
 from mlplane.compiler.render import dispatch as renderers
 
 if TYPE_CHECKING:
     from mlplane.compiler.build.outputs import BuildResult
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-EXIT_CHANGES = EXIT_DRIFT = 2
 PATH_ARGUMENT = click.argument("path", required=False, default=".", type=click.Path(path_type=Path))
 ENV_OPTION = click.option(
     "--env", "environment", required=True, metavar="NAME", help="The environment."
 )
 
 
-def _fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+def _fail(message: str, code: int = exits.FAILED) -> NoReturn:
     click.echo(f"mlplane: error: {message}", err=True)
     sys.exit(code)
 
 
 class _UsageExitCommand(click.Command):
-    """A command whose exit code 2 can mean something else (changes, drift): when
-    :meth:`two_is_taken` says so for its arguments, a usage error (an unknown option, a bad
-    value, a missing ``--env``) exits 1 instead of click's 2, so CI never reads a typo as
+    """A command whose exit code 2 can report a result (changes, drift): a usage error (an
+    unknown option, a bad value, a missing ``--env``) exits with the code the table gives for
+    the arguments (``exits.usage_code``: 1 where 2 is taken), so CI never reads a typo as
     "there are changes"."""
-
-    def two_is_taken(self, args: list[str]) -> bool:
-        return True
 
     def make_context(
         self,
@@ -56,25 +53,29 @@ class _UsageExitCommand(click.Command):
         parent: click.Context | None = None,
         **extra: Any,
     ) -> click.Context:
-        taken = self.two_is_taken(list(args))  # before parsing consumes ``args``
+        code = exits.usage_code(self.name or "", list(args))  # before parsing consumes ``args``
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as error:
-            if not taken:
+            if code == exits.USAGE:
                 raise
             raise _UsageErrorExit1(error.format_message(), error.ctx) from None
 
 
 class _UsageErrorExit1(click.UsageError):
-    exit_code = EXIT_ERROR
+    exit_code = exits.FAILED
 
 
-class _PlanCommand(_UsageExitCommand):
-    def two_is_taken(self, args: list[str]) -> bool:
-        return "--detailed-exitcode" in args
+def _usage(command: str, message: str, flags: tuple[str, ...] = ()) -> NoReturn:
+    """A usage error found after parsing (an unknown environment), exiting with the table's
+    code for ``command`` given the ``flags`` that were set."""
+    code = exits.usage_code(command, flags)
+    if code == exits.USAGE:
+        raise click.UsageError(message)
+    _fail(message, code)
 
 
-@click.command("plan", cls=_PlanCommand)
+@click.command("plan", cls=_UsageExitCommand)
 @PATH_ARGUMENT
 @ENV_OPTION
 @click.option(
@@ -130,7 +131,8 @@ def plan_command(
       mlplane plan . --env prod --base origin/main --out plan.json --detailed-exitcode
       mlplane plan . --env prod --base applied --fail-on risk
     """
-    from mlplane.compiler.build.writer import UnsafePathError, write_new_file
+    from mlplane.compiler.build.writer import UnsafePathError, write_output_file
+    from mlplane.compiler.core.safe_read import shown
     from mlplane.compiler.plan.json_format import render_json
     from mlplane.compiler.plan.markdown import render_markdown
     from mlplane.compiler.plan.run import make_plan
@@ -139,9 +141,7 @@ def plan_command(
     try:
         plan = make_plan(path, environment, base, use_cache=not no_cache)
     except UnknownEnvironmentError as error:
-        if detailed_exitcode:
-            _fail(str(error))
-        raise click.UsageError(str(error)) from None
+        _usage("plan", str(error), ("--detailed-exitcode",) if detailed_exitcode else ())
     if fmt == "json":
         text = render_json(plan)
     elif fmt == "markdown":
@@ -151,14 +151,14 @@ def plan_command(
     click.echo(text, nl=False)
     if out is not None and plan.ok:
         try:
-            write_new_file(out, render_json(plan))
+            write_output_file(out, render_json(plan))
         except (OSError, UnsafePathError) as error:
-            _fail(f"cannot save the plan to {out}: {error}")
+            _fail(f"cannot save the plan to {shown(out)}: {shown(str(error))}")
     elif out is not None:
-        click.echo(f"mlplane: no plan, so nothing was saved to {out}", err=True)
+        click.echo(f"mlplane: no plan, so nothing was saved to {shown(out)}", err=True)
     if not plan.ok or (fail_on == "risk" and plan.risks):
-        sys.exit(EXIT_ERROR)
-    sys.exit(EXIT_CHANGES if detailed_exitcode and plan.has_changes else EXIT_OK)
+        sys.exit(exits.FAILED)
+    sys.exit(exits.CHANGES if detailed_exitcode and plan.has_changes else exits.OK)
 
 
 @click.command("graph")
@@ -191,7 +191,7 @@ def graph_command(path: Path, environment: str, fmt: str) -> None:
             err=True,
             nl=False,
         )
-        sys.exit(EXIT_ERROR)
+        sys.exit(exits.FAILED)
     title = f"{lowered.system.name}-{environment}"
     text = lowered.graph_text()
     click.echo(render_dot(text, title) if fmt == "dot" else text, nl=False)
@@ -219,16 +219,19 @@ def _report_build(result: BuildResult) -> None:
     click.echo(report_text(result, _use_color(sys.stderr)), err=True, nl=False)
 
 
-def _deploy(run: Callable[[_ClickConsole], int]) -> NoReturn:
-    """Run a deploy verb, turning its refusals into one message and an exit code."""
+def _deploy(command: str, run: Callable[[_ClickConsole], int]) -> NoReturn:
+    """Run a deploy verb, turning its refusals into one message and an exit code; a usage
+    error exits with the table's code for ``command`` (never 2 for ``drift``, where 2 is
+    "drift")."""
     from mlplane.compiler.deploy.engine import DeployError
 
     try:
         code = run(_ClickConsole())
     except DeployError as error:
-        _fail(str(error), error.exit_code)
+        usage = error.exit_code == exits.USAGE
+        _fail(str(error), exits.usage_code(command) if usage else error.exit_code)
     except UnknownEnvironmentError as error:
-        _fail(str(error), EXIT_USAGE)
+        _fail(str(error), exits.usage_code(command))
     sys.exit(code)
 
 
@@ -261,10 +264,13 @@ def apply_command(path: Path, environment: str, plan_file: Path | None, yes: boo
         try:
             saved = load_saved(plan_file)
         except SavedPlanError as error:
-            _fail(str(error))
+            _fail(f"{error} [{codes.READ_BACK_INVALID}]")
     from mlplane.compiler.deploy import engine as deploy
 
-    _deploy(lambda console: deploy.apply(path, environment, console, _report_build, saved, yes))
+    _deploy(
+        "apply",
+        lambda console: deploy.apply(path, environment, console, _report_build, saved, yes),
+    )
 
 
 @click.command("destroy")
@@ -280,7 +286,9 @@ def destroy_command(path: Path, environment: str, yes: bool) -> None:
     """
     from mlplane.compiler.deploy import engine as deploy
 
-    _deploy(lambda console: deploy.destroy(path, environment, console, _report_build, yes))
+    _deploy(
+        "destroy", lambda console: deploy.destroy(path, environment, console, _report_build, yes)
+    )
 
 
 @click.command("drift", cls=_UsageExitCommand)
@@ -289,7 +297,8 @@ def destroy_command(path: Path, environment: str, yes: bool) -> None:
 def drift_command(path: Path, environment: str) -> None:
     """Report resources changed outside git, each with the spec line that declares it.
 
-    Refreshes the stack in preview mode (nothing is changed). Exits 0 without drift, 2 with.
+    Refreshes the stack in preview mode (nothing is changed). Exits 0 without drift, 2 with,
+    1 on any error (a usage error included).
 
     \b
     Example:
@@ -297,7 +306,7 @@ def drift_command(path: Path, environment: str) -> None:
     """
     from mlplane.compiler.deploy import engine as deploy
 
-    _deploy(lambda console: deploy.drift(path, environment, console, _report_build))
+    _deploy("drift", lambda console: deploy.drift(path, environment, console, _report_build))
 
 
 COMMANDS = (plan_command, apply_command, destroy_command, drift_command, graph_command)

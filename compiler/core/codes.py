@@ -185,6 +185,14 @@ GIT_REPOSITORY_REFUSED = register_code(
 PLAN_FILE_INVALID = register_code(
     "plan-file-invalid", "the record of the last apply (.mlplane/applied/) cannot be read"
 )
+READ_BACK_INVALID = register_code(
+    "read-back-invalid",
+    "a file mlplane wrote and reads back (build/<env>/manifest.json, a saved plan) is a link or "
+    "special file, too large, nested too deep or malformed (compiler/core/safe_read.py)",
+)
+PULUMI_UNUSABLE = register_code(
+    "pulumi-unusable", "the pulumi CLI on PATH does not run or does not report its version"
+)
 
 # --- CI workflows (schema/ci.py, targets/ci/; documented in targets/ci/README.md) -------------
 CI_PRODUCTION_AUTO = register_code(

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from mlplane.compiler.build import outputs as builder
+from mlplane.compiler.core import codes, exits, safe_read
 from mlplane.compiler.deploy.stack import (
     Built,
     DeployError,
@@ -66,11 +68,28 @@ def require_pulumi() -> None:
             "(mlplane plan needs no CLI.)"
         )
     try:
-        import pulumi.automation  # noqa: F401
+        from pulumi import automation as auto
     except ImportError:
         raise DeployError(
             "the Pulumi Python SDK is missing: pip install 'mlplane[pulumi]'. Nothing was done."
         ) from None
+    try:  # what the Automation API runs first: `pulumi version`, checked against its minimum
+        auto.PulumiCommand()
+    except (OSError, subprocess.CalledProcessError, auto.InvalidVersionError, ValueError) as error:
+        raise DeployError(
+            f"the pulumi CLI on PATH ({safe_read.printable(str(shutil.which('pulumi')))}) cannot "
+            f"be used: `pulumi version` {_version_problem(error)}. Install a current CLI from "
+            f"{PULUMI_INSTALL_URL}. Nothing was done. [{codes.PULUMI_UNUSABLE}]"
+        ) from None
+
+
+def _version_problem(error: Exception) -> str:
+    if isinstance(error, subprocess.CalledProcessError):
+        return f"failed with exit code {error.returncode}"
+    if isinstance(error, OSError):
+        return f"could not run ({error.strerror or type(error).__name__})"
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return f"reported no usable version ({safe_read.printable(text[:200])})"
 
 
 # --- the engine boundary -------------------------------------------------------------------------
@@ -234,14 +253,14 @@ def apply(
             raise DeployError(f"the preview failed: {preview.message}; nothing was changed")
         if not yes and not console.confirm(f"Apply these changes to stack {workspace.stack}?"):
             console.echo("Apply cancelled; nothing was changed.")
-            return 1
+            return exits.FAILED
         outcome = engine.up(console.echo)
         if not outcome.ok:
             raise DeployError(_failure("the apply", outcome, built))
         where = record_path(repository, built.system, environment)
         write_record(where, current)
         console.echo(f"Applied stack {workspace.stack}; recorded in {_shown(where, repository)}.")
-    return 0
+    return exits.OK
 
 
 def destroy(
@@ -257,13 +276,13 @@ def destroy(
             prompt = f"Destroy every resource of stack {workspace.stack}? Type {environment!r} to confirm"
             if console.ask(prompt).strip() != environment:
                 console.echo("Destroy cancelled; nothing was changed.")
-                return 1
+                return exits.FAILED
         outcome = open_stack(workspace).destroy(console.echo)
         if not outcome.ok:
             raise DeployError(_failure("the destroy", outcome, built))
         record_path(repository, built.system, environment).unlink(missing_ok=True)
         console.echo(f"Destroyed stack {workspace.stack}.")
-    return 0
+    return exits.OK
 
 
 def drift(path: Path, environment: str, console: Console, report: Reporter) -> int:
@@ -275,7 +294,7 @@ def drift(path: Path, environment: str, console: Console, report: Reporter) -> i
         found = open_stack(workspace).drift(console.echo)
         if not found:
             console.echo(f"No drift: stack {workspace.stack} matches its recorded state.")
-            return 0
+            return exits.OK
         console.echo(
             f"Drift in stack {workspace.stack}: {len(found)} resource(s) changed outside git:"
         )
@@ -285,7 +304,7 @@ def drift(path: Path, environment: str, console: Console, report: Reporter) -> i
             console.echo(
                 f"  ~ {name}: {item.op}{keys}; declared at {origin_of(item.urn, built.resources)}"
             )
-    return 2
+    return exits.DRIFT
 
 
 def _require_answer(console: Console, yes: bool, verb: str) -> None:
@@ -293,7 +312,7 @@ def _require_answer(console: Console, yes: bool, verb: str) -> None:
         raise DeployError(
             f"{verb} asks for confirmation and there is no terminal to answer on: "
             "pass --yes (in CI, after reviewing a saved plan)",
-            exit_code=2,
+            exit_code=exits.USAGE,
         )
 
 

@@ -9,6 +9,7 @@ file. ``waivers`` concatenate. Every file may repeat ``apiVersion`` and ``kind``
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,10 @@ def display_name(path: Path) -> str:
     when the file lies under the working directory."""
     try:
         return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (OSError, RuntimeError):  # a symbolic link loop: name the link itself
+        absolute = Path(os.path.abspath(path))
+        cwd = Path.cwd().resolve()
+        return absolute.relative_to(cwd).as_posix() if absolute.is_relative_to(cwd) else str(path)
     except ValueError:
         return path.as_posix()
 
@@ -80,6 +85,20 @@ def discover(target: Path, diagnostics: Diagnostics, limits: Limits = DEFAULT_LI
         if not entry.name.endswith(SPEC_SUFFIXES) or entry.name.startswith("."):
             continue
         path = Path(entry.path)
+        if not _utf8(entry.name):
+            diagnostics.error(
+                codes.NOT_UTF8,
+                "the file name is not valid UTF-8; rename the file",
+                Location(_escaped(display_name(path)), 1, 1),
+            )
+            continue
+        if entry.is_symlink() and _link_loops(path):
+            diagnostics.error(
+                codes.IO_ERROR,
+                f"{display_name(path)} is a symbolic link that leads in a loop",
+                Location(display_name(path), 1, 1),
+            )
+            continue
         if entry.is_symlink() and not path.resolve().is_relative_to(root):
             diagnostics.error(
                 codes.PATH_OUTSIDE_ROOT,
@@ -101,6 +120,31 @@ def discover(target: Path, diagnostics: Diagnostics, limits: Limits = DEFAULT_LI
         )
         return []
     return found
+
+
+def _utf8(name: str) -> bool:
+    """Whether a file name decoded from the file system is UTF-8 (undecodable bytes arrive as
+    lone surrogates, which no output can encode)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _escaped(name: str) -> str:
+    """``name`` with lone surrogates (undecodable bytes) shown as ``\\u{DCXX}``."""
+    return "".join(c if not 0xD800 <= ord(c) <= 0xDFFF else f"\\u{{{ord(c):04X}}}" for c in name)
+
+
+def _link_loops(path: Path) -> bool:
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:
+        return True
+    except OSError as error:
+        return error.errno == errno.ELOOP
+    return False
 
 
 def load_spec(

@@ -13,15 +13,16 @@ state backend, because both describe the same deployments. It is written atomica
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+
 from mlplane import __version__
 from mlplane.compiler.build.writer import write_new_file
-from mlplane.compiler.core import canonical
+from mlplane.compiler.core import canonical, safe_read
 from mlplane.compiler.plan.gitsource import Git, GitError
 from mlplane.compiler.plan.json_format import SavedPlan
 
@@ -76,29 +77,94 @@ def record_path(root: Path, system: str, environment: str) -> Path:
 
 
 def read_record(path: Path) -> AppliedRecord | None:
-    """The record at ``path``; None when there is none (nothing applied yet)."""
+    """The record at ``path``; None when there is none (nothing applied yet).
+
+    Read as every file mlplane reads back is (``compiler/core/safe_read.py``): a regular file,
+    not a link, of at most :data:`MAX_RECORD_BYTES`, bounded JSON depth, and the shape of a
+    record (its graph that of ``resources.json``) checked before any field is used."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = safe_read.read_json(path, MAX_RECORD_BYTES)
+        if isinstance(document, dict) and document.get("version") != RECORD_VERSION:
+            version = safe_read.printable(repr(document.get("version"))[:40])
+            shown = safe_read.shown(path)
+            raise RecordError(f"{shown} has version {version}, not {RECORD_VERSION}")
+        record = safe_read.validated(document, _RECORD, safe_read.shown(path), _WHAT)
     except FileNotFoundError:
         return None
-    except (OSError, ValueError) as error:
-        raise RecordError(f"{path.name} cannot be read: {error}") from None
-    try:
-        if document["version"] != RECORD_VERSION:
-            raise RecordError(
-                f"{path.name} has version {document['version']}, not {RECORD_VERSION}"
-            )
-        return AppliedRecord(
-            system=str(document["system"]),
-            environment=str(document["environment"]),
-            commit=document["commit"],
-            spec_sha256=str(document["specSha256"]),
-            graph_sha256=str(document["graphSha256"]),
-            spec_files={str(k): str(v) for k, v in document["specFiles"].items()},
-            graph=document["graph"],
-        )
-    except (KeyError, TypeError, AttributeError) as error:
-        raise RecordError(f"{path.name} is not an mlplane applied-state record ({error})") from None
+    except safe_read.ReadBackError as error:
+        raise RecordError(str(error)) from None
+    return AppliedRecord(
+        system=record.system,
+        environment=record.environment,
+        commit=record.commit,
+        spec_sha256=record.specSha256,
+        graph_sha256=record.graphSha256,
+        spec_files=record.specFiles,
+        graph=document["graph"],
+    )
+
+
+MAX_RECORD_BYTES = 128 * 2**20
+"""As the plan cache's entries: a graph of some 12,000 resources is about 30 MiB."""
+_WHAT = "an mlplane applied-state record"
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(strict=True, frozen=True)
+
+
+class _Origin(_Shape):
+    path: str
+    file: str
+    line: int
+    column: int
+
+
+class _Options(_Shape):
+    protect: bool
+    retainOnDelete: bool
+    deleteBeforeReplace: bool
+    ignoreChanges: list[str]
+    additionalSecretOutputs: list[str]
+    provider: str | None = None
+
+
+class _Resource(_Shape):
+    """One resource as ``Resource.to_json`` writes it."""
+
+    type: str
+    name: str
+    component: bool
+    parent: str | None
+    dependsOn: list[str]
+    options: _Options
+    inputs: dict[str, Any]
+    origin: _Origin
+
+
+class _Graph(_Shape):
+    """``resources.json`` (``ResourceGraph.to_json``)."""
+
+    version: int
+    environment: str
+    target: str
+    resources: list[_Resource]
+
+
+class _Record(_Shape):
+    """What :meth:`AppliedRecord.to_json` writes (``tool`` is informative and not checked)."""
+
+    version: int
+    system: str
+    environment: str
+    commit: str | None
+    specSha256: str
+    graphSha256: str
+    specFiles: dict[str, str]
+    graph: _Graph
+
+
+_RECORD: TypeAdapter[_Record] = TypeAdapter(_Record)
 
 
 def write_record(path: Path, record: AppliedRecord) -> None:

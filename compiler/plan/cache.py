@@ -24,8 +24,9 @@ untrusted (a pull request could commit a file into ``.mlplane/cache/``), so:
   entry fails the check and is ignored, as is an entry over :data:`MAX_ENTRY_BYTES`;
 * entries are written to a temporary file and renamed into place (readers never see half an
   entry), only for lowerings without errors, and only when the graph can be given back exactly;
-* a symbolic link anywhere in the cache's directories disables the cache, and an entry that is
-  not a regular file (a link, a device) is not read;
+* a symbolic link anywhere in the cache's directories disables the cache, and an entry is read
+  as every file mlplane reads back (``compiler/core/safe_read.py``): one that is not a regular
+  file (a link, a device, a FIFO, which would block the reader) is not read;
 * any problem (no home directory, a read-only disk) means no cache, never an error.
 
 The graph is stored in the compact canonical JSON that the graph digest is computed from, so
@@ -42,7 +43,6 @@ import importlib.util
 import json
 import os
 import secrets
-import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from mlplane import __version__
+from mlplane.compiler.core import safe_read
 from mlplane.compiler.core.diagnostics import Diagnostic, Location, Related, Severity
 
 CACHE_FORMAT = 1
@@ -91,10 +92,10 @@ class PlanCache:
     def read(self, key: str) -> Hit | None:
         """The entry of ``key`` when present and authentic, else None."""
         try:
-            data = _read_bounded(self.directory / f"{key}.entry")
-        except OSError:
+            data = safe_read.read_regular(self.directory / f"{key}.entry", MAX_ENTRY_BYTES)
+        except (OSError, safe_read.ReadBackError):
             return None
-        return _parsed(data, key, self.secret) if data is not None else None
+        return _parsed(data, key, self.secret)
 
     def write(self, key: str, hit: Hit) -> None:
         """Store ``hit`` atomically; failures are ignored (a cache is never required)."""
@@ -219,18 +220,6 @@ def _real_directories(root: Path, relative: Path) -> bool:
         if probe.is_symlink() or (probe.exists() and not probe.is_dir()):
             return False
     return True
-
-
-def _read_bounded(path: Path) -> bytes | None:
-    """The bytes of ``path`` if it is a regular file (a link is not followed: one committed to
-    point at ``/dev/zero`` must not be read) of at most :data:`MAX_ENTRY_BYTES`."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    with os.fdopen(fd, "rb") as stream:
-        info = os.fstat(stream.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_ENTRY_BYTES:
-            return None
-        data = stream.read(MAX_ENTRY_BYTES + 1)
-    return data if len(data) <= MAX_ENTRY_BYTES else None
 
 
 def _mac(secret: bytes, key: str, body: bytes) -> str:

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+
 from mlplane import __version__
-from mlplane.compiler.core import canonical
+from mlplane.compiler.core import canonical, safe_read
 from mlplane.compiler.plan.model import (
     PLAN_FORMAT_VERSION,
     Plan,
@@ -163,32 +165,76 @@ class SavedPlan:
     has_changes: bool
 
 
+MAX_SAVED_PLAN_BYTES = 128 * 2**20
+
+
 def load_saved(path: Path) -> SavedPlan:
+    """The binding of the plan saved at ``path``, read as every file mlplane reads back is
+    (``compiler/core/safe_read.py``: a regular file, not a link, bounded size and depth) and
+    checked against the shape of a plan before any field is used; :class:`SavedPlanError`
+    naming the file otherwise."""
+    name = safe_read.shown(path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise SavedPlanError(f"{path.name} cannot be read: {error}") from None
+        document = safe_read.read_json(path, MAX_SAVED_PLAN_BYTES)
+    except FileNotFoundError:
+        raise SavedPlanError(f"{name}: no such file") from None
+    except safe_read.ReadBackError as error:
+        raise SavedPlanError(str(error)) from None
     if not isinstance(document, dict) or document.get("kind") != PLAN_KIND:
-        raise SavedPlanError(f"{path.name} is not an mlplane plan (written by mlplane plan --out)")
+        raise SavedPlanError(f"{name} is not an mlplane plan (written by mlplane plan --out)")
     if document.get("version") != PLAN_FORMAT_VERSION:
-        raise SavedPlanError(
-            f"{path.name} has plan version {document.get('version')!r}, not {PLAN_FORMAT_VERSION}"
-        )
+        version = safe_read.printable(repr(document.get("version"))[:40])
+        raise SavedPlanError(f"{name} has plan version {version}, not {PLAN_FORMAT_VERSION}")
     if document.get("status") != "ok":
-        raise SavedPlanError(f"{path.name} records a plan that failed; it cannot be applied")
+        raise SavedPlanError(f"{name} records a plan that failed; it cannot be applied")
     try:
-        head, base = document["head"], document["base"]
-        return SavedPlan(
-            system=str(document["system"]),
-            environment=str(document["environment"]),
-            head_commit=head["commit"],
-            base_ref=str(base["ref"]),
-            base_kind=str(base["kind"]),
-            base_commit=base["commit"],
-            base_graph_sha256=base["graphSha256"],
-            spec_sha256=str(head["specSha256"]),
-            graph_sha256=str(head["graphSha256"]),
-            has_changes=bool(document["summary"]["changes"]),
-        )
-    except (KeyError, TypeError) as error:
-        raise SavedPlanError(f"{path.name} lacks the field {error} of a plan") from None
+        found = safe_read.validated(document, _SAVED, name, "an mlplane plan")
+    except safe_read.ReadBackError as error:
+        raise SavedPlanError(str(error)) from None
+    head, base = found.head, found.base
+    return SavedPlan(
+        system=found.system,
+        environment=found.environment,
+        head_commit=head.commit,
+        base_ref=base.ref,
+        base_kind=base.kind,
+        base_commit=base.commit,
+        base_graph_sha256=base.graphSha256,
+        spec_sha256=head.specSha256,
+        graph_sha256=head.graphSha256,
+        has_changes=found.summary.changes,
+    )
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(strict=True, frozen=True)
+
+
+class _Head(_Shape):
+    commit: str | None
+    specSha256: str
+    graphSha256: str
+
+
+class _Base(_Shape):
+    ref: str
+    kind: str
+    commit: str | None
+    graphSha256: str | None
+
+
+class _Summary(_Shape):
+    changes: bool
+
+
+class _Saved(_Shape):
+    """The fields of a saved plan that ``apply --plan`` reads (the rest is for reviewers)."""
+
+    system: str
+    environment: str
+    head: _Head
+    base: _Base
+    summary: _Summary
+
+
+_SAVED: TypeAdapter[_Saved] = TypeAdapter(_Saved)
