@@ -145,7 +145,7 @@ test-fast: install ## unit tests only: no judges, no fuzzing, no slow tests (abo
 # Everything generated from the code, in dependency order; the goldens last, since accepting
 # them runs the judges first (tests/test_build_golden.py). Review the diff before committing.
 generate: judges ## regenerate JSON Schema, codes and policy docs, AWS class table, goldens
-	$(VENV_PY) -m mlplane.schema.export
+	$(VENV_PY) -m mlplane.compiler.build.schema_files
 	$(VENV_PY) -m mlplane.compiler.build.codes_doc
 	$(VENV_PY) -m mlplane.policies.docs
 	$(VENV_PY) tools/gen_aws_classes.py

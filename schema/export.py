@@ -7,20 +7,17 @@ Two schemas are committed next to this module and drift-tested:
   but no top-level section is required, so an editor does not flag ``models.yaml`` for lacking
   ``metadata``. (The compiler still checks the merged whole.)
 
-``python -m mlplane.schema.export`` rewrites both.
+This module only builds the schemas as data: ``schema/`` is the bottom floor and imports
+nothing of the compiler. The committed text (canonical JSON) and the files are written by
+``python -m mlplane.compiler.build.schema_files`` (or ``make generate``).
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlplane.compiler.build.writer import write_new_file
-from mlplane.compiler.core.canonical import canonical_json
 from mlplane.schema.models import MLSystem
 
 SCHEMA_ID = "https://mlplane.dev/schema/mlplane.v1.schema.json"
@@ -47,37 +44,3 @@ def fragment_schema() -> dict[str, Any]:
     schema["title"] = "mlplane spec v1 (one file of a multi-file spec)"
     schema.pop("required", None)
     return schema
-
-
-def _text(schema: dict[str, Any]) -> str:
-    return canonical_json(schema)
-
-
-def schema_text() -> str:
-    return _text(json_schema())
-
-
-def fragment_schema_text() -> str:
-    return _text(fragment_schema())
-
-
-def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mlplane.schema.export",
-        description="Write the spec's JSON Schema and the schema of one file of a multi-file spec.",
-    )
-    parser.add_argument(
-        "directory",
-        nargs="?",
-        type=Path,
-        default=SCHEMA_FILE.parent,
-        help="directory to write both schema files into (default: the package's schema/)",
-    )
-    arguments = parser.parse_args(argv)
-    write_new_file(arguments.directory / SCHEMA_FILE.name, schema_text())
-    write_new_file(arguments.directory / FRAGMENT_FILE.name, fragment_schema_text())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -18,7 +18,8 @@ import jsonschema
 import pytest
 import yaml
 
-from mlplane.schema.export import FRAGMENT_FILE, SCHEMA_FILE, fragment_schema_text, schema_text
+from mlplane.compiler.build.schema_files import fragment_schema_text, schema_text
+from mlplane.schema.export import FRAGMENT_FILE, SCHEMA_FILE
 from tests.judges import require_judge
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +89,7 @@ def test_committed_schema_is_current() -> None:
     committed = SCHEMA_FILE.read_text(encoding="utf-8")
     assert committed == schema_text(), (
         f"schema/{SCHEMA_FILE.name} is out of date with schema/models.py; "
-        "regenerate it with `python -m mlplane.schema.export` and commit the result"
+        "regenerate it with `make generate` and commit the result"
     )
 
 
@@ -99,9 +100,7 @@ def test_schema_declares_draft_2020_12(schema: dict[str, Any]) -> None:
 
 def test_committed_fragment_schema_is_current() -> None:
     committed = FRAGMENT_FILE.read_text(encoding="utf-8")
-    assert committed == fragment_schema_text(), (
-        "regenerate it with `python -m mlplane.schema.export`"
-    )
+    assert committed == fragment_schema_text(), "regenerate it with `make generate`"
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[path.name for path in EXAMPLES])

@@ -369,7 +369,7 @@ def schema() -> None:
     Example:
       mlplane schema > mlplane.v1.schema.json
     """
-    from mlplane.schema.export import schema_text
+    from mlplane.compiler.build.schema_files import schema_text
 
     click.echo(schema_text(), nl=False)
 
