@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from mlplane.schema import formats
+from mlplane.schema import formats, promql_shape
 
 Check = Callable[[str], str]
 
@@ -317,9 +317,9 @@ SecretRef = _string_type(
 
 
 def _check_promql(value: str) -> str:
-    problem = formats.promql_problem(value)
+    problem = promql_shape.check(value)
     if problem is not None:
-        raise fail("invalid-promql", problem)
+        raise fail(problem.code, problem.message, hint=problem.hint)
     return value
 
 

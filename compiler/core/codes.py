@@ -60,6 +60,17 @@ INVALID_DATE = register_code("invalid-date", "a date is not an ISO 8601 calendar
 INVALID_IMAGE = register_code("invalid-image", "a container image reference is malformed")
 INVALID_URI = register_code("invalid-uri", "a URI is malformed or uses an unsupported scheme")
 INVALID_PROMQL = register_code("invalid-promql", "a PromQL expression does not parse")
+PROMQL_TOO_DEEP = register_code(
+    "promql-too-deep", "a PromQL expression nests brackets or operators deeper than the limit"
+)
+PROMQL_NOT_VECTOR = register_code(
+    "promql-not-vector", "a PromQL expression is not an instant vector (a string, scalar, range)"
+)
+PROMQL_UNSUPPORTED = register_code(
+    "promql-unsupported",
+    "PromQL that parses but that the rules' Prometheus 2 (promtool) rejects: quoted names, "
+    "unknown functions, misplaced durations, Go-incompatible regular expressions",
+)
 INVALID_SECRET_REF = register_code("invalid-secret-ref", "a secret reference is malformed")
 INLINE_SECRET = register_code(
     "inline-secret", "a value looks like a secret; secrets must be references", sensitive=True

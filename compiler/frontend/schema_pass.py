@@ -133,7 +133,8 @@ def _describe(
         pass
     else:  # our own validators name a registered code as the error type
         suggestion = context.get("suggestion")
-        return kind, str(item["msg"]), f"did you mean {suggestion!r}?" if suggestion else None
+        hint = f"did you mean {suggestion!r}?" if suggestion else context.get("hint")
+        return kind, str(item["msg"]), str(hint) if hint else None
     if kind in _TYPE_WORDS:
         return codes.WRONG_TYPE, *_wrong_type(document, path, value, _TYPE_WORDS[kind])
     if kind == "literal_error":
