@@ -36,6 +36,11 @@ def kubernetes_validate() -> str:
     return require_judge("kubernetes-validate")
 
 
+@pytest.fixture(scope="session")
+def opa() -> str:
+    return require_judge("opa")
+
+
 @pytest.fixture(autouse=True)
 def _private_cache_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

@@ -28,6 +28,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Project-local install locations, searched before PATH so the pinned versions win.
 JUDGE_DIRS: tuple[Path, ...] = (
     REPO_ROOT / ".judges" / "checkov" / "bin",
+    REPO_ROOT / ".judges" / "bin",
     REPO_ROOT / ".venv" / "bin",
 )
 
@@ -38,9 +39,13 @@ INSTALL_HINTS: dict[str, str] = {
     "zizmor": "PyPI 'zizmor' (pyproject's test extra)",
     "check-jsonschema": "PyPI 'check-jsonschema' (pyproject's test extra)",
     "kubernetes-validate": "PyPI 'kubernetes-validate' (pyproject's test extra)",
+    "opa": "Go module github.com/open-policy-agent/opa, built into .judges/bin with the local Go",
 }
 
 JUDGES: tuple[str, ...] = tuple(INSTALL_HINTS)
+
+# The arguments that make a judge print its version, when not ``--version``.
+VERSION_ARGS: dict[str, tuple[str, ...]] = {"opa": ("version",)}
 
 
 def in_ci() -> bool:

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.judges import JUDGES, require_judge
+from tests.judges import JUDGES, VERSION_ARGS, require_judge
 
 
 @pytest.mark.judge
@@ -15,7 +15,7 @@ from tests.judges import JUDGES, require_judge
 def test_judge_reports_its_version(name: str) -> None:
     judge = require_judge(name)
     proc = subprocess.run(
-        [judge, "--version"],
+        [judge, *VERSION_ARGS.get(name, ("--version",))],
         capture_output=True,
         text=True,
         timeout=120,

@@ -5,6 +5,7 @@
 #   checkov                                         PyPI, in its own venv .judges/checkov (its pins clash)
 #   promtool                                        Debian package `prometheus`, only when root
 #   amtool                                          Debian package `prometheus-alertmanager`, only when root
+#   opa                                             Go module, built with the local Go into .judges/bin
 #
 # Idempotent and quiet on success: it prints one table of the judges and their versions.
 # Under CI=true a missing judge is an error (exit 1); elsewhere it is reported and tests skip.
@@ -12,7 +13,8 @@
 # Usage: tools/install-judges.sh            install what is missing, then print the table
 #        tools/install-judges.sh --status   only print the table
 #
-# Environment: VENV (default .venv), JUDGES_DIR (default .judges), CHECKOV_SPEC, CHECKOV_PYTHON.
+# Environment: VENV (default .venv), JUDGES_DIR (default .judges), CHECKOV_SPEC, CHECKOV_PYTHON,
+# OPA_VERSION (the pinned github.com/open-policy-agent/opa release).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -24,6 +26,7 @@ CHECKOV_SPEC=${CHECKOV_SPEC:-checkov>=3.2,<4}
 # checkov's venv is built from the same base interpreter as the project venv.
 CHECKOV_PYTHON=${CHECKOV_PYTHON:-$VENV/bin/python}
 PYPI_JUDGES=(zizmor check-jsonschema kubernetes-validate)
+OPA_VERSION=${OPA_VERSION:-v1.22.4}
 
 is_ci() { [[ ${CI:-} =~ ^([Tt]rue|TRUE|1|yes)$ ]]; }
 
@@ -47,6 +50,7 @@ judge_path() {
     checkov) path=$CHECKOV_VENV/bin/checkov ;;
     promtool) path=$(command -v promtool || true) ;;
     amtool) path=$(command -v amtool || true) ;;
+    opa) path=$JUDGES_DIR/bin/opa ;;
     *) path=$VENV/bin/$1 ;;
   esac
   if [[ -n $path && -x $path ]]; then echo "$path"; fi
@@ -116,17 +120,31 @@ install_amtool() {
   install_debian_judge amtool prometheus-alertmanager
 }
 
-# First version-looking token of `JUDGE --version`.
+# opa (the reference Rego evaluator) checks that regopy decides the example policies as it does.
+# Built from source with the machine's own Go (GOTOOLCHAIN=local: no toolchain download).
+install_opa() {
+  [[ -n $(judge_path opa) ]] && return 0
+  if ! command -v go >/dev/null 2>&1; then
+    echo "install-judges: skipping opa: no Go toolchain on PATH (https://go.dev/dl/)." >&2
+    return 0
+  fi
+  mkdir -p "$JUDGES_DIR/bin"
+  GOTOOLCHAIN=local GOBIN=$(cd "$JUDGES_DIR/bin" && pwd) \
+    quietly go install "github.com/open-policy-agent/opa@$OPA_VERSION"
+}
+
+# First version-looking token of `JUDGE --version` (`opa version`).
 judge_version() {
-  local out
-  out=$("$1" --version 2>&1 </dev/null) || { echo "broken"; return 0; }
+  local out flag=--version
+  [[ $(basename "$1") == opa ]] && flag=version
+  out=$("$1" "$flag" 2>&1 </dev/null) || { echo "broken"; return 0; }
   if [[ $out =~ ([0-9]+\.[0-9]+(\.[0-9]+)?) ]]; then echo "${BASH_REMATCH[1]}"; else echo "?"; fi
 }
 
 print_table() {
   local name path missing=0
   printf '%-20s %-10s %s\n' judge version path
-  for name in promtool amtool checkov "${PYPI_JUDGES[@]}"; do
+  for name in promtool amtool checkov opa "${PYPI_JUDGES[@]}"; do
     path=$(judge_path "$name")
     if [[ -n $path ]]; then
       printf '%-20s %-10s %s\n' "$name" "$(judge_version "$path")" "$path"
@@ -144,6 +162,7 @@ main() {
     install_checkov
     install_promtool
     install_amtool
+    install_opa
   fi
   if ! print_table; then
     if is_ci; then

@@ -246,10 +246,13 @@ def _policy_stage(
     from mlplane.compiler.policy.rego import RegoSource
 
     del environments
-    rego = RegoSource(document.root, policy_dirs, result.diagnostics)
+    rego = RegoSource(document.root, policy_dirs, result.diagnostics, today)
     run = PolicyRun(today=today, external=rego)
-    for system in result.systems.values():
-        run.check(system, result.diagnostics, result.waived)
+    try:
+        for system in result.systems.values():
+            run.check(system, result.diagnostics, result.waived)
+    finally:
+        rego.close()  # the Rego sandbox process ends with the policy stage
     if lower and not result.diagnostics.has_errors:
         _graph_policies(result, run)
     run.finish(result.diagnostics)

@@ -132,6 +132,17 @@ WAIVER_UNMATCHED = register_code("waiver-unmatched", "a waiver matches no findin
 REGO_ERROR = register_code(
     "rego-error", "an organisation policy in Rego cannot be loaded or evaluated"
 )
+REGO_FORBIDDEN_BUILTIN = register_code(
+    "rego-forbidden-builtin",
+    "an organisation policy names a built-in the sandbox forbids (environment, network, "
+    "randomness, clock, trace)",
+)
+REGO_TIMEOUT = register_code(
+    "rego-timeout", "an organisation policy exceeded its CPU or wall-clock time limit"
+)
+REGO_PRINT = register_code(
+    "rego-print", "what an organisation policy's print() wrote, captured and escaped", Severity.INFO
+)
 
 
 @dataclass(frozen=True, slots=True)
