@@ -411,27 +411,24 @@ def secret_ref_problem(value: str) -> str | None:
 
 # --- PromQL ---------------------------------------------------------------------------------------
 
-_WINDOW_MARK = re.compile(r"\{\{\s*window\s*\}\}")
-
-
-def promql_problem(value: str) -> str | None:
-    """None when ``value`` parses as PromQL once ``{{window}}`` is replaced by a duration."""
-    if len(value) > 4096:
-        return "PromQL expression is longer than 4096 characters"
-    concrete = _WINDOW_MARK.sub("5m", value)
-    if "{{" in concrete or "}}" in concrete or "${{" in concrete:
-        return "only {{window}} may appear between '{{' and '}}' in a PromQL expression"
-    import promql_parser
-
-    try:
-        promql_parser.parse(concrete)
-    except (ValueError, TypeError) as error:
-        return f"PromQL does not parse: {str(error).splitlines()[0][:200]}"
-    return None
+WINDOW_MARK = re.compile(r"\{\{\s*window\s*\}\}")
+"""``{{window}}`` in a ratio indicator's PromQL: the range each burn-rate window substitutes.
+The shape of the PromQL itself is checked by ``schema/promql_shape.py``."""
 
 
 def has_window_marker(value: str) -> bool:
-    return _WINDOW_MARK.search(value) is not None
+    return WINDOW_MARK.search(value) is not None
+
+
+# --- names derived from the spec ------------------------------------------------------------------
+
+DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+"""A DNS-1123 label of at most 63 characters (use with ``fullmatch``): a system's name as the
+plan and the generated-file headers accept it back from a file they did not write."""
+
+PORTABLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+"""Letters, digits, ``_ . -``, starting alphanumeric, at most 100 characters (use with
+``fullmatch``): a Pulumi stack name, and a file name safe to print in a header."""
 
 
 # --- labels ---------------------------------------------------------------------------------------

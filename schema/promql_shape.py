@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from mlplane.schema.formats import WINDOW_MARK
+
 MAX_NESTING = 32
 """Deepest bracket nesting, ``(``, ``[`` and ``{`` alike."""
 MAX_DEPTH = 64
@@ -84,7 +86,6 @@ class _Token:
 
 
 MAX_LENGTH = 4096
-_WINDOW_MARK = re.compile(r"\{\{\s*window\s*\}\}")
 
 
 def check(value: str) -> Problem | None:
@@ -92,7 +93,7 @@ def check(value: str) -> Problem | None:
     nesting (before parsing), parsing, Prometheus 2 syntax, then depth and value type."""
     if len(value) > MAX_LENGTH:
         return Problem(_INVALID, f"PromQL expression is longer than {MAX_LENGTH} characters", "")
-    concrete = _WINDOW_MARK.sub("5m", value)
+    concrete = WINDOW_MARK.sub("5m", value)
     if "{{" in concrete or "}}" in concrete:
         message = "only {{window}} may appear between '{{' and '}}' in a PromQL expression"
         return Problem(_INVALID, message, "")

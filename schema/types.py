@@ -356,15 +356,15 @@ LabelValue = _string_type(
     _check_label_value, {"pattern": formats.LABEL_VALUE_RE.pattern, "maxLength": 63}
 )
 
-_POLICY_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*\.[a-z0-9]+(-[a-z0-9]+)*$")
+POLICY_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*\.[a-z0-9]+(-[a-z0-9]+)*$")
 
 
 PolicyId = _regex_type(
-    _POLICY_ID,
+    POLICY_ID,
     "policy id",
     "write domain.rule-name, e.g. 'data.retention-bounded'",
     max_length=80,
-    schema={"pattern": _POLICY_ID.pattern, "maxLength": 80},
+    schema={"pattern": POLICY_ID.pattern, "maxLength": 80},
 )
 
 _PRINCIPAL = re.compile(

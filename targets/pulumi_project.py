@@ -35,6 +35,7 @@ import yaml
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System
 from mlplane.compiler.core.provenance import header_line
+from mlplane.schema.formats import PORTABLE_NAME
 from mlplane.targets.pulumi_literals import ProgramError
 from mlplane.targets.pulumi_program import print_program, sdk_modules
 
@@ -65,7 +66,6 @@ PROVIDER_CONFIG: Mapping[str, tuple[tuple[str, str], ...]] = MappingProxyType(
 """SDK module -> (stack config key, attribute of the environment's target settings) pairs it
 needs (``targets/kubernetes/settings.py``, ``targets/aws/settings.py``)."""
 
-_STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _RELATIVE_FILE_BACKEND = re.compile(r"file://(?![/~])")
 """``file://.mlplane/state``: relative to where ``pulumi`` runs, i.e. inside the build output,
 which a rebuild replaces (the build refuses to delete files it did not write, so the next build
@@ -80,7 +80,7 @@ class PulumiEmitter:
 
     def emit(self, system: System, graph: ResourceGraph) -> Mapping[str, str]:
         stack = graph.environment
-        if not _STACK_NAME.fullmatch(stack):
+        if not PORTABLE_NAME.fullmatch(stack):
             raise ProgramError(f"environment {stack!r} is not a valid Pulumi stack name")
         modules = sdk_modules(graph)
         return {

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from mlplane.schema import formats
+from mlplane.schema import formats, promql_shape
 
 
 @pytest.mark.parametrize(
@@ -163,10 +163,12 @@ def test_secret_refs_rejected(ref: str) -> None:
 
 def test_promql_with_window_marker() -> None:
     good = 'sum(rate(http_requests_total{code=~"5.."}[{{window}}]))'
-    assert formats.promql_problem(good) is None
+    assert promql_shape.check(good) is None
     assert formats.has_window_marker(good)
-    assert "does not parse" in (formats.promql_problem("sum(rate(x[5m])") or "")
-    assert "only {{window}}" in (formats.promql_problem("x[{{ .Value }}]") or "")
+    unbalanced = promql_shape.check("sum(rate(x[5m])")
+    assert unbalanced is not None
+    template = promql_shape.check("x[{{ .Value }}]")
+    assert template is not None and "only {{window}}" in template.message
 
 
 def test_endpoints() -> None:

@@ -13,15 +13,13 @@ absolute path of the build machine ever reaches an output.
 
 from __future__ import annotations
 
-import re
 from pathlib import PurePath
 
 from mlplane import __version__
 from mlplane.compiler.core.ir import System
+from mlplane.schema.formats import DNS_LABEL, PORTABLE_NAME
 
 GENERATOR = "mlplane"
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_SAFE_SYSTEM = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 
 
 def spec_file_names(system: System) -> tuple[str, ...]:
@@ -32,12 +30,12 @@ def spec_file_names(system: System) -> tuple[str, ...]:
     """
     files = {location.file for location in system.origins.values()}  # a few distinct strings
     names = {PurePath(file).name for file in files}
-    return tuple(sorted(name for name in names if _SAFE_NAME.fullmatch(name)))
+    return tuple(sorted(name for name in names if PORTABLE_NAME.fullmatch(name)))
 
 
 def spec_display(system: System) -> str:
     """``fraud-scoring (mlplane.yaml)``: the system and its spec files, safe to print anywhere."""
-    name = system.name if _SAFE_SYSTEM.fullmatch(system.name) else "<system>"
+    name = system.name if DNS_LABEL.fullmatch(system.name) else "<system>"
     files = ", ".join(spec_file_names(system))
     return f"{name} ({files})" if files else name
 

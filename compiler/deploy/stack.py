@@ -34,9 +34,9 @@ import yaml
 from mlplane.compiler.build import outputs as builder
 from mlplane.compiler.plan.applied import STATE_DIR, AppliedRecord
 from mlplane.compiler.plan.lower import graph_digest, spec_hash, spec_texts
+from mlplane.schema.formats import PORTABLE_NAME
 
 STATE_SUBDIR = "state"
-_STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 _PASSPHRASE_VARIABLES = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE")
 
 
@@ -68,7 +68,7 @@ def today() -> date:
 def stack_name(system: str, environment: str) -> str:
     """``<system>-<env>``, refused unless it is a plain Pulumi stack name (QUALITY §A row 34)."""
     name = f"{system}-{environment}"
-    if not _STACK_NAME.fullmatch(name):
+    if not PORTABLE_NAME.fullmatch(name):
         raise ValueError(f"stack name {name!a} is not a plain Pulumi stack name")
     return name
 

@@ -24,7 +24,6 @@ cannot find, is: the plan then carries only those problems.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Mapping
 from functools import cache, partial
@@ -63,8 +62,8 @@ from mlplane.compiler.plan.spec_sections import (
     waivers,
 )
 from mlplane.compiler.policy.engine import PolicyRun
+from mlplane.schema.formats import DNS_LABEL
 
-_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 BASE_NONE = "none"
 BASE_APPLIED = "applied"
 WORKING_TREE = "working tree"
@@ -368,4 +367,4 @@ def _declared_name(document: Document | None) -> str | None:
     """``metadata.name`` when it is a plain DNS label, so a failed plan keeps its PR marker."""
     metadata = document.data.get("metadata") if document else None
     name = metadata.get("name") if isinstance(metadata, dict) else None
-    return name if isinstance(name, str) and _DNS_LABEL.fullmatch(name) else None
+    return name if isinstance(name, str) and DNS_LABEL.fullmatch(name) else None

@@ -61,8 +61,8 @@ from mlplane.compiler.core.diagnostics import (
 )
 from mlplane.compiler.core.graph import Resource, ResourceGraph
 from mlplane.schema import formats
+from mlplane.schema.types import POLICY_ID
 
-RULE_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*\.[a-z0-9]+(-[a-z0-9]+)*$")
 """``domain.rule-name``: the form waivers and ``policies.rules`` accept (schema ``PolicyId``)."""
 MIRROR_ID = re.compile(r"^(CKV2?_[A-Z0-9]+_\d+|AVD-[A-Z0-9]+-\d{4})$")
 """A Checkov check id (``CKV_K8S_43``, ``CKV2_AWS_6``) or a Trivy/AVD id (``AVD-KSV-0011``)."""
@@ -205,7 +205,7 @@ class RulePack:
 
 
 def _validate(rule: Rule) -> None:
-    if not RULE_ID.match(rule.id) or len(rule.id) > 80:
+    if not POLICY_ID.match(rule.id) or len(rule.id) > 80:
         raise ValueError(f"policy rule id {rule.id!r} is not of the form domain.rule-name")
     bad = [m for m in rule.mirrors if not MIRROR_ID.match(m)]
     if bad:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from mlplane.schema.formats import WINDOW_MARK
+
 _SAFE_VALUE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,199}")
 _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_WINDOW_MARK = re.compile(r"\{\{\s*window\s*\}\}")
 _REGEX_SPECIAL = re.compile(r"([.\\+*?()|\[\]{}^$])")
 
 
@@ -72,4 +73,4 @@ def le_matcher(boundary: str) -> str:
 
 def with_window(expression: str, window: str) -> str:
     """A custom ratio query with its ``{{window}}`` marks replaced by ``window``."""
-    return _WINDOW_MARK.sub(window, expression)
+    return WINDOW_MARK.sub(window, expression)
