@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Sequence
@@ -209,6 +210,28 @@ def test_symbolic_links(repo: Repo) -> None:
     load_spec(Path("spec"), here)
     assert [d.one_line() for d in diagnostics] == [d.one_line() for d in here]
     assert "duplicate-name" in {d.code for d in diagnostics}
+
+
+def test_a_base_file_name_that_is_not_utf8_is_a_located_error(repo: Repo) -> None:
+    """At the base as in the working tree: a spec file whose name is not UTF-8 is refused with
+    its name escaped (a lone surrogate would break every output format), never exit 3."""
+    raw = os.path.join(os.fsencode(repo.root / "spec"), b"bad-\xff.yaml")
+    with open(raw, "wb") as handle:
+        handle.write(b"a: 1\n")
+    repo.commit("latin-1 name")
+    os.remove(raw)
+    found, diagnostics = read("HEAD")
+    assert found.document is None
+    problems = [d for d in diagnostics if d.code == "not-utf8"]
+    assert len(problems) == 1, [d.one_line() for d in diagnostics]
+    assert problems[0].location is not None
+    assert "\\u{DCFF}" in problems[0].location.file
+    problems[0].one_line().encode("utf-8")  # printable in every format
+    result = CliRunner().invoke(
+        cli, ["plan", "spec", "--env", "dev", "--base", "HEAD", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output  # a base that fails to compile: all-create
+    assert "does not compile" in json.loads(result.output)["warnings"][0]
 
 
 def test_working_tree_and_index_are_untouched(repo: Repo) -> None:

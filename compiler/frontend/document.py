@@ -85,11 +85,11 @@ def discover(target: Path, diagnostics: Diagnostics, limits: Limits = DEFAULT_LI
         if not entry.name.endswith(SPEC_SUFFIXES) or entry.name.startswith("."):
             continue
         path = Path(entry.path)
-        if not _utf8(entry.name):
+        if not utf8_name(entry.name):
             diagnostics.error(
                 codes.NOT_UTF8,
                 "the file name is not valid UTF-8; rename the file",
-                Location(_escaped(display_name(path)), 1, 1),
+                Location(escaped_name(display_name(path)), 1, 1),
             )
             continue
         if entry.is_symlink() and _link_loops(path):
@@ -122,7 +122,7 @@ def discover(target: Path, diagnostics: Diagnostics, limits: Limits = DEFAULT_LI
     return found
 
 
-def _utf8(name: str) -> bool:
+def utf8_name(name: str) -> bool:
     """Whether a file name decoded from the file system is UTF-8 (undecodable bytes arrive as
     lone surrogates, which no output can encode)."""
     try:
@@ -132,7 +132,7 @@ def _utf8(name: str) -> bool:
     return True
 
 
-def _escaped(name: str) -> str:
+def escaped_name(name: str) -> str:
     """``name`` with lone surrogates (undecodable bytes) shown as ``\\u{DCXX}``."""
     return "".join(c if not 0xD800 <= ord(c) <= 0xDFFF else f"\\u{{{ord(c):04X}}}" for c in name)
 

@@ -63,7 +63,14 @@ from typing import Literal
 from mlplane.compiler.core import codes
 from mlplane.compiler.core.diagnostics import Diagnostics, Location
 from mlplane.compiler.core.source import DEFAULT_LIMITS, Limits, LoadedFile
-from mlplane.compiler.frontend.document import SPEC_SUFFIXES, Document, assemble, display_name
+from mlplane.compiler.frontend.document import (
+    SPEC_SUFFIXES,
+    Document,
+    assemble,
+    display_name,
+    escaped_name,
+    utf8_name,
+)
 from mlplane.compiler.frontend.loader import load_bytes
 
 GIT_TIMEOUT_SECONDS = 60
@@ -463,6 +470,11 @@ def _selected(
     chosen: dict[str, _Entry] = {}
     for entry in sorted(blobs, key=lambda e: e.name):
         if not listing.single_file and not _is_spec_name(entry.name):
+            continue
+        if not utf8_name(entry.name):
+            where = Location(escaped_name(_display(target, entry.name)), 1, 1)
+            message = "the file name is not valid UTF-8 at the base revision; rename the file"
+            diagnostics.error(codes.NOT_UTF8, message, where)
             continue
         real = (
             _follow(git, entry, regular, target, diagnostics) if entry.mode == _SYMLINK else entry
