@@ -34,7 +34,7 @@ from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostic, Diagnostics, Severity
 from mlplane.compiler.core.graph import Resource, ResourceGraph
 from mlplane.compiler.core.plugins import Target, targets
-from mlplane.targets.kubernetes import TARGET, codes, emit_manifests, lower
+from mlplane.targets.kubernetes import TARGET, codes, emit_manifests, lower, servers
 from mlplane.targets.monitoring.rules import rules_yaml
 from tests.specs import compile_text
 
@@ -210,8 +210,13 @@ def assert_hardened_container(container: dict[str, Any], kind: str, system: ir.S
     assert not any("secretKeyRef" in e.get("valueFrom", {}) for e in container["env"])
     if kind != "CronJob":
         model = system.models[container["env"][0]["value"]]
-        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-            assert container[probe]["httpGet"]["path"] == model.serving.health_path
+        paths = {
+            "livenessProbe": servers.liveness_path(model),
+            "readinessProbe": servers.readiness_path(model),
+            "startupProbe": servers.readiness_path(model),
+        }
+        for probe, path in paths.items():
+            assert container[probe]["httpGet"]["path"] == path
 
 
 @pytest.mark.parametrize(("example", "env"), CASES, ids=CASE_IDS)
@@ -292,10 +297,13 @@ def test_canary_becomes_a_rollout_with_the_declared_steps_and_an_slo_gate() -> N
     pause = {"pause": {"duration": "600s"}}
     assert canary["steps"] == [{"setWeight": 10}, pause, {"setWeight": 50}, pause]
     assert canary["analysis"]["templates"] == [{"templateName": "scorer-slo"}]
+    latest = {"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}}
+    assert canary["analysis"]["args"] == [latest]
     metrics = named(graph, "AnalysisTemplate", "scorer-slo")["spec"]["metrics"]
     assert [m["name"] for m in metrics] == ["scorer-availability", "scorer-latency"]
-    assert metrics[0]["successCondition"] == "result[0] >= 0.9995"
-    assert metrics[1]["successCondition"] == "result[0] >= 0.995"  # the prod overlay
+    assert metrics[0]["successCondition"] == "len(result) > 0 && result[0] >= 0.9995"
+    assert metrics[0]["failureCondition"] == "len(result) > 0 && result[0] < 0.9995"
+    assert metrics[1]["successCondition"] == "len(result) > 0 && result[0] >= 0.995"  # overlay
     assert 'le="0.1"' in metrics[1]["provider"]["prometheus"]["query"]
     for metric in metrics:
         promql_parser.parse(metric["provider"]["prometheus"]["query"])
@@ -307,7 +315,10 @@ def test_blue_green_gets_a_preview_service_and_post_promotion_analysis() -> None
     assert blue_green["activeService"] == "ranker"
     assert blue_green["previewService"] == "ranker-preview"
     assert blue_green["autoPromotionSeconds"] == 1800
-    assert blue_green["postPromotionAnalysis"] == {"templates": [{"templateName": "ranker-slo"}]}
+    assert blue_green["postPromotionAnalysis"] == {
+        "templates": [{"templateName": "ranker-slo"}],
+        "args": [{"name": "canary-hash", "valueFrom": {"podTemplateHashValue": "Latest"}}],
+    }
     assert (
         named(graph, "Service", "ranker-preview")["metadata"]["labels"][
             "app.kubernetes.io/component"
@@ -687,6 +698,16 @@ DURATION = {"type": "string", "pattern": r"^[0-9]+[smh]$"}
 ANALYSIS = _obj(
     ("templates",),
     templates={"type": "array", "minItems": 1, "items": _obj(("templateName",), templateName=STR)},
+    args={
+        "type": "array",
+        "items": _obj(
+            ("name", "valueFrom"),
+            name=STR,
+            valueFrom=_obj(
+                ("podTemplateHashValue",), podTemplateHashValue={"enum": ["Stable", "Latest"]}
+            ),
+        ),
+    },
     startingStep=INT,
 )
 STEP = {
@@ -746,6 +767,7 @@ CRD_SCHEMAS: dict[str, dict[str, Any]] = {
         "AnalysisTemplate",
         _obj(
             ("metrics",),
+            args={"type": "array", "items": _obj(("name",), name=STR)},
             metrics={
                 "type": "array",
                 "minItems": 1,
@@ -755,7 +777,9 @@ CRD_SCHEMAS: dict[str, dict[str, Any]] = {
                     interval=DURATION,
                     count=INT,
                     failureLimit=INT,
+                    inconclusiveLimit=INT,
                     successCondition=STR,
+                    failureCondition=STR,
                     provider=_obj(
                         ("prometheus",),
                         prometheus=_obj(("address", "query"), address=STR, query=STR),
@@ -771,6 +795,7 @@ CRD_SCHEMAS: dict[str, dict[str, Any]] = {
             ("selector", "endpoints"),
             selector=SELECTOR,
             namespaceSelector=_obj(("matchNames",), matchNames={"type": "array", "items": STR}),
+            podTargetLabels={"type": "array", "items": STR},
             endpoints={
                 "type": "array",
                 "minItems": 1,

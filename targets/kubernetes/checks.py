@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Related, SpecPath
-from mlplane.targets.kubernetes import codes
+from mlplane.targets.kubernetes import codes, servers
 from mlplane.targets.kubernetes.context import Claim, Lowering
 
 NAME_LIMITS = {"CronJob": 52, "Namespace": 63, "Service": 63}
@@ -38,6 +39,47 @@ def check_spec(lowering: Lowering) -> None:
                 path,
                 hint="use strategy canary or blueGreen on this target",
             )
+        _check_runtime(lowering, model)
+
+
+def _check_runtime(lowering: Lowering, model: ir.Model) -> None:
+    """A runtime is deployed as its server really runs, or refused at the ``runtime:`` line:
+    the SLO rules, the rollout gates, the ServiceMonitor and the probes must read what the
+    pods expose (``servers.py``)."""
+    server = servers.server(model)
+    runtime_path: SpecPath = ("models", model.name, "runtime")
+    if not server.deployed:
+        lowering.diagnostics.error(
+            codes.UNSUPPORTED,
+            f"runtime {model.runtime!r} of model {model.name!r} is not deployed by the "
+            f"kubernetes target: {server.why_not_deployed}",
+            lowering.location(runtime_path),
+            runtime_path,
+            hint="use runtime 'generic' (a server exporting http_requests_total and "
+            "http_request_duration_seconds) or 'triton' on this target",
+        )
+        return
+    fixed = (
+        ("port", server.http_port, model.serving.port),
+        ("healthPath", server.readiness_path, model.serving.health_path),
+        ("metricsPath", server.metrics_path, model.serving.metrics_path),
+    )
+    for field, expected, given in fixed:
+        path: SpecPath = ("models", model.name, "serving", field)
+        if expected is None or given == expected:
+            continue
+        if field != "port" and path not in lowering.system.origins:
+            continue  # not written: the runtime's own path is used
+        lowering.diagnostics.error(
+            codes.UNSUPPORTED,
+            f"serving.{field} of model {model.name!r} is {given!r}, but runtime "
+            f"{model.runtime!r} serves it at {expected!r}",
+            lowering.location(path if path in lowering.system.origins else runtime_path),
+            path,
+            hint=f"set serving.{field}: {expected}"
+            if field == "port"
+            else f"remove serving.{field}: the runtime's {expected} is used",
+        )
 
 
 def check_other_targets_settings(lowering: Lowering) -> None:

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.ir import Origin
-from mlplane.targets.kubernetes import codes, names
+from mlplane.targets.kubernetes import codes, names, servers
 from mlplane.targets.kubernetes.context import Lowering
 
 NETWORKING_API = "networking.k8s.io/v1"
@@ -225,7 +225,8 @@ def ingress_rules(lowering: Lowering, model: ir.Model) -> list[Rule]:
         peers = _ingress_peers(lowering, parse_endpoint(allow.source), allow.origin)
         if peers is not None:
             rules.append(rule("ingress", peers, allow.ports or (model.serving.port,)))
-    rules.append(rule("ingress", [namespace_peer(MONITORING_NAMESPACE)], (model.serving.port,)))
+    scrape = (servers.metrics_port(model),)  # the port Prometheus scrapes (Triton: 8002)
+    rules.append(rule("ingress", [namespace_peer(MONITORING_NAMESPACE)], scrape))
     return unique(rules)
 
 

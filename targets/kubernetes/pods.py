@@ -15,7 +15,7 @@ from typing import Any
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostic, Severity, format_path
 from mlplane.compiler.core.ir import Origin
-from mlplane.targets.kubernetes import codes, names
+from mlplane.targets.kubernetes import codes, names, servers
 from mlplane.targets.kubernetes.context import Lowering
 
 RUN_AS_ID = 10001
@@ -106,17 +106,26 @@ def pod_security_context() -> dict[str, Any]:
     }
 
 
-def http_probes(health_path: str) -> dict[str, Any]:
-    """Startup, liveness and readiness on the health path.
+def http_probes(liveness_path: str, readiness_path: str) -> dict[str, Any]:
+    """Startup and readiness on the readiness path, liveness on the liveness path.
 
     The startup probe allows ten minutes for loading weights, so liveness (which restarts the
     container) only starts judging a server that has come up once.
     """
-    probe = {"httpGet": {"path": health_path, "port": names.CONTAINER_PORT_NAME}}
+
+    def probe(path: str) -> dict[str, Any]:
+        return {"httpGet": {"path": path, "port": names.CONTAINER_PORT_NAME}}
+
+    timing = {"periodSeconds": 10, "timeoutSeconds": 5}
     return {
-        "startupProbe": {**probe, "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 60},
-        "livenessProbe": {**probe, "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3},
-        "readinessProbe": {**probe, "periodSeconds": 5, "timeoutSeconds": 5, "failureThreshold": 3},
+        "startupProbe": {**probe(readiness_path), **timing, "failureThreshold": 60},
+        "livenessProbe": {**probe(liveness_path), **timing, "failureThreshold": 3},
+        "readinessProbe": {
+            **probe(readiness_path),
+            "periodSeconds": 5,
+            "timeoutSeconds": 5,
+            "failureThreshold": 3,
+        },
     }
 
 
@@ -138,12 +147,24 @@ def container(
 def serving_container(
     model: ir.Model, requirements: dict[str, Any], inputs: PodInputs
 ) -> dict[str, Any]:
-    serving = model.serving
+    """The model server: its ports and health paths are its runtime's (``servers.py``)."""
     body = container("model", model.image, requirements, inputs)
     body["ports"] = [
-        {"name": names.CONTAINER_PORT_NAME, "containerPort": serving.port, "protocol": "TCP"}
+        {
+            "name": names.CONTAINER_PORT_NAME,
+            "containerPort": servers.http_port(model),
+            "protocol": "TCP",
+        }
     ]
-    body.update(http_probes(serving.health_path))
+    if servers.server(model).metrics_port is not None:
+        body["ports"].append(
+            {
+                "name": servers.METRICS_PORT_NAME,
+                "containerPort": servers.metrics_port(model),
+                "protocol": "TCP",
+            }
+        )
+    body.update(http_probes(servers.liveness_path(model), servers.readiness_path(model)))
     return body
 
 

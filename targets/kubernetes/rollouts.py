@@ -5,9 +5,18 @@ the declared pause (or by a pause that waits for ``kubectl argo rollouts promote
 gives none). ``blueGreen`` becomes a ``Rollout`` with an active and a preview Service that
 promotes after the declared pause (or on command). When the model has availability or latency
 SLAs, an ``AnalysisTemplate`` measures them in Prometheus while the rollout runs: in the
-background of a canary, after promotion of a blue-green; a measurement below the objective
-(the error budget burning faster than it accrues) aborts the rollout and restores the stable
-version.
+background of a canary, after promotion of a blue-green.
+
+Each measurement reads the **new version's pods only** (the ``rollouts-pod-template-hash`` of
+the latest ReplicaSet, passed as the argument ``canary-hash``) and **fails closed**:
+
+* below the objective (the error budget burning faster than it accrues) it *fails*; a second
+  failed measurement fails the analysis (Argo fails a metric when ``failed > failureLimit``),
+  which aborts the rollout and restores the stable version;
+* with no traffic to the new pods (or no series at all: a broken scrape) the query returns no
+  sample, which meets neither condition: the measurement is *inconclusive*; a third one makes
+  the analysis Inconclusive (``inconclusive > inconclusiveLimit``), which pauses the rollout
+  until someone promotes or aborts it. No data is never a success.
 """
 
 from __future__ import annotations
@@ -16,8 +25,10 @@ from decimal import Decimal
 from typing import Any
 
 from mlplane.compiler.core import ir
+from mlplane.schema import runtimes
 from mlplane.targets.kubernetes import names
 from mlplane.targets.kubernetes.context import Lowering
+from mlplane.targets.monitoring import presets, promql
 
 ROLLOUTS_API = "argoproj.io/v1alpha1"
 PROMETHEUS_ADDRESS = "http://prometheus-operated.monitoring.svc:9090"
@@ -25,47 +36,70 @@ PROMETHEUS_ADDRESS = "http://prometheus-operated.monitoring.svc:9090"
 
 MEASURE_INTERVAL = "1m"
 RATE_WINDOW = "5m"
-FAILURE_LIMIT = 2
+FAILURE_LIMIT = 1
+"""Argo fails a metric when ``failed > failureLimit``: the second failed measurement aborts."""
+INCONCLUSIVE_LIMIT = 2
+"""Argo makes a metric Inconclusive when ``inconclusive > inconclusiveLimit``: two measurements
+without traffic are tolerated while new pods warm up, the third pauses the rollout."""
 POST_PROMOTION_COUNT = 5
 GATED_INDICATORS = ("availability", "latency")
 
+HASH_ARG = "canary-hash"
+"""The analysis argument holding the pod-template hash of the new version's ReplicaSet."""
+POD_HASH_LABEL = "rollouts-pod-template-hash"
+"""The label Argo Rollouts puts on every pod of a Rollout's ReplicaSet."""
+HASH_SERIES_LABEL = "rollouts_pod_template_hash"
+"""The same label on scraped series: the ServiceMonitor copies it with ``podTargetLabels``
+and Prometheus label names replace ``-`` by ``_``."""
 
-def sli_query(namespace: str, service: str, indicator: ir.Indicator) -> str:
-    """The good-event ratio of an availability or latency SLI, as PromQL.
 
-    Contract, the generic metrics preset: the model's server exposes the counter
-    ``http_requests_total`` with a ``code`` label (5xx responses are bad events) and the
-    histogram ``http_request_duration_seconds`` (``_bucket`` with ``le``, ``_count``); its
-    ServiceMonitor scrapes it through the model's Service, so every series carries the labels
-    ``namespace`` and ``job`` (the Prometheus Operator names the job after the Service, which is
-    named after the model) — the same selector as the monitoring target's generic preset.
-    The latency threshold must be a bucket boundary; ``le`` is matched both as Go client
-    libraries print it (``10``) and as Prometheus 3 normalises it (``10.0``).
+def sli_query(model: ir.Model, namespace: str, indicator: ir.Indicator) -> str:
+    """The good-event ratio of the new version's pods over the last five minutes, as PromQL.
 
-    The result is a ratio in [0, 1] over the last five minutes, and 1 when there was no
-    traffic (no requests burn no budget): never NaN and never empty, so the condition
-    ``result[0] >= objective`` always has a value to judge.
+    The series and selector are the model's runtime preset (``schema/runtimes``), the same the
+    SLO rules read, narrowed to the pods whose ``rollouts_pod_template_hash`` is the analysis
+    argument ``canary-hash`` (``{{args.canary-hash}}``, filled in by Argo).
+
+    Availability is ``1 - errors / total``: errors are counted from the error series (a
+    counter with a status label only appears with its first error, so a missing error series
+    reads as 0 — ``or on() vector(0)`` on the numerator only), and the total must be positive.
+    Latency is ``requests at or under the threshold / total``. With no traffic, or no series,
+    the result is empty: the conditions below make that inconclusive, never a success.
     """
-    where = f'namespace="{namespace}",job="{service}"'
-    if indicator.kind == "latency":
-        threshold = indicator.latency_threshold_seconds or 0.0
-        good = f"http_request_duration_seconds_bucket{{{where},{_le_matcher(threshold)}}}"
-        total = f"http_request_duration_seconds_count{{{where}}}"
-    else:
-        good = f'http_requests_total{{{where},code!~"5.."}}'
-        total = f"http_requests_total{{{where}}}"
-    return (
-        f"(sum(rate({good}[{RATE_WINDOW}])) / (sum(rate({total}[{RATE_WINDOW}])) > 0))"
-        " or on() vector(1)"
+    preset = runtimes.runtime(model.runtime)
+    base = (
+        *presets.model_matchers(preset, model.name, namespace),
+        promql.matcher(HASH_SERIES_LABEL, "=", "{{args." + HASH_ARG + "}}"),
     )
+    if indicator.kind == "latency":
+        histogram = preset.latency
+        if histogram is None:
+            raise presets.UnsupportedSliError(preset.no_latency_reason or "no latency histogram")
+        boundary = presets.le_value(histogram, indicator.latency_threshold_seconds or 0.0)
+        good = promql.selector(f"{histogram.metric}_bucket", (*base, promql.le_matcher(boundary)))
+        total = _sum_rate(f"{histogram.metric}_count", base)
+        return f"sum(rate({good}[{RATE_WINDOW}])) / ({total} > 0)"
+    counters = preset.requests
+    error_matchers = tuple(promql.matcher(*m) for m in counters.error_matchers)
+    errors = f"({_sum_rate(counters.errors, (*base, *error_matchers))} or on() vector(0))"
+    totals = [_sum_rate(metric, base) for metric in counters.total]
+    if len(totals) == 1:
+        total = totals[0]
+    else:  # a counter that has not appeared yet counts as zero
+        total = " + ".join(f"({part} or on() vector(0))" for part in totals)
+    return f"1 - {errors} / ({total} > 0)"
 
 
-def _le_matcher(seconds: float) -> str:
-    text = repr(float(seconds))
-    if text.endswith(".0"):
-        whole = text[:-2]
-        return f'le=~"{whole}|{whole}[.]0"'
-    return f'le="{text}"'
+def _sum_rate(metric: str, matchers: tuple[str, ...]) -> str:
+    return f"sum(rate({promql.selector(metric, matchers)}[{RATE_WINDOW}]))"
+
+
+def success_condition(objective: float) -> str:
+    return f"len(result) > 0 && result[0] >= {objective_ratio(objective)}"
+
+
+def failure_condition(objective: float) -> str:
+    return f"len(result) > 0 && result[0] < {objective_ratio(objective)}"
 
 
 def objective_ratio(objective: float) -> str:
@@ -89,18 +123,28 @@ def gating_slas(system: ir.System, model: ir.Model) -> list[ir.Sla]:
 
 
 def analysis_template(lowering: Lowering, model: ir.Model, slas: list[ir.Sla]) -> dict[str, Any]:
+    """One measurement per distinct SLI query, judged against the strictest objective of the
+    model's SLAs that read it (when it meets that one it meets the others), named after that SLA:
+    the template grows with the model's distinct indicators, not with its SLAs."""
     blue_green = model.serving.rollout.strategy == "blueGreen"
-    metrics = []
+    strictest: dict[str, ir.Sla] = {}
     for sla in slas:
+        query = sli_query(model, lowering.namespace, sla.indicator)
+        if query not in strictest or sla.objective > strictest[query].objective:
+            strictest[query] = sla
+    metrics = []
+    for query, sla in sorted(strictest.items(), key=lambda item: item[1].name):
         metric: dict[str, Any] = {
             "name": sla.name,
             "interval": MEASURE_INTERVAL,
             "failureLimit": FAILURE_LIMIT,
-            "successCondition": f"result[0] >= {objective_ratio(sla.objective)}",
+            "inconclusiveLimit": INCONCLUSIVE_LIMIT,
+            "successCondition": success_condition(sla.objective),
+            "failureCondition": failure_condition(sla.objective),
             "provider": {
                 "prometheus": {
                     "address": PROMETHEUS_ADDRESS,
-                    "query": sli_query(lowering.namespace, model.name, sla.indicator),
+                    "query": query,
                 }
             },
         }
@@ -114,7 +158,7 @@ def analysis_template(lowering: Lowering, model: ir.Model, slas: list[ir.Sla]) -
             names.analysis_template(model.name),
             names.workload_labels(lowering.system, model, names.SERVING),
         ),
-        "spec": {"metrics": metrics},
+        "spec": {"args": [{"name": HASH_ARG}], "metrics": metrics},
     }
 
 
@@ -125,7 +169,14 @@ def _pause(seconds: float | None) -> dict[str, Any]:
 def strategy(model: ir.Model, template: str | None) -> dict[str, Any]:
     """The ``spec.strategy`` of the model's Rollout."""
     rollout = model.serving.rollout
-    analysis = {"templates": [{"templateName": template}]} if template else None
+    analysis = (
+        {
+            "templates": [{"templateName": template}],
+            "args": [{"name": HASH_ARG, "valueFrom": {"podTemplateHashValue": "Latest"}}],
+        }
+        if template
+        else None
+    )
     if rollout.strategy == "blueGreen":
         blue_green: dict[str, Any] = {
             "activeService": model.name,

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from mlplane.compiler.core import ir
-from mlplane.targets.kubernetes import names, pods, rollouts
+from mlplane.targets.kubernetes import names, pods, rollouts, servers
 from mlplane.targets.kubernetes.context import Lowering
 
 RPS_METRIC = "http_requests_per_second"
@@ -139,16 +139,32 @@ def service(lowering: Lowering, model: ir.Model, name: str, role: str) -> dict[s
         "spec": {
             "type": "ClusterIP",
             "selector": names.selector(model.name, names.SERVING),
-            "ports": [
-                {
-                    "name": names.CONTAINER_PORT_NAME,
-                    "port": model.serving.port,
-                    "targetPort": names.CONTAINER_PORT_NAME,
-                    "protocol": "TCP",
-                }
-            ],
+            "ports": service_ports(model),
         },
     }
+
+
+def service_ports(model: ir.Model) -> list[dict[str, Any]]:
+    """The model's port; and the runtime's metrics port when it has its own (Triton 8002),
+    so the ServiceMonitor can scrape it through the Service's endpoints."""
+    ports = [
+        {
+            "name": names.CONTAINER_PORT_NAME,
+            "port": model.serving.port,
+            "targetPort": names.CONTAINER_PORT_NAME,
+            "protocol": "TCP",
+        }
+    ]
+    if servers.server(model).metrics_port is not None:
+        ports.append(
+            {
+                "name": servers.METRICS_PORT_NAME,
+                "port": servers.metrics_port(model),
+                "targetPort": servers.METRICS_PORT_NAME,
+                "protocol": "TCP",
+            }
+        )
+    return ports
 
 
 def autoscaler(lowering: Lowering, model: ir.Model, target: dict[str, Any]) -> dict[str, Any]:
@@ -209,24 +225,30 @@ def disruption_budget(lowering: Lowering, model: ir.Model) -> dict[str, Any]:
 
 
 def service_monitor(lowering: Lowering, model: ir.Model) -> dict[str, Any]:
+    """Scrapes the runtime's metrics port and path (``servers.py``). A Rollout's pods carry
+    ``rollouts-pod-template-hash``; ``podTargetLabels`` copies it onto every series, so the
+    rollout analysis can read the new version's pods apart from the stable ones."""
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": names.selector(model.name, names.SERVING)},
+        "namespaceSelector": {"matchNames": [lowering.namespace]},
+        "endpoints": [
+            {
+                "port": servers.metrics_port_name(model),
+                "path": servers.metrics_path(model),
+                "interval": SCRAPE_INTERVAL,
+                "scheme": "http",
+            }
+        ],
+    }
+    if model.serving.rollout.strategy != "rolling":
+        spec["podTargetLabels"] = [rollouts.POD_HASH_LABEL]
     return {
         "apiVersion": MONITOR_API,
         "kind": "ServiceMonitor",
         "metadata": lowering.metadata(
             model.name, names.workload_labels(lowering.system, model, names.SERVING)
         ),
-        "spec": {
-            "selector": {"matchLabels": names.selector(model.name, names.SERVING)},
-            "namespaceSelector": {"matchNames": [lowering.namespace]},
-            "endpoints": [
-                {
-                    "port": names.CONTAINER_PORT_NAME,
-                    "path": model.serving.metrics_path,
-                    "interval": SCRAPE_INTERVAL,
-                    "scheme": "http",
-                }
-            ],
-        },
+        "spec": spec,
     }
 
 
