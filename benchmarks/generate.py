@@ -136,26 +136,29 @@ class UseCase:
     features: tuple[str, ...]
 
 
+# No `kserve`: the Kubernetes target refuses it (its series come from an InferenceService's
+# queue-proxy, which a plain Rollout does not have), and every generated model has a Kubernetes
+# environment.
 USE_CASES = (
-    UseCase("fraud-scorer", ("lightgbm", "xgboost"), ("generic", "kserve"), False, True,
+    UseCase("fraud-scorer", ("lightgbm", "xgboost"), ("generic",), False, True,
             "risk-ml", ("amount", "merchant_category", "card_present", "hour_of_day", "country")),
-    UseCase("churn-predictor", ("sklearn", "catboost"), ("generic", "kserve"), False, True,
+    UseCase("churn-predictor", ("sklearn", "catboost"), ("generic",), False, True,
             "growth-ml", ("tenure_days", "plan", "logins_30d", "support_tickets_90d")),
-    UseCase("search-ranker", ("lightgbm", "tensorflow"), ("kserve", "generic"), False, True,
+    UseCase("search-ranker", ("lightgbm", "tensorflow"), ("generic",), False, True,
             "search-ranking", ("query_len", "ctr_30d", "bm25", "doc_age_days", "click_pos")),
-    UseCase("recs-retriever", ("pytorch", "onnx"), ("triton", "kserve"), True, False,
+    UseCase("recs-retriever", ("pytorch", "onnx"), ("triton", "generic"), True, False,
             "recs-core", ("user_embedding_norm", "item_popularity", "session_len")),
     UseCase("image-tagger", ("pytorch", "onnx"), ("triton",), True, False,
             "vision-lab", ("brightness", "width", "height", "blur_score")),
-    UseCase("text-embedder", ("huggingface",), ("kserve", "generic"), True, False,
+    UseCase("text-embedder", ("huggingface",), ("generic",), True, False,
             "nlp-platform", ("token_count", "lang", "oov_rate")),
     UseCase("llm-assistant", ("vllm",), ("generic",), True, False,
             "nlp-platform", ("prompt_tokens", "completion_tokens", "refusal_rate")),
     UseCase("demand-forecaster", ("custom", "tensorflow"), ("generic",), False, True,
             "forecasting", ("sku_sales_7d", "price", "promo_flag", "temperature")),
-    UseCase("anomaly-detector", ("sklearn", "custom"), ("generic", "kserve"), False, True,
+    UseCase("anomaly-detector", ("sklearn", "custom"), ("generic",), False, True,
             "trust-safety", ("events_per_minute", "error_ratio", "geo_entropy")),
-    UseCase("price-optimizer", ("xgboost", "catboost"), ("kserve", "generic"), False, True,
+    UseCase("price-optimizer", ("xgboost", "catboost"), ("generic",), False, True,
             "ads-ml", ("competitor_price", "stock_level", "elasticity")),
     UseCase("ocr-reader", ("pytorch",), ("triton",), True, False,
             "vision-lab", ("page_count", "dpi", "skew_degrees")),
@@ -494,7 +497,7 @@ def _serving(
     elif rng.random() < 0.2:
         serving["port"] = rng.choice((8501, 9000, 8081))
         serving["healthPath"] = rng.choice(("/ready", "/v1/health", "/-/healthy"))
-    if rng.random() < 0.1:
+    if runtime != "triton" and rng.random() < 0.1:  # Triton's metrics path is fixed
         serving["metricsPath"] = "/prometheus/metrics"
     return serving
 
