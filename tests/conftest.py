@@ -41,6 +41,11 @@ def opa() -> str:
     return require_judge("opa")
 
 
+@pytest.fixture(scope="session")
+def actionlint() -> str:
+    return require_judge("actionlint")
+
+
 @pytest.fixture(autouse=True)
 def _private_cache_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

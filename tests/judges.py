@@ -40,6 +40,7 @@ INSTALL_HINTS: dict[str, str] = {
     "check-jsonschema": "PyPI 'check-jsonschema' (pyproject's test extra)",
     "kubernetes-validate": "PyPI 'kubernetes-validate' (pyproject's test extra)",
     "opa": "Go module github.com/open-policy-agent/opa, built into .judges/bin with the local Go",
+    "actionlint": "Go module github.com/rhysd/actionlint, built into .judges/bin with the local Go",
 }
 
 JUDGES: tuple[str, ...] = tuple(INSTALL_HINTS)

@@ -218,7 +218,14 @@ def test_unsafe_apply_choices_are_warned_about(tmp_path: Path) -> None:
 # --- mlplane ci -------------------------------------------------------------------------------------
 
 
-def repository(tmp_path: Path, ci: str = "") -> Path:
+ROLE_CI = (
+    'ci:\n  environments:\n    prod:\n      aws: {roleArn: "arn:aws:iam::123456789012:role/d", '
+    "region: eu-west-1}\n"
+)
+"""prod keeps its state in S3: CI needs a role for it (else ``ci-aws-role-missing``)."""
+
+
+def repository(tmp_path: Path, ci: str = ROLE_CI) -> Path:
     root = tmp_path / "repo"
     (root / ".git").mkdir(parents=True)
     (root / "deploy").mkdir()
@@ -272,7 +279,7 @@ def test_removes_only_its_own_obsolete_files(tmp_path: Path) -> None:
 
 
 def test_never_replaces_a_file_it_did_not_write(tmp_path: Path) -> None:
-    root = repository(tmp_path, "ci: {provider: gitlab}\n")
+    root = repository(tmp_path, ROLE_CI + "  provider: gitlab\n")
     (root / ".gitlab-ci.yml").write_text("test: {script: [make]}\n", encoding="utf-8")
     code, output = run("ci", str(root / "deploy"))
     assert code == 2 and "not written by mlplane ci" in output
@@ -296,14 +303,14 @@ def test_out_and_spec_path(tmp_path: Path) -> None:
     code, output = run("ci", str(root / "deploy"), "--out", str(out))
     assert code == 2 and "ci.specPath" in output
     (tmp_path / "plain").mkdir()
-    write_spec(tmp_path / "plain", spec_text())
+    write_spec(tmp_path / "plain", spec_text(ROLE_CI))
     assert run("ci", str(tmp_path / "plain"))[0] == 2, "not in a git repository"
     code, output = run("ci", str(root / "deploy"), "--out", str(root), "--provider", "gitlab")
     assert code == 0 and (root / ".gitlab-ci.yml").exists(), output
 
 
 def test_an_invalid_spec_writes_nothing(tmp_path: Path) -> None:
-    root = repository(tmp_path, "ci: {python: 3.12}\n")
+    root = repository(tmp_path, ROLE_CI + "  python: 3.12\n")
     code, output = run("ci", str(root / "deploy"))
     assert code == 1 and "[wrong-type]" in output
     assert workflows(root) == []

@@ -6,6 +6,7 @@
 #   promtool                                        Debian package `prometheus`, only when root
 #   amtool                                          Debian package `prometheus-alertmanager`, only when root
 #   opa                                             Go module, built with the local Go into .judges/bin
+#   actionlint                                      Go module, built with the local Go into .judges/bin
 #
 # Idempotent and quiet on success: it prints one table of the judges and their versions.
 # Under CI=true a missing judge is an error (exit 1); elsewhere it is reported and tests skip.
@@ -14,7 +15,8 @@
 #        tools/install-judges.sh --status   only print the table
 #
 # Environment: VENV (default .venv), JUDGES_DIR (default .judges), CHECKOV_SPEC, CHECKOV_PYTHON,
-# OPA_VERSION (the pinned github.com/open-policy-agent/opa release).
+# OPA_VERSION (the pinned github.com/open-policy-agent/opa release), ACTIONLINT_VERSION (the pinned
+# github.com/rhysd/actionlint release).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -27,6 +29,7 @@ CHECKOV_SPEC=${CHECKOV_SPEC:-checkov>=3.2,<4}
 CHECKOV_PYTHON=${CHECKOV_PYTHON:-$VENV/bin/python}
 PYPI_JUDGES=(zizmor check-jsonschema kubernetes-validate)
 OPA_VERSION=${OPA_VERSION:-v1.22.4}
+ACTIONLINT_VERSION=${ACTIONLINT_VERSION:-v1.7.12}
 
 is_ci() { [[ ${CI:-} =~ ^([Tt]rue|TRUE|1|yes)$ ]]; }
 
@@ -51,6 +54,7 @@ judge_path() {
     promtool) path=$(command -v promtool || true) ;;
     amtool) path=$(command -v amtool || true) ;;
     opa) path=$JUDGES_DIR/bin/opa ;;
+    actionlint) path=$JUDGES_DIR/bin/actionlint ;;
     *) path=$VENV/bin/$1 ;;
   esac
   if [[ -n $path && -x $path ]]; then echo "$path"; fi
@@ -133,6 +137,18 @@ install_opa() {
     quietly go install "github.com/open-policy-agent/opa@$OPA_VERSION"
 }
 
+# actionlint (GitHub Actions workflow checker) judges the workflows `mlplane ci` generates.
+install_actionlint() {
+  [[ -n $(judge_path actionlint) ]] && return 0
+  if ! command -v go >/dev/null 2>&1; then
+    echo "install-judges: skipping actionlint: no Go toolchain on PATH (https://go.dev/dl/)." >&2
+    return 0
+  fi
+  mkdir -p "$JUDGES_DIR/bin"
+  GOTOOLCHAIN=local GOBIN=$(cd "$JUDGES_DIR/bin" && pwd) \
+    quietly go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+}
+
 # First version-looking token of `JUDGE --version` (`opa version`).
 judge_version() {
   local out flag=--version
@@ -144,7 +160,7 @@ judge_version() {
 print_table() {
   local name path missing=0
   printf '%-20s %-10s %s\n' judge version path
-  for name in promtool amtool checkov opa "${PYPI_JUDGES[@]}"; do
+  for name in promtool amtool checkov opa actionlint "${PYPI_JUDGES[@]}"; do
     path=$(judge_path "$name")
     if [[ -n $path ]]; then
       printf '%-20s %-10s %s\n' "$name" "$(judge_version "$path")" "$path"
@@ -163,6 +179,7 @@ main() {
     install_promtool
     install_amtool
     install_opa
+    install_actionlint
   fi
   if ! print_table; then
     if is_ci; then

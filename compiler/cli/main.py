@@ -309,12 +309,14 @@ def ci_command(path: Path, provider: str | None, out_dir: Path | None, check: bo
     from mlplane.compiler.build.writer import UnsafePathError
 
     result = _compile(path, None)
+    system = next(iter(result.systems.values())) if result.ok and result.systems else None
+    plugin = _ci_provider(provider or system.ci.provider) if system is not None else None
+    if system is not None and plugin is not None:
+        result.diagnostics.extend(plugin.check(system))  # CI that could not work: refused
     if len(result.diagnostics):
         _report(result, "text")
-    if not result.ok or not result.systems:
+    if system is None or plugin is None or not result.ok:
         sys.exit(exits.FAILED)
-    system = next(iter(result.systems.values()))
-    plugin = _ci_provider(provider or system.ci.provider)
     try:
         root = out_dir or plugin.repository_root(path)
         if root is None:

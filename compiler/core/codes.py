@@ -226,3 +226,7 @@ CI_LOCAL_STATE = register_code(
 CI_ROLE_ACCOUNT = register_code(
     "ci-role-account", "the AWS role CI assumes is in another account than the environment", W
 )
+CI_AWS_ROLE_MISSING = register_code(
+    "ci-aws-role-missing",
+    "CI applies an environment whose Pulumi state is in S3 without an AWS role to assume",
+)

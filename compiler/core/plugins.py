@@ -22,7 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol, get_args, runtime_checkable
 
-from mlplane.compiler.core.diagnostics import Diagnostics, SpecPath
+from mlplane.compiler.core.diagnostics import Diagnostic, Diagnostics, SpecPath
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System, TargetSettings
 from mlplane.schema import models as spec
@@ -169,6 +169,11 @@ class CiProvider(Protocol):
 
     @property
     def name(self) -> str: ...
+
+    def check(self, system: System) -> Sequence[Diagnostic]:
+        """Located errors of the CI this provider would write (``mlplane ci`` writes nothing
+        while there are any); pure, no I/O."""
+        ...
 
     def emit(self, system: System, spec_path: str) -> Mapping[str, str]:
         """The CI files as ``{path relative to the repository root: text}``; pure, no I/O."""

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from mlplane.compiler.core import ir
+from mlplane.compiler.core.diagnostics import Diagnostic
 from mlplane.compiler.core.plugins import CiChanges
 from mlplane.compiler.core.provenance import header_line
+from mlplane.targets.ci.checks import check
 from mlplane.targets.ci.context import REGENERATE, CiContext
 from mlplane.targets.ci.files import (
     Changes,
@@ -37,6 +39,7 @@ __all__ = [
     "Changes",
     "CiPathError",
     "CiProvider",
+    "check",
     "emit",
     "is_generated",
     "owned_pattern",
@@ -53,6 +56,9 @@ Builder = Callable[[CiContext], dict[str, Any]]
 def emit(system: ir.System, provider: str, spec_path: str) -> dict[str, str]:
     """The CI files of ``system`` for ``provider``; ``spec_path`` (relative to the repository
     root) is used unless the spec sets ``ci.specPath``."""
+    problems = check(system)
+    if problems:
+        raise ValueError("; ".join(problem.one_line() for problem in problems))
     spec = system.ci.spec_path or spec_path
     context = CiContext(system.name, system.ci, spec, header_line(system))
     if provider == "gitlab":
@@ -97,6 +103,9 @@ class CiProvider:
     also where a third party would add another provider; implements ``plugins.CiProvider``."""
 
     name: str
+
+    def check(self, system: ir.System) -> tuple[Diagnostic, ...]:
+        return check(system)
 
     def emit(self, system: ir.System, spec_path: str) -> dict[str, str]:
         return emit(system, self.name, spec_path)

@@ -1,7 +1,13 @@
 """GitHub Actions: the apply workflow (after merge) and the scheduled drift check.
 
-Apply: one job per applied environment, chained by ``needs:`` in the order the spec declares
-them. Each job names its ``environment:`` (so the repository's protection rules, required
+Apply: three jobs per applied environment. ``plan-<env>`` (read-only, no secrets) plans the
+merged commit against the commit the push moved the branch from, saves it with ``plan --out``
+and gates it with ``--fail-on risk``; ``approve-<env>`` runs only when the plan has risk flags,
+in the ``mlplane-risk-<env>`` environment whose required reviewers approve it (the job checks
+this run's review history, so an environment without reviewers fails closed);
+``apply-<env>`` applies exactly that saved plan (``apply --plan``), and only when it is
+risk-free or approved. The apply jobs are chained by ``needs:`` in the order the spec declares
+them. Each apply job names its ``environment:`` (so the repository's protection rules, required
 reviewers and environment secrets apply), holds the stack's ``concurrency:`` group without
 cancelling a running apply, installs the Pulumi CLI from a checksum-verified archive, gets cloud
 credentials only through OIDC (``id-token: write`` only where a role is assumed), and uses no
@@ -21,7 +27,15 @@ from typing import Any
 
 from mlplane.compiler.core import ir
 from mlplane.targets.ci.context import CiContext, needs_passphrase, pulumi_env, session_name
-from mlplane.targets.ci.github import install_steps, permissions, run, runs_on, workflow_path
+from mlplane.targets.ci.github import (
+    download,
+    install_steps,
+    permissions,
+    run,
+    runs_on,
+    upload,
+    workflow_path,
+)
 from mlplane.targets.ci.pins import uses
 
 
@@ -30,6 +44,8 @@ def apply_workflow(context: CiContext) -> dict[str, Any]:
     jobs: dict[str, Any] = {}
     for index, env in enumerate(applied):
         previous = f"apply-{applied[index - 1].name}" if index else None
+        jobs[f"plan-{env.name}"] = _plan_job(context, env)
+        jobs[f"approve-{env.name}"] = _approve_job(context, env)
         jobs[f"apply-{env.name}"] = _apply_job(context, env, previous)
     return {
         "name": f"mlplane apply ({context.system})",
@@ -66,13 +82,82 @@ def drift_workflow(context: CiContext) -> dict[str, Any]:
     }
 
 
+def risk_gate(env: ir.CiEnvironment) -> str:
+    """The GitHub environment whose required reviewers approve a risky plan of ``env``."""
+    return f"mlplane-risk-{env.name}"
+
+
+def _plan_artifact(env: ir.CiEnvironment) -> str:
+    return f"mlplane-apply-plan-{env.name}"
+
+
+def _own_group(context: CiContext, env: ir.CiEnvironment, what: str) -> dict[str, Any]:
+    """A group of this run only: GitHub cancels a *pending* job when another joins its group,
+    and a newer push must never cancel the plan or the approval that an older apply waits for."""
+    group = f"{context.stack(env)}-{what}-${{{{ github.run_id }}}}"
+    return {"group": group, "cancel-in-progress": False}
+
+
+def _plan_job(context: CiContext, env: ir.CiEnvironment) -> dict[str, Any]:
+    """The reviewed plan: computed offline from git objects (no state, no secrets), saved with
+    ``--out`` for ``apply --plan`` and flagged by ``--fail-on risk``."""
+    steps = [*install_steps(context, full_history=True)]
+    step = run(f"Plan {env.name}", "plan-for-apply")
+    steps.append({"id": "plan", **step})
+    steps.append(upload(_plan_artifact(env), "plan"))
+    return {
+        "name": f"plan {env.name}",
+        "if": _apply_condition(context, env, chained=False),
+        "runs-on": runs_on(context),
+        "timeout-minutes": 20,
+        "concurrency": _own_group(context, env, "plan"),
+        "permissions": permissions(contents=("read", "check out the spec and its history")),
+        "env": {"MLPLANE_ENV": env.name, "MLPLANE_BEFORE": "${{ github.event.before }}"},
+        "outputs": {"risk": "${{ steps.plan.outputs.risk }}"},
+        "steps": steps,
+    }
+
+
+def _approve_job(context: CiContext, env: ir.CiEnvironment) -> dict[str, Any]:
+    """Runs only for a plan with risk flags, in the risk gate's environment: GitHub starts it
+    after one of its required reviewers approves, and the job checks that one did."""
+    plan = f"plan-{env.name}"
+    branch = f"github.ref == 'refs/heads/{context.ci.default_branch}'"
+    return {
+        "name": f"approve the risky plan of {env.name}",
+        "needs": plan,
+        "if": f"${{{{ !cancelled() && {branch} && needs.{plan}.outputs.risk == 'flagged' }}}}",
+        "runs-on": runs_on(context),
+        "timeout-minutes": 10,
+        "environment": risk_gate(env),
+        "concurrency": _own_group(context, env, "approve"),
+        "permissions": permissions(actions=("read", "read this run's deployment reviews")),
+        "env": {
+            "MLPLANE_ENV": env.name,
+            "MLPLANE_RISK_GATE": risk_gate(env),
+            "GH_TOKEN": "${{ github.token }}",
+            "GH_REPO": "${{ github.repository }}",
+        },
+        "steps": [run("Check the approval", "approve-risk-github")],
+    }
+
+
 def _apply_job(context: CiContext, env: ir.CiEnvironment, previous: str | None) -> dict[str, Any]:
+    plan, approve = f"plan-{env.name}", f"approve-{env.name}"
     job: dict[str, Any] = {"name": f"apply {env.name}"}
-    if previous is not None:
-        job["needs"] = previous
-    job["if"] = _apply_condition(context, env, chained=previous is not None)
+    job["needs"] = [*([previous] if previous is not None else []), plan, approve]
+    reviewed = (
+        f"needs.{plan}.result == 'success' && (needs.{plan}.outputs.risk == 'none' || "
+        f"needs.{approve}.result == 'success')"
+    )
+    job["if"] = _apply_condition(context, env, chained=True, reviewed=reviewed)
     job.update(_deploy_settings(context, env, group=context.stack(env), minutes=60))
-    job["steps"] = [*_deploy_steps(context, env), run("Apply", "apply", _secrets(env))]
+    job["env"]["MLPLANE_RISK_APPROVED"] = f"${{{{ needs.{approve}.result == 'success' }}}}"
+    job["steps"] = [
+        *_deploy_steps(context, env),
+        download(_plan_artifact(env), "plan"),
+        run("Apply the reviewed plan", "apply", _secrets(env)),
+    ]
     return job
 
 
@@ -83,15 +168,19 @@ def _drift_job(context: CiContext, env: ir.CiEnvironment) -> dict[str, Any]:
     return job
 
 
-def _apply_condition(context: CiContext, env: ir.CiEnvironment, *, chained: bool) -> str:
+def _apply_condition(
+    context: CiContext, env: ir.CiEnvironment, *, chained: bool, reviewed: str = ""
+) -> str:
     """Pushes apply the automatic environments; a manual run applies the one chosen. Both only
     from the default branch. ``!cancelled() && !failure()`` lets a job run when the one it
-    needs was skipped (not chosen), but never after it failed."""
+    needs was skipped (not chosen, or a risk-free plan's approval), but never after it failed;
+    ``reviewed`` adds the plan's verdict."""
     branch = f"github.ref == 'refs/heads/{context.ci.default_branch}'"
     chosen = f"(github.event_name == 'workflow_dispatch' && inputs.environment == '{env.name}')"
     trigger = f"(github.event_name == 'push' || {chosen})" if env.apply == "auto" else chosen
     guard = "!cancelled() && !failure() && " if chained else ""
-    return f"${{{{ {guard}{branch} && {trigger} }}}}"
+    verdict = f" && {reviewed}" if reviewed else ""
+    return f"${{{{ {guard}{branch} && {trigger}{verdict} }}}}"
 
 
 def _deploy_settings(

@@ -6,9 +6,13 @@ the drift check on a pipeline schedule.
   project token is configured as ``MLPLANE_GITLAB_TOKEN``, one note per environment on the merge
   request, found by its hidden marker and updated in place. Merge requests from forks run in the
   fork's project, where that variable does not exist: they get the artifacts only.
-- Pushes to the default branch apply each applied environment in declared order: one job per
-  environment with ``environment:``, the stack's ``resource_group`` as the lock (GitLab queues,
-  never cancels), and ``when: manual`` for manual environments. AWS credentials come from an
+- Pushes to the default branch plan each applied environment (``mlplane-deploy-plan-<env>``:
+  ``plan --out`` against the commit the push moved the branch from, ``--fail-on risk``), then
+  apply exactly that saved plan (``apply --plan``) in declared order: one job per environment
+  with ``environment:``, the stack's ``resource_group`` as the lock (GitLab queues, never
+  cancels), and ``when: manual`` for manual environments. A plan with risk flags is refused by
+  that job; ``mlplane-apply-<env>-risky`` (always manual, same protected environment) applies
+  it after review, so whoever the environment lets deploy approves it. AWS credentials come from an
   OIDC ``id_tokens`` entry exchanged by the AWS SDK (``AWS_ROLE_ARN`` +
   ``AWS_WEB_IDENTITY_TOKEN_FILE``), never from stored keys.
 - Scheduled pipelines run ``mlplane drift`` per environment (GitLab keeps schedules in its UI:
@@ -47,9 +51,12 @@ def gitlab_ci(context: CiContext) -> dict[str, Any]:
     for env in context.environments:
         data[f"mlplane-plan-{env.name}"] = _plan_job(context, env)
     applied = context.applied
+    for env in applied:
+        data[f"mlplane-deploy-plan-{env.name}"] = _deploy_plan_job(context, env)
     for index, env in enumerate(applied):
         previous = f"mlplane-apply-{applied[index - 1].name}" if index else None
         data[f"mlplane-apply-{env.name}"] = _apply_job(context, env, previous)
+        data[f"mlplane-apply-{env.name}-risky"] = _apply_job(context, env, None, risky=True)
     for env in applied:
         data[f"mlplane-drift-{env.name}"] = _drift_job(context, env)
     return data
@@ -98,14 +105,44 @@ def _plan_job(context: CiContext, env: ir.CiEnvironment) -> dict[str, Any]:
     }
 
 
-def _apply_job(context: CiContext, env: ir.CiEnvironment, previous: str | None) -> dict[str, Any]:
+def _deploy_plan_job(context: CiContext, env: ir.CiEnvironment) -> dict[str, Any]:
+    """The plan the apply job applies: offline (no state, no secrets), saved with ``--out``."""
+    return {
+        "stage": "plan",
+        "rules": [{"if": PUSH_TO_DEFAULT, "changes": _changes(context)}],
+        "interruptible": False,
+        "variables": {
+            "MLPLANE_ENV": env.name,
+            "MLPLANE_BEFORE": "$CI_COMMIT_BEFORE_SHA",
+            "GIT_DEPTH": "0",
+        },
+        "script": _script("install-mlplane", "plan-for-apply"),
+        "artifacts": {
+            "name": f"mlplane-deploy-plan-{env.name}",
+            "paths": ["plan/"],
+            "expire_in": "14 days",
+        },
+    }
+
+
+def _apply_job(
+    context: CiContext, env: ir.CiEnvironment, previous: str | None, *, risky: bool = False
+) -> dict[str, Any]:
+    """Applies the saved plan of ``mlplane-deploy-plan-<env>``; ``risky``: the manual job that
+    applies it even with risk flags, after review."""
     rule: dict[str, Any] = {"if": PUSH_TO_DEFAULT, "changes": _changes(context)}
-    if env.apply == "manual":
+    if env.apply == "manual" or risky:
         rule["when"] = "manual"
+    if risky:
+        rule["allow_failure"] = True  # never blocks the pipeline: played only for a risky plan
     job: dict[str, Any] = {"stage": "apply", "rules": [rule]}
+    needs: list[dict[str, Any]] = [{"job": f"mlplane-deploy-plan-{env.name}", "artifacts": True}]
     if previous is not None:
-        job["needs"] = [{"job": previous, "optional": True}]
+        needs.append({"job": previous, "optional": True})
+    job["needs"] = needs
     job.update(_deploy_settings(context, env, action=None))
+    if risky:
+        job["variables"]["MLPLANE_RISK_APPROVED"] = "true"
     job["script"] = _script("install-mlplane", "install-pulumi", "apply")
     return job
 

@@ -14,11 +14,14 @@ One table per kind, and nothing else in ``targets/ci`` names a version or a dige
   still downloads the CLI at run time, unverified, and runs third-party JavaScript in the job
   that holds cloud credentials; a checksum pins the exact bytes and runs nothing of anyone else's.
 - :data:`GITLAB_IMAGES` — the official ``python`` images GitLab jobs run in, pinned by the digest
-  of their multi-platform index.
+  of their multi-platform index. The full images, not ``-slim``: ``plan --base`` reads the base
+  from git objects, and only the full images (built on ``buildpack-deps``, whose ``scm`` layer
+  installs ``git``) have git; ``tests/test_ci_images.py`` checks every command the jobs call
+  against the packages these images install.
 
 Updating a pin: take the release's commit from the action's releases page (or Dependabot's PR),
 the archive checksum from Pulumi's ``pulumi-<version>-checksums.txt``, the image digest from
-``docker buildx imagetools inspect python:3.12-slim``; change the table, run the tests, and
+``docker buildx imagetools inspect python:3.12``; change the table, run the tests, and
 regenerate the goldens (``MLPLANE_ACCEPT=1``).
 """
 
@@ -124,19 +127,19 @@ class ImagePin:
 GITLAB_IMAGES: Mapping[str, ImagePin] = MappingProxyType(
     {
         "3.11": ImagePin(
-            "python:3.11-slim@sha256:90744cff8f32887f075c47d747a173ff333e9e98801667af93c357fa9f5e28ff",
-            "docker-library/repo-info repos/python/remote/3.11-slim.md at commit "
-            "2477d553d2fdfa57b4ec11f63c8376eca8b7a253 (index digest, Python 3.11.15)",
+            "python:3.11@sha256:c7220863385ee39fb6d822da81f4469d0cd33ff893d92ce94105e5c3f4b95fe2",
+            "docker-library/repo-info repos/python/remote/3.11.md at commit "
+            "120e042a61eae69b9f85a8ab308e9815719fc936 (index digest, Python 3.11.15, Debian trixie)",
         ),
         "3.12": ImagePin(
-            "python:3.12-slim@sha256:229a2c5bfa27522db7815ea81f9bed70af17ccb9de9fc7ad142b1877b5830d36",
-            "docker-library/repo-info repos/python/remote/3.12-slim.md at commit "
-            "2986dca3a80cb11b70fc4599941096374ea9e509 (index digest, Python 3.12.13)",
+            "python:3.12@sha256:e5931cdb4a8cec0ad083277c16a39114f14123b8b6c858c8c9689b677789975c",
+            "docker-library/repo-info repos/python/remote/3.12.md at commit "
+            "0531c602d6fd80edd8094917938c56dff33f491b (index digest, Python 3.12.14, Debian trixie)",
         ),
         "3.13": ImagePin(
-            "python:3.13-slim@sha256:9662417aace5ae7b8e2609cce472b72a8958e134ba372808abe9cc1a0c0125e6",
-            "docker-library/repo-info repos/python/remote/3.13-slim.md at commit "
-            "2986dca3a80cb11b70fc4599941096374ea9e509 (index digest, Python 3.13.14)",
+            "python:3.13@sha256:6faba2c56370992b0456e11f781f00a09b7ecc3c4e97ef3e39163d01a94aea8d",
+            "docker-library/repo-info repos/python/remote/3.13.md at commit "
+            "0c376450b2d177f8478d9fd05ad2b9de6be78fd6 (index digest, Python 3.13.15, Debian trixie)",
         ),
     }
 )

@@ -8,8 +8,10 @@ variables set in ``env:``/``variables:``, always double-quoted where used, and a
 ``--`` or as ``--option=value`` so that no value can be read as an option.
 
 The scripts are POSIX sh (GitLab's images may lack bash) and use only what every runner has:
-``python`` (set up by the job), ``tar``, ``sha256sum``, and on GitHub-hosted runners ``gh`` and
-``jq``. Downloads go through Python's ``urllib`` because the slim images have no curl.
+``python`` (set up by the job), ``git`` (``plan --base`` reads the base from git objects),
+coreutils, ``tar``, and on GitHub-hosted runners ``gh`` and ``jq``; ``tests/test_ci_images.py``
+checks every command of every GitLab job against the packages of its pinned image. Downloads go
+through Python's ``urllib``, so no job needs curl.
 """
 
 from __future__ import annotations
@@ -57,6 +59,52 @@ mlplane plan --env="$MLPLANE_ENV" --base="$MLPLANE_BASE" --format=markdown -- "$
 if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
   cat "plan/$MLPLANE_ENV.md" >> "$GITHUB_STEP_SUMMARY"
 fi
+"""
+
+PLAN_FOR_APPLY = """\
+set -eu
+mkdir -p plan
+# The base: the commit this push moved the branch from; without one (a manual run, a new
+# branch: all zeros) the commit before this one.
+base="${MLPLANE_BEFORE:-}"
+if [ -z "$(printf '%s' "$base" | tr -d 0)" ]; then
+  base="HEAD~1"
+fi
+saved="plan/$MLPLANE_ENV.json"
+rm -f -- "$saved"
+status=0
+mlplane plan --env="$MLPLANE_ENV" --base="$base" --format=markdown --out="$saved" \\
+  --fail-on=risk -- "$MLPLANE_SPEC" > "plan/$MLPLANE_ENV.md" || status=$?
+# 0: no risk flag; 1 with the plan saved: risk flags (the plan is saved only when it is
+# complete); anything else: no plan at all
+if [ "$status" -eq 0 ]; then
+  risk=none
+elif [ "$status" -eq 1 ] && [ -s "$saved" ]; then
+  risk=flagged
+else
+  echo "mlplane: no plan for $MLPLANE_ENV (exit $status)" >&2
+  exit 1
+fi
+printf '%s\\n' "$risk" > "plan/$MLPLANE_ENV.risk"
+if [ -n "${GITHUB_OUTPUT:-}" ]; then
+  printf 'risk=%s\\n' "$risk" >> "$GITHUB_OUTPUT"
+fi
+if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
+  cat "plan/$MLPLANE_ENV.md" >> "$GITHUB_STEP_SUMMARY"
+fi
+"""
+
+APPROVE_RISK_GITHUB = """\
+set -eu
+approved="$(gh api "repos/$GH_REPO/actions/runs/$GITHUB_RUN_ID/approvals" \\
+  | jq -r --arg gate "$MLPLANE_RISK_GATE" \\
+    '[.[] | select(.state == "approved" and any(.environments[]; .name == $gate))] | length')"
+if [ "$approved" -eq 0 ]; then
+  echo "mlplane: nobody approved the environment $MLPLANE_RISK_GATE in this run: give it" \\
+    "required reviewers (Settings > Environments), so a risky plan waits for one" >&2
+  exit 1
+fi
+echo "the risky plan of $MLPLANE_ENV was approved by a reviewer of $MLPLANE_RISK_GATE"
 """
 
 COMMENT_GITHUB = """\
@@ -159,7 +207,14 @@ unset MLPLANE_KUBECONFIG MLPLANE_AWS_ID_TOKEN
 APPLY = (
     _CREDENTIALS
     + """\
-mlplane apply --env="$MLPLANE_ENV" --yes -- "$MLPLANE_SPEC"
+risk="$(cat "plan/$MLPLANE_ENV.risk")"
+if [ "$risk" != none ] && [ "${MLPLANE_RISK_APPROVED:-}" != true ]; then
+  echo "mlplane: the plan of $MLPLANE_ENV has risk flags (plan/$MLPLANE_ENV.md) and was not" \\
+    "approved: GitHub waits for a reviewer of mlplane-risk-$MLPLANE_ENV; on GitLab, run" \\
+    "mlplane-apply-$MLPLANE_ENV-risky after review" >&2
+  exit 1
+fi
+mlplane apply --env="$MLPLANE_ENV" --plan="plan/$MLPLANE_ENV.json" --yes -- "$MLPLANE_SPEC"
 """
 )
 
@@ -195,6 +250,8 @@ SCRIPTS: Mapping[str, str] = MappingProxyType(
         "validate-github": VALIDATE_GITHUB,
         "sarif": SARIF,
         "plan": PLAN,
+        "plan-for-apply": PLAN_FOR_APPLY,
+        "approve-risk-github": APPROVE_RISK_GITHUB,
         "comment-github": COMMENT_GITHUB,
         "note-gitlab": NOTE_GITLAB,
         "install-pulumi": INSTALL_PULUMI,
