@@ -564,7 +564,7 @@ models:
     secrets: [token]  # error: [aws-isolation-secrets]
     serving:  # error: [aws-instance-type-required]
       replicas: {{min: 0, max: 4}}  # error: [aws-replicas-zero]
-      autoscaling: {{metric: cpu, target: 70}}  # error: [aws-autoscaling-metric]
+      autoscaling: {{metric: memory, target: 70}}  # error: [aws-autoscaling-metric]
       exposure: public  # warning: [aws-not-lowered]
   canary:
     framework: sklearn

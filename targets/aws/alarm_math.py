@@ -100,7 +100,9 @@ class MetricStat:
     id: str
     namespace: str
     metric: str
-    dimensions: tuple[tuple[str, str], ...]
+    dimensions: tuple[tuple[str, Any], ...]
+    """Name and value; a value may be a reference marker (the new endpoint configuration's
+    name, known only at deployment)."""
     stat: str
 
     def query(self, period: int) -> dict[str, Any]:
@@ -149,13 +151,26 @@ def endpoint_dimensions(endpoint: str, variant: str) -> tuple[tuple[str, str], .
     return (("EndpointName", endpoint), ("VariantName", variant))
 
 
+def fleet_dimensions(endpoint: str, variant: str, config: Any) -> tuple[tuple[str, Any], ...]:
+    """The variant's metrics from the fleet of one endpoint configuration only: during a
+    blue/green deployment SageMaker publishes them with ``EndpointConfigName`` of the new (green)
+    configuration, so an alarm on them watches the new fleet and not the old one (which would
+    abort a good deployment for the old fleet's errors, and dilute the new fleet's)."""
+    return (*endpoint_dimensions(endpoint, variant), ("EndpointConfigName", config))
+
+
 def microseconds(seconds: float) -> str:
     """A latency threshold in seconds as ``ModelLatency`` microseconds (0.1 -> ``100000``)."""
     return slo.number(Decimal(repr(seconds)) * MICROSECONDS)
 
 
-def availability(endpoint: str, variant: str) -> Signal:
-    dims = endpoint_dimensions(endpoint, variant)
+def availability(endpoint: str, variant: str, config: Any = None) -> Signal:
+    """5XX share of the variant; of the fleet of endpoint configuration ``config`` if given."""
+    dims = (
+        endpoint_dimensions(endpoint, variant)
+        if config is None
+        else fleet_dimensions(endpoint, variant, config)
+    )
     inv = MetricStat("inv", SAGEMAKER_NAMESPACE, INVOCATIONS, dims, "Sum")
     err = MetricStat("err", SAGEMAKER_NAMESPACE, ERRORS_5XX, dims, "Sum")
     return Signal((inv, err), "inv", "FILL(err,0)/inv")

@@ -2,6 +2,9 @@
 
 The alarms module lowers the SLAs to CloudWatch alarms, SNS topics and a dashboard; the endpoint
 of each model names its rollback alarms in ``autoRollbackConfiguration`` and depends on them.
+Each model's rollback alarms read the metrics of its endpoint configuration's fleet only (the
+configuration's name is passed as a reference), so during a blue/green deployment they watch
+the new fleet.
 Without the module (an older build of this target) no alarms are lowered and ``lower`` reports
 nothing about rollback, so the rest of the target stays usable.
 """
@@ -13,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
+from mlplane.compiler.core.graph import ref
 from mlplane.targets.aws import names
 from mlplane.targets.aws.context import Lowering
 from mlplane.targets.aws.serving import Serving
@@ -46,6 +50,7 @@ def lower(
             endpoint_name=item.endpoint_name,
             variant_name=names.VARIANT,
             origin=lowering.system.models[name].origin,
+            config_name=ref(item.config, "name"),
         )
         for name, item in served.items()
     }

@@ -20,7 +20,8 @@ Per served model:
 * a **traffic floor** (ticket): fewer than one invocation in 15 minutes, missing data breaching -
   the blind spot of ratio alarms, which stay quiet when an endpoint answers nothing at all;
 * **rollback alarms**, which SageMaker watches during a blue/green or rolling deployment
-  (``autoRollbackConfiguration``), without notifications of their own: the 5XX ratio over one
+  (``autoRollbackConfiguration``), without notifications of their own, on the metrics of the
+  new fleet only (``EndpointConfigName`` of the model's endpoint configuration): the 5XX ratio over one
   minute above the fast-burn page ratio of the model's strictest availability SLA (14.4 × budget
   at 30 days, capped at 50 %; 5 % without an availability SLA), and, with a latency SLA, p99
   ``ModelLatency`` over one minute above the strictest latency threshold (percentiles on too few
@@ -73,6 +74,9 @@ class ServedModel:
     endpoint_name: str
     variant_name: str
     origin: Origin
+    config_name: Any = None
+    """The endpoint configuration's name (a reference marker): the rollback alarms watch only
+    its fleet (``EndpointConfigName``); None watches the whole variant."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,7 +415,7 @@ def _rollback_alarms(build: _Build, model: ServedModel) -> tuple[tuple[str, str]
 
 
 def _rollback_errors(build: _Build, model: ServedModel) -> tuple[str, str]:
-    signal = alarm_math.availability(model.endpoint_name, model.variant_name)
+    signal = alarm_math.availability(model.endpoint_name, model.variant_name, model.config_name)
     ratio = alarm_math.rollback_error_ratio(_model_slas(build, model.model, "availability"))
     name = alarm_name(build.system, "rollback", model.model, "errors")
     expression = {
@@ -436,7 +440,13 @@ def _rollback_errors(build: _Build, model: ServedModel) -> tuple[str, str]:
 
 
 def _rollback_latency(build: _Build, model: ServedModel, seconds: float) -> tuple[str, str]:
-    dims = alarm_math.endpoint_dimensions(model.endpoint_name, model.variant_name)
+    dims: tuple[tuple[str, Any], ...] = alarm_math.endpoint_dimensions(
+        model.endpoint_name, model.variant_name
+    )
+    if model.config_name is not None:
+        dims = alarm_math.fleet_dimensions(
+            model.endpoint_name, model.variant_name, model.config_name
+        )
     p99 = alarm_math.MetricStat(
         "p99", alarm_math.SAGEMAKER_NAMESPACE, alarm_math.MODEL_LATENCY, dims, "p99"
     )

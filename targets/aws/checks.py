@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import SpecPath
-from mlplane.targets.aws import codes, names, training
+from mlplane.targets.aws import codes, instances, names, rollouts, training
 from mlplane.targets.aws.context import CLASSIFICATION_RANK, Lowering, model_tier
 from mlplane.targets.aws.settings import aws_of
 
 MAX_CANARY_PERCENT = 50
 """SageMaker's blue/green canary may take at most half of the fleet."""
 MAX_WAIT_SECONDS = 3600
-TRACKED_METRICS = frozenset({"rps"})
-"""Autoscaling metrics SageMaker's predefined target tracking follows (invocations per instance)."""
+TRACKED_METRICS = frozenset({"rps", "cpu"})
+"""Autoscaling metrics lowered to SageMaker target tracking: invocations per instance (``rps``,
+predefined) and the instances' ``CPUUtilization`` (``cpu``, a customized metric)."""
 
 
 def check_spec(lowering: Lowering) -> None:
@@ -179,16 +180,7 @@ def check_serving(lowering: Lowering, model: ir.Model) -> None:
             "endpoint runs at least one",
             (*base, "replicas", "min"),
         )
-    metric = serving.autoscaling_metric
-    if metric is not None and metric not in TRACKED_METRICS:
-        _error(
-            lowering,
-            codes.AUTOSCALING_METRIC,
-            f"SageMaker target tracking cannot follow {metric!r}: it scales on invocations per "
-            "instance",
-            (*base, "autoscaling", "metric"),
-            "use autoscaling: {metric: rps, target: <requests per second per instance>}",
-        )
+    check_autoscaling(lowering, model)
     if serving.exposure == "public":
         _warning(
             lowering,
@@ -199,6 +191,36 @@ def check_serving(lowering: Lowering, model: ir.Model) -> None:
         )
     check_rollout(lowering, model)
     check_capture(lowering, model)
+
+
+def check_autoscaling(lowering: Lowering, model: ir.Model) -> None:
+    base: SpecPath = ("models", model.name, "serving")
+    serving = model.serving
+    metric = serving.autoscaling_metric
+    if metric is not None and metric not in TRACKED_METRICS:
+        _error(
+            lowering,
+            codes.AUTOSCALING_METRIC,
+            f"SageMaker target tracking cannot follow {metric!r} here: it scales on invocations "
+            "per instance (rps) or CPU utilisation (cpu)",
+            (*base, "autoscaling", "metric"),
+            "use autoscaling: {metric: rps, target: <requests per second per instance>} or "
+            "{metric: cpu, target: <percent>}",
+        )
+    elif (
+        metric == "cpu"
+        and serving.instance_type is not None
+        and instances.vcpus(serving.instance_type) is None
+    ):
+        _error(
+            lowering,
+            codes.AUTOSCALING_METRIC,
+            f"CPU autoscaling of model {model.name!r} needs the vCPUs of "
+            f"{serving.instance_type}, whose size does not say: SageMaker reports CPU "
+            "utilisation summed over the vCPUs",
+            (*base, "instanceType"),
+            "use a large or <n>xlarge instance type, or autoscaling: {metric: rps, ...}",
+        )
 
 
 def check_capture(lowering: Lowering, model: ir.Model) -> None:
@@ -236,6 +258,20 @@ def check_rollout(lowering: Lowering, model: ir.Model) -> None:
             f"rollout pause of model {model.name!r} is {int(pause)}s; SageMaker waits at most "
             f"{MAX_WAIT_SECONDS}s between traffic shifts",
             (*base, "pause"),
+        )
+    elif rollouts.total_wait_seconds(rollout) + rollouts.PROVISION_SECONDS > (
+        rollouts.MAX_EXECUTION_SECONDS
+    ):
+        waits = rollouts.total_wait_seconds(rollout)
+        _error(
+            lowering,
+            codes.ROLLOUT_PAUSE,
+            f"the rollout of model {model.name!r} waits {waits}s in all (the pause after every "
+            f"traffic shift and before the old fleet goes) plus {rollouts.PROVISION_SECONDS}s "
+            f"to provision; a SageMaker deployment may run at most "
+            f"{rollouts.MAX_EXECUTION_SECONDS}s",
+            (*base, "pause"),
+            "shorten rollout.pause, or use fewer canary steps",
         )
     if rollout.strategy != "canary" or not rollout.steps:
         return

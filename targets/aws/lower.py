@@ -98,4 +98,6 @@ def lower_endpoint(
             f"add an SLA on model {model.name!r} (availability or latency)",
         )
     alarm_names, resources = (alarms.names, alarms.resources) if alarms else ((), ())
-    serving.lower_endpoint(lowering, model, served, alarm_names, resources)
+    policy = roles.lower_rollback_policy(lowering, model, alarm_names, served.component)
+    needs = (*resources, policy) if policy is not None else resources
+    serving.lower_endpoint(lowering, model, served, alarm_names, needs)

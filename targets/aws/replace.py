@@ -9,9 +9,13 @@ resource schema marks them; inputs are in the graph's wire form (camelCase).
 Two resources replace on nearly everything: a SageMaker ``Model`` and ``EndpointConfiguration``
 update nothing but their tags in place (their ``Update`` functions only retag), which is why the
 AWS target auto-names them and lets Pulumi create the new one before deleting the old. An
-``Endpoint`` updates its configuration and deployment policy in place, but a change of its
+``Endpoint`` updates its configuration and deployment policy in place (the update and
+blue/green policies, their waits and execution timeouts included), but a change of its
 rollback alarms (``deploymentConfig.autoRollbackConfiguration``) replaces it, and with
-``deleteBeforeReplace`` that interrupts serving.
+``deleteBeforeReplace`` that interrupts serving. The rollback alarms themselves are named once
+and never renamed by a model change: a new endpoint configuration changes only their
+``EndpointConfigName`` dimension, an in-place update, so a new model version never replaces
+the endpoint.
 
 Every row of the table is also covered by :data:`COMMON_FIELDS`: since v6 any regional resource
 takes a ``region`` input, and a resource cannot move between regions. The plan
@@ -47,8 +51,8 @@ REPLACE_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "aws:cloudwatch/dashboard:Dashboard": ("dashboardName",),
         # internal/service/logs/group.go
         "aws:cloudwatch/logGroup:LogGroup": ("logGroupClass", "name", "namePrefix"),
-        # internal/service/cloudwatch/metric_alarm.go
-        "aws:cloudwatch/metricAlarm:MetricAlarm": ("alarmName",),
+        # internal/service/cloudwatch/metric_alarm.go (alarm_name, which pulumi-aws names `name`)
+        "aws:cloudwatch/metricAlarm:MetricAlarm": ("name",),
         # internal/service/iam/role.go
         "aws:iam/role:Role": ("name", "namePrefix", "path"),
         # internal/service/iam/role_policy.go

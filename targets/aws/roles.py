@@ -15,6 +15,7 @@ from typing import Any
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.graph import json_document, ref
 from mlplane.targets.aws import names
+from mlplane.targets.aws.alarm_math import alarm_arn
 from mlplane.targets.aws.context import Lowering, model_tier
 from mlplane.targets.aws.serving import capture_location
 from mlplane.targets.aws.settings import aws_of
@@ -22,6 +23,7 @@ from mlplane.targets.aws.settings import aws_of
 ROLE_TYPE = "aws:iam/role:Role"
 ROLE_POLICY_TYPE = "aws:iam/rolePolicy:RolePolicy"
 POLICY_NAME = "mlplane-execution"
+ROLLBACK_POLICY_NAME = "mlplane-rollback-alarms"
 VPC_WRITE_ACTIONS = [
     "ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
     "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
@@ -186,3 +188,30 @@ def lower_role(lowering: Lowering, model: ir.Model, parent: str) -> str:
     for tier in key_tiers(lowering, model):
         lowering.key_users.setdefault(tier, []).append(role)
     return role
+
+
+def lower_rollback_policy(
+    lowering: Lowering, model: ir.Model, alarm_names: tuple[str, ...], parent: str
+) -> str | None:
+    """``cloudwatch:DescribeAlarms`` on the model's rollback alarms for its execution role:
+    SageMaker's deployment guardrails read the alarms of ``autoRollbackConfiguration`` as the
+    execution role, and without the permission cannot watch them. Alarm names are static, so
+    the statement names exactly their ARNs. A second inline policy, because the alarms are
+    lowered after the role."""
+    if not alarm_names:
+        return None
+    env = aws_of(lowering.environment)
+    region, account = env.aws_region or "", env.aws_account_id or ""
+    arns = sorted(alarm_arn(region, account, name) for name in alarm_names)
+    statement = {"Sid": "ReadRollbackAlarms", "Effect": "Allow",
+                 "Action": "cloudwatch:DescribeAlarms", "Resource": arns}  # fmt: skip
+    role = names.logical(model.name, "execution-role")
+    inputs = {
+        "name": ROLLBACK_POLICY_NAME,
+        "role": ref(role, "id"),
+        "policy": json_document({"Version": "2012-10-17", "Statement": [statement]}),
+    }
+    origin = lowering.origin(("models", model.name, "serving", "rollout"))
+    return lowering.add(
+        ROLE_POLICY_TYPE, names.logical(role, "rollback-alarms"), inputs, origin, parent
+    )

@@ -9,8 +9,12 @@
 - The ``Endpoint`` is the only named resource (alarms and scaling name it), replaced with
   ``deleteBeforeReplace`` (the name cannot be taken twice), after its log group exists, so
   SageMaker never creates an unencrypted one itself.
-- Autoscaling: an application-autoscaling target on the variant and a target-tracking policy on
-  invocations per instance, whose unit is per minute (the spec's target is per second).
+- Autoscaling: an application-autoscaling target on the variant and a target-tracking policy:
+  ``rps`` on the predefined invocations per instance, whose unit is per minute (the spec's
+  target is per second, so × 60); ``cpu`` on a customized metric, the variant's average
+  ``CPUUtilization`` in ``/aws/sagemaker/Endpoints`` (dimensions ``EndpointName`` and
+  ``VariantName``), which sums the instance's vCPUs, so the spec's percentage × vCPUs
+  (``instances.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostic, Severity, SpecPath, format_path
 from mlplane.compiler.core.graph import ref
 from mlplane.schema.formats import has_instance_storage
-from mlplane.targets.aws import codes, names, rollouts
+from mlplane.targets.aws import codes, instances, names, rollouts
 from mlplane.targets.aws.context import Lowering, model_tier
 from mlplane.targets.aws.settings import aws_of
 
@@ -35,6 +39,8 @@ SCALING_POLICY_TYPE = "aws:appautoscaling/policy:Policy"
 LOG_RETENTION_DAYS = 365
 SCALE_IN_COOLDOWN = 300
 SCALE_OUT_COOLDOWN = 60
+ENDPOINT_INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
+CPU_UTILIZATION = "CPUUtilization"
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,8 +210,10 @@ def lower_endpoint(
     model: ir.Model,
     serving: Serving,
     alarm_names: tuple[str, ...],
-    alarm_resources: tuple[str, ...],
+    needs: tuple[str, ...],
 ) -> str:
+    """The endpoint, after its log group and ``needs`` (the rollback alarms and the policy that
+    lets SageMaker read them)."""
     inputs = {
         "name": serving.endpoint_name,
         "endpointConfigName": ref(serving.config, "name"),
@@ -219,10 +227,10 @@ def lower_endpoint(
         inputs,
         origin,
         serving.component,
-        (serving.log_group, *alarm_resources),
+        (serving.log_group, *needs),
         delete_before_replace=True,
     )
-    if model.serving.autoscaling_metric == "rps":
+    if model.serving.autoscaling_metric in ("rps", "cpu"):
         lower_scaling(lowering, model, serving, endpoint)
     return endpoint
 
@@ -246,18 +254,15 @@ def lower_scaling(lowering: Lowering, model: ir.Model, serving: Serving, endpoin
         parent,
         (endpoint,),
     )
-    per_minute = float((spec.autoscaling_target or 1) * 60)
+    suffix, tracking = _tracking(model, serving)
     policy = {
-        "name": f"{serving.endpoint_name}-invocations",
+        "name": f"{serving.endpoint_name}-{suffix}",
         "policyType": "TargetTrackingScaling",
         "resourceId": ref(target, "resourceId"),
         "scalableDimension": ref(target, "scalableDimension"),
         "serviceNamespace": ref(target, "serviceNamespace"),
         "targetTrackingScalingPolicyConfiguration": {
-            "targetValue": per_minute,
-            "predefinedMetricSpecification": {
-                "predefinedMetricType": "SageMakerVariantInvocationsPerInstance"
-            },
+            **tracking,
             "scaleInCooldown": SCALE_IN_COOLDOWN,
             "scaleOutCooldown": SCALE_OUT_COOLDOWN,
         },
@@ -270,3 +275,31 @@ def lower_scaling(lowering: Lowering, model: ir.Model, serving: Serving, endpoin
         parent,
         (target, endpoint),
     )
+
+
+def _tracking(model: ir.Model, serving: Serving) -> tuple[str, dict[str, Any]]:
+    """(policy name suffix, target value and metric) of the model's autoscaling metric."""
+    spec = model.serving
+    target = spec.autoscaling_target or 1
+    if spec.autoscaling_metric == "cpu":
+        # CPUUtilization sums the instance's vCPUs (0-400 % on 4 vCPUs): T % of the capacity.
+        cores = instances.vcpus(spec.instance_type) or 1
+        metric = {
+            "metricName": CPU_UTILIZATION,
+            "namespace": ENDPOINT_INSTANCE_NAMESPACE,
+            "dimensions": [
+                {"name": "EndpointName", "value": serving.endpoint_name},
+                {"name": "VariantName", "value": names.VARIANT},
+            ],
+            "statistic": "Average",
+            "unit": "Percent",
+        }
+        return "cpu", {
+            "targetValue": float(target * cores),
+            "customizedMetricSpecification": metric,
+        }
+    predefined = {"predefinedMetricType": "SageMakerVariantInvocationsPerInstance"}
+    return "invocations", {
+        "targetValue": float(target * 60),
+        "predefinedMetricSpecification": predefined,
+    }
