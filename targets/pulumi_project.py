@@ -19,8 +19,9 @@ complete project: ``cd build/dev/pulumi && pulumi stack select dev && pulumi up`
   machine: the output must not depend on what happens to be installed there.
 - ``.gitignore``: keeps Pulumi's ``venv/`` out of a committed build output.
 
-All YAML is built as data and dumped once (ASCII, sorted keys); spec text only ever appears as a
-YAML scalar, quoted by the dumper, never in a comment.
+All YAML is built as data and dumped once by the project's YAML writer
+(``compiler/core/yamltext.py``: ASCII, sorted keys here, read back before it is returned); spec
+text only ever appears as a YAML scalar, quoted by the writer, never in a comment.
 """
 
 from __future__ import annotations
@@ -30,8 +31,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-
+from mlplane.compiler.core import yamltext
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System
 from mlplane.compiler.core.provenance import header_line
@@ -145,7 +145,11 @@ def _description(system: System) -> str:
 
 
 def _yaml(system: System, data: Mapping[str, Any]) -> str:
-    body = yaml.safe_dump(
-        dict(data), sort_keys=True, allow_unicode=False, default_flow_style=False, width=100
-    )
-    return f"# {header_line(system)}\n{body}"
+    return yamltext.dump(_sorted(data), [header_line(system)], check=True)
+
+
+def _sorted(data: Any) -> Any:
+    """``data`` with every mapping's keys in sorted order (the files are small and read back)."""
+    if isinstance(data, Mapping):
+        return {key: _sorted(data[key]) for key in sorted(data)}
+    return data

@@ -33,12 +33,12 @@ from typing import Any
 import pytest
 
 from mlplane.compiler.build.pipeline import compile_spec
-from mlplane.compiler.core import ir
+from mlplane.compiler.core import ir, yamltext
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import Resource
 from mlplane.targets import slo
 from mlplane.targets.aws import alarm_math, alarms
-from mlplane.targets.monitoring import emit, inputs, names, rule_tests, yamltext
+from mlplane.targets.monitoring import emit, inputs, names, rule_tests
 from tests.test_aws_alarms import SPEC, served_models
 
 HISTORY = rule_tests.HISTORY_MINUTES

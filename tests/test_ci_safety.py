@@ -26,12 +26,12 @@ from pydantic import BaseModel
 
 from mlplane.compiler.build.pipeline import compile_spec
 from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.core.yamltext import Commented, load
 from mlplane.compiler.frontend.document import load_spec
 from mlplane.schema.models import MLSystem
-from mlplane.targets.ci import emit, is_generated
+from mlplane.targets.ci import dump, emit, is_generated
 from mlplane.targets.ci.pins import ACTIONS, GITLAB_IMAGES, PULUMI_CLI
 from mlplane.targets.ci.scripts import SCRIPTS
-from mlplane.targets.ci.yamltext import Commented, dump, load
 from tests.test_ci import EXAMPLES, EXAMPLES_DIR, PROVIDERS
 
 PAYLOADS = (
@@ -251,10 +251,17 @@ def test_dumper_quotes_what_yaml_would_misread() -> None:
         "run": "echo one\necho two\n",
     }
     text = dump(data, ["header"])
-    assert text.startswith("# header\non:\n")
+    assert text.startswith("# header\n'on':\n"), "YAML 1.1 reads a plain on: as true"
     assert f"uses: actions/checkout@{'a' * 40} # v4.2.2\n" in text
     assert load(text) == {**data, "uses": "actions/checkout@" + "a" * 40}
     assert yaml.safe_load(text)["values"] == data["values"], "YAML 1.1 reads the same strings"
+
+
+def test_dumper_writes_astral_characters_with_yaml_escapes() -> None:
+    """json.dumps would write a surrogate pair (\\ud83d\\ude80), which YAML does not decode."""
+    text = dump({"name": "\U0001f680 deploy"}, ["header"])
+    assert text == '# header\nname: "\\U0001f680 deploy"\n'
+    assert load(text) == yaml.safe_load(text) == {"name": "\U0001f680 deploy"}
 
 
 @pytest.mark.parametrize(

@@ -585,36 +585,9 @@ def test_monitoring_files_have_headers_and_parse() -> None:
         assert text.isascii() and "/work/" not in text and "\\" not in first
 
 
-# --- the YAML writer -------------------------------------------------------------------------------
+# --- the YAML writer (property-tested for any data in tests/test_yamltext.py) ---------------------
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from mlplane.targets.monitoring import yamltext  # noqa: E402
-
-_scalars = st.one_of(
-    st.text(max_size=40),
-    st.text(alphabet=" -:#'\"{}[]|>&*!%@`,?\n\t\\abc019.", max_size=30),
-    st.integers(),
-    st.booleans(),
-    st.none(),
-    st.sampled_from(["yes", "No", "on", "null", "~", "5m", "1e3", "0x1F", "2030-01-01", "<<"]),
-)
-_documents = st.recursive(
-    _scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
-    ),
-    max_leaves=20,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.text(max_size=12), _documents, max_size=5))
-def test_yaml_writer_round_trips_anything(data: dict[str, Any]) -> None:
-    text = yamltext.dump(data)
-    assert text.isascii()
-    assert yaml.safe_load(text) == (data or None)
+from mlplane.compiler.core import yamltext  # noqa: E402
 
 
 @pytest.mark.parametrize("document", ["rules", "tests", "alertmanager"])

@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 
 from mlplane.compiler.build.pipeline import compile_spec
-from mlplane.compiler.core import ir
+from mlplane.compiler.core import ir, yamltext
 from mlplane.targets import slo
-from mlplane.targets.monitoring import alerts, emit, names, rules, yamltext
+from mlplane.targets.monitoring import alerts, emit, names, rules
 from tests.judges import require_judge
 
 pytestmark = pytest.mark.judge

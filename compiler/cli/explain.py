@@ -1,107 +1,42 @@
 """``mlplane explain``: the effective spec of one environment, each value with its origin.
 
-The output is YAML (block style, values JSON-quoted whenever a plain scalar could be misread) so
-it can be read, diffed and even fed back to ``mlplane validate``. With origins, every leaf gets a
-``# file:line`` comment, marked ``(override)`` when an environment overlay set it.
+The output is YAML written by the project's one YAML writer (``compiler/core/yamltext.py``: a
+value is plain only when YAML 1.1 and 1.2 read it back alike, else quoted, ASCII only) so it can
+be read, diffed and even fed back to ``mlplane validate``. With origins, every leaf gets a
+``# file:line`` comment, marked ``(override)`` when an environment overlay set it; the comments
+line up in one column.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
-from mlplane.compiler.core import canonical
+from mlplane.compiler.core import canonical, yamltext
 from mlplane.compiler.core.diagnostics import Location, SpecPath
 from mlplane.compiler.frontend.document import Document
 from mlplane.compiler.render.common import make_safe
 from mlplane.schema.models import MLSystem
 
-_PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./@+-]*(?: [A-Za-z0-9_./@+()-]+)*$")
-_RESERVED = re.compile(
-    r"^(?:~|null|Null|NULL|true|True|TRUE|false|False|FALSE|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|y|Y|n|N)$"
-)
+COMMENT_COLUMN = 56
+"""Origin comments start after the longest commented line, but never further right than this."""
 
 
-def scalar(value: Any) -> str:
-    """A YAML scalar that reads back as exactly ``value`` under YAML 1.1 and 1.2 alike."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    text = str(value)
-    if _PLAIN.match(text) and not _RESERVED.match(text) and len(text) <= 120:
-        return text
-    return _quoted(text)
-
-
-def _quoted(text: str) -> str:
-    """A double-quoted ASCII scalar. Not ``json.dumps(ensure_ascii=True)``: it writes characters
-    beyond U+FFFF as surrogate pairs, which YAML does not decode (libyaml rejects them)."""
-    return "".join(
-        char
-        if char.isascii()
-        else f"\\u{ord(char):04x}"
-        if ord(char) <= 0xFFFF
-        else f"\\U{ord(char):08x}"
-        for char in json.dumps(text, ensure_ascii=False)
-    )
-
-
-def _key(key: str) -> str:
-    return key if _PLAIN.match(key) and not _RESERVED.match(key) else _quoted(key)
-
-
-class _Writer:
-    def __init__(self, effective: Document, base: Document, show_origin: bool) -> None:
-        self.effective = effective
-        self.base = base
-        self.show_origin = show_origin
-        self.lines: list[tuple[str, str]] = []
-
-    def origin(self, path: SpecPath) -> str:
-        if not self.show_origin:
-            return ""
-        location: Location | None = self.effective.values.get(path)
-        if location is None:
-            return "default"
-        mark = " (override)" if self.base.values.get(path) != location else ""
-        # A file name is text from the repository: escaped as every renderer escapes spec text,
-        # so a newline or a terminal escape in it cannot end the comment or drive a terminal.
-        return f"{make_safe(location.file, keep='')}:{location.line}{mark}"
-
-    def emit(self, text: str, path: SpecPath | None) -> None:
-        self.lines.append((text, self.origin(path) if path is not None else ""))
-
-    def node(self, value: Any, path: SpecPath, indent: int, lead: str) -> None:
-        """Write ``value`` whose key text (``lead``, e.g. ``"name:"`` or ``"-"``) starts the line."""
-        pad = "  " * indent
-        if isinstance(value, dict) and value:
-            self.emit(f"{pad}{lead}", None)
-            for key, item in value.items():
-                self.node(item, (*path, key), indent + 1, f"{_key(key)}:")
-        elif isinstance(value, list) and value:
-            self.emit(f"{pad}{lead}", None)
-            for index, item in enumerate(value):
-                self.node(item, (*path, index), indent + 1, "-")
-        else:
-            empty = (
-                "{}"
-                if isinstance(value, dict)
-                else "[]"
-                if isinstance(value, list)
-                else scalar(value)
-            )
-            self.emit(f"{pad}{lead} {empty}", path)
-
-    def render(self) -> str:
-        width = min(max((len(text) for text, origin in self.lines if origin), default=0), 56)
-        out = []
-        for text, origin in self.lines:
-            out.append(f"{text.ljust(width)}  # {origin}" if origin else text)
-        return "\n".join(out) + "\n"
+def _with_origins(value: Any, path: SpecPath, effective: Document, base: Document) -> Any:
+    """``value`` with every leaf (a scalar or an empty mapping or list) commented with its
+    origin: ``file:line``, ``(override)`` when an overlay set it, ``default`` when nobody did."""
+    if isinstance(value, dict) and value:
+        return {k: _with_origins(v, (*path, k), effective, base) for k, v in value.items()}
+    if isinstance(value, list) and value:
+        return [_with_origins(v, (*path, i), effective, base) for i, v in enumerate(value)]
+    location: Location | None = effective.values.get(path)
+    if location is None:
+        return yamltext.Commented(value, "default")
+    mark = " (override)" if base.values.get(path) != location else ""
+    # A file name is text from the repository: escaped as every renderer escapes spec text, so
+    # a newline or a terminal escape in it cannot end the comment or drive a terminal (and what
+    # is left beyond ASCII with YAML's escapes: the output is ASCII).
+    shown = yamltext.comment_text(make_safe(location.file, keep=""))
+    return yamltext.Commented(value, f"{shown}:{location.line}{mark}")
 
 
 def effective_data(validated: MLSystem, effective: Document) -> dict[str, Any]:
@@ -141,11 +76,10 @@ def explain_yaml(
     if isinstance(envs, dict) and environment in envs:
         env = {k: v for k, v in envs[environment].items() if k != "overrides"}
         data["environments"] = {environment: env}
-    writer = _Writer(effective, base, show_origin)
-    writer.lines.append((f"# effective spec of environment {environment!r}", ""))
-    for key, value in data.items():
-        writer.node(value, (key,), 0, f"{_key(key)}:")
-    return writer.render()
+    if show_origin:
+        data = {k: _with_origins(v, (k,), effective, base) for k, v in data.items()}
+    header = yamltext.comment_text(f"effective spec of environment {environment!r}")
+    return yamltext.dump(data, [header], align_comments=COMMENT_COLUMN)
 
 
 def explain_json(validated: MLSystem, effective: Document, environment: str) -> str:

@@ -1,7 +1,8 @@
 """CI workflows for the GitOps loop: GitHub Actions and GitLab CI, secure by construction.
 
 :func:`emit` is pure: the system model in, ``{relative path: text}`` out, each file built as data
-and dumped once by :mod:`.yamltext`. Only ``mlplane ci`` (``compiler/cli/main.py``) writes files.
+and dumped once by ``compiler/core/yamltext.py``, which reads each file back (YAML 1.2 and 1.1)
+before returning it and refuses a script that cannot be a literal block. Only ``mlplane ci`` (``compiler/cli/main.py``) writes files.
 See ``targets/ci/README.md`` for what is generated and why each choice was made.
 """
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlplane.compiler.core import ir
+from mlplane.compiler.core import ir, yamltext
 from mlplane.compiler.core.diagnostics import Diagnostic
 from mlplane.compiler.core.plugins import CiChanges
 from mlplane.compiler.core.provenance import header_line
@@ -29,7 +30,6 @@ from mlplane.targets.ci.files import (
 from mlplane.targets.ci.github import pull_request_workflow, workflow_path
 from mlplane.targets.ci.github_deploy import apply_workflow, drift_workflow
 from mlplane.targets.ci.gitlab import GITLAB_FILE, gitlab_ci
-from mlplane.targets.ci.yamltext import dump
 
 __all__ = [
     "GENERATED_MARKER",
@@ -51,6 +51,11 @@ GENERATED_MARKER = REGENERATE
 ``mlplane ci`` recognises the files it may replace or remove."""
 
 Builder = Callable[[CiContext], dict[str, Any]]
+
+
+def dump(data: Mapping[str, Any], header: list[str] | tuple[str, ...] = ()) -> str:
+    """One CI file: small, so always read back; every script a literal block."""
+    return yamltext.dump(data, header, check=True, require_blocks=True)
 
 
 def emit(system: ir.System, provider: str, spec_path: str) -> dict[str, str]:

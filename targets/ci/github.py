@@ -18,10 +18,10 @@ from __future__ import annotations
 from typing import Any
 
 from mlplane.compiler.core import ir
+from mlplane.compiler.core.yamltext import Commented
 from mlplane.targets.ci import scripts
 from mlplane.targets.ci.context import GITHUB_RUNNER, CiContext
 from mlplane.targets.ci.pins import uses
-from mlplane.targets.ci.yamltext import Commented
 
 SAME_REPOSITORY = "github.event.pull_request.head.repo.full_name == github.repository"
 """True only for pull requests from a branch of this repository (never for forks)."""

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from mlplane.targets.ci.yamltext import Commented
+from mlplane.compiler.core.yamltext import Commented
 
 
 @dataclass(frozen=True, slots=True)

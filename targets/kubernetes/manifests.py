@@ -16,11 +16,10 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mlplane.compiler.core import ir
+from mlplane.compiler.core import ir, yamltext
 from mlplane.compiler.core.graph import Resource, ResourceGraph
 from mlplane.compiler.core.provenance import header_line
 from mlplane.targets.kubernetes import names
-from mlplane.targets.monitoring import yamltext
 from mlplane.targets.pulumi_literals import secret_keys
 
 MANIFEST_DIR = "manifests"
@@ -51,8 +50,9 @@ def _order(resource: Resource) -> tuple[int, str]:
 
 def dump(documents: Iterable[Any]) -> str:
     """The one YAML writer of this target: a ``---`` document per object, keys sorted (by
-    :func:`_plain`), block style, ASCII. The monitoring files' writer: the same conservative
-    string styles, without PyYAML's per-node representer (80 % of the emitter's time)."""
+    :func:`_plain`), block style, ASCII, by the project's one YAML writer
+    (``compiler/core/yamltext.py``), without PyYAML's per-node representer (80 % of the
+    emitter's time)."""
     return "".join("---\n" + yamltext.dump(document) for document in documents)
 
 

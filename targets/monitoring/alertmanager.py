@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlplane.compiler.core import ir
-from mlplane.targets.monitoring import promql, yamltext
+from mlplane.compiler.core import ir, yamltext
+from mlplane.targets.monitoring import promql
 
 SECRETS_DIR = "/etc/alertmanager/secrets"
 MOUNTED_FILE_NAME = "value"

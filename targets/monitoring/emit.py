@@ -12,11 +12,11 @@ from typing import Any
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.provenance import header_line
+from mlplane.compiler.core.yamltext import comments
 from mlplane.targets.monitoring.alertmanager import alertmanager_yaml
 from mlplane.targets.monitoring.dashboards import dashboard_json
 from mlplane.targets.monitoring.rule_tests import rule_tests_yaml
 from mlplane.targets.monitoring.rules import prometheus_rules, rules_yaml, sla_group
-from mlplane.targets.monitoring.yamltext import with_header
 
 RULES = "monitoring/rules.yaml"
 RULE_TESTS = "monitoring/rules.test.yaml"
@@ -31,12 +31,12 @@ def monitoring_files(system: ir.System) -> dict[str, str]:
     comments, so the dashboard is named in the build manifest instead. The test file refers to
     the rule file by its base name, which promtool resolves next to the test file.
     """
-    header = header_line(system)
+    header = comments([header_line(system)])
     return {
-        RULES: with_header(header, rules_yaml(system)),
-        RULE_TESTS: with_header(header, rule_tests_yaml(system, "rules.yaml")),
+        RULES: header + rules_yaml(system),
+        RULE_TESTS: header + rule_tests_yaml(system, "rules.yaml"),
         DASHBOARD: dashboard_json(system),
-        ALERTMANAGER: with_header(header, alertmanager_yaml(system)),
+        ALERTMANAGER: header + alertmanager_yaml(system),
     }
 
 

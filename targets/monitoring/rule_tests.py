@@ -30,9 +30,9 @@ from fractions import Fraction
 from math import ceil
 from typing import Any
 
-from mlplane.compiler.core import ir
+from mlplane.compiler.core import ir, yamltext
 from mlplane.targets import slo
-from mlplane.targets.monitoring import alerts, inputs, names, promql, yamltext
+from mlplane.targets.monitoring import alerts, inputs, names, promql
 from mlplane.targets.monitoring.inputs import Phase
 
 HISTORY_MINUTES = 360
@@ -294,5 +294,5 @@ def rule_tests_yaml(system: ir.System, rule_file: str = "rules.yaml") -> str:
     """The ``promtool test rules`` file of ``system`` as YAML (without the generated header);
     SLAs that only get the no-data test are listed in a comment on top."""
     found = _all(system)
-    notes = "".join(f"# only the no-data test for {line}\n" for line in _untested(system, found))
-    return notes + yamltext.dump(_tests(system, rule_file, found))
+    notes = [f"only the no-data test for {line}" for line in _untested(system, found)]
+    return yamltext.dump(_tests(system, rule_file, found), notes)

@@ -28,9 +28,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mlplane.compiler.core import ir
+from mlplane.compiler.core import ir, yamltext
 from mlplane.targets import slo
-from mlplane.targets.monitoring import alerts, names, promql, sli, yamltext
+from mlplane.targets.monitoring import alerts, names, promql, sli
 from mlplane.targets.monitoring.presets import EventSli
 
 Rule = dict[str, Any]
