@@ -13,7 +13,6 @@ from mlplane.compiler.core.diagnostics import Severity
 from mlplane.compiler.policy.engine import Finding, RelatedPath
 from mlplane.policies.common import (
     CLASSIFIED,
-    DAY,
     PACK,
     PERSONAL,
     days,
@@ -22,9 +21,28 @@ from mlplane.policies.common import (
     through,
     upstream_sources,
 )
+from mlplane.schema import formats
+from mlplane.schema.base import Spec
+from mlplane.schema.types import Duration
 
-MAX_PERSONAL_RETENTION = 365 * DAY
 NO_RESIDENCY = (None, "global")
+
+
+class RetentionLimits(Spec):
+    """The longest retention allowed for each class of personal data."""
+
+    pii: Duration = "365d"
+    """Personal data (GDPR): a year covers most analytical and model-training needs."""
+    phi: Duration = "365d"
+    """Health data; medical records that the law requires to be kept for years (often 7 to
+    10) are a policy decision: raise it here (3650d) rather than waive every source."""
+
+
+class RetentionBoundedParams(Spec):
+    """The parameters of data.retention-bounded."""
+
+    max_retention: RetentionLimits = RetentionLimits()
+    """The longest retention allowed, per classification."""
 
 
 @PACK.rule(
@@ -113,26 +131,41 @@ def retention_required(system: ir.System) -> Iterator[Finding]:
             )
 
 
-@PACK.rule(
+@PACK.rule_with_params(
     "data.retention-bounded",
-    title="PII and PHI are kept at most 365 days",
+    params=RetentionBoundedParams,
+    title="PII and PHI are kept no longer than their class's limit (365 days by default)",
     severity=Severity.ERROR,
     rationale="The longer personal data is kept, the more a breach exposes and the harder "
-    "erasure requests become. A year covers most analytical and model-training needs; longer "
-    "periods (chargebacks, legal holds) are exceptions to justify in a waiver.",
-    remediation="lower retention to 365d or less, or waive with the legal reason and an owner",
+    "erasure requests become. A year covers most analytical and model-training needs. Where "
+    "the law requires longer (medical records kept 7 to 10 years), the organisation sets the "
+    "limit of that class once (params: {maxRetention: {phi: 3650d}}), reviewed with the spec; "
+    "single exceptions (a legal hold on one source) are waived with an owner and an expiry.",
+    remediation="lower retention to the limit or less, raise the class's limit in "
+    "policies.rules.data.retention-bounded.params.maxRetention, or waive with the legal reason "
+    "and an owner",
     example="dataSources:\n  clicks: {..., classification: pii, retention: 730d}",
     fix="dataSources:\n  clicks: {..., classification: pii, retention: 365d}",
 )
-def retention_bounded(system: ir.System) -> Iterator[Finding]:
+def retention_bounded(system: ir.System, params: RetentionBoundedParams) -> Iterator[Finding]:
+    limits = {
+        "pii": _seconds(params.max_retention.pii),
+        "phi": _seconds(params.max_retention.phi),
+    }
     for source in system.data_sources.values():
         kept = source.retention_seconds
-        if source.classification in PERSONAL and kept is not None and kept > MAX_PERSONAL_RETENTION:
+        limit = limits.get(source.classification or "")
+        if limit is not None and kept is not None and kept > limit:
             yield Finding(
                 f"data source {source.name!r} keeps {source.classification} data for "
-                f"{days(kept)}, longer than {days(MAX_PERSONAL_RETENTION)}",
+                f"{days(kept)}, longer than {days(limit)}",
                 ("dataSources", source.name, "retention"),
             )
+
+
+def _seconds(duration: str) -> float | None:
+    milliseconds = formats.parse_duration(duration)
+    return milliseconds / 1000 if milliseconds is not None else None
 
 
 @PACK.rule(

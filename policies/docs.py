@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlplane.compiler.build.writer import write_new_file
-from mlplane.compiler.policy.engine import Rule, installed_rules
+from mlplane.compiler.policy.engine import Rule, installed_rules, param_rows
 
 DEFAULT_OUTPUT = Path("docs/policies.md")
 REGO_SECTION = (
@@ -59,6 +59,15 @@ def policies_markdown(rules: Sequence[Rule]) -> str:
         "mirrored checks are the Checkov (`CKV_...`) and Trivy (`AVD-...`) checks that test "
         "the same property on generated infrastructure.",
         "",
+        "Rules whose thresholds are a policy decision take parameters (the *Parameters* of "
+        "their section, with defaults): `policies: {rules: {ID: {params: {NAME: VALUE}}}}`, "
+        "with or without `severity`. `mlplane validate` checks them against the rule's "
+        "declaration (an unknown parameter is `unknown-field` with a suggestion, a wrong type "
+        "`wrong-type`, a value out of range `out-of-range`, each at its line), and the JSON "
+        "Schema describes them for editors. A limit that applies to a whole class of data "
+        "(medical records kept ten years) belongs in a parameter, reviewed once; a waiver is "
+        "for one exception, and expires.",
+        "",
         "Graph rules (the `aws.*` rules, marked *graph* below) read the resource graph a target "
         "lowered instead of the spec: they run when a graph is lowered with policies (`mlplane "
         "build`, `mlplane apply`, which builds, and `mlplane plan`, on the head), not in "
@@ -85,6 +94,17 @@ def _rule_section(rule: Rule) -> list[str]:
     graph = ", graph" if rule.reads_graph else ""
     lines = ["", f"## {rule.id}", "", f"**{rule.title}** ({rule.severity}{mandatory}{graph})", ""]
     lines += [rule.rationale, "", f"**Fix:** {rule.remediation}", "", f"**Mirrors:** {mirrors}"]
+    if rule.params is not None:
+        lines += [
+            "",
+            f"**Parameters** (`policies: {{rules: {{{rule.id}: {{params: ...}}}}}}`):",
+            "",
+        ]
+        lines += ["| parameter | kind | default | meaning |", "|---|---|---|---|"]
+        lines += [
+            f"| `{name}` | {kind} | `{default}` | {description} |"
+            for name, kind, default, description in param_rows(rule.params)
+        ]
     if rule.example:
         lines += ["", "Violation:", "", "```yaml", rule.example.strip("\n"), "```"]
         lines += ["", "Fixed:", "", "```yaml", rule.fix.strip("\n"), "```"]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
+
+from pydantic import Field
 
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Severity, SpecPath
@@ -15,6 +18,7 @@ from mlplane.policies.common import (
     through,
     written,
 )
+from mlplane.schema.base import Spec
 
 HIGH_AVAILABILITY = 99.9
 """Objectives from here on cannot absorb a single-replica restart or an all-at-once rollout."""
@@ -224,10 +228,32 @@ def resources_set(system: ir.System) -> Iterator[Finding]:
                 yield Finding(f"the {part} of model {model.name!r} {problem}", path)
 
 
-def _highly_available(system: ir.System, model: ir.Model) -> ir.Sla | None:
+Objective = Annotated[float, Field(ge=90, le=100)]
+
+
+class HaReplicasParams(Spec):
+    """The parameters of models.ha-replicas."""
+
+    objective: Objective = HIGH_AVAILABILITY
+    """The availability objective (percent) from which a production model needs replicas."""
+    min_replicas: Annotated[int, Field(ge=2, le=100)] = 2
+    """The fewest replicas (serving.replicas.min) such a model may run."""
+
+
+class SafeRolloutParams(Spec):
+    """The parameters of models.safe-rollout."""
+
+    objective: Objective = HIGH_AVAILABILITY
+    """The availability objective (percent) from which a production model must roll out by
+    canary or blue-green."""
+
+
+def _highly_available(
+    system: ir.System, model: ir.Model, objective: float = HIGH_AVAILABILITY
+) -> ir.Sla | None:
     if not system.environment.production:
         return None
-    slas = [s for s in availability_slas(system, model.name) if s.objective >= HIGH_AVAILABILITY]
+    slas = [s for s in availability_slas(system, model.name) if s.objective >= objective]
     return max(slas, key=lambda sla: sla.objective, default=None)
 
 
@@ -235,8 +261,9 @@ def _sla_note(sla: ir.Sla) -> RelatedPath:
     return RelatedPath(("slas", sla.name, "objective"), f"objective {sla.objective:g}% here")
 
 
-@PACK.rule(
+@PACK.rule_with_params(
     "models.ha-replicas",
+    params=HaReplicasParams,
     title="Models under an availability objective of 99.9% or more run at least 2 replicas",
     severity=Severity.ERROR,
     rationale="With one replica every node drain, eviction or crash is an outage: a single "
@@ -247,10 +274,10 @@ def _sla_note(sla: ir.Sla) -> RelatedPath:
     "slas:\n  scorer-availability: {model: scorer, objective: 99.9, indicator: availability}",
     fix="models:\n  scorer:\n    serving: {replicas: {min: 2, max: 4}}",
 )
-def ha_replicas(system: ir.System) -> Iterator[Finding]:
+def ha_replicas(system: ir.System, params: HaReplicasParams) -> Iterator[Finding]:
     for model in system.models.values():
-        sla = _highly_available(system, model)
-        if sla is not None and model.serving.replicas_min < 2:
+        sla = _highly_available(system, model, params.objective)
+        if sla is not None and model.serving.replicas_min < params.min_replicas:
             path = ("models", model.name, "serving", "replicas", "min")
             yield Finding(
                 f"model {model.name!r} runs {model.serving.replicas_min} replica(s) in "
@@ -260,8 +287,9 @@ def ha_replicas(system: ir.System) -> Iterator[Finding]:
             )
 
 
-@PACK.rule(
+@PACK.rule_with_params(
     "models.safe-rollout",
+    params=SafeRolloutParams,
     title="Models under an availability objective of 99.9% or more roll out by canary or "
     "blue-green",
     severity=Severity.ERROR,
@@ -275,9 +303,9 @@ def ha_replicas(system: ir.System) -> Iterator[Finding]:
     fix="models:\n  scorer:\n    serving: {rollout: {strategy: canary, steps: [10, 50], "
     "pause: 10m}}",
 )
-def safe_rollout(system: ir.System) -> Iterator[Finding]:
+def safe_rollout(system: ir.System, params: SafeRolloutParams) -> Iterator[Finding]:
     for model in system.models.values():
-        sla = _highly_available(system, model)
+        sla = _highly_available(system, model, params.objective)
         if sla is not None and model.serving.rollout.strategy == "rolling":
             path = first_written(
                 system, ("models", model.name, "serving", "rollout", "strategy"),

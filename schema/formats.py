@@ -495,6 +495,58 @@ AWS_REGION_RESIDENCY: dict[str, str] = {
 }  # fmt: skip
 AWS_REGIONS = frozenset(AWS_REGION_RESIDENCY)
 
+AWS_REGION_PLACES: dict[str, tuple[str, ...]] = {
+    "us-east-1": ("N. Virginia", "Virginia", "Ashburn"), "us-east-2": ("Ohio", "Columbus"),
+    "us-west-1": ("N. California", "California", "San Francisco"),
+    "us-west-2": ("Oregon", "Portland"), "us-gov-east-1": ("GovCloud US-East",),
+    "us-gov-west-1": ("GovCloud US-West",), "ca-central-1": ("Canada", "Montreal"),
+    "ca-west-1": ("Calgary",), "mx-central-1": ("Mexico", "Queretaro"),
+    "sa-east-1": ("Sao Paulo", "Brazil"), "eu-west-1": ("Ireland", "Dublin"),
+    "eu-west-2": ("London", "United Kingdom", "England", "Britain"),
+    "eu-west-3": ("Paris", "France"), "eu-central-1": ("Frankfurt", "Germany"),
+    "eu-central-2": ("Zurich", "Switzerland"), "eu-north-1": ("Stockholm", "Sweden"),
+    "eu-south-1": ("Milan", "Italy"), "eu-south-2": ("Spain", "Aragon", "Madrid"),
+    "af-south-1": ("Cape Town", "South Africa"), "il-central-1": ("Tel Aviv", "Israel"),
+    "me-central-1": ("UAE", "Dubai", "Emirates"), "me-south-1": ("Bahrain", "Manama"),
+    "ap-south-1": ("Mumbai", "India"), "ap-south-2": ("Hyderabad",),
+    "ap-southeast-1": ("Singapore",), "ap-southeast-2": ("Sydney", "Australia"),
+    "ap-southeast-3": ("Jakarta", "Indonesia"), "ap-southeast-4": ("Melbourne",),
+    "ap-southeast-5": ("Malaysia", "Kuala Lumpur"),
+    "ap-southeast-6": ("New Zealand", "Auckland"), "ap-southeast-7": ("Thailand", "Bangkok"),
+    "ap-northeast-1": ("Tokyo", "Japan"), "ap-northeast-2": ("Seoul", "Korea"),
+    "ap-northeast-3": ("Osaka",), "ap-east-1": ("Hong Kong",), "ap-east-2": ("Taipei", "Taiwan"),
+    "cn-north-1": ("Beijing", "China"), "cn-northwest-1": ("Ningxia",),
+}  # fmt: skip
+"""Each AWS region's city, then the other names people call it by (country, state), as AWS
+lists them: ``eu-frankfurt-1`` means Frankfurt, ``eu-central-1``, however close its spelling
+is to ``eu-north-1``."""
+
+
+def _letters(text: str) -> str:
+    return re.sub(r"[^a-z]", "", text.lower())
+
+
+def _words(text: str) -> list[str]:
+    return [word for word in re.split(r"[^a-z]+", text.lower()) if word]
+
+
+def closest_aws_region(value: str) -> tuple[str, str] | None:
+    """The region ``value`` most likely means, with its city: a region named by a place
+    (``eu-frankfurt-1``, ``germany``, ``london``, or one misspelt: ``frankfrut``) before one
+    spelt alike (``eu-west-l``: ``eu-west-1``); None when nothing is close."""
+    letters, words = _letters(value), _words(value)
+    best: tuple[int, str] | None = None
+    for region, places in AWS_REGION_PLACES.items():
+        for place in places:
+            name = _letters(place)
+            found = (len(name) >= 4 and name in letters) or name in words
+            if not found and len(name) >= 5:
+                found = bool(difflib.get_close_matches(name, words, n=1, cutoff=0.8))
+            if found and (best is None or len(name) > best[0]):
+                best = (len(name), region)
+    meant = best[1] if best is not None else closest(value, sorted(AWS_REGIONS))
+    return (meant, AWS_REGION_PLACES[meant][0]) if meant is not None else None
+
 
 _NVME_FAMILY = re.compile(r"^([a-z]+[0-9]+[a-z]*d[a-z]*|g5|g6|g6e|p5|p5e|p5en|trn1|trn1n|inf2)$")
 """SageMaker instance families with local NVMe storage (m5d, c6id, g4dn, p4d, g5, ...)."""

@@ -236,7 +236,12 @@ class Waiver(Spec):
 
 
 class PolicyRule(Spec):
-    severity: Literal["error", "warning", "info", "off"]
+    severity: Literal["error", "warning", "info", "off"] | None = None
+    """The rule's severity here (its default when omitted); a mandatory rule only goes up."""
+    params: Annotated[dict[str, Any], Field(max_length=64)] | None = None
+    """The rule's parameters (thresholds that are a policy decision), checked against the
+    parameters the rule declares (``mlplane policies explain ID``); unset ones keep their
+    defaults."""
 
 
 class Policies(Spec):

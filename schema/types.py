@@ -486,10 +486,15 @@ def _check_aws_region(value: str) -> str:
             "invalid-value",
             f"unknown AWS region {formats.quote(value)}: write a region code such as "
             "'eu-west-1' or 'us-east-1'",
-            suggestion=formats.closest(value, formats.AWS_REGIONS),
+            hint=_region_hint(value),
             allowed=sorted(formats.AWS_REGIONS),
         )
     return value
+
+
+def _region_hint(value: str) -> str | None:
+    found = formats.closest_aws_region(value)
+    return f"did you mean {found[0]!r} ({found[1]})?" if found is not None else None
 
 
 AwsRegion = _string_type(_check_aws_region, {"enum": sorted(formats.AWS_REGIONS)})

@@ -196,8 +196,19 @@ MESSAGES: dict[str, list[tuple[int, str]]] = {
     "05-multiple-documents.yaml": [(10, "expected one document")],
     "06-duplicate-keys.yaml": [(7, "first defined on line 5")],
     "07-non-string-keys.yaml": [(8, "keys must be strings"), (11, "keys must be strings")],
-    "08-anchors-aliases.yaml": [(11, "anchors and aliases"), (16, "merge keys are not allowed")],
+    "08-anchors-aliases.yaml": [
+        (11, "anchors and aliases"),
+        (16, "merge keys are not allowed"),
+        (11, "write the value out in full"),  # a hint for every yaml-alias
+        (16, "environments.<env>.overrides"),
+    ],
     "11-tags.yaml": [(5, "tags are not allowed"), (7, "!!binary")],
+    "29-hints.yaml": [
+        (13, "did you mean 'eu-central-1' (Frankfurt)?"),  # by its city, not eu-north-1
+        (18, "did you mean 'eu-west-2' (London)?"),
+        (34, "without '%': 99.9"),
+        (38, "remove the quotes"),
+    ],
     "12-yaml11-implicit-types.yaml": [
         (10, 'quote the value to keep it as text: "0755"'),
         (14, "only true and false are booleans"),
@@ -266,6 +277,47 @@ def test_corpus_messages(name: str) -> None:
     result = compile_spec(CORPUS / name)
     for line, text in MESSAGES[name]:
         assert text in messages_at(result, line), f"{name}:{line}: {text!r}\n{describe(result)}"
+
+
+def test_a_percentage_without_quotes_is_not_told_to_remove_quotes() -> None:
+    result = compile_spec(CORPUS / "29-hints.yaml")
+    assert "quotes" not in messages_at(result, 34), describe(result)
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "code"),
+    [
+        ("08-anchors-aliases.yaml", 11, "yaml-alias"),
+        ("06-duplicate-keys.yaml", 7, "duplicate-key"),
+    ],
+)
+def test_loader_errors_show_the_source_line_and_a_caret(name: str, line: int, code: str) -> None:
+    """The loader's errors (the YAML is refused, so no document is built) are shown like every
+    other error: the source line and a caret under the column."""
+    result = compile_spec(CORPUS / name)
+    text = render("text", list(result.diagnostics), result.sources, RenderOptions())
+    source = (CORPUS / name).read_text(encoding="utf-8").splitlines()[line - 1]
+    [diagnostic] = [
+        d for d in result.diagnostics if d.code == code and d.location and d.location.line == line
+    ]
+    assert diagnostic.location is not None
+    block = text.split(f"{name}:{line}:{diagnostic.location.column}: error:")[1]
+    excerpt, caret = block.splitlines()[1:3]
+    assert excerpt == f"  {line} | {source}"
+    assert caret.index("^") - caret.index("|") - 2 == diagnostic.location.column - 1
+
+
+def test_a_tab_is_shown_with_its_line_and_a_hint(tmp_path: Path) -> None:
+    spec = tmp_path / "mlplane.yaml"
+    spec.write_text("apiVersion: mlplane.dev/v1\nkind: MLSystem\n\tmetadata: {}\n", "utf-8")
+    result = compile_spec(spec)
+    [diagnostic] = list(result.diagnostics)
+    assert (diagnostic.code, diagnostic.hint) == (
+        "yaml-syntax",
+        "indent with spaces: YAML does not allow tabs for indentation",
+    )
+    text = render("text", [diagnostic], result.sources, RenderOptions())
+    assert "  3 |" in text and "^" in text, text
 
 
 RELATED: dict[str, dict[int, set[int]]] = {

@@ -107,9 +107,10 @@ def compile_spec(
     """
     with no_cyclic_gc():
         diagnostics = Diagnostics()
-        document = load_spec(target, diagnostics, limits)
-        if document is None:
-            return CompileResult(diagnostics)
+        sources: dict[str, str] = {}
+        document = load_spec(target, diagnostics, limits, sources)
+        if document is None:  # the loader's errors are shown with their source lines
+            return CompileResult(diagnostics, sources)
         return compile_document(
             document,
             environments,

@@ -19,11 +19,11 @@ from pydantic import TypeAdapter, ValidationError
 
 from mlplane import __version__
 from mlplane.compiler.build.pipeline import CompileResult, UnknownEnvironmentError, compile_spec
-from mlplane.compiler.build.writer import write_new_file
 from mlplane.compiler.cli.explain import explain_json, explain_yaml
 from mlplane.compiler.cli.terminal import use_color as _use_color
 from mlplane.compiler.core import exits, plugins
 from mlplane.compiler.render import dispatch as renderers
+from mlplane.schema import formats
 from mlplane.schema.types import Name, Owner
 
 FORMATS = tuple(renderers.RENDERERS)
@@ -364,16 +364,31 @@ def _ci_summary(changes: plugins.CiChanges, check: bool, total: int) -> str:
 
 
 @cli.command()
-def schema() -> None:
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the schema to this file (atomically) instead of printing it.",
+)
+def schema(out_file: Path | None) -> None:
     """Print the JSON Schema of the spec language (for editors and other tools).
 
     \b
     Example:
-      mlplane schema > mlplane.v1.schema.json
+      mlplane schema --out mlplane.v1.schema.json
     """
     from mlplane.compiler.build.schema_files import schema_text
+    from mlplane.compiler.cli.starter import write_user_file
 
-    click.echo(schema_text(), nl=False)
+    if out_file is None:
+        click.echo(schema_text(), nl=False)
+        return
+    try:
+        write_user_file(out_file, schema_text())
+    except OSError as error:
+        raise click.BadParameter(str(error), param_hint="--out") from None
+    click.echo(f"wrote {out_file}")
 
 
 @cli.command()
@@ -382,28 +397,61 @@ def schema() -> None:
 @click.option("--owner", default="ml-platform", show_default=True, help="The owning team.")
 @click.option("--force", is_flag=True, help="Overwrite an existing mlplane.yaml.")
 def init(directory: Path, name: str | None, owner: str, force: bool) -> None:
-    """Write a commented starter spec (mlplane.yaml) that validates as written.
+    """Write a commented starter spec (mlplane.yaml) that validates as written, the JSON
+    Schema its modeline names, and a .gitignore that keeps build/ and .mlplane/ out of git.
 
     \b
     Example:
       mlplane init fraud-scoring --owner risk-ml
     """
-    from mlplane.compiler.cli.starter import starter_spec
+    from mlplane.compiler.build.schema_files import schema_text
+    from mlplane.compiler.cli.starter import (
+        SCHEMA_NAME,
+        starter_spec,
+        write_gitignore,
+        write_user_file,
+    )
 
     system = name or directory.resolve().name
-    for label, value, adapter in (("name", system, _NAME), ("owner", owner, _OWNER)):
-        try:
-            adapter.validate_python(value)
-        except ValueError as error:
-            raise click.BadParameter(_first_error(error), param_hint=f"--{label}") from None
+    _check_init_name(system, derived=name is None)
+    try:
+        _OWNER.validate_python(owner)
+    except ValueError as error:
+        raise click.BadParameter(_first_error(error), param_hint="--owner") from None
     target = directory / "mlplane.yaml"
     if target.exists() and not force:
         raise click.UsageError(f"{target} exists; use --force to overwrite it")
-    write_new_file(target, starter_spec(system, owner))
-    click.echo(f"wrote {target}; next: mlplane validate {directory}")
+    try:
+        write_user_file(target, starter_spec(system, owner))
+        write_user_file(directory / SCHEMA_NAME, schema_text())
+        ignored = write_gitignore(directory)
+    except OSError as error:
+        raise click.UsageError(str(error)) from None
+    also = f", {directory / SCHEMA_NAME}" + (f", {directory / '.gitignore'}" if ignored else "")
+    click.echo(f"wrote {target}{also}; next: mlplane validate {directory}")
+
+
+def _check_init_name(system: str, *, derived: bool) -> None:
+    """The system name: ``--name``'s value, or (``derived``) the directory's name, blamed as
+    such, with a valid name to pass instead."""
+    try:
+        _NAME.validate_python(system)
+    except ValueError as error:
+        suggestion = formats.dns_suggestion(system, NAME_LIMIT)
+        if not derived:
+            better = f" (did you mean --name {suggestion}?)" if suggestion else ""
+            raise click.BadParameter(_first_error(error) + better, param_hint="--name") from None
+        suggestion = suggestion or "NAME"
+        raise click.BadParameter(
+            f"the system name defaults to the directory's name, {system!r}, which is not a "
+            f"valid name ({_first_error(error)}); pass one with --name {suggestion}",
+            param_hint="DIRECTORY",
+        ) from None
 
 
 _NAME: TypeAdapter[str] = TypeAdapter(Name)
+NAME_LIMIT = 40
+"""The longest system name (``schema.types.Name``)."""
 _OWNER: TypeAdapter[str] = TypeAdapter(Owner)
 
 

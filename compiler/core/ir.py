@@ -10,9 +10,9 @@ the effective spec, so a later stage can point at the exact line of a field it o
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from mlplane.compiler.core.diagnostics import Location, SpecPath
 
@@ -258,7 +258,11 @@ class Waiver:
 @dataclass(frozen=True, slots=True)
 class PolicySettings:
     severities: Mapping[str, str]
+    """Rule id -> the severity ``policies.rules.<id>.severity`` sets."""
     rego: tuple[str, ...]
+    params: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
+    """Rule id -> the parameters ``policies.rules.<id>.params`` sets, as written (the policy
+    engine checks them against the rule's declared parameters)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,8 @@ from typing import Any
 import yaml
 
 from mlplane.compiler.build import outputs as builder
-from mlplane.compiler.plan.applied import STATE_DIR, AppliedRecord
+from mlplane.compiler.plan.applied import AppliedRecord
+from mlplane.compiler.plan.local_state import STATE_DIR, ensure_state_dir
 from mlplane.compiler.plan.lower import graph_digest, spec_hash, spec_texts
 from mlplane.schema.formats import PORTABLE_NAME
 
@@ -162,7 +163,9 @@ def workspace_for(built: Built, repository: Path, environ: Mapping[str, str]) ->
     if problem is not None:
         raise DeployError(problem)
     if backend.startswith("file://"):
-        Path(backend.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+        local = Path(backend.removeprefix("file://"))
+        ensure_state_dir(local)  # .mlplane/state: git-ignored from the start
+        local.mkdir(parents=True, exist_ok=True)
     project = built.out / "pulumi"
     stack_file = project / f"Pulumi.{built.environment}.yaml"
     config = (yaml.safe_load(stack_file.read_text(encoding="utf-8")) or {}).get("config") or {}

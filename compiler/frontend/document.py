@@ -148,9 +148,13 @@ def _link_loops(path: Path) -> bool:
 
 
 def load_spec(
-    target: Path, diagnostics: Diagnostics, limits: Limits = DEFAULT_LIMITS
+    target: Path,
+    diagnostics: Diagnostics,
+    limits: Limits = DEFAULT_LIMITS,
+    sources: dict[str, str] | None = None,
 ) -> Document | None:
-    """Load and assemble every spec file of ``target``; None when anything failed."""
+    """Load and assemble every spec file of ``target``; None when anything failed. ``sources``
+    receives the text of each file that decoded (for the excerpts of the loader's errors)."""
     paths = discover(target, diagnostics, limits)
     total = 0
     loaded: list[LoadedFile] = []
@@ -165,7 +169,7 @@ def load_spec(
                 Location(name, 1, 1),
             )
             return None
-        result, problems = load_path(path, name, limits)
+        result, problems = load_path(path, name, limits, sources)
         diagnostics.extend(problems)
         if result is not None:
             loaded.append(result)

@@ -96,6 +96,22 @@ _OUT_OF_RANGE = object()
 _NO_KEY = object()
 
 
+_ALIAS_HINT = (
+    "write the value out in full: a spec is read by people and tools that do not expand "
+    "aliases; to vary a value per environment, use environments.<env>.overrides"
+)
+_TAB_HINT = "indent with spaces: YAML does not allow tabs for indentation"
+
+
+def _is_tab(text: str, where: Location) -> bool:
+    """Whether the character at ``where`` (1-based line and column) is a tab."""
+    lines = text.split("\n")
+    if not 0 < where.line <= len(lines):
+        return False
+    line = lines[where.line - 1]
+    return 0 < where.column <= len(line) and line[where.column - 1] == "\t"
+
+
 class _BadKey(str):
     """Stands in for a rejected key so that parsing can go on. Equal only to itself, so it never
     collides with a real key (no spurious duplicate-key errors), yet it prints as its text."""
@@ -110,10 +126,11 @@ class _BadKey(str):
 
 
 def load_path(
-    path: Path, name: str, limits: Limits = DEFAULT_LIMITS
+    path: Path, name: str, limits: Limits = DEFAULT_LIMITS, texts: dict[str, str] | None = None
 ) -> tuple[LoadedFile | None, list[Diagnostic]]:
     """Read and load one spec file; never raises. The size is checked before reading, and a
-    FIFO or device is refused (opened non-blocking, so that it cannot hang the compiler)."""
+    FIFO or device is refused (opened non-blocking, so that it cannot hang the compiler).
+    ``texts`` receives the file's text once decoded (see :func:`load_bytes`)."""
     here = Location(name, 1, 1)
     try:
         if (problem := _file_problem(os.stat(path), limits)) is not None:
@@ -126,13 +143,15 @@ def load_path(
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         return None, [_error(codes.IO_ERROR, f"cannot read the spec file: {reason}", here)]
-    return load_bytes(data, name, limits)
+    return load_bytes(data, name, limits, texts)
 
 
 def load_bytes(
-    data: bytes, name: str, limits: Limits = DEFAULT_LIMITS
+    data: bytes, name: str, limits: Limits = DEFAULT_LIMITS, texts: dict[str, str] | None = None
 ) -> tuple[LoadedFile | None, list[Diagnostic]]:
-    """Load one spec from bytes; ``name`` is the path shown in every location."""
+    """Load one spec from bytes; ``name`` is the path shown in every location. ``texts``, when
+    given, receives ``name -> text`` as soon as the bytes decode, also when the YAML is then
+    refused: its errors (tabs, anchors, duplicate keys) are shown with their source line."""
     if len(data) > limits.max_file_bytes:
         message = _size_message(len(data), limits.max_file_bytes)
         return None, [_error(codes.FILE_TOO_LARGE, message, Location(name, 1, 1))]
@@ -140,6 +159,8 @@ def load_bytes(
     text = _decode(data, name, diags)
     if text is None:
         return None, list(diags)
+    if texts is not None:
+        texts[name] = text
     _scan_characters(text, name, diags)
     if diags:
         return None, list(diags)
@@ -416,7 +437,9 @@ class _Builder:
                 nodes += 1
                 where = entry if is_map and pending is not no_key else base
                 message = "anchors and aliases are not allowed"
-                self._report(codes.YAML_ALIAS, message, self._at(event.start_mark), where)
+                self._report(
+                    codes.YAML_ALIAS, message, self._at(event.start_mark), where, hint=_ALIAS_HINT
+                )
                 if self.stopped or not stack:
                     return
                 if not is_map:
@@ -476,7 +499,8 @@ class _Builder:
     def _odd_node(self, event: Any, loc: Location, path: SpecPath) -> None:
         """Anchors and tags on any node; forbidden characters written as escapes in a scalar."""
         if event.anchor is not None:
-            self._report(codes.YAML_ALIAS, "anchors and aliases are not allowed", loc, path)
+            message = "anchors and aliases are not allowed"
+            self._report(codes.YAML_ALIAS, message, loc, path, hint=_ALIAS_HINT)
         if event.tag is not None:
             tag = re.sub(r"^tag:yaml\.org,2002:", "!!", event.tag)
             message = f"tags are not allowed (found {_quote(tag)})"
@@ -500,7 +524,9 @@ class _Builder:
             return _BadKey(text)
         path: SpecPath = (*base, value)
         if value == "<<" and not style:
-            self._report(codes.YAML_ALIAS, "merge keys are not allowed", loc, path)
+            self._report(
+                codes.YAML_ALIAS, "merge keys are not allowed", loc, path, hint=_ALIAS_HINT
+            )
         else:
             first = self.keys[path]
             message = f"duplicate key {_quote(value)}; first defined on line {first.line}"
@@ -552,4 +578,6 @@ class _Builder:
             message += f" ({context} that starts on line {start.line + 1})"
         elif context:
             message += f" ({context})"
-        self._report(codes.YAML_SYNTAX, message, _clamp(self._at(mark), text), ())
+        where = _clamp(self._at(mark), text)
+        hint = _TAB_HINT if _is_tab(text, where) else None
+        self._report(codes.YAML_SYNTAX, message, where, (), hint=hint)

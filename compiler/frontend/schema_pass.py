@@ -7,6 +7,7 @@ each error is one lookup in the document's position tables. Messages are rewritt
 
 from __future__ import annotations
 
+import math
 import re
 import types
 import typing
@@ -46,16 +47,30 @@ _RANGE_WORDS = {
 
 
 def validate_document(
-    document: Document, diagnostics: Diagnostics, suppressed: frozenset[SpecPath] = frozenset()
+    document: Document,
+    diagnostics: Diagnostics,
+    suppressed: frozenset[SpecPath] = frozenset(),
+    errors: list[SpecPath] | None = None,
 ) -> MLSystem | None:
-    """Validate ``document``; report every error (except under ``suppressed`` paths)."""
+    """Validate ``document``; report every error (except under ``suppressed`` paths) and, when
+    ``errors`` is given, append the spec path of each error to it (suppressed ones included)."""
     try:
         return MLSystem.model_validate(document.data)
     except ValidationError as error:
         for item in error.errors(include_url=False):
             loc = tuple(item["loc"])
+            if errors is not None:
+                errors.append(tuple(part for part in loc if part != "[key]"))
             if not _is_suppressed(loc, suppressed):
                 _report(document, diagnostics, item, loc)
+        return None
+
+
+def validate_data(data: dict[str, object]) -> MLSystem | None:
+    """The validated spec of ``data``, or None when it has any error (nothing is reported)."""
+    try:
+        return MLSystem.model_validate(data)
+    except ValidationError:
         return None
 
 
@@ -158,6 +173,12 @@ def _describe(
     return codes.SCHEMA_ERROR, str(item["msg"]), None
 
 
+def describe_error(item: Any, path: SpecPath) -> tuple[str, str, str | None]:
+    """The (code, message, hint) of one pydantic error at ``path`` of a value that has no
+    document of its own (a policy rule's parameters, checked by the policy engine)."""
+    return _describe(Document({}), item, str(item["type"]), path)
+
+
 def _what(path: SpecPath) -> str:
     return format_path(path) or "the spec"
 
@@ -191,8 +212,26 @@ def _wrong_type(
     elif expected == "true or false" and isinstance(value, str):
         hint = "YAML 1.2: only true and false are booleans (yes, no, on and off are strings)"
     elif expected in ("a whole number", "a number") and isinstance(value, str):
-        hint = "remove the quotes to write a number"
+        hint = _number_hint(value)
     return message, hint
+
+
+def _number_hint(value: str) -> str | None:
+    """A string where a number belongs: one that reads as a number was quoted (YAML would have
+    read it as a number otherwise); ``99.9%`` is a percentage written with its sign."""
+    text = value.strip()
+    if _is_number(text):
+        return "remove the quotes to write a number"
+    if text.endswith("%") and _is_number(text[:-1].strip()):
+        return f"write the percentage as a plain number, without '%': {text[:-1].strip()}"
+    return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text)) and "_" not in text
+    except ValueError:
+        return False
 
 
 def _invalid_choice(value: Any, expected: str) -> tuple[str, str | None]:

@@ -64,8 +64,17 @@ def build_system(
         alerting=_alerting(system.alerting, resolver),
         waivers=tuple(_waiver(index, w, resolver) for index, w in enumerate(system.waivers)),
         policies=ir.PolicySettings(
-            severities=frozen_map((rule, s.severity) for rule, s in system.policies.rules.items()),
+            severities=frozen_map(
+                (rule, s.severity)
+                for rule, s in system.policies.rules.items()
+                if s.severity is not None
+            ),
             rego=tuple(system.policies.rego),
+            params=frozen_map(
+                (rule, frozen_map(s.params.items()))
+                for rule, s in system.policies.rules.items()
+                if s.params is not None
+            ),
         ),
         ci=_ci(system, resolver),
         origins=origins,

@@ -25,8 +25,8 @@ from mlplane.compiler.build.writer import write_new_file
 from mlplane.compiler.core import canonical, safe_read
 from mlplane.compiler.plan.gitsource import Git, GitError
 from mlplane.compiler.plan.json_format import SavedPlan
+from mlplane.compiler.plan.local_state import STATE_DIR, ensure_state_dir
 
-STATE_DIR = ".mlplane"
 APPLIED_DIR = "applied"
 RECORD_VERSION = 1
 
@@ -170,6 +170,7 @@ _RECORD: TypeAdapter[_Record] = TypeAdapter(_Record)
 def write_record(path: Path, record: AppliedRecord) -> None:
     """Write atomically (the writer's rule): a crash leaves the previous record, never half."""
     text = canonical.canonical_json(record.to_json())
+    ensure_state_dir(path.parent)
     write_new_file(path, text)
 
 

@@ -54,6 +54,7 @@ from typing import Any
 from mlplane import __version__
 from mlplane.compiler.core import safe_read
 from mlplane.compiler.core.diagnostics import Diagnostic, Location, Related, Severity
+from mlplane.compiler.plan.local_state import ensure_state_dir
 
 CACHE_FORMAT = 1
 CACHE_DIR = Path(".mlplane") / "cache" / "plan"
@@ -103,6 +104,7 @@ class PlanCache:
         mac = _mac(self.secret, key, body)
         header = json.dumps({"format": CACHE_FORMAT, "key": key, "hmac": mac}).encode("ascii")
         try:
+            ensure_state_dir(self.directory)
             _write_atomically(self.directory, f"{key}.entry", header + b"\n" + body)
             _prune(self.directory)
         except OSError:

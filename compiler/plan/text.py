@@ -5,6 +5,10 @@ words, each line with its spec location), the risk flags, then the resources one
 their changed properties, and Terraform's closing line (``Plan: 1 to create, ...``). Symbols
 are Terraform's: ``+`` create, ``~`` update, ``-/+`` replace, ``-`` delete.
 
+A changed value too long for a line is cut around the part that changed, on both sides alike
+(:func:`changed_texts`): ``"…ghcr.io/acme/model:1.4.2@sha256:…" → "…ghcr.io/acme/model:1.5.0@sha256:…"``,
+never at the same prefix on both sides, which would hide the change.
+
 Every string that comes from the spec passes through ``make_safe`` (a pull request's spec must
 not be able to send escape sequences to a reviewer's terminal). Colour only when asked (a TTY).
 """
@@ -30,6 +34,8 @@ SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
 SPEC_SYMBOLS = {"added": "+", "changed": "~", "removed": "-"}
 _COLORS = {"+": "32", "~": "33", "-/+": "35", "-": "31", "!": "1;31", "warn": "33"}
 MAX_VALUE = 80
+CONTEXT = 16
+"""Unchanged characters kept on each side of the part of a long value that changed."""
 MAX_PROPERTIES = 25
 MAX_WARNINGS = 20
 RISK_MARK = "⚠"
@@ -157,7 +163,53 @@ def property_text(prop: PropertyChange) -> str:
         return f"+ {path}: {value_text(prop.new)}{forced}"
     if prop.kind == "removed":
         return f"- {path}: {value_text(prop.old)}{forced}"
-    return f"~ {path}: {value_text(prop.old)} → {value_text(prop.new)}{forced}"
+    old, new = changed_texts(prop.old, prop.new)
+    return f"~ {path}: {old} → {new}{forced}"
+
+
+def changed_texts(old: Any, new: Any, limit: int = MAX_VALUE) -> tuple[str, str]:
+    """Both sides of a change as :func:`value_text` shows them; when one is too long, each is
+    cut to the part where the two differ, with :data:`CONTEXT` unchanged characters around it
+    (``…`` marks what is left out), so that the change is what the reviewer sees."""
+    before, after = value_text(old, limit), value_text(new, limit)
+    if not (before.endswith("…") or after.endswith("…")) or _special(old) or _special(new):
+        return before, after
+    return elide_difference(_json_text(old), _json_text(new), limit)
+
+
+def elide_difference(before: str, after: str, limit: int = MAX_VALUE) -> tuple[str, str]:
+    """``before`` and ``after`` cut to what differs between them: their common prefix and
+    suffix are dropped but for :data:`CONTEXT` characters next to the difference, and a
+    difference longer than the room left is cut in its middle part."""
+    prefix = 0
+    shortest = min(len(before), len(after))
+    while prefix < shortest and before[prefix] == after[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < shortest - prefix and before[-1 - suffix] == after[-1 - suffix]:
+        suffix += 1
+
+    def cut(text: str) -> str:
+        head, middle = text[:prefix], text[prefix : len(text) - suffix]
+        tail = text[len(text) - suffix :]
+        lead = head if len(head) <= CONTEXT + 1 else "…" + head[-CONTEXT:]
+        trail = tail if len(tail) <= CONTEXT + 1 else tail[:CONTEXT] + "…"
+        room = max(limit - len(lead) - len(trail), 2 * CONTEXT)
+        if len(middle) > room:
+            middle = middle[: room - 1] + "…"
+        return lead + middle + trail
+
+    return cut(before), cut(after)
+
+
+def _special(value: Any) -> bool:
+    """A secret or an output reference, which :func:`value_text` spells by name."""
+    return isinstance(value, dict) and set(value) in ({"$secret"}, {"$ref", "$output"})
+
+
+def _json_text(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+    return make_safe(text)
 
 
 def value_text(value: Any, limit: int = MAX_VALUE) -> str:

@@ -11,7 +11,15 @@ Semantics, in the order the engine applies them to one environment's system mode
 2. ``policies.rules.<id>.severity`` tunes a rule: ``error``/``warning``/``info``, or ``off``. A
    ``mandatory`` rule cannot be turned off or lowered (``policy-mandatory`` at that line): the
    only way around it is a waiver, which is reviewed, owned and expires. An unknown id there is
-   ``ref-undefined`` with a suggestion.
+   ``ref-undefined`` with a suggestion. ``policies.rules.<id>.params`` sets the parameters a
+   rule declares (``RulePack.rule_with_params``: a pydantic model of the spec's kind, strict,
+   closed, camelCase, every field with a default): its thresholds that are a policy decision,
+   such as the longest retention of PHI. They are checked against that model here, not by the
+   spec's schema pass, because the set of rules is the installed packs' (the exported JSON
+   Schema still describes each built-in rule's parameters: ``compiler/build/schema_files.py``);
+   an unknown parameter is ``unknown-field`` with a suggestion, a wrong type ``wrong-type``, a
+   value out of its range ``out-of-range``, each at its line. A rule whose parameters are wrong
+   does not run (its findings would judge against thresholds nobody chose).
 3. Waivers (``waivers:``) match findings by policy id and target, a spec path in which ``*``
    stands for one path segment and which covers everything below it. A waived finding is not a
    problem any more, but stays visible: it goes to ``CompileResult.waived`` as an ``info``
@@ -47,6 +55,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cache
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from mlplane.compiler.core import codes, ir, plugins
 from mlplane.compiler.core.diagnostics import (
@@ -60,6 +71,7 @@ from mlplane.compiler.core.diagnostics import (
     register_code,
 )
 from mlplane.compiler.core.graph import Resource, ResourceGraph
+from mlplane.compiler.frontend.schema_pass import describe_error, fields_at
 from mlplane.schema import formats
 from mlplane.schema.types import POLICY_ID
 
@@ -94,6 +106,9 @@ class Finding:
 Check = Callable[[ir.System], Iterable[Finding]]
 GraphCheck = Callable[[ResourceGraph, ir.System], Iterable[Finding]]
 """A graph rule: the resource graph of one environment (and its system) -> findings."""
+P = TypeVar("P", bound=BaseModel)
+ParamCheck = Callable[[ir.System, P], Iterable[Finding]]
+"""A rule with parameters: the system and the rule's parameters (its model) -> findings."""
 
 
 def resource_finding(resource: Resource, message: str) -> Finding:
@@ -125,10 +140,20 @@ class Rule:
     graph_check: GraphCheck | None = None
     """Set for a graph rule, which runs on each lowered resource graph (``check`` finds
     nothing)."""
+    params: type[BaseModel] | None = None
+    """The parameters the rule takes (``policies.rules.<id>.params``), with their defaults."""
+    param_check: Callable[[ir.System, Any], Iterable[Finding]] | None = None
+    """Set for a rule with parameters: ``check`` runs it with the defaults."""
 
     @property
     def reads_graph(self) -> bool:
         return self.graph_check is not None
+
+    def findings(self, system: ir.System, params: BaseModel | None = None) -> Iterable[Finding]:
+        """The rule's findings on ``system``, with ``params`` (the defaults when None)."""
+        if self.param_check is not None and params is not None:
+            return self.param_check(system, params)
+        return self.check(system)
 
     def hint(self) -> str:
         mirrors = f" (mirrors {', '.join(self.mirrors)})" if self.mirrors else ""
@@ -163,6 +188,38 @@ class RulePack:
             rule = Rule(
                 id, title, severity, rationale, remediation, check, tuple(mirrors), mandatory,
                 example, fix,
+            )  # fmt: skip
+            self.add(rule)
+            return check
+
+        return register
+
+    def rule_with_params(
+        self,
+        id: str,
+        *,
+        params: type[P],
+        title: str,
+        severity: Severity,
+        rationale: str,
+        remediation: str,
+        mirrors: Sequence[str] = (),
+        mandatory: bool = False,
+        example: str = "",
+        fix: str = "",
+    ) -> Callable[[ParamCheck[P]], ParamCheck[P]]:
+        """Like :meth:`rule`, for a check that takes the rule's parameters: ``params`` is a
+        pydantic model whose fields all have defaults (the built-in thresholds)."""
+
+        def register(check: ParamCheck[P]) -> ParamCheck[P]:
+            defaults = params()
+
+            def with_defaults(system: ir.System) -> Iterable[Finding]:
+                return check(system, defaults)
+
+            rule = Rule(
+                id, title, severity, rationale, remediation, with_defaults, tuple(mirrors),
+                mandatory, example, fix, None, params, check,
             )  # fmt: skip
             self.add(rule)
             return check
@@ -290,8 +347,9 @@ class PolicyRun:
     def check(self, system: ir.System, diagnostics: Diagnostics, waived: Diagnostics) -> None:
         known = {rule.id for rule in self.rules} | self.external.known_ids(system)
         severities = _tune(system, self.rules, known, diagnostics)
+        params = rule_params(system, self.rules, known, diagnostics)
         waivers = self._waivers(system, known, diagnostics)
-        for raised in self._raise(system, severities, diagnostics):
+        for raised in self._raise(system, severities, params, diagnostics):
             self._report(system, raised, waivers, diagnostics, waived)
 
     def check_graph(
@@ -330,13 +388,19 @@ class PolicyRun:
             )
 
     def _raise(
-        self, system: ir.System, severities: Mapping[str, Severity | None], found: Diagnostics
+        self,
+        system: ir.System,
+        severities: Mapping[str, Severity | None],
+        params: Mapping[str, BaseModel | None],
+        found: Diagnostics,
     ) -> Iterable[Raised]:
         for rule in self.rules:
             severity = severities.get(rule.id, rule.severity)
             if severity is None or rule.reads_graph:
                 continue
-            for finding in rule.check(system):
+            if rule.id in params and params[rule.id] is None:
+                continue  # its parameters are wrong (reported)
+            for finding in rule.findings(system, params.get(rule.id)):
                 yield Raised(replace(finding, rule=rule.id), severity, rule.hint())
         for raised in self.external.findings(system, found):
             tuned = severities.get(raised.finding.rule, raised.severity)
@@ -416,6 +480,104 @@ def _tune(
         elif _allowed(system, by_id.get(rule_id), wanted, path, diagnostics):
             tuned[rule_id] = wanted
     return tuned
+
+
+def rule_params(
+    system: ir.System, rules: Sequence[Rule], known: set[str], diagnostics: Diagnostics
+) -> dict[str, BaseModel | None]:
+    """The parameters ``policies.rules.<id>.params`` gives each rule, checked against the rule's
+    model (None for a rule whose parameters are wrong, reported at their lines)."""
+    by_id = {rule.id: rule for rule in rules}
+    checked: dict[str, BaseModel | None] = {}
+    for rule_id, given in system.policies.params.items():
+        path: SpecPath = ("policies", "rules", rule_id, "params")
+        rule = by_id.get(rule_id)
+        if rule_id not in known:
+            if rule_id not in system.policies.severities:  # else reported by _tune
+                _undefined(system, "policy rule", rule_id, known, path[:-1], diagnostics)
+        elif rule is None or rule.params is None:
+            diagnostics.error(
+                codes.UNKNOWN_FIELD,
+                f"policy rule {rule_id!r} takes no parameters",
+                system.locate(path),
+                path,
+                f"remove params (mlplane policies explain {rule_id})",
+            )
+        else:
+            checked[rule_id] = _checked_params(system, rule, rule.params, given, path, diagnostics)
+    return checked
+
+
+def _checked_params(
+    system: ir.System,
+    rule: Rule,
+    model: type[BaseModel],
+    given: Mapping[str, Any],
+    path: SpecPath,
+    diagnostics: Diagnostics,
+) -> BaseModel | None:
+    try:
+        return model.model_validate(dict(given))
+    except ValidationError as error:
+        for item in error.errors(include_url=False):
+            where: SpecPath = (*path, *(part for part in item["loc"] if part != "[key]"))
+            if item["type"] == "extra_forbidden":
+                name = str(where[-1])
+                choices = sorted(fields_at(where[len(path) : -1], model))
+                suggestion = formats.closest(name, choices)
+                message = f"unknown parameter {name!r} of policy rule {rule.id!r}" + (
+                    f" (did you mean {suggestion!r}?)" if suggestion else ""
+                )
+                hint = f"parameters here: {', '.join(choices)}" if choices else None
+                code = codes.UNKNOWN_FIELD
+            else:
+                code, message, hint = describe_error(item, where)
+            diagnostics.error(code, message, system.locate(where), where, hint)
+        return None
+
+
+def param_rows(model: type[BaseModel]) -> list[tuple[str, str, str, str]]:
+    """(name, kind, default, description) of each parameter of ``model``, nested models
+    flattened to dotted names (``maxRetention.phi``): for ``policies explain`` and the docs."""
+    schema = model.model_json_schema(by_alias=True)
+    definitions = schema.get("$defs", {})
+    rows: list[tuple[str, str, str, str]] = []
+
+    def walk(node: Mapping[str, Any], prefix: str, default: Any) -> None:
+        for name, field_schema in node.get("properties", {}).items():
+            ref = field_schema.get("$ref") or next(
+                (s["$ref"] for s in field_schema.get("allOf", ()) if "$ref" in s), None
+            )
+            value = field_schema.get("default", (default or {}).get(name))
+            if ref is not None:
+                walk(definitions[ref.rsplit("/", 1)[-1]], f"{prefix}{name}.", value)
+                continue
+            described = " ".join(str(field_schema.get("description", "")).split())
+            rows.append((prefix + name, _kind(field_schema), _shown(value), described))
+
+    walk(schema, "", None)
+    return rows
+
+
+def _kind(schema: Mapping[str, Any]) -> str:
+    if schema.get("pattern") == formats.DURATION_PATTERN:
+        kind = "duration"
+    else:
+        kind = {"integer": "whole number", "number": "number", "boolean": "true or false"}.get(
+            str(schema.get("type")), str(schema.get("type", "value"))
+        )
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if low is not None and high is not None:
+        return f"{kind}, {low:g} to {high:g}"
+    if low is not None:
+        return f"{kind}, at least {low:g}"
+    return kind
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return f"{value:g}"
+    return str(value)
 
 
 def _allowed(
@@ -504,12 +666,18 @@ def explain_rule(rule: Rule) -> str:
         "How to fix:",
         _indent(rule.remediation, wrap=True),
     ]
+    if rule.params is not None:
+        parts += ["", f"Parameters (policies: {{rules: {{{rule.id}: {{params: {{...}}}}}}}}):"]
+        for name, kind, default, description in param_rows(rule.params):
+            parts += [f"  {name} ({kind}; default {default})"]
+            parts += [_indent(description, wrap=True, depth=4)] if description else []
     if rule.example:
         parts += ["", "Violation:", _indent(rule.example), "", "Fixed:", _indent(rule.fix)]
     return "\n".join(parts) + "\n"
 
 
-def _indent(text: str, wrap: bool = False) -> str:
+def _indent(text: str, wrap: bool = False, depth: int = 2) -> str:
     if wrap:
-        return textwrap.fill(text, width=96, initial_indent="  ", subsequent_indent="  ")
+        pad = " " * depth
+        return textwrap.fill(text, width=96, initial_indent=pad, subsequent_indent=pad)
     return "\n".join(f"  {line}" if line else "" for line in text.strip("\n").split("\n"))

@@ -64,7 +64,7 @@ cannot silently change what organisation policies read (bump ``INPUT_VERSION`` t
      "slas": {NAME: {"name", "objective", "windowSeconds", "subjectKind", "subject",
                      "indicator": {"kind", "latencyThresholdSeconds", "maxAgeSeconds",
                      "driftThreshold", "ratioErrors", "ratioTotal"}, "owner", "description"}},
-     "alerting": {...}, "waivers": [...], "policies": {"severities", "rego"}}
+     "alerting": {...}, "waivers": [...], "policies": {"severities", "rego", "params"}}
 
 ``upstream`` is the transitive lineage (a model's includes its inputs). Result contract: a
 module's package must be ``mlplane.<anything>``; its ``deny`` (errors) and ``warn`` (warnings)
