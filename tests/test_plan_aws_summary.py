@@ -80,6 +80,13 @@ EXPECTED = [
      "models.scorer.serving.instanceType", line_of("instanceType: ml.m5.2xlarge"), [RISK]),
     ("model scorer: data capture off → 20% to events", "models.scorer.serving.dataCapture",
      line_of("dataCapture:"), []),
+    # the new configurations drag both endpoints along: SageMaker redeploys them
+    ("model ranker: the live endpoint is redeployed (blue/green, all at once, bake 10 m)",
+     "models.ranker.serving.rollout", line_of("rollout: {strategy: blueGreen}"),
+     ["production-model-redeployed"]),
+    ("model scorer: the live endpoint is redeployed (blue/green, canary 50 %, bake 10 m)",
+     "models.scorer.serving.rollout", line_of("rollout: {strategy: canary"),
+     ["production-model-redeployed"]),
 ]  # fmt: skip
 
 

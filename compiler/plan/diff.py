@@ -8,25 +8,37 @@ are compared property by property (``spec.replicas: 2 → 4``); a change of one 
 ``ignoreChanges`` option names are left out of the update, as Pulumi leaves them out, and listed
 separately. The spec location (``origin``) is not compared: moving a line is not a change.
 
+A change drags its readers along (:func:`drag`): a resource whose input reads (``$ref``) an
+output of a resource that is replaced or created anew has that input unknown until Pulumi
+applies (a new ARN, an auto-generated name), so Pulumi updates it, or replaces it when the input
+is a replace-table field; an in-place update of an input that another resource reads as an
+output (a renamed object) changes that reader too. Each such resource is listed with the inputs
+that read the change (:class:`Because`), transitively, in time linear in the graph.
+
 Why compare JSON (``Resource.to_json()``) rather than graph objects: the base may come from the
 record of the last apply (``.mlplane/applied/``), which stores exactly that JSON.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace as evolve
 from typing import Any
 
 from mlplane.compiler.core.diagnostics import Location, format_path
+from mlplane.compiler.core.graph import JSON_MARKER, OUTPUT_KEY, REF_MARKER, SECRET_MARKER
 from mlplane.compiler.plan.model import (
     Action,
+    Because,
+    Cause,
     PropertyChange,
     ResourceChange,
     ResourceJson,
     SideName,
     SpecRef,
 )
-from mlplane.compiler.plan.replace import covers, forced_by, split_field
+from mlplane.compiler.plan.replace import covers, forced_by, replace_fields, split_field
 
 Path = tuple[str | int, ...]
 _COMPARED = ("type", "parent", "component", "inputs", "options", "dependsOn")
@@ -36,22 +48,22 @@ def diff_graphs(
     base: Mapping[str, ResourceJson], head: Mapping[str, ResourceJson]
 ) -> tuple[tuple[ResourceChange, ...], int]:
     """Every changed resource (sorted by action, then name) and the number left unchanged."""
-    changes: list[ResourceChange] = []
-    unchanged = 0
+    found: dict[str, ResourceChange] = {}
     for name in sorted(set(base) | set(head)):
         old, new = base.get(name), head.get(name)
         if old is None:
             assert new is not None
-            changes.append(_whole("create", new, "head"))
+            found[name] = _whole("create", new, "head")
         elif new is None:
-            changes.append(_whole("delete", old, "base"))
-        elif all(old.get(key) == new.get(key) for key in _COMPARED):
-            unchanged += 1
-        else:
-            changes.append(_changed(old, new))
+            found[name] = _whole("delete", old, "base")
+        elif any(old.get(key) != new.get(key) for key in _COMPARED):
+            found[name] = _changed(old, new)
+    changes = list(drag(base, head, found).values())
     order = {"create": 0, "replace": 1, "update": 2, "delete": 3}
     changes.sort(key=lambda c: (order[c.action], c.name))
-    return tuple(changes), unchanged
+    return tuple(changes), len(set(base) & set(head)) - sum(
+        1 for c in changes if c.action in ("update", "replace")
+    )
 
 
 def source_of(resource: ResourceJson, side: SideName) -> SpecRef:
@@ -200,3 +212,203 @@ def parse_path(text: str) -> Path:
             parts.append(text[index:end])
             index = end
     return tuple(parts)
+
+
+# --- what a change drags along -------------------------------------------------------------------
+
+Reader = tuple[str, str, Path]
+"""(reading resource, path of the reading input as text, that path)."""
+
+
+def drag(
+    base: Mapping[str, ResourceJson],
+    head: Mapping[str, ResourceJson],
+    changes: Mapping[str, ResourceChange],
+) -> dict[str, ResourceChange]:
+    """``changes`` (by name) with the resources that read a changed output added or amended.
+
+    An output of a replaced resource is unknown until the apply unless it is a top-level input
+    whose value is known and the same on both sides (a fixed name); every output of a created
+    resource that is not such an input is unknown; an output of an updated resource changes
+    when the top-level input of that name changes. A resource reading a changed output through
+    ``$ref`` (inside a ``$json`` document, the whole document) is updated, or replaced when a
+    replace-table field covers the reading input, unless its ``ignoreChanges`` covers it; its
+    own outputs then change in turn. Each (resource, output) is followed once, and once more
+    when the resource turns out to be replaced, so the walk is linear in the size of the graph
+    and ends even on a cyclic one.
+    """
+    readers = _readers(head)
+    if not readers:
+        return dict(changes)
+    result = dict(changes)
+    queue: deque[tuple[str, str, Cause]] = deque()
+    followed: dict[tuple[str, str], Cause] = {}
+
+    def changed(name: str, output: str, cause: Cause) -> None:
+        key = (name, output)
+        before = followed.get(key)
+        if output not in readers.get(name, {}):
+            return
+        if before is not None and (before == "replaced" or cause != "replaced"):
+            return
+        followed[key] = cause
+        queue.append((name, output, cause))
+
+    def renewed(name: str, cause: Cause) -> None:
+        """Every read output of ``name`` that the replacement or creation makes unknown."""
+        for output in sorted(readers.get(name, {})):
+            if not _stable(base.get(name), head.get(name), output):
+                changed(name, output, cause)
+
+    for name, change in changes.items():
+        if change.action in ("replace", "create"):
+            renewed(name, "replaced" if change.action == "replace" else "created")
+        for key in sorted({_top(c.path) for c in change.changes if change.action == "update"}):
+            changed(name, key, "updated")
+    while queue:
+        name, output, cause = queue.popleft()
+        value = head[name].get("inputs", {}).get(output)
+        known = cause == "updated" and _known(value)
+        values = (base[name].get("inputs", {}).get(output), value) if known else None
+        for reader, path_text, path in readers[name].get(output, ()):
+            old, new = base.get(reader), head.get(reader)
+            current = result.get(reader)
+            if old is None or new is None or _ignored(path_text, new):
+                continue
+            if current is not None and current.action in ("create", "delete"):
+                continue
+            because = Because(path_text, name, output, cause)
+            amended = _amend(current, old, new, path, because, values)
+            if amended is current:
+                continue
+            result[reader] = amended
+            if amended.action == "replace":
+                renewed(reader, "replaced")
+            else:
+                changed(reader, str(path[0]), "updated")
+    return result
+
+
+def _amend(
+    current: ResourceChange | None,
+    old: ResourceJson,
+    new: ResourceJson,
+    path: Path,
+    because: Because,
+    values: tuple[Any, Any] | None,
+) -> ResourceChange:
+    """The change of ``new`` once its input at ``path`` reads ``because``'s changed output:
+    ``values`` (old, new) when the output is known before the apply, else None (unknown)."""
+    if current is not None and because in current.because:
+        return current
+    change = current or _whole("update", new, "head")
+    path_text, unknown = because.path, values is None
+    forced = [f for f in replace_fields(str(new["type"])) if covers(f, path)]
+    properties = list(change.changes)
+    at = [i for i, c in enumerate(properties) if c.path == path_text]
+    if at:  # its own input changed too (it now reads another resource): unknown all the same
+        prop = properties[at[0]]
+        properties[at[0]] = evolve(
+            prop,
+            known_after_apply=prop.known_after_apply or unknown,
+            forces_replacement=prop.forces_replacement or bool(forced),
+        )
+    elif not any(covers(path_text, parse_path(c.path)) for c in properties):
+        before = _at(old.get("inputs", {}), path)
+        properties.append(
+            PropertyChange(path_text, "changed", before, None, bool(forced), known_after_apply=True)
+            if values is None
+            else PropertyChange(path_text, "changed", values[0], values[1], bool(forced))
+        )
+    reasons = list(change.replace_reasons)
+    reasons += [f for f in forced if f not in reasons]
+    action: Action = "replace" if reasons else "update"
+    return evolve(
+        change,
+        action=action,
+        changes=tuple(properties),
+        replace_reasons=tuple(reasons),
+        because=tuple(sorted((*change.because, because), key=_because_order)),
+        protected=action == "replace" and _option(old, "protect"),
+    )
+
+
+def _because_order(because: Because) -> tuple[str, str, str]:
+    return (because.path, because.resource, because.output)
+
+
+def _readers(head: Mapping[str, ResourceJson]) -> dict[str, dict[str, list[Reader]]]:
+    """Read resource -> its read output -> who reads it, at which input (sorted by reader)."""
+    found: dict[str, dict[str, list[Reader]]] = {}
+    for name in sorted(head):
+        refs = sorted(_refs(head[name].get("inputs", {}), ()), key=lambda r: _path_key(r[0]))
+        for path, target, output in refs:
+            found.setdefault(target, {}).setdefault(output, []).append(
+                (name, format_path(path), path)
+            )
+    return found
+
+
+def _path_key(path: Path) -> tuple[tuple[int, int, str], ...]:
+    """A sort key for paths mixing keys and indices (indices in numeric order)."""
+    return tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in path)
+
+
+def _refs(value: Any, path: Path) -> Iterator[tuple[Path, str, str]]:
+    """(input path, resource, output) of every ``$ref`` in ``value``; a ``$ref`` inside a
+    ``$json`` document is reported at the document (its text is what the resource reads).
+    Iterative, and only containers are stacked (scalars, most of the inputs, cost nothing)."""
+    stack: list[tuple[Any, Path, Path | None]] = [(value, path, None)]
+    while stack:
+        item, here, document = stack.pop()
+        if isinstance(item, dict):
+            if REF_MARKER in item:
+                yield (document or here), str(item[REF_MARKER]), str(item.get(OUTPUT_KEY))
+                continue
+            inner = document if document is not None or JSON_MARKER not in item else here
+            pairs: Iterable[tuple[str | int, Any]] = item.items()
+        elif isinstance(item, list):
+            inner, pairs = document, enumerate(item)
+        else:
+            continue
+        for key, child in pairs:
+            if isinstance(child, dict | list):
+                stack.append((child, (*here, key), inner))
+
+
+def _known(value: Any) -> bool:
+    """Whether a value is known before the apply: no ``$ref`` or ``$secret`` inside."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if REF_MARKER in item or SECRET_MARKER in item:
+                return False
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
+def _stable(old: ResourceJson | None, new: ResourceJson | None, output: str) -> bool:
+    """An output that a replacement or a creation leaves known and unchanged: a top-level input
+    of that name, known, and the same at the base."""
+    if old is None or new is None:
+        return False
+    before, after = old.get("inputs", {}), new.get("inputs", {})
+    return output in after and _known(after[output]) and before.get(output) == after[output]
+
+
+def _top(path_text: str) -> str:
+    return str(parse_path(path_text)[0]) if path_text else ""
+
+
+def _at(value: Any, path: Path) -> Any:
+    for part in path:
+        if isinstance(part, int) and isinstance(value, list) and part < len(value):
+            value = value[part]
+        elif isinstance(part, str) and isinstance(value, dict):
+            value = value.get(part)
+        else:
+            return None
+    return value

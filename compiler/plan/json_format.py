@@ -123,6 +123,10 @@ def _resource(change: ResourceChange) -> dict[str, Any]:
         "replaceReasons": list(change.replace_reasons),
         "ignored": list(change.ignored),
         "protected": change.protected,
+        "because": [
+            {"path": b.path, "resource": b.resource, "output": b.output, "cause": b.cause}
+            for b in change.because
+        ],
     }
 
 
@@ -133,6 +137,7 @@ def _property(change: PropertyChange) -> dict[str, Any]:
         "old": change.old,
         "new": change.new,
         "forcesReplacement": change.forces_replacement,
+        "knownAfterApply": change.known_after_apply,
     }
 
 

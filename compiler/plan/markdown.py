@@ -19,7 +19,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from mlplane.compiler.plan.model import ACTIONS, Plan, ResourceChange, SpecChange, SpecRef
+from mlplane.compiler.plan.model import (
+    ACTIONS,
+    Plan,
+    ResourceChange,
+    SpecChange,
+    SpecRef,
+    because_notes,
+)
 from mlplane.compiler.plan.text import MAX_PROPERTIES, property_text
 from mlplane.compiler.render.common import make_safe
 
@@ -182,6 +189,7 @@ def _entry(change: ResourceChange) -> str:
         change.action, "!"
     )  # diff colours: green, red, orange
     reasons = f"  # replace: {', '.join(change.replace_reasons)}" if change.replace_reasons else ""
+    reasons += "".join(f"  # {note}" for note in because_notes(change.because))
     where = (
         f"  # {change.source.location.file}:{change.source.location.line}"
         if change.source.location

@@ -62,6 +62,40 @@ class PropertyChange:
     old: Any
     new: Any
     forces_replacement: bool = False
+    known_after_apply: bool = False
+    """``new`` reads an output that Pulumi learns only when it applies (of a resource replaced
+    or created by this plan): shown as ``(known after apply)``, never as unchanged."""
+
+
+KNOWN_AFTER_APPLY = "(known after apply)"
+
+Cause = Literal["replaced", "created", "updated"]
+
+
+@dataclass(frozen=True, slots=True)
+class Because:
+    """Why a resource changes although its own inputs do not: the input at ``path`` reads
+    output ``output`` of ``resource``, which this plan replaces, creates or updates."""
+
+    path: str
+    resource: str
+    output: str
+    cause: Cause
+
+    def text(self) -> str:
+        """``endpointConfigName: from the replaced risk-endpoint-config``."""
+        return f"{self.path}: from the {self.cause} {self.resource}"
+
+
+def because_notes(items: tuple[Because, ...]) -> list[str]:
+    """One note per changed resource read, its reading inputs joined: ``dimensions.A,
+    dimensions.B: from the replaced risk-endpoint-config``."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for item in items:
+        paths = grouped.setdefault((item.cause, item.resource), [])
+        if item.path not in paths:
+            paths.append(item.path)
+    return [f"{', '.join(paths)}: from the {c} {r}" for (c, r), paths in grouped.items()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +113,9 @@ class ResourceChange:
     """Changed paths that the resource's ``ignoreChanges`` option tells Pulumi to ignore."""
     protected: bool = False
     """The base resource is ``protect``-ed: Pulumi refuses to delete or replace it."""
+    because: tuple[Because, ...] = ()
+    """Inputs that read an output of another changed resource (``$ref``): the resource is
+    changed by that one, transitively; empty when only its own inputs changed."""
 
 
 Section = Literal[

@@ -43,6 +43,8 @@ RISK_CODES: Mapping[str, str] = MappingProxyType(
         "state-backend-changed": "the Pulumi state backend of an environment changes",
         "deploy-role-changed": "the AWS role that deploys an environment (Pulumi's or CI's) changes",
         "kube-context-changed": "the Kubernetes cluster context of an environment changes",
+        "production-model-redeployed": "a production model's live serving is redeployed (a "
+        "SageMaker endpoint moves to a new fleet, or the model's pods restart)",
     }
 )
 """Every risk code with its one-line meaning."""
@@ -70,6 +72,8 @@ RISK_NOTES: Mapping[str, str] = MappingProxyType(
         "kube-context-changed": "the next apply deploys into the cluster the new context names: "
         "it creates every resource there while the old cluster keeps running the old ones; "
         "check that the context is the intended cluster on the machine that applies",
+        "production-model-redeployed": "the apply moves production traffic by that rollout; "
+        "check that the change is meant to reach the live model now",
     }
 )
 """What a spec-level flag means and what to do, where its line does not say it: appended to the

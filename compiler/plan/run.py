@@ -49,6 +49,7 @@ from mlplane.compiler.plan.diff import diff_graphs
 from mlplane.compiler.plan.gitsource import head_commit, read_spec_at
 from mlplane.compiler.plan.lower import Lowered, graph_object, lower, renamed
 from mlplane.compiler.plan.model import BaseKind, Plan, ResourceJson, Side, SpecChange
+from mlplane.compiler.plan.redeploy import redeploys, with_redeploys
 from mlplane.compiler.plan.risk import resource_risks, spec_risks
 from mlplane.compiler.plan.spec_changes import Summary, data_sources, models
 from mlplane.compiler.plan.spec_sections import (
@@ -288,7 +289,7 @@ def compare(env: str, head: Side, base: Side) -> Plan:
     assert head.system is not None
     base_resources = base.resources if base.status == "compiled" else {}
     resources, unchanged = diff_graphs(base_resources, head.resources)
-    lines = summarise(head, base)
+    lines = with_redeploys(summarise(head, base), redeploys(resources, head.system, head.resources))
     risks = [*spec_risks(lines), *resource_risks(resources)]
     return Plan(
         environment=env,

@@ -20,12 +20,14 @@ from collections.abc import Callable
 from typing import Any
 
 from mlplane.compiler.plan.model import (
+    KNOWN_AFTER_APPLY,
     Plan,
     PropertyChange,
     ResourceChange,
     Side,
     SpecChange,
     SpecRef,
+    because_notes,
 )
 from mlplane.compiler.render import dispatch as renderers
 from mlplane.compiler.render.common import make_safe
@@ -141,6 +143,7 @@ def _resource(change: ResourceChange, paint: Paint) -> list[str]:
         notes.append("replace: " + ", ".join(make_safe(r) for r in change.replace_reasons))
     if change.protected:
         notes.append("protected")
+    notes += [make_safe(note) for note in because_notes(change.because)]
     suffix = f" ({'; '.join(notes)})" if notes else ""
     lines = ["  " + paint(symbol, head) + suffix + _where(change.source)]
     for prop in change.changes[:MAX_PROPERTIES]:
@@ -163,6 +166,8 @@ def property_text(prop: PropertyChange) -> str:
         return f"+ {path}: {value_text(prop.new)}{forced}"
     if prop.kind == "removed":
         return f"- {path}: {value_text(prop.old)}{forced}"
+    if prop.known_after_apply:
+        return f"~ {path}: {value_text(prop.old)} → {KNOWN_AFTER_APPLY}{forced}"
     old, new = changed_texts(prop.old, prop.new)
     return f"~ {path}: {old} → {new}{forced}"
 
@@ -216,6 +221,8 @@ def value_text(value: Any, limit: int = MAX_VALUE) -> str:
     """A JSON value on one line, secrets shown by name only, cut at ``limit`` characters."""
     if isinstance(value, dict) and set(value) == {"$secret"}:
         return f"(secret {make_safe(str(value['$secret']))})"
+    if isinstance(value, dict) and set(value) == {"$ref", "$output"}:
+        return make_safe(f"${{{value['$ref']}.{value['$output']}}}")  # Pulumi YAML's spelling
     text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
     text = make_safe(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
