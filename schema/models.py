@@ -68,11 +68,13 @@ from mlplane.schema.serving import (
     Training,
 )
 from mlplane.schema.types import (
+    AddressPeer,
     AwsAccountId,
     AwsRegion,
     DataUri,
     Duration,
     EnvName,
+    Hostname,
     KubeContext,
     LabelKey,
     LabelValue,
@@ -160,6 +162,16 @@ class KubernetesSettings(Spec):
     """The kubeconfig context to deploy with (for example kind-mlplane)."""
     namespace: NamespaceName | None = None
     """Defaults to <system>-<environment>."""
+    ingress_namespace: NamespaceName = "ingress-nginx"
+    """Where the ingress controller's pods run: the models allowed from internet admit this
+    namespace (ingress-nginx installs into ingress-nginx)."""
+    hosts: Annotated[
+        dict[Hostname, Annotated[list[AddressPeer], Field(min_length=1, max_length=16)]],
+        Field(max_length=256),
+    ] = {}
+    """Where the hosts named in data source and artifact URIs are, for NetworkPolicy egress
+    (which cannot name hosts): cidr:ADDRESS/PREFIX, namespace:NAME or internet (public
+    addresses only). A host named nowhere here is reached on its port at any address."""
 
 
 class AwsVpc(Spec):

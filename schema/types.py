@@ -458,6 +458,37 @@ def _check_http_path(value: str) -> str:
 
 HttpPath = _string_type(_check_http_path, {"pattern": _HTTP_PATH.pattern})
 
+_HOSTNAME = re.compile(
+    r"^(\*\.)?[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$"
+)
+
+
+Hostname = _regex_type(
+    _HOSTNAME,
+    "host name",
+    "write a lower-case DNS name such as models.acme.example ('*.' only as its first label)",
+    max_length=253,
+    schema={"pattern": _HOSTNAME.pattern, "maxLength": 253},
+)
+
+
+def _check_address_peer(value: str) -> str:
+    problem = formats.endpoint_problem(value)
+    if problem is None and not value.startswith(("models.", "dataSources.")):
+        return value
+    raise fail(
+        "invalid-format",
+        problem
+        or f"invalid address {formats.quote(value)}: write cidr:ADDRESS/PREFIX, "
+        "namespace:NAME or internet",
+    )
+
+
+AddressPeer = _string_type(
+    _check_address_peer,
+    {"description": "cidr:ADDRESS/PREFIX, namespace:NAME or 'internet' (public addresses)."},
+)
+
 _SLACK_CHANNEL = re.compile(r"^#[a-z0-9][a-z0-9._-]{0,79}$")
 
 

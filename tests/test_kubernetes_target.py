@@ -45,6 +45,7 @@ EXAMPLES = sorted(
     if p.is_dir() and not p.name.startswith(".") and any(p.glob("*.y*ml"))
 )
 FRAUD = REPO_ROOT / "examples" / "fraud-scoring" / "mlplane.yaml"
+NAMESPACE = "kubernetes.io/metadata.name"
 WORKLOAD_KINDS = ("Deployment", "Rollout", "CronJob")
 CRD_KINDS = {
     ("argoproj.io/v1alpha1", "Rollout"),
@@ -419,7 +420,8 @@ def test_public_exposure_with_an_internet_allow_gets_an_ingress(tmp_path: Path) 
     ingress = named(graph, "Ingress", "scorer")["spec"]
     assert ingress["tls"] == [{"secretName": "scorer-tls"}]
     policy = named(graph, "NetworkPolicy", "scorer")["spec"]
-    assert {"ipBlock": {"cidr": "0.0.0.0/0"}} in policy["ingress"][0]["from"]
+    ingress_controller = {"namespaceSelector": {"matchLabels": {NAMESPACE: "ingress-nginx"}}}
+    assert policy["ingress"][0]["from"] == [ingress_controller]
 
 
 SECRETS_ADDED = """    db-password: {ref: "env:FRAUD_DB_PASSWORD"}
@@ -527,12 +529,12 @@ def test_a_service_name_starting_with_a_digit_is_a_located_diagnostic(tmp_path: 
 
 
 def test_the_default_namespace_is_refused_at_its_line(tmp_path: Path) -> None:
-    systems, text = variant(tmp_path, ("namespace: fraud-dev}", "namespace: default}"))
+    systems, text = variant(tmp_path, ("namespace: fraud-dev,", "namespace: default,"))
     graph, found = lowered(systems["dev"])
     assert graph is None
     (diagnostic,) = errors(found, codes.RESERVED_NAMESPACE)
     assert diagnostic.location is not None
-    assert diagnostic.location.line == line_of(text, "namespace: default}")
+    assert diagnostic.location.line == line_of(text, "namespace: default,")
 
 
 def test_an_allow_without_a_model_is_reported_not_dropped(tmp_path: Path) -> None:
@@ -569,7 +571,7 @@ def test_missing_resources_fall_back_to_defaults_and_say_so(tmp_path: Path) -> N
     limits = pod_spec(named(graph, "CronJob", "scorer-training"))["containers"][0]["resources"][
         "limits"
     ]
-    assert limits == {"cpu": "1", "memory": "2Gi"}
+    assert {"cpu": limits["cpu"], "memory": limits["memory"]} == {"cpu": "1", "memory": "2Gi"}
 
 
 def test_a_data_source_without_a_known_port_is_a_warning(tmp_path: Path) -> None:

@@ -41,6 +41,11 @@ EGRESS_PORT_UNKNOWN = register_code(
     "no egress port can be derived for a URI; traffic to it stays denied",
     Severity.WARNING,
 )
+EGRESS_OPEN = register_code(
+    "kubernetes-egress-open",
+    "egress to a host named by DNS name is open to every address on its port",
+    Severity.WARNING,
+)
 ALLOW_NOT_ENFORCED = register_code(
     "kubernetes-allow-not-enforced",
     "a network allow cannot be expressed as a NetworkPolicy rule",

@@ -62,6 +62,7 @@ def lower_system(lowering: Lowering) -> str:
     if system.security.default_deny:
         network.lower_namespace_policies(lowering, root)
         network.check_unenforced_allows(lowering)
+        network.check_open_egress(lowering)
     return root
 
 

@@ -4,9 +4,15 @@ The namespace gets a default-deny policy for ingress and egress and one egress a
 kube-dns. Each model's serving pods then get a policy with the spec's ``security.network.allow``
 entries that involve the model, egress to the data sources it reads and to its artifact, and
 ingress from the monitoring namespace for scraping; its training pods get the same egress and
-no ingress. NetworkPolicy selects peers by labels and addresses, not host names: egress to a
-data source whose URI names a host is restricted by port only (an FQDN policy needs a CNI
-extension), and to an IP address by address and port.
+no ingress. An allow from ``models.X`` admits X's serving and training pods alike, as both
+get X's egress. ``internet`` as a source is the ingress controller's namespace.
+
+NetworkPolicy selects peers by labels and addresses, not host names. A URI's host becomes a
+peer when it is an IP address (an ``ipBlock``), an in-cluster Service name
+(``NAME.NAMESPACE.svc[.cluster.local]``: that namespace) or a host the environment places
+(``kubernetes.hosts``); any other host is reached on its port at every address, and
+:func:`check_open_egress` says so at the line that names it (an FQDN policy needs a CNI
+extension).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from mlplane.compiler.core import ir
 from mlplane.compiler.core.ir import Origin
 from mlplane.targets.kubernetes import codes, names, servers
 from mlplane.targets.kubernetes.context import Lowering
+from mlplane.targets.kubernetes.settings import kubernetes_of
 
 NETWORKING_API = "networking.k8s.io/v1"
 KUBE_DNS_NAMESPACE = "kube-system"
@@ -50,6 +57,9 @@ DEFAULT_PORTS: dict[str, int] = {
 """The port a scheme's client connects to when the URI names none (HTTPS for cloud APIs)."""
 
 LOCAL_SCHEMES = frozenset({"file"})
+CLUSTER_SERVICE_SUFFIXES = (".svc", ".svc.cluster.local")
+"""In-cluster Service names (``NAME.NAMESPACE.svc``, with the default cluster domain): their
+namespace is known, so egress to them is limited to that namespace."""
 
 Rule = dict[str, Any]
 Direction = Literal["ingress", "egress"]
@@ -87,6 +97,9 @@ class UriTarget:
     """The host as an IP network (``10.1.2.3/32``) when the URI names an address, else None."""
     port: int | None
     local: bool
+    host: str = ""
+    namespace: str | None = None
+    """The namespace of an in-cluster Service name (``NAME.NAMESPACE.svc``), else None."""
 
 
 def uri_target(uri: str) -> UriTarget:
@@ -94,11 +107,55 @@ def uri_target(uri: str) -> UriTarget:
     if parts.scheme in LOCAL_SCHEMES:
         return UriTarget(None, None, True)
     port = parts.port or DEFAULT_PORTS.get(parts.scheme)
+    host = (parts.hostname or "").lower()
     try:
-        address = str(ipaddress.ip_network(parts.hostname or ""))
+        address = str(ipaddress.ip_network(host))
     except ValueError:
         address = None
-    return UriTarget(address, port, False)
+    return UriTarget(address, port, False, host, _service_namespace(host))
+
+
+def _service_namespace(host: str) -> str | None:
+    for suffix in CLUSTER_SERVICE_SUFFIXES:
+        if host.endswith(suffix):
+            labels = host.removesuffix(suffix).split(".")
+            if len(labels) == 2 and all(labels):
+                return labels[1]
+    return None
+
+
+def placed_peers(lowering: Lowering, host: str) -> tuple[str, ...] | None:
+    """Where ``environments.<env>.kubernetes.hosts`` places ``host`` (an exact name first,
+    then the longest ``*.suffix`` that matches), or None."""
+    hosts = dict(kubernetes_of(lowering.system.environment.target_settings).hosts)
+    if host in hosts:
+        return hosts[host]
+    wildcards = [key for key in hosts if key.startswith("*.") and host.endswith(key[1:])]
+    return hosts[max(wildcards, key=len)] if wildcards else None
+
+
+def host_peers(lowering: Lowering, target: UriTarget, direction: Direction) -> list[Rule] | None:
+    """The peers a URI's host stands for, or None when its addresses are unknown."""
+    if target.address is not None:
+        return _ip_blocks(((target.address, ()),))
+    if target.namespace is not None:
+        return [namespace_peer(target.namespace)]
+    placed = placed_peers(lowering, target.host)
+    if placed is None:
+        return None
+    peers: list[Rule] = []
+    for text in placed:
+        peers += address_peers(lowering, parse_endpoint(text), direction)
+    return peers
+
+
+def address_peers(lowering: Lowering, end: Endpoint, direction: Direction) -> list[Rule]:
+    """The peers of a ``namespace:``, ``cidr:`` or ``internet`` endpoint."""
+    if end.kind == "namespace":
+        return [namespace_peer(end.name)]
+    if end.kind == "cidr":
+        return _ip_blocks(((end.name, ()),))
+    return internet_peers(lowering, direction)
 
 
 def tcp_ports(ports: Iterable[int]) -> list[dict[str, Any]]:
@@ -134,16 +191,28 @@ def _ip_blocks(cidrs: Iterable[tuple[str, tuple[str, ...]]]) -> list[dict[str, A
     return blocks
 
 
-def internet_peers(direction: Direction) -> list[dict[str, Any]]:
-    """Ingress from the internet arrives through the ingress controller's pods, whose addresses
-    are private, so it admits every address; egress to it excludes private ranges."""
+def internet_peers(lowering: Lowering, direction: Direction) -> list[dict[str, Any]]:
+    """Ingress from the internet arrives through the ingress controller's pods: it admits
+    their namespace (``kubernetes.ingressNamespace``), not every address; egress to it is
+    every public address (private, carrier-grade NAT and link-local ranges excluded)."""
     if direction == "ingress":
-        return _ip_blocks((("0.0.0.0/0", ()), ("::/0", ())))
+        settings = kubernetes_of(lowering.system.environment.target_settings)
+        return [namespace_peer(settings.ingress_namespace)]
     return _ip_blocks((("0.0.0.0/0", PUBLIC_EXCEPT_V4), ("::/0", PUBLIC_EXCEPT_V6)))
 
 
-def model_peer(model: str) -> dict[str, Any]:
-    return {"podSelector": {"matchLabels": names.selector(model, names.SERVING)}}
+def model_peer(model: str, component: str = names.SERVING) -> dict[str, Any]:
+    return {"podSelector": {"matchLabels": names.selector(model, component)}}
+
+
+def model_client_peers(lowering: Lowering, model: str) -> list[dict[str, Any]]:
+    """The pods an allow ``from: models.X`` admits: X's serving pods and, when X trains, its
+    training pods, which get the same egress as its serving pods."""
+    peers = [model_peer(model)]
+    found = lowering.system.models.get(model)
+    if found is not None and found.training is not None:
+        peers.append(model_peer(model, names.TRAINING))
+    return peers
 
 
 def namespace_peer(namespace: str) -> dict[str, Any]:
@@ -234,17 +303,14 @@ def _ingress_peers(
     lowering: Lowering, source: Endpoint, origin: Origin
 ) -> list[dict[str, Any]] | None:
     if source.kind == "models":
-        return [model_peer(source.name)]
-    if source.kind == "namespace":
-        return [namespace_peer(source.name)]
-    if source.kind == "cidr":
-        return _ip_blocks(((source.name, ()),))
-    if source.kind == "internet":
-        return internet_peers("ingress")
+        return model_client_peers(lowering, source.name)
+    if source.kind != "dataSources":
+        return address_peers(lowering, source, "ingress")
     data_source = lowering.system.data_sources.get(source.name)
     target = uri_target(data_source.uri) if data_source else None
-    if target is not None and target.address is not None:
-        return _ip_blocks(((target.address, ()),))
+    peers = host_peers(lowering, target, "ingress") if target and not target.local else None
+    if peers is not None:
+        return peers
     _not_enforced(lowering, origin, "its source is a data source reached by host name")
     return None
 
@@ -275,12 +341,8 @@ def _egress_rule(lowering: Lowering, destination: Endpoint, allow: ir.NetworkAll
     if destination.kind == "models":
         target = lowering.system.models[destination.name]
         return rule("egress", [model_peer(target.name)], allow.ports or (target.serving.port,))
-    if destination.kind == "namespace":
-        return rule("egress", [namespace_peer(destination.name)], allow.ports)
-    if destination.kind == "cidr":
-        return rule("egress", _ip_blocks(((destination.name, ()),)), allow.ports)
-    if destination.kind == "internet":
-        return rule("egress", internet_peers("egress"), allow.ports)
+    if destination.kind != "dataSources":
+        return rule("egress", address_peers(lowering, destination, "egress"), allow.ports)
     source = lowering.system.data_sources[destination.name]
     return uri_rule(lowering, source.uri, allow.ports, allow.origin, f"data source {source.name!r}")
 
@@ -288,7 +350,8 @@ def _egress_rule(lowering: Lowering, destination: Endpoint, allow: ir.NetworkAll
 def uri_rule(
     lowering: Lowering, uri: str, ports: tuple[int, ...], origin: Origin, what: str
 ) -> Rule | None:
-    """Egress to the host of ``uri``: by address when it is one, else by port alone."""
+    """Egress to the host of ``uri`` on its port: to the peers its host stands for
+    (:func:`host_peers`), else to every address (:func:`check_open_egress` reports it)."""
     target = uri_target(uri)
     if target.local:
         return None
@@ -303,8 +366,54 @@ def uri_rule(
             hint="add a security.network.allow entry for it with ports: [...]",
         )
         return None
-    peers = _ip_blocks(((target.address, ()),)) if target.address else []
-    return rule("egress", peers, chosen)
+    return rule("egress", host_peers(lowering, target, "egress") or [], chosen)
+
+
+def check_open_egress(lowering: Lowering) -> None:
+    """Egress the policies leave open to every address: one warning per URI, at the line that
+    names its host, listing the models whose pods reach it."""
+    system = lowering.system
+    open_uris: dict[tuple[str, ...], tuple[str, str, set[int], set[str]]] = {}
+
+    def note(
+        path: tuple[str, ...], uri: str, ports: tuple[int, ...], what: str, model: str
+    ) -> None:
+        target = uri_target(uri)
+        chosen = ports or ((target.port,) if target.port is not None else ())
+        if target.local or not chosen or host_peers(lowering, target, "egress"):
+            return
+        found = open_uris.setdefault(path, (target.host, what, set(), set()))
+        found[2].update(chosen)
+        found[3].add(model)
+
+    for model in system.models.values():
+        reached: list[tuple[str, tuple[int, ...]]] = [(name, ()) for name in model.inputs]
+        for allow in lowering.allows_from.get(model_endpoint(model.name), ()):
+            end = parse_endpoint(allow.destination)
+            if end.kind == "dataSources" and end.name in system.data_sources:
+                reached.append((end.name, allow.ports))
+        for name, ports in reached:
+            uri = system.data_sources[name].uri
+            note(("dataSources", name, "uri"), uri, ports, f"data source {name!r}", model.name)
+        if model.artifact is not None:
+            what = f"the artifact of model {model.name!r}"
+            note(("models", model.name, "artifact"), model.artifact, (), what, model.name)
+    environment = system.environment.name
+    for path, (host, target_what, open_ports, models) in sorted(open_uris.items()):
+        origin = lowering.origin(path)
+        listed = ", ".join(str(port) for port in sorted(open_ports))
+        pods = ", ".join(repr(name) for name in sorted(models))
+        lowering.diagnostics.warning(
+            codes.EGRESS_OPEN,
+            f"egress to {target_what} (host {host!r}) is open to every address on port {listed} "
+            f"for the pods of {pods}: a NetworkPolicy selects peers by address or label, "
+            "never by DNS name",
+            origin.location,
+            origin.path,
+            hint=f"say where {host!r} is under environments.{environment}.kubernetes"
+            ".hosts (cidr:ADDRESS/PREFIX, namespace:NAME or internet), or name it by IP "
+            "address or as an in-cluster Service (NAME.NAMESPACE.svc)",
+        )
 
 
 def check_unenforced_allows(lowering: Lowering) -> None:

@@ -15,6 +15,10 @@ from mlplane.schema import models as spec
 class KubernetesSettings(ir.TargetSettings):
     kube_context: str | None = None
     """The kubeconfig context to deploy with; None: the current one."""
+    ingress_namespace: str = "ingress-nginx"
+    """Where the ingress controller runs; ``from: internet`` admits this namespace."""
+    hosts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Host name → where it is (``cidr:``, ``namespace:``, ``internet``), sorted by host."""
 
 
 UNSET = KubernetesSettings()
@@ -22,7 +26,10 @@ UNSET = KubernetesSettings()
 
 def settings(environment: spec.Environment) -> KubernetesSettings:
     kube = environment.kubernetes
-    return KubernetesSettings(kube.context) if kube else UNSET
+    if kube is None:
+        return UNSET
+    hosts = tuple((host, tuple(peers)) for host, peers in sorted(kube.hosts.items()))
+    return KubernetesSettings(kube.context, ingress_namespace=kube.ingress_namespace, hosts=hosts)
 
 
 def kubernetes_of(found: ir.TargetSettings) -> KubernetesSettings:
