@@ -963,9 +963,12 @@ def build_spec(models: int, sources: int, seed: int = DEFAULT_SEED) -> Built:
             "state": "file://.mlplane/state",
             "overrides": _dev_overrides(rng, model_data, pool),
         },
+        # Kubernetes, not AWS: validate runs each target's checks, and SageMaker refuses what
+        # these models are (secrets read at run time, artifacts outside S3, no instance types).
         "staging": {
-            "target": "aws",
-            "aws": {"region": "eu-west-1", "accountId": "123456789012"},
+            "target": "kubernetes",
+            "residency": "eu",
+            "kubernetes": {"context": "staging-eu-west", "namespace": "acme-ml-staging"},
             "state": "s3://acme-pulumi-state/acme-ml-staging",
         },
         "prod": {

@@ -56,8 +56,9 @@ TODAY = date(2030, 1, 1)
 
 
 def compile_all(target: Path) -> CompileResult:
-    """What ``mlplane validate`` compiles: every environment, with the policy stage."""
-    return compile_spec(target, policies=True, today=TODAY)
+    """What ``mlplane validate`` compiles: every environment, with the target checks and the
+    policy stage."""
+    return compile_spec(target, policies=True, today=TODAY, check_targets=True)
 
 
 class GcTimer:

@@ -230,7 +230,7 @@ class Overrides(Spec):
 class Environment(Spec):
     target: Literal["kubernetes", "aws"]
     production: bool | None = None
-    """Production environments get the strictest policies; defaults to true for 'prod' and 'production'."""
+    """Production environments get the strictest policies; defaults to true when a '-'-separated part of the name is 'prod' or 'production' (prod, prod-aws, eu-production)."""
     residency: Residency | None = None
     """Where this environment runs (for AWS, derived from the region when omitted)."""
     kubernetes: KubernetesSettings | None = None

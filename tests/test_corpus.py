@@ -181,7 +181,7 @@ def case_files(case: Path) -> list[Path]:
 def test_corpus_case(case: Path) -> None:
     expected = set().union(*(expectations(path) for path in case_files(case)))
     assert any(kind == "error" for _, _, kind, _ in expected), "a case must expect an error"
-    result = compile_spec(case)
+    result = compile_spec(case, check_targets=True)  # as mlplane validate compiles
     assert_located(result)
     assert_same(expected, result)
 
@@ -267,6 +267,17 @@ MESSAGES: dict[str, list[tuple[int, str]]] = {
         (42, "ml.<family>.<size>"),
     ],
     "28-aws-residency.yaml": [(10, "its AWS region 'us-east-1' is in 'us'")],
+    "24-overlay-undefined-entry.yaml": [
+        (23, "environment 'prod' overrides model 'cxr-triag', which the base does not define"),
+        (23, "did you mean 'cxr-triage'?"),
+        (23, "must then be complete: missing required field 'framework'"),
+        (27, "environment 'prod' removes SLA 'cxr-latncy'"),
+    ],
+    "24-references-beside-schema-errors.yaml": [
+        (37, "did you mean 'studies'?"),
+        (49, "a drift SLA needs drift monitoring on model 'ct-triage'"),
+    ],
+    "28-target-refusals.yaml": [(37, "a 10% canary of 2 instance(s)")],
     "35-external-reference.yaml": [(4, "'include' is not supported")],
 }
 
@@ -274,7 +285,7 @@ MESSAGES: dict[str, list[tuple[int, str]]] = {
 @pytest.mark.parametrize("name", sorted(MESSAGES))
 def test_corpus_messages(name: str) -> None:
     """Messages say what is wrong and what is allowed (did you mean, quote the value, limits)."""
-    result = compile_spec(CORPUS / name)
+    result = compile_spec(CORPUS / name, check_targets=True)
     for line, text in MESSAGES[name]:
         assert text in messages_at(result, line), f"{name}:{line}: {text!r}\n{describe(result)}"
 

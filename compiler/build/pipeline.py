@@ -1,9 +1,22 @@
 """The pipeline: spec files -> document -> schema -> per-environment overlays -> system models
 -> policies.
 
-Passes are small named functions run in order; the pipeline stops between stages when a stage
-reported errors, so a user sees every problem of one kind at once and no cascade of follow-on
-errors. Nothing here prints or writes files.
+Passes are small named functions run in order. References are checked even when the schema
+pass found errors, on the valid part of the spec (``frontend/partial.py``: entries with schema
+errors are left out, and references to them are not reported), so one run shows both kinds;
+after that the pipeline stops when there are errors, so no cascade of follow-on errors reaches
+the target checks and policies, which judge only resolved systems. Nothing here prints or
+writes files.
+
+Overlays may add entries (a data source only one environment has), as complete definitions: an
+overlay entry the base does not define that does not validate is reported once, at the
+overlay's key, with the closest name of the base (``override-undefined``), rather than as the
+missing fields of a new entry.
+
+With ``check_targets=True`` (``mlplane validate``), each environment's target reports what it
+would refuse to lower (``plugins.check_target``: the target's ``check``, which builds no graph),
+so that validate fails where the build would. On the large benchmark spec the checks cost
+well under 1% of a validate, where lowering every environment would triple it.
 
 The policy stage (``compiler.policy.engine``) runs the installed policy packs and the organisation's
 Rego policies over each environment's system model, applying severity tuning and waivers; it
@@ -15,9 +28,11 @@ library never reads the clock, and with ``today=None`` expiry is not evaluated.
 With ``lower=True`` as well (``mlplane build``, and so ``apply``), the policy stage then lowers
 each environment with its target, when the system rules found no error, and runs the graph
 rules on the graph (``CompileResult.graphs``, which the build reuses rather than lowering
-twice). ``validate`` does not lower: it needs no target, graph rules check what the targets
-generate rather than what the user wrote, and lowering costs more than validating (about 2.5
-times as much on the large benchmark spec; figures in benchmarks/README.md).
+twice). ``validate`` does not lower: graph rules check what the targets generate rather than
+what the user wrote, and lowering costs more than validating (about twice as much for the
+three environments of the large benchmark spec; figures in benchmarks/README.md), so the
+refusals only a lowering finds (generated names that collide or are too long, a rollout
+without rollback alarms on AWS) are still reported by ``build`` and ``plan`` only.
 """
 
 from __future__ import annotations
@@ -29,14 +44,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlplane.compiler.core import codes, ir, plugins
-from mlplane.compiler.core.diagnostics import Diagnostic, Diagnostics
+from mlplane.compiler.core.diagnostics import Diagnostic, Diagnostics, SpecPath, format_path
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.source import DEFAULT_LIMITS, Limits
 from mlplane.compiler.frontend.document import Document, load_spec
-from mlplane.compiler.frontend.overlay import apply_overlay, overrides_of
+from mlplane.compiler.frontend.overlay import OVERRIDABLE, apply_overlay, overrides_of
+from mlplane.compiler.frontend.partial import TABLES, Partial, prune
 from mlplane.compiler.frontend.resolve import Resolver
 from mlplane.compiler.frontend.scan import scan_document
 from mlplane.compiler.frontend.schema_pass import validate_document
@@ -69,12 +85,24 @@ class Effective:
     spec: spec.MLSystem
 
 
+@dataclass(frozen=True)
+class Checked:
+    """One environment whose effective document has schema errors: the valid part of it,
+    whose references are checked but which is never built (``frontend/partial.py``)."""
+
+    name: str
+    document: Document
+    part: Partial
+
+
 @dataclass
 class CompileResult:
     diagnostics: Diagnostics
     sources: Mapping[str, str] = field(default_factory=dict)
     document: Document | None = None
     effective: dict[str, Effective] = field(default_factory=dict)
+    partial: dict[str, Checked] = field(default_factory=dict)
+    """Environments with schema errors whose valid part was resolved, for its reference errors."""
     systems: dict[str, ir.System] = field(default_factory=dict)
     waived: Diagnostics = field(default_factory=Diagnostics)
     """Findings that a valid waiver covers, as ``info`` diagnostics "waived until ... by ..."."""
@@ -98,12 +126,15 @@ def compile_spec(
     today: date | None = None,
     policy_dirs: Sequence[Path] = (),
     lower: bool = False,
+    check_targets: bool = False,
 ) -> CompileResult:
     """Compile the spec at ``target`` for ``environments`` (all when None).
 
     With ``policies``, also evaluate the policy packs, the spec's Rego files and those below
     ``policy_dirs``; ``today`` decides which waivers have expired (None: none has). With
-    ``lower`` as well, lower each environment and run the graph rules on its graph.
+    ``lower`` as well, lower each environment and run the graph rules on its graph. With
+    ``check_targets``, report what each environment's target would refuse to lower, without
+    lowering (``plugins.check_target``; ``lower`` needs no such flag: it checks first).
     """
     with no_cyclic_gc():
         diagnostics = Diagnostics()
@@ -119,6 +150,7 @@ def compile_spec(
             today=today,
             policy_dirs=policy_dirs,
             lower=lower,
+            check_targets=check_targets,
         )
 
 
@@ -148,6 +180,7 @@ def compile_document(
     today: date | None = None,
     policy_dirs: Sequence[Path] = (),
     lower: bool = False,
+    check_targets: bool = False,
 ) -> CompileResult:
     """Compile an already loaded ``document`` (see :func:`compile_spec`).
 
@@ -159,14 +192,19 @@ def compile_document(
     result = CompileResult(diagnostics)
     result.sources = document.files
     result.document = document
-    stages: list[Stage] = [_schema_stage, _resolve_stage]
+    # References are checked on whatever validated, the valid part of a spec with schema errors
+    # included (``frontend/partial.py``), so one run reports both kinds of error.
+    front: list[Stage] = [_schema_stage, _resolve_stage]
+    # The target checks and the policy rules judge the same resolved systems, each on its own.
+    judges: list[Stage] = [_target_stage] if check_targets else []
     if policies:
         dirs = tuple(policy_dirs)
-        stages.append(partial(_policy_stage, today=today, policy_dirs=dirs, lower=lower))
-    for stage in stages:
+        judges.append(partial(_policy_stage, today=today, policy_dirs=dirs, lower=lower))
+    for stage in front:
         stage(result, document, environments)
-        if diagnostics.has_errors:
-            break
+    if not diagnostics.has_errors:
+        for stage in judges:
+            stage(result, document, environments)
     return result
 
 
@@ -190,22 +228,138 @@ def _schema_stage(
 ) -> None:
     diagnostics = result.diagnostics
     flagged = scan_document(document, diagnostics)
-    base = validate_document(document, diagnostics, flagged)
-    if base is None and _invalid_overrides(document, diagnostics):
+    errors: list[SpecPath] = []
+    base = validate_document(document, diagnostics, flagged, errors)
+    broken = _broken_environments(diagnostics)
+    if broken is None:
         return
     for name in _selected(document, environments):
+        if name in broken:
+            continue  # its overlay cannot be applied safely; its errors are reported
         _check_overrides(document, name, diagnostics)
+        added = _added_entries(document, name, diagnostics)
         effective = apply_overlay(document, name)
-        validated = (
-            base if effective is document else validate_document(effective, diagnostics, flagged)
-        )
+        env_errors = errors
+        if effective is not document:
+            env_errors = []
+            validated = _validate_overlaid(
+                effective, document, name, added, diagnostics, flagged, env_errors
+            )
+        else:
+            validated = base
         if validated is not None:
             result.effective[name] = Effective(name, effective, validated)
+        elif (pruned := prune(effective.data, env_errors)) is not None:
+            result.partial[name] = Checked(name, effective, pruned)
 
 
-def _invalid_overrides(document: Document, diagnostics: Diagnostics) -> bool:
-    """Whether any error lies inside ``environments`` (then overlays cannot be applied safely)."""
-    return any(d.path.startswith("environments") for d in diagnostics if d.severity == "error")
+def _broken_environments(diagnostics: Diagnostics) -> set[str] | None:
+    """The environments with an error of their own (their overlays cannot be applied safely);
+    None when the ``environments`` section as a whole is wrong."""
+    broken: set[str] = set()
+    for diagnostic in diagnostics:
+        if diagnostic.severity == "error" and diagnostic.path.startswith("environments"):
+            name = diagnostic.path.removeprefix("environments").lstrip(".").split(".", 1)[0]
+            if not name:
+                return None
+            broken.add(name)
+    return broken
+
+
+def _added_entries(
+    document: Document, environment: str, diagnostics: Diagnostics
+) -> dict[SpecPath, SpecPath]:
+    """The entries of named tables that the overlay of ``environment`` writes and the base does
+    not define (effective path -> the overlay's path). Overlays may add entries, complete ones
+    (``_validate_overlaid``); removing one the base lacks (``null``) is reported here."""
+    overrides = overrides_of(document, environment)
+    added: dict[SpecPath, SpecPath] = {}
+    if overrides is None:
+        return added
+    prefix: SpecPath = ("environments", environment, "overrides")
+    for table, what in TABLES.items():
+        if table[0] not in OVERRIDABLE:
+            continue
+        written, known = _table(overrides, table), _table(document.data, table)
+        for name, value in written.items():
+            if name in known:
+                continue
+            where: SpecPath = (*prefix, *table, name)
+            if value is None:
+                _report_undefined(document, environment, what, name, known, where, diagnostics)
+            else:
+                added[(*table, name)] = where
+    return added
+
+
+def _table(data: dict[str, Any], table: SpecPath) -> dict[str, Any]:
+    current: Any = data
+    for part in table:
+        current = current.get(part) if isinstance(current, dict) else None
+    return current if isinstance(current, dict) else {}
+
+
+def _validate_overlaid(
+    effective: Document,
+    document: Document,
+    environment: str,
+    added: dict[SpecPath, SpecPath],
+    diagnostics: Diagnostics,
+    flagged: frozenset[SpecPath],
+    errors: list[SpecPath],
+) -> spec.MLSystem | None:
+    """Validate an environment's effective document. An entry its overlay adds that does not
+    validate is one ``override-undefined`` error at the overlay's key (most often a misspelt
+    name, which would otherwise read as every required field missing), not its own errors."""
+    found = Diagnostics()
+    validated = validate_document(effective, found, flagged, errors)
+    problems: dict[SpecPath, list[str]] = {}
+    for diagnostic in found:
+        entry = next(
+            (e for e in added if _within(diagnostic.path, format_path(e))),
+            None,
+        )
+        if entry is None:
+            diagnostics.add(diagnostic)
+        else:
+            problems.setdefault(entry, []).append(diagnostic.message)
+    for entry, messages in problems.items():
+        table, name = entry[:-1], str(entry[-1])
+        known = _table(document.data, table)
+        shown = "; ".join(messages[:3]) + ("; ..." if len(messages) > 3 else "")
+        _report_undefined(
+            document, environment, TABLES[table], name, known, added[entry], diagnostics, shown
+        )
+    return validated
+
+
+def _within(path: str, entry: str) -> bool:
+    return path == entry or path.startswith((f"{entry}.", f"{entry}["))
+
+
+def _report_undefined(
+    document: Document,
+    environment: str,
+    what: str,
+    name: str,
+    known: dict[str, Any],
+    where: SpecPath,
+    diagnostics: Diagnostics,
+    problems: str | None = None,
+) -> None:
+    suggestion = formats.closest(name, list(known))
+    verb = "removes" if problems is None else "overrides"
+    message = f"environment {environment!r} {verb} {what} {name!r}, which the base does not define"
+    if suggestion:
+        message += f"; did you mean {suggestion!r}?"
+    if problems is None:
+        hint = "remove this line, or name an entry of the base spec"
+    else:
+        hint = (
+            f"an overlay entry the base does not define adds a {what} to this environment, "
+            f"and must then be complete: {problems}"
+        )
+    diagnostics.error(codes.OVERRIDE_UNDEFINED, message, document.location(where), where, hint)
 
 
 def _check_overrides(document: Document, environment: str, diagnostics: Diagnostics) -> None:
@@ -232,6 +386,23 @@ def _resolve_stage(
         result.diagnostics.extend(found)
         if not found.has_errors:
             result.systems[name] = resolver.build(name)
+    for checked in result.partial.values():  # checked, never built
+        found = Diagnostics()
+        Resolver(checked.part.spec, checked.document, found, checked.part.dropped).check()
+        result.diagnostics.extend(found)
+
+
+def _target_stage(
+    result: CompileResult, document: Document, environments: Sequence[str] | None
+) -> None:
+    """What each environment's target would refuse to lower, without lowering it."""
+    del document, environments
+    for system in result.systems.values():
+        found = Diagnostics()  # per environment, as a lowering reports
+        target = target_of(system, found)
+        if target is not None:
+            plugins.check_target(target, system, found)
+        result.diagnostics.extend(found)
 
 
 def _policy_stage(

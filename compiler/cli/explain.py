@@ -14,8 +14,9 @@ from typing import Any
 from mlplane.compiler.core import canonical, yamltext
 from mlplane.compiler.core.diagnostics import Location, SpecPath
 from mlplane.compiler.frontend.document import Document
+from mlplane.compiler.frontend.system_model import is_production
 from mlplane.compiler.render.common import make_safe
-from mlplane.schema.models import MLSystem
+from mlplane.schema.models import Environment, MLSystem
 
 COMMENT_COLUMN = 56
 """Origin comments start after the longest commented line, but never further right than this."""
@@ -45,7 +46,23 @@ def effective_data(validated: MLSystem, effective: Document) -> dict[str, Any]:
     # Values that differ from their default are kept even when empty (``indicator:
     # availability`` is ``{availability: {}}``, which nobody wrote as such).
     explicit = validated.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-    return _prune(dumped, (), effective, explicit)  # type: ignore[no-any-return]
+    data: dict[str, Any] = _prune(dumped, (), effective, explicit)
+    for name, env in validated.environments.items():
+        data["environments"][name] = _with_production(data["environments"][name], name, env)
+    return data
+
+
+def _with_production(env: dict[str, Any], name: str, spec: Environment) -> dict[str, Any]:
+    """``env`` with its effective ``production`` (the default follows the name), after
+    ``target`` when nobody wrote it."""
+    if "production" in env:
+        return env
+    shown: dict[str, Any] = {}
+    for key, value in env.items():
+        shown[key] = value
+        if key == "target":
+            shown["production"] = is_production(name, spec)
+    return shown
 
 
 def _prune(value: Any, path: SpecPath, effective: Document, explicit: Any = None) -> Any:

@@ -21,7 +21,7 @@ from mlplane import __version__
 from mlplane.compiler.build.pipeline import CompileResult, UnknownEnvironmentError, compile_spec
 from mlplane.compiler.cli.explain import explain_json, explain_yaml
 from mlplane.compiler.cli.terminal import use_color as _use_color
-from mlplane.compiler.core import exits, plugins
+from mlplane.compiler.core import exits, ir, plugins
 from mlplane.compiler.render import dispatch as renderers
 from mlplane.schema import formats
 from mlplane.schema.types import Name, Owner
@@ -38,10 +38,16 @@ def _compile(
     policies: bool = False,
     today: date | None = None,
     policy_dirs: Sequence[Path] = (),
+    check_targets: bool = False,
 ) -> CompileResult:
     try:
         return compile_spec(
-            path, environments, policies=policies, today=today, policy_dirs=policy_dirs
+            path,
+            environments,
+            policies=policies,
+            today=today,
+            policy_dirs=policy_dirs,
+            check_targets=check_targets,
         )
     except UnknownEnvironmentError as error:
         raise click.UsageError(str(error)) from None
@@ -122,7 +128,14 @@ def validate(
       mlplane validate . --policy org-policies --today 2026-01-31
     """
     day = today.date() if today is not None else date.today()
-    result = _compile(path, environments or None, policies=True, today=day, policy_dirs=policy_dirs)
+    result = _compile(
+        path,
+        environments or None,
+        policies=True,
+        today=day,
+        policy_dirs=policy_dirs,
+        check_targets=True,
+    )
     failed = not result.ok or (strict and len(result.diagnostics) > 0)
     if fmt != "text":
         _report(result, fmt, waived=True)
@@ -135,14 +148,30 @@ def validate(
 
 
 def _summary(result: CompileResult) -> str:
+    """One line: what each environment has after its overlay, and which are production."""
     if not result.systems:
         return "valid"
-    first = next(iter(result.systems.values()))
-    envs = ", ".join(sorted(result.systems))
+    systems = [result.systems[name] for name in sorted(result.systems)]
+    names = [f"{s.environment.name}{' (production)' * s.environment.production}" for s in systems]
+    counts = [_counts(system) for system in systems]
     waived = f"; {len(result.waived)} waived finding(s) below" if len(result.waived) else ""
+    head = f"valid: system {systems[0].name!r}"
+    if len(set(counts)) == 1:
+        return f"{head} with {counts[0]}; environments: {', '.join(names)}{waived}"
+    groups: dict[str, list[str]] = {}  # environments with the same counts, in name order
+    for name, count in zip(names, counts, strict=True):
+        groups.setdefault(count, []).append(name)
+    each = "; ".join(f"{', '.join(group)} with {count}" for count, group in groups.items())
+    return f"{head}; environments: {each}{waived}"
+
+
+def _counts(system: ir.System) -> str:
+    def count(number: int, noun: str) -> str:
+        return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
     return (
-        f"valid: system {first.name!r} with {len(first.models)} models, {len(first.data_sources)} "
-        f"data sources and {len(first.slas)} SLAs; environments: {envs}{waived}"
+        f"{count(len(system.models), 'model')}, {count(len(system.data_sources), 'data source')} "
+        f"and {count(len(system.slas), 'SLA')}"
     )
 
 

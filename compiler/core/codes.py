@@ -109,6 +109,11 @@ UNKNOWN_ENVIRONMENT = register_code(
 OVERRIDE_FORBIDDEN = register_code(
     "override-forbidden", "an environment overlay changes a field that cannot vary per environment"
 )
+OVERRIDE_UNDEFINED = register_code(
+    "override-undefined",
+    "an environment overlay overrides or removes an entry the base spec does not define (an "
+    "entry it adds must be a complete definition)",
+)
 TARGET_SETTINGS = register_code(
     "target-settings", "an environment's target settings do not match its target"
 )

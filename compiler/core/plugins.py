@@ -80,7 +80,12 @@ class SettingField:
 
 @runtime_checkable
 class Target(Protocol):
-    """A back end: lowers a system model to a resource graph and emits files from it."""
+    """A back end: lowers a system model to a resource graph and emits files from it.
+
+    A target may also have ``check(system, diagnostics) -> None``: the refusals of ``lower``
+    that need no graph, reported the same way, so that ``mlplane validate`` reports what the
+    build would refuse without paying for the lowering (:func:`check_target`).
+    """
 
     name: str
 
@@ -250,6 +255,16 @@ def ordered_targets() -> list[Target]:
     installed = targets()
     rank = {name: index for index, name in enumerate(listed)}
     return [installed[n] for n in sorted(installed, key=lambda n: (rank.get(n, len(rank)), n))]
+
+
+def check_target(target: Target, system: System, diagnostics: Diagnostics) -> None:
+    """Report what ``target`` would refuse to lower of ``system``: with its ``check`` when it
+    has one (no graph is built), else by lowering it and dropping the graph."""
+    check: Callable[[System, Diagnostics], None] | None = getattr(target, "check", None)
+    if check is not None:
+        check(system, diagnostics)
+    else:
+        target.lower(system, diagnostics)
 
 
 def target_settings(environment: spec.Environment) -> TargetSettings:

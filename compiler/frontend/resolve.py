@@ -13,7 +13,7 @@ from mlplane.compiler.core import codes, ir
 from mlplane.compiler.core.diagnostics import Diagnostics, Related, SpecPath
 from mlplane.compiler.core.lineage import closure, find_cycles
 from mlplane.compiler.frontend.document import Document
-from mlplane.compiler.frontend.system_model import PRODUCTION_NAMES, Origins, build_system
+from mlplane.compiler.frontend.system_model import Origins, build_system, is_production
 from mlplane.schema import formats, runtimes
 from mlplane.schema import models as spec
 from mlplane.schema.ci import CiAws
@@ -22,16 +22,27 @@ from mlplane.schema.ci import CiAws
 class Resolver(Origins):
     """Checks references of one effective spec; ``build`` turns it into the system model."""
 
-    def __init__(self, system: spec.MLSystem, document: Document, diagnostics: Diagnostics) -> None:
+    def __init__(
+        self,
+        system: spec.MLSystem,
+        document: Document,
+        diagnostics: Diagnostics,
+        dropped: Mapping[str, frozenset[str]] | None = None,
+    ) -> None:
         super().__init__(document)
         self.spec = system
         self.diagnostics = diagnostics
+        self.dropped = dropped or {}
+        """For a partial spec (``frontend/partial.py``): the entries left out for their schema
+        errors, by what they are; a reference to one is not reported."""
 
     # --- reporting -----------------------------------------------------------------------------
 
     def expect(self, name: str, known: Collection[str], path: SpecPath, what: str) -> bool:
         if name in known:  # the common case: a set or mapping lookup, no list built
             return True
+        if name in self.dropped.get(what, ()):
+            return False  # defined, with errors of its own: not a missing reference
         choices = list(known)
         suggestion = formats.closest(name, choices)
         self.diagnostics.error(
@@ -265,6 +276,8 @@ class Resolver(Origins):
                 )
 
     def _check_unused_secrets(self) -> None:
+        if self.dropped:
+            return  # a dropped model or receiver may be the one that uses a secret
         used = {s for model in self.spec.models.values() for s in model.secrets}
         for receiver in self.spec.alerting.receivers.values():
             if receiver.slack is not None:
@@ -321,7 +334,7 @@ class Resolver(Origins):
         apply = self.spec.ci.apply
         if apply is None:
             return  # the defaults never do either
-        production = env.production if env.production is not None else name in PRODUCTION_NAMES
+        production = is_production(name, env)
         if production and name in apply.auto:
             path = ("ci", "apply", "auto", apply.auto.index(name))
             self.diagnostics.warning(

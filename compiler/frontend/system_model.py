@@ -14,6 +14,16 @@ from mlplane.schema import formats
 from mlplane.schema import models as spec
 
 PRODUCTION_NAMES = frozenset({"prod", "production"})
+"""Label segments that make an environment production by default: ``prod``, ``prod-aws``,
+``eu-production`` are; ``dev``, ``preprod``, ``product-demo`` are not."""
+
+
+def is_production(name: str, environment: spec.Environment) -> bool:
+    """The environment's ``production`` flag, or else whether one of the ``-``-separated
+    segments of its name is ``prod`` or ``production``."""
+    if environment.production is not None:
+        return environment.production
+    return any(segment in PRODUCTION_NAMES for segment in name.split("-"))
 
 
 class Origins:
@@ -89,7 +99,7 @@ def _environment(system: spec.MLSystem, name: str, resolver: Origins) -> ir.Envi
     return ir.Environment(
         name=name,
         target=env.target,
-        production=env.production if env.production is not None else name in PRODUCTION_NAMES,
+        production=is_production(name, env),
         residency=residency,
         namespace=(kube.namespace if kube and kube.namespace else f"{system.metadata.name}-{name}"),
         target_settings=plugins.target_settings(env),
@@ -357,7 +367,7 @@ def _mlplane_requirement(ci: spec.Ci) -> str:
 
 def _ci_environment(system: spec.MLSystem, name: str, resolver: Origins) -> ir.CiEnvironment:
     env = system.environments[name]
-    production = env.production if env.production is not None else name in PRODUCTION_NAMES
+    production = is_production(name, env)
     scheme = env.state.split(":", 1)[0] if env.state else None
     settings = system.ci.environments.get(name)
     role = settings.aws if settings else None

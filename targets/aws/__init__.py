@@ -13,9 +13,10 @@ from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System
 from mlplane.compiler.core.plugins import ReplaceTable, RiskyTypes, SettingField
 from mlplane.schema import models as spec
+from mlplane.targets.aws import checks, replace
 from mlplane.targets.aws import codes as codes
-from mlplane.targets.aws import replace
 from mlplane.targets.aws import settings as target_settings
+from mlplane.targets.aws.context import Lowering
 from mlplane.targets.aws.lower import TARGET_NAME, lower
 
 
@@ -26,6 +27,11 @@ class AwsTarget:
 
     def lower(self, system: System, diagnostics: Diagnostics) -> ResourceGraph | None:
         return lower(system, diagnostics)
+
+    def check(self, system: System, diagnostics: Diagnostics) -> None:
+        """What ``lower`` refuses before it builds anything (``checks.check_spec``), for
+        ``mlplane validate``, which builds no graph."""
+        checks.check_spec(Lowering(system, diagnostics))
 
     def emit(self, system: System, graph: ResourceGraph) -> Mapping[str, str]:
         """No files of its own: the Pulumi program and monitoring come from the emitters."""

@@ -13,9 +13,10 @@ from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System
 from mlplane.compiler.core.plugins import ReplaceTable, RiskyTypes, SettingField
 from mlplane.schema import models as spec
+from mlplane.targets.kubernetes import checks, replace
 from mlplane.targets.kubernetes import codes as codes
-from mlplane.targets.kubernetes import replace
 from mlplane.targets.kubernetes import settings as target_settings
+from mlplane.targets.kubernetes.context import Lowering
 from mlplane.targets.kubernetes.lower import TARGET_NAME, lower
 from mlplane.targets.kubernetes.manifests import emit_manifests
 
@@ -27,6 +28,11 @@ class KubernetesTarget:
 
     def lower(self, system: System, diagnostics: Diagnostics) -> ResourceGraph | None:
         return lower(system, diagnostics)
+
+    def check(self, system: System, diagnostics: Diagnostics) -> None:
+        """What ``lower`` refuses before it builds anything (``checks.check_spec``), for
+        ``mlplane validate``, which builds no graph."""
+        checks.check_spec(Lowering(system, diagnostics))
 
     def emit(self, system: System, graph: ResourceGraph) -> Mapping[str, str]:
         return emit_manifests(system, graph)
