@@ -157,11 +157,30 @@ class Metadata(Spec):
     labels: Annotated[dict[LabelKey, LabelValue], Field(max_length=32)] = {}
 
 
+class KubernetesMonitoring(Spec):
+    """How the cluster's Prometheus Operator finds this system's monitoring objects."""
+
+    alertmanager: Literal["alertmanagerConfig", "file"] = "alertmanagerConfig"
+    """alertmanagerConfig: a namespaced AlertmanagerConfig (monitoring.coreos.com/v1alpha1),
+    merged into a shared Alertmanager, with the receivers' Secrets in the environment's
+    namespace; file: only monitoring/alertmanager.yaml, for an Alertmanager this system owns,
+    with the receivers' Secrets in monitoringNamespace (list them in its spec.secrets)."""
+    monitoring_namespace: NamespaceName = "monitoring"
+    """Where Prometheus and Alertmanager run (the file mode's Secrets go there)."""
+    labels: Annotated[dict[LabelKey, LabelValue], Field(max_length=16)] = {
+        "release": "kube-prometheus-stack"
+    }
+    """Labels on every PrometheusRule, ServiceMonitor and AlertmanagerConfig, for the
+    Prometheus ruleSelector/serviceMonitorSelector and the Alertmanager's
+    alertmanagerConfigSelector (kube-prometheus-stack selects release: <Helm release name>)."""
+
+
 class KubernetesSettings(Spec):
     context: KubeContext | None = None
     """The kubeconfig context to deploy with (for example kind-mlplane)."""
     namespace: NamespaceName | None = None
     """Defaults to <system>-<environment>."""
+    monitoring: KubernetesMonitoring | None = None
     ingress_namespace: NamespaceName = "ingress-nginx"
     """Where the ingress controller's pods run: the models allowed from internet admit this
     namespace (ingress-nginx installs into ingress-nginx)."""

@@ -26,6 +26,8 @@ from mlplane.schema.types import (
     ResourceRef,
     SecretRef,
     SlackChannel,
+    SlackId,
+    Smarthost,
     Text,
     Ticket,
     WaiverTarget,
@@ -187,10 +189,23 @@ class Sla(Spec):
 # --- alerting, waivers, policies ------------------------------------------------------------------
 
 
+class SlackChatbot(Spec):
+    """Where AWS Chatbot posts for this receiver (the aws target; the workspace must have been
+    authorised for AWS Chatbot in the AWS console once)."""
+
+    workspace_id: SlackId
+    """The Slack workspace (team) ID, such as T0123ABCD."""
+    channel_id: SlackId
+    """The Slack channel ID, such as C0123ABCD (a name is not accepted by AWS Chatbot)."""
+
+
 class Slack(Spec):
     channel: SlackChannel
     webhook_secret: Name
     """Name of the entry in security.secrets that holds the webhook URL."""
+    chatbot: SlackChatbot | None = None
+    """The same channel for AWS Chatbot; required on the aws target, which cannot post to an
+    incoming webhook."""
 
 
 class PagerDuty(Spec):
@@ -220,10 +235,36 @@ class Route(Spec):
     """Route only alerts of this severity (both when omitted)."""
 
 
+class Smtp(Spec):
+    """How Alertmanager sends e-mail; required when a receiver has ``email``."""
+
+    smarthost: Smarthost
+    """The SMTP server as HOST:PORT (587 for STARTTLS submission)."""
+    from_: Annotated[Email, Field(alias="from")]
+    auth_username: Text | None = None
+    auth_password_secret: Name | None = None
+    """Name of the entry in security.secrets that holds the SMTP password (never the value)."""
+    require_tls: bool = True
+    """Refuse to send unless the server offers STARTTLS."""
+
+    @model_validator(mode="after")
+    def _auth_pair(self) -> Smtp:
+        if (self.auth_username is None) != (self.auth_password_secret is None):
+            raise fail(
+                "missing-field",
+                "authUsername and authPasswordSecret go together: give both or neither",
+            )
+        return self
+
+
 class Alerting(Spec):
     receivers: Annotated[dict[Name, Receiver], Field(max_length=256)] = {}
     routes: Annotated[list[Route], Field(max_length=1024)] = []
     default_receiver: Name | None = None
+    smtp: Smtp | None = None
+    page_outside_production: bool = False
+    """Let ``severity: page`` alerts page in environments that are not production; by default
+    they go where the owner's tickets go."""
 
 
 class Waiver(Spec):

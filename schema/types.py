@@ -593,3 +593,22 @@ InstanceType = _regex_type(
     max_length=40,
     schema={"pattern": _INSTANCE_TYPE.pattern, "maxLength": 40},
 )
+
+
+# --- alert delivery -----------------------------------------------------------------------
+
+_SMARTHOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?:[0-9]{1,5}$")
+_SLACK_ID = re.compile(r"^[A-Z0-9]{1,255}$")
+
+Smarthost = _regex_type(
+    _SMARTHOST,
+    "SMTP smarthost",
+    "write HOST:PORT, such as smtp.example.com:587",
+    schema={"pattern": _SMARTHOST.pattern},
+)
+SlackId = _regex_type(
+    _SLACK_ID,
+    "Slack ID",
+    "write the ID Slack shows for the workspace (T...) or channel (C...), in capitals",
+    schema={"pattern": _SLACK_ID.pattern},
+)

@@ -163,8 +163,6 @@ _KUBERNETES: Mapping[str, PythonClass] = MappingProxyType(
             _crd("monitoring.coreos.com/v1", "PodMonitor"),
             _crd("monitoring.coreos.com/v1", "PrometheusRule"),
             _crd("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"),
-            _crd("external-secrets.io/v1beta1", "ExternalSecret"),
-            _crd("external-secrets.io/v1beta1", "SecretStore"),
             _crd("external-secrets.io/v1", "ExternalSecret"),
             _crd("external-secrets.io/v1", "SecretStore"),
         ]

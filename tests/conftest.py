@@ -17,6 +17,11 @@ def promtool() -> str:
 
 
 @pytest.fixture(scope="session")
+def amtool() -> str:
+    return require_judge("amtool")
+
+
+@pytest.fixture(scope="session")
 def checkov() -> str:
     return require_judge("checkov")
 

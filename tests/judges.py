@@ -35,6 +35,8 @@ JUDGE_DIRS: tuple[Path, ...] = (
 # How each judge gets installed, for the skip/fail message.
 INSTALL_HINTS: dict[str, str] = {
     "promtool": "Debian package 'prometheus' (apt-get install --no-install-recommends prometheus)",
+    "amtool": "Debian package 'prometheus-alertmanager' (apt-get install --no-install-recommends "
+    "prometheus-alertmanager)",
     "checkov": "PyPI 'checkov' in its own venv .judges/checkov",
     "zizmor": "PyPI 'zizmor' (pyproject's test extra)",
     "check-jsonschema": "PyPI 'check-jsonschema' (pyproject's test extra)",

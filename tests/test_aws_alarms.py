@@ -22,7 +22,7 @@ from mlplane.compiler.build.pipeline import compile_spec
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostics, Severity
 from mlplane.compiler.core.graph import Resource, ResourceGraph, ResourceOptions
-from mlplane.targets.aws import alarm_codes, alarm_math, alarms, dashboard
+from mlplane.targets.aws import alarm_codes, alarm_math, alarms, dashboard, receivers
 
 DIGEST = "sha256:14a866f751e10ed211e2cbaf1af17b33323aac0629d7cb7ca2961ff4f3fe8186"
 SPEC = f"""\
@@ -75,11 +75,20 @@ slas:
       ratio:
         errors: 'sum(rate(http_requests_total{{job="checkout",code=~"5.."}}[{{{{window}}}}]))'
         total: 'sum(rate(http_requests_total{{job="checkout"}}[{{{{window}}}}]))'
+alerting:
+  receivers:
+    sre-pager: {{email: {{to: [pager@shop.example]}}}}
+    sre-tickets: {{email: {{to: [sre@shop.example]}}}}
+  routes:
+    - {{owner: shop-sre, severity: page, receiver: sre-pager}}
+  defaultReceiver: sre-tickets
+  smtp: {{smarthost: "smtp.shop.example:587", from: alertmanager@shop.example}}
 """
 
 TOKENS = {
     alarms.TOPIC: ("pulumi_aws.sns", "Topic"),
     alarms.TOPIC_POLICY: ("pulumi_aws.sns", "TopicPolicy"),
+    receivers.SUBSCRIPTION: ("pulumi_aws.sns", "TopicSubscription"),
     alarms.METRIC_ALARM: ("pulumi_aws.cloudwatch", "MetricAlarm"),
     alarms.COMPOSITE_ALARM: ("pulumi_aws.cloudwatch", "CompositeAlarm"),
     dashboard.DASHBOARD: ("pulumi_aws.cloudwatch", "Dashboard"),
@@ -217,15 +226,15 @@ def test_alarm_names_are_static_prefixed_unique_and_short(
 def test_the_longest_schema_valid_names_fit_cloudwatch() -> None:
     longest = "slo/" + "s" * 40 + "/burn-6h-30m/30m"
     assert len("/".join(("x" * 40, "e" * 20, longest))) <= alarms.ALARM_NAME_LIMIT
-    assert len(f"{'x' * 40}_{'e' * 20}_alarms_ticket") <= 256  # SNS topic names
+    assert len(f"{'x' * 40}_{'e' * 20}_alerts_{'r' * 40}") <= 256  # SNS topic names
 
 
 def test_topic_and_dashboard_names_follow_their_rules(lowered: alarms.AlarmLowering) -> None:
     resources = by_name(lowered)
-    for severity in alarms.SEVERITIES:
-        name = resources[alarms.topic_logical(severity)].inputs["name"]
+    for receiver in ("sre-pager", "sre-tickets"):
+        name = resources[alarms.topic_logical(receiver)].inputs["name"]
         assert re.fullmatch(r"[A-Za-z0-9_-]{1,256}", name)
-        assert name == f"acceptance_prod_alarms_{severity}"
+        assert name == f"acceptance_prod_alerts_{receiver}"
     assert resources["dashboard-acceptance"].inputs["dashboardName"] == "acceptance_prod"
 
 
@@ -345,11 +354,11 @@ def test_composites_combine_long_and_short_windows_like_the_rules(
         f'(ALARM("{prefix}/burn-1h-5m/1h") AND ALARM("{prefix}/burn-1h-5m/5m")) OR '
         f'(ALARM("{prefix}/burn-6h-30m/6h") AND ALARM("{prefix}/burn-6h-30m/30m"))'
     )
-    assert page.inputs["alarmActions"] == [{"$ref": "sns-page", "$output": "arn"}]
-    assert page.inputs["okActions"] == [{"$ref": "sns-page", "$output": "arn"}]
+    assert page.inputs["alarmActions"] == [{"$ref": "sns-sre-pager", "$output": "arn"}]
+    assert page.inputs["okActions"] == [{"$ref": "sns-sre-pager", "$output": "arn"}]
     ticket = resources["alarm-slo.checkout-availability.ticket"]
     assert "burn-3d-6h/3d" in ticket.inputs["alarmRule"]
-    assert ticket.inputs["alarmActions"] == [{"$ref": "sns-ticket", "$output": "arn"}]
+    assert ticket.inputs["alarmActions"] == [{"$ref": "sns-sre-tickets", "$output": "arn"}]
     names = {cloudwatch_name(r): r.name for r in lowered.resources}
     for composite in (r for r in lowered.resources if r.type == alarms.COMPOSITE_ALARM):
         members = re.findall(r'ALARM\("([^"]+)"\)', composite.inputs["alarmRule"])
@@ -360,15 +369,15 @@ def test_topics_are_encrypted_and_only_cloudwatch_of_this_account_publishes(
     lowered: alarms.AlarmLowering,
 ) -> None:
     resources = by_name(lowered)
-    for severity in alarms.SEVERITIES:
-        topic = resources[f"sns-{severity}"]
+    for receiver in ("sre-pager", "sre-tickets"):
+        topic = resources[f"sns-{receiver}"]
         assert topic.inputs["kmsMasterKeyId"] == {"$ref": "kms-internal", "$output": "arn"}
-        policy = resources[f"sns-{severity}.policy"].inputs
-        assert policy["arn"] == {"$ref": f"sns-{severity}", "$output": "arn"}
+        policy = resources[f"sns-{receiver}.policy"].inputs
+        assert policy["arn"] == {"$ref": f"sns-{receiver}", "$output": "arn"}
         (statement,) = policy["policy"]["$json"]["Statement"]
         assert statement["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
         assert statement["Action"] == "sns:Publish"
-        assert statement["Resource"] == {"$ref": f"sns-{severity}", "$output": "arn"}
+        assert statement["Resource"] == {"$ref": f"sns-{receiver}", "$output": "arn"}
         assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
         assert statement["Condition"]["ArnLike"] == {
             "aws:SourceArn": "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:acceptance/prod/*"
@@ -388,7 +397,7 @@ def test_traffic_floor_per_served_model(lowered: alarms.AlarmLowering) -> None:
         )
         assert inputs["comparisonOperator"] == "LessThanThreshold" and inputs["threshold"] == 1.0
         assert inputs["treatMissingData"] == "breaching"
-        assert inputs["alarmActions"] == [{"$ref": "sns-ticket", "$output": "arn"}]
+        assert inputs["alarmActions"] == [{"$ref": "sns-sre-tickets", "$output": "arn"}]
 
 
 def test_rollback_alarms_are_returned_for_the_deployment(lowered: alarms.AlarmLowering) -> None:

@@ -52,7 +52,8 @@ CRD_KINDS = {
     ("argoproj.io/v1alpha1", "AnalysisTemplate"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
     ("monitoring.coreos.com/v1", "PrometheusRule"),
-    ("external-secrets.io/v1beta1", "ExternalSecret"),
+    ("external-secrets.io/v1", "ExternalSecret"),
+    ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"),
 }
 
 
@@ -455,6 +456,14 @@ def test_secret_references_become_the_right_objects(tmp_path: Path) -> None:
         "api-key": ("mlplane-aws-sm", {"key": "risk/api", "property": "key"}),
         "gcp-token": ("mlplane-gcp-sm-risk-project-1", {"key": "token"}),
         "azure-token": ("mlplane-azure-kv-riskvault", {"key": "token"}),
+        "risk-pagerduty-key": (
+            "mlplane-aws-sm",
+            {"key": "risk/pagerduty", "property": "routing-key"},
+        ),
+        "risk-slack-webhook": (
+            "mlplane-vault",
+            {"key": "risk/alerting/slack", "property": "webhook"},
+        ),
     }
     (secret,) = objects(graph, "Secret")
     assert secret["metadata"]["name"] == "db-password"
@@ -850,7 +859,7 @@ CRD_SCHEMAS: dict[str, dict[str, Any]] = {
         ),
     ),
     "ExternalSecret": _crd(
-        "external-secrets.io/v1beta1",
+        "external-secrets.io/v1",
         "ExternalSecret",
         _obj(
             ("secretStoreRef", "target", "data"),
@@ -872,6 +881,88 @@ CRD_SCHEMAS: dict[str, dict[str, Any]] = {
             },
         ),
     ),
+    # The fields of monitoring.coreos.com/v1alpha1 AlertmanagerConfig mlplane writes, as the
+    # upstream CRD (prometheus-operator's alertmanagerconfigs CRD, v1alpha1) names them.
+    "AlertmanagerConfig": _crd(
+        "monitoring.coreos.com/v1alpha1",
+        "AlertmanagerConfig",
+        _obj(
+            ("route", "receivers"),
+            route=_obj(
+                ("receiver",),
+                receiver=STR,
+                groupBy={"type": "array", "items": STR},
+                groupWait=DURATION,
+                groupInterval=DURATION,
+                repeatInterval=DURATION,
+                routes={"type": "array", "items": {"$ref": "#/$defs/route"}},
+            ),
+            receivers={"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/receiver"}},
+            inhibitRules={
+                "type": "array",
+                "items": _obj(
+                    (),
+                    sourceMatch={"type": "array", "items": {"$ref": "#/$defs/matcher"}},
+                    targetMatch={"type": "array", "items": {"$ref": "#/$defs/matcher"}},
+                    equal={"type": "array", "items": STR},
+                ),
+            },
+        ),
+    )
+    | {
+        "$defs": {
+            "matcher": _obj(
+                ("name", "value", "matchType"),
+                name=STR,
+                value=STR,
+                matchType={"enum": ["=", "!=", "=~", "!~"]},
+            ),
+            "keyRef": _obj(("name", "key"), name=STR, key=STR),
+            "route": _obj(
+                ("receiver", "matchers"),
+                receiver=STR,
+                matchers={"type": "array", "items": {"$ref": "#/$defs/matcher"}},
+                groupWait=DURATION,
+                repeatInterval=DURATION,
+            ),
+            "receiver": _obj(
+                ("name",),
+                name=STR,
+                slackConfigs={
+                    "type": "array",
+                    "items": _obj(
+                        ("apiURL",),
+                        apiURL={"$ref": "#/$defs/keyRef"},
+                        channel=STR,
+                        sendResolved={"type": "boolean"},
+                        title=STR,
+                        text=STR,
+                    ),
+                },
+                pagerdutyConfigs={
+                    "type": "array",
+                    "items": _obj(
+                        ("routingKey",),
+                        routingKey={"$ref": "#/$defs/keyRef"},
+                        sendResolved={"type": "boolean"},
+                    ),
+                },
+                emailConfigs={
+                    "type": "array",
+                    "items": _obj(
+                        ("to", "from", "smarthost"),
+                        to=STR,
+                        smarthost=STR,
+                        requireTLS={"type": "boolean"},
+                        authUsername=STR,
+                        authPassword={"$ref": "#/$defs/keyRef"},
+                        sendResolved={"type": "boolean"},
+                        **{"from": STR},
+                    ),
+                },
+            ),
+        }
+    },
 }
 
 

@@ -341,7 +341,7 @@ def test_requirements_pin_pulumi_aws(system: System) -> None:
 
 def test_every_aws_row_has_a_generated_minimal_resource() -> None:
     rows = [token for token, cls in CLASSES.items() if cls.args is not None]
-    assert len(rows) == 27
+    assert len(rows) == 29
     assert minimal_inputs("s3.BucketVersioningInitArgs") == {
         "bucket": "x",
         "versioningConfiguration": {"status": "x"},

@@ -40,6 +40,7 @@ TOKENS = (
     "pulumi:providers:aws",
     "aws:appautoscaling/policy:Policy",
     "aws:appautoscaling/target:Target",
+    "aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration",
     "aws:cloudwatch/compositeAlarm:CompositeAlarm",
     "aws:cloudwatch/dashboard:Dashboard",
     "aws:cloudwatch/logGroup:LogGroup",
@@ -64,6 +65,7 @@ TOKENS = (
     "aws:scheduler/schedule:Schedule",
     "aws:sns/topic:Topic",
     "aws:sns/topicPolicy:TopicPolicy",
+    "aws:sns/topicSubscription:TopicSubscription",
 )
 """Exactly the tokens the AWS target emits (sorted after the provider)."""
 

@@ -118,6 +118,10 @@ TARGET_SETTINGS = register_code(
     "target-settings", "an environment's target settings do not match its target"
 )
 UNUSED_DEFINITION = register_code("unused-definition", "a definition is never referenced", W)
+EMAIL_WITHOUT_SMTP = register_code(
+    "email-without-smtp",
+    "an e-mail receiver without alerting.smtp: Alertmanager would relay through localhost:25",
+)
 INDICATOR_MISMATCH = register_code(
     "indicator-mismatch", "an SLA indicator does not fit its subject"
 )

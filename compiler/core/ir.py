@@ -227,6 +227,20 @@ class Receiver:
     pagerduty_secret: str | None
     email: tuple[str, ...]
     origin: Origin
+    slack_workspace_id: str | None = None
+    """AWS Chatbot's Slack workspace and channel IDs (the aws target's way to reach Slack)."""
+    slack_channel_id: str | None = None
+
+    @property
+    def pages(self) -> bool:
+        """True when a notification wakes someone up (PagerDuty)."""
+        return self.pagerduty_secret is not None
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The spec secrets this receiver's integrations read."""
+        found = (self.slack_webhook_secret, self.pagerduty_secret)
+        return tuple(name for name in found if name is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,10 +252,23 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
+class Smtp:
+    """How Alertmanager sends e-mail (``alerting.smtp``)."""
+
+    smarthost: str
+    sender: str
+    auth_username: str | None
+    auth_password_secret: str | None
+    require_tls: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Alerting:
     receivers: Mapping[str, Receiver]
     routes: tuple[Route, ...]
     default_receiver: str | None
+    smtp: Smtp | None = None
+    page_outside_production: bool = False
 
 
 @dataclass(frozen=True, slots=True)

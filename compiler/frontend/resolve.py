@@ -217,6 +217,20 @@ class Resolver(Origins):
             if receiver.pagerduty is not None:
                 path = (*base, "pagerduty", "routingKeySecret")
                 self.expect(receiver.pagerduty.routing_key_secret, secrets, path, "secret")
+            if receiver.email is not None and alerting.smtp is None:
+                path = (*base, "email")
+                self.diagnostics.error(
+                    codes.EMAIL_WITHOUT_SMTP,
+                    f"receiver {name!r} sends e-mail, but alerting.smtp is not set: Alertmanager "
+                    "would relay through localhost:25, where nothing listens",
+                    self.document.location(path),
+                    path,
+                    "add alerting.smtp: {smarthost: HOST:PORT, from: ADDRESS} (and authUsername "
+                    "with authPasswordSecret if the server needs a login)",
+                )
+        if alerting.smtp is not None and alerting.smtp.auth_password_secret is not None:
+            path = ("alerting", "smtp", "authPasswordSecret")
+            self.expect(alerting.smtp.auth_password_secret, secrets, path, "secret")
         for index, route in enumerate(alerting.routes):
             self.expect(
                 route.receiver,
@@ -284,6 +298,8 @@ class Resolver(Origins):
                 used.add(receiver.slack.webhook_secret)
             if receiver.pagerduty is not None:
                 used.add(receiver.pagerduty.routing_key_secret)
+        if self.spec.alerting.smtp is not None and self.spec.alerting.smtp.auth_password_secret:
+            used.add(self.spec.alerting.smtp.auth_password_secret)
         for name in self.spec.security.secrets:
             if name not in used:
                 path = ("security", "secrets", name)

@@ -316,6 +316,12 @@ def _alerting(alerting: spec.Alerting, resolver: Origins) -> ir.Alerting:
                 pagerduty_secret=r.pagerduty.routing_key_secret if r.pagerduty else None,
                 email=tuple(r.email.to) if r.email else (),
                 origin=resolver.origin(("alerting", "receivers", name)),
+                slack_workspace_id=r.slack.chatbot.workspace_id
+                if r.slack and r.slack.chatbot
+                else None,
+                slack_channel_id=r.slack.chatbot.channel_id
+                if r.slack and r.slack.chatbot
+                else None,
             ),
         )
         for name, r in alerting.receivers.items()
@@ -326,7 +332,22 @@ def _alerting(alerting: spec.Alerting, resolver: Origins) -> ir.Alerting:
         )
         for i, route in enumerate(alerting.routes)
     )
-    return ir.Alerting(receivers, routes, alerting.default_receiver)
+    smtp = alerting.smtp
+    return ir.Alerting(
+        receivers,
+        routes,
+        alerting.default_receiver,
+        smtp=ir.Smtp(
+            smtp.smarthost,
+            smtp.from_,
+            smtp.auth_username,
+            smtp.auth_password_secret,
+            smtp.require_tls,
+        )
+        if smtp is not None
+        else None,
+        page_outside_production=alerting.page_outside_production,
+    )
 
 
 def _waiver(index: int, waiver: spec.Waiver, resolver: Origins) -> ir.Waiver:

@@ -9,3 +9,7 @@ SLA_NOT_LOWERED = register_code(
     "an SLA has no CloudWatch equivalent on the aws target and raises no alarm there",
     Severity.WARNING,
 )
+RECEIVER_NOT_LOWERED = register_code(
+    "aws-receiver-not-lowered",
+    "an alert receiver cannot be delivered to from the aws target's SNS topics",
+)

@@ -8,8 +8,11 @@ raises it exactly like the Prometheus alert::
     page   = (1h AND 5m above 14.4) OR (6h AND 30m above 6)      (factors of a 30-day window,
     ticket = (1d AND 2h above 3)   OR (3d AND 6h above 1)         scaled for other windows)
 
-Only the composites notify: their alarm and OK actions publish to the KMS-encrypted SNS topic
-of the severity (``<system>_<env>_alarms_page`` / ``_ticket``). The topic policy lets
+Only the composites (and the ticket alarms below) notify: their alarm and OK actions publish to
+the KMS-encrypted SNS topic of the receiver the Alertmanager routing of the alarm's owner and
+severity reaches (``<system>_<env>_alerts_<receiver>``; ``receivers.py`` subscribes the
+receiver to it); an alarm whose team reaches no receiver has no actions, as Alertmanager would
+drop it (``monitoring-unrouted``). The topic policy lets
 ``cloudwatch.amazonaws.com`` publish only for alarms of this account whose names carry this
 system's prefix (``aws:SourceAccount``, ``aws:SourceArn``); the KMS key's policy (made by the
 key's owner in this target) must let the same principal use the key (``kms:Decrypt``,
@@ -49,7 +52,7 @@ from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import Resource, ResourceOptions, json_document, ref
 from mlplane.compiler.core.ir import Origin
 from mlplane.targets import slo
-from mlplane.targets.aws import alarm_codes, alarm_math, dashboard
+from mlplane.targets.aws import alarm_codes, alarm_math, dashboard, receivers
 from mlplane.targets.aws.settings import aws_of
 from mlplane.targets.monitoring import alerts
 
@@ -98,6 +101,8 @@ class _Build:
     """``(model, indicator kind)`` -> the model's SLAs of that kind, indexed once."""
     resources: list[Resource] = field(default_factory=list)
     notifying: list[str] = field(default_factory=list)
+    topics: set[str] = field(default_factory=set)
+    """The receivers whose topics some alarm publishes to."""
     """CloudWatch names of the alarms that notify, for the dashboard."""
 
     def add(
@@ -127,12 +132,12 @@ def _logical(kind: str, *parts: str) -> str:
     return ".".join((f"alarm-{kind}", *parts))
 
 
-def topic_logical(severity: str) -> str:
-    return f"sns-{severity}"
+def topic_logical(receiver: str) -> str:
+    return f"sns-{receiver}"
 
 
-def topic_name(system: ir.System, severity: str) -> str:
-    return f"{system.name}_{system.environment.name}_alarms_{severity}"
+def topic_name(system: ir.System, receiver: str) -> str:
+    return f"{system.name}_{system.environment.name}_alerts_{receiver}"
 
 
 def alarm_arn(system: ir.System, name: str) -> str:
@@ -165,6 +170,8 @@ def lower_alarms(
         rollback[name] = _rollback_alarms(build, model)
     if build.notifying:
         _topics(build, kms_key)
+        topics = {name: topic_logical(name) for name in sorted(build.topics)}
+        build.resources += receivers.lower_receivers(system, topics, provider, parent, diagnostics)
     if build.resources:
         dashboard_resource(build)
     return AlarmLowering(
@@ -179,9 +186,9 @@ def lower_alarms(
 
 def _topics(build: _Build, kms_key: str) -> None:
     origin = _slas_origin(build.system)
-    for severity in SEVERITIES:
-        topic = topic_logical(severity)
-        inputs = {"name": topic_name(build.system, severity), "kmsMasterKeyId": ref(kms_key, "arn")}
+    for receiver in sorted(build.topics):
+        topic = topic_logical(receiver)
+        inputs = {"name": topic_name(build.system, receiver), "kmsMasterKeyId": ref(kms_key, "arn")}
         build.add(TOPIC, topic, inputs, origin)
         policy = {"arn": ref(topic, "arn"), "policy": json_document(_topic_policy(build, topic))}
         build.add(TOPIC_POLICY, f"{topic}.policy", policy, origin)
@@ -204,8 +211,13 @@ def _topic_policy(build: _Build, topic: str) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [statement]}
 
 
-def _actions(severity: str) -> dict[str, Any]:
-    target = [ref(topic_logical(severity), "arn")]
+def _actions(build: _Build, owner: str, severity: str) -> dict[str, Any]:
+    """Publish to the topic of the receiver that alerts of ``owner`` and ``severity`` reach."""
+    receiver = receivers.receiver_for(build.system, owner, severity)
+    if receiver is None:
+        return {"alarmActions": [], "okActions": []}
+    build.topics.add(receiver)
+    target = [ref(topic_logical(receiver), "arn")]
     return {"alarmActions": target, "okActions": list(target)}
 
 
@@ -318,7 +330,7 @@ def _composite(
             )
         ),
         "alarmRule": alarm_rule([[n for n, _ in by_pair[key]] for key in keys]),
-        **_actions(severity),
+        **_actions(build, sla.owner, severity),
     }
     members = tuple(sorted(logical for key in keys for _, logical in by_pair[key]))
     build.add(COMPOSITE_ALARM, _logical("slo", sla.name, severity), inputs, sla.origin, members)
@@ -336,7 +348,7 @@ def _no_data(build: _Build, sla: ir.Sla, signal: alarm_math.Signal) -> None:
         "comparisonOperator": "LessThanThreshold",
         "threshold": 1.0,
         "treatMissingData": "breaching",
-        **_actions("ticket"),
+        **_actions(build, sla.owner, "ticket"),
     }
     build.add(METRIC_ALARM, _logical("slo", sla.name, "no-data"), inputs, sla.origin)
     build.notifying.append(name)
@@ -364,13 +376,18 @@ def _drift(build: _Build, sla: ir.Sla) -> None:
         "comparisonOperator": "GreaterThanThreshold",
         "threshold": float(threshold),
         "treatMissingData": "notBreaching",
-        **_actions("ticket"),
+        **_actions(build, sla.owner, "ticket"),
     }
     build.add(METRIC_ALARM, _logical("slo", sla.name, "drift"), inputs, sla.origin)
     build.notifying.append(name)
 
 
 # --- served models -----------------------------------------------------------------------------
+
+
+def _model_owner(build: _Build, model: str) -> str:
+    found = build.system.models.get(model)
+    return found.owner if found is not None else build.system.owner
 
 
 def _traffic_floor(build: _Build, model: ServedModel) -> None:
@@ -386,7 +403,7 @@ def _traffic_floor(build: _Build, model: ServedModel) -> None:
         "comparisonOperator": "LessThanThreshold",
         "threshold": 1.0,
         "treatMissingData": "breaching",
-        **_actions("ticket"),
+        **_actions(build, _model_owner(build, model.model), "ticket"),
     }
     build.add(METRIC_ALARM, _logical("model", model.model, "traffic-floor"), inputs, model.origin)
     build.notifying.append(name)

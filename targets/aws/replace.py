@@ -100,6 +100,11 @@ REPLACE_FIELDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "aws:sns/topic:Topic": ("fifoTopic", "name", "namePrefix"),
         # internal/service/sns/topic_policy.go
         "aws:sns/topicPolicy:TopicPolicy": ("arn",),
+        # internal/service/sns/topic_subscription.go: endpoint, protocol, topic_arn are ForceNew
+        "aws:sns/topicSubscription:TopicSubscription": ("endpoint", "protocol", "topic"),
+        # internal/service/chatbot/slack_channel_configuration.go: no RequiresReplace, every
+        # attribute is updated in place
+        "aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration": (),
     }
 )  # fmt: skip
 """Type token -> input paths that force a replacement (besides :data:`COMMON_FIELDS`)."""

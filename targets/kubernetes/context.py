@@ -95,8 +95,12 @@ class Lowering:
         origin: Origin,
         parent: str,
         depends_on: tuple[str, ...] = (),
+        *,
+        claim: bool = True,
     ) -> Resource:
-        """Add one Kubernetes object; namespaced objects depend on the namespace resource."""
+        """Add one Kubernetes object; namespaced objects depend on the namespace resource.
+        ``claim=False`` for an object in another namespace (the monitoring namespace), whose
+        name cannot collide with this namespace's objects."""
         api_version, kind = body["apiVersion"], body["kind"]
         needs = depends_on
         if kind != "Namespace":
@@ -110,7 +114,8 @@ class Lowering:
             depends_on=tuple(dict.fromkeys(needs)),
         )
         self.resources.append(resource)
-        self.claims.append(Claim(kind, body["metadata"]["name"], origin))
+        if claim:
+            self.claims.append(Claim(kind, body["metadata"]["name"], origin))
         return resource
 
     def add_component(

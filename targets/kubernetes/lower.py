@@ -15,6 +15,7 @@ from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.targets.kubernetes import (
+    alerting,
     checks,
     codes,
     names,
@@ -44,6 +45,7 @@ def lower(system: ir.System, diagnostics: Diagnostics) -> ResourceGraph | None:
         lower_model(lowering, model, sources, root)
     if system.slas:
         lower_slo_rules(lowering, root)
+    alerting.lower_alerting(lowering, sources, root)
     checks.check_names(lowering)
     diagnostics.extend(found)
     if found.has_errors:
@@ -79,7 +81,9 @@ def lower_slo_rules(lowering: Lowering, root: str) -> None:
             "metadata": {
                 "name": names.logical(name, "slo"),
                 "namespace": lowering.namespace,
-                "labels": {**names.system_labels(system), names.SLA_LABEL: name},
+                "labels": alerting.monitoring_labels(
+                    system, {**names.system_labels(system), names.SLA_LABEL: name}
+                ),
             },
             "spec": spec,
         }
@@ -198,6 +202,8 @@ def _add_service_objects(
         origin = lowering.origin((*serving_path, "replicas"))
         lowering.add(names.logical(model.name, "pdb"), pdb, origin, parent)
     monitor = serving.service_monitor(lowering, model)
+    labels = monitor["metadata"]["labels"]
+    monitor["metadata"]["labels"] = alerting.monitoring_labels(lowering.system, labels)
     origin = lowering.origin((*serving_path, "metricsPath"))
     lowering.add(
         names.logical(model.name, "servicemonitor"), monitor, origin, parent, (service_name,)

@@ -28,7 +28,8 @@ README_FILE = "README.md"
 KIND_ORDER = (
     "Namespace", "NetworkPolicy", "ServiceAccount", "Secret", "ExternalSecret", "ConfigMap",
     "AnalysisTemplate", "Service", "Deployment", "Rollout", "HorizontalPodAutoscaler",
-    "PodDisruptionBudget", "CronJob", "ServiceMonitor", "Ingress",
+    "PodDisruptionBudget", "CronJob", "ServiceMonitor", "Ingress", "PrometheusRule",
+    "AlertmanagerConfig",
 )  # fmt: skip
 
 
@@ -117,6 +118,7 @@ def _secret_notes(system: ir.System, left_out: list[Resource]) -> list[str]:
         name = str(resource.inputs["metadata"]["name"])
         secret = system.security.secrets.get(name)
         variable = secret.ref.removeprefix("env:") if secret is not None else "VALUE"
+        namespace = str(resource.inputs["metadata"].get("namespace", namespace))
         lines.append(
             f'kubectl create secret generic {name} --namespace {namespace} --from-literal=value="${variable}"'
         )

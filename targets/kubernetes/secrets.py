@@ -25,7 +25,8 @@ from mlplane.targets.kubernetes import codes, names
 from mlplane.targets.kubernetes.context import Lowering
 from mlplane.targets.kubernetes.pods import PodInputs
 
-EXTERNAL_SECRETS_API = "external-secrets.io/v1beta1"
+EXTERNAL_SECRETS_API = "external-secrets.io/v1"
+"""v1 since external-secrets 0.16; v1beta1 is no longer served."""
 DATA_KEY = "value"
 MOUNT_ROOT = "/var/run/secrets/mlplane"
 REFRESH_INTERVAL = "1h"
@@ -66,7 +67,7 @@ def store_name(secret: ir.Secret) -> RemoteRef:
 
 
 def used_secrets(system: ir.System) -> list[ir.Secret]:
-    """Secrets some model reads, in name order (alerting secrets belong to the monitoring side)."""
+    """Secrets some model reads, in name order (the receivers' secrets: ``alerting.py``)."""
     wanted = sorted({name for model in system.models.values() for name in model.secrets})
     return [system.security.secrets[name] for name in wanted if name in system.security.secrets]
 
@@ -106,20 +107,50 @@ def _existing(lowering: Lowering, secret: ir.Secret) -> SecretSource | None:
     return SecretSource(name, key, None)
 
 
-def _from_config(lowering: Lowering, secret: ir.Secret, parent: str) -> SecretSource:
-    logical = names.logical(secret.name, "secret")
+def _metadata(lowering: Lowering, name: str, namespace: str | None) -> dict[str, Any]:
+    metadata = lowering.metadata(name, names.system_labels(lowering.system))
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    return metadata
+
+
+def _from_config(
+    lowering: Lowering,
+    secret: ir.Secret,
+    parent: str,
+    namespace: str | None = None,
+    prefix: str = "",
+) -> SecretSource:
+    logical = names.logical(secret.name, f"{prefix}secret")
     body = {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": lowering.metadata(secret.name, names.system_labels(lowering.system)),
+        "metadata": _metadata(lowering, secret.name, namespace),
         "type": "Opaque",
         "stringData": {DATA_KEY: secret_ref(secret.name)},
     }
-    lowering.add(logical, body, secret.origin, parent)
+    lowering.add(logical, body, secret.origin, parent, claim=namespace is None)
     return SecretSource(secret.name, DATA_KEY, logical)
 
 
-def _external(lowering: Lowering, secret: ir.Secret, parent: str) -> SecretSource:
+def lower_in(
+    lowering: Lowering, secret: ir.Secret, parent: str, namespace: str, prefix: str
+) -> SecretSource:
+    """The object that fetches ``secret`` (not a ``k8s://`` reference) into the Secret
+    ``secret.name`` of ``namespace`` (another namespace than the environment's: the monitoring
+    namespace), with logical names starting ``<secret>-<prefix>``."""
+    if secret.scheme == "env":
+        return _from_config(lowering, secret, parent, namespace, prefix)
+    return _external(lowering, secret, parent, namespace, prefix)
+
+
+def _external(
+    lowering: Lowering,
+    secret: ir.Secret,
+    parent: str,
+    namespace: str | None = None,
+    prefix: str = "",
+) -> SecretSource:
     remote = store_name(secret)
     remote_ref: dict[str, Any] = {"key": remote.key}
     if remote.property is not None:
@@ -127,7 +158,7 @@ def _external(lowering: Lowering, secret: ir.Secret, parent: str) -> SecretSourc
     body = {
         "apiVersion": EXTERNAL_SECRETS_API,
         "kind": "ExternalSecret",
-        "metadata": lowering.metadata(secret.name, names.system_labels(lowering.system)),
+        "metadata": _metadata(lowering, secret.name, namespace),
         "spec": {
             "refreshInterval": REFRESH_INTERVAL,
             "secretStoreRef": {"kind": "ClusterSecretStore", "name": remote.store},
@@ -135,9 +166,10 @@ def _external(lowering: Lowering, secret: ir.Secret, parent: str) -> SecretSourc
             "data": [{"secretKey": DATA_KEY, "remoteRef": remote_ref}],
         },
     }
-    logical = names.logical(secret.name, "externalsecret")
-    lowering.add(logical, body, secret.origin, parent)
-    lowering.claim("Secret", secret.name, secret.origin)
+    logical = names.logical(secret.name, f"{prefix}externalsecret")
+    lowering.add(logical, body, secret.origin, parent, claim=namespace is None)
+    if namespace is None:
+        lowering.claim("Secret", secret.name, secret.origin)
     return SecretSource(secret.name, DATA_KEY, logical)
 
 

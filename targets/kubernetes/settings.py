@@ -15,6 +15,13 @@ from mlplane.schema import models as spec
 class KubernetesSettings(ir.TargetSettings):
     kube_context: str | None = None
     """The kubeconfig context to deploy with; None: the current one."""
+    alertmanager: str = "alertmanagerConfig"
+    """``alertmanagerConfig`` (a namespaced AlertmanagerConfig) or ``file`` (only
+    monitoring/alertmanager.yaml, with the receivers' Secrets in the monitoring namespace)."""
+    monitoring_namespace: str = "monitoring"
+    monitoring_labels: tuple[tuple[str, str], ...] = (("release", "kube-prometheus-stack"),)
+    """Labels on PrometheusRules, ServiceMonitors and the AlertmanagerConfig, for the
+    Prometheus Operator's selectors."""
     ingress_namespace: str = "ingress-nginx"
     """Where the ingress controller runs; ``from: internet`` admits this namespace."""
     hosts: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -29,7 +36,19 @@ def settings(environment: spec.Environment) -> KubernetesSettings:
     if kube is None:
         return UNSET
     hosts = tuple((host, tuple(peers)) for host, peers in sorted(kube.hosts.items()))
-    return KubernetesSettings(kube.context, ingress_namespace=kube.ingress_namespace, hosts=hosts)
+    monitoring = kube.monitoring
+    if monitoring is None:
+        return KubernetesSettings(
+            kube.context, ingress_namespace=kube.ingress_namespace, hosts=hosts
+        )
+    return KubernetesSettings(
+        kube.context,
+        monitoring.alertmanager,
+        monitoring.monitoring_namespace,
+        tuple(sorted(monitoring.labels.items())),
+        ingress_namespace=kube.ingress_namespace,
+        hosts=hosts,
+    )
 
 
 def kubernetes_of(found: ir.TargetSettings) -> KubernetesSettings:

@@ -60,7 +60,7 @@ namespace_1 = pulumi_kubernetes.core.v1.Namespace(
 )
 external_secret_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'feast-token-externalsecret',
-    api_version='external-secrets.io/v1beta1',
+    api_version='external-secrets.io/v1',
     kind='ExternalSecret',
     metadata={
         'labels': {
@@ -93,6 +93,7 @@ prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/sla': 'features-fresh',
             'mlplane.dev/system': 'fraud-scoring',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'features-fresh-slo',
         'namespace': 'fraud-dev',
@@ -338,6 +339,145 @@ network_policy_2 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     },
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
+external_secret_2 = pulumi_kubernetes.apiextensions.CustomResource(
+    'risk-pagerduty-key-externalsecret',
+    api_version='external-secrets.io/v1',
+    kind='ExternalSecret',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'fraud-platform',
+            'cost-center': 'risk-1042',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'fraud-scoring',
+        },
+        'name': 'risk-pagerduty-key',
+        'namespace': 'fraud-dev',
+    },
+    spec={
+        'data': [
+            {
+                'remoteRef': {'key': 'risk/pagerduty', 'property': 'routing-key'},
+                'secretKey': 'value',
+            },
+        ],
+        'refreshInterval': '1h',
+        'secretStoreRef': {'kind': 'ClusterSecretStore', 'name': 'mlplane-aws-sm'},
+        'target': {'creationPolicy': 'Owner', 'name': 'risk-pagerduty-key'},
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
+external_secret_3 = pulumi_kubernetes.apiextensions.CustomResource(
+    'risk-slack-webhook-externalsecret',
+    api_version='external-secrets.io/v1',
+    kind='ExternalSecret',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'fraud-platform',
+            'cost-center': 'risk-1042',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'fraud-scoring',
+        },
+        'name': 'risk-slack-webhook',
+        'namespace': 'fraud-dev',
+    },
+    spec={
+        'data': [
+            {
+                'remoteRef': {'key': 'risk/alerting/slack', 'property': 'webhook'},
+                'secretKey': 'value',
+            },
+        ],
+        'refreshInterval': '1h',
+        'secretStoreRef': {'kind': 'ClusterSecretStore', 'name': 'mlplane-vault'},
+        'target': {'creationPolicy': 'Owner', 'name': 'risk-slack-webhook'},
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
+alertmanager_config_1 = pulumi_kubernetes.apiextensions.CustomResource(
+    'fraud-scoring-alertmanagerconfig',
+    api_version='monitoring.coreos.com/v1alpha1',
+    kind='AlertmanagerConfig',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'fraud-platform',
+            'cost-center': 'risk-1042',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'fraud-scoring',
+            'release': 'kube-prometheus-stack',
+        },
+        'name': 'fraud-scoring',
+        'namespace': 'fraud-dev',
+    },
+    spec={
+        'inhibitRules': [
+            {
+                'equal': ['namespace', 'system', 'slo'],
+                'sourceMatch': [{'matchType': '=', 'name': 'severity', 'value': 'page'}],
+                'targetMatch': [{'matchType': '=', 'name': 'severity', 'value': 'ticket'}],
+            },
+        ],
+        'receivers': [
+            {
+                'name': 'risk-channel',
+                'slackConfigs': [
+                    {
+                        'apiURL': {'key': 'value', 'name': 'risk-slack-webhook'},
+                        'channel': '#risk-ml-alerts',
+                        'sendResolved': True,
+                        'text': '{{ range .Alerts }}{{ .Annotations.summary }}\n{{ end }}',
+                        'title': '[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} {{ .CommonLabels.slo }}',
+                    },
+                ],
+            },
+            {
+                'name': 'risk-oncall',
+                'pagerdutyConfigs': [
+                    {
+                        'routingKey': {'key': 'value', 'name': 'risk-pagerduty-key'},
+                        'sendResolved': True,
+                    },
+                ],
+            },
+        ],
+        'route': {
+            'groupBy': ['alertname', 'namespace', 'system', 'slo'],
+            'groupInterval': '5m',
+            'groupWait': '1m',
+            'receiver': 'risk-channel',
+            'repeatInterval': '4h',
+            'routes': [
+                {
+                    'groupWait': '30s',
+                    'matchers': [
+                        {'matchType': '=', 'name': 'team', 'value': 'risk-ml'},
+                        {'matchType': '=', 'name': 'severity', 'value': 'page'},
+                    ],
+                    'receiver': 'risk-channel',
+                    'repeatInterval': '1h',
+                },
+                {
+                    'matchers': [
+                        {'matchType': '=', 'name': 'team', 'value': 'risk-ml'},
+                        {'matchType': '=', 'name': 'severity', 'value': 'ticket'},
+                    ],
+                    'receiver': 'risk-channel',
+                    'repeatInterval': '12h',
+                },
+                {
+                    'matchers': [{'matchType': '=', 'name': 'team', 'value': 'payments-data'}],
+                    'receiver': 'risk-channel',
+                },
+            ],
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        parent=system_1,
+        depends_on=[external_secret_2, external_secret_3, namespace_1],
+    ),
+)
 analysis_template_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'scorer-analysistemplate',
     api_version='argoproj.io/v1alpha1',
@@ -357,30 +497,35 @@ analysis_template_1 = pulumi_kubernetes.apiextensions.CustomResource(
         'namespace': 'fraud-dev',
     },
     spec={
+        'args': [{'name': 'canary-hash'}],
         'metrics': [
             {
-                'failureLimit': 2,
+                'failureCondition': 'len(result) > 0 && result[0] < 0.9995',
+                'failureLimit': 1,
+                'inconclusiveLimit': 2,
                 'interval': '1m',
                 'name': 'scorer-availability',
                 'provider': {
                     'prometheus': {
                         'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': '(sum(rate(http_requests_total{namespace="fraud-dev",job="scorer",code!~"5.."}[5m])) / (sum(rate(http_requests_total{namespace="fraud-dev",job="scorer"}[5m])) > 0)) or on() vector(1)',
+                        'query': '1 - (sum(rate(http_requests_total{namespace="fraud-dev",job="scorer",rollouts_pod_template_hash="{{args.canary-hash}}",code=~"5.."}[5m])) or on() vector(0)) / (sum(rate(http_requests_total{namespace="fraud-dev",job="scorer",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) > 0)',
                     },
                 },
-                'successCondition': 'result[0] >= 0.9995',
+                'successCondition': 'len(result) > 0 && result[0] >= 0.9995',
             },
             {
-                'failureLimit': 2,
+                'failureCondition': 'len(result) > 0 && result[0] < 0.99',
+                'failureLimit': 1,
+                'inconclusiveLimit': 2,
                 'interval': '1m',
                 'name': 'scorer-latency',
                 'provider': {
                     'prometheus': {
                         'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': '(sum(rate(http_request_duration_seconds_bucket{namespace="fraud-dev",job="scorer",le="0.1"}[5m])) / (sum(rate(http_request_duration_seconds_count{namespace="fraud-dev",job="scorer"}[5m])) > 0)) or on() vector(1)',
+                        'query': 'sum(rate(http_request_duration_seconds_bucket{namespace="fraud-dev",job="scorer",rollouts_pod_template_hash="{{args.canary-hash}}",le="0.1"}[5m])) / (sum(rate(http_request_duration_seconds_count{namespace="fraud-dev",job="scorer",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) > 0)',
                     },
                 },
-                'successCondition': 'result[0] >= 0.99',
+                'successCondition': 'len(result) > 0 && result[0] >= 0.99',
             },
         ],
     },
@@ -398,6 +543,7 @@ prometheus_rule_2 = pulumi_kubernetes.apiextensions.CustomResource(
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/sla': 'scorer-availability',
             'mlplane.dev/system': 'fraud-scoring',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'scorer-availability-slo',
         'namespace': 'fraud-dev',
@@ -636,6 +782,7 @@ prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/sla': 'scorer-drift',
             'mlplane.dev/system': 'fraud-scoring',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'scorer-drift-slo',
         'namespace': 'fraud-dev',
@@ -863,6 +1010,7 @@ prometheus_rule_4 = pulumi_kubernetes.apiextensions.CustomResource(
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/sla': 'scorer-latency',
             'mlplane.dev/system': 'fraud-scoring',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'scorer-latency-slo',
         'namespace': 'fraud-dev',
@@ -1088,8 +1236,34 @@ network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     },
     spec={
         'egress': [
-            {'ports': [{'port': 6566, 'protocol': 'TCP'}]},
-            {'ports': [{'port': 443, 'protocol': 'TCP'}]},
+            {
+                'ports': [{'port': 6566, 'protocol': 'TCP'}],
+                'to': [
+                    {
+                        'namespaceSelector': {
+                            'matchLabels': {'kubernetes.io/metadata.name': 'feast'},
+                        },
+                    },
+                ],
+            },
+            {
+                'ports': [{'port': 443, 'protocol': 'TCP'}],
+                'to': [
+                    {
+                        'ipBlock': {
+                            'cidr': '0.0.0.0/0',
+                            'except': [
+                                '10.0.0.0/8',
+                                '100.64.0.0/10',
+                                '169.254.0.0/16',
+                                '172.16.0.0/12',
+                                '192.168.0.0/16',
+                            ],
+                        },
+                    },
+                    {'ipBlock': {'cidr': '::/0', 'except': ['fc00::/7', 'fe80::/10']}},
+                ],
+            },
         ],
         'ingress': [
             {
@@ -1193,7 +1367,13 @@ rollout_1 = pulumi_kubernetes.apiextensions.CustomResource(
         },
         'strategy': {
             'canary': {
-                'analysis': {'startingStep': 1, 'templates': [{'templateName': 'scorer-slo'}]},
+                'analysis': {
+                    'args': [
+                        {'name': 'canary-hash', 'valueFrom': {'podTemplateHashValue': 'Latest'}},
+                    ],
+                    'startingStep': 1,
+                    'templates': [{'templateName': 'scorer-slo'}],
+                },
                 'maxSurge': '25%',
                 'maxUnavailable': 0,
                 'steps': [
@@ -1367,6 +1547,7 @@ service_monitor_1 = pulumi_kubernetes.apiextensions.CustomResource(
             'cost-center': 'risk-1042',
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/system': 'fraud-scoring',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'scorer',
         'namespace': 'fraud-dev',
@@ -1374,6 +1555,7 @@ service_monitor_1 = pulumi_kubernetes.apiextensions.CustomResource(
     spec={
         'endpoints': [{'interval': '30s', 'path': '/metrics', 'port': 'http', 'scheme': 'http'}],
         'namespaceSelector': {'matchNames': ['fraud-dev']},
+        'podTargetLabels': ['rollouts-pod-template-hash'],
         'selector': {
             'matchLabels': {
                 'app.kubernetes.io/component': 'serving',
@@ -1401,8 +1583,34 @@ network_policy_4 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     },
     spec={
         'egress': [
-            {'ports': [{'port': 6566, 'protocol': 'TCP'}]},
-            {'ports': [{'port': 443, 'protocol': 'TCP'}]},
+            {
+                'ports': [{'port': 6566, 'protocol': 'TCP'}],
+                'to': [
+                    {
+                        'namespaceSelector': {
+                            'matchLabels': {'kubernetes.io/metadata.name': 'feast'},
+                        },
+                    },
+                ],
+            },
+            {
+                'ports': [{'port': 443, 'protocol': 'TCP'}],
+                'to': [
+                    {
+                        'ipBlock': {
+                            'cidr': '0.0.0.0/0',
+                            'except': [
+                                '10.0.0.0/8',
+                                '100.64.0.0/10',
+                                '169.254.0.0/16',
+                                '172.16.0.0/12',
+                                '192.168.0.0/16',
+                            ],
+                        },
+                    },
+                    {'ipBlock': {'cidr': '::/0', 'except': ['fc00::/7', 'fe80::/10']}},
+                ],
+            },
         ],
         'podSelector': {
             'matchLabels': {
@@ -1510,8 +1718,16 @@ cron_job_1 = pulumi_kubernetes.batch.v1.CronJob(
                                 'imagePullPolicy': 'Always',
                                 'name': 'trainer',
                                 'resources': {
-                                    'limits': {'cpu': '4', 'memory': '8Gi'},
-                                    'requests': {'cpu': '4', 'memory': '8Gi'},
+                                    'limits': {
+                                        'cpu': '4',
+                                        'ephemeral-storage': '9216Mi',
+                                        'memory': '8Gi',
+                                    },
+                                    'requests': {
+                                        'cpu': '4',
+                                        'ephemeral-storage': '9216Mi',
+                                        'memory': '8Gi',
+                                    },
                                 },
                                 'securityContext': {
                                     'allowPrivilegeEscalation': False,
@@ -1544,7 +1760,7 @@ cron_job_1 = pulumi_kubernetes.batch.v1.CronJob(
                         },
                         'serviceAccountName': 'scorer-training',
                         'volumes': [
-                            {'emptyDir': {'sizeLimit': '1Gi'}, 'name': 'tmp'},
+                            {'emptyDir': {'sizeLimit': '8192Mi'}, 'name': 'tmp'},
                             {
                                 'name': 'secret-feast-token',
                                 'secret': {
@@ -1581,6 +1797,7 @@ prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/sla': 'transactions-fresh',
             'mlplane.dev/system': 'fraud-scoring',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'transactions-fresh-slo',
         'namespace': 'fraud-dev',

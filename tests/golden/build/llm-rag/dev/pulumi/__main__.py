@@ -73,6 +73,7 @@ prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/sla': 'answers-cited',
             'mlplane.dev/system': 'contract-assistant',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'answers-cited-slo',
         'namespace': 'contract-assistant-dev',
@@ -292,6 +293,7 @@ prometheus_rule_2 = pulumi_kubernetes.apiextensions.CustomResource(
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/sla': 'api-availability',
             'mlplane.dev/system': 'contract-assistant',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'api-availability-slo',
         'namespace': 'contract-assistant-dev',
@@ -511,6 +513,7 @@ prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/sla': 'api-latency',
             'mlplane.dev/system': 'contract-assistant',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'api-latency-slo',
         'namespace': 'contract-assistant-dev',
@@ -737,30 +740,35 @@ analysis_template_1 = pulumi_kubernetes.apiextensions.CustomResource(
         'namespace': 'contract-assistant-dev',
     },
     spec={
+        'args': [{'name': 'canary-hash'}],
         'metrics': [
             {
-                'failureLimit': 2,
+                'failureCondition': 'len(result) > 0 && result[0] < 0.999',
+                'failureLimit': 1,
+                'inconclusiveLimit': 2,
                 'interval': '1m',
                 'name': 'api-availability',
                 'provider': {
                     'prometheus': {
                         'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api",code!~"5.."}[5m])) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api"}[5m])) > 0)) or on() vector(1)',
+                        'query': '1 - (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api",rollouts_pod_template_hash="{{args.canary-hash}}",code=~"5.."}[5m])) or on() vector(0)) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) > 0)',
                     },
                 },
-                'successCondition': 'result[0] >= 0.999',
+                'successCondition': 'len(result) > 0 && result[0] >= 0.999',
             },
             {
-                'failureLimit': 2,
+                'failureCondition': 'len(result) > 0 && result[0] < 0.95',
+                'failureLimit': 1,
+                'inconclusiveLimit': 2,
                 'interval': '1m',
                 'name': 'api-latency',
                 'provider': {
                     'prometheus': {
                         'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': '(sum(rate(http_request_duration_seconds_bucket{namespace="contract-assistant-dev",job="assistant-api",le=~"10|10[.]0"}[5m])) / (sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api"}[5m])) > 0)) or on() vector(1)',
+                        'query': 'sum(rate(http_request_duration_seconds_bucket{namespace="contract-assistant-dev",job="assistant-api",rollouts_pod_template_hash="{{args.canary-hash}}",le=~"10(\\\\.0)?"}[5m])) / (sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) > 0)',
                     },
                 },
-                'successCondition': 'result[0] >= 0.95',
+                'successCondition': 'len(result) > 0 && result[0] >= 0.95',
             },
         ],
     },
@@ -842,7 +850,10 @@ network_policy_1 = pulumi_kubernetes.networking.v1.NetworkPolicy(
                     },
                 ],
             },
-            {'ports': [{'port': 5432, 'protocol': 'TCP'}]},
+            {
+                'ports': [{'port': 5432, 'protocol': 'TCP'}],
+                'to': [{'ipBlock': {'cidr': '10.40.8.0/24'}}],
+            },
             {
                 'ports': [{'port': 443, 'protocol': 'TCP'}],
                 'to': [{'ipBlock': {'cidr': '10.40.0.0/24'}}],
@@ -939,6 +950,7 @@ service_monitor_1 = pulumi_kubernetes.apiextensions.CustomResource(
             'cost-center': 'legal-0417',
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/system': 'contract-assistant',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'assistant-api',
         'namespace': 'contract-assistant-dev',
@@ -946,6 +958,7 @@ service_monitor_1 = pulumi_kubernetes.apiextensions.CustomResource(
     spec={
         'endpoints': [{'interval': '30s', 'path': '/metrics', 'port': 'http', 'scheme': 'http'}],
         'namespaceSelector': {'matchNames': ['contract-assistant-dev']},
+        'podTargetLabels': ['rollouts-pod-template-hash'],
         'selector': {
             'matchLabels': {
                 'app.kubernetes.io/component': 'serving',
@@ -1015,6 +1028,7 @@ prometheus_rule_4 = pulumi_kubernetes.apiextensions.CustomResource(
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/sla': 'embedder-availability',
             'mlplane.dev/system': 'contract-assistant',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'embedder-availability-slo',
         'namespace': 'contract-assistant-dev',
@@ -1261,7 +1275,26 @@ network_policy_4 = pulumi_kubernetes.networking.v1.NetworkPolicy(
         'namespace': 'contract-assistant-dev',
     },
     spec={
-        'egress': [{'ports': [{'port': 443, 'protocol': 'TCP'}]}],
+        'egress': [
+            {
+                'ports': [{'port': 443, 'protocol': 'TCP'}],
+                'to': [
+                    {
+                        'ipBlock': {
+                            'cidr': '0.0.0.0/0',
+                            'except': [
+                                '10.0.0.0/8',
+                                '100.64.0.0/10',
+                                '169.254.0.0/16',
+                                '172.16.0.0/12',
+                                '192.168.0.0/16',
+                            ],
+                        },
+                    },
+                    {'ipBlock': {'cidr': '::/0', 'except': ['fc00::/7', 'fe80::/10']}},
+                ],
+            },
+        ],
         'ingress': [
             {
                 'from': [
@@ -1548,6 +1581,7 @@ service_monitor_2 = pulumi_kubernetes.apiextensions.CustomResource(
             'cost-center': 'legal-0417',
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/system': 'contract-assistant',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'embedder',
         'namespace': 'contract-assistant-dev',
@@ -1583,18 +1617,21 @@ analysis_template_2 = pulumi_kubernetes.apiextensions.CustomResource(
         'namespace': 'contract-assistant-dev',
     },
     spec={
+        'args': [{'name': 'canary-hash'}],
         'metrics': [
             {
-                'failureLimit': 2,
+                'failureCondition': 'len(result) > 0 && result[0] < 0.999',
+                'failureLimit': 1,
+                'inconclusiveLimit': 2,
                 'interval': '1m',
                 'name': 'generator-availability',
                 'provider': {
                     'prometheus': {
                         'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator",code!~"5.."}[5m])) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator"}[5m])) > 0)) or on() vector(1)',
+                        'query': '1 - (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator",rollouts_pod_template_hash="{{args.canary-hash}}",code=~"5.."}[5m])) or on() vector(0)) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) > 0)',
                     },
                 },
-                'successCondition': 'result[0] >= 0.999',
+                'successCondition': 'len(result) > 0 && result[0] >= 0.999',
             },
         ],
     },
@@ -1612,6 +1649,7 @@ prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/sla': 'generator-availability',
             'mlplane.dev/system': 'contract-assistant',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'generator-availability-slo',
         'namespace': 'contract-assistant-dev',
@@ -1850,6 +1888,7 @@ prometheus_rule_6 = pulumi_kubernetes.apiextensions.CustomResource(
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/sla': 'generator-first-token',
             'mlplane.dev/system': 'contract-assistant',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'generator-first-token-slo',
         'namespace': 'contract-assistant-dev',
@@ -2075,8 +2114,28 @@ network_policy_5 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     },
     spec={
         'egress': [
-            {'ports': [{'port': 5432, 'protocol': 'TCP'}]},
-            {'ports': [{'port': 443, 'protocol': 'TCP'}]},
+            {
+                'ports': [{'port': 5432, 'protocol': 'TCP'}],
+                'to': [{'ipBlock': {'cidr': '10.40.8.0/24'}}],
+            },
+            {
+                'ports': [{'port': 443, 'protocol': 'TCP'}],
+                'to': [
+                    {
+                        'ipBlock': {
+                            'cidr': '0.0.0.0/0',
+                            'except': [
+                                '10.0.0.0/8',
+                                '100.64.0.0/10',
+                                '169.254.0.0/16',
+                                '172.16.0.0/12',
+                                '192.168.0.0/16',
+                            ],
+                        },
+                    },
+                    {'ipBlock': {'cidr': '::/0', 'except': ['fc00::/7', 'fe80::/10']}},
+                ],
+            },
         ],
         'ingress': [
             {
@@ -2186,7 +2245,13 @@ rollout_1 = pulumi_kubernetes.apiextensions.CustomResource(
         },
         'strategy': {
             'canary': {
-                'analysis': {'startingStep': 1, 'templates': [{'templateName': 'generator-slo'}]},
+                'analysis': {
+                    'args': [
+                        {'name': 'canary-hash', 'valueFrom': {'podTemplateHashValue': 'Latest'}},
+                    ],
+                    'startingStep': 1,
+                    'templates': [{'templateName': 'generator-slo'}],
+                },
                 'maxSurge': '25%',
                 'maxUnavailable': 0,
                 'steps': [
@@ -2343,6 +2408,7 @@ service_monitor_3 = pulumi_kubernetes.apiextensions.CustomResource(
             'cost-center': 'legal-0417',
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/system': 'contract-assistant',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'generator',
         'namespace': 'contract-assistant-dev',
@@ -2350,6 +2416,7 @@ service_monitor_3 = pulumi_kubernetes.apiextensions.CustomResource(
     spec={
         'endpoints': [{'interval': '30s', 'path': '/metrics', 'port': 'http', 'scheme': 'http'}],
         'namespaceSelector': {'matchNames': ['contract-assistant-dev']},
+        'podTargetLabels': ['rollouts-pod-template-hash'],
         'selector': {
             'matchLabels': {
                 'app.kubernetes.io/component': 'serving',
@@ -2361,7 +2428,7 @@ service_monitor_3 = pulumi_kubernetes.apiextensions.CustomResource(
 )
 external_secret_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'index-db-password-externalsecret',
-    api_version='external-secrets.io/v1beta1',
+    api_version='external-secrets.io/v1',
     kind='ExternalSecret',
     metadata={
         'labels': {
@@ -2399,6 +2466,7 @@ prometheus_rule_7 = pulumi_kubernetes.apiextensions.CustomResource(
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/sla': 'index-fresh',
             'mlplane.dev/system': 'contract-assistant',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'index-fresh-slo',
         'namespace': 'contract-assistant-dev',
@@ -2597,8 +2665,143 @@ prometheus_rule_7 = pulumi_kubernetes.apiextensions.CustomResource(
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 external_secret_2 = pulumi_kubernetes.apiextensions.CustomResource(
+    'legal-pagerduty-key-externalsecret',
+    api_version='external-secrets.io/v1',
+    kind='ExternalSecret',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'legal-platform',
+            'cost-center': 'legal-0417',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'contract-assistant',
+        },
+        'name': 'legal-pagerduty-key',
+        'namespace': 'contract-assistant-dev',
+    },
+    spec={
+        'data': [
+            {
+                'remoteRef': {'key': 'legal/alerting/pagerduty', 'property': 'routing-key'},
+                'secretKey': 'value',
+            },
+        ],
+        'refreshInterval': '1h',
+        'secretStoreRef': {'kind': 'ClusterSecretStore', 'name': 'mlplane-vault'},
+        'target': {'creationPolicy': 'Owner', 'name': 'legal-pagerduty-key'},
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
+external_secret_3 = pulumi_kubernetes.apiextensions.CustomResource(
+    'legal-slack-webhook-externalsecret',
+    api_version='external-secrets.io/v1',
+    kind='ExternalSecret',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'legal-platform',
+            'cost-center': 'legal-0417',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'contract-assistant',
+        },
+        'name': 'legal-slack-webhook',
+        'namespace': 'contract-assistant-dev',
+    },
+    spec={
+        'data': [
+            {
+                'remoteRef': {'key': 'legal/alerting/slack', 'property': 'webhook'},
+                'secretKey': 'value',
+            },
+        ],
+        'refreshInterval': '1h',
+        'secretStoreRef': {'kind': 'ClusterSecretStore', 'name': 'mlplane-vault'},
+        'target': {'creationPolicy': 'Owner', 'name': 'legal-slack-webhook'},
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
+alertmanager_config_1 = pulumi_kubernetes.apiextensions.CustomResource(
+    'contract-assistant-alertmanagerconfig',
+    api_version='monitoring.coreos.com/v1alpha1',
+    kind='AlertmanagerConfig',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'legal-platform',
+            'cost-center': 'legal-0417',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'contract-assistant',
+            'release': 'kube-prometheus-stack',
+        },
+        'name': 'contract-assistant',
+        'namespace': 'contract-assistant-dev',
+    },
+    spec={
+        'inhibitRules': [
+            {
+                'equal': ['namespace', 'system', 'slo'],
+                'sourceMatch': [{'matchType': '=', 'name': 'severity', 'value': 'page'}],
+                'targetMatch': [{'matchType': '=', 'name': 'severity', 'value': 'ticket'}],
+            },
+        ],
+        'receivers': [
+            {
+                'name': 'legal-ml-channel',
+                'slackConfigs': [
+                    {
+                        'apiURL': {'key': 'value', 'name': 'legal-slack-webhook'},
+                        'channel': '#legal-ml-alerts',
+                        'sendResolved': True,
+                        'text': '{{ range .Alerts }}{{ .Annotations.summary }}\n{{ end }}',
+                        'title': '[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} {{ .CommonLabels.slo }}',
+                    },
+                ],
+            },
+            {
+                'name': 'legal-ml-oncall',
+                'pagerdutyConfigs': [
+                    {
+                        'routingKey': {'key': 'value', 'name': 'legal-pagerduty-key'},
+                        'sendResolved': True,
+                    },
+                ],
+            },
+        ],
+        'route': {
+            'groupBy': ['alertname', 'namespace', 'system', 'slo'],
+            'groupInterval': '5m',
+            'groupWait': '1m',
+            'receiver': 'legal-ml-channel',
+            'repeatInterval': '4h',
+            'routes': [
+                {
+                    'groupWait': '30s',
+                    'matchers': [
+                        {'matchType': '=', 'name': 'team', 'value': 'legal-ml'},
+                        {'matchType': '=', 'name': 'severity', 'value': 'page'},
+                    ],
+                    'receiver': 'legal-ml-channel',
+                    'repeatInterval': '1h',
+                },
+                {
+                    'matchers': [
+                        {'matchType': '=', 'name': 'team', 'value': 'legal-ml'},
+                        {'matchType': '=', 'name': 'severity', 'value': 'ticket'},
+                    ],
+                    'receiver': 'legal-ml-channel',
+                    'repeatInterval': '12h',
+                },
+            ],
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        parent=system_1,
+        depends_on=[external_secret_2, external_secret_3, namespace_1],
+    ),
+)
+external_secret_4 = pulumi_kubernetes.apiextensions.CustomResource(
     'oidc-client-secret-externalsecret',
-    api_version='external-secrets.io/v1beta1',
+    api_version='external-secrets.io/v1',
     kind='ExternalSecret',
     metadata={
         'labels': {
@@ -2653,6 +2856,9 @@ rollout_2 = pulumi_kubernetes.apiextensions.CustomResource(
         'strategy': {
             'canary': {
                 'analysis': {
+                    'args': [
+                        {'name': 'canary-hash', 'valueFrom': {'podTemplateHashValue': 'Latest'}},
+                    ],
                     'startingStep': 1,
                     'templates': [{'templateName': 'assistant-api-slo'}],
                 },
@@ -2789,7 +2995,7 @@ rollout_2 = pulumi_kubernetes.apiextensions.CustomResource(
     },
     opts=pulumi.ResourceOptions(
         parent=model_1,
-        depends_on=[analysis_template_1, config_map_1, external_secret_1, external_secret_2, namespace_1, service_account_1],
+        depends_on=[analysis_template_1, config_map_1, external_secret_1, external_secret_4, namespace_1, service_account_1],
     ),
 )
 horizontal_pod_autoscaler_3 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
@@ -2847,18 +3053,21 @@ analysis_template_3 = pulumi_kubernetes.apiextensions.CustomResource(
         'namespace': 'contract-assistant-dev',
     },
     spec={
+        'args': [{'name': 'canary-hash'}],
         'metrics': [
             {
-                'failureLimit': 2,
+                'failureCondition': 'len(result) > 0 && result[0] < 0.999',
+                'failureLimit': 1,
+                'inconclusiveLimit': 2,
                 'interval': '1m',
                 'name': 'reranker-availability',
                 'provider': {
                     'prometheus': {
                         'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': '(sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker",code!~"5.."}[5m])) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker"}[5m])) > 0)) or on() vector(1)',
+                        'query': '1 - (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker",rollouts_pod_template_hash="{{args.canary-hash}}",code=~"5.."}[5m])) or on() vector(0)) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) > 0)',
                     },
                 },
-                'successCondition': 'result[0] >= 0.999',
+                'successCondition': 'len(result) > 0 && result[0] >= 0.999',
             },
         ],
     },
@@ -2876,6 +3085,7 @@ prometheus_rule_8 = pulumi_kubernetes.apiextensions.CustomResource(
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/sla': 'reranker-availability',
             'mlplane.dev/system': 'contract-assistant',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'reranker-availability-slo',
         'namespace': 'contract-assistant-dev',
@@ -3120,8 +3330,28 @@ network_policy_6 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     },
     spec={
         'egress': [
-            {'ports': [{'port': 5432, 'protocol': 'TCP'}]},
-            {'ports': [{'port': 443, 'protocol': 'TCP'}]},
+            {
+                'ports': [{'port': 5432, 'protocol': 'TCP'}],
+                'to': [{'ipBlock': {'cidr': '10.40.8.0/24'}}],
+            },
+            {
+                'ports': [{'port': 443, 'protocol': 'TCP'}],
+                'to': [
+                    {
+                        'ipBlock': {
+                            'cidr': '0.0.0.0/0',
+                            'except': [
+                                '10.0.0.0/8',
+                                '100.64.0.0/10',
+                                '169.254.0.0/16',
+                                '172.16.0.0/12',
+                                '192.168.0.0/16',
+                            ],
+                        },
+                    },
+                    {'ipBlock': {'cidr': '::/0', 'except': ['fc00::/7', 'fe80::/10']}},
+                ],
+            },
         ],
         'ingress': [
             {
@@ -3258,7 +3488,13 @@ rollout_3 = pulumi_kubernetes.apiextensions.CustomResource(
         },
         'strategy': {
             'canary': {
-                'analysis': {'startingStep': 1, 'templates': [{'templateName': 'reranker-slo'}]},
+                'analysis': {
+                    'args': [
+                        {'name': 'canary-hash', 'valueFrom': {'podTemplateHashValue': 'Latest'}},
+                    ],
+                    'startingStep': 1,
+                    'templates': [{'templateName': 'reranker-slo'}],
+                },
                 'maxSurge': '25%',
                 'maxUnavailable': 0,
                 'steps': [
@@ -3415,6 +3651,7 @@ service_monitor_4 = pulumi_kubernetes.apiextensions.CustomResource(
             'cost-center': 'legal-0417',
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/system': 'contract-assistant',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'reranker',
         'namespace': 'contract-assistant-dev',
@@ -3422,6 +3659,7 @@ service_monitor_4 = pulumi_kubernetes.apiextensions.CustomResource(
     spec={
         'endpoints': [{'interval': '30s', 'path': '/metrics', 'port': 'http', 'scheme': 'http'}],
         'namespaceSelector': {'matchNames': ['contract-assistant-dev']},
+        'podTargetLabels': ['rollouts-pod-template-hash'],
         'selector': {
             'matchLabels': {
                 'app.kubernetes.io/component': 'serving',

@@ -61,7 +61,7 @@ namespace_1 = pulumi_kubernetes.core.v1.Namespace(
 )
 external_secret_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'catalogue-db-password-externalsecret',
-    api_version='external-secrets.io/v1beta1',
+    api_version='external-secrets.io/v1',
     kind='ExternalSecret',
     metadata={
         'labels': {
@@ -99,6 +99,7 @@ prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/sla': 'clicks-fresh',
             'mlplane.dev/system': 'recsys',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'clicks-fresh-slo',
         'namespace': 'recsys-dev',
@@ -298,7 +299,7 @@ prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
 )
 external_secret_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'feast-token-externalsecret',
-    api_version='external-secrets.io/v1beta1',
+    api_version='external-secrets.io/v1',
     kind='ExternalSecret',
     metadata={
         'labels': {
@@ -331,6 +332,7 @@ prometheus_rule_2 = pulumi_kubernetes.apiextensions.CustomResource(
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/sla': 'interactions-fresh',
             'mlplane.dev/system': 'recsys',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'interactions-fresh-slo',
         'namespace': 'recsys-dev',
@@ -547,32 +549,37 @@ analysis_template_1 = pulumi_kubernetes.apiextensions.CustomResource(
         'namespace': 'recsys-dev',
     },
     spec={
+        'args': [{'name': 'canary-hash'}],
         'metrics': [
             {
                 'count': 5,
-                'failureLimit': 2,
+                'failureCondition': 'len(result) > 0 && result[0] < 0.9995',
+                'failureLimit': 1,
+                'inconclusiveLimit': 2,
                 'interval': '1m',
                 'name': 'ranker-availability',
                 'provider': {
                     'prometheus': {
                         'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': '(sum(rate(http_requests_total{namespace="recsys-dev",job="ranker",code!~"5.."}[5m])) / (sum(rate(http_requests_total{namespace="recsys-dev",job="ranker"}[5m])) > 0)) or on() vector(1)',
+                        'query': '1 - (sum(rate(http_requests_total{namespace="recsys-dev",job="ranker",rollouts_pod_template_hash="{{args.canary-hash}}",code=~"5.."}[5m])) or on() vector(0)) / (sum(rate(http_requests_total{namespace="recsys-dev",job="ranker",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) > 0)',
                     },
                 },
-                'successCondition': 'result[0] >= 0.9995',
+                'successCondition': 'len(result) > 0 && result[0] >= 0.9995',
             },
             {
                 'count': 5,
-                'failureLimit': 2,
+                'failureCondition': 'len(result) > 0 && result[0] < 0.99',
+                'failureLimit': 1,
+                'inconclusiveLimit': 2,
                 'interval': '1m',
                 'name': 'ranker-latency',
                 'provider': {
                     'prometheus': {
                         'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': '(sum(rate(http_request_duration_seconds_bucket{namespace="recsys-dev",job="ranker",le="0.1"}[5m])) / (sum(rate(http_request_duration_seconds_count{namespace="recsys-dev",job="ranker"}[5m])) > 0)) or on() vector(1)',
+                        'query': 'sum(rate(http_request_duration_seconds_bucket{namespace="recsys-dev",job="ranker",rollouts_pod_template_hash="{{args.canary-hash}}",le="0.1"}[5m])) / (sum(rate(http_request_duration_seconds_count{namespace="recsys-dev",job="ranker",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) > 0)',
                     },
                 },
-                'successCondition': 'result[0] >= 0.99',
+                'successCondition': 'len(result) > 0 && result[0] >= 0.99',
             },
         ],
     },
@@ -590,6 +597,7 @@ prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/sla': 'ranker-availability',
             'mlplane.dev/system': 'recsys',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'ranker-availability-slo',
         'namespace': 'recsys-dev',
@@ -600,7 +608,7 @@ prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
                 'name': 'mlplane/recsys/ranker-availability',
                 'rules': [
                     {
-                        'expr': 'sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor",response_code_class="5xx"}[5m])) or 0 * sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[5m]))',
+                        'expr': 'sum(rate(http_requests_total{namespace="recsys-dev",job="ranker",code=~"5.."}[5m])) or 0 * sum(rate(http_requests_total{namespace="recsys-dev",job="ranker"}[5m]))',
                         'labels': {
                             'model': 'ranker',
                             'namespace': 'recsys-dev',
@@ -610,7 +618,7 @@ prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
                         'record': 'slo:sli_errors:rate5m',
                     },
                     {
-                        'expr': 'sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[5m]))',
+                        'expr': 'sum(rate(http_requests_total{namespace="recsys-dev",job="ranker"}[5m]))',
                         'labels': {
                             'model': 'ranker',
                             'namespace': 'recsys-dev',
@@ -630,7 +638,7 @@ prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
                         'record': 'slo:sli_error:ratio_rate5m',
                     },
                     {
-                        'expr': '(sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor",response_code_class="5xx"}[30m])) or 0 * sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[30m]))) / (sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[30m])) > 0)',
+                        'expr': '(sum(rate(http_requests_total{namespace="recsys-dev",job="ranker",code=~"5.."}[30m])) or 0 * sum(rate(http_requests_total{namespace="recsys-dev",job="ranker"}[30m]))) / (sum(rate(http_requests_total{namespace="recsys-dev",job="ranker"}[30m])) > 0)',
                         'labels': {
                             'model': 'ranker',
                             'namespace': 'recsys-dev',
@@ -640,7 +648,7 @@ prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
                         'record': 'slo:sli_error:ratio_rate30m',
                     },
                     {
-                        'expr': '(sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor",response_code_class="5xx"}[1h])) or 0 * sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[1h]))) / (sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[1h])) > 0)',
+                        'expr': '(sum(rate(http_requests_total{namespace="recsys-dev",job="ranker",code=~"5.."}[1h])) or 0 * sum(rate(http_requests_total{namespace="recsys-dev",job="ranker"}[1h]))) / (sum(rate(http_requests_total{namespace="recsys-dev",job="ranker"}[1h])) > 0)',
                         'labels': {
                             'model': 'ranker',
                             'namespace': 'recsys-dev',
@@ -650,7 +658,7 @@ prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
                         'record': 'slo:sli_error:ratio_rate1h',
                     },
                     {
-                        'expr': '(sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor",response_code_class="5xx"}[2h])) or 0 * sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[2h]))) / (sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[2h])) > 0)',
+                        'expr': '(sum(rate(http_requests_total{namespace="recsys-dev",job="ranker",code=~"5.."}[2h])) or 0 * sum(rate(http_requests_total{namespace="recsys-dev",job="ranker"}[2h]))) / (sum(rate(http_requests_total{namespace="recsys-dev",job="ranker"}[2h])) > 0)',
                         'labels': {
                             'model': 'ranker',
                             'namespace': 'recsys-dev',
@@ -660,7 +668,7 @@ prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
                         'record': 'slo:sli_error:ratio_rate2h',
                     },
                     {
-                        'expr': '(sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor",response_code_class="5xx"}[6h])) or 0 * sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[6h]))) / (sum(rate(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[6h])) > 0)',
+                        'expr': '(sum(rate(http_requests_total{namespace="recsys-dev",job="ranker",code=~"5.."}[6h])) or 0 * sum(rate(http_requests_total{namespace="recsys-dev",job="ranker"}[6h]))) / (sum(rate(http_requests_total{namespace="recsys-dev",job="ranker"}[6h])) > 0)',
                         'labels': {
                             'model': 'ranker',
                             'namespace': 'recsys-dev',
@@ -780,7 +788,7 @@ prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
                             'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
                             'summary': 'SLO ranker-availability of recsys has no data',
                         },
-                        'expr': 'absent(revision_app_request_count{namespace_name="recsys-dev",service_name="ranker-predictor"})',
+                        'expr': 'absent(http_requests_total{namespace="recsys-dev",job="ranker"})',
                         'for': '10m',
                         'labels': {
                             'model': 'ranker',
@@ -832,6 +840,7 @@ prometheus_rule_4 = pulumi_kubernetes.apiextensions.CustomResource(
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/sla': 'ranker-drift',
             'mlplane.dev/system': 'recsys',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'ranker-drift-slo',
         'namespace': 'recsys-dev',
@@ -1059,6 +1068,7 @@ prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/sla': 'ranker-latency',
             'mlplane.dev/system': 'recsys',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'ranker-latency-slo',
         'namespace': 'recsys-dev',
@@ -1069,7 +1079,7 @@ prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
                 'name': 'mlplane/recsys/ranker-latency',
                 'rules': [
                     {
-                        'expr': 'sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[5m])) - sum(rate(revision_app_request_latencies_bucket{namespace_name="recsys-dev",service_name="ranker-predictor",le=~"100(\\\\.0)?"}[5m]))',
+                        'expr': 'sum(rate(http_request_duration_seconds_count{namespace="recsys-dev",job="ranker"}[5m])) - sum(rate(http_request_duration_seconds_bucket{namespace="recsys-dev",job="ranker",le="0.1"}[5m]))',
                         'labels': {
                             'model': 'ranker',
                             'namespace': 'recsys-dev',
@@ -1079,7 +1089,7 @@ prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
                         'record': 'slo:sli_errors:rate5m',
                     },
                     {
-                        'expr': 'sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[5m]))',
+                        'expr': 'sum(rate(http_request_duration_seconds_count{namespace="recsys-dev",job="ranker"}[5m]))',
                         'labels': {
                             'model': 'ranker',
                             'namespace': 'recsys-dev',
@@ -1099,7 +1109,7 @@ prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
                         'record': 'slo:sli_error:ratio_rate5m',
                     },
                     {
-                        'expr': '(sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[30m])) - sum(rate(revision_app_request_latencies_bucket{namespace_name="recsys-dev",service_name="ranker-predictor",le=~"100(\\\\.0)?"}[30m]))) / (sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[30m])) > 0)',
+                        'expr': '(sum(rate(http_request_duration_seconds_count{namespace="recsys-dev",job="ranker"}[30m])) - sum(rate(http_request_duration_seconds_bucket{namespace="recsys-dev",job="ranker",le="0.1"}[30m]))) / (sum(rate(http_request_duration_seconds_count{namespace="recsys-dev",job="ranker"}[30m])) > 0)',
                         'labels': {
                             'model': 'ranker',
                             'namespace': 'recsys-dev',
@@ -1109,7 +1119,7 @@ prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
                         'record': 'slo:sli_error:ratio_rate30m',
                     },
                     {
-                        'expr': '(sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[1h])) - sum(rate(revision_app_request_latencies_bucket{namespace_name="recsys-dev",service_name="ranker-predictor",le=~"100(\\\\.0)?"}[1h]))) / (sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[1h])) > 0)',
+                        'expr': '(sum(rate(http_request_duration_seconds_count{namespace="recsys-dev",job="ranker"}[1h])) - sum(rate(http_request_duration_seconds_bucket{namespace="recsys-dev",job="ranker",le="0.1"}[1h]))) / (sum(rate(http_request_duration_seconds_count{namespace="recsys-dev",job="ranker"}[1h])) > 0)',
                         'labels': {
                             'model': 'ranker',
                             'namespace': 'recsys-dev',
@@ -1119,7 +1129,7 @@ prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
                         'record': 'slo:sli_error:ratio_rate1h',
                     },
                     {
-                        'expr': '(sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[2h])) - sum(rate(revision_app_request_latencies_bucket{namespace_name="recsys-dev",service_name="ranker-predictor",le=~"100(\\\\.0)?"}[2h]))) / (sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[2h])) > 0)',
+                        'expr': '(sum(rate(http_request_duration_seconds_count{namespace="recsys-dev",job="ranker"}[2h])) - sum(rate(http_request_duration_seconds_bucket{namespace="recsys-dev",job="ranker",le="0.1"}[2h]))) / (sum(rate(http_request_duration_seconds_count{namespace="recsys-dev",job="ranker"}[2h])) > 0)',
                         'labels': {
                             'model': 'ranker',
                             'namespace': 'recsys-dev',
@@ -1129,7 +1139,7 @@ prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
                         'record': 'slo:sli_error:ratio_rate2h',
                     },
                     {
-                        'expr': '(sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[6h])) - sum(rate(revision_app_request_latencies_bucket{namespace_name="recsys-dev",service_name="ranker-predictor",le=~"100(\\\\.0)?"}[6h]))) / (sum(rate(revision_app_request_latencies_count{namespace_name="recsys-dev",service_name="ranker-predictor"}[6h])) > 0)',
+                        'expr': '(sum(rate(http_request_duration_seconds_count{namespace="recsys-dev",job="ranker"}[6h])) - sum(rate(http_request_duration_seconds_bucket{namespace="recsys-dev",job="ranker",le="0.1"}[6h]))) / (sum(rate(http_request_duration_seconds_count{namespace="recsys-dev",job="ranker"}[6h])) > 0)',
                         'labels': {
                             'model': 'ranker',
                             'namespace': 'recsys-dev',
@@ -1249,7 +1259,7 @@ prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
                             'runbook_url': 'https://mlplane.dev/runbooks/slo-metric-absent',
                             'summary': 'SLO ranker-latency of recsys has no data',
                         },
-                        'expr': 'absent(revision_app_request_latencies_bucket{namespace_name="recsys-dev",service_name="ranker-predictor",le=~"100(\\\\.0)?"})',
+                        'expr': 'absent(http_request_duration_seconds_bucket{namespace="recsys-dev",job="ranker",le="0.1"})',
                         'for': '10m',
                         'labels': {
                             'model': 'ranker',
@@ -1285,7 +1295,7 @@ network_policy_1 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     spec={
         'egress': [
             {
-                'ports': [{'port': 8080, 'protocol': 'TCP'}],
+                'ports': [{'port': 8000, 'protocol': 'TCP'}],
                 'to': [
                     {
                         'podSelector': {
@@ -1297,9 +1307,38 @@ network_policy_1 = pulumi_kubernetes.networking.v1.NetworkPolicy(
                     },
                 ],
             },
-            {'ports': [{'port': 6566, 'protocol': 'TCP'}]},
-            {'ports': [{'port': 5432, 'protocol': 'TCP'}]},
-            {'ports': [{'port': 443, 'protocol': 'TCP'}]},
+            {
+                'ports': [{'port': 6566, 'protocol': 'TCP'}],
+                'to': [
+                    {
+                        'namespaceSelector': {
+                            'matchLabels': {'kubernetes.io/metadata.name': 'feast'},
+                        },
+                    },
+                ],
+            },
+            {
+                'ports': [{'port': 5432, 'protocol': 'TCP'}],
+                'to': [{'ipBlock': {'cidr': '10.20.8.0/24'}}],
+            },
+            {
+                'ports': [{'port': 443, 'protocol': 'TCP'}],
+                'to': [
+                    {
+                        'ipBlock': {
+                            'cidr': '0.0.0.0/0',
+                            'except': [
+                                '10.0.0.0/8',
+                                '100.64.0.0/10',
+                                '169.254.0.0/16',
+                                '172.16.0.0/12',
+                                '192.168.0.0/16',
+                            ],
+                        },
+                    },
+                    {'ipBlock': {'cidr': '::/0', 'except': ['fc00::/7', 'fe80::/10']}},
+                ],
+            },
         ],
         'ingress': [
             {
@@ -1428,7 +1467,12 @@ rollout_1 = pulumi_kubernetes.apiextensions.CustomResource(
             'blueGreen': {
                 'activeService': 'ranker',
                 'autoPromotionSeconds': 1800,
-                'postPromotionAnalysis': {'templates': [{'templateName': 'ranker-slo'}]},
+                'postPromotionAnalysis': {
+                    'args': [
+                        {'name': 'canary-hash', 'valueFrom': {'podTemplateHashValue': 'Latest'}},
+                    ],
+                    'templates': [{'templateName': 'ranker-slo'}],
+                },
                 'previewService': 'ranker-preview',
             },
         },
@@ -1630,6 +1674,7 @@ service_monitor_1 = pulumi_kubernetes.apiextensions.CustomResource(
             'cost-center': 'recs-2231',
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/system': 'recsys',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'ranker',
         'namespace': 'recsys-dev',
@@ -1637,6 +1682,7 @@ service_monitor_1 = pulumi_kubernetes.apiextensions.CustomResource(
     spec={
         'endpoints': [{'interval': '30s', 'path': '/metrics', 'port': 'http', 'scheme': 'http'}],
         'namespaceSelector': {'matchNames': ['recsys-dev']},
+        'podTargetLabels': ['rollouts-pod-template-hash'],
         'selector': {
             'matchLabels': {
                 'app.kubernetes.io/component': 'serving',
@@ -1645,6 +1691,187 @@ service_monitor_1 = pulumi_kubernetes.apiextensions.CustomResource(
         },
     },
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1, service_2]),
+)
+external_secret_3 = pulumi_kubernetes.apiextensions.CustomResource(
+    'recs-pagerduty-key-externalsecret',
+    api_version='external-secrets.io/v1',
+    kind='ExternalSecret',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'storefront',
+            'cost-center': 'recs-2231',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'recsys',
+        },
+        'name': 'recs-pagerduty-key',
+        'namespace': 'recsys-dev',
+    },
+    spec={
+        'data': [
+            {
+                'remoteRef': {'key': 'recsys/alerting/pagerduty', 'property': 'routing-key'},
+                'secretKey': 'value',
+            },
+        ],
+        'refreshInterval': '1h',
+        'secretStoreRef': {'kind': 'ClusterSecretStore', 'name': 'mlplane-vault'},
+        'target': {'creationPolicy': 'Owner', 'name': 'recs-pagerduty-key'},
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
+external_secret_4 = pulumi_kubernetes.apiextensions.CustomResource(
+    'recs-slack-webhook-externalsecret',
+    api_version='external-secrets.io/v1',
+    kind='ExternalSecret',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'storefront',
+            'cost-center': 'recs-2231',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'recsys',
+        },
+        'name': 'recs-slack-webhook',
+        'namespace': 'recsys-dev',
+    },
+    spec={
+        'data': [
+            {
+                'remoteRef': {'key': 'recsys/alerting/slack', 'property': 'webhook'},
+                'secretKey': 'value',
+            },
+        ],
+        'refreshInterval': '1h',
+        'secretStoreRef': {'kind': 'ClusterSecretStore', 'name': 'mlplane-vault'},
+        'target': {'creationPolicy': 'Owner', 'name': 'recs-slack-webhook'},
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
+external_secret_5 = pulumi_kubernetes.apiextensions.CustomResource(
+    'recs-smtp-password-externalsecret',
+    api_version='external-secrets.io/v1',
+    kind='ExternalSecret',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'storefront',
+            'cost-center': 'recs-2231',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'recsys',
+        },
+        'name': 'recs-smtp-password',
+        'namespace': 'recsys-dev',
+    },
+    spec={
+        'data': [
+            {
+                'remoteRef': {'key': 'recsys/alerting/smtp', 'property': 'password'},
+                'secretKey': 'value',
+            },
+        ],
+        'refreshInterval': '1h',
+        'secretStoreRef': {'kind': 'ClusterSecretStore', 'name': 'mlplane-vault'},
+        'target': {'creationPolicy': 'Owner', 'name': 'recs-smtp-password'},
+    },
+    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+)
+alertmanager_config_1 = pulumi_kubernetes.apiextensions.CustomResource(
+    'recsys-alertmanagerconfig',
+    api_version='monitoring.coreos.com/v1alpha1',
+    kind='AlertmanagerConfig',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/part-of': 'storefront',
+            'cost-center': 'recs-2231',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'recsys',
+            'release': 'kube-prometheus-stack',
+        },
+        'name': 'recsys',
+        'namespace': 'recsys-dev',
+    },
+    spec={
+        'inhibitRules': [
+            {
+                'equal': ['namespace', 'system', 'slo'],
+                'sourceMatch': [{'matchType': '=', 'name': 'severity', 'value': 'page'}],
+                'targetMatch': [{'matchType': '=', 'name': 'severity', 'value': 'ticket'}],
+            },
+        ],
+        'receivers': [
+            {
+                'name': 'recs-channel',
+                'slackConfigs': [
+                    {
+                        'apiURL': {'key': 'value', 'name': 'recs-slack-webhook'},
+                        'channel': '#recs-ml-alerts',
+                        'sendResolved': True,
+                        'text': '{{ range .Alerts }}{{ .Annotations.summary }}\n{{ end }}',
+                        'title': '[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} {{ .CommonLabels.slo }}',
+                    },
+                ],
+            },
+            {
+                'name': 'recs-oncall',
+                'pagerdutyConfigs': [
+                    {
+                        'routingKey': {'key': 'value', 'name': 'recs-pagerduty-key'},
+                        'sendResolved': True,
+                    },
+                ],
+            },
+            {
+                'emailConfigs': [
+                    {
+                        'authPassword': {'key': 'value', 'name': 'recs-smtp-password'},
+                        'authUsername': 'alertmanager',
+                        'from': 'alertmanager@acme.example',
+                        'requireTLS': True,
+                        'sendResolved': True,
+                        'smarthost': 'smtp.acme.example:587',
+                        'to': 'storefront-data@acme.example',
+                    },
+                ],
+                'name': 'storefront-data-mail',
+            },
+        ],
+        'route': {
+            'groupBy': ['alertname', 'namespace', 'system', 'slo'],
+            'groupInterval': '5m',
+            'groupWait': '1m',
+            'receiver': 'recs-channel',
+            'repeatInterval': '4h',
+            'routes': [
+                {
+                    'groupWait': '30s',
+                    'matchers': [
+                        {'matchType': '=', 'name': 'team', 'value': 'recs-ml'},
+                        {'matchType': '=', 'name': 'severity', 'value': 'page'},
+                    ],
+                    'receiver': 'recs-channel',
+                    'repeatInterval': '1h',
+                },
+                {
+                    'matchers': [
+                        {'matchType': '=', 'name': 'team', 'value': 'recs-ml'},
+                        {'matchType': '=', 'name': 'severity', 'value': 'ticket'},
+                    ],
+                    'receiver': 'recs-channel',
+                    'repeatInterval': '12h',
+                },
+                {
+                    'matchers': [{'matchType': '=', 'name': 'team', 'value': 'storefront-data'}],
+                    'receiver': 'storefront-data-mail',
+                },
+            ],
+        },
+    },
+    opts=pulumi.ResourceOptions(
+        parent=system_1,
+        depends_on=[external_secret_3, external_secret_4, external_secret_5, namespace_1],
+    ),
 )
 network_policy_2 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'recsys-default-deny-networkpolicy',
@@ -1713,18 +1940,21 @@ analysis_template_2 = pulumi_kubernetes.apiextensions.CustomResource(
         'namespace': 'recsys-dev',
     },
     spec={
+        'args': [{'name': 'canary-hash'}],
         'metrics': [
             {
-                'failureLimit': 2,
+                'failureCondition': 'len(result) > 0 && result[0] < 0.999',
+                'failureLimit': 1,
+                'inconclusiveLimit': 2,
                 'interval': '1m',
                 'name': 'retrieval-availability',
                 'provider': {
                     'prometheus': {
                         'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': '(sum(rate(http_requests_total{namespace="recsys-dev",job="retrieval",code!~"5.."}[5m])) / (sum(rate(http_requests_total{namespace="recsys-dev",job="retrieval"}[5m])) > 0)) or on() vector(1)',
+                        'query': '1 - (sum(rate(nv_inference_request_failure{namespace="recsys-dev",model="retrieval",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) or on() vector(0)) / ((sum(rate(nv_inference_request_success{namespace="recsys-dev",model="retrieval",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) or on() vector(0)) + (sum(rate(nv_inference_request_failure{namespace="recsys-dev",model="retrieval",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) or on() vector(0)) > 0)',
                     },
                 },
-                'successCondition': 'result[0] >= 0.999',
+                'successCondition': 'len(result) > 0 && result[0] >= 0.999',
             },
         ],
     },
@@ -1742,6 +1972,7 @@ prometheus_rule_6 = pulumi_kubernetes.apiextensions.CustomResource(
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/sla': 'retrieval-availability',
             'mlplane.dev/system': 'recsys',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'retrieval-availability-slo',
         'namespace': 'recsys-dev',
@@ -1990,9 +2221,38 @@ network_policy_4 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     },
     spec={
         'egress': [
-            {'ports': [{'port': 6566, 'protocol': 'TCP'}]},
-            {'ports': [{'port': 5432, 'protocol': 'TCP'}]},
-            {'ports': [{'port': 443, 'protocol': 'TCP'}]},
+            {
+                'ports': [{'port': 6566, 'protocol': 'TCP'}],
+                'to': [
+                    {
+                        'namespaceSelector': {
+                            'matchLabels': {'kubernetes.io/metadata.name': 'feast'},
+                        },
+                    },
+                ],
+            },
+            {
+                'ports': [{'port': 5432, 'protocol': 'TCP'}],
+                'to': [{'ipBlock': {'cidr': '10.20.8.0/24'}}],
+            },
+            {
+                'ports': [{'port': 443, 'protocol': 'TCP'}],
+                'to': [
+                    {
+                        'ipBlock': {
+                            'cidr': '0.0.0.0/0',
+                            'except': [
+                                '10.0.0.0/8',
+                                '100.64.0.0/10',
+                                '169.254.0.0/16',
+                                '172.16.0.0/12',
+                                '192.168.0.0/16',
+                            ],
+                        },
+                    },
+                    {'ipBlock': {'cidr': '::/0', 'except': ['fc00::/7', 'fe80::/10']}},
+                ],
+            },
         ],
         'ingress': [
             {
@@ -2006,7 +2266,7 @@ network_policy_4 = pulumi_kubernetes.networking.v1.NetworkPolicy(
                         },
                     },
                 ],
-                'ports': [{'port': 8080, 'protocol': 'TCP'}],
+                'ports': [{'port': 8000, 'protocol': 'TCP'}],
             },
             {
                 'from': [
@@ -2016,7 +2276,7 @@ network_policy_4 = pulumi_kubernetes.networking.v1.NetworkPolicy(
                         },
                     },
                 ],
-                'ports': [{'port': 8080, 'protocol': 'TCP'}],
+                'ports': [{'port': 8002, 'protocol': 'TCP'}],
             },
         ],
         'podSelector': {
@@ -2046,7 +2306,10 @@ service_3 = pulumi_kubernetes.core.v1.Service(
         'namespace': 'recsys-dev',
     },
     spec={
-        'ports': [{'name': 'http', 'port': 8080, 'protocol': 'TCP', 'targetPort': 'http'}],
+        'ports': [
+            {'name': 'http', 'port': 8000, 'protocol': 'TCP', 'targetPort': 'http'},
+            {'name': 'metrics', 'port': 8002, 'protocol': 'TCP', 'targetPort': 'metrics'},
+        ],
         'selector': {
             'app.kubernetes.io/component': 'serving',
             'app.kubernetes.io/name': 'retrieval',
@@ -2102,7 +2365,13 @@ rollout_2 = pulumi_kubernetes.apiextensions.CustomResource(
         },
         'strategy': {
             'canary': {
-                'analysis': {'startingStep': 1, 'templates': [{'templateName': 'retrieval-slo'}]},
+                'analysis': {
+                    'args': [
+                        {'name': 'canary-hash', 'valueFrom': {'podTemplateHashValue': 'Latest'}},
+                    ],
+                    'startingStep': 1,
+                    'templates': [{'templateName': 'retrieval-slo'}],
+                },
                 'maxSurge': '25%',
                 'maxUnavailable': 0,
                 'steps': [
@@ -2180,15 +2449,18 @@ rollout_2 = pulumi_kubernetes.apiextensions.CustomResource(
                         'imagePullPolicy': 'Always',
                         'livenessProbe': {
                             'failureThreshold': 3,
-                            'httpGet': {'path': '/healthz', 'port': 'http'},
+                            'httpGet': {'path': '/v2/health/live', 'port': 'http'},
                             'periodSeconds': 10,
                             'timeoutSeconds': 5,
                         },
                         'name': 'model',
-                        'ports': [{'containerPort': 8080, 'name': 'http', 'protocol': 'TCP'}],
+                        'ports': [
+                            {'containerPort': 8000, 'name': 'http', 'protocol': 'TCP'},
+                            {'containerPort': 8002, 'name': 'metrics', 'protocol': 'TCP'},
+                        ],
                         'readinessProbe': {
                             'failureThreshold': 3,
-                            'httpGet': {'path': '/healthz', 'port': 'http'},
+                            'httpGet': {'path': '/v2/health/ready', 'port': 'http'},
                             'periodSeconds': 5,
                             'timeoutSeconds': 5,
                         },
@@ -2208,7 +2480,7 @@ rollout_2 = pulumi_kubernetes.apiextensions.CustomResource(
                         },
                         'startupProbe': {
                             'failureThreshold': 60,
-                            'httpGet': {'path': '/healthz', 'port': 'http'},
+                            'httpGet': {'path': '/v2/health/ready', 'port': 'http'},
                             'periodSeconds': 10,
                             'timeoutSeconds': 5,
                         },
@@ -2313,13 +2585,15 @@ service_monitor_2 = pulumi_kubernetes.apiextensions.CustomResource(
             'cost-center': 'recs-2231',
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/system': 'recsys',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'retrieval',
         'namespace': 'recsys-dev',
     },
     spec={
-        'endpoints': [{'interval': '30s', 'path': '/metrics', 'port': 'http', 'scheme': 'http'}],
+        'endpoints': [{'interval': '30s', 'path': '/metrics', 'port': 'metrics', 'scheme': 'http'}],
         'namespaceSelector': {'matchNames': ['recsys-dev']},
+        'podTargetLabels': ['rollouts-pod-template-hash'],
         'selector': {
             'matchLabels': {
                 'app.kubernetes.io/component': 'serving',
@@ -2341,6 +2615,7 @@ prometheus_rule_7 = pulumi_kubernetes.apiextensions.CustomResource(
             'mlplane.dev/environment': 'dev',
             'mlplane.dev/sla': 'user-features-fresh',
             'mlplane.dev/system': 'recsys',
+            'release': 'kube-prometheus-stack',
         },
         'name': 'user-features-fresh-slo',
         'namespace': 'recsys-dev',
