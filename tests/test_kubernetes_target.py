@@ -373,7 +373,8 @@ def test_gpu_models_get_limits_a_toleration_and_a_node_selector() -> None:
     prod = graph_of(systems["prod"])
     serving = pod_spec(named(prod, "Rollout", "retrieval"))
     training = pod_spec(named(prod, "CronJob", "retrieval-training"))
-    for spec, gpus in ((serving, 1), (training, 4)):
+    for spec, gpus in ((serving, "1"), (training, "4")):
+        # a quantity string, as the API server returns it (an int conflicts on re-apply)
         assert spec["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == gpus
         assert spec["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
         assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec[

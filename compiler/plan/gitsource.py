@@ -472,9 +472,9 @@ def _selected(
         if not listing.single_file and not _is_spec_name(entry.name):
             continue
         if not utf8_name(entry.name):
-            where = Location(escaped_name(_display(target, entry.name)), 1, 1)
+            named = Location(escaped_name(_display(target, entry.name)), 1, 1)
             message = "the file name is not valid UTF-8 at the base revision; rename the file"
-            diagnostics.error(codes.NOT_UTF8, message, where)
+            diagnostics.error(codes.NOT_UTF8, message, named)
             continue
         real = (
             _follow(git, entry, regular, target, diagnostics) if entry.mode == _SYMLINK else entry

@@ -90,7 +90,10 @@ def resource_requirements(chosen: Quantities, gpu: int) -> dict[str, Any]:
     amounts: dict[str, Any] = {"cpu": chosen.cpu, "memory": chosen.memory}
     limits = dict(amounts)
     if gpu > 0:
-        limits[GPU_RESOURCE] = gpu
+        # A quantity string, as the API server stores it: an integer here is rewritten to "1"
+        # by controllers that update the pod template (Argo Rollouts), which then own the field
+        # and make the next server-side apply conflict.
+        limits[GPU_RESOURCE] = str(gpu)
     return {"requests": amounts, "limits": limits}
 
 

@@ -1491,7 +1491,7 @@ deployment_1 = pulumi_kubernetes.apps.v1.Deployment(
                             'timeoutSeconds': 5,
                         },
                         'resources': {
-                            'limits': {'cpu': '4', 'memory': '16Gi', 'nvidia.com/gpu': 1},
+                            'limits': {'cpu': '4', 'memory': '16Gi', 'nvidia.com/gpu': '1'},
                             'requests': {'cpu': '4', 'memory': '16Gi'},
                         },
                         'securityContext': {
@@ -2314,7 +2314,7 @@ rollout_1 = pulumi_kubernetes.apiextensions.CustomResource(
                             'timeoutSeconds': 5,
                         },
                         'resources': {
-                            'limits': {'cpu': '8', 'memory': '32Gi', 'nvidia.com/gpu': 1},
+                            'limits': {'cpu': '8', 'memory': '32Gi', 'nvidia.com/gpu': '1'},
                             'requests': {'cpu': '8', 'memory': '32Gi'},
                         },
                         'securityContext': {
@@ -3557,7 +3557,7 @@ rollout_3 = pulumi_kubernetes.apiextensions.CustomResource(
                             'timeoutSeconds': 5,
                         },
                         'resources': {
-                            'limits': {'cpu': '4', 'memory': '8Gi', 'nvidia.com/gpu': 1},
+                            'limits': {'cpu': '4', 'memory': '8Gi', 'nvidia.com/gpu': '1'},
                             'requests': {'cpu': '4', 'memory': '8Gi'},
                         },
                         'securityContext': {
