@@ -54,7 +54,7 @@ AWS_ENV     ?= prod-aws
         generate demo bench clean distclean
 
 help: ## show this list
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 print-python: ## show which interpreter would create .venv
 	@py='$(PYTHON)'; echo "PYTHON=$$py ($$($$py --version 2>&1 || echo 'not runnable'))"

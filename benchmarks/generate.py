@@ -845,7 +845,13 @@ def _alerting() -> dict[str, Any]:
         routes.append({"owner": team, "severity": "ticket", "receiver": f"{team}-channel"})
     receivers["compliance-mail"] = {"email": {"to": ["dpo@acme.example"]}}
     routes.append({"owner": "dpo@acme.example", "receiver": "compliance-mail"})
-    return {"receivers": receivers, "routes": routes, "defaultReceiver": "ml-platform-channel"}
+    smtp = {"smarthost": "smtp.acme.example:587", "from": "alerts@acme.example"}
+    return {
+        "receivers": receivers,
+        "routes": routes,
+        "defaultReceiver": "ml-platform-channel",
+        "smtp": smtp,
+    }
 
 
 def _waivers(rng: random.Random, waived: list[Waived]) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Fuzzing support: the checks every fuzz case must pass, byte-level mutators, and the worker.
 
 The only acceptable outcomes of compiling any input are success or located diagnostics
-(QUALITY.md): no exception, every diagnostic with a registered code and a location inside the
+(docs/quality.md): no exception, every diagnostic with a registered code and a location inside the
 spec, every renderer working on the result, and ``explain`` working on every success.
 
 Run as a script, this module is the *worker* of ``tests/test_fuzz.py``: it mutates the
@@ -15,7 +15,7 @@ every case runs under a memory limit while thousands of cases share one process:
 
 Why a flat 512 MiB: measured on Linux x86-64, the address space of a Python 3.11 process that
 has imported pydantic, PyYAML and mlplane and fuzzed thousands of cases peaks at 50 to 65 MiB
-(``VmPeak``), so the 512 MiB that QUALITY.md asks for is far from tight at start-up (no need
+(``VmPeak``), so the 512 MiB that docs/quality.md asks for is far from tight at start-up (no need
 for "baseline + 512 MiB") and leaves over 440 MiB to a single case. The worker checks at start that the limit is in force (an
 allocation of the limit's size must raise ``MemoryError``) and reports its ``VmPeak`` at the end.
 A ``MemoryError`` in a case is a failure like any other exception.
@@ -58,7 +58,7 @@ SPEC_SUFFIXES = (".yaml", ".yml")
 MEMORY_LIMIT = 512 * 2**20
 """Address space a fuzz case may use (RLIMIT_AS of the worker; headroom in process)."""
 CASE_SECONDS = 10
-"""A case running longer than this is a failure (QUALITY.md: bounded time)."""
+"""A case running longer than this is a failure (docs/quality.md: bounded time)."""
 
 
 class FuzzFailure(AssertionError):

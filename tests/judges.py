@@ -1,4 +1,4 @@
-"""Find the external judges (DESIGN.md §6) that the tests run mlplane's outputs through.
+"""Find the external judges (docs/architecture.md, External judges) that the tests run mlplane's outputs through.
 
 Usage in a test::
 

@@ -1,6 +1,6 @@
 """The AWS target: hardening properties of the lowered graph, located diagnostics, determinism.
 
-The graph is checked structurally (DESIGN.md §6 has no offline judge for AWS resources): every
+The graph is checked structurally (docs/architecture.md, External judges has no offline judge for AWS resources): every
 resource goes through the environment's explicit provider, buckets are fully hardened, roles
 grant exactly what a model reads, SageMaker endpoints are isolated, encrypted and roll back on
 alarms. Invalid specs carry their expected diagnostics as inline annotations, so a lost location
@@ -791,7 +791,7 @@ def test_data_capture_names_a_defined_source(tmp_path: Path) -> None:
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("variant", ["recsys-gpu", "fraud-scoring", "capture-and-shadow"])
 def test_printed_program_registers_exactly_the_graph(tmp_path: Path, variant: str) -> None:
-    """Under Pulumi's mock runtime, with the SDK's typed argument classes (DESIGN.md §2)."""
+    """Under Pulumi's mock runtime, with the SDK's typed argument classes (docs/architecture.md)."""
     pytest.importorskip("pulumi_aws")
     from tests.pulumi_roundtrip import assert_round_trip, registrations_of
 

@@ -1,6 +1,6 @@
 """``mlplane build``: the output, its determinism, and the writer's guarantees.
 
-QUALITY.md §A rows 21 (nothing written outside the output root), 31 (a failure half-way leaves
+docs/quality.md rows 21 (nothing written outside the output root), 31 (a failure half-way leaves
 the output byte-identical), 32 (``--check`` detects stale and hand-edited output) and 33 (a
 concurrent build fails fast on the lock), and §B "Whole output" (byte-identical across runs,
 hash seeds, key order and working directories; no absolute paths or timestamps; a manifest).

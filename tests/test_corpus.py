@@ -1,4 +1,4 @@
-"""The diagnostics corpus: one small spec per class of bad input of QUALITY.md §A.
+"""The diagnostics corpus: one small spec per class of bad input of docs/quality.md.
 
 Each ``tests/corpus/<row>-<name>.yaml`` (or directory of files, for multi-file specs) is a
 near-valid spec with one class of problem. The offending lines carry the expected codes as

@@ -3,7 +3,7 @@
 The boundary is :func:`mlplane.compiler.deploy.engine.open_stack`; these tests replace it with a
 recording engine (never Pulumi's internals) and replace :func:`deploy.require_pulumi` where the
 test is about what happens once the CLI is there. One test runs the real ``pulumi`` CLI and is
-skipped where it is not installed (it cannot be installed on our machines; DESIGN.md §3).
+skipped where it is not installed (it cannot be installed on our machines; docs/architecture.md, Decisions).
 """
 
 from __future__ import annotations

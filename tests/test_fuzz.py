@@ -1,5 +1,5 @@
 """Fuzzing the loader and the whole pipeline: the only acceptable outcomes are success or
-diagnostics (QUALITY.md). Every case passes the checks of ``tests/fuzz_runner.py``: no
+diagnostics (docs/quality.md). Every case passes the checks of ``tests/fuzz_runner.py``: no
 exception escapes; the result is a success with a system model for every environment, or has
 at least one error; every diagnostic has a registered code and a location inside the spec file
 (line and column included); every renderer renders it; ``explain`` works on every success and

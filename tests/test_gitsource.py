@@ -1,5 +1,5 @@
 """Reading a spec at a git revision: git objects only, hostile revisions refused before git runs
-(QUALITY.md §A row 34), renames, absent paths, limits, links, and an untouched working tree."""
+(docs/quality.md row 34), renames, absent paths, limits, links, and an untouched working tree."""
 
 from __future__ import annotations
 

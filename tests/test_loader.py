@@ -1,4 +1,4 @@
-"""The safe loader: every rule of DESIGN.md §3 and QUALITY.md §A rows 1-12 and 30, located."""
+"""The safe loader: every rule of docs/architecture.md (Decisions) and docs/quality.md rows 1-12 and 30, located."""
 
 from __future__ import annotations
 

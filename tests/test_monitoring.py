@@ -135,7 +135,7 @@ def test_availability_selects_one_model_in_one_namespace() -> None:
     assert triton.presence_at("5m").startswith("sum(rate(nv_inference_request_success")
 
 
-# --- allow-list (QUALITY.md §A row 20) ------------------------------------------------------------
+# --- allow-list (docs/quality.md row 20) ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -616,7 +616,7 @@ print(digest.hexdigest())
 
 
 def test_output_is_identical_across_hash_seeds() -> None:
-    """Byte-identical output whatever PYTHONHASHSEED (QUALITY.md §B, whole output)."""
+    """Byte-identical output whatever PYTHONHASHSEED (docs/quality.md, whole output)."""
     import subprocess
     import sys
 

@@ -1,4 +1,4 @@
-"""The printed Pulumi program: QUALITY.md §B "Pulumi programs", on hand-made and real graphs.
+"""The printed Pulumi program: docs/quality.md "Pulumi programs", on hand-made and real graphs.
 
 For each graph: the program compiles; ruff (with the project's config) finds nothing; its AST
 passes an allow-list (imports, calls, no f-strings); it is pure ASCII and its only comment is
@@ -97,7 +97,7 @@ def real_graph(example: str, env: str) -> tuple[ResourceGraph, System]:
 
 
 def check_static(program: str, directory: Path, system: System) -> None:
-    """Compile, ruff, AST allow-list, ASCII, comments: QUALITY.md §B "Pulumi programs"."""
+    """Compile, ruff, AST allow-list, ASCII, comments: docs/quality.md "Pulumi programs"."""
     compile(program, "__main__.py", "exec")
     assert program.isascii(), "the program must be pure ASCII (no bidi, no homoglyphs)"
     check_ast(ast.parse(program))

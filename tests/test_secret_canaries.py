@@ -158,6 +158,7 @@ COMMANDS: dict[str, list[str]] = {
 def _run_everything(root: Path) -> dict[str, int]:
     """Every command on the spec under ``root``; every byte printed or written is checked."""
     exits: dict[str, int] = {}
+    (root / "out").mkdir(exist_ok=True)  # plan --out creates no directories (like build --out)
     for name, args in COMMANDS.items():
         result = CliRunner().invoke(cli, args)
         assert not isinstance(result.exception, AssertionError | KeyError | TypeError), name

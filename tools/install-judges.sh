@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the external judges that mlplane's outputs are checked against (DESIGN.md §6):
+# Install the external judges that mlplane's outputs are checked against (docs/architecture.md, External judges):
 #
 #   zizmor, check-jsonschema, kubernetes-validate   PyPI, in the project venv (pyproject's `test` extra)
 #   checkov                                         PyPI, in its own venv .judges/checkov (its pins clash)

@@ -59,7 +59,7 @@ PULUMI_INSTALL_URL = "https://www.pulumi.com/docs/install/"
 
 
 def require_pulumi() -> None:
-    """Stop before anything else when the engine is missing (DESIGN.md §3: never fake an apply)."""
+    """Stop before anything else when the engine is missing (docs/architecture.md: never fake an apply)."""
     if shutil.which("pulumi") is None:
         raise DeployError(
             "the pulumi CLI is not on PATH: apply, destroy and drift drive the Pulumi engine "

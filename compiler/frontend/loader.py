@@ -1,6 +1,6 @@
 """Safe YAML loading with positions: spec bytes in, plain data and position tables out.
 
-Why we walk libyaml's event stream ourselves (DESIGN.md §3): the C composer segfaults on deep
+Why we walk libyaml's event stream ourselves (docs/architecture.md, Decisions): the C composer segfaults on deep
 nesting, and ``yaml.load`` expands alias bombs, coerces ``yes``/``on`` (YAML 1.1) and silently
 keeps the last of two duplicate keys. The C *event parser* is fast and robust, so we build the
 data from its events with an explicit stack and reject what we do not want as it arrives.
@@ -8,7 +8,7 @@ data from its events with an explicit stack and reject what we do not want as it
 - Any error makes ``load_bytes`` return ``None``. Independent problems are all reported, up to
   ``MAX_ERRORS`` (so that a hostile file cannot exhaust memory with diagnostics); a syntax error
   or a limit stops loading at once.
-- Besides the characters DESIGN.md lists, U+2028/U+2029 (libyaml counts them as line breaks,
+- Besides the characters docs/quality.md row 2 lists, U+2028/U+2029 (libyaml counts them as line breaks,
   editors do not, so later positions would be wrong), U+FFFE/U+FFFF (libyaml refuses them),
   U+180E, U+2060-U+206F and the tag characters U+E0000-U+E007F (invisible) are forbidden.
 - Plain scalars resolve by YAML 1.2 core rules. ``.inf``/``.nan`` stay floats on purpose (the

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mlplane.compiler.core.diagnostics import Diagnostic, Location, Severity, is_sensitive
+from mlplane.compiler.core.redact import high_entropy_tokens, known_secret
 from mlplane.compiler.render.common import (
     Counts,
     RenderOptions,
@@ -191,10 +192,13 @@ class _SourceCache:
 def _block(diagnostic: Diagnostic, cache: _SourceCache, paint: _Painter) -> list[str]:
     out = [_header(diagnostic, paint)]
     location = diagnostic.location
-    if location is not None and (diagnostic.hide_source or is_sensitive(diagnostic.code)):
+    lines = cache.lines(location.file) if location is not None else None
+    if location is not None and (
+        diagnostic.hide_source or is_sensitive(diagnostic.code) or _holds_secret(lines, location)
+    ):
         out.append("  (source line not shown: it may contain a secret)")
     elif location is not None:
-        out += _excerpt_lines(location, diagnostic.severity, cache.lines(location.file), paint)
+        out += _excerpt_lines(location, diagnostic.severity, lines, paint)
     if diagnostic.hint:
         out += _labelled("hint", diagnostic.hint)
     if diagnostic.path:
@@ -203,6 +207,15 @@ def _block(diagnostic: Diagnostic, cache: _SourceCache, paint: _Painter) -> list
         where = make_safe(str(related.location))
         out.append(f"{where}: {paint('note', 'note:')} {make_safe(related.message)}")
     return out
+
+
+def _holds_secret(lines: Sequence[str] | None, location: Location) -> bool:
+    """Whether the quoted line holds something shaped like a credential: diagnostics raised
+    before the secret scan ran (a duplicate key that is a token) never quote it either."""
+    if lines is None or not 1 <= location.line <= len(lines):
+        return False
+    line = lines[location.line - 1]
+    return known_secret(line) is not None or bool(high_entropy_tokens(line))
 
 
 def _plural(number: int, noun: str) -> str:

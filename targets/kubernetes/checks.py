@@ -13,6 +13,7 @@ from collections import defaultdict
 
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Related, SpecPath
+from mlplane.schema.serving import Serving
 from mlplane.targets.kubernetes import codes, servers
 from mlplane.targets.kubernetes.context import Claim, Lowering
 
@@ -42,6 +43,13 @@ def check_spec(lowering: Lowering) -> None:
         _check_runtime(lowering, model)
 
 
+_DEFAULTS = {
+    name: Serving.model_fields[attribute].default
+    for name, attribute in (("healthPath", "health_path"), ("metricsPath", "metrics_path"))
+}
+"""The language's defaults of the paths a runtime may fix."""
+
+
 def _check_runtime(lowering: Lowering, model: ir.Model) -> None:
     """A runtime is deployed as its server really runs, or refused at the ``runtime:`` line:
     the SLO rules, the rollout gates, the ServiceMonitor and the probes must read what the
@@ -68,8 +76,10 @@ def _check_runtime(lowering: Lowering, model: ir.Model) -> None:
         path: SpecPath = ("models", model.name, "serving", field)
         if expected is None or given == expected:
             continue
-        if field != "port" and path not in lowering.system.origins:
-            continue  # not written: the runtime's own path is used
+        if field != "port" and (path not in lowering.system.origins or given == _DEFAULTS[field]):
+            # not written, or written as the language's default (as `mlplane explain` prints
+            # it): the runtime's own path is used, so the printed spec stays valid
+            continue
         lowering.diagnostics.error(
             codes.UNSUPPORTED,
             f"serving.{field} of model {model.name!r} is {given!r}, but runtime "

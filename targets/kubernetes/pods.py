@@ -1,4 +1,4 @@
-"""Hardened pod templates (QUALITY.md §B "Kubernetes"), shared by serving and training.
+"""Hardened pod templates (docs/quality.md "Kubernetes"), shared by serving and training.
 
 Every pod runs as a high non-root UID with a read-only root filesystem (``/tmp`` is an
 ``emptyDir``), without privilege escalation or capabilities, under the RuntimeDefault seccomp

@@ -1,7 +1,7 @@
 """Small PromQL building blocks that keep spec names from breaking out of a query or a template.
 
 Every label value that reaches PromQL or an alert comes from :func:`safe_value`, an allow-list
-(QUALITY.md §A row 20): letters, digits and ``_ . : @ -``. No quote, backslash, brace, space or
+(docs/quality.md row 20): letters, digits and ``_ . : @ -``. No quote, backslash, brace, space or
 newline can pass, so a value cannot close a ``"..."`` matcher, open a ``{{ }}`` template or start a
 new YAML line. The schema already restricts every name that gets here (DNS labels, team slugs,
 feature names); this is the second lock, and it fails loudly instead of escaping.
