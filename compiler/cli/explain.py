@@ -93,14 +93,14 @@ def explain_yaml(
     if isinstance(envs, dict) and environment in envs:
         env = {k: v for k, v in envs[environment].items() if k != "overrides"}
         data["environments"] = {environment: env}
-        _keep_ci_of(data, environment)
+        keep_ci_of(data, environment)
     if show_origin:
         data = {k: _with_origins(v, (k,), effective, base) for k, v in data.items()}
     header = yamltext.comment_text(f"effective spec of environment {environment!r}")
     return yamltext.dump(data, [header], align_comments=COMMENT_COLUMN)
 
 
-def _keep_ci_of(data: dict[str, Any], environment: str) -> None:
+def keep_ci_of(data: dict[str, Any], environment: str) -> None:
     """CI settings of the environments left out would name environments the printed spec no
     longer defines: keep only the explained environment's."""
     ci = data.get("ci")

@@ -209,12 +209,20 @@ def _block(diagnostic: Diagnostic, cache: _SourceCache, paint: _Painter) -> list
     return out
 
 
+_SECRET_WINDOW = 512
+"""Characters on each side of the caret searched for credential shapes: more than an excerpt
+ever shows."""
+
+
 def _holds_secret(lines: Sequence[str] | None, location: Location) -> bool:
     """Whether the quoted line holds something shaped like a credential: diagnostics raised
     before the secret scan ran (a duplicate key that is a token) never quote it either."""
     if lines is None or not 1 <= location.line <= len(lines):
         return False
-    line = lines[location.line - 1]
+    # only the part an excerpt can show (a window around the caret), so the cost does not
+    # grow with the line: a 50 KB line is clipped before it is quoted
+    start = max(0, location.column - 1 - _SECRET_WINDOW)
+    line = lines[location.line - 1][start : location.column - 1 + _SECRET_WINDOW]
     return known_secret(line) is not None or bool(high_entropy_tokens(line))
 
 
