@@ -55,7 +55,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, NotRequired, TypedDict, TypeVar, Unpack
 
 from pydantic import BaseModel, ValidationError
 
@@ -160,6 +160,37 @@ class Rule:
         return self.remediation + mirrors
 
 
+class RuleMeta(TypedDict):
+    """What every rule declares besides its id and its check (the keywords of
+    :meth:`RulePack.rule`, :meth:`RulePack.rule_with_params` and :meth:`RulePack.graph_rule`)."""
+
+    title: str
+    severity: Severity
+    rationale: str
+    remediation: str
+    mirrors: NotRequired[Sequence[str]]
+    mandatory: NotRequired[bool]
+    example: NotRequired[str]
+    fix: NotRequired[str]
+
+
+def _rule(id: str, meta: RuleMeta, check: Check, **kinds: Any) -> Rule:
+    """The :class:`Rule` of one registration; ``kinds`` sets its graph check or parameters."""
+    return Rule(
+        id,
+        meta["title"],
+        meta["severity"],
+        meta["rationale"],
+        meta["remediation"],
+        check,
+        tuple(meta.get("mirrors", ())),
+        meta.get("mandatory", False),
+        meta.get("example", ""),
+        meta.get("fix", ""),
+        **kinds,
+    )
+
+
 class RulePack:
     """A named registry of rules; satisfies ``compiler.core.plugins.PolicyPack``.
 
@@ -171,42 +202,15 @@ class RulePack:
         self.name = name
         self._rules: dict[str, Rule] = {}
 
-    def rule(
-        self,
-        id: str,
-        *,
-        title: str,
-        severity: Severity,
-        rationale: str,
-        remediation: str,
-        mirrors: Sequence[str] = (),
-        mandatory: bool = False,
-        example: str = "",
-        fix: str = "",
-    ) -> Callable[[Check], Check]:
+    def rule(self, id: str, **meta: Unpack[RuleMeta]) -> Callable[[Check], Check]:
         def register(check: Check) -> Check:
-            rule = Rule(
-                id, title, severity, rationale, remediation, check, tuple(mirrors), mandatory,
-                example, fix,
-            )  # fmt: skip
-            self.add(rule)
+            self.add(_rule(id, meta, check))
             return check
 
         return register
 
     def rule_with_params(
-        self,
-        id: str,
-        *,
-        params: type[P],
-        title: str,
-        severity: Severity,
-        rationale: str,
-        remediation: str,
-        mirrors: Sequence[str] = (),
-        mandatory: bool = False,
-        example: str = "",
-        fix: str = "",
+        self, id: str, *, params: type[P], **meta: Unpack[RuleMeta]
     ) -> Callable[[ParamCheck[P]], ParamCheck[P]]:
         """Like :meth:`rule`, for a check that takes the rule's parameters: ``params`` is a
         pydantic model whose fields all have defaults (the built-in thresholds)."""
@@ -217,36 +221,16 @@ class RulePack:
             def with_defaults(system: ir.System) -> Iterable[Finding]:
                 return check(system, defaults)
 
-            rule = Rule(
-                id, title, severity, rationale, remediation, with_defaults, tuple(mirrors),
-                mandatory, example, fix, None, params, check,
-            )  # fmt: skip
-            self.add(rule)
+            self.add(_rule(id, meta, with_defaults, params=params, param_check=check))
             return check
 
         return register
 
-    def graph_rule(
-        self,
-        id: str,
-        *,
-        title: str,
-        severity: Severity,
-        rationale: str,
-        remediation: str,
-        mirrors: Sequence[str] = (),
-        mandatory: bool = False,
-        example: str = "",
-        fix: str = "",
-    ) -> Callable[[GraphCheck], GraphCheck]:
+    def graph_rule(self, id: str, **meta: Unpack[RuleMeta]) -> Callable[[GraphCheck], GraphCheck]:
         """Like :meth:`rule`, for a check of the resource graph (see the module docstring)."""
 
         def register(check: GraphCheck) -> GraphCheck:
-            rule = Rule(
-                id, title, severity, rationale, remediation, _no_findings, tuple(mirrors),
-                mandatory, example, fix, check,
-            )  # fmt: skip
-            self.add(rule)
+            self.add(_rule(id, meta, _no_findings, graph_check=check))
             return check
 
         return register
