@@ -24,8 +24,11 @@ The stack, its state backend, the passphrase and secret config are decided in
 from __future__ import annotations
 
 import os
+import re
+import runpy
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +36,7 @@ from typing import Any, Protocol
 
 from mlplane.compiler.build import outputs as builder
 from mlplane.compiler.core import codes, exits, safe_read
+from mlplane.compiler.deploy.changes import changed_paths
 from mlplane.compiler.deploy.stack import (
     Built,
     DeployError,
@@ -123,7 +127,15 @@ class Engine(Protocol):
 
 
 def open_stack(workspace: Workspace) -> Engine:
-    """Select or create the stack: the boundary to the Automation API (tests replace this)."""
+    """Select or create the stack: the boundary to the Automation API (tests replace this).
+
+    The project directory's program runs *inline*: the Automation API serves the language
+    runtime to the engine from this process (:func:`inline_program`), so no
+    ``pulumi-language-python`` plugin and no ``venv/`` in the project are needed; the program runs
+    against the Pulumi SDK installed next to mlplane (the ``pulumi`` extra), the versions that the
+    project's ``requirements.txt`` pins. ``Pulumi.yaml`` and ``Pulumi.<env>.yaml`` in the project
+    directory are read as for ``pulumi up`` run there.
+    """
     from pulumi import automation as auto
 
     settings = {workspace.stack: auto.StackSettings(config=dict(workspace.config))}
@@ -134,7 +146,10 @@ def open_stack(workspace: Workspace) -> Engine:
     )
     try:
         stack = auto.create_or_select_stack(
-            stack_name=workspace.stack, work_dir=str(workspace.project_dir), opts=options
+            stack_name=workspace.stack,
+            project_name=workspace.project,
+            program=inline_program(workspace.project_dir),
+            opts=options,
         )
         for key, value in sorted(workspace.secrets.items()):
             stack.set_config(key, auto.ConfigValue(value, secret=True))
@@ -145,19 +160,47 @@ def open_stack(workspace: Workspace) -> Engine:
     return _AutomationEngine(stack)
 
 
+def inline_program(project_dir: Path) -> Callable[[], None]:
+    """The project's ``__main__.py`` as an Automation API inline program.
+
+    It runs as ``pulumi up`` would run it: as ``__main__``, with the project directory first on
+    ``sys.path`` and as the working directory, each time the engine asks (preview, then up),
+    from a fresh namespace. The import path and working directory are restored afterwards.
+    """
+    main = project_dir / "__main__.py"
+
+    def program() -> None:
+        saved_path, saved_cwd = list(sys.path), os.getcwd()
+        sys.path.insert(0, str(project_dir))
+        os.chdir(project_dir)
+        try:
+            runpy.run_path(str(main), run_name="__main__")
+        finally:
+            os.chdir(saved_cwd)
+            sys.path[:] = saved_path
+
+    return program
+
+
 class _AutomationEngine:
     """:class:`Engine` on a ``pulumi.automation.Stack``: output streamed, failures collected."""
 
     def __init__(self, stack: Any) -> None:
         self._stack = stack
 
+    # Both refresh first: the engine then compares the program with what is really deployed
+    # (not with its last record), so an apply also puts back what changed outside git.
     def preview(self, echo: Callable[[str], None]) -> Outcome:
         return self._run(
-            lambda on_event: self._stack.preview(on_output=echo, on_event=on_event, diff=True)
+            lambda on_event: self._stack.preview(
+                on_output=echo, on_event=on_event, diff=True, refresh=True
+            )
         )
 
     def up(self, echo: Callable[[str], None]) -> Outcome:
-        return self._run(lambda on_event: self._stack.up(on_output=echo, on_event=on_event))
+        return self._run(
+            lambda on_event: self._stack.up(on_output=echo, on_event=on_event, refresh=True)
+        )
 
     def destroy(self, echo: Callable[[str], None]) -> Outcome:
         return self._run(lambda on_event: self._stack.destroy(on_output=echo, on_event=on_event))
@@ -171,6 +214,8 @@ class _AutomationEngine:
             if meta is None or meta.type.startswith("pulumi:"):
                 return
             op, keys = str(getattr(meta.op, "value", meta.op)), tuple(meta.diffs or ())
+            if not keys and op == "update":
+                keys = changed_paths(_outputs(meta.old), _outputs(meta.new))
             if op in ("update", "delete", "replace") or (op == "refresh" and keys):
                 found[meta.urn] = Drifted(meta.urn, op, keys)
 
@@ -204,9 +249,20 @@ class _AutomationEngine:
         return None
 
 
+def _outputs(state: Any) -> dict[str, Any] | None:
+    outputs = getattr(state, "outputs", None)
+    return outputs if isinstance(outputs, dict) else None
+
+
+_LABELS_ONLY = re.compile(r"^\s*(code|stdout|stderr):\s*\d*\s*$")
+
+
 def _last(error: Exception) -> str:
-    lines = [line for line in str(error).splitlines() if line.strip()]
-    return lines[-1][:500] if lines else type(error).__name__
+    """The engine's last meaningful line (a CommandError ends with bare ``stderr:`` labels)."""
+    lines = [ln for ln in str(error).splitlines() if ln.strip() and not _LABELS_ONLY.match(ln)]
+    errors = [ln for ln in lines if "error:" in ln]
+    chosen = (errors or lines)[-1].strip() if lines else type(error).__name__
+    return safe_read.printable(chosen[:500])
 
 
 def environ() -> Mapping[str, str]:

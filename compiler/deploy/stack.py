@@ -54,6 +54,8 @@ class Workspace:
     """Everything :func:`open_stack` needs, decided without touching the engine."""
 
     project_dir: Path
+    project: str
+    """The Pulumi project name (``name`` of the project directory's ``Pulumi.yaml``)."""
     stack: str
     backend: str
     config: Mapping[str, str]
@@ -167,6 +169,7 @@ def workspace_for(built: Built, repository: Path, environ: Mapping[str, str]) ->
         ensure_state_dir(local)  # .mlplane/state: git-ignored from the start
         local.mkdir(parents=True, exist_ok=True)
     project = built.out / "pulumi"
+    settings = yaml.safe_load((project / "Pulumi.yaml").read_text(encoding="utf-8")) or {}
     stack_file = project / f"Pulumi.{built.environment}.yaml"
     config = (yaml.safe_load(stack_file.read_text(encoding="utf-8")) or {}).get("config") or {}
     keys = sorted({k for r in built.resources.values() for k in _secret_keys(r.get("inputs"))})
@@ -176,12 +179,29 @@ def workspace_for(built: Built, repository: Path, environ: Mapping[str, str]) ->
         raise DeployError(str(error), exit_code=2) from None
     return Workspace(
         project_dir=project,
+        project=str(settings.get("name") or built.system),
         stack=stack,
         backend=backend,
         config={str(k): str(v) for k, v in config.items()},
         secrets=secret_values(keys, environ),
-        env_vars={"PULUMI_BACKEND_URL": backend},
+        env_vars={"PULUMI_BACKEND_URL": backend, **engine_settings(environ)},
     )
+
+
+PATCH_FORCE = "PULUMI_K8S_ENABLE_PATCH_FORCE"
+
+
+def engine_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """What the engine's providers are told beyond the stack's config.
+
+    The spec in git owns every field it declares: when another field manager took one over
+    (``kubectl edit``, ``kubectl scale``: the drift that ``mlplane drift`` reports), the
+    Kubernetes provider's server-side apply overwrites it instead of failing on the conflict
+    (``PULUMI_K8S_ENABLE_PATCH_FORCE``). Fields that controllers own after creation are left out
+    of the generated program's patches (``ignoreChanges``), so forcing never fights a controller.
+    A value already set in the environment is kept.
+    """
+    return {PATCH_FORCE: environ.get(PATCH_FORCE, "true")}
 
 
 def _secret_keys(value: Any) -> Iterator[str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostics, Location, SpecPath
-from mlplane.compiler.core.graph import Resource
+from mlplane.compiler.core.graph import Resource, ResourceOptions
 from mlplane.compiler.core.ir import Origin
 from mlplane.targets.kubernetes import names
 
@@ -97,10 +97,13 @@ class Lowering:
         depends_on: tuple[str, ...] = (),
         *,
         claim: bool = True,
+        ignore_changes: tuple[str, ...] = (),
     ) -> Resource:
         """Add one Kubernetes object; namespaced objects depend on the namespace resource.
         ``claim=False`` for an object in another namespace (the monitoring namespace), whose
-        name cannot collide with this namespace's objects."""
+        name cannot collide with this namespace's objects. ``ignore_changes``: fields a
+        controller in the cluster owns after creation (with server-side apply the provider then
+        leaves them out of its patch while another field manager holds them)."""
         api_version, kind = body["apiVersion"], body["kind"]
         needs = depends_on
         if kind != "Namespace":
@@ -112,6 +115,7 @@ class Lowering:
             origin=origin,
             parent=parent,
             depends_on=tuple(dict.fromkeys(needs)),
+            options=ResourceOptions(ignore_changes=ignore_changes),
         )
         self.resources.append(resource)
         if claim:

@@ -31,6 +31,8 @@ from mlplane.targets.monitoring.emit import prometheus_rule_specs
 
 TARGET_NAME = "kubernetes"
 POD_SECURITY_MODES = ("enforce", "audit", "warn")
+BLUE_GREEN_CONTROLLER_FIELDS = ("spec.selector",)
+"""Fields of a blue-green Service that the Argo Rollouts controller takes over after creation."""
 
 
 def lower(system: ir.System, diagnostics: Diagnostics) -> ResourceGraph | None:
@@ -188,11 +190,17 @@ def _add_service_objects(
     workload = names.logical(model.name, "rollout" if target["kind"] == "Rollout" else "deployment")
     service_name = names.logical(model.name, "service")
     body = serving.service(lowering, model, model.name, names.SERVING)
-    lowering.add(service_name, body, lowering.origin((*serving_path, "port")), parent)
-    if model.serving.rollout.strategy == "blueGreen":
+    blue_green = model.serving.rollout.strategy == "blueGreen"
+    # The Rollouts controller adds rollouts-pod-template-hash to a blue-green Service's selector
+    # (an atomic map, so it becomes the selector's field manager): a re-apply must leave it be.
+    owned = BLUE_GREEN_CONTROLLER_FIELDS if blue_green else ()
+    origin = lowering.origin((*serving_path, "port"))
+    lowering.add(service_name, body, origin, parent, ignore_changes=owned)
+    if blue_green:
         preview = serving.service(lowering, model, names.preview_service(model.name), names.PREVIEW)
         origin = lowering.origin((*serving_path, "rollout"))
-        lowering.add(names.logical(model.name, "preview-service"), preview, origin, parent)
+        logical = names.logical(model.name, "preview-service")
+        lowering.add(logical, preview, origin, parent, ignore_changes=owned)
     if model.serving.autoscaling_metric is not None:
         hpa = serving.autoscaler(lowering, model, target)
         origin = lowering.origin((*serving_path, "autoscaling"))
