@@ -45,9 +45,9 @@ DESCRIPTION_LIMIT = 200
 
 SDK_PINS: Mapping[str, str] = MappingProxyType(
     {
-        "pulumi": "3.272.0",
+        "pulumi": "3.260.0",
         "pulumi-aws": "7.51.1",
-        "pulumi-kubernetes": "4.34.2",
+        "pulumi-kubernetes": "4.25.0",
     }
 )
 """Distribution -> the exact version mlplane's tests ran the printed programs with."""
