@@ -13,11 +13,13 @@ from mlplane.schema.types import (
     Cron,
     Duration,
     Feature,
+    Hostname,
     HttpPath,
     Image,
     InstanceType,
     Memory,
     Name,
+    NamespaceName,
     Owner,
     Text,
     Version,
@@ -104,12 +106,70 @@ class DataCapture(Spec):
     sampling_percentage: Annotated[int, Field(ge=1, le=100)] = 100
 
 
+class IngressTls(Spec):
+    """Where the Ingress's certificate comes from: exactly one of an existing Secret or a
+    cert-manager issuer (which then writes the Secret <model>-tls)."""
+
+    secret_name: NamespaceName | None = None
+    """An existing kubernetes.io/tls Secret in the environment's namespace."""
+    issuer: NamespaceName | None = None
+    """A cert-manager Issuer in the environment's namespace."""
+    cluster_issuer: NamespaceName | None = None
+    """A cert-manager ClusterIssuer."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> IngressTls:
+        given = [
+            key
+            for key, value in (
+                ("secretName", self.secret_name),
+                ("issuer", self.issuer),
+                ("clusterIssuer", self.cluster_issuer),
+            )
+            if value is not None
+        ]
+        if len(given) != 1:
+            raise fail(
+                "contradiction" if given else "missing-field",
+                "tls needs exactly one of secretName, issuer or clusterIssuer"
+                + (f", not {' and '.join(given)}" if given else ""),
+                fields=tuple(given),
+            )
+        return self
+
+
+class Ingress(Spec):
+    """How a public model is reached from outside the cluster (kubernetes target): one host,
+    one path prefix, one ingress class, TLS terminated at the ingress controller."""
+
+    host: Hostname
+    """The DNS name clients use, such as api.acme.example ('*.' only as its first label)."""
+    path: HttpPath = "/"
+    """The path prefix routed to the model."""
+    class_name: NamespaceName = "nginx"
+    """The IngressClass whose controller serves it (ingress-nginx installs 'nginx')."""
+    tls: IngressTls | None = None
+    """Required in production and whenever security.encryption.inTransit is required."""
+
+    @model_validator(mode="after")
+    def _host_is_a_name(self) -> Ingress:
+        if all(part.isdigit() for part in self.host.split(".")):
+            raise fail(
+                "invalid-format",
+                f"ingress.host {self.host!r} is an IP address; an Ingress host is a DNS name",
+                fields=("host",),
+            )
+        return self
+
+
 class Serving(Spec):
     replicas: Replicas = Replicas()
     autoscaling: Autoscaling | None = None
     resources: Resources = Resources()
     rollout: Rollout = Rollout()
     exposure: Literal["internal", "public"] = "internal"
+    ingress: Ingress | None = None
+    """The host, path, class and TLS of a public model's Ingress (kubernetes target)."""
     port: Annotated[int, Field(ge=1024, le=65535)] = 8080
     health_path: HttpPath = "/healthz"
     metrics_path: HttpPath = "/metrics"
@@ -127,6 +187,17 @@ class Serving(Spec):
                 "autoscaling needs replicas.max greater than replicas.min "
                 f"(min {self.replicas.min}, max {maximum if maximum is not None else 'unset'})",
                 fields=("autoscaling", "replicas"),
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _ingress_is_public(self) -> Serving:
+        if self.ingress is not None and self.exposure != "public":
+            raise fail(
+                "contradiction",
+                "serving.ingress applies to exposure: public only, and exposure is "
+                f"{self.exposure!r}",
+                fields=("ingress", "exposure"),
             )
         return self
 

@@ -272,7 +272,8 @@ def test_hosts_the_environment_places_are_reached_there_only(tmp_path: Path) -> 
 
 PUBLIC = BASE.replace(
     "      resources: {cpu: 500m, memory: 1Gi}\n",
-    "      resources: {cpu: 500m, memory: 1Gi}\n      exposure: public\n",
+    "      resources: {cpu: 500m, memory: 1Gi}\n      exposure: public\n"
+    "      ingress: {host: scoring.acme.example, tls: {secretName: scoring-cert}}\n",
 )
 
 

@@ -415,12 +415,13 @@ def test_public_exposure_without_an_internet_allow_is_a_diagnostic(tmp_path: Pat
 def test_public_exposure_with_an_internet_allow_gets_an_ingress(tmp_path: Path) -> None:
     allow = "      - {from: internet, to: models.scorer, ports: [8080]}\n"
     first_allow = '      - {from: "namespace:payments-gateway"'
+    public = "exposure: public\n      ingress: {host: scoring.acme.example, tls: {issuer: acme}}"
     systems, _ = variant(
-        tmp_path, ("exposure: internal", "exposure: public"), (first_allow, allow + first_allow)
+        tmp_path, ("exposure: internal", public), (first_allow, allow + first_allow)
     )
     graph = graph_of(systems["prod"])
     ingress = named(graph, "Ingress", "scorer")["spec"]
-    assert ingress["tls"] == [{"secretName": "scorer-tls"}]
+    assert ingress["tls"] == [{"hosts": ["scoring.acme.example"], "secretName": "scorer-tls"}]
     policy = named(graph, "NetworkPolicy", "scorer")["spec"]
     ingress_controller = {"namespaceSelector": {"matchLabels": {NAMESPACE: "ingress-nginx"}}}
     assert policy["ingress"][0]["from"] == [ingress_controller]

@@ -293,7 +293,8 @@ def test_risk_flags_of_relaxing_changes(repo: Repo) -> None:
     repo.edit(
         spec,
         "      resources: {cpu: 500m, memory: 1Gi}\n",
-        "      resources: {cpu: 500m, memory: 1Gi}\n      exposure: public\n",
+        "      resources: {cpu: 500m, memory: 1Gi}\n      exposure: public\n"
+        "      ingress: {host: scoring.acme.example, tls: {secretName: scoring-cert}}\n",
     )
     repo.edit(
         spec,

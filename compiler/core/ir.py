@@ -105,6 +105,23 @@ class DataCapture:
 
 
 @dataclass(frozen=True, slots=True)
+class IngressTls:
+    """Exactly one is set: an existing Secret, a cert-manager Issuer or ClusterIssuer."""
+
+    secret_name: str | None
+    issuer: str | None
+    cluster_issuer: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Ingress:
+    host: str
+    path: str
+    class_name: str
+    tls: IngressTls | None
+
+
+@dataclass(frozen=True, slots=True)
 class Serving:
     replicas_min: int
     replicas_max: int
@@ -118,6 +135,8 @@ class Serving:
     metrics_path: str
     instance_type: str | None
     data_capture: DataCapture | None
+    ingress: Ingress | None = None
+    """Only for exposure public (the schema refuses it otherwise)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,6 +174,17 @@ def _serving(serving: spec.Serving) -> ir.Serving:
         )
         if serving.data_capture
         else None,
+        ingress=_ingress(serving.ingress) if serving.ingress else None,
+    )
+
+
+def _ingress(ingress: spec.Ingress) -> ir.Ingress:
+    tls = ingress.tls
+    return ir.Ingress(
+        host=ingress.host,
+        path=ingress.path,
+        class_name=ingress.class_name,
+        tls=ir.IngressTls(tls.secret_name, tls.issuer, tls.cluster_issuer) if tls else None,
     )
 
 

@@ -56,3 +56,11 @@ DEFAULT_RESOURCES = register_code(
     "a workload gives no CPU or memory; the target's defaults are used",
     Severity.INFO,
 )
+INGRESS_HOST_MISSING = register_code(
+    "kubernetes-ingress-host-missing",
+    "a model is exposed publicly but serving.ingress names no host",
+)
+INGRESS_TLS_MISSING = register_code(
+    "kubernetes-ingress-tls-missing",
+    "a public model's Ingress has no TLS (an error in production or when inTransit is required)",
+)

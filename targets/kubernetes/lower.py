@@ -18,6 +18,7 @@ from mlplane.targets.kubernetes import (
     alerting,
     checks,
     codes,
+    ingress,
     names,
     network,
     rollouts,
@@ -65,6 +66,7 @@ def lower_system(lowering: Lowering) -> str:
     lowering.add(lowering.namespace_resource, namespace(lowering), lowering.origin(env_path), root)
     if system.security.default_deny:
         network.lower_namespace_policies(lowering, root)
+        ingress.lower_solver_policy(lowering, root)
         network.check_unenforced_allows(lowering)
         network.check_open_egress(lowering)
     return root
@@ -237,10 +239,11 @@ def _add_public_ingress(lowering: Lowering, model: ir.Model, parent: str, servic
             "to security.network.allow, or set exposure: internal",
         )
         return
-    body = serving.public_ingress(lowering, model)
-    lowering.add(
-        names.logical(model.name, "ingress"), body, lowering.origin(path), parent, (service,)
-    )
+    if model.serving.ingress is None:
+        return  # reported by checks.check_spec
+    body = ingress.public_ingress(lowering, model, model.serving.ingress)
+    origin = lowering.origin(("models", model.name, "serving", "ingress"))
+    lowering.add(names.logical(model.name, "ingress"), body, origin, parent, (service,))
 
 
 def _add_training(

@@ -3,7 +3,8 @@
 The namespace gets a default-deny policy for ingress and egress and one egress allow to
 kube-dns. Each model's serving pods then get a policy with the spec's ``security.network.allow``
 entries that involve the model, egress to the data sources it reads and to its artifact, and
-ingress from the monitoring namespace for scraping; its training pods get the same egress and
+ingress from the monitoring namespace (``kubernetes.monitoring.monitoringNamespace``) for
+scraping; its training pods get the same egress and
 no ingress. An allow from ``models.X`` admits X's serving and training pods alike, as both
 get X's egress. ``internet`` as a source is the ingress controller's namespace.
 
@@ -34,8 +35,6 @@ from mlplane.targets.kubernetes.settings import kubernetes_of
 NETWORKING_API = "networking.k8s.io/v1"
 KUBE_DNS_NAMESPACE = "kube-system"
 KUBE_DNS_POD_LABELS = {"k8s-app": "kube-dns"}
-MONITORING_NAMESPACE = "monitoring"
-"""Where Prometheus runs (the kube-prometheus default); it is let in to scrape the models."""
 
 PUBLIC_EXCEPT_V4 = (
     "10.0.0.0/8",
@@ -295,8 +294,14 @@ def ingress_rules(lowering: Lowering, model: ir.Model) -> list[Rule]:
         if peers is not None:
             rules.append(rule("ingress", peers, allow.ports or (model.serving.port,)))
     scrape = (servers.metrics_port(model),)  # the port Prometheus scrapes (Triton: 8002)
-    rules.append(rule("ingress", [namespace_peer(MONITORING_NAMESPACE)], scrape))
+    rules.append(rule("ingress", [namespace_peer(monitoring_namespace(lowering))], scrape))
     return unique(rules)
+
+
+def monitoring_namespace(lowering: Lowering) -> str:
+    """Where Prometheus runs (``kubernetes.monitoring.monitoringNamespace``, default
+    ``monitoring``): it is let in to scrape the models."""
+    return kubernetes_of(lowering.system.environment.target_settings).monitoring_namespace
 
 
 def _ingress_peers(

@@ -28,11 +28,13 @@ from mlplane.compiler.core import ir
 from mlplane.schema import runtimes
 from mlplane.targets.kubernetes import names
 from mlplane.targets.kubernetes.context import Lowering
+from mlplane.targets.kubernetes.settings import kubernetes_of
 from mlplane.targets.monitoring import presets, promql
 
 ROLLOUTS_API = "argoproj.io/v1alpha1"
-PROMETHEUS_ADDRESS = "http://prometheus-operated.monitoring.svc:9090"
-"""The Service the Prometheus Operator creates for a Prometheus in the ``monitoring`` namespace."""
+PROMETHEUS_ADDRESS = "http://prometheus-operated.{namespace}.svc:9090"
+"""The Service the Prometheus Operator creates for a Prometheus, in the environment's
+``kubernetes.monitoring.monitoringNamespace`` (default ``monitoring``)."""
 
 MEASURE_INTERVAL = "1m"
 RATE_WINDOW = "5m"
@@ -127,6 +129,8 @@ def analysis_template(lowering: Lowering, model: ir.Model, slas: list[ir.Sla]) -
     model's SLAs that read it (when it meets that one it meets the others), named after that SLA:
     the template grows with the model's distinct indicators, not with its SLAs."""
     blue_green = model.serving.rollout.strategy == "blueGreen"
+    settings = kubernetes_of(lowering.system.environment.target_settings)
+    prometheus_namespace = settings.monitoring_namespace
     strictest: dict[str, ir.Sla] = {}
     for sla in slas:
         query = sli_query(model, lowering.namespace, sla.indicator)
@@ -143,7 +147,7 @@ def analysis_template(lowering: Lowering, model: ir.Model, slas: list[ir.Sla]) -
             "failureCondition": failure_condition(sla.objective),
             "provider": {
                 "prometheus": {
-                    "address": PROMETHEUS_ADDRESS,
+                    "address": PROMETHEUS_ADDRESS.format(namespace=prometheus_namespace),
                     "query": query,
                 }
             },

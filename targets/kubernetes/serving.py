@@ -1,7 +1,7 @@
-"""A model's serving objects: workload, Service, autoscaler, disruption budget, scraping, ingress.
+"""A model's serving objects: workload, Service, autoscaler, disruption budget, scraping.
 
 ``rolling`` serves through a Deployment; ``canary`` and ``blueGreen`` through an Argo Rollouts
-``Rollout`` (``rollouts.py``). When the model autoscales, the workload leaves ``replicas`` to
+``Rollout`` (``rollouts.py``); a public model's Ingress is ``ingress.py``'s. When the model autoscales, the workload leaves ``replicas`` to
 the HorizontalPodAutoscaler, so re-applying the program does not fight the autoscaler.
 """
 
@@ -249,23 +249,4 @@ def service_monitor(lowering: Lowering, model: ir.Model) -> dict[str, Any]:
             model.name, names.workload_labels(lowering.system, model, names.SERVING)
         ),
         "spec": spec,
-    }
-
-
-def public_ingress(lowering: Lowering, model: ir.Model) -> dict[str, Any]:
-    """HTTPS from the internet to the model's Service; TLS terminates at the ingress controller
-    with the certificate in the Secret ``<model>-tls`` (cert-manager or the user provides it)."""
-    backend = {"service": {"name": model.name, "port": {"name": names.CONTAINER_PORT_NAME}}}
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": lowering.metadata(
-            model.name, names.workload_labels(lowering.system, model, names.SERVING)
-        ),
-        "spec": {
-            "tls": [{"secretName": names.tls_secret(model.name)}],
-            "rules": [
-                {"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}
-            ],
-        },
     }
