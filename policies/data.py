@@ -75,6 +75,7 @@ def pii_encrypted(system: ir.System) -> Iterator[Finding]:
 
 @PACK.rule(
     "data.confidential-not-public",
+    subjects=("models",),
     title="Models that read classified data are not exposed publicly",
     severity=Severity.ERROR,
     mandatory=True,
@@ -200,6 +201,7 @@ def _residency_path(system: ir.System) -> tuple[str | int, ...]:
 
 @PACK.rule(
     "data.residency-respected",
+    subjects=("environment",),
     title="Models are served where the data they read must stay",
     severity=Severity.ERROR,
     mandatory=True,
@@ -244,6 +246,7 @@ def _residency_notes(model: ir.Model, foreign: list[ir.DataSource]) -> tuple[Rel
 
 @PACK.rule(
     "data.residency-verifiable",
+    subjects=("environment",),
     title="Environments that serve residency-bound data declare their residency",
     severity=Severity.WARNING,
     rationale="data.residency-respected compares a model's data with where its environment "
@@ -269,6 +272,7 @@ def residency_verifiable(system: ir.System) -> Iterator[Finding]:
 
 @PACK.rule(
     "data.readers-declared",
+    subjects=("allows",),
     title="Classified data is reachable only by the models that declare it as an input",
     severity=Severity.ERROR,
     rationale="Lineage, residency, explainability and exposure rules all start from a model's "
@@ -300,6 +304,7 @@ def readers_declared(system: ir.System) -> Iterator[Finding]:
 
 @PACK.rule(
     "data.access-explicit",
+    subjects=("access",),
     title="Access to classified data names each data source",
     severity=Severity.ERROR,
     mirrors=("AVD-AWS-0057",),

@@ -142,6 +142,7 @@ def _allowed(image: ir.ImageRef, prefixes: tuple[str, ...]) -> bool:
 
 @PACK.rule(
     "models.image-registry",
+    subjects=("models", "environment"),
     title="Images come from allowed registries; production environments have an allow-list",
     severity=Severity.ERROR,
     mirrors=("AVD-KSV-0125",),

@@ -42,6 +42,7 @@ def default_deny(system: ir.System) -> Iterator[Finding]:
 
 @PACK.rule(
     "security.public-exposure",
+    subjects=("models",),
     title="A public model has an explicit allow from the internet",
     severity=Severity.ERROR,
     rationale="exposure: public creates an ingress; the allow rule from internet is where a "
@@ -73,6 +74,7 @@ def _open_range(endpoint: str) -> bool:
 
 @PACK.rule(
     "security.no-open-ingress",
+    subjects=("allows",),
     title="Ingress from anywhere reaches only public models",
     severity=Severity.ERROR,
     mirrors=("CKV_AWS_277", "AVD-AWS-0107"),
@@ -102,6 +104,7 @@ def no_open_ingress(system: ir.System) -> Iterator[Finding]:
 
 @PACK.rule(
     "security.no-open-egress",
+    subjects=("allows",),
     title="No egress to the whole internet",
     severity=Severity.ERROR,
     mirrors=("AVD-AWS-0104",),
@@ -125,6 +128,7 @@ def no_open_egress(system: ir.System) -> Iterator[Finding]:
 
 @PACK.rule(
     "security.no-inline-secrets",
+    subjects=("secrets",),
     title="Production secrets come from a secret manager, not the deploy environment",
     severity=Severity.ERROR,
     mandatory=True,
@@ -154,6 +158,7 @@ def no_inline_secrets(system: ir.System) -> Iterator[Finding]:
 
 @PACK.rule(
     "security.secret-scheme-supported",
+    subjects=("secrets",),
     title="Secret references use a scheme the environment's target can resolve",
     severity=Severity.ERROR,
     rationale="The schema accepts the known secret schemes (env, vault, aws-sm, gcp-sm, "
@@ -198,6 +203,7 @@ def _wildcard_problem(rule: ir.AccessRule) -> tuple[str, tuple[str | int, ...]] 
 
 @PACK.rule(
     "security.access-no-wildcards",
+    subjects=("access",),
     title="Access rules name their principals, and admin and '*' grants name their resources",
     severity=Severity.ERROR,
     mandatory=True,
@@ -221,6 +227,7 @@ def access_no_wildcards(system: ir.System) -> Iterator[Finding]:
 
 @PACK.rule(
     "security.encryption-at-rest",
+    subjects=("environment", "dataSources"),
     title="Encryption at rest is required, and no non-public source is unencrypted",
     severity=Severity.ERROR,
     mandatory=True,

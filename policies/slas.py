@@ -22,6 +22,7 @@ def _duration(seconds: float) -> str:
 
 @PACK.rule(
     "slas.availability-defined",
+    subjects=("models",),
     title="Every production model has an availability SLA",
     severity=Severity.ERROR,
     rationale="Without an availability objective nobody is paged when a production model "
@@ -46,6 +47,7 @@ def availability_defined(system: ir.System) -> Iterator[Finding]:
 
 @PACK.rule(
     "slas.freshness-defined",
+    subjects=("dataSources",),
     title="Every data source that declares freshness has a freshness SLA",
     severity=Severity.WARNING,
     rationale="freshness on a data source is a promise; the SLA is what measures it and alerts "

@@ -79,6 +79,10 @@ from mlplane.schema.types import POLICY_ID
 MIRROR_ID = re.compile(r"^(CKV2?_[A-Z0-9]+_\d+|AVD-[A-Z0-9]+-\d{4})$")
 """A Checkov check id (``CKV_K8S_43``, ``CKV2_AWS_6``) or a Trivy/AVD id (``AVD-KSV-0011``)."""
 _RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
+SUBJECT_KINDS = ("dataSources", "models", "slas", "secrets", "access", "allows", "environment")
+"""What a rule can judge: data sources, models, SLAs, secrets (``security.secrets.<name>``),
+access rules (``security.access[i]``), network allows (``security.network.allow[i]``), or the
+environment as a whole (its settings and the system-wide ``security`` section)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +148,11 @@ class Rule:
     """The parameters the rule takes (``policies.rules.<id>.params``), with their defaults."""
     param_check: Callable[[ir.System, Any], Iterable[Finding]] | None = None
     """Set for a rule with parameters: ``check`` runs it with the defaults."""
+    subjects: tuple[str, ...] = ()
+    """The kinds of spec element the rule judges (:data:`SUBJECT_KINDS`), where its findings
+    point: the rows of the controls matrix (``mlplane report``). Empty: the kind its id's
+    domain names (``models.*``: models, ``data.*``: data sources, ``slas.*``: SLAs), else the
+    environment."""
 
     @property
     def reads_graph(self) -> bool:
@@ -172,6 +181,7 @@ class RuleMeta(TypedDict):
     mandatory: NotRequired[bool]
     example: NotRequired[str]
     fix: NotRequired[str]
+    subjects: NotRequired[Sequence[str]]
 
 
 def _rule(id: str, meta: RuleMeta, check: Check, **kinds: Any) -> Rule:
@@ -187,6 +197,7 @@ def _rule(id: str, meta: RuleMeta, check: Check, **kinds: Any) -> Rule:
         meta.get("mandatory", False),
         meta.get("example", ""),
         meta.get("fix", ""),
+        subjects=tuple(meta.get("subjects", ())),
         **kinds,
     )
 
@@ -255,6 +266,9 @@ def _validate(rule: Rule) -> None:
         raise ValueError(f"policy rule {rule.id!r} needs a title (no final '.'), rationale, remedy")
     if rule.mandatory and rule.severity is not Severity.ERROR:
         raise ValueError(f"mandatory policy rule {rule.id!r} must be an error")
+    unknown = [kind for kind in rule.subjects if kind not in SUBJECT_KINDS]
+    if unknown:
+        raise ValueError(f"policy rule {rule.id!r} judges unknown subject kinds {unknown}")
 
 
 @cache
