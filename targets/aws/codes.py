@@ -76,3 +76,7 @@ KMS_INSTANCE_STORAGE = register_code(
     "an instance type with local NVMe storage takes no endpoint KMS key (hardware-encrypted)",
     Severity.INFO,
 )
+RUNTIME_UNSUPPORTED = register_code(
+    "aws-runtime-unsupported",
+    "a model's serving runtime cannot run on SageMaker as written",
+)
