@@ -1,0 +1,51 @@
+"""Escaping spec text for each output language of the report.
+
+Spec strings (descriptions, URIs, owners, versions, waiver reasons) are hostile input: each
+escaper maps *every* character that means something in its language to an inert form, so a
+value can only ever be shown, never interpreted (no tag, link, entity, table cell, code fence,
+Mermaid statement or DOT attribute can be opened by it). Characters XML cannot carry (C0
+controls other than tab, newline and carriage return; lone surrogates; U+FFFE and U+FFFF) are
+replaced by U+FFFD everywhere, and line breaks become spaces in one-line contexts.
+"""
+
+from __future__ import annotations
+
+import re
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_BREAKS = re.compile("[\r\n\t\u0085\u2028\u2029]")
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+!|~\-=:^$@])")
+_MERMAID_SAFE = re.compile(r"[A-Za-z0-9 ,/_.-]")
+
+
+def clean(text: str) -> str:
+    """``text`` with the characters XML cannot hold replaced (U+FFFD), on one line."""
+    return _BREAKS.sub(" ", _NOT_XML.sub("\ufffd", text))
+
+
+def xml(text: str) -> str:
+    """Text for an HTML or SVG element or a double- or single-quoted attribute value."""
+    return (
+        clean(text)
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&#39;")
+    )
+
+
+def markdown(text: str) -> str:
+    """Text for a Markdown paragraph or table cell: every punctuation character Markdown (or
+    GitHub's extensions) reads is backslash-escaped, ``&`` becomes ``&amp;`` (no entity can
+    be spelt), and line breaks become spaces (no block can start)."""
+    return _MARKDOWN.sub(r"\\\1", clean(text).replace("&", "&amp;"))
+
+
+def mermaid(text: str) -> str:
+    """Text for a quoted Mermaid label: letters, digits and ``,/_.-`` and spaces as they are,
+    anything else as Mermaid's entity code ``#NNN;`` (so no quote, bracket, pipe, semicolon,
+    backtick, ``<`` or newline reaches the parser or the renderer's HTML)."""
+    return "".join(
+        char if _MERMAID_SAFE.fullmatch(char) else f"#{ord(char)};" for char in clean(text)
+    )
