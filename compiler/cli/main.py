@@ -491,10 +491,13 @@ def _first_error(error: ValueError) -> str:
 
 
 def _register_gitops_verbs() -> None:
-    """plan, apply, destroy, drift and graph: declared in compiler/cli/plan.py."""
+    """plan, apply, destroy, drift and graph (compiler/cli/plan.py), and report
+    (compiler/cli/report.py)."""
     from mlplane.compiler.cli.plan import register
+    from mlplane.compiler.cli.report import report_command
 
     register(cli)
+    cli.add_command(report_command)
 
 
 _register_gitops_verbs()

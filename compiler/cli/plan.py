@@ -165,24 +165,45 @@ def plan_command(
 @PATH_ARGUMENT
 @ENV_OPTION
 @click.option(
-    "--format", "fmt", type=click.Choice(["json", "dot"]), default="json", show_default=True
+    "--view",
+    type=click.Choice(["resources", "lineage"]),
+    default="resources",
+    show_default=True,
+    help="resources: what the target lowers; lineage: data sources, models, endpoints, SLAs.",
 )
-def graph_command(path: Path, environment: str, fmt: str) -> None:
-    """Print the resource graph of one environment (JSON as in resources.json, or Graphviz DOT).
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "dot", "mermaid"]),
+    default="json",
+    show_default=True,
+    help="mermaid: lineage view only.",
+)
+def graph_command(path: Path, environment: str, view: str, fmt: str) -> None:
+    """Print the resource graph of one environment (JSON as in resources.json, or Graphviz
+    DOT), or with --view lineage its data lineage (JSON, DOT or Mermaid; as in mlplane report).
 
     \b
     Examples:
       mlplane graph examples/fraud-scoring --env prod > resources.json
       mlplane graph examples/fraud-scoring --env prod --format dot | dot -Tsvg > graph.svg
+      mlplane graph examples/fraud-scoring --env prod --view lineage --format mermaid
     """
     from mlplane.compiler.build.graph_dot import render_dot
     from mlplane.compiler.build.pipeline import compile_spec
     from mlplane.compiler.plan.lower import lower
 
+    if view == "resources" and fmt == "mermaid":
+        raise click.UsageError("--format mermaid draws the lineage view: add --view lineage")
     try:
         compiled = compile_spec(path, [environment])
     except UnknownEnvironmentError as error:
         raise click.UsageError(str(error)) from None
+    if view == "lineage" and compiled.ok and environment in compiled.systems:
+        from mlplane.compiler.report.views import lineage_text
+
+        click.echo(lineage_text(compiled.systems[environment], fmt), nl=False)
+        return
     lowered = lower(compiled, environment) if compiled.ok else None
     if lowered is None:
         options = renderers.RenderOptions(color=_use_color(sys.stderr), tool_version=__version__)

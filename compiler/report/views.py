@@ -10,9 +10,11 @@ and red (Mermaid ``linkStyle``, DOT ``color``/``penwidth``) and labelled ``cross
 from __future__ import annotations
 
 from mlplane.compiler.build.graph_dot import dot_string
+from mlplane.compiler.core import ir
 from mlplane.compiler.core.canonical import canonical_json
 from mlplane.compiler.report.escape import mermaid
 from mlplane.compiler.report.json_format import to_data
+from mlplane.compiler.report.lineage import lineage
 from mlplane.compiler.report.model import Lineage, LineageNode
 from mlplane.compiler.report.svg import CROSS, FILL, KIND_LABEL, STROKE
 
@@ -95,3 +97,14 @@ def render_lineage_json(lineage: Lineage, system: str, environment: str) -> str:
     data = {"version": LINEAGE_VERSION, "system": system, "environment": environment}
     data.update(to_data(lineage))
     return canonical_json(data)
+
+
+def lineage_text(system: ir.System, fmt: str) -> str:
+    """``mlplane graph --view lineage``: the environment's lineage as json, dot or mermaid."""
+    graph = lineage(system)
+    title = f"{system.name}-{system.environment.name}-lineage"
+    if fmt == "dot":
+        return render_dot(graph, title)
+    if fmt == "mermaid":
+        return render_mermaid(graph)
+    return render_lineage_json(graph, system.name, system.environment.name)
