@@ -51,7 +51,7 @@ DEMO_ENV    ?= prod
 AWS_ENV     ?= prod-aws
 
 .PHONY: help print-python venv install judges judges-status lint ruff typecheck test test-fast \
-        generate demo bench clean distclean
+        generate demo report bench clean distclean
 
 help: ## show this list
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -169,6 +169,11 @@ demo: install ## validate, explain, build dev and AWS, plan the example (EXAMPLE
 	else echo "($(EXAMPLE) has no environment '$(AWS_ENV)': no AWS build)"; fi
 	@# Last: what a first deployment would create (offline: no cluster, no credentials).
 	$(VENV_BIN)/mlplane plan $(EXAMPLE) --env $(DEMO_ENV) --base none
+
+# The governance reports of the example, one file per environment (HTML: open it in a browser).
+REPORT_FORMAT ?= html
+report: install ## write the example's governance reports into build/report (EXAMPLE=, REPORT_FORMAT=html|markdown|json)
+	$(VENV_BIN)/mlplane report $(EXAMPLE) --out build/report --format $(REPORT_FORMAT) --lower
 
 bench: install ## run the benchmarks (benchmarks/run.py)
 	@if [ ! -f benchmarks/run.py ]; then echo "error: benchmarks/run.py not found." >&2; exit 1; fi

@@ -43,9 +43,23 @@ INSTALL_HINTS: dict[str, str] = {
     "kubernetes-validate": "PyPI 'kubernetes-validate' (pyproject's test extra)",
     "opa": "Go module github.com/open-policy-agent/opa, built into .judges/bin with the local Go",
     "actionlint": "Go module github.com/rhysd/actionlint, built into .judges/bin with the local Go",
+    "chromium": "Debian package 'chromium' (apt-get install --no-install-recommends chromium)",
+    "mermaid": "npm package 'mermaid' in .judges/mermaid (npm install --prefix .judges/mermaid "
+    "--ignore-scripts mermaid@VERSION; see tools/install-judges.sh)",
 }
 
-JUDGES: tuple[str, ...] = tuple(INSTALL_HINTS)
+FILE_JUDGES: dict[str, Path] = {
+    "mermaid": REPO_ROOT
+    / ".judges"
+    / "mermaid"
+    / "node_modules"
+    / "mermaid"
+    / "dist"
+    / "mermaid.min.js",
+}
+"""Judges that are files a judge runs (Mermaid's parser and renderer run inside chromium)."""
+
+JUDGES: tuple[str, ...] = tuple(name for name in INSTALL_HINTS if name not in FILE_JUDGES)
 
 # The arguments that make a judge print its version, when not ``--version``.
 VERSION_ARGS: dict[str, tuple[str, ...]] = {"opa": ("version",)}
@@ -66,8 +80,11 @@ def find_judge(name: str) -> str | None:
 
 
 def require_judge(name: str) -> str:
-    """Path of the judge's executable; skips the test (fails it under CI=true) if missing."""
+    """Path of the judge's executable (or file, :data:`FILE_JUDGES`); skips the test (fails it
+    under CI=true) if missing."""
     path = find_judge(name)
+    if name in FILE_JUDGES:
+        path = str(FILE_JUDGES[name]) if FILE_JUDGES[name].is_file() else None
     if path is not None:
         return path
     hint = INSTALL_HINTS.get(name, "see tools/install-judges.sh")

@@ -7,6 +7,9 @@
 #   amtool                                          Debian package `prometheus-alertmanager`, only when root
 #   opa                                             Go module, built with the local Go into .judges/bin
 #   actionlint                                      Go module, built with the local Go into .judges/bin
+#   chromium                                        Debian package `chromium`, only when root (HTML report)
+#   mermaid                                         npm package `mermaid`, into .judges/mermaid (its parser
+#                                                   and renderer run inside chromium: the report's Mermaid)
 #
 # Idempotent and quiet on success: it prints one table of the judges and their versions.
 # Under CI=true a missing judge is an error (exit 1); elsewhere it is reported and tests skip.
@@ -16,7 +19,7 @@
 #
 # Environment: VENV (default .venv), JUDGES_DIR (default .judges), CHECKOV_SPEC, CHECKOV_PYTHON,
 # OPA_VERSION (the pinned github.com/open-policy-agent/opa release), ACTIONLINT_VERSION (the pinned
-# github.com/rhysd/actionlint release).
+# github.com/rhysd/actionlint release), MERMAID_VERSION (the pinned npm `mermaid` release).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -30,6 +33,8 @@ CHECKOV_PYTHON=${CHECKOV_PYTHON:-$VENV/bin/python}
 PYPI_JUDGES=(zizmor check-jsonschema kubernetes-validate)
 OPA_VERSION=${OPA_VERSION:-v1.22.4}
 ACTIONLINT_VERSION=${ACTIONLINT_VERSION:-v1.7.12}
+MERMAID_VERSION=${MERMAID_VERSION:-12.4.0}
+MERMAID_JS=$JUDGES_DIR/mermaid/node_modules/mermaid/dist/mermaid.min.js
 
 is_ci() { [[ ${CI:-} =~ ^([Tt]rue|TRUE|1|yes)$ ]]; }
 
@@ -55,6 +60,8 @@ judge_path() {
     amtool) path=$(command -v amtool || true) ;;
     opa) path=$JUDGES_DIR/bin/opa ;;
     actionlint) path=$JUDGES_DIR/bin/actionlint ;;
+    chromium) path=$(command -v chromium || true) ;;
+    mermaid) [[ -f $MERMAID_JS ]] && echo "$MERMAID_JS"; return 0 ;;
     *) path=$VENV/bin/$1 ;;
   esac
   if [[ -n $path && -x $path ]]; then echo "$path"; fi
@@ -149,9 +156,33 @@ install_actionlint() {
     quietly go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
 }
 
+# chromium (the Debian package) opens the HTML report headless: it must render, draw the lineage
+# SVG and log no error (tests/test_report_judges.py drives it over the DevTools protocol).
+install_chromium() {
+  install_debian_judge chromium chromium
+}
+
+# mermaid (npm) parses and renders the Markdown report's Mermaid block inside chromium. Only its
+# files are needed: no install scripts run, and no browser is downloaded.
+install_mermaid() {
+  [[ -n $(judge_path mermaid) ]] && return 0
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "install-judges: skipping mermaid: no npm on PATH (Debian package 'npm')." >&2
+    return 0
+  fi
+  mkdir -p "$JUDGES_DIR/mermaid"
+  quietly npm install --prefix "$JUDGES_DIR/mermaid" --ignore-scripts --no-audit --no-fund \
+    --no-save "mermaid@$MERMAID_VERSION"
+}
+
 # First version-looking token of `JUDGE --version` (`opa version`).
 judge_version() {
   local out flag=--version
+  if [[ $(basename "$1") == mermaid.min.js ]]; then
+    out=$(grep -o '"version": *"[^"]*"' "$(dirname "$1")/../package.json" | head -1)
+    if [[ $out =~ ([0-9]+\.[0-9]+(\.[0-9]+)?) ]]; then echo "${BASH_REMATCH[1]}"; else echo "?"; fi
+    return 0
+  fi
   [[ $(basename "$1") == opa ]] && flag=version
   out=$("$1" "$flag" 2>&1 </dev/null) || { echo "broken"; return 0; }
   if [[ $out =~ ([0-9]+\.[0-9]+(\.[0-9]+)?) ]]; then echo "${BASH_REMATCH[1]}"; else echo "?"; fi
@@ -160,7 +191,7 @@ judge_version() {
 print_table() {
   local name path missing=0
   printf '%-20s %-10s %s\n' judge version path
-  for name in promtool amtool checkov opa actionlint "${PYPI_JUDGES[@]}"; do
+  for name in promtool amtool checkov opa actionlint chromium mermaid "${PYPI_JUDGES[@]}"; do
     path=$(judge_path "$name")
     if [[ -n $path ]]; then
       printf '%-20s %-10s %s\n' "$name" "$(judge_version "$path")" "$path"
@@ -180,6 +211,8 @@ main() {
     install_amtool
     install_opa
     install_actionlint
+    install_chromium
+    install_mermaid
   fi
   if ! print_table; then
     if is_ci; then
