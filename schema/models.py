@@ -195,6 +195,11 @@ class KubernetesSettings(Spec):
     """Where the hosts named in data source and artifact URIs are, for NetworkPolicy egress
     (which cannot name hosts): cidr:ADDRESS/PREFIX, namespace:NAME or internet (public
     addresses only). A host named nowhere here is reached on its port at any address."""
+    mesh: Literal["istio", "linkerd", "none"] | None = None
+    """How traffic between pods is encrypted when security.encryption.inTransit is required:
+    istio (sidecars, PeerAuthentication STRICT) or linkerd (proxies, all-authenticated inbound
+    policy), installed on the cluster; none says knowingly that nothing encrypts it (refused
+    in production)."""
 
 
 class AwsVpc(Spec):

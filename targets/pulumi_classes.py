@@ -165,6 +165,7 @@ _KUBERNETES: Mapping[str, PythonClass] = MappingProxyType(
             _crd("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"),
             _crd("external-secrets.io/v1", "ExternalSecret"),
             _crd("external-secrets.io/v1", "SecretStore"),
+            _crd("security.istio.io/v1", "PeerAuthentication"),
         ]
     )
 )

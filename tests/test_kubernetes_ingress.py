@@ -41,6 +41,9 @@ def public(ingress: str | None, *, in_transit: str = "required") -> str:
     if ingress is not None:
         block += f"      ingress: {ingress}\n"
     text = with_allows(BASE.replace(RESOURCES, block), INTERNET)
+    # prod's pods talk through Linkerd (inTransit enforced; it leaves the Ingress alone)
+    prod = "  prod:\n    target: kubernetes\n"
+    text = text.replace(prod, prod + "    kubernetes: {mesh: linkerd}\n")
     return text + f"  encryption: {{atRest: required, inTransit: {in_transit}}}\n"
 
 

@@ -54,6 +54,7 @@ CRD_KINDS = {
     ("monitoring.coreos.com/v1", "PrometheusRule"),
     ("external-secrets.io/v1", "ExternalSecret"),
     ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"),
+    ("security.istio.io/v1", "PeerAuthentication"),
 }
 
 
@@ -818,9 +819,23 @@ CRD_SCHEMAS: dict[str, dict[str, Any]] = {
                     path=STR,
                     interval=DURATION,
                     scheme={"enum": ["http", "https"]},
+                    # under Istio STRICT mTLS: the certificates an Istio sidecar writes
+                    tlsConfig=_obj(
+                        ("caFile", "certFile", "keyFile"),
+                        caFile=STR,
+                        certFile=STR,
+                        keyFile=STR,
+                        insecureSkipVerify={"type": "boolean"},
+                    ),
                 ),
             },
         ),
+    ),
+    # tests/test_kubernetes_mesh.py checks it against the upstream CRD (istio.io/api)
+    "PeerAuthentication": _crd(
+        "security.istio.io/v1",
+        "PeerAuthentication",
+        _obj(("mtls",), mtls=_obj(("mode",), mode={"enum": ["STRICT"]})),
     ),
     "PrometheusRule": _crd(
         "monitoring.coreos.com/v1",

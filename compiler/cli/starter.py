@@ -51,7 +51,9 @@ environments:
   dev:
     target: kubernetes                   # a local kind/minikube cluster or any cluster
     residency: eu                        # where it runs: checked against the data's residency
-    kubernetes: {{context: kind-mlplane}}  # namespace defaults to <name>-dev
+    kubernetes:
+      context: kind-mlplane              # namespace defaults to <name>-dev
+      mesh: none                         # kind runs no mesh: plain pod traffic, said
     overrides:                           # deep-merged over the base spec for this environment
       models:
         model:
@@ -61,7 +63,10 @@ environments:
     target: kubernetes
     production: true                     # the strictest policies apply
     residency: eu
-    kubernetes: {{context: prod, namespace: {name}}}
+    kubernetes:
+      context: prod
+      namespace: {name}
+      mesh: istio                        # or linkerd: encrypts traffic between pods
 
 dataSources:
   events:

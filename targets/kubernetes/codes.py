@@ -64,3 +64,9 @@ INGRESS_TLS_MISSING = register_code(
     "kubernetes-ingress-tls-missing",
     "a public model's Ingress has no TLS (an error in production or when inTransit is required)",
 )
+IN_TRANSIT_NOT_ENFORCED = register_code(
+    "kubernetes-in-transit-not-enforced",
+    "inTransit encryption is required but no mesh encrypts pod traffic (a warning; an error "
+    "when a production environment says kubernetes.mesh: none)",
+    Severity.WARNING,
+)

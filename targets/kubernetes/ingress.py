@@ -19,7 +19,7 @@ from typing import Any
 
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import SpecPath
-from mlplane.targets.kubernetes import codes, names, network
+from mlplane.targets.kubernetes import codes, mesh, names, network
 from mlplane.targets.kubernetes.context import Lowering
 
 INGRESS_API = "networking.k8s.io/v1"
@@ -29,6 +29,7 @@ SOLVER_LABELS = {"acme.cert-manager.io/http01-solver": "true"}
 SOLVER_PORT = 8089
 """cert-manager's ACME HTTP-01 solver pods: their label and listen port."""
 SOLVER_POLICY = "mlplane-allow-acme-http01-solver"
+NGINX_CLASS = "nginx"
 
 
 def public_ingress(lowering: Lowering, model: ir.Model, spec: ir.Ingress) -> dict[str, Any]:
@@ -42,12 +43,26 @@ def public_ingress(lowering: Lowering, model: ir.Model, spec: ir.Ingress) -> dic
     metadata = lowering.metadata(
         model.name, names.workload_labels(lowering.system, model, names.SERVING)
     )
+    annotations = mesh_annotations(lowering, model, spec)
     if spec.tls is not None:
         body["tls"] = [{"hosts": [spec.host], "secretName": secret_name(model, spec.tls)}]
-        annotations = issuer_annotations(spec.tls)
-        if annotations:
-            metadata["annotations"] = annotations
+        annotations.update(issuer_annotations(spec.tls))
+    if annotations:
+        metadata["annotations"] = annotations
     return {"apiVersion": INGRESS_API, "kind": "Ingress", "metadata": metadata, "spec": body}
+
+
+def mesh_annotations(lowering: Lowering, model: ir.Model, spec: ir.Ingress) -> dict[str, str]:
+    """Under Istio STRICT mTLS, ingress-nginx (class ``nginx``, itself in the mesh) must send
+    to the Service, not to pod addresses, with the Service's host name, so its sidecar
+    recognises the destination and speaks mutual TLS to it."""
+    if mesh.mesh_of(lowering) != mesh.ISTIO or spec.class_name != NGINX_CLASS:
+        return {}
+    host = f"{model.name}.{lowering.namespace}.svc.cluster.local"
+    return {
+        "nginx.ingress.kubernetes.io/service-upstream": "true",
+        "nginx.ingress.kubernetes.io/upstream-vhost": host,
+    }
 
 
 def secret_name(model: ir.Model, tls: ir.IngressTls) -> str:

@@ -19,6 +19,7 @@ from mlplane.targets.kubernetes import (
     checks,
     codes,
     ingress,
+    mesh,
     names,
     network,
     rollouts,
@@ -64,6 +65,7 @@ def lower_system(lowering: Lowering) -> str:
     lowering.add_component(root, names.SYSTEM_COMPONENT_TYPE, origin, None)
     env_path = ("environments", system.environment.name, "kubernetes", "namespace")
     lowering.add(lowering.namespace_resource, namespace(lowering), lowering.origin(env_path), root)
+    mesh.lower_mesh(lowering, root)
     if system.security.default_deny:
         network.lower_namespace_policies(lowering, root)
         ingress.lower_solver_policy(lowering, root)
@@ -96,16 +98,18 @@ def lower_slo_rules(lowering: Lowering, root: str) -> None:
 
 
 def namespace(lowering: Lowering) -> dict[str, Any]:
-    """The Namespace, labelled so that Pod Security admission enforces ``restricted``."""
+    """The Namespace, labelled so that Pod Security admission enforces ``restricted``, and
+    for the environment's mesh (``mesh.py``)."""
     labels = dict(names.system_labels(lowering.system))
     for mode in POD_SECURITY_MODES:
         labels[f"pod-security.kubernetes.io/{mode}"] = "restricted"
         labels[f"pod-security.kubernetes.io/{mode}-version"] = "latest"
-    return {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {"name": lowering.namespace, "labels": labels},
-    }
+    labels.update(mesh.namespace_labels(lowering))
+    metadata: dict[str, Any] = {"name": lowering.namespace, "labels": labels}
+    annotations = mesh.namespace_annotations(lowering)
+    if annotations:
+        metadata["annotations"] = annotations
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
 
 
 def lower_model(
@@ -260,6 +264,10 @@ def _add_training(
     shared = tuple(n for n in needs if n != names.logical(model.name, "serviceaccount"))
     inputs, secret_needs = _pod_inputs(model, config, sources)
     body = training.cron_job(lowering, model, spec, inputs)
+    annotations = mesh.job_pod_annotations(lowering)
+    if annotations:
+        pod = body["spec"]["jobTemplate"]["spec"]["template"]["metadata"]
+        pod["annotations"] = {**pod.get("annotations", {}), **annotations}
     origin = lowering.origin(("models", model.name, "training"))
     logical = names.logical(model.name, "cronjob")
     lowering.add(logical, body, origin, parent, (*own, *shared, *secret_needs))

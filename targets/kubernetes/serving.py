@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from mlplane.compiler.core import ir
-from mlplane.targets.kubernetes import names, pods, rollouts, servers
+from mlplane.targets.kubernetes import mesh, names, pods, rollouts, servers
 from mlplane.targets.kubernetes.context import Lowering
 
 RPS_METRIC = "http_requests_per_second"
@@ -225,9 +225,10 @@ def disruption_budget(lowering: Lowering, model: ir.Model) -> dict[str, Any]:
 
 
 def service_monitor(lowering: Lowering, model: ir.Model) -> dict[str, Any]:
-    """Scrapes the runtime's metrics port and path (``servers.py``). A Rollout's pods carry
-    ``rollouts-pod-template-hash``; ``podTargetLabels`` copies it onto every series, so the
-    rollout analysis can read the new version's pods apart from the stable ones."""
+    """Scrapes the runtime's metrics port and path (``servers.py``), over Istio's mutual TLS
+    under an Istio mesh (``mesh.py``). A Rollout's pods carry ``rollouts-pod-template-hash``;
+    ``podTargetLabels`` copies it onto every series, so the rollout analysis can read the new
+    version's pods apart from the stable ones."""
     spec: dict[str, Any] = {
         "selector": {"matchLabels": names.selector(model.name, names.SERVING)},
         "namespaceSelector": {"matchNames": [lowering.namespace]},
@@ -237,6 +238,7 @@ def service_monitor(lowering: Lowering, model: ir.Model) -> dict[str, Any]:
                 "path": servers.metrics_path(model),
                 "interval": SCRAPE_INTERVAL,
                 "scheme": "http",
+                **(mesh.scrape_tls(lowering) or {}),
             }
         ],
     }

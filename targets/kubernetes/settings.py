@@ -26,6 +26,8 @@ class KubernetesSettings(ir.TargetSettings):
     """Where the ingress controller runs; ``from: internet`` admits this namespace."""
     hosts: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """Host name → where it is (``cidr:``, ``namespace:``, ``internet``), sorted by host."""
+    mesh: str | None = None
+    """``istio``, ``linkerd``, ``none`` (said knowingly) or None (not said): see ``mesh.py``."""
 
 
 UNSET = KubernetesSettings()
@@ -39,7 +41,7 @@ def settings(environment: spec.Environment) -> KubernetesSettings:
     monitoring = kube.monitoring
     if monitoring is None:
         return KubernetesSettings(
-            kube.context, ingress_namespace=kube.ingress_namespace, hosts=hosts
+            kube.context, ingress_namespace=kube.ingress_namespace, hosts=hosts, mesh=kube.mesh
         )
     return KubernetesSettings(
         kube.context,
@@ -48,6 +50,7 @@ def settings(environment: spec.Environment) -> KubernetesSettings:
         tuple(sorted(monitoring.labels.items())),
         ingress_namespace=kube.ingress_namespace,
         hosts=hosts,
+        mesh=kube.mesh,
     )
 
 
