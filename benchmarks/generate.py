@@ -487,8 +487,10 @@ def _serving(
         )
     elif strategy == "shadow" or rng.random() < 0.5:
         serving["rollout"] = {"strategy": strategy}
-    if public:
+    if public:  # a public model's Ingress names its host, with TLS (required in production)
         serving["exposure"] = "public"
+        tls = {"clusterIssuer": "letsencrypt"}
+        serving["ingress"] = {"host": f"{name}.models.acme.example", "tls": tls}
     elif rng.random() < 0.2:
         serving["exposure"] = "internal"
     if runtime == "triton":

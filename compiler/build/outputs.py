@@ -15,8 +15,7 @@ and nothing records a time. ``check=True`` builds in memory and compares with th
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import date
 from functools import cache
@@ -27,17 +26,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from mlplane import __version__
-from mlplane.compiler.build.pipeline import CompileResult, compile_spec, target_of
-from mlplane.compiler.build.writer import (
-    check_ancestors,
-    check_destination,
-    check_tree,
-    output_lock,
-    read_tree,
-    replace_tree,
-    sha256,
-    special_files,
-)
+from mlplane.compiler.build.pipeline import CompileResult, target_of
+from mlplane.compiler.build.writer import check_tree, read_tree, sha256, special_files
 from mlplane.compiler.core import canonical, plugins, safe_read
 from mlplane.compiler.core.diagnostics import Diagnostics, Location
 from mlplane.compiler.core.graph import ResourceGraph
@@ -64,11 +54,14 @@ class BuildResult:
 
     compiled: CompileResult
     out_dir: Path
+    environment: str = ""
     files: tuple[str, ...] = ()
     """Every file of the output, relative to ``out_dir``, sorted (``manifest.json`` included)."""
     findings: tuple[tuple[str, Finding], ...] = ()
     """``--check``: (path, finding) for each file that is not current, sorted by path."""
     checked: bool = False
+    written: tuple[str, ...] = ()
+    """The files the build wrote; the others held the same bytes already and were kept."""
 
     @property
     def diagnostics(self) -> Diagnostics:
@@ -105,38 +98,58 @@ def build(
     build may replace is unknown) and :class:`BuildError` (a bug).
     """
     out = out_dir if out_dir is not None else default_out_dir(env)
-    compiled = compile_spec(target_path, [env], policies=policies, today=today, lower=policies)
-    result = BuildResult(compiled, out, checked=check)
-    files = _outputs(compiled, env) if compiled.ok else None
-    if files is None:
-        return result
-    result.files = tuple(sorted(files))
-    check_ancestors(out)
-    # --check must not create directories: with no parent there is no output and no rival build.
-    guard = output_lock(out) if not check or out.parent.is_dir() else contextlib.nullcontext()
-    with guard:
-        previous = _recorded_hashes(out, strict=not check)
-        listed = None if previous is None else frozenset(previous) | {MANIFEST}
-        check_destination(out, listed, replacing=not check)
-        if check:
-            result.findings = compare(out, files)
-        else:
-            replace_tree(out, files)
-    return result
+    _, results = build_many(
+        target_path, [env], lambda _: out, check, policies=policies, today=today
+    )
+    return results[0]
 
 
-def _outputs(compiled: CompileResult, env: str) -> dict[str, bytes] | None:
-    """Every file of the output, in memory; None (with diagnostics) when lowering failed."""
-    system = compiled.systems[env]
-    target = _target_of(system, compiled.diagnostics)
-    if target is None:
-        return None
-    graph = compiled.graphs.get(env)
-    if graph is None:  # lowered by the policy stage when the build ran the policies
-        graph = target.lower(system, compiled.diagnostics)
-    if graph is None or compiled.diagnostics.has_errors:
-        return None
-    root = compiled.document.root if compiled.document else None
+def build_many(
+    target_path: Path,
+    environments: Sequence[str] | None,
+    out_dir_of: Callable[[str], Path] = default_out_dir,
+    check: bool = False,
+    *,
+    policies: bool = False,
+    today: date | None = None,
+    workers: int | None = None,
+) -> tuple[CompileResult, list[BuildResult]]:
+    """Build each of ``environments`` (None: every environment of the spec) into
+    ``out_dir_of(name)`` from one compile of the spec, the environments lowered in parallel
+    (``compiler/build/environments.py``); each output is replaced atomically, and none when any
+    environment fails. One result per environment, in order (in name order for None; none when
+    the spec failed before its environments were known); they share the compile, whose
+    diagnostics are those of every environment (returned first, also when there is no result)."""
+    from mlplane.compiler.build.environments import build_environments
+
+    run = build_environments(
+        target_path,
+        environments,
+        out_dir_of,
+        check=check,
+        policies=policies,
+        today=today,
+        workers=workers,
+    )
+    names = [request.environment for request in run.requests]
+    if not names:
+        names = list(environments) if environments is not None else sorted(run.compiled.systems)
+    results: list[BuildResult] = []
+    for name in names:
+        result = BuildResult(run.compiled, out_dir_of(name), name, checked=check)
+        outcome = run.outcomes.get(name)
+        if outcome is not None and outcome.files:
+            result.files = outcome.files
+            result.findings = outcome.findings
+            result.written = outcome.written if run.compiled.ok and not check else ()
+        results.append(result)
+    return run.compiled, results
+
+
+def output_files(
+    system: System, graph: ResourceGraph, target: plugins.Target, root: Path | None
+) -> dict[str, bytes]:
+    """Every file of one environment's output, in memory (``root``: the spec's directory)."""
     system, graph = _rebased(system, graph, root)
     texts = _emitted(system, graph, target)
     return _with_manifest(system, graph, texts)
@@ -198,7 +211,7 @@ def manifest_json(system: System, graph: ResourceGraph, files: Mapping[str, byte
     return canonical.canonical_json(document)
 
 
-def _recorded_hashes(out_dir: Path, strict: bool = False) -> dict[str, str] | None:
+def recorded_hashes(out_dir: Path, strict: bool = False) -> dict[str, str] | None:
     """Path -> SHA-256 from an existing ``manifest.json`` written by mlplane, else None.
 
     The manifest is read as every file mlplane reads back (``compiler/core/safe_read.py``): a
@@ -258,7 +271,7 @@ def compare(out_dir: Path, files: Mapping[str, bytes]) -> tuple[tuple[str, Findi
     the hash its manifest recorded; *missing*, *extra*; *not-a-file*: a symlink or special file.
     """
     on_disk = read_tree(out_dir)
-    recorded = _recorded_hashes(out_dir) or {}
+    recorded = recorded_hashes(out_dir) or {}
     findings: dict[str, Finding] = {path: "not-a-file" for path in special_files(out_dir)}
     for path in sorted(set(files) | set(on_disk)):
         if path in findings:

@@ -127,6 +127,7 @@ def compile_spec(
     policy_dirs: Sequence[Path] = (),
     lower: bool = False,
     check_targets: bool = False,
+    graph_stage: GraphStage | None = None,
 ) -> CompileResult:
     """Compile the spec at ``target`` for ``environments`` (all when None).
 
@@ -135,6 +136,8 @@ def compile_spec(
     ``lower`` as well, lower each environment and run the graph rules on its graph. With
     ``check_targets``, report what each environment's target would refuse to lower, without
     lowering (``plugins.check_target``; ``lower`` needs no such flag: it checks first).
+    ``graph_stage`` replaces the lowering and graph rules of ``lower`` (``mlplane build`` of
+    several environments lowers each in a worker process: ``compiler/build/environments.py``).
     """
     with no_cyclic_gc():
         diagnostics = Diagnostics()
@@ -151,6 +154,7 @@ def compile_spec(
             policy_dirs=policy_dirs,
             lower=lower,
             check_targets=check_targets,
+            graph_stage=graph_stage,
         )
 
 
@@ -181,6 +185,7 @@ def compile_document(
     policy_dirs: Sequence[Path] = (),
     lower: bool = False,
     check_targets: bool = False,
+    graph_stage: GraphStage | None = None,
 ) -> CompileResult:
     """Compile an already loaded ``document`` (see :func:`compile_spec`).
 
@@ -199,7 +204,8 @@ def compile_document(
     judges: list[Stage] = [_target_stage] if check_targets else []
     if policies:
         dirs = tuple(policy_dirs)
-        judges.append(partial(_policy_stage, today=today, policy_dirs=dirs, lower=lower))
+        lowering = (graph_stage or _graph_policies) if lower else None
+        judges.append(partial(_policy_stage, today=today, policy_dirs=dirs, lowering=lowering))
     for stage in front:
         stage(result, document, environments)
     if not diagnostics.has_errors:
@@ -412,7 +418,7 @@ def _policy_stage(
     *,
     today: date | None,
     policy_dirs: tuple[Path, ...],
-    lower: bool = False,
+    lowering: GraphStage | None = None,
 ) -> None:
     from mlplane.compiler.policy.engine import PolicyRun
     from mlplane.compiler.policy.rego import RegoSource
@@ -425,8 +431,8 @@ def _policy_stage(
             run.check(system, result.diagnostics, result.waived)
     finally:
         rego.close()  # the Rego sandbox process ends with the policy stage
-    if lower and not result.diagnostics.has_errors:
-        _graph_policies(result, run)
+    if lowering is not None and not result.diagnostics.has_errors:
+        lowering(result, run)
     run.finish(result.diagnostics)
 
 
@@ -461,3 +467,5 @@ def target_of(system: ir.System, diagnostics: Diagnostics) -> plugins.Target | N
 
 
 Stage = Callable[[CompileResult, Document, Sequence[str] | None], None]
+GraphStage = Callable[[CompileResult, "PolicyRun"], None]
+"""Lowers the compiled systems and runs the graph rules of ``PolicyRun`` on their graphs."""

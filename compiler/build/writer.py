@@ -7,6 +7,14 @@ Two writers:
   atomic), read back and verified, then swapped in: one ``renameat2(RENAME_EXCHANGE)`` on
   Linux, elsewhere old aside, new in, old removed (a failure of the second rename puts the old
   tree back). Any failure before the swap leaves the destination byte-identical.
+  It is :func:`stage_tree` (staging only; a build of several environments stages each in its
+  own worker process) followed by :func:`swap_in`.
+
+Incremental: a file whose bytes are already those of the destination's file (a regular file
+with one link and no permission beyond 0644, compared byte for byte, not by its recorded hash, so a hand-edit
+is never kept) is not written again but hard-linked into the staging tree: after the swap it is
+the same inode, with its old modification time, and only changed files were written (and
+fsynced). Where links are not possible the file is written.
 
 Paths come from emitters, which may (through a bug) carry spec text into a file name, so every
 relative path is checked first (:func:`check_relative_path`): no absolute paths, no ``..``, no
@@ -32,6 +40,7 @@ import shutil
 import stat
 import tempfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 RUNTIME_DIRECTORIES = frozenset({"venv", "__pycache__"})
@@ -40,6 +49,7 @@ skipped by the symlink scan and by :func:`read_tree`, and removed with the old t
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _DIRECTORY_MODE = 0o755
+_FILE_MODE = 0o644
 
 
 class UnsafePathError(Exception):
@@ -157,10 +167,14 @@ def output_lock(out_dir: Path) -> Iterator[Path]:
 def _acquire(lock_path: Path) -> int:
     for _ in range(100):
         try:
-            handle = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            handle = os.open(
+                lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644
+            )
         except OSError as error:
             if error.errno == errno.ELOOP:
-                raise UnsafePathError(f"{lock_path} is a symbolic link; refusing to use it") from None
+                raise UnsafePathError(
+                    f"{lock_path} is a symbolic link; refusing to use it"
+                ) from None
             raise
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -235,33 +249,95 @@ def check_ancestors(out_dir: Path) -> None:
             raise UnsafePathError(f"{ancestor} is a symbolic link; refusing to write through it")
 
 
-def replace_tree(out_dir: Path, files: Mapping[str, bytes]) -> None:
-    """Make ``out_dir`` hold exactly ``files``, atomically (see the module docstring).
+def replace_tree(out_dir: Path, files: Mapping[str, bytes]) -> tuple[str, ...]:
+    """Make ``out_dir`` hold exactly ``files``, atomically (see the module docstring); the
+    files actually written (the others were unchanged and are kept, see :func:`stage_tree`).
 
     The caller holds :func:`output_lock` and has run :func:`check_destination`.
+    """
+    remove_leftovers(out_dir)
+    staged = stage_tree(out_dir, files)
+    swap_in(staged.path, out_dir)
+    return staged.written
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A verified tree next to its destination, not yet swapped in."""
+
+    path: Path
+    written: tuple[str, ...]
+    """The files written afresh; the others were hard-linked from the destination."""
+
+
+def stage_tree(out_dir: Path, files: Mapping[str, bytes]) -> Staged:
+    """Write ``files`` into a new temporary directory next to ``out_dir``, linking the files
+    whose bytes ``out_dir`` already holds, and verify it; removed again on any failure.
+
+    The caller holds :func:`output_lock`, has run :func:`check_destination` and, once per
+    build, :func:`remove_leftovers`.
     """
     check_tree(files)
     parent = out_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
-    _remove_leftovers(out_dir)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=parent))
+    written: list[str] = []
     try:
         for relative, data in sorted(files.items()):
-            _write_file(staging, relative, data)
+            if not _link_unchanged(out_dir, staging, relative, data):
+                _write_file(staging, relative, data)
+                written.append(relative)
         _verify(staging, files)
         os.chmod(staging, _DIRECTORY_MODE)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Staged(staging, tuple(written))
+
+
+def swap_in(staging: Path, out_dir: Path) -> None:
+    """Put the staged tree at ``out_dir`` atomically (:func:`_swap`) and sync the directory."""
+    try:
         _swap(staging, out_dir)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-    _fsync_directory(parent)
+    _fsync_directory(out_dir.parent)
+
+
+def _link_unchanged(out_dir: Path, staging: Path, relative: str, data: bytes) -> bool:
+    """Hard-link ``out_dir/relative`` into ``staging`` when it holds exactly ``data``."""
+    current = out_dir.joinpath(*relative.split("/"))
+    try:
+        status = os.lstat(current)
+        if not _linkable(status, len(data)):
+            return False
+        handle = os.open(current, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(handle, "rb") as stream:
+            if stream.read(len(data) + 1) != data:
+                return False
+        target = staging.joinpath(*relative.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True, mode=_DIRECTORY_MODE)
+        os.link(current, target, follow_symlinks=False)
+    except OSError:
+        return False  # absent, unreadable, or no hard links here: written afresh
+    return True
+
+
+def _linkable(status: os.stat_result, size: int) -> bool:
+    return (
+        stat.S_ISREG(status.st_mode)
+        and stat.S_IMODE(status.st_mode) & ~_FILE_MODE == 0  # no more than a fresh write gets
+        and status.st_nlink == 1
+        and status.st_size == size
+    )
 
 
 def _write_file(root: Path, relative: str, data: bytes) -> None:
     target = root.joinpath(*relative.split("/"))
     target.parent.mkdir(parents=True, exist_ok=True, mode=_DIRECTORY_MODE)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    handle = os.open(target, flags, 0o644)
+    handle = os.open(target, flags, _FILE_MODE)
     with os.fdopen(handle, "wb") as stream:
         stream.write(data)
         stream.flush()
@@ -272,9 +348,11 @@ def _verify(staging: Path, files: Mapping[str, bytes]) -> None:
     """Read the staged tree back: exactly ``files``, regular files, the intended bytes."""
     written = read_tree(staging)
     if set(written) != set(files):
-        raise OSError(f"the staged output differs from the plan: {sorted(set(written) ^ set(files))}")
+        raise OSError(
+            f"the staged output differs from the plan: {sorted(set(written) ^ set(files))}"
+        )
     for relative, data in files.items():
-        if sha256(written[relative]) != sha256(data):
+        if written[relative] != data:
             raise OSError(f"{relative} was not written intact")
 
 
@@ -316,7 +394,7 @@ def _exchange(first: Path, second: Path) -> bool:
     raise OSError(code, os.strerror(code), str(second))
 
 
-def _remove_leftovers(out_dir: Path) -> None:
+def remove_leftovers(out_dir: Path) -> None:
     """Staging and set-aside trees of a build that was killed (we hold the lock: none is live)."""
     for prefix in (f".{out_dir.name}.tmp-", f".{out_dir.name}.old-"):
         for leftover in out_dir.parent.glob(prefix + "*"):
@@ -359,7 +437,9 @@ def special_files(root: Path) -> list[str]:
 def _walk(root: Path) -> Iterator[str]:
     for directory, subdirectories, files in os.walk(root):
         subdirectories[:] = sorted(
-            d for d in subdirectories if d not in RUNTIME_DIRECTORIES and not Path(directory, d).is_symlink()
+            d
+            for d in subdirectories
+            if d not in RUNTIME_DIRECTORIES and not Path(directory, d).is_symlink()
         )
         for name in sorted(files):
             path = Path(directory, name)

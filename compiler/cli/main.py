@@ -210,14 +210,20 @@ def explain(path: Path, environment: str, show_origin: bool, fmt: str) -> None:
 @cli.command("build")
 @PATH_ARGUMENT
 @click.option(
-    "--env", "environment", required=True, metavar="NAME", help="The environment to build."
+    "--env",
+    "environments",
+    multiple=True,
+    metavar="NAME",
+    help="An environment to build (repeatable; several share one compile).",
 )
+@click.option("--all-envs", is_flag=True, help="Build every environment of the spec.")
 @click.option(
     "--out",
     "out_dir",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
-    help="The output directory (default: build/<env> below the current directory).",
+    help="The output directory (default: build/<env> below the current directory); with "
+    "several environments, the directory holding one <env> directory each.",
 )
 @click.option(
     "--check", is_flag=True, help="Write nothing; exit 1 unless the output directory is current."
@@ -226,29 +232,54 @@ def explain(path: Path, environment: str, show_origin: bool, fmt: str) -> None:
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 def build_command(
-    path: Path, environment: str, out_dir: Path | None, check: bool, fmt: str
+    path: Path,
+    environments: tuple[str, ...],
+    all_envs: bool,
+    out_dir: Path | None,
+    check: bool,
+    fmt: str,
 ) -> None:
-    """Build one environment: the Pulumi project, the target's files, resources.json and a
+    """Build environments: the Pulumi project, the target's files, resources.json and a
     manifest.json with the SHA-256 of every file.
 
-    The output is replaced atomically (a failure leaves it as it was), a lock makes a concurrent
-    build into the same directory fail at once, and the same spec always gives the same bytes.
-    Exits 0 when written (or, with --check, current), 1 when the spec has errors, the output is
+    Several environments (--env a --env b, or --all-envs) share one compile and are lowered in
+    parallel on the free cores. Each output is replaced atomically (a failure leaves every one as
+    it was), only files whose bytes changed are rewritten, a lock makes a concurrent build into
+    the same directory fail at once, and the same spec always gives the same bytes.
+    Exits 0 when written (or, with --check, current), 1 when the spec has errors, an output is
     not current or another build holds the lock, 2 on a usage error or an unusable --out.
 
     \b
     Examples:
       mlplane build examples/fraud-scoring --env dev
       mlplane build examples/fraud-scoring --env prod --out deploy/prod --check
+      mlplane build examples/fraud-scoring --all-envs --out deploy
     """
-    from mlplane.compiler.build.outputs import build
-    from mlplane.compiler.build.report import report_json, report_text, status
+    from mlplane.compiler.build.outputs import build_many, default_out_dir
+    from mlplane.compiler.build.report import (
+        report_json,
+        report_json_many,
+        report_text_many,
+        status,
+    )
     from mlplane.compiler.build.writer import OutputLockedError, UnsafePathError
     from mlplane.compiler.core import codes
     from mlplane.compiler.core.safe_read import ReadBackError
 
+    if all_envs == bool(environments):
+        raise click.UsageError("name the environments to build with --env NAME, or use --all-envs")
+    names = list(dict.fromkeys(environments)) if environments else None
+    single = names is not None and len(names) == 1
+
+    def out_of(name: str) -> Path:
+        if out_dir is None:
+            return default_out_dir(name)
+        return out_dir if single else out_dir / name
+
     try:
-        result = build(path, environment, out_dir, check=check, policies=True, today=date.today())
+        compiled, results = build_many(
+            path, names, out_of, check=check, policies=True, today=date.today()
+        )
     except UnknownEnvironmentError as error:
         raise click.UsageError(str(error)) from None
     except UnsafePathError as error:
@@ -259,9 +290,15 @@ def build_command(
     except ReadBackError as error:
         click.echo(f"mlplane: error: {error} [{codes.READ_BACK_INVALID}]", err=True)
         sys.exit(exits.FAILED)
-    text = report_json(result) if fmt == "json" else report_text(result, _use_color(sys.stdout))
+    if single and fmt == "json":
+        text = report_json(results[0])
+    elif fmt == "json":
+        text = report_json_many(compiled, results)
+    else:
+        text = report_text_many(compiled, results, _use_color(sys.stdout))
     click.echo(text, nl=False)
-    sys.exit(exits.OK if status(result) in ("written", "current") else exits.FAILED)
+    ok = bool(results) and all(status(r) in ("written", "current") for r in results)
+    sys.exit(exits.OK if ok else exits.FAILED)
 
 
 @cli.group("policies", invoke_without_command=True)

@@ -367,6 +367,17 @@ class PolicyRun:
                 raised = Raised(replace(finding, rule=rule.id), severity, rule.hint())
                 self._report(system, raised, waivers, diagnostics, waived)
 
+    @property
+    def used_waivers(self) -> frozenset[Location]:
+        """Where the waivers that covered a finding so far are written."""
+        return frozenset(self._used)
+
+    def graph_checked_elsewhere(self, used: Iterable[Location]) -> None:
+        """Record a :meth:`check_graph` run on a copy of this run (a build's worker process)
+        and the waivers it used, so that :meth:`finish` judges them as if run here."""
+        self._graphs_checked = True
+        self._used.update(used)
+
     def finish(self, diagnostics: Diagnostics) -> None:
         """Warn about waivers that matched nothing in any environment evaluated (a waiver for
         a graph rule only when a graph was checked)."""

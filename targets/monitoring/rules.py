@@ -26,6 +26,7 @@ missing altogether is caught by the absent-data alert instead.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from mlplane.compiler.core import ir, yamltext
@@ -149,11 +150,21 @@ def group_name(system: ir.System, sla: ir.Sla) -> str:
     return f"mlplane/{promql.safe_value(system.name)}/{promql.safe_value(sla.name)}"
 
 
-def prometheus_rules(system: ir.System) -> dict[str, Any]:
-    """The rule file of ``system`` as data: ``{"groups": [...]}``, one group per SLA, sorted."""
-    return {"groups": [sla_group(system, sla) for _, sla in sorted(system.slas.items())]}
+def prometheus_rules(
+    system: ir.System, computed: Mapping[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The rule file of ``system`` as data: ``{"groups": [...]}``, one group per SLA, sorted.
+    ``computed``: groups already built for this system, by group name (the build takes them
+    from the resource graph, so that one build computes each SLA's rules once)."""
+    known = computed or {}
+    return {
+        "groups": [
+            known.get(group_name(system, sla)) or sla_group(system, sla)
+            for _, sla in sorted(system.slas.items())
+        ]
+    }
 
 
-def rules_yaml(system: ir.System) -> str:
+def rules_yaml(system: ir.System, computed: Mapping[str, dict[str, Any]] | None = None) -> str:
     """The rule file as YAML text (without the generated-file header)."""
-    return yamltext.dump(prometheus_rules(system))
+    return yamltext.dump(prometheus_rules(system, computed))

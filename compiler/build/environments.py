@@ -1,0 +1,293 @@
+"""``mlplane build`` of several environments in one process, sharing the compile.
+
+    load, scan, schema, resolve, system policies      once, in this process
+        |-- fork --> lower env a, graph rules, emit, stage build/a   (a worker process)
+        |-- fork --> lower env b, ...                                  (another worker)
+        '--------->  lower env c, ...                                  (this process)
+    unmatched waivers, then: every environment swapped in, or none
+
+The front of the pipeline is the same for every environment, so it runs once. What follows is
+independent per environment: lowering, the graph rules, the emitters and staging the output
+(``compiler/build/writer.py``: written next to the destination, unchanged files hard-linked).
+It runs in forked worker processes on the cores the machine leaves free (the 1-minute load
+average), and in this process for the rest; a worker sends back its diagnostics, the waivers it
+used, the file list and where it staged, pickled through a pipe. A worker that fails in any way
+(an exception, a crash, a result that cannot be pickled) is replaced by doing its work here, so
+the result, and any exception, is what a sequential build gives: output depends only on the
+spec, never on how the work was spread. Forking happens only where it is safe (Linux, a single
+thread).
+
+After the workers, the waivers that matched no finding in any environment are reported
+(``PolicyRun.finish``); then, when there is no error anywhere, each environment's staged tree
+is swapped in atomically, one environment after the other; otherwise every staged tree is
+removed and no output changes. ``--check`` stages nothing: each worker compares.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import shutil
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from mlplane.compiler.build.pipeline import CompileResult, compile_spec, no_cyclic_gc, target_of
+from mlplane.compiler.build.writer import (
+    check_ancestors,
+    check_destination,
+    output_lock,
+    remove_leftovers,
+    stage_tree,
+    swap_in,
+)
+from mlplane.compiler.core.diagnostics import Diagnostics, Location
+
+if TYPE_CHECKING:
+    from mlplane.compiler.build.outputs import Finding
+    from mlplane.compiler.policy.engine import PolicyRun
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Request:
+    """One environment to build, and where."""
+
+    environment: str
+    out_dir: Path
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the work on one environment found (in a worker or here)."""
+
+    environment: str
+    diagnostics: Diagnostics
+    waived: Diagnostics
+    used: frozenset[Location] = frozenset()
+    files: tuple[str, ...] = ()
+    findings: tuple[tuple[str, Finding], ...] = ()
+    staged: Path | None = None
+    written: tuple[str, ...] = ()
+
+
+@dataclass
+class Run:
+    """The outcomes of one build of several environments, by environment."""
+
+    compiled: CompileResult
+    requests: list[Request] = field(default_factory=list)
+    """What was built, in order (empty when the spec failed before lowering)."""
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+
+def build_environments(
+    target_path: Path,
+    environments: Sequence[str] | None,
+    out_dir_of: Callable[[str], Path],
+    *,
+    check: bool = False,
+    policies: bool = False,
+    today: date | None = None,
+    workers: int | None = None,
+) -> Run:
+    """Compile once, then lower, emit and stage (or, with ``check``, compare) each of
+    ``environments`` (None: all) into ``out_dir_of(name)``, in up to ``workers`` forked
+    processes (None: the free cores); then swap every staged tree in when nothing failed.
+
+    Raises what :func:`mlplane.compiler.build.outputs.build` raises.
+    """
+    requests: list[Request] = []
+    outcomes: dict[str, Outcome] = {}
+    with contextlib.ExitStack() as locks:
+
+        def lower_all(compiled: CompileResult, run: PolicyRun | None) -> None:
+            names = environments if environments is not None else sorted(compiled.systems)
+            requests.extend(Request(name, out_dir_of(name)) for name in names)
+            _prepare(requests, check, locks)
+            count = free_cores() if workers is None else workers
+            for outcome in _spread(requests, count, lambda r: _work(compiled, run, r, check)):
+                outcomes[outcome.environment] = outcome
+                compiled.diagnostics.extend(outcome.diagnostics)
+                compiled.waived.extend(outcome.waived)
+                if run is not None:
+                    run.graph_checked_elsewhere(outcome.used)
+
+        try:
+            compiled = compile_spec(
+                target_path,
+                environments,
+                policies=policies,
+                today=today,
+                lower=policies,
+                graph_stage=lower_all,
+            )
+            if compiled.ok and not policies:
+                with no_cyclic_gc():
+                    lower_all(compiled, None)
+            if compiled.ok and not check:
+                for request in requests:
+                    staged = outcomes[request.environment].staged
+                    if staged is not None:
+                        swap_in(staged, request.out_dir)
+        finally:
+            for outcome in outcomes.values():  # not swapped in: nothing changes
+                if outcome.staged is not None:
+                    shutil.rmtree(outcome.staged, ignore_errors=True)
+    return Run(compiled, requests, outcomes)
+
+
+def _prepare(requests: Sequence[Request], check: bool, locks: contextlib.ExitStack) -> None:
+    """Refuse unusable destinations and lock them, before any work is spent on them."""
+    from mlplane.compiler.build.outputs import MANIFEST, recorded_hashes
+
+    for request in requests:
+        out = request.out_dir
+        check_ancestors(out)
+        created = _missing_ancestors(out)
+        locks.callback(_remove_empty, created)  # runs after the lock is released
+        # --check must not create directories: with no parent there is no output, no rival.
+        if not check or out.parent.is_dir():
+            locks.enter_context(output_lock(out))
+        previous = recorded_hashes(out, strict=not check)
+        listed = None if previous is None else frozenset(previous) | {MANIFEST}
+        check_destination(out, listed, replacing=not check)
+        if not check:
+            remove_leftovers(out)
+
+
+def _missing_ancestors(out: Path) -> list[Path]:
+    """The directories above ``out`` that do not exist yet, deepest first."""
+    return [parent for parent in out.absolute().parents if not parent.exists()]
+
+
+def _remove_empty(directories: list[Path]) -> None:
+    """Remove the directories a build created for its lock when they are still empty (the
+    build wrote nothing), deepest first, so a failed build leaves the file system as it was."""
+    for directory in directories:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
+
+
+def _work(compiled: CompileResult, run: PolicyRun | None, request: Request, check: bool) -> Outcome:
+    """Lower one environment, run the graph rules, emit, and stage or compare its output."""
+    from mlplane.compiler.build.outputs import compare, output_files
+
+    environment = request.environment
+    diagnostics, waived = Diagnostics(), Diagnostics()
+    system = compiled.systems[environment]
+    target = target_of(system, diagnostics)
+    graph = target.lower(system, diagnostics) if target is not None else None
+    if graph is None or target is None or diagnostics.has_errors:
+        return Outcome(environment, diagnostics, waived)
+    before = run.used_waivers if run is not None else frozenset()
+    if run is not None:
+        run.check_graph(system, graph, diagnostics, waived)
+    used = (run.used_waivers - before) if run is not None else frozenset()
+    if diagnostics.has_errors:
+        return Outcome(environment, diagnostics, waived, used)
+    root = compiled.document.root if compiled.document else None
+    files = output_files(system, graph, target, root)
+    names = tuple(sorted(files))
+    if check:
+        return Outcome(
+            environment, diagnostics, waived, used, names, compare(request.out_dir, files)
+        )
+    staged = stage_tree(request.out_dir, files)
+    return Outcome(environment, diagnostics, waived, used, names, (), staged.path, staged.written)
+
+
+def free_cores() -> int:
+    """Cores the 1-minute load average leaves idle besides this process's own (at least 0)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0
+    return max(0, min(cores - 1, int(cores - load)))
+
+
+def _spread(items: Sequence[Request], workers: int, work: Callable[[Request], T]) -> Iterator[T]:
+    """``work`` on every item, in item order: the items are dealt to up to ``workers`` forked
+    children and this process (which takes the first share); a failed child's items are done
+    here again."""
+    shares = min(len(items), workers + 1) if _fork_is_safe() else 1
+    groups = [list(items[index::shares]) for index in range(shares)]
+    children = [_fork(partial(_each, work, group)) for group in groups[1:]]
+    results: dict[int, T] = {}
+    try:
+        for position, item in enumerate(groups[0]):
+            results[position * shares] = work(item)
+        for offset, (child, group) in enumerate(zip(children, groups[1:], strict=True), start=1):
+            found: list[T] | None = _collect(child)
+            for position, item in enumerate(group):
+                index = position * shares + offset
+                results[index] = found[position] if found is not None else work(item)
+    finally:
+        for child in children:
+            _reap(child)
+    return (results[index] for index in range(len(items)))
+
+
+def _each(work: Callable[[Request], T], group: list[Request]) -> list[T]:
+    return [work(item) for item in group]
+
+
+@dataclass
+class _Child:
+    pid: int
+    reader: int
+    done: bool = False
+
+
+def _fork_is_safe() -> bool:
+    return sys.platform == "linux" and threading.active_count() == 1 and hasattr(os, "fork")
+
+
+def _fork(work: Callable[[], object]) -> _Child:
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: work, send the pickled result, exit without cleanup handlers
+        os.close(reader)
+        code = 1
+        try:
+            data = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(writer, "wb") as stream:
+                stream.write(data)
+            code = 0
+        except BaseException:  # noqa: S110 - the parent does the work again and reports
+            pass
+        finally:
+            os._exit(code)
+    os.close(writer)
+    return _Child(pid, reader)
+
+
+def _collect(child: _Child) -> list[Any] | None:
+    """The child's results, or None when it failed."""
+    with os.fdopen(child.reader, "rb") as stream:
+        data = stream.read()
+    _, status = os.waitpid(child.pid, 0)
+    child.done = True
+    if status != 0 or not data:
+        return None
+    found: list[Any] = pickle.loads(data)  # noqa: S301 - from our own child, never from outside
+    return found
+
+
+def _reap(child: _Child) -> None:
+    """End a child whose result is no longer wanted (an exception here)."""
+    if child.done:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(child.pid, 9)
+    os.waitpid(child.pid, 0)
+    with contextlib.suppress(OSError):
+        os.close(child.reader)
