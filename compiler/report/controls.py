@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from pathlib import PurePath
 from typing import Literal
 
@@ -53,7 +54,12 @@ def place(location: Location | None) -> Place | None:
     that made the report, which must read the same from any working directory), line, column."""
     if location is None:
         return None
-    return Place(PurePath(location.file).name, location.line, location.column)
+    return Place(_base_name(location.file), location.line, location.column)
+
+
+@cache
+def _base_name(file: str) -> str:
+    return PurePath(file).name
 
 
 def rule_kinds(rule: Rule) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ in the canonical JSON text (sorted keys, ASCII, two-space indent). The schema, v
 from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
+from functools import cache
 from typing import Any
 
 from mlplane.compiler.core.canonical import canonical_json
@@ -18,11 +19,20 @@ def camel(name: str) -> str:
 
 def to_data(value: Any) -> Any:
     """A report value as JSON data: dataclasses become objects with camelCase keys."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return {camel(f.name): to_data(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
     if isinstance(value, tuple | list):
         return [to_data(item) for item in value]
-    return value
+    return {key: to_data(getattr(value, name)) for name, key in _keys(type(value))}
+
+
+@cache
+def _keys(cls: type) -> tuple[tuple[str, str], ...]:
+    """A report dataclass's fields and their JSON keys (looked up once per class: a large
+    report has hundreds of thousands of objects)."""
+    if not is_dataclass(cls):
+        raise TypeError(f"not report data: {cls!r}")
+    return tuple((f.name, camel(f.name)) for f in fields(cls))
 
 
 def render_json(report: Report) -> str:
