@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
@@ -33,6 +34,7 @@ from mlplane.compiler.report.markdown import render_markdown
 from mlplane.compiler.report.model import Report
 from mlplane.compiler.report.run import ReportRun, run_reports
 from mlplane.compiler.report.schema import schema_text
+from mlplane.compiler.report.views import render_mermaid
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "golden" / "report"
@@ -88,6 +90,17 @@ def test_goldens(example_reports: tuple[str, dict[str, Report]]) -> None:
                 expected[name].splitlines(), text.splitlines(), name, "produced", lineterm=""
             )
             pytest.fail("\n".join(list(diff)[:80]) + "\n(regenerate with MLPLANE_ACCEPT=1)")
+
+
+def test_readme_lineage_is_current() -> None:
+    """README.md shows the fraud example's prod lineage as Mermaid: the one the report draws."""
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"^```mermaid\n(.*?)^```$", readme, re.S | re.M)
+    lineage = _run("fraud-scoring").reports["prod"].lineage
+    assert blocks == [render_mermaid(lineage)], (
+        "update README.md's Mermaid block: mlplane graph examples/fraud-scoring --env prod "
+        "--view lineage --format mermaid"
+    )
 
 
 def test_schema_file_is_current() -> None:
