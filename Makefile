@@ -197,7 +197,10 @@ e2e-engine: ## build the e2e tier's Pulumi engine (tools/e2e/engine.sh)
 # (pins in tools/e2e/versions.env; builds cached in $${MLPLANE_E2E_CACHE:-~/.cache/mlplane-e2e})
 # ---------------------------------------------------------------------------------------------
 
-.PHONY: e2e-cluster e2e-up e2e-down
+.PHONY: e2e e2e-cluster e2e-up e2e-down
+
+e2e: install ## the real-engine tier: build (cached), start the cluster, run tests/e2e, stop it
+	PYTHON=$(abspath $(VENV_PY)) bash tools/e2e/run.sh
 
 e2e-cluster: ## build etcd, the control plane, kwok, Argo Rollouts and the CRDs (cached)
 	bash tools/e2e/cluster.sh build

@@ -105,6 +105,9 @@ class Outcome:
     failed: tuple[str, ...] = ()
     """URNs of resources whose operation failed."""
     message: str = ""
+    steps: tuple[tuple[str, str], ...] = ()
+    """``(urn, op)`` of every step that changes a resource (create, update, replace, delete),
+    in the engine's order; a replacement is one ``replace`` step."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,18 @@ def inline_program(project_dir: Path) -> Callable[[], None]:
     return program
 
 
+_CHANGES = {
+    "create": "create",
+    "update": "update",
+    "delete": "delete",
+    "replace": "replace",
+    "create-replacement": "replace",
+    "delete-replaced": "replace",
+    "discard-replaced": "replace",
+}
+"""The engine's step kinds that change a resource, as the plan's actions."""
+
+
 class _AutomationEngine:
     """:class:`Engine` on a ``pulumi.automation.Stack``: output streamed, failures collected."""
 
@@ -226,8 +241,14 @@ class _AutomationEngine:
 
     def _run(self, action: Callable[[Callable[[Any], None]], object]) -> Outcome:
         failed: list[str] = []
+        steps: dict[str, str] = {}
 
         def on_event(event: Any) -> None:
+            pre = event.resource_pre_event
+            if pre is not None:
+                op = _CHANGES.get(str(getattr(pre.metadata.op, "value", pre.metadata.op)))
+                if op is not None:
+                    steps.setdefault(pre.metadata.urn, op)
             if event.res_op_failed_event is not None:
                 failed.append(event.res_op_failed_event.metadata.urn)
             diagnostic = event.diagnostic_event
@@ -236,7 +257,7 @@ class _AutomationEngine:
 
         message = self._call(lambda: action(on_event))
         unique = tuple(dict.fromkeys(failed))
-        return Outcome(message is None and not unique, unique, message or "")
+        return Outcome(message is None and not unique, unique, message or "", tuple(steps.items()))
 
     @staticmethod
     def _call(action: Callable[[], object]) -> str | None:

@@ -13,7 +13,7 @@ writing the value: it is left out, and ``manifests/README.md`` says how to creat
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from mlplane.compiler.core import ir, yamltext
@@ -80,11 +80,14 @@ def emit_manifests(system: ir.System, graph: ResourceGraph) -> dict[str, str]:
     files = {
         f"{MANIFEST_DIR}/{name}": render(head, items) for name, items in sorted(groups.items())
     }
-    files[f"{MANIFEST_DIR}/{README_FILE}"] = readme(system, sorted(groups), left_out)
+    owned = [r for items in groups.values() for r in items if r.options.ignore_changes]
+    files[f"{MANIFEST_DIR}/{README_FILE}"] = readme(system, sorted(groups), left_out, owned)
     return files
 
 
-def readme(system: ir.System, files: list[str], left_out: list[Resource]) -> str:
+def readme(
+    system: ir.System, files: list[str], left_out: list[Resource], owned: Sequence[Resource] = ()
+) -> str:
     namespace = system.environment.namespace
     lines = [
         header(system, "<!--") + " -->",
@@ -98,8 +101,29 @@ def readme(system: ir.System, files: list[str], left_out: list[Resource]) -> str
         "Files: " + ", ".join(f"`{name}`" for name in files) + ".",
         "",
     ]
+    lines += _controller_notes(owned)
     lines += _secret_notes(system, left_out)
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _controller_notes(owned: Sequence[Resource]) -> list[str]:
+    """Fields a controller takes over after the first apply: a server-side re-apply conflicts."""
+    if not owned:
+        return []
+    lines = [
+        "## Re-applying",
+        "",
+        "After the first apply a controller manages these fields, so re-apply with client-side "
+        "`kubectl apply -f .` (its three-way merge leaves them alone); a server-side re-apply "
+        "(`--server-side`) conflicts on them, and `--force-conflicts` would take them back from "
+        "the controller:",
+        "",
+    ]
+    for resource in sorted(owned, key=lambda r: r.name):
+        body = resource.inputs
+        fields = ", ".join(f"`{path}`" for path in resource.options.ignore_changes)
+        lines.append(f"- {body['kind']} `{body['metadata']['name']}`: {fields}")
+    return [*lines, ""]
 
 
 def _secret_notes(system: ir.System, left_out: list[Resource]) -> list[str]:

@@ -32,6 +32,12 @@ from mlplane.targets.kubernetes.settings import kubernetes_of
 from mlplane.targets.monitoring import presets, promql
 
 ROLLOUTS_API = "argoproj.io/v1alpha1"
+DELETION_ANNOTATIONS = {"pulumi.com/deletionPropagationPolicy": "background"}
+"""A Rollout is deleted in the background (its ReplicaSets and pods follow through garbage
+collection). In the foreground, which the Pulumi Kubernetes provider uses by default, the
+Rollout stays while its dependents go, and the provider (4.25.0) crashes awaiting it: the
+generic status check cannot read Argo Rollouts' string ``status.observedGeneration``. Found by
+the e2e tier (tests/e2e/) on ``mlplane destroy``."""
 PROMETHEUS_ADDRESS = "http://prometheus-operated.{namespace}.svc:9090"
 """The Service the Prometheus Operator creates for a Prometheus, in the environment's
 ``kubernetes.monitoring.monitoringNamespace`` (default ``monitoring``)."""

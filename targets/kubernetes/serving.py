@@ -118,12 +118,10 @@ def workload(
         api, kind = rollouts.ROLLOUTS_API, "Rollout"
         spec["strategy"] = rollouts.strategy(model, analysis)
     labels = names.workload_labels(lowering.system, model, names.SERVING)
-    return {
-        "apiVersion": api,
-        "kind": kind,
-        "metadata": lowering.metadata(model.name, labels),
-        "spec": spec,
-    }
+    metadata = lowering.metadata(model.name, labels)
+    if kind == "Rollout":
+        metadata["annotations"] = dict(rollouts.DELETION_ANNOTATIONS)
+    return {"apiVersion": api, "kind": kind, "metadata": metadata, "spec": spec}
 
 
 def service(lowering: Lowering, model: ir.Model, name: str, role: str) -> dict[str, Any]:

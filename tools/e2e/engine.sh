@@ -4,7 +4,7 @@
 #
 #   ${MLPLANE_E2E_CACHE:-$HOME/.cache/mlplane-e2e}/<hash of the engine pins>/bin/
 #     pulumi                          the CLI (github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
-#     pulumi-language-python          the Python language host
+#     pulumi-language-python          the Python language host (only when pinned, see below)
 #     pulumi-language-python-exec     the script the host runs, copied from the sdk/v3 module
 #     pulumi-resource-kubernetes      the Kubernetes provider (ambient plugin on PATH)
 #
@@ -16,7 +16,8 @@
 #
 # Usage: tools/e2e/engine.sh            build what is missing, print each step and its duration
 #        tools/e2e/engine.sh --bin-dir  print the bin directory (builds nothing)
-# MLPLANE_E2E_ENGINE_WITHOUT_PYTHON_HOST=1 accepts the missing language host (no pin) and exits 0.
+# The language host is built only when a version of it is pinned (none is served today): mlplane
+# runs programs inline through the Automation API and needs no host.
 # Needs: go (GOTOOLCHAIN=local: the machine's own Go), python3, the Go module proxy when cold.
 set -euo pipefail
 
@@ -243,12 +244,12 @@ component() {
 total_start=$SECONDS
 component pulumi build_cli pulumi
 component pulumi-resource-kubernetes build_kubernetes_provider pulumi-resource-kubernetes
-if [ -z "$E2E_ENGINE_PULUMI_LANGUAGE_PYTHON_MODULE_VERSION" ] \
-   && [ "${MLPLANE_E2E_ENGINE_WITHOUT_PYTHON_HOST:-}" = 1 ]; then
-  # Opt-in for callers that run programs inline through the Automation API (the Python process
-  # serves the language runtime itself); a project directory cannot be previewed without it.
-  echo "e2e engine: pulumi-language-python skipped (MLPLANE_E2E_ENGINE_WITHOUT_PYTHON_HOST=1):" \
-       "no version of it is pinned"
+if [ -z "$E2E_ENGINE_PULUMI_LANGUAGE_PYTHON_MODULE_VERSION" ]; then
+  # mlplane apply/destroy/drift run the program inline through the Automation API (the Python
+  # process serves the language runtime), so the host is optional: only `pulumi up` run by hand
+  # in a build's pulumi/ directory needs it. The Go module proxy serves no version of it.
+  echo "e2e engine: pulumi-language-python not built: no version of $PY_HOST_MOD is pinned" \
+       "(mlplane runs programs inline and does not need it)"
 else
   component pulumi-language-python build_python_host pulumi-language-python pulumi-language-python-exec
 fi

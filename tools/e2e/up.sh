@@ -102,8 +102,6 @@ EOF
   openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
 ) || die "openssl could not make the certificates"
 
-# Two contexts on the same cluster: mlplane-e2e, and kind-mlplane, the context the examples' dev
-# environments name (what `kind create cluster --name mlplane` writes), so they apply unchanged.
 KUBECONFIG_FILE="$STATE/kubeconfig"
 b64() { base64 -w0 <"$1"; }
 cat >"$KUBECONFIG_FILE" <<EOF
@@ -121,8 +119,6 @@ users:
     client-key-data: $(b64 "$PKI/admin.key")
 contexts:
 - name: mlplane-e2e
-  context: {cluster: mlplane-e2e, user: mlplane-e2e-admin}
-- name: kind-mlplane
   context: {cluster: mlplane-e2e, user: mlplane-e2e-admin}
 current-context: mlplane-e2e
 EOF

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The e2e tier end to end (make e2e): build what is missing (engine and cluster, cached outside
+# the work tree), start the cluster, run the e2e suite (pytest -m e2e tests/e2e) against it with
+# the real engine, and stop the cluster again, also when a test or the start-up fails.
+#
+# Environment: PYTHON (the interpreter with mlplane installed; default .venv/bin/python),
+# E2E_PYTEST_ARGS (extra pytest arguments, e.g. -k fraud).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
+cd "$ROOT"
+
+T0=$SECONDS
+bash "$HERE/engine.sh"
+T_ENGINE=$SECONDS
+# up.sh builds the cluster's components when they are missing, then starts them.
+trap 'bash "$HERE/down.sh" || true' EXIT
+bash "$HERE/up.sh"
+T_UP=$SECONDS
+
+rc=0
+# shellcheck disable=SC2086
+"$PYTHON" -m pytest -m e2e tests/e2e -p no:cacheprovider -q ${E2E_PYTEST_ARGS:-} || rc=$?
+echo "run.sh: engine ready in $((T_ENGINE - T0))s, cluster up in $((T_UP - T_ENGINE))s," \
+     "e2e suite $((SECONDS - T_UP))s (exit $rc)" >&2
+exit $rc
