@@ -89,7 +89,8 @@ def test_goldens(example_reports: tuple[str, dict[str, Report]]) -> None:
             diff = difflib.unified_diff(
                 expected[name].splitlines(), text.splitlines(), name, "produced", lineterm=""
             )
-            pytest.fail("\n".join(list(diff)[:80]) + "\n(regenerate with MLPLANE_ACCEPT=1)")
+            shown = [line if len(line) < 240 else line[:240] + "..." for line in list(diff)[:60]]
+            pytest.fail("\n".join(shown) + "\n(regenerate with MLPLANE_ACCEPT=1)")
 
 
 def test_readme_lineage_is_current() -> None:

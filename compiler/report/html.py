@@ -126,7 +126,9 @@ def _where(place: Place | None) -> str:
 
 def _table(caption: str, header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     head = "".join(f'<th scope="col">{xml(h)}</th>' for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    body = "".join(
+        "\n<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows
+    )  # a row per line: goldens and reviews diff by row
     return (
         f'<div class="scroll"><table><caption>{xml(caption)}</caption>'
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
