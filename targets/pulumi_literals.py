@@ -111,6 +111,20 @@ def has_json_document(value: Any) -> bool:
     return False
 
 
+def has_marker(value: Any) -> bool:
+    """Whether any marker (secret, reference, JSON document) occurs in ``value``."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list | tuple):
+            stack.extend(item)
+        elif marker_of(item) is not None:
+            return True
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+    return False
+
+
 def secret_key(value: Mapping[str, Any]) -> str | None:
     """The config key of a ``{"$secret": key}`` marker, or None for an ordinary mapping."""
     if SECRET_MARKER not in value:

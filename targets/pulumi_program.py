@@ -18,7 +18,11 @@ engineer reviews in a pull request and runs with ``pulumi up``, so it is printed
   a misspelled input when the program runs and the printer before;
 - secret inputs read from the stack's secret config, never written into the program; outputs of
   other resources (``$ref``) read as attributes (``bucket_1.arn``), and policy documents
-  (``$json``) as ``pulumi.Output.json_dumps(...)`` of a literal.
+  (``$json``) as ``pulumi.Output.json_dumps(...)`` of a literal;
+- the inputs :data:`DATA_INPUTS` names (the SLO rule groups of PrometheusRule objects, opaque
+  data of an untyped custom resource) read from a JSON file next to the program when the caller
+  asks for one (``mlplane build`` does): on the 1,000-model benchmark they are more than half of
+  the program's text, and loading them as JSON costs a fraction of compiling them as literals.
 
 ``tests/test_pulumi_program.py`` runs the printed program under Pulumi's mock runtime and checks
 that it registers exactly the graph: same type tokens, names, parents, options and inputs.
@@ -33,6 +37,7 @@ import heapq
 import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 
 from mlplane.compiler.core.graph import Resource, ResourceGraph, ResourceOptions
 from mlplane.compiler.core.ir import System
@@ -52,6 +57,7 @@ from mlplane.targets.pulumi_literals import (
     Reference,
     call,
     has_json_document,
+    has_marker,
     literal,
     scalar,
     secret_keys,
@@ -61,7 +67,8 @@ from mlplane.targets.pulumi_typed import TypedPrinter
 DOCSTRING = '''"""The Pulumi program of one mlplane system in one environment.
 
 Printed by `mlplane build` from the resource graph (resources.json, next to this project): every
-value is a literal constant, and resources are created in the graph's order. Secret inputs are
+value is a literal constant (the SLO rule groups are read from mlplane-data.json, next to this
+file, when there are any), and resources are created in the graph's order. Secret inputs are
 read from the stack's secret config: `pulumi config set --secret KEY VALUE`.
 """'''
 
@@ -78,8 +85,37 @@ _COMPONENT_CLASS = '''class {kind}(pulumi.ComponentResource):
         self.register_outputs({{}})'''
 
 
-def print_program(graph: ResourceGraph, system: System) -> str:
-    """The ``__main__.py`` of ``graph``; ``system`` only names the spec in the header."""
+DATA_FILE = "mlplane-data.json"
+"""The program's data file, next to ``__main__.py`` (a name no Python module can have)."""
+
+DATA_VARIABLE = "MLPLANE_DATA"
+
+DATA_INPUTS: Mapping[str, str] = MappingProxyType(
+    {"kubernetes:monitoring.coreos.com/v1:PrometheusRule": "spec"}
+)
+"""Type token -> the input that :func:`print_program` reads from the data file rather than
+printing it as a literal: the rule groups of the SLOs, more than half of a large program's
+text, are opaque data for an untyped ``CustomResource`` (nothing typed is lost), and CPython
+loads them as JSON some ten times faster than it compiles them as literals
+(``benchmarks/scale_bench.py``)."""
+
+_DATA_PREAMBLE = (
+    "import json\nimport pathlib",
+    f"{DATA_VARIABLE} = json.loads(\n"
+    f'    (pathlib.Path(__file__).parent / {DATA_FILE!r}).read_text(encoding="utf-8")\n)',
+)
+
+
+def print_program(
+    graph: ResourceGraph, system: System, data: dict[str, object] | None = None
+) -> str:
+    """The ``__main__.py`` of ``graph``; ``system`` only names the spec in the header.
+
+    With ``data`` (a dict the caller writes as :data:`DATA_FILE`, ``logical name -> value``),
+    the inputs :data:`DATA_INPUTS` names are read from that file rather than printed, when they
+    hold no marker (secrets, references and JSON documents are always printed); without it,
+    the program holds every value.
+    """
     order = creation_order(graph)
     variables = variable_names(order)
     refs = _references(order, variables)
@@ -87,15 +123,23 @@ def print_program(graph: ResourceGraph, system: System) -> str:
     modules = sdk_modules(order)
     if not exports and not any(_uses_pulumi(r) for r in order):
         modules = tuple(m for m in modules if m != "pulumi")  # else ruff: F401 unused import
+    moved: dict[str, object] = {}
+    statements = "\n".join(
+        _statement(r, variables, refs, moved if data is not None else None) for r in order
+    )
     blocks = [
         "\n".join([f"# {header_line(system)}", DOCSTRING]),
+        *(_DATA_PREAMBLE[:1] if moved else ()),
         "\n".join(f"import {module}" for module in modules),
+        *(_DATA_PREAMBLE[1:] if moved else ()),
     ]
     if any(secret_keys(dict(r.inputs)) for r in order):
         blocks.append(f"{CONFIG_VARIABLE} = pulumi.Config()")
     blocks += _component_classes(order)
-    blocks.append("\n".join(_statement(r, variables, refs) for r in order))
+    blocks.append(statements)
     blocks += ["\n".join(exports)]
+    if data is not None:
+        data.update(moved)
     return _joined([block for block in blocks if block])
 
 
@@ -204,21 +248,29 @@ def _references(order: Sequence[Resource], variables: Mapping[str, str]) -> Refe
     return expression
 
 
-def _statement(resource: Resource, variables: Mapping[str, str], refs: Reference) -> str:
+def _statement(
+    resource: Resource,
+    variables: Mapping[str, str],
+    refs: Reference,
+    data: dict[str, object] | None = None,
+) -> str:
     """``variable = Class(name, ...inputs..., opts=...)``."""
     if resource.component:
         callee = component_kind(resource.type)
         arguments = [scalar(resource.name), literal(dict(resource.inputs), len(INDENT), refs=refs)]
     else:
-        callee, arguments = _custom_arguments(resource, refs)
+        callee, arguments = _custom_arguments(resource, refs, data)
     options = _options(resource, variables)
     if options:
         arguments.append(f"opts={options}")
     return f"{variables[resource.name]} = {call(callee, arguments, 0)}"
 
 
-def _custom_arguments(resource: Resource, refs: Reference) -> tuple[str, list[str]]:
+def _custom_arguments(
+    resource: Resource, refs: Reference, data: dict[str, object] | None = None
+) -> tuple[str, list[str]]:
     cls = python_class(resource.type)
+    moved = DATA_INPUTS.get(resource.type) if data is not None else None
     arguments = [scalar(resource.name)]
     if cls.args is not None:
         printer = TypedPrinter(cls.module, resource.name, refs)
@@ -238,6 +290,10 @@ def _custom_arguments(resource: Resource, refs: Reference) -> tuple[str, list[st
                 f"{resource.name!r}: {cls.path} takes no input {key!r} (it takes {list(cls.inputs)})"
             )
         keyword = keyword_of(key)
+        if data is not None and key == moved and not has_marker(value):
+            data[resource.name] = value
+            arguments.append(f"{keyword}={DATA_VARIABLE}[{scalar(resource.name)}]")
+            continue
         prefix = len(INDENT) + len(keyword) + 1
         arguments.append(f"{keyword}={literal(value, len(INDENT), prefix, refs)}")
     return cls.path, arguments

@@ -18,6 +18,9 @@ complete project: ``cd build/dev/pulumi && pulumi stack select dev && pulumi up`
   program against the SDK that the mock round-trip test ran it against. Not read from the build
   machine: the output must not depend on what happens to be installed there.
 - ``.gitignore``: keeps Pulumi's ``venv/`` out of a committed build output.
+- ``mlplane-data.json`` (when the graph has such inputs): the bulky opaque inputs the program
+  reads rather than holds as literals (``DATA_INPUTS`` in ``targets/pulumi_program.py``: the
+  SLO rule groups), so that the project stays self-contained and compiles quickly.
 
 All YAML is built as data and dumped once by the project's YAML writer
 (``compiler/core/yamltext.py``: ASCII, sorted keys here, read back before it is returned); spec
@@ -32,12 +35,13 @@ from types import MappingProxyType
 from typing import Any
 
 from mlplane.compiler.core import yamltext
+from mlplane.compiler.core.canonical import canonical_json
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System
 from mlplane.compiler.core.provenance import header_line
 from mlplane.schema.formats import PORTABLE_NAME
 from mlplane.targets.pulumi_literals import ProgramError
-from mlplane.targets.pulumi_program import print_program, sdk_modules
+from mlplane.targets.pulumi_program import DATA_FILE, print_program, sdk_modules
 
 PROJECT_DIR = "pulumi"
 VIRTUALENV = "venv"
@@ -83,8 +87,11 @@ class PulumiEmitter:
         if not PORTABLE_NAME.fullmatch(stack):
             raise ProgramError(f"environment {stack!r} is not a valid Pulumi stack name")
         modules = sdk_modules(graph)
-        return {
-            f"{PROJECT_DIR}/__main__.py": print_program(graph, system),
+        data: dict[str, object] = {}
+        program = print_program(graph, system, data)
+        files = {f"{PROJECT_DIR}/{DATA_FILE}": canonical_json(data)} if data else {}
+        return files | {
+            f"{PROJECT_DIR}/__main__.py": program,
             f"{PROJECT_DIR}/Pulumi.yaml": project_file(system),
             f"{PROJECT_DIR}/Pulumi.{stack}.yaml": stack_file(system, modules),
             f"{PROJECT_DIR}/requirements.txt": requirements(system, modules),

@@ -1,0 +1,68 @@
+"""The program's data file (``targets/pulumi_program.py``, ``DATA_INPUTS``): the SLO rule groups
+of a Kubernetes graph are read from ``pulumi/mlplane-data.json`` instead of printed as literals,
+and the program still registers exactly the graph under Pulumi's mock runtime."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from mlplane.compiler.build.pipeline import compile_spec, target_of
+from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.core.graph import ResourceGraph
+from mlplane.compiler.core.ir import System
+from mlplane.targets.pulumi_program import DATA_FILE, DATA_INPUTS, DATA_VARIABLE, print_program
+from mlplane.targets.pulumi_project import EMITTER
+from tests.pulumi_roundtrip import assert_round_trip, registrations_of
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "recsys-gpu"
+RULE_TOKEN = next(iter(DATA_INPUTS))
+
+
+@pytest.fixture(scope="module")
+def lowered() -> tuple[System, ResourceGraph]:
+    compiled = compile_spec(EXAMPLE, ["dev"])
+    assert compiled.ok
+    system = compiled.systems["dev"]
+    diagnostics = Diagnostics()
+    target = target_of(system, diagnostics)
+    assert target is not None
+    graph = target.lower(system, diagnostics)
+    assert graph is not None and not diagnostics.has_errors
+    return system, graph
+
+
+def test_rule_groups_live_in_the_data_file(lowered: tuple[System, ResourceGraph]) -> None:
+    system, graph = lowered
+    files = EMITTER.emit(system, graph)
+    data = json.loads(files[f"pulumi/{DATA_FILE}"])
+    rules = [r for r in graph if r.type == RULE_TOKEN]
+    assert rules and sorted(data) == sorted(r.name for r in rules)
+    assert all(data[r.name] == r.inputs["spec"] for r in rules)
+    program = files["pulumi/__main__.py"]
+    assert program.count(f"spec={DATA_VARIABLE}[") == len(rules)
+    assert len(program) < len(print_program(graph, system)) / 2  # the literals held them
+
+
+def test_the_program_with_its_data_registers_exactly_the_graph(
+    lowered: tuple[System, ResourceGraph], tmp_path: Path
+) -> None:
+    system, graph = lowered
+    assert_round_trip(graph, registrations_of(graph, system, tmp_path))
+
+
+def test_an_input_holding_a_marker_stays_in_the_program(
+    lowered: tuple[System, ResourceGraph],
+) -> None:
+    system, graph = lowered
+    rule = next(r for r in graph if r.type == RULE_TOKEN)
+    marked = {"groups": [{"name": "g", "rules": [{"record": {"$secret": "rule-name"}}]}]}
+    changed = [replace(r, inputs={**r.inputs, "spec": marked}) if r is rule else r for r in graph]
+    data: dict[str, object] = {}
+    program = print_program(ResourceGraph.build("dev", graph.target, changed), system, data)
+    assert rule.name not in data and data
+    assert "$secret" not in json.dumps(data)
+    assert program.count(f"{DATA_VARIABLE}[") == len(data)
