@@ -5,7 +5,6 @@ in the canonical JSON text (sorted keys, ASCII, two-space indent). The schema, v
 from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
-from functools import cache
 from typing import Any
 
 from mlplane.compiler.core.canonical import canonical_json
@@ -23,13 +22,19 @@ def to_data(value: Any) -> Any:
         return value
     if isinstance(value, tuple | list):
         return [to_data(item) for item in value]
-    return {key: to_data(getattr(value, name)) for name, key in _keys(type(value))}
+    kind: type = type(value)
+    keys = _KEYS.get(kind)
+    if keys is None:
+        keys = _KEYS[kind] = _keys(kind)
+    return {key: to_data(getattr(value, name)) for name, key in keys}
 
 
-@cache
+_KEYS: dict[type, tuple[tuple[str, str], ...]] = {}
+"""Each report dataclass's fields and JSON keys, looked up once per class (a large report has
+hundreds of thousands of objects)."""
+
+
 def _keys(cls: type) -> tuple[tuple[str, str], ...]:
-    """A report dataclass's fields and their JSON keys (looked up once per class: a large
-    report has hundreds of thousands of objects)."""
     if not is_dataclass(cls):
         raise TypeError(f"not report data: {cls!r}")
     return tuple((f.name, camel(f.name)) for f in fields(cls))
