@@ -150,6 +150,8 @@ generate: judges ## regenerate JSON Schema, codes and policy docs, AWS class tab
 	$(VENV_PY) -m mlplane.policies.docs
 	$(VENV_PY) tools/gen_aws_classes.py
 	MLPLANE_ACCEPT=1 PATH='$(TEST_PATH)' $(VENV_PY) -m pytest -q -p no:cacheprovider tests/test_build_golden.py
+	$(VENV_PY) -m mlplane.compiler.report.schema > docs/report.v1.schema.json
+	MLPLANE_ACCEPT=1 PATH='$(TEST_PATH)' $(VENV_PY) -m pytest -q -p no:cacheprovider tests/test_report.py
 
 # ---------------------------------------------------------------------------------------------
 # Demo and benchmarks
