@@ -967,7 +967,7 @@ def build_spec(models: int, sources: int, seed: int = DEFAULT_SEED) -> Built:
         "dev": {
             "target": "kubernetes",
             "residency": "eu",
-            "kubernetes": {"context": "kind-mlplane", "namespace": "acme-ml-dev"},
+            "kubernetes": {"context": "kind-mlplane", "namespace": "acme-ml-dev", "mesh": "none"},
             "state": "file://.mlplane/state",
             "overrides": _dev_overrides(rng, model_data, pool),
         },
@@ -976,14 +976,18 @@ def build_spec(models: int, sources: int, seed: int = DEFAULT_SEED) -> Built:
         "staging": {
             "target": "kubernetes",
             "residency": "eu",
-            "kubernetes": {"context": "staging-eu-west", "namespace": "acme-ml-staging"},
+            "kubernetes": {
+                "context": "staging-eu-west",
+                "namespace": "acme-ml-staging",
+                "mesh": "istio",
+            },
             "state": "s3://acme-pulumi-state/acme-ml-staging",
         },
         "prod": {
             "target": "kubernetes",
             "production": True,
             "residency": "eu",
-            "kubernetes": {"context": "prod-eu-west", "namespace": "acme-ml"},
+            "kubernetes": {"context": "prod-eu-west", "namespace": "acme-ml", "mesh": "istio"},
             "state": "s3://acme-pulumi-state/acme-ml",
             "overrides": _prod_overrides(rng, model_data, sla_data, pool),
         },

@@ -361,13 +361,13 @@ def test_new_warnings_are_the_ones_the_base_lacks(repo: Repo, target: str) -> No
     text, markdown, document = all_formats()
     assert "New warnings (1):" in text
     assert re.search(r"spec/mlplane\.yaml:\d+:\d+: warning: data source 'raw' is managed", text)
-    # the demo spec also has a warning of its own (egress to a DNS-named host stays open),
-    # at the base as at the head: it is counted, not new
-    assert "⚠ new warnings: 1, 1 more also at the base</summary>" in markdown
+    # the demo spec also has warnings of its own (egress to a DNS-named host stays open, and
+    # no mesh encrypts its pod traffic), at the base as at the head: counted, not new
+    assert "⚠ new warnings: 1, 2 more also at the base</summary>" in markdown
     assert "`[kubernetes-not-lowered]`" in markdown
     assert document["summary"]["newWarnings"] == 1
     total = document["summary"]["warnings"]
-    assert total == 2
+    assert total == 3
     (new,) = document["newWarnings"]
     assert new["code"] == "kubernetes-not-lowered"
     assert new["path"] == "dataSources.raw.managed"
@@ -381,9 +381,13 @@ def test_new_warnings_are_the_ones_the_base_lacks(repo: Repo, target: str) -> No
     assert "New warnings" not in text and "new warnings" not in markdown
     # A first deployment: every warning is new.
     text, _, document = all_formats("--base", "none")
-    assert "New warnings (2):" in text
+    assert "New warnings (3):" in text
     codes = sorted(d["code"] for d in document["newWarnings"])
-    assert codes == ["kubernetes-egress-open", "kubernetes-not-lowered"]
+    assert codes == [
+        "kubernetes-egress-open",
+        "kubernetes-in-transit-not-enforced",
+        "kubernetes-not-lowered",
+    ]
 
 
 def test_warnings_of_a_base_that_does_not_compile_cannot_be_compared(
@@ -399,8 +403,9 @@ def test_warnings_of_a_base_that_does_not_compile_cannot_be_compared(
     text, markdown, document = all_formats()
     assert document["base"]["status"] == "failed"
     assert document["newWarnings"] is None and document["summary"]["newWarnings"] is None
-    assert "Warnings at the head (2):" in text  # the managed source's and the open egress
-    assert "⚠ warnings at the head: 2</summary>" in markdown
+    # the managed source's, the open egress and the unencrypted pod traffic
+    assert "Warnings at the head (3):" in text
+    assert "⚠ warnings at the head: 3</summary>" in markdown
 
 
 def test_markdown_of_a_large_change_stays_within_budget(repo: Repo) -> None:
