@@ -29,7 +29,7 @@ nav ul { display: flex; flex-wrap: wrap; gap: .25rem 1rem; padding: 0; list-styl
 table { border-collapse: collapse; width: 100%; font-size: .9rem; }
 caption { text-align: left; color: var(--muted); padding: .25rem 0; }
 th, td { border: 1px solid var(--line); padding: .3rem .5rem; text-align: left;
-  vertical-align: top; overflow-wrap: anywhere; }
+  vertical-align: top; overflow-wrap: break-word; }
 th { background: #eceff1; overflow-wrap: normal; }
 table.card th[scope=row] { width: 12rem; }
 .fail { color: #b71c1c; font-weight: 700; }
@@ -40,7 +40,11 @@ figure { margin: 0; }
 figcaption { color: var(--muted); }
 .figure { overflow: auto; max-height: 80vh; border: 1px solid var(--line); }
 .figure svg { display: block; max-width: 100%; height: auto; }
-@media (max-width: 640px) { main { padding: .5rem; } body { font-size: 14px; } }
+@media (max-width: 640px) {
+  main { padding: .5rem; } body { font-size: 14px; }
+  table.card th[scope=row] { width: 7rem; }
+  .figure svg { max-width: none; }
+}
 @media print {
   body { font-size: 10pt; } main { max-width: none; padding: 0; }
   nav { display: none; }
