@@ -254,9 +254,9 @@ def test_the_ingress_and_solver_policy_pass_kubernetes_validate(
 @pytest.mark.judge
 def test_the_ingress_passes_checkov(tmp_path: Path, checkov: str) -> None:
     emitted(tmp_path, public(ISSUED))
+    out = tmp_path / "out"
     done = subprocess.run(
-        [checkov, "--framework", "kubernetes", "--skip-download", "-o", "json"]
-        + ["-d", str(tmp_path / "out")],
+        [checkov, "--framework", "kubernetes", "--skip-download", "-o", "json", "-d", str(out)],
         capture_output=True,
         text=True,
         timeout=600,
