@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from mlplane.compiler.build import outputs as builder
 from mlplane.compiler.core import codes, exits, safe_read
+from mlplane.compiler.deploy import locks
 from mlplane.compiler.deploy.changes import changed_paths
 from mlplane.compiler.deploy.stack import (
     Built,
@@ -147,13 +148,23 @@ def open_stack(workspace: Workspace) -> Engine:
         env_vars=dict(workspace.env_vars),
         stack_settings=settings,
     )
+    program = inline_program(workspace.project_dir)
     try:
-        stack = auto.create_or_select_stack(
-            stack_name=workspace.stack,
-            project_name=workspace.project,
-            program=inline_program(workspace.project_dir),
-            opts=options,
-        )
+        try:
+            stack = auto.create_or_select_stack(
+                stack_name=workspace.stack,
+                project_name=workspace.project,
+                program=program,
+                opts=options,
+            )
+        except auto.StackAlreadyExistsError:
+            # Another run created the stack between this one's lookup and its create.
+            stack = auto.select_stack(
+                stack_name=workspace.stack,
+                project_name=workspace.project,
+                program=program,
+                opts=options,
+            )
         for key, value in sorted(workspace.secrets.items()):
             stack.set_config(key, auto.ConfigValue(value, secret=True))
     except auto.CommandError as error:
@@ -283,7 +294,13 @@ def _last(error: Exception) -> str:
     lines = [ln for ln in str(error).splitlines() if ln.strip() and not _LABELS_ONLY.match(ln)]
     errors = [ln for ln in lines if "error:" in ln]
     chosen = (errors or lines)[-1].strip() if lines else type(error).__name__
-    return safe_read.printable(chosen[:500])
+    chosen = re.sub(r"^(?:stderr|stdout):\s*", "", chosen)
+    if "currently locked" in chosen:
+        chosen += (
+            " (another apply, destroy or drift of this stack is running: wait for it to end; "
+            "mlplane removes the lock of a run killed on this machine by itself)"
+        )
+    return safe_read.printable(chosen[:700])
 
 
 def environ() -> Mapping[str, str]:
@@ -323,6 +340,7 @@ def apply(
         if saved is not None:
             _check_saved(saved, current, deployed)
         workspace = workspace_for(built, repository, environ())
+        _clear_stale_locks(workspace, console)
         engine = open_stack(workspace)
         console.echo(f"Previewing stack {workspace.stack} ({workspace.backend}):")
         preview = engine.preview(console.echo)
@@ -354,6 +372,7 @@ def destroy(
             if console.ask(prompt).strip() != environment:
                 console.echo("Destroy cancelled; nothing was changed.")
                 return exits.FAILED
+        _clear_stale_locks(workspace, console)
         outcome = open_stack(workspace).destroy(console.echo)
         if not outcome.ok:
             raise DeployError(_failure("the destroy", outcome, built))
@@ -368,6 +387,7 @@ def drift(path: Path, environment: str, console: Console, report: Reporter) -> i
     repository = repository_root(path)
     with rebuilt(path, environment, report) as built:
         workspace = workspace_for(built, repository, environ())
+        _clear_stale_locks(workspace, console)
         found = open_stack(workspace).drift(console.echo)
         if not found:
             console.echo(f"No drift: stack {workspace.stack} matches its recorded state.")
@@ -382,6 +402,17 @@ def drift(path: Path, environment: str, console: Console, report: Reporter) -> i
                 f"  ~ {name}: {item.op}{keys}; declared at {origin_of(item.urn, built.resources)}"
             )
     return exits.DRIFT
+
+
+def _clear_stale_locks(workspace: Workspace, console: Console) -> None:
+    """Remove the locks of killed runs on this machine, so this run completes theirs."""
+    for lock in locks.stale_locks(workspace.backend, workspace.project, workspace.stack):
+        locks.remove(lock)
+        console.echo(
+            f"Removed the lock of an interrupted run of stack {workspace.stack} (process "
+            f"{lock.pid}, which no longer runs; locked at {safe_read.printable(lock.timestamp)}): "
+            "this run completes what it left."
+        )
 
 
 def _require_answer(console: Console, yes: bool, verb: str) -> None:
