@@ -706,7 +706,7 @@ def _obj(required: tuple[str, ...] = (), **properties: Any) -> dict[str, Any]:
 STR = {"type": "string", "minLength": 1}
 INT = {"type": "integer", "minimum": 0}
 LABELS = {"type": "object", "additionalProperties": {"type": "string"}}
-METADATA = _obj(("name", "namespace"), name=STR, namespace=STR, labels=LABELS)
+METADATA = _obj(("name", "namespace"), name=STR, namespace=STR, labels=LABELS, annotations=LABELS)
 SELECTOR = _obj(("matchLabels",), matchLabels=LABELS)
 DURATION = {"type": "string", "pattern": r"^[0-9]+[smh]$"}
 ANALYSIS = _obj(
