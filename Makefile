@@ -180,6 +180,9 @@ report: install ## write the example's governance reports into build/report (EXA
 bench: install ## run the benchmarks (benchmarks/run.py)
 	@if [ ! -f benchmarks/run.py ]; then echo "error: benchmarks/run.py not found." >&2; exit 1; fi
 	$(VENV_PY) benchmarks/run.py
+	@# One line per row of the scale table (README, Performance): validate, build of every
+	@# environment, rebuilds, a one-line plan, the program's compile, output sizes, mock runtime.
+	$(VENV_PY) benchmarks/scale_bench.py
 
 # ---------------------------------------------------------------------------------------------
 # e2e engine: the Pulumi CLI, Python language host and Kubernetes provider, built from their Go

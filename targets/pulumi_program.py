@@ -19,10 +19,10 @@ engineer reviews in a pull request and runs with ``pulumi up``, so it is printed
 - secret inputs read from the stack's secret config, never written into the program; outputs of
   other resources (``$ref``) read as attributes (``bucket_1.arn``), and policy documents
   (``$json``) as ``pulumi.Output.json_dumps(...)`` of a literal;
-- the inputs :data:`DATA_INPUTS` names (the SLO rule groups of PrometheusRule objects, opaque
-  data of an untyped custom resource) read from a JSON file next to the program when the caller
-  asks for one (``mlplane build`` does): on the 1,000-model benchmark they are more than half of
-  the program's text, and loading them as JSON costs a fraction of compiling them as literals.
+- the ``spec`` of each Kubernetes object (:data:`DATA_INPUT`) read from a JSON file next to the
+  program when the caller asks for one (``mlplane build`` does): on the 1,000-model benchmark
+  the specs are most of the program's text, and loading them as JSON costs a fraction of
+  compiling them as literals; reviewers read them in ``manifests/``.
 
 ``tests/test_pulumi_program.py`` runs the printed program under Pulumi's mock runtime and checks
 that it registers exactly the graph: same type tokens, names, parents, options and inputs.
@@ -37,7 +37,6 @@ import heapq
 import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from types import MappingProxyType
 
 from mlplane.compiler.core.graph import Resource, ResourceGraph, ResourceOptions
 from mlplane.compiler.core.ir import System
@@ -67,8 +66,9 @@ from mlplane.targets.pulumi_typed import TypedPrinter
 DOCSTRING = '''"""The Pulumi program of one mlplane system in one environment.
 
 Printed by `mlplane build` from the resource graph (resources.json, next to this project): every
-value is a literal constant (the SLO rule groups are read from mlplane-data.json, next to this
-file, when there are any), and resources are created in the graph's order. Secret inputs are
+value is a literal constant, except the spec of each Kubernetes object, which is read from
+mlplane-data.json next to this file (manifests/ shows the same specs as YAML), and resources are
+created in the graph's order. Secret inputs are
 read from the stack's secret config: `pulumi config set --secret KEY VALUE`.
 """'''
 
@@ -90,13 +90,15 @@ DATA_FILE = "mlplane-data.json"
 
 DATA_VARIABLE = "MLPLANE_DATA"
 
-DATA_INPUTS: Mapping[str, str] = MappingProxyType(
-    {"kubernetes:monitoring.coreos.com/v1:PrometheusRule": "spec"}
-)
-"""Type token -> the input that :func:`print_program` reads from the data file rather than
-printing it as a literal: the rule groups of the SLOs, more than half of a large program's
-text, are opaque data for an untyped ``CustomResource`` (nothing typed is lost), and CPython
-loads them as JSON some ten times faster than it compiles them as literals
+DATA_INPUT = "spec"
+DATA_TYPES = "kubernetes:"
+"""The input that :func:`print_program` reads from the data file rather than printing it as a
+literal: the ``spec`` of every Kubernetes object (type token prefix :data:`DATA_TYPES`). The
+Kubernetes SDK takes it as a plain mapping, printed or loaded alike (nothing typed is lost:
+typed ``*Args`` classes are printed for pulumi_aws only); the object's name, metadata, parent
+and options stay in the program, and ``manifests/`` shows the same specs as YAML for review.
+On the 1,000-model benchmark the specs are most of the program's text, which CPython compiled
+in seconds and with more than a gigabyte, where it loads them as JSON in a fraction of that
 (``benchmarks/scale_bench.py``)."""
 
 _DATA_PREAMBLE = (
@@ -112,8 +114,8 @@ def print_program(
     """The ``__main__.py`` of ``graph``; ``system`` only names the spec in the header.
 
     With ``data`` (a dict the caller writes as :data:`DATA_FILE`, ``logical name -> value``),
-    the inputs :data:`DATA_INPUTS` names are read from that file rather than printed, when they
-    hold no marker (secrets, references and JSON documents are always printed); without it,
+    the input :data:`DATA_INPUT` of the types :data:`DATA_TYPES` names is read from that file
+    rather than printed, when it holds no marker (secrets, references and JSON documents are always printed); without it,
     the program holds every value.
     """
     order = creation_order(graph)
@@ -270,7 +272,7 @@ def _custom_arguments(
     resource: Resource, refs: Reference, data: dict[str, object] | None = None
 ) -> tuple[str, list[str]]:
     cls = python_class(resource.type)
-    moved = DATA_INPUTS.get(resource.type) if data is not None else None
+    moved = DATA_INPUT if data is not None and resource.type.startswith(DATA_TYPES) else None
     arguments = [scalar(resource.name)]
     if cls.args is not None:
         printer = TypedPrinter(cls.module, resource.name, refs)

@@ -1,5 +1,5 @@
-"""The program's data file (``targets/pulumi_program.py``, ``DATA_INPUTS``): the SLO rule groups
-of a Kubernetes graph are read from ``pulumi/mlplane-data.json`` instead of printed as literals,
+"""The program's data file (``targets/pulumi_program.py``, ``DATA_INPUT``): the ``spec`` of each
+Kubernetes object is read from ``pulumi/mlplane-data.json`` instead of printed as a literal,
 and the program still registers exactly the graph under Pulumi's mock runtime."""
 
 from __future__ import annotations
@@ -14,12 +14,18 @@ from mlplane.compiler.build.pipeline import compile_spec, target_of
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System
-from mlplane.targets.pulumi_program import DATA_FILE, DATA_INPUTS, DATA_VARIABLE, print_program
+from mlplane.targets.pulumi_program import (
+    DATA_FILE,
+    DATA_INPUT,
+    DATA_TYPES,
+    DATA_VARIABLE,
+    print_program,
+)
 from mlplane.targets.pulumi_project import EMITTER
 from tests.pulumi_roundtrip import assert_round_trip, registrations_of
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "recsys-gpu"
-RULE_TOKEN = next(iter(DATA_INPUTS))
+RULE_TOKEN = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +41,16 @@ def lowered() -> tuple[System, ResourceGraph]:
     return system, graph
 
 
-def test_rule_groups_live_in_the_data_file(lowered: tuple[System, ResourceGraph]) -> None:
+def test_specs_live_in_the_data_file(lowered: tuple[System, ResourceGraph]) -> None:
     system, graph = lowered
     files = EMITTER.emit(system, graph)
     data = json.loads(files[f"pulumi/{DATA_FILE}"])
-    rules = [r for r in graph if r.type == RULE_TOKEN]
-    assert rules and sorted(data) == sorted(r.name for r in rules)
-    assert all(data[r.name] == r.inputs["spec"] for r in rules)
+    specs = [r for r in graph if r.type.startswith(DATA_TYPES) and DATA_INPUT in r.inputs]
+    assert any(r.type == RULE_TOKEN for r in specs)
+    assert sorted(data) == sorted(r.name for r in specs)
+    assert all(data[r.name] == r.inputs[DATA_INPUT] for r in specs)
     program = files["pulumi/__main__.py"]
-    assert program.count(f"spec={DATA_VARIABLE}[") == len(rules)
+    assert program.count(f"spec={DATA_VARIABLE}[") == len(specs)
     assert len(program) < len(print_program(graph, system)) / 2  # the literals held them
 
 
