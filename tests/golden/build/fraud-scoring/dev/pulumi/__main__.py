@@ -2,8 +2,9 @@
 """The Pulumi program of one mlplane system in one environment.
 
 Printed by `mlplane build` from the resource graph (resources.json, next to this project): every
-value is a literal constant (the SLO rule groups are read from mlplane-data.json, next to this
-file, when there are any), and resources are created in the graph's order. Secret inputs are
+value is a literal constant, except the spec of each Kubernetes object, which is read from
+mlplane-data.json next to this file (manifests/ shows the same specs as YAML), and resources are
+created in the graph's order. Secret inputs are
 read from the stack's secret config: `pulumi config set --secret KEY VALUE`.
 """
 
@@ -81,12 +82,7 @@ external_secret_1 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'feast-token',
         'namespace': 'fraud-dev',
     },
-    spec={
-        'data': [{'remoteRef': {'key': 'risk/feast/token'}, 'secretKey': 'value'}],
-        'refreshInterval': '1h',
-        'secretStoreRef': {'kind': 'ClusterSecretStore', 'name': 'mlplane-vault'},
-        'target': {'creationPolicy': 'Owner', 'name': 'feast-token'},
-    },
+    spec=MLPLANE_DATA['feast-token-externalsecret'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -122,7 +118,7 @@ network_policy_1 = pulumi_kubernetes.networking.v1.NetworkPolicy(
         'name': 'mlplane-default-deny',
         'namespace': 'fraud-dev',
     },
-    spec={'podSelector': {}, 'policyTypes': ['Ingress', 'Egress']},
+    spec=MLPLANE_DATA['fraud-scoring-default-deny-networkpolicy'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 network_policy_2 = pulumi_kubernetes.networking.v1.NetworkPolicy(
@@ -138,23 +134,7 @@ network_policy_2 = pulumi_kubernetes.networking.v1.NetworkPolicy(
         'name': 'mlplane-allow-dns',
         'namespace': 'fraud-dev',
     },
-    spec={
-        'egress': [
-            {
-                'ports': [{'port': 53, 'protocol': 'UDP'}, {'port': 53, 'protocol': 'TCP'}],
-                'to': [
-                    {
-                        'namespaceSelector': {
-                            'matchLabels': {'kubernetes.io/metadata.name': 'kube-system'},
-                        },
-                        'podSelector': {'matchLabels': {'k8s-app': 'kube-dns'}},
-                    },
-                ],
-            },
-        ],
-        'podSelector': {},
-        'policyTypes': ['Egress'],
-    },
+    spec=MLPLANE_DATA['fraud-scoring-dns-egress-networkpolicy'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 external_secret_2 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -172,17 +152,7 @@ external_secret_2 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'risk-pagerduty-key',
         'namespace': 'fraud-dev',
     },
-    spec={
-        'data': [
-            {
-                'remoteRef': {'key': 'risk/pagerduty', 'property': 'routing-key'},
-                'secretKey': 'value',
-            },
-        ],
-        'refreshInterval': '1h',
-        'secretStoreRef': {'kind': 'ClusterSecretStore', 'name': 'mlplane-aws-sm'},
-        'target': {'creationPolicy': 'Owner', 'name': 'risk-pagerduty-key'},
-    },
+    spec=MLPLANE_DATA['risk-pagerduty-key-externalsecret'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 external_secret_3 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -200,17 +170,7 @@ external_secret_3 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'risk-slack-webhook',
         'namespace': 'fraud-dev',
     },
-    spec={
-        'data': [
-            {
-                'remoteRef': {'key': 'risk/alerting/slack', 'property': 'webhook'},
-                'secretKey': 'value',
-            },
-        ],
-        'refreshInterval': '1h',
-        'secretStoreRef': {'kind': 'ClusterSecretStore', 'name': 'mlplane-vault'},
-        'target': {'creationPolicy': 'Owner', 'name': 'risk-slack-webhook'},
-    },
+    spec=MLPLANE_DATA['risk-slack-webhook-externalsecret'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 alertmanager_config_1 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -229,68 +189,7 @@ alertmanager_config_1 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'fraud-scoring',
         'namespace': 'fraud-dev',
     },
-    spec={
-        'inhibitRules': [
-            {
-                'equal': ['namespace', 'system', 'slo'],
-                'sourceMatch': [{'matchType': '=', 'name': 'severity', 'value': 'page'}],
-                'targetMatch': [{'matchType': '=', 'name': 'severity', 'value': 'ticket'}],
-            },
-        ],
-        'receivers': [
-            {
-                'name': 'risk-channel',
-                'slackConfigs': [
-                    {
-                        'apiURL': {'key': 'value', 'name': 'risk-slack-webhook'},
-                        'channel': '#risk-ml-alerts',
-                        'sendResolved': True,
-                        'text': '{{ range .Alerts }}{{ .Annotations.summary }}\n{{ end }}',
-                        'title': '[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} {{ .CommonLabels.slo }}',
-                    },
-                ],
-            },
-            {
-                'name': 'risk-oncall',
-                'pagerdutyConfigs': [
-                    {
-                        'routingKey': {'key': 'value', 'name': 'risk-pagerduty-key'},
-                        'sendResolved': True,
-                    },
-                ],
-            },
-        ],
-        'route': {
-            'groupBy': ['alertname', 'namespace', 'system', 'slo'],
-            'groupInterval': '5m',
-            'groupWait': '1m',
-            'receiver': 'risk-channel',
-            'repeatInterval': '4h',
-            'routes': [
-                {
-                    'groupWait': '30s',
-                    'matchers': [
-                        {'matchType': '=', 'name': 'team', 'value': 'risk-ml'},
-                        {'matchType': '=', 'name': 'severity', 'value': 'page'},
-                    ],
-                    'receiver': 'risk-channel',
-                    'repeatInterval': '1h',
-                },
-                {
-                    'matchers': [
-                        {'matchType': '=', 'name': 'team', 'value': 'risk-ml'},
-                        {'matchType': '=', 'name': 'severity', 'value': 'ticket'},
-                    ],
-                    'receiver': 'risk-channel',
-                    'repeatInterval': '12h',
-                },
-                {
-                    'matchers': [{'matchType': '=', 'name': 'team', 'value': 'payments-data'}],
-                    'receiver': 'risk-channel',
-                },
-            ],
-        },
-    },
+    spec=MLPLANE_DATA['fraud-scoring-alertmanagerconfig'],
     opts=pulumi.ResourceOptions(
         parent=system_1,
         depends_on=[external_secret_2, external_secret_3, namespace_1],
@@ -314,39 +213,7 @@ analysis_template_1 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'scorer-slo',
         'namespace': 'fraud-dev',
     },
-    spec={
-        'args': [{'name': 'canary-hash'}],
-        'metrics': [
-            {
-                'failureCondition': 'len(result) > 0 && result[0] < 0.9995',
-                'failureLimit': 1,
-                'inconclusiveLimit': 2,
-                'interval': '1m',
-                'name': 'scorer-availability',
-                'provider': {
-                    'prometheus': {
-                        'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': '1 - (sum(rate(http_requests_total{namespace="fraud-dev",job="scorer",rollouts_pod_template_hash="{{args.canary-hash}}",code=~"5.."}[5m])) or on() vector(0)) / (sum(rate(http_requests_total{namespace="fraud-dev",job="scorer",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) > 0)',
-                    },
-                },
-                'successCondition': 'len(result) > 0 && result[0] >= 0.9995',
-            },
-            {
-                'failureCondition': 'len(result) > 0 && result[0] < 0.99',
-                'failureLimit': 1,
-                'inconclusiveLimit': 2,
-                'interval': '1m',
-                'name': 'scorer-latency',
-                'provider': {
-                    'prometheus': {
-                        'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': 'sum(rate(http_request_duration_seconds_bucket{namespace="fraud-dev",job="scorer",rollouts_pod_template_hash="{{args.canary-hash}}",le="0.1"}[5m])) / (sum(rate(http_request_duration_seconds_count{namespace="fraud-dev",job="scorer",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) > 0)',
-                    },
-                },
-                'successCondition': 'len(result) > 0 && result[0] >= 0.99',
-            },
-        ],
-    },
+    spec=MLPLANE_DATA['scorer-analysistemplate'],
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
 )
 prometheus_rule_2 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -444,67 +311,7 @@ network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
         'name': 'scorer',
         'namespace': 'fraud-dev',
     },
-    spec={
-        'egress': [
-            {
-                'ports': [{'port': 6566, 'protocol': 'TCP'}],
-                'to': [
-                    {
-                        'namespaceSelector': {
-                            'matchLabels': {'kubernetes.io/metadata.name': 'feast'},
-                        },
-                    },
-                ],
-            },
-            {
-                'ports': [{'port': 443, 'protocol': 'TCP'}],
-                'to': [
-                    {
-                        'ipBlock': {
-                            'cidr': '0.0.0.0/0',
-                            'except': [
-                                '10.0.0.0/8',
-                                '100.64.0.0/10',
-                                '169.254.0.0/16',
-                                '172.16.0.0/12',
-                                '192.168.0.0/16',
-                            ],
-                        },
-                    },
-                    {'ipBlock': {'cidr': '::/0', 'except': ['fc00::/7', 'fe80::/10']}},
-                ],
-            },
-        ],
-        'ingress': [
-            {
-                'from': [
-                    {
-                        'namespaceSelector': {
-                            'matchLabels': {'kubernetes.io/metadata.name': 'payments-gateway'},
-                        },
-                    },
-                ],
-                'ports': [{'port': 8080, 'protocol': 'TCP'}],
-            },
-            {
-                'from': [
-                    {
-                        'namespaceSelector': {
-                            'matchLabels': {'kubernetes.io/metadata.name': 'monitoring'},
-                        },
-                    },
-                ],
-                'ports': [{'port': 8080, 'protocol': 'TCP'}],
-            },
-        ],
-        'podSelector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'scorer',
-            },
-        },
-        'policyTypes': ['Ingress', 'Egress'],
-    },
+    spec=MLPLANE_DATA['scorer-networkpolicy'],
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
 )
 service_1 = pulumi_kubernetes.core.v1.Service(
@@ -523,11 +330,7 @@ service_1 = pulumi_kubernetes.core.v1.Service(
         'name': 'scorer',
         'namespace': 'fraud-dev',
     },
-    spec={
-        'ports': [{'name': 'http', 'port': 8080, 'protocol': 'TCP', 'targetPort': 'http'}],
-        'selector': {'app.kubernetes.io/component': 'serving', 'app.kubernetes.io/name': 'scorer'},
-        'type': 'ClusterIP',
-    },
+    spec=MLPLANE_DATA['scorer-service'],
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
 )
 service_account_1 = pulumi_kubernetes.core.v1.ServiceAccount(
@@ -568,141 +371,7 @@ rollout_1 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'scorer',
         'namespace': 'fraud-dev',
     },
-    spec={
-        'revisionHistoryLimit': 5,
-        'selector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'scorer',
-            },
-        },
-        'strategy': {
-            'canary': {
-                'analysis': {
-                    'args': [
-                        {'name': 'canary-hash', 'valueFrom': {'podTemplateHashValue': 'Latest'}},
-                    ],
-                    'startingStep': 1,
-                    'templates': [{'templateName': 'scorer-slo'}],
-                },
-                'maxSurge': '25%',
-                'maxUnavailable': 0,
-                'steps': [
-                    {'setWeight': 10},
-                    {'pause': {'duration': '600s'}},
-                    {'setWeight': 50},
-                    {'pause': {'duration': '600s'}},
-                ],
-            },
-        },
-        'template': {
-            'metadata': {
-                'annotations': {'mlplane.dev/config-hash': '238a7aa666eda0a1'},
-                'labels': {
-                    'app.kubernetes.io/component': 'serving',
-                    'app.kubernetes.io/managed-by': 'mlplane',
-                    'app.kubernetes.io/name': 'scorer',
-                    'app.kubernetes.io/part-of': 'fraud-platform',
-                    'app.kubernetes.io/version': '4.2.0',
-                    'cost-center': 'risk-1042',
-                    'mlplane.dev/environment': 'dev',
-                    'mlplane.dev/system': 'fraud-scoring',
-                },
-            },
-            'spec': {
-                'automountServiceAccountToken': False,
-                'containers': [
-                    {
-                        'env': [
-                            {'name': 'MLPLANE_MODEL_NAME', 'value': 'scorer'},
-                            {'name': 'MLPLANE_MODEL_VERSION', 'value': '4.2.0'},
-                            {
-                                'name': 'MLPLANE_MODEL_ARTIFACT',
-                                'value': 's3://acme-models/fraud/scorer/4.2.0/',
-                            },
-                            {
-                                'name': 'MLPLANE_DATA_SOURCE_FRAUD_FEATURES_URI',
-                                'valueFrom': {
-                                    'configMapKeyRef': {
-                                        'key': 'fraud-features',
-                                        'name': 'scorer-data-sources',
-                                    },
-                                },
-                            },
-                            {
-                                'name': 'MLPLANE_SECRET_FEAST_TOKEN_FILE',
-                                'value': '/var/run/secrets/mlplane/feast-token/value',
-                            },
-                        ],
-                        'image': 'ghcr.io/acme/fraud-scorer@sha256:14a866f751e10ed211e2cbaf1af17b33323aac0629d7cb7ca2961ff4f3fe8186',
-                        'imagePullPolicy': 'Always',
-                        'livenessProbe': {
-                            'failureThreshold': 3,
-                            'httpGet': {'path': '/healthz', 'port': 'http'},
-                            'periodSeconds': 10,
-                            'timeoutSeconds': 5,
-                        },
-                        'name': 'model',
-                        'ports': [{'containerPort': 8080, 'name': 'http', 'protocol': 'TCP'}],
-                        'readinessProbe': {
-                            'failureThreshold': 3,
-                            'httpGet': {'path': '/healthz', 'port': 'http'},
-                            'periodSeconds': 5,
-                            'timeoutSeconds': 5,
-                        },
-                        'resources': {
-                            'limits': {'cpu': '500m', 'memory': '1Gi'},
-                            'requests': {'cpu': '500m', 'memory': '1Gi'},
-                        },
-                        'securityContext': {
-                            'allowPrivilegeEscalation': False,
-                            'capabilities': {'drop': ['ALL']},
-                            'privileged': False,
-                            'readOnlyRootFilesystem': True,
-                            'runAsGroup': 10001,
-                            'runAsNonRoot': True,
-                            'runAsUser': 10001,
-                            'seccompProfile': {'type': 'RuntimeDefault'},
-                        },
-                        'startupProbe': {
-                            'failureThreshold': 60,
-                            'httpGet': {'path': '/healthz', 'port': 'http'},
-                            'periodSeconds': 10,
-                            'timeoutSeconds': 5,
-                        },
-                        'volumeMounts': [
-                            {'mountPath': '/tmp', 'name': 'tmp'},
-                            {
-                                'mountPath': '/var/run/secrets/mlplane/feast-token',
-                                'name': 'secret-feast-token',
-                                'readOnly': True,
-                            },
-                        ],
-                    },
-                ],
-                'enableServiceLinks': False,
-                'securityContext': {
-                    'fsGroup': 10001,
-                    'runAsGroup': 10001,
-                    'runAsNonRoot': True,
-                    'runAsUser': 10001,
-                    'seccompProfile': {'type': 'RuntimeDefault'},
-                },
-                'serviceAccountName': 'scorer',
-                'volumes': [
-                    {'emptyDir': {'sizeLimit': '1Gi'}, 'name': 'tmp'},
-                    {
-                        'name': 'secret-feast-token',
-                        'secret': {
-                            'defaultMode': 288,
-                            'items': [{'key': 'value', 'path': 'value'}],
-                            'secretName': 'feast-token',
-                        },
-                    },
-                ],
-            },
-        },
-    },
+    spec=MLPLANE_DATA['scorer-rollout'],
     opts=pulumi.ResourceOptions(
         parent=model_1,
         depends_on=[analysis_template_1, config_map_1, external_secret_1, namespace_1, service_account_1],
@@ -724,24 +393,7 @@ horizontal_pod_autoscaler_1 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAuto
         'name': 'scorer',
         'namespace': 'fraud-dev',
     },
-    spec={
-        'maxReplicas': 2,
-        'metrics': [
-            {
-                'resource': {
-                    'name': 'cpu',
-                    'target': {'averageUtilization': 70, 'type': 'Utilization'},
-                },
-                'type': 'Resource',
-            },
-        ],
-        'minReplicas': 1,
-        'scaleTargetRef': {
-            'apiVersion': 'argoproj.io/v1alpha1',
-            'kind': 'Rollout',
-            'name': 'scorer',
-        },
-    },
+    spec=MLPLANE_DATA['scorer-hpa'],
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1, rollout_1]),
 )
 service_monitor_1 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -763,17 +415,7 @@ service_monitor_1 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'scorer',
         'namespace': 'fraud-dev',
     },
-    spec={
-        'endpoints': [{'interval': '30s', 'path': '/metrics', 'port': 'http', 'scheme': 'http'}],
-        'namespaceSelector': {'matchNames': ['fraud-dev']},
-        'podTargetLabels': ['rollouts-pod-template-hash'],
-        'selector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'scorer',
-            },
-        },
-    },
+    spec=MLPLANE_DATA['scorer-servicemonitor'],
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1, service_1]),
 )
 network_policy_4 = pulumi_kubernetes.networking.v1.NetworkPolicy(
@@ -792,45 +434,7 @@ network_policy_4 = pulumi_kubernetes.networking.v1.NetworkPolicy(
         'name': 'scorer-training',
         'namespace': 'fraud-dev',
     },
-    spec={
-        'egress': [
-            {
-                'ports': [{'port': 6566, 'protocol': 'TCP'}],
-                'to': [
-                    {
-                        'namespaceSelector': {
-                            'matchLabels': {'kubernetes.io/metadata.name': 'feast'},
-                        },
-                    },
-                ],
-            },
-            {
-                'ports': [{'port': 443, 'protocol': 'TCP'}],
-                'to': [
-                    {
-                        'ipBlock': {
-                            'cidr': '0.0.0.0/0',
-                            'except': [
-                                '10.0.0.0/8',
-                                '100.64.0.0/10',
-                                '169.254.0.0/16',
-                                '172.16.0.0/12',
-                                '192.168.0.0/16',
-                            ],
-                        },
-                    },
-                    {'ipBlock': {'cidr': '::/0', 'except': ['fc00::/7', 'fe80::/10']}},
-                ],
-            },
-        ],
-        'podSelector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'training',
-                'app.kubernetes.io/name': 'scorer',
-            },
-        },
-        'policyTypes': ['Ingress', 'Egress'],
-    },
+    spec=MLPLANE_DATA['scorer-training-networkpolicy'],
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
 )
 service_account_2 = pulumi_kubernetes.core.v1.ServiceAccount(
@@ -868,129 +472,7 @@ cron_job_1 = pulumi_kubernetes.batch.v1.CronJob(
         'name': 'scorer-training',
         'namespace': 'fraud-dev',
     },
-    spec={
-        'concurrencyPolicy': 'Forbid',
-        'failedJobsHistoryLimit': 3,
-        'jobTemplate': {
-            'metadata': {
-                'labels': {
-                    'app.kubernetes.io/component': 'training',
-                    'app.kubernetes.io/managed-by': 'mlplane',
-                    'app.kubernetes.io/name': 'scorer',
-                    'app.kubernetes.io/part-of': 'fraud-platform',
-                    'app.kubernetes.io/version': '4.2.0',
-                    'cost-center': 'risk-1042',
-                    'mlplane.dev/environment': 'dev',
-                    'mlplane.dev/system': 'fraud-scoring',
-                },
-            },
-            'spec': {
-                'activeDeadlineSeconds': 14400,
-                'backoffLimit': 1,
-                'template': {
-                    'metadata': {
-                        'labels': {
-                            'app.kubernetes.io/component': 'training',
-                            'app.kubernetes.io/managed-by': 'mlplane',
-                            'app.kubernetes.io/name': 'scorer',
-                            'app.kubernetes.io/part-of': 'fraud-platform',
-                            'app.kubernetes.io/version': '4.2.0',
-                            'cost-center': 'risk-1042',
-                            'mlplane.dev/environment': 'dev',
-                            'mlplane.dev/system': 'fraud-scoring',
-                        },
-                    },
-                    'spec': {
-                        'automountServiceAccountToken': False,
-                        'containers': [
-                            {
-                                'env': [
-                                    {'name': 'MLPLANE_MODEL_NAME', 'value': 'scorer'},
-                                    {'name': 'MLPLANE_MODEL_VERSION', 'value': '4.2.0'},
-                                    {
-                                        'name': 'MLPLANE_MODEL_ARTIFACT',
-                                        'value': 's3://acme-models/fraud/scorer/4.2.0/',
-                                    },
-                                    {
-                                        'name': 'MLPLANE_DATA_SOURCE_FRAUD_FEATURES_URI',
-                                        'valueFrom': {
-                                            'configMapKeyRef': {
-                                                'key': 'fraud-features',
-                                                'name': 'scorer-data-sources',
-                                            },
-                                        },
-                                    },
-                                    {
-                                        'name': 'MLPLANE_SECRET_FEAST_TOKEN_FILE',
-                                        'value': '/var/run/secrets/mlplane/feast-token/value',
-                                    },
-                                ],
-                                'image': 'ghcr.io/acme/fraud-train@sha256:1db0b625cd2091818881ffd0b00b2e490d618bda82f7d9faab988eb36f6ccf98',
-                                'imagePullPolicy': 'Always',
-                                'name': 'trainer',
-                                'resources': {
-                                    'limits': {
-                                        'cpu': '4',
-                                        'ephemeral-storage': '9216Mi',
-                                        'memory': '8Gi',
-                                    },
-                                    'requests': {
-                                        'cpu': '4',
-                                        'ephemeral-storage': '9216Mi',
-                                        'memory': '8Gi',
-                                    },
-                                },
-                                'securityContext': {
-                                    'allowPrivilegeEscalation': False,
-                                    'capabilities': {'drop': ['ALL']},
-                                    'privileged': False,
-                                    'readOnlyRootFilesystem': True,
-                                    'runAsGroup': 10001,
-                                    'runAsNonRoot': True,
-                                    'runAsUser': 10001,
-                                    'seccompProfile': {'type': 'RuntimeDefault'},
-                                },
-                                'volumeMounts': [
-                                    {'mountPath': '/tmp', 'name': 'tmp'},
-                                    {
-                                        'mountPath': '/var/run/secrets/mlplane/feast-token',
-                                        'name': 'secret-feast-token',
-                                        'readOnly': True,
-                                    },
-                                ],
-                            },
-                        ],
-                        'enableServiceLinks': False,
-                        'restartPolicy': 'Never',
-                        'securityContext': {
-                            'fsGroup': 10001,
-                            'runAsGroup': 10001,
-                            'runAsNonRoot': True,
-                            'runAsUser': 10001,
-                            'seccompProfile': {'type': 'RuntimeDefault'},
-                        },
-                        'serviceAccountName': 'scorer-training',
-                        'volumes': [
-                            {'emptyDir': {'sizeLimit': '8192Mi'}, 'name': 'tmp'},
-                            {
-                                'name': 'secret-feast-token',
-                                'secret': {
-                                    'defaultMode': 288,
-                                    'items': [{'key': 'value', 'path': 'value'}],
-                                    'secretName': 'feast-token',
-                                },
-                            },
-                        ],
-                    },
-                },
-                'ttlSecondsAfterFinished': 86400,
-            },
-        },
-        'schedule': '0 3 * * 0',
-        'startingDeadlineSeconds': 3600,
-        'successfulJobsHistoryLimit': 3,
-        'timeZone': 'Etc/UTC',
-    },
+    spec=MLPLANE_DATA['scorer-cronjob'],
     opts=pulumi.ResourceOptions(
         parent=model_1,
         depends_on=[config_map_1, external_secret_1, namespace_1, service_account_2],

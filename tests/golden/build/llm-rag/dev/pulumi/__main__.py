@@ -2,8 +2,9 @@
 """The Pulumi program of one mlplane system in one environment.
 
 Printed by `mlplane build` from the resource graph (resources.json, next to this project): every
-value is a literal constant (the SLO rule groups are read from mlplane-data.json, next to this
-file, when there are any), and resources are created in the graph's order. Secret inputs are
+value is a literal constant, except the spec of each Kubernetes object, which is read from
+mlplane-data.json next to this file (manifests/ shows the same specs as YAML), and resources are
+created in the graph's order. Secret inputs are
 read from the stack's secret config: `pulumi config set --secret KEY VALUE`.
 """
 
@@ -147,39 +148,7 @@ analysis_template_1 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'assistant-api-slo',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'args': [{'name': 'canary-hash'}],
-        'metrics': [
-            {
-                'failureCondition': 'len(result) > 0 && result[0] < 0.999',
-                'failureLimit': 1,
-                'inconclusiveLimit': 2,
-                'interval': '1m',
-                'name': 'api-availability',
-                'provider': {
-                    'prometheus': {
-                        'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': '1 - (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api",rollouts_pod_template_hash="{{args.canary-hash}}",code=~"5.."}[5m])) or on() vector(0)) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="assistant-api",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) > 0)',
-                    },
-                },
-                'successCondition': 'len(result) > 0 && result[0] >= 0.999',
-            },
-            {
-                'failureCondition': 'len(result) > 0 && result[0] < 0.95',
-                'failureLimit': 1,
-                'inconclusiveLimit': 2,
-                'interval': '1m',
-                'name': 'api-latency',
-                'provider': {
-                    'prometheus': {
-                        'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': 'sum(rate(http_request_duration_seconds_bucket{namespace="contract-assistant-dev",job="assistant-api",rollouts_pod_template_hash="{{args.canary-hash}}",le=~"10(\\\\.0)?"}[5m])) / (sum(rate(http_request_duration_seconds_count{namespace="contract-assistant-dev",job="assistant-api",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) > 0)',
-                    },
-                },
-                'successCondition': 'len(result) > 0 && result[0] >= 0.95',
-            },
-        ],
-    },
+    spec=MLPLANE_DATA['assistant-api-analysistemplate'],
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
 )
 config_map_1 = pulumi_kubernetes.core.v1.ConfigMap(
@@ -217,86 +186,7 @@ network_policy_1 = pulumi_kubernetes.networking.v1.NetworkPolicy(
         'name': 'assistant-api',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'egress': [
-            {
-                'ports': [{'port': 8080, 'protocol': 'TCP'}],
-                'to': [
-                    {
-                        'podSelector': {
-                            'matchLabels': {
-                                'app.kubernetes.io/component': 'serving',
-                                'app.kubernetes.io/name': 'embedder',
-                            },
-                        },
-                    },
-                ],
-            },
-            {
-                'ports': [{'port': 8080, 'protocol': 'TCP'}],
-                'to': [
-                    {
-                        'podSelector': {
-                            'matchLabels': {
-                                'app.kubernetes.io/component': 'serving',
-                                'app.kubernetes.io/name': 'reranker',
-                            },
-                        },
-                    },
-                ],
-            },
-            {
-                'ports': [{'port': 8000, 'protocol': 'TCP'}],
-                'to': [
-                    {
-                        'podSelector': {
-                            'matchLabels': {
-                                'app.kubernetes.io/component': 'serving',
-                                'app.kubernetes.io/name': 'generator',
-                            },
-                        },
-                    },
-                ],
-            },
-            {
-                'ports': [{'port': 5432, 'protocol': 'TCP'}],
-                'to': [{'ipBlock': {'cidr': '10.40.8.0/24'}}],
-            },
-            {
-                'ports': [{'port': 443, 'protocol': 'TCP'}],
-                'to': [{'ipBlock': {'cidr': '10.40.0.0/24'}}],
-            },
-        ],
-        'ingress': [
-            {
-                'from': [
-                    {
-                        'namespaceSelector': {
-                            'matchLabels': {'kubernetes.io/metadata.name': 'legal-dev-tools'},
-                        },
-                    },
-                ],
-                'ports': [{'port': 8080, 'protocol': 'TCP'}],
-            },
-            {
-                'from': [
-                    {
-                        'namespaceSelector': {
-                            'matchLabels': {'kubernetes.io/metadata.name': 'monitoring'},
-                        },
-                    },
-                ],
-                'ports': [{'port': 8080, 'protocol': 'TCP'}],
-            },
-        ],
-        'podSelector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'assistant-api',
-            },
-        },
-        'policyTypes': ['Ingress', 'Egress'],
-    },
+    spec=MLPLANE_DATA['assistant-api-networkpolicy'],
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
 )
 service_1 = pulumi_kubernetes.core.v1.Service(
@@ -315,14 +205,7 @@ service_1 = pulumi_kubernetes.core.v1.Service(
         'name': 'assistant-api',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'ports': [{'name': 'http', 'port': 8080, 'protocol': 'TCP', 'targetPort': 'http'}],
-        'selector': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/name': 'assistant-api',
-        },
-        'type': 'ClusterIP',
-    },
+    spec=MLPLANE_DATA['assistant-api-service'],
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
 )
 service_account_1 = pulumi_kubernetes.core.v1.ServiceAccount(
@@ -363,17 +246,7 @@ service_monitor_1 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'assistant-api',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'endpoints': [{'interval': '30s', 'path': '/metrics', 'port': 'http', 'scheme': 'http'}],
-        'namespaceSelector': {'matchNames': ['contract-assistant-dev']},
-        'podTargetLabels': ['rollouts-pod-template-hash'],
-        'selector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'assistant-api',
-            },
-        },
-    },
+    spec=MLPLANE_DATA['assistant-api-servicemonitor'],
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1, service_1]),
 )
 network_policy_2 = pulumi_kubernetes.networking.v1.NetworkPolicy(
@@ -389,7 +262,7 @@ network_policy_2 = pulumi_kubernetes.networking.v1.NetworkPolicy(
         'name': 'mlplane-default-deny',
         'namespace': 'contract-assistant-dev',
     },
-    spec={'podSelector': {}, 'policyTypes': ['Ingress', 'Egress']},
+    spec=MLPLANE_DATA['contract-assistant-default-deny-networkpolicy'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
@@ -405,23 +278,7 @@ network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
         'name': 'mlplane-allow-dns',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'egress': [
-            {
-                'ports': [{'port': 53, 'protocol': 'UDP'}, {'port': 53, 'protocol': 'TCP'}],
-                'to': [
-                    {
-                        'namespaceSelector': {
-                            'matchLabels': {'kubernetes.io/metadata.name': 'kube-system'},
-                        },
-                        'podSelector': {'matchLabels': {'k8s-app': 'kube-dns'}},
-                    },
-                ],
-            },
-        ],
-        'podSelector': {},
-        'policyTypes': ['Egress'],
-    },
+    spec=MLPLANE_DATA['contract-assistant-dns-egress-networkpolicy'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 prometheus_rule_4 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -482,60 +339,7 @@ network_policy_4 = pulumi_kubernetes.networking.v1.NetworkPolicy(
         'name': 'embedder',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'egress': [
-            {
-                'ports': [{'port': 443, 'protocol': 'TCP'}],
-                'to': [
-                    {
-                        'ipBlock': {
-                            'cidr': '0.0.0.0/0',
-                            'except': [
-                                '10.0.0.0/8',
-                                '100.64.0.0/10',
-                                '169.254.0.0/16',
-                                '172.16.0.0/12',
-                                '192.168.0.0/16',
-                            ],
-                        },
-                    },
-                    {'ipBlock': {'cidr': '::/0', 'except': ['fc00::/7', 'fe80::/10']}},
-                ],
-            },
-        ],
-        'ingress': [
-            {
-                'from': [
-                    {
-                        'podSelector': {
-                            'matchLabels': {
-                                'app.kubernetes.io/component': 'serving',
-                                'app.kubernetes.io/name': 'assistant-api',
-                            },
-                        },
-                    },
-                ],
-                'ports': [{'port': 8080, 'protocol': 'TCP'}],
-            },
-            {
-                'from': [
-                    {
-                        'namespaceSelector': {
-                            'matchLabels': {'kubernetes.io/metadata.name': 'monitoring'},
-                        },
-                    },
-                ],
-                'ports': [{'port': 8080, 'protocol': 'TCP'}],
-            },
-        ],
-        'podSelector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'embedder',
-            },
-        },
-        'policyTypes': ['Ingress', 'Egress'],
-    },
+    spec=MLPLANE_DATA['embedder-networkpolicy'],
     opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1]),
 )
 pod_disruption_budget_1 = pulumi_kubernetes.policy.v1.PodDisruptionBudget(
@@ -554,15 +358,7 @@ pod_disruption_budget_1 = pulumi_kubernetes.policy.v1.PodDisruptionBudget(
         'name': 'embedder',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'maxUnavailable': 1,
-        'selector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'embedder',
-            },
-        },
-    },
+    spec=MLPLANE_DATA['embedder-pdb'],
     opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1]),
 )
 service_2 = pulumi_kubernetes.core.v1.Service(
@@ -581,14 +377,7 @@ service_2 = pulumi_kubernetes.core.v1.Service(
         'name': 'embedder',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'ports': [{'name': 'http', 'port': 8080, 'protocol': 'TCP', 'targetPort': 'http'}],
-        'selector': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/name': 'embedder',
-        },
-        'type': 'ClusterIP',
-    },
+    spec=MLPLANE_DATA['embedder-service'],
     opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1]),
 )
 service_account_2 = pulumi_kubernetes.core.v1.ServiceAccount(
@@ -626,118 +415,7 @@ deployment_1 = pulumi_kubernetes.apps.v1.Deployment(
         'name': 'embedder',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'revisionHistoryLimit': 5,
-        'selector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'embedder',
-            },
-        },
-        'strategy': {
-            'rollingUpdate': {'maxSurge': '25%', 'maxUnavailable': 0},
-            'type': 'RollingUpdate',
-        },
-        'template': {
-            'metadata': {
-                'annotations': {'mlplane.dev/config-hash': 'e264bf7fa2e04211'},
-                'labels': {
-                    'app.kubernetes.io/component': 'serving',
-                    'app.kubernetes.io/managed-by': 'mlplane',
-                    'app.kubernetes.io/name': 'embedder',
-                    'app.kubernetes.io/part-of': 'legal-platform',
-                    'app.kubernetes.io/version': '2024.06.1',
-                    'cost-center': 'legal-0417',
-                    'mlplane.dev/environment': 'dev',
-                    'mlplane.dev/system': 'contract-assistant',
-                },
-            },
-            'spec': {
-                'automountServiceAccountToken': False,
-                'containers': [
-                    {
-                        'env': [
-                            {'name': 'MLPLANE_MODEL_NAME', 'value': 'embedder'},
-                            {'name': 'MLPLANE_MODEL_VERSION', 'value': '2024.06.1'},
-                            {
-                                'name': 'MLPLANE_MODEL_ARTIFACT',
-                                'value': 's3://acme-models/contract-assistant/bge-m3/2024.06.1/',
-                            },
-                            {
-                                'name': 'MLPLANE_DATA_SOURCE_CONTRACT_DOCUMENTS_URI',
-                                'valueFrom': {
-                                    'configMapKeyRef': {
-                                        'key': 'contract-documents',
-                                        'name': 'embedder-data-sources',
-                                    },
-                                },
-                            },
-                            {
-                                'name': 'MLPLANE_DATA_SOURCE_LEGAL_PLAYBOOKS_URI',
-                                'valueFrom': {
-                                    'configMapKeyRef': {
-                                        'key': 'legal-playbooks',
-                                        'name': 'embedder-data-sources',
-                                    },
-                                },
-                            },
-                        ],
-                        'image': 'ghcr.io/acme/text-embeddings-inference@sha256:002d4090730e4d69ac61e73dbe53cde55505e90be2b484012febf9692fa1b858',
-                        'imagePullPolicy': 'Always',
-                        'livenessProbe': {
-                            'failureThreshold': 3,
-                            'httpGet': {'path': '/health', 'port': 'http'},
-                            'periodSeconds': 10,
-                            'timeoutSeconds': 5,
-                        },
-                        'name': 'model',
-                        'ports': [{'containerPort': 8080, 'name': 'http', 'protocol': 'TCP'}],
-                        'readinessProbe': {
-                            'failureThreshold': 3,
-                            'httpGet': {'path': '/health', 'port': 'http'},
-                            'periodSeconds': 5,
-                            'timeoutSeconds': 5,
-                        },
-                        'resources': {
-                            'limits': {'cpu': '4', 'memory': '16Gi', 'nvidia.com/gpu': '1'},
-                            'requests': {'cpu': '4', 'memory': '16Gi'},
-                        },
-                        'securityContext': {
-                            'allowPrivilegeEscalation': False,
-                            'capabilities': {'drop': ['ALL']},
-                            'privileged': False,
-                            'readOnlyRootFilesystem': True,
-                            'runAsGroup': 10001,
-                            'runAsNonRoot': True,
-                            'runAsUser': 10001,
-                            'seccompProfile': {'type': 'RuntimeDefault'},
-                        },
-                        'startupProbe': {
-                            'failureThreshold': 60,
-                            'httpGet': {'path': '/health', 'port': 'http'},
-                            'periodSeconds': 10,
-                            'timeoutSeconds': 5,
-                        },
-                        'volumeMounts': [{'mountPath': '/tmp', 'name': 'tmp'}],
-                    },
-                ],
-                'enableServiceLinks': False,
-                'nodeSelector': {'nvidia.com/gpu.present': 'true'},
-                'securityContext': {
-                    'fsGroup': 10001,
-                    'runAsGroup': 10001,
-                    'runAsNonRoot': True,
-                    'runAsUser': 10001,
-                    'seccompProfile': {'type': 'RuntimeDefault'},
-                },
-                'serviceAccountName': 'embedder',
-                'tolerations': [
-                    {'effect': 'NoSchedule', 'key': 'nvidia.com/gpu', 'operator': 'Exists'},
-                ],
-                'volumes': [{'emptyDir': {'sizeLimit': '1Gi'}, 'name': 'tmp'}],
-            },
-        },
-    },
+    spec=MLPLANE_DATA['embedder-deployment'],
     opts=pulumi.ResourceOptions(
         parent=model_2,
         depends_on=[config_map_2, namespace_1, service_account_2],
@@ -759,20 +437,7 @@ horizontal_pod_autoscaler_1 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAuto
         'name': 'embedder',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'maxReplicas': 6,
-        'metrics': [
-            {
-                'pods': {
-                    'metric': {'name': 'http_requests_per_second'},
-                    'target': {'averageValue': '200', 'type': 'AverageValue'},
-                },
-                'type': 'Pods',
-            },
-        ],
-        'minReplicas': 2,
-        'scaleTargetRef': {'apiVersion': 'apps/v1', 'kind': 'Deployment', 'name': 'embedder'},
-    },
+    spec=MLPLANE_DATA['embedder-hpa'],
     opts=pulumi.ResourceOptions(parent=model_2, depends_on=[deployment_1, namespace_1]),
 )
 service_monitor_2 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -794,16 +459,7 @@ service_monitor_2 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'embedder',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'endpoints': [{'interval': '30s', 'path': '/metrics', 'port': 'http', 'scheme': 'http'}],
-        'namespaceSelector': {'matchNames': ['contract-assistant-dev']},
-        'selector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'embedder',
-            },
-        },
-    },
+    spec=MLPLANE_DATA['embedder-servicemonitor'],
     opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1, service_2]),
 )
 analysis_template_2 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -824,25 +480,7 @@ analysis_template_2 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'generator-slo',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'args': [{'name': 'canary-hash'}],
-        'metrics': [
-            {
-                'failureCondition': 'len(result) > 0 && result[0] < 0.999',
-                'failureLimit': 1,
-                'inconclusiveLimit': 2,
-                'interval': '1m',
-                'name': 'generator-availability',
-                'provider': {
-                    'prometheus': {
-                        'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': '1 - (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator",rollouts_pod_template_hash="{{args.canary-hash}}",code=~"5.."}[5m])) or on() vector(0)) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="generator",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) > 0)',
-                    },
-                },
-                'successCondition': 'len(result) > 0 && result[0] >= 0.999',
-            },
-        ],
-    },
+    spec=MLPLANE_DATA['generator-analysistemplate'],
     opts=pulumi.ResourceOptions(parent=model_3, depends_on=[namespace_1]),
 )
 prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -920,64 +558,7 @@ network_policy_5 = pulumi_kubernetes.networking.v1.NetworkPolicy(
         'name': 'generator',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'egress': [
-            {
-                'ports': [{'port': 5432, 'protocol': 'TCP'}],
-                'to': [{'ipBlock': {'cidr': '10.40.8.0/24'}}],
-            },
-            {
-                'ports': [{'port': 443, 'protocol': 'TCP'}],
-                'to': [
-                    {
-                        'ipBlock': {
-                            'cidr': '0.0.0.0/0',
-                            'except': [
-                                '10.0.0.0/8',
-                                '100.64.0.0/10',
-                                '169.254.0.0/16',
-                                '172.16.0.0/12',
-                                '192.168.0.0/16',
-                            ],
-                        },
-                    },
-                    {'ipBlock': {'cidr': '::/0', 'except': ['fc00::/7', 'fe80::/10']}},
-                ],
-            },
-        ],
-        'ingress': [
-            {
-                'from': [
-                    {
-                        'podSelector': {
-                            'matchLabels': {
-                                'app.kubernetes.io/component': 'serving',
-                                'app.kubernetes.io/name': 'assistant-api',
-                            },
-                        },
-                    },
-                ],
-                'ports': [{'port': 8000, 'protocol': 'TCP'}],
-            },
-            {
-                'from': [
-                    {
-                        'namespaceSelector': {
-                            'matchLabels': {'kubernetes.io/metadata.name': 'monitoring'},
-                        },
-                    },
-                ],
-                'ports': [{'port': 8000, 'protocol': 'TCP'}],
-            },
-        ],
-        'podSelector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'generator',
-            },
-        },
-        'policyTypes': ['Ingress', 'Egress'],
-    },
+    spec=MLPLANE_DATA['generator-networkpolicy'],
     opts=pulumi.ResourceOptions(parent=model_3, depends_on=[namespace_1]),
 )
 service_3 = pulumi_kubernetes.core.v1.Service(
@@ -996,14 +577,7 @@ service_3 = pulumi_kubernetes.core.v1.Service(
         'name': 'generator',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'ports': [{'name': 'http', 'port': 8000, 'protocol': 'TCP', 'targetPort': 'http'}],
-        'selector': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/name': 'generator',
-        },
-        'type': 'ClusterIP',
-    },
+    spec=MLPLANE_DATA['generator-service'],
     opts=pulumi.ResourceOptions(parent=model_3, depends_on=[namespace_1]),
 )
 service_account_3 = pulumi_kubernetes.core.v1.ServiceAccount(
@@ -1044,124 +618,7 @@ rollout_1 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'generator',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'revisionHistoryLimit': 5,
-        'selector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'generator',
-            },
-        },
-        'strategy': {
-            'canary': {
-                'analysis': {
-                    'args': [
-                        {'name': 'canary-hash', 'valueFrom': {'podTemplateHashValue': 'Latest'}},
-                    ],
-                    'startingStep': 1,
-                    'templates': [{'templateName': 'generator-slo'}],
-                },
-                'maxSurge': '25%',
-                'maxUnavailable': 0,
-                'steps': [
-                    {'setWeight': 10},
-                    {'pause': {'duration': '1800s'}},
-                    {'setWeight': 50},
-                    {'pause': {'duration': '1800s'}},
-                ],
-            },
-        },
-        'template': {
-            'metadata': {
-                'annotations': {'mlplane.dev/config-hash': '99e0abd341acb24b'},
-                'labels': {
-                    'app.kubernetes.io/component': 'serving',
-                    'app.kubernetes.io/managed-by': 'mlplane',
-                    'app.kubernetes.io/name': 'generator',
-                    'app.kubernetes.io/part-of': 'legal-platform',
-                    'app.kubernetes.io/version': '2024.09.2-8b',
-                    'cost-center': 'legal-0417',
-                    'mlplane.dev/environment': 'dev',
-                    'mlplane.dev/system': 'contract-assistant',
-                },
-            },
-            'spec': {
-                'automountServiceAccountToken': False,
-                'containers': [
-                    {
-                        'env': [
-                            {'name': 'MLPLANE_MODEL_NAME', 'value': 'generator'},
-                            {'name': 'MLPLANE_MODEL_VERSION', 'value': '2024.09.2-8b'},
-                            {
-                                'name': 'MLPLANE_MODEL_ARTIFACT',
-                                'value': 's3://acme-models/contract-assistant/generator/2024.09.2-8b/',
-                            },
-                            {
-                                'name': 'MLPLANE_DATA_SOURCE_CONTRACT_INDEX_URI',
-                                'valueFrom': {
-                                    'configMapKeyRef': {
-                                        'key': 'contract-index',
-                                        'name': 'generator-data-sources',
-                                    },
-                                },
-                            },
-                        ],
-                        'image': 'ghcr.io/acme/vllm-openai@sha256:f1a85a78be9c206fa22366386af9fa116c769ad2a271fb654c27f97492b35d3f',
-                        'imagePullPolicy': 'Always',
-                        'livenessProbe': {
-                            'failureThreshold': 3,
-                            'httpGet': {'path': '/health', 'port': 'http'},
-                            'periodSeconds': 10,
-                            'timeoutSeconds': 5,
-                        },
-                        'name': 'model',
-                        'ports': [{'containerPort': 8000, 'name': 'http', 'protocol': 'TCP'}],
-                        'readinessProbe': {
-                            'failureThreshold': 3,
-                            'httpGet': {'path': '/health', 'port': 'http'},
-                            'periodSeconds': 5,
-                            'timeoutSeconds': 5,
-                        },
-                        'resources': {
-                            'limits': {'cpu': '8', 'memory': '32Gi', 'nvidia.com/gpu': '1'},
-                            'requests': {'cpu': '8', 'memory': '32Gi'},
-                        },
-                        'securityContext': {
-                            'allowPrivilegeEscalation': False,
-                            'capabilities': {'drop': ['ALL']},
-                            'privileged': False,
-                            'readOnlyRootFilesystem': True,
-                            'runAsGroup': 10001,
-                            'runAsNonRoot': True,
-                            'runAsUser': 10001,
-                            'seccompProfile': {'type': 'RuntimeDefault'},
-                        },
-                        'startupProbe': {
-                            'failureThreshold': 60,
-                            'httpGet': {'path': '/health', 'port': 'http'},
-                            'periodSeconds': 10,
-                            'timeoutSeconds': 5,
-                        },
-                        'volumeMounts': [{'mountPath': '/tmp', 'name': 'tmp'}],
-                    },
-                ],
-                'enableServiceLinks': False,
-                'nodeSelector': {'nvidia.com/gpu.present': 'true'},
-                'securityContext': {
-                    'fsGroup': 10001,
-                    'runAsGroup': 10001,
-                    'runAsNonRoot': True,
-                    'runAsUser': 10001,
-                    'seccompProfile': {'type': 'RuntimeDefault'},
-                },
-                'serviceAccountName': 'generator',
-                'tolerations': [
-                    {'effect': 'NoSchedule', 'key': 'nvidia.com/gpu', 'operator': 'Exists'},
-                ],
-                'volumes': [{'emptyDir': {'sizeLimit': '1Gi'}, 'name': 'tmp'}],
-            },
-        },
-    },
+    spec=MLPLANE_DATA['generator-rollout'],
     opts=pulumi.ResourceOptions(
         parent=model_3,
         depends_on=[analysis_template_2, config_map_3, namespace_1, service_account_3],
@@ -1183,24 +640,7 @@ horizontal_pod_autoscaler_2 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAuto
         'name': 'generator',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'maxReplicas': 2,
-        'metrics': [
-            {
-                'pods': {
-                    'metric': {'name': 'http_requests_in_flight'},
-                    'target': {'averageValue': '24', 'type': 'AverageValue'},
-                },
-                'type': 'Pods',
-            },
-        ],
-        'minReplicas': 1,
-        'scaleTargetRef': {
-            'apiVersion': 'argoproj.io/v1alpha1',
-            'kind': 'Rollout',
-            'name': 'generator',
-        },
-    },
+    spec=MLPLANE_DATA['generator-hpa'],
     opts=pulumi.ResourceOptions(parent=model_3, depends_on=[namespace_1, rollout_1]),
 )
 service_monitor_3 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -1222,17 +662,7 @@ service_monitor_3 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'generator',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'endpoints': [{'interval': '30s', 'path': '/metrics', 'port': 'http', 'scheme': 'http'}],
-        'namespaceSelector': {'matchNames': ['contract-assistant-dev']},
-        'podTargetLabels': ['rollouts-pod-template-hash'],
-        'selector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'generator',
-            },
-        },
-    },
+    spec=MLPLANE_DATA['generator-servicemonitor'],
     opts=pulumi.ResourceOptions(parent=model_3, depends_on=[namespace_1, service_3]),
 )
 external_secret_1 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -1250,17 +680,7 @@ external_secret_1 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'index-db-password',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'data': [
-            {
-                'remoteRef': {'key': 'legal/contract-assistant/pgvector', 'property': 'password'},
-                'secretKey': 'value',
-            },
-        ],
-        'refreshInterval': '1h',
-        'secretStoreRef': {'kind': 'ClusterSecretStore', 'name': 'mlplane-vault'},
-        'target': {'creationPolicy': 'Owner', 'name': 'index-db-password'},
-    },
+    spec=MLPLANE_DATA['index-db-password-externalsecret'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 prometheus_rule_7 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -1298,17 +718,7 @@ external_secret_2 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'legal-pagerduty-key',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'data': [
-            {
-                'remoteRef': {'key': 'legal/alerting/pagerduty', 'property': 'routing-key'},
-                'secretKey': 'value',
-            },
-        ],
-        'refreshInterval': '1h',
-        'secretStoreRef': {'kind': 'ClusterSecretStore', 'name': 'mlplane-vault'},
-        'target': {'creationPolicy': 'Owner', 'name': 'legal-pagerduty-key'},
-    },
+    spec=MLPLANE_DATA['legal-pagerduty-key-externalsecret'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 external_secret_3 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -1326,17 +736,7 @@ external_secret_3 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'legal-slack-webhook',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'data': [
-            {
-                'remoteRef': {'key': 'legal/alerting/slack', 'property': 'webhook'},
-                'secretKey': 'value',
-            },
-        ],
-        'refreshInterval': '1h',
-        'secretStoreRef': {'kind': 'ClusterSecretStore', 'name': 'mlplane-vault'},
-        'target': {'creationPolicy': 'Owner', 'name': 'legal-slack-webhook'},
-    },
+    spec=MLPLANE_DATA['legal-slack-webhook-externalsecret'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 alertmanager_config_1 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -1355,64 +755,7 @@ alertmanager_config_1 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'contract-assistant',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'inhibitRules': [
-            {
-                'equal': ['namespace', 'system', 'slo'],
-                'sourceMatch': [{'matchType': '=', 'name': 'severity', 'value': 'page'}],
-                'targetMatch': [{'matchType': '=', 'name': 'severity', 'value': 'ticket'}],
-            },
-        ],
-        'receivers': [
-            {
-                'name': 'legal-ml-channel',
-                'slackConfigs': [
-                    {
-                        'apiURL': {'key': 'value', 'name': 'legal-slack-webhook'},
-                        'channel': '#legal-ml-alerts',
-                        'sendResolved': True,
-                        'text': '{{ range .Alerts }}{{ .Annotations.summary }}\n{{ end }}',
-                        'title': '[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} {{ .CommonLabels.slo }}',
-                    },
-                ],
-            },
-            {
-                'name': 'legal-ml-oncall',
-                'pagerdutyConfigs': [
-                    {
-                        'routingKey': {'key': 'value', 'name': 'legal-pagerduty-key'},
-                        'sendResolved': True,
-                    },
-                ],
-            },
-        ],
-        'route': {
-            'groupBy': ['alertname', 'namespace', 'system', 'slo'],
-            'groupInterval': '5m',
-            'groupWait': '1m',
-            'receiver': 'legal-ml-channel',
-            'repeatInterval': '4h',
-            'routes': [
-                {
-                    'groupWait': '30s',
-                    'matchers': [
-                        {'matchType': '=', 'name': 'team', 'value': 'legal-ml'},
-                        {'matchType': '=', 'name': 'severity', 'value': 'page'},
-                    ],
-                    'receiver': 'legal-ml-channel',
-                    'repeatInterval': '1h',
-                },
-                {
-                    'matchers': [
-                        {'matchType': '=', 'name': 'team', 'value': 'legal-ml'},
-                        {'matchType': '=', 'name': 'severity', 'value': 'ticket'},
-                    ],
-                    'receiver': 'legal-ml-channel',
-                    'repeatInterval': '12h',
-                },
-            ],
-        },
-    },
+    spec=MLPLANE_DATA['contract-assistant-alertmanagerconfig'],
     opts=pulumi.ResourceOptions(
         parent=system_1,
         depends_on=[external_secret_2, external_secret_3, namespace_1],
@@ -1433,17 +776,7 @@ external_secret_4 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'oidc-client-secret',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'data': [
-            {
-                'remoteRef': {'key': 'legal/contract-assistant/oidc', 'property': 'client-secret'},
-                'secretKey': 'value',
-            },
-        ],
-        'refreshInterval': '1h',
-        'secretStoreRef': {'kind': 'ClusterSecretStore', 'name': 'mlplane-vault'},
-        'target': {'creationPolicy': 'Owner', 'name': 'oidc-client-secret'},
-    },
+    spec=MLPLANE_DATA['oidc-client-secret-externalsecret'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 rollout_2 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -1465,154 +798,7 @@ rollout_2 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'assistant-api',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'revisionHistoryLimit': 5,
-        'selector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'assistant-api',
-            },
-        },
-        'strategy': {
-            'canary': {
-                'analysis': {
-                    'args': [
-                        {'name': 'canary-hash', 'valueFrom': {'podTemplateHashValue': 'Latest'}},
-                    ],
-                    'startingStep': 1,
-                    'templates': [{'templateName': 'assistant-api-slo'}],
-                },
-                'maxSurge': '25%',
-                'maxUnavailable': 0,
-                'steps': [
-                    {'setWeight': 10},
-                    {'pause': {'duration': '600s'}},
-                    {'setWeight': 50},
-                    {'pause': {'duration': '600s'}},
-                ],
-            },
-        },
-        'template': {
-            'metadata': {
-                'annotations': {'mlplane.dev/config-hash': '99e0abd341acb24b'},
-                'labels': {
-                    'app.kubernetes.io/component': 'serving',
-                    'app.kubernetes.io/managed-by': 'mlplane',
-                    'app.kubernetes.io/name': 'assistant-api',
-                    'app.kubernetes.io/part-of': 'legal-platform',
-                    'app.kubernetes.io/version': '1.8.0',
-                    'cost-center': 'legal-0417',
-                    'mlplane.dev/environment': 'dev',
-                    'mlplane.dev/system': 'contract-assistant',
-                },
-            },
-            'spec': {
-                'automountServiceAccountToken': False,
-                'containers': [
-                    {
-                        'env': [
-                            {'name': 'MLPLANE_MODEL_NAME', 'value': 'assistant-api'},
-                            {'name': 'MLPLANE_MODEL_VERSION', 'value': '1.8.0'},
-                            {
-                                'name': 'MLPLANE_DATA_SOURCE_CONTRACT_INDEX_URI',
-                                'valueFrom': {
-                                    'configMapKeyRef': {
-                                        'key': 'contract-index',
-                                        'name': 'assistant-api-data-sources',
-                                    },
-                                },
-                            },
-                            {
-                                'name': 'MLPLANE_SECRET_INDEX_DB_PASSWORD_FILE',
-                                'value': '/var/run/secrets/mlplane/index-db-password/value',
-                            },
-                            {
-                                'name': 'MLPLANE_SECRET_OIDC_CLIENT_SECRET_FILE',
-                                'value': '/var/run/secrets/mlplane/oidc-client-secret/value',
-                            },
-                        ],
-                        'image': 'ghcr.io/acme/legal-rag-api@sha256:22f9f43e4dbe17026949278a82c238add46e12f71f97cf67931a35e9dfadf170',
-                        'imagePullPolicy': 'Always',
-                        'livenessProbe': {
-                            'failureThreshold': 3,
-                            'httpGet': {'path': '/healthz', 'port': 'http'},
-                            'periodSeconds': 10,
-                            'timeoutSeconds': 5,
-                        },
-                        'name': 'model',
-                        'ports': [{'containerPort': 8080, 'name': 'http', 'protocol': 'TCP'}],
-                        'readinessProbe': {
-                            'failureThreshold': 3,
-                            'httpGet': {'path': '/healthz', 'port': 'http'},
-                            'periodSeconds': 5,
-                            'timeoutSeconds': 5,
-                        },
-                        'resources': {
-                            'limits': {'cpu': '1', 'memory': '2Gi'},
-                            'requests': {'cpu': '1', 'memory': '2Gi'},
-                        },
-                        'securityContext': {
-                            'allowPrivilegeEscalation': False,
-                            'capabilities': {'drop': ['ALL']},
-                            'privileged': False,
-                            'readOnlyRootFilesystem': True,
-                            'runAsGroup': 10001,
-                            'runAsNonRoot': True,
-                            'runAsUser': 10001,
-                            'seccompProfile': {'type': 'RuntimeDefault'},
-                        },
-                        'startupProbe': {
-                            'failureThreshold': 60,
-                            'httpGet': {'path': '/healthz', 'port': 'http'},
-                            'periodSeconds': 10,
-                            'timeoutSeconds': 5,
-                        },
-                        'volumeMounts': [
-                            {'mountPath': '/tmp', 'name': 'tmp'},
-                            {
-                                'mountPath': '/var/run/secrets/mlplane/index-db-password',
-                                'name': 'secret-index-db-password',
-                                'readOnly': True,
-                            },
-                            {
-                                'mountPath': '/var/run/secrets/mlplane/oidc-client-secret',
-                                'name': 'secret-oidc-client-secret',
-                                'readOnly': True,
-                            },
-                        ],
-                    },
-                ],
-                'enableServiceLinks': False,
-                'securityContext': {
-                    'fsGroup': 10001,
-                    'runAsGroup': 10001,
-                    'runAsNonRoot': True,
-                    'runAsUser': 10001,
-                    'seccompProfile': {'type': 'RuntimeDefault'},
-                },
-                'serviceAccountName': 'assistant-api',
-                'volumes': [
-                    {'emptyDir': {'sizeLimit': '1Gi'}, 'name': 'tmp'},
-                    {
-                        'name': 'secret-index-db-password',
-                        'secret': {
-                            'defaultMode': 288,
-                            'items': [{'key': 'value', 'path': 'value'}],
-                            'secretName': 'index-db-password',
-                        },
-                    },
-                    {
-                        'name': 'secret-oidc-client-secret',
-                        'secret': {
-                            'defaultMode': 288,
-                            'items': [{'key': 'value', 'path': 'value'}],
-                            'secretName': 'oidc-client-secret',
-                        },
-                    },
-                ],
-            },
-        },
-    },
+    spec=MLPLANE_DATA['assistant-api-rollout'],
     opts=pulumi.ResourceOptions(
         parent=model_1,
         depends_on=[analysis_template_1, config_map_1, external_secret_1, external_secret_4, namespace_1, service_account_1],
@@ -1634,24 +820,7 @@ horizontal_pod_autoscaler_3 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAuto
         'name': 'assistant-api',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'maxReplicas': 2,
-        'metrics': [
-            {
-                'resource': {
-                    'name': 'cpu',
-                    'target': {'averageUtilization': 60, 'type': 'Utilization'},
-                },
-                'type': 'Resource',
-            },
-        ],
-        'minReplicas': 1,
-        'scaleTargetRef': {
-            'apiVersion': 'argoproj.io/v1alpha1',
-            'kind': 'Rollout',
-            'name': 'assistant-api',
-        },
-    },
+    spec=MLPLANE_DATA['assistant-api-hpa'],
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1, rollout_2]),
 )
 analysis_template_3 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -1672,25 +841,7 @@ analysis_template_3 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'reranker-slo',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'args': [{'name': 'canary-hash'}],
-        'metrics': [
-            {
-                'failureCondition': 'len(result) > 0 && result[0] < 0.999',
-                'failureLimit': 1,
-                'inconclusiveLimit': 2,
-                'interval': '1m',
-                'name': 'reranker-availability',
-                'provider': {
-                    'prometheus': {
-                        'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': '1 - (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker",rollouts_pod_template_hash="{{args.canary-hash}}",code=~"5.."}[5m])) or on() vector(0)) / (sum(rate(http_requests_total{namespace="contract-assistant-dev",job="reranker",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) > 0)',
-                    },
-                },
-                'successCondition': 'len(result) > 0 && result[0] >= 0.999',
-            },
-        ],
-    },
+    spec=MLPLANE_DATA['reranker-analysistemplate'],
     opts=pulumi.ResourceOptions(parent=model_4, depends_on=[namespace_1]),
 )
 prometheus_rule_8 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -1748,64 +899,7 @@ network_policy_6 = pulumi_kubernetes.networking.v1.NetworkPolicy(
         'name': 'reranker',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'egress': [
-            {
-                'ports': [{'port': 5432, 'protocol': 'TCP'}],
-                'to': [{'ipBlock': {'cidr': '10.40.8.0/24'}}],
-            },
-            {
-                'ports': [{'port': 443, 'protocol': 'TCP'}],
-                'to': [
-                    {
-                        'ipBlock': {
-                            'cidr': '0.0.0.0/0',
-                            'except': [
-                                '10.0.0.0/8',
-                                '100.64.0.0/10',
-                                '169.254.0.0/16',
-                                '172.16.0.0/12',
-                                '192.168.0.0/16',
-                            ],
-                        },
-                    },
-                    {'ipBlock': {'cidr': '::/0', 'except': ['fc00::/7', 'fe80::/10']}},
-                ],
-            },
-        ],
-        'ingress': [
-            {
-                'from': [
-                    {
-                        'podSelector': {
-                            'matchLabels': {
-                                'app.kubernetes.io/component': 'serving',
-                                'app.kubernetes.io/name': 'assistant-api',
-                            },
-                        },
-                    },
-                ],
-                'ports': [{'port': 8080, 'protocol': 'TCP'}],
-            },
-            {
-                'from': [
-                    {
-                        'namespaceSelector': {
-                            'matchLabels': {'kubernetes.io/metadata.name': 'monitoring'},
-                        },
-                    },
-                ],
-                'ports': [{'port': 8080, 'protocol': 'TCP'}],
-            },
-        ],
-        'podSelector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'reranker',
-            },
-        },
-        'policyTypes': ['Ingress', 'Egress'],
-    },
+    spec=MLPLANE_DATA['reranker-networkpolicy'],
     opts=pulumi.ResourceOptions(parent=model_4, depends_on=[namespace_1]),
 )
 pod_disruption_budget_2 = pulumi_kubernetes.policy.v1.PodDisruptionBudget(
@@ -1824,15 +918,7 @@ pod_disruption_budget_2 = pulumi_kubernetes.policy.v1.PodDisruptionBudget(
         'name': 'reranker',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'maxUnavailable': 1,
-        'selector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'reranker',
-            },
-        },
-    },
+    spec=MLPLANE_DATA['reranker-pdb'],
     opts=pulumi.ResourceOptions(parent=model_4, depends_on=[namespace_1]),
 )
 service_4 = pulumi_kubernetes.core.v1.Service(
@@ -1851,14 +937,7 @@ service_4 = pulumi_kubernetes.core.v1.Service(
         'name': 'reranker',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'ports': [{'name': 'http', 'port': 8080, 'protocol': 'TCP', 'targetPort': 'http'}],
-        'selector': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/name': 'reranker',
-        },
-        'type': 'ClusterIP',
-    },
+    spec=MLPLANE_DATA['reranker-service'],
     opts=pulumi.ResourceOptions(parent=model_4, depends_on=[namespace_1]),
 )
 service_account_4 = pulumi_kubernetes.core.v1.ServiceAccount(
@@ -1899,124 +978,7 @@ rollout_3 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'reranker',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'revisionHistoryLimit': 5,
-        'selector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'reranker',
-            },
-        },
-        'strategy': {
-            'canary': {
-                'analysis': {
-                    'args': [
-                        {'name': 'canary-hash', 'valueFrom': {'podTemplateHashValue': 'Latest'}},
-                    ],
-                    'startingStep': 1,
-                    'templates': [{'templateName': 'reranker-slo'}],
-                },
-                'maxSurge': '25%',
-                'maxUnavailable': 0,
-                'steps': [
-                    {'setWeight': 10},
-                    {'pause': {'duration': '1200s'}},
-                    {'setWeight': 50},
-                    {'pause': {'duration': '1200s'}},
-                ],
-            },
-        },
-        'template': {
-            'metadata': {
-                'annotations': {'mlplane.dev/config-hash': '99e0abd341acb24b'},
-                'labels': {
-                    'app.kubernetes.io/component': 'serving',
-                    'app.kubernetes.io/managed-by': 'mlplane',
-                    'app.kubernetes.io/name': 'reranker',
-                    'app.kubernetes.io/part-of': 'legal-platform',
-                    'app.kubernetes.io/version': '2024.03.0',
-                    'cost-center': 'legal-0417',
-                    'mlplane.dev/environment': 'dev',
-                    'mlplane.dev/system': 'contract-assistant',
-                },
-            },
-            'spec': {
-                'automountServiceAccountToken': False,
-                'containers': [
-                    {
-                        'env': [
-                            {'name': 'MLPLANE_MODEL_NAME', 'value': 'reranker'},
-                            {'name': 'MLPLANE_MODEL_VERSION', 'value': '2024.03.0'},
-                            {
-                                'name': 'MLPLANE_MODEL_ARTIFACT',
-                                'value': 's3://acme-models/contract-assistant/bge-reranker-v2-m3/2024.03.0/',
-                            },
-                            {
-                                'name': 'MLPLANE_DATA_SOURCE_CONTRACT_INDEX_URI',
-                                'valueFrom': {
-                                    'configMapKeyRef': {
-                                        'key': 'contract-index',
-                                        'name': 'reranker-data-sources',
-                                    },
-                                },
-                            },
-                        ],
-                        'image': 'ghcr.io/acme/text-embeddings-inference@sha256:002d4090730e4d69ac61e73dbe53cde55505e90be2b484012febf9692fa1b858',
-                        'imagePullPolicy': 'Always',
-                        'livenessProbe': {
-                            'failureThreshold': 3,
-                            'httpGet': {'path': '/health', 'port': 'http'},
-                            'periodSeconds': 10,
-                            'timeoutSeconds': 5,
-                        },
-                        'name': 'model',
-                        'ports': [{'containerPort': 8080, 'name': 'http', 'protocol': 'TCP'}],
-                        'readinessProbe': {
-                            'failureThreshold': 3,
-                            'httpGet': {'path': '/health', 'port': 'http'},
-                            'periodSeconds': 5,
-                            'timeoutSeconds': 5,
-                        },
-                        'resources': {
-                            'limits': {'cpu': '4', 'memory': '8Gi', 'nvidia.com/gpu': '1'},
-                            'requests': {'cpu': '4', 'memory': '8Gi'},
-                        },
-                        'securityContext': {
-                            'allowPrivilegeEscalation': False,
-                            'capabilities': {'drop': ['ALL']},
-                            'privileged': False,
-                            'readOnlyRootFilesystem': True,
-                            'runAsGroup': 10001,
-                            'runAsNonRoot': True,
-                            'runAsUser': 10001,
-                            'seccompProfile': {'type': 'RuntimeDefault'},
-                        },
-                        'startupProbe': {
-                            'failureThreshold': 60,
-                            'httpGet': {'path': '/health', 'port': 'http'},
-                            'periodSeconds': 10,
-                            'timeoutSeconds': 5,
-                        },
-                        'volumeMounts': [{'mountPath': '/tmp', 'name': 'tmp'}],
-                    },
-                ],
-                'enableServiceLinks': False,
-                'nodeSelector': {'nvidia.com/gpu.present': 'true'},
-                'securityContext': {
-                    'fsGroup': 10001,
-                    'runAsGroup': 10001,
-                    'runAsNonRoot': True,
-                    'runAsUser': 10001,
-                    'seccompProfile': {'type': 'RuntimeDefault'},
-                },
-                'serviceAccountName': 'reranker',
-                'tolerations': [
-                    {'effect': 'NoSchedule', 'key': 'nvidia.com/gpu', 'operator': 'Exists'},
-                ],
-                'volumes': [{'emptyDir': {'sizeLimit': '1Gi'}, 'name': 'tmp'}],
-            },
-        },
-    },
+    spec=MLPLANE_DATA['reranker-rollout'],
     opts=pulumi.ResourceOptions(
         parent=model_4,
         depends_on=[analysis_template_3, config_map_4, namespace_1, service_account_4],
@@ -2038,24 +1000,7 @@ horizontal_pod_autoscaler_4 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAuto
         'name': 'reranker',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'maxReplicas': 6,
-        'metrics': [
-            {
-                'pods': {
-                    'metric': {'name': 'http_requests_per_second'},
-                    'target': {'averageValue': '40', 'type': 'AverageValue'},
-                },
-                'type': 'Pods',
-            },
-        ],
-        'minReplicas': 2,
-        'scaleTargetRef': {
-            'apiVersion': 'argoproj.io/v1alpha1',
-            'kind': 'Rollout',
-            'name': 'reranker',
-        },
-    },
+    spec=MLPLANE_DATA['reranker-hpa'],
     opts=pulumi.ResourceOptions(parent=model_4, depends_on=[namespace_1, rollout_3]),
 )
 service_monitor_4 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -2077,17 +1022,7 @@ service_monitor_4 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'reranker',
         'namespace': 'contract-assistant-dev',
     },
-    spec={
-        'endpoints': [{'interval': '30s', 'path': '/metrics', 'port': 'http', 'scheme': 'http'}],
-        'namespaceSelector': {'matchNames': ['contract-assistant-dev']},
-        'podTargetLabels': ['rollouts-pod-template-hash'],
-        'selector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'reranker',
-            },
-        },
-    },
+    spec=MLPLANE_DATA['reranker-servicemonitor'],
     opts=pulumi.ResourceOptions(parent=model_4, depends_on=[namespace_1, service_4]),
 )
 

@@ -2,8 +2,9 @@
 """The Pulumi program of one mlplane system in one environment.
 
 Printed by `mlplane build` from the resource graph (resources.json, next to this project): every
-value is a literal constant (the SLO rule groups are read from mlplane-data.json, next to this
-file, when there are any), and resources are created in the graph's order. Secret inputs are
+value is a literal constant, except the spec of each Kubernetes object, which is read from
+mlplane-data.json next to this file (manifests/ shows the same specs as YAML), and resources are
+created in the graph's order. Secret inputs are
 read from the stack's secret config: `pulumi config set --secret KEY VALUE`.
 """
 
@@ -82,17 +83,7 @@ external_secret_1 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'catalogue-db-password',
         'namespace': 'recsys-dev',
     },
-    spec={
-        'data': [
-            {
-                'remoteRef': {'key': 'recsys/catalogue-db', 'property': 'password'},
-                'secretKey': 'value',
-            },
-        ],
-        'refreshInterval': '1h',
-        'secretStoreRef': {'kind': 'ClusterSecretStore', 'name': 'mlplane-vault'},
-        'target': {'creationPolicy': 'Owner', 'name': 'catalogue-db-password'},
-    },
+    spec=MLPLANE_DATA['catalogue-db-password-externalsecret'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -130,12 +121,7 @@ external_secret_2 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'feast-token',
         'namespace': 'recsys-dev',
     },
-    spec={
-        'data': [{'remoteRef': {'key': 'recsys/feast/token'}, 'secretKey': 'value'}],
-        'refreshInterval': '1h',
-        'secretStoreRef': {'kind': 'ClusterSecretStore', 'name': 'mlplane-vault'},
-        'target': {'creationPolicy': 'Owner', 'name': 'feast-token'},
-    },
+    spec=MLPLANE_DATA['feast-token-externalsecret'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 prometheus_rule_2 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -176,41 +162,7 @@ analysis_template_1 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'ranker-slo',
         'namespace': 'recsys-dev',
     },
-    spec={
-        'args': [{'name': 'canary-hash'}],
-        'metrics': [
-            {
-                'count': 5,
-                'failureCondition': 'len(result) > 0 && result[0] < 0.9995',
-                'failureLimit': 1,
-                'inconclusiveLimit': 2,
-                'interval': '1m',
-                'name': 'ranker-availability',
-                'provider': {
-                    'prometheus': {
-                        'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': '1 - (sum(rate(http_requests_total{namespace="recsys-dev",job="ranker",rollouts_pod_template_hash="{{args.canary-hash}}",code=~"5.."}[5m])) or on() vector(0)) / (sum(rate(http_requests_total{namespace="recsys-dev",job="ranker",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) > 0)',
-                    },
-                },
-                'successCondition': 'len(result) > 0 && result[0] >= 0.9995',
-            },
-            {
-                'count': 5,
-                'failureCondition': 'len(result) > 0 && result[0] < 0.99',
-                'failureLimit': 1,
-                'inconclusiveLimit': 2,
-                'interval': '1m',
-                'name': 'ranker-latency',
-                'provider': {
-                    'prometheus': {
-                        'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': 'sum(rate(http_request_duration_seconds_bucket{namespace="recsys-dev",job="ranker",rollouts_pod_template_hash="{{args.canary-hash}}",le="0.1"}[5m])) / (sum(rate(http_request_duration_seconds_count{namespace="recsys-dev",job="ranker",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) > 0)',
-                    },
-                },
-                'successCondition': 'len(result) > 0 && result[0] >= 0.99',
-            },
-        ],
-    },
+    spec=MLPLANE_DATA['ranker-analysistemplate'],
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
 )
 prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -312,84 +264,7 @@ network_policy_1 = pulumi_kubernetes.networking.v1.NetworkPolicy(
         'name': 'ranker',
         'namespace': 'recsys-dev',
     },
-    spec={
-        'egress': [
-            {
-                'ports': [{'port': 8000, 'protocol': 'TCP'}],
-                'to': [
-                    {
-                        'podSelector': {
-                            'matchLabels': {
-                                'app.kubernetes.io/component': 'serving',
-                                'app.kubernetes.io/name': 'retrieval',
-                            },
-                        },
-                    },
-                ],
-            },
-            {
-                'ports': [{'port': 6566, 'protocol': 'TCP'}],
-                'to': [
-                    {
-                        'namespaceSelector': {
-                            'matchLabels': {'kubernetes.io/metadata.name': 'feast'},
-                        },
-                    },
-                ],
-            },
-            {
-                'ports': [{'port': 5432, 'protocol': 'TCP'}],
-                'to': [{'ipBlock': {'cidr': '10.20.8.0/24'}}],
-            },
-            {
-                'ports': [{'port': 443, 'protocol': 'TCP'}],
-                'to': [
-                    {
-                        'ipBlock': {
-                            'cidr': '0.0.0.0/0',
-                            'except': [
-                                '10.0.0.0/8',
-                                '100.64.0.0/10',
-                                '169.254.0.0/16',
-                                '172.16.0.0/12',
-                                '192.168.0.0/16',
-                            ],
-                        },
-                    },
-                    {'ipBlock': {'cidr': '::/0', 'except': ['fc00::/7', 'fe80::/10']}},
-                ],
-            },
-        ],
-        'ingress': [
-            {
-                'from': [
-                    {
-                        'namespaceSelector': {
-                            'matchLabels': {'kubernetes.io/metadata.name': 'storefront-web'},
-                        },
-                    },
-                ],
-                'ports': [{'port': 8080, 'protocol': 'TCP'}],
-            },
-            {
-                'from': [
-                    {
-                        'namespaceSelector': {
-                            'matchLabels': {'kubernetes.io/metadata.name': 'monitoring'},
-                        },
-                    },
-                ],
-                'ports': [{'port': 8080, 'protocol': 'TCP'}],
-            },
-        ],
-        'podSelector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'ranker',
-            },
-        },
-        'policyTypes': ['Ingress', 'Egress'],
-    },
+    spec=MLPLANE_DATA['ranker-networkpolicy'],
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
 )
 service_1 = pulumi_kubernetes.core.v1.Service(
@@ -408,11 +283,7 @@ service_1 = pulumi_kubernetes.core.v1.Service(
         'name': 'ranker-preview',
         'namespace': 'recsys-dev',
     },
-    spec={
-        'ports': [{'name': 'http', 'port': 8080, 'protocol': 'TCP', 'targetPort': 'http'}],
-        'selector': {'app.kubernetes.io/component': 'serving', 'app.kubernetes.io/name': 'ranker'},
-        'type': 'ClusterIP',
-    },
+    spec=MLPLANE_DATA['ranker-preview-service'],
     opts=pulumi.ResourceOptions(
         parent=model_1,
         depends_on=[namespace_1],
@@ -435,11 +306,7 @@ service_2 = pulumi_kubernetes.core.v1.Service(
         'name': 'ranker',
         'namespace': 'recsys-dev',
     },
-    spec={
-        'ports': [{'name': 'http', 'port': 8080, 'protocol': 'TCP', 'targetPort': 'http'}],
-        'selector': {'app.kubernetes.io/component': 'serving', 'app.kubernetes.io/name': 'ranker'},
-        'type': 'ClusterIP',
-    },
+    spec=MLPLANE_DATA['ranker-service'],
     opts=pulumi.ResourceOptions(
         parent=model_1,
         depends_on=[namespace_1],
@@ -484,170 +351,7 @@ rollout_1 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'ranker',
         'namespace': 'recsys-dev',
     },
-    spec={
-        'revisionHistoryLimit': 5,
-        'selector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'ranker',
-            },
-        },
-        'strategy': {
-            'blueGreen': {
-                'activeService': 'ranker',
-                'autoPromotionSeconds': 1800,
-                'postPromotionAnalysis': {
-                    'args': [
-                        {'name': 'canary-hash', 'valueFrom': {'podTemplateHashValue': 'Latest'}},
-                    ],
-                    'templates': [{'templateName': 'ranker-slo'}],
-                },
-                'previewService': 'ranker-preview',
-            },
-        },
-        'template': {
-            'metadata': {
-                'annotations': {'mlplane.dev/config-hash': 'dff26a1ce6bd8632'},
-                'labels': {
-                    'app.kubernetes.io/component': 'serving',
-                    'app.kubernetes.io/managed-by': 'mlplane',
-                    'app.kubernetes.io/name': 'ranker',
-                    'app.kubernetes.io/part-of': 'storefront',
-                    'app.kubernetes.io/version': '5.1.2',
-                    'cost-center': 'recs-2231',
-                    'mlplane.dev/environment': 'dev',
-                    'mlplane.dev/system': 'recsys',
-                },
-            },
-            'spec': {
-                'automountServiceAccountToken': False,
-                'containers': [
-                    {
-                        'env': [
-                            {'name': 'MLPLANE_MODEL_NAME', 'value': 'ranker'},
-                            {'name': 'MLPLANE_MODEL_VERSION', 'value': '5.1.2'},
-                            {
-                                'name': 'MLPLANE_MODEL_ARTIFACT',
-                                'value': 's3://acme-models/recsys/ranker/5.1.2/',
-                            },
-                            {
-                                'name': 'MLPLANE_DATA_SOURCE_CATALOGUE_URI',
-                                'valueFrom': {
-                                    'configMapKeyRef': {
-                                        'key': 'catalogue',
-                                        'name': 'ranker-data-sources',
-                                    },
-                                },
-                            },
-                            {
-                                'name': 'MLPLANE_DATA_SOURCE_TRAINING_INTERACTIONS_URI',
-                                'valueFrom': {
-                                    'configMapKeyRef': {
-                                        'key': 'training-interactions',
-                                        'name': 'ranker-data-sources',
-                                    },
-                                },
-                            },
-                            {
-                                'name': 'MLPLANE_DATA_SOURCE_USER_FEATURES_URI',
-                                'valueFrom': {
-                                    'configMapKeyRef': {
-                                        'key': 'user-features',
-                                        'name': 'ranker-data-sources',
-                                    },
-                                },
-                            },
-                            {
-                                'name': 'MLPLANE_SECRET_FEAST_TOKEN_FILE',
-                                'value': '/var/run/secrets/mlplane/feast-token/value',
-                            },
-                            {
-                                'name': 'MLPLANE_SECRET_CATALOGUE_DB_PASSWORD_FILE',
-                                'value': '/var/run/secrets/mlplane/catalogue-db-password/value',
-                            },
-                        ],
-                        'image': 'ghcr.io/acme/recsys-ranker@sha256:7da41d124e775a0b553c9946e8c01dabfa1be16dbfa2dfe9a3cca9688d7b3df4',
-                        'imagePullPolicy': 'Always',
-                        'livenessProbe': {
-                            'failureThreshold': 3,
-                            'httpGet': {'path': '/healthz', 'port': 'http'},
-                            'periodSeconds': 10,
-                            'timeoutSeconds': 5,
-                        },
-                        'name': 'model',
-                        'ports': [{'containerPort': 8080, 'name': 'http', 'protocol': 'TCP'}],
-                        'readinessProbe': {
-                            'failureThreshold': 3,
-                            'httpGet': {'path': '/healthz', 'port': 'http'},
-                            'periodSeconds': 5,
-                            'timeoutSeconds': 5,
-                        },
-                        'resources': {
-                            'limits': {'cpu': '2', 'memory': '8Gi'},
-                            'requests': {'cpu': '2', 'memory': '8Gi'},
-                        },
-                        'securityContext': {
-                            'allowPrivilegeEscalation': False,
-                            'capabilities': {'drop': ['ALL']},
-                            'privileged': False,
-                            'readOnlyRootFilesystem': True,
-                            'runAsGroup': 10001,
-                            'runAsNonRoot': True,
-                            'runAsUser': 10001,
-                            'seccompProfile': {'type': 'RuntimeDefault'},
-                        },
-                        'startupProbe': {
-                            'failureThreshold': 60,
-                            'httpGet': {'path': '/healthz', 'port': 'http'},
-                            'periodSeconds': 10,
-                            'timeoutSeconds': 5,
-                        },
-                        'volumeMounts': [
-                            {'mountPath': '/tmp', 'name': 'tmp'},
-                            {
-                                'mountPath': '/var/run/secrets/mlplane/feast-token',
-                                'name': 'secret-feast-token',
-                                'readOnly': True,
-                            },
-                            {
-                                'mountPath': '/var/run/secrets/mlplane/catalogue-db-password',
-                                'name': 'secret-catalogue-db-password',
-                                'readOnly': True,
-                            },
-                        ],
-                    },
-                ],
-                'enableServiceLinks': False,
-                'securityContext': {
-                    'fsGroup': 10001,
-                    'runAsGroup': 10001,
-                    'runAsNonRoot': True,
-                    'runAsUser': 10001,
-                    'seccompProfile': {'type': 'RuntimeDefault'},
-                },
-                'serviceAccountName': 'ranker',
-                'volumes': [
-                    {'emptyDir': {'sizeLimit': '1Gi'}, 'name': 'tmp'},
-                    {
-                        'name': 'secret-feast-token',
-                        'secret': {
-                            'defaultMode': 288,
-                            'items': [{'key': 'value', 'path': 'value'}],
-                            'secretName': 'feast-token',
-                        },
-                    },
-                    {
-                        'name': 'secret-catalogue-db-password',
-                        'secret': {
-                            'defaultMode': 288,
-                            'items': [{'key': 'value', 'path': 'value'}],
-                            'secretName': 'catalogue-db-password',
-                        },
-                    },
-                ],
-            },
-        },
-    },
+    spec=MLPLANE_DATA['ranker-rollout'],
     opts=pulumi.ResourceOptions(
         parent=model_1,
         depends_on=[analysis_template_1, config_map_1, external_secret_1, external_secret_2, namespace_1, service_account_1],
@@ -669,24 +373,7 @@ horizontal_pod_autoscaler_1 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAuto
         'name': 'ranker',
         'namespace': 'recsys-dev',
     },
-    spec={
-        'maxReplicas': 2,
-        'metrics': [
-            {
-                'pods': {
-                    'metric': {'name': 'http_requests_per_second'},
-                    'target': {'averageValue': '400', 'type': 'AverageValue'},
-                },
-                'type': 'Pods',
-            },
-        ],
-        'minReplicas': 1,
-        'scaleTargetRef': {
-            'apiVersion': 'argoproj.io/v1alpha1',
-            'kind': 'Rollout',
-            'name': 'ranker',
-        },
-    },
+    spec=MLPLANE_DATA['ranker-hpa'],
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1, rollout_1]),
 )
 service_monitor_1 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -708,17 +395,7 @@ service_monitor_1 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'ranker',
         'namespace': 'recsys-dev',
     },
-    spec={
-        'endpoints': [{'interval': '30s', 'path': '/metrics', 'port': 'http', 'scheme': 'http'}],
-        'namespaceSelector': {'matchNames': ['recsys-dev']},
-        'podTargetLabels': ['rollouts-pod-template-hash'],
-        'selector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'ranker',
-            },
-        },
-    },
+    spec=MLPLANE_DATA['ranker-servicemonitor'],
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1, service_2]),
 )
 external_secret_3 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -736,17 +413,7 @@ external_secret_3 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'recs-pagerduty-key',
         'namespace': 'recsys-dev',
     },
-    spec={
-        'data': [
-            {
-                'remoteRef': {'key': 'recsys/alerting/pagerduty', 'property': 'routing-key'},
-                'secretKey': 'value',
-            },
-        ],
-        'refreshInterval': '1h',
-        'secretStoreRef': {'kind': 'ClusterSecretStore', 'name': 'mlplane-vault'},
-        'target': {'creationPolicy': 'Owner', 'name': 'recs-pagerduty-key'},
-    },
+    spec=MLPLANE_DATA['recs-pagerduty-key-externalsecret'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 external_secret_4 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -764,17 +431,7 @@ external_secret_4 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'recs-slack-webhook',
         'namespace': 'recsys-dev',
     },
-    spec={
-        'data': [
-            {
-                'remoteRef': {'key': 'recsys/alerting/slack', 'property': 'webhook'},
-                'secretKey': 'value',
-            },
-        ],
-        'refreshInterval': '1h',
-        'secretStoreRef': {'kind': 'ClusterSecretStore', 'name': 'mlplane-vault'},
-        'target': {'creationPolicy': 'Owner', 'name': 'recs-slack-webhook'},
-    },
+    spec=MLPLANE_DATA['recs-slack-webhook-externalsecret'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 external_secret_5 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -792,17 +449,7 @@ external_secret_5 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'recs-smtp-password',
         'namespace': 'recsys-dev',
     },
-    spec={
-        'data': [
-            {
-                'remoteRef': {'key': 'recsys/alerting/smtp', 'property': 'password'},
-                'secretKey': 'value',
-            },
-        ],
-        'refreshInterval': '1h',
-        'secretStoreRef': {'kind': 'ClusterSecretStore', 'name': 'mlplane-vault'},
-        'target': {'creationPolicy': 'Owner', 'name': 'recs-smtp-password'},
-    },
+    spec=MLPLANE_DATA['recs-smtp-password-externalsecret'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 alertmanager_config_1 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -821,82 +468,7 @@ alertmanager_config_1 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'recsys',
         'namespace': 'recsys-dev',
     },
-    spec={
-        'inhibitRules': [
-            {
-                'equal': ['namespace', 'system', 'slo'],
-                'sourceMatch': [{'matchType': '=', 'name': 'severity', 'value': 'page'}],
-                'targetMatch': [{'matchType': '=', 'name': 'severity', 'value': 'ticket'}],
-            },
-        ],
-        'receivers': [
-            {
-                'name': 'recs-channel',
-                'slackConfigs': [
-                    {
-                        'apiURL': {'key': 'value', 'name': 'recs-slack-webhook'},
-                        'channel': '#recs-ml-alerts',
-                        'sendResolved': True,
-                        'text': '{{ range .Alerts }}{{ .Annotations.summary }}\n{{ end }}',
-                        'title': '[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} {{ .CommonLabels.slo }}',
-                    },
-                ],
-            },
-            {
-                'name': 'recs-oncall',
-                'pagerdutyConfigs': [
-                    {
-                        'routingKey': {'key': 'value', 'name': 'recs-pagerduty-key'},
-                        'sendResolved': True,
-                    },
-                ],
-            },
-            {
-                'emailConfigs': [
-                    {
-                        'authPassword': {'key': 'value', 'name': 'recs-smtp-password'},
-                        'authUsername': 'alertmanager',
-                        'from': 'alertmanager@acme.example',
-                        'requireTLS': True,
-                        'sendResolved': True,
-                        'smarthost': 'smtp.acme.example:587',
-                        'to': 'storefront-data@acme.example',
-                    },
-                ],
-                'name': 'storefront-data-mail',
-            },
-        ],
-        'route': {
-            'groupBy': ['alertname', 'namespace', 'system', 'slo'],
-            'groupInterval': '5m',
-            'groupWait': '1m',
-            'receiver': 'recs-channel',
-            'repeatInterval': '4h',
-            'routes': [
-                {
-                    'groupWait': '30s',
-                    'matchers': [
-                        {'matchType': '=', 'name': 'team', 'value': 'recs-ml'},
-                        {'matchType': '=', 'name': 'severity', 'value': 'page'},
-                    ],
-                    'receiver': 'recs-channel',
-                    'repeatInterval': '1h',
-                },
-                {
-                    'matchers': [
-                        {'matchType': '=', 'name': 'team', 'value': 'recs-ml'},
-                        {'matchType': '=', 'name': 'severity', 'value': 'ticket'},
-                    ],
-                    'receiver': 'recs-channel',
-                    'repeatInterval': '12h',
-                },
-                {
-                    'matchers': [{'matchType': '=', 'name': 'team', 'value': 'storefront-data'}],
-                    'receiver': 'storefront-data-mail',
-                },
-            ],
-        },
-    },
+    spec=MLPLANE_DATA['recsys-alertmanagerconfig'],
     opts=pulumi.ResourceOptions(
         parent=system_1,
         depends_on=[external_secret_3, external_secret_4, external_secret_5, namespace_1],
@@ -915,7 +487,7 @@ network_policy_2 = pulumi_kubernetes.networking.v1.NetworkPolicy(
         'name': 'mlplane-default-deny',
         'namespace': 'recsys-dev',
     },
-    spec={'podSelector': {}, 'policyTypes': ['Ingress', 'Egress']},
+    spec=MLPLANE_DATA['recsys-default-deny-networkpolicy'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
@@ -931,23 +503,7 @@ network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
         'name': 'mlplane-allow-dns',
         'namespace': 'recsys-dev',
     },
-    spec={
-        'egress': [
-            {
-                'ports': [{'port': 53, 'protocol': 'UDP'}, {'port': 53, 'protocol': 'TCP'}],
-                'to': [
-                    {
-                        'namespaceSelector': {
-                            'matchLabels': {'kubernetes.io/metadata.name': 'kube-system'},
-                        },
-                        'podSelector': {'matchLabels': {'k8s-app': 'kube-dns'}},
-                    },
-                ],
-            },
-        ],
-        'podSelector': {},
-        'policyTypes': ['Egress'],
-    },
+    spec=MLPLANE_DATA['recsys-dns-egress-networkpolicy'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
 analysis_template_2 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -968,25 +524,7 @@ analysis_template_2 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'retrieval-slo',
         'namespace': 'recsys-dev',
     },
-    spec={
-        'args': [{'name': 'canary-hash'}],
-        'metrics': [
-            {
-                'failureCondition': 'len(result) > 0 && result[0] < 0.999',
-                'failureLimit': 1,
-                'inconclusiveLimit': 2,
-                'interval': '1m',
-                'name': 'retrieval-availability',
-                'provider': {
-                    'prometheus': {
-                        'address': 'http://prometheus-operated.monitoring.svc:9090',
-                        'query': '1 - (sum(rate(nv_inference_request_failure{namespace="recsys-dev",model="retrieval",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) or on() vector(0)) / ((sum(rate(nv_inference_request_success{namespace="recsys-dev",model="retrieval",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) or on() vector(0)) + (sum(rate(nv_inference_request_failure{namespace="recsys-dev",model="retrieval",rollouts_pod_template_hash="{{args.canary-hash}}"}[5m])) or on() vector(0)) > 0)',
-                    },
-                },
-                'successCondition': 'len(result) > 0 && result[0] >= 0.999',
-            },
-        ],
-    },
+    spec=MLPLANE_DATA['retrieval-analysistemplate'],
     opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1]),
 )
 prometheus_rule_6 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -1048,74 +586,7 @@ network_policy_4 = pulumi_kubernetes.networking.v1.NetworkPolicy(
         'name': 'retrieval',
         'namespace': 'recsys-dev',
     },
-    spec={
-        'egress': [
-            {
-                'ports': [{'port': 6566, 'protocol': 'TCP'}],
-                'to': [
-                    {
-                        'namespaceSelector': {
-                            'matchLabels': {'kubernetes.io/metadata.name': 'feast'},
-                        },
-                    },
-                ],
-            },
-            {
-                'ports': [{'port': 5432, 'protocol': 'TCP'}],
-                'to': [{'ipBlock': {'cidr': '10.20.8.0/24'}}],
-            },
-            {
-                'ports': [{'port': 443, 'protocol': 'TCP'}],
-                'to': [
-                    {
-                        'ipBlock': {
-                            'cidr': '0.0.0.0/0',
-                            'except': [
-                                '10.0.0.0/8',
-                                '100.64.0.0/10',
-                                '169.254.0.0/16',
-                                '172.16.0.0/12',
-                                '192.168.0.0/16',
-                            ],
-                        },
-                    },
-                    {'ipBlock': {'cidr': '::/0', 'except': ['fc00::/7', 'fe80::/10']}},
-                ],
-            },
-        ],
-        'ingress': [
-            {
-                'from': [
-                    {
-                        'podSelector': {
-                            'matchLabels': {
-                                'app.kubernetes.io/component': 'serving',
-                                'app.kubernetes.io/name': 'ranker',
-                            },
-                        },
-                    },
-                ],
-                'ports': [{'port': 8000, 'protocol': 'TCP'}],
-            },
-            {
-                'from': [
-                    {
-                        'namespaceSelector': {
-                            'matchLabels': {'kubernetes.io/metadata.name': 'monitoring'},
-                        },
-                    },
-                ],
-                'ports': [{'port': 8002, 'protocol': 'TCP'}],
-            },
-        ],
-        'podSelector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'retrieval',
-            },
-        },
-        'policyTypes': ['Ingress', 'Egress'],
-    },
+    spec=MLPLANE_DATA['retrieval-networkpolicy'],
     opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1]),
 )
 service_3 = pulumi_kubernetes.core.v1.Service(
@@ -1134,17 +605,7 @@ service_3 = pulumi_kubernetes.core.v1.Service(
         'name': 'retrieval',
         'namespace': 'recsys-dev',
     },
-    spec={
-        'ports': [
-            {'name': 'http', 'port': 8000, 'protocol': 'TCP', 'targetPort': 'http'},
-            {'name': 'metrics', 'port': 8002, 'protocol': 'TCP', 'targetPort': 'metrics'},
-        ],
-        'selector': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/name': 'retrieval',
-        },
-        'type': 'ClusterIP',
-    },
+    spec=MLPLANE_DATA['retrieval-service'],
     opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1]),
 )
 service_account_2 = pulumi_kubernetes.core.v1.ServiceAccount(
@@ -1185,181 +646,7 @@ rollout_2 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'retrieval',
         'namespace': 'recsys-dev',
     },
-    spec={
-        'revisionHistoryLimit': 5,
-        'selector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'retrieval',
-            },
-        },
-        'strategy': {
-            'canary': {
-                'analysis': {
-                    'args': [
-                        {'name': 'canary-hash', 'valueFrom': {'podTemplateHashValue': 'Latest'}},
-                    ],
-                    'startingStep': 1,
-                    'templates': [{'templateName': 'retrieval-slo'}],
-                },
-                'maxSurge': '25%',
-                'maxUnavailable': 0,
-                'steps': [
-                    {'setWeight': 5},
-                    {'pause': {'duration': '900s'}},
-                    {'setWeight': 25},
-                    {'pause': {'duration': '900s'}},
-                    {'setWeight': 50},
-                    {'pause': {'duration': '900s'}},
-                ],
-            },
-        },
-        'template': {
-            'metadata': {
-                'annotations': {'mlplane.dev/config-hash': 'dff26a1ce6bd8632'},
-                'labels': {
-                    'app.kubernetes.io/component': 'serving',
-                    'app.kubernetes.io/managed-by': 'mlplane',
-                    'app.kubernetes.io/name': 'retrieval',
-                    'app.kubernetes.io/part-of': 'storefront',
-                    'app.kubernetes.io/version': '2.3.0',
-                    'cost-center': 'recs-2231',
-                    'mlplane.dev/environment': 'dev',
-                    'mlplane.dev/system': 'recsys',
-                },
-            },
-            'spec': {
-                'automountServiceAccountToken': False,
-                'containers': [
-                    {
-                        'env': [
-                            {'name': 'MLPLANE_MODEL_NAME', 'value': 'retrieval'},
-                            {'name': 'MLPLANE_MODEL_VERSION', 'value': '2.3.0'},
-                            {
-                                'name': 'MLPLANE_MODEL_ARTIFACT',
-                                'value': 's3://acme-models/recsys/two-tower/2.3.0/',
-                            },
-                            {
-                                'name': 'MLPLANE_DATA_SOURCE_CATALOGUE_URI',
-                                'valueFrom': {
-                                    'configMapKeyRef': {
-                                        'key': 'catalogue',
-                                        'name': 'retrieval-data-sources',
-                                    },
-                                },
-                            },
-                            {
-                                'name': 'MLPLANE_DATA_SOURCE_TRAINING_INTERACTIONS_URI',
-                                'valueFrom': {
-                                    'configMapKeyRef': {
-                                        'key': 'training-interactions',
-                                        'name': 'retrieval-data-sources',
-                                    },
-                                },
-                            },
-                            {
-                                'name': 'MLPLANE_DATA_SOURCE_USER_FEATURES_URI',
-                                'valueFrom': {
-                                    'configMapKeyRef': {
-                                        'key': 'user-features',
-                                        'name': 'retrieval-data-sources',
-                                    },
-                                },
-                            },
-                            {
-                                'name': 'MLPLANE_SECRET_FEAST_TOKEN_FILE',
-                                'value': '/var/run/secrets/mlplane/feast-token/value',
-                            },
-                            {
-                                'name': 'MLPLANE_SECRET_CATALOGUE_DB_PASSWORD_FILE',
-                                'value': '/var/run/secrets/mlplane/catalogue-db-password/value',
-                            },
-                        ],
-                        'image': 'ghcr.io/acme/recsys-two-tower@sha256:4bdf821af16956d9a586eaba5751a1dc3b813534a5eb0dc5280bb0db709866c2',
-                        'imagePullPolicy': 'Always',
-                        'livenessProbe': {
-                            'failureThreshold': 3,
-                            'httpGet': {'path': '/v2/health/live', 'port': 'http'},
-                            'periodSeconds': 10,
-                            'timeoutSeconds': 5,
-                        },
-                        'name': 'model',
-                        'ports': [
-                            {'containerPort': 8000, 'name': 'http', 'protocol': 'TCP'},
-                            {'containerPort': 8002, 'name': 'metrics', 'protocol': 'TCP'},
-                        ],
-                        'readinessProbe': {
-                            'failureThreshold': 3,
-                            'httpGet': {'path': '/v2/health/ready', 'port': 'http'},
-                            'periodSeconds': 5,
-                            'timeoutSeconds': 5,
-                        },
-                        'resources': {
-                            'limits': {'cpu': '2', 'memory': '8Gi'},
-                            'requests': {'cpu': '2', 'memory': '8Gi'},
-                        },
-                        'securityContext': {
-                            'allowPrivilegeEscalation': False,
-                            'capabilities': {'drop': ['ALL']},
-                            'privileged': False,
-                            'readOnlyRootFilesystem': True,
-                            'runAsGroup': 10001,
-                            'runAsNonRoot': True,
-                            'runAsUser': 10001,
-                            'seccompProfile': {'type': 'RuntimeDefault'},
-                        },
-                        'startupProbe': {
-                            'failureThreshold': 60,
-                            'httpGet': {'path': '/v2/health/ready', 'port': 'http'},
-                            'periodSeconds': 10,
-                            'timeoutSeconds': 5,
-                        },
-                        'volumeMounts': [
-                            {'mountPath': '/tmp', 'name': 'tmp'},
-                            {
-                                'mountPath': '/var/run/secrets/mlplane/feast-token',
-                                'name': 'secret-feast-token',
-                                'readOnly': True,
-                            },
-                            {
-                                'mountPath': '/var/run/secrets/mlplane/catalogue-db-password',
-                                'name': 'secret-catalogue-db-password',
-                                'readOnly': True,
-                            },
-                        ],
-                    },
-                ],
-                'enableServiceLinks': False,
-                'securityContext': {
-                    'fsGroup': 10001,
-                    'runAsGroup': 10001,
-                    'runAsNonRoot': True,
-                    'runAsUser': 10001,
-                    'seccompProfile': {'type': 'RuntimeDefault'},
-                },
-                'serviceAccountName': 'retrieval',
-                'volumes': [
-                    {'emptyDir': {'sizeLimit': '1Gi'}, 'name': 'tmp'},
-                    {
-                        'name': 'secret-feast-token',
-                        'secret': {
-                            'defaultMode': 288,
-                            'items': [{'key': 'value', 'path': 'value'}],
-                            'secretName': 'feast-token',
-                        },
-                    },
-                    {
-                        'name': 'secret-catalogue-db-password',
-                        'secret': {
-                            'defaultMode': 288,
-                            'items': [{'key': 'value', 'path': 'value'}],
-                            'secretName': 'catalogue-db-password',
-                        },
-                    },
-                ],
-            },
-        },
-    },
+    spec=MLPLANE_DATA['retrieval-rollout'],
     opts=pulumi.ResourceOptions(
         parent=model_2,
         depends_on=[analysis_template_2, config_map_2, external_secret_1, external_secret_2, namespace_1, service_account_2],
@@ -1381,24 +668,7 @@ horizontal_pod_autoscaler_2 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAuto
         'name': 'retrieval',
         'namespace': 'recsys-dev',
     },
-    spec={
-        'maxReplicas': 2,
-        'metrics': [
-            {
-                'pods': {
-                    'metric': {'name': 'http_requests_in_flight'},
-                    'target': {'averageValue': '64', 'type': 'AverageValue'},
-                },
-                'type': 'Pods',
-            },
-        ],
-        'minReplicas': 1,
-        'scaleTargetRef': {
-            'apiVersion': 'argoproj.io/v1alpha1',
-            'kind': 'Rollout',
-            'name': 'retrieval',
-        },
-    },
+    spec=MLPLANE_DATA['retrieval-hpa'],
     opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1, rollout_2]),
 )
 service_monitor_2 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -1420,17 +690,7 @@ service_monitor_2 = pulumi_kubernetes.apiextensions.CustomResource(
         'name': 'retrieval',
         'namespace': 'recsys-dev',
     },
-    spec={
-        'endpoints': [{'interval': '30s', 'path': '/metrics', 'port': 'metrics', 'scheme': 'http'}],
-        'namespaceSelector': {'matchNames': ['recsys-dev']},
-        'podTargetLabels': ['rollouts-pod-template-hash'],
-        'selector': {
-            'matchLabels': {
-                'app.kubernetes.io/component': 'serving',
-                'app.kubernetes.io/name': 'retrieval',
-            },
-        },
-    },
+    spec=MLPLANE_DATA['retrieval-servicemonitor'],
     opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1, service_3]),
 )
 prometheus_rule_7 = pulumi_kubernetes.apiextensions.CustomResource(
