@@ -2,8 +2,9 @@
 Pulumi Automation API.
 
 Each verb rebuilds the environment with ``mlplane build`` into a temporary directory and runs
-the Pulumi project found there, so what is applied is exactly what the spec says now. Order
-matters, and every check that needs no engine runs before the engine is touched:
+the Pulumi project found there (its program inline, in this process: no language host), so what
+is applied is exactly what the spec says now. Order matters, and every check that needs no
+engine runs before the engine is touched:
 
 1. the ``pulumi`` CLI must be on PATH (the Automation API drives it; it cannot be installed from
    PyPI): without it the verb stops at once with one message saying how to install it. Nothing
@@ -14,8 +15,11 @@ matters, and every check that needs no engine runs before the engine is touched:
 4. confirmation: ``--yes``, or an answer on a terminal (no stdin in CI: without a terminal and
    without ``--yes`` the verb refuses);
 5. only then :func:`open_stack` (the boundary to the Automation API, which tests replace)
-   selects or creates the stack ``<system>-<env>`` on the state backend; the preview, the
-   confirmation on a terminal, ``pulumi up`` and the record of what was applied follow.
+   selects or creates the stack ``<system>-<env>`` on the state backend (after removing the
+   lock of a run killed on this machine, ``locks.py``); the preview, the confirmation on a
+   terminal, ``pulumi up`` and the record of what was applied follow. Preview and up refresh
+   first, so they compare the program with what is deployed and an apply repairs drift; the
+   spec owns the fields it declares (server-side apply conflicts are forced, ``stack.py``).
 
 The stack, its state backend, the passphrase and secret config are decided in
 ``compiler/deploy/stack.py`` (no engine needed); this module drives the engine.
