@@ -77,7 +77,9 @@ def _summary_text(result: BuildResult) -> str:
     return "\n".join(lines + [f"  {finding}: {path}" for path, finding in result.findings])
 
 
-def report_json_many(compiled: CompileResult, results: Sequence[BuildResult]) -> str:
+def report_json_many(
+    compiled: CompileResult, results: Sequence[BuildResult], checked: bool = False
+) -> str:
     """Several environments: ``builds`` holds each one's ``environment``, ``status``, ``out``,
     ``files``, ``written`` and ``findings``; diagnostics and summary are the shared compile's."""
     options = renderers.RenderOptions(tool_version=__version__)
@@ -87,7 +89,7 @@ def report_json_many(compiled: CompileResult, results: Sequence[BuildResult]) ->
     document: dict[str, Any] = {
         "version": REPORT_VERSION,
         "tool": {"name": "mlplane", "version": __version__},
-        "mode": "check" if any(r.checked for r in results) else "build",
+        "mode": "check" if checked else "build",
         "status": min(states, key=order.index),
         "builds": [
             {

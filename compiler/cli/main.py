@@ -293,7 +293,7 @@ def build_command(
     if single and fmt == "json":
         text = report_json(results[0])
     elif fmt == "json":
-        text = report_json_many(compiled, results)
+        text = report_json_many(compiled, results, check)
     else:
         text = report_text_many(compiled, results, _use_color(sys.stdout))
     click.echo(text, nl=False)
