@@ -278,7 +278,7 @@ MESSAGES: dict[str, list[tuple[int, str]]] = {
         (37, "did you mean 'studies'?"),
         (49, "a drift SLA needs drift monitoring on model 'ct-triage'"),
     ],
-    "28-target-refusals.yaml": [(37, "a 10% canary of 2 instance(s)")],
+    "28-target-refusals.yaml": [(38, "a 10% canary of 2 instance(s)")],
     "35-external-reference.yaml": [(4, "'include' is not supported")],
 }
 
