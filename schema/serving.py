@@ -64,6 +64,13 @@ class Resources(Spec):
     memory: Memory | None = None
     gpu: Annotated[int, Field(ge=0, le=16)] = 0
     """Whole GPUs per replica."""
+    shm: Memory | None = None
+    """Size of the memory-backed ``/dev/shm`` (kubernetes target), charged to ``memory`` and
+    smaller than it. Default: half the memory for GPU pods and Triton servers (data loaders, NCCL
+    and Triton's Python backend exchange tensors there), else the container runtime's 64 MiB."""
+    scratch: Memory | None = None
+    """Disk-backed scratch space at ``/tmp`` (kubernetes target), requested and limited as
+    ``ephemeral-storage``. Default: a training job's memory (at least 1 GiB), 1 GiB for serving."""
 
 
 class Rollout(Spec):

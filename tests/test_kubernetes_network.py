@@ -1,4 +1,4 @@
-"""Who can reach whom under the generated NetworkPolicies, and the sizes of training pods.
+"""Who can reach whom under the generated NetworkPolicies.
 
 The policies are judged by a small evaluator written from the Kubernetes NetworkPolicy
 semantics (https://kubernetes.io/docs/concepts/services-networking/network-policies/): a pod
@@ -20,7 +20,6 @@ from typing import Any
 
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostic, Diagnostics
-from mlplane.schema import formats
 from mlplane.targets.kubernetes import codes, lower
 from tests.specs import BASE, compile_text
 
@@ -330,47 +329,3 @@ def test_a_training_job_calling_another_model_is_admitted_by_it(tmp_path: Path) 
     assert not cluster.allowed(scorer, training_pod("ranker"), 8080)
     # training pods admit nothing
     assert not cluster.allowed(Pod("monitoring", {}), training_pod("ranker"), 8080)
-
-
-# --- 4. GPU training pods: /dev/shm in memory, scratch sized to the job ---------------------
-
-
-def training_pod_spec(objects: list[dict[str, Any]], model: str) -> dict[str, Any]:
-    (job,) = [
-        o
-        for o in objects
-        if o["kind"] == "CronJob" and o["metadata"]["name"] == model + "-training"
-    ]
-    spec: dict[str, Any] = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    return spec
-
-
-def test_gpu_training_pods_get_memory_backed_shm_and_scratch_sized_to_the_job(
-    tmp_path: Path,
-) -> None:
-    objects, _ = lowered(compiled(tmp_path, TWO_MODELS))
-    spec = training_pod_spec(objects, "ranker")
-    volumes = {v["name"]: v for v in spec["volumes"]}
-    (container,) = spec["containers"]
-    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    memory = formats.parse_memory(container["resources"]["limits"]["memory"])
-    assert memory == 8 * 2**30
-    shm = volumes[mounts["/dev/shm"]]["emptyDir"]
-    assert shm["medium"] == "Memory"
-    assert formats.parse_memory(shm["sizeLimit"]) == memory // 2
-    scratch = volumes[mounts["/tmp"]]["emptyDir"]
-    assert "medium" not in scratch
-    assert formats.parse_memory(scratch["sizeLimit"]) == memory
-    for amounts in (container["resources"]["requests"], container["resources"]["limits"]):
-        assert formats.parse_memory(amounts["ephemeral-storage"]) == memory + 2**30
-
-
-def test_cpu_training_pods_get_scratch_but_no_shm(tmp_path: Path) -> None:
-    text = TWO_MODELS.replace("memory: 8Gi, gpu: 1}", "memory: 512Mi}")
-    objects, _ = lowered(compiled(tmp_path, text))
-    spec = training_pod_spec(objects, "ranker")
-    (container,) = spec["containers"]
-    assert "/dev/shm" not in {m["mountPath"] for m in container["volumeMounts"]}
-    assert all("medium" not in v.get("emptyDir", {}) for v in spec["volumes"])
-    (tmp,) = [v for v in spec["volumes"] if v["name"] == "tmp"]
-    assert tmp["emptyDir"]["sizeLimit"] == "1024Mi"  # never less than 1 GiB

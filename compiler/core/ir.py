@@ -88,6 +88,10 @@ class Resources:
     gpu: int
     cpu: str | None
     memory: str | None
+    shm_bytes: int | None = None
+    """The spec's memory-backed ``/dev/shm``; None: the target decides."""
+    scratch_bytes: int | None = None
+    """The spec's scratch space on disk; None: the target decides."""
 
 
 @dataclass(frozen=True, slots=True)

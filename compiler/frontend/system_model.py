@@ -147,6 +147,8 @@ def _resources(resources: spec.Resources) -> ir.Resources:
         gpu=resources.gpu,
         cpu=resources.cpu,
         memory=resources.memory,
+        shm_bytes=formats.parse_memory(resources.shm) if resources.shm else None,
+        scratch_bytes=formats.parse_memory(resources.scratch) if resources.scratch else None,
     )
 
 

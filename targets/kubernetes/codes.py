@@ -70,3 +70,7 @@ IN_TRANSIT_NOT_ENFORCED = register_code(
     "when a production environment says kubernetes.mesh: none)",
     Severity.WARNING,
 )
+SHM_EXCEEDS_MEMORY = register_code(
+    "kubernetes-shm-exceeds-memory",
+    "a memory-backed /dev/shm (resources.shm) is not smaller than the pod's memory limit",
+)

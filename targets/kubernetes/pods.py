@@ -1,7 +1,7 @@
 """Hardened pod templates (docs/quality.md "Kubernetes"), shared by serving and training.
 
 Every pod runs as a high non-root UID with a read-only root filesystem (``/tmp`` is an
-``emptyDir``), without privilege escalation or capabilities, under the RuntimeDefault seccomp
+``emptyDir``, sized with ``/dev/shm`` by ``storage.py``), without privilege escalation or capabilities, under the RuntimeDefault seccomp
 profile, with requests and limits, a dedicated ServiceAccount and no service-account token.
 These are also what Pod Security ``restricted`` enforces on the namespace, so a template that
 drifted from them would be rejected by the cluster, not only by the scanners.
@@ -15,7 +15,6 @@ from typing import Any
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostic, Severity, format_path
 from mlplane.compiler.core.ir import Origin
-from mlplane.schema import formats
 from mlplane.targets.kubernetes import codes, names, servers
 from mlplane.targets.kubernetes.context import Lowering
 
@@ -24,16 +23,7 @@ RUN_AS_ID = 10001
 
 TMP_VOLUME = "tmp"
 TMP_SIZE_LIMIT = "1Gi"
-SHM_VOLUME = "dshm"
-SHM_PATH = "/dev/shm"  # noqa: S108 (a mount point in the pod, not a temporary file)
-SHM_SHARE = 2
-"""A GPU training pod's ``/dev/shm`` holds at most 1/SHM_SHARE of the job's memory (the share
-Linux gives a tmpfs by default). A memory-backed ``emptyDir`` is charged to the pod's memory
-limit, so the cap keeps shared memory from starving the trainer of its own working set."""
-MIN_SCRATCH_BYTES = 2**30
-"""Training scratch (``/tmp``) is the job's memory, never less than 1 GiB."""
-LOG_ROOM_BYTES = 2**30
-"""Ephemeral storage a training container asks beyond its scratch: its logs."""
+"""Until ``storage.apply`` sizes ``/tmp`` to the workload."""
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_NODE_LABEL = "nvidia.com/gpu.present"
 """Set on GPU nodes by NVIDIA GPU feature discovery (part of the GPU operator)."""
@@ -200,33 +190,6 @@ def pod_spec(
         spec["nodeSelector"] = {GPU_NODE_LABEL: "true"}
         spec["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
     return spec
-
-
-def mebibytes(size: int) -> str:
-    """A byte count as a quantity in whole MiB, rounded up."""
-    return f"{-(-size // 2**20)}Mi"
-
-
-def size_training_storage(spec: dict[str, Any], memory: str, gpu: int) -> None:
-    """Scratch and shared memory sized to a training job.
-
-    ``/tmp`` (on the node's disk) holds the job's memory in bytes, at least 1 GiB, and the
-    container requests that much ``ephemeral-storage`` and 1 GiB for its logs, as requests
-    and limits, so the scheduler places it where the disk has room. A GPU job also gets ``/dev/shm`` as a memory-backed ``emptyDir`` capped at
-    half its memory: data loaders and NCCL exchange tensors through ``/dev/shm``, which a
-    container runtime otherwise sizes at 64 MiB."""
-    size = formats.parse_memory(memory) or MIN_SCRATCH_BYTES
-    scratch = max(size, MIN_SCRATCH_BYTES)
-    main = spec["containers"][0]
-    for volume in spec["volumes"]:
-        if volume["name"] == TMP_VOLUME:
-            volume["emptyDir"]["sizeLimit"] = mebibytes(scratch)
-    for amounts in (main["resources"]["requests"], main["resources"]["limits"]):
-        amounts["ephemeral-storage"] = mebibytes(scratch + LOG_ROOM_BYTES)
-    if gpu > 0:
-        shm = {"medium": "Memory", "sizeLimit": mebibytes(size // SHM_SHARE)}
-        spec["volumes"].insert(1, {"name": SHM_VOLUME, "emptyDir": shm})
-        main["volumeMounts"].insert(1, {"name": SHM_VOLUME, "mountPath": SHM_PATH})
 
 
 def pod_template(labels: dict[str, str], spec: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from mlplane.compiler.core import ir
-from mlplane.targets.kubernetes import mesh, names, pods, rollouts, servers
+from mlplane.targets.kubernetes import mesh, names, pods, rollouts, servers, storage
 from mlplane.targets.kubernetes.context import Lowering
 
 RPS_METRIC = "http_requests_per_second"
@@ -87,7 +87,11 @@ def serving_template(
     )
     main = pods.serving_container(model, pods.resource_requirements(chosen, resources.gpu), inputs)
     labels = names.workload_labels(lowering.system, model, names.SERVING)
-    template = pods.pod_template(labels, pods.pod_spec(model.name, main, inputs, resources.gpu))
+    spec = pods.pod_spec(model.name, main, inputs, resources.gpu)
+    storage.apply(
+        spec, storage.serving_storage(model, storage.memory_of(resources, pods.SERVING_DEFAULTS))
+    )
+    template = pods.pod_template(labels, spec)
     template["metadata"]["annotations"] = {CONFIG_HASH_ANNOTATION: config_hash(config)}
     return template
 

@@ -3,7 +3,7 @@
 The schedule is read in UTC (``timeZone: Etc/UTC``), not in the controller's local time zone,
 so the spec means the same thing on every cluster. Runs never overlap (``Forbid``), are killed
 at the spec's timeout, retried once, and cleaned up a day after they finish. Scratch space and
-(for GPU jobs) ``/dev/shm`` are sized to the job (``pods.size_training_storage``).
+(for GPU jobs) ``/dev/shm`` are sized to the job (``storage.job_storage``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlplane.compiler.core import ir
-from mlplane.targets.kubernetes import names, pods
+from mlplane.targets.kubernetes import names, pods, storage
 from mlplane.targets.kubernetes.context import Lowering
 
 TIME_ZONE = "Etc/UTC"
@@ -29,7 +29,8 @@ def training_template(
     requirements = pods.resource_requirements(chosen, training.resources.gpu)
     main = pods.container("trainer", training.image, requirements, inputs)
     spec = pods.pod_spec(names.training(model.name), main, inputs, training.resources.gpu)
-    pods.size_training_storage(spec, chosen.memory, training.resources.gpu)
+    memory = storage.memory_of(training.resources, pods.TRAINING_DEFAULTS)
+    storage.apply(spec, storage.job_storage(training.resources, memory))
     spec["restartPolicy"] = "Never"
     return pods.pod_template(names.workload_labels(lowering.system, model, names.TRAINING), spec)
 
