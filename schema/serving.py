@@ -78,7 +78,10 @@ class Rollout(Spec):
     steps: Annotated[list[Annotated[int, Field(ge=1, le=100)]], Field(max_length=20)] = []
     """Traffic percentages for canary steps, strictly increasing, such as [10, 50]."""
     pause: Duration | None = None
-    """How long each canary step (or a blue-green preview) waits before promotion."""
+    """How long each canary step, or a blue-green deployment, waits before promotion. On the
+    kubernetes target a blue-green preview (the new pods behind the preview Service, no user
+    traffic) lasts the pause; SageMaker (aws target) has no preview: all traffic moves to the
+    new fleet at once and the pause is the bake during which its rollback alarms watch it."""
 
     @model_validator(mode="after")
     def _steps_fit_strategy(self) -> Rollout:
