@@ -242,9 +242,41 @@ class Monitoring(Spec):
     drift: Drift | None = None
 
 
+class Evaluation(Spec):
+    """The evaluation step of a Kubeflow training pipeline (``training.engine: kubeflow``): it
+    reads the trained model, writes one metric, and ``promote`` runs only when the metric meets
+    ``threshold`` (at least it for ``goal: maximize``, at most it for ``minimize``)."""
+
+    image: Image
+    command: Annotated[list[Text], Field(min_length=1, max_length=64)]
+    """Run with ``--model <path> --metric <file>`` appended; it writes the metric (a number) to
+    the file."""
+    metric: Name
+    """The metric's name (the step sees it as ``MLPLANE_EVALUATION_METRIC``)."""
+    threshold: float
+    goal: Literal["maximize", "minimize"] = "maximize"
+    promote: Annotated[list[Text], Field(min_length=1, max_length=64)]
+    """Run in ``image`` with ``--model <path>`` appended when the metric meets the threshold
+    (for instance, to copy the model to the registry)."""
+
+
 class Training(Spec):
     schedule: Cron
     image: Image
+    engine: Literal["job", "kubeflow"] = "job"
+    """``job``: a Kubernetes CronJob; ``kubeflow``: a Kubeflow Pipelines v2 pipeline (a Pipeline
+    and PipelineVersion of the Kubernetes-native API) run on the schedule as a recurring run
+    (kubernetes target)."""
+    command: Annotated[list[Text], Field(min_length=1, max_length=64)] | None = None
+    """The training command (default: the image's entrypoint); with ``engine: kubeflow`` it is
+    run with ``--model <path>`` appended, the directory the run's model artifact goes to."""
+    evaluation: Evaluation | None = None
+    """An evaluation step gated on a metric threshold (``engine: kubeflow`` only)."""
+    tensorboard: bool = False
+    """A Kubeflow Tensorboard reading ``logs`` (``engine: kubeflow`` only)."""
+    logs: ArtifactUri | None = None
+    """Where a run writes its TensorBoard logs (s3:// or gs://); the trainer sees it as
+    ``MLPLANE_TENSORBOARD_LOG_DIR``. Required with ``tensorboard: true``."""
     resources: Resources = Resources()
     """Requests and limits of the training pod (kubernetes target); on aws the instance type
     decides."""
@@ -254,6 +286,34 @@ class Training(Spec):
     output: ArtifactUri | None = None
     """Where a run writes its model artifacts (an s3:// prefix); required on the aws target,
     where SageMaker uploads ``<output><run>/output/model.tar.gz``."""
+
+    @model_validator(mode="after")
+    def _kubeflow_only(self) -> Training:
+        if self.engine == "kubeflow":
+            if self.command is None:
+                raise fail(
+                    "missing-field",
+                    "training.engine: kubeflow needs training.command: the Kubeflow launcher "
+                    "wraps the step's command and cannot read the image's entrypoint",
+                )
+            if self.tensorboard and self.logs is None:
+                raise fail(
+                    "missing-field",
+                    "training.tensorboard: true needs training.logs, the directory the runs "
+                    "write their TensorBoard logs to",
+                )
+            return self
+        for field, used in (
+            ("evaluation", self.evaluation is not None),
+            ("tensorboard", self.tensorboard),
+        ):
+            if used:
+                raise fail(
+                    "contradiction",
+                    f"training.{field} needs training.engine: kubeflow (a CronJob has one step "
+                    "and no TensorBoard)",
+                )
+        return self
 
 
 ModelFramework = Literal[

@@ -166,6 +166,9 @@ _KUBERNETES: Mapping[str, PythonClass] = MappingProxyType(
             _crd("external-secrets.io/v1", "ExternalSecret"),
             _crd("external-secrets.io/v1", "SecretStore"),
             _crd("security.istio.io/v1", "PeerAuthentication"),
+            _crd("pipelines.kubeflow.org/v2beta1", "Pipeline"),
+            _crd("pipelines.kubeflow.org/v2beta1", "PipelineVersion"),
+            _crd("tensorboard.kubeflow.org/v1alpha1", "Tensorboard"),
         ]
     )
 )

@@ -152,6 +152,16 @@ class Drift:
 
 
 @dataclass(frozen=True, slots=True)
+class Evaluation:
+    image: ImageRef
+    command: tuple[str, ...]
+    metric: str
+    threshold: float
+    goal: str
+    promote: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Training:
     schedule: str
     image: ImageRef
@@ -159,6 +169,11 @@ class Training:
     timeout_seconds: float
     instance_type: str | None = None
     output: str | None = None
+    engine: str = "job"
+    command: tuple[str, ...] = ()
+    evaluation: Evaluation | None = None
+    tensorboard: bool = False
+    logs: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

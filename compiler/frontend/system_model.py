@@ -139,6 +139,19 @@ def _image(text: str) -> ir.ImageRef:
     return ir.ImageRef(text, parts["registry"], parts["repository"], parts["tag"], parts["digest"])
 
 
+def _evaluation(evaluation: spec.Evaluation | None) -> ir.Evaluation | None:
+    if evaluation is None:
+        return None
+    return ir.Evaluation(
+        image=_image(evaluation.image),
+        command=tuple(evaluation.command),
+        metric=evaluation.metric,
+        threshold=evaluation.threshold,
+        goal=evaluation.goal,
+        promote=tuple(evaluation.promote),
+    )
+
+
 def _resources(resources: spec.Resources) -> ir.Resources:
     cpu = formats.parse_cpu(resources.cpu) if resources.cpu else None
     return ir.Resources(
@@ -230,6 +243,11 @@ def _model(
             timeout_seconds=formats.duration_seconds(training.timeout),
             instance_type=training.instance_type,
             output=training.output,
+            engine=training.engine,
+            command=tuple(training.command or ()),
+            evaluation=_evaluation(training.evaluation),
+            tensorboard=training.tensorboard,
+            logs=training.logs,
         )
         if training
         else None,

@@ -74,3 +74,11 @@ SHM_EXCEEDS_MEMORY = register_code(
     "kubernetes-shm-exceeds-memory",
     "a memory-backed /dev/shm (resources.shm) is not smaller than the pod's memory limit",
 )
+KUBEFLOW_UNAVAILABLE = register_code(
+    "kubernetes-kubeflow-unavailable",
+    "training.engine: kubeflow needs the Kubeflow Pipelines SDK (pip install 'mlplane[kubeflow]')",
+)
+KUBEFLOW_UNSUPPORTED = register_code(
+    "kubernetes-kubeflow-unsupported",
+    "a Kubeflow training setting cannot be lowered as written (the message says why)",
+)

@@ -19,6 +19,7 @@ from mlplane.targets.kubernetes import (
     checks,
     codes,
     ingress,
+    kubeflow,
     mesh,
     names,
     network,
@@ -259,6 +260,9 @@ def _add_training(
     parent: str,
     needs: tuple[str, ...],
 ) -> None:
+    if spec.engine == "kubeflow":
+        kubeflow.lower_training(lowering, model, spec, config, sources, parent)
+        return
     account = names.training(model.name)
     own = _add_service_account(lowering, model, account, names.TRAINING, parent)
     shared = tuple(n for n in needs if n != names.logical(model.name, "serviceaccount"))
