@@ -385,3 +385,63 @@ def test_kubeflow_manifests_pass_checkov(tmp_path: Path, checkov: str) -> None:
     failed = [f for r in reports for f in r["results"]["failed_checks"]]
     assert not failed, [(f["check_id"], f["resource"]) for f in failed]
     assert sum(r["summary"]["parsing_errors"] for r in reports) == 0
+
+
+def test_the_aws_target_refuses_the_kubeflow_engine_at_its_line(tmp_path: Path) -> None:
+    from mlplane.targets.aws import codes as aws_codes
+    from mlplane.targets.aws import lower as aws_lower
+
+    text = spec(training()).replace(
+        "  prod:\n    target: kubernetes\n",
+        "  prod:\n    target: aws\n    aws: {region: eu-west-1, accountId: '123456789012'}\n",
+    )
+    result = compile_text(tmp_path, text)
+    found = Diagnostics()
+    if result.ok:
+        aws_lower(result.systems["prod"], found)
+    refused = [d for d in [*result.diagnostics, *found] if d.code == aws_codes.TRAINING_ENGINE]
+    assert len(refused) == 1
+    assert refused[0].location is not None
+    assert refused[0].location.line == line_of(text, "      engine: kubeflow")
+
+
+# --- the example -------------------------------------------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "recsys-gpu"
+GOLDEN = Path(__file__).resolve().parent / "golden" / "kubeflow" / "recsys-gpu-prod-ranker.yaml"
+KUBEFLOW_KINDS = ("Pipeline", "PipelineVersion", "Tensorboard")
+
+
+def test_the_example_trains_the_ranker_on_kubeflow_in_prod(tmp_path: Path) -> None:
+    """recsys-gpu's prod ranker: its Kubeflow objects, loaded back by kfp, against a golden
+    file (``MLPLANE_ACCEPT=1`` rewrites it)."""
+    import os
+
+    from mlplane.compiler.build.pipeline import compile_spec
+
+    result = compile_spec(EXAMPLE)
+    assert result.ok, [d.one_line() for d in result.sorted_diagnostics()]
+    found, _ = lowered(result.systems["prod"])
+    kept = [
+        o
+        for o in found
+        if o["kind"] in KUBEFLOW_KINDS or o["metadata"]["name"] == "ranker-recurring-run"
+    ]
+    assert sorted(o["kind"] for o in kept) == sorted([*KUBEFLOW_KINDS, "ConfigMap"])
+    version = one(kept, "PipelineVersion")
+    load_back(version)
+    executors = version["spec"]["pipelineSpec"]["deploymentSpec"]["executors"]
+    assert executors["exec-train"]["container"]["resources"]["accelerator"]["resourceCount"] == "2"
+    platform = version["spec"]["platformSpec"]["platforms"]["kubernetes"]["deploymentSpec"]
+    for config in platform["executors"].values():  # linkerd's proxy must not keep steps alive
+        if "podMetadata" in config:
+            assert config["podMetadata"]["annotations"] == {
+                "config.beta.linkerd.io/proxy-enable-native-sidecar": "true"
+            }
+    text = yaml.safe_dump_all(kept, sort_keys=True)
+    if os.environ.get("MLPLANE_ACCEPT") == "1":
+        GOLDEN.parent.mkdir(parents=True, exist_ok=True)
+        GOLDEN.write_text(text, encoding="utf-8")
+    assert GOLDEN.read_text(encoding="utf-8") == text
+    dev, _ = lowered(result.systems["dev"])
+    assert not [o for o in dev if o["kind"] in KUBEFLOW_KINDS]  # dev does not retrain

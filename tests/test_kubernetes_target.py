@@ -55,6 +55,9 @@ CRD_KINDS = {
     ("external-secrets.io/v1", "ExternalSecret"),
     ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"),
     ("security.istio.io/v1", "PeerAuthentication"),
+    ("pipelines.kubeflow.org/v2beta1", "Pipeline"),
+    ("pipelines.kubeflow.org/v2beta1", "PipelineVersion"),
+    ("tensorboard.kubeflow.org/v1alpha1", "Tensorboard"),
 }
 
 
@@ -832,6 +835,30 @@ CRD_SCHEMAS: dict[str, dict[str, Any]] = {
         ),
     ),
     # tests/test_kubernetes_mesh.py checks it against the upstream CRD (istio.io/api)
+    # The fields of KFP's Go types (KEP-11551) and of what kfp's manifest writer emits; the
+    # pipeline IR itself is judged by kfp in tests/test_kubeflow.py.
+    "Pipeline": _crd(
+        "pipelines.kubeflow.org/v2beta1",
+        "Pipeline",
+        _obj((), description=STR, displayName=STR),
+    ),
+    "PipelineVersion": _crd(
+        "pipelines.kubeflow.org/v2beta1",
+        "PipelineVersion",
+        _obj(
+            ("pipelineName", "pipelineSpec"),
+            description=STR,
+            displayName=STR,
+            pipelineName=STR,
+            pipelineSpec={"type": "object"},
+            platformSpec={"type": "object"},
+        ),
+    ),
+    "Tensorboard": _crd(
+        "tensorboard.kubeflow.org/v1alpha1",
+        "Tensorboard",
+        _obj(("logspath",), logspath={"type": "string", "pattern": "^(s3|gs|pvc)://"}),
+    ),
     "PeerAuthentication": _crd(
         "security.istio.io/v1",
         "PeerAuthentication",

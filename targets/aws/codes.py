@@ -60,6 +60,10 @@ TRAINING_OUTPUT = register_code(
 TRAINING_SCHEDULE = register_code(
     "aws-training-schedule", "a training schedule EventBridge Scheduler cannot express"
 )
+TRAINING_ENGINE = register_code(
+    "aws-training-engine",
+    "training.engine: kubeflow runs on Kubeflow Pipelines, which the aws target does not deploy",
+)
 TRAINING_LIMIT = register_code(
     "aws-training-limit", "a training timeout beyond SageMaker's 28-day maximum runtime"
 )

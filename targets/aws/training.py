@@ -119,6 +119,15 @@ def check_training(lowering: Lowering, model: ir.Model) -> None:
     path = ("models", model.name, "training")
     diagnostics = lowering.diagnostics
     where = lowering.location
+    if training.engine != "job":
+        diagnostics.error(
+            codes.TRAINING_ENGINE,
+            f"model {model.name!r} trains on Kubeflow Pipelines (training.engine: "
+            f"{training.engine}), but the aws target trains with a SageMaker pipeline",
+            where((*path, "engine")),
+            (*path, "engine"),
+            "set training.engine: job in this environment's overrides (SageMaker runs it)",
+        )
     if training.instance_type is None:
         diagnostics.error(
             codes.INSTANCE_TYPE_REQUIRED,

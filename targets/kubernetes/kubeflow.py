@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mlplane.compiler.core import ir
-from mlplane.targets.kubernetes import codes, names, network, pods, secrets
+from mlplane.targets.kubernetes import codes, mesh, names, network, pods, secrets
 from mlplane.targets.kubernetes.context import Lowering
 from mlplane.targets.kubernetes.kubeflow_compile import Gate, PipelinePlan, Step
 
@@ -127,6 +127,7 @@ def pipeline_plan(
         config_env=config_env,
         secret_volumes=tuple(volumes),
         labels=labels,
+        annotations=tuple(sorted(mesh.job_pod_annotations(lowering).items())),
     )
     datasets = tuple(
         (name, lowering.system.data_sources[name].uri)
@@ -176,6 +177,7 @@ def _gate(training: ir.Training, train: Step, labels: tuple[tuple[str, str], ...
             config_env=(),
             secret_volumes=(),
             labels=labels,
+            annotations=train.annotations,
         )
 
     return Gate(

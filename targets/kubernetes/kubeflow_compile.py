@@ -13,7 +13,6 @@ back and removed; nothing else touches the disk.
 not postpone their evaluation.
 """
 
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +45,8 @@ class Step:
     secret_volumes: tuple[tuple[str, str], ...]
     """(Secret, mount path)."""
     labels: tuple[tuple[str, str], ...]
+    annotations: tuple[tuple[str, str], ...] = ()
+    """Pod annotations (the mesh's native-sidecar annotation, so a step's pod completes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,8 @@ class PipelinePlan:
 
 def compile_manifests(plan: PipelinePlan) -> list[dict[str, Any]]:
     """The Pipeline and PipelineVersion objects, as the ``kfp`` compiler writes them."""
+    import tempfile
+
     try:
         from kfp import compiler  # type: ignore[import-untyped]
         from kfp.compiler.compiler_utils import (  # type: ignore[import-untyped]
@@ -232,5 +235,7 @@ def _configure(task: Any, step: Step) -> None:
         kubernetes.use_secret_as_volume(task, secret, path)
     for key, value in step.labels:
         kubernetes.add_pod_label(task, key, value)
+    for key, value in step.annotations:
+        kubernetes.add_pod_annotation(task, key, value)
     kubernetes.set_image_pull_policy(task, "Always")
     kubernetes.set_timeout(task, step.timeout_seconds)
