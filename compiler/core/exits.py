@@ -89,6 +89,11 @@ TABLE: dict[str, CommandExits] = {
     ),
     "drift": CommandExits("no drift", "the check could not run", result="drift"),
     "graph": CommandExits("printed", _SPEC_ERRORS),
+    "report": CommandExits(
+        "written",
+        f"{_SPEC_ERRORS} (nothing written) or a file cannot be written",
+        usage_error="usage error, or an --out that passes through a link",
+    ),
     "policies": CommandExits("printed", "-"),
     "schema": CommandExits("printed", "-"),
     "init": CommandExits("written", "-"),
