@@ -206,7 +206,14 @@ def test_added_model(repo: Repo) -> None:
     assert created and all("ranker" in r["name"] for r in created)
     assert all(r["source"]["path"].startswith("models.ranker") for r in created)
     assert document["summary"]["delete"] == 0
-    assert risk_codes(document) == set()
+    # the new model reads personal data: the one governance change, and its flag
+    assert risk_codes(document) == {"personal-data-consumer-added"}
+    changes = document["governance"]["changes"]
+    assert {(c["kind"], c["subject"], c["source"]["path"]) for c in changes} == {
+        ("personal-data-consumer-added", "models.ranker", "models.ranker")
+    }
+    flagged = [r["message"] for r in document["risks"]]
+    assert flagged == [c["text"] for c in changes] and len(flagged) == len(changes) >= 1
 
 
 def test_deleted_data_source(repo: Repo) -> None:

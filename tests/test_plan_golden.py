@@ -32,26 +32,51 @@ REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "golden" / "plan"
 ACCEPT = os.environ.get("MLPLANE_ACCEPT") == "1"
 EXAMPLE = REPO / "examples" / "fraud-scoring" / "mlplane.yaml"
+HARDSHIP_CLAIMS = """  hardship-claims:
+    type: database
+    uri: postgresql://hardship.db.internal:5432/claims
+    classification: phi
+    residency: eu
+    retention: 365d
+    encryption: kms
+    owner: payments-data
+    description: Medical hardship claims that suspend a card's fraud rules
+"""
 
-CASES = {
-    # case: (environment, old text, new text) of one edit of the example
+CASES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    # case: (environment, the edits of the example: (old text, new text) each)
     "aws-replicas": (
         "prod-aws",
-        "instanceType: ml.c5.xlarge\n            replicas: {min: 4, max: 20}",
-        "instanceType: ml.c5.xlarge\n            replicas: {min: 5, max: 20}",
+        (
+            (
+                "instanceType: ml.c5.xlarge\n            replicas: {min: 4, max: 20}",
+                "instanceType: ml.c5.xlarge\n            replicas: {min: 5, max: 20}",
+            ),
+        ),
     ),
-    "kubernetes-config": ("prod", "uri: feast://fraud\n", "uri: feast://fraud-v2\n"),
+    "kubernetes-config": ("prod", (("uri: feast://fraud\n", "uri: feast://fraud-v2\n"),)),
+    "kubernetes-governance": (
+        "prod",
+        (
+            ("\nmodels:\n", HARDSHIP_CLAIMS + "\nmodels:\n"),
+            ("inputs: [fraud-features]", "inputs: [fraud-features, hardship-claims]"),
+            ("    residency: eu\n    retention: 730d", "    residency: us\n    retention: 730d"),
+            ("    explainability: {required: true, method: shap}\n", ""),
+            ('expires: "2027-03-31"', 'expires: "2027-09-30"'),
+        ),
+    ),
 }
 FORMATS = {"text": "plan.txt", "markdown": "plan.md", "json": "plan.json"}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_golden_plan(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    env, old, new = CASES[case]
+    env, edits = CASES[case]
     repo = committed(tmp_path, monkeypatch, EXAMPLE.read_text(encoding="utf-8"))
     shutil.copytree(EXAMPLE.parent / "policies", repo.root / "spec" / "policies")
     repo.commit("policies")
-    repo.edit("spec/mlplane.yaml", old, new)
+    for old, new in edits:
+        repo.edit("spec/mlplane.yaml", old, new)
     produced = {}
     for fmt, name in FORMATS.items():
         result = plan("--format", fmt, env=env)

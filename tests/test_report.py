@@ -25,11 +25,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlplane.compiler.cli.main import cli
+from mlplane.compiler.core.lineage import crosses
 from mlplane.compiler.policy.engine import installed_rules
 from mlplane.compiler.report.controls import rule_kinds, subjects
 from mlplane.compiler.report.html import render_html
 from mlplane.compiler.report.json_format import render_json
-from mlplane.compiler.report.lineage import crosses
 from mlplane.compiler.report.markdown import render_markdown
 from mlplane.compiler.report.model import Report
 from mlplane.compiler.report.run import ReportRun, run_reports

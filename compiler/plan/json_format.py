@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 
 from mlplane import __version__
 from mlplane.compiler.core import canonical, safe_read
+from mlplane.compiler.plan.governance import governance_json
 from mlplane.compiler.plan.model import (
     PLAN_FORMAT_VERSION,
     Plan,
@@ -56,6 +57,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "changes": plan.has_changes,
             "warnings": len(plan.head_warnings),
             "newWarnings": None if plan.new_warnings is None else len(plan.new_warnings),
+            "governance": None if plan.governance is None else len(plan.governance.changes),
         },
         "specChanges": [
             {
@@ -82,6 +84,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "warnings": list(plan.warnings),
         "diagnostics": _diagnostics(plan.problems or plan.head.diagnostics),
         "newWarnings": None if plan.new_warnings is None else _diagnostics(plan.new_warnings),
+        "governance": governance_json(plan.governance, _ref),
     }
 
 

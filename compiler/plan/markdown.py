@@ -2,7 +2,8 @@
 
 Layout: a hidden marker ``<!-- mlplane-plan:<system>:<env> -->`` (CI finds its own comment by it
 and edits it in place instead of adding one per push), a title, the summary table, warnings,
-risk flags, the head's new warnings (collapsed), the ML summary, then each group of resource
+risk flags, the governance section (its changes, and the lineage edges added and removed as a
+Mermaid diff), the head's new warnings (collapsed), the ML summary, then each group of resource
 changes in a collapsible ``<details>``.
 
 Two rules make it safe to post a comment built from an untrusted fork's spec:
@@ -19,8 +20,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from mlplane.compiler.plan.governance import LEGEND, drawable, edge_counts, mermaid_diff
 from mlplane.compiler.plan.model import (
     ACTIONS,
+    Governance,
     Plan,
     ResourceChange,
     SpecChange,
@@ -90,6 +93,8 @@ def render_markdown(plan: Plan, budget: int = BUDGET) -> str:
         out.add(f"> ⚠ {code(warning)}", required=True)
     if plan.risks:
         _risks(plan, out)
+    if plan.governance is not None and plan.governance.changed:
+        _governance(plan.governance, out)
     _warnings(plan, out)
     if plan.spec_changes:
         out.add("\n#### What changes\n")
@@ -145,6 +150,29 @@ def _risks(plan: Plan, out: Budget) -> None:
         where = risk.source.location
         place = code(f"{where.file}:{where.line}", table=True) if where else ""
         out.add(f"| `{risk.code}` | {code(risk.message, table=True)} | {place} |")
+
+
+def _governance(section: Governance, out: Budget) -> None:
+    """The governance changes as a table, then the lineage edges that change as a Mermaid
+    diff (GitHub draws it) when there are few enough to draw."""
+    out.add(f"\n#### Governance ({len(section.changes)})\n", required=True)
+    if section.changes:
+        out.add("| change | what | where |\n|---|---|---|", required=True)
+    for line in section.changes:
+        where = line.source.location
+        place = code(f"{where.file}:{where.line}", table=True) if where else ""
+        kind = f"⚠ `{line.kind}`" + (f" (`{line.risk}`)" if line.risk != line.kind else "")
+        out.add(f"| {kind} | {code(line.text, table=True)} | {place} |")
+    counts = edge_counts(section)
+    if not drawable(section):
+        if section.edges:
+            out.add(
+                f"\n**Lineage:** {counts}: too many to draw here (`mlplane plan --format json` lists them)."
+            )
+        return
+    diagram = mermaid_diff(section)
+    fence = "`" * max(3, 1 + max((len(m) for m in _TICKS.findall(diagram)), default=0))
+    out.add(f"\n**Lineage:** {counts} ({LEGEND}).\n\n{fence}mermaid\n{diagram}{fence}")
 
 
 def _warnings(plan: Plan, out: Budget) -> None:

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from mlplane.compiler.core.diagnostics import Diagnostic, Location
 from mlplane.compiler.core.ir import System
+from mlplane.compiler.core.lineage import LineageEdge, LineageNode
 
 PLAN_FORMAT_VERSION = 1
 """The version of the JSON plan (``docs/plan.schema.json``); bumped on incompatible changes."""
@@ -153,6 +154,41 @@ class Risk:
     source: SpecRef
 
 
+@dataclass(frozen=True, slots=True)
+class GovernanceLine:
+    """One governance change (``compiler/core/governance.py``), e.g. ``model 'auditor' now
+    reads phi data source 'patients'``, with the risk flag it raises or shares."""
+
+    kind: str
+    subject: str
+    text: str
+    source: SpecRef
+    risk: str
+
+
+@dataclass(frozen=True, slots=True)
+class Governance:
+    """The plan's governance section: what the change does to personal data, residency,
+    explainability, drift monitoring and waivers, and the lineage edges it adds, removes or
+    makes cross a residency border (with the nodes at their ends, for the drawing)."""
+
+    changes: tuple[GovernanceLine, ...] = ()
+    edges_added: tuple[LineageEdge, ...] = ()
+    edges_removed: tuple[LineageEdge, ...] = ()
+    nodes: tuple[LineageNode, ...] = ()
+    edges_crossing: tuple[LineageEdge, ...] = ()
+    """Edges kept by the change that cross a residency border only at the head."""
+
+    @property
+    def edges(self) -> int:
+        return len(self.edges_added) + len(self.edges_removed) + len(self.edges_crossing)
+
+    @property
+    def changed(self) -> bool:
+        """Something to show: a change, or a lineage edge added, removed or newly crossing."""
+        return bool(self.changes or self.edges)
+
+
 @dataclass(frozen=True)
 class Side:
     """One side of the comparison: what was compiled, from where, and its hashes."""
@@ -198,6 +234,9 @@ class Plan:
     cannot be compared (it failed, or it is the applied record, which keeps no diagnostics)."""
     problems: tuple[Diagnostic, ...] = ()
     """What stopped the plan: the head's errors, or git's (an unknown or refused revision)."""
+    governance: Governance | None = None
+    """The governance section; None when there is no ML summary (no plan, or an applied base
+    this mlplane no longer compiles)."""
 
     @property
     def ok(self) -> bool:

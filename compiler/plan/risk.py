@@ -35,6 +35,11 @@ RISK_CODES: Mapping[str, str] = MappingProxyType(
         "alert-removed": "an alert, a drift monitor or an alert route is removed",
         "waiver-added": "a policy waiver is added",
         "waiver-extended": "a policy waiver's expiry is moved later",
+        "personal-data-consumer-added": "a model reads PII or PHI it did not read before "
+        "(directly or through lineage), or a new model reads it",
+        "residency-crossing-added": "a lineage edge newly crosses a residency border (data "
+        "derived, read or written across jurisdictions)",
+        "explainability-dropped": "a model that required explanations no longer does",
         "data-source-removed": "a data source is removed (its lineage and monitoring go with it)",
         "autoscaled-instance-type-changed": "the instance type of an autoscaled SageMaker "
         "endpoint changes (UpdateEndpoint refuses it while autoscaling is registered)",

@@ -47,6 +47,7 @@ from mlplane.compiler.plan.applied import RecordError, read_record, record_path,
 from mlplane.compiler.plan.cache import PlanCache
 from mlplane.compiler.plan.diff import diff_graphs
 from mlplane.compiler.plan.gitsource import head_commit, read_spec_at
+from mlplane.compiler.plan.governance import governance, governance_risks, marked
 from mlplane.compiler.plan.lower import Lowered, graph_object, lower, renamed
 from mlplane.compiler.plan.model import BaseKind, Plan, ResourceJson, Side, SpecChange
 from mlplane.compiler.plan.redeploy import redeploys, with_redeploys
@@ -290,7 +291,11 @@ def compare(env: str, head: Side, base: Side) -> Plan:
     base_resources = base.resources if base.status == "compiled" else {}
     resources, unchanged = diff_graphs(base_resources, head.resources)
     lines = with_redeploys(summarise(head, base), redeploys(resources, head.system, head.resources))
-    risks = [*spec_risks(lines), *resource_risks(resources)]
+    section = governance(head, base)
+    raised = spec_risks(lines)
+    own = governance_risks(section, raised)
+    risks = [*raised, *own, *resource_risks(resources)]
+    lines = marked(lines, own)
     return Plan(
         environment=env,
         head=head,
@@ -303,6 +308,7 @@ def compare(env: str, head: Side, base: Side) -> Plan:
         risks=tuple(risks),
         warnings=tuple(_warnings(env, base)),
         new_warnings=new_warnings(head, base),
+        governance=section,
     )
 
 

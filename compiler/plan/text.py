@@ -1,8 +1,10 @@
 """The ``text`` plan: what a person reads in a terminal, like ``terraform plan`` but ML first.
 
 Order: where the two sides come from, warnings, the ML summary (what changes in the spec's
-words, each line with its spec location), the risk flags, then the resources one by one with
-their changed properties, and Terraform's closing line (``Plan: 1 to create, ...``). Symbols
+words, each line with its spec location), the governance section
+(``compiler/plan/governance.py``: personal data, residency, explainability, drift monitoring,
+waivers, lineage edges), the risk flags, then the resources one by one with their changed
+properties, and Terraform's closing line (``Plan: 1 to create, ...``). Symbols
 are Terraform's: ``+`` create, ``~`` update, ``-/+`` replace, ``-`` delete.
 
 A changed value too long for a line is cut around the part that changed, on both sides alike
@@ -19,8 +21,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from mlplane.compiler.plan.governance import MAX_LISTED, edge_counts, edge_text, listed_edges
 from mlplane.compiler.plan.model import (
     KNOWN_AFTER_APPLY,
+    Governance,
     Plan,
     PropertyChange,
     ResourceChange,
@@ -55,6 +59,8 @@ def render_text(plan: Plan, color: bool = False) -> str:
         return "\n".join([*lines, plan.summary_line()]) + "\n"
     if plan.spec_changes:
         lines += ["What changes:", *(_spec_line(c, paint) for c in plan.spec_changes), ""]
+    if plan.governance is not None and plan.governance.changed:
+        lines += _governance(plan.governance, paint)
     if plan.risks:
         lines.append(paint("!", f"Risk flags ({len(plan.risks)}):"))
         lines += [
@@ -127,6 +133,23 @@ def _where(ref: SpecRef) -> str:
         return ""
     prefix = "base " if ref.side == "base" else ""
     return f"  ({prefix}{make_safe(ref.location.file)}:{ref.location.line})"
+
+
+def _governance(section: Governance, paint: Paint) -> list[str]:
+    """The governance changes, each with its risk code, then the lineage edges that change."""
+    lines = [paint("!", f"Governance ({len(section.changes)} change(s), {edge_counts(section)}):")]
+    lines += [
+        f"  {RISK_MARK} [{c.kind}] {make_safe(c.text)}{_where(c.source)}" for c in section.changes
+    ]
+    nodes = {node.id: node for node in section.nodes}
+    edges = listed_edges(section)
+    if edges:
+        lines.append("  lineage:")
+    for symbol, edge in edges[:MAX_LISTED]:
+        lines.append("    " + paint(symbol, f"{symbol} {make_safe(edge_text(edge, nodes))}"))
+    if len(edges) > MAX_LISTED:
+        lines.append(f"    ... and {len(edges) - MAX_LISTED} more (--format json lists them)")
+    return [*lines, ""]
 
 
 def _spec_line(change: SpecChange, paint: Paint) -> str:

@@ -11,9 +11,9 @@ from datetime import date
 
 from mlplane.compiler.core import ir, plugins
 from mlplane.compiler.core.diagnostics import Diagnostic
+from mlplane.compiler.core.lineage import lineage, model_outputs
 from mlplane.compiler.policy.engine import Rule
 from mlplane.compiler.report import controls as matrix
-from mlplane.compiler.report.lineage import lineage, model_outputs
 from mlplane.compiler.report.model import (
     REPORT_VERSION,
     Control,

@@ -16,16 +16,9 @@ from __future__ import annotations
 import re
 from functools import cache
 
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
-_BREAKS = re.compile("[\r\n\t\u0085\u2028\u2029]")
+from mlplane.compiler.render.mermaid import clean, label
+
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+!|~\-=:^$@])")
-_MERMAID_SAFE = re.compile(r"[A-Za-z0-9 ,/_.-]")
-
-
-@cache
-def clean(text: str) -> str:
-    """``text`` with the characters XML cannot hold replaced (U+FFFD), on one line."""
-    return _BREAKS.sub(" ", _NOT_XML.sub("\ufffd", text))
 
 
 @cache
@@ -49,11 +42,5 @@ def markdown(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", clean(text).replace("&", "&amp;"))
 
 
-@cache
-def mermaid(text: str) -> str:
-    """Text for a quoted Mermaid label: letters, digits and ``,/_.-`` and spaces as they are,
-    anything else as Mermaid's entity code ``#NNN;`` (so no quote, bracket, pipe, semicolon,
-    backtick, ``<`` or newline reaches the parser or the renderer's HTML)."""
-    return "".join(
-        char if _MERMAID_SAFE.fullmatch(char) else f"#{ord(char)};" for char in clean(text)
-    )
+mermaid = label
+"""Text for a quoted Mermaid label (``compiler/render/mermaid.py``: the plan draws with it too)."""

@@ -18,14 +18,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from mlplane.compiler.core.lineage import Lineage
+
 REPORT_VERSION = "mlplane.dev/report/v1"
 """The version of the report's JSON form; its schema is ``docs/report.v1.schema.json``."""
 
 Status = Literal["pass", "fail", "waived", "off", "not-evaluated"]
 """A rule on one subject: no finding, a finding, a finding a valid waiver covers, the rule is
 turned off in this environment, or the rule reads the resource graph and none was lowered."""
-NodeKind = Literal["dataSource", "model", "endpoint", "sla"]
-EdgeKind = Literal["derives", "reads", "serves", "writes", "measures"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,35 +248,6 @@ class ControlsSummary:
     waived: int
     off: int
     not_evaluated: int
-
-
-@dataclass(frozen=True, slots=True)
-class LineageNode:
-    id: str
-    """A stable identifier (``dataSource:events``); renderers map it to their own safe ids."""
-    kind: NodeKind
-    name: str
-    classification: str | None
-    """The highest classification the node holds or reads (None for SLAs)."""
-    residency: str | None
-    """Where the node's data lives: a data source's residency, the environment's for models
-    and endpoints."""
-    detail: str
-
-
-@dataclass(frozen=True, slots=True)
-class LineageEdge:
-    source: str
-    target: str
-    kind: EdgeKind
-    cross_border: bool
-    """The two ends are bound to different residencies (``global`` and unknown bind nothing)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Lineage:
-    nodes: tuple[LineageNode, ...]
-    edges: tuple[LineageEdge, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from mlplane.compiler.core.lineage import Lineage, LineageEdge, LineageNode
 from mlplane.compiler.report.escape import xml
-from mlplane.compiler.report.model import Lineage, LineageEdge, LineageNode
 
 BOX_WIDTH, BOX_HEIGHT = 200, 44
 COLUMN_GAP, ROW_GAP, MARGIN = 80, 16, 20

@@ -12,19 +12,14 @@ from __future__ import annotations
 from mlplane.compiler.build.graph_dot import dot_string
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.canonical import canonical_json
+from mlplane.compiler.core.lineage import Lineage, LineageNode, lineage
+from mlplane.compiler.render.mermaid import SHAPES
 from mlplane.compiler.report.escape import mermaid
 from mlplane.compiler.report.json_format import to_data
-from mlplane.compiler.report.lineage import lineage
-from mlplane.compiler.report.model import Lineage, LineageNode
 from mlplane.compiler.report.svg import CROSS, FILL, KIND_LABEL, STROKE
 
 LINEAGE_VERSION = "mlplane.dev/lineage/v1"
-_SHAPE = {
-    "dataSource": ("[(", ")]"),
-    "model": ("[", "]"),
-    "endpoint": ("([", "])"),
-    "sla": ("{{", "}}"),
-}
+_SHAPE = SHAPES
 _DOT_SHAPE = {"dataSource": "cylinder", "model": "box", "endpoint": "ellipse", "sla": "hexagon"}
 
 

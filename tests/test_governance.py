@@ -1,4 +1,4 @@
-"""Governance changes between two revisions of a spec (compiler/report/governance.py)."""
+"""Governance changes between two revisions of a spec (compiler/core/governance.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mlplane.compiler.build.pipeline import compile_spec
 from mlplane.compiler.core import ir
-from mlplane.compiler.report.governance import governance_diff
+from mlplane.compiler.core.governance import governance_diff
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = (REPO / "examples" / "fraud-scoring" / "mlplane.yaml").read_text()
