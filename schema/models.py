@@ -55,6 +55,7 @@ from mlplane.schema.operations import (
 )
 from mlplane.schema.serving import (
     Autoscaling,
+    Batch,
     DataCapture,
     Drift,
     Evaluation,
@@ -104,6 +105,7 @@ __all__ = [
     "Availability",
     "AwsSettings",
     "AwsVpc",
+    "Batch",
     "Ci",
     "Classification",
     "DataCapture",

@@ -17,6 +17,7 @@ from mlplane.schema.types import (
     HttpPath,
     Image,
     InstanceType,
+    MediaType,
     Memory,
     Name,
     NamespaceName,
@@ -316,6 +317,56 @@ class Training(Spec):
         return self
 
 
+class Batch(Spec):
+    """Offline scoring on a schedule: the model reads its ``inputs`` and writes its predictions
+    to its ``outputs``. Outputs are data sources derived from the inputs and from the model's
+    own data (lineage, classification and residency flow into them). A Kubernetes CronJob of
+    an Indexed Job (``parallelism`` shards) on the kubernetes target; a SageMaker Batch
+    Transform in a pipeline started by an EventBridge Scheduler schedule on the aws target."""
+
+    schedule: Cron
+    """When a run starts, in UTC (five-field cron or @daily...)."""
+    inputs: Annotated[list[Name], Field(min_length=1, max_length=64)]
+    """Data sources scored (on aws: objectStore sources, one transform per run)."""
+    outputs: Annotated[list[Name], Field(min_length=1, max_length=16)]
+    """Data sources the predictions are written to (on aws: exactly one objectStore)."""
+    image: Image | None = None
+    """The scoring image; default: the model's image."""
+    command: Annotated[list[Text], Field(min_length=1, max_length=64)] | None = None
+    """The scoring command (kubernetes target; default: the image's entrypoint). It finds its
+    data in ``MLPLANE_BATCH_INPUT_<NAME>`` and ``MLPLANE_BATCH_OUTPUT_<NAME>``, its shard in
+    ``JOB_COMPLETION_INDEX`` of ``MLPLANE_BATCH_SHARDS``."""
+    resources: Resources = Resources()
+    """Requests and limits of each scoring pod (kubernetes target)."""
+    parallelism: Annotated[int, Field(ge=1, le=100)] = 1
+    """Shards scored at once: pods of an Indexed Job (kubernetes), instances (aws)."""
+    timeout: Duration = "6h"
+    """How long a run may take before it is stopped (kubernetes target; SageMaker bounds each
+    request instead, see the aws target's README)."""
+    retries: Annotated[int, Field(ge=0, le=10)] = 1
+    """Retries of a failed shard (kubernetes) or of a run failed by SageMaker (aws)."""
+    content_type: MediaType = "text/csv"
+    """The media type of the input records."""
+    split: Literal["line", "none"] = "line"
+    """line: one record per line, predictions one per line; none: each object is one record."""
+    instance_type: InstanceType | None = None
+    """The SageMaker instance type of the transform (such as ml.m5.xlarge); required on aws."""
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Batch:
+        _no_duplicates(self.inputs, "batch.inputs")
+        _no_duplicates(self.outputs, "batch.outputs")
+        both = sorted(set(self.inputs) & set(self.outputs))
+        if both:
+            raise fail(
+                "contradiction",
+                f"batch.outputs overwrites its own input {both[0]!r}: a run would read what "
+                "it writes",
+                fields=("inputs", "outputs"),
+            )
+        return self
+
+
 ModelFramework = Literal[
     "sklearn", "xgboost", "lightgbm", "catboost", "pytorch", "tensorflow", "onnx",
     "huggingface", "vllm", "custom",
@@ -337,6 +388,8 @@ class Model(Spec):
     explainability: Explainability | None = None
     monitoring: Monitoring | None = None
     training: Training | None = None
+    batch: Batch | None = None
+    """Scheduled offline scoring next to the online endpoint."""
     owner: Owner | None = None
     description: Text | None = None
 

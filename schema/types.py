@@ -594,6 +594,14 @@ InstanceType = _regex_type(
     schema={"pattern": _INSTANCE_TYPE.pattern, "maxLength": 40},
 )
 
+_MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}$")
+MediaType = _regex_type(
+    _MEDIA_TYPE,
+    "media type",
+    "write type/subtype in lower case, such as 'text/csv' or 'application/jsonlines'",
+    schema={"pattern": _MEDIA_TYPE.pattern, "maxLength": 127},
+)
+
 
 # --- alert delivery -----------------------------------------------------------------------
 

@@ -177,6 +177,26 @@ class Training:
 
 
 @dataclass(frozen=True, slots=True)
+class Batch:
+    """Scheduled offline scoring: ``outputs`` are data sources derived from ``inputs`` and
+    from the model's own data (their ``upstream`` includes both)."""
+
+    schedule: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    image: ImageRef
+    """The scoring image (the model's unless the spec names one)."""
+    command: tuple[str, ...]
+    resources: Resources
+    parallelism: int
+    timeout_seconds: float
+    retries: int
+    content_type: str
+    split: Literal["line", "none"]
+    instance_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Model:
     name: str
     framework: str
@@ -196,6 +216,7 @@ class Model:
     owner: str
     description: str | None
     origin: Origin
+    batch: Batch | None = None
 
 
 @dataclass(frozen=True, slots=True)

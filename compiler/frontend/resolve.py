@@ -105,6 +105,11 @@ class Resolver(Origins):
             if capture is not None:
                 path = ("models", name, "serving", "dataCapture", "destination")
                 self.expect(capture.destination, sources, path, "data source")
+            if model.batch is not None:
+                for field in ("inputs", "outputs"):
+                    for index, source in enumerate(getattr(model.batch, field)):
+                        where: SpecPath = ("models", name, "batch", field, index)
+                        self.expect(source, sources, where, "data source")
 
     def _check_lineage(self) -> None:
         sources = self.spec.data_sources
@@ -113,39 +118,41 @@ class Resolver(Origins):
                 self.expect(
                     parent, sources, ("dataSources", name, "derivedFrom", index), "data source"
                 )
-        graph = {
-            name: tuple(p for p in s.derived_from if p in sources) for name, s in sources.items()
-        }
-        for cycle in find_cycles(graph):
+        for cycle in find_cycles(derivation_graph(self.spec)):
             self._report_cycle(cycle)
 
     def _report_cycle(self, cycle: list[str]) -> None:
         edges = list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
-        places = [
-            (
-                "dataSources",
-                child,
-                "derivedFrom",
-                self.spec.data_sources[child].derived_from.index(parent),
-            )
-            for child, parent in edges
-        ]
-        first, *others = places
+        places = [self._derivation(child, parent) for child, parent in edges]
+        (first, _), *others = places
         self.diagnostics.error(
             codes.LINEAGE_CYCLE,
             "data sources derive from each other in a cycle: " + " -> ".join([*cycle, cycle[0]]),
             self.document.value_location(first),
             first,
-            "lineage must be acyclic; remove one derivedFrom entry of the cycle",
+            "lineage must be acyclic; remove one derivedFrom entry or batch output of the cycle",
             related=tuple(
-                Related(
-                    loc,
-                    f"{path[1]} derives from {self.spec.data_sources[str(path[1])].derived_from[int(path[3])]}",
-                )
-                for path in others
+                Related(loc, note)
+                for path, note in others
                 if (loc := self.document.value_location(path)) is not None
             ),
         )
+
+    def _derivation(self, child: str, parent: str) -> tuple[SpecPath, str]:
+        """Where the spec says ``child`` derives from ``parent``: its derivedFrom entry, else
+        the batch output of a model that writes ``child`` from ``parent``."""
+        derived = self.spec.data_sources[child].derived_from
+        if parent in derived:
+            path: SpecPath = ("dataSources", child, "derivedFrom", derived.index(parent))
+            return path, f"{child} derives from {parent}"
+        for name, model in self.spec.models.items():
+            batch = model.batch
+            if batch is None or child not in batch.outputs:
+                continue
+            if parent in (*batch.inputs, *model.inputs):
+                path = ("models", name, "batch", "outputs", batch.outputs.index(child))
+                return path, f"model {name}'s batch scoring writes {child} from {parent}"
+        raise AssertionError((child, parent))  # only edges of derivation_graph reach here
 
     def _check_slas(self) -> None:
         for name, sla in self.spec.slas.items():
@@ -376,5 +383,23 @@ class Resolver(Origins):
     # --- building the system model -------------------------------------------------------------
 
     def build(self, environment: str) -> ir.System:
-        graph = {name: s.derived_from for name, s in self.spec.data_sources.items()}
-        return build_system(self.spec, environment, closure(graph), self)
+        return build_system(self.spec, environment, closure(derivation_graph(self.spec)), self)
+
+
+def derivation_graph(system: spec.MLSystem) -> dict[str, tuple[str, ...]]:
+    """Each data source -> the sources it is derived from: its ``derivedFrom``, and for a
+    batch output the batch's inputs and the scoring model's own inputs (predictions carry what
+    the model read; not itself, should the model read its own predictions), so lineage,
+    classification and residency flow through batch scoring."""
+    sources = system.data_sources
+    graph = {name: list(s.derived_from) for name, s in sources.items()}
+    for model in system.models.values():
+        if model.batch is None:
+            continue
+        for output in model.batch.outputs:
+            if output in graph:
+                graph[output] += (*model.batch.inputs, *model.inputs)
+    return {
+        name: tuple(dict.fromkeys(p for p in parents if p in sources and p != name))
+        for name, parents in graph.items()
+    }

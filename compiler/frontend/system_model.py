@@ -254,6 +254,26 @@ def _model(
         owner=model.owner or owner,
         description=model.description,
         origin=resolver.origin(("models", name)),
+        batch=_batch(model) if model.batch else None,
+    )
+
+
+def _batch(model: spec.Model) -> ir.Batch:
+    batch = model.batch
+    assert batch is not None
+    return ir.Batch(
+        schedule=batch.schedule,
+        inputs=tuple(batch.inputs),
+        outputs=tuple(batch.outputs),
+        image=_image(batch.image or model.image),
+        command=tuple(batch.command or ()),
+        resources=_resources(batch.resources),
+        parallelism=batch.parallelism,
+        timeout_seconds=formats.duration_seconds(batch.timeout),
+        retries=batch.retries,
+        content_type=batch.content_type,
+        split=batch.split,
+        instance_type=batch.instance_type,
     )
 
 

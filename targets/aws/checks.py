@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import SpecPath
-from mlplane.targets.aws import codes, instances, names, rollouts, runtimes, training
+from mlplane.targets.aws import batch, codes, instances, names, rollouts, runtimes, training
 from mlplane.targets.aws.context import CLASSIFICATION_RANK, Lowering, model_tier
 from mlplane.targets.aws.settings import aws_of
 
@@ -148,6 +148,7 @@ def check_model(lowering: Lowering, model: ir.Model) -> None:
     runtimes.check_runtime(lowering, model)
     check_serving(lowering, model)
     training.check_training(lowering, model)
+    batch.check_batch(lowering, model)
     if model.training is not None and names.ecr_repository_arn(model.training.image) is None:
         _warning(
             lowering,

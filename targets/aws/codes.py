@@ -84,3 +84,19 @@ RUNTIME_UNSUPPORTED = register_code(
     "aws-runtime-unsupported",
     "a model's serving runtime cannot run on SageMaker as written",
 )
+BATCH_DATA = register_code(
+    "aws-batch-data",
+    "a batch scoring input is not an s3:// objectStore, or its output is not exactly one",
+)
+BATCH_SCHEDULE = register_code(
+    "aws-batch-schedule", "a batch scoring schedule EventBridge Scheduler cannot express"
+)
+BATCH_COMMAND = register_code(
+    "aws-batch-command",
+    "a batch scoring command, which a SageMaker Batch Transform cannot run (it calls the server)",
+)
+BATCH_TIMEOUT = register_code(
+    "aws-batch-timeout",
+    "a batch scoring timeout, which a SageMaker Batch Transform cannot enforce",
+    Severity.WARNING,
+)

@@ -16,6 +16,7 @@ from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.targets.aws import (
     alarm_seam,
+    batch,
     buckets,
     checks,
     codes,
@@ -59,6 +60,9 @@ def tiers_in_use(lowering: Lowering) -> dict[str, bool]:
     tiers = {managed.tier: False for managed in buckets.managed_buckets(system)}
     for model in system.models.values():
         tiers[model_tier(system, model)] = True
+    for model in system.models.values():
+        if model.batch is not None:
+            tiers.setdefault(batch.batch_tier(system, model, model.batch), False)
     return tiers
 
 
@@ -77,6 +81,7 @@ def lower_model(lowering: Lowering, model: ir.Model, root: str) -> serving.Servi
     lowering.add_component(component, names.MODEL_COMPONENT_TYPE, model.origin, root)
     role = roles.lower_role(lowering, model, component)
     training.lower_training(lowering, model, component)
+    batch.lower_batch(lowering, model, component)
     return serving.lower_serving(lowering, model, role, component)
 
 

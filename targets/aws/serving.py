@@ -68,7 +68,7 @@ def lower_log_group(lowering: Lowering, model: ir.Model, endpoint: str, parent: 
     )
 
 
-def _container(model: ir.Model) -> dict[str, Any]:
+def model_container(model: ir.Model) -> dict[str, Any]:
     container: dict[str, Any] = {"image": model.image.text}
     if names.ecr_repository_arn(model.image) is None:
         container["imageConfig"] = {"repositoryAccessMode": "Vpc"}
@@ -86,7 +86,7 @@ def lower_model(lowering: Lowering, model: ir.Model, role: str, parent: str) -> 
     vpc = aws_of(lowering.environment).aws_vpc
     inputs: dict[str, Any] = {
         "executionRoleArn": ref(role, "arn"),
-        "primaryContainer": _container(model),
+        "primaryContainer": model_container(model),
         "enableNetworkIsolation": True,
         "tags": lowering.tags(
             **{"mlplane.dev/model": model.name, "mlplane.dev/version": model.version}

@@ -14,7 +14,7 @@ from collections import defaultdict
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Related, SpecPath
 from mlplane.schema.serving import Serving
-from mlplane.targets.kubernetes import codes, ingress, mesh, servers, storage
+from mlplane.targets.kubernetes import batch, codes, ingress, mesh, servers, storage
 from mlplane.targets.kubernetes.context import Claim, Lowering
 
 NAME_LIMITS = {"CronJob": 52, "Namespace": 63, "Service": 63}
@@ -44,6 +44,7 @@ def check_spec(lowering: Lowering) -> None:
                 hint="use strategy canary or blueGreen on this target",
             )
         _check_runtime(lowering, model)
+        batch.check_batch(lowering, model)
 
 
 _DEFAULTS = {

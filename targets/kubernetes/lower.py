@@ -16,6 +16,7 @@ from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.targets.kubernetes import (
     alerting,
+    batch,
     checks,
     codes,
     ingress,
@@ -48,6 +49,8 @@ def lower(system: ir.System, diagnostics: Diagnostics) -> ResourceGraph | None:
     sources = secrets.lower_secrets(lowering, root)
     for _, model in sorted(system.models.items()):
         lower_model(lowering, model, sources, root)
+    if system.security.default_deny:
+        batch.check_open_egress(lowering)
     if system.slas:
         lower_slo_rules(lowering, root)
     alerting.lower_alerting(lowering, sources, root)
@@ -130,6 +133,7 @@ def lower_model(
         network.lower_model_policies(lowering, model, component)
     if model.training is not None:
         _add_training(lowering, model, model.training, config, sources, component, needs)
+    batch.lower_batch(lowering, model, sources, component)
 
 
 def _add_config(lowering: Lowering, model: ir.Model, parent: str) -> dict[str, Any] | None:

@@ -28,6 +28,7 @@ NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 SERVING = "serving"
 TRAINING = "training"
+BATCH = "batch"
 PREVIEW = "preview"
 
 CONTAINER_PORT_NAME = "http"

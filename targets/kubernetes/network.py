@@ -205,12 +205,15 @@ def model_peer(model: str, component: str = names.SERVING) -> dict[str, Any]:
 
 
 def model_client_peers(lowering: Lowering, model: str) -> list[dict[str, Any]]:
-    """The pods an allow ``from: models.X`` admits: X's serving pods and, when X trains, its
-    training pods, which get the same egress as its serving pods."""
+    """The pods an allow ``from: models.X`` admits: X's serving pods and, when X trains or
+    scores in batch, its training and batch pods, which get the same egress as its serving
+    pods."""
     peers = [model_peer(model)]
     found = lowering.system.models.get(model)
     if found is not None and found.training is not None:
         peers.append(model_peer(model, names.TRAINING))
+    if found is not None and found.batch is not None:
+        peers.append(model_peer(model, names.BATCH))
     return peers
 
 
