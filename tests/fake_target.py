@@ -3,8 +3,13 @@
 It lowers a system to a graph derived only from the system model (a namespace, and per model a
 component, a ServiceAccount and a Deployment that reads a secret), and emits one README per
 model. It implements the whole target protocol (``compiler/core/plugins.py``) with its own small
-tables: its settings (the cluster context), what forces a replacement, what holds data or serves
-traffic, so the plan and policy tests exercise the seam rather than the real target's tables. Run as a script, it installs itself as the ``kubernetes`` target and runs the CLI, so the
+tables, so the plan and policy tests exercise the seam rather than the real target's tables: its
+settings (the cluster context), the residency they imply (a context ``NAME@ZONE`` runs in
+``ZONE``), what forces a replacement, what holds data or serves traffic, its own risk flags
+(``fake-context-changed`` for a context change; ``fake-capacity-lowered`` when a model's
+minimum replicas go down) and its redeploy lines (a Deployment whose replicas change is
+rescaled). Nothing of it is known to ``compiler/``, which is what a third-party target is. Run
+as a script, it installs itself as the ``kubernetes`` target and runs the CLI, so the
 determinism and lock tests can build in subprocesses:
 
     python tests/fake_target.py build SPEC --env dev --out DIR
@@ -25,8 +30,16 @@ if __name__ == "__main__":  # run as a script: make ``tests`` importable
 from mlplane.compiler.core import plugins
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import Resource, ResourceGraph, ResourceOptions, secret_ref
-from mlplane.compiler.core.ir import Origin, System, TargetSettings
-from mlplane.compiler.core.plugins import ReplaceTable, RiskyTypes, SettingField
+from mlplane.compiler.core.ir import Model, Origin, System, TargetSettings
+from mlplane.compiler.core.plugins import (
+    ModelRisk,
+    ReplaceTable,
+    RiskCode,
+    RiskyTypes,
+    ServingChange,
+    SettingField,
+    SettingResidency,
+)
 from mlplane.compiler.core.provenance import header_line
 from mlplane.schema import models as spec
 
@@ -48,9 +61,26 @@ RISKY = RiskyTypes(
 )
 
 
+CONTEXT_CHANGED = "fake-context-changed"
+CAPACITY_LOWERED = "fake-capacity-lowered"
+RISKS = (
+    RiskCode(CONTEXT_CHANGED, "the fake target's cluster context changes"),
+    RiskCode(
+        CAPACITY_LOWERED,
+        "a model's minimum replicas go down on the fake target",
+        "fewer pods serve the same traffic",
+    ),
+)
+
+
 def _context(settings: TargetSettings) -> str:
     own = settings if isinstance(settings, FakeSettings) else UNSET
     return own.kube_context or "default"
+
+
+def _capacity_risk(old: Model, new: Model) -> str | None:
+    lowered = new.serving.replicas_min < old.serving.replicas_min
+    return CAPACITY_LOWERED if lowered else None
 
 
 class FakeTarget:
@@ -59,12 +89,34 @@ class FakeTarget:
     risky_types = RISKY
     unset_settings = UNSET
     setting_fields: Sequence[SettingField] = (
-        SettingField("cluster context", ("kubernetes", "context"), _context),
+        SettingField(
+            "cluster context", ("kubernetes", "context"), _context, lambda a, b: CONTEXT_CHANGED
+        ),
     )
+    risk_codes: Sequence[RiskCode] = RISKS
+    model_risks: Sequence[ModelRisk] = (ModelRisk(("serving", "replicas"), _capacity_risk),)
 
     def settings(self, environment: spec.Environment) -> FakeSettings:
         kube = environment.kubernetes
         return FakeSettings(kube.context) if kube else UNSET
+
+    def residency(self, environment: spec.Environment) -> SettingResidency | None:
+        """A context ``NAME@ZONE`` runs in residency ``ZONE``."""
+        context = environment.kubernetes.context if environment.kubernetes else None
+        if context is None or "@" not in context:
+            return None
+        zone = context.rsplit("@", 1)[1]
+        return SettingResidency(
+            zone, ("kubernetes", "context"), "cluster context", "context", context
+        )
+
+    def redeploy(self, change: ServingChange) -> str | None:
+        """A Deployment whose replicas change is rescaled."""
+        if change.type != "kubernetes:apps/v1:Deployment" or change.action != "update":
+            return None
+        if ("spec", "replicas") not in change.paths:
+            return None
+        return f"rescaled to {change.inputs['spec']['replicas']} pods ({change.rollout})"
 
     def lower(self, system: System, diagnostics: Diagnostics) -> ResourceGraph | None:
         del diagnostics

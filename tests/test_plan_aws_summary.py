@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from mlplane.compiler.cli.main import cli
 from mlplane.compiler.plan.model import Side
-from mlplane.compiler.plan.risk import RISK_CODES, RISK_NOTES, spec_risks
+from mlplane.compiler.plan.risk import risk_codes, risk_notes, spec_risks
 from mlplane.compiler.plan.run import summarise
 from tests.specs import BASE, compile_text
 from tests.test_plan import _VALIDATOR, Repo, committed
@@ -124,7 +124,7 @@ def test_the_instance_type_flag_says_what_fails_and_what_to_do(repo: Repo) -> No
     del repo
     document: dict[str, Any] = json.loads(plan("json"))
     [risk] = [r for r in document["risks"] if r["code"] == RISK]
-    assert risk["subject"] == "scorer" and risk["meaning"] == RISK_CODES[RISK]
+    assert risk["subject"] == "scorer" and risk["meaning"] == risk_codes()[RISK]
     assert risk["message"].startswith("model scorer: instance type ml.m5.xlarge → ml.m5.2xlarge: ")
     assert "UpdateEndpoint fails" in risk["message"]
     assert "deregisters the scalable target" in risk["message"]
@@ -209,7 +209,7 @@ def test_the_flag_does_not_fire_on_the_kubernetes_target(tmp_path: Path) -> None
 
 
 def test_every_note_belongs_to_a_risk_code() -> None:
-    assert set(RISK_NOTES) <= set(RISK_CODES)
+    assert set(risk_notes()) <= set(risk_codes())
 
 
 def test_training_on_aws_reads_its_instance_type_and_output(tmp_path: Path) -> None:
@@ -236,4 +236,4 @@ def test_a_region_move_says_pulumi_will_not_move_the_resources(repo: Repo) -> No
     [risk] = [r for r in document["risks"] if r["code"] == REGION]
     assert risk["message"].startswith("environment prod: AWS region eu-west-1 → eu-central-1: ")
     assert "replaces nothing" in risk["message"] and "destroy the environment" in risk["message"]
-    assert risk["meaning"] == RISK_CODES[REGION]
+    assert risk["meaning"] == risk_codes()[REGION]

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from mlplane.compiler.cli.main import cli
-from mlplane.compiler.plan.risk import RISK_CODES, RISK_NOTES
+from mlplane.compiler.plan import risk as plan_risk
 from tests.specs import BASE
 from tests.test_plan import _VALIDATOR, committed, plan, plan_json, risk_codes
 
@@ -34,7 +34,7 @@ def with_dev(settings: str) -> str:
 
 def flagged(document: dict[str, Any], code: str) -> dict[str, Any]:
     [risk] = [r for r in document["risks"] if r["code"] == code]
-    assert risk["meaning"] == RISK_CODES[code]
+    assert risk["meaning"] == plan_risk.risk_codes()[code]
     return risk
 
 
@@ -73,7 +73,7 @@ def test_environment_change_is_flagged(
     [change] = [c for c in document["specChanges"] if c["text"] == line]
     assert change["risks"] == [code]
     risk = flagged(document, code)
-    assert risk["message"] == f"{line}: {RISK_NOTES[code]}"
+    assert risk["message"] == f"{line}: {plan_risk.risk_notes()[code]}"
     if after:  # the line that makes the change; a removed setting points at the environment
         written = with_dev(after).splitlines().index(after.splitlines()[0]) + 1
         assert (change["source"]["file"], change["source"]["line"]) == (SPEC, written)

@@ -7,8 +7,11 @@ policy pack.
 
 What the compiler must know about a target's resources and environments comes from the target
 too: which input changes force a replacement (:class:`ReplaceTable`), which resource types hold
-data or serve traffic (:class:`RiskyTypes`), and its environment settings, which it builds from
-the spec (``ir.TargetSettings``) and describes for the plan summary (:class:`SettingField`).
+data or serve traffic (:class:`RiskyTypes`), its environment settings, which it builds from
+the spec (``ir.TargetSettings``) and describes for the plan summary (:class:`SettingField`), the
+residency they imply (:class:`SettingResidency`), the plan's risk flags it raises
+(:class:`RiskCode`, :class:`ModelRisk`) and what a change of a model's serving resources means
+(:class:`ServingChange`).
 CI providers join through ``mlplane.ci`` (:class:`CiProvider`).
 """
 
@@ -24,7 +27,7 @@ from typing import Any, Protocol, get_args, runtime_checkable
 
 from mlplane.compiler.core.diagnostics import Diagnostic, Diagnostics, SpecPath
 from mlplane.compiler.core.graph import ResourceGraph
-from mlplane.compiler.core.ir import System, TargetSettings
+from mlplane.compiler.core.ir import Model, System, TargetSettings
 from mlplane.schema import models as spec
 
 TARGET_GROUP = "mlplane.targets"
@@ -78,6 +81,63 @@ class SettingField:
     risk: Callable[[TargetSettings, TargetSettings], str | None] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SettingResidency:
+    """The residency an environment's target settings place it in (an AWS region's).
+
+    The environment's declared ``residency`` defaults to it, and a declared one that differs is
+    refused at its line, with the setting (``path`` below ``environments.<env>``) as the related
+    location: "its ``setting`` ``value`` is in ``residency``".
+    """
+
+    residency: str
+    path: SpecPath
+    setting: str
+    """How the message names the setting (``AWS region``)."""
+    noun: str
+    """How the related location and the hint name it (``region``)."""
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class RiskCode:
+    """A risk flag of the plan that only a target raises (``docs/plan.md`` lists them all)."""
+
+    code: str
+    meaning: str
+    """One line: what the change is."""
+    note: str | None = None
+    """What it means and what to do, appended to the flagged line's text."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRisk:
+    """A change of one model field that is a risk on this target (an instance type change of
+    an autoscaled SageMaker endpoint): ``path`` below ``models.<name>``; ``risk`` returns the
+    code of one of the target's :class:`RiskCode` for the old and new model, or None."""
+
+    path: SpecPath
+    risk: Callable[[Model, Model], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ServingChange:
+    """A planned change of one resource that a model's spec produced, as its target reads it."""
+
+    type: str
+    """The resource's type token."""
+    action: str
+    """``update`` or ``replace``."""
+    paths: tuple[tuple[str | int, ...], ...]
+    """The changed input paths, parsed (``("spec", "template", "metadata", ...)``)."""
+    inputs: Mapping[str, Any]
+    """The resource's inputs in the head (empty when it is not there)."""
+    model: Model
+    """The model in the head."""
+    rollout: str
+    """The model's rollout as the plan words it (``canary 25 %, 50 %, pause 5 m``)."""
+
+
 @runtime_checkable
 class Target(Protocol):
     """A back end: lowers a system model to a resource graph and emits files from it.
@@ -119,6 +179,25 @@ class Target(Protocol):
     @property
     def setting_fields(self) -> Sequence[SettingField]:
         """The environment settings the plan summary compares, in the order it shows them."""
+        ...
+
+    def residency(self, environment: spec.Environment) -> SettingResidency | None:
+        """The residency the environment's settings imply (None: they imply none)."""
+        ...
+
+    @property
+    def risk_codes(self) -> Sequence[RiskCode]:
+        """The risk flags this target's settings, model risks and redeploys raise."""
+        ...
+
+    @property
+    def model_risks(self) -> Sequence[ModelRisk]:
+        """Changes of model fields that are risks on this target."""
+        ...
+
+    def redeploy(self, change: ServingChange) -> str | None:
+        """What ``change`` does to the model's live serving, in a reviewer's words
+        (``the live endpoint is redeployed (...)``); None when it does not redeploy it."""
         ...
 
 
@@ -265,6 +344,13 @@ def check_target(target: Target, system: System, diagnostics: Diagnostics) -> No
         check(system, diagnostics)
     else:
         target.lower(system, diagnostics)
+
+
+def setting_residency(environment: spec.Environment) -> SettingResidency | None:
+    """The residency that ``environment``'s target reads from its settings (none without the
+    target installed)."""
+    target = targets().get(environment.target)
+    return target.residency(environment) if target is not None else None
 
 
 def target_settings(environment: spec.Environment) -> TargetSettings:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from pathlib import PurePosixPath
 
-from mlplane.compiler.core import codes, ir
+from mlplane.compiler.core import codes, ir, plugins
 from mlplane.compiler.core.diagnostics import Diagnostics, Related, SpecPath
 from mlplane.compiler.core.lineage import closure, find_cycles
 from mlplane.compiler.frontend.document import Document
@@ -70,28 +70,28 @@ class Resolver(Origins):
         self._check_ci()
 
     def _check_environments(self) -> None:
-        """An AWS environment's declared residency is where its region is."""
+        """A declared residency is the one the target's settings imply (an AWS region's)."""
         for name, env in self.spec.environments.items():
-            if env.aws is None or env.residency is None:
+            if env.residency is None:
                 continue
-            derived = formats.AWS_REGION_RESIDENCY.get(env.aws.region)
-            if derived is not None and derived != env.residency:
-                self._report_residency(name, env.residency, env.aws.region, derived)
+            implied = plugins.setting_residency(env)
+            if implied is not None and implied.residency != env.residency:
+                self._report_residency(name, env.residency, implied)
 
-    def _report_residency(self, name: str, declared: str, region: str, derived: str) -> None:
+    def _report_residency(
+        self, name: str, declared: str, implied: plugins.SettingResidency
+    ) -> None:
         path: SpecPath = ("environments", name, "residency")
-        region_path: SpecPath = ("environments", name, "aws", "region")
-        region_at = self.document.value_location(region_path)
+        setting_at = self.document.value_location(("environments", name, *implied.path))
+        where, noun = f"{implied.value!r} is in {implied.residency!r}", implied.noun
         self.diagnostics.error(
             codes.CONTRADICTION,
-            f"environment {name!r} declares residency {declared!r}, but its AWS region "
-            f"{region!r} is in {derived!r}",
+            f"environment {name!r} declares residency {declared!r}, but its {implied.setting} "
+            + where,
             self.document.value_location(path),
             path,
-            f"remove residency (it is derived from the region) or choose a region in {declared!r}",
-            related=(Related(region_at, f"region {region!r} is in {derived!r}"),)
-            if region_at is not None
-            else (),
+            f"remove residency (it is derived from the {noun}) or choose a {noun} in {declared!r}",
+            related=(Related(setting_at, f"{noun} {where}"),) if setting_at is not None else (),
         )
 
     def _check_models(self) -> None:

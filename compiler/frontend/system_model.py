@@ -93,14 +93,13 @@ def build_system(
 
 def _environment(system: spec.MLSystem, name: str, resolver: Origins) -> ir.Environment:
     env = system.environments[name]
-    region = env.aws.region if env.aws else None
-    residency = env.residency or (formats.AWS_REGION_RESIDENCY.get(region) if region else None)
+    implied = plugins.setting_residency(env)
     kube = env.kubernetes
     return ir.Environment(
         name=name,
         target=env.target,
         production=is_production(name, env),
-        residency=residency,
+        residency=env.residency or (implied.residency if implied else None),
         namespace=(kube.namespace if kube and kube.namespace else f"{system.metadata.name}-{name}"),
         target_settings=plugins.target_settings(env),
         state=env.state,

@@ -27,7 +27,7 @@ from mlplane.compiler.plan.model import (
     Side,
     SpecRef,
 )
-from mlplane.compiler.plan.risk import RISK_CODES
+from mlplane.compiler.plan.risk import risk_codes
 from mlplane.compiler.render import dispatch as renderers
 
 PLAN_KIND = "mlplane-plan"
@@ -39,6 +39,7 @@ def render_json(plan: Plan) -> str:
 
 def plan_json(plan: Plan) -> dict[str, Any]:
     counts = plan.counts()
+    meanings = risk_codes()
     return {
         "kind": PLAN_KIND,
         "version": PLAN_FORMAT_VERSION,
@@ -74,7 +75,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "risks": [
             {
                 "code": r.code,
-                "meaning": RISK_CODES.get(r.code, ""),
+                "meaning": meanings.get(r.code, ""),
                 "message": r.message,
                 "subject": r.subject,
                 "source": _ref(r.source),

@@ -146,7 +146,8 @@ class SpecChange:
 
 @dataclass(frozen=True, slots=True)
 class Risk:
-    """A change a reviewer must not miss; ``code`` is one of ``plan_risk.RISK_CODES``."""
+    """A change a reviewer must not miss; ``code`` is one of ``risk_codes()``
+    (``compiler/plan/risk.py``)."""
 
     code: str
     message: str

@@ -3,11 +3,14 @@
 Most changes are routine; a few are how outages, data loss and compliance findings happen. Each
 flag has a stable code (documented in ``docs/plan.md``) so that CI rules and people can refer
 to it. Resource-level flags come from the graph diff and the targets' tables of what holds data
-and what serves traffic (``Target.risky_types``, see ``compiler/core/plugins.py``); spec-level flags (exposure, classification, default-deny, SLAs, alerts,
-waivers, policies) are raised by ``compiler/plan/spec_changes.py`` next to the summary line they belong
-to, so that they point at the spec line a reviewer should read. Some depend on the target: on
-AWS, an instance type change of an autoscaled model is flagged, because SageMaker refuses to
-apply it while the endpoint's variant is registered with Application Auto Scaling.
+and what serves traffic (``Target.risky_types``, see ``compiler/core/plugins.py``); spec-level
+flags (exposure, classification, default-deny, SLAs, alerts, waivers, policies) are raised by
+``compiler/plan/spec_changes.py`` next to the summary line they belong to, so that they point at
+the spec line a reviewer should read. Some depend on the target, which declares them
+(``Target.risk_codes``) and raises them from its settings (``SettingField.risk``), its model
+risks (``Target.model_risks``) or its redeploys (``Target.redeploy``): on AWS, an instance type
+change of an autoscaled model is flagged, because SageMaker refuses to apply it while the
+endpoint's variant is registered with Application Auto Scaling.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from types import MappingProxyType
 from mlplane.compiler.core import plugins
 from mlplane.compiler.plan.model import ResourceChange, Risk, SpecChange
 
-RISK_CODES: Mapping[str, str] = MappingProxyType(
+CORE_RISK_CODES: Mapping[str, str] = MappingProxyType(
     {
         "data-deleted": "a resource that holds data is deleted",
         "data-replaced": "a resource that holds data is replaced (deleted, then created empty)",
@@ -41,31 +44,17 @@ RISK_CODES: Mapping[str, str] = MappingProxyType(
         "derived, read or written across jurisdictions)",
         "explainability-dropped": "a model that required explanations no longer does",
         "data-source-removed": "a data source is removed (its lineage and monitoring go with it)",
-        "autoscaled-instance-type-changed": "the instance type of an autoscaled SageMaker "
-        "endpoint changes (UpdateEndpoint refuses it while autoscaling is registered)",
-        "aws-region-changed": "an AWS environment moves to another region (pulumi-aws does not "
-        "move resources between regions)",
         "state-backend-changed": "the Pulumi state backend of an environment changes",
         "deploy-role-changed": "the AWS role that deploys an environment (Pulumi's or CI's) changes",
-        "kube-context-changed": "the Kubernetes cluster context of an environment changes",
         "production-model-redeployed": "a production model's live serving is redeployed (a "
         "SageMaker endpoint moves to a new fleet, or the model's pods restart)",
     }
 )
-"""Every risk code with its one-line meaning."""
+"""The risk codes of the compiler itself, with their one-line meaning (:func:`risk_codes` adds
+the installed targets')."""
 
-RISK_NOTES: Mapping[str, str] = MappingProxyType(
+CORE_RISK_NOTES: Mapping[str, str] = MappingProxyType(
     {
-        "autoscaled-instance-type-changed": "SageMaker's UpdateEndpoint fails on an instance "
-        "type change of a variant registered with Application Auto Scaling, and Pulumi updates "
-        "the endpoint before it touches the scaling target, so the apply stops with the endpoint "
-        "on its old instances; if the deployed endpoint autoscales, first apply with "
-        "serving.autoscaling removed (Pulumi deregisters the scalable target), then the new "
-        "instance type with autoscaling back",
-        "aws-region-changed": "since pulumi-aws 6 a provider's region change replaces nothing: "
-        "the apply would look for every resource in the new region and fail; destroy the "
-        "environment in the old region first (retained and protected buckets stay there, with "
-        "their data), then apply into the new one, or deploy the new region as a new environment",
         "state-backend-changed": "the next apply reads and writes the stack in the new backend: "
         "it finds no state there and creates every resource again beside the old ones, which "
         "the old backend still records; the new backend also receives the stack's state "
@@ -74,15 +63,29 @@ RISK_NOTES: Mapping[str, str] = MappingProxyType(
         "deploy-role-changed": "every later apply, drift check and destroy runs with the new "
         "role's permissions, possibly in another account: check who may assume it and what it "
         "may do",
-        "kube-context-changed": "the next apply deploys into the cluster the new context names: "
-        "it creates every resource there while the old cluster keeps running the old ones; "
-        "check that the context is the intended cluster on the machine that applies",
         "production-model-redeployed": "the apply moves production traffic by that rollout; "
         "check that the change is meant to reach the live model now",
     }
 )
 """What a spec-level flag means and what to do, where its line does not say it: appended to the
-line's text in the flag's message."""
+line's text in the flag's message (:func:`risk_notes` adds the installed targets')."""
+
+
+def risk_codes() -> Mapping[str, str]:
+    """Every risk code with its one-line meaning: the compiler's, then each installed target's
+    (``Target.risk_codes``, in the language's target order)."""
+    found = dict(CORE_RISK_CODES)
+    for target in plugins.ordered_targets():
+        found.update((risk.code, risk.meaning) for risk in target.risk_codes)
+    return MappingProxyType(found)
+
+
+def risk_notes() -> Mapping[str, str]:
+    """What each flag means and what to do, where the flagged line does not say it."""
+    found = dict(CORE_RISK_NOTES)
+    for target in plugins.ordered_targets():
+        found.update((risk.code, risk.note) for risk in target.risk_codes if risk.note)
+    return MappingProxyType(found)
 
 
 def risky_types() -> plugins.RiskyTypes:
@@ -120,16 +123,16 @@ def resource_risks(changes: Iterable[ResourceChange]) -> list[Risk]:
 
 def spec_risks(changes: Iterable[SpecChange]) -> list[Risk]:
     """The flags that the spec summary attached to its lines, one per (line, code); the message
-    is the line, followed by the code's note (:data:`RISK_NOTES`) when it has one."""
+    is the line, followed by the code's note (:func:`risk_notes`) when it has one."""
+    notes = risk_notes()
     return [
-        Risk(code, _noted(change.text, code), change.subject, change.source)
+        Risk(code, _noted(change.text, notes.get(code)), change.subject, change.source)
         for change in changes
         for code in change.risks
     ]
 
 
-def _noted(text: str, code: str) -> str:
-    note = RISK_NOTES.get(code)
+def _noted(text: str, note: str | None) -> str:
     return f"{text}: {note}" if note else text
 
 

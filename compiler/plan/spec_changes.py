@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Generic, Literal, TypeVar
 
-from mlplane.compiler.core import ir
+from mlplane.compiler.core import ir, plugins
 from mlplane.compiler.core.diagnostics import SpecPath, format_path
 from mlplane.compiler.plan.model import Section, SideName, SpecChange, SpecRef
 
@@ -239,9 +239,9 @@ def training(model: ir.Model) -> str:
     if job is None:
         return "none"
     text = f"{job.schedule!r} {image(job.image)}, {resources(job.resources)}"
-    aws = [f"on {job.instance_type}"] if job.instance_type else []
-    aws += [f"to {job.output}"] if job.output else []
-    return ", ".join([text, *aws])
+    where = [f"on {job.instance_type}"] if job.instance_type else []
+    where += [f"to {job.output}"] if job.output else []
+    return ", ".join([text, *where])
 
 
 def explainability(model: ir.Model) -> str:
@@ -260,14 +260,6 @@ def data_capture(model: ir.Model) -> str:
     return f"{percent(capture.sampling_percentage)} to {capture.destination}"
 
 
-def _scaled_instance_risk(old: ir.Model, new: ir.Model) -> str | None:
-    """On AWS (see ``_AWS_MODEL_FIELDS``): an instance type change of an autoscaled variant."""
-    scaled = (
-        old.serving.autoscaling_metric is not None or new.serving.autoscaling_metric is not None
-    )
-    return "autoscaled-instance-type-changed" if scaled else None
-
-
 def _exposure_risk(old: ir.Model, new: ir.Model) -> str | None:
     public = new.serving.exposure == "public" and old.serving.exposure != "public"
     return "exposure-public" if public else None
@@ -277,9 +269,6 @@ def _drift_risk(old: ir.Model, new: ir.Model) -> str | None:
     return "alert-removed" if old.drift is not None and new.drift is None else None
 
 
-_INSTANCE_TYPE: Field[ir.Model] = Field(
-    "instance type", ("serving", "instanceType"), lambda m: m.serving.instance_type or "none"
-)
 _MODEL_FIELDS: tuple[Field[ir.Model], ...] = (
     Field("framework", ("framework",), lambda m: m.framework),
     Field("version", ("version",), lambda m: m.version),
@@ -291,7 +280,9 @@ _MODEL_FIELDS: tuple[Field[ir.Model], ...] = (
     Field("replicas", ("serving", "replicas"), replicas),
     Field("autoscaling", ("serving", "autoscaling"), autoscaling),
     Field("resources", ("serving", "resources"), lambda m: resources(m.serving.resources)),
-    _INSTANCE_TYPE,
+    Field(
+        "instance type", ("serving", "instanceType"), lambda m: m.serving.instance_type or "none"
+    ),
     Field("data capture", ("serving", "dataCapture"), data_capture),
     Field("exposure", ("serving", "exposure"), lambda m: m.serving.exposure, _exposure_risk),
     Field("port", ("serving", "port"), lambda m: str(m.serving.port)),
@@ -301,11 +292,23 @@ _MODEL_FIELDS: tuple[Field[ir.Model], ...] = (
     Field("training", ("training",), training),
     Field("owner", ("owner",), lambda m: m.owner),
 )
-_AWS_MODEL_FIELDS = tuple(
-    replace(f, risk=_scaled_instance_risk) if f is _INSTANCE_TYPE else f for f in _MODEL_FIELDS
-)
-"""The fields when the head's environment is on AWS, where an instance type change of an
-autoscaled endpoint is a risk (``compiler/plan/risk.py``, ``RISK_NOTES``)."""
+
+
+def _model_fields(target: str) -> tuple[Field[ir.Model], ...]:
+    """The compared model fields, with the risks the head's target adds to them
+    (``Target.model_risks``: on AWS, an instance type change of an autoscaled endpoint)."""
+    installed = plugins.targets().get(target)
+    added = {r.path: r.risk for r in installed.model_risks} if installed else {}
+    return tuple(_with_risk(f, added[f.path]) if f.path in added else f for f in _MODEL_FIELDS)
+
+
+def _with_risk(
+    found: Field[ir.Model], risk: Callable[[ir.Model, ir.Model], str | None]
+) -> Field[ir.Model]:
+    own = found.risk
+    if own is None:
+        return replace(found, risk=risk)
+    return replace(found, risk=lambda old, new: own(old, new) or risk(old, new))
 
 
 def models(summary: Summary) -> None:
@@ -322,11 +325,10 @@ def models(summary: Summary) -> None:
         text = f"model {name} REMOVED (its serving endpoint and monitoring go with it)"
         summary.add("models", name, "removed", text, ("models", name))
 
-    aws = summary.head.environment.target == "aws"
+    compared = _model_fields(summary.head.environment.target)
 
     def changed(name: str, old: ir.Model, new: ir.Model) -> None:
         root = ("models", name)
-        compared = _AWS_MODEL_FIELDS if aws else _MODEL_FIELDS
         summary.fields("models", "model", name, root, old, new, compared)
         _rollout_line(summary, name, old, new)
 

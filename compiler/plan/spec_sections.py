@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any
 
 from mlplane.compiler.core import ir, plugins
-from mlplane.compiler.core.diagnostics import SpecPath, format_path
 from mlplane.compiler.plan.model import ResourceJson
 from mlplane.compiler.plan.spec_changes import (
     ARROW,
@@ -28,12 +26,18 @@ from mlplane.compiler.plan.spec_changes import (
 _SEVERITY_ORDER = {"off": 0, "info": 1, "warning": 2, "error": 3}
 
 
+def _state_risk(old: ir.Environment, new: ir.Environment) -> str | None:
+    """The state backend decides where the stack's state lives: any change of it is a risk."""
+    del old, new  # only called for a changed line
+    return "state-backend-changed"
+
+
 _ENVIRONMENT_HEAD: tuple[Field[ir.Environment], ...] = (
     Field("target", ("target",), lambda e: e.target),
     Field("namespace", ("kubernetes", "namespace"), lambda e: e.namespace),
 )
 _ENVIRONMENT_TAIL: tuple[Field[ir.Environment], ...] = (
-    Field("state backend", ("state",), lambda e: e.state or "default"),
+    Field("state backend", ("state",), lambda e: e.state or "default", _state_risk),
     Field("production", ("production",), lambda e: "yes" if e.production else "no"),
     Field("residency", ("residency",), lambda e: e.residency or "none"),
 )
@@ -104,29 +108,12 @@ _RECEIVER_FIELDS: tuple[Field[ir.Receiver], ...] = (
 )
 
 
-_SETTING_RISKS: Mapping[SpecPath, str] = {
-    ("state",): "state-backend-changed",
-    ("kubernetes", "context"): "kube-context-changed",
-    ("aws", "deployRoleArn"): "deploy-role-changed",
-}
-"""Environment settings (paths below ``environments.<env>``) any change of which is a risk: they
-decide where the state lives, which cluster is deployed to and as whom. Matched on the summary
-line's spec path, whichever module describes the setting."""
-
-
 def environment(summary: Summary, name: str) -> None:
     if summary.base is None:
         return
     old, new = summary.base.environment, summary.head.environment
     root = ("environments", name)
-    first = len(summary.lines)
     summary.fields("environment", "environment", name, root, old, new, _environment_fields())
-    risky = {format_path((*root, *path)): code for path, code in _SETTING_RISKS.items()}
-    for index in range(first, len(summary.lines)):
-        line = summary.lines[index]
-        code = risky.get(line.source.path)
-        if code is not None and code not in line.risks:
-            summary.lines[index] = replace(line, risks=(*line.risks, code))
     before, after = _ci_role(summary.base, name), _ci_role(summary.head, name)
     if before != after:
         text = f"environment {name}: CI deploy role {before} {ARROW} {after}"

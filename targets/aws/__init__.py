@@ -11,9 +11,17 @@ from collections.abc import Mapping, Sequence
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System
-from mlplane.compiler.core.plugins import ReplaceTable, RiskyTypes, SettingField
+from mlplane.compiler.core.plugins import (
+    ModelRisk,
+    ReplaceTable,
+    RiskCode,
+    RiskyTypes,
+    ServingChange,
+    SettingField,
+    SettingResidency,
+)
 from mlplane.schema import models as spec
-from mlplane.targets.aws import checks, replace
+from mlplane.targets.aws import checks, redeploy, replace, risks
 from mlplane.targets.aws import codes as codes
 from mlplane.targets.aws import settings as target_settings
 from mlplane.targets.aws.context import Lowering
@@ -56,6 +64,20 @@ class AwsTarget:
     @property
     def setting_fields(self) -> Sequence[SettingField]:
         return target_settings.SETTING_FIELDS
+
+    def residency(self, environment: spec.Environment) -> SettingResidency | None:
+        return target_settings.residency(environment)
+
+    @property
+    def risk_codes(self) -> Sequence[RiskCode]:
+        return risks.RISK_CODES
+
+    @property
+    def model_risks(self) -> Sequence[ModelRisk]:
+        return risks.MODEL_RISKS
+
+    def redeploy(self, change: ServingChange) -> str | None:
+        return redeploy.redeploy(change)
 
 
 TARGET = AwsTarget()

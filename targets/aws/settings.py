@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlplane.compiler.core import ir
-from mlplane.compiler.core.plugins import SettingField
+from mlplane.compiler.core.plugins import SettingField, SettingResidency
+from mlplane.schema import formats
 from mlplane.schema import models as spec
+from mlplane.targets.aws.risks import REGION_CHANGED
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,15 @@ def settings(environment: spec.Environment) -> AwsSettings:
     return AwsSettings(aws.region, aws.account_id, vpc, aws.deploy_role_arn)
 
 
+def residency(environment: spec.Environment) -> SettingResidency | None:
+    """The residency of the environment's region (None for a region the table does not place)."""
+    region = environment.aws.region if environment.aws else None
+    zone = formats.AWS_REGION_RESIDENCY.get(region) if region else None
+    if region is None or zone is None:
+        return None
+    return SettingResidency(zone, ("aws", "region"), "AWS region", "region", region)
+
+
 def aws_of(environment: ir.Environment | ir.TargetSettings) -> AwsSettings:
     """The AWS settings of an environment (or of its settings); :data:`UNSET` for another
     target's."""
@@ -55,7 +66,7 @@ def _listed(items: tuple[str, ...]) -> str:
 def _region_risk(old: ir.TargetSettings, new: ir.TargetSettings) -> str | None:
     before, after = aws_of(old).aws_region, aws_of(new).aws_region
     moved = before is not None and after not in (None, before)
-    return "aws-region-changed" if moved else None
+    return REGION_CHANGED if moved else None
 
 
 def _subnets(found: ir.TargetSettings) -> str:
@@ -79,6 +90,7 @@ SETTING_FIELDS: tuple[SettingField, ...] = (
         "deploy role",
         ("aws", "deployRoleArn"),
         lambda s: aws_of(s).aws_deploy_role_arn or "none",
+        lambda old, new: "deploy-role-changed",  # only asked for a changed line
     ),
 )
 """The plan summary's lines for these settings, in order."""

@@ -11,9 +11,17 @@ from collections.abc import Mapping, Sequence
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System
-from mlplane.compiler.core.plugins import ReplaceTable, RiskyTypes, SettingField
+from mlplane.compiler.core.plugins import (
+    ModelRisk,
+    ReplaceTable,
+    RiskCode,
+    RiskyTypes,
+    ServingChange,
+    SettingField,
+    SettingResidency,
+)
 from mlplane.schema import models as spec
-from mlplane.targets.kubernetes import checks, replace
+from mlplane.targets.kubernetes import checks, redeploy, replace
 from mlplane.targets.kubernetes import codes as codes
 from mlplane.targets.kubernetes import settings as target_settings
 from mlplane.targets.kubernetes.context import Lowering
@@ -55,6 +63,22 @@ class KubernetesTarget:
     @property
     def setting_fields(self) -> Sequence[SettingField]:
         return target_settings.SETTING_FIELDS
+
+    def residency(self, environment: spec.Environment) -> SettingResidency | None:
+        """None: a cluster's settings do not say where it runs (``residency`` does)."""
+        del environment
+        return None
+
+    @property
+    def risk_codes(self) -> Sequence[RiskCode]:
+        return target_settings.RISK_CODES
+
+    @property
+    def model_risks(self) -> Sequence[ModelRisk]:
+        return ()
+
+    def redeploy(self, change: ServingChange) -> str | None:
+        return redeploy.redeploy(change)
 
 
 TARGET = KubernetesTarget()

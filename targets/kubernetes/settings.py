@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlplane.compiler.core import ir
-from mlplane.compiler.core.plugins import SettingField
+from mlplane.compiler.core.plugins import RiskCode, SettingField
 from mlplane.schema import models as spec
 
 
@@ -59,11 +59,24 @@ def kubernetes_of(found: ir.TargetSettings) -> KubernetesSettings:
     return found if isinstance(found, KubernetesSettings) else UNSET
 
 
+CONTEXT_CHANGED = "kube-context-changed"
+RISK_CODES: tuple[RiskCode, ...] = (
+    RiskCode(
+        CONTEXT_CHANGED,
+        "the Kubernetes cluster context of an environment changes",
+        "the next apply deploys into the cluster the new context names: it creates every "
+        "resource there while the old cluster keeps running the old ones; check that the "
+        "context is the intended cluster on the machine that applies",
+    ),
+)
+"""The plan's risk flags that only this target raises (``compiler/plan/risk.py``)."""
+
 SETTING_FIELDS: tuple[SettingField, ...] = (
     SettingField(
         "cluster context",
         ("kubernetes", "context"),
         lambda s: kubernetes_of(s).kube_context or "default",
+        lambda old, new: CONTEXT_CHANGED,  # only asked for a changed line
     ),
 )
 """The plan summary's lines for these settings, in order."""
