@@ -1,5 +1,5 @@
-"""The built-in policy pack: one module per domain (data, models, security, SLAs, and the AWS
-resource graph).
+"""The built-in policy pack: one module per domain (data, batch scoring, models, security,
+SLAs, and the AWS resource graph).
 
 Installed as the ``builtin`` entry point of the ``mlplane.policies`` group; the compiler finds it
 there (``compiler.core.plugins.policy_packs``), never by importing this package by name. Each rule is
@@ -9,7 +9,7 @@ it mirrors; ``docs/policies.md`` is generated from them (``python -m mlplane.pol
 
 from __future__ import annotations
 
-from mlplane.policies import aws, aws_s3, data, models, security, slas
+from mlplane.policies import aws, aws_s3, batch, data, models, security, slas
 from mlplane.policies.common import PACK
 
-__all__ = ["PACK", "aws", "aws_s3", "data", "models", "security", "slas"]
+__all__ = ["PACK", "aws", "aws_s3", "batch", "data", "models", "security", "slas"]

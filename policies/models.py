@@ -34,6 +34,11 @@ def _images(model: ir.Model) -> Iterator[tuple[ir.ImageRef, SpecPath, str]]:
     yield model.image, ("models", model.name, "image"), "serving image"
     if model.training is not None:
         yield model.training.image, ("models", model.name, "training", "image"), "training image"
+    if model.drift is not None and model.drift.job is not None:
+        path = ("models", model.name, "monitoring", "drift", "job", "image")
+        yield model.drift.job.image, path, "drift job image"
+    if model.batch is not None and model.batch.image != model.image:
+        yield model.batch.image, ("models", model.name, "batch", "image"), "batch image"
 
 
 def _personal_reason(system: ir.System, model: ir.Model) -> str | None:
@@ -108,9 +113,11 @@ def _digest_required(system: ir.System) -> str | None:
     mirrors=("CKV_K8S_43",),
     rationale="A tag is a movable pointer: whoever can push to the registry can change what "
     "runs in production without a change to the spec, and a rollback cannot restore the old "
-    "bytes. A digest names exactly the image that was reviewed and scanned. Training images "
-    "count too: they read the same data and produce the artefact that is served.",
-    remediation="pin the image as registry/repository@sha256:<digest> (serving and training)",
+    "bytes. A digest names exactly the image that was reviewed and scanned. Training and drift "
+    "job images count too: they read the same data (and training produces the artefact that "
+    "is served).",
+    remediation="pin the image as registry/repository@sha256:<digest> (serving, training, "
+    "drift job)",
     example="models:\n  scorer: {image: 'ghcr.io/acme/scorer:4.2.0', ...}",
     fix="models:\n  scorer: {image: 'ghcr.io/acme/scorer@sha256:<64 hex>', ...}",
 )
@@ -203,13 +210,14 @@ def _resources_problem(resources: ir.Resources) -> str | None:
 
 @PACK.rule(
     "models.resources-set",
-    title="Serving and training declare CPU and memory (requests and limits)",
+    title="Serving, training and batch scoring declare CPU and memory (requests and limits)",
     severity=Severity.ERROR,
     mirrors=CPU_MEMORY_CHECKS,
     rationale="Without requests the scheduler packs pods blindly and a busy neighbour starves "
     "the model; without limits one leaking replica takes the node down with everything on it. "
     "mlplane turns resources into both requests and limits.",
-    remediation="set serving.resources (and training.resources) to {cpu: ..., memory: ...}",
+    remediation="set serving.resources (and training.resources, batch.resources) to "
+    "{cpu: ..., memory: ...}",
     example="models:\n  scorer:\n    serving: {replicas: {min: 2, max: 4}}",
     fix="models:\n  scorer:\n    serving:\n      replicas: {min: 2, max: 4}\n"
     "      resources: {cpu: 500m, memory: 1Gi}",
@@ -219,6 +227,8 @@ def resources_set(system: ir.System) -> Iterator[Finding]:
         parts = [("serving", model.serving.resources)]
         if model.training is not None:
             parts.append(("training", model.training.resources))
+        if model.batch is not None:
+            parts.append(("batch", model.batch.resources))
         for part, resources in parts:
             problem = _resources_problem(resources)
             if problem is not None:

@@ -63,6 +63,29 @@ def dev_only_tags(text: str, tag: str) -> str:
     )
 
 
+SCORES = "  scores: {"
+SCORES_OUTPUTS = "      outputs: [scores]"
+TRAINING_RESOURCES = '      resources: {cpu: "2", memory: 4Gi}\n'
+
+
+def with_batch(text: str, scores: str) -> str:
+    """The scorer scores events in batch into a ``scores`` data source with ``scores``."""
+    source = f'  scores: {{type: objectStore, uri: "s3://acme-scores/daily/", {scores}}}\n'
+    batch = (
+        '    batch:\n      schedule: "0 2 * * *"\n      inputs: [events]\n'
+        '      outputs: [scores]\n      resources: {cpu: "1", memory: 2Gi}\n'
+    )
+    catalogue = next(line for line in text.split("\n") if line.startswith(CATALOGUE))
+    return edit(
+        text,
+        (catalogue + "\n", catalogue + "\n" + source),
+        (TRAINING_RESOURCES, TRAINING_RESOURCES + batch),
+    )
+
+
+SCORES_OK = "classification: pii, residency: eu, retention: 30d, encryption: kms"
+
+
 FAILING: dict[str, Case] = {
     "data.pii-encrypted": lambda t: mark(
         edit(t, ("encryption: kms, freshness", "encryption: managed, freshness")),
@@ -103,6 +126,20 @@ FAILING: dict[str, Case] = {
     "data.access-explicit": lambda t: mark(
         edit(t, ("resources: [dataSources.features]}", "resources: ['dataSources.*']}")),
         ACCESS, "error: [data.access-explicit]",
+    ),
+    "data.batch-output-classified": lambda t: marks(
+        with_batch(t, "classification: internal, residency: eu, encryption: managed"),
+        (SCORES, "error: [data.batch-output-classified]"),
+        (SCORES_OUTPUTS, "note: [data.batch-output-classified]"),
+        (EVENTS, "note: [data.batch-output-classified]"),
+        (FEATURES, "note: [data.batch-output-classified]"),
+    ),
+    "data.batch-residency": lambda t: marks(
+        with_batch(t, SCORES_OK.replace("residency: eu", "residency: us")),
+        (SCORES, "error: [data.batch-residency]"),
+        (SCORES_OUTPUTS, "note: [data.batch-residency]"),
+        (EVENTS, "note: [data.batch-residency]"),
+        (FEATURES, "note: [data.batch-residency]"),
     ),
     "models.explainability-required": lambda t: mark(
         edit(t, ("    explainability: {required: true, method: shap}\n", "")),
@@ -221,6 +258,8 @@ PASSING: dict[str, Case] = {
     ),
     "data.readers-declared": lambda t: add_allow(t, "{from: 'namespace:bi', to: dataSources.catalogue, ports: [5432]}"),
     "data.access-explicit": lambda t: edit(t, ("resources: [dataSources.features]}", "resources: ['models.*']}")),
+    "data.batch-output-classified": lambda t: with_batch(t, SCORES_OK),
+    "data.batch-residency": lambda t: with_batch(t, SCORES_OK),
     "models.explainability-required": same,  # search reads internal data and explains nothing
     "models.drift-monitored": same,  # search reads internal data and has no drift monitoring
     "models.image-digest": lambda t: dev_only_tags(t, "1.0.0"),
