@@ -100,3 +100,18 @@ def test_a_raised_replicas_minimum_is_no_risk_of_the_target(
     document = plan_json()
     assert risks(document, fake_target.CAPACITY_LOWERED) == []
     assert "model scorer: replicas 2–4 → 3–4" in [c["text"] for c in document["specChanges"]]
+
+
+def test_the_language_names_exactly_the_installed_targets() -> None:
+    """The one place a new target still needs an edit outside its package (docs/architecture.md,
+    Adding a target): ``environments.<env>.target`` and the environment's settings blocks."""
+    from importlib.metadata import entry_points
+    from typing import get_args
+
+    from mlplane.compiler.core.plugins import TARGET_GROUP
+    from mlplane.schema import models as spec
+
+    installed = {entry.name for entry in entry_points(group=TARGET_GROUP)}
+    named = set(get_args(spec.Environment.model_fields["target"].annotation))
+    assert named == installed
+    assert named <= set(spec.Environment.model_fields), "each target has its settings block"
