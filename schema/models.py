@@ -80,6 +80,8 @@ from mlplane.schema.types import (
     EnvName,
     Hostname,
     KubeContext,
+    HttpPath,
+    Image,
     LabelKey,
     LabelValue,
     Name,
@@ -125,6 +127,8 @@ __all__ = [
     "KubernetesSettings",
     "Latency",
     "MLSystem",
+    "KubernetesEdge",
+    "KubernetesEdgeRemoteWrite",
     "Metadata",
     "Model",
     "ModelFramework",
@@ -186,6 +190,37 @@ class KubernetesMonitoring(Spec):
 class KubernetesSettings(Spec):
     context: KubeContext | None = None
     """The kubeconfig context to deploy with (for example kind-mlplane)."""
+class KubernetesEdgeRemoteWrite(Spec):
+    """Where the edge nodes' Prometheus agents send what they scrape (over HTTPS)."""
+
+    host: Hostname
+    path: HttpPath = "/api/v1/write"
+
+
+class KubernetesEdge(Spec):
+    """How the edge profile finds and rolls its nodes (``profile: edge``)."""
+
+    node_label: LabelKey = "node-role.kubernetes.io/edge"
+    """The label every edge node carries (any value): models run only there."""
+    taint: LabelKey | None = "node-role.kubernetes.io/edge"
+    """The key of the taint that keeps other pods off edge nodes, which the models tolerate
+    (any value and effect); null when the edge nodes are not tainted."""
+    site_label: LabelKey = "topology.kubernetes.io/zone"
+    """The label that names a node's site, copied onto the series the agents send."""
+    residency_label: LabelKey = "mlplane.dev/residency"
+    """The label that says where a site's data may live: a model reading data with a
+    residency runs only on nodes whose label has that value."""
+    sites_at_once: Annotated[int, Field(ge=1, le=100)] = 25
+    """The percentage of edge nodes (one per site) a rollout updates at a time."""
+    remote_write: KubernetesEdgeRemoteWrite | None = None
+    """The central Prometheus's remote-write endpoint for the edge agents; none: no agent."""
+    artifact_loader: Image | None = None
+    """The image of the init container that copies a model's artifact into the pod's local
+    volume (pinned by digest); needed when a served model names an artifact."""
+    allow_public: bool = False
+    """Edge models are not exposed publicly unless this says so."""
+
+
     namespace: NamespaceName | None = None
     """Defaults to <system>-<environment>."""
     monitoring: KubernetesMonitoring | None = None
@@ -207,6 +242,11 @@ class KubernetesSettings(Spec):
 
 
 class AwsVpc(Spec):
+    profile: Literal["cloud", "edge"] = "cloud"
+    """cloud: Deployments and Rollouts on any node; edge: one pod per labelled edge node
+    (a DaemonSet), images pre-pulled, rolled a percentage of sites at a time (see edge)."""
+    edge: KubernetesEdge | None = None
+    """The edge profile's settings (defaults when omitted)."""
     """Where SageMaker models run: every model gets these subnets and security groups."""
 
     subnet_ids: Annotated[list[SubnetId], Field(min_length=1, max_length=16)]

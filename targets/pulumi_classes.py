@@ -163,6 +163,7 @@ _KUBERNETES: Mapping[str, PythonClass] = MappingProxyType(
             _crd("monitoring.coreos.com/v1", "PodMonitor"),
             _crd("monitoring.coreos.com/v1", "PrometheusRule"),
             _crd("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"),
+            _crd("monitoring.coreos.com/v1alpha1", "PrometheusAgent"),
             _crd("external-secrets.io/v1", "ExternalSecret"),
             _crd("external-secrets.io/v1", "SecretStore"),
             _crd("security.istio.io/v1", "PeerAuthentication"),

@@ -82,3 +82,19 @@ KUBEFLOW_UNSUPPORTED = register_code(
     "kubernetes-kubeflow-unsupported",
     "a Kubeflow training setting cannot be lowered as written (the message says why)",
 )
+EDGE_IMAGE_UNPINNED = register_code(
+    "kubernetes-edge-image-unpinned",
+    "an image of an edge environment is not pinned by digest (edge nodes run pre-loaded images)",
+)
+EDGE_PUBLIC = register_code(
+    "kubernetes-edge-public",
+    "a model of an edge environment is exposed publicly without kubernetes.edge.allowPublic",
+)
+EDGE_UNSUPPORTED = register_code(
+    "kubernetes-edge-unsupported",
+    "a serving setting cannot run on edge nodes as written (the message says why)",
+)
+EDGE_RESIDENCY = register_code(
+    "kubernetes-edge-residency",
+    "a model of an edge environment reads data bound to more than one residency",
+)

@@ -19,6 +19,7 @@ from mlplane.targets.kubernetes import (
     batch,
     checks,
     codes,
+    edge,
     ingress,
     kubeflow,
     mesh,
@@ -71,6 +72,7 @@ def lower_system(lowering: Lowering) -> str:
     lowering.add(lowering.namespace_resource, namespace(lowering), lowering.origin(env_path), root)
     mesh.lower_mesh(lowering, root)
     if system.security.default_deny:
+    edge.lower_environment(lowering, root)
         network.lower_namespace_policies(lowering, root)
         ingress.lower_solver_policy(lowering, root)
         network.check_unenforced_allows(lowering)
@@ -124,6 +126,9 @@ def lower_model(
     component = names.model_component(model.name)
     lowering.add_component(component, names.MODEL_COMPONENT_TYPE, model.origin, root)
     config = _add_config(lowering, model, component)
+    edge_settings = edge.edge_of(lowering)
+    if edge_settings is not None:
+        edge.check_model(lowering, model, edge_settings)
     needs = _add_service_account(lowering, model, model.name, names.SERVING, component)
     if config is not None:
         needs += (names.logical(model.name, "configmap"),)
@@ -175,14 +180,20 @@ def _add_workload(
     body = serving.workload(lowering, model, inputs, config, template)
     progressive = body["kind"] == "Rollout"
     path = ("models", model.name, "serving", "rollout" if progressive else "replicas")
+    edge_settings = edge.edge_of(lowering)
+    if edge_settings is not None and body["kind"] == "Deployment":
+        body = edge.daemon_set(lowering, model, body, edge_settings)
     extra = (names.logical(model.name, "analysistemplate"),) if template else ()
-    logical = names.logical(model.name, "rollout" if progressive else "deployment")
+    logical = names.logical(model.name, _WORKLOAD_SUFFIX[body["kind"]])
     lowering.add(logical, body, lowering.origin(path), parent, (*needs, *secret_needs, *extra))
     return body
 
 
 def _add_analysis(lowering: Lowering, model: ir.Model, parent: str) -> str | None:
     """The SLO gate of a progressive rollout, when the model has SLAs to gate on."""
+_WORKLOAD_SUFFIX = {"Deployment": "deployment", "Rollout": "rollout", "DaemonSet": "daemonset"}
+
+
     if model.serving.rollout.strategy not in ("canary", "blueGreen"):
         return None
     slas = rollouts.gating_slas(lowering.system, model)
@@ -198,7 +209,7 @@ def _add_service_objects(
 ) -> None:
     """Service (and preview Service), autoscaler, disruption budget, scraping and ingress."""
     serving_path = ("models", model.name, "serving")
-    workload = names.logical(model.name, "rollout" if target["kind"] == "Rollout" else "deployment")
+    workload = names.logical(model.name, _WORKLOAD_SUFFIX[target["kind"]])
     service_name = names.logical(model.name, "service")
     body = serving.service(lowering, model, model.name, names.SERVING)
     blue_green = model.serving.rollout.strategy == "blueGreen"
@@ -216,17 +227,20 @@ def _add_service_objects(
         hpa = serving.autoscaler(lowering, model, target)
         origin = lowering.origin((*serving_path, "autoscaling"))
         lowering.add(names.logical(model.name, "hpa"), hpa, origin, parent, (workload,))
-    if model.serving.replicas_min >= 2:
+    if model.serving.replicas_min >= 2 and target["kind"] != "DaemonSet":
         pdb = serving.disruption_budget(lowering, model)
         origin = lowering.origin((*serving_path, "replicas"))
         lowering.add(names.logical(model.name, "pdb"), pdb, origin, parent)
-    monitor = serving.service_monitor(lowering, model)
-    labels = monitor["metadata"]["labels"]
-    monitor["metadata"]["labels"] = alerting.monitoring_labels(lowering.system, labels)
     origin = lowering.origin((*serving_path, "metricsPath"))
-    lowering.add(
-        names.logical(model.name, "servicemonitor"), monitor, origin, parent, (service_name,)
-    )
+    if edge.agent_scrapes(lowering):  # the site's agent scrapes and buffers (edge.py)
+        monitor = edge.pod_monitor(lowering, model)
+        lowering.add(names.logical(model.name, "podmonitor"), monitor, origin, parent)
+    else:
+        monitor = serving.service_monitor(lowering, model)
+        labels = monitor["metadata"]["labels"]
+        monitor["metadata"]["labels"] = alerting.monitoring_labels(lowering.system, labels)
+        logical = names.logical(model.name, "servicemonitor")
+        lowering.add(logical, monitor, origin, parent, (service_name,))
     if model.serving.exposure == "public":
         _add_public_ingress(lowering, model, parent, service_name)
 

@@ -12,6 +12,38 @@ from mlplane.schema import models as spec
 
 
 @dataclass(frozen=True, slots=True)
+class EdgeSettings:
+    """``kubernetes.edge`` of an environment whose profile is ``edge`` (see ``edge.py``)."""
+
+    node_label: str = "node-role.kubernetes.io/edge"
+    taint: str | None = "node-role.kubernetes.io/edge"
+    site_label: str = "topology.kubernetes.io/zone"
+    residency_label: str = "mlplane.dev/residency"
+    sites_at_once: int = 25
+    remote_write: str | None = None
+    """The full HTTPS URL of the central Prometheus's remote-write endpoint."""
+    artifact_loader: str | None = None
+    allow_public: bool = False
+
+
+def _edge(kube: spec.KubernetesSettings) -> EdgeSettings | None:
+    if kube.profile != "edge":
+        return None
+    given = kube.edge or spec.KubernetesEdge()
+    remote = given.remote_write
+    return EdgeSettings(
+        given.node_label,
+        given.taint,
+        given.site_label,
+        given.residency_label,
+        given.sites_at_once,
+        None if remote is None else f"https://{remote.host}{remote.path}",
+        given.artifact_loader,
+        given.allow_public,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class KubernetesSettings(ir.TargetSettings):
     kube_context: str | None = None
     """The kubeconfig context to deploy with; None: the current one."""
@@ -28,6 +60,8 @@ class KubernetesSettings(ir.TargetSettings):
     """Host name → where it is (``cidr:``, ``namespace:``, ``internet``), sorted by host."""
     mesh: str | None = None
     """``istio``, ``linkerd``, ``none`` (said knowingly) or None (not said): see ``mesh.py``."""
+    edge: EdgeSettings | None = None
+    """None: the cloud profile; else the edge profile's settings (``edge.py``)."""
 
 
 UNSET = KubernetesSettings()
@@ -41,7 +75,11 @@ def settings(environment: spec.Environment) -> KubernetesSettings:
     monitoring = kube.monitoring
     if monitoring is None:
         return KubernetesSettings(
-            kube.context, ingress_namespace=kube.ingress_namespace, hosts=hosts, mesh=kube.mesh
+            kube.context,
+            ingress_namespace=kube.ingress_namespace,
+            hosts=hosts,
+            mesh=kube.mesh,
+            edge=_edge(kube),
         )
     return KubernetesSettings(
         kube.context,
@@ -51,6 +89,7 @@ def settings(environment: spec.Environment) -> KubernetesSettings:
         ingress_namespace=kube.ingress_namespace,
         hosts=hosts,
         mesh=kube.mesh,
+        edge=_edge(kube),
     )
 
 
