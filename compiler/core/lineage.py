@@ -4,10 +4,11 @@ report draws and the plan compares (``compiler/core/governance.py``).
 
 The lineage graph: data sources -> derived sources -> models -> endpoints and outputs -> SLAs.
 Nodes: every data source, every model, each model's serving endpoint and every SLA. Edges:
-``derives`` (a source to a source derived from it), ``reads`` (a model's direct input to the
-model), ``serves`` (a model to its endpoint), ``writes`` (a model to a data source it fills:
-captured traffic today; batch outputs are data sources written the same way, see
-:func:`model_outputs`) and ``measures`` (an endpoint or data source to an SLA on it).
+``derives`` (a source to a source derived from it), ``reads`` (a model's direct input, or a
+source its batch scores, to the model), ``serves`` (a model to its endpoint), ``writes`` (a
+model to a data source it fills: captured traffic and batch outputs, :func:`model_outputs`)
+and ``measures`` (an endpoint or data source to an SLA on it). A batch output's lineage is also
+in the system model: its ``upstream`` holds the batch's inputs and the model's own data.
 
 A node's classification is the highest it holds: a data source's own, a model's and its
 endpoint's the highest of everything it reads (a model reading PII answers with PII-derived
@@ -167,12 +168,19 @@ def node_id(kind: str, name: str) -> str:
 
 
 def model_outputs(model: ir.Model) -> tuple[str, ...]:
-    """The data sources a model writes into: its captured traffic (and, where the language
-    gains them, batch scoring outputs, which slot in here as written data sources)."""
+    """The data sources a model writes into: its captured traffic and its batch outputs."""
     outputs = []
     if model.serving.data_capture is not None:
         outputs.append(model.serving.data_capture.destination)
+    if model.batch is not None:
+        outputs += model.batch.outputs
     return tuple(sorted(set(outputs)))
+
+
+def model_reads(model: ir.Model) -> tuple[str, ...]:
+    """The data sources a model reads directly: its inputs, then what its batch scores."""
+    scored = model.batch.inputs if model.batch is not None else ()
+    return tuple(dict.fromkeys((*model.inputs, *scored)))
 
 
 def highest(classifications: Iterable[str]) -> str | None:
@@ -222,7 +230,7 @@ def lineage(system: ir.System) -> Lineage:
         )
         edges += [
             LineageEdge(node_id("dataSource", name), key, "reads", False)
-            for name in dict.fromkeys(model.inputs)
+            for name in model_reads(model)
         ]
         edges.append(LineageEdge(key, endpoint, "serves", False))
         edges += [
