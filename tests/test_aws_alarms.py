@@ -23,6 +23,7 @@ from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostics, Severity
 from mlplane.compiler.core.graph import Resource, ResourceGraph, ResourceOptions
 from mlplane.targets.aws import alarm_codes, alarm_math, alarms, dashboard, receivers
+from tests.pulumi_sdk import require_pulumi_sdk
 
 DIGEST = "sha256:14a866f751e10ed211e2cbaf1af17b33323aac0629d7cb7ca2961ff4f3fe8186"
 SPEC = f"""\
@@ -185,7 +186,7 @@ def _check_keys(inputs: Mapping[str, Any], allowed: set[str], where: str) -> Non
 
 
 def test_every_input_key_is_an_argument_of_pulumi_aws(lowered: alarms.AlarmLowering) -> None:
-    pytest.importorskip("pulumi_aws")
+    require_pulumi_sdk("pulumi_aws")
     from pulumi_aws.cloudwatch import _inputs
 
     query = set(inspect.signature(_inputs.MetricAlarmMetricQueryArgs.__init__).parameters)
@@ -199,7 +200,7 @@ def test_every_input_key_is_an_argument_of_pulumi_aws(lowered: alarms.AlarmLower
 
 
 def test_type_tokens_are_the_ones_pulumi_aws_registers() -> None:
-    pytest.importorskip("pulumi_aws")
+    require_pulumi_sdk("pulumi_aws")
     for token, (module, name) in TOKENS.items():
         source = inspect.getsource(getattr(__import__(module, fromlist=[name]), name))
         assert f"'{token}'" in source or f'"{token}"' in source, token
@@ -502,7 +503,7 @@ def test_printed_program_registers_exactly_the_alarm_graph(
 ) -> None:
     """The Pulumi program printed from the alarms (with a provider and a key) under Pulumi's mock
     runtime: typed argument classes all the way down, references and JSON documents resolved."""
-    pytest.importorskip("pulumi_aws")
+    require_pulumi_sdk("pulumi_aws")
     from tests.pulumi_roundtrip import assert_round_trip, registrations_of
 
     origin = system.environment.origin

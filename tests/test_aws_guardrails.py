@@ -23,6 +23,7 @@ import pytest
 
 from mlplane.compiler.plan.diff import diff_graphs
 from mlplane.targets.aws import instances, rollouts
+from tests.pulumi_sdk import require_pulumi_sdk
 from tests.specs import compile_text
 from tests.test_aws_target import SPEC, graph_of, lowered, one, statements
 from tests.test_plan_rules import resource
@@ -239,7 +240,7 @@ def test_vcpus_follow_the_size_name(instance_type: str, expected: int | None) ->
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_the_printed_program_registers_the_guardrails(tmp_path: Path) -> None:
     """Under Pulumi's mock runtime with pulumi_aws's typed argument classes."""
-    pytest.importorskip("pulumi_aws")
+    require_pulumi_sdk("pulumi_aws")
     from tests.pulumi_roundtrip import assert_round_trip, registrations_of
 
     text = _spec("{strategy: canary, steps: [25, 50, 75], pause: 5m}", "{metric: cpu, target: 70}")

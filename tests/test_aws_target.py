@@ -27,6 +27,7 @@ from mlplane.compiler.core.diagnostics import Diagnostic, Diagnostics
 from mlplane.compiler.core.graph import Resource, ResourceGraph
 from mlplane.schema.formats import has_instance_storage
 from mlplane.targets.aws import TARGET, codes, lower
+from tests.pulumi_sdk import require_pulumi_sdk
 from tests.specs import compile_text
 from tests.test_policies import expectations
 
@@ -216,9 +217,11 @@ def test_fraud_scoring_captures_into_its_managed_bucket() -> None:
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_type_tokens_are_pulumi_aws_classes() -> None:
-    pulumi_aws = pytest.importorskip("pulumi_aws")
+    require_pulumi_sdk("pulumi_aws")
     import importlib
     import inspect
+
+    import pulumi_aws
 
     graph, _ = recsys()
     assert graph is not None
@@ -792,7 +795,7 @@ def test_data_capture_names_a_defined_source(tmp_path: Path) -> None:
 @pytest.mark.parametrize("variant", ["recsys-gpu", "fraud-scoring", "capture-and-shadow"])
 def test_printed_program_registers_exactly_the_graph(tmp_path: Path, variant: str) -> None:
     """Under Pulumi's mock runtime, with the SDK's typed argument classes (docs/architecture.md)."""
-    pytest.importorskip("pulumi_aws")
+    require_pulumi_sdk("pulumi_aws")
     from tests.pulumi_roundtrip import assert_round_trip, registrations_of
 
     if variant != "capture-and-shadow":

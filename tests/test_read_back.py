@@ -30,6 +30,7 @@ from mlplane.compiler.core import safe_read
 from mlplane.compiler.plan.applied import AppliedRecord, RecordError, read_record, write_record
 from mlplane.compiler.plan.json_format import SavedPlanError, load_saved
 from mlplane.compiler.plan.lower import graph_digest, spec_hash
+from tests.pulumi_sdk import require_pulumi_sdk
 from tests.specs import BASE, CLEAN
 from tests.test_plan import Repo, repo, target  # noqa: F401  (fixtures)
 
@@ -464,7 +465,7 @@ def test_a_symbolic_link_loop_between_spec_files(
 def test_a_pulumi_whose_version_fails_is_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, script: str, problem: str
 ) -> None:
-    pytest.importorskip("pulumi.automation")
+    require_pulumi_sdk("pulumi")
     from mlplane.compiler.deploy import engine
     from mlplane.compiler.deploy.stack import DeployError
 
