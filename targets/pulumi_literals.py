@@ -112,11 +112,23 @@ def has_json_document(value: Any) -> bool:
 
 
 def has_marker(value: Any) -> bool:
-    """Whether any marker (secret, reference, JSON document) occurs in ``value``."""
+    """Whether any marker (secret, reference, JSON document) occurs in ``value``.
+
+    Concrete types first (plain dicts, lists and scalars are nearly every value the program's
+    data file holds); anything else takes the general path."""
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, list | tuple):
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind is dict:
+            if (SECRET_MARKER in item or REF_MARKER in item or JSON_MARKER in item) and (
+                marker_of(item) is not None
+            ):
+                return True
+            stack.extend(item.values())
+        elif kind is list or isinstance(item, list | tuple):
             stack.extend(item)
         elif marker_of(item) is not None:
             return True

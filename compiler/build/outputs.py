@@ -15,7 +15,10 @@ and nothing records a time. ``check=True`` builds in memory and compares with th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import enum
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import date
 from functools import cache
@@ -180,12 +183,22 @@ def _with_manifest(
     header = header_line(system)
     files = {path: text.encode("utf-8") for path, text in texts.items()}
     for path, text in texts.items():
-        first_lines = text.splitlines()[:HEADER_LINES]
-        if not path.endswith(".json") and not any(header in line for line in first_lines):
+        if not path.endswith(".json") and not any(header in line for line in _head(text)):
             raise BuildError(f"{path!a} does not start with the generated-file header")
     files[MANIFEST] = manifest_json(system, graph, files).encode("utf-8")
     check_tree(files)
     return files
+
+
+def _head(text: str) -> list[str]:
+    """``text.splitlines()[:HEADER_LINES]`` without splitting a whole large file: a prefix
+    holding more than that many lines holds those lines whole."""
+    size = 4096
+    while True:
+        lines = text[:size].splitlines()
+        if len(lines) > HEADER_LINES or size >= len(text):
+            return lines[:HEADER_LINES]
+        size *= 8
 
 
 def manifest_json(system: System, graph: ResourceGraph, files: Mapping[str, bytes]) -> str:
@@ -306,20 +319,106 @@ def _rebased(
         except (OSError, ValueError):
             return PurePath(name).name
 
-    return _relocated(system, rename), _relocated(graph, rename)
+    relocate = _Relocator(rename)
+    moved: ResourceGraph = relocate(graph)
+    if moved is not graph and "needs" in vars(graph):
+        vars(moved)["needs"] = graph.needs  # names, inputs and parents are the same
+    return relocate(system), moved
 
 
 def _relocated(value: Any, rename: Callable[[str], str]) -> Any:
-    """A deep copy of frozen dataclasses with every ``Location.file`` renamed."""
-    if isinstance(value, Location):
-        return Location(rename(value.file), value.line, value.column)
-    if is_dataclass(value) and not isinstance(value, type):
-        changes = {
-            f.name: _relocated(getattr(value, f.name), rename) for f in fields(value) if f.init
-        }
-        return replace(value, **changes)
-    if isinstance(value, MappingProxyType):
-        return MappingProxyType({k: _relocated(v, rename) for k, v in value.items()})
-    if isinstance(value, tuple):
-        return tuple(_relocated(item, rename) for item in value)
-    return value
+    """A copy of frozen dataclasses with every ``Location.file`` renamed (:class:`_Relocator`)."""
+    return _Relocator(rename)(value)
+
+
+_ATOMS = frozenset({str, int, float, bool, type(None), bytes})
+
+
+class _Relocator:
+    """Copies frozen dataclasses, tuples and ``MappingProxyType`` mappings with every
+    ``Location.file`` renamed; everything else (plain dicts and lists: JSON inputs) is shared.
+
+    A value in which nothing was renamed is returned itself, not copied, and each object is
+    copied once however often it is shared (a memo by identity, for the lifetime of one call),
+    so relabelling a 1,000-model system and its graph costs one walk, not a deep copy.
+    """
+
+    def __init__(self, rename: Callable[[str], str]) -> None:
+        self.rename = rename
+        self.memo: dict[int, Any] = {}
+        self.keep: list[Any] = []  # the originals, alive while their ids are memo keys
+        self.fields: dict[type, tuple[str, ...] | None] = {}
+
+    def __call__(self, value: Any) -> Any:
+        kind = type(value)
+        if kind in _ATOMS:
+            return value
+        key = id(value)
+        found = self.memo.get(key)
+        if found is None:
+            found = self.memo[key] = self._copy(kind, value)
+            self.keep.append(value)
+        return found
+
+    def _copy(self, kind: type, value: Any) -> Any:
+        if kind is Location:
+            file = self.rename(value.file)
+            return value if file == value.file else Location(file, value.line, value.column)
+        if kind is tuple:
+            items = tuple(map(self, value))
+            return value if _same(items, value) else items
+        if kind is MappingProxyType:
+            values = list(map(self, value.values()))
+            if _same(values, value.values()):
+                return value
+            return MappingProxyType(dict(zip(value.keys(), values, strict=True)))
+        names = self._fields(kind, value)
+        if names is None:
+            return value
+        changes = {}
+        for name in names:
+            item = getattr(value, name)
+            moved = self(item)
+            if moved is not item:
+                changes[name] = moved
+        return replace(value, **changes) if changes else value
+
+    def _fields(self, kind: type, value: Any) -> tuple[str, ...] | None:
+        if kind not in self.fields:
+            dataclass = is_dataclass(value) and not isinstance(value, type)
+            self.fields[kind] = _location_fields(kind) if dataclass else None
+        return self.fields[kind]
+
+
+def _location_fields(kind: type) -> tuple[str, ...]:
+    """The init fields of dataclass ``kind`` whose annotation allows a ``Location`` inside; all
+    of them when the annotations cannot be resolved."""
+    names = [f.name for f in fields(kind) if f.init]
+    try:
+        hints = typing.get_type_hints(kind)
+    except (NameError, TypeError):
+        return tuple(names)
+    return tuple(name for name in names if name not in hints or _may_hold(hints[name]))
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None), bytes})
+
+
+def _may_hold(hint: Any) -> bool:
+    """Whether a value annotated ``hint`` may hold a ``Location``: False only for scalars and
+    containers of scalars (a dataclass annotation may be a subclass with more fields: True)."""
+    if hint in _PLAIN:
+        return False
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return False
+    if origin in (typing.Union, types.UnionType, tuple, list, dict, frozenset, set) or origin in (
+        Mapping,
+        Sequence,
+    ):
+        return any(arg is not Ellipsis and _may_hold(arg) for arg in typing.get_args(hint))
+    return not (isinstance(hint, type) and issubclass(hint, enum.Enum))
+
+
+def _same(copies: Iterable[Any], originals: Iterable[Any]) -> bool:
+    return all(a is b for a, b in zip(copies, originals, strict=True))
