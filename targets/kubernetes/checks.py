@@ -14,7 +14,7 @@ from collections import defaultdict
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Related, SpecPath
 from mlplane.schema.serving import Serving
-from mlplane.targets.kubernetes import batch, codes, ingress, mesh, servers, storage
+from mlplane.targets.kubernetes import batch, codes, edge, ingress, mesh, servers, storage
 from mlplane.targets.kubernetes.context import Claim, Lowering
 
 NAME_LIMITS = {"CronJob": 52, "Namespace": 63, "Service": 63}
@@ -32,6 +32,7 @@ def check_spec(lowering: Lowering) -> None:
     ingress.check_ingresses(lowering)
     mesh.check_in_transit(lowering)
     storage.check_storage(lowering)
+    edge.check_spec(lowering)
     for model in lowering.system.models.values():
         if model.serving.rollout.strategy == "shadow":
             path = ("models", model.name, "serving", "rollout", "strategy")

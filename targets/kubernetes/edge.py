@@ -112,6 +112,16 @@ def check_model(lowering: Lowering, model: ir.Model, edge: EdgeSettings) -> None
     check_residency(lowering, model)
 
 
+def check_spec(lowering: Lowering) -> None:
+    """The edge profile's refusals (``checks.check_spec``): nothing on the cloud profile."""
+    edge = edge_of(lowering)
+    if edge is None:
+        return
+    check_environment(lowering, edge)
+    for _, model in sorted(lowering.system.models.items()):
+        check_model(lowering, model, edge)
+
+
 def check_environment(lowering: Lowering, edge: EdgeSettings) -> None:
     loader = edge.artifact_loader
     if loader is not None and "@sha256:" not in loader:
@@ -345,12 +355,9 @@ def agent_access(lowering: Lowering) -> tuple[dict[str, Any], dict[str, Any], di
 
 
 def lower_environment(lowering: Lowering, root: str) -> None:
-    """The environment-wide edge objects: the checks of its settings and the agents."""
+    """The environment-wide edge objects: the agents and their access."""
     edge = edge_of(lowering)
-    if edge is None:
-        return
-    check_environment(lowering, edge)
-    if edge.remote_write is None or not lowering.system.models:
+    if edge is None or edge.remote_write is None or not lowering.system.models:
         return
     origin = lowering.origin(_settings_path(lowering, "edge", "remoteWrite"))
     name = agent_name(lowering.system)

@@ -126,9 +126,6 @@ def lower_model(
     component = names.model_component(model.name)
     lowering.add_component(component, names.MODEL_COMPONENT_TYPE, model.origin, root)
     config = _add_config(lowering, model, component)
-    edge_settings = edge.edge_of(lowering)
-    if edge_settings is not None:
-        edge.check_model(lowering, model, edge_settings)
     needs = _add_service_account(lowering, model, model.name, names.SERVING, component)
     if config is not None:
         needs += (names.logical(model.name, "configmap"),)
