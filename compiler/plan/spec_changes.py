@@ -244,6 +244,18 @@ def training(model: ir.Model) -> str:
     return ", ".join([text, *where])
 
 
+def batch(model: ir.Model) -> str:
+    """``'0 2 * * *' daily -> scores, 4 shards, cpu 2, memory 4Gi``: when, what, how wide."""
+    job = model.batch
+    if job is None:
+        return "none"
+    flow = f"{listed(job.inputs)} {ARROW} {listed(job.outputs)}"
+    text = f"{job.schedule!r} {flow}, {job.parallelism} shard(s), {resources(job.resources)}"
+    where = [f"on {job.instance_type}"] if job.instance_type else []
+    extra = [f"image {image(job.image)}"] if job.image != model.image else []
+    return ", ".join([text, *where, *extra])
+
+
 def explainability(model: ir.Model) -> str:
     if not model.explainability_required:
         return "off"
@@ -290,6 +302,7 @@ _MODEL_FIELDS: tuple[Field[ir.Model], ...] = (
     Field("explainability", ("explainability",), explainability),
     Field("drift monitoring", ("monitoring", "drift"), drift, _drift_risk),
     Field("training", ("training",), training),
+    Field("batch scoring", ("batch",), batch),
     Field("owner", ("owner",), lambda m: m.owner),
 )
 

@@ -7,6 +7,7 @@ a rule turned off, a waiver pushed a year out), so most risk codes are raised he
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -211,6 +212,7 @@ def policies(summary: Summary) -> None:
         summary.add(
             "policies", rule, "changed", text, path, ("policy-relaxed" if lowered else None,)
         )
+    _policy_params(summary, old, new)
     for rego in sorted(set(old.rego) ^ set(new.rego)):
         gone = rego in old.rego
         text = f"Rego policy {rego} {'REMOVED' if gone else 'ADDED'}"
@@ -222,6 +224,32 @@ def policies(summary: Summary) -> None:
             ("policies", "rego"),
             ("policy-relaxed" if gone else None,),
         )
+
+
+def _policy_params(summary: Summary, old: ir.PolicySettings, new: ir.PolicySettings) -> None:
+    """One line per rule parameter whose value changes (``default``: the rule's own)."""
+    for rule in sorted(set(old.params) | set(new.params)):
+        before = _flat(old.params.get(rule, {}))
+        after = _flat(new.params.get(rule, {}))
+        for key in sorted(set(before) | set(after)):
+            was, now = before.get(key, "default"), after.get(key, "default")
+            if was == now:
+                continue
+            text = f"policy rule {rule}: params.{'.'.join(key)} {was} {ARROW} {now}"
+            summary.add(
+                "policies", rule, "changed", text, ("policies", "rules", rule, "params", *key)
+            )
+
+
+def _flat(params: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], str]:
+    """Nested parameters as leaf paths -> their text (lists and numbers as JSON)."""
+    found: dict[tuple[str, ...], str] = {}
+    for name, value in params.items():
+        if isinstance(value, Mapping):
+            found.update(_flat(value, (*prefix, name)))
+        else:
+            found[(*prefix, name)] = value if isinstance(value, str) else json.dumps(value)
+    return found
 
 
 def waivers(summary: Summary) -> None:
