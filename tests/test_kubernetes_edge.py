@@ -20,6 +20,7 @@ from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.targets.kubernetes import codes, edge, emit_manifests, lower
+from tests.pulumi_sdk import require_pulumi_sdk
 from tests.specs import BASE, DIGEST, compile_text
 from tests.test_kubernetes_network import compiled, lowered
 
@@ -282,7 +283,7 @@ def test_edge_manifests_pass_checkov(tmp_path: Path, checkov: str) -> None:
 
 
 def test_the_printed_program_registers_exactly_the_edge_graph(tmp_path: Path) -> None:
-    pytest.importorskip("pulumi_kubernetes")
+    require_pulumi_sdk("pulumi_kubernetes")
     from tests.pulumi_roundtrip import assert_round_trip, registrations_of
 
     system, graph = _graph(tmp_path)
