@@ -39,7 +39,7 @@ JUDGE_BINS    := $(VENV_BIN)/zizmor $(VENV_BIN)/check-jsonschema $(VENV_BIN)/kub
 
 # Code that ruff checks (only the folders that exist yet) and the packages mypy --strict checks.
 LINT_DIRS   := $(wildcard schema compiler targets policies mlplane tests benchmarks tools)
-MYPY_PKGS   := mlplane.schema mlplane.compiler mlplane.targets mlplane.policies
+MYPY_PKGS   := mlplane.schema mlplane.compiler mlplane.targets mlplane.policies mlplane.drift
 TYPECHECK   := .typecheck
 
 # The tests find the judges on PATH: checkov lives in its own venv, the rest in .venv.
@@ -126,6 +126,7 @@ typecheck: $(INSTALL_STAMP)
 	@rm -rf $(TYPECHECK)/mlplane
 	@mkdir -p $(TYPECHECK)/mlplane
 	@ln -s ../../mlplane/__init__.py $(TYPECHECK)/mlplane/__init__.py
+	@ln -s ../../mlplane/drift $(TYPECHECK)/mlplane/drift
 	@for pkg in schema compiler targets policies; do ln -s ../../$$pkg $(TYPECHECK)/mlplane/$$pkg; done
 	cd $(TYPECHECK) && ../$(VENV_BIN)/mypy --config-file ../pyproject.toml $(addprefix -p ,$(MYPY_PKGS))
 

@@ -34,6 +34,9 @@ def _images(model: ir.Model) -> Iterator[tuple[ir.ImageRef, SpecPath, str]]:
     yield model.image, ("models", model.name, "image"), "serving image"
     if model.training is not None:
         yield model.training.image, ("models", model.name, "training", "image"), "training image"
+    if model.drift is not None and model.drift.job is not None:
+        path = ("models", model.name, "monitoring", "drift", "job", "image")
+        yield model.drift.job.image, path, "drift job image"
     if model.batch is not None and model.batch.image != model.image:
         yield model.batch.image, ("models", model.name, "batch", "image"), "batch image"
 
@@ -110,9 +113,11 @@ def _digest_required(system: ir.System) -> str | None:
     mirrors=("CKV_K8S_43",),
     rationale="A tag is a movable pointer: whoever can push to the registry can change what "
     "runs in production without a change to the spec, and a rollback cannot restore the old "
-    "bytes. A digest names exactly the image that was reviewed and scanned. Training images "
-    "count too: they read the same data and produce the artefact that is served.",
-    remediation="pin the image as registry/repository@sha256:<digest> (serving and training)",
+    "bytes. A digest names exactly the image that was reviewed and scanned. Training and drift "
+    "job images count too: they read the same data (and training produces the artefact that "
+    "is served).",
+    remediation="pin the image as registry/repository@sha256:<digest> (serving, training, "
+    "drift job)",
     example="models:\n  scorer: {image: 'ghcr.io/acme/scorer:4.2.0', ...}",
     fix="models:\n  scorer: {image: 'ghcr.io/acme/scorer@sha256:<64 hex>', ...}",
 )

@@ -27,6 +27,7 @@ from mlplane.schema.base import (
     _no_duplicates,
 )
 from mlplane.schema.ci import Ci, RoleArn
+from mlplane.schema.drift import DriftJob, DriftJobResources
 from mlplane.schema.operations import (
     INDICATORS,
     AccessRule,
@@ -114,6 +115,8 @@ __all__ = [
     "DataSource",
     "Drift",
     "DriftIndicator",
+    "DriftJob",
+    "DriftJobResources",
     "EmailReceiver",
     "Encryption",
     "Environment",

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from mlplane.schema.base import Spec, UniqueNames, _no_duplicates
+from mlplane.schema.drift import DriftJob
 from mlplane.schema.types import (
     ArtifactUri,
     Cpu,
@@ -231,7 +232,11 @@ class Drift(Spec):
     threshold: Annotated[float, Field(gt=0, le=100)]
     features: Annotated[list[Feature], Field(min_length=1, max_length=256)]
     window: Duration = "1d"
-    """The reference window the live distribution is compared against."""
+    """The window of recent inputs compared against the reference; the drift job runs once
+    per window unless job.schedule says otherwise."""
+    job: DriftJob | None = None
+    """The job that computes the scores (``python -m mlplane.drift``); without it, something
+    else must export ``mlplane_model_drift_score``."""
 
     @model_validator(mode="after")
     def _unique_features(self) -> Drift:

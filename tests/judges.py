@@ -37,6 +37,8 @@ INSTALL_HINTS: dict[str, str] = {
     "promtool": "Debian package 'prometheus' (apt-get install --no-install-recommends prometheus)",
     "amtool": "Debian package 'prometheus-alertmanager' (apt-get install --no-install-recommends "
     "prometheus-alertmanager)",
+    "prometheus-pushgateway": "Debian package 'prometheus-pushgateway' (apt-get install "
+    "--no-install-recommends prometheus-pushgateway)",
     "checkov": "PyPI 'checkov' in its own venv .judges/checkov",
     "zizmor": "PyPI 'zizmor' (pyproject's test extra)",
     "check-jsonschema": "PyPI 'check-jsonschema' (pyproject's test extra)",

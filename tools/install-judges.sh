@@ -5,6 +5,8 @@
 #   checkov                                         PyPI, in its own venv .judges/checkov (its pins clash)
 #   promtool                                        Debian package `prometheus`, only when root
 #   amtool                                          Debian package `prometheus-alertmanager`, only when root
+#   prometheus-pushgateway                          Debian package `prometheus-pushgateway`, only when root
+#                                                   (the drift job pushes to it; its /metrics feeds promtool)
 #   opa                                             Go module, built with the local Go into .judges/bin
 #   actionlint                                      Go module, built with the local Go into .judges/bin
 #   chromium                                        Debian package `chromium`, only when root (HTML report)
@@ -58,6 +60,7 @@ judge_path() {
     checkov) path=$CHECKOV_VENV/bin/checkov ;;
     promtool) path=$(command -v promtool || true) ;;
     amtool) path=$(command -v amtool || true) ;;
+    prometheus-pushgateway) path=$(command -v prometheus-pushgateway || true) ;;
     opa) path=$JUDGES_DIR/bin/opa ;;
     actionlint) path=$JUDGES_DIR/bin/actionlint ;;
     chromium) path=$(command -v chromium || true) ;;
@@ -131,6 +134,11 @@ install_amtool() {
   install_debian_judge amtool prometheus-alertmanager
 }
 
+# The Pushgateway the drift job (python -m mlplane.drift) pushes to, run on loopback by its tests.
+install_pushgateway() {
+  install_debian_judge prometheus-pushgateway prometheus-pushgateway
+}
+
 # opa (the reference Rego evaluator) checks that regopy decides the example policies as it does.
 # Built from source with the machine's own Go (GOTOOLCHAIN=local: no toolchain download).
 install_opa() {
@@ -190,13 +198,13 @@ judge_version() {
 
 print_table() {
   local name path missing=0
-  printf '%-20s %-10s %s\n' judge version path
-  for name in promtool amtool checkov opa actionlint chromium mermaid "${PYPI_JUDGES[@]}"; do
+  printf '%-24s %-10s %s\n' judge version path
+  for name in promtool amtool prometheus-pushgateway checkov opa actionlint chromium mermaid "${PYPI_JUDGES[@]}"; do
     path=$(judge_path "$name")
     if [[ -n $path ]]; then
-      printf '%-20s %-10s %s\n' "$name" "$(judge_version "$path")" "$path"
+      printf '%-24s %-10s %s\n' "$name" "$(judge_version "$path")" "$path"
     else
-      printf '%-20s %s\n' "$name" missing
+      printf '%-24s %s\n' "$name" missing
       missing=1
     fi
   done
@@ -209,6 +217,7 @@ main() {
     install_checkov
     install_promtool
     install_amtool
+    install_pushgateway
     install_opa
     install_actionlint
     install_chromium

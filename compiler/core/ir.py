@@ -144,11 +144,29 @@ class Serving:
 
 
 @dataclass(frozen=True, slots=True)
+class DriftJob:
+    """The job that computes the drift scores (``python -m mlplane.drift``)."""
+
+    image: ImageRef
+    reference: str
+    current: str
+    format: str
+    timestamp_column: str | None
+    schedule: str | None
+    """None: once per window (the target derives the schedule)."""
+    pushgateway: str
+    max_rows: int
+    resources: Resources
+    timeout_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class Drift:
     method: str
     threshold: float
     features: tuple[str, ...]
     window_seconds: float
+    job: DriftJob | None = None
 
 
 @dataclass(frozen=True, slots=True)

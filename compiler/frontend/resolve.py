@@ -110,6 +110,28 @@ class Resolver(Origins):
                     for index, source in enumerate(getattr(model.batch, field)):
                         where: SpecPath = ("models", name, "batch", field, index)
                         self.expect(source, sources, where, "data source")
+            drift = model.monitoring.drift if model.monitoring else None
+            if drift is not None and drift.job is not None:
+                self._check_drift_job(name, model, drift.job)
+
+    def _check_drift_job(self, name: str, model: spec.Model, job: spec.DriftJob) -> None:
+        """The drift job reads two of the model's own inputs: the model's data access, no more."""
+        for field, source in (("reference", job.reference), ("current", job.current)):
+            path: SpecPath = ("models", name, "monitoring", "drift", "job", field)
+            if not self.expect(source, self.spec.data_sources, path, "data source"):
+                continue
+            if source not in model.inputs:
+                inputs_at = self.document.value_location(("models", name, "inputs"))
+                self.diagnostics.error(
+                    codes.CONTRADICTION,
+                    f"the drift job of model {name!r} reads data source {source!r}, which is "
+                    "not one of the model's inputs: the job gets the model's data access and "
+                    "nothing more",
+                    self.document.value_location(path),
+                    path,
+                    f"add {source!r} to models.{name}.inputs, or name one of its inputs",
+                    related=(Related(inputs_at, "the model's inputs"),) if inputs_at else (),
+                )
 
     def _check_lineage(self) -> None:
         sources = self.spec.data_sources

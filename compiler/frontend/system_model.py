@@ -164,6 +164,24 @@ def _resources(resources: spec.Resources) -> ir.Resources:
     )
 
 
+def _drift_job(job: spec.DriftJob | None) -> ir.DriftJob | None:
+    if job is None:
+        return None
+    resources = spec.Resources(cpu=job.resources.cpu, memory=job.resources.memory)
+    return ir.DriftJob(
+        image=_image(job.image),
+        reference=job.reference,
+        current=job.current,
+        format=job.format,
+        timestamp_column=job.timestamp_column,
+        schedule=job.schedule,
+        pushgateway=job.pushgateway,
+        max_rows=job.max_rows,
+        resources=_resources(resources),
+        timeout_seconds=formats.duration_seconds(job.timeout),
+    )
+
+
 def _serving(serving: spec.Serving) -> ir.Serving:
     replicas = serving.replicas
     autoscaling = serving.autoscaling
@@ -232,6 +250,7 @@ def _model(
             drift.threshold,
             tuple(drift.features),
             formats.duration_seconds(drift.window),
+            _drift_job(drift.job),
         )
         if drift
         else None,

@@ -149,6 +149,18 @@ def check_model(lowering: Lowering, model: ir.Model) -> None:
     check_serving(lowering, model)
     training.check_training(lowering, model)
     batch.check_batch(lowering, model)
+    if model.drift is not None and model.drift.job is not None:
+        _warning(
+            lowering,
+            codes.DRIFT_JOB_NOT_GENERATED,
+            f"the drift job of model {model.name!r} is not generated on the aws target (it "
+            "pushes to a Prometheus Pushgateway, not to CloudWatch): the DriftScore custom "
+            f"metrics of namespace mlplane/{lowering.system.name} that its drift alarms read "
+            "must come from your own pipeline",
+            ("models", model.name, "monitoring", "drift", "job"),
+            "publish DriftScore as the aws target's README says, and remove the job here "
+            "(overrides: models: {NAME: {monitoring: {drift: {job: null}}}})",
+        )
     if model.training is not None and names.ecr_repository_arn(model.training.image) is None:
         _warning(
             lowering,

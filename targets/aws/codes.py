@@ -100,3 +100,8 @@ BATCH_TIMEOUT = register_code(
     "a batch scoring timeout, which a SageMaker Batch Transform cannot enforce",
     Severity.WARNING,
 )
+DRIFT_JOB_NOT_GENERATED = register_code(
+    "aws-drift-job-not-generated",
+    "a model's drift job (monitoring.drift.job) is not generated on the aws target",
+    Severity.WARNING,
+)

@@ -14,7 +14,7 @@ from collections import defaultdict
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Related, SpecPath
 from mlplane.schema.serving import Serving
-from mlplane.targets.kubernetes import batch, codes, edge, ingress, mesh, servers, storage
+from mlplane.targets.kubernetes import batch, codes, drift, edge, ingress, mesh, servers, storage
 from mlplane.targets.kubernetes.context import Claim, Lowering
 
 NAME_LIMITS = {"CronJob": 52, "Namespace": 63, "Service": 63}
@@ -46,6 +46,7 @@ def check_spec(lowering: Lowering) -> None:
             )
         _check_runtime(lowering, model)
         batch.check_batch(lowering, model)
+        drift.check_drift(lowering, model)
 
 
 _DEFAULTS = {

@@ -98,3 +98,7 @@ EDGE_RESIDENCY = register_code(
     "kubernetes-edge-residency",
     "a model of an edge environment reads data bound to more than one residency",
 )
+DRIFT_JOB = register_code(
+    "kubernetes-drift-job",
+    "a model's drift job cannot be generated as written (the message says why)",
+)

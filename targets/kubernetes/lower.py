@@ -19,6 +19,7 @@ from mlplane.targets.kubernetes import (
     batch,
     checks,
     codes,
+    drift,
     edge,
     ingress,
     kubeflow,
@@ -136,6 +137,7 @@ def lower_model(
     if model.training is not None:
         _add_training(lowering, model, model.training, config, sources, component, needs)
     batch.lower_batch(lowering, model, sources, component)
+    drift.lower_drift(lowering, model, component)
 
 
 def _add_config(lowering: Lowering, model: ir.Model, parent: str) -> dict[str, Any] | None:
