@@ -236,6 +236,66 @@ prometheus_rule_2 = pulumi_kubernetes.apiextensions.CustomResource(
     spec=MLPLANE_DATA['scorer-availability-prometheusrule'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
+network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
+    'scorer-batch-networkpolicy',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/component': 'batch',
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/name': 'scorer',
+            'app.kubernetes.io/part-of': 'fraud-platform',
+            'app.kubernetes.io/version': '4.2.0',
+            'cost-center': 'risk-1042',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'fraud-scoring',
+        },
+        'name': 'scorer-batch',
+        'namespace': 'fraud-dev',
+    },
+    spec=MLPLANE_DATA['scorer-batch-networkpolicy'],
+    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+)
+service_account_1 = pulumi_kubernetes.core.v1.ServiceAccount(
+    'scorer-batch-serviceaccount',
+    automount_service_account_token=False,
+    metadata={
+        'labels': {
+            'app.kubernetes.io/component': 'batch',
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/name': 'scorer',
+            'app.kubernetes.io/part-of': 'fraud-platform',
+            'app.kubernetes.io/version': '4.2.0',
+            'cost-center': 'risk-1042',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'fraud-scoring',
+        },
+        'name': 'scorer-batch',
+        'namespace': 'fraud-dev',
+    },
+    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+)
+cron_job_1 = pulumi_kubernetes.batch.v1.CronJob(
+    'scorer-batch-cronjob',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/component': 'batch',
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/name': 'scorer',
+            'app.kubernetes.io/part-of': 'fraud-platform',
+            'app.kubernetes.io/version': '4.2.0',
+            'cost-center': 'risk-1042',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'fraud-scoring',
+        },
+        'name': 'scorer-batch',
+        'namespace': 'fraud-dev',
+    },
+    spec=MLPLANE_DATA['scorer-batch-cronjob'],
+    opts=pulumi.ResourceOptions(
+        parent=model_1,
+        depends_on=[external_secret_1, namespace_1, service_account_1],
+    ),
+)
 config_map_1 = pulumi_kubernetes.core.v1.ConfigMap(
     'scorer-configmap',
     data={'fraud-features': 'feast://fraud'},
@@ -295,7 +355,7 @@ prometheus_rule_4 = pulumi_kubernetes.apiextensions.CustomResource(
     spec=MLPLANE_DATA['scorer-latency-prometheusrule'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
-network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
+network_policy_4 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'scorer-networkpolicy',
     metadata={
         'labels': {
@@ -333,7 +393,7 @@ service_1 = pulumi_kubernetes.core.v1.Service(
     spec=MLPLANE_DATA['scorer-service'],
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
 )
-service_account_1 = pulumi_kubernetes.core.v1.ServiceAccount(
+service_account_2 = pulumi_kubernetes.core.v1.ServiceAccount(
     'scorer-serviceaccount',
     automount_service_account_token=False,
     metadata={
@@ -374,7 +434,7 @@ rollout_1 = pulumi_kubernetes.apiextensions.CustomResource(
     spec=MLPLANE_DATA['scorer-rollout'],
     opts=pulumi.ResourceOptions(
         parent=model_1,
-        depends_on=[analysis_template_1, config_map_1, external_secret_1, namespace_1, service_account_1],
+        depends_on=[analysis_template_1, config_map_1, external_secret_1, namespace_1, service_account_2],
     ),
 )
 horizontal_pod_autoscaler_1 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
@@ -418,7 +478,7 @@ service_monitor_1 = pulumi_kubernetes.apiextensions.CustomResource(
     spec=MLPLANE_DATA['scorer-servicemonitor'],
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1, service_1]),
 )
-network_policy_4 = pulumi_kubernetes.networking.v1.NetworkPolicy(
+network_policy_5 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'scorer-training-networkpolicy',
     metadata={
         'labels': {
@@ -437,7 +497,7 @@ network_policy_4 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     spec=MLPLANE_DATA['scorer-training-networkpolicy'],
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
 )
-service_account_2 = pulumi_kubernetes.core.v1.ServiceAccount(
+service_account_3 = pulumi_kubernetes.core.v1.ServiceAccount(
     'scorer-training-serviceaccount',
     automount_service_account_token=False,
     metadata={
@@ -456,7 +516,7 @@ service_account_2 = pulumi_kubernetes.core.v1.ServiceAccount(
     },
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
 )
-cron_job_1 = pulumi_kubernetes.batch.v1.CronJob(
+cron_job_2 = pulumi_kubernetes.batch.v1.CronJob(
     'scorer-cronjob',
     metadata={
         'labels': {
@@ -475,7 +535,7 @@ cron_job_1 = pulumi_kubernetes.batch.v1.CronJob(
     spec=MLPLANE_DATA['scorer-cronjob'],
     opts=pulumi.ResourceOptions(
         parent=model_1,
-        depends_on=[config_map_1, external_secret_1, namespace_1, service_account_2],
+        depends_on=[config_map_1, external_secret_1, namespace_1, service_account_3],
     ),
 )
 prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
