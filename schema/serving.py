@@ -367,7 +367,7 @@ class Batch(Spec):
                 "contradiction",
                 f"batch.outputs overwrites its own input {both[0]!r}: a run would read what "
                 "it writes",
-                fields=("inputs", "outputs"),
+                fields=("outputs", "inputs"),
             )
         return self
 
