@@ -246,6 +246,18 @@ def references(value: Any) -> set[str]:
     stack = [value]
     while stack:
         item = stack.pop()
+        kind = type(item)
+        if kind is dict:  # the common containers first, by exact type
+            if REF_MARKER in item:
+                found.add(cast(tuple[str, str], output_ref(item))[0])
+                continue
+            if JSON_MARKER in item:
+                is_json_document(item)  # a malformed marker raises
+            stack.extend(item.values())
+            continue
+        if kind is list:
+            stack.extend(item)
+            continue
         if item is None or isinstance(item, _LEAVES):
             continue
         if isinstance(item, list | tuple):

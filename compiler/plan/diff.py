@@ -341,7 +341,10 @@ def _readers(head: Mapping[str, ResourceJson]) -> dict[str, dict[str, list[Reade
     """Read resource -> its read output -> who reads it, at which input (sorted by reader)."""
     found: dict[str, dict[str, list[Reader]]] = {}
     for name in sorted(head):
-        refs = sorted(_refs(head[name].get("inputs", {}), ()), key=lambda r: _path_key(r[0]))
+        inputs = head[name].get("inputs", {})
+        if not _has_ref(inputs):  # most resources: no paths to build
+            continue
+        refs = sorted(_refs(inputs, ()), key=lambda r: _path_key(r[0]))
         for path, target, output in refs:
             found.setdefault(target, {}).setdefault(output, []).append(
                 (name, format_path(path), path)
@@ -352,6 +355,21 @@ def _readers(head: Mapping[str, ResourceJson]) -> dict[str, dict[str, list[Reade
 def _path_key(path: Path) -> tuple[tuple[int, int, str], ...]:
     """A sort key for paths mixing keys and indices (indices in numeric order)."""
     return tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in path)
+
+
+def _has_ref(value: Any) -> bool:
+    """Whether :func:`_refs` finds anything in ``value``: a ``$ref`` key in a dict reached
+    through dicts and lists."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if REF_MARKER in item:
+                return True
+            stack.extend(child for child in item.values() if isinstance(child, dict | list))
+        elif isinstance(item, list):
+            stack.extend(child for child in item if isinstance(child, dict | list))
+    return False
 
 
 def _refs(value: Any, path: Path) -> Iterator[tuple[Path, str, str]]:

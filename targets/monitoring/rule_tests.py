@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from math import ceil
 from typing import Any
 
@@ -78,10 +79,14 @@ def _window_ratio(
     return bad * min(minutes_bad, samples) / samples
 
 
+@lru_cache(maxsize=4096)
 def crossing(
     thresholds: tuple[slo.Threshold, ...], bad: Fraction, history: int, time_sli: bool
 ) -> int | None:
-    """Minutes into the incident at which any of ``thresholds`` holds, or None."""
+    """Minutes into the incident at which any of ``thresholds`` holds, or None.
+
+    A pure function of numbers, remembered: the SLAs of a large spec share a few objectives and
+    windows, and each search costs hundreds of exact fractions."""
     for minute in range(1, MAX_SEARCH_MINUTES):
         now = history + minute
         for threshold in thresholds:
