@@ -147,7 +147,7 @@ def job_of(tmp_path: Path, method: str = "psi", **changes: object) -> Job:
 
 def shifted_samples(tmp_path: Path) -> None:
     """A reference of amount 0..99 and countries 50/50; a current sample in two files whose
-    second half (the last hour) is shifted, the first half (two days ago) is not."""
+    amounts in the last hour are shifted, two days ago not; countries stay 50/50."""
     now = datetime.now(UTC)
     write(
         tmp_path / "reference" / "part-0.parquet",
@@ -163,7 +163,7 @@ def shifted_samples(tmp_path: Path) -> None:
     write(
         tmp_path / "current" / "2025" / "new.parquet",
         amount=[0] * 10 + [30] * 20 + [60] * 30 + [90] * 40,
-        country=["de"] * 100,
+        country=["fr", "de"] * 50,
         ts=pa.array([now - timedelta(minutes=5)] * 100, pa.timestamp("us", tz="UTC")),
     )
     (tmp_path / "current" / "_SUCCESS").write_text("", encoding="utf-8")
@@ -334,7 +334,8 @@ def pushgateway(tmp_path: Path) -> Iterator[str]:
     binary = require_judge("prometheus-pushgateway")
     address = f"127.0.0.1:{free_port()}"
     process = subprocess.Popen(
-        [binary, f"--web.listen-address={address}"],
+        # In memory only: Debian's build persists to /var/lib/prometheus by default.
+        [binary, f"--web.listen-address={address}", "--persistence.file="],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,

@@ -189,6 +189,7 @@ config_map_1 = pulumi_kubernetes.core.v1.ConfigMap(
     'ranker-configmap',
     data={
         'catalogue': 'postgresql://catalogue.db.internal:5432/catalogue',
+        'ranker-requests': 's3://acme-recsys-training/ranker-requests/',
         'training-interactions': 's3://acme-recsys-training/interactions/',
         'user-features': 'feast://recsys',
     },
@@ -206,6 +207,25 @@ config_map_1 = pulumi_kubernetes.core.v1.ConfigMap(
         'name': 'ranker-data-sources',
         'namespace': 'recsys-dev',
     },
+    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+)
+network_policy_1 = pulumi_kubernetes.networking.v1.NetworkPolicy(
+    'ranker-drift-networkpolicy',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/component': 'drift',
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/name': 'ranker',
+            'app.kubernetes.io/part-of': 'storefront',
+            'app.kubernetes.io/version': '5.1.2',
+            'cost-center': 'recs-2231',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'recsys',
+        },
+        'name': 'ranker-drift',
+        'namespace': 'recsys-dev',
+    },
+    spec=MLPLANE_DATA['ranker-drift-networkpolicy'],
     opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
 )
 prometheus_rule_4 = pulumi_kubernetes.apiextensions.CustomResource(
@@ -228,6 +248,44 @@ prometheus_rule_4 = pulumi_kubernetes.apiextensions.CustomResource(
     spec=MLPLANE_DATA['ranker-drift-prometheusrule'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
+service_account_1 = pulumi_kubernetes.core.v1.ServiceAccount(
+    'ranker-drift-serviceaccount',
+    automount_service_account_token=False,
+    metadata={
+        'labels': {
+            'app.kubernetes.io/component': 'drift',
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/name': 'ranker',
+            'app.kubernetes.io/part-of': 'storefront',
+            'app.kubernetes.io/version': '5.1.2',
+            'cost-center': 'recs-2231',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'recsys',
+        },
+        'name': 'ranker-drift',
+        'namespace': 'recsys-dev',
+    },
+    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+)
+cron_job_1 = pulumi_kubernetes.batch.v1.CronJob(
+    'ranker-drift-cronjob',
+    metadata={
+        'labels': {
+            'app.kubernetes.io/component': 'drift',
+            'app.kubernetes.io/managed-by': 'mlplane',
+            'app.kubernetes.io/name': 'ranker',
+            'app.kubernetes.io/part-of': 'storefront',
+            'app.kubernetes.io/version': '5.1.2',
+            'cost-center': 'recs-2231',
+            'mlplane.dev/environment': 'dev',
+            'mlplane.dev/system': 'recsys',
+        },
+        'name': 'ranker-drift',
+        'namespace': 'recsys-dev',
+    },
+    spec=MLPLANE_DATA['ranker-drift-cronjob'],
+    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1, service_account_1]),
+)
 prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
     'ranker-latency-prometheusrule',
     api_version='monitoring.coreos.com/v1',
@@ -248,7 +306,7 @@ prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
     spec=MLPLANE_DATA['ranker-latency-prometheusrule'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
-network_policy_1 = pulumi_kubernetes.networking.v1.NetworkPolicy(
+network_policy_2 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'ranker-networkpolicy',
     metadata={
         'labels': {
@@ -313,7 +371,7 @@ service_2 = pulumi_kubernetes.core.v1.Service(
         ignore_changes=['spec.selector'],
     ),
 )
-service_account_1 = pulumi_kubernetes.core.v1.ServiceAccount(
+service_account_2 = pulumi_kubernetes.core.v1.ServiceAccount(
     'ranker-serviceaccount',
     automount_service_account_token=False,
     metadata={
@@ -354,7 +412,7 @@ rollout_1 = pulumi_kubernetes.apiextensions.CustomResource(
     spec=MLPLANE_DATA['ranker-rollout'],
     opts=pulumi.ResourceOptions(
         parent=model_1,
-        depends_on=[analysis_template_1, config_map_1, external_secret_1, external_secret_2, namespace_1, service_account_1],
+        depends_on=[analysis_template_1, config_map_1, external_secret_1, external_secret_2, namespace_1, service_account_2],
     ),
 )
 horizontal_pod_autoscaler_1 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
@@ -474,7 +532,7 @@ alertmanager_config_1 = pulumi_kubernetes.apiextensions.CustomResource(
         depends_on=[external_secret_3, external_secret_4, external_secret_5, namespace_1],
     ),
 )
-network_policy_2 = pulumi_kubernetes.networking.v1.NetworkPolicy(
+network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'recsys-default-deny-networkpolicy',
     metadata={
         'labels': {
@@ -490,7 +548,7 @@ network_policy_2 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     spec=MLPLANE_DATA['recsys-default-deny-networkpolicy'],
     opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
 )
-network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
+network_policy_4 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'recsys-dns-egress-networkpolicy',
     metadata={
         'labels': {
@@ -570,7 +628,7 @@ config_map_2 = pulumi_kubernetes.core.v1.ConfigMap(
     },
     opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1]),
 )
-network_policy_4 = pulumi_kubernetes.networking.v1.NetworkPolicy(
+network_policy_5 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'retrieval-networkpolicy',
     metadata={
         'labels': {
@@ -608,7 +666,7 @@ service_3 = pulumi_kubernetes.core.v1.Service(
     spec=MLPLANE_DATA['retrieval-service'],
     opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1]),
 )
-service_account_2 = pulumi_kubernetes.core.v1.ServiceAccount(
+service_account_3 = pulumi_kubernetes.core.v1.ServiceAccount(
     'retrieval-serviceaccount',
     automount_service_account_token=False,
     metadata={
@@ -649,7 +707,7 @@ rollout_2 = pulumi_kubernetes.apiextensions.CustomResource(
     spec=MLPLANE_DATA['retrieval-rollout'],
     opts=pulumi.ResourceOptions(
         parent=model_2,
-        depends_on=[analysis_template_2, config_map_2, external_secret_1, external_secret_2, namespace_1, service_account_2],
+        depends_on=[analysis_template_2, config_map_2, external_secret_1, external_secret_2, namespace_1, service_account_3],
     ),
 )
 horizontal_pod_autoscaler_2 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
