@@ -41,11 +41,11 @@ def test_validate_reports_every_target_refusal_the_build_reports() -> None:
     refused = {(d.location.line, d.code) for d in found if d.location is not None}
     validated = _codes(REFUSALS, policies=True, today=TODAY, check_targets=True)
     assert refused == {
-        (34, "aws-isolation-secrets"),
-        (35, "aws-instance-type-required"),
-        (37, "aws-canary-step"),
-        (38, "aws-instance-type-required"),
-        (38, "aws-training-output"),
+        (35, "aws-isolation-secrets"),
+        (36, "aws-instance-type-required"),
+        (38, "aws-canary-step"),
+        (39, "aws-instance-type-required"),
+        (39, "aws-training-output"),
     }
     assert refused <= validated
 
