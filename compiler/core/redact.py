@@ -40,6 +40,31 @@ KNOWN_SECRETS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     ("an OpenAI-style API key", re.compile(r"\bsk-[A-Za-z0-9_-]{32,}")),
 )
+SHAPE_NEEDLES: dict[str, tuple[str, ...]] = {
+    "an AWS access key id": ("AKIA", "ASIA", "AGPA", "AIDA", "AROA"),
+    "a private key": ("-----BEGIN ",),
+    "a GitHub token": ("gh", "github_pat_"),
+    "a Slack token": ("xox",),
+    "a Slack webhook URL": ("hooks.slack.com/services/T",),
+    "a Google API key": ("AIza",),
+    "a Stripe key": ("k_live_", "k_test_"),
+    "a JSON Web Token": ("eyJ",),
+    "an OpenAI-style API key": ("sk-",),
+}
+"""For each shape of :data:`KNOWN_SECRETS`, texts of which every match holds one: a large text
+(a whole spec file) holding none of them cannot match, and a substring test is far cheaper
+than the regular expression's scan."""
+
+
+def shape_matches(text: str) -> Iterable[tuple[str, re.Match[str]]]:
+    """(what, match) of every credential of a known shape in ``text``, shape by shape; the
+    shapes none of whose needles occur in ``text`` are not scanned for."""
+    for what, pattern in KNOWN_SECRETS:
+        if any(needle in text for needle in SHAPE_NEEDLES[what]):
+            for match in pattern.finditer(text):
+                yield what, match
+
+
 _TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{32,}")
 _DIGEST = re.compile(r"sha256:[a-f0-9]{64}")
 _CLASSES = (re.compile(r"[a-z]"), re.compile(r"[A-Z]"), re.compile(r"[0-9]"))

@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit
 
@@ -29,6 +30,7 @@ from mlplane.compiler.core.redact import (
     MIN_MASKED_LENGTH,
     high_entropy_tokens,
     known_secret,
+    shape_matches,
 )
 from mlplane.compiler.frontend.document import Document
 from mlplane.schema import formats
@@ -150,6 +152,18 @@ def _secret_value(key: str, value: Any, raw: str | None) -> tuple[str, list[str]
 def _secret_in_text(text: str) -> tuple[str, list[str]] | None:
     """What ``text`` holds when it contains a credential whatever its field, and the pieces to
     mask (the whole text is masked too when it is a value)."""
+    found = _secret_in_text_once(text)
+    return None if found is None else (found[0], list(found[1]))
+
+
+@lru_cache(maxsize=1 << 16)
+def _secret_in_text_once(text: str) -> tuple[str, tuple[str, ...]] | None:
+    """:func:`_secret_in_text`, remembered (names and values repeat across a large spec)."""
+    found = _secret_in_text_uncached(text)
+    return None if found is None else (found[0], tuple(found[1]))
+
+
+def _secret_in_text_uncached(text: str) -> tuple[str, list[str]] | None:
     what = known_secret(text)
     if what is not None:
         return what, [m.group(0) for _, pattern in KNOWN_SECRETS for m in pattern.finditer(text)]
@@ -191,6 +205,7 @@ def _secret_param(name: str) -> bool:
     return normalised in SECRET_PARAMS or normalised.endswith(SECRET_SUFFIXES)
 
 
+@lru_cache(maxsize=1 << 14)
 def _normalised(name: str) -> str:
     return re.sub(r"[-_. ]", "", name.lower())
 
@@ -206,12 +221,13 @@ def _redact(
     values: list[str] = []
     lines: list[tuple[str, int, int]] = []
     for name, text in document.files.items():  # credentials of a known shape in comments too
-        for _, pattern in KNOWN_SECRETS:
-            line, counted = 1, 0
-            for match in pattern.finditer(text):
-                line, counted = line + text.count("\n", counted, match.start()), match.start()
-                lines.append((name, line, line + match.group(0).count("\n")))
-                values.append(match.group(0))
+        line, counted, shape = 1, 0, ""
+        for what, match in shape_matches(text):
+            if what != shape:  # each shape's matches are counted from the top of the file
+                line, counted, shape = 1, 0, what
+            line, counted = line + text.count("\n", counted, match.start()), match.start()
+            lines.append((name, line, line + match.group(0).count("\n")))
+            values.append(match.group(0))
     if secrets:
         starts: dict[str, list[tuple[int, int]]] = {}
         for node in (*document.keys.values(), *document.values.values()):

@@ -1,0 +1,41 @@
+"""The needles that let the secret scanner skip a credential shape on a whole file must be in
+every text the shape's regular expression matches; otherwise a credential in a comment would
+no longer be masked."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlplane.compiler.core.redact import KNOWN_SECRETS, SHAPE_NEEDLES, shape_matches
+
+
+def test_every_shape_has_needles() -> None:
+    assert sorted(SHAPE_NEEDLES) == sorted(what for what, _ in KNOWN_SECRETS)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_every_match_holds_a_needle(data: st.DataObject) -> None:
+    what, pattern = data.draw(st.sampled_from(KNOWN_SECRETS))
+    text = data.draw(st.from_regex(pattern))
+    matches = [m.group(0) for m in pattern.finditer(text)]
+    assert matches
+    found = [m.group(0) for shape, m in shape_matches(text) if shape == what]
+    assert found == matches
+    for match in matches:
+        assert any(needle in match for needle in SHAPE_NEEDLES[what])
+
+
+def test_matches_of_every_shape_in_a_file_in_order() -> None:
+    text = (
+        "a: AKIAABCDEFGHIJKLMNOP\n# xoxb-0123456789abc\n"
+        "b: AKIAQRSTUVWXYZ234567 ghp_" + "a" * 36 + "\n"
+    )
+    expected = [
+        (what, m.group(0)) for what, pattern in KNOWN_SECRETS for m in re.finditer(pattern, text)
+    ]
+    assert [(what, m.group(0)) for what, m in shape_matches(text)] == expected
+    assert len(expected) == 4
