@@ -158,6 +158,8 @@ def secret_keys(value: Any) -> set[str]:
             continue
         if kind is list or kind is tuple:
             stack.extend(item)
+        elif kind is dict and SECRET_MARKER not in item:  # most mappings, without an ABC check
+            stack.extend(item.values())
         elif isinstance(item, Mapping):
             key = secret_key(item)
             if key is not None:

@@ -199,10 +199,11 @@ def _block(text: str, strict: bool) -> tuple[str, list[str]] | None:
 
 
 class _Writer:
-    __slots__ = ("commented", "strict")
+    __slots__ = ("commented", "sort_keys", "strict")
 
-    def __init__(self, strict: bool) -> None:
+    def __init__(self, strict: bool, sort_keys: bool = False) -> None:
         self.strict = strict
+        self.sort_keys = sort_keys
         self.commented = False
 
     def value(self, prefix: str, value: Any, depth: int, out: list[str]) -> None:
@@ -266,7 +267,7 @@ class _Writer:
 
     def mapping(self, data: Mapping[str, Any], depth: int, out: list[str]) -> None:
         pad = INDENT * depth
-        for key, value in data.items():
+        for key, value in sorted(data.items()) if self.sort_keys else data.items():
             text = _key(key)
             if text[0] == "?":  # an explicit key: '? key', then ': value' below it
                 out.append(pad + text)
@@ -292,8 +293,10 @@ def dump(
     check: bool = False,
     require_blocks: bool = False,
     align_comments: int | None = None,
+    sort_keys: bool = False,
 ) -> str:
-    """``data`` (a mapping) as block-style YAML, insertion order kept, ASCII only.
+    """``data`` (a mapping) as block-style YAML, insertion order kept (``sort_keys``: every
+    mapping's keys sorted, which must then all be strings), ASCII only.
 
     ``header``: ``# line`` comments on top. ``check``: parse the text back (YAML 1.2 and 1.1)
     and raise ``ValueError`` unless both give ``data``. ``require_blocks``: every multi-line
@@ -301,7 +304,7 @@ def dump(
     ``align_comments``: start trailing comments in one column, at most this far right, after
     two spaces (``mlplane explain``); by default a comment follows its value after one space.
     """
-    writer = _Writer(require_blocks)
+    writer = _Writer(require_blocks, sort_keys)
     out = [f"# {_comment(line)}" for line in header]
     writer.mapping(data, 0, out)
     if not data:
