@@ -498,6 +498,7 @@ def test_partitions() -> None:
     assert alarm_math.partition("us-gov-west-1") == "aws-us-gov"
 
 
+@pytest.mark.slow
 def test_printed_program_registers_exactly_the_alarm_graph(
     system: ir.System, lowered: alarms.AlarmLowering, tmp_path: Path
 ) -> None:

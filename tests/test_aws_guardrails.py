@@ -237,6 +237,7 @@ def test_vcpus_follow_the_size_name(instance_type: str, expected: int | None) ->
 # --- the printed program -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_the_printed_program_registers_the_guardrails(tmp_path: Path) -> None:
     """Under Pulumi's mock runtime with pulumi_aws's typed argument classes."""

@@ -791,6 +791,7 @@ def test_data_capture_names_a_defined_source(tmp_path: Path) -> None:
 # --- the printed program ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("variant", ["recsys-gpu", "fraud-scoring", "capture-and-shadow"])
 def test_printed_program_registers_exactly_the_graph(tmp_path: Path, variant: str) -> None:

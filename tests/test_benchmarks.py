@@ -68,6 +68,7 @@ def test_generation_is_deterministic() -> None:
     assert generate.generate_spec(MODELS, SOURCES, SEED + 1) != first
 
 
+@pytest.mark.slow
 def test_generation_does_not_depend_on_hash_randomisation(tmp_path: Path) -> None:
     """Iterating a set of strings would make the text vary with PYTHONHASHSEED."""
     expected = generate.generate_spec(MODELS, SOURCES, SEED).encode("utf-8")
@@ -141,6 +142,7 @@ def test_write_spec_refuses_foreign_files_and_replaces_its_own(tmp_path: Path) -
         generate.write_spec(generate.generate_files(MODELS, SOURCES, SEED, 1), tmp_path)
 
 
+@pytest.mark.slow
 def test_run_script_prints_json_results() -> None:
     args = ["--models", "10", "--sources", "20", "--repeat", "1", "--json"]
     proc = _run([str(BENCHMARKS / "run.py"), *args])

@@ -242,11 +242,13 @@ def check_no_machine_paths(files: Mapping[str, bytes], tmp_path: Path) -> None:
             assert marker not in text, f"{path} contains the machine path {marker}"
 
 
+@pytest.mark.slow
 def test_build_is_deterministic_with_the_fake_target(spec: Path, tmp_path: Path) -> None:
     files = check_deterministic([sys.executable, str(FAKE_SCRIPT)], spec, "dev", tmp_path)
     check_no_machine_paths(files, tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("example", [e.name for e in EXAMPLES])
 def test_example_builds_are_deterministic(example: str, tmp_path: Path) -> None:
     if "kubernetes" not in plugins.targets():
@@ -423,6 +425,7 @@ def test_a_concurrent_build_fails_fast_on_the_lock(fake: None, spec: Path, tmp_p
     assert siblings(out) == []
 
 
+@pytest.mark.slow
 def test_two_build_processes_never_interleave(fake: None, spec: Path, tmp_path: Path) -> None:
     """Two real processes race: each either builds or fails fast on the lock; the output is whole."""
     out = tmp_path / "dev"

@@ -45,6 +45,7 @@ def _stats(root: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
 def test_several_environments_give_the_bytes_of_one_build_each(
     recsys: Path, tmp_path: Path, workers: int
@@ -60,6 +61,7 @@ def test_several_environments_give_the_bytes_of_one_build_each(
         assert snapshot(tmp_path / "many" / env) == snapshot(tmp_path / "single" / env)
 
 
+@pytest.mark.slow
 def test_all_envs_builds_every_environment_below_out(recsys: Path, tmp_path: Path) -> None:
     out = tmp_path / "deploy"
     runner = CliRunner()

@@ -25,6 +25,7 @@ def reference(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(VALUES)
 def test_the_bytes_are_json_dumps_bytes(value: Any) -> None:

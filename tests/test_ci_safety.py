@@ -169,6 +169,7 @@ def test_every_field_shape_is_tried() -> None:
         assert expected in shapes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("payload", PAYLOADS, ids=["expression", "substitution", "backticks"])
 def test_spec_text_never_reaches_a_shell(tmp_path: Path, payload: str) -> None:
     known = set(SCRIPTS.values())
@@ -218,6 +219,7 @@ print(digest.hexdigest())
 """
 
 
+@pytest.mark.slow
 def test_output_is_identical_across_hash_seeds() -> None:
     script = DIGEST_SCRIPT.format(examples=EXAMPLES, root=str(EXAMPLES_DIR))
     digests = {

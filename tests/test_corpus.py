@@ -686,6 +686,7 @@ CLI_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CLI_CASES)
 def test_cli_json(name: str) -> None:
     completed = run_cli(str(CORPUS / name), "--format", "json")
@@ -704,6 +705,7 @@ def test_cli_json(name: str) -> None:
     assert got == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CLI_CASES[:3])
 def test_cli_sarif(name: str) -> None:
     completed = run_cli(str(CORPUS / name), "--format", "sarif")
@@ -720,6 +722,7 @@ def test_cli_sarif(name: str) -> None:
     assert got == expected
 
 
+@pytest.mark.slow
 def test_cli_survives_deep_nesting_and_bad_bytes(tmp_path: Path) -> None:
     for index, data in enumerate((b"a: " + b"[" * 30_000, b"\xff\xfe\x00", b"{" * 30_000)):
         path = tmp_path / f"spec{index}.yaml"

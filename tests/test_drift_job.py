@@ -284,6 +284,7 @@ def test_the_textfile_carries_every_label(tmp_path: Path) -> None:
     assert [p.name for p in target.parent.iterdir()] == ["drift.prom"]  # no temporary left
 
 
+@pytest.mark.slow
 def test_usage_errors_exit_2_and_data_errors_exit_1(tmp_path: Path) -> None:
     assert run_cli("--namespace", "Shop!").returncode == 2
     shifted_samples(tmp_path)
@@ -296,6 +297,7 @@ def test_usage_errors_exit_2_and_data_errors_exit_1(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_a_feature_without_a_score_exits_1_and_the_others_are_published(tmp_path: Path) -> None:
     shifted_samples(tmp_path)
     arguments = [a if a != "psi" else "ks" for a in common(tmp_path)]
@@ -388,6 +390,7 @@ def test_a_push_gives_the_pushgateway_the_rules_labels(tmp_path: Path, pushgatew
     assert models == {"checkout", "search"}
 
 
+@pytest.mark.slow
 def test_an_unreachable_pushgateway_is_a_located_error(tmp_path: Path) -> None:
     shifted_samples(tmp_path)
     gateway = f"http://127.0.0.1:{free_port()}"

@@ -214,6 +214,7 @@ def test_explain_output_matches_the_effective_spec(
         assert path in shown_leaves, f"explain leaves out {path} = {value!r}"
 
 
+@pytest.mark.slow
 def test_explain_output_validates_again(
     explained: subprocess.CompletedProcess[str], tmp_path: Path
 ) -> None:
@@ -223,6 +224,7 @@ def test_explain_output_validates_again(
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
+@pytest.mark.slow
 def test_explain_is_deterministic(
     example: Path, explained: subprocess.CompletedProcess[str]
 ) -> None:
@@ -247,6 +249,7 @@ def test_every_file_references_the_schema(example: Path) -> None:
 # --- commands that do not need an example ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_init_writes_a_valid_starter_and_refuses_to_overwrite(tmp_path: Path) -> None:
     target = tmp_path / "churn-model"
     created = run_cli("init", str(target), "--owner", "growth-ml")

@@ -39,6 +39,7 @@ def test_init_writes_a_gitignore_for_build_outputs_and_local_state(tmp_path: Pat
     assert set(IGNORED) <= set(lines)
 
 
+@pytest.mark.slow
 def test_an_existing_gitignore_is_merged_and_a_second_run_changes_nothing(tmp_path: Path) -> None:
     target = tmp_path / "imaging"
     target.mkdir()
@@ -61,6 +62,7 @@ def test_merging_keeps_a_file_without_a_final_newline_intact() -> None:
     assert merged_gitignore("build/\n.mlplane\n") is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
 def test_init_writes_with_the_users_umask(tmp_path: Path, umask: int) -> None:
     target = tmp_path / "imaging"
@@ -74,6 +76,7 @@ def test_init_writes_with_the_users_umask(tmp_path: Path, umask: int) -> None:
         assert mode == 0o666 & ~umask, (name, oct(mode))
 
 
+@pytest.mark.slow
 def test_the_modeline_resolves_to_the_written_schema_as_yaml_language_server_does(
     tmp_path: Path,
 ) -> None:

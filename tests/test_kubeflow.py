@@ -128,6 +128,7 @@ def test_the_default_engine_is_still_a_cron_job(tmp_path: Path) -> None:
     assert not [o for o in found if o["apiVersion"].startswith("pipelines.kubeflow.org")]
 
 
+@pytest.mark.slow
 def test_kubeflow_compiles_a_pipeline_that_kfp_loads_back(tmp_path: Path) -> None:
     found = objects(tmp_path, spec(training()))
     assert not [o for o in found if o["kind"] == "CronJob"]
@@ -235,6 +236,7 @@ def test_kfp_cron_has_a_seconds_field(schedule: str, cron: str) -> None:
     assert kubeflow.kfp_cron(schedule) == cron
 
 
+@pytest.mark.slow
 def test_a_changed_pipeline_is_a_new_version_and_the_same_spec_the_same_bytes(
     tmp_path: Path,
 ) -> None:

@@ -643,6 +643,7 @@ def digests(seed: str) -> dict[str, Any]:
     return result
 
 
+@pytest.mark.slow
 def test_output_is_identical_across_hash_seeds() -> None:
     first, second = digests("0"), digests("4242")
     assert first and first == second

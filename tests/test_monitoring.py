@@ -615,6 +615,7 @@ print(digest.hexdigest())
 """
 
 
+@pytest.mark.slow
 def test_output_is_identical_across_hash_seeds() -> None:
     """Byte-identical output whatever PYTHONHASHSEED (docs/quality.md, whole output)."""
     import subprocess

@@ -52,6 +52,7 @@ def test_aws_program_is_static_clean(name: str, system: System, tmp_path: Path) 
     check_static(print_program(GRAPHS[name](), system), tmp_path, system)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(GRAPHS))
 def test_aws_program_registers_exactly_the_graph(name: str, system: System, tmp_path: Path) -> None:
     graph = GRAPHS[name]()
@@ -78,6 +79,7 @@ def test_references_arrive_resolved(system: System, tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_round_trip_notices_a_wrong_reference(system: System, tmp_path: Path) -> None:
     graph = aws_graph()
     records = registrations_of(graph, system, tmp_path)
@@ -94,6 +96,7 @@ def test_round_trip_notices_a_wrong_reference(system: System, tmp_path: Path) ->
 # --- the typed classes are really used ------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("right", "wrong"),
     [

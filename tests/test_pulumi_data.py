@@ -54,6 +54,7 @@ def test_specs_live_in_the_data_file(lowered: tuple[System, ResourceGraph]) -> N
     assert len(program) < len(print_program(graph, system)) / 2  # the literals held them
 
 
+@pytest.mark.slow
 def test_the_program_with_its_data_registers_exactly_the_graph(
     lowered: tuple[System, ResourceGraph], tmp_path: Path
 ) -> None:

@@ -164,6 +164,7 @@ def test_hostile_strings_stay_inside_literals(system: System) -> None:
 # --- the round-trip proof --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(GRAPHS))
 def test_hand_made_program_registers_exactly_the_graph(
     name: str, system: System, tmp_path: Path
@@ -183,6 +184,7 @@ def test_hostile_strings_arrive_byte_exactly(system: System, tmp_path: Path) -> 
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("example", "env"), real_graphs())
 def test_example_program_registers_exactly_the_graph(
     example: str, env: str, tmp_path: Path
@@ -193,6 +195,7 @@ def test_example_program_registers_exactly_the_graph(
     assert json.loads(graph.canonical_json())["resources"], "an empty graph proves nothing"
 
 
+@pytest.mark.slow
 def test_round_trip_notices_a_difference(system: System, tmp_path: Path) -> None:
     """The comparison is not vacuous: a graph that differs from the program fails it."""
     graph = rich_graph()

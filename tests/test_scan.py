@@ -228,6 +228,7 @@ def test_masking_is_applied_to_diagnostics_collected_before_the_scan() -> None:
     assert second.message == "got '***' and 'hunter2x'" and not second.hide_source
 
 
+@pytest.mark.slow
 def test_masking_cost_stays_linear_in_the_text() -> None:
     redactions = Redactions()
     redactions.add_values(f"value-{n:06d}" for n in range(20_000))

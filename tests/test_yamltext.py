@@ -91,6 +91,7 @@ def _assert_reads_back(data: dict[str, Any]) -> str:
     return text
 
 
+@pytest.mark.slow
 @settings(max_examples=1500, deadline=None)
 @given(strings)
 @example("\U0001f600")
@@ -113,6 +114,7 @@ def test_tricky_strings(text: str) -> None:
     _assert_reads_back({"value": text, text: [text]})
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(st.dictionaries(strings, documents, max_size=5))
 def test_nested_data_reads_back_as_itself(data: dict[str, Any]) -> None:
@@ -120,6 +122,7 @@ def test_nested_data_reads_back_as_itself(data: dict[str, Any]) -> None:
     assert dump(data, check=True) == dump(data)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(strings, documents, max_size=4))
 def test_the_spec_loader_reads_it_back(data: dict[str, Any]) -> None:
