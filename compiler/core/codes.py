@@ -225,7 +225,8 @@ PULUMI_UNUSABLE = register_code(
     "pulumi-unusable", "the pulumi CLI on PATH does not run or does not report its version"
 )
 
-# --- CI workflows (schema/ci.py, targets/ci/; documented in targets/ci/README.md) -------------
+# --- CI workflows (schema/ci.py; documented in targets/ci/README.md, whose codes.py has the CI
+# providers' own) ----------------------------------------------------------------------------------
 CI_PRODUCTION_AUTO = register_code(
     "ci-production-auto", "a production environment is applied by CI without a manual gate", W
 )
@@ -234,8 +235,4 @@ CI_LOCAL_STATE = register_code(
 )
 CI_ROLE_ACCOUNT = register_code(
     "ci-role-account", "the AWS role CI assumes is in another account than the environment", W
-)
-CI_AWS_ROLE_MISSING = register_code(
-    "ci-aws-role-missing",
-    "CI applies an environment whose Pulumi state is in S3 without an AWS role to assume",
 )

@@ -12,8 +12,9 @@ located diagnostics before any file is written.
 
 from __future__ import annotations
 
-from mlplane.compiler.core import codes, ir
+from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostic, Severity, format_path
+from mlplane.targets.ci import codes
 
 _NEEDS_AWS = frozenset({"s3"})
 """State backends whose credentials come from AWS (the only cloud CI gets through OIDC)."""

@@ -1,0 +1,13 @@
+"""Diagnostic codes of the CI providers, registered once (see ``compiler.core.codes``); README.md
+in this folder lists each with its remedy. The CI codes that ``compiler/frontend/resolve.py``
+raises from the spec (``ci-production-auto``, ``ci-local-state``, ``ci-role-account``) stay in
+``compiler/core/codes.py``."""
+
+from __future__ import annotations
+
+from mlplane.compiler.core.diagnostics import register_code
+
+CI_AWS_ROLE_MISSING = register_code(
+    "ci-aws-role-missing",
+    "CI applies an environment whose Pulumi state is in S3 without an AWS role to assume",
+)
