@@ -8,18 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from mlplane.compiler.core import plugins
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System
-from mlplane.compiler.core.plugins import (
-    ModelRisk,
-    ReplaceTable,
-    RiskCode,
-    RiskyTypes,
-    ServingChange,
-    SettingField,
-    SettingResidency,
-)
 from mlplane.schema import models as spec
 from mlplane.targets.kubernetes import checks, redeploy, replace
 from mlplane.targets.kubernetes import codes as codes
@@ -53,31 +45,31 @@ class KubernetesTarget:
         return target_settings.UNSET
 
     @property
-    def replace_table(self) -> ReplaceTable:
+    def replace_table(self) -> plugins.ReplaceTable:
         return replace.TABLE
 
     @property
-    def risky_types(self) -> RiskyTypes:
+    def risky_types(self) -> plugins.RiskyTypes:
         return replace.RISKY_TYPES
 
     @property
-    def setting_fields(self) -> Sequence[SettingField]:
+    def setting_fields(self) -> Sequence[plugins.SettingField]:
         return target_settings.SETTING_FIELDS
 
-    def residency(self, environment: spec.Environment) -> SettingResidency | None:
+    def residency(self, environment: spec.Environment) -> plugins.SettingResidency | None:
         """None: a cluster's settings do not say where it runs (``residency`` does)."""
         del environment
         return None
 
     @property
-    def risk_codes(self) -> Sequence[RiskCode]:
+    def risk_codes(self) -> Sequence[plugins.RiskCode]:
         return target_settings.RISK_CODES
 
     @property
-    def model_risks(self) -> Sequence[ModelRisk]:
+    def model_risks(self) -> Sequence[plugins.ModelRisk]:
         return ()
 
-    def redeploy(self, change: ServingChange) -> str | None:
+    def redeploy(self, change: plugins.ServingChange) -> str | None:
         return redeploy.redeploy(change)
 
 
