@@ -35,7 +35,7 @@ from types import MappingProxyType
 from typing import Any
 
 from mlplane.compiler.core import yamltext
-from mlplane.compiler.core.canonical import canonical_json
+from mlplane.compiler.core.canonical import canonical_json, fragment
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System
 from mlplane.compiler.core.provenance import header_line
@@ -89,7 +89,8 @@ class PulumiEmitter:
         modules = sdk_modules(graph)
         data: dict[str, object] = {}
         program = print_program(graph, system, data)
-        files = {f"{PROJECT_DIR}/{DATA_FILE}": canonical_json(data)} if data else {}
+        shared = {name: fragment(value) for name, value in data.items()}  # as resources.json
+        files = {f"{PROJECT_DIR}/{DATA_FILE}": canonical_json(shared)} if data else {}
         return files | {
             f"{PROJECT_DIR}/__main__.py": program,
             f"{PROJECT_DIR}/Pulumi.yaml": project_file(system),

@@ -154,7 +154,8 @@ def output_files(
 ) -> dict[str, bytes]:
     """Every file of one environment's output, in memory (``root``: the spec's directory)."""
     system, graph = _rebased(system, graph, root)
-    texts = _emitted(system, graph, target)
+    with canonical.shared_fragments():  # the program's data file reuses resources.json's texts
+        texts = _emitted(system, graph, target)
     return _with_manifest(system, graph, texts)
 
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 _STRING: Callable[[str], str] = json.encoder.encode_basestring_ascii
@@ -19,14 +22,67 @@ INDENT = "  "
 
 
 def canonical_json(value: Any) -> str:
-    """``value`` (JSON data: dicts with string keys, lists, tuples, scalars) as canonical text."""
+    """``value`` (JSON data: dicts with string keys, lists, tuples, scalars, and
+    :class:`Fragment` values) as canonical text."""
     parts: list[str] = []
     try:
         _write(value, "\n", parts.append)
     except _Unusual:
-        return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=True) + "\n"
+        return (
+            json.dumps(value, indent=2, sort_keys=True, ensure_ascii=True, default=_unwrapped)
+            + "\n"
+        )
     parts.append("\n")
     return "".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """A value whose canonical text was written once already (:func:`fragment`): written as
+    that text, indented to where it stands. The text of a value at any depth is its text at
+    the top with each line break followed by the depth's indentation (strings never hold a raw
+    line break: the encoder escapes it), so the bytes are those of ``value`` itself."""
+
+    value: Any
+    text: str
+
+
+def _unwrapped(value: Any) -> Any:
+    if isinstance(value, Fragment):
+        return value.value
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_SHARED: ContextVar[dict[int, Fragment] | None] = ContextVar("_SHARED", default=None)
+
+
+@contextmanager
+def shared_fragments() -> Iterator[None]:
+    """Within this block :func:`fragment` writes each value once however many documents hold it
+    (``mlplane build``: a Kubernetes object's spec is in ``resources.json`` and in the program's
+    data file). The values must not change inside the block."""
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def sharing() -> bool:
+    """Whether :func:`shared_fragments` is active (a writer then wraps what it shares)."""
+    return _SHARED.get() is not None
+
+
+def fragment(value: Any) -> Fragment:
+    """``value`` with its canonical text, remembered by identity inside
+    :func:`shared_fragments` (the fragment holds the value, so its identity is not reused)."""
+    shared = _SHARED.get()
+    if shared is None:
+        return Fragment(value, canonical_json(value)[:-1])
+    found = shared.get(id(value))
+    if found is None or found.value is not value:
+        found = shared[id(value)] = Fragment(value, canonical_json(value)[:-1])
+    return found
 
 
 class _Unusual(Exception):
@@ -58,6 +114,8 @@ def _write(value: Any, newline: str, out: Callable[[str], None]) -> None:
         _write_mapping(value, newline, out)
     elif kind is list or kind is tuple:
         _write_sequence(value, newline, out)
+    elif kind is Fragment:
+        out(value.text.replace("\n", newline) if newline != "\n" else value.text)
     else:
         raise _Unusual
 

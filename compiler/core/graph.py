@@ -46,6 +46,7 @@ JSON_MARKER = "$json"
 PROVIDER_TYPE_PREFIX = "pulumi:providers:"
 _OUTPUT_NAME = re.compile(r"[a-z][A-Za-z0-9]{0,127}")
 _LEAVES = (str, int, float)
+_SHARED = frozenset({dict, list})
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,8 +188,21 @@ class ResourceGraph:
         }
 
     def canonical_json(self) -> str:
-        """Byte-stable JSON: sorted keys, two-space indent, ASCII, trailing newline."""
-        return canonical.canonical_json(self.to_json())
+        """Byte-stable JSON: sorted keys, two-space indent, ASCII, trailing newline.
+
+        Inside ``canonical.shared_fragments`` each input value that is a container is written
+        as a shared fragment, so another file holding the same value (the program's data file)
+        does not write it again."""
+        document = self.to_json()
+        if canonical.sharing():
+            for resource in document["resources"]:
+                inputs = resource["inputs"]
+                if type(inputs) is dict:
+                    resource["inputs"] = {
+                        key: canonical.fragment(value) if type(value) in _SHARED else value
+                        for key, value in inputs.items()
+                    }
+        return canonical.canonical_json(document)
 
 
 def secret_ref(config_key: str) -> dict[str, str]:
