@@ -80,9 +80,9 @@ from mlplane.schema.types import (
     Duration,
     EnvName,
     Hostname,
-    KubeContext,
     HttpPath,
     Image,
+    KubeContext,
     LabelKey,
     LabelValue,
     Name,
@@ -127,11 +127,11 @@ __all__ = [
     "Indicator",
     "Ingress",
     "IngressTls",
+    "KubernetesEdge",
+    "KubernetesEdgeRemoteWrite",
     "KubernetesSettings",
     "Latency",
     "MLSystem",
-    "KubernetesEdge",
-    "KubernetesEdgeRemoteWrite",
     "Metadata",
     "Model",
     "ModelFramework",
@@ -190,9 +190,6 @@ class KubernetesMonitoring(Spec):
     alertmanagerConfigSelector (kube-prometheus-stack selects release: <Helm release name>)."""
 
 
-class KubernetesSettings(Spec):
-    context: KubeContext | None = None
-    """The kubeconfig context to deploy with (for example kind-mlplane)."""
 class KubernetesEdgeRemoteWrite(Spec):
     """Where the edge nodes' Prometheus agents send what they scrape (over HTTPS)."""
 
@@ -224,6 +221,9 @@ class KubernetesEdge(Spec):
     """Edge models are not exposed publicly unless this says so."""
 
 
+class KubernetesSettings(Spec):
+    context: KubeContext | None = None
+    """The kubeconfig context to deploy with (for example kind-mlplane)."""
     namespace: NamespaceName | None = None
     """Defaults to <system>-<environment>."""
     monitoring: KubernetesMonitoring | None = None
@@ -242,14 +242,14 @@ class KubernetesEdge(Spec):
     istio (sidecars, PeerAuthentication STRICT) or linkerd (proxies, all-authenticated inbound
     policy), installed on the cluster; none says knowingly that nothing encrypts it (refused
     in production)."""
-
-
-class AwsVpc(Spec):
     profile: Literal["cloud", "edge"] = "cloud"
     """cloud: Deployments and Rollouts on any node; edge: one pod per labelled edge node
     (a DaemonSet), images pre-pulled, rolled a percentage of sites at a time (see edge)."""
     edge: KubernetesEdge | None = None
     """The edge profile's settings (defaults when omitted)."""
+
+
+class AwsVpc(Spec):
     """Where SageMaker models run: every model gets these subnets and security groups."""
 
     subnet_ids: Annotated[list[SubnetId], Field(min_length=1, max_length=16)]

@@ -72,8 +72,8 @@ def lower_system(lowering: Lowering) -> str:
     env_path = ("environments", system.environment.name, "kubernetes", "namespace")
     lowering.add(lowering.namespace_resource, namespace(lowering), lowering.origin(env_path), root)
     mesh.lower_mesh(lowering, root)
-    if system.security.default_deny:
     edge.lower_environment(lowering, root)
+    if system.security.default_deny:
         network.lower_namespace_policies(lowering, root)
         ingress.lower_solver_policy(lowering, root)
         network.check_unenforced_allows(lowering)
@@ -177,22 +177,22 @@ def _add_workload(
     inputs, secret_needs = _pod_inputs(model, config, sources)
     template = _add_analysis(lowering, model, parent)
     body = serving.workload(lowering, model, inputs, config, template)
-    progressive = body["kind"] == "Rollout"
-    path = ("models", model.name, "serving", "rollout" if progressive else "replicas")
     edge_settings = edge.edge_of(lowering)
     if edge_settings is not None and body["kind"] == "Deployment":
         body = edge.daemon_set(lowering, model, body, edge_settings)
+    progressive = body["kind"] == "Rollout"
+    path = ("models", model.name, "serving", "rollout" if progressive else "replicas")
     extra = (names.logical(model.name, "analysistemplate"),) if template else ()
     logical = names.logical(model.name, _WORKLOAD_SUFFIX[body["kind"]])
     lowering.add(logical, body, lowering.origin(path), parent, (*needs, *secret_needs, *extra))
     return body
 
 
-def _add_analysis(lowering: Lowering, model: ir.Model, parent: str) -> str | None:
-    """The SLO gate of a progressive rollout, when the model has SLAs to gate on."""
 _WORKLOAD_SUFFIX = {"Deployment": "deployment", "Rollout": "rollout", "DaemonSet": "daemonset"}
 
 
+def _add_analysis(lowering: Lowering, model: ir.Model, parent: str) -> str | None:
+    """The SLO gate of a progressive rollout, when the model has SLAs to gate on."""
     if model.serving.rollout.strategy not in ("canary", "blueGreen"):
         return None
     slas = rollouts.gating_slas(lowering.system, model)
