@@ -45,8 +45,33 @@ def check_spec(lowering: Lowering) -> None:
                 hint="use strategy canary or blueGreen on this target",
             )
         _check_runtime(lowering, model)
+        _check_public_allow(lowering, model)
         batch.check_batch(lowering, model)
         drift.check_drift(lowering, model)
+
+
+def public_allowed(system: ir.System, model: ir.Model) -> bool:
+    """Whether a public model can be reached: without default deny, or with an allow from the
+    internet to it."""
+    return not system.security.default_deny or any(
+        allow.source == "internet" and allow.destination == f"models.{model.name}"
+        for allow in system.security.allow
+    )
+
+
+def _check_public_allow(lowering: Lowering, model: ir.Model) -> None:
+    if model.serving.exposure != "public" or public_allowed(lowering.system, model):
+        return
+    path: SpecPath = ("models", model.name, "serving", "exposure")
+    lowering.diagnostics.error(
+        codes.PUBLIC_WITHOUT_ALLOW,
+        f"model {model.name!r} is exposed publicly, but no network allow admits traffic "
+        "from the internet, so the default-deny policy would block every request",
+        lowering.location(path),
+        path,
+        hint=f"add {{from: internet, to: models.{model.name}, ports: [{model.serving.port}]}} "
+        "to security.network.allow, or set exposure: internal",
+    )
 
 
 _DEFAULTS = {

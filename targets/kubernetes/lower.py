@@ -18,7 +18,6 @@ from mlplane.targets.kubernetes import (
     alerting,
     batch,
     checks,
-    codes,
     drift,
     edge,
     ingress,
@@ -245,23 +244,7 @@ def _add_service_objects(
 
 
 def _add_public_ingress(lowering: Lowering, model: ir.Model, parent: str, service: str) -> None:
-    path = ("models", model.name, "serving", "exposure")
-    allowed = any(
-        allow.source == "internet" and allow.destination == f"models.{model.name}"
-        for allow in lowering.system.security.allow
-    )
-    if lowering.system.security.default_deny and not allowed:
-        lowering.diagnostics.error(
-            codes.PUBLIC_WITHOUT_ALLOW,
-            f"model {model.name!r} is exposed publicly, but no network allow admits traffic "
-            "from the internet, so the default-deny policy would block every request",
-            lowering.location(path),
-            path,
-            hint=f"add {{from: internet, to: models.{model.name}, ports: [{model.serving.port}]}} "
-            "to security.network.allow, or set exposure: internal",
-        )
-        return
-    if model.serving.ingress is None:
+    if not checks.public_allowed(lowering.system, model) or model.serving.ingress is None:
         return  # reported by checks.check_spec
     body = ingress.public_ingress(lowering, model, model.serving.ingress)
     origin = lowering.origin(("models", model.name, "serving", "ingress"))
