@@ -9,7 +9,14 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlplane.compiler.core.redact import KNOWN_SECRETS, SHAPE_NEEDLES, shape_matches
+from mlplane.compiler.core.redact import (
+    KNOWN_SECRETS,
+    MASK,
+    SHAPE_NEEDLES,
+    high_entropy_tokens,
+    mask_shapes,
+    shape_matches,
+)
 
 
 def test_every_shape_has_needles() -> None:
@@ -39,3 +46,23 @@ def test_matches_of_every_shape_in_a_file_in_order() -> None:
     ]
     assert [(what, m.group(0)) for what, m in shape_matches(text)] == expected
     assert len(expected) == 4
+
+
+def _masked_by_every_shape(text: str) -> str:
+    """Masking as it was before the needles: every shape's expression run on every text."""
+    if len(text) < 10:
+        return text
+    for _, pattern in KNOWN_SECRETS:
+        text = pattern.sub(MASK, text)
+    for token in high_entropy_tokens(text):
+        text = text.replace(token, MASK)
+    return text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_masking_with_needles_masks_what_every_shape_masks(data: st.DataObject) -> None:
+    _, pattern = data.draw(st.sampled_from(KNOWN_SECRETS))
+    secrets = data.draw(st.lists(st.from_regex(pattern), max_size=2))
+    text = data.draw(st.text(max_size=20)).join(["a message quoting ", *secrets, " here"])
+    assert mask_shapes(text) == _masked_by_every_shape(text)

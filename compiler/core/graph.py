@@ -47,6 +47,7 @@ PROVIDER_TYPE_PREFIX = "pulumi:providers:"
 _OUTPUT_NAME = re.compile(r"[a-z][A-Za-z0-9]{0,127}")
 _LEAVES = (str, int, float)
 _SHARED = frozenset({dict, list})
+_SCALAR_TYPES = frozenset({str, int, float, bool})
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +273,7 @@ def references(value: Any) -> set[str]:
         if kind is list:
             stack.extend(item)
             continue
-        if item is None or isinstance(item, _LEAVES):
+        if kind in _SCALAR_TYPES or item is None or isinstance(item, _LEAVES):
             continue
         if isinstance(item, list | tuple):
             stack.extend(item)

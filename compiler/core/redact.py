@@ -103,8 +103,9 @@ def mask_shapes(text: str) -> str:
     """``text`` with every credential of a known shape and every random-looking token masked."""
     if len(text) < 10:
         return text  # shorter than any shape above
-    for _, pattern in KNOWN_SECRETS:
-        text = pattern.sub(MASK, text)
+    for what, pattern in KNOWN_SECRETS:
+        if any(needle in text for needle in SHAPE_NEEDLES[what]):  # else it cannot match
+            text = pattern.sub(MASK, text)
     for token in high_entropy_tokens(text):
         text = text.replace(token, MASK)
     return text
