@@ -33,6 +33,7 @@ import runpy
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,21 +155,7 @@ def open_stack(workspace: Workspace) -> Engine:
     )
     program = inline_program(workspace.project_dir)
     try:
-        try:
-            stack = auto.create_or_select_stack(
-                stack_name=workspace.stack,
-                project_name=workspace.project,
-                program=program,
-                opts=options,
-            )
-        except auto.StackAlreadyExistsError:
-            # Another run created the stack between this one's lookup and its create.
-            stack = auto.select_stack(
-                stack_name=workspace.stack,
-                project_name=workspace.project,
-                program=program,
-                opts=options,
-            )
+        stack = _create_or_select(auto, workspace, program, options)
         for key, value in sorted(workspace.secrets.items()):
             stack.set_config(key, auto.ConfigValue(value, secret=True))
     except auto.CommandError as error:
@@ -176,6 +163,35 @@ def open_stack(workspace: Workspace) -> Engine:
             f"pulumi could not open stack {workspace.stack}: {_last(error)}"
         ) from None
     return _AutomationEngine(stack)
+
+
+OPEN_ATTEMPTS = 3
+
+
+def _create_or_select(auto: Any, workspace: Workspace, program: Any, options: Any) -> Any:
+    """Select the stack, or create it. Two runs may create the same new stack at once: the
+    loser sees "already exists", or the local backend's lock files move under it; it then
+    selects what the winner created (a few attempts, a second apart)."""
+    for attempt in range(1, OPEN_ATTEMPTS + 1):
+        try:
+            return auto.create_or_select_stack(
+                stack_name=workspace.stack,
+                project_name=workspace.project,
+                program=program,
+                opts=options,
+            )
+        except auto.StackAlreadyExistsError:
+            return auto.select_stack(
+                stack_name=workspace.stack,
+                project_name=workspace.project,
+                program=program,
+                opts=options,
+            )
+        except auto.CommandError as error:
+            if attempt == OPEN_ATTEMPTS or ".pulumi/locks/" not in str(error):
+                raise
+            time.sleep(attempt)
+    raise AssertionError("unreachable")
 
 
 def inline_program(project_dir: Path) -> Callable[[], None]:

@@ -36,8 +36,11 @@ def _new_model(spec: Spec) -> None:
 def _removed_source(spec: Spec) -> None:
     removed = "card-transactions"
     del spec["dataSources"][removed]
-    features = spec["dataSources"]["fraud-features"]
-    features["derivedFrom"] = [s for s in features["derivedFrom"] if s != removed]
+    for source in spec["dataSources"].values():
+        if removed in source.get("derivedFrom", ()):
+            source["derivedFrom"] = [s for s in source["derivedFrom"] if s != removed]
+            if not source["derivedFrom"]:
+                del source["derivedFrom"]
     spec["slas"] = {k: v for k, v in spec["slas"].items() if v.get("dataSource") != removed}
     spec["waivers"] = [w for w in spec["waivers"] if removed not in w["target"]]
 
