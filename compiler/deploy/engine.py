@@ -172,21 +172,17 @@ def _create_or_select(auto: Any, workspace: Workspace, program: Any, options: An
     """Select the stack, or create it. Two runs may create the same new stack at once: the
     loser sees "already exists", or the local backend's lock files move under it; it then
     selects what the winner created (a few attempts, a second apart)."""
+    args = {
+        "stack_name": workspace.stack,
+        "project_name": workspace.project,
+        "program": program,
+        "opts": options,
+    }
     for attempt in range(1, OPEN_ATTEMPTS + 1):
         try:
-            return auto.create_or_select_stack(
-                stack_name=workspace.stack,
-                project_name=workspace.project,
-                program=program,
-                opts=options,
-            )
+            return auto.create_or_select_stack(**args)
         except auto.StackAlreadyExistsError:
-            return auto.select_stack(
-                stack_name=workspace.stack,
-                project_name=workspace.project,
-                program=program,
-                opts=options,
-            )
+            return auto.select_stack(**args)
         except auto.CommandError as error:
             if attempt == OPEN_ATTEMPTS or ".pulumi/locks/" not in str(error):
                 raise
