@@ -77,6 +77,7 @@ def test_a_model_becomes_a_daemon_set_on_edge_nodes_of_its_data_s_residency(
     # features derives from events (residency eu): the pods run only at eu sites
     assert term["matchExpressions"] == [
         {"key": "node-role.kubernetes.io/edge", "operator": "Exists"},
+        {"key": "topology.kubernetes.io/zone", "operator": "Exists"},
         {"key": "mlplane.dev/residency", "operator": "In", "values": ["eu"]},
     ]
     assert {"key": "node-role.kubernetes.io/edge", "operator": "Exists"} in pod["tolerations"]
@@ -95,9 +96,102 @@ def test_configured_labels_and_no_taint_are_followed(tmp_path: Path) -> None:
     pod = daemon["spec"]["template"]["spec"]
     term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     keys = [e["key"] for e in term["nodeSelectorTerms"][0]["matchExpressions"]]
-    assert keys == ["example.com/site-role", "example.com/zone"]
+    assert keys == ["example.com/site-role", "topology.kubernetes.io/zone", "example.com/zone"]
     assert "tolerations" not in pod
     assert daemon["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"] == "25%"
+
+
+def _expressions(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    term = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    (selector,) = term["nodeSelectorTerms"]
+    return list(selector["matchExpressions"])
+
+
+def test_the_site_label_places_the_models_and_the_agents_on_sites_only(tmp_path: Path) -> None:
+    settings = "{siteLabel: example.com/store, remoteWrite: {host: prometheus.central.example}}"
+    objects, _ = lowered(compiled(tmp_path, edge_spec(settings)))
+    (daemon,) = by_kind(objects, "DaemonSet")
+    (agent,) = by_kind(objects, "PrometheusAgent")
+    wanted = {"key": "example.com/store", "operator": "Exists"}
+    assert wanted in _expressions(daemon["spec"]["template"]["spec"])
+    assert wanted in _expressions(agent["spec"])
+    # the residency still narrows the models (not the agents, which serve every model)
+    assert "mlplane.dev/residency" in {
+        e["key"] for e in _expressions(daemon["spec"]["template"]["spec"])
+    }
+    assert "mlplane.dev/residency" not in {e["key"] for e in _expressions(agent["spec"])}
+
+
+def test_a_site_label_equal_to_the_node_label_is_required_once(tmp_path: Path) -> None:
+    settings = "{nodeLabel: example.com/store, siteLabel: example.com/store}"
+    objects, _ = lowered(compiled(tmp_path, edge_spec(settings)))
+    (daemon,) = by_kind(objects, "DaemonSet")
+    keys = [e["key"] for e in _expressions(daemon["spec"]["template"]["spec"])]
+    assert keys == ["example.com/store", "mlplane.dev/residency"]
+
+
+def test_the_agents_label_every_series_with_the_node_s_site(tmp_path: Path) -> None:
+    settings = "{siteLabel: example.com/store-id, remoteWrite: {host: prometheus.central.example}}"
+    objects, _ = lowered(compiled(tmp_path, edge_spec(settings)))
+    (monitor,) = by_kind(objects, "PodMonitor")
+    assert monitor["spec"]["attachMetadata"] == {"node": True}
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["relabelings"] == [
+        {
+            "action": "replace",
+            "sourceLabels": ["__meta_kubernetes_node_label_example_com_store_id"],
+            "targetLabel": "site",
+        }
+    ]
+    # attaching node metadata needs the agent to list and watch the nodes, cluster-wide
+    (agent,) = by_kind(objects, "PrometheusAgent")
+    (role,) = by_kind(objects, "ClusterRole")
+    (binding,) = by_kind(objects, "ClusterRoleBinding")
+    assert "namespace" not in role["metadata"] and "namespace" not in binding["metadata"]
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]}
+    ]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    (subject,) = binding["subjects"]
+    assert subject["name"] == agent["spec"]["serviceAccountName"]
+    assert subject["namespace"] == agent["metadata"]["namespace"]
+    # named after the namespace: two environments of one cluster do not share it
+    assert role["metadata"]["name"].startswith(agent["metadata"]["namespace"] + "-")
+
+
+def _warnings(tmp_path: Path, text: str) -> list[tuple[str, int]]:
+    result = compile_text(tmp_path, text)
+    assert result.ok, [d.one_line() for d in result.sorted_diagnostics()]
+    found = Diagnostics()
+    assert lower(result.systems["dev"], found) is not None
+    return sorted((d.code, d.location.line) for d in found if d.severity.name == "WARNING")
+
+
+def test_a_replica_count_on_edge_is_a_located_warning(tmp_path: Path) -> None:
+    text = edge_spec()
+    line = line_of(text, "      replicas: {min: 2, max: 4}")
+    assert (codes.EDGE_REPLICAS_IGNORED, line) in _warnings(tmp_path, text)
+    objects, _ = lowered(compiled(tmp_path, text))
+    assert not by_kind(objects, "PodDisruptionBudget")
+
+
+def test_no_replica_warning_without_a_count_nor_on_the_cloud_profile(tmp_path: Path) -> None:
+    text = edge_spec().replace("      replicas: {min: 2, max: 4}\n", "")
+    for name, spec_text in (("edge", text), ("cloud", BASE)):
+        (tmp_path / name).mkdir()
+        found = {c for c, _ in _warnings(tmp_path / name, spec_text)}
+        assert codes.EDGE_REPLICAS_IGNORED not in found, name
+
+
+def test_an_environment_s_replicas_override_is_where_the_warning_points(tmp_path: Path) -> None:
+    text = edge_spec().replace("      replicas: {min: 2, max: 4}\n", "")
+    text = text.replace(
+        "      edge: {}\n",
+        "      edge: {}\n    overrides:\n      models:\n        scorer:\n"
+        "          serving:\n            replicas: {min: 0, max: 3}\n",
+    )
+    line = line_of(text, "replicas: {min: 0, max: 3}")
+    assert (codes.EDGE_REPLICAS_IGNORED, line) in _warnings(tmp_path, text)
 
 
 def test_the_cloud_profile_is_unchanged(tmp_path: Path) -> None:
@@ -246,7 +340,16 @@ def emitted(tmp_path: Path, kinds: tuple[str, ...]) -> Path:
     return out
 
 
-BUILT_IN = ("DaemonSet", "ServiceAccount", "Role", "RoleBinding", "Service", "NetworkPolicy")
+BUILT_IN = (
+    "DaemonSet",
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Service",
+    "NetworkPolicy",
+)
 
 
 @pytest.mark.judge
@@ -266,7 +369,7 @@ def test_edge_manifests_pass_kubernetes_validate(tmp_path: Path, kubernetes_vali
 
 @pytest.mark.judge
 def test_edge_manifests_pass_checkov(tmp_path: Path, checkov: str) -> None:
-    out = emitted(tmp_path, ("DaemonSet", "NetworkPolicy"))
+    out = emitted(tmp_path, ("DaemonSet", "NetworkPolicy", "ClusterRole", "ClusterRoleBinding"))
     done = subprocess.run(
         [checkov, "--framework", "kubernetes", "--skip-download", "-o", "json", "-d", str(out)],
         capture_output=True,

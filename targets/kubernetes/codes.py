@@ -98,6 +98,11 @@ EDGE_RESIDENCY = register_code(
     "kubernetes-edge-residency",
     "a model of an edge environment reads data bound to more than one residency",
 )
+EDGE_REPLICAS_IGNORED = register_code(
+    "kubernetes-edge-replicas-ignored",
+    "an edge model states a replica count, but a DaemonSet runs one pod per edge node",
+    Severity.WARNING,
+)
 DRIFT_JOB = register_code(
     "kubernetes-drift-job",
     "a model's drift job cannot be generated as written (the message says why)",

@@ -24,6 +24,7 @@ nodes instead of a Deployment or Rollout:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from mlplane.compiler.core import ir
@@ -43,6 +44,8 @@ AGENT_LABEL = "mlplane.dev/edge-agent"
 AGENT_API = "monitoring.coreos.com/v1alpha1"
 MONITOR_API = "monitoring.coreos.com/v1"
 GLOBAL = "global"
+SITE_SERIES_LABEL = "site"
+"""The label of every series an edge agent sends: the value of the node's ``siteLabel``."""
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"
 
 
@@ -109,7 +112,26 @@ def check_model(lowering: Lowering, model: ir.Model, edge: EdgeSettings) -> None
             "with an init container, but kubernetes.edge.artifactLoader names no image for it",
             "set kubernetes.edge.artifactLoader to an image pinned by digest",
         )
+    check_replicas(lowering, model)
     check_residency(lowering, model)
+
+
+def check_replicas(lowering: Lowering, model: ir.Model) -> None:
+    """A warning: the replica count is not an error (the DaemonSet still serves the model),
+    but the number of pods is the number of matching edge nodes, whatever the spec says."""
+    serving = model.serving
+    if (serving.replicas_min, serving.replicas_max) == (1, 1):
+        return
+    path: SpecPath = ("models", model.name, "serving", "replicas")
+    lowering.diagnostics.warning(
+        codes.EDGE_REPLICAS_IGNORED,
+        f"model {model.name!r} asks for {serving.replicas_min} to {serving.replicas_max} "
+        "replicas, but on edge nodes it runs one pod on each edge node of its sites (a "
+        "DaemonSet): the count is ignored here, and no PodDisruptionBudget is made",
+        lowering.location(path),
+        path,
+        hint="set serving.replicas: null in this environment's overrides (one pod per node)",
+    )
 
 
 def check_spec(lowering: Lowering) -> None:
@@ -178,8 +200,11 @@ def edge_label(lowering: Lowering) -> str:
 
 
 def node_affinity(edge: EdgeSettings, residency_value: str | None) -> dict[str, Any]:
-    """Edge nodes only (the label with any value), and of the model's residency when bound."""
+    """Edge nodes that name their site (both labels with any value), and of the model's
+    residency when bound: a node without a site label is no site, and gets no model."""
     expressions: list[dict[str, Any]] = [{"key": edge.node_label, "operator": "Exists"}]
+    if edge.site_label != edge.node_label:
+        expressions.append({"key": edge.site_label, "operator": "Exists"})
     if residency_value is not None:
         expressions.append(
             {"key": edge.residency_label, "operator": "In", "values": [residency_value]}
@@ -271,8 +296,15 @@ def agent_name(system: ir.System) -> str:
     return names.logical(system.name, "edge-agent")
 
 
-def pod_monitor(lowering: Lowering, model: ir.Model) -> dict[str, Any]:
-    """What the agent on a model pod's node scrapes: that pod's metrics port and path."""
+def site_label_source(edge: EdgeSettings) -> str:
+    """The discovery label under which Prometheus attaches the node's site label to a target
+    (``attachMetadata.node``): every character a label name cannot hold becomes ``_``."""
+    return "__meta_kubernetes_node_label_" + re.sub(r"[^a-zA-Z0-9_]", "_", edge.site_label)
+
+
+def pod_monitor(lowering: Lowering, model: ir.Model, edge: EdgeSettings) -> dict[str, Any]:
+    """What the agent on a model pod's node scrapes: that pod's metrics port and path, with
+    the node's site label copied onto every series as ``site``."""
     labels = {
         **names.workload_labels(lowering.system, model, names.SERVING),
         AGENT_LABEL: agent_name(lowering.system),
@@ -290,8 +322,16 @@ def pod_monitor(lowering: Lowering, model: ir.Model) -> dict[str, Any]:
                     "path": servers.metrics_path(model),
                     "interval": "30s",
                     "scheme": "http",
+                    "relabelings": [
+                        {
+                            "action": "replace",
+                            "sourceLabels": [site_label_source(edge)],
+                            "targetLabel": SITE_SERIES_LABEL,
+                        }
+                    ],
                 }
             ],
+            "attachMetadata": {"node": True},
         },
     }
 
@@ -326,6 +366,34 @@ def prometheus_agent(lowering: Lowering, edge: EdgeSettings, url: str) -> dict[s
         "metadata": lowering.metadata(name, dict(names.system_labels(system))),
         "spec": spec,
     }
+
+
+def node_reader_name(lowering: Lowering) -> str:
+    """Cluster-wide, so named after the namespace as well as the system."""
+    return names.logical(lowering.namespace, agent_name(lowering.system))
+
+
+def node_reader(lowering: Lowering) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A ClusterRole and its binding to read the nodes, whose site label the agent copies
+    onto the series (``attachMetadata.node`` of the PodMonitors needs to list and watch them;
+    nodes are cluster-scoped, so a Role cannot grant it)."""
+    name = node_reader_name(lowering)
+    account = agent_name(lowering.system)
+    metadata = {"name": name, "labels": dict(names.system_labels(lowering.system))}
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": metadata,
+        "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]}],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": dict(metadata),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": lowering.namespace}],
+    }
+    return role, binding
 
 
 def agent_access(lowering: Lowering) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -365,6 +433,13 @@ def lower_environment(lowering: Lowering, root: str) -> None:
     lowering.add(names.logical(name, "serviceaccount"), account, origin, root)
     lowering.add(names.logical(name, "role"), role, origin, root)
     lowering.add(names.logical(name, "rolebinding"), binding, origin, root)
-    needs = (names.logical(name, "serviceaccount"), names.logical(name, "rolebinding"))
+    reader, reader_binding = node_reader(lowering)
+    lowering.add(names.logical(name, "clusterrole"), reader, origin, root)
+    lowering.add(names.logical(name, "clusterrolebinding"), reader_binding, origin, root)
+    needs = (
+        names.logical(name, "serviceaccount"),
+        names.logical(name, "rolebinding"),
+        names.logical(name, "clusterrolebinding"),
+    )
     body = prometheus_agent(lowering, edge, edge.remote_write)
     lowering.add(names.logical(name, "prometheusagent"), body, origin, root, needs)

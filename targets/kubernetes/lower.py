@@ -230,8 +230,9 @@ def _add_service_objects(
         origin = lowering.origin((*serving_path, "replicas"))
         lowering.add(names.logical(model.name, "pdb"), pdb, origin, parent)
     origin = lowering.origin((*serving_path, "metricsPath"))
-    if edge.agent_scrapes(lowering):  # the site's agent scrapes and buffers (edge.py)
-        monitor = edge.pod_monitor(lowering, model)
+    edge_settings = edge.edge_of(lowering)
+    if edge_settings is not None and edge.agent_scrapes(lowering):  # buffers (edge.py)
+        monitor = edge.pod_monitor(lowering, model, edge_settings)
         lowering.add(names.logical(model.name, "podmonitor"), monitor, origin, parent)
     else:
         monitor = serving.service_monitor(lowering, model)
