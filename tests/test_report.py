@@ -32,7 +32,7 @@ from mlplane.compiler.report.html import render_html
 from mlplane.compiler.report.json_format import render_json
 from mlplane.compiler.report.markdown import render_markdown
 from mlplane.compiler.report.model import Report
-from mlplane.compiler.report.run import ReportRun, run_reports
+from mlplane.compiler.report.run import ReportRun, judge_reports, render_reports, run_reports
 from mlplane.compiler.report.schema import schema_text
 from mlplane.compiler.report.views import render_mermaid
 
@@ -122,6 +122,21 @@ def test_same_spec_same_bytes() -> None:
     for env, report in first.reports.items():
         assert render_html(report) == render_html(second.reports[env])
         assert render_markdown(report) == render_markdown(second.reports[env])
+
+
+@pytest.mark.parametrize("workers", [0, 1, 3])
+def test_reports_rendered_in_workers_are_the_same_bytes(workers: int) -> None:
+    """``render_reports`` (what the CLI calls) builds and renders each environment in forked
+    workers: the text is what rendering the built reports in this process gives."""
+    cwd = Path.cwd()
+    os.chdir(REPO)
+    try:
+        judged = judge_reports(Path("examples") / "fraud-scoring", None, today=TODAY, lower=True)
+    finally:
+        os.chdir(cwd)
+    expected = {env: render_html(report) for env, report in _run("fraud-scoring").reports.items()}
+    assert judged.ok and not judged.reports and len(expected) > 1
+    assert render_reports(judged, render_html, workers=workers) == expected
 
 
 def test_fraud_example_content() -> None:

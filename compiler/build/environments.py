@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from mlplane.compiler.policy.engine import PolicyRun
 
 T = TypeVar("T")
+Item = TypeVar("Item")
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def build_environments(
             requests.extend(Request(name, out_dir_of(name)) for name in names)
             _prepare(requests, check, locks)
             count = free_cores() if workers is None else workers
-            for outcome in _spread(requests, count, lambda r: _work(compiled, run, r, check)):
+            for outcome in spread(requests, count, lambda r: _work(compiled, run, r, check)):
                 outcomes[outcome.environment] = outcome
                 compiled.diagnostics.extend(outcome.diagnostics)
                 compiled.waived.extend(outcome.waived)
@@ -214,10 +215,10 @@ def free_cores() -> int:
     return max(0, min(cores - 1, int(cores - load)))
 
 
-def _spread(items: Sequence[Request], workers: int, work: Callable[[Request], T]) -> Iterator[T]:
+def spread(items: Sequence[Item], workers: int, work: Callable[[Item], T]) -> Iterator[T]:
     """``work`` on every item, in item order: the items are dealt to up to ``workers`` forked
     children and this process (which takes the first share); a failed child's items are done
-    here again."""
+    here again. (``mlplane report`` spreads its environments with it too.)"""
     shares = min(len(items), workers + 1) if _fork_is_safe() else 1
     groups = [list(items[index::shares]) for index in range(shares)]
     children = [_fork(partial(_each, work, group)) for group in groups[1:]]
@@ -236,7 +237,7 @@ def _spread(items: Sequence[Request], workers: int, work: Callable[[Request], T]
     return (results[index] for index in range(len(items)))
 
 
-def _each(work: Callable[[Request], T], group: list[Request]) -> list[T]:
+def _each(work: Callable[[Item], T], group: list[Item]) -> list[T]:
     return [work(item) for item in group]
 
 

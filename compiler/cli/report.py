@@ -8,7 +8,7 @@ on stderr, nothing written) or a file could not be written, 2 a usage error.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,14 +28,13 @@ EXTENSIONS = {"html": "html", "markdown": "md", "json": "json"}
 DEFAULT_OUT = Path("build") / "report"
 
 
-def report_files(reports: Mapping[str, Report], fmt: str) -> dict[str, str]:
-    """``{file name: text}``: one file per environment, ``<env>.<extension>``."""
+def renderer(fmt: str) -> Callable[[Report], str]:
+    """The function that renders one report in ``fmt``."""
     from mlplane.compiler.report.html import render_html
     from mlplane.compiler.report.json_format import render_json
     from mlplane.compiler.report.markdown import render_markdown
 
-    render = {"html": render_html, "markdown": render_markdown, "json": render_json}[fmt]
-    return {f"{name}.{EXTENSIONS[fmt]}": render(report) for name, report in sorted(reports.items())}
+    return {"html": render_html, "markdown": render_markdown, "json": render_json}[fmt]
 
 
 @click.command("report")
@@ -102,20 +101,23 @@ def report_command(
       mlplane report . --format json --today 2026-01-31 --lower
     """
     from mlplane.compiler.build.writer import UnsafePathError, check_ancestors, write_output_file
-    from mlplane.compiler.report.run import run_reports
+    from mlplane.compiler.report.run import judge_reports, render_reports
 
     day = today.date() if today is not None else date.today()
     # The compiled spec and the reports are large acyclic structures that reference counting
     # frees: the cyclic collector would walk them again and again (a third of the report's time
     # on the 1,000-model benchmark spec), so it is paused while they are built and rendered.
+    # The environments' reports are built and rendered in forked workers on the cores the
+    # load leaves free (``render_reports``), after one compile.
     with no_cyclic_gc():
         try:
-            run = run_reports(
+            run = judge_reports(
                 path, environments or None, today=day, policy_dirs=policy_dirs, lower=lower
             )
         except UnknownEnvironmentError as error:
             raise click.UsageError(str(error)) from None
-        files = report_files(run.reports, fmt) if run.ok else {}
+        texts = render_reports(run, renderer(fmt))
+        files = {f"{name}.{EXTENSIONS[fmt]}": text for name, text in texts.items()}
     problems = (*run.compiled.sorted_diagnostics(), *run.problems.sorted())
     if problems:
         options = renderers.RenderOptions(color=use_color(sys.stderr), tool_version=__version__)

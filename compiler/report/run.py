@@ -12,21 +12,31 @@ is a ``fail`` again).
 
 With ``lower=True`` each environment is lowered by its target and the graph rules run on the
 graph (as ``mlplane build`` does); otherwise their rows are ``not-evaluated``.
+
+Building and rendering each environment's report is independent of the others, so
+:func:`render_reports` spreads it over forked workers on the cores the machine leaves free, as
+the multi-environment build does (``compiler/build/environments.py``): the spec is compiled
+and judged once, in this process, and each worker sends back only its file's text. The text
+is the same however the work was spread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from mlplane.compiler.build.environments import free_cores, spread
 from mlplane.compiler.build.pipeline import CompileResult, compile_spec, target_of
 from mlplane.compiler.core import codes
 from mlplane.compiler.core.diagnostics import Diagnostics
-from mlplane.compiler.policy.engine import PolicyRun, installed_rules
+from mlplane.compiler.policy.engine import PolicyRun, Rule, installed_rules
 from mlplane.compiler.report.build import build_report
 from mlplane.compiler.report.model import Report
+
+Findings = tuple[Diagnostics, Diagnostics]
+"""One environment's policy findings: those that stand, and those a valid waiver covers."""
 
 REPORT_CONTENT = frozenset({codes.WAIVER_EXPIRED, codes.WAIVER_UNMATCHED})
 """Policy diagnostics that the report shows as content (the waiver calendar), not as errors."""
@@ -38,10 +48,27 @@ class ReportRun:
     problems: Diagnostics = field(default_factory=Diagnostics)
     """Errors that stop the reports (schema, references, policy configuration)."""
     reports: dict[str, Report] = field(default_factory=dict)
+    """Built by :func:`run_reports`; :func:`judge_reports` leaves it empty."""
+    findings: dict[str, Findings] = field(default_factory=dict)
+    """The policy findings of each environment: what stands and what a waiver covers."""
+    today: date | None = None
+    lower: bool = False
 
     @property
     def ok(self) -> bool:
         return self.compiled.ok and not self.problems.has_errors
+
+    def report(self, environment: str, rules: Sequence[Rule]) -> Report:
+        """Build the report of ``environment`` from its system model and findings."""
+        found, waived = self.findings[environment]
+        return build_report(
+            self.compiled.systems[environment],
+            rules,
+            found.sorted(),
+            waived.sorted(),
+            today=self.today,
+            graph_evaluated=self.lower,
+        )
 
 
 def run_reports(
@@ -54,15 +81,32 @@ def run_reports(
 ) -> ReportRun:
     """The report of each environment of the spec at ``path`` (all when ``environments`` is
     None). Raises ``UnknownEnvironmentError`` for an environment the spec does not define."""
+    run = judge_reports(path, environments, today=today, policy_dirs=policy_dirs, lower=lower)
+    if run.ok:
+        rules = installed_rules()
+        run.reports = {name: run.report(name, rules) for name in run.findings}
+    return run
+
+
+def judge_reports(
+    path: Path,
+    environments: Sequence[str] | None,
+    *,
+    today: date | None,
+    policy_dirs: Sequence[Path] = (),
+    lower: bool = False,
+) -> ReportRun:
+    """Compile the spec and evaluate the policies of each environment, without building the
+    reports (:meth:`ReportRun.report` and :func:`render_reports` build them)."""
     from mlplane.compiler.policy.rego import RegoSource
 
     compiled = compile_spec(path, environments, check_targets=True)
-    run = ReportRun(compiled)
+    run = ReportRun(compiled, today=today, lower=lower)
     if not compiled.ok or compiled.document is None:
         return run
     rego = RegoSource(compiled.document.root, policy_dirs, run.problems, today)
     policies = PolicyRun(today=today, external=rego)
-    findings: dict[str, tuple[Diagnostics, Diagnostics]] = {}
+    findings: dict[str, Findings] = {}
     try:
         for name, system in sorted(compiled.systems.items()):
             found, waived = Diagnostics(), Diagnostics()
@@ -76,24 +120,25 @@ def run_reports(
         for diagnostic in found:
             if "." not in diagnostic.code and diagnostic.code not in REPORT_CONTENT:
                 run.problems.add(diagnostic)
-    if not run.ok:
-        return run
-    rules = installed_rules()
-    for name, (found, waived) in findings.items():
-        run.reports[name] = build_report(
-            compiled.systems[name],
-            rules,
-            found.sorted(),
-            waived.sorted(),
-            today=today,
-            graph_evaluated=lower,
-        )
+    run.findings = findings
     return run
 
 
-def _graph_rules(
-    run: ReportRun, policies: PolicyRun, findings: dict[str, tuple[Diagnostics, Diagnostics]]
-) -> None:
+def render_reports(
+    run: ReportRun, render: Callable[[Report], str], workers: int | None = None
+) -> dict[str, str]:
+    """``{environment: text}``: each environment's report built and rendered, in up to
+    ``workers`` forked processes besides this one (None: the cores the load leaves free)."""
+    if not run.ok:
+        return {}
+    rules = installed_rules()
+    names = sorted(run.findings)
+    count = free_cores() if workers is None else workers
+    texts = spread(names, count, lambda name: render(run.report(name, rules)))
+    return dict(zip(names, texts, strict=True))
+
+
+def _graph_rules(run: ReportRun, policies: PolicyRun, findings: dict[str, Findings]) -> None:
     """Lower each environment and run the graph rules on its graph; a refusal is an error."""
     for name, system in sorted(run.compiled.systems.items()):
         target = target_of(system, run.problems)
