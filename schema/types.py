@@ -22,7 +22,33 @@ Check = Callable[[str], str]
 
 def _string_type(check: Check, schema: dict[str, Any]) -> Any:
     """An ``Annotated[str, ...]`` that runs ``check`` and documents ``schema``."""
-    return Annotated[str, AfterValidator(check), WithJsonSchema({"type": "string", **schema})]
+    return Annotated[
+        str, AfterValidator(remembered(check)), WithJsonSchema({"type": "string", **schema})
+    ]
+
+
+MEMO_LIMIT = 1 << 16
+"""Values a remembered check keeps at most; when full it forgets them all and starts again."""
+
+
+def remembered(check: Check) -> Check:
+    """``check`` remembering the values it accepted. Every check is a function of the value
+    alone, and a spec is validated once as written and again for each environment with
+    overrides, where almost every value comes back unchanged; a refused value is checked again
+    each time (it raises, with the same message)."""
+    accepted: dict[str, str] = {}
+
+    def run(value: str) -> str:
+        known = accepted.get(value)
+        if known is not None:
+            return known
+        checked = check(value)
+        if len(accepted) >= MEMO_LIMIT:
+            accepted.clear()
+        accepted[value] = checked
+        return checked
+
+    return run
 
 
 def fail(code: str, message: str, **context: Any) -> PydanticCustomError:
@@ -192,7 +218,7 @@ def _check_memory(value: str) -> str:
 Cpu = Annotated[
     str,
     BeforeValidator(_quantity_input),
-    AfterValidator(_check_cpu),
+    AfterValidator(remembered(_check_cpu)),
     WithJsonSchema(
         {
             "type": ["string", "integer"],
@@ -204,7 +230,7 @@ Cpu = Annotated[
 Memory = Annotated[
     str,
     BeforeValidator(_quantity_input),
-    AfterValidator(_check_memory),
+    AfterValidator(remembered(_check_memory)),
     WithJsonSchema(
         {
             "type": ["string", "integer"],
