@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date
+from functools import cache
 
 from mlplane.compiler.core import ir, plugins
 from mlplane.compiler.core.diagnostics import Diagnostic
@@ -78,8 +79,10 @@ def processing(system: ir.System) -> Processing:
     return Processing(env.name, env.target, env.production, env.residency, env.namespace, settings)
 
 
+@cache
 def duration(seconds: float | None) -> str | None:
-    """``400d``, ``4h``, ``21m36s``: the largest units that divide, at most two."""
+    """``400d``, ``4h``, ``21m36s``: the largest units that divide, at most two (memoised: a
+    large spec repeats a few retention, freshness and window values thousands of times)."""
     if seconds is None:
         return None
     left = round(seconds)
@@ -209,7 +212,8 @@ def _card(
 
 def _inputs(sources: Mapping[str, ir.DataSource], model: ir.Model) -> tuple[InputRef, ...]:
     direct = list(dict.fromkeys(model.inputs))
-    names = direct + [name for name in model.upstream if name not in set(direct)]
+    seen = set(direct)
+    names = direct + [name for name in model.upstream if name not in seen]
     return tuple(
         InputRef(name, sources[name].classification, sources[name].residency, name in direct)
         for name in names

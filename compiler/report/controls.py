@@ -171,7 +171,9 @@ def controls(
         entries.append(_entry(rule, severity, "builtin"))
         noted = by_rule.get(rule.id, {})
         listed = [s for kind in rule_kinds(rule) for s in every[kind]]
-        listed += [s for s, _, _ in noted.values() if s.path not in {x.path for x in listed}]
+        if noted:  # findings on subjects outside the rule's kinds get their own rows
+            paths = {x.path for x in listed}
+            listed += [s for s, _, _ in noted.values() if s.path not in paths]
         for subject in listed:
             rows.append(_row(rule, severity, subject, noted.get(subject.path), graph_evaluated))
     for rule_id in sorted(set(by_rule) - known):

@@ -10,9 +10,18 @@ with a title and a description. Every spec value goes through ``escape.xml``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import cache
+from itertools import groupby
 
 from mlplane.compiler.report.escape import xml
-from mlplane.compiler.report.model import Control, DataEntry, ModelCard, Place, Report
+from mlplane.compiler.report.model import (
+    Control,
+    DataEntry,
+    ModelCard,
+    Place,
+    Report,
+    RuleEntry,
+)
 from mlplane.compiler.report.svg import description, render_svg
 
 CSS = """
@@ -32,6 +41,8 @@ th, td { border: 1px solid var(--line); padding: .3rem .5rem; text-align: left;
   vertical-align: top; overflow-wrap: break-word; }
 th { background: #eceff1; overflow-wrap: normal; }
 table.card th[scope=row] { width: 12rem; }
+th[scope=rowgroup] { background: #f5f7f8; font-weight: 400; }
+th[scope=rowgroup] strong { font-family: ui-monospace, monospace; font-size: .95em; }
 .fail { color: #b71c1c; font-weight: 700; }
 .waived { color: #6a1b9a; }
 .pass { color: #1b5e20; }
@@ -207,6 +218,23 @@ def _card(card: ModelCard) -> str:
     )
 
 
+STATUS_ORDER = ("fail", "waived", "pass", "off", "not-evaluated")
+"""The order statuses are listed in on a model card: what needs attention first."""
+
+
+def _card_policies(card: ModelCard) -> str:
+    """The rules on a model grouped by status, each status written once:
+    ``fail: a; pass: b, c, d``."""
+    ids: dict[str, list[str]] = {}
+    for control in card.controls:
+        ids.setdefault(control.status, []).append(xml(control.rule))
+    return "; ".join(
+        f'<span class="{status}">{status}</span>: {", ".join(ids[status])}'
+        for status in STATUS_ORDER
+        if status in ids
+    )
+
+
 def _card_html_rows(card: ModelCard) -> list[tuple[str, str]]:
     inputs = [
         f"{i.name} ({i.classification}{', ' + i.residency if i.residency else ''}"
@@ -217,9 +245,7 @@ def _card_html_rows(card: ModelCard) -> list[tuple[str, str]]:
     steps = f", steps {'/'.join(str(s) + '%' for s in rollout.steps)}" if rollout.steps else ""
     pause = f", pause {rollout.pause}" if rollout.pause else ""
     gates = f"; gated by {', '.join(rollout.gates)}" if rollout.gates else "; no SLO gate"
-    policies = ", ".join(
-        f'{xml(c.rule)}: <span class="{c.status}">{xml(c.status)}</span>' for c in card.controls
-    )
+    policies = _card_policies(card)
     return [
         ("Purpose", _v(card.description)),
         ("Owner", xml(card.owner)),
@@ -263,28 +289,50 @@ def _card_html_rows(card: ModelCard) -> list[tuple[str, str]]:
 
 
 def _controls(report: Report) -> str:
+    """The matrix as one table with a row group per rule: the rule's id, title, severity and
+    mirrored checks head its group once, then one row per subject (subject, status, finding or
+    waiver). Rows are written directly: on a large spec there are tens of thousands of them."""
     if not report.controls:
         return "<p>No policy rules.</p>"
     rules = {rule.id: rule for rule in report.rules}
-    rows = []
-    for control in report.controls:
-        rule = rules[control.rule]
-        rows.append(
-            [
-                f'<span title="{xml(rule.title)}">{xml(control.rule)}</span>',
-                xml(f"{control.subject.kind} {control.subject.name}"),
-                f'<span class="{control.status}">{xml(control.status)}</span>',
-                xml(control.severity) + (" (mandatory)" if rule.mandatory else ""),
-                _detail(control),
-                _list(rule.mirrors),
-            ]
-        )
-    caption = "Every policy rule on every subject it judges"
-    header = ["Rule", "Subject", "Status", "Severity", "Finding or waiver", "Mirrors"]
-    return _table(caption, header, rows)
+    groups = [
+        _rule_group(rules[rule_id], rows)
+        for rule_id, rows in groupby(report.controls, key=lambda c: c.rule)
+    ]
+    caption = (
+        "Every policy rule on every subject it judges, grouped by rule: the rule's title, its "
+        "severity here and the checks it mirrors head each group"
+    )
+    head = "".join(f'<th scope="col">{h}</th>' for h in ("Subject", "Status", "Finding or waiver"))
+    return (
+        f'<div class="scroll"><table class="controls"><caption>{xml(caption)}</caption>'
+        f"<thead><tr>{head}</tr></thead>{''.join(groups)}</table></div>"
+    )
+
+
+def _rule_group(rule: RuleEntry, rows: Iterable[Control]) -> str:
+    mandatory = " (mandatory)" if rule.mandatory else ""
+    mirrors = f"; mirrors {_list(rule.mirrors)}" if rule.mirrors else ""
+    head = (
+        f'<tr><th scope="rowgroup" colspan="3"><strong>{xml(rule.id)}</strong> '
+        f"{xml(rule.title)}; severity {xml(rule.severity)}{mandatory}{mirrors}</th></tr>"
+    )
+    body = "".join(
+        f"\n<tr><td>{_subject(c.subject.kind, c.subject.name)}</td>"
+        f'<td class="{c.status}">{c.status}</td><td>{_detail(c)}</td></tr>'
+        for c in rows
+    )  # a row per line: goldens and reviews diff by row
+    return f"\n<tbody>{head}{body}</tbody>"
+
+
+@cache
+def _subject(kind: str, name: str) -> str:
+    return xml(f"{kind} {name}")
 
 
 def _detail(control: Control) -> str:
+    if not control.findings and control.waiver is None:
+        return ""
     if control.waiver is not None:
         w = control.waiver
         ticket = f", ticket {w.ticket}" if w.ticket else ""

@@ -15,7 +15,10 @@ sweeps in all, ties broken by name, so crossings drop and the result never depen
 order. Cost: linear in nodes and edges per sweep.
 
 Drawing: boxes filled by classification, the kind and residency written in each box, edges as
-curves with arrowheads; cross-border edges thick, dashed and red, with a legend. Every label
+curves with arrowheads; cross-border edges thick, dashed and red, with a legend. Colours,
+strokes and markers come from a style sheet inside the picture, by class (``c-pii``,
+``dataSource``, ``cross-border``), not from attributes repeated on each of thousands of boxes
+and edges; the picture still carries its own look when saved on its own. Every label
 is escaped (``escape.xml``) and cut to the box with its full text in a ``<title>``, which
 screen readers and hover tips show; the picture has a ``<title>`` and ``<desc>`` and
 ``role="img"``.
@@ -47,6 +50,25 @@ STROKE = {"dataSource": "#37474f", "model": "#1a237e", "endpoint": "#004d40", "s
 KIND_LABEL = {"dataSource": "data", "model": "model", "endpoint": "endpoint", "sla": "SLA"}
 CROSS = "#c62828"
 SWEEPS = 4
+
+
+def _classed(level: str | None) -> str:
+    return f"c-{level or 'none'}"
+
+
+STYLE = (
+    "<style>"
+    + "".join(f".lineage .{_classed(level)} rect{{fill:{fill}}}" for level, fill in FILL.items())
+    + "".join(f".lineage .{kind} rect{{stroke:{stroke}}}" for kind, stroke in STROKE.items())
+    + ".lineage .node rect{stroke-width:1.5}"
+    ".lineage .node text{fill:#424242}"
+    ".lineage .node text.name{fill:#212121;font-weight:600}"
+    ".lineage .edge{fill:none;stroke:#90a4ae;stroke-width:1.5;marker-end:url(#arrow)}"
+    f".lineage .edge.cross-border{{stroke:{CROSS};stroke-width:3;stroke-dasharray:8 4;"
+    "marker-end:url(#arrow-cross)}"
+    "</style>"
+)
+"""The picture's look, by class (inside the ``<svg>``, so a saved picture keeps it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +174,7 @@ def render_svg(lineage: Lineage, title: str, description: str) -> str:
         'lineage-desc" class="lineage" font-family="system-ui, sans-serif" font-size="12">',
         f'<title id="lineage-title">{xml(title)}</title>',
         f'<desc id="lineage-desc">{xml(description)}</desc>',
+        STYLE,
         "<defs>"
         '<marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
         'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
@@ -184,31 +207,24 @@ def _edge(edge: LineageEdge, at: Mapping[str, Placed]) -> str:
     else:
         middle = (x1 + x2) // 2
         curve = f"M{x1},{y1} C{middle},{y1} {middle},{y2} {x2},{y2}"
-    style = (
-        f'stroke="{CROSS}" stroke-width="3" stroke-dasharray="8 4" marker-end="url(#arrow-cross)"'
-        if edge.cross_border
-        else 'stroke="#90a4ae" stroke-width="1.5" marker-end="url(#arrow)"'
-    )
     crossing = ", crosses a residency border" if edge.cross_border else ""
     label = f"{start.node.name} {edge.kind} {end.node.name}{crossing}"
     css = "edge cross-border" if edge.cross_border else "edge"
-    return f'<path class="{css}" d="{curve}" {style}><title>{xml(label)}</title></path>'
+    return f'<path class="{css}" d="{curve}"><title>{xml(label)}</title></path>'
 
 
 def _node(p: Placed) -> str:
     node = p.node
-    fill = FILL.get(node.classification, FILL[None])
-    stroke = STROKE[node.kind]
     kind = KIND_LABEL[node.kind]
     second = " \u00b7 ".join(part for part in (kind, node.classification, node.residency) if part)
     full = f"{kind} {node.name}: {node.detail}"
+    level = _classed(node.classification if node.classification in FILL else None)
     return (
-        f'<g class="node {node.kind}" transform="translate({p.x},{p.y})">'
+        f'<g class="node {node.kind} {level}" transform="translate({p.x},{p.y})">'
         f"<title>{xml(full)}</title>"
-        f'<rect width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="6" fill="{fill}" '
-        f'stroke="{stroke}" stroke-width="1.5"/>'
-        f'<text x="10" y="18" font-weight="600" fill="#212121">{xml(_cut(node.name))}</text>'
-        f'<text x="10" y="34" fill="#424242">{xml(_cut(second, 30))}</text>'
+        f'<rect width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="6"/>'
+        f'<text x="10" y="18" class="name">{xml(_cut(node.name))}</text>'
+        f'<text x="10" y="34">{xml(_cut(second, 30))}</text>'
         "</g>"
     )
 
