@@ -275,6 +275,20 @@ class CiAws(Spec):
 class CiEnvironment(Spec):
     aws: CiAws | None = None
 
+    @property
+    def role(self) -> CiAws | None:
+        """The role CI assumes for this environment (written under :data:`ROLE_KEY`)."""
+        return self.aws
+
+
+ROLE_KEY = "aws"
+"""The key of ``ci.environments.<env>`` that holds the role CI assumes: an AWS IAM role, the
+only cloud login the generated workflows perform (the compiler reads it through
+:attr:`CiEnvironment.role` and this key, never by the name of a target)."""
+
+CiRole = CiAws
+"""The role CI assumes, by what it is rather than by its cloud."""
+
 
 class CiDrift(Spec):
     schedule: Cron = "17 5 * * *"

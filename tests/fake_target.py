@@ -32,6 +32,7 @@ from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import Resource, ResourceGraph, ResourceOptions, secret_ref
 from mlplane.compiler.core.ir import Model, Origin, System, TargetSettings
 from mlplane.compiler.core.plugins import (
+    CloudAccount,
     ModelRisk,
     ReplaceTable,
     RiskCode,
@@ -109,6 +110,17 @@ class FakeTarget:
         return SettingResidency(
             zone, ("kubernetes", "context"), "cluster context", "context", context
         )
+
+    namespace_path = ("kubernetes", "namespace")
+
+    def namespace(self, environment: spec.Environment) -> str | None:
+        kube = environment.kubernetes
+        return kube.namespace if kube else None
+
+    def cloud_account(self, environment: spec.Environment) -> CloudAccount | None:
+        """None: the fake cluster belongs to no cloud account."""
+        del environment
+        return None
 
     def redeploy(self, change: ServingChange) -> str | None:
         """A Deployment whose replicas change is rescaled."""

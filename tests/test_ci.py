@@ -401,7 +401,7 @@ def test_gitlab_apply_is_locked_per_stack_and_gated(case: dict[str, Any]) -> Non
             manual = job["rules"][0].get("when") == "manual"
             assert manual == (env.apply == "manual" or name.endswith("-risky")), name
             assert "CI_DEFAULT_BRANCH" in job["rules"][0]["if"]
-        assert ("id_tokens" in job) == (env.aws_role is not None)
+        assert ("id_tokens" in job) == (env.role is not None)
 
 
 def test_every_install_step_reads_the_pinned_requirement_from_env(case: dict[str, Any]) -> None:

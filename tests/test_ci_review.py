@@ -82,7 +82,7 @@ def test_every_s3_environment_assumes_its_role_in_apply_and_drift(
     docs: dict[str, Any] = {
         path: load(text) for path, text in emit(system, "github", f"examples/{example}").items()
     }
-    roles = {env.name: env.aws_role for env in system.ci.environments if env.apply}
+    roles = {env.name: env.role for env in system.ci.environments if env.apply}
     s3 = {env.name for env in system.ci.environments if env.apply and env.state_scheme == "s3"}
     assert s3, example
     for path, doc in docs.items():

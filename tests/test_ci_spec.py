@@ -94,8 +94,8 @@ def test_explicit_settings_reach_the_model(tmp_path: Path) -> None:
     )
     assert ci.mlplane_version == "1.2.0rc1" and ci.runner == ("self-hosted", "gpu")
     prod = next(env for env in ci.environments if env.name == "prod")
-    assert prod.apply == "auto" and prod.aws_role is not None
-    assert (prod.aws_role.role_arn, prod.aws_role.region) == (
+    assert prod.apply == "auto" and prod.role is not None
+    assert (prod.role.role_arn, prod.role.region) == (
         "arn:aws:iam::123456789012:role/deploy",
         "eu-west-1",
     )

@@ -371,7 +371,9 @@ class PolicySettings:
 
 @dataclass(frozen=True, slots=True)
 class CiRole:
-    """The AWS role CI assumes through OpenID Connect for one environment."""
+    """The cloud role CI assumes through OpenID Connect for one environment (the CI providers,
+    ``targets/ci``, log in with it); ``origin`` is where ``ci.environments.<env>`` declares it,
+    ``region`` is the declared one or the one the environment's target deploys into."""
 
     role_arn: str
     region: str
@@ -384,12 +386,12 @@ class CiEnvironment:
 
     name: str
     production: bool
-    target: Literal["kubernetes", "aws"]
+    target: str
     state_scheme: str | None
     """The scheme of the Pulumi state backend (None: the embedded local default)."""
     apply: Literal["auto", "manual"] | None
     """How CI applies it after a merge; None: only validated and planned."""
-    aws_role: CiRole | None
+    role: CiRole | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,8 @@ What the compiler must know about a target's resources and environments comes fr
 too: which input changes force a replacement (:class:`ReplaceTable`), which resource types hold
 data or serve traffic (:class:`RiskyTypes`), its environment settings, which it builds from
 the spec (``ir.TargetSettings``) and describes for the plan summary (:class:`SettingField`), the
-residency they imply (:class:`SettingResidency`), the plan's risk flags it raises
+residency they imply (:class:`SettingResidency`), the namespace they name, the cloud account
+they deploy into (:class:`CloudAccount`), the plan's risk flags it raises
 (:class:`RiskCode`, :class:`ModelRisk`) and what a change of a model's serving resources means
 (:class:`ServingChange`).
 CI providers join through ``mlplane.ci`` (:class:`CiProvider`).
@@ -100,6 +101,16 @@ class SettingResidency:
 
 
 @dataclass(frozen=True, slots=True)
+class CloudAccount:
+    """The cloud account and region an environment's target settings deploy into: the region
+    the role CI assumes requests credentials in unless ``ci.environments.<env>`` names one, and
+    the account that role is expected in (another one is warned about)."""
+
+    region: str
+    account_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class RiskCode:
     """A risk flag of the plan that only a target raises (``docs/plan.md`` lists them all)."""
 
@@ -183,6 +194,22 @@ class Target(Protocol):
 
     def residency(self, environment: spec.Environment) -> SettingResidency | None:
         """The residency the environment's settings imply (None: they imply none)."""
+        ...
+
+    @property
+    def namespace_path(self) -> SpecPath | None:
+        """The setting, below ``environments.<env>``, that names the namespace of the system's
+        resources and series (``ir.Environment.namespace``), where the plan points a namespace
+        change; None: the target has none, the namespace is always ``<system>-<env>``."""
+        ...
+
+    def namespace(self, environment: spec.Environment) -> str | None:
+        """The namespace the environment's settings name (None: ``<system>-<env>``)."""
+        ...
+
+    def cloud_account(self, environment: spec.Environment) -> CloudAccount | None:
+        """The cloud account and region the environment deploys into (None: none of its
+        settings name one)."""
         ...
 
     @property
@@ -351,6 +378,25 @@ def setting_residency(environment: spec.Environment) -> SettingResidency | None:
     target installed)."""
     target = targets().get(environment.target)
     return target.residency(environment) if target is not None else None
+
+
+def namespace(environment: spec.Environment) -> str | None:
+    """The namespace ``environment``'s settings name (none without the target installed)."""
+    target = targets().get(environment.target)
+    return target.namespace(environment) if target is not None else None
+
+
+def namespace_path(target_name: str) -> SpecPath | None:
+    """Where the settings of an environment of ``target_name`` name its namespace."""
+    target = targets().get(target_name)
+    return target.namespace_path if target is not None else None
+
+
+def cloud_account(environment: spec.Environment) -> CloudAccount | None:
+    """The cloud account ``environment``'s target deploys into (none without the target
+    installed)."""
+    target = targets().get(environment.target)
+    return target.cloud_account(environment) if target is not None else None
 
 
 def target_settings(environment: spec.Environment) -> TargetSettings:

@@ -16,7 +16,7 @@ from mlplane.compiler.frontend.document import Document
 from mlplane.compiler.frontend.system_model import Origins, build_system, is_production
 from mlplane.schema import formats, runtimes
 from mlplane.schema import models as spec
-from mlplane.schema.ci import CiAws
+from mlplane.schema.ci import ROLE_KEY, CiRole
 
 
 class Resolver(Origins):
@@ -340,7 +340,7 @@ class Resolver(Origins):
                 )
 
     def _check_ci(self) -> None:
-        """Environment names in ``ci:`` exist, and each AWS role has a region to use."""
+        """Environment names in ``ci:`` exist, and each role CI assumes has a region to use."""
         ci, envs = self.spec.ci, self.spec.environments
         lists = (("auto", ci.apply.auto), ("manual", ci.apply.manual)) if ci.apply else ()
         for field, names in lists:
@@ -348,30 +348,32 @@ class Resolver(Origins):
                 self.expect(name, envs, ("ci", "apply", field, index), "environment")
         for name, settings in ci.environments.items():
             path: SpecPath = ("ci", "environments", name)
-            if self.expect(name, envs, path, "environment") and settings.aws is not None:
-                self._check_ci_role(name, settings.aws, path)
+            if self.expect(name, envs, path, "environment") and settings.role is not None:
+                self._check_ci_role(name, settings.role, (*path, ROLE_KEY))
         for name, env in envs.items():
             self._check_ci_apply(name, env)
 
-    def _check_ci_role(self, name: str, role: CiAws, path: SpecPath) -> None:
-        env = self.spec.environments[name]
-        if role.region is None and env.aws is None:
+    def _check_ci_role(self, name: str, role: CiRole, path: SpecPath) -> None:
+        """The role needs a region (its own, or the one the environment's target deploys into,
+        ``Target.cloud_account``) and is expected in the environment's account."""
+        placed = plugins.cloud_account(self.spec.environments[name])
+        if role.region is None and placed is None:
             self.diagnostics.error(
                 codes.MISSING_FIELD,
-                f"ci role for environment {name!r} needs a region: the environment has no aws "
-                "settings to take it from",
-                self.document.location((*path, "aws")),
-                (*path, "aws"),
+                f"ci role for environment {name!r} needs a region: the environment's settings "
+                "name no region to take it from",
+                self.document.location(path),
+                path,
                 "add region: eu-west-1 (the region CI requests credentials in)",
             )
         account = role.role_arn.split(":")[4]
-        if env.aws is not None and account != env.aws.account_id:
+        if placed is not None and account != placed.account_id:
             self.diagnostics.warning(
                 codes.CI_ROLE_ACCOUNT,
                 f"CI assumes a role in account {account} but environment {name!r} runs in "
-                f"account {env.aws.account_id}",
-                self.document.value_location((*path, "aws", "roleArn")),
-                (*path, "aws", "roleArn"),
+                f"account {placed.account_id}",
+                self.document.value_location((*path, "roleArn")),
+                (*path, "roleArn"),
             )
 
     def _check_ci_apply(self, name: str, env: spec.Environment) -> None:

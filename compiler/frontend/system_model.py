@@ -12,6 +12,7 @@ from mlplane.compiler.core.ir import frozen_map
 from mlplane.compiler.frontend.document import Document
 from mlplane.schema import formats
 from mlplane.schema import models as spec
+from mlplane.schema.ci import ROLE_KEY
 
 PRODUCTION_NAMES = frozenset({"prod", "production"})
 """Label segments that make an environment production by default: ``prod``, ``prod-aws``,
@@ -94,13 +95,13 @@ def build_system(
 def _environment(system: spec.MLSystem, name: str, resolver: Origins) -> ir.Environment:
     env = system.environments[name]
     implied = plugins.setting_residency(env)
-    kube = env.kubernetes
+    named = plugins.namespace(env)
     return ir.Environment(
         name=name,
         target=env.target,
         production=is_production(name, env),
         residency=env.residency or (implied.residency if implied else None),
-        namespace=(kube.namespace if kube and kube.namespace else f"{system.metadata.name}-{name}"),
+        namespace=named or f"{system.metadata.name}-{name}",
         target_settings=plugins.target_settings(env),
         state=env.state,
         origin=resolver.origin(("environments", name)),
@@ -460,19 +461,17 @@ def _ci_environment(system: spec.MLSystem, name: str, resolver: Origins) -> ir.C
     production = is_production(name, env)
     scheme = env.state.split(":", 1)[0] if env.state else None
     settings = system.ci.environments.get(name)
-    role = settings.aws if settings else None
-    region = (role.region if role else None) or (env.aws.region if env.aws else None)
+    role = settings.role if settings else None
+    placed = plugins.cloud_account(env)
+    region = (role.region if role else None) or (placed.region if placed else None)
+    at = ("ci", "environments", name, ROLE_KEY)
     return ir.CiEnvironment(
         name=name,
         production=production,
         target=env.target,
         state_scheme=scheme,
         apply=_ci_apply_mode(system.ci, name, production, scheme),
-        aws_role=ir.CiRole(
-            role.role_arn, region, resolver.origin(("ci", "environments", name, "aws"))
-        )
-        if role and region
-        else None,
+        role=ir.CiRole(role.role_arn, region, resolver.origin(at)) if role and region else None,
     )
 
 

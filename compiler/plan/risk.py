@@ -45,7 +45,6 @@ CORE_RISK_CODES: Mapping[str, str] = MappingProxyType(
         "explainability-dropped": "a model that required explanations no longer does",
         "data-source-removed": "a data source is removed (its lineage and monitoring go with it)",
         "state-backend-changed": "the Pulumi state backend of an environment changes",
-        "deploy-role-changed": "the AWS role that deploys an environment (Pulumi's or CI's) changes",
         "production-model-redeployed": "a production model's live serving is redeployed (a "
         "SageMaker endpoint moves to a new fleet, or the model's pods restart)",
     }
@@ -60,9 +59,6 @@ CORE_RISK_NOTES: Mapping[str, str] = MappingProxyType(
         "the old backend still records; the new backend also receives the stack's state "
         "(resource outputs and encrypted secrets), so check that it is one the team controls, "
         "and move the state deliberately (pulumi stack export, then import) before applying",
-        "deploy-role-changed": "every later apply, drift check and destroy runs with the new "
-        "role's permissions, possibly in another account: check who may assume it and what it "
-        "may do",
         "production-model-redeployed": "the apply moves production traffic by that rollout; "
         "check that the change is meant to reach the live model now",
     }

@@ -33,10 +33,7 @@ def _state_risk(old: ir.Environment, new: ir.Environment) -> str | None:
     return "state-backend-changed"
 
 
-_ENVIRONMENT_HEAD: tuple[Field[ir.Environment], ...] = (
-    Field("target", ("target",), lambda e: e.target),
-    Field("namespace", ("kubernetes", "namespace"), lambda e: e.namespace),
-)
+_TARGET_FIELD: Field[ir.Environment] = Field("target", ("target",), lambda e: e.target)
 _ENVIRONMENT_TAIL: tuple[Field[ir.Environment], ...] = (
     Field("state backend", ("state",), lambda e: e.state or "default", _state_risk),
     Field("production", ("production",), lambda e: "yes" if e.production else "no"),
@@ -44,11 +41,16 @@ _ENVIRONMENT_TAIL: tuple[Field[ir.Environment], ...] = (
 )
 
 
-def _environment_fields() -> tuple[Field[ir.Environment], ...]:
+def _environment_fields(target: str) -> tuple[Field[ir.Environment], ...]:
     """The compared environment fields: the settings of every installed target (its
-    ``setting_fields``, in the language's target order) between the common ones."""
+    ``setting_fields``, in the language's target order) between the common ones; a namespace
+    change points at the setting of the head's ``target`` that names it (``namespace_path``),
+    or at the environment when it names none."""
+    named: Field[ir.Environment] = Field(
+        "namespace", plugins.namespace_path(target) or (), lambda e: e.namespace
+    )
     settings = (_setting(f) for t in plugins.ordered_targets() for f in t.setting_fields)
-    return (*_ENVIRONMENT_HEAD, *settings, *_ENVIRONMENT_TAIL)
+    return (_TARGET_FIELD, named, *settings, *_ENVIRONMENT_TAIL)
 
 
 def _setting(setting: plugins.SettingField) -> Field[ir.Environment]:
@@ -114,20 +116,23 @@ def environment(summary: Summary, name: str) -> None:
         return
     old, new = summary.base.environment, summary.head.environment
     root = ("environments", name)
-    summary.fields("environment", "environment", name, root, old, new, _environment_fields())
-    before, after = _ci_role(summary.base, name), _ci_role(summary.head, name)
+    fields = _environment_fields(new.target)
+    summary.fields("environment", "environment", name, root, old, new, fields)
+    old_role, new_role = _ci_role(summary.base, name), _ci_role(summary.head, name)
+    before, after = (role.role_arn if role else "none" for role in (old_role, new_role))
     if before != after:
         text = f"environment {name}: CI deploy role {before} {ARROW} {after}"
-        path = ("ci", "environments", name, "aws", "roleArn")
+        declared = new_role or old_role
+        path = (*declared.origin.path, "roleArn") if declared else ("ci", "environments", name)
         summary.add("environment", name, "changed", text, path, ("deploy-role-changed",))
 
 
-def _ci_role(system: ir.System, name: str) -> str:
-    """The AWS role the CI workflows assume to plan and apply environment ``name``."""
+def _ci_role(system: ir.System, name: str) -> ir.CiRole | None:
+    """The role the CI workflows assume to plan and apply environment ``name``."""
     for env in system.ci.environments:
-        if env.name == name and env.aws_role is not None:
-            return env.aws_role.role_arn
-    return "none"
+        if env.name == name and env.role is not None:
+            return env.role
+    return None
 
 
 def system(summary: Summary) -> None:

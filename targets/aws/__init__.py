@@ -61,6 +61,18 @@ class AwsTarget:
         return target_settings.residency(environment)
 
     @property
+    def namespace_path(self) -> None:
+        """None: no AWS setting names a namespace (the system's is ``<system>-<env>``)."""
+        return None
+
+    def namespace(self, environment: spec.Environment) -> str | None:
+        del environment
+        return None
+
+    def cloud_account(self, environment: spec.Environment) -> plugins.CloudAccount | None:
+        return target_settings.cloud_account(environment)
+
+    @property
     def risk_codes(self) -> Sequence[plugins.RiskCode]:
         return risks.RISK_CODES
 

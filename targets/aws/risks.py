@@ -8,6 +8,9 @@ from mlplane.compiler.core.plugins import ModelRisk, RiskCode
 
 SCALED_INSTANCE_TYPE = "autoscaled-instance-type-changed"
 REGION_CHANGED = "aws-region-changed"
+DEPLOY_ROLE_CHANGED = "deploy-role-changed"
+"""Also raised by the plan for the role CI assumes (``ci.environments.<env>.aws``), an AWS role
+too."""
 
 RISK_CODES: tuple[RiskCode, ...] = (
     RiskCode(
@@ -28,6 +31,12 @@ RISK_CODES: tuple[RiskCode, ...] = (
         "for every resource in the new region and fail; destroy the environment in the old "
         "region first (retained and protected buckets stay there, with their data), then apply "
         "into the new one, or deploy the new region as a new environment",
+    ),
+    RiskCode(
+        DEPLOY_ROLE_CHANGED,
+        "the AWS role that deploys an environment (Pulumi's or CI's) changes",
+        "every later apply, drift check and destroy runs with the new role's permissions, "
+        "possibly in another account: check who may assume it and what it may do",
     ),
 )
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlplane.compiler.core import ir
-from mlplane.compiler.core.plugins import SettingField, SettingResidency
+from mlplane.compiler.core.plugins import CloudAccount, SettingField, SettingResidency
 from mlplane.schema import formats
 from mlplane.schema import models as spec
-from mlplane.targets.aws.risks import REGION_CHANGED
+from mlplane.targets.aws.risks import DEPLOY_ROLE_CHANGED, REGION_CHANGED
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,14 @@ def residency(environment: spec.Environment) -> SettingResidency | None:
     if region is None or zone is None:
         return None
     return SettingResidency(zone, ("aws", "region"), "AWS region", "region", region)
+
+
+def cloud_account(environment: spec.Environment) -> CloudAccount | None:
+    """The environment's region and account (None without an ``aws`` block): the role CI
+    assumes requests credentials in this region unless it names one, and is expected in this
+    account."""
+    aws = environment.aws
+    return CloudAccount(aws.region, aws.account_id) if aws is not None else None
 
 
 def aws_of(environment: ir.Environment | ir.TargetSettings) -> AwsSettings:
@@ -90,7 +98,7 @@ SETTING_FIELDS: tuple[SettingField, ...] = (
         "deploy role",
         ("aws", "deployRoleArn"),
         lambda s: aws_of(s).aws_deploy_role_arn or "none",
-        lambda old, new: "deploy-role-changed",  # only asked for a changed line
+        lambda old, new: DEPLOY_ROLE_CHANGED,  # only asked for a changed line
     ),
 )
 """The plan summary's lines for these settings, in order."""

@@ -24,7 +24,7 @@ def check(system: ir.System) -> tuple[Diagnostic, ...]:
     """The errors that stop ``mlplane ci`` for ``system`` (empty: the CI can be written)."""
     found: list[Diagnostic] = []
     for env in system.ci.environments:
-        if env.apply is None or env.state_scheme not in _NEEDS_AWS or env.aws_role is not None:
+        if env.apply is None or env.state_scheme not in _NEEDS_AWS or env.role is not None:
             continue
         path = ("environments", env.name)
         found.append(

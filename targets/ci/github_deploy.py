@@ -187,7 +187,7 @@ def _deploy_settings(
     context: CiContext, env: ir.CiEnvironment, *, group: str, minutes: int
 ) -> dict[str, Any]:
     grants: dict[str, tuple[str, str]] = {"contents": ("read", "check out the spec")}
-    if env.aws_role is not None:
+    if env.role is not None:
         grants["id_token"] = ("write", "assume the AWS role through OIDC")
     return {
         "runs-on": runs_on(context),
@@ -204,8 +204,8 @@ def _deploy_steps(context: CiContext, env: ir.CiEnvironment) -> list[dict[str, A
         *install_steps(context),
         run("Install the Pulumi CLI (checksum verified)", "install-pulumi"),
     ]
-    if env.aws_role is not None:
-        steps.append(_aws_credentials(context, env.aws_role, env))
+    if env.role is not None:
+        steps.append(_aws_credentials(context, env.role, env))
     return steps
 
 

@@ -174,13 +174,13 @@ def _deploy_settings(
         "interruptible": False,
         "variables": {"MLPLANE_ENV": env.name, **_aws_variables(context, env)},
     }
-    if env.aws_role is not None:
+    if env.role is not None:
         settings["id_tokens"] = {"MLPLANE_AWS_ID_TOKEN": {"aud": "sts.amazonaws.com"}}
     return settings
 
 
 def _aws_variables(context: CiContext, env: ir.CiEnvironment) -> dict[str, str]:
-    role = env.aws_role
+    role = env.role
     if role is None:
         return {}
     return {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from mlplane.compiler.core import plugins
-from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.core.diagnostics import Diagnostics, SpecPath
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System
 from mlplane.schema import models as spec
@@ -58,6 +58,18 @@ class KubernetesTarget:
 
     def residency(self, environment: spec.Environment) -> plugins.SettingResidency | None:
         """None: a cluster's settings do not say where it runs (``residency`` does)."""
+        del environment
+        return None
+
+    @property
+    def namespace_path(self) -> SpecPath:
+        return target_settings.NAMESPACE_PATH
+
+    def namespace(self, environment: spec.Environment) -> str | None:
+        return target_settings.namespace(environment)
+
+    def cloud_account(self, environment: spec.Environment) -> plugins.CloudAccount | None:
+        """None: a cluster's settings name no cloud account."""
         del environment
         return None
 

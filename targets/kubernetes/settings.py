@@ -1,12 +1,13 @@
 """The Kubernetes settings of an environment (``environments.<env>.kubernetes``) that only this
-target reads; the namespace is the system model's own (``ir.Environment.namespace``), because
-the monitoring emitter labels every series with it."""
+target reads; the namespace is the system model's own (``ir.Environment.namespace``, from
+:func:`namespace`), because the monitoring emitter labels every series with it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from mlplane.compiler.core import ir
+from mlplane.compiler.core.diagnostics import SpecPath
 from mlplane.compiler.core.plugins import RiskCode, SettingField
 from mlplane.schema import models as spec
 
@@ -91,6 +92,15 @@ def settings(environment: spec.Environment) -> KubernetesSettings:
         mesh=kube.mesh,
         edge=_edge(kube),
     )
+
+
+NAMESPACE_PATH: SpecPath = ("kubernetes", "namespace")
+
+
+def namespace(environment: spec.Environment) -> str | None:
+    """``kubernetes.namespace``, where the system's objects go (None: ``<system>-<env>``)."""
+    kube = environment.kubernetes
+    return kube.namespace if kube else None
 
 
 def kubernetes_of(found: ir.TargetSettings) -> KubernetesSettings:
