@@ -1,4 +1,5 @@
-"""Golden build outputs: every example's ``dev`` build, byte for byte, backed by the judges.
+"""Golden build outputs: every example's ``dev`` build (and the fraud example's ``edge``), byte
+for byte, backed by the judges.
 
 A change to any emitter shows up here as a diff of the committed files, which a reviewer reads
 like any other code. Regenerate on purpose with ``make generate`` (``MLPLANE_ACCEPT=1 pytest tests/test_build_golden.py``)
@@ -25,6 +26,11 @@ REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "golden" / "build"
 EXAMPLES = sorted(p for p in (REPO / "examples").iterdir() if p.is_dir() and any(p.glob("*.yaml")))
 ENVIRONMENT = "dev"
+EXTRA_ENVIRONMENTS = (("fraud-scoring", "edge"),)
+"""Built beside every example's dev: environments of another profile (the edge profile)."""
+BUILDS = [(p, ENVIRONMENT) for p in EXAMPLES] + [
+    (REPO / "examples" / name, env) for name, env in EXTRA_ENVIRONMENTS
+]
 ACCEPT = os.environ.get("MLPLANE_ACCEPT") == "1"
 
 
@@ -36,15 +42,19 @@ def _tree(root: Path) -> dict[str, bytes]:
     }
 
 
-@pytest.fixture(scope="module", params=EXAMPLES, ids=[p.name for p in EXAMPLES])
+@pytest.fixture(
+    scope="module",
+    params=BUILDS,
+    ids=[p.name if env == ENVIRONMENT else f"{p.name}-{env}" for p, env in BUILDS],
+)
 def built(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, Path]:
-    example: Path = request.param
-    out = tmp_path_factory.mktemp(example.name) / ENVIRONMENT
-    result = build(example, ENVIRONMENT, out, policies=True)
+    example, environment = request.param
+    out = tmp_path_factory.mktemp(example.name) / environment
+    result = build(example, environment, out, policies=True)
     assert result.ok, [d.one_line() for d in result.compiled.sorted_diagnostics()]
-    golden = GOLDEN / example.name / ENVIRONMENT
+    golden = GOLDEN / example.name / environment
     if ACCEPT:
         _judge_manifests(out)
         _judge_rules(out)

@@ -80,6 +80,9 @@ class SettingField:
     path: SpecPath
     show: Callable[[TargetSettings], str]
     risk: Callable[[TargetSettings, TargetSettings], str | None] | None = None
+    unremarkable: str | None = None
+    """A value the compliance report leaves out (the default, which says nothing there); the
+    plan still shows it on a changed line."""
 
 
 @dataclass(frozen=True, slots=True)

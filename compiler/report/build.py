@@ -75,6 +75,7 @@ def processing(system: ir.System) -> Processing:
         Setting(field.label, shown)
         for field in fields
         if (shown := field.show(env.target_settings)) not in ("", "-", "(none)")
+        and shown != field.unremarkable
     )
     return Processing(env.name, env.target, env.production, env.residency, env.namespace, settings)
 

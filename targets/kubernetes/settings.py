@@ -120,6 +120,16 @@ RISK_CODES: tuple[RiskCode, ...] = (
 )
 """The plan's risk flags that only this target raises (``compiler/plan/risk.py``)."""
 
+
+def profile_line(found: ir.TargetSettings) -> str:
+    """The profile as the plan summary shows it: ``cloud``, or ``edge`` with how its sites
+    are found and rolled (``edge, sites by topology.kubernetes.io/zone, 25 % at a time``)."""
+    edge = kubernetes_of(found).edge
+    if edge is None:
+        return "cloud"
+    return f"edge, sites by {edge.site_label}, {edge.sites_at_once} % at a time"
+
+
 SETTING_FIELDS: tuple[SettingField, ...] = (
     SettingField(
         "cluster context",
@@ -127,5 +137,6 @@ SETTING_FIELDS: tuple[SettingField, ...] = (
         lambda s: kubernetes_of(s).kube_context or "default",
         lambda old, new: CONTEXT_CHANGED,  # only asked for a changed line
     ),
+    SettingField("profile", ("kubernetes", "profile"), profile_line, unremarkable="cloud"),
 )
 """The plan summary's lines for these settings, in order."""
