@@ -91,16 +91,7 @@ def _lower_secret(
 ) -> str | None:
     """The resource that provides ``secret`` in ``namespace`` (None: nothing to create)."""
     if secret.scheme == "k8s":
-        where = secret.ref.removeprefix("k8s://").partition("/")[0]
-        if where != namespace:
-            lowering.diagnostics.error(
-                codes.SECRET_NAMESPACE,
-                f"secret {secret.name!r} refers to a Secret in namespace {where!r}, but "
-                f"Alertmanager reads the receivers' Secrets in {namespace!r}",
-                secret.origin.location,
-                secret.origin.path,
-                hint=f"copy the Secret into {namespace!r} and refer to it there",
-            )
+        _check_namespace(lowering, secret, namespace)
         return None
     if namespace == lowering.namespace:
         known = sources.get(secret.name)
@@ -110,6 +101,32 @@ def _lower_secret(
         return made.resource
     made = secrets.lower_in(lowering, secret, parent, namespace, LOGICAL_PREFIX)
     return made.resource
+
+
+def check_receiver_secrets(lowering: Lowering) -> None:
+    """The ``k8s://`` secrets of the receivers live where Alertmanager reads them (refused at
+    their definition otherwise; ``checks.check_spec`` reports it before lowering)."""
+    system = lowering.system
+    if not system.alerting.receivers:
+        return
+    namespace = secrets_namespace(lowering)
+    for name in receiver_secrets(system):
+        secret = system.security.secrets.get(name)
+        if secret is not None and secret.scheme == "k8s":
+            _check_namespace(lowering, secret, namespace)
+
+
+def _check_namespace(lowering: Lowering, secret: ir.Secret, namespace: str) -> None:
+    where = secret.ref.removeprefix("k8s://").partition("/")[0]
+    if where != namespace:
+        lowering.diagnostics.error(
+            codes.SECRET_NAMESPACE,
+            f"secret {secret.name!r} refers to a Secret in namespace {where!r}, but "
+            f"Alertmanager reads the receivers' Secrets in {namespace!r}",
+            secret.origin.location,
+            secret.origin.path,
+            hint=f"copy the Secret into {namespace!r} and refer to it there",
+        )
 
 
 def _key_ref(system: ir.System, secret: str) -> dict[str, str]:

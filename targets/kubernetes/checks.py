@@ -10,11 +10,25 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Related, SpecPath
 from mlplane.schema.serving import Serving
-from mlplane.targets.kubernetes import batch, codes, drift, edge, ingress, mesh, servers, storage
+from mlplane.targets.kubernetes import (
+    alerting,
+    batch,
+    codes,
+    drift,
+    edge,
+    ingress,
+    kubeflow,
+    mesh,
+    name_plan,
+    secrets,
+    servers,
+    storage,
+)
 from mlplane.targets.kubernetes.context import Claim, Lowering
 
 NAME_LIMITS = {"CronJob": 52, "Namespace": 63, "Service": 63}
@@ -48,6 +62,19 @@ def check_spec(lowering: Lowering) -> None:
         _check_public_allow(lowering, model)
         batch.check_batch(lowering, model)
         drift.check_drift(lowering, model)
+        kubeflow.check_training(lowering, model)
+    _check_secrets(lowering)
+    planned = name_plan.plan(lowering)  # the names lowering would take (check_names)
+    check_claims(lowering, planned.claims, planned.logical)
+
+
+def _check_secrets(lowering: Lowering) -> None:
+    """``k8s://`` secrets outside the namespace that reads them (the models', or the one
+    Alertmanager reads the receivers' Secrets in)."""
+    for secret in secrets.used_secrets(lowering.system):
+        if secret.scheme == "k8s":
+            secrets.check_namespace(lowering, secret)
+    alerting.check_receiver_secrets(lowering)
 
 
 def public_allowed(system: ir.System, model: ir.Model) -> bool:
@@ -167,10 +194,19 @@ def _check_namespace(lowering: Lowering) -> None:
 
 
 def check_names(lowering: Lowering) -> None:
-    for claim in lowering.claims:
-        _check_length(lowering, claim)
+    """The names a lowering took (``check_spec`` checks the same names, planned without
+    lowering: ``name_plan.py``), and the label values of the objects it built."""
+    logical = [Claim("resource", r.name, r.origin) for r in lowering.resources]
+    check_claims(lowering, lowering.claims, logical)
     _check_label_values(lowering)
-    _check_collisions(lowering)
+
+
+def check_claims(lowering: Lowering, claims: Sequence[Claim], logical: Sequence[Claim]) -> None:
+    """Object names over their kind's limit or invalid, and object or logical names taken
+    twice; ``logical`` holds every resource's logical name (kind ``resource``)."""
+    for claim in claims:
+        _check_length(lowering, claim)
+    _check_collisions(lowering, claims, logical)
 
 
 def _check_length(lowering: Lowering, claim: Claim) -> None:
@@ -209,9 +245,11 @@ def _check_label_values(lowering: Lowering) -> None:
                 )
 
 
-def _check_collisions(lowering: Lowering) -> None:
+def _check_collisions(
+    lowering: Lowering, claimed: Sequence[Claim], logical_names: Sequence[Claim]
+) -> None:
     by_name: dict[tuple[str, str], list[Claim]] = defaultdict(list)
-    for claim in lowering.claims:
+    for claim in claimed:
         by_name[(claim.kind, claim.name)].append(claim)
     for (kind, name), claims in sorted(by_name.items()):
         if len(claims) > 1:
@@ -227,8 +265,8 @@ def _check_collisions(lowering: Lowering) -> None:
                     related=(Related(first.origin.location, f"the other {kind} {name!r}"),),
                 )
     logical: dict[str, list[Claim]] = defaultdict(list)
-    for resource in lowering.resources:
-        logical[resource.name].append(Claim("resource", resource.name, resource.origin))
+    for named in logical_names:
+        logical[named.name].append(named)
     for name, claims in sorted(logical.items()):
         for other in claims[1:]:
             lowering.diagnostics.error(

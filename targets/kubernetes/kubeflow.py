@@ -28,6 +28,7 @@ neither need nor load it.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 from typing import Any
 from urllib.parse import urlsplit
@@ -214,14 +215,7 @@ def _compiled(
         documents: list[dict[str, Any]] = compile_manifests(plan)
         return documents
     except KfpUnavailable:
-        lowering.diagnostics.error(
-            codes.KUBEFLOW_UNAVAILABLE,
-            "training.engine: kubeflow compiles the pipeline with the Kubeflow Pipelines SDK "
-            "(kfp), which is not installed",
-            lowering.location(path),
-            path,
-            hint="pip install 'mlplane[kubeflow]'",
-        )
+        _refuse_unavailable(lowering, path)
     except (TypeError, ValueError) as error:
         lowering.diagnostics.error(
             codes.KUBEFLOW_UNSUPPORTED,
@@ -230,6 +224,32 @@ def _compiled(
             path,
         )
     return None
+
+
+def check_training(lowering: Lowering, model: ir.Model) -> None:
+    """What the lowering of a Kubeflow-trained model refuses, found without compiling the
+    pipeline (``checks.check_spec``): the SDK is not installed (looked up, not imported), or
+    the Tensorboard's logs are on a storage it cannot read. The SDK's own refusal of a
+    pipeline (``kubernetes-kubeflow-unsupported``) is known only by compiling it."""
+    training = model.training
+    if training is None or training.engine != "kubeflow":
+        return
+    path = ("models", model.name, "training")
+    if training.tensorboard:
+        _tensorboard_logs_supported(lowering, training, path)
+    if importlib.util.find_spec("kfp") is None:
+        _refuse_unavailable(lowering, path)
+
+
+def _refuse_unavailable(lowering: Lowering, path: tuple[str, ...]) -> None:
+    lowering.diagnostics.error(
+        codes.KUBEFLOW_UNAVAILABLE,
+        "training.engine: kubeflow compiles the pipeline with the Kubeflow Pipelines SDK "
+        "(kfp), which is not installed",
+        lowering.location(path),
+        path,
+        hint="pip install 'mlplane[kubeflow]'",
+    )
 
 
 def recurring_run(

@@ -89,19 +89,28 @@ def _lower_one(lowering: Lowering, secret: ir.Secret, parent: str) -> SecretSour
     return _external(lowering, secret, parent)
 
 
+def check_namespace(lowering: Lowering, secret: ir.Secret) -> bool:
+    """Whether a ``k8s://`` secret a model reads is in the models' namespace (else refused at
+    its definition; ``checks.check_spec`` reports it before lowering)."""
+    namespace = secret.ref.removeprefix("k8s://").partition("/")[0]
+    if namespace == lowering.namespace:
+        return True
+    lowering.diagnostics.error(
+        codes.SECRET_NAMESPACE,
+        f"secret {secret.name!r} refers to a Secret in namespace {namespace!r}, but the "
+        f"models run in {lowering.namespace!r}; pods can only mount Secrets of their own "
+        "namespace",
+        secret.origin.location,
+        secret.origin.path,
+        hint=f"copy the Secret into {lowering.namespace!r} and refer to it there",
+    )
+    return False
+
+
 def _existing(lowering: Lowering, secret: ir.Secret) -> SecretSource | None:
-    namespace, _, rest = secret.ref.removeprefix("k8s://").partition("/")
+    rest = secret.ref.removeprefix("k8s://").partition("/")[2]
     name, _, key = rest.partition("#")
-    if namespace != lowering.namespace:
-        lowering.diagnostics.error(
-            codes.SECRET_NAMESPACE,
-            f"secret {secret.name!r} refers to a Secret in namespace {namespace!r}, but the "
-            f"models run in {lowering.namespace!r}; pods can only mount Secrets of their own "
-            "namespace",
-            secret.origin.location,
-            secret.origin.path,
-            hint=f"copy the Secret into {lowering.namespace!r} and refer to it there",
-        )
+    if not check_namespace(lowering, secret):
         return None
     lowering.claim("Secret", name, secret.origin)
     return SecretSource(name, key, None)
