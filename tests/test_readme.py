@@ -84,5 +84,5 @@ def test_readme_console_samples_are_current(sample_dir: Path) -> None:
 def test_the_summary_counts_each_environment_after_its_overlays(sample_dir: Path) -> None:
     """fraud-scoring's prod-aws overlay adds a data source: the summary says so."""
     output = run("mlplane validate examples/fraud-scoring").split("\n")[0]
-    assert "dev, prod (production) with 1 model, 5 data sources and 5 SLAs" in output
+    assert "dev, edge, prod (production) with 1 model, 5 data sources and 5 SLAs" in output
     assert "prod-aws (production) with 1 model, 6 data sources and 5 SLAs" in output
