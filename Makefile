@@ -184,6 +184,8 @@ bench: install ## run the benchmarks (benchmarks/run.py)
 	@# One line per row of the scale table (README, Performance): validate, build of every
 	@# environment, rebuilds, a one-line plan, the program's compile, output sizes, mock runtime.
 	$(VENV_PY) benchmarks/scale_bench.py
+	@# The governance report of every environment (wall and CPU, per format, size per file).
+	$(VENV_PY) benchmarks/report_bench.py
 
 # ---------------------------------------------------------------------------------------------
 # e2e engine: the Pulumi CLI, Python language host and Kubernetes provider, built from their Go

@@ -14,6 +14,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 # --- quoting and suggestions ----------------------------------------------------------------------
@@ -82,6 +83,7 @@ DURATION_FORMS = (
 MAX_DURATION_MS = 10 * 365 * 86_400_000
 
 
+@lru_cache(maxsize=1 << 12)  # a spec repeats a few windows and timeouts thousands of times
 def parse_duration(value: str) -> int | None:
     """Milliseconds in a Prometheus-style duration, or None. Zero and >10 years are rejected."""
     match = _DURATION_RE.match(value)

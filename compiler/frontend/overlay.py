@@ -79,61 +79,56 @@ def _positions(
     replaced: list[SpecPath],
     added: list[tuple[SpecPath, SpecPath]],
 ) -> tuple[dict[SpecPath, Location], dict[SpecPath, Location], dict[SpecPath, str]]:
-    """Positions of the effective document: drop replaced subtrees, add the overlay's."""
-    gone = set(replaced)
-    depths = sorted({len(path) for path in gone})
-    shortest = depths[0] if depths else 0
-    near = {path[:shortest] for path in gone}
+    """Positions of the effective document: drop replaced subtrees, add the overlay's.
 
-    def kept(path: SpecPath) -> bool:
-        if len(path) < shortest or path[:shortest] not in near:
-            return True  # the fast answer for almost every position
-        return not any(path[:depth] in gone for depth in depths if depth <= len(path))
-
-    values = {p: loc for p, loc in document.values.items() if kept(p)}
-    keys = {p: loc for p, loc in document.keys.items() if kept(p)}
-    raw = {p: text for p, text in document.raw.items() if kept(p)}
-    index = _by_prefix(document, prefix)
+    The base tables are copied whole and the few replaced subtrees deleted from the copies:
+    their paths are found by walking the base data there, not by testing every position of a
+    spec that has hundreds of thousands. The overlay's positions are found the same way, by
+    walking what it wrote. A walk visits a subtree in the order its nodes were written, the
+    order of the tables, so the copies keep the order a filter of the tables would give.
+    """
+    del prefix  # every source path of ``added`` lies under it
+    values, keys, raw = dict(document.values), dict(document.keys), dict(document.raw)
+    for path in replaced:
+        for inner in _subtree_paths(path, _at(document.data, path)):
+            values.pop(inner, None)
+            keys.pop(inner, None)
+            raw.pop(inner, None)
     for target_path, source_path in added:
         size = len(source_path)
-        values_in, keys_in, raw_in = index.get(source_path, ([], [], []))
-        for path, location in values_in:
-            values[(*target_path, *path[size:])] = location
-        for path, location in keys_in:
-            keys[(*target_path, *path[size:])] = location
-        for path, text in raw_in:
-            raw[(*target_path, *path[size:])] = text
+        for inner in _subtree_paths(source_path, _at(document.data, source_path)):
+            moved = (*target_path, *inner[size:])
+            if (location := document.values.get(inner)) is not None:
+                values[moved] = location
+            if (location := document.keys.get(inner)) is not None:
+                keys[moved] = location
+            if (text := document.raw.get(inner)) is not None:
+                raw[moved] = text
     return values, keys, raw
 
 
-_Entries = tuple[
-    list[tuple[SpecPath, Location]], list[tuple[SpecPath, Location]], list[tuple[SpecPath, str]]
-]
+_ABSENT: Any = object()
 
 
-def _by_prefix(document: Document, prefix: SpecPath) -> dict[SpecPath, _Entries]:
-    """The overlay's positions indexed by every one of their ancestors below ``prefix``, so each
-    replaced subtree finds its positions in one lookup instead of a scan of the overlay."""
-    index: dict[SpecPath, _Entries] = {}
-    size = len(prefix)
-
-    def entries(path: SpecPath) -> list[_Entries]:
-        return [
-            index.setdefault(path[:end], ([], [], [])) for end in range(size + 1, len(path) + 1)
-        ]
-
-    for path, location in _subtree(document.values, prefix):
-        for bucket in entries(path):
-            bucket[0].append((path, location))
-    for path, location in _subtree(document.keys, prefix):
-        for bucket in entries(path):
-            bucket[1].append((path, location))
-    for path, text in _subtree(document.raw, prefix):
-        for bucket in entries(path):
-            bucket[2].append((path, text))
-    return index
+def _at(data: dict[str, Any], path: SpecPath) -> Any:
+    """The value at ``path`` (a path of mapping keys), or ``_ABSENT``."""
+    current: Any = data
+    for part in path:
+        if not isinstance(current, dict) or part not in current:
+            return _ABSENT
+        current = current[part]
+    return current
 
 
-def _subtree(table: dict[SpecPath, Any], prefix: SpecPath) -> list[tuple[SpecPath, Any]]:
-    size = len(prefix)
-    return [(path, item) for path, item in table.items() if path[:size] == prefix]
+def _subtree_paths(path: SpecPath, node: Any) -> list[SpecPath]:
+    """``path`` and the path of every node below it, in the order they were written."""
+    found: list[SpecPath] = []
+    stack: list[tuple[SpecPath, Any]] = [(path, node)]
+    while stack:
+        here, value = stack.pop()
+        found.append(here)
+        if isinstance(value, dict):
+            stack.extend(((*here, key), item) for key, item in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend(((*here, index), item) for index, item in reversed(list(enumerate(value))))
+    return found

@@ -3,7 +3,8 @@
 #
 # Builds what is missing (tools/e2e/cluster.sh), then starts etcd, kube-apiserver (Pod Security
 # admission on, service-account signing key and serving certificates made here with openssl),
-# kube-controller-manager, kube-scheduler, kwok with fake nodes and the Argo Rollouts controller,
+# kube-controller-manager, kube-scheduler, kwok with fake nodes (CPU, GPU and three tainted edge
+# nodes) and the Argo Rollouts controller,
 # installs the CRDs and writes .e2e/env. State lives in .e2e/run/ of the work tree; every pid is
 # recorded in .e2e/run/pids/ so that tools/e2e/down.sh stops exactly these processes.
 #
@@ -253,9 +254,22 @@ $gpu_capacity
   capacity: *capacity
 EOF
 }
+# Edge nodes (the edge profile, targets/kubernetes/edge.py): labelled as edge nodes of one site
+# each, with the residency of the site's data, and tainted so that no other pod lands there.
+# Two EU sites and one US site: a model reading EU data runs on exactly the first two.
+edge_node_yaml() {   # edge_node_yaml NAME SITE RESIDENCY
+  node_yaml "$1" 0 | awk -v site="$2" -v residency="$3" '{ print }
+    /^    type: kwok$/ { print "    node-role.kubernetes.io/edge: \"\""
+                         print "    topology.kubernetes.io/zone: " site
+                         print "    mlplane.dev/residency: " residency }
+    /^spec:$/ { print "  taints: [{key: node-role.kubernetes.io/edge, value: \"true\", effect: NoSchedule}]" }'
+}
 {
   for i in $(seq 0 $((CPU_NODES - 1))); do node_yaml "kwok-cpu-$i" 0; done
   for i in $(seq 0 $((GPU_NODES - 1))); do node_yaml "kwok-gpu-$i" 8; done
+  edge_node_yaml kwok-edge-0 store-eu-0001 eu
+  edge_node_yaml kwok-edge-1 store-eu-0002 eu
+  edge_node_yaml kwok-edge-2 store-us-0101 us
 } | sed '/^$/d' >"$RUN/nodes.yaml"
 kubectl apply -f "$RUN/nodes.yaml" >/dev/null
 wait_for kwok "nodes Ready" kubectl wait --for=condition=Ready node --all --timeout=5s
