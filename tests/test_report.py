@@ -27,7 +27,9 @@ from hypothesis import strategies as st
 from mlplane.compiler.cli.main import cli
 from mlplane.compiler.core.lineage import crosses
 from mlplane.compiler.policy.engine import installed_rules
+from mlplane.compiler.render.mermaid import clean
 from mlplane.compiler.report.controls import rule_kinds, subjects
+from mlplane.compiler.report.escape import xml
 from mlplane.compiler.report.html import render_html
 from mlplane.compiler.report.json_format import render_json
 from mlplane.compiler.report.markdown import render_markdown
@@ -137,6 +139,20 @@ def test_reports_rendered_in_workers_are_the_same_bytes(workers: int) -> None:
     expected = {env: render_html(report) for env, report in _run("fraud-scoring").reports.items()}
     assert judged.ok and not judged.reports and len(expected) > 1
     assert render_reports(judged, render_html, workers=workers) == expected
+
+
+@given(st.text() | st.sampled_from(["a&b", "x<y>", "\u2028", "\x7f"]))
+def test_xml_escaper_inert_text_fast_path(text: str) -> None:
+    """``escape.xml`` returns inert text as it is: the same as cleaning and escaping it."""
+    escaped = (
+        clean(text)
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&#39;")
+    )
+    assert xml(text) == escaped
 
 
 def test_fraud_example_content() -> None:
