@@ -28,6 +28,7 @@ from mlplane.schema.base import (
 )
 from mlplane.schema.ci import Ci, RoleArn
 from mlplane.schema.drift import DriftJob, DriftJobResources
+from mlplane.schema.kubeflow import KubernetesKubeflow
 from mlplane.schema.operations import (
     INDICATORS,
     AccessRule,
@@ -129,6 +130,7 @@ __all__ = [
     "IngressTls",
     "KubernetesEdge",
     "KubernetesEdgeRemoteWrite",
+    "KubernetesKubeflow",
     "KubernetesSettings",
     "Latency",
     "MLSystem",
@@ -247,6 +249,9 @@ class KubernetesSettings(Spec):
     (a DaemonSet), images pre-pulled, rolled a percentage of sites at a time (see edge)."""
     edge: KubernetesEdge | None = None
     """The edge profile's settings (defaults when omitted)."""
+    kubeflow: KubernetesKubeflow | None = None
+    """The cluster's Kubeflow Pipelines API, where mlplane apply registers the recurring runs of
+    training.engine: kubeflow (required when a model of the environment uses it)."""
 
 
 class AwsVpc(Spec):

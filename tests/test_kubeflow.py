@@ -69,8 +69,15 @@ def training(
     return text
 
 
-def spec(block: str, *, deny: bool = True) -> str:
+KUBEFLOW_API = '    kubernetes: {kubeflow: {endpoint: "https://kubeflow.example.com/pipeline"}}\n'
+
+
+def spec(block: str, *, deny: bool = True, endpoint: bool = True) -> str:
     text = BASE.replace("    inputs: [features]\n", "    inputs: [features, snapshots]\n" + block)
+    if endpoint:
+        for name in ("dev", "prod"):
+            before = f"  {name}:\n    target: kubernetes\n"
+            text = text.replace(before, before + KUBEFLOW_API, 1)
     text = text.replace("models:\n  scorer:", SNAPSHOTS + "models:\n  scorer:", 1)
     return text + f"security:\n  network:\n    defaultDeny: {str(deny).lower()}\n"
 
@@ -300,6 +307,43 @@ def test_errors_are_located_at_the_training_step(
     assert location.line == line_of(text, needle)
 
 
+def test_without_a_kubeflow_api_endpoint_the_engine_line_is_an_error(tmp_path: Path) -> None:
+    text = spec(training(), endpoint=False)
+    errors = [d for d in diagnostics_of(tmp_path, text) if d.severity is Severity.ERROR]
+    assert [d.code for d in errors] == [codes.KUBEFLOW_ENDPOINT_MISSING]
+    assert errors[0].location is not None
+    assert errors[0].location.line == line_of(text, "      engine: kubeflow")
+    assert "environments.dev.kubernetes.kubeflow.endpoint" in (errors[0].hint or "")
+    job = spec(training(engine="job", evaluation=None, tensorboard=False), endpoint=False)
+    assert codes.KUBEFLOW_ENDPOINT_MISSING not in {d.code for d in diagnostics_of(tmp_path, job)}
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "code"),
+    [
+        ("http://kubeflow.example.com/pipeline", "invalid-uri"),  # a token in clear
+        ("https://ci:s3cret@kubeflow.example.com/pipeline", "inline-secret"),
+        ("ftp://kubeflow.example.com/", "invalid-uri"),
+        ("https://kubeflow.example.com/pipeline?x=1", "invalid-uri"),
+    ],
+)
+def test_an_unsafe_endpoint_is_refused_at_its_line(
+    tmp_path: Path, endpoint: str, code: str
+) -> None:
+    text = spec(training()).replace("https://kubeflow.example.com/pipeline", endpoint, 1)
+    errors = [d for d in diagnostics_of(tmp_path, text) if d.severity is Severity.ERROR]
+    assert [d.code for d in errors] == [code], [d.one_line() for d in errors]
+    assert errors[0].location is not None
+    assert errors[0].location.line == line_of(text, endpoint)
+    assert "s3cret" not in errors[0].one_line()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8888", "localhost:8888", "[::1]:8888"])
+def test_plain_http_is_accepted_on_loopback(tmp_path: Path, host: str) -> None:
+    text = spec(training()).replace("https://kubeflow.example.com/pipeline", f"http://{host}", 1)
+    assert not [d for d in diagnostics_of(tmp_path, text) if d.severity is Severity.ERROR]
+
+
 def test_a_missing_sdk_is_a_located_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "kfp", None)  # import kfp raises ImportError
     text = spec(training())
@@ -393,7 +437,7 @@ def test_the_aws_target_refuses_the_kubeflow_engine_at_its_line(tmp_path: Path) 
     from mlplane.targets.aws import codes as aws_codes
     from mlplane.targets.aws import lower as aws_lower
 
-    text = spec(training()).replace(
+    text = spec(training(), endpoint=False).replace(
         "  prod:\n    target: kubernetes\n",
         "  prod:\n    target: aws\n    aws: {region: eu-west-1, accountId: '123456789012'}\n",
     )

@@ -159,6 +159,9 @@ class Target(Protocol):
     A target may also have ``check(system, diagnostics) -> None``: the refusals of ``lower``
     that need no graph, reported the same way, so that ``mlplane validate`` reports what the
     build would refuse without paying for the lowering (:func:`check_target`).
+    It may have ``after_apply`` and ``before_destroy`` (:data:`DeployStep`): steps of its own
+    that ``mlplane apply`` runs after the engine's ``up`` and ``mlplane destroy`` before the
+    engine's destroy (:func:`after_apply`, :func:`before_destroy`).
     """
 
     name: str
@@ -374,6 +377,34 @@ def check_target(target: Target, system: System, diagnostics: Diagnostics) -> No
         check(system, diagnostics)
     else:
         target.lower(system, diagnostics)
+
+
+class DeployStepError(Exception):
+    """A target's own step around the engine (:func:`after_apply`, :func:`before_destroy`)
+    failed; the message says what and why."""
+
+
+DeployStep = Callable[[System, Mapping[str, Any], Mapping[str, str], Callable[[str], None]], None]
+"""``(system, resources by name as in resources.json, process environment, echo)``."""
+
+
+def after_apply(target: Target, system: System, resources: Mapping[str, Any],
+                environ: Mapping[str, str], echo: Callable[[str], None]) -> None:  # fmt: skip
+    """Run the target's ``after_apply`` step, if it has one: what ``mlplane apply`` does after
+    the engine's ``up`` that no resource of the engine does (the kubernetes target registers
+    Kubeflow recurring runs through the Kubeflow Pipelines API). Raises DeployStepError."""
+    step: DeployStep | None = getattr(target, "after_apply", None)
+    if step is not None:
+        step(system, resources, environ, echo)
+
+
+def before_destroy(target: Target, system: System, resources: Mapping[str, Any],
+                   environ: Mapping[str, str], echo: Callable[[str], None]) -> None:  # fmt: skip
+    """Run the target's ``before_destroy`` step, if it has one: what ``mlplane destroy`` undoes
+    before the engine's destroy (the registrations of ``after_apply``). Raises DeployStepError."""
+    step: DeployStep | None = getattr(target, "before_destroy", None)
+    if step is not None:
+        step(system, resources, environ, echo)
 
 
 def setting_residency(environment: spec.Environment) -> SettingResidency | None:

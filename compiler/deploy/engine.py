@@ -20,6 +20,9 @@ engine runs before the engine is touched:
    terminal, ``pulumi up`` and the record of what was applied follow. Preview and up refresh
    first, so they compare the program with what is deployed and an apply repairs drift; the
    spec owns the fields it declares (server-side apply conflicts are forced, ``stack.py``).
+6. last, the target's own step, if it has one (``plugins.after_apply``: the kubernetes target
+   registers Kubeflow recurring runs, which no resource of the engine can hold); ``destroy``
+   runs ``plugins.before_destroy`` before the engine's destroy.
 
 The stack, its state backend, the passphrase and secret config are decided in
 ``compiler/deploy/stack.py`` (no engine needed); this module drives the engine.
@@ -40,7 +43,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mlplane.compiler.build import outputs as builder
-from mlplane.compiler.core import codes, exits, safe_read
+from mlplane.compiler.core import codes, exits, plugins, safe_read
 from mlplane.compiler.deploy import locks
 from mlplane.compiler.deploy.changes import changed_paths
 from mlplane.compiler.deploy.stack import (
@@ -371,6 +374,7 @@ def apply(
         where = record_path(repository, built.system, environment)
         write_record(where, current)
         console.echo(f"Applied stack {workspace.stack}; recorded in {_shown(where, repository)}.")
+        _target_step(plugins.after_apply, built, console, "the stack was applied and recorded")
     return exits.OK
 
 
@@ -388,6 +392,7 @@ def destroy(
             if console.ask(prompt).strip() != environment:
                 console.echo("Destroy cancelled; nothing was changed.")
                 return exits.FAILED
+        _target_step(plugins.before_destroy, built, console, "nothing was destroyed")
         _clear_stale_locks(workspace, console)
         outcome = open_stack(workspace).destroy(console.echo)
         if not outcome.ok:
@@ -418,6 +423,20 @@ def drift(path: Path, environment: str, console: Console, report: Reporter) -> i
                 f"  ~ {name}: {item.op}{keys}; declared at {origin_of(item.urn, built.resources)}"
             )
     return exits.DRIFT
+
+
+def _target_step(step: Callable[..., None], built: Built, console: Console, state: str) -> None:
+    """Run the target's own deploy step (``plugins.after_apply``, ``plugins.before_destroy``);
+    its failure fails the verb, saying where the stack stands (``state``)."""
+    if built.model is None:
+        return
+    target = plugins.targets().get(built.model.environment.target)
+    if target is None:
+        return
+    try:
+        step(target, built.model, built.resources, environ(), console.echo)
+    except plugins.DeployStepError as error:
+        raise DeployError(f"{error} ({state}; run the command again once fixed)") from None
 
 
 def _clear_stale_locks(workspace: Workspace, console: Console) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from mlplane.compiler.build import outputs as builder
+from mlplane.compiler.core.ir import System
 from mlplane.compiler.plan.applied import AppliedRecord
 from mlplane.compiler.plan.local_state import STATE_DIR, ensure_state_dir
 from mlplane.compiler.plan.lower import graph_digest, spec_hash, spec_texts
@@ -119,6 +120,8 @@ class Built:
     spec_files: dict[str, str]
     graph_json: str
     resources: dict[str, Any]
+    model: System | None = field(default=None, repr=False)
+    """The system model the environment was built from (the target's deploy steps read it)."""
 
     @property
     def spec_sha256(self) -> str:
@@ -156,6 +159,7 @@ def rebuilt(
             texts,
             graph_json,
             resources,
+            system,
         )
 
 

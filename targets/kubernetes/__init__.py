@@ -6,14 +6,15 @@ does not support. Importing this package registers the target's diagnostic codes
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from mlplane.compiler.core import plugins
 from mlplane.compiler.core.diagnostics import Diagnostics, SpecPath
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System
 from mlplane.schema import models as spec
-from mlplane.targets.kubernetes import checks, redeploy, replace
+from mlplane.targets.kubernetes import checks, kubeflow_register, redeploy, replace
 from mlplane.targets.kubernetes import codes as codes
 from mlplane.targets.kubernetes import settings as target_settings
 from mlplane.targets.kubernetes.context import Lowering
@@ -36,6 +37,26 @@ class KubernetesTarget:
 
     def emit(self, system: System, graph: ResourceGraph) -> Mapping[str, str]:
         return emit_manifests(system, graph)
+
+    def after_apply(
+        self,
+        system: System,
+        resources: Mapping[str, Any],
+        environ: Mapping[str, str],
+        echo: Callable[[str], None],
+    ) -> None:
+        """Register the Kubeflow recurring runs of the build (``kubeflow_register.py``)."""
+        kubeflow_register.after_apply(system, resources, environ, echo)
+
+    def before_destroy(
+        self,
+        system: System,
+        resources: Mapping[str, Any],
+        environ: Mapping[str, str],
+        echo: Callable[[str], None],
+    ) -> None:
+        """Delete the environment's Kubeflow recurring runs (``kubeflow_register.py``)."""
+        kubeflow_register.before_destroy(system, resources, environ, echo)
 
     def settings(self, environment: spec.Environment) -> target_settings.KubernetesSettings:
         return target_settings.settings(environment)

@@ -30,6 +30,7 @@ from mlplane.targets.kubernetes import (
     storage,
 )
 from mlplane.targets.kubernetes.context import Claim, Lowering
+from mlplane.targets.kubernetes.kubeflow_check import check_endpoint as check_kubeflow_endpoint
 
 NAME_LIMITS = {"CronJob": 52, "Namespace": 63, "Service": 63}
 """Limits below the DNS-subdomain default of 253 characters."""
@@ -62,6 +63,7 @@ def check_spec(lowering: Lowering) -> None:
         _check_public_allow(lowering, model)
         batch.check_batch(lowering, model)
         drift.check_drift(lowering, model)
+        check_kubeflow_endpoint(lowering, model)
         kubeflow.check_training(lowering, model)
     _check_secrets(lowering)
     planned = name_plan.plan(lowering)  # the names lowering would take (check_names)

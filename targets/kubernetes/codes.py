@@ -82,6 +82,11 @@ KUBEFLOW_UNSUPPORTED = register_code(
     "kubernetes-kubeflow-unsupported",
     "a Kubeflow training setting cannot be lowered as written (the message says why)",
 )
+KUBEFLOW_ENDPOINT_MISSING = register_code(
+    "kubernetes-kubeflow-endpoint-missing",
+    "a model trains on Kubeflow Pipelines but the environment names no Kubeflow Pipelines API "
+    "(kubernetes.kubeflow.endpoint) where apply registers its recurring run",
+)
 EDGE_IMAGE_UNPINNED = register_code(
     "kubernetes-edge-image-unpinned",
     "an image of an edge environment is not pinned by digest (edge nodes run pre-loaded images)",

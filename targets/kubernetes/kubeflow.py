@@ -14,8 +14,9 @@ What the graph gets, per model whose training runs on Kubeflow:
 - a ConfigMap ``<model>-recurring-run`` holding the recurring run (:func:`recurring_run`):
   recurring runs have no custom resource in KFP 2.x (the
   ``ScheduledWorkflow`` of ``kubeflow.org/v1beta1`` is the API server's internal object, and its
-  spec is either an Argo Workflow the server compiled or server-assigned pipeline IDs), so the
-  run is registered through the API (see the target README, *Kubeflow Pipelines*);
+  spec is either an Argo Workflow the server compiled or server-assigned pipeline IDs), so
+  ``mlplane apply`` registers the run through the KFP API after the engine's ``up``
+  (``kubeflow_register.py``; see the target README, *Kubeflow Pipelines*);
 - with ``tensorboard: true``, a ``Tensorboard`` (``tensorboard.kubeflow.org/v1alpha1``) reading
   ``training.logs``, and under default deny a NetworkPolicy for its pods;
 - under default deny, a NetworkPolicy that lets the pipeline's pods (every pod of an Argo
@@ -37,6 +38,7 @@ from mlplane.compiler.core import ir
 from mlplane.targets.kubernetes import codes, mesh, names, network, pods, secrets
 from mlplane.targets.kubernetes.context import Lowering
 from mlplane.targets.kubernetes.kubeflow_compile import Gate, PipelinePlan, Step
+from mlplane.targets.kubernetes.kubeflow_register import RECURRING_RUN_KEY
 
 PIPELINES_API = "pipelines.kubeflow.org/v2beta1"
 TENSORBOARD_API = "tensorboard.kubeflow.org/v1alpha1"
@@ -258,7 +260,8 @@ def recurring_run(
     """The recurring run, in a ConfigMap: the fields of KFP's ``V2beta1RecurringRun`` (the body
     of ``POST /apis/v2beta1/recurringruns``) except the pipeline reference, which KFP takes by
     ID: ``pipeline_objects`` names the Pipeline and PipelineVersion, whose ``metadata.uid`` are
-    those IDs in the Kubernetes-native mode, read when the run is registered. KFP's cron has a
+    those IDs in the Kubernetes-native mode, resolved through the API when ``mlplane apply``
+    registers the run (``kubeflow_register.py``). KFP's cron has a
     seconds field, so the spec's five fields get ``0`` in front; runs never overlap
     (``max_concurrency: 1``) and missed runs are not caught up."""
     body = {
@@ -275,7 +278,7 @@ def recurring_run(
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": lowering.metadata(names.logical(model.name, "recurring-run"), labels),
-        "data": {"recurring-run.json": json.dumps(body, indent=2, sort_keys=True) + "\n"},
+        "data": {RECURRING_RUN_KEY: json.dumps(body, indent=2, sort_keys=True) + "\n"},
     }
 
 

@@ -63,6 +63,8 @@ class KubernetesSettings(ir.TargetSettings):
     """``istio``, ``linkerd``, ``none`` (said knowingly) or None (not said): see ``mesh.py``."""
     edge: EdgeSettings | None = None
     """None: the cloud profile; else the edge profile's settings (``edge.py``)."""
+    kubeflow_endpoint: str | None = None
+    """The Kubeflow Pipelines API where apply registers recurring runs (``kubeflow_register.py``)."""
 
 
 UNSET = KubernetesSettings()
@@ -81,6 +83,7 @@ def settings(environment: spec.Environment) -> KubernetesSettings:
             hosts=hosts,
             mesh=kube.mesh,
             edge=_edge(kube),
+            kubeflow_endpoint=_kubeflow_endpoint(kube),
         )
     return KubernetesSettings(
         kube.context,
@@ -91,6 +94,7 @@ def settings(environment: spec.Environment) -> KubernetesSettings:
         hosts=hosts,
         mesh=kube.mesh,
         edge=_edge(kube),
+        kubeflow_endpoint=_kubeflow_endpoint(kube),
     )
 
 
@@ -101,6 +105,10 @@ def namespace(environment: spec.Environment) -> str | None:
     """``kubernetes.namespace``, where the system's objects go (None: ``<system>-<env>``)."""
     kube = environment.kubernetes
     return kube.namespace if kube else None
+
+
+def _kubeflow_endpoint(kube: spec.KubernetesSettings) -> str | None:
+    return kube.kubeflow.endpoint if kube.kubeflow is not None else None
 
 
 def kubernetes_of(found: ir.TargetSettings) -> KubernetesSettings:

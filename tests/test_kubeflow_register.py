@@ -1,0 +1,292 @@
+"""``mlplane apply`` registers the recurring runs of ``training.engine: kubeflow`` with the Kubeflow
+Pipelines API, and ``mlplane destroy`` deletes them first.
+
+The recsys-gpu example's prod environment is built once (its ranker trains on Kubeflow), with
+its ``kubeflow.endpoint`` pointed at a loopback server that holds the generated KFP client's
+request/response contract (``tests/kfp_api.py``); no real KFP API server runs here. The Pipeline
+and PipelineVersion the engine would have created are put into the server by their built
+names, as the Kubernetes-native API lists them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlplane.compiler.core import plugins
+from mlplane.compiler.deploy import engine as deploy
+from mlplane.compiler.deploy import stack as plan_stack
+from mlplane.targets.kubernetes import kubeflow_register as kfr
+from tests.kfp_api import KfpState, serving
+from tests.test_deploy import Console, FakeEngine
+from tests.test_plan import GIT_ENV, Repo
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "recsys-gpu"
+ENDPOINT = "https://kubeflow.acme.internal/pipeline"
+ENV = "prod"
+NAMESPACE = "recsys"
+EXPERIMENT = "mlplane-recsys-prod"
+RUN = "ranker-training"
+
+
+@dataclass(frozen=True)
+class Build:
+    model: Any
+    resources: dict[str, Any]
+    pipeline: str
+    version: str
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[tuple[str, KfpState]]:
+    with serving("/pipeline") as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def build(api: tuple[str, KfpState], tmp_path_factory: pytest.TempPathFactory) -> Build:
+    """The example's prod environment, built once, its endpoint on the loopback server."""
+    spec = tmp_path_factory.mktemp("spec") / "recsys-gpu"
+    shutil.copytree(EXAMPLE, spec)
+    text = (spec / "mlplane.yaml").read_text(encoding="utf-8")
+    assert text.count(ENDPOINT) == 1
+    (spec / "mlplane.yaml").write_text(text.replace(ENDPOINT, api[0]), encoding="utf-8")
+
+    def report(result: Any) -> None:
+        raise AssertionError(f"the build failed: {result.diagnostics}")
+
+    with plan_stack.rebuilt(spec, ENV, report) as built:
+        runs = kfr.desired_runs(built.resources)
+        assert [run.display_name for run in runs] == [RUN]
+        return Build(built.model, built.resources, runs[0].pipeline, runs[0].pipeline_version)
+
+
+@pytest.fixture
+def state(api: tuple[str, KfpState], build: Build) -> KfpState:
+    """The server emptied, holding the built Pipeline and its PipelineVersion."""
+    served = api[1]
+    for held in (served.experiments, served.pipelines, served.versions, served.runs):
+        held.clear()
+    served.requests.clear()
+    served.failures.clear()
+    served.page_size_cap = 200
+    served.add_pipeline(build.pipeline, NAMESPACE, [build.version, f"{build.pipeline}-next"])
+    return served
+
+
+def apply(build: Build, resources: dict[str, Any] | None = None, **environ: str) -> list[str]:
+    lines: list[str] = []
+    kfr.after_apply(build.model, resources or build.resources, environ, lines.append)
+    return lines
+
+
+def with_version(build: Build, version: str) -> dict[str, Any]:
+    """The build's resources with the recurring run naming another PipelineVersion (a new
+    build of a changed pipeline gets a new version name, and nothing else of the run moves)."""
+    resources = copy.deepcopy(build.resources)
+    for resource in resources.values():
+        data = resource["inputs"].get("data") or {}
+        if kfr.RECURRING_RUN_KEY in data:
+            body = json.loads(data[kfr.RECURRING_RUN_KEY])
+            body["pipeline_objects"]["pipeline_version"] = version
+            data[kfr.RECURRING_RUN_KEY] = json.dumps(body)
+    return resources
+
+
+def without_runs(build: Build) -> dict[str, Any]:
+    return {
+        name: resource
+        for name, resource in build.resources.items()
+        if kfr.RECURRING_RUN_KEY not in (resource["inputs"].get("data") or {})
+    }
+
+
+def test_apply_registers_the_recurring_run_of_the_built_version(
+    build: Build, state: KfpState
+) -> None:
+    lines = apply(build, MLPLANE_KUBEFLOW_TOKEN="t0ken")
+    assert state.changes() == [("POST", "/experiments"), ("POST", "/recurringruns")]
+    (experiment,) = state.experiments.values()
+    assert (experiment.display_name, experiment.namespace) == (EXPERIMENT, NAMESPACE)
+    (run,) = state.runs.values()
+    assert run.display_name == RUN
+    assert run.experiment_id == experiment.experiment_id
+    assert run.namespace == NAMESPACE
+    assert run.pipeline_version_reference.pipeline_version_id == state.version_id(build.version)
+    assert run.trigger.cron_schedule.cron == "0 30 4 * * *"  # the ranker's "30 4 * * *"
+    assert (run.max_concurrency, run.no_catchup, run.mode) == ("1", True, "ENABLE")
+    assert run.status == "ENABLED"
+    assert {r.authorization for r in state.requests} == {"Bearer t0ken"}
+    assert f"  Kubeflow recurring run {RUN} ({EXPERIMENT}): created" in lines
+
+
+def test_a_second_apply_changes_nothing(build: Build, state: KfpState) -> None:
+    apply(build)
+    before = dict(state.runs)
+    state.requests.clear()
+    lines = apply(build)
+    assert state.changes() == []
+    assert state.runs == before
+    assert f"  Kubeflow recurring run {RUN} ({EXPERIMENT}): unchanged" in lines
+    assert {r.authorization for r in state.requests} == {None}  # no token: none is sent
+
+
+def test_a_new_pipeline_version_replaces_the_run(build: Build, state: KfpState) -> None:
+    apply(build)
+    (old,) = state.runs
+    state.requests.clear()
+    apply(build, with_version(build, f"{build.pipeline}-next"))
+    assert state.changes() == [("DELETE", f"/recurringruns/{old}"), ("POST", "/recurringruns")]
+    (run,) = state.runs.values()
+    version = state.version_id(f"{build.pipeline}-next")
+    assert run.pipeline_version_reference.pipeline_version_id == version
+
+
+def test_a_run_the_spec_no_longer_has_is_deleted(build: Build, state: KfpState) -> None:
+    apply(build)
+    (old,) = state.runs
+    state.requests.clear()
+    apply(build, without_runs(build))
+    assert state.changes() == [("DELETE", f"/recurringruns/{old}")]
+    assert state.runs == {}
+
+
+def test_runs_are_listed_page_by_page(build: Build, state: KfpState) -> None:
+    apply(build)
+    (experiment,) = state.experiments
+    duplicate = copy.deepcopy(next(iter(state.runs.values())))
+    duplicate.recurring_run_id = "twin"
+    state.runs["twin"] = duplicate  # the same run registered twice, on a second page
+    state.page_size_cap = 1
+    state.requests.clear()
+    apply(build)
+    assert state.changes() == [("DELETE", "/recurringruns/twin")]
+    listed = [r for r in state.requests if r.path == "/recurringruns" and r.method == "GET"]
+    assert [r.query.get("page_token", "") for r in listed] == ["", "1"]
+    assert all(r.query["experiment_id"] == experiment for r in listed)
+
+
+def test_destroy_deletes_every_run_first(build: Build, state: KfpState) -> None:
+    apply(build)
+    (old,) = state.runs
+    state.requests.clear()
+    lines: list[str] = []
+    kfr.before_destroy(build.model, build.resources, {}, lines.append)
+    assert state.changes() == [("DELETE", f"/recurringruns/{old}")]
+    assert f"  Kubeflow recurring run {RUN} ({EXPERIMENT}): deleted" in lines
+
+
+def test_without_runs_or_experiment_nothing_is_created(build: Build, state: KfpState) -> None:
+    apply(build, without_runs(build))
+    assert state.changes() == []
+    assert [r.path for r in state.requests] == ["/experiments"]
+
+
+def test_an_unknown_version_is_looked_up_again_then_refused(
+    build: Build, state: KfpState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses: list[float] = []
+    monkeypatch.setattr(kfr.time, "sleep", pauses.append)
+    with pytest.raises(plugins.DeployStepError) as raised:
+        apply(build, with_version(build, f"{build.pipeline}-missing"))
+    assert pauses == [kfr.LOOKUP_PAUSE] * (kfr.LOOKUP_ATTEMPTS - 1)
+    message = str(raised.value)
+    assert f"does not know PipelineVersion '{build.pipeline}-missing'" in message
+    assert "Kubernetes-native API mode" in message
+    assert [p for m, p in state.changes()] == ["/experiments"]  # no run was created
+
+
+def test_a_refusal_of_the_api_is_reported_with_its_message(build: Build, state: KfpState) -> None:
+    state.failures[("GET", "/experiments")] = (403, "user is not authorized in namespace recsys")
+    with pytest.raises(plugins.DeployStepError) as raised:
+        apply(build)
+    assert str(raised.value) == (
+        f"list experiments at the Kubeflow Pipelines API {build_endpoint(build)} failed: "
+        "HTTP 403 Forbidden: user is not authorized in namespace recsys"
+    )
+
+
+def test_an_unreachable_api_is_reported(build: Build, state: KfpState) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    system = build.model
+    settings = system.environment.target_settings
+    moved = type(settings)(**{**_fields(settings), "kubeflow_endpoint": f"http://127.0.0.1:{port}"})
+    environment = type(system.environment)(
+        **{**_fields(system.environment), "target_settings": moved}
+    )
+    model = type(system)(**{**_fields(system), "environment": environment})
+    with pytest.raises(plugins.DeployStepError, match="could not be reached"):
+        kfr.after_apply(model, build.resources, {}, lambda line: None)
+
+
+def build_endpoint(build: Build) -> str:
+    return str(build.model.environment.target_settings.kubeflow_endpoint)
+
+
+def _fields(value: Any) -> dict[str, Any]:
+    import dataclasses
+
+    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+
+
+# --- through mlplane apply and destroy -------------------------------------------------------------
+
+
+def test_apply_registers_after_up_and_destroy_unregisters_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: tuple[str, KfpState], state: KfpState
+) -> None:
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(plan_stack, "today", lambda: date(2026, 6, 1))
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "only-for-tests")
+    monkeypatch.setenv("MLPLANE_KUBEFLOW_TOKEN", "from-ci")
+    repo = Repo(tmp_path / "repo")
+    shutil.copytree(EXAMPLE, repo.root / "spec")
+    repo.edit("spec/mlplane.yaml", ENDPOINT, api[0])
+    repo.commit("base")
+    monkeypatch.chdir(repo.root)
+    fake = FakeEngine()
+    order: list[str] = []
+
+    def open_stack(workspace: deploy.Workspace) -> FakeEngine:
+        order.append("engine")
+        return fake
+
+    monkeypatch.setattr(deploy, "require_pulumi", lambda: None)
+    monkeypatch.setattr(deploy, "open_stack", open_stack)
+
+    def report(result: Any) -> None:
+        raise AssertionError(f"the build failed: {result.diagnostics}")
+
+    console = Console()
+    assert deploy.apply(Path("spec"), ENV, console, report, yes=True) == 0
+    assert fake.calls == ["preview", "up"]
+    (run,) = state.runs.values()
+    assert run.display_name == RUN
+    assert {r.authorization for r in state.requests} == {"Bearer from-ci"}
+    applied = console.lines.index(next(ln for ln in console.lines if ln.startswith("Applied")))
+    assert console.lines[applied + 1] == f"Registering Kubeflow recurring runs at {api[0]}:"
+
+    state.requests.clear()
+    state.failures[("GET", "/recurringruns")] = (503, "the API server is restarting")
+    refused = Console()
+    with pytest.raises(deploy.DeployError, match="nothing was destroyed"):
+        deploy.destroy(Path("spec"), ENV, refused, report, yes=True)
+    assert fake.calls == ["preview", "up"]  # the engine's destroy never ran
+    state.failures.clear()
+    assert deploy.destroy(Path("spec"), ENV, Console(), report, yes=True) == 0
+    assert fake.calls == ["preview", "up", "destroy"]
+    assert state.runs == {}
