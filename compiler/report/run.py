@@ -128,12 +128,18 @@ def render_reports(
     run: ReportRun, render: Callable[[Report], str], workers: int | None = None
 ) -> dict[str, str]:
     """``{environment: text}``: each environment's report built and rendered, in up to
-    ``workers`` forked processes besides this one (None: the cores the load leaves free)."""
+    ``workers`` forked processes besides this one (None: two per core the load leaves free, at
+    most one per environment after the first).
+
+    Why two per free core: the environments cost about the same, so three of them dealt to two
+    processes leave a core idle while the process with two finishes its second; three
+    processes sharing the two cores finish together.
+    """
     if not run.ok:
         return {}
     rules = installed_rules()
     names = sorted(run.findings)
-    count = free_cores() if workers is None else workers
+    count = min(len(names) - 1, 2 * free_cores()) if workers is None else workers
     texts = spread(names, count, lambda name: render(run.report(name, rules)))
     return dict(zip(names, texts, strict=True))
 
