@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit
@@ -76,9 +76,10 @@ def scan_document(document: Document, diagnostics: Diagnostics) -> frozenset[Spe
     flagged: set[SpecPath] = set()
     secrets: list[tuple[SpecPath, bool, str, list[str]]] = []  # path, on the key, what, values
     expressions: list[tuple[SpecPath, bool]] = []
+    raw, verdict = document.raw, _secret_in_text_once
     for path, key, value in _walk(document.data):
-        in_key = _secret_in_text(key) if key else None
-        in_value = _secret_value(key, value, document.raw.get(path))
+        in_key = verdict(key) if key else None
+        in_value = _secret_value(key, value, raw, path)
         if in_key is not None:  # one diagnostic, at the key; the value is masked all the same
             masked = [key, *in_key[1], *(in_value[1] if in_value else ())]
             secrets.append((path, True, f"this key looks like {in_key[0]}", masked))
@@ -114,51 +115,50 @@ def scan_document(document: Document, diagnostics: Diagnostics) -> frozenset[Spe
 def _walk(data: Any) -> Iterator[tuple[SpecPath, str, Any]]:
     """(path, key, value) for every mapping entry and list item, iteratively."""
     stack: list[tuple[SpecPath, Any]] = [((), data)]
+    containers = (dict, list)
     while stack:
         path, node = stack.pop()
         if isinstance(node, dict):
             for key, value in node.items():
                 here = (*path, key)
                 yield here, str(key), value
-                if isinstance(value, dict | list):
+                if isinstance(value, containers):
                     stack.append((here, value))
         elif isinstance(node, list):
             for index, value in enumerate(node):
                 here = (*path, index)
                 yield here, "", value
-                if isinstance(value, dict | list):
+                if isinstance(value, containers):
                     stack.append((here, value))
 
 
-def _secret_value(key: str, value: Any, raw: str | None) -> tuple[str, list[str]] | None:
-    """What the value of ``key`` holds when it is a secret, and the texts to mask."""
-    secret_name = _normalised(key) in SECRET_KEYS
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int | float):
-        if not secret_name:
+def _secret_value(
+    key: str, value: Any, raw: Mapping[SpecPath, str], path: SpecPath
+) -> tuple[str, list[str]] | None:
+    """What the value of ``key`` at ``path`` holds when it is a secret, and the texts to mask
+    (``raw``: the document's texts of plain scalars that are not strings)."""
+    if isinstance(value, str):  # most values: their verdict is remembered
+        if not value:
             return None
-        return f"a literal {key}", [str(value), *([raw] if raw else [])]
-    if not isinstance(value, str) or not value:
+        found = _secret_in_text_once(value)
+        if found is not None:
+            return found[0], [value, *found[1]]
+        if _normalised(key) in SECRET_KEYS and formats.secret_ref_problem(value) is not None:
+            return f"a literal {key}", [value]
         return None
-    found = _secret_in_text(value)
-    if found is not None:
-        return found[0], [value, *found[1]]
-    if secret_name and formats.secret_ref_problem(value) is not None:
-        return f"a literal {key}", [value]
-    return None
-
-
-def _secret_in_text(text: str) -> tuple[str, list[str]] | None:
-    """What ``text`` holds when it contains a credential whatever its field, and the pieces to
-    mask (the whole text is masked too when it is a value)."""
-    found = _secret_in_text_once(text)
-    return None if found is None else (found[0], list(found[1]))
+    if isinstance(value, bool) or value is None or not isinstance(value, int | float):
+        return None
+    if _normalised(key) not in SECRET_KEYS:
+        return None
+    text = raw.get(path)
+    return f"a literal {key}", [str(value), *([text] if text else [])]
 
 
 @lru_cache(maxsize=1 << 16)
 def _secret_in_text_once(text: str) -> tuple[str, tuple[str, ...]] | None:
-    """:func:`_secret_in_text`, remembered (names and values repeat across a large spec)."""
+    """What ``text`` holds when it contains a credential whatever its field, and the pieces to
+    mask (the whole text is masked too when it is a value); remembered, because names and
+    values repeat across a large spec."""
     found = _secret_in_text_uncached(text)
     return None if found is None else (found[0], tuple(found[1]))
 
