@@ -290,3 +290,20 @@ def test_apply_registers_after_up_and_destroy_unregisters_before_it(
     assert deploy.destroy(Path("spec"), ENV, Console(), report, yes=True) == 0
     assert fake.calls == ["preview", "up", "destroy"]
     assert state.runs == {}
+
+
+def test_what_the_api_sends_is_printed_safely(build: Build, state: KfpState) -> None:
+    apply(build)
+    planted = copy.deepcopy(next(iter(state.runs.values())))
+    planted.recurring_run_id = "planted"
+    planted.display_name = "x\x1b[2J\u202eevil\nline"  # not the build's: deleted, and shown
+    state.runs["planted"] = planted
+    lines = apply(build)
+    assert any(
+        line.startswith("  Kubeflow recurring run x\\u{001B}[2J\\u{202E}evil (") for line in lines
+    )
+    assert not any("\x1b" in line or "\u202e" in line for line in lines)
+    state.failures[("GET", "/experiments")] = (500, "boom\x1b[31m\nsecond line")
+    with pytest.raises(plugins.DeployStepError) as raised:
+        apply(build)
+    assert str(raised.value).endswith("HTTP 500 Internal Server Error: boom\\u{001B}[31m")

@@ -261,7 +261,7 @@ class KfpApi:
                 return None
             raise RegistrationError(
                 f"{what} at the Kubeflow Pipelines API {self.endpoint} failed: HTTP "
-                f"{error.status} {error.reason}{_api_message(error.body)}"
+                f"{error.status} {_short(str(error.reason or ''))}{_api_message(error.body)}"
             ) from None
         except (HTTPError, OSError) as error:
             raise RegistrationError(
@@ -305,6 +305,8 @@ def _api_message(body: Any) -> str:
 
 
 def _short(text: str) -> str:
+    """A text the API sent, made safe to print: its first line, unprintable characters shown
+    as escapes, at most 300 characters."""
     from mlplane.compiler.core.safe_read import printable
 
     return printable(text.splitlines()[0] if text else "")[:300]
@@ -403,7 +405,7 @@ def _report(outcome: Outcome, experiment: str, echo: Callable[[str], None]) -> N
         ("unchanged", outcome.kept),
     ):
         for name in names:
-            echo(f"  Kubeflow recurring run {name} ({experiment}): {verb}")
+            echo(f"  Kubeflow recurring run {_short(name)} ({experiment}): {verb}")
 
 
 # --- the target's deploy steps (compiler/core/plugins.py: after_apply, before_destroy) ----------
