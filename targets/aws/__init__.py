@@ -29,9 +29,9 @@ class AwsTarget:
         return lower(system, diagnostics)
 
     def check(self, system: System, diagnostics: Diagnostics) -> None:
-        """What ``lower`` refuses before it builds anything (``checks.check_spec``), for
+        """What ``lower`` refuses (``checks.check_spec``, and the alarms' refusals), for
         ``mlplane validate``, which builds no graph."""
-        checks.check_spec(Lowering(system, diagnostics))
+        checks.check_without_lowering(Lowering(system, diagnostics))
 
     def emit(self, system: System, graph: ResourceGraph) -> Mapping[str, str]:
         """No files of its own: the Pulumi program and monitoring come from the emitters."""

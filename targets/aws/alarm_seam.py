@@ -70,3 +70,32 @@ def lower(
         )
         for name in served
     }
+
+
+def check(lowering: Lowering) -> None:
+    """What the alarms module refuses or leaves out (receivers SNS cannot deliver to, SLAs
+    without a CloudWatch equivalent), reported without building a graph: the module runs on
+    the endpoint names the lowering would use and its resources are dropped. ``mlplane
+    validate`` reports through this what the build reports through :func:`lower`."""
+    module = _alarms_module()
+    system = lowering.system
+    if module is None or not (system.models or system.slas):
+        return
+    models = {
+        name: module.ServedModel(
+            model=name,
+            endpoint_name=names.endpoint(system, name),
+            variant_name=names.VARIANT,
+            origin=model.origin,
+            config_name=None,
+        )
+        for name, model in system.models.items()
+    }
+    module.lower_alarms(
+        system,
+        models,
+        provider=lowering.provider,
+        kms_key=names.key("alerts"),  # the alerts key of keys.lower_alerts_key
+        parent=None,
+        diagnostics=lowering.diagnostics,
+    )

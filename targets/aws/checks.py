@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import SpecPath
-from mlplane.targets.aws import batch, codes, instances, names, rollouts, runtimes, training
+from mlplane.targets.aws import (
+    alarm_seam,
+    batch,
+    codes,
+    instances,
+    names,
+    rollouts,
+    runtimes,
+    training,
+)
 from mlplane.targets.aws.context import CLASSIFICATION_RANK, Lowering, model_tier
 from mlplane.targets.aws.settings import aws_of
 
@@ -26,6 +35,13 @@ def check_spec(lowering: Lowering) -> None:
     check_data_sources(lowering)
     for model in lowering.system.models.values():
         check_model(lowering, model)
+
+
+def check_without_lowering(lowering: Lowering) -> None:
+    """``check_spec`` and what the alarms would refuse (``alarm_seam.check``): everything
+    ``lower`` refuses, for ``mlplane validate``, which builds no graph."""
+    check_spec(lowering)
+    alarm_seam.check(lowering)
 
 
 def _error(
