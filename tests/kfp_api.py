@@ -3,7 +3,8 @@
 
 Its contract is the official generated client's (``kfp_server_api``): each request body is
 decoded into the generated model of that call and refused (HTTP 400) when it holds a field the
-model does not know or misses one the server needs, and each response is one of those models
+model does not know or documents as output only, or misses one the server needs, and each
+response is one of those models
 serialised by the generated client itself, so a request or response shape the real client does
 not produce or read fails here. It is not a Kubeflow Pipelines API server and does not claim
 to behave like one beyond that contract (no real KFP API server has been run against mlplane).
@@ -26,6 +27,8 @@ import kfp_server_api
 from kfp_server_api import models
 
 API = "/apis/v2beta1"
+RUN_OUTPUT_ONLY = frozenset({"recurring_run_id", "created_at", "updated_at", "namespace"})
+"""Fields of ``V2beta1RecurringRun`` the generated model documents as output only."""
 
 
 @dataclass
@@ -237,9 +240,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _create_run(self, body: Any, raw: bytes) -> Any:
         state = self.state
         _known(body, models.V2beta1RecurringRun)
+        given = sorted(set(body) & RUN_OUTPUT_ONLY)
+        if given:
+            raise _Refused(400, f"output-only fields {given} in a recurring run to create")
         run = decode(raw, "V2beta1RecurringRun")
         if run.experiment_id not in state.experiments:
             raise _Refused(400, f"experiment {run.experiment_id} not found")
+        run.namespace = state.experiments[run.experiment_id].namespace
         reference = run.pipeline_version_reference
         if reference is None or reference.pipeline_id not in state.versions:
             raise _Refused(400, "a recurring run needs a known pipeline_version_reference")

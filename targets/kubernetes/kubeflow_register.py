@@ -233,8 +233,7 @@ class KfpApi:
             max_concurrency=str(run.max_concurrency),
             no_catchup=run.no_catchup,
             mode=run.mode,
-            namespace=run.namespace,
-            experiment_id=experiment_id,
+            experiment_id=experiment_id,  # the run's namespace is the experiment's
         )
         self._call(
             "create recurring run", self._runs.recurring_run_service_create_recurring_run, body
