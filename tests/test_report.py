@@ -440,6 +440,7 @@ def test_cli_writes_one_file_per_environment(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == [
         "dev.json",
+        "edge.json",
         "notes.txt",
         "prod-aws.json",
         "prod.json",
@@ -458,6 +459,24 @@ def test_cli_spec_errors_are_located_and_nothing_is_written(tmp_path: Path) -> N
     assert result.exit_code == 1
     assert f"{spec}:" in result.output and "fraud-featurez" in result.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_target_refusals_stop_the_reports(workers: int, tmp_path: Path) -> None:
+    """The target checks run per environment with the report (in workers when there are free
+    cores): what the target refuses is reported as validate reports it, and no report is
+    rendered."""
+    spec = REPO / "tests" / "corpus" / "28-public-without-allow.yaml"
+    judged = judge_reports(spec, None, today=TODAY)
+    assert judged.ok  # schema, references and policies pass; the target has not judged yet
+    assert render_reports(judged, render_html, workers=workers) == {}
+    codes = {d.code for d in judged.compiled.diagnostics if d.severity == "error"}
+    assert codes == {"kubernetes-public-without-allow", "kubernetes-ingress-host-missing"}
+    validated = CliRunner().invoke(cli, ["validate", str(spec)])
+    reported = CliRunner().invoke(cli, ["report", str(spec), "--out", str(tmp_path / "out")])
+    assert validated.exit_code == reported.exit_code == 1
+    assert "kubernetes-public-without-allow" in reported.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_unknown_environment_is_a_usage_error() -> None:

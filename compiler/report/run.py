@@ -1,8 +1,8 @@
 """Compile a spec and build the governance report of each environment (``mlplane report``).
 
 The spec is compiled as ``validate`` compiles it (schema, references, target checks); when
-that finds errors the reports are not built and the located diagnostics are returned. Then
-the policy packs and the spec's Rego policies run once per environment, each with its own
+that finds errors the reports are not built and the located diagnostics are returned. The
+policy packs and the spec's Rego policies run once per environment, each with its own
 collectors (the pipeline's policy stage pools every environment's findings in one list, which
 a per-environment report cannot use). Policy findings are the report's content, not errors: a
 failing rule is a ``fail`` row of the controls matrix. A problem of the policy configuration
@@ -13,11 +13,13 @@ is a ``fail`` again).
 With ``lower=True`` each environment is lowered by its target and the graph rules run on the
 graph (as ``mlplane build`` does); otherwise their rows are ``not-evaluated``.
 
-Building and rendering each environment's report is independent of the others, so
-:func:`render_reports` spreads it over forked workers on the cores the machine leaves free, as
-the multi-environment build does (``compiler/build/environments.py``): the spec is compiled
-and judged once, in this process, and each worker sends back only its file's text. The text
-is the same however the work was spread.
+What is shared is done once, in this process (:func:`judge_reports`): loading, the schema,
+references and the policies. What each environment needs on its own (:func:`render_reports`:
+its target's checks, or with ``lower`` its lowering and graph rules, then building and
+rendering its report) runs in forked workers on the cores the machine leaves free, as in the
+multi-environment build (``compiler/build/environments.py``); each worker sends back its
+diagnostics and its file's text. The text and the diagnostics are the same however the work
+was spread, and when any environment has an error no report is returned.
 """
 
 from __future__ import annotations
@@ -26,15 +28,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from mlplane.compiler.build.environments import free_cores, spread
 from mlplane.compiler.build.pipeline import CompileResult, compile_spec, target_of
-from mlplane.compiler.core import codes
-from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.core import codes, plugins
+from mlplane.compiler.core.diagnostics import Diagnostic, Diagnostics
 from mlplane.compiler.policy.engine import PolicyRun, Rule, installed_rules
 from mlplane.compiler.report.build import build_report
 from mlplane.compiler.report.model import Report
 
+T = TypeVar("T")
 Findings = tuple[Diagnostics, Diagnostics]
 """One environment's policy findings: those that stand, and those a valid waiver covers."""
 
@@ -53,6 +57,8 @@ class ReportRun:
     """The policy findings of each environment: what stands and what a waiver covers."""
     today: date | None = None
     lower: bool = False
+    policies: PolicyRun | None = None
+    """The policy run that judged the environments (its graph rules run per environment)."""
 
     @property
     def ok(self) -> bool:
@@ -80,11 +86,10 @@ def run_reports(
     lower: bool = False,
 ) -> ReportRun:
     """The report of each environment of the spec at ``path`` (all when ``environments`` is
-    None). Raises ``UnknownEnvironmentError`` for an environment the spec does not define."""
+    None), built in this process. Raises ``UnknownEnvironmentError`` for an environment the
+    spec does not define."""
     run = judge_reports(path, environments, today=today, policy_dirs=policy_dirs, lower=lower)
-    if run.ok:
-        rules = installed_rules()
-        run.reports = {name: run.report(name, rules) for name in run.findings}
+    run.reports = _each_environment(run, _same, 0)
     return run
 
 
@@ -96,58 +101,97 @@ def judge_reports(
     policy_dirs: Sequence[Path] = (),
     lower: bool = False,
 ) -> ReportRun:
-    """Compile the spec and evaluate the policies of each environment, without building the
-    reports (:meth:`ReportRun.report` and :func:`render_reports` build them)."""
+    """Compile the spec and evaluate the policies of each environment, without the target
+    checks (or, with ``lower``, the lowering and graph rules) and the reports:
+    :func:`render_reports` does those per environment."""
     from mlplane.compiler.policy.rego import RegoSource
 
-    compiled = compile_spec(path, environments, check_targets=True)
+    compiled = compile_spec(path, environments)
     run = ReportRun(compiled, today=today, lower=lower)
     if not compiled.ok or compiled.document is None:
         return run
     rego = RegoSource(compiled.document.root, policy_dirs, run.problems, today)
-    policies = PolicyRun(today=today, external=rego)
-    findings: dict[str, Findings] = {}
+    run.policies = PolicyRun(today=today, external=rego)
     try:
         for name, system in sorted(compiled.systems.items()):
             found, waived = Diagnostics(), Diagnostics()
-            policies.check(system, found, waived)
-            findings[name] = (found, waived)
+            run.policies.check(system, found, waived)
+            run.findings[name] = (found, waived)
     finally:
         rego.close()
-    if lower:
-        _graph_rules(run, policies, findings)
-    for found, _ in findings.values():
-        for diagnostic in found:
-            if "." not in diagnostic.code and diagnostic.code not in REPORT_CONTENT:
-                run.problems.add(diagnostic)
-    run.findings = findings
+    for found, _ in run.findings.values():
+        run.problems.extend(_problems(found))
     return run
 
 
 def render_reports(
     run: ReportRun, render: Callable[[Report], str], workers: int | None = None
 ) -> dict[str, str]:
-    """``{environment: text}``: each environment's report built and rendered, in up to
+    """``{environment: text}``: each environment checked by its target (with ``lower``:
+    lowered, and judged by the graph rules), its report built and rendered, in up to
     ``workers`` forked processes besides this one (None: two per core the load leaves free, at
-    most one per environment after the first).
+    most one per environment after the first). Empty when any environment has an error (then
+    in ``run.compiled.diagnostics`` or ``run.problems``).
 
     Why two per free core: the environments cost about the same, so three of them dealt to two
     processes leave a core idle while the process with two finishes its second; three
     processes sharing the two cores finish together.
     """
+    count = min(len(run.findings) - 1, 2 * free_cores()) if workers is None else workers
+    return _each_environment(run, render, max(0, count))
+
+
+@dataclass(frozen=True)
+class _Outcome(Generic[T]):
+    checked: tuple[Diagnostic, ...]
+    """What the target refuses or warns about (as ``validate``'s target checks report it)."""
+    problems: tuple[Diagnostic, ...]
+    """Errors of lowering and of the graph rules' configuration (with ``lower``)."""
+    value: T | None
+    """The rendered report; None when the environment has an error."""
+
+
+def _each_environment(run: ReportRun, render: Callable[[Report], T], workers: int) -> dict[str, T]:
     if not run.ok:
         return {}
     rules = installed_rules()
     names = sorted(run.findings)
-    count = min(len(names) - 1, 2 * free_cores()) if workers is None else workers
-    texts = spread(names, count, lambda name: render(run.report(name, rules)))
-    return dict(zip(names, texts, strict=True))
+    outcomes = list(spread(names, workers, lambda name: _environment(run, name, rules, render)))
+    for outcome in outcomes:
+        run.compiled.diagnostics.extend(outcome.checked)
+        run.problems.extend(outcome.problems)
+    if not run.ok:
+        return {}
+    return {n: o.value for n, o in zip(names, outcomes, strict=True) if o.value is not None}
 
 
-def _graph_rules(run: ReportRun, policies: PolicyRun, findings: dict[str, Findings]) -> None:
-    """Lower each environment and run the graph rules on its graph; a refusal is an error."""
-    for name, system in sorted(run.compiled.systems.items()):
-        target = target_of(system, run.problems)
-        graph = target.lower(system, run.problems) if target is not None else None
-        if graph is not None:
-            policies.check_graph(system, graph, *findings[name])
+def _environment(
+    run: ReportRun, name: str, rules: Sequence[Rule], render: Callable[[Report], T]
+) -> _Outcome[T]:
+    """Check (or lower and judge) one environment, then build and render its report."""
+    system = run.compiled.systems[name]
+    checked, problems = Diagnostics(), Diagnostics()
+    target = target_of(system, checked)
+    if target is not None:
+        plugins.check_target(target, system, checked)
+    if target is None or checked.has_errors:
+        return _Outcome(checked.sorted(), (), None)
+    if run.lower and run.policies is not None:
+        graph = target.lower(system, problems)
+        if graph is None or problems.has_errors:
+            return _Outcome(checked.sorted(), problems.sorted(), None)
+        found, waived = run.findings[name]
+        run.policies.check_graph(system, graph, found, waived)
+        problems.extend(_problems(found))
+        if problems.has_errors:
+            return _Outcome(checked.sorted(), problems.sorted(), None)
+    return _Outcome(checked.sorted(), problems.sorted(), render(run.report(name, rules)))
+
+
+def _problems(found: Diagnostics) -> list[Diagnostic]:
+    """The findings that are errors of the policy configuration, not report content."""
+    return [d for d in found if "." not in d.code and d.code not in REPORT_CONTENT]
+
+
+def _same(report: Report) -> Report:
+    return report
