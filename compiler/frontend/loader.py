@@ -283,6 +283,12 @@ def _clamp(location: Location, text: str) -> Location:
     return Location(location.file, len(lines), len(last) + 1)
 
 
+_LOCATION_SLOTS: tuple[Any, Any, Any, Any] = (
+    object.__new__,
+    *(vars(Location)[name].__set__ for name in ("file", "line", "column")),  # slot descriptors
+)
+
+
 class _Builder:
     """Builds the spec's dicts and lists from parser events, recording every node's position.
 
@@ -304,7 +310,8 @@ class _Builder:
     def build(self, text: str) -> None:
         """Run the event loop. The cyclic GC is paused meanwhile: the tree has no cycles, and on
         a big spec the full collections that its growth triggers cost 5-15% and find nothing."""
-        events: Any = yaml.parse(text, Loader=_LOADER)
+        parser: Any = _LOADER(text)
+        events = iter(parser.get_event, None)  # ``yaml.parse`` less its generator: None ends
         collecting = gc.isenabled()
         gc.disable()
         try:
@@ -315,7 +322,7 @@ class _Builder:
             reason = getattr(exc, "reason", None) or "the YAML reader failed"
             self._report(codes.YAML_SYNTAX, str(reason), self._at(None), ())
         finally:
-            events.close()
+            parser.dispose()
             if collecting:
                 gc.enable()
         if self.root is None and not self.diags:  # an empty file or only comments
@@ -324,7 +331,10 @@ class _Builder:
     def run(self, events: Iterator[Any]) -> None:  # noqa: PLR0912, PLR0915 (hot loop)
         name, values, keys, raw = self.name, self.values, self.keys, self.raw
         max_depth, max_nodes = self.limits.max_depth, self.limits.max_nodes
-        max_chars, new_location = self.limits.max_scalar_chars, Location
+        max_chars = self.limits.max_scalar_chars
+        # A Location made as its __init__ would, less the three object.__setattr__ calls that a
+        # frozen dataclass's __init__ makes through Python (a third of the cost of each node)
+        new, set_file, set_line, set_column = _LOCATION_SLOTS
         scalar_event, alias_event = yaml.ScalarEvent, yaml.AliasEvent
         mapping_start, sequence_start = yaml.MappingStartEvent, yaml.SequenceStartEvent
         mapping_end, sequence_end = yaml.MappingEndEvent, yaml.SequenceEndEvent
@@ -359,7 +369,10 @@ class _Builder:
                         if len(memo) < _MEMO_SIZE and len(text) <= _MEMO_CHARS:
                             memo[text] = resolved
                     value, is_str = resolved
-                loc = new_location(name, mark.line + 1, mark.column + 1)
+                loc = new(Location)
+                set_file(loc, name)
+                set_line(loc, mark.line + 1)
+                set_column(loc, mark.column + 1)
                 if (
                     event.anchor is not None
                     or event.tag is not None
@@ -398,7 +411,10 @@ class _Builder:
                     return
             elif cls is mapping_start or cls is sequence_start:
                 mark = event.start_mark
-                loc = new_location(name, mark.line + 1, mark.column + 1)
+                loc = new(Location)
+                set_file(loc, name)
+                set_line(loc, mark.line + 1)
+                set_column(loc, mark.column + 1)
                 nodes += 1
                 if nodes > max_nodes or len(stack) >= max_depth:
                     self._limit(nodes > max_nodes, loc, base, 0)
