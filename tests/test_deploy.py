@@ -219,6 +219,23 @@ def test_plan_reviewed_against_another_base_than_deployed_is_refused(
     assert run("apply", "spec", "--env", "dev", "--plan", str(good), "--yes").exit_code == 0
 
 
+def test_apply_names_list_elements_it_left_in_place(repo: Repo, engine: FakeEngine) -> None:
+    """An element added outside git to a declared list is invisible to the engine's diff: the
+    apply succeeds, then a drift check names what is still there (the e2e tier shows the real
+    engine doing this)."""
+    urn = f"urn:pulumi:{STACK}::{SYSTEM}::kubernetes:networking.k8s.io/v1:NetworkPolicy::np"
+    engine.up_outcome = Outcome(True, grown=(urn,))
+    engine.drifted = [Drifted(urn, "update", ("spec.egress[2]",))]
+    result = run("apply", "spec", "--env", "dev", "--yes")
+    assert result.exit_code == 0, result.output
+    assert engine.calls == ["open_stack", "preview", "up", "drift"]
+    assert "warning: np: spec.egress[2] changed outside git and left in place" in result.output
+    engine.calls.clear()
+    engine.up_outcome, engine.drifted = Outcome(True), []
+    assert run("apply", "spec", "--env", "dev", "--yes").exit_code == 0
+    assert engine.calls == ["open_stack", "preview", "up"]
+
+
 def test_apply_without_a_terminal_needs_yes(repo: Repo, engine: FakeEngine) -> None:
     result = run("apply", "spec", "--env", "dev")
     assert result.exit_code == 2

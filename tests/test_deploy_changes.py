@@ -26,9 +26,46 @@ def test_kubernetes_inputs_name_the_changed_field() -> None:
     assert changes.changed_paths(old, new) == ("spec.ingress[0].ports[0].port",)
 
 
-def test_an_added_list_element_is_named() -> None:
+def _recorded(declared: dict[str, object], live: dict[str, object]) -> dict[str, object]:
+    """A Kubernetes resource's outputs: the live object, with the declared one under __inputs."""
+    return {"__inputs": declared, **live, "metadata": {"resourceVersion": "1"}}
+
+
+def test_an_element_added_to_a_declared_list_is_named_from_the_live_object() -> None:
+    # The provider cuts the refreshed __inputs to the declared shape, so the extra rule is only
+    # in the live object; both copies of __inputs are equal.
     extra = [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]
-    old, new = {"__inputs": _policy(8080)}, {"__inputs": _policy(8080, extra)}
+    old = _recorded(_policy(8080), _policy(8080))
+    new = _recorded(_policy(8080), _policy(8080, extra))
+    assert changes.changed_paths(old, new) == ("spec.ingress[1]",)
+    # An apply's refresh records the grown live object, and the engine's diff (on the cut copy)
+    # leaves the element in place: drift still names it, against the declared list.
+    assert changes.changed_paths(new, new) == ("spec.ingress[1]",)
+
+
+def test_an_element_added_to_a_nested_declared_list_is_named() -> None:
+    live = _policy(8080)
+    grown = {"spec": {"ingress": [{"ports": [{"port": 8080}, {"port": 22}]}], "podSelector": {}}}
+    old, new = _recorded(_policy(8080), live), _recorded(_policy(8080), grown)
+    assert changes.changed_paths(old, new) == ("spec.ingress[0].ports[1]",)
+
+
+def test_equal_declared_and_live_lists_are_not_drift() -> None:
+    state = _recorded(_policy(8080), _policy(8080))
+    assert changes.changed_paths(state, state) == ()
+
+
+def test_lists_the_resource_does_not_declare_are_not_drift() -> None:
+    # Controllers add to lists the spec never declared (conditions, finalizers): not drift.
+    old = _recorded(_policy(8080), {**_policy(8080), "finalizers": ["a"]})
+    new = _recorded(_policy(8080), {**_policy(8080), "finalizers": ["a", "b"]})
+    assert changes.changed_paths(old, new) == ()
+
+
+def test_a_removed_element_is_named_once() -> None:
+    two = _policy(8080, [{"ports": [{"port": 9090}]}])
+    old = _recorded(two, two)
+    new = _recorded(_policy(8080), _policy(8080))
     assert changes.changed_paths(old, new) == ("spec.ingress[1]",)
 
 

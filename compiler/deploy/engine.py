@@ -117,6 +117,9 @@ class Outcome:
     steps: tuple[tuple[str, str], ...] = ()
     """``(urn, op)`` of every step that changes a resource (create, update, replace, delete),
     in the engine's order; a replacement is one ``replace`` step."""
+    grown: tuple[str, ...] = ()
+    """URNs whose refreshed live object holds list elements the resource does not declare
+    (``changes.py``): the engine's diff cannot see them, so the run may leave them in place."""
 
 
 @dataclass(frozen=True)
@@ -259,10 +262,16 @@ class _AutomationEngine:
             if meta is None or meta.type.startswith("pulumi:"):
                 return
             op, keys = str(getattr(meta.op, "value", meta.op)), tuple(meta.diffs or ())
-            if not keys and op == "update":
+            # An unchanged step's outputs event holds the refreshed state ("new"; its pre event
+            # holds the recorded one twice): an element added to a declared list leaves the
+            # engine's view of the inputs unchanged, yet the live object holds it (changes.py).
+            refreshed = op in _UNCHANGED and event.res_outputs_event is not None
+            if not keys and (op == "update" or refreshed):
                 keys = changed_paths(_outputs(meta.old), _outputs(meta.new))
-            if op in ("update", "delete", "replace") or (op == "refresh" and keys):
+            if op in ("update", "delete", "replace"):
                 found[meta.urn] = Drifted(meta.urn, op, keys)
+            elif refreshed and keys:
+                found[meta.urn] = Drifted(meta.urn, "update", keys)
 
         self._call(
             lambda: self._stack.refresh(preview_only=True, on_output=echo, on_event=on_event)
@@ -272,8 +281,14 @@ class _AutomationEngine:
     def _run(self, action: Callable[[Callable[[Any], None]], object]) -> Outcome:
         failed: list[str] = []
         steps: dict[str, str] = {}
+        grown: dict[str, None] = {}
 
         def on_event(event: Any) -> None:
+            done = event.res_outputs_event
+            meta = done.metadata if done is not None else None
+            unchanged = meta is not None and str(getattr(meta.op, "value", meta.op)) in _UNCHANGED
+            if unchanged and changed_paths(_outputs(meta.old), _outputs(meta.new)):
+                grown[meta.urn] = None
             pre = event.resource_pre_event
             if pre is not None:
                 op = _CHANGES.get(str(getattr(pre.metadata.op, "value", pre.metadata.op)))
@@ -287,7 +302,13 @@ class _AutomationEngine:
 
         message = self._call(lambda: action(on_event))
         unique = tuple(dict.fromkeys(failed))
-        return Outcome(message is None and not unique, unique, message or "", tuple(steps.items()))
+        return Outcome(
+            message is None and not unique,
+            unique,
+            message or "",
+            tuple(steps.items()),
+            tuple(grown),
+        )
 
     @staticmethod
     def _call(action: Callable[[], object]) -> str | None:
@@ -298,6 +319,10 @@ class _AutomationEngine:
         except auto.CommandError as error:
             return _last(error)
         return None
+
+
+_UNCHANGED = frozenset({"refresh", "same"})
+"""Step operations that leave a resource as it is (its refresh, or no change in the update)."""
 
 
 def _outputs(state: Any) -> dict[str, Any] | None:
@@ -374,6 +399,8 @@ def apply(
         where = record_path(repository, built.system, environment)
         write_record(where, current)
         console.echo(f"Applied stack {workspace.stack}; recorded in {_shown(where, repository)}.")
+        if outcome.grown:
+            _warn_left_in_place(engine, console)
         _target_step(plugins.after_apply, built, console, "the stack was applied and recorded")
     return exits.OK
 
@@ -437,6 +464,21 @@ def _target_step(step: Callable[..., None], built: Built, console: Console, stat
         step(target, built.model, built.resources, environ(), console.echo)
     except plugins.DeployStepError as error:
         raise DeployError(f"{error} ({state}; run the command again once fixed)") from None
+
+
+def _warn_left_in_place(engine: Engine, console: Console) -> None:
+    """Name what the apply could not put back: list elements added outside git to a list the
+    spec declares. The engine compares the program with the live object cut to the declared
+    fields, so it saw nothing to change (``changes.py``); ``drift`` names them until removed."""
+    for item in engine.drift(lambda _line: None):
+        if item.op != "update" or not item.keys:
+            continue
+        name = item.urn.rsplit("::", 1)[-1]
+        console.echo(
+            f"warning: {name}: {', '.join(item.keys)} changed outside git and left in place "
+            "(elements added to a declared list are not compared by the engine); remove them "
+            "with kubectl, then 'mlplane drift' shows no drift"
+        )
 
 
 def _clear_stale_locks(workspace: Workspace, console: Console) -> None:

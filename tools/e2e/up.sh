@@ -30,7 +30,9 @@ done
 if [ -d "$RUN/pids" ] && compgen -G "$RUN/pids/*.pid" >/dev/null; then
   for f in "$RUN"/pids/*.pid; do
     if kill -0 "$(cat "$f")" 2>/dev/null; then
-      die "a cluster is already running from $RUN (pid $(cat "$f") of $(basename "$f" .pid)); run 'make e2e-down' first"
+      echo "up.sh: error: a cluster is already running from $RUN (pid $(cat "$f") of" \
+           "$(basename "$f" .pid)); run 'make e2e-down' first" >&2
+      exit 3  # run.sh must not stop a cluster that it did not start
     fi
   done
   log "removing the state of a previous run whose processes are gone"
