@@ -56,6 +56,15 @@ KUBERNETES_CASES = [
     ("context-renamed", "    kubernetes: {context: kind-mlplane}\n",
      "    kubernetes: {context: prod-eu}\n",
      "environment dev: cluster context kind-mlplane → prod-eu", "kube-context-changed"),
+    ("kubeflow-endpoint-moved",
+     '    kubernetes: {kubeflow: {endpoint: "https://kfp-a.example/pipeline"}}\n',
+     '    kubernetes: {kubeflow: {endpoint: "https://kfp-b.example/pipeline"}}\n',
+     "environment dev: Kubeflow Pipelines API https://kfp-a.example/pipeline → "
+     "https://kfp-b.example/pipeline", "kubeflow-endpoint-changed"),
+    ("kubeflow-endpoint-removed",
+     '    kubernetes: {kubeflow: {endpoint: "https://kfp-a.example/pipeline"}}\n', "",
+     "environment dev: Kubeflow Pipelines API https://kfp-a.example/pipeline → none",
+     "kubeflow-endpoint-changed"),
 ]  # fmt: skip
 
 
@@ -91,6 +100,21 @@ def test_unchanged_settings_raise_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     document = plan_json()
     assert risk_codes(document) == set()
     assert plan("--fail-on", "risk").exit_code == 0
+
+
+def test_a_first_kubeflow_endpoint_is_shown_and_raises_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    committed(tmp_path, monkeypatch, with_dev(""))
+    endpoint = "https://kfp-a.example/pipeline"
+    Path(SPEC).write_text(
+        with_dev(f'    kubernetes: {{kubeflow: {{endpoint: "{endpoint}"}}}}\n'), encoding="utf-8"
+    )
+    document = plan_json()
+    line = f"environment dev: Kubeflow Pipelines API none → {endpoint}"
+    [change] = [c for c in document["specChanges"] if c["text"] == line]
+    assert change["risks"] == []
+    assert risk_codes(document) == set()
 
 
 # --- the roles that deploy (AWS) ----------------------------------------------------------------

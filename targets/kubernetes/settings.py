@@ -117,6 +117,7 @@ def kubernetes_of(found: ir.TargetSettings) -> KubernetesSettings:
 
 
 CONTEXT_CHANGED = "kube-context-changed"
+KUBEFLOW_ENDPOINT_CHANGED = "kubeflow-endpoint-changed"
 RISK_CODES: tuple[RiskCode, ...] = (
     RiskCode(
         CONTEXT_CHANGED,
@@ -124,6 +125,15 @@ RISK_CODES: tuple[RiskCode, ...] = (
         "the next apply deploys into the cluster the new context names: it creates every "
         "resource there while the old cluster keeps running the old ones; check that the "
         "context is the intended cluster on the machine that applies",
+    ),
+    RiskCode(
+        KUBEFLOW_ENDPOINT_CHANGED,
+        "the Kubeflow Pipelines API an environment registers its recurring runs with changes "
+        "or is removed",
+        "the next apply registers the recurring runs at the new API (or nowhere) and never "
+        "reaches the old one, whose runs keep starting on schedule, on pipeline versions the "
+        "apply deletes; delete them there first (an apply with the old endpoint and "
+        "training.engine: job deletes them, as does destroy)",
     ),
 )
 """The plan's risk flags that only this target raises (``compiler/plan/risk.py``)."""
@@ -144,6 +154,15 @@ SETTING_FIELDS: tuple[SettingField, ...] = (
         ("kubernetes", "context"),
         lambda s: kubernetes_of(s).kube_context or "default",
         lambda old, new: CONTEXT_CHANGED,  # only asked for a changed line
+    ),
+    SettingField(
+        "Kubeflow Pipelines API",
+        ("kubernetes", "kubeflow", "endpoint"),
+        lambda s: kubernetes_of(s).kubeflow_endpoint or "none",
+        # first named: nothing was registered elsewhere
+        lambda old, new: (
+            KUBEFLOW_ENDPOINT_CHANGED if kubernetes_of(old).kubeflow_endpoint else None
+        ),
     ),
     SettingField("profile", ("kubernetes", "profile"), profile_line, unremarkable="cloud"),
 )
