@@ -286,8 +286,7 @@ class _AutomationEngine:
         def on_event(event: Any) -> None:
             done = event.res_outputs_event
             meta = done.metadata if done is not None else None
-            unchanged = meta is not None and str(getattr(meta.op, "value", meta.op)) in _UNCHANGED
-            if unchanged and changed_paths(_outputs(meta.old), _outputs(meta.new)):
+            if meta is not None and _left_unchanged_with_grown_lists(meta):
                 grown[meta.urn] = None
             pre = event.resource_pre_event
             if pre is not None:
@@ -323,6 +322,11 @@ class _AutomationEngine:
 
 _UNCHANGED = frozenset({"refresh", "same"})
 """Step operations that leave a resource as it is (its refresh, or no change in the update)."""
+
+
+def _left_unchanged_with_grown_lists(meta: Any) -> bool:
+    unchanged = str(getattr(meta.op, "value", meta.op)) in _UNCHANGED
+    return unchanged and bool(changed_paths(_outputs(meta.old), _outputs(meta.new)))
 
 
 def _outputs(state: Any) -> dict[str, Any] | None:
