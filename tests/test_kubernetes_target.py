@@ -35,6 +35,7 @@ from mlplane.compiler.core.diagnostics import Diagnostic, Diagnostics, Severity
 from mlplane.compiler.core.graph import Resource, ResourceGraph
 from mlplane.compiler.core.plugins import Target, targets
 from mlplane.targets.kubernetes import TARGET, codes, emit_manifests, lower, servers
+from mlplane.targets.kubernetes.settings import kubernetes_of
 from mlplane.targets.monitoring.rules import rules_yaml
 from tests.specs import compile_text
 
@@ -46,11 +47,14 @@ EXAMPLES = sorted(
 )
 FRAUD = REPO_ROOT / "examples" / "fraud-scoring" / "mlplane.yaml"
 NAMESPACE = "kubernetes.io/metadata.name"
-WORKLOAD_KINDS = ("Deployment", "Rollout", "CronJob")
+WORKLOAD_KINDS = ("Deployment", "Rollout", "CronJob", "DaemonSet")
+CLUSTER_SCOPED = ("Namespace", "ClusterRole", "ClusterRoleBinding")
 CRD_KINDS = {
     ("argoproj.io/v1alpha1", "Rollout"),
     ("argoproj.io/v1alpha1", "AnalysisTemplate"),
     ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PodMonitor"),
+    ("monitoring.coreos.com/v1alpha1", "PrometheusAgent"),
     ("monitoring.coreos.com/v1", "PrometheusRule"),
     ("external-secrets.io/v1", "ExternalSecret"),
     ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"),
@@ -160,7 +164,7 @@ def test_every_resource_has_an_origin_and_a_parent_component(example: Path, env:
         assert system.origins.get(resource.origin.path) == location, resource.name
         if not resource.component:
             assert resource.parent in components, resource.name
-            assert resource.inputs["kind"] == "Namespace" or (
+            assert resource.inputs["kind"] in CLUSTER_SCOPED or (
                 resource.inputs["metadata"]["namespace"] == system.environment.namespace
             )
 
@@ -227,15 +231,20 @@ def assert_hardened_container(container: dict[str, Any], kind: str, system: ir.S
 
 @pytest.mark.parametrize(("example", "env"), CASES, ids=CASE_IDS)
 def test_serving_objects_follow_the_spec(example: Path, env: str) -> None:
-    """PDB only when replicas.min >= 2, HPA exactly from autoscaling, workload from rollout."""
+    """PDB only when replicas.min >= 2, HPA exactly from autoscaling, workload from rollout; on
+    the edge profile a DaemonSet (one pod per edge node: no replica count, no PDB)."""
     system = kubernetes_systems(example)[env]
     graph = graph_of(system)
     pdbs = {o["metadata"]["name"] for o in objects(graph, "PodDisruptionBudget")}
     hpas = {o["metadata"]["name"]: o for o in objects(graph, "HorizontalPodAutoscaler")}
+    edge = kubernetes_of(system.environment.target_settings).edge is not None
     for model in system.models.values():
         serving = model.serving
-        assert (model.name in pdbs) == (serving.replicas_min >= 2), model.name
+        assert (model.name in pdbs) == (serving.replicas_min >= 2 and not edge), model.name
         assert (model.name in hpas) == (serving.autoscaling_metric is not None), model.name
+        if edge:
+            assert "replicas" not in named(graph, "DaemonSet", model.name)["spec"]
+            continue
         kind = "Deployment" if serving.rollout.strategy == "rolling" else "Rollout"
         workload = named(graph, kind, model.name)
         if model.name in hpas:
@@ -272,8 +281,10 @@ def test_references_between_objects_resolve(example: Path, env: str) -> None:
     services = {o["metadata"]["name"]: o for o in objects(graph, "Service")}
     templates = {o["metadata"]["name"] for o in objects(graph, "AnalysisTemplate")}
     pod_labels = [
-        o["spec"]["template"]["metadata"]["labels"] for o in objects(graph, "Deployment")
-    ] + [o["spec"]["template"]["metadata"]["labels"] for o in objects(graph, "Rollout")]
+        o["spec"]["template"]["metadata"]["labels"]
+        for kind in ("Deployment", "Rollout", "DaemonSet")
+        for o in objects(graph, kind)
+    ]
     for rollout in objects(graph, "Rollout"):
         strategy = rollout["spec"]["strategy"]
         blue_green = strategy.get("blueGreen", {})
