@@ -27,10 +27,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlplane.compiler.cli.main import cli
-from mlplane.compiler.core import codes, plugins
+from mlplane.compiler.core import plugins
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.deploy import engine as deploy
 from mlplane.compiler.deploy import stack as plan_stack
+from mlplane.compiler.plan import codes as plan_codes
 from mlplane.compiler.plan import gitsource
 from mlplane.compiler.plan.applied import record_path, repository_root
 from mlplane.compiler.plan.gitsource import (
@@ -209,7 +210,7 @@ def test_git_links_and_non_repositories_are_refused(tmp_path: Path) -> None:
         found = read_spec_at(directory, "HEAD", diagnostics)
         assert found.status == "failed"
         (problem,) = diagnostics.items
-        assert problem.code == codes.GIT_REPOSITORY_REFUSED
+        assert problem.code == plan_codes.GIT_REPOSITORY_REFUSED
         assert problem.location is not None and problem.location.line == 1
 
 
@@ -382,8 +383,8 @@ def test_hostile_revisions_are_refused_or_name_nothing(
         assert found.status in ("loaded", "failed")
         if found.status == "failed":
             assert {d.code for d in diagnostics.items} <= {
-                codes.GIT_REVISION_INVALID,
-                codes.GIT_ERROR,
+                plan_codes.GIT_REVISION_INVALID,
+                plan_codes.GIT_ERROR,
             }, [d.one_line() for d in diagnostics.items]
         for argv in operands:
             end = argv.index("--end-of-options") if "--end-of-options" in argv else len(argv)

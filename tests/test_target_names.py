@@ -27,9 +27,12 @@ ALLOWED: dict[tuple[str, str], str] = {
     "policies may not call (it reads the clock)",
     ("core/codes.py", "kubernetes"): "the language's quantity and label formats are "
     "Kubernetes' own (schema/formats.py), checked for every target",
-    ("core/codes.py", "the AWS role CI assumes is in another account than the environment"): (
+    (
+        "frontend/ci_checks.py",
+        "the AWS role CI assumes is in another account than the environment",
+    ): (
         "the role CI assumes is an AWS IAM role in the ci: section's language (schema/ci.py "
-        "ROLE_KEY), whatever the environment's target; docs/diagnostics.md quotes the meaning"
+        "ROLE_KEY), whatever the environment's target"
     ),
     ("cli/starter.py", "target: kubernetes"): "the starter spec `mlplane init` writes is a "
     "spec, and the language names its targets",

@@ -263,8 +263,7 @@ def build_command(
         status,
     )
     from mlplane.compiler.build.writer import OutputLockedError, UnsafePathError
-    from mlplane.compiler.core import codes
-    from mlplane.compiler.core.safe_read import ReadBackError
+    from mlplane.compiler.core.safe_read import READ_BACK_INVALID, ReadBackError
 
     if all_envs == bool(environments):
         raise click.UsageError("name the environments to build with --env NAME, or use --all-envs")
@@ -288,7 +287,7 @@ def build_command(
         click.echo(f"mlplane: error: {error}", err=True)
         sys.exit(exits.FAILED)
     except ReadBackError as error:
-        click.echo(f"mlplane: error: {error} [{codes.READ_BACK_INVALID}]", err=True)
+        click.echo(f"mlplane: error: {error} [{READ_BACK_INVALID}]", err=True)
         sys.exit(exits.FAILED)
     if single and fmt == "json":
         text = report_json(results[0])

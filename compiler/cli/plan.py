@@ -23,7 +23,7 @@ import click
 from mlplane import __version__
 from mlplane.compiler.build.pipeline import UnknownEnvironmentError
 from mlplane.compiler.cli.terminal import use_color as _use_color
-from mlplane.compiler.core import codes, exits
+from mlplane.compiler.core import exits, safe_read
 from mlplane.compiler.render import dispatch as renderers
 
 if TYPE_CHECKING:
@@ -285,7 +285,7 @@ def apply_command(path: Path, environment: str, plan_file: Path | None, yes: boo
         try:
             saved = load_saved(plan_file)
         except SavedPlanError as error:
-            _fail(f"{error} [{codes.READ_BACK_INVALID}]")
+            _fail(f"{error} [{safe_read.READ_BACK_INVALID}]")
     from mlplane.compiler.deploy import engine as deploy
 
     _deploy(

@@ -34,6 +34,17 @@ from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 
+from mlplane.compiler.core import codes  # noqa: F401  (first: CORE_CODES leaves out the code below)
+from mlplane.compiler.core.diagnostics import register_code
+
+READ_BACK_INVALID = register_code(
+    "read-back-invalid",
+    "a file mlplane wrote and reads back (build/<env>/manifest.json, a saved plan) is a link or "
+    "special file, too large, nested too deep or malformed (compiler/core/safe_read.py)",
+)
+"""Not a problem of a spec (``docs/diagnostics.md`` does not list it): ``build`` and ``plan``
+report a :class:`ReadBackError` with it."""
+
 MAX_JSON_DEPTH = 128
 """Nesting levels (objects and arrays) a read-back JSON document may have. Graphs nest about 15
 deep (a spec at most 64, plus the record around it); Python's parser recurses per level."""

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mlplane.compiler.build import outputs as builder
-from mlplane.compiler.core import codes, exits, plugins, safe_read
+from mlplane.compiler.core import exits, plugins, safe_read
 from mlplane.compiler.deploy import locks
 from mlplane.compiler.deploy.changes import changed_paths
 from mlplane.compiler.deploy.stack import (
@@ -55,6 +55,7 @@ from mlplane.compiler.deploy.stack import (
     rebuilt,
     workspace_for,
 )
+from mlplane.compiler.plan import codes as plan_codes
 from mlplane.compiler.plan.applied import (
     AppliedRecord,
     RecordError,
@@ -92,7 +93,7 @@ def require_pulumi() -> None:
         raise DeployError(
             f"the pulumi CLI on PATH ({safe_read.printable(str(shutil.which('pulumi')))}) cannot "
             f"be used: `pulumi version` {_version_problem(error)}. Install a current CLI from "
-            f"{PULUMI_INSTALL_URL}. Nothing was done. [{codes.PULUMI_UNUSABLE}]"
+            f"{PULUMI_INSTALL_URL}. Nothing was done. [{plan_codes.PULUMI_UNUSABLE}]"
         ) from None
 
 

@@ -12,11 +12,11 @@ from pathlib import PurePosixPath
 from mlplane.compiler.core import codes, ir, plugins
 from mlplane.compiler.core.diagnostics import Diagnostics, Related, SpecPath
 from mlplane.compiler.core.lineage import closure, find_cycles
+from mlplane.compiler.frontend import ci_checks
 from mlplane.compiler.frontend.document import Document
-from mlplane.compiler.frontend.system_model import Origins, build_system, is_production
+from mlplane.compiler.frontend.system_model import Origins, build_system
 from mlplane.schema import formats, runtimes
 from mlplane.schema import models as spec
-from mlplane.schema.ci import ROLE_KEY, CiRole
 
 
 class Resolver(Origins):
@@ -67,7 +67,7 @@ class Resolver(Origins):
         self._check_waivers()
         self._check_rego()
         self._check_unused_secrets()
-        self._check_ci()
+        ci_checks.check(self)
 
     def _check_environments(self) -> None:
         """A declared residency is the one the target's settings imply (an AWS region's)."""
@@ -338,71 +338,6 @@ class Resolver(Origins):
                     self.document.location(path),
                     path,
                 )
-
-    def _check_ci(self) -> None:
-        """Environment names in ``ci:`` exist, and each role CI assumes has a region to use."""
-        ci, envs = self.spec.ci, self.spec.environments
-        lists = (("auto", ci.apply.auto), ("manual", ci.apply.manual)) if ci.apply else ()
-        for field, names in lists:
-            for index, name in enumerate(names):
-                self.expect(name, envs, ("ci", "apply", field, index), "environment")
-        for name, settings in ci.environments.items():
-            path: SpecPath = ("ci", "environments", name)
-            if self.expect(name, envs, path, "environment") and settings.role is not None:
-                self._check_ci_role(name, settings.role, (*path, ROLE_KEY))
-        for name, env in envs.items():
-            self._check_ci_apply(name, env)
-
-    def _check_ci_role(self, name: str, role: CiRole, path: SpecPath) -> None:
-        """The role needs a region (its own, or the one the environment's target deploys into,
-        ``Target.cloud_account``) and is expected in the environment's account."""
-        placed = plugins.cloud_account(self.spec.environments[name])
-        if role.region is None and placed is None:
-            self.diagnostics.error(
-                codes.MISSING_FIELD,
-                f"ci role for environment {name!r} needs a region: the environment's settings "
-                "name no region to take it from",
-                self.document.location(path),
-                path,
-                "add region: eu-west-1 (the region CI requests credentials in)",
-            )
-        account = role.role_arn.split(":")[4]
-        if placed is not None and account != placed.account_id:
-            self.diagnostics.warning(
-                codes.CI_ROLE_ACCOUNT,
-                f"CI assumes a role in account {account} but environment {name!r} runs in "
-                f"account {placed.account_id}",
-                self.document.value_location((*path, "roleArn")),
-                (*path, "roleArn"),
-            )
-
-    def _check_ci_apply(self, name: str, env: spec.Environment) -> None:
-        """Warn about what CI would apply unsafely: production without a gate, local state."""
-        apply = self.spec.ci.apply
-        if apply is None:
-            return  # the defaults never do either
-        production = is_production(name, env)
-        if production and name in apply.auto:
-            path = ("ci", "apply", "auto", apply.auto.index(name))
-            self.diagnostics.warning(
-                codes.CI_PRODUCTION_AUTO,
-                f"production environment {name!r} is applied on every merge without a manual gate",
-                self.document.value_location(path),
-                path,
-                "move it to ci.apply.manual, or protect it with required reviewers",
-            )
-        listed = name in apply.auto or name in apply.manual
-        if listed and (env.state is None or env.state.startswith("file:")):
-            field = "auto" if name in apply.auto else "manual"
-            path = ("ci", "apply", field, getattr(apply, field).index(name))
-            self.diagnostics.warning(
-                codes.CI_LOCAL_STATE,
-                f"CI applies environment {name!r}, whose Pulumi state is a local file: every CI "
-                "job would start from empty state and try to create everything again",
-                self.document.value_location(path),
-                path,
-                f"set environments.{name}.state to a remote backend (s3://, gs://, azblob://, https://)",
-            )
 
     # --- building the system model -------------------------------------------------------------
 

@@ -72,6 +72,7 @@ from mlplane.compiler.frontend.document import (
     utf8_name,
 )
 from mlplane.compiler.frontend.loader import load_bytes
+from mlplane.compiler.plan import codes as plan_codes
 
 GIT_TIMEOUT_SECONDS = 60
 MAX_REVISION_LENGTH = 256
@@ -385,14 +386,14 @@ def read_spec_at(
     if problem is not None:
         shown = _printable(revision)
         diagnostics.error(
-            codes.GIT_REVISION_INVALID, f"base revision {shown!a} refused: {problem}", None
+            plan_codes.GIT_REVISION_INVALID, f"base revision {shown!a} refused: {problem}", None
         )
         return SpecAtRevision(revision, None, "failed")
     try:
         return _read(target, revision, diagnostics, limits)
     except GitError as error:
-        code = codes.GIT_REPOSITORY_REFUSED if isinstance(error, RepositoryRefused) else None
-        diagnostics.error(code or codes.GIT_ERROR, str(error), error.where)
+        code = plan_codes.GIT_REPOSITORY_REFUSED if isinstance(error, RepositoryRefused) else None
+        diagnostics.error(code or plan_codes.GIT_ERROR, str(error), error.where)
         return SpecAtRevision(revision, None, "failed")
 
 

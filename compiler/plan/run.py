@@ -36,12 +36,12 @@ from mlplane.compiler.build.pipeline import (
     compile_spec,
     no_cyclic_gc,
 )
-from mlplane.compiler.core import codes
 from mlplane.compiler.core.diagnostics import Diagnostic, Diagnostics
 from mlplane.compiler.core.ir import System
 from mlplane.compiler.core.source import DEFAULT_LIMITS, Limits
 from mlplane.compiler.frontend.document import Document, assemble, display_name
 from mlplane.compiler.frontend.loader import load_bytes
+from mlplane.compiler.plan import codes as plan_codes
 from mlplane.compiler.plan import parallel as plan_parallel
 from mlplane.compiler.plan.applied import RecordError, read_record, record_path, repository_root
 from mlplane.compiler.plan.cache import PlanCache
@@ -241,7 +241,7 @@ def _applied_base(
         record = read_record(where)
     except RecordError as error:
         problems = Diagnostics()
-        problems.error(codes.PLAN_FILE_INVALID, str(error), None)
+        problems.error(plan_codes.PLAN_FILE_INVALID, str(error), None)
         return None, problems.sorted()
     if record is None:
         return Side(BASE_APPLIED, "absent", "applied"), ()

@@ -1,7 +1,7 @@
 """Diagnostic codes of the CI providers, registered once (see ``compiler.core.codes``); README.md
-in this folder lists each with its remedy. The CI codes that ``compiler/frontend/resolve.py``
-raises from the spec (``ci-production-auto``, ``ci-local-state``, ``ci-role-account``) stay in
-``compiler/core/codes.py``."""
+in this folder lists each with its remedy. The CI codes that the resolver raises from the spec
+(``ci-production-auto``, ``ci-local-state``, ``ci-role-account``) are registered next to its CI
+checks, in ``compiler/frontend/ci_checks.py``."""
 
 from __future__ import annotations
 
