@@ -662,6 +662,7 @@ def _graph_digest(spec: Path, seed: str) -> str:
     return done.stdout.strip()
 
 
+@pytest.mark.slow
 def test_graph_is_identical_across_hash_seeds() -> None:
     spec = RECSYS / "mlplane.yaml"
     assert _graph_digest(spec, "0") == _graph_digest(spec, "4242")

@@ -418,6 +418,7 @@ def test_aws_refusals_are_located(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_the_aws_batch_program_registers_exactly_the_graph(tmp_path: Path) -> None:
     graph, _, system = aws_lowered(tmp_path, aws_spec())
     assert graph is not None

@@ -271,6 +271,7 @@ def samples_of(text: str) -> dict[tuple[tuple[str, str], ...], float]:
     }
 
 
+@pytest.mark.slow
 def test_the_textfile_carries_every_label(tmp_path: Path) -> None:
     shifted_samples(tmp_path)
     target = tmp_path / "textfile" / "drift.prom"

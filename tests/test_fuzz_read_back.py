@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +27,8 @@ from mlplane.compiler.plan.applied import AppliedRecord, RecordError, read_recor
 from mlplane.compiler.plan.diff import diff_graphs
 from mlplane.compiler.plan.json_format import SavedPlan, SavedPlanError, load_saved
 from mlplane.compiler.plan.run import _display_resources
+
+pytestmark = pytest.mark.slow  # fuzzing: make test runs it, make test-fast does not
 
 QUICK = os.environ.get("MLPLANE_FUZZ_QUICK") == "1"
 CASES = 60 if QUICK else 300

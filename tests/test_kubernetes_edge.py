@@ -385,6 +385,7 @@ def test_edge_manifests_pass_checkov(tmp_path: Path, checkov: str) -> None:
     assert "DaemonSet" in judged, judged
 
 
+@pytest.mark.slow
 def test_the_printed_program_registers_exactly_the_edge_graph(tmp_path: Path) -> None:
     require_pulumi_sdk("pulumi_kubernetes")
     from tests.pulumi_roundtrip import assert_round_trip, registrations_of

@@ -333,6 +333,7 @@ def test_docs_show_the_replace_table_and_every_risk_code() -> None:
         assert f"| `{code_name}` |" in doc
 
 
+@pytest.mark.slow
 def test_plan_benchmark_runs_end_to_end() -> None:
     """A smoke test of benchmarks/plan_bench.py at a tiny size (nothing is timed here)."""
     import json

@@ -418,6 +418,7 @@ def test_policy_run_reports_an_unused_waiver_once_across_environments(tmp_path: 
 # --- the command line and the output formats -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_validate_today_decides_expiry() -> None:
     fraud = "examples/fraud-scoring"
     before = run_cli("validate", fraud, "--today", "2027-03-31")
@@ -501,6 +502,7 @@ def test_sarif_with_policy_findings_validates_and_describes_rules(tmp_path: Path
     assert finding["locations"][0]["physicalLocation"]["region"]["startLine"] == line
 
 
+@pytest.mark.slow
 def test_every_format_shows_waived_findings() -> None:
     for fmt in ("json", "sarif", "github"):
         completed = run_cli(

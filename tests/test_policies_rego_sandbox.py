@@ -60,6 +60,7 @@ def expectations(text: str) -> set[tuple[int, int, str, str]]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[p.stem for p in CASES])
 def test_hostile_policies_end_in_located_diagnostics(
     tmp_path: Path, case: Path, monkeypatch: pytest.MonkeyPatch
@@ -136,6 +137,7 @@ def test_time_now_ns_is_the_start_of_today(tmp_path: Path) -> None:
     assert "pass --today" in error.message
 
 
+@pytest.mark.slow
 def test_a_runaway_policy_is_stopped_by_its_cpu_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -59,6 +59,7 @@ def test_aws_program_registers_exactly_the_graph(name: str, system: System, tmp_
     assert_round_trip(graph, registrations_of(graph, system, tmp_path))
 
 
+@pytest.mark.slow
 def test_references_arrive_resolved(system: System, tmp_path: Path) -> None:
     """Spot checks of rule 6, in case the resolver and the mock agreed on a wrong value."""
     records = {r["name"]: r for r in registrations_of(aws_graph(), system, tmp_path)}

@@ -174,6 +174,7 @@ def test_hand_made_program_registers_exactly_the_graph(
     assert_round_trip(graph, records)
 
 
+@pytest.mark.slow
 def test_hostile_strings_arrive_byte_exactly(system: System, tmp_path: Path) -> None:
     graph = hostile_graph()
     records = {r["name"]: r for r in registrations_of(graph, system, tmp_path)}

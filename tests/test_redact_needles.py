@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +24,7 @@ def test_every_shape_has_needles() -> None:
     assert sorted(SHAPE_NEEDLES) == sorted(what for what, _ in KNOWN_SECRETS)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_every_match_holds_a_needle(data: st.DataObject) -> None:
@@ -59,6 +61,7 @@ def _masked_by_every_shape(text: str) -> str:
     return text
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_masking_with_needles_masks_what_every_shape_masks(data: st.DataObject) -> None:
