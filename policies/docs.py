@@ -38,7 +38,12 @@ REGO_SECTION = (
     "`mlplane.<name>`; its `deny` (errors) and `warn` (warnings) are sets of `{msg, path}`, where "
     '`path` is a spec path (`"models.scorer.serving"` or an array) that locates the finding. '
     "Findings carry the code `rego.<last package segment>` (`_` written `-`), which "
-    "`policies.rules` and waivers accept like a built-in id. Examples: "
+    "`policies.rules` and waivers accept like a built-in id. A module reads parameters as the "
+    "built-in rules do: `policies.rules.<id>.params` (its own id, such as "
+    "`rego.max-replicas`) reaches every module as written, by rule id, at "
+    "`input.policies.params` (no schema is checked: read each value with a default, "
+    '`object.get(object.get(input.policies.params, "rego.max-replicas", {}), "limit", 8)`). '
+    "Examples: "
     "`examples/fraud-scoring/policies/`. Rego is much slower than the built-in pack on large "
     "specs; `benchmarks/policy_bench.py` measures both.",
 )

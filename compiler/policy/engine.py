@@ -495,7 +495,9 @@ def rule_params(
     system: ir.System, rules: Sequence[Rule], known: set[str], diagnostics: Diagnostics
 ) -> dict[str, BaseModel | None]:
     """The parameters ``policies.rules.<id>.params`` gives each rule, checked against the rule's
-    model (None for a rule whose parameters are wrong, reported at their lines)."""
+    model (None for a rule whose parameters are wrong, reported at their lines). An
+    organisation policy in Rego declares no model: it reads its parameters as written from its
+    input (``input.policies.params``), so they are not checked here."""
     by_id = {rule.id: rule for rule in rules}
     checked: dict[str, BaseModel | None] = {}
     for rule_id, given in system.policies.params.items():
@@ -504,7 +506,9 @@ def rule_params(
         if rule_id not in known:
             if rule_id not in system.policies.severities:  # else reported by _tune
                 _undefined(system, "policy rule", rule_id, known, path[:-1], diagnostics)
-        elif rule is None or rule.params is None:
+        elif rule is None:
+            continue  # an organisation policy (Rego): it reads them as written (rego.py)
+        elif rule.params is None:
             diagnostics.error(
                 codes.UNKNOWN_FIELD,
                 f"policy rule {rule_id!r} takes no parameters",

@@ -66,7 +66,12 @@ cannot silently change what organisation policies read (bump ``INPUT_VERSION`` t
                      "driftThreshold", "ratioErrors", "ratioTotal"}, "owner", "description"}},
      "alerting": {...}, "waivers": [...], "policies": {"severities", "rego", "params"}}
 
-``upstream`` is the transitive lineage (a model's includes its inputs). Result contract: a
+``upstream`` is the transitive lineage (a model's includes its inputs). ``policies.params``
+maps each rule id to the ``policies.rules.<id>.params`` the spec gives it, as written (numbers,
+strings, lists and mappings; a duration is its text, ``"30d"``); a Rego policy's own are under
+its id (``input.policies.params["rego.max-replicas"]``), accepted unchecked because a module
+declares no schema, so a module reads each value with a default (``object.get``) and a spec
+tunes an organisation policy's thresholds as it tunes the built-in rules'. Result contract: a
 module's package must be ``mlplane.<anything>``; its ``deny`` (errors) and ``warn`` (warnings)
 are sets of ``{"msg": string, "path": string | array}``. ``path`` is a spec path of the
 effective spec, written ``models.scorer.serving`` or ``["models", "scorer", "serving"]``; the
