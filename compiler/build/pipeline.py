@@ -28,11 +28,13 @@ library never reads the clock, and with ``today=None`` expiry is not evaluated.
 With ``lower=True`` as well (``mlplane build``, and so ``apply``), the policy stage then lowers
 each environment with its target, when the system rules found no error, and runs the graph
 rules on the graph (``CompileResult.graphs``, which the build reuses rather than lowering
-twice). ``validate`` does not lower: graph rules check what the targets generate rather than
-what the user wrote, and lowering costs more than validating (about twice as much for the
-three environments of the large benchmark spec; figures in benchmarks/README.md), so the
-refusals only a lowering finds (generated names that collide or are too long, a rollout
-without rollback alarms on AWS) are still reported by ``build`` and ``plan`` only.
+twice). ``validate`` does not lower: lowering the three environments of the large benchmark
+spec costs about twice the whole validate. A target's ``check`` reports everything its
+``lower`` refuses instead (the Kubernetes target checks the names a lowering would take,
+planned from the system model; ``tests/test_validate_build_codes.py`` holds every target error
+code to a corpus case validate reports it on). Graph rules check what the targets generate
+rather than what the user wrote, so they run only where a graph is built (``build``, ``plan``,
+``report --lower``); no example or corpus spec makes a built-in target's graph break one.
 """
 
 from __future__ import annotations
