@@ -129,16 +129,19 @@ def render_reports(
 ) -> dict[str, str]:
     """``{environment: text}``: each environment checked by its target (with ``lower``:
     lowered, and judged by the graph rules), its report built and rendered, in up to
-    ``workers`` forked processes besides this one (None: two per core the load leaves free, at
-    most one per environment after the first). Empty when any environment has an error (then
-    in ``run.compiled.diagnostics`` or ``run.problems``).
+    ``workers`` forked processes besides this one (None: one per core the load leaves free).
+    Empty when any environment has an error (then in ``run.compiled.diagnostics`` or
+    ``run.problems``).
 
-    Why two per free core: the environments cost about the same, so three of them dealt to two
-    processes leave a core idle while the process with two finishes its second; three
-    processes sharing the two cores finish together.
+    Why not more workers than free cores, although three environments dealt to two processes
+    leave a core idle while one process does its second: a worker is not free. On the
+    1,000-model spec each one added 0.35 to 0.45 s of CPU (the pages of the compiled spec that
+    its reference counting writes are copied), most of an environment's own 0.5 s: the three
+    environments took 1.5 s of CPU in one process, 1.9 to 2.0 s with one worker and 2.1 to
+    2.3 s with two (``benchmarks/README.md``).
     """
-    count = min(len(run.findings) - 1, 2 * free_cores()) if workers is None else workers
-    return _each_environment(run, render, max(0, count))
+    count = free_cores() if workers is None else workers
+    return _each_environment(run, render, count)
 
 
 @dataclass(frozen=True)
