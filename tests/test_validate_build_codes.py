@@ -50,9 +50,6 @@ ALLOWED: dict[str, str] = {
     "kubernetes-kubeflow-unavailable": "depends on the machine, not the spec (the kfp SDK is "
     "not installed), so no corpus case can show it where kfp is installed; validate looks the "
     "SDK up without importing it (test below)",
-    "kubernetes-kubeflow-unsupported": "the SDK's own refusal of a pipeline is known only by "
-    "compiling it, which is lowering the model's training; its other cause, Tensorboard logs "
-    "on a storage the Tensorboard cannot read, validate reports (test below)",
 }
 """Target error codes without a corpus case, and why no spec shows them to validate."""
 
@@ -166,11 +163,11 @@ def test_no_spec_makes_a_built_in_target_break_a_built_in_graph_rule() -> None:
     assert checked >= 2  # AWS environments, whose graphs the built-in graph rules read
 
 
-def _kubeflow_spec(tmp_path: Path, logs: str) -> Path:
+def _kubeflow_spec(tmp_path: Path) -> Path:
     from tests.specs import write_spec
     from tests.test_kubeflow import spec, training
 
-    return write_spec(tmp_path, spec(training(logs=logs)))
+    return write_spec(tmp_path, spec(training()))
 
 
 def _validated(path: Path) -> list[Diagnostic]:
@@ -178,16 +175,10 @@ def _validated(path: Path) -> list[Diagnostic]:
     return [d for d in result.diagnostics if d.severity is Severity.ERROR]
 
 
-def test_validate_reports_a_tensorboard_that_cannot_read_its_logs(tmp_path: Path) -> None:
-    errors = _validated(_kubeflow_spec(tmp_path, "https://logs.example/scorer/"))
-    assert [d.code for d in errors] == ["kubernetes-kubeflow-unsupported"]
-    assert errors[0].path == "models.scorer.training.logs"
-
-
 def test_validate_reports_a_missing_kubeflow_sdk_without_importing_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = _kubeflow_spec(tmp_path, "s3://acme-train/tensorboard/scorer/")
+    path = _kubeflow_spec(tmp_path)
     assert not _validated(path)
     monkeypatch.setitem(sys.modules, "kfp", None)  # not installed
     errors = _validated(path)
