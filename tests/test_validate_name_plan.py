@@ -70,7 +70,25 @@ def test_there_are_kubernetes_environments_to_compare() -> None:
 def test_the_plan_takes_exactly_the_names_the_lowering_takes(
     key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    system = SYSTEMS[key]
+    _assert_planned(SYSTEMS[key], monkeypatch)
+
+
+def test_the_plan_follows_the_lowering_of_the_benchmark_spec(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The generated benchmark spec uses every kind of thing the language has (every rollout
+    strategy, training, batch and drift jobs, secrets of every scheme, receivers)."""
+    from tests.test_benchmarks import generate
+
+    (tmp_path / "mlplane.yaml").write_text(generate.generate_spec(60, 120, 7), encoding="utf-8")
+    result = compile_spec(tmp_path)
+    assert result.ok, [d.one_line() for d in result.sorted_diagnostics()[:5]]
+    assert len(result.systems) == 3
+    for system in result.systems.values():
+        _assert_planned(system, monkeypatch)
+
+
+def _assert_planned(system: ir.System, monkeypatch: pytest.MonkeyPatch) -> None:
     lowering = _lowered(system, monkeypatch)
     planned = name_plan.plan(Lowering(system, Diagnostics()))
     claimed = [c for c in lowering.claims if c.kind != PIPELINE_VERSION]
