@@ -135,10 +135,10 @@ def render_reports(
 
     Why not more workers than free cores, although three environments dealt to two processes
     leave a core idle while one process does its second: a worker is not free. On the
-    1,000-model spec each one added 0.35 to 0.45 s of CPU (the pages of the compiled spec that
-    its reference counting writes are copied), most of an environment's own 0.5 s: the three
-    environments took 1.5 s of CPU in one process, 1.9 to 2.0 s with one worker and 2.1 to
-    2.3 s with two (``benchmarks/README.md``).
+    1,000-model spec each one added 0.3 to 0.45 s of CPU (the pages of the compiled spec that
+    reference counting writes to are copied, in the worker and in this process, while both
+    live), most of an environment's own 0.5 s: the three environments took 1.5 s of CPU in one
+    process, 1.9 to 2.1 s with one worker and 2.1 to 2.3 s with two (``benchmarks/README.md``).
     """
     count = free_cores() if workers is None else workers
     return _each_environment(run, render, count)
