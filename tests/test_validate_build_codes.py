@@ -5,9 +5,9 @@ registers (``targets/*/codes.py``, loaded through the installed targets) must be
 line of a corpus case (``tests/corpus``, compiled as validate compiles by ``test_corpus.py``),
 or be in ``ALLOWED`` with the reason no spec can show it to validate. The codes of
 ``compiler/core/codes.py`` are raised by the stages validate and build share (loading, schema,
-overlays, references, the policy stage) and need no such case; the codes registered there
-after ``CORE_CODES`` belong to other verbs (plan, apply, the read-back of outputs), like the CI
-providers' codes (``mlplane ci``). Policy rules: system rules run in validate as in build
+overlays, references, the policy stage) and need no such case; the codes of other verbs (plan,
+apply: ``compiler/plan/codes.py``; the read-back of outputs: ``compiler/core/safe_read.py``)
+need none either, like the CI providers' codes (``mlplane ci``). Policy rules: system rules run in validate as in build
 (``policy_cases/all-violations.yaml`` has a finding of each); graph rules read a lowered graph,
 which validate does not build (lowering the three environments of the benchmark spec costs
 about twice a validate), so they are in ``ALLOWED`` and a test below shows that no example or
@@ -66,11 +66,20 @@ def _load_codes() -> None:
     installed_rules()
 
 
+_OTHER_VERBS = (
+    "mlplane.compiler.plan.codes",
+    "mlplane.compiler.core.safe_read",
+    "mlplane.targets.ci.codes",
+)
+
+
 def _other_verbs() -> set[str]:
     """Codes of plan, apply and the read-back of outputs, and those of ``mlplane ci``."""
-    core = {value for value in vars(codes).values() if isinstance(value, str)}
-    ci = importlib.import_module("mlplane.targets.ci.codes")
-    return (core - codes.CORE_CODES) | {v for v in vars(ci).values() if isinstance(v, str)}
+    found: set[str] = set()
+    for name in _OTHER_VERBS:
+        module = importlib.import_module(name)
+        found |= {value for value in vars(module).values() if isinstance(value, str)}
+    return found - codes.CORE_CODES
 
 
 def target_error_codes() -> set[str]:
