@@ -253,23 +253,22 @@ def _check_collisions(
     by_name: dict[tuple[str, str], list[Claim]] = defaultdict(list)
     for claim in claimed:
         by_name[(claim.kind, claim.name)].append(claim)
-    for (kind, name), claims in sorted(by_name.items()):
-        if len(claims) > 1:
-            first, *others = claims
-            for other in others:
-                lowering.diagnostics.error(
-                    codes.NAME_COLLISION,
-                    f"two objects would both be the {kind} {name!r} in namespace "
-                    f"{lowering.namespace!r}",
-                    other.origin.location,
-                    other.origin.path,
-                    hint="rename one of the spec elements they are made from",
-                    related=(Related(first.origin.location, f"the other {kind} {name!r}"),),
-                )
+    for (kind, name), claims in sorted(item for item in by_name.items() if len(item[1]) > 1):
+        first, *others = claims  # only names taken twice are sorted: most are taken once
+        for other in others:
+            lowering.diagnostics.error(
+                codes.NAME_COLLISION,
+                f"two objects would both be the {kind} {name!r} in namespace "
+                f"{lowering.namespace!r}",
+                other.origin.location,
+                other.origin.path,
+                hint="rename one of the spec elements they are made from",
+                related=(Related(first.origin.location, f"the other {kind} {name!r}"),),
+            )
     logical: dict[str, list[Claim]] = defaultdict(list)
     for named in logical_names:
         logical[named.name].append(named)
-    for name, claims in sorted(logical.items()):
+    for name, claims in sorted(item for item in logical.items() if len(item[1]) > 1):
         for other in claims[1:]:
             lowering.diagnostics.error(
                 codes.NAME_COLLISION,
