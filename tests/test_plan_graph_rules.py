@@ -207,8 +207,8 @@ def test_graph_rules_are_tuned_as_in_build(repo: Repo) -> None:
 def test_graph_rules_run_on_a_head_lowering_read_from_the_plan_cache(
     repo: Repo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The head is lowered through the cache here too: the second plan reads both sides back
-    from it, and the findings are the same."""
+    """The head is lowered through the cache here too: the second plan reads the head's
+    lowering and the whole base side back from it, and the findings are the same."""
     monkeypatch.setattr(plan_parallel, "spare_core", lambda: False)
     cache = PlanCache.open(repo.root)
     assert cache is not None
@@ -227,7 +227,8 @@ def test_graph_rules_run_on_a_head_lowering_read_from_the_plan_cache(
     repo.write("spec/mlplane.yaml", with_waivers((KMS_RULE, "dataSources.events")))
     cold = plan_json()
     warm = plan_json()
-    assert hits == [False, False, True, True]  # head and base, cold then warm
+    # cold: the head's lowering, the base side, the base's lowering; warm: head and base side
+    assert hits == [False, False, False, True, True]
     assert (
         graph_findings(warm)
         == graph_findings(cold)

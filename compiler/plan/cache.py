@@ -13,9 +13,9 @@ and found again by a key that names everything the lowering depends on:
   version while its code changes), the versions of the libraries that shape the result
   (pydantic, PyYAML, promql-parser) and the Python version.
 
-The system model is still compiled from the base spec (the ML summary needs it, and it is not
-worth a second serialisation format); the cache replaces the lowering, the conversion of the
-graph to JSON and its digest. It must never change a plan, and a repository's contents are
+A plan stores a git base's whole side (``compiler/plan/base_entry.py``): besides the graph, its
+diagnostics and a payload with the system model and spec texts, under a key taken from the
+spec files' blobs, so that a warm plan neither loads, compiles, lowers nor judges the base. It must never change a plan, and a repository's contents are
 untrusted (a pull request could commit a file into ``.mlplane/cache/``), so:
 
 * every entry carries an HMAC-SHA256 over its key and contents under a random secret kept
@@ -48,15 +48,16 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from mlplane import __version__
-from mlplane.compiler.core import safe_read
+from mlplane.compiler.core import plugins, safe_read
 from mlplane.compiler.core.diagnostics import Diagnostic, Location, Related, Severity
 from mlplane.compiler.plan.local_state import ensure_state_dir
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 CACHE_DIR = Path(".mlplane") / "cache" / "plan"
 KEY_FILE = "plan-cache.key"
 MAX_ENTRY_BYTES = 128 * 2**20
@@ -70,10 +71,13 @@ _DEPENDENCIES = ("pydantic", "pydantic-core", "PyYAML", "promql-parser")
 
 @dataclass(frozen=True)
 class Hit:
-    """A cached lowering: the graph in canonical JSON and the diagnostics lowering added."""
+    """A cached lowering: the graph in canonical JSON and the diagnostics lowering added; for
+    a whole base side (``compiler/plan/base_entry.py``), the side's diagnostics and, in
+    ``payload``, what else the plan reads from the base's compile."""
 
     graph_text: str
     diagnostics: tuple[Diagnostic, ...]
+    payload: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -129,12 +133,39 @@ def entry_key(
 
 
 @cache
+def plugins_fingerprint() -> str:
+    """SHA-256 over every installed target and policy pack (their entry points) and
+    :func:`code_fingerprint` of mlplane with its policies and of each plug-in's top-level
+    package: what compiling, lowering and judging a spec run, whichever target it names."""
+    digest = hashlib.sha256()
+    modules = {"mlplane.policies"}
+    for group in (plugins.TARGET_GROUP, plugins.POLICY_GROUP):
+        for entry in sorted(entry_points(group=group), key=lambda e: (e.name, e.value)):
+            digest.update(f"{group}\0{entry.name}\0{entry.value}\0".encode())
+            modules.add(entry.value.partition(":")[0])
+    for module in sorted(modules):
+        digest.update(f"{module}\0{code_fingerprint(module)}\0".encode())
+    return digest.hexdigest()
+
+
+def plugin_packages() -> frozenset[str]:
+    """The top-level packages of the installed targets and policy packs."""
+    return frozenset(
+        entry.value.partition(":")[0].split(".", maxsplit=1)[0]
+        for group in (plugins.TARGET_GROUP, plugins.POLICY_GROUP)
+        for entry in entry_points(group=group)
+    )
+
+
+@cache
 def code_fingerprint(target_module: str) -> str:
     """SHA-256 over the versions of :data:`_DEPENDENCIES` and the source of mlplane's lowering
     packages and of the target's top-level package (relative file names and bytes, sorted).
     Computed once per process: some 150 files, a few milliseconds."""
     top = target_module.split(".", maxsplit=1)[0]
     packages = _MLPLANE_PACKAGES if top == "mlplane" else (*_MLPLANE_PACKAGES, top)
+    if target_module == "mlplane.policies":
+        packages = (*_MLPLANE_PACKAGES, target_module)
     digest = hashlib.sha256()
     for dependency in _DEPENDENCIES:
         digest.update(f"{dependency}\0{_version_of(dependency)}\0".encode())
@@ -229,15 +260,19 @@ def _mac(secret: bytes, key: str, body: bytes) -> str:
 
 
 def _body(hit: Hit) -> bytes:
+    """Three parts: the diagnostics (one JSON line), the graph (compact canonical JSON, ASCII,
+    so one line) and, after a newline when present, the payload's bytes to the end."""
     problems = json.dumps([_diagnostic_json(d) for d in hit.diagnostics], ensure_ascii=True)
-    return problems.encode("ascii") + b"\n" + hit.graph_text.encode("ascii")
+    body = problems.encode("ascii") + b"\n" + hit.graph_text.encode("ascii")
+    return body + b"\n" + hit.payload if hit.payload else body
 
 
 def _parsed(data: bytes, key: str, secret: bytes) -> Hit | None:
     header_line, _, body = data.partition(b"\n")
     try:
         header = json.loads(header_line)
-        problems_line, _, graph = body.partition(b"\n")
+        problems_line, _, rest = body.partition(b"\n")
+        graph, _, payload = rest.partition(b"\n")
         if not isinstance(header, dict) or header.get("key") != key:
             return None
         if header.get("format") != CACHE_FORMAT or not isinstance(header.get("hmac"), str):
@@ -245,7 +280,7 @@ def _parsed(data: bytes, key: str, secret: bytes) -> Hit | None:
         if not hmac.compare_digest(header["hmac"], _mac(secret, key, body)):
             return None
         problems = tuple(_diagnostic(item) for item in json.loads(problems_line))
-        return Hit(graph.decode("ascii"), problems)
+        return Hit(graph.decode("ascii"), problems, payload)
     except (ValueError, TypeError, KeyError):
         return None
 

@@ -56,7 +56,7 @@ import re
 import stat
 import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
@@ -382,22 +382,64 @@ def read_spec_at(
     Git problems (a refused or unknown revision, no repository) are error diagnostics and a
     ``failed`` result; so are the loader's problems with the old files.
     """
+    found = read_blobs_at(target, revision, diagnostics, limits)
+    return load_blobs(target, found, diagnostics, limits)
+
+
+@dataclass(frozen=True)
+class BlobsAtRevision:
+    """The spec files of ``target`` at ``revision`` as bytes, not yet loaded (``status``
+    ``loaded`` when they were read)."""
+
+    revision: str
+    commit: str | None
+    status: BaseStatus
+    blobs: Mapping[str, bytes] = field(default_factory=dict)
+    """Spec file name (in the spec directory) -> its bytes at the commit."""
+
+
+def read_blobs_at(
+    target: Path, revision: str, diagnostics: Diagnostics, limits: Limits = DEFAULT_LIMITS
+) -> BlobsAtRevision:
+    """The first half of :func:`read_spec_at`: resolve the revision, list and read the spec
+    files' blobs, with the same checks and diagnostics, without loading them."""
     problem = revision_problem(revision)
     if problem is not None:
         shown = _printable(revision)
         diagnostics.error(
             plan_codes.GIT_REVISION_INVALID, f"base revision {shown!a} refused: {problem}", None
         )
-        return SpecAtRevision(revision, None, "failed")
+        return BlobsAtRevision(revision, None, "failed")
     try:
         return _read(target, revision, diagnostics, limits)
     except GitError as error:
         code = plan_codes.GIT_REPOSITORY_REFUSED if isinstance(error, RepositoryRefused) else None
         diagnostics.error(code or plan_codes.GIT_ERROR, str(error), error.where)
-        return SpecAtRevision(revision, None, "failed")
+        return BlobsAtRevision(revision, None, "failed")
 
 
-def _read(target: Path, revision: str, diagnostics: Diagnostics, limits: Limits) -> SpecAtRevision:
+def load_blobs(
+    target: Path, found: BlobsAtRevision, diagnostics: Diagnostics, limits: Limits = DEFAULT_LIMITS
+) -> SpecAtRevision:
+    """The second half of :func:`read_spec_at`: load the blobs :func:`read_blobs_at` read."""
+    if found.status != "loaded":
+        return SpecAtRevision(found.revision, found.commit, found.status)
+    document = _load(target, dict(found.blobs), diagnostics, limits)
+    status: BaseStatus = "loaded" if document is not None else "failed"
+    return SpecAtRevision(found.revision, found.commit, status, document)
+
+
+def shown_name(target: Path, name: str) -> str:
+    """The name diagnostics give the spec file ``name`` of the spec at ``target``."""
+    return _display(target, name)
+
+
+def spec_root(target: Path) -> Path:
+    """The spec directory of ``target`` (what a loaded document's ``root`` is)."""
+    return target.resolve() if target.is_dir() else target.resolve().parent
+
+
+def _read(target: Path, revision: str, diagnostics: Diagnostics, limits: Limits) -> BlobsAtRevision:
     directory = target if target.is_dir() else target.parent
     git = Git.of(directory)
     if git is None:
@@ -409,16 +451,14 @@ def _read(target: Path, revision: str, diagnostics: Diagnostics, limits: Limits)
         raise GitError(f"unknown revision {_printable(revision)!a}: it names no commit here")
     listed = _list(git, commit, _relative(target, git.repository.work_tree))
     if listed is None:
-        return SpecAtRevision(revision, commit, "absent")
+        return BlobsAtRevision(revision, commit, "absent")
     blobs = _selected(git, listed, target, diagnostics, limits)
     if blobs is None:
-        return SpecAtRevision(revision, commit, "failed")
+        return BlobsAtRevision(revision, commit, "failed")
     data = _cat(git, [entry.oid for entry in blobs.values()])
-    document = _load(
-        target, {name: data[entry.oid] for name, entry in blobs.items()}, diagnostics, limits
+    return BlobsAtRevision(
+        revision, commit, "loaded", {name: data[entry.oid] for name, entry in blobs.items()}
     )
-    status: BaseStatus = "loaded" if document is not None else "failed"
-    return SpecAtRevision(revision, commit, status, document)
 
 
 def _relative(target: Path, top: Path) -> str:
@@ -566,7 +606,7 @@ def _load(
     if diagnostics.has_errors or not loaded:
         return None
     document = assemble(loaded, diagnostics)
-    document.root = target.resolve() if target.is_dir() else target.resolve().parent
+    document.root = spec_root(target)
     return document
 
 

@@ -136,6 +136,32 @@ def _from_cache(
     return Lowered(system, resources, graph, spec_texts(source), digest, text)
 
 
+def from_text(
+    system: System, text: str, shown: Mapping[str, str], spec_files: dict[str, str]
+) -> Lowered:
+    """The :class:`Lowered` of a graph stored as its compact canonical ``text`` (rebased), its
+    spec files shown again by ``shown`` (relative name -> name as diagnostics show it)."""
+    graph: dict[str, Any] = json.loads(text)
+    rename = _shown_as(shown)
+    resources: dict[str, ResourceJson] = {
+        str(r["name"]): renamed(r, rename) for r in graph["resources"]
+    }
+    digest = hashlib.sha256(text.encode("ascii")).hexdigest()
+    return Lowered(system, resources, graph, spec_files, digest, text)
+
+
+def gives_back(lowered: Lowered, shown: Mapping[str, str]) -> bool:
+    """Whether :func:`from_text` of ``lowered``'s text with ``shown`` names every resource's
+    spec file as ``lowered`` does (what a cache entry must give back)."""
+    rename = _shown_as(shown)
+    again = (renamed(r, rename).get("origin") for r in lowered.graph["resources"])
+    return all(a == r.get("origin") for a, r in zip(again, lowered.resources.values(), strict=True))
+
+
+def _shown_as(shown: Mapping[str, str]) -> Callable[[str], str]:
+    return lambda relative: shown.get(relative, relative)
+
+
 def _shown_by(names: Mapping[str, tuple[str, str]]) -> Callable[[str], str]:
     return lambda relative: names[relative][0] if relative in names else relative
 

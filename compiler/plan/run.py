@@ -6,9 +6,10 @@ deployment: everything is created) or ``applied`` (the record of the last apply,
 same target, and both graphs are hashed as ``mlplane build`` writes them (``resources.json``,
 spec files named relative to the spec directory), so a plan's graph hash is the SHA-256 of the
 ``resources.json`` that the build of the same spec writes (``compiler/plan/lower.py``). A git
-base's lowering goes through the plan cache (``compiler/plan/cache.py``), and when a core is
-idle the base is compiled in a forked child beside the head (``compiler/plan/parallel.py``);
-neither changes the plan.
+base's whole side goes through the plan cache (``compiler/plan/base_entry.py``: a warm plan
+reads the base's blobs from git and nothing of it is loaded, compiled or lowered), and when a
+core is idle the base is done in a forked child beside the head
+(``compiler/plan/parallel.py``); neither changes the plan.
 
 The graph rules of the policy packs (``compiler/policy/engine.py``) run on the head's graph once it is
 lowered, outside the cached lowering, so they judge the graph whether it was lowered now or
@@ -25,7 +26,7 @@ cannot find, is: the plan then carries only those problems.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache, partial
 from pathlib import Path
 from typing import Any, Literal
@@ -44,9 +45,10 @@ from mlplane.compiler.frontend.loader import load_bytes
 from mlplane.compiler.plan import codes as plan_codes
 from mlplane.compiler.plan import parallel as plan_parallel
 from mlplane.compiler.plan.applied import RecordError, read_record, record_path, repository_root
+from mlplane.compiler.plan.base_entry import base_key, read_base, store_base
 from mlplane.compiler.plan.cache import PlanCache
 from mlplane.compiler.plan.diff import diff_graphs
-from mlplane.compiler.plan.gitsource import head_commit, read_spec_at
+from mlplane.compiler.plan.gitsource import head_commit, load_blobs, read_blobs_at
 from mlplane.compiler.plan.governance import governance, governance_risks, marked
 from mlplane.compiler.plan.lower import Lowered, graph_object, lower, renamed
 from mlplane.compiler.plan.model import BaseKind, Plan, ResourceJson, Side, SpecChange
@@ -200,9 +202,16 @@ def _base(
     if base == BASE_APPLIED:
         return _applied_base(path, env, system_name, root, limits)
     diagnostics = Diagnostics()
-    found = read_spec_at(path, base, diagnostics, limits)
-    if found.commit is None:
+    blobs = read_blobs_at(path, base, diagnostics, limits)
+    if blobs.commit is None:
         return None, diagnostics.sorted()
+    key = None
+    if cache is not None and blobs.status == "loaded":
+        key = base_key(env, path, blobs.blobs, limits)
+        cached = read_base(cache, key) if key is not None else None
+        if cached is not None:
+            return _side(base, "git", blobs.commit, cached.lowered, cached.diagnostics), ()
+    found = load_blobs(path, blobs, diagnostics, limits)
     if found.status == "absent" or found.document is None:
         return Side(
             base,
@@ -211,7 +220,8 @@ def _base(
             found.commit,
             diagnostics=diagnostics.sorted(),
         ), ()
-    return _compiled_base(found.document, env, base, found.commit, diagnostics, cache), ()
+    stored = partial(store_base, cache, key) if cache is not None and key is not None else None
+    return _compiled_base(found.document, env, base, found.commit, diagnostics, stored), ()
 
 
 def _compiled_base(
@@ -220,17 +230,20 @@ def _compiled_base(
     label: str,
     commit: str | None,
     diagnostics: Diagnostics,
-    cache: PlanCache | None,
+    store: Callable[[Lowered, tuple[Diagnostic, ...]], None] | None,
 ) -> Side:
     try:
         compiled = compile_document(document, [env], diagnostics)
     except UnknownEnvironmentError:
         return Side(label, "new-environment", "git", commit)
-    lowered = lower(compiled, env, cache) if compiled.ok else None
+    lowered = lower(compiled, env) if compiled.ok else None
     if lowered is None:
         return Side(label, "failed", "git", commit, diagnostics=diagnostics.sorted())
     check_graph(lowered, diagnostics)  # as on the head, so their warnings compare
-    return _side(label, "git", commit, lowered, diagnostics.sorted())
+    found = diagnostics.sorted()
+    if store is not None:
+        store(lowered, found)
+    return _side(label, "git", commit, lowered, found)
 
 
 def _applied_base(

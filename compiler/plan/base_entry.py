@@ -1,0 +1,175 @@
+"""A git base's whole side from the plan cache: with the cache warm, the base is neither loaded,
+compiled, lowered nor judged again.
+
+The entry (``compiler/plan/cache.py``, HMAC-authenticated like every entry) holds everything
+the plan reads from the base side: its lowered graph (canonical JSON), its sorted diagnostics
+(loading, compiling, lowering and the graph rules: the "new warnings" compare them), and a
+payload with the system model (the ML summary and the governance section read it) and the
+spec files' texts (the spec digest and the side's file list).
+
+The key names everything those depend on, taken before anything is parsed:
+
+* the spec files' blobs at the commit: each one's name relative to the spec directory, its
+  name as diagnostics show it (which depends on the working directory) and its bytes;
+* the spec directory, the environment and the reading limits;
+* the code: mlplane's version, the Python version and :func:`cache.plugins_fingerprint` (the
+  source of mlplane's compiler, targets and policies and of every installed target and policy
+  pack, and the list of those plug-ins).
+
+One input is not in the blobs: compiling checks that each ``policies.rego`` file exists in
+the working tree's spec directory. The entry lists them, and a hit stands only while each is
+still a file there.
+
+The payload is a pickle. It is read only from an entry whose HMAC checked out under the
+secret kept outside the repository, so only this user's mlplane wrote it; even so it is
+unpickled with an allow-list (dataclasses and enumerations of mlplane's and the installed
+plug-ins' modules, builtin containers, the read-only mapping of the system model) and an
+entry that needs anything else is ignored. An entry is written only when its payload reads
+back equal to what was stored.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import hashlib
+import io
+import json
+import pickle
+import sys
+from collections.abc import Mapping
+from dataclasses import astuple, dataclass, is_dataclass
+from enum import Enum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from mlplane import __version__
+from mlplane.compiler.core.diagnostics import Diagnostic
+from mlplane.compiler.core.ir import System
+from mlplane.compiler.core.source import Limits
+from mlplane.compiler.plan.cache import (
+    CACHE_FORMAT,
+    Hit,
+    PlanCache,
+    plugin_packages,
+    plugins_fingerprint,
+)
+from mlplane.compiler.plan.gitsource import shown_name, spec_root
+from mlplane.compiler.plan.lower import Lowered, from_text, gives_back, relative_namer
+
+_BUILTINS = frozenset({"frozenset", "set", "tuple", "list", "dict", "complex", "bytes", "slice"})
+
+
+@dataclass(frozen=True)
+class BaseKey:
+    """An entry's key and the spec files' names: relative name -> name as diagnostics show it."""
+
+    key: str
+    shown: Mapping[str, str]
+    root: Path
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The payload: what the plan reads from the base's compile besides graph and diagnostics."""
+
+    system: System
+    spec_files: dict[str, str]
+    rego: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CachedBase:
+    lowered: Lowered
+    diagnostics: tuple[Diagnostic, ...]
+
+
+def base_key(env: str, target: Path, blobs: Mapping[str, bytes], limits: Limits) -> BaseKey | None:
+    """The key of the base side of ``env`` whose spec at ``target`` is ``blobs``; None when two
+    files would share a relative name (nothing is cached then)."""
+    root = spec_root(target)
+    rename = relative_namer(root)
+    names = {rename(shown_name(target, name)): name for name in blobs}
+    if len(names) != len(blobs):
+        return None
+    shown = {relative: shown_name(target, name) for relative, name in names.items()}
+    digest = hashlib.sha256()
+    head = ["base side", CACHE_FORMAT, __version__, sys.version, plugins_fingerprint()]
+    header = [*head, str(root), env, list(astuple(limits))]
+    digest.update(json.dumps(header, ensure_ascii=True).encode("ascii"))
+    for relative in sorted(names):
+        for part in (relative.encode(), shown[relative].encode(), blobs[names[relative]]):
+            digest.update(f"\0{len(part)}\0".encode("ascii"))
+            digest.update(part)
+    return BaseKey(digest.hexdigest(), shown, root)
+
+
+def read_base(cache: PlanCache, key: BaseKey) -> CachedBase | None:
+    """The base side stored under ``key``, when authentic, readable and still standing."""
+    hit = cache.read(key.key)
+    stored = _loaded(hit.payload) if hit is not None and hit.payload else None
+    if hit is None or stored is None:
+        return None
+    if not all((key.root / entry).is_file() for entry in stored.rego):
+        return None
+    lowered = from_text(stored.system, hit.graph_text, key.shown, stored.spec_files)
+    return CachedBase(lowered, hit.diagnostics)
+
+
+def store_base(
+    cache: PlanCache, key: BaseKey, lowered: Lowered, diagnostics: tuple[Diagnostic, ...]
+) -> None:
+    """Store a compiled base side, only when a hit would give back exactly the same side."""
+    if not lowered.canonical or not gives_back(lowered, key.shown):
+        return
+    stored = Stored(lowered.system, lowered.spec_files, lowered.system.policies.rego)
+    payload = _dumped(stored)
+    if payload is None or _loaded(payload) != stored:
+        return
+    cache.write(key.key, Hit(lowered.canonical, diagnostics, payload))
+
+
+def _read_only(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    """How a pickled read-only mapping of the system model is rebuilt (same order)."""
+    return MappingProxyType(items)
+
+
+def _reduce_read_only(mapping: MappingProxyType[Any, Any]) -> tuple[Any, tuple[Any, ...]]:
+    return _read_only, (dict(mapping),)
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, stream: io.BytesIO) -> None:
+        super().__init__(stream, protocol=pickle.HIGHEST_PROTOCOL)
+        self.dispatch_table = {**copyreg.dispatch_table, MappingProxyType: _reduce_read_only}
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        top = module.split(".", maxsplit=1)[0]
+        if module == __name__ and name in ("_read_only", "Stored"):
+            return super().find_class(module, name)
+        if module == "builtins" and name in _BUILTINS:
+            return super().find_class(module, name)
+        if module != __name__ and (top == "mlplane" or top in plugin_packages()):
+            found = super().find_class(module, name)
+            if isinstance(found, type) and (is_dataclass(found) or issubclass(found, Enum)):
+                return found
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a plan cache entry")
+
+
+def _dumped(stored: Stored) -> bytes | None:
+    buffer = io.BytesIO()
+    try:
+        _Pickler(buffer).dump(stored)
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+        return None
+    return buffer.getvalue()
+
+
+def _loaded(payload: bytes) -> Stored | None:
+    try:
+        found = _Unpickler(io.BytesIO(payload)).load()
+    except Exception:  # any damage or refusal means no entry, never an error
+        return None
+    return found if isinstance(found, Stored) else None

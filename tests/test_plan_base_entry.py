@@ -1,0 +1,120 @@
+"""A git base's whole side in the plan cache (``compiler/plan/base_entry.py``): a warm plan
+neither loads nor compiles the base, gives the plan byte for byte, and stops using an entry
+whose one outside input (a ``policies.rego`` file of the working tree) is gone; the payload is
+unpickled under an allow-list; the key follows every input."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from mlplane.compiler.build.pipeline import compile_spec
+from mlplane.compiler.cli.main import cli
+from mlplane.compiler.core.source import DEFAULT_LIMITS
+from mlplane.compiler.plan import base_entry
+from mlplane.compiler.plan import parallel as plan_parallel
+from mlplane.compiler.plan import run as plan_run
+from tests.specs import BASE
+from tests.test_plan import Repo, repo, target  # noqa: F401  (fixtures)
+
+FORMATS = ("text", "markdown", "json")
+REGO = "policies: {rego: [org.rego]}\n"
+
+
+@pytest.fixture
+def private(repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Repo:  # noqa: F811
+    """The repository with a private cache home; the base is done in this process."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(plan_parallel, "spare_core", lambda: False)
+    return repo
+
+
+@pytest.fixture
+def compiled_bases(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The environments the plan compiled a git base for."""
+    found: list[str] = []
+    original = plan_run.compile_document
+
+    def spy(document: Any, environments: Any, *args: Any, **kwargs: Any) -> Any:
+        found.extend(environments)
+        return original(document, environments, *args, **kwargs)
+
+    monkeypatch.setattr(plan_run, "compile_document", spy)
+    return found
+
+
+def outputs(*args: str) -> dict[str, str]:
+    found = {}
+    for fmt in FORMATS:
+        command = ["plan", "spec", "--env", "dev", "--format", fmt, *args]
+        result = CliRunner().invoke(cli, command)
+        assert result.exit_code in (0, 1, 2), result.output
+        found[fmt] = result.output
+    return found
+
+
+def test_a_warm_plan_does_not_compile_the_base(private: Repo, compiled_bases: list[str]) -> None:
+    private.edit("spec/mlplane.yaml", "replicas: {min: 2, max: 4}", "replicas: {min: 2, max: 6}")
+    uncached = outputs("--no-cache")
+    assert compiled_bases == ["dev"] * len(FORMATS)
+    cold = outputs()
+    assert compiled_bases == ["dev"] * (len(FORMATS) + 1)  # the first stores the entry
+    warm = outputs()
+    assert len(compiled_bases) == len(FORMATS) + 1
+    assert cold == uncached and warm == uncached
+    assert '"status": "compiled"' in warm["json"] and "replicas" in warm["text"]
+
+
+def test_an_entry_stands_only_while_its_rego_files_exist(
+    private: Repo, compiled_bases: list[str]
+) -> None:
+    """The base names a Rego file of the working tree; the head drops it and deletes the file,
+    so the base no longer compiles here: the entry must not say it does."""
+    private.write("spec/org.rego", "package org\n")
+    private.write("spec/mlplane.yaml", BASE + REGO)
+    private.commit("rego")
+    with_file = outputs()
+    assert compiled_bases == ["dev"]
+    (private.root / "spec" / "org.rego").unlink()
+    private.write("spec/mlplane.yaml", BASE)
+    without = outputs("--no-cache")
+    assert outputs() == without != with_file
+    assert "does not compile" in without["text"]
+
+
+def test_the_payload_round_trips_and_refuses_what_is_not_listed(tmp_path: Path) -> None:
+    compiled = compile_spec(Path(__file__).parent.parent / "examples" / "fraud-scoring", ["prod"])
+    system = compiled.systems["prod"]
+    stored = base_entry.Stored(system, {"mlplane.yaml": "x"}, system.policies.rego)
+    payload = base_entry._dumped(stored)
+    assert payload is not None and base_entry._loaded(payload) == stored
+    assert base_entry._loaded(pickle.dumps(tmp_path)) is None  # pathlib is not listed
+    assert base_entry._loaded(pickle.dumps(print)) is None  # nor any function
+    assert base_entry._loaded(payload[: len(payload) // 2]) is None
+    assert base_entry._loaded(pickle.dumps({"not": "stored"})) is None
+
+
+def test_the_key_follows_every_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    monkeypatch.chdir(tmp_path)
+    blobs = {"mlplane.yaml": BASE.encode()}
+    key = base_entry.base_key("dev", spec, blobs, DEFAULT_LIMITS)
+    assert key is not None and key.shown == {"mlplane.yaml": "spec/mlplane.yaml"}
+    same = base_entry.base_key("dev", spec, dict(blobs), DEFAULT_LIMITS)
+    assert same is not None and same.key == key.key
+    others = [
+        base_entry.base_key("prod", spec, blobs, DEFAULT_LIMITS),
+        base_entry.base_key("dev", spec, {"mlplane.yaml": BASE.encode() + b"\n"}, DEFAULT_LIMITS),
+        base_entry.base_key("dev", spec, {"other.yaml": BASE.encode()}, DEFAULT_LIMITS),
+        base_entry.base_key("dev", spec, blobs, replace(DEFAULT_LIMITS, max_depth=10)),
+    ]
+    monkeypatch.chdir(spec)  # the files are shown under other names
+    others.append(base_entry.base_key("dev", spec, blobs, DEFAULT_LIMITS))
+    assert all(other is not None for other in others)
+    assert len({key.key, *(other.key for other in others if other)}) == len(others) + 1
