@@ -208,7 +208,8 @@ class KubernetesEdge(Spec):
     """The key of the taint that keeps other pods off edge nodes, which the models tolerate
     (any value and effect); null when the edge nodes are not tainted."""
     site_label: LabelKey = "topology.kubernetes.io/zone"
-    """The label that names a node's site, copied onto the series the agents send."""
+    """The label that names a node's site: models and agents run only on edge nodes that
+    carry it, and the agents copy its value onto every series they send as ``site``."""
     residency_label: LabelKey = "mlplane.dev/residency"
     """The label that says where a site's data may live: a model reading data with a
     residency runs only on nodes whose label has that value."""
