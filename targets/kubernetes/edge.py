@@ -4,8 +4,9 @@ An edge environment is one cluster whose edge nodes (k3s agents, KubeEdge edge n
 label and usually a taint, one node per site. A served model becomes a **DaemonSet** on those
 nodes instead of a Deployment or Rollout:
 
-* placement: a required node affinity on the edge label (any value), and on the residency
-  label when the model reads data with a residency; the edge taint is tolerated;
+* placement: a required node affinity on the edge label and the site label (any value of
+  each: a node that names no site is no site), and on the residency label when the model reads
+  data with a residency; the edge taint is tolerated;
 * rollout by sites: ``updateStrategy.rollingUpdate.maxUnavailable`` is ``sitesAtOnce`` percent
   of the edge nodes, never a traffic weight (canary and blue-green are refused);
 * images are pinned by digest (always, whatever ``security.images.requireDigest`` says) and
@@ -17,8 +18,10 @@ nodes instead of a Deployment or Rollout:
 * scraping: with ``remoteWrite`` a Prometheus agent per edge node (a ``PrometheusAgent`` in
   DaemonSet mode) scrapes the models' pods on its node through a ``PodMonitor`` and sends the
   series to the central Prometheus, buffering them in its write-ahead log while the link is
-  down; the models get no ServiceMonitor then, so the central Prometheus does not scrape the
-  same pods across the link;
+  down; each series carries the node's site label as ``site`` (the PodMonitor attaches node
+  metadata, which a ClusterRole lets the agent read); the models get no ServiceMonitor then,
+  so the central Prometheus does not scrape the same pods across the link;
+* a replica count is ignored with a warning (one pod per edge node);
 * no public exposure unless ``allowPublic`` says so.
 """
 
