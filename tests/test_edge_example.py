@@ -21,7 +21,7 @@ from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.targets.kubernetes import codes, lower
 from tests.pulumi_sdk import require_pulumi_sdk
-from tests.specs import BASE
+from tests.specs import BASE, DIGEST
 from tests.test_plan import committed, plan_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -129,3 +129,13 @@ def test_the_plan_shows_a_change_of_profile(
     assert line in texts, texts
     (change,) = [c for c in document["specChanges"] if c["text"] == line]
     assert change["source"]["line"] == head.splitlines().index("      profile: edge") + 1
+
+
+def test_the_plan_words_an_edge_redeploy_by_sites(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = BASE.replace(DEV, EDGE)
+    repo = committed(tmp_path, monkeypatch, base)
+    repo.write("spec/mlplane.yaml", base.replace(DIGEST, "sha256:" + "cd" * 32))
+    texts = [c["text"] for c in plan_json()["specChanges"]]
+    assert "model scorer: pods restart (image; 10 % of the sites at a time)" in texts, texts

@@ -21,6 +21,7 @@ WORKLOADS = frozenset(
     }
 )
 _TEMPLATE = ("spec", "template")
+DAEMON_SET = "kubernetes:apps/v1:DaemonSet"
 
 
 def redeploy(change: ServingChange) -> str | None:
@@ -35,7 +36,21 @@ def redeploy(change: ServingChange) -> str | None:
     ]
     if not reasons:
         return None
-    return f"pods restart ({', '.join(dict.fromkeys(reasons))}; {change.rollout})"
+    return f"pods restart ({', '.join(dict.fromkeys(reasons))}; {_rollout(change)})"
+
+
+def _rollout(change: ServingChange) -> str:
+    """The model's rollout, or for a DaemonSet (the edge profile, ``edge.py``) its real one:
+    a percentage of the edge nodes, one per site, at a time."""
+    if change.type != DAEMON_SET:
+        return change.rollout
+    spec = change.inputs.get("spec")
+    strategy = spec.get("updateStrategy") if isinstance(spec, dict) else None
+    rolling = strategy.get("rollingUpdate") if isinstance(strategy, dict) else None
+    at_once = rolling.get("maxUnavailable") if isinstance(rolling, dict) else None
+    if not isinstance(at_once, str) or not at_once.endswith("%"):
+        return change.rollout
+    return f"{at_once.removesuffix('%')} % of the sites at a time"
 
 
 def _template_reason(path: tuple[str | int, ...]) -> str:
