@@ -163,6 +163,7 @@ SETTING_FIELDS: tuple[SettingField, ...] = (
         lambda old, new: (
             KUBEFLOW_ENDPOINT_CHANGED if kubernetes_of(old).kubeflow_endpoint else None
         ),
+        unremarkable="none",  # the report leaves it out where nothing is registered
     ),
     SettingField("profile", ("kubernetes", "profile"), profile_line, unremarkable="cloud"),
 )
