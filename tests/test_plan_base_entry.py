@@ -90,7 +90,8 @@ def test_an_entry_stands_only_while_its_rego_files_exist(
 def test_the_payload_round_trips_and_refuses_what_is_not_listed(tmp_path: Path) -> None:
     compiled = compile_spec(Path(__file__).parent.parent / "examples" / "fraud-scoring", ["prod"])
     system = compiled.systems["prod"]
-    stored = base_entry.Stored(system, {"mlplane.yaml": "x"}, system.policies.rego)
+    readers = {"a": {"arn": [("b", "x", ("x",))]}}
+    stored = base_entry.Stored(system, {"mlplane.yaml": "x"}, system.policies.rego, readers)
     payload = base_entry._dumped(stored)
     assert payload is not None and base_entry._loaded(payload) == stored
     assert base_entry._loaded(pickle.dumps(tmp_path)) is None  # pathlib is not listed

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlplane.compiler.plan.diff import diff_graphs, parse_path
+from mlplane.compiler.plan.diff import diff_graphs, parse_path, patched, readers_of
 from mlplane.compiler.plan.model import ResourceChange
 from mlplane.compiler.plan.replace import covers, forced_by, replace_fields
 from tests.test_plan_rules import resource
@@ -165,6 +165,51 @@ def test_every_transitive_reader_of_a_changed_resource_is_planned_with_a_reason(
         assert bool(change.because) == (change.name in want), change.name
     both = base.keys() & head.keys()
     assert unchanged == len(both) - sum(1 for c in changes if c.action in ("update", "replace"))
+
+
+@st.composite
+def edited(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """(base, head, names): :func:`graphs` with, besides, inputs that gain, lose or move a
+    ``$ref`` and a deleted resource that is read; ``names`` is a superset of the resources
+    whose inputs differ or that are on one side only."""
+    base, head = draw(graphs())
+    names = sorted(base)
+    for name in draw(st.lists(st.sampled_from(names), max_size=3, unique=True)):
+        inputs = head.setdefault(name, copy.deepcopy(base[name]))["inputs"]
+        edit = draw(st.sampled_from(("gain", "lose", "move", "delete")))
+        marker = ref(draw(st.sampled_from(names)), draw(st.sampled_from(OUTPUTS)))
+        if edit == "gain":
+            inputs[draw(st.sampled_from(READ_AT))] = marker
+        elif edit == "lose":
+            for key in [k for k in inputs if "$ref" in str(inputs[k])][:1]:
+                del inputs[key]
+        elif edit == "move":
+            inputs["tags"] = [{"k": marker}, inputs.pop("bucket", 0)]
+        else:
+            del head[name]
+    changed = {n for n in set(base) | set(head) if base.get(n) != head.get(n)}
+    extra = draw(st.lists(st.sampled_from(names), max_size=2))
+    return base, head, sorted(changed | set(extra))
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edited())
+def test_the_patched_reader_table_is_the_head_s_own(
+    sides: tuple[dict[str, Any], dict[str, Any], list[str]],
+) -> None:
+    """The base's reader table patched with the changed resources equals the head's table
+    built from scratch (same lists in the same order), and the plan is the same with it."""
+    base, head, changed = sides
+    before = copy.deepcopy(readers_of(base))
+    table = readers_of(base)
+    assert patched(table, base, head, changed) == readers_of(head)
+    assert table == before  # the base's table (cached with the base) is left untouched
+    try:
+        plain = diff_graphs(base, head)
+    except KeyError:  # a deleted resource still read: no real graph holds a dangling $ref
+        return
+    assert diff_graphs(base, head, readers_of(base)) == plain
 
 
 # --- pinned cases --------------------------------------------------------------------------------

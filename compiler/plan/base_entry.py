@@ -4,8 +4,9 @@ compiled, lowered nor judged again.
 The entry (``compiler/plan/cache.py``, HMAC-authenticated like every entry) holds everything
 the plan reads from the base side: its lowered graph (canonical JSON), its sorted diagnostics
 (loading, compiling, lowering and the graph rules: the "new warnings" compare them), and a
-payload with the system model (the ML summary and the governance section read it) and the
-spec files' texts (the spec digest and the side's file list).
+payload with the system model (the ML summary and the governance section read it), the
+spec files' texts (the spec digest and the side's file list) and the graph's reader table
+(``diff.readers_of``: the diff patches it for the head rather than walk every input).
 
 The key names everything those depend on, taken before anything is parsed:
 
@@ -56,6 +57,7 @@ from mlplane.compiler.plan.cache import (
 )
 from mlplane.compiler.plan.gitsource import shown_name, spec_root
 from mlplane.compiler.plan.lower import Lowered, from_text, gives_back, relative_namer
+from mlplane.compiler.plan.model import ReaderTable
 
 _BUILTINS = frozenset({"frozenset", "set", "tuple", "list", "dict", "complex", "bytes", "slice"})
 
@@ -76,12 +78,14 @@ class Stored:
     system: System
     spec_files: dict[str, str]
     rego: tuple[str, ...]
+    readers: ReaderTable
 
 
 @dataclass(frozen=True)
 class CachedBase:
     lowered: Lowered
     diagnostics: tuple[Diagnostic, ...]
+    readers: ReaderTable
 
 
 def base_key(env: str, target: Path, blobs: Mapping[str, bytes], limits: Limits) -> BaseKey | None:
@@ -113,16 +117,20 @@ def read_base(cache: PlanCache, key: BaseKey) -> CachedBase | None:
     if not all((key.root / entry).is_file() for entry in stored.rego):
         return None
     lowered = from_text(stored.system, hit.graph_text, key.shown, stored.spec_files)
-    return CachedBase(lowered, hit.diagnostics)
+    return CachedBase(lowered, hit.diagnostics, stored.readers)
 
 
 def store_base(
-    cache: PlanCache, key: BaseKey, lowered: Lowered, diagnostics: tuple[Diagnostic, ...]
+    cache: PlanCache,
+    key: BaseKey,
+    lowered: Lowered,
+    diagnostics: tuple[Diagnostic, ...],
+    readers: ReaderTable,
 ) -> None:
     """Store a compiled base side, only when a hit would give back exactly the same side."""
     if not lowered.canonical or not gives_back(lowered, key.shown):
         return
-    stored = Stored(lowered.system, lowered.spec_files, lowered.system.policies.rego)
+    stored = Stored(lowered.system, lowered.spec_files, lowered.system.policies.rego, readers)
     payload = _dumped(stored)
     if payload is None or _loaded(payload) != stored:
         return

@@ -33,6 +33,7 @@ from mlplane.compiler.plan.model import (
     Because,
     Cause,
     PropertyChange,
+    ReaderTable,
     ResourceChange,
     ResourceJson,
     SideName,
@@ -45,9 +46,15 @@ _COMPARED = ("type", "parent", "component", "inputs", "options", "dependsOn")
 
 
 def diff_graphs(
-    base: Mapping[str, ResourceJson], head: Mapping[str, ResourceJson]
+    base: Mapping[str, ResourceJson],
+    head: Mapping[str, ResourceJson],
+    base_readers: Readers | None = None,
 ) -> tuple[tuple[ResourceChange, ...], int]:
-    """Every changed resource (sorted by action, then name) and the number left unchanged."""
+    """Every changed resource (sorted by action, then name) and the number left unchanged.
+
+    ``base_readers``, when given, is :func:`readers_of` ``base``: the head's reader table is
+    then that one with the entries of the resources whose inputs differ replaced
+    (:func:`patched`), instead of a walk through every input of the head."""
     found: dict[str, ResourceChange] = {}
     for name in sorted(set(base) | set(head)):
         old, new = base.get(name), head.get(name)
@@ -58,7 +65,8 @@ def diff_graphs(
             found[name] = _whole("delete", old, "base")
         elif any(old.get(key) != new.get(key) for key in _COMPARED):
             found[name] = _changed(old, new)
-    changes = list(drag(base, head, found).values())
+    readers = _readers(head) if base_readers is None else patched(base_readers, base, head, found)
+    changes = list(drag(base, head, found, readers).values())
     order = {"create": 0, "replace": 1, "update": 2, "delete": 3}
     changes.sort(key=lambda c: (order[c.action], c.name))
     return tuple(changes), len(set(base) & set(head)) - sum(
@@ -218,12 +226,15 @@ def parse_path(text: str) -> Path:
 
 Reader = tuple[str, str, Path]
 """(reading resource, path of the reading input as text, that path)."""
+Readers = ReaderTable
+"""Read resource -> its read output -> who reads it (:func:`readers_of`)."""
 
 
 def drag(
     base: Mapping[str, ResourceJson],
     head: Mapping[str, ResourceJson],
     changes: Mapping[str, ResourceChange],
+    head_readers: Readers | None = None,
 ) -> dict[str, ResourceChange]:
     """``changes`` (by name) with the resources that read a changed output added or amended.
 
@@ -237,7 +248,7 @@ def drag(
     when the resource turns out to be replaced, so the walk is linear in the size of the graph
     and ends even on a cyclic one.
     """
-    readers = _readers(head)
+    readers = _readers(head) if head_readers is None else head_readers
     if not readers:
         return dict(changes)
     result = dict(changes)
@@ -337,18 +348,75 @@ def _because_order(because: Because) -> tuple[str, str, str]:
     return (because.path, because.resource, because.output)
 
 
-def _readers(head: Mapping[str, ResourceJson]) -> dict[str, dict[str, list[Reader]]]:
-    """Read resource -> its read output -> who reads it, at which input (sorted by reader)."""
-    found: dict[str, dict[str, list[Reader]]] = {}
+def readers_of(graph: Mapping[str, ResourceJson]) -> Readers:
+    """Read resource -> its read output -> who reads it, at which input: in reader name order,
+    each reader's inputs in path order."""
+    return _readers(graph)
+
+
+def _readers(head: Mapping[str, ResourceJson]) -> Readers:
+    found: Readers = {}
     for name in sorted(head):
-        inputs = head[name].get("inputs", {})
-        if not _has_ref(inputs):  # most resources: no paths to build
-            continue
-        refs = sorted(_refs(inputs, ()), key=lambda r: _path_key(r[0]))
-        for path, target, output in refs:
-            found.setdefault(target, {}).setdefault(output, []).append(
-                (name, format_path(path), path)
-            )
+        for target, output, reader in _read_by(name, head[name].get("inputs", {})):
+            found.setdefault(target, {}).setdefault(output, []).append(reader)
+    return found
+
+
+def _read_by(name: str, inputs: Any) -> list[tuple[str, str, Reader]]:
+    """(read resource, output, reader entry) of each ``$ref`` of ``name``'s inputs, in path
+    order: what ``name`` adds to the reader table, a function of its name and inputs only."""
+    if not _has_ref(inputs):  # most resources: no paths to build
+        return []
+    refs = sorted(_refs(inputs, ()), key=lambda r: _path_key(r[0]))
+    return [(target, output, (name, format_path(path), path)) for path, target, output in refs]
+
+
+def patched(
+    base_readers: Readers,
+    base: Mapping[str, ResourceJson],
+    head: Mapping[str, ResourceJson],
+    changed: Iterable[str],
+) -> Readers:
+    """:func:`readers_of` ``head``, from ``base_readers`` (that of ``base``, left untouched).
+
+    ``changed`` must name every resource whose inputs differ between the sides or that is on
+    one side only (what :func:`diff_graphs` finds, and more is harmless): every other resource
+    adds the same entries to both tables. Their base entries are taken out, their head entries
+    put in, and each list touched is sorted again by reader name, stably, so each reader's
+    entries keep their path order: the table :func:`readers_of` builds."""
+    found = dict(base_readers)
+    copied: set[str] = set()
+
+    def outputs_of(target: str) -> dict[str, list[Reader]]:
+        if target not in copied:
+            copied.add(target)
+            found[target] = {o: list(r) for o, r in found.get(target, {}).items()}
+        return found[target]
+
+    touched = sorted(
+        name
+        for name in set(changed)
+        if name not in base
+        or name not in head
+        or base[name].get("inputs", {}) != head[name].get("inputs", {})
+    )
+    for name in touched:
+        for target, output, _ in (
+            _read_by(name, base[name].get("inputs", {})) if name in base else ()
+        ):
+            by = outputs_of(target)
+            by[output] = [r for r in by.get(output, ()) if r[0] != name]
+    for name in touched:
+        for target, output, reader in (
+            _read_by(name, head[name].get("inputs", {})) if name in head else ()
+        ):
+            outputs_of(target).setdefault(output, []).append(reader)
+    for target in copied:
+        kept = {o: sorted(r, key=lambda reader: reader[0]) for o, r in found[target].items() if r}
+        if kept:
+            found[target] = kept
+        else:
+            del found[target]
     return found
 
 

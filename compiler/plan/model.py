@@ -190,6 +190,10 @@ class Governance:
         return bool(self.changes or self.edges)
 
 
+ReaderTable = dict[str, dict[str, list[tuple[str, str, tuple[str | int, ...]]]]]
+"""Read resource -> its read output -> (reader, input path as text, that path), in reader order."""
+
+
 @dataclass(frozen=True)
 class Side:
     """One side of the comparison: what was compiled, from where, and its hashes."""
@@ -206,6 +210,9 @@ class Side:
     diagnostics: tuple[Diagnostic, ...] = ()
     files: tuple[str, ...] = ()
     """The spec's files, relative to the spec directory."""
+    readers: ReaderTable | None = field(default=None, compare=False, repr=False)
+    """The reader table of ``resources`` (``diff.readers_of``) when known (a git base from the
+    plan cache, or one stored to it), so that the diff need not walk the head's inputs."""
 
     @property
     def error_count(self) -> int:

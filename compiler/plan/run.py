@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from functools import cache, partial
 from pathlib import Path
 from typing import Any, Literal
@@ -47,11 +48,18 @@ from mlplane.compiler.plan import parallel as plan_parallel
 from mlplane.compiler.plan.applied import RecordError, read_record, record_path, repository_root
 from mlplane.compiler.plan.base_entry import base_key, read_base, store_base
 from mlplane.compiler.plan.cache import PlanCache
-from mlplane.compiler.plan.diff import diff_graphs
+from mlplane.compiler.plan.diff import diff_graphs, readers_of
 from mlplane.compiler.plan.gitsource import head_commit, load_blobs, read_blobs_at
 from mlplane.compiler.plan.governance import governance, governance_risks, marked
 from mlplane.compiler.plan.lower import Lowered, graph_object, lower, renamed
-from mlplane.compiler.plan.model import BaseKind, Plan, ResourceJson, Side, SpecChange
+from mlplane.compiler.plan.model import (
+    BaseKind,
+    Plan,
+    ReaderTable,
+    ResourceJson,
+    Side,
+    SpecChange,
+)
 from mlplane.compiler.plan.redeploy import redeploys, with_redeploys
 from mlplane.compiler.plan.risk import resource_risks, spec_risks
 from mlplane.compiler.plan.spec_changes import Summary, data_sources, models
@@ -210,7 +218,8 @@ def _base(
         key = base_key(env, path, blobs.blobs, limits)
         cached = read_base(cache, key) if key is not None else None
         if cached is not None:
-            return _side(base, "git", blobs.commit, cached.lowered, cached.diagnostics), ()
+            side = _side(base, "git", blobs.commit, cached.lowered, cached.diagnostics)
+            return replace(side, readers=cached.readers), ()
     found = load_blobs(path, blobs, diagnostics, limits)
     if found.status == "absent" or found.document is None:
         return Side(
@@ -230,7 +239,7 @@ def _compiled_base(
     label: str,
     commit: str | None,
     diagnostics: Diagnostics,
-    store: Callable[[Lowered, tuple[Diagnostic, ...]], None] | None,
+    store: Callable[[Lowered, tuple[Diagnostic, ...], ReaderTable], None] | None,
 ) -> Side:
     try:
         compiled = compile_document(document, [env], diagnostics)
@@ -241,9 +250,12 @@ def _compiled_base(
         return Side(label, "failed", "git", commit, diagnostics=diagnostics.sorted())
     check_graph(lowered, diagnostics)  # as on the head, so their warnings compare
     found = diagnostics.sorted()
-    if store is not None:
-        store(lowered, found)
-    return _side(label, "git", commit, lowered, found)
+    side = _side(label, "git", commit, lowered, found)
+    if store is None:
+        return side
+    readers = readers_of(lowered.resources)
+    store(lowered, found, readers)
+    return replace(side, readers=readers)
 
 
 def _applied_base(
@@ -302,7 +314,8 @@ def compare(env: str, head: Side, base: Side) -> Plan:
     """The plan between two sides (the head compiled; the base in any state)."""
     assert head.system is not None
     base_resources = base.resources if base.status == "compiled" else {}
-    resources, unchanged = diff_graphs(base_resources, head.resources)
+    readers = base.readers if base.status == "compiled" else None
+    resources, unchanged = diff_graphs(base_resources, head.resources, readers)
     lines = with_redeploys(summarise(head, base), redeploys(resources, head.system, head.resources))
     section = governance(head, base)
     raised = spec_risks(lines)
