@@ -101,9 +101,11 @@ class _Build:
     """``(model, indicator kind)`` -> the model's SLAs of that kind, indexed once."""
     resources: list[Resource] = field(default_factory=list)
     notifying: list[str] = field(default_factory=list)
+    """CloudWatch names of the alarms that notify, for the dashboard."""
     topics: set[str] = field(default_factory=set)
     """The receivers whose topics some alarm publishes to."""
-    """CloudWatch names of the alarms that notify, for the dashboard."""
+    routed: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    """``(owner, severity)`` -> the receiver its alerts reach, worked out once per pair."""
 
     def add(
         self, token: str, name: str, inputs: dict[str, Any], origin: Origin,
@@ -213,7 +215,10 @@ def _topic_policy(build: _Build, topic: str) -> dict[str, Any]:
 
 def _actions(build: _Build, owner: str, severity: str) -> dict[str, Any]:
     """Publish to the topic of the receiver that alerts of ``owner`` and ``severity`` reach."""
-    receiver = receivers.receiver_for(build.system, owner, severity)
+    key = (owner, severity)
+    if key not in build.routed:  # the routes are walked once per pair, not once per alarm
+        build.routed[key] = receivers.receiver_for(build.system, owner, severity)
+    receiver = build.routed[key]
     if receiver is None:
         return {"alarmActions": [], "okActions": []}
     build.topics.add(receiver)
