@@ -773,7 +773,35 @@ def _crd(api_version: str, kind: str, spec: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+CRDS = Path(__file__).resolve().parent / "crds"
+
+
+def _closed(schema: Any) -> Any:
+    """An upstream CRD schema that refuses unknown fields: the API server would prune them
+    silently (structural schemas), which hides a misspelt field; a test should fail on it."""
+    if isinstance(schema, list):
+        return [_closed(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    closed = {key: _closed(value) for key, value in schema.items()}
+    if (
+        "properties" in schema
+        and "additionalProperties" not in schema
+        and not schema.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        closed["additionalProperties"] = False
+    return closed
+
+
+def _upstream(name: str) -> dict[str, Any]:
+    """A CRD schema copied from its Go module (``tests/crds/``, the file says which)."""
+    loaded: dict[str, Any] = json.loads((CRDS / name).read_text(encoding="utf-8"))
+    return dict(_closed(loaded))
+
+
 CRD_SCHEMAS: dict[str, dict[str, Any]] = {
+    "PodMonitor": _upstream("podmonitor-v1.json"),
+    "PrometheusAgent": _upstream("prometheusagent-v1alpha1.json"),
     "Rollout": _crd(
         "argoproj.io/v1alpha1",
         "Rollout",
