@@ -4,7 +4,7 @@
 # the real engine, and stop the cluster again, also when a test or the start-up fails.
 #
 # Environment: PYTHON (the interpreter with mlplane installed; default .venv/bin/python),
-# E2E_PYTEST_ARGS (extra pytest arguments, e.g. -k fraud).
+# E2E_PYTEST_ARGS (extra pytest arguments, split as a shell would: -k 'edge or drift').
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,8 +22,10 @@ bash "$HERE/up.sh" || { up=$?; [ "$up" -ne 3 ] || trap - EXIT; exit "$up"; }
 T_UP=$SECONDS
 
 rc=0
-# shellcheck disable=SC2086
-"$PYTHON" -m pytest -m e2e tests/e2e -p no:cacheprovider -q ${E2E_PYTEST_ARGS:-} || rc=$?
+# Split as a shell would (quotes kept together), without evaluating anything.
+mapfile -t extra < <("$PYTHON" -c 'import os, shlex
+for a in shlex.split(os.environ.get("E2E_PYTEST_ARGS", "")): print(a)')
+"$PYTHON" -m pytest -m e2e tests/e2e -p no:cacheprovider -q "${extra[@]}" || rc=$?
 echo "run.sh: engine ready in $((T_ENGINE - T0))s, cluster up in $((T_UP - T_ENGINE))s," \
      "e2e suite $((SECONDS - T_UP))s (exit $rc)" >&2
 exit $rc
