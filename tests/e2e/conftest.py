@@ -58,11 +58,18 @@ def e2e_env() -> Iterator[dict[str, str]]:
             pytest.fail(message)
         pytest.skip(message)
     environ = cluster_environ()
+    with process_environ(environ):
+        yield environ
+
+
+@contextmanager
+def process_environ(environ: dict[str, str]) -> Iterator[None]:
+    """This process's environment replaced by ``environ`` for the block, then restored."""
     saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(environ)
     try:
-        yield environ
+        yield
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -232,19 +239,6 @@ def wait_workloads_ready(env: dict[str, str], namespace: str, timeout: float = 2
     )
 
 
-@contextmanager
-def repo_process(repo: Repo) -> Iterator[None]:
-    """This process's environment as the repository's commands see it (its kubeconfig)."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(repo.env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
 def engine_preview(repo: Repo, environment: str = "dev") -> dict[str, str]:
     """What the real engine's preview would do to the repository's working tree, as
     ``{logical name: create|update|replace|delete}`` (the stack and provider resources left out):
@@ -254,7 +248,7 @@ def engine_preview(repo: Repo, environment: str = "dev") -> dict[str, str]:
     def report(result: object) -> None:
         pytest.fail(f"the build failed: {result}")
 
-    with repo_process(repo), stack.rebuilt(repo.path, environment, report) as built:
+    with process_environ(repo.env), stack.rebuilt(repo.path, environment, report) as built:
         workspace = stack.workspace_for(built, repo.path, os.environ)
         outcome = engine.open_stack(workspace).preview(lambda _line: None)
     assert outcome.ok, f"the engine's preview failed: {outcome.message}"
