@@ -157,6 +157,7 @@ def _plan_then_apply(
     return risk, applied, calls
 
 
+@pytest.mark.slow
 def test_a_risk_free_plan_is_applied_from_its_saved_file(
     merged: tuple[Path, str], tmp_path: Path
 ) -> None:
@@ -170,6 +171,7 @@ def test_a_risk_free_plan_is_applied_from_its_saved_file(
     assert _git(repo, "rev-parse", "HEAD") in saved  # the plan of the merged commit
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("approved", [None, "false", "true"])
 def test_a_risky_plan_is_applied_only_when_approved(
     merged: tuple[Path, str], tmp_path: Path, approved: str | None

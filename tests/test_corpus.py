@@ -557,8 +557,11 @@ BYTES_CASES = [
 
 
 def _bytes_params() -> Iterable[object]:
+    """A bounded case compiles in a child process under memory and CPU limits: slow (make test
+    runs it, make test-fast does not); the others compile in-process."""
     for item in BYTES_CASES:
-        yield pytest.param(item, id=f"{item.row:02d}-{item.name}")
+        marks = (pytest.mark.slow,) if item.bounded else ()
+        yield pytest.param(item, id=f"{item.row:02d}-{item.name}", marks=marks)
 
 
 @pytest.mark.parametrize("item", list(_bytes_params()))
