@@ -19,6 +19,7 @@ data from its events with an explicit stack and reject what we do not want as it
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import math
@@ -283,10 +284,17 @@ def _clamp(location: Location, text: str) -> Location:
     return Location(location.file, len(lines), len(last) + 1)
 
 
-_LOCATION_SLOTS: tuple[Any, Any, Any, Any] = (
-    object.__new__,
-    *(vars(Location)[name].__set__ for name in ("file", "line", "column")),  # slot descriptors
-)
+def _location_slots() -> tuple[Any, Any, Any, Any]:
+    """``object.__new__`` and the setters of Location's slots, for the event loop; refuses to
+    load when Location's fields are no longer the three it sets (a field would stay unset)."""
+    names = tuple(field.name for field in dataclasses.fields(Location))
+    if names != ("file", "line", "column"):
+        raise RuntimeError(f"the loader sets Location's file, line and column, not {names}")
+    setters = [vars(Location)[name].__set__ for name in names]  # the slot descriptors
+    return object.__new__, setters[0], setters[1], setters[2]
+
+
+_LOCATION_SLOTS = _location_slots()
 
 
 class _Builder:
