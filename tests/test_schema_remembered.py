@@ -52,3 +52,17 @@ def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert calls == ["a", "b", "c", "a"]  # full at "c": "a" was forgotten
     assert memo("c") == "c"
     assert calls == ["a", "b", "c", "a"]
+
+
+def test_a_long_value_is_checked_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def check(value: str) -> str:
+        calls.append(value)
+        return value
+
+    monkeypatch.setattr(types, "MEMO_CHARS", 3)
+    memo = remembered(check)
+    for value in ("abc", "abcd", "abc", "abcd"):
+        assert memo(value) == value
+    assert calls == ["abc", "abcd", "abcd"]
