@@ -19,6 +19,7 @@ from mlplane.compiler.core.source import DEFAULT_LIMITS
 from mlplane.compiler.plan import base_entry
 from mlplane.compiler.plan import parallel as plan_parallel
 from mlplane.compiler.plan import run as plan_run
+from mlplane.compiler.plan.gitsource import head_commit
 from tests.specs import BASE
 from tests.test_plan import Repo, repo, target  # noqa: F401  (fixtures)
 
@@ -96,6 +97,7 @@ def test_the_payload_round_trips_and_refuses_what_is_not_listed(tmp_path: Path) 
     assert payload is not None and base_entry._loaded(payload) == stored
     assert base_entry._loaded(pickle.dumps(tmp_path)) is None  # pathlib is not listed
     assert base_entry._loaded(pickle.dumps(print)) is None  # nor any function
+    assert base_entry._loaded(pickle.dumps(head_commit)) is None  # mlplane's own included
     assert base_entry._loaded(payload[: len(payload) // 2]) is None
     assert base_entry._loaded(pickle.dumps({"not": "stored"})) is None
 

@@ -31,7 +31,6 @@ back equal to what was stored.
 
 from __future__ import annotations
 
-import copyreg
 import hashlib
 import io
 import json
@@ -41,13 +40,13 @@ from collections.abc import Mapping
 from dataclasses import astuple, dataclass, is_dataclass
 from enum import Enum
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from mlplane import __version__
 from mlplane.compiler.core.diagnostics import Diagnostic
 from mlplane.compiler.core.ir import System
 from mlplane.compiler.core.source import Limits
+from mlplane.compiler.plan import parallel as plan_parallel
 from mlplane.compiler.plan.cache import (
     CACHE_FORMAT,
     Hit,
@@ -60,6 +59,8 @@ from mlplane.compiler.plan.lower import Lowered, from_text, gives_back, relative
 from mlplane.compiler.plan.model import ReaderTable
 
 _BUILTINS = frozenset({"frozenset", "set", "tuple", "list", "dict", "complex", "bytes", "slice"})
+_FUNCTIONS = frozenset({(plan_parallel.__name__, plan_parallel.read_only.__name__)})
+"""The one function a payload calls: the read-only mappings of the system model are rebuilt."""
 
 
 @dataclass(frozen=True)
@@ -137,29 +138,20 @@ def store_base(
     cache.write(key.key, Hit(lowered.canonical, diagnostics, payload))
 
 
-def _read_only(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:
-    """How a pickled read-only mapping of the system model is rebuilt (same order)."""
-    return MappingProxyType(items)
-
-
-def _reduce_read_only(mapping: MappingProxyType[Any, Any]) -> tuple[Any, tuple[Any, ...]]:
-    return _read_only, (dict(mapping),)
-
-
 class _Pickler(pickle.Pickler):
     def __init__(self, stream: io.BytesIO) -> None:
         super().__init__(stream, protocol=pickle.HIGHEST_PROTOCOL)
-        self.dispatch_table = {**copyreg.dispatch_table, MappingProxyType: _reduce_read_only}
+        self.dispatch_table = plan_parallel.DISPATCH
 
 
 class _Unpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         top = module.split(".", maxsplit=1)[0]
-        if module == __name__ and name in ("_read_only", "Stored"):
+        if (module, name) in _FUNCTIONS:
             return super().find_class(module, name)
         if module == "builtins" and name in _BUILTINS:
             return super().find_class(module, name)
-        if module != __name__ and (top == "mlplane" or top in plugin_packages()):
+        if top == "mlplane" or top in plugin_packages():
             found = super().find_class(module, name)
             if isinstance(found, type) and (is_dataclass(found) or issubclass(found, Enum)):
                 return found

@@ -40,15 +40,16 @@ def _proxy_reduction(proxy: MappingProxyType[Any, Any]) -> tuple[Any, tuple[dict
     return read_only, (dict(proxy),)
 
 
-_DISPATCH: dict[Any, Any] = {**copyreg.dispatch_table, MappingProxyType: _proxy_reduction}
+DISPATCH: dict[Any, Any] = {**copyreg.dispatch_table, MappingProxyType: _proxy_reduction}
 """Pickles the read-only mappings the system model holds (``MappingProxyType``), for this
-module's pickler only: no global registration."""
+module's pickler and the plan cache's payload (``base_entry.py``) only: no global
+registration."""
 
 
 def _pickled(value: object) -> bytes:
     buffer = io.BytesIO()
     pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.dispatch_table = _DISPATCH
+    pickler.dispatch_table = DISPATCH
     pickler.dump(value)
     return buffer.getvalue()
 
