@@ -148,8 +148,9 @@ def plugins_fingerprint() -> str:
     return digest.hexdigest()
 
 
+@cache
 def plugin_packages() -> frozenset[str]:
-    """The top-level packages of the installed targets and policy packs."""
+    """The top-level packages of the installed targets and policy packs (once per process)."""
     return frozenset(
         entry.value.partition(":")[0].split(".", maxsplit=1)[0]
         for group in (plugins.TARGET_GROUP, plugins.POLICY_GROUP)
