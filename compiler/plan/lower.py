@@ -1,5 +1,7 @@
 """Lowering one compiled environment for a plan: its graph as plain JSON, named two ways, and
-its digest; through the plan cache for a git base (``compiler/plan/cache.py``).
+its digest; optionally through the plan cache (``compiler/plan/cache.py``: one lowering per
+entry). A git base's whole side is cached by ``compiler/plan/base_entry.py``, which rebuilds
+its graph with :func:`from_text`.
 
 Both sides of a plan are lowered here, the same way, so that a resource compares equal across
 them; the graphs are hashed as ``mlplane build`` writes them (``resources.json``, spec files
