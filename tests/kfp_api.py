@@ -52,6 +52,9 @@ class KfpState:
     requests: list[Request] = field(default_factory=list)
     failures: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
     """(method, path below the API root) → (status, message) answered instead."""
+    raw: dict[tuple[str, str], tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
+    """(method, path below the API root) → (status, headers, body) sent as they are: what a
+    gateway, a sign-in page or a hostile server may answer in the API's place."""
     page_size_cap: int = 200
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -160,6 +163,10 @@ class _Handler(BaseHTTPRequestHandler):
             with self.state.lock:
                 request.body = json.loads(raw) if raw else None
                 self.state.requests.append(request)
+                planted = self.state.raw.get((method, path))
+                if planted is not None:
+                    self._send(*planted)
+                    return
                 failure = self.state.failures.get((method, path))
                 if failure is not None:
                     raise _Refused(*failure)
@@ -171,8 +178,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, status: int, answer: Any) -> None:
         payload = answer if isinstance(answer, bytes) else json.dumps(answer).encode("utf-8")
+        self._send(status, {"Content-Type": "application/json"}, payload)
+
+    def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)

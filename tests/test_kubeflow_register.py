@@ -78,6 +78,7 @@ def state(api: tuple[str, KfpState], build: Build) -> KfpState:
         held.clear()
     served.requests.clear()
     served.failures.clear()
+    served.raw.clear()
     served.page_size_cap = 200
     served.add_pipeline(build.pipeline, NAMESPACE, [build.version, f"{build.pipeline}-next"])
     return served
@@ -307,3 +308,104 @@ def test_what_the_api_sends_is_printed_safely(build: Build, state: KfpState) -> 
     with pytest.raises(plugins.DeployStepError) as raised:
         apply(build)
     assert str(raised.value).endswith("HTTP 500 Internal Server Error: boom\\u{001B}[31m")
+
+
+# --- what a gateway, a sign-in page or a hostile server answers instead -------------------------
+
+
+def refusal(build: Build, state: KfpState, **environ: str) -> str:
+    with pytest.raises(plugins.DeployStepError) as raised:
+        apply(build, **environ)
+    return str(raised.value)
+
+
+def test_a_sign_in_page_in_the_apis_place_is_refused(build: Build, state: KfpState) -> None:
+    page = b"<html><body>Sign in to Kubeflow</body></html>"
+    state.raw[("GET", "/experiments")] = (200, {"Content-Type": "text/html"}, page)
+    message = refusal(build, state)
+    assert "list experiments" in message
+    assert "not a JSON object (Content-Type text/html)" in message
+    assert state.changes() == []  # no experiment was made from an empty-looking answer
+
+
+def test_a_redirect_is_not_followed(build: Build, state: KfpState) -> None:
+    login = "https://sso.acme.internal/auth?next=/pipeline"
+    state.raw[("GET", "/experiments")] = (302, {"Location": login}, b"")
+    message = refusal(build, state, MLPLANE_KUBEFLOW_TOKEN="t0ken")
+    assert f"HTTP 302 Found: redirected to {login}" in message
+    assert "MLPLANE_KUBEFLOW_TOKEN" in message
+    assert [r.path for r in state.requests] == ["/experiments"]
+
+
+def test_a_page_token_that_never_ends_is_refused(build: Build, state: KfpState) -> None:
+    apply(build)
+    state.requests.clear()
+    endless = json.dumps({"recurringRuns": [], "next_page_token": "again"}).encode()
+    state.raw[("GET", "/recurringruns")] = (200, {"Content-Type": "application/json"}, endless)
+    message = refusal(build, state)
+    assert "list recurring runs" in message and "page token 'again' twice" in message
+    assert len([r for r in state.requests if r.path == "/recurringruns"]) == 2
+
+
+def test_an_answer_larger_than_the_limit_is_refused(
+    build: Build, state: KfpState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kfr, "ANSWER_LIMIT", 4096)
+    huge = json.dumps({"experiments": [], "padding": "x" * 100_000}).encode()
+    state.raw[("GET", "/experiments")] = (200, {"Content-Type": "application/json"}, huge)
+    assert "answered more than 4096 bytes" in refusal(build, state)
+    assert state.changes() == []
+
+
+def test_a_malformed_field_is_refused(build: Build, state: KfpState) -> None:
+    apply(build)
+    (experiment,) = state.experiments
+    run = {"recurring_run_id": "r1", "display_name": RUN, "max_concurrency": "lots"}
+    listed = json.dumps({"recurringRuns": [run]}).encode()
+    state.raw[("GET", "/recurringruns")] = (200, {"Content-Type": "application/json"}, listed)
+    message = refusal(build, state)
+    assert "list recurring runs" in message and "max_concurrency" in message
+    assert experiment in state.experiments
+
+
+def test_a_created_object_without_its_id_is_refused(build: Build, state: KfpState) -> None:
+    state.raw[("POST", "/experiments")] = (200, {"Content-Type": "application/json"}, b"{}")
+    message = refusal(build, state)
+    assert "create experiment" in message and "experiment_id" in message
+    assert not any(r.path == "/recurringruns" for r in state.requests)
+
+
+def test_the_token_is_never_printed_even_when_the_api_echoes_it(
+    build: Build, state: KfpState
+) -> None:
+    state.failures[("GET", "/experiments")] = (401, "bad header: Bearer s3cret-t0ken")
+    message = refusal(build, state, MLPLANE_KUBEFLOW_TOKEN="s3cret-t0ken")
+    assert "s3cret-t0ken" not in message
+    assert "bad header: Bearer ***" in message
+
+
+def test_a_pipeline_of_another_namespace_is_not_used(build: Build, state: KfpState) -> None:
+    (pipeline_id,) = state.pipelines
+    elsewhere = {"pipeline_id": pipeline_id, "name": build.pipeline, "namespace": "team-b"}
+    answer = json.dumps(elsewhere).encode()
+    path = f"/pipelines/names/{build.pipeline}"
+    state.raw[("GET", path)] = (200, {"Content-Type": "application/json"}, answer)
+    message = refusal(build, state)
+    assert f"Pipeline {build.pipeline!r} of namespace 'team-b'" in message
+    assert not any(r.path == "/recurringruns" and r.method == "POST" for r in state.requests)
+
+
+def test_a_version_is_found_by_its_name_before_display_names(build: Build, state: KfpState) -> None:
+    from kfp_server_api import models
+
+    (pipeline_id,) = state.pipelines
+    impostor = models.V2beta1PipelineVersion(
+        pipeline_id=pipeline_id,
+        pipeline_version_id="impostor",
+        name=f"{build.pipeline}-other",
+        display_name=build.version,
+    )
+    state.versions[pipeline_id].insert(0, impostor)
+    apply(build)
+    (run,) = state.runs.values()
+    assert run.pipeline_version_reference.pipeline_version_id == state.version_id(build.version)

@@ -23,6 +23,12 @@ The HTTP calls are the generated client of the KFP REST API (``kfp_server_api``,
 ``kfp`` SDK itself calls through ``kfp.Client``), used directly so that each request has a
 timeout and nothing is read from the user's ``kfp`` context file. The bearer token, when the
 API needs one, is read from :data:`TOKEN_VARIABLE`.
+
+What the API answers is untrusted: redirects are not followed (a sign-in page in the API's place
+is a refusal, not an empty list), an answer must be a JSON object of at most
+:data:`ANSWER_LIMIT` bytes whose fields have the generated model's types, paging stops at a
+repeated page token or after :data:`PAGE_LIMIT` pages, and the token is masked in any text of
+the API that a message repeats.
 """
 
 from __future__ import annotations
@@ -44,6 +50,11 @@ TOKEN_VARIABLE = "MLPLANE_KUBEFLOW_TOKEN"  # noqa: S105  # a variable name, not 
 REQUEST_TIMEOUT = 30
 """Seconds one request to the KFP API may take."""
 PAGE_SIZE = 100
+PAGE_LIMIT = 1000
+"""Pages of one listing read at most (100,000 objects): an API that keeps naming a next page is
+refused rather than followed forever."""
+ANSWER_LIMIT = 16 * 1024 * 1024
+"""Bytes one answer of the KFP API may hold; a larger one is refused before it is parsed."""
 LOOKUP_ATTEMPTS = 6
 LOOKUP_PAUSE = 5.0
 """A PipelineVersion just created by the engine reaches the API server through its informer:
@@ -53,6 +64,64 @@ ENABLED = "ENABLE"
 
 class RegistrationError(Exception):
     """The KFP API refused or could not be reached; the message says which call and why."""
+
+
+class _Unusable(Exception):
+    """An answer of the API that registration cannot use (not JSON, too large, a wrong field)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """An answer read whole, within :data:`ANSWER_LIMIT`, in the shape the generated client
+    reads from urllib3 (status, reason, data, headers)."""
+
+    status: int
+    reason: str
+    data: bytes
+    headers: Mapping[str, str]
+
+    def getheaders(self) -> Mapping[str, str]:
+        return self.headers
+
+    def getheader(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name, default)
+
+
+class _BoundedPool:
+    """The generated client's urllib3 pool with no redirect followed and every answer read up
+    to :data:`ANSWER_LIMIT` bytes, a 2xx answer required to be a JSON object."""
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+
+    def request(self, method: str, url: str, **kwargs: Any) -> _Answer:
+        kwargs.update(preload_content=False, redirect=False)
+        response = self._pool.request(method, url, **kwargs)
+        try:
+            data = response.read(ANSWER_LIMIT + 1)
+        except BaseException:
+            response.close()
+            raise
+        if len(data) > ANSWER_LIMIT:
+            response.close()  # the rest is never read, so the connection is not reused
+            raise _Unusable(f"answered more than {ANSWER_LIMIT} bytes")
+        response.release_conn()
+        headers = {str(k): str(v) for k, v in response.headers.items()}
+        if 200 <= response.status <= 299 and not _json_object(data):
+            kind = _short(headers.get("Content-Type", "") or "none")
+            raise _Unusable(f"answered HTTP {response.status} but not a JSON object "
+                            f"(Content-Type {kind}): is the endpoint the API itself?")  # fmt: skip
+        return _Answer(response.status, str(response.reason or ""), data, headers)
+
+    def clear(self) -> None:
+        self._pool.clear()
+
+
+def _json_object(data: bytes) -> bool:
+    try:
+        return isinstance(json.loads(data), dict)
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +206,9 @@ class KfpApi:
             config.api_key["authorization"] = token
             config.api_key_prefix["authorization"] = "Bearer"
         self._client = kfp_server_api.ApiClient(config)
+        rest = self._client.rest_client
+        rest.pool_manager = _BoundedPool(rest.pool_manager)
+        self._token = token
         self._experiments = kfp_server_api.ExperimentServiceApi(self._client)
         self._pipelines = kfp_server_api.PipelineServiceApi(self._client)
         self._runs = kfp_server_api.RecurringRunServiceApi(self._client)
@@ -155,12 +227,13 @@ class KfpApi:
             page_size=PAGE_SIZE,
         )
         ids = [e.experiment_id for e in found.experiments or () if e.display_name == name]
+        ids = [self._id("list experiments", "experiment_id", found_id) for found_id in ids]
         if len(ids) > 1:
             raise RegistrationError(
                 f"the Kubeflow Pipelines API at {self.endpoint} holds {len(ids)} experiments "
                 f"named {name!r} in namespace {namespace!r}; mlplane registers into one"
             )
-        return str(ids[0]) if ids else None
+        return ids[0] if ids else None
 
     def create_experiment(self, name: str, namespace: str, description: str) -> str:
         body = self._models.V2beta1Experiment(
@@ -169,7 +242,7 @@ class KfpApi:
         made = self._call(
             "create experiment", self._experiments.experiment_service_create_experiment, body
         )
-        return str(made.experiment_id)
+        return self._id("create experiment", "experiment_id", made.experiment_id)
 
     def pipeline_ids(self, run: RecurringRun) -> tuple[str, str] | None:
         """The IDs of the run's Pipeline and PipelineVersion, or None while either is unknown."""
@@ -182,42 +255,69 @@ class KfpApi:
         )
         if pipeline is None or not pipeline.pipeline_id:
             return None
-        for version in self._versions(str(pipeline.pipeline_id)):
-            if run.pipeline_version in (version.name, version.display_name):
-                return str(pipeline.pipeline_id), str(version.pipeline_version_id)
+        if pipeline.namespace and pipeline.namespace != run.namespace:
+            raise RegistrationError(
+                f"get pipeline by name at the Kubeflow Pipelines API {self.endpoint} answered "
+                f"Pipeline {run.pipeline!r} of namespace {_short(str(pipeline.namespace))!r}, "
+                f"not of {run.namespace!r}; recurring run {run.display_name!r} was not registered"
+            )
+        pipeline_id = self._id("get pipeline by name", "pipeline_id", pipeline.pipeline_id)
+        versions = list(self._versions(pipeline_id))
+        # the version's own name first: a display name is free text another version may carry
+        for field in ("name", "display_name"):
+            for version in versions:
+                if getattr(version, field) == run.pipeline_version:
+                    found = version.pipeline_version_id
+                    return pipeline_id, self._id(
+                        "list pipeline versions", "pipeline_version_id", found
+                    )
         return None
 
     def _versions(self, pipeline_id: str) -> Iterator[Any]:
-        token = ""
-        while True:
-            page = self._call(
-                "list pipeline versions",
-                self._pipelines.pipeline_service_list_pipeline_versions,
-                pipeline_id,
-                page_size=PAGE_SIZE,
-                page_token=token,
-            )
+        for page in self._pages(
+            "list pipeline versions",
+            self._pipelines.pipeline_service_list_pipeline_versions,
+            pipeline_id,
+        ):
             yield from page.pipeline_versions or ()
-            token = page.next_page_token or ""
-            if not token:
-                return
 
     def recurring_runs(self, experiment_id: str, namespace: str) -> list[Registered]:
         found: list[Registered] = []
+        for page in self._pages(
+            "list recurring runs",
+            self._runs.recurring_run_service_list_recurring_runs,
+            experiment_id=experiment_id,
+            namespace=namespace,
+        ):
+            try:
+                found += [_registered(run) for run in page.recurring_runs or ()]
+            except _Unusable as error:
+                raise self._unusable("list recurring runs", error) from None
+        return found
+
+    def _pages(
+        self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Iterator[Any]:
+        """Every page of a listing; refused when the API names a page token twice or more
+        than :data:`PAGE_LIMIT` pages."""
         token = ""
-        while True:
-            page = self._call(
-                "list recurring runs",
-                self._runs.recurring_run_service_list_recurring_runs,
-                experiment_id=experiment_id,
-                namespace=namespace,
-                page_size=PAGE_SIZE,
-                page_token=token,
-            )
-            found += [_registered(run) for run in page.recurring_runs or ()]
-            token = page.next_page_token or ""
+        seen: set[str] = set()
+        for _ in range(PAGE_LIMIT):
+            page = self._call(what, call, *args, page_size=PAGE_SIZE, page_token=token, **kwargs)
+            yield page
+            token = str(page.next_page_token or "")
             if not token:
-                return found
+                return
+            if token in seen:
+                raise RegistrationError(
+                    f"{what} at the Kubeflow Pipelines API {self.endpoint}: the API named the "
+                    f"page token {self._text(token)!r} twice; the listing was not finished"
+                )
+            seen.add(token)
+        raise RegistrationError(
+            f"{what} at the Kubeflow Pipelines API {self.endpoint}: still more pages after "
+            f"{PAGE_LIMIT} pages of {PAGE_SIZE}; the listing was not finished"
+        )
 
     def create_run(
         self, run: RecurringRun, experiment_id: str, pipeline_id: str, version_id: str
@@ -260,13 +360,45 @@ class KfpApi:
                 return None
             raise RegistrationError(
                 f"{what} at the Kubeflow Pipelines API {self.endpoint} failed: HTTP "
-                f"{error.status} {_short(str(error.reason or ''))}{_api_message(error.body)}"
+                f"{error.status} {self._text(str(error.reason or ''))}"
+                f"{self._text(_api_message(error.body))}{self._redirect(error)}"
             ) from None
+        except _Unusable as error:
+            raise self._unusable(what, error) from None
         except (HTTPError, OSError) as error:
             raise RegistrationError(
                 f"{what}: the Kubeflow Pipelines API {self.endpoint} could not be reached "
-                f"({type(error).__name__}: {_short(str(error))})"
+                f"({type(error).__name__}: {self._text(str(error))})"
             ) from None
+        except (TypeError, ValueError, AttributeError, KeyError) as error:
+            # the generated client's reading of a JSON object of the wrong shape
+            raise self._unusable(what, _Unusable(f"answered {self._text(str(error))}")) from None
+
+    def _id(self, what: str, field: str, value: Any) -> str:
+        try:
+            return _id(field, value)
+        except _Unusable as error:
+            raise self._unusable(what, error) from None
+
+    def _unusable(self, what: str, error: _Unusable) -> RegistrationError:
+        return RegistrationError(
+            f"{what}: the Kubeflow Pipelines API {self.endpoint} {self._text(str(error))}"
+        )
+
+    def _redirect(self, error: Any) -> str:
+        location = (error.headers or {}).get("Location") if 300 <= error.status <= 399 else None
+        if location is None:
+            return ""
+        return (
+            f": redirected to {self._text(str(location))} (not followed; a sign-in page? the "
+            f"endpoint must be the API itself, and {TOKEN_VARIABLE} a token it accepts)"
+        )
+
+    def _text(self, text: str) -> str:
+        """A text of the API, safe to print: :func:`_short`, the token masked."""
+        if self._token:
+            text = text.replace(self._token, "***")
+        return _short(text)
 
 
 def _equals(key: str, value: str) -> str:
@@ -277,6 +409,22 @@ def _equals(key: str, value: str) -> str:
     )
 
 
+def _id(field: str, value: Any) -> str:
+    """An ID the API answered; a missing one refuses the answer."""
+    if not isinstance(value, str) or not value:
+        raise _Unusable(f"answered no {field}")
+    return value
+
+
+def _count(field: str, value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        raise _Unusable(
+            f"answered a {field} that is not a number: {_short(str(value))!r}"
+        ) from None
+
+
 def _registered(run: Any) -> Registered:
     reference = run.pipeline_version_reference
     version = (reference.pipeline_version_id if reference is not None else None) or (
@@ -284,12 +432,12 @@ def _registered(run: Any) -> Registered:
     )
     cron = run.trigger.cron_schedule.cron if run.trigger and run.trigger.cron_schedule else ""
     return Registered(
-        recurring_run_id=str(run.recurring_run_id),
+        recurring_run_id=_id("recurring_run_id", run.recurring_run_id),
         display_name=str(run.display_name or ""),
         description=str(run.description or ""),
         pipeline_version_id=str(version),
         cron=str(cron or ""),
-        max_concurrency=int(run.max_concurrency or 0),
+        max_concurrency=_count("max_concurrency", run.max_concurrency),
         no_catchup=bool(run.no_catchup),
         mode=str(run.mode or ""),
     )
