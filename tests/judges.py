@@ -17,9 +17,12 @@ it fails the test instead, so that CI cannot go green without having asked the r
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,3 +97,33 @@ def require_judge(name: str) -> str:
     if in_ci():
         pytest.fail(f"{message} (CI=true: a missing judge is a failure)", pytrace=False)
     pytest.skip(message)
+
+
+def checkov_kubernetes(checkov: str, directory: Path) -> list[dict[str, Any]]:
+    """checkov's Kubernetes framework run offline over the manifests below ``directory``: its
+    JSON reports (one per framework part); none of them may hold a parsing error."""
+    done = subprocess.run(
+        [
+            checkov,
+            "--framework",
+            "kubernetes",
+            "--skip-download",
+            "-o",
+            "json",
+            "-d",
+            str(directory),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    report = json.loads(done.stdout)
+    reports: list[dict[str, Any]] = report if isinstance(report, list) else [report]
+    assert sum(r["summary"]["parsing_errors"] for r in reports) == 0, done.stderr[-2000:]
+    return reports
+
+
+def checkov_failed(reports: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """``(check id, resource)`` of every failed check of :func:`checkov_kubernetes`'s reports."""
+    return [(f["check_id"], f["resource"]) for r in reports for f in r["results"]["failed_checks"]]

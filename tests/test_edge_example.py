@@ -8,8 +8,6 @@ back from the lowered objects. The plan summary shows a change of profile.
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.targets.kubernetes import codes, lower
+from tests.judges import checkov_failed, checkov_kubernetes
 from tests.pulumi_sdk import require_pulumi_sdk
 from tests.specs import BASE, DIGEST
 from tests.test_plan import committed, plan_json
@@ -78,26 +77,8 @@ def test_the_edge_environment_serves_the_scorer_at_eu_sites_only() -> None:
 @pytest.mark.judge
 def test_the_edge_golden_passes_checkov(checkov: str) -> None:
     manifests = GOLDEN / "manifests"
-    done = subprocess.run(
-        [
-            checkov,
-            "--framework",
-            "kubernetes",
-            "--skip-download",
-            "-o",
-            "json",
-            "-d",
-            str(manifests),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    report = json.loads(done.stdout)
-    reports = report if isinstance(report, list) else [report]
-    failed = [f for r in reports for f in r["results"]["failed_checks"]]
-    assert not failed, [(f["check_id"], f["resource"]) for f in failed]
+    reports = checkov_kubernetes(checkov, manifests)
+    assert checkov_failed(reports) == []
     judged = {p["resource"].split(".")[0] for r in reports for p in r["results"]["passed_checks"]}
     assert {"DaemonSet", "ClusterRole", "ClusterRoleBinding"} <= judged, judged
 

@@ -22,6 +22,7 @@ import yaml
 
 from mlplane.compiler.core.diagnostics import Diagnostic, Diagnostics, Severity
 from mlplane.targets.kubernetes import codes, emit_manifests, kubeflow, lower
+from tests.judges import checkov_failed, checkov_kubernetes
 from tests.specs import BASE, DIGEST, compile_text
 from tests.test_kubernetes_network import compiled, lowered
 
@@ -433,18 +434,8 @@ def test_kubeflow_manifests_pass_checkov(tmp_path: Path, checkov: str) -> None:
     root = write_manifests(tmp_path, spec(training()))
     text = "\n".join(p.read_text(encoding="utf-8") for p in root.rglob("*.yaml"))
     assert "kind: PipelineVersion" in text
-    done = subprocess.run(
-        [checkov, "--framework", "kubernetes", "--skip-download", "-o", "json", "-d", str(root)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    report = json.loads(done.stdout)
-    reports = report if isinstance(report, list) else [report]
-    failed = [f for r in reports for f in r["results"]["failed_checks"]]
-    assert not failed, [(f["check_id"], f["resource"]) for f in failed]
-    assert sum(r["summary"]["parsing_errors"] for r in reports) == 0
+    reports = checkov_kubernetes(checkov, root)
+    assert checkov_failed(reports) == []
 
 
 def test_the_aws_target_refuses_the_kubeflow_engine_at_its_line(tmp_path: Path) -> None:
