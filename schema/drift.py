@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 
@@ -18,23 +17,14 @@ from mlplane.schema.types import (
     Memory,
     Name,
     fail,
+    service_url_parts,
 )
 
 PUSHGATEWAY_URL_LIMIT = 512
 
 
 def _check_pushgateway(value: str) -> str:
-    try:
-        parts = urlsplit(value)
-        _ = parts.port
-    except ValueError:
-        parts = None
-    if parts is not None and (parts.username is not None or parts.password is not None):
-        raise fail(
-            "inline-secret",
-            "credentials must not be written in a URI; the Pushgateway URL "
-            "names only its host and port",
-        )
+    parts = service_url_parts(value, "the Pushgateway URL names only its host and port")
     if (
         parts is None
         or parts.scheme not in ("http", "https")

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, WithJsonSchema
 
 from mlplane.schema import formats
 from mlplane.schema.base import Spec
-from mlplane.schema.types import fail
+from mlplane.schema.types import fail, service_url_parts
 
 KFP_ENDPOINT_LIMIT = 512
 LOOPBACK_NAMES = ("localhost",)
@@ -28,17 +27,11 @@ def is_loopback(host: str) -> bool:
 
 
 def _check_endpoint(value: str) -> str:
-    try:
-        parts = urlsplit(value)
-        _ = parts.port
-    except ValueError:
-        parts = None
-    if parts is not None and (parts.username is not None or parts.password is not None):
-        raise fail(
-            "inline-secret",
-            "credentials must not be written in a URI; the Kubeflow Pipelines endpoint names "
-            "its host, port and path, and the token comes from MLPLANE_KUBEFLOW_TOKEN",
-        )
+    parts = service_url_parts(
+        value,
+        "the Kubeflow Pipelines endpoint names its host, port and path, and the token comes "
+        "from MLPLANE_KUBEFLOW_TOKEN",
+    )
     if (
         parts is None
         or not parts.hostname

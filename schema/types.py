@@ -11,6 +11,7 @@ import keyword
 import re
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
@@ -61,6 +62,20 @@ def fail(code: str, message: str, **context: Any) -> PydanticCustomError:
     in a message template, so the template is just ``{message}`` and the text (which may quote
     ``{{`` from the spec) travels in the context, substituted last and so verbatim."""
     return PydanticCustomError(code, "{message}", {**context, "message": message})
+
+
+def service_url_parts(value: str, names: str) -> SplitResult | None:
+    """The parts of a service's URL (None: not a URL, or a bad host or port). Credentials in
+    it are refused (``inline-secret``) without echoing them; ``names`` says what the URL names
+    instead."""
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError:
+        return None
+    if parts.username is not None or parts.password is not None:
+        raise fail("inline-secret", f"credentials must not be written in a URI; {names}")
+    return parts
 
 
 def _regex_type(
