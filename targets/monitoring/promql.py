@@ -39,11 +39,18 @@ def safe_value(value: str) -> str:
 
 
 def safe_labels(labels: Mapping[str, str]) -> dict[str, str]:
-    """The labels sorted by name, every name and value checked."""
-    for name in labels:
+    """The labels sorted by name, every name and value checked (a new dict on every call)."""
+    return dict(_checked_labels(tuple(labels.items())))
+
+
+@lru_cache(maxsize=1 << 14)
+def _checked_labels(items: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """:func:`safe_labels` of one set of labels, remembered: every rule, alert and selector of
+    an SLA carries the same few label sets, so a large spec checks each set once."""
+    for name, _ in items:
         if not _allowed(_LABEL_NAME, name):
             raise UnsafeValueError(f"refusing label name {name!r}")
-    return {name: safe_value(labels[name]) for name in sorted(labels)}
+    return tuple((name, safe_value(value)) for name, value in sorted(items))
 
 
 def matcher(name: str, op: str, value: str) -> str:
@@ -61,7 +68,14 @@ def selector(metric: str, matchers: Iterable[str]) -> str:
 
 def label_selector(labels: Mapping[str, str]) -> str:
     """The matchers that select exactly the series carrying ``labels``: ``{a="x",b="y"}``."""
-    return "{" + ",".join(matcher(k, "=", v) for k, v in safe_labels(labels).items()) + "}"
+    return _selector_text(tuple(labels.items()))
+
+
+@lru_cache(maxsize=1 << 14)
+def _selector_text(items: tuple[tuple[str, str], ...]) -> str:
+    """:func:`label_selector`, remembered (the same identity selects every recorded series of
+    an SLA, in its rules, alerts and tests)."""
+    return "{" + ",".join(matcher(k, "=", v) for k, v in _checked_labels(items)) + "}"
 
 
 def regex_alternatives(values: Iterable[str]) -> str:
