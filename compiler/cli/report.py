@@ -29,12 +29,20 @@ DEFAULT_OUT = Path("build") / "report"
 
 
 def renderer(fmt: str) -> Callable[[Report], str]:
-    """The function that renders one report in ``fmt``."""
-    from mlplane.compiler.report.html import render_html
-    from mlplane.compiler.report.json_format import render_json
-    from mlplane.compiler.report.markdown import render_markdown
+    """The function that renders one report in ``fmt`` (only its renderer is imported)."""
+    if fmt == "html":
+        from mlplane.compiler.report.html import render_html
 
-    return {"html": render_html, "markdown": render_markdown, "json": render_json}[fmt]
+        return render_html
+    if fmt == "markdown":
+        from mlplane.compiler.report.markdown import render_markdown
+
+        return render_markdown
+    if fmt == "json":
+        from mlplane.compiler.report.json_format import render_json
+
+        return render_json
+    raise ValueError(f"unknown report format {fmt!r}")
 
 
 @click.command("report")
