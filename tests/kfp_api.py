@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,6 +57,12 @@ class KfpState:
     """(method, path below the API root) → (status, headers, body) sent as they are: what a
     gateway, a sign-in page or a hostile server may answer in the API's place."""
     page_size_cap: int = 200
+    ignores_filter: bool = False
+    """List experiments as a server that does not apply the list filter (every experiment of
+    the namespace, page by page)."""
+    drip: dict[tuple[str, str], tuple[bytes, float]] = field(default_factory=dict)
+    """(method, path below the API root) → (body, pause): the body sent a byte at a time,
+    ``pause`` seconds apart, as a server that never stalls long enough to time out."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_pipeline(self, name: str, namespace: str, versions: list[str]) -> str:
@@ -163,10 +170,15 @@ class _Handler(BaseHTTPRequestHandler):
             with self.state.lock:
                 request.body = json.loads(raw) if raw else None
                 self.state.requests.append(request)
+                dripped = self.state.drip.get((method, path))
                 planted = self.state.raw.get((method, path))
                 if planted is not None:
                     self._send(*planted)
                     return
+            if dripped is not None:
+                self._drip(*dripped)
+                return
+            with self.state.lock:
                 failure = self.state.failures.get((method, path))
                 if failure is not None:
                     raise _Refused(*failure)
@@ -180,6 +192,19 @@ class _Handler(BaseHTTPRequestHandler):
         payload = answer if isinstance(answer, bytes) else json.dumps(answer).encode("utf-8")
         self._send(status, {"Content-Type": "application/json"}, payload)
 
+    def _drip(self, payload: bytes, pause: float) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        try:
+            for index in range(len(payload)):
+                self.wfile.write(payload[index : index + 1])
+                self.wfile.flush()
+                time.sleep(pause)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up, as it should
+
     def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
         self.send_response(status)
         for name, value in headers.items():
@@ -192,7 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
         state = self.state
         segments = path.strip("/").split("/")
         if method == "GET" and segments == ["experiments"]:
-            wanted = _equals(query)
+            wanted = {} if state.ignores_filter else _equals(query)
             found = [
                 e
                 for e in state.experiments.values()

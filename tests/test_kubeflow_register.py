@@ -409,3 +409,39 @@ def test_a_version_is_found_by_its_name_before_display_names(build: Build, state
     apply(build)
     (run,) = state.runs.values()
     assert run.pipeline_version_reference.pipeline_version_id == state.version_id(build.version)
+
+
+def test_an_experiment_is_found_on_any_page_when_the_filter_is_ignored(
+    build: Build, state: KfpState
+) -> None:
+    apply(build)
+    (experiment,) = state.experiments
+    for index in range(3):  # listed before mlplane's, one per page
+        other = copy.deepcopy(state.experiments[experiment])
+        other.experiment_id, other.display_name = f"other-{index}", f"team-{index}"
+        state.experiments = {other.experiment_id: other, **state.experiments}
+    state.ignores_filter, state.page_size_cap = True, 1
+    state.requests.clear()
+    try:
+        lines = apply(build)
+    finally:
+        state.ignores_filter = False
+    assert state.changes() == []  # no second experiment
+    assert f"  Kubeflow recurring run {RUN} ({EXPERIMENT}): unchanged" in lines
+
+
+def test_an_answer_dripped_slower_than_the_timeout_is_refused(
+    build: Build, state: KfpState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    monkeypatch.setattr(kfr, "REQUEST_TIMEOUT", 1)
+    state.drip[("GET", "/experiments")] = (b'{"experiments": []}' + b" " * 200, 0.05)
+    started = time.monotonic()
+    try:
+        message = refusal(build, state)
+    finally:
+        state.drip.clear()
+    assert time.monotonic() - started < 5
+    assert "list experiments" in message and "took more than 1 s" in message
+    assert state.changes() == []

@@ -25,10 +25,11 @@ timeout and nothing is read from the user's ``kfp`` context file. The bearer tok
 API needs one, is read from :data:`TOKEN_VARIABLE`.
 
 What the API answers is untrusted: redirects are not followed (a sign-in page in the API's place
-is a refusal, not an empty list), an answer must be a JSON object of at most
-:data:`ANSWER_LIMIT` bytes whose fields have the generated model's types, paging stops at a
-repeated page token or after :data:`PAGE_LIMIT` pages, and the token is masked in any text of
-the API that a message repeats.
+is a refusal, not an empty list), an answer must arrive within :data:`REQUEST_TIMEOUT` seconds
+(however slowly it is sent) and be a JSON object of at most :data:`ANSWER_LIMIT` bytes whose
+fields have the generated model's types, paging stops at a repeated page token or after
+:data:`PAGE_LIMIT` pages (every page is read, as a server may not apply a list filter), and the
+token is masked in any text of the API that a message repeats.
 """
 
 from __future__ import annotations
@@ -96,15 +97,13 @@ class _BoundedPool:
 
     def request(self, method: str, url: str, **kwargs: Any) -> _Answer:
         kwargs.update(preload_content=False, redirect=False)
+        deadline = time.monotonic() + REQUEST_TIMEOUT
         response = self._pool.request(method, url, **kwargs)
         try:
-            data = response.read(ANSWER_LIMIT + 1)
+            data = _read_within(response, deadline)
         except BaseException:
-            response.close()
-            raise
-        if len(data) > ANSWER_LIMIT:
             response.close()  # the rest is never read, so the connection is not reused
-            raise _Unusable(f"answered more than {ANSWER_LIMIT} bytes")
+            raise
         response.release_conn()
         headers = {str(k): str(v) for k, v in response.headers.items()}
         if 200 <= response.status <= 299 and not _json_object(data):
@@ -115,6 +114,21 @@ class _BoundedPool:
 
     def clear(self) -> None:
         self._pool.clear()
+
+
+def _read_within(response: Any, deadline: float) -> bytes:
+    """The body as it arrives, refused past :data:`ANSWER_LIMIT` bytes or the deadline (a
+    socket timeout bounds each wait, not a body sent a byte at a time)."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := response.read1(65536):
+        size += len(chunk)
+        if size > ANSWER_LIMIT:
+            raise _Unusable(f"answered more than {ANSWER_LIMIT} bytes")
+        if time.monotonic() > deadline:
+            raise _Unusable(f"took more than {REQUEST_TIMEOUT} s to answer")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _json_object(data: bytes) -> bool:
@@ -219,15 +233,18 @@ class KfpApi:
 
     def find_experiment(self, name: str, namespace: str) -> str | None:
         """The ID of the experiment named ``name`` in ``namespace``, if there is one."""
-        found = self._call(
+        ids: list[str] = []
+        for page in self._pages(  # every page: a server may not apply the filter
             "list experiments",
             self._experiments.experiment_service_list_experiments,
             filter=_equals("display_name", name),
             namespace=namespace,
-            page_size=PAGE_SIZE,
-        )
-        ids = [e.experiment_id for e in found.experiments or () if e.display_name == name]
-        ids = [self._id("list experiments", "experiment_id", found_id) for found_id in ids]
+        ):
+            ids += [
+                self._id("list experiments", "experiment_id", experiment.experiment_id)
+                for experiment in page.experiments or ()
+                if experiment.display_name == name
+            ]
         if len(ids) > 1:
             raise RegistrationError(
                 f"the Kubeflow Pipelines API at {self.endpoint} holds {len(ids)} experiments "
