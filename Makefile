@@ -141,7 +141,8 @@ test: install judges lint ## install everything, lint, and run the whole suite (
 
 # The developer loop: the unit tests without external judges, fuzzing and other slow tests.
 test-fast: install ## unit tests only: no judges, no fuzzing, no slow tests (about a minute)
-	$(VENV_PY) -m pytest -n auto -q -m 'not judge and not slow and not e2e' $(PYTEST_ARGS)
+	$(VENV_PY) -m pytest -n auto -q -m 'not judge and not slow and not e2e' \
+	    --hypothesis-profile=fast $(PYTEST_ARGS)
 
 # Everything generated from the code, in dependency order; the goldens last, since accepting
 # them runs the judges first (tests/test_build_golden.py). Review the diff before committing.

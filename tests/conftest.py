@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+import tests.hypothesis_profiles  # noqa: F401  (registers the fast profile before it is loaded)
 from tests.judges import require_judge
 
 

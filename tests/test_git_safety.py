@@ -44,6 +44,7 @@ from mlplane.compiler.plan.gitsource import (
     read_spec_at,
 )
 from tests import fake_target
+from tests.hypothesis_profiles import examples
 from tests.specs import BASE
 from tests.test_deploy import EXAMPLE, SYSTEM, FakeEngine
 from tests.test_plan import GIT_ENV, Repo
@@ -374,7 +375,9 @@ def test_hostile_revisions_are_refused_or_name_nothing(
     monkeypatch.setattr(gitsource.subprocess, "run", spy)
 
     @settings(
-        max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+        max_examples=examples(60),
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
     )
     @given(revision=REVISION_TEXT)
     def check(revision: str) -> None:

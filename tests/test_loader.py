@@ -17,6 +17,7 @@ from mlplane.compiler.core.diagnostics import Diagnostic, Location
 from mlplane.compiler.core.source import Limits, LoadedFile
 from mlplane.compiler.frontend import loader
 from mlplane.compiler.frontend.loader import MAX_ERRORS, describe_character, load_bytes, load_path
+from tests.hypothesis_profiles import examples
 
 NAME = "specs/mlplane.yaml"
 
@@ -653,7 +654,7 @@ def _check_outcome(result: tuple[LoadedFile | None, list[Diagnostic]]) -> None:
         assert len(diagnostics) <= MAX_ERRORS
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=400))
 def test_arbitrary_bytes_load_or_give_diagnostics(data: bytes) -> None:
     _check_outcome(load_bytes(data, NAME))
@@ -685,7 +686,7 @@ _YAMLISH = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.one_of(st.text(max_size=200), st.lists(_YAMLISH, max_size=60).map("".join)))
 def test_arbitrary_text_loads_or_gives_diagnostics(text: str) -> None:
     _check_outcome(load_bytes(text.encode("utf-8"), NAME))

@@ -14,6 +14,7 @@ from mlplane.compiler.core.diagnostics import Diagnostics, SpecPath
 from mlplane.compiler.frontend import overlay
 from mlplane.compiler.frontend.document import Document, assemble
 from mlplane.compiler.frontend.loader import load_bytes
+from tests.hypothesis_profiles import examples
 
 KEYS = st.sampled_from(["a", "b", "c", "models", "m1", "m2"])
 SCALARS = st.one_of(st.integers(-3, 3), st.sampled_from(["x", "y", "1.5", "true"]), st.none())
@@ -46,7 +47,7 @@ def _reference(document: Document, table: dict[SpecPath, Any], env: str) -> dict
     return found
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(SECTIONS, SECTIONS)
 def test_effective_tables_equal_the_filtered_tables(base: dict[str, Any], written: Any) -> None:
     spec = {**base, "environments": {"dev": {"overrides": written}}}

@@ -31,6 +31,7 @@ from mlplane.compiler.policy.rego import (
     references,
     to_policy_input,
 )
+from tests.hypothesis_profiles import examples
 from tests.test_policies import COMPLIANT, ROOT, TODAY, compile_text, describe, run_cli
 from tests.test_policies_rego import POLICIES, rego_spec
 
@@ -223,7 +224,7 @@ CALLS = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(FILLER, max_size=12), st.lists(CALLS, max_size=3), st.randoms())
 def test_references_find_exactly_the_calls(
     filler: list[str], calls: list[str], shuffle: random.Random
