@@ -13,6 +13,7 @@ to behave like one beyond that contract (no real KFP API server has been run aga
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -300,15 +302,23 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serving(prefix: str = "") -> Iterator[tuple[str, KfpState]]:
-    """A server on a free loopback port: (its base URL, its state)."""
+def serving(
+    prefix: str = "", tls: tuple[Path, Path] | None = None
+) -> Iterator[tuple[str, KfpState]]:
+    """A server on a free loopback port: (its base URL, its state); over TLS with ``tls``'s
+    (certificate, key) files."""
     state = KfpState(prefix=prefix)
     handler = type("Handler", (_Handler,), {"state": state})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}{prefix}", state
+        scheme = "https" if tls is not None else "http"
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}{prefix}", state
     finally:
         server.shutdown()
         server.server_close()

@@ -222,15 +222,20 @@ def test_an_unreachable_api_is_reported(build: Build, state: KfpState) -> None:
     with socket.socket() as probe:  # a loopback port nothing listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    model = moved_to(build, f"http://127.0.0.1:{port}")
+    with pytest.raises(plugins.DeployStepError, match="could not be reached"):
+        kfr.after_apply(model, build.resources, {}, lambda line: None)
+
+
+def moved_to(build: Build, endpoint: str) -> Any:
+    """The build's system model with its Kubeflow Pipelines endpoint at ``endpoint``."""
     system = build.model
     settings = system.environment.target_settings
-    moved = type(settings)(**{**_fields(settings), "kubeflow_endpoint": f"http://127.0.0.1:{port}"})
+    moved = type(settings)(**{**_fields(settings), "kubeflow_endpoint": endpoint})
     environment = type(system.environment)(
         **{**_fields(system.environment), "target_settings": moved}
     )
-    model = type(system)(**{**_fields(system), "environment": environment})
-    with pytest.raises(plugins.DeployStepError, match="could not be reached"):
-        kfr.after_apply(model, build.resources, {}, lambda line: None)
+    return type(system)(**{**_fields(system), "environment": environment})
 
 
 def build_endpoint(build: Build) -> str:
@@ -445,3 +450,35 @@ def test_an_answer_dripped_slower_than_the_timeout_is_refused(
     assert time.monotonic() - started < 5
     assert "list experiments" in message and "took more than 1 s" in message
     assert state.changes() == []
+
+
+def test_an_endpoint_whose_certificate_is_not_trusted_is_refused_before_the_token_goes(
+    build: Build, tmp_path: Path
+) -> None:
+    """TLS is verified (against certifi's bundle): a self-signed certificate for the very
+    address is refused in the handshake, saying why, and no request reaches the server."""
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed: no certificate to serve")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+         "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
+         "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    with serving("/pipeline", tls=(cert, key)) as (endpoint, served):
+        with pytest.raises(plugins.DeployStepError) as raised:
+            kfr.after_apply(
+                moved_to(build, endpoint),
+                build.resources,
+                {"MLPLANE_KUBEFLOW_TOKEN": "s3cret-t0ken"},
+                lambda line: None,
+            )
+        assert served.requests == []
+    message = str(raised.value)
+    assert "certificate verify failed" in message, message
+    assert "a private CA is not supported yet" in message
+    assert "s3cret-t0ken" not in message

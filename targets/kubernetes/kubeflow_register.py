@@ -385,7 +385,7 @@ class KfpApi:
         except (HTTPError, OSError) as error:
             raise RegistrationError(
                 f"{what}: the Kubeflow Pipelines API {self.endpoint} could not be reached "
-                f"({type(error).__name__}: {self._text(str(error))})"
+                f"({self._cause(error)})"
             ) from None
         except (TypeError, ValueError, AttributeError, KeyError) as error:
             # the generated client's reading of a JSON object of the wrong shape
@@ -396,6 +396,20 @@ class KfpApi:
             return _id(field, value)
         except _Unusable as error:
             raise self._unusable(what, error) from None
+
+    def _cause(self, error: BaseException) -> str:
+        """Why a connection failed: the last attempt's error rather than urllib3's wrapper
+        (which names the URL and is cut before the reason), with a word on certificates."""
+        from urllib3.exceptions import MaxRetryError, SSLError
+
+        cause = error.reason if isinstance(error, MaxRetryError) and error.reason else error
+        text = f"{type(cause).__name__}: {self._text(str(cause))}"
+        if isinstance(cause, SSLError):
+            text += (
+                "; the endpoint's certificate must be valid for its host and signed by a CA "
+                "of certifi's bundle (a private CA is not supported yet)"
+            )
+        return text
 
     def _unusable(self, what: str, error: _Unusable) -> RegistrationError:
         return RegistrationError(
