@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from mlplane.compiler.core import canonical
 from mlplane.compiler.core.graph import (
     JSON_MARKER,
     OUTPUT_KEY,
@@ -148,6 +149,24 @@ def secret_key(value: Mapping[str, Any]) -> str | None:
 
 
 def secret_keys(value: Any) -> set[str]:
+    """Every config key that ``value`` reads through secret markers. Inside
+    ``canonical.shared_fragments`` (a build, whose values do not change) the keys under each
+    value of a mapping are remembered: the manifests and the program ask about every
+    resource's inputs, some twice."""
+    if not isinstance(value, Mapping) or SECRET_MARKER in value or not canonical.sharing():
+        return _secret_keys(value)
+    found: set[str] = set()
+    for item in value.values():
+        if type(item) not in _SCALARS:
+            found |= canonical.remembered("secret_keys", item, _frozen_secret_keys)
+    return found
+
+
+def _frozen_secret_keys(value: Any) -> frozenset[str]:
+    return frozenset(_secret_keys(value))
+
+
+def _secret_keys(value: Any) -> set[str]:
     """Every config key that ``value`` reads through secret markers (an explicit stack)."""
     found: set[str] = set()
     stack = [value]

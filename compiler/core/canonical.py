@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 _STRING: Callable[[str], str] = json.encoder.encode_basestring_ascii
 INDENT = "  "
+T = TypeVar("T")
 
 
 def canonical_json(value: Any) -> str:
@@ -56,16 +57,39 @@ def _unwrapped(value: Any) -> Any:
 _SHARED: ContextVar[dict[int, Fragment] | None] = ContextVar("_SHARED", default=None)
 
 
+_REMEMBERED: ContextVar[dict[tuple[str, int], tuple[Any, Any]] | None] = ContextVar(
+    "_REMEMBERED", default=None
+)
+
+
 @contextmanager
 def shared_fragments() -> Iterator[None]:
     """Within this block :func:`fragment` writes each value once however many documents hold it
     (``mlplane build``: a Kubernetes object's spec is in ``resources.json`` and in the program's
-    data file). The values must not change inside the block."""
+    data file), and :func:`remembered` computes a pure function of a value once. The values
+    must not change inside the block."""
     token = _SHARED.set({})
+    memo = _REMEMBERED.set({})
     try:
         yield
     finally:
+        _REMEMBERED.reset(memo)
         _SHARED.reset(token)
+
+
+def remembered(kind: str, value: Any, compute: Callable[[Any], T]) -> T:
+    """``compute(value)``, remembered by ``kind`` and the identity of ``value`` inside
+    :func:`shared_fragments` (the memo holds the value, so its identity is not reused); outside
+    it, computed on every call. ``compute`` must be pure and its result must not be changed."""
+    memo = _REMEMBERED.get()
+    if memo is None:
+        return compute(value)
+    key = (kind, id(value))
+    found = memo.get(key)
+    if found is None or found[0] is not value:
+        found = memo[key] = (value, compute(value))
+    result: T = found[1]
+    return result
 
 
 def sharing() -> bool:
