@@ -5,7 +5,6 @@ SageMaker pipeline run under Pulumi's mock runtime, and the plan's summary lines
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from mlplane.targets.aws import codes as aws_codes
 from mlplane.targets.aws import lower as aws_lower
 from mlplane.targets.kubernetes import emit_manifests
 from mlplane.targets.kubernetes import lower as kubernetes_lower
+from tests.judges import checkov_failed, checkov_kubernetes
 from tests.pulumi_roundtrip import assert_round_trip, registrations_of
 from tests.specs import BASE, codes_of, compile_text
 from tests.test_aws_target import SPEC as AWS_SPEC
@@ -293,26 +293,8 @@ def test_the_batch_objects_pass_kubernetes_validate(
 @pytest.mark.judge
 def test_the_batch_cron_job_passes_checkov(tmp_path: Path, checkov: str) -> None:
     out = write_manifests(tmp_path, system_of(tmp_path, placed_spec()))
-    done = subprocess.run(
-        [
-            checkov,
-            "--framework",
-            "kubernetes",
-            "--skip-download",
-            "-o",
-            "json",
-            "-d",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    report = json.loads(done.stdout)
-    reports = report if isinstance(report, list) else [report]
-    failed = [f for r in reports for f in r["results"]["failed_checks"]]
-    assert not failed, [(f["check_id"], f["resource"]) for f in failed]
+    reports = checkov_kubernetes(checkov, out)
+    assert checkov_failed(reports) == []
     judged = [
         p for r in reports for p in r["results"]["passed_checks"] if "CronJob" in p["resource"]
     ]

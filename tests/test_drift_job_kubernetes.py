@@ -7,7 +7,6 @@ promtool scenario in which the drift alert fires.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from mlplane.compiler.build.pipeline import compile_spec
 from mlplane.compiler.core.diagnostics import Diagnostic, Diagnostics
 from mlplane.targets.kubernetes import codes, drift, emit_manifests, lower
 from mlplane.targets.monitoring import emit, names
+from tests.judges import checkov_failed, checkov_kubernetes
 from tests.specs import BASE, DIGEST, compile_text
 from tests.test_drift_job import pushgateway, scrape, shifted_samples
 from tests.test_kubernetes_network import compiled, lowered
@@ -314,17 +314,8 @@ def test_the_drift_cron_job_passes_checkov(tmp_path: Path, checkov: str) -> None
     kept.mkdir()
     documents = drift_objects(write_manifests(tmp_path, spec()))
     (kept / "drift.yaml").write_text(yaml.safe_dump_all(documents), encoding="utf-8")
-    done = subprocess.run(
-        [checkov, "--framework", "kubernetes", "--skip-download", "-o", "json", "-d", str(kept)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    report = json.loads(done.stdout)
-    reports = report if isinstance(report, list) else [report]
-    failed = [f for r in reports for f in r["results"]["failed_checks"]]
-    assert not failed, [(f["check_id"], f["resource"]) for f in failed]
+    reports = checkov_kubernetes(checkov, kept)
+    assert checkov_failed(reports) == []
     judged = [
         p for r in reports for p in r["results"]["passed_checks"] if "CronJob" in p["resource"]
     ]

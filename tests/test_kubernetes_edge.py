@@ -8,7 +8,6 @@ and the printed program is run under Pulumi's mock runtime.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.targets.kubernetes import codes, edge, emit_manifests, lower
+from tests.judges import checkov_failed, checkov_kubernetes
 from tests.pulumi_sdk import require_pulumi_sdk
 from tests.specs import BASE, DIGEST, compile_text
 from tests.test_kubernetes_network import compiled, lowered
@@ -370,17 +370,8 @@ def test_edge_manifests_pass_kubernetes_validate(tmp_path: Path, kubernetes_vali
 @pytest.mark.judge
 def test_edge_manifests_pass_checkov(tmp_path: Path, checkov: str) -> None:
     out = emitted(tmp_path, ("DaemonSet", "NetworkPolicy", "ClusterRole", "ClusterRoleBinding"))
-    done = subprocess.run(
-        [checkov, "--framework", "kubernetes", "--skip-download", "-o", "json", "-d", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    report = json.loads(done.stdout)
-    reports = report if isinstance(report, list) else [report]
-    failed = [f for r in reports for f in r["results"]["failed_checks"]]
-    assert not failed, [(f["check_id"], f["resource"]) for f in failed]
+    reports = checkov_kubernetes(checkov, out)
+    assert checkov_failed(reports) == []
     judged = {p["resource"].split(".")[0] for r in reports for p in r["results"]["passed_checks"]}
     assert "DaemonSet" in judged, judged
 

@@ -9,7 +9,6 @@ NetworkPolicy evaluator of ``tests/test_kubernetes_network.py``.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import yaml
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostic, Diagnostics, Severity
 from mlplane.targets.kubernetes import codes, emit_manifests, lower
+from tests.judges import checkov_failed, checkov_kubernetes
 from tests.specs import BASE, codes_of, compile_text
 from tests.test_kubernetes_network import (
     Pod,
@@ -255,17 +255,8 @@ def test_the_ingress_and_solver_policy_pass_kubernetes_validate(
 def test_the_ingress_passes_checkov(tmp_path: Path, checkov: str) -> None:
     emitted(tmp_path, public(ISSUED))
     out = tmp_path / "out"
-    done = subprocess.run(
-        [checkov, "--framework", "kubernetes", "--skip-download", "-o", "json", "-d", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    report = json.loads(done.stdout)
-    reports = report if isinstance(report, list) else [report]
-    failed = [f for r in reports for f in r["results"]["failed_checks"]]
-    assert not failed, [(f["check_id"], f["resource"]) for f in failed]
+    reports = checkov_kubernetes(checkov, out)
+    assert checkov_failed(reports) == []
     ingress_checks = [
         p for r in reports for p in r["results"]["passed_checks"] if "Ingress" in p["resource"]
     ]

@@ -21,6 +21,7 @@ import yaml
 
 from mlplane.compiler.core.diagnostics import Diagnostic, Diagnostics, Severity
 from mlplane.targets.kubernetes import codes, emit_manifests, lower
+from tests.judges import checkov_failed, checkov_kubernetes
 from tests.specs import BASE, compile_text
 from tests.test_kubernetes_network import (
     Pod,
@@ -290,15 +291,6 @@ def test_mesh_objects_pass_kubernetes_validate(
 @pytest.mark.judge
 def test_mesh_manifests_pass_checkov(tmp_path: Path, checkov: str) -> None:
     root = write_manifests(tmp_path, spec(prod="istio", public=True))
-    done = subprocess.run(
-        [checkov, "--framework", "kubernetes", "--skip-download", "-o", "json", "-d", str(root)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    report = json.loads(done.stdout)
-    reports = report if isinstance(report, list) else [report]
-    failed = [f for r in reports for f in r["results"]["failed_checks"]]
-    assert not failed, [(f["check_id"], f["resource"]) for f in failed]
+    reports = checkov_kubernetes(checkov, root)
+    assert checkov_failed(reports) == []
     assert sum(r["summary"]["parsing_errors"] for r in reports) == 0

@@ -9,7 +9,6 @@ the manifests of a spec using every setting are judged by ``kubernetes-validate 
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostics, Severity
 from mlplane.schema import formats
 from mlplane.targets.kubernetes import codes, emit_manifests, lower, pods, storage
+from tests.judges import checkov_failed, checkov_kubernetes
 from tests.specs import BASE, write_spec
 from tests.test_kubernetes_network import compiled, lowered
 
@@ -314,16 +314,7 @@ def test_pods_with_shm_and_scratch_pass_kubernetes_validate(
 @pytest.mark.judge
 def test_pods_with_shm_and_scratch_pass_checkov(tmp_path: Path, checkov: str) -> None:
     out = emitted(tmp_path)
-    done = subprocess.run(
-        [checkov, "--framework", "kubernetes", "--skip-download", "-o", "json", "-d", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    report = json.loads(done.stdout)
-    reports = report if isinstance(report, list) else [report]
-    failed = [f for r in reports for f in r["results"]["failed_checks"]]
-    assert not failed, [(f["check_id"], f["resource"]) for f in failed]
+    reports = checkov_kubernetes(checkov, out)
+    assert checkov_failed(reports) == []
     judged = {p["resource"].split(".")[0] for r in reports for p in r["results"]["passed_checks"]}
     assert {"Deployment", "CronJob"} <= judged, judged
