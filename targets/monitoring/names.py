@@ -8,6 +8,8 @@ condition carry identical labels and ``and`` matches them one to one.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from mlplane.compiler.core import ir
 from mlplane.targets.monitoring import promql
 
@@ -44,9 +46,19 @@ def ratio(window: str) -> str:
 
 def identity(system: ir.System, sla: ir.Sla) -> dict[str, str]:
     """The labels that tell this SLA's series from every other SLA's."""
-    return promql.safe_labels(
-        {"namespace": system.environment.namespace, "slo": sla.name, "system": system.name}
-    )
+    return dict(_identity(system.environment.namespace, sla.name, system.name))
+
+
+@lru_cache(maxsize=1 << 14)
+def _identity(namespace: str, slo: str, system: str) -> tuple[tuple[str, str], ...]:
+    """:func:`identity` by its three names, remembered (every rule of an SLA carries it)."""
+    labels = {"namespace": namespace, "slo": slo, "system": system}
+    return tuple(promql.safe_labels(labels).items())
+
+
+@lru_cache(maxsize=1 << 14)
+def _identity_selector(namespace: str, slo: str, system: str) -> str:
+    return promql.label_selector(dict(_identity(namespace, slo, system)))
 
 
 def series_labels(system: ir.System, sla: ir.Sla) -> dict[str, str]:
@@ -59,4 +71,4 @@ def series_labels(system: ir.System, sla: ir.Sla) -> dict[str, str]:
 
 def of(name: str, system: ir.System, sla: ir.Sla) -> str:
     """The selector of one recorded series of ``sla``: ``slo:...{namespace="…",slo="…",…}``."""
-    return name + promql.label_selector(identity(system, sla))
+    return name + _identity_selector(system.environment.namespace, sla.name, system.name)

@@ -56,12 +56,17 @@ def operand(expr: str) -> str:
     return f"({expr})"
 
 
+_PAREN = re.compile(r"[()]")
+
+
 def _closing_paren(expr: str, start: int) -> int:
+    """The index of the parenthesis closing the one at ``start`` (-1: none); only the
+    parentheses are visited, not every character of a long query."""
     depth = 0
-    for index in range(start, len(expr)):
-        depth += {"(": 1, ")": -1}.get(expr[index], 0)
+    for found in _PAREN.finditer(expr, start):
+        depth += 1 if found.group() == "(" else -1
         if depth == 0:
-            return index
+            return found.start()
     return -1
 
 
