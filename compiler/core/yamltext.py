@@ -272,6 +272,10 @@ class _Writer:
             if text[0] == "?":  # an explicit key: '? key', then ': value' below it
                 out.append(pad + text)
                 self.value(pad + ":", value, depth + 1, out)
+            elif type(value) is str and "\n" not in value:  # most values: no call of value()
+                out.append(pad + text + " " + _string(value))
+            elif type(value) is int:
+                out.append(pad + text + " " + int.__repr__(value))
             else:
                 self.value(pad + text, value, depth + 1, out)
 
