@@ -140,7 +140,7 @@ test: install judges lint ## install everything, lint, and run the whole suite (
 	exit $$rc
 
 # The developer loop: the unit tests without external judges, fuzzing and other slow tests.
-test-fast: install ## unit tests only: no judges, no fuzzing, no slow tests (about a minute)
+test-fast: install ## unit tests only: no judges, fuzzing or slow tests (~90 s CPU: <1 min on 2 idle cores)
 	$(VENV_PY) -m pytest -n auto -q -m 'not judge and not slow and not e2e' \
 	    --hypothesis-profile=fast $(PYTEST_ARGS)
 
