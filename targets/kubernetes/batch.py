@@ -131,16 +131,10 @@ def egress_rules(lowering: Lowering, model: ir.Model, batch: ir.Batch) -> list[n
 
 def network_policy(lowering: Lowering, model: ir.Model, batch: ir.Batch) -> dict[str, Any]:
     labels = names.workload_labels(lowering.system, model, COMPONENT)
-    return {
-        "apiVersion": network.NETWORKING_API,
-        "kind": "NetworkPolicy",
-        "metadata": lowering.metadata(job_name(model.name), labels),
-        "spec": {
-            "podSelector": {"matchLabels": names.selector(model.name, COMPONENT)},
-            "policyTypes": ["Ingress", "Egress"],
-            "egress": egress_rules(lowering, model, batch),
-        },
-    }
+    selector = names.selector(model.name, COMPONENT)
+    body = network.policy(lowering, job_name(model.name), labels, selector, ["Ingress", "Egress"])
+    body["spec"]["egress"] = egress_rules(lowering, model, batch)
+    return body
 
 
 def check_open_egress(lowering: Lowering) -> None:

@@ -227,16 +227,10 @@ def egress_rules(lowering: Lowering, model: ir.Model, job: ir.DriftJob) -> list[
 
 def network_policy(lowering: Lowering, model: ir.Model, job: ir.DriftJob) -> dict[str, Any]:
     labels = names.workload_labels(lowering.system, model, COMPONENT)
-    return {
-        "apiVersion": network.NETWORKING_API,
-        "kind": "NetworkPolicy",
-        "metadata": lowering.metadata(job_name(model.name), labels),
-        "spec": {
-            "podSelector": {"matchLabels": names.selector(model.name, COMPONENT)},
-            "policyTypes": ["Ingress", "Egress"],
-            "egress": egress_rules(lowering, model, job),
-        },
-    }
+    selector = names.selector(model.name, COMPONENT)
+    body = network.policy(lowering, job_name(model.name), labels, selector, ["Ingress", "Egress"])
+    body["spec"]["egress"] = egress_rules(lowering, model, job)
+    return body
 
 
 # --- lowering ------------------------------------------------------------------------------------

@@ -228,13 +228,13 @@ def lower_namespace_policies(lowering: Lowering, parent: str) -> None:
     system = lowering.system
     origin = lowering.origin(("security", "network", "defaultDeny"))
     labels = names.system_labels(system)
-    deny = _policy(lowering, "mlplane-default-deny", labels, {}, ["Ingress", "Egress"])
+    deny = policy(lowering, "mlplane-default-deny", labels, {}, ["Ingress", "Egress"])
     lowering.add(names.logical(system.name, "default-deny-networkpolicy"), deny, origin, parent)
     dns_peer = {
         **namespace_peer(KUBE_DNS_NAMESPACE),
         "podSelector": {"matchLabels": KUBE_DNS_POD_LABELS},
     }
-    dns = _policy(lowering, "mlplane-allow-dns", labels, {}, ["Egress"])
+    dns = policy(lowering, "mlplane-allow-dns", labels, {}, ["Egress"])
     dns["spec"]["egress"] = [
         {
             "to": [dns_peer],
@@ -244,13 +244,14 @@ def lower_namespace_policies(lowering: Lowering, parent: str) -> None:
     lowering.add(names.logical(system.name, "dns-egress-networkpolicy"), dns, origin, parent)
 
 
-def _policy(
+def policy(
     lowering: Lowering,
     name: str,
     labels: dict[str, str],
     match: dict[str, str],
     types: list[str],
 ) -> dict[str, Any]:
+    """A NetworkPolicy selecting ``match`` (every pod when empty), without rules yet."""
     return {
         "apiVersion": NETWORKING_API,
         "kind": "NetworkPolicy",
@@ -265,7 +266,7 @@ def _policy(
 def lower_model_policies(lowering: Lowering, model: ir.Model, parent: str) -> None:
     system = lowering.system
     egress = egress_rules(lowering, model)
-    serving = _policy(
+    serving = policy(
         lowering,
         model.name,
         names.workload_labels(system, model, names.SERVING),
@@ -278,7 +279,7 @@ def lower_model_policies(lowering: Lowering, model: ir.Model, parent: str) -> No
     lowering.add(names.logical(model.name, "networkpolicy"), serving, origin, parent)
     if model.training is None:
         return
-    training = _policy(
+    training = policy(
         lowering,
         names.training(model.name),
         names.workload_labels(system, model, names.TRAINING),
