@@ -19,8 +19,8 @@ namespace, a Tensorboard whose logs it cannot read).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import SpecPath
@@ -39,16 +39,34 @@ from mlplane.targets.kubernetes.kubeflow import TENSORBOARD_SCHEMES, tensorboard
 NETWORK_POLICY = "NetworkPolicy"
 SERVICE_ACCOUNT = "ServiceAccount"
 
+Where: TypeAlias = "ir.Origin | SpecPath"
+"""An origin, or the spec path whose origin (``Lowering.origin``) is looked up when needed."""
 
-@dataclass(frozen=True, slots=True)
+
 class Planned:
-    """One resource of the lowering: its logical name and, when it takes a name in the
-    environment's namespace, that object's kind and name."""
+    """The names of one lowering in its order: the object names taken in the environment's
+    namespace (kind, name, where) and the logical names of every resource (name, where).
 
-    logical: str
-    origin: ir.Origin
-    kind: str | None = None
-    name: str | None = None
+    Origins are kept as spec paths where the lowering looks them up, and looked up only when
+    asked for (:meth:`origin`): a check reports few of the names it checks."""
+
+    __slots__ = ("claims", "logical", "lowering")
+
+    def __init__(self, lowering: Lowering) -> None:
+        self.lowering = lowering
+        self.claims: list[tuple[str, str, Where]] = []
+        self.logical: list[tuple[str, Where]] = []
+
+    def add(self, logical: str, where: Where, kind: str = "", name: str = "") -> None:
+        """One resource: its logical name (``""``: none) and, when it takes a name in the
+        namespace, that object's kind and name."""
+        if kind and name:
+            self.claims.append((kind, name, where))
+        if logical:
+            self.logical.append((logical, where))
+
+    def origin(self, where: Where) -> ir.Origin:
+        return where if isinstance(where, ir.Origin) else self.lowering.origin(where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,195 +78,228 @@ class NamePlan:
 
 
 def plan(lowering: Lowering) -> NamePlan:
-    planned = list(_system(lowering))
-    claims = [Claim(p.kind, p.name, p.origin) for p in planned if p.kind and p.name]
-    logical = [Claim("resource", p.logical, p.origin) for p in planned if p.logical]
-    return NamePlan(tuple(claims), tuple(logical))
+    """The planned names with their origins (:func:`planned`, every origin looked up)."""
+    found = planned(lowering)
+    origin = found.origin
+    claims = tuple(Claim(kind, name, origin(where)) for kind, name, where in found.claims)
+    logical = tuple(Claim("resource", name, origin(where)) for name, where in found.logical)
+    return NamePlan(claims, logical)
 
 
-def _system(lowering: Lowering) -> Iterator[Planned]:
+def planned(lowering: Lowering) -> Planned:
+    found = Planned(lowering)
+    _system(lowering, found)
+    return found
+
+
+def _system(lowering: Lowering, out: Planned) -> None:
     system = lowering.system
-    yield Planned(names.system_component(system), lowering.origin(("metadata",)))
+    out.add(names.system_component(system), ("metadata",))
     env_path = ("environments", system.environment.name, "kubernetes", "namespace")
-    yield Planned(
-        lowering.namespace_resource, lowering.origin(env_path), "Namespace", lowering.namespace
-    )
-    yield from _mesh(lowering)
-    yield from _edge(lowering)
+    out.add(lowering.namespace_resource, env_path, "Namespace", lowering.namespace)
+    _mesh(lowering, out)
+    _edge(lowering, out)
     if system.security.default_deny:
-        origin = lowering.origin(("security", "network", "defaultDeny"))
-        yield _policy(system.name, "default-deny-networkpolicy", origin, "mlplane-default-deny")
-        yield _policy(system.name, "dns-egress-networkpolicy", origin, "mlplane-allow-dns")
+        where = ("security", "network", "defaultDeny")
+        _policy(out, system.name, "default-deny-networkpolicy", where, "mlplane-default-deny")
+        _policy(out, system.name, "dns-egress-networkpolicy", where, "mlplane-allow-dns")
         if ingress.issues_certificates(system):
-            yield _policy(system.name, "acme-solver-networkpolicy", origin, ingress.SOLVER_POLICY)
+            _policy(out, system.name, "acme-solver-networkpolicy", where, ingress.SOLVER_POLICY)
     sources: set[str] = set()
     for secret in secrets.used_secrets(system):
-        found = list(_secret(lowering, secret))
-        sources.update(secret.name for p in found if p.logical)
-        yield from found
+        if _secret(lowering, secret, out):
+            sources.add(secret.name)
+    shape = _Shape(lowering)
     for _, model in sorted(system.models.items()):
-        yield from _model(lowering, model)
+        _model(lowering, model, shape, out)
     for name in sorted(system.slas):
-        origin = lowering.origin(("slas", name))
-        yield Planned(
-            names.logical(name, "prometheusrule"), origin, "PrometheusRule", f"{name}-slo"
+        out.add(
+            names.logical(name, "prometheusrule"), ("slas", name), "PrometheusRule", f"{name}-slo"
         )
-    yield from _alerting(lowering, sources)
+    _alerting(lowering, sources, out)
 
 
-def _policy(owner: str, suffix: str, origin: ir.Origin, name: str) -> Planned:
-    return Planned(names.logical(owner, suffix), origin, NETWORK_POLICY, name)
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What every model's names depend on in the environment, looked up once."""
+
+    default_deny: bool
+    daemon_set: bool
+    """Rolling models run as DaemonSets (the edge profile)."""
+    pod_monitors: bool
+    """Edge agents scrape the models (PodMonitors instead of ServiceMonitors)."""
+
+    def __init__(self, lowering: Lowering) -> None:
+        object.__setattr__(self, "default_deny", lowering.system.security.default_deny)
+        object.__setattr__(self, "daemon_set", edge.edge_of(lowering) is not None)
+        object.__setattr__(self, "pod_monitors", edge.agent_scrapes(lowering))
 
 
-def _mesh(lowering: Lowering) -> Iterator[Planned]:
+def _policy(out: Planned, owner: str, suffix: str, where: Where, name: str) -> None:
+    out.add(names.logical(owner, suffix), where, NETWORK_POLICY, name)
+
+
+def _mesh(lowering: Lowering, out: Planned) -> None:
     chosen = mesh.mesh_of(lowering)
     if chosen not in (mesh.ISTIO, mesh.LINKERD):
         return
     system = lowering.system
-    origin = lowering.origin(("environments", system.environment.name, "kubernetes", "mesh"))
+    where = ("environments", system.environment.name, "kubernetes", "mesh")
     if chosen == mesh.ISTIO:
-        logical = names.logical(system.name, "peerauthentication")
-        yield Planned(logical, origin, "PeerAuthentication", "default")
+        out.add(
+            names.logical(system.name, "peerauthentication"), where, "PeerAuthentication", "default"
+        )
     if system.security.default_deny:
-        yield _policy(system.name, "mesh-egress-networkpolicy", origin, mesh.CONTROL_PLANE_POLICY)
+        _policy(out, system.name, "mesh-egress-networkpolicy", where, mesh.CONTROL_PLANE_POLICY)
 
 
-def _edge(lowering: Lowering) -> Iterator[Planned]:
+def _edge(lowering: Lowering, out: Planned) -> None:
     settings = edge.edge_of(lowering)
     if settings is None or settings.remote_write is None or not lowering.system.models:
         return
-    path = ("environments", lowering.system.environment.name, "kubernetes", "edge", "remoteWrite")
-    origin = lowering.origin(path)
+    where = ("environments", lowering.system.environment.name, "kubernetes", "edge", "remoteWrite")
     name = edge.agent_name(lowering.system)
     for suffix, kind in (("serviceaccount", SERVICE_ACCOUNT), ("role", "Role")):
-        yield Planned(names.logical(name, suffix), origin, kind, name)
-    yield Planned(names.logical(name, "rolebinding"), origin, "RoleBinding", name)
+        out.add(names.logical(name, suffix), where, kind, name)
+    out.add(names.logical(name, "rolebinding"), where, "RoleBinding", name)
     reader = edge.node_reader_name(lowering)
-    yield Planned(names.logical(name, "clusterrole"), origin, "ClusterRole", reader)
-    yield Planned(names.logical(name, "clusterrolebinding"), origin, "ClusterRoleBinding", reader)
-    yield Planned(names.logical(name, "prometheusagent"), origin, "PrometheusAgent", name)
+    out.add(names.logical(name, "clusterrole"), where, "ClusterRole", reader)
+    out.add(names.logical(name, "clusterrolebinding"), where, "ClusterRoleBinding", reader)
+    out.add(names.logical(name, "prometheusagent"), where, "PrometheusAgent", name)
 
 
-def _secret(lowering: Lowering, secret: ir.Secret) -> Iterator[Planned]:
+def _secret(lowering: Lowering, secret: ir.Secret, out: Planned) -> bool:
+    """Plan the objects of a used secret; whether the secret gets a resource of its own."""
     if secret.scheme == "k8s":
         namespace, _, rest = secret.ref.removeprefix("k8s://").partition("/")
         if namespace == lowering.namespace:  # else refused (secrets.check_namespace)
-            yield Planned("", secret.origin, "Secret", rest.partition("#")[0])
-    elif secret.scheme == "env":
-        yield Planned(names.logical(secret.name, "secret"), secret.origin, "Secret", secret.name)
+            out.add("", secret.origin, "Secret", rest.partition("#")[0])
+        return False
+    if secret.scheme == "env":
+        out.add(names.logical(secret.name, "secret"), secret.origin, "Secret", secret.name)
     else:
         logical = names.logical(secret.name, "externalsecret")
-        yield Planned(logical, secret.origin, "ExternalSecret", secret.name)
-        yield Planned("", secret.origin, "Secret", secret.name)
+        out.add(logical, secret.origin, "ExternalSecret", secret.name)
+        out.add("", secret.origin, "Secret", secret.name)
+    return True
 
 
-def _model(lowering: Lowering, model: ir.Model) -> Iterator[Planned]:
-    if model.serving.rollout.strategy == "shadow":
+def _model(lowering: Lowering, model: ir.Model, shape: _Shape, out: Planned) -> None:
+    serving = model.serving
+    strategy = serving.rollout.strategy
+    if strategy == "shadow":
         return  # refused by checks.check_spec
-    m, serving = model.name, model.serving
-    base: SpecPath = ("models", m)
-    yield Planned(names.model_component(m), model.origin)
+    m, origin = model.name, model.origin
+    out.add(names.model_component(m), origin)
     if model.inputs:
-        origin = lowering.origin((*base, "inputs"))
-        yield Planned(
-            names.logical(m, "configmap"), origin, "ConfigMap", names.data_sources_config(m)
+        out.add(
+            names.logical(m, "configmap"),
+            ("models", m, "inputs"),
+            "ConfigMap",
+            names.data_sources_config(m),
         )
-    yield Planned(names.logical(m, "serviceaccount"), model.origin, SERVICE_ACCOUNT, m)
-    progressive = serving.rollout.strategy != "rolling"
+    out.add(names.logical(m, "serviceaccount"), origin, SERVICE_ACCOUNT, m)
+    progressive = strategy != "rolling"
     slas = rollouts.gating_slas(lowering.system, model) if progressive else []
     if slas:
-        name = names.analysis_template(m)
-        yield Planned(
-            names.logical(m, "analysistemplate"), slas[0].origin, "AnalysisTemplate", name
+        out.add(
+            names.logical(m, "analysistemplate"),
+            slas[0].origin,
+            "AnalysisTemplate",
+            names.analysis_template(m),
         )
-    kind = "Rollout" if progressive else "Deployment"
-    if kind == "Deployment" and edge.edge_of(lowering) is not None:
-        kind = "DaemonSet"
-    path = (*base, "serving", "rollout" if progressive else "replicas")
-    yield Planned(names.logical(m, kind.lower()), lowering.origin(path), kind, m)
-    yield from _service_objects(lowering, model, kind)
-    if lowering.system.security.default_deny:
-        yield _policy(m, "networkpolicy", model.origin, m)
+    kind = "Rollout" if progressive else "DaemonSet" if shape.daemon_set else "Deployment"
+    where = ("models", m, "serving", "rollout" if progressive else "replicas")
+    out.add(names.logical(m, kind.lower()), where, kind, m)
+    _service_objects(lowering, model, kind, shape, out)
+    if shape.default_deny:
+        _policy(out, m, "networkpolicy", origin, m)
         if model.training is not None:
-            origin = lowering.origin((*base, "training"))
-            yield _policy(m, "training-networkpolicy", origin, names.training(m))
-    yield from _training(lowering, model)
-    yield from _job(lowering, model, "batch", (*base, "batch"), model.batch is not None)
-    drift = model.drift is not None and model.drift.job is not None
-    yield from _job(lowering, model, "drift", (*base, "monitoring", "drift", "job"), drift)
+            _policy(out, m, "training-networkpolicy", ("models", m, "training"), names.training(m))
+    if model.training is not None:
+        _training(model, model.training, shape, out)
+    if model.batch is not None:
+        _job(m, "batch", ("models", m, "batch"), shape, out)
+    if model.drift is not None and model.drift.job is not None:
+        _job(m, "drift", ("models", m, "monitoring", "drift", "job"), shape, out)
 
 
-def _service_objects(lowering: Lowering, model: ir.Model, workload: str) -> Iterator[Planned]:
+def _service_objects(
+    lowering: Lowering, model: ir.Model, workload: str, shape: _Shape, out: Planned
+) -> None:
     m, serving = model.name, model.serving
-    path: SpecPath = ("models", m, "serving")
-    yield Planned(names.logical(m, "service"), lowering.origin((*path, "port")), "Service", m)
+    out.add(names.logical(m, "service"), ("models", m, "serving", "port"), "Service", m)
     if serving.rollout.strategy == "blueGreen":
-        origin = lowering.origin((*path, "rollout"))
-        name = names.preview_service(m)
-        yield Planned(names.logical(m, "preview-service"), origin, "Service", name)
+        out.add(
+            names.logical(m, "preview-service"),
+            ("models", m, "serving", "rollout"),
+            "Service",
+            names.preview_service(m),
+        )
     if serving.autoscaling_metric is not None:
-        origin = lowering.origin((*path, "autoscaling"))
-        yield Planned(names.logical(m, "hpa"), origin, "HorizontalPodAutoscaler", m)
+        out.add(
+            names.logical(m, "hpa"),
+            ("models", m, "serving", "autoscaling"),
+            "HorizontalPodAutoscaler",
+            m,
+        )
     if serving.replicas_min >= 2 and workload != "DaemonSet":
-        origin = lowering.origin((*path, "replicas"))
-        yield Planned(names.logical(m, "pdb"), origin, "PodDisruptionBudget", m)
-    origin = lowering.origin((*path, "metricsPath"))
-    if edge.agent_scrapes(lowering):
-        yield Planned(names.logical(m, "podmonitor"), origin, "PodMonitor", m)
+        out.add(
+            names.logical(m, "pdb"), ("models", m, "serving", "replicas"), "PodDisruptionBudget", m
+        )
+    metrics = ("models", m, "serving", "metricsPath")
+    if shape.pod_monitors:
+        out.add(names.logical(m, "podmonitor"), metrics, "PodMonitor", m)
     else:
-        yield Planned(names.logical(m, "servicemonitor"), origin, "ServiceMonitor", m)
+        out.add(names.logical(m, "servicemonitor"), metrics, "ServiceMonitor", m)
     if serving.exposure == "public" and serving.ingress is not None:
         from mlplane.targets.kubernetes.checks import public_allowed
 
         if public_allowed(lowering.system, model):
-            origin = lowering.origin((*path, "ingress"))
-            yield Planned(names.logical(m, "ingress"), origin, "Ingress", m)
+            out.add(names.logical(m, "ingress"), ("models", m, "serving", "ingress"), "Ingress", m)
 
 
-def _training(lowering: Lowering, model: ir.Model) -> Iterator[Planned]:
-    training, m = model.training, model.name
-    if training is None:
-        return
-    path: SpecPath = ("models", m, "training")
-    origin = lowering.origin(path)
+def _training(model: ir.Model, training: ir.Training, shape: _Shape, out: Planned) -> None:
+    m = model.name
+    where: SpecPath = ("models", m, "training")
     if training.engine != "kubeflow":
-        yield Planned(names.logical(names.training(m), "serviceaccount"), model.origin,
-                      SERVICE_ACCOUNT, names.training(m))  # fmt: skip
-        yield Planned(names.logical(m, "cronjob"), origin, "CronJob", names.training(m))
+        out.add(
+            names.logical(names.training(m), "serviceaccount"),
+            model.origin,
+            SERVICE_ACCOUNT,
+            names.training(m),
+        )
+        out.add(names.logical(m, "cronjob"), where, "CronJob", names.training(m))
         return
     tensorboard = training.tensorboard
     logs = (training.logs or "").partition("://")[0]
     if tensorboard and logs not in TENSORBOARD_SCHEMES:
         return  # refused at training.logs
-    yield Planned(names.logical(m, "pipeline"), origin, "Pipeline", names.training(m))
-    yield Planned(names.logical(m, "pipelineversion"), origin)  # named after a digest
-    yield Planned(names.logical(m, "recurring-run"), origin, "ConfigMap",
-                  names.logical(m, "recurring-run"))  # fmt: skip
-    if lowering.system.security.default_deny:
-        engine = lowering.origin((*path, "engine"))
-        yield _policy(m, "kubeflow-networkpolicy", engine, names.logical(m, "kubeflow-pipelines"))
+    out.add(names.logical(m, "pipeline"), where, "Pipeline", names.training(m))
+    out.add(names.logical(m, "pipelineversion"), where)  # named after a digest
+    out.add(
+        names.logical(m, "recurring-run"), where, "ConfigMap", names.logical(m, "recurring-run")
+    )
+    if shape.default_deny:
+        engine = (*where, "engine")
+        _policy(out, m, "kubeflow-networkpolicy", engine, names.logical(m, "kubeflow-pipelines"))
     if tensorboard:
-        board = lowering.origin((*path, "tensorboard"))
-        yield Planned(names.logical(m, "tensorboard"), board, "Tensorboard", tensorboard_name(m))
-        if lowering.system.security.default_deny:
-            yield _policy(m, "tensorboard-networkpolicy", board, tensorboard_name(m))
+        board = (*where, "tensorboard")
+        out.add(names.logical(m, "tensorboard"), board, "Tensorboard", tensorboard_name(m))
+        if shape.default_deny:
+            _policy(out, m, "tensorboard-networkpolicy", board, tensorboard_name(m))
 
 
-def _job(
-    lowering: Lowering, model: ir.Model, what: str, path: SpecPath, present: bool
-) -> Iterator[Planned]:
+def _job(m: str, what: str, where: SpecPath, shape: _Shape, out: Planned) -> None:
     """A batch or drift job: its service account, CronJob and (default deny) NetworkPolicy."""
-    if not present:
-        return
-    m, origin = model.name, lowering.origin(path)
     job = f"{m}-{what}"
-    yield Planned(names.logical(job, "serviceaccount"), origin, SERVICE_ACCOUNT, job)
-    yield Planned(names.logical(m, f"{what}-cronjob"), origin, "CronJob", job)
-    if lowering.system.security.default_deny:
-        yield _policy(m, f"{what}-networkpolicy", origin, job)
+    out.add(names.logical(job, "serviceaccount"), where, SERVICE_ACCOUNT, job)
+    out.add(names.logical(m, f"{what}-cronjob"), where, "CronJob", job)
+    if shape.default_deny:
+        _policy(out, m, f"{what}-networkpolicy", where, job)
 
 
-def _alerting(lowering: Lowering, sources: set[str]) -> Iterator[Planned]:
+def _alerting(lowering: Lowering, sources: set[str], out: Planned) -> None:
     """The receivers' Secrets (in the monitoring namespace, or shared with the models') and
     the AlertmanagerConfig; none of them claims a name (``alerting.lower_alerting``)."""
     system = lowering.system
@@ -261,8 +312,11 @@ def _alerting(lowering: Lowering, sources: set[str]) -> Iterator[Planned]:
         if secret is None or secret.scheme == "k8s" or (not prefix and name in sources):
             continue
         suffix = "secret" if secret.scheme == "env" else "externalsecret"
-        yield Planned(names.logical(name, f"{prefix}{suffix}"), secret.origin)
+        out.add(names.logical(name, f"{prefix}{suffix}"), secret.origin)
     if alerting.settings_of(system).alertmanager != alerting.FILE_MODE:
-        logical = names.logical(system.name, "alertmanagerconfig")
-        origin = lowering.origin(("alerting",))
-        yield Planned(logical, origin, "AlertmanagerConfig", system.name)
+        out.add(
+            names.logical(system.name, "alertmanagerconfig"),
+            ("alerting",),
+            "AlertmanagerConfig",
+            system.name,
+        )
