@@ -13,16 +13,19 @@ engineer reviews in a pull request and runs with ``pulumi up``, so it is printed
 - inputs as plain literals laid out one field per line (``targets/pulumi_literals.py``): no
   string formatting of spec text, no f-strings, no spec text in comments or identifiers
   (variables are named from the type token and a counter: ``deployment_2``);
+- options that are only a parent and dependencies, the options of nearly every resource, as
+  ``opts=child(model_3, namespace_1)`` (:data:`CHILD_FUNCTION`, defined once in the program);
 - for an SDK with typed args classes (pulumi_aws), keyword arguments whose nested objects are
   the SDK's ``*Args`` classes, all the way down (``targets/pulumi_typed.py``), so Python rejects
   a misspelled input when the program runs and the printer before;
 - secret inputs read from the stack's secret config, never written into the program; outputs of
   other resources (``$ref``) read as attributes (``bucket_1.arn``), and policy documents
   (``$json``) as ``pulumi.Output.json_dumps(...)`` of a literal;
-- the ``spec`` of each Kubernetes object (:data:`DATA_INPUT`) read from a JSON file next to the
-  program when the caller asks for one (``mlplane build`` does): on the 1,000-model benchmark
-  the specs are most of the program's text, and loading them as JSON costs a fraction of
-  compiling them as literals; reviewers read them in ``manifests/``.
+- the ``metadata`` and ``spec`` of each Kubernetes object (:data:`DATA_INPUTS`) read from a JSON
+  file next to the program when the caller asks for one (``mlplane build`` does), as
+  ``**MLPLANE_DATA['<name>']``: on the 1,000-model benchmark they are most of the program's
+  syntax tree, and loading them as JSON costs a fraction of compiling them as literals;
+  reviewers read them in ``manifests/``.
 
 ``tests/test_pulumi_program.py`` runs the printed program under Pulumi's mock runtime and checks
 that it registers exactly the graph: same type tokens, names, parents, options and inputs.
@@ -66,10 +69,11 @@ from mlplane.targets.pulumi_typed import TypedPrinter
 DOCSTRING = '''"""The Pulumi program of one mlplane system in one environment.
 
 Printed by `mlplane build` from the resource graph (resources.json, next to this project): every
-value is a literal constant, except the spec of each Kubernetes object, which is read from
-mlplane-data.json next to this file (manifests/ shows the same specs as YAML), and resources are
-created in the graph's order. Secret inputs are
-read from the stack's secret config: `pulumi config set --secret KEY VALUE`.
+value is a literal constant, except the metadata and spec of each Kubernetes object, which are
+read from mlplane-data.json next to this file (manifests/ shows the same objects as YAML), and
+resources are created in the graph's order. `child(parent, *depends_on)` is the options of a
+resource that sets only those. Secret inputs are read from the stack's secret config:
+`pulumi config set --secret KEY VALUE`.
 """'''
 
 _COMPONENT_CLASS = '''class {kind}(pulumi.ComponentResource):
@@ -85,21 +89,34 @@ _COMPONENT_CLASS = '''class {kind}(pulumi.ComponentResource):
         self.register_outputs({{}})'''
 
 
+CHILD = "child"
+CHILD_FUNCTION = f'''def {CHILD}(parent: pulumi.Resource, *depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
+    """The options of a resource created below `parent`, after the resources `depends_on`."""
+    return pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on) or None)'''
+"""The one function of the program: most resources set only a parent and dependencies, and
+``opts=child(model_3, namespace_1)`` is half the syntax tree of
+``opts=pulumi.ResourceOptions(parent=model_3, depends_on=[namespace_1])``, which CPython
+compiles once per resource (~14,000 on the 1,000-model benchmark)."""
+
 DATA_FILE = "mlplane-data.json"
 """The program's data file, next to ``__main__.py`` (a name no Python module can have)."""
 
 DATA_VARIABLE = "MLPLANE_DATA"
 
-DATA_INPUT = "spec"
+DATA_INPUTS = ("metadata", "spec")
 DATA_TYPES = "kubernetes:"
-"""The input that :func:`print_program` reads from the data file rather than printing it as a
-literal: the ``spec`` of every Kubernetes object (type token prefix :data:`DATA_TYPES`). The
-Kubernetes SDK takes it as a plain mapping, printed or loaded alike (nothing typed is lost:
-typed ``*Args`` classes are printed for pulumi_aws only); the object's name, metadata, parent
-and options stay in the program, and ``manifests/`` shows the same specs as YAML for review.
-On the 1,000-model benchmark the specs are most of the program's text, which CPython compiled
-in seconds and with more than a gigabyte, where it loads them as JSON in a fraction of that
-(``benchmarks/scale_bench.py``)."""
+"""The inputs that :func:`print_program` reads from the data file rather than printing them as
+literals: the ``metadata`` and ``spec`` of every Kubernetes object (type token prefix
+:data:`DATA_TYPES`), unless they hold a marker. The data file maps each object's logical name to
+these inputs by keyword, and the program passes them as ``**MLPLANE_DATA['<name>']`` (an unknown
+keyword would stop the program with a ``TypeError``). The Kubernetes SDK takes both as plain
+mappings, printed or loaded alike (nothing typed is lost: typed ``*Args`` classes are printed
+for pulumi_aws only); the object's logical name, type, other inputs, parent and options stay in
+the program, and ``manifests/`` shows the same objects as YAML for review. On the 1,000-model
+benchmark (~14,400 resources) the all-literal program is 80 MB, which CPython compiles in
+seconds and with gigabytes; with the specs alone moved out it was 11.5 MB, compiled in 1.3 s
+with 540 MB; with the metadata too and :data:`CHILD_FUNCTION` it is 3.7 MB, compiled in 0.6 s
+with 180 MB (``benchmarks/scale_bench.py``)."""
 
 _DATA_PREAMBLE = (
     "import json\nimport pathlib",
@@ -113,10 +130,10 @@ def print_program(
 ) -> str:
     """The ``__main__.py`` of ``graph``; ``system`` only names the spec in the header.
 
-    With ``data`` (a dict the caller writes as :data:`DATA_FILE`, ``logical name -> value``),
-    the input :data:`DATA_INPUT` of the types :data:`DATA_TYPES` names is read from that file
-    rather than printed, when it holds no marker (secrets, references and JSON documents are always printed); without it,
-    the program holds every value.
+    With ``data`` (a dict the caller writes as :data:`DATA_FILE`, ``logical name -> {keyword:
+    value}``), the inputs :data:`DATA_INPUTS` of the types :data:`DATA_TYPES` names are read
+    from that file rather than printed, each when it holds no marker (secrets, references and
+    JSON documents are always printed); without it, the program holds every value.
     """
     order = creation_order(graph)
     variables = variable_names(order)
@@ -138,6 +155,8 @@ def print_program(
     if any(secret_keys(dict(r.inputs)) for r in order):
         blocks.append(f"{CONFIG_VARIABLE} = pulumi.Config()")
     blocks += _component_classes(order)
+    if any(_is_child(r) for r in order):
+        blocks.append(CHILD_FUNCTION)
     blocks.append(statements)
     blocks += ["\n".join(exports)]
     if data is not None:
@@ -162,7 +181,7 @@ def _joined(blocks: Sequence[str]) -> str:
     """PEP 8 spacing: two blank lines around a class, one between other blocks."""
     text = blocks[0]
     for before, block in itertools.pairwise(blocks):
-        classy = before.startswith("class ") or block.startswith("class ")
+        classy = before.startswith(("class ", "def ")) or block.startswith(("class ", "def "))
         text += ("\n\n\n" if classy else "\n\n") + block
     return text + "\n"
 
@@ -272,8 +291,9 @@ def _custom_arguments(
     resource: Resource, refs: Reference, data: dict[str, object] | None = None
 ) -> tuple[str, list[str]]:
     cls = python_class(resource.type)
-    moved = DATA_INPUT if data is not None and resource.type.startswith(DATA_TYPES) else None
+    moved = DATA_INPUTS if data is not None and resource.type.startswith(DATA_TYPES) else ()
     arguments = [scalar(resource.name)]
+    loaded: dict[str, object] = {}
     if cls.args is not None:
         printer = TypedPrinter(cls.module, resource.name, refs)
         return cls.path, arguments + printer.arguments(cls.args, resource.inputs, len(INDENT))
@@ -292,17 +312,25 @@ def _custom_arguments(
                 f"{resource.name!r}: {cls.path} takes no input {key!r} (it takes {list(cls.inputs)})"
             )
         keyword = keyword_of(key)
-        if data is not None and key == moved and not has_marker(value):
-            data[resource.name] = value
-            arguments.append(f"{keyword}={DATA_VARIABLE}[{scalar(resource.name)}]")
+        if data is not None and key in moved and not has_marker(value):
+            loaded[keyword] = value
             continue
         prefix = len(INDENT) + len(keyword) + 1
         arguments.append(f"{keyword}={literal(value, len(INDENT), prefix, refs)}")
+    if loaded:
+        assert data is not None
+        data[resource.name] = loaded
+        arguments.append(f"**{DATA_VARIABLE}[{scalar(resource.name)}]")
     return cls.path, arguments
 
 
 def _options(resource: Resource, variables: Mapping[str, str]) -> str:
-    """``pulumi.ResourceOptions(...)`` with the non-default options, or "" when none are set."""
+    """``pulumi.ResourceOptions(...)`` with the non-default options, or "" when none are set;
+    ``child(parent, *depends_on)`` (:data:`CHILD_FUNCTION`) when those are all it sets."""
+    if _is_child(resource):
+        assert resource.parent is not None
+        needed = sorted(variables[name] for name in resource.depends_on)
+        return call(CHILD, [variables[resource.parent], *needed], len(INDENT), len(INDENT) + 5)
     fields: list[str] = []
     if resource.parent is not None:
         fields.append(f"parent={variables[resource.parent]}")
@@ -315,6 +343,11 @@ def _options(resource: Resource, variables: Mapping[str, str]) -> str:
     if not fields:
         return ""
     return call("pulumi.ResourceOptions", fields, len(INDENT), len(INDENT) + len("opts="))
+
+
+def _is_child(resource: Resource) -> bool:
+    """Whether the options of ``resource`` are a parent and maybe dependencies, nothing else."""
+    return resource.parent is not None and resource.options == ResourceOptions()
 
 
 def _option_fields(options: ResourceOptions) -> list[str]:

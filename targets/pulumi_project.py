@@ -89,7 +89,10 @@ class PulumiEmitter:
         modules = sdk_modules(graph)
         data: dict[str, object] = {}
         program = print_program(graph, system, data)
-        shared = {name: fragment(value) for name, value in data.items()}  # as resources.json
+        shared = {  # the values of resources.json, whose text the build has already made
+            name: {key: fragment(value) for key, value in _mapping(inputs).items()}
+            for name, inputs in data.items()
+        }
         files = {f"{PROJECT_DIR}/{DATA_FILE}": canonical_json(shared)} if data else {}
         return files | {
             f"{PROJECT_DIR}/__main__.py": program,
@@ -154,6 +157,13 @@ def _description(system: System) -> str:
 
 def _yaml(system: System, data: Mapping[str, Any]) -> str:
     return yamltext.dump(_sorted(data), [header_line(system)], check=True)
+
+
+def _mapping(value: object) -> Mapping[str, object]:
+    """One entry of the program's data file: the keyword arguments of one resource."""
+    if not isinstance(value, Mapping):
+        raise ProgramError(f"a data file entry must be a mapping of inputs, not {value!r}")
+    return value
 
 
 def _sorted(data: Any) -> Any:

@@ -1,6 +1,7 @@
-"""The program's data file (``targets/pulumi_program.py``, ``DATA_INPUT``): the ``spec`` of each
-Kubernetes object is read from ``pulumi/mlplane-data.json`` instead of printed as a literal,
-and the program still registers exactly the graph under Pulumi's mock runtime."""
+"""The program's data file (``targets/pulumi_program.py``, ``DATA_INPUTS``): the ``metadata``
+and ``spec`` of each Kubernetes object are read from ``pulumi/mlplane-data.json`` instead of
+printed as literals, and the program still registers exactly the graph under Pulumi's mock
+runtime."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System
 from mlplane.targets.pulumi_program import (
     DATA_FILE,
-    DATA_INPUT,
+    DATA_INPUTS,
     DATA_TYPES,
     DATA_VARIABLE,
     print_program,
@@ -45,13 +46,16 @@ def test_specs_live_in_the_data_file(lowered: tuple[System, ResourceGraph]) -> N
     system, graph = lowered
     files = EMITTER.emit(system, graph)
     data = json.loads(files[f"pulumi/{DATA_FILE}"])
-    specs = [r for r in graph if r.type.startswith(DATA_TYPES) and DATA_INPUT in r.inputs]
-    assert any(r.type == RULE_TOKEN for r in specs)
-    assert sorted(data) == sorted(r.name for r in specs)
-    assert all(data[r.name] == r.inputs[DATA_INPUT] for r in specs)
+    objects = [r for r in graph if r.type.startswith(DATA_TYPES)]
+    assert any(r.type == RULE_TOKEN and "spec" in r.inputs for r in objects)
+    assert sorted(data) == sorted(r.name for r in objects if set(DATA_INPUTS) & set(r.inputs))
+    for resource in objects:
+        moved = {key: resource.inputs[key] for key in DATA_INPUTS if key in resource.inputs}
+        assert data.get(resource.name, {}) == moved, resource.name
     program = files["pulumi/__main__.py"]
-    assert program.count(f"spec={DATA_VARIABLE}[") == len(specs)
-    assert len(program) < len(print_program(graph, system)) / 2  # the literals held them
+    assert program.count(f"**{DATA_VARIABLE}[") == len(data)
+    assert "metadata=" not in program and "spec=" not in program
+    assert len(program) < len(print_program(graph, system)) / 4  # the literals held them
 
 
 @pytest.mark.slow
@@ -71,6 +75,7 @@ def test_an_input_holding_a_marker_stays_in_the_program(
     changed = [replace(r, inputs={**r.inputs, "spec": marked}) if r is rule else r for r in graph]
     data: dict[str, object] = {}
     program = print_program(ResourceGraph.build("dev", graph.target, changed), system, data)
-    assert rule.name not in data and data
+    assert data[rule.name] == {"metadata": rule.inputs["metadata"]} and data
     assert "$secret" not in json.dumps(data)
     assert program.count(f"{DATA_VARIABLE}[") == len(data)
+    assert "config.require_secret('rule-name')" in program

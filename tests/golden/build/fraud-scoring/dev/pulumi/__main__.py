@@ -45,518 +45,177 @@ class Model(pulumi.ComponentResource):
         self.register_outputs({})
 
 
+def child(parent: pulumi.Resource, *depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
+    """The options of a resource created below `parent`, after the resources `depends_on`."""
+    return pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on) or None)
+
+
 system_1 = System('fraud-scoring-system', {})
-model_1 = Model('scorer-model', {}, opts=pulumi.ResourceOptions(parent=system_1))
+model_1 = Model('scorer-model', {}, opts=child(system_1))
 namespace_1 = pulumi_kubernetes.core.v1.Namespace(
     'fraud-scoring-namespace',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-            'pod-security.kubernetes.io/audit': 'restricted',
-            'pod-security.kubernetes.io/audit-version': 'latest',
-            'pod-security.kubernetes.io/enforce': 'restricted',
-            'pod-security.kubernetes.io/enforce-version': 'latest',
-            'pod-security.kubernetes.io/warn': 'restricted',
-            'pod-security.kubernetes.io/warn-version': 'latest',
-        },
-        'name': 'fraud-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=system_1),
+    **MLPLANE_DATA['fraud-scoring-namespace'],
+    opts=child(system_1),
 )
 external_secret_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'feast-token-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'feast-token',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['feast-token-externalsecret'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['feast-token-externalsecret'],
+    opts=child(system_1, namespace_1),
 )
 prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'features-fresh-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/sla': 'features-fresh',
-            'mlplane.dev/system': 'fraud-scoring',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'features-fresh-slo',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['features-fresh-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['features-fresh-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 network_policy_1 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'fraud-scoring-default-deny-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'mlplane-default-deny',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['fraud-scoring-default-deny-networkpolicy'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['fraud-scoring-default-deny-networkpolicy'],
+    opts=child(system_1, namespace_1),
 )
 network_policy_2 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'fraud-scoring-dns-egress-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'mlplane-allow-dns',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['fraud-scoring-dns-egress-networkpolicy'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['fraud-scoring-dns-egress-networkpolicy'],
+    opts=child(system_1, namespace_1),
 )
 external_secret_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'risk-pagerduty-key-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'risk-pagerduty-key',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['risk-pagerduty-key-externalsecret'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['risk-pagerduty-key-externalsecret'],
+    opts=child(system_1, namespace_1),
 )
 external_secret_3 = pulumi_kubernetes.apiextensions.CustomResource(
     'risk-slack-webhook-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'risk-slack-webhook',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['risk-slack-webhook-externalsecret'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['risk-slack-webhook-externalsecret'],
+    opts=child(system_1, namespace_1),
 )
 alertmanager_config_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'fraud-scoring-alertmanagerconfig',
     api_version='monitoring.coreos.com/v1alpha1',
     kind='AlertmanagerConfig',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'fraud-scoring',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['fraud-scoring-alertmanagerconfig'],
-    opts=pulumi.ResourceOptions(
-        parent=system_1,
-        depends_on=[external_secret_2, external_secret_3, namespace_1],
-    ),
+    **MLPLANE_DATA['fraud-scoring-alertmanagerconfig'],
+    opts=child(system_1, external_secret_2, external_secret_3, namespace_1),
 )
 analysis_template_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'scorer-analysistemplate',
     api_version='argoproj.io/v1alpha1',
     kind='AnalysisTemplate',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer-slo',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['scorer-analysistemplate'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['scorer-analysistemplate'],
+    opts=child(model_1, namespace_1),
 )
 prometheus_rule_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'scorer-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/sla': 'scorer-availability',
-            'mlplane.dev/system': 'fraud-scoring',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'scorer-availability-slo',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['scorer-availability-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['scorer-availability-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'scorer-batch-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'batch',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer-batch',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['scorer-batch-networkpolicy'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['scorer-batch-networkpolicy'],
+    opts=child(model_1, namespace_1),
 )
 service_account_1 = pulumi_kubernetes.core.v1.ServiceAccount(
     'scorer-batch-serviceaccount',
     automount_service_account_token=False,
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'batch',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer-batch',
-        'namespace': 'fraud-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['scorer-batch-serviceaccount'],
+    opts=child(model_1, namespace_1),
 )
 cron_job_1 = pulumi_kubernetes.batch.v1.CronJob(
     'scorer-batch-cronjob',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'batch',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer-batch',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['scorer-batch-cronjob'],
-    opts=pulumi.ResourceOptions(
-        parent=model_1,
-        depends_on=[external_secret_1, namespace_1, service_account_1],
-    ),
+    **MLPLANE_DATA['scorer-batch-cronjob'],
+    opts=child(model_1, external_secret_1, namespace_1, service_account_1),
 )
 config_map_1 = pulumi_kubernetes.core.v1.ConfigMap(
     'scorer-configmap',
     data={'fraud-features': 'feast://fraud'},
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer-data-sources',
-        'namespace': 'fraud-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['scorer-configmap'],
+    opts=child(model_1, namespace_1),
 )
 prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
     'scorer-drift-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/sla': 'scorer-drift',
-            'mlplane.dev/system': 'fraud-scoring',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'scorer-drift-slo',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['scorer-drift-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['scorer-drift-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 prometheus_rule_4 = pulumi_kubernetes.apiextensions.CustomResource(
     'scorer-latency-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/sla': 'scorer-latency',
-            'mlplane.dev/system': 'fraud-scoring',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'scorer-latency-slo',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['scorer-latency-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['scorer-latency-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 network_policy_4 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'scorer-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['scorer-networkpolicy'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['scorer-networkpolicy'],
+    opts=child(model_1, namespace_1),
 )
 service_1 = pulumi_kubernetes.core.v1.Service(
     'scorer-service',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['scorer-service'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['scorer-service'],
+    opts=child(model_1, namespace_1),
 )
 service_account_2 = pulumi_kubernetes.core.v1.ServiceAccount(
     'scorer-serviceaccount',
     automount_service_account_token=False,
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer',
-        'namespace': 'fraud-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['scorer-serviceaccount'],
+    opts=child(model_1, namespace_1),
 )
 rollout_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'scorer-rollout',
     api_version='argoproj.io/v1alpha1',
     kind='Rollout',
-    metadata={
-        'annotations': {'pulumi.com/deletionPropagationPolicy': 'background'},
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['scorer-rollout'],
-    opts=pulumi.ResourceOptions(
-        parent=model_1,
-        depends_on=[analysis_template_1, config_map_1, external_secret_1, namespace_1, service_account_2],
+    **MLPLANE_DATA['scorer-rollout'],
+    opts=child(
+        model_1,
+        analysis_template_1,
+        config_map_1,
+        external_secret_1,
+        namespace_1,
+        service_account_2,
     ),
 )
 horizontal_pod_autoscaler_1 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
     'scorer-hpa',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['scorer-hpa'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1, rollout_1]),
+    **MLPLANE_DATA['scorer-hpa'],
+    opts=child(model_1, namespace_1, rollout_1),
 )
 service_monitor_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'scorer-servicemonitor',
     api_version='monitoring.coreos.com/v1',
     kind='ServiceMonitor',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'scorer',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['scorer-servicemonitor'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1, service_1]),
+    **MLPLANE_DATA['scorer-servicemonitor'],
+    opts=child(model_1, namespace_1, service_1),
 )
 network_policy_5 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'scorer-training-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'training',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer-training',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['scorer-training-networkpolicy'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['scorer-training-networkpolicy'],
+    opts=child(model_1, namespace_1),
 )
 service_account_3 = pulumi_kubernetes.core.v1.ServiceAccount(
     'scorer-training-serviceaccount',
     automount_service_account_token=False,
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'training',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer-training',
-        'namespace': 'fraud-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['scorer-training-serviceaccount'],
+    opts=child(model_1, namespace_1),
 )
 cron_job_2 = pulumi_kubernetes.batch.v1.CronJob(
     'scorer-cronjob',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'training',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer-training',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['scorer-cronjob'],
-    opts=pulumi.ResourceOptions(
-        parent=model_1,
-        depends_on=[config_map_1, external_secret_1, namespace_1, service_account_3],
-    ),
+    **MLPLANE_DATA['scorer-cronjob'],
+    opts=child(model_1, config_map_1, external_secret_1, namespace_1, service_account_3),
 )
 prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
     'transactions-fresh-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/sla': 'transactions-fresh',
-            'mlplane.dev/system': 'fraud-scoring',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'transactions-fresh-slo',
-        'namespace': 'fraud-dev',
-    },
-    spec=MLPLANE_DATA['transactions-fresh-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['transactions-fresh-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 
 pulumi.export('namespace', namespace_1.metadata.name)

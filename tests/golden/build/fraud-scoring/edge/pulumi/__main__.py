@@ -45,125 +45,50 @@ class Model(pulumi.ComponentResource):
         self.register_outputs({})
 
 
+def child(parent: pulumi.Resource, *depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
+    """The options of a resource created below `parent`, after the resources `depends_on`."""
+    return pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on) or None)
+
+
 system_1 = System('fraud-scoring-system', {})
-model_1 = Model('scorer-model', {}, opts=pulumi.ResourceOptions(parent=system_1))
+model_1 = Model('scorer-model', {}, opts=child(system_1))
 namespace_1 = pulumi_kubernetes.core.v1.Namespace(
     'fraud-scoring-namespace',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/system': 'fraud-scoring',
-            'pod-security.kubernetes.io/audit': 'restricted',
-            'pod-security.kubernetes.io/audit-version': 'latest',
-            'pod-security.kubernetes.io/enforce': 'restricted',
-            'pod-security.kubernetes.io/enforce-version': 'latest',
-            'pod-security.kubernetes.io/warn': 'restricted',
-            'pod-security.kubernetes.io/warn-version': 'latest',
-        },
-        'name': 'fraud-edge',
-    },
-    opts=pulumi.ResourceOptions(parent=system_1),
+    **MLPLANE_DATA['fraud-scoring-namespace'],
+    opts=child(system_1),
 )
 external_secret_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'feast-token-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'feast-token',
-        'namespace': 'fraud-edge',
-    },
-    spec=MLPLANE_DATA['feast-token-externalsecret'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['feast-token-externalsecret'],
+    opts=child(system_1, namespace_1),
 )
 prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'features-fresh-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/sla': 'features-fresh',
-            'mlplane.dev/system': 'fraud-scoring',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'features-fresh-slo',
-        'namespace': 'fraud-edge',
-    },
-    spec=MLPLANE_DATA['features-fresh-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['features-fresh-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 network_policy_1 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'fraud-scoring-default-deny-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'mlplane-default-deny',
-        'namespace': 'fraud-edge',
-    },
-    spec=MLPLANE_DATA['fraud-scoring-default-deny-networkpolicy'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['fraud-scoring-default-deny-networkpolicy'],
+    opts=child(system_1, namespace_1),
 )
 network_policy_2 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'fraud-scoring-dns-egress-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'mlplane-allow-dns',
-        'namespace': 'fraud-edge',
-    },
-    spec=MLPLANE_DATA['fraud-scoring-dns-egress-networkpolicy'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['fraud-scoring-dns-egress-networkpolicy'],
+    opts=child(system_1, namespace_1),
 )
 cluster_role_1 = pulumi_kubernetes.rbac.v1.ClusterRole(
     'fraud-scoring-edge-agent-clusterrole',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'fraud-edge-fraud-scoring-edge-agent',
-    },
     rules=[{'apiGroups': [''], 'resources': ['nodes'], 'verbs': ['get', 'list', 'watch']}],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['fraud-scoring-edge-agent-clusterrole'],
+    opts=child(system_1, namespace_1),
 )
 cluster_role_binding_1 = pulumi_kubernetes.rbac.v1.ClusterRoleBinding(
     'fraud-scoring-edge-agent-clusterrolebinding',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'fraud-edge-fraud-scoring-edge-agent',
-    },
     role_ref={
         'apiGroup': 'rbac.authorization.k8s.io',
         'kind': 'ClusterRole',
@@ -172,37 +97,17 @@ cluster_role_binding_1 = pulumi_kubernetes.rbac.v1.ClusterRoleBinding(
     subjects=[
         {'kind': 'ServiceAccount', 'name': 'fraud-scoring-edge-agent', 'namespace': 'fraud-edge'},
     ],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['fraud-scoring-edge-agent-clusterrolebinding'],
+    opts=child(system_1, namespace_1),
 )
 role_1 = pulumi_kubernetes.rbac.v1.Role(
     'fraud-scoring-edge-agent-role',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'fraud-scoring-edge-agent',
-        'namespace': 'fraud-edge',
-    },
     rules=[{'apiGroups': [''], 'resources': ['pods'], 'verbs': ['get', 'list', 'watch']}],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['fraud-scoring-edge-agent-role'],
+    opts=child(system_1, namespace_1),
 )
 role_binding_1 = pulumi_kubernetes.rbac.v1.RoleBinding(
     'fraud-scoring-edge-agent-rolebinding',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'fraud-scoring-edge-agent',
-        'namespace': 'fraud-edge',
-    },
     role_ref={
         'apiGroup': 'rbac.authorization.k8s.io',
         'kind': 'Role',
@@ -211,301 +116,103 @@ role_binding_1 = pulumi_kubernetes.rbac.v1.RoleBinding(
     subjects=[
         {'kind': 'ServiceAccount', 'name': 'fraud-scoring-edge-agent', 'namespace': 'fraud-edge'},
     ],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['fraud-scoring-edge-agent-rolebinding'],
+    opts=child(system_1, namespace_1),
 )
 service_account_1 = pulumi_kubernetes.core.v1.ServiceAccount(
     'fraud-scoring-edge-agent-serviceaccount',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'fraud-scoring-edge-agent',
-        'namespace': 'fraud-edge',
-    },
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['fraud-scoring-edge-agent-serviceaccount'],
+    opts=child(system_1, namespace_1),
 )
 prometheus_agent_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'fraud-scoring-edge-agent-prometheusagent',
     api_version='monitoring.coreos.com/v1alpha1',
     kind='PrometheusAgent',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'fraud-scoring-edge-agent',
-        'namespace': 'fraud-edge',
-    },
-    spec=MLPLANE_DATA['fraud-scoring-edge-agent-prometheusagent'],
-    opts=pulumi.ResourceOptions(
-        parent=system_1,
-        depends_on=[cluster_role_binding_1, namespace_1, role_binding_1, service_account_1],
-    ),
+    **MLPLANE_DATA['fraud-scoring-edge-agent-prometheusagent'],
+    opts=child(system_1, cluster_role_binding_1, namespace_1, role_binding_1, service_account_1),
 )
 external_secret_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'risk-pagerduty-key-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'risk-pagerduty-key',
-        'namespace': 'fraud-edge',
-    },
-    spec=MLPLANE_DATA['risk-pagerduty-key-externalsecret'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['risk-pagerduty-key-externalsecret'],
+    opts=child(system_1, namespace_1),
 )
 external_secret_3 = pulumi_kubernetes.apiextensions.CustomResource(
     'risk-slack-webhook-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'risk-slack-webhook',
-        'namespace': 'fraud-edge',
-    },
-    spec=MLPLANE_DATA['risk-slack-webhook-externalsecret'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['risk-slack-webhook-externalsecret'],
+    opts=child(system_1, namespace_1),
 )
 alertmanager_config_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'fraud-scoring-alertmanagerconfig',
     api_version='monitoring.coreos.com/v1alpha1',
     kind='AlertmanagerConfig',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/system': 'fraud-scoring',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'fraud-scoring',
-        'namespace': 'fraud-edge',
-    },
-    spec=MLPLANE_DATA['fraud-scoring-alertmanagerconfig'],
-    opts=pulumi.ResourceOptions(
-        parent=system_1,
-        depends_on=[external_secret_2, external_secret_3, namespace_1],
-    ),
+    **MLPLANE_DATA['fraud-scoring-alertmanagerconfig'],
+    opts=child(system_1, external_secret_2, external_secret_3, namespace_1),
 )
 prometheus_rule_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'scorer-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/sla': 'scorer-availability',
-            'mlplane.dev/system': 'fraud-scoring',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'scorer-availability-slo',
-        'namespace': 'fraud-edge',
-    },
-    spec=MLPLANE_DATA['scorer-availability-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['scorer-availability-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 config_map_1 = pulumi_kubernetes.core.v1.ConfigMap(
     'scorer-configmap',
     data={'fraud-features': 'feast://fraud'},
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer-data-sources',
-        'namespace': 'fraud-edge',
-    },
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['scorer-configmap'],
+    opts=child(model_1, namespace_1),
 )
 prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
     'scorer-drift-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/sla': 'scorer-drift',
-            'mlplane.dev/system': 'fraud-scoring',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'scorer-drift-slo',
-        'namespace': 'fraud-edge',
-    },
-    spec=MLPLANE_DATA['scorer-drift-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['scorer-drift-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 prometheus_rule_4 = pulumi_kubernetes.apiextensions.CustomResource(
     'scorer-latency-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/sla': 'scorer-latency',
-            'mlplane.dev/system': 'fraud-scoring',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'scorer-latency-slo',
-        'namespace': 'fraud-edge',
-    },
-    spec=MLPLANE_DATA['scorer-latency-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['scorer-latency-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'scorer-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer',
-        'namespace': 'fraud-edge',
-    },
-    spec=MLPLANE_DATA['scorer-networkpolicy'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['scorer-networkpolicy'],
+    opts=child(model_1, namespace_1),
 )
 pod_monitor_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'scorer-podmonitor',
     api_version='monitoring.coreos.com/v1',
     kind='PodMonitor',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/edge-agent': 'fraud-scoring-edge-agent',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer',
-        'namespace': 'fraud-edge',
-    },
-    spec=MLPLANE_DATA['scorer-podmonitor'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['scorer-podmonitor'],
+    opts=child(model_1, namespace_1),
 )
 service_1 = pulumi_kubernetes.core.v1.Service(
     'scorer-service',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer',
-        'namespace': 'fraud-edge',
-    },
-    spec=MLPLANE_DATA['scorer-service'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['scorer-service'],
+    opts=child(model_1, namespace_1),
 )
 service_account_2 = pulumi_kubernetes.core.v1.ServiceAccount(
     'scorer-serviceaccount',
     automount_service_account_token=False,
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer',
-        'namespace': 'fraud-edge',
-    },
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['scorer-serviceaccount'],
+    opts=child(model_1, namespace_1),
 )
 daemon_set_1 = pulumi_kubernetes.apps.v1.DaemonSet(
     'scorer-daemonset',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'scorer',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'app.kubernetes.io/version': '4.2.0',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/system': 'fraud-scoring',
-        },
-        'name': 'scorer',
-        'namespace': 'fraud-edge',
-    },
-    spec=MLPLANE_DATA['scorer-daemonset'],
-    opts=pulumi.ResourceOptions(
-        parent=model_1,
-        depends_on=[config_map_1, external_secret_1, namespace_1, service_account_2],
-    ),
+    **MLPLANE_DATA['scorer-daemonset'],
+    opts=child(model_1, config_map_1, external_secret_1, namespace_1, service_account_2),
 )
 prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
     'transactions-fresh-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'fraud-platform',
-            'cost-center': 'risk-1042',
-            'mlplane.dev/environment': 'edge',
-            'mlplane.dev/sla': 'transactions-fresh',
-            'mlplane.dev/system': 'fraud-scoring',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'transactions-fresh-slo',
-        'namespace': 'fraud-edge',
-    },
-    spec=MLPLANE_DATA['transactions-fresh-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['transactions-fresh-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 
 pulumi.export('namespace', namespace_1.metadata.name)

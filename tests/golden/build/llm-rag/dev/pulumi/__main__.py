@@ -45,261 +45,94 @@ class Model(pulumi.ComponentResource):
         self.register_outputs({})
 
 
+def child(parent: pulumi.Resource, *depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
+    """The options of a resource created below `parent`, after the resources `depends_on`."""
+    return pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on) or None)
+
+
 system_1 = System('contract-assistant-system', {})
-model_1 = Model('assistant-api-model', {}, opts=pulumi.ResourceOptions(parent=system_1))
-model_2 = Model('embedder-model', {}, opts=pulumi.ResourceOptions(parent=system_1))
-model_3 = Model('generator-model', {}, opts=pulumi.ResourceOptions(parent=system_1))
-model_4 = Model('reranker-model', {}, opts=pulumi.ResourceOptions(parent=system_1))
+model_1 = Model('assistant-api-model', {}, opts=child(system_1))
+model_2 = Model('embedder-model', {}, opts=child(system_1))
+model_3 = Model('generator-model', {}, opts=child(system_1))
+model_4 = Model('reranker-model', {}, opts=child(system_1))
 namespace_1 = pulumi_kubernetes.core.v1.Namespace(
     'contract-assistant-namespace',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-            'pod-security.kubernetes.io/audit': 'restricted',
-            'pod-security.kubernetes.io/audit-version': 'latest',
-            'pod-security.kubernetes.io/enforce': 'restricted',
-            'pod-security.kubernetes.io/enforce-version': 'latest',
-            'pod-security.kubernetes.io/warn': 'restricted',
-            'pod-security.kubernetes.io/warn-version': 'latest',
-        },
-        'name': 'contract-assistant-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=system_1),
+    **MLPLANE_DATA['contract-assistant-namespace'],
+    opts=child(system_1),
 )
 prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'answers-cited-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/sla': 'answers-cited',
-            'mlplane.dev/system': 'contract-assistant',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'answers-cited-slo',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['answers-cited-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['answers-cited-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 prometheus_rule_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'api-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/sla': 'api-availability',
-            'mlplane.dev/system': 'contract-assistant',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'api-availability-slo',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['api-availability-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['api-availability-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
     'api-latency-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/sla': 'api-latency',
-            'mlplane.dev/system': 'contract-assistant',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'api-latency-slo',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['api-latency-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['api-latency-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 analysis_template_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'assistant-api-analysistemplate',
     api_version='argoproj.io/v1alpha1',
     kind='AnalysisTemplate',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'assistant-api',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '1.8.0',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'assistant-api-slo',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['assistant-api-analysistemplate'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['assistant-api-analysistemplate'],
+    opts=child(model_1, namespace_1),
 )
 config_map_1 = pulumi_kubernetes.core.v1.ConfigMap(
     'assistant-api-configmap',
     data={'contract-index': 'postgresql://rag-vectors.dev.db.internal:5432/contracts'},
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'assistant-api',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '1.8.0',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'assistant-api-data-sources',
-        'namespace': 'contract-assistant-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['assistant-api-configmap'],
+    opts=child(model_1, namespace_1),
 )
 network_policy_1 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'assistant-api-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'assistant-api',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '1.8.0',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'assistant-api',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['assistant-api-networkpolicy'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['assistant-api-networkpolicy'],
+    opts=child(model_1, namespace_1),
 )
 service_1 = pulumi_kubernetes.core.v1.Service(
     'assistant-api-service',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'assistant-api',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '1.8.0',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'assistant-api',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['assistant-api-service'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['assistant-api-service'],
+    opts=child(model_1, namespace_1),
 )
 service_account_1 = pulumi_kubernetes.core.v1.ServiceAccount(
     'assistant-api-serviceaccount',
     automount_service_account_token=False,
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'assistant-api',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '1.8.0',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'assistant-api',
-        'namespace': 'contract-assistant-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['assistant-api-serviceaccount'],
+    opts=child(model_1, namespace_1),
 )
 service_monitor_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'assistant-api-servicemonitor',
     api_version='monitoring.coreos.com/v1',
     kind='ServiceMonitor',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'assistant-api',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '1.8.0',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'assistant-api',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['assistant-api-servicemonitor'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1, service_1]),
+    **MLPLANE_DATA['assistant-api-servicemonitor'],
+    opts=child(model_1, namespace_1, service_1),
 )
 network_policy_2 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'contract-assistant-default-deny-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'mlplane-default-deny',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['contract-assistant-default-deny-networkpolicy'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['contract-assistant-default-deny-networkpolicy'],
+    opts=child(system_1, namespace_1),
 )
 network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'contract-assistant-dns-egress-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'mlplane-allow-dns',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['contract-assistant-dns-egress-networkpolicy'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['contract-assistant-dns-egress-networkpolicy'],
+    opts=child(system_1, namespace_1),
 )
 prometheus_rule_4 = pulumi_kubernetes.apiextensions.CustomResource(
     'embedder-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/sla': 'embedder-availability',
-            'mlplane.dev/system': 'contract-assistant',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'embedder-availability-slo',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['embedder-availability-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['embedder-availability-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 config_map_2 = pulumi_kubernetes.core.v1.ConfigMap(
     'embedder-configmap',
@@ -307,723 +140,230 @@ config_map_2 = pulumi_kubernetes.core.v1.ConfigMap(
         'contract-documents': 's3://acme-legal-dev/synthetic-contracts/',
         'legal-playbooks': 's3://acme-legal-knowledge/playbooks/',
     },
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'embedder',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.06.1',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'embedder-data-sources',
-        'namespace': 'contract-assistant-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1]),
+    **MLPLANE_DATA['embedder-configmap'],
+    opts=child(model_2, namespace_1),
 )
 network_policy_4 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'embedder-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'embedder',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.06.1',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'embedder',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['embedder-networkpolicy'],
-    opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1]),
+    **MLPLANE_DATA['embedder-networkpolicy'],
+    opts=child(model_2, namespace_1),
 )
 pod_disruption_budget_1 = pulumi_kubernetes.policy.v1.PodDisruptionBudget(
     'embedder-pdb',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'embedder',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.06.1',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'embedder',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['embedder-pdb'],
-    opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1]),
+    **MLPLANE_DATA['embedder-pdb'],
+    opts=child(model_2, namespace_1),
 )
 service_2 = pulumi_kubernetes.core.v1.Service(
     'embedder-service',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'embedder',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.06.1',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'embedder',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['embedder-service'],
-    opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1]),
+    **MLPLANE_DATA['embedder-service'],
+    opts=child(model_2, namespace_1),
 )
 service_account_2 = pulumi_kubernetes.core.v1.ServiceAccount(
     'embedder-serviceaccount',
     automount_service_account_token=False,
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'embedder',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.06.1',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'embedder',
-        'namespace': 'contract-assistant-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1]),
+    **MLPLANE_DATA['embedder-serviceaccount'],
+    opts=child(model_2, namespace_1),
 )
 deployment_1 = pulumi_kubernetes.apps.v1.Deployment(
     'embedder-deployment',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'embedder',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.06.1',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'embedder',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['embedder-deployment'],
-    opts=pulumi.ResourceOptions(
-        parent=model_2,
-        depends_on=[config_map_2, namespace_1, service_account_2],
-    ),
+    **MLPLANE_DATA['embedder-deployment'],
+    opts=child(model_2, config_map_2, namespace_1, service_account_2),
 )
 horizontal_pod_autoscaler_1 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
     'embedder-hpa',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'embedder',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.06.1',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'embedder',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['embedder-hpa'],
-    opts=pulumi.ResourceOptions(parent=model_2, depends_on=[deployment_1, namespace_1]),
+    **MLPLANE_DATA['embedder-hpa'],
+    opts=child(model_2, deployment_1, namespace_1),
 )
 service_monitor_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'embedder-servicemonitor',
     api_version='monitoring.coreos.com/v1',
     kind='ServiceMonitor',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'embedder',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.06.1',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'embedder',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['embedder-servicemonitor'],
-    opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1, service_2]),
+    **MLPLANE_DATA['embedder-servicemonitor'],
+    opts=child(model_2, namespace_1, service_2),
 )
 analysis_template_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'generator-analysistemplate',
     api_version='argoproj.io/v1alpha1',
     kind='AnalysisTemplate',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'generator',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.09.2-8b',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'generator-slo',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['generator-analysistemplate'],
-    opts=pulumi.ResourceOptions(parent=model_3, depends_on=[namespace_1]),
+    **MLPLANE_DATA['generator-analysistemplate'],
+    opts=child(model_3, namespace_1),
 )
 prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
     'generator-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/sla': 'generator-availability',
-            'mlplane.dev/system': 'contract-assistant',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'generator-availability-slo',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['generator-availability-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['generator-availability-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 config_map_3 = pulumi_kubernetes.core.v1.ConfigMap(
     'generator-configmap',
     data={'contract-index': 'postgresql://rag-vectors.dev.db.internal:5432/contracts'},
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'generator',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.09.2-8b',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'generator-data-sources',
-        'namespace': 'contract-assistant-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=model_3, depends_on=[namespace_1]),
+    **MLPLANE_DATA['generator-configmap'],
+    opts=child(model_3, namespace_1),
 )
 prometheus_rule_6 = pulumi_kubernetes.apiextensions.CustomResource(
     'generator-first-token-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/sla': 'generator-first-token',
-            'mlplane.dev/system': 'contract-assistant',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'generator-first-token-slo',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['generator-first-token-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['generator-first-token-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 network_policy_5 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'generator-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'generator',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.09.2-8b',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'generator',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['generator-networkpolicy'],
-    opts=pulumi.ResourceOptions(parent=model_3, depends_on=[namespace_1]),
+    **MLPLANE_DATA['generator-networkpolicy'],
+    opts=child(model_3, namespace_1),
 )
 service_3 = pulumi_kubernetes.core.v1.Service(
     'generator-service',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'generator',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.09.2-8b',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'generator',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['generator-service'],
-    opts=pulumi.ResourceOptions(parent=model_3, depends_on=[namespace_1]),
+    **MLPLANE_DATA['generator-service'],
+    opts=child(model_3, namespace_1),
 )
 service_account_3 = pulumi_kubernetes.core.v1.ServiceAccount(
     'generator-serviceaccount',
     automount_service_account_token=False,
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'generator',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.09.2-8b',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'generator',
-        'namespace': 'contract-assistant-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=model_3, depends_on=[namespace_1]),
+    **MLPLANE_DATA['generator-serviceaccount'],
+    opts=child(model_3, namespace_1),
 )
 rollout_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'generator-rollout',
     api_version='argoproj.io/v1alpha1',
     kind='Rollout',
-    metadata={
-        'annotations': {'pulumi.com/deletionPropagationPolicy': 'background'},
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'generator',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.09.2-8b',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'generator',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['generator-rollout'],
-    opts=pulumi.ResourceOptions(
-        parent=model_3,
-        depends_on=[analysis_template_2, config_map_3, namespace_1, service_account_3],
-    ),
+    **MLPLANE_DATA['generator-rollout'],
+    opts=child(model_3, analysis_template_2, config_map_3, namespace_1, service_account_3),
 )
 horizontal_pod_autoscaler_2 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
     'generator-hpa',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'generator',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.09.2-8b',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'generator',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['generator-hpa'],
-    opts=pulumi.ResourceOptions(parent=model_3, depends_on=[namespace_1, rollout_1]),
+    **MLPLANE_DATA['generator-hpa'],
+    opts=child(model_3, namespace_1, rollout_1),
 )
 service_monitor_3 = pulumi_kubernetes.apiextensions.CustomResource(
     'generator-servicemonitor',
     api_version='monitoring.coreos.com/v1',
     kind='ServiceMonitor',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'generator',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.09.2-8b',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'generator',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['generator-servicemonitor'],
-    opts=pulumi.ResourceOptions(parent=model_3, depends_on=[namespace_1, service_3]),
+    **MLPLANE_DATA['generator-servicemonitor'],
+    opts=child(model_3, namespace_1, service_3),
 )
 external_secret_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'index-db-password-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'index-db-password',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['index-db-password-externalsecret'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['index-db-password-externalsecret'],
+    opts=child(system_1, namespace_1),
 )
 prometheus_rule_7 = pulumi_kubernetes.apiextensions.CustomResource(
     'index-fresh-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/sla': 'index-fresh',
-            'mlplane.dev/system': 'contract-assistant',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'index-fresh-slo',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['index-fresh-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['index-fresh-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 external_secret_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'legal-pagerduty-key-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'legal-pagerduty-key',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['legal-pagerduty-key-externalsecret'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['legal-pagerduty-key-externalsecret'],
+    opts=child(system_1, namespace_1),
 )
 external_secret_3 = pulumi_kubernetes.apiextensions.CustomResource(
     'legal-slack-webhook-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'legal-slack-webhook',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['legal-slack-webhook-externalsecret'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['legal-slack-webhook-externalsecret'],
+    opts=child(system_1, namespace_1),
 )
 alertmanager_config_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'contract-assistant-alertmanagerconfig',
     api_version='monitoring.coreos.com/v1alpha1',
     kind='AlertmanagerConfig',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'contract-assistant',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['contract-assistant-alertmanagerconfig'],
-    opts=pulumi.ResourceOptions(
-        parent=system_1,
-        depends_on=[external_secret_2, external_secret_3, namespace_1],
-    ),
+    **MLPLANE_DATA['contract-assistant-alertmanagerconfig'],
+    opts=child(system_1, external_secret_2, external_secret_3, namespace_1),
 )
 external_secret_4 = pulumi_kubernetes.apiextensions.CustomResource(
     'oidc-client-secret-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'oidc-client-secret',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['oidc-client-secret-externalsecret'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['oidc-client-secret-externalsecret'],
+    opts=child(system_1, namespace_1),
 )
 rollout_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'assistant-api-rollout',
     api_version='argoproj.io/v1alpha1',
     kind='Rollout',
-    metadata={
-        'annotations': {'pulumi.com/deletionPropagationPolicy': 'background'},
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'assistant-api',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '1.8.0',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'assistant-api',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['assistant-api-rollout'],
-    opts=pulumi.ResourceOptions(
-        parent=model_1,
-        depends_on=[analysis_template_1, config_map_1, external_secret_1, external_secret_4, namespace_1, service_account_1],
+    **MLPLANE_DATA['assistant-api-rollout'],
+    opts=child(
+        model_1,
+        analysis_template_1,
+        config_map_1,
+        external_secret_1,
+        external_secret_4,
+        namespace_1,
+        service_account_1,
     ),
 )
 horizontal_pod_autoscaler_3 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
     'assistant-api-hpa',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'assistant-api',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '1.8.0',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'assistant-api',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['assistant-api-hpa'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1, rollout_2]),
+    **MLPLANE_DATA['assistant-api-hpa'],
+    opts=child(model_1, namespace_1, rollout_2),
 )
 analysis_template_3 = pulumi_kubernetes.apiextensions.CustomResource(
     'reranker-analysistemplate',
     api_version='argoproj.io/v1alpha1',
     kind='AnalysisTemplate',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'reranker',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.03.0',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'reranker-slo',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['reranker-analysistemplate'],
-    opts=pulumi.ResourceOptions(parent=model_4, depends_on=[namespace_1]),
+    **MLPLANE_DATA['reranker-analysistemplate'],
+    opts=child(model_4, namespace_1),
 )
 prometheus_rule_8 = pulumi_kubernetes.apiextensions.CustomResource(
     'reranker-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/sla': 'reranker-availability',
-            'mlplane.dev/system': 'contract-assistant',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'reranker-availability-slo',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['reranker-availability-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['reranker-availability-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 config_map_4 = pulumi_kubernetes.core.v1.ConfigMap(
     'reranker-configmap',
     data={'contract-index': 'postgresql://rag-vectors.dev.db.internal:5432/contracts'},
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'reranker',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.03.0',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'reranker-data-sources',
-        'namespace': 'contract-assistant-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=model_4, depends_on=[namespace_1]),
+    **MLPLANE_DATA['reranker-configmap'],
+    opts=child(model_4, namespace_1),
 )
 network_policy_6 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'reranker-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'reranker',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.03.0',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'reranker',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['reranker-networkpolicy'],
-    opts=pulumi.ResourceOptions(parent=model_4, depends_on=[namespace_1]),
+    **MLPLANE_DATA['reranker-networkpolicy'],
+    opts=child(model_4, namespace_1),
 )
 pod_disruption_budget_2 = pulumi_kubernetes.policy.v1.PodDisruptionBudget(
     'reranker-pdb',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'reranker',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.03.0',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'reranker',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['reranker-pdb'],
-    opts=pulumi.ResourceOptions(parent=model_4, depends_on=[namespace_1]),
+    **MLPLANE_DATA['reranker-pdb'],
+    opts=child(model_4, namespace_1),
 )
 service_4 = pulumi_kubernetes.core.v1.Service(
     'reranker-service',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'reranker',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.03.0',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'reranker',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['reranker-service'],
-    opts=pulumi.ResourceOptions(parent=model_4, depends_on=[namespace_1]),
+    **MLPLANE_DATA['reranker-service'],
+    opts=child(model_4, namespace_1),
 )
 service_account_4 = pulumi_kubernetes.core.v1.ServiceAccount(
     'reranker-serviceaccount',
     automount_service_account_token=False,
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'reranker',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.03.0',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'reranker',
-        'namespace': 'contract-assistant-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=model_4, depends_on=[namespace_1]),
+    **MLPLANE_DATA['reranker-serviceaccount'],
+    opts=child(model_4, namespace_1),
 )
 rollout_3 = pulumi_kubernetes.apiextensions.CustomResource(
     'reranker-rollout',
     api_version='argoproj.io/v1alpha1',
     kind='Rollout',
-    metadata={
-        'annotations': {'pulumi.com/deletionPropagationPolicy': 'background'},
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'reranker',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.03.0',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'reranker',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['reranker-rollout'],
-    opts=pulumi.ResourceOptions(
-        parent=model_4,
-        depends_on=[analysis_template_3, config_map_4, namespace_1, service_account_4],
-    ),
+    **MLPLANE_DATA['reranker-rollout'],
+    opts=child(model_4, analysis_template_3, config_map_4, namespace_1, service_account_4),
 )
 horizontal_pod_autoscaler_4 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
     'reranker-hpa',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'reranker',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.03.0',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-        },
-        'name': 'reranker',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['reranker-hpa'],
-    opts=pulumi.ResourceOptions(parent=model_4, depends_on=[namespace_1, rollout_3]),
+    **MLPLANE_DATA['reranker-hpa'],
+    opts=child(model_4, namespace_1, rollout_3),
 )
 service_monitor_4 = pulumi_kubernetes.apiextensions.CustomResource(
     'reranker-servicemonitor',
     api_version='monitoring.coreos.com/v1',
     kind='ServiceMonitor',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'reranker',
-            'app.kubernetes.io/part-of': 'legal-platform',
-            'app.kubernetes.io/version': '2024.03.0',
-            'cost-center': 'legal-0417',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'contract-assistant',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'reranker',
-        'namespace': 'contract-assistant-dev',
-    },
-    spec=MLPLANE_DATA['reranker-servicemonitor'],
-    opts=pulumi.ResourceOptions(parent=model_4, depends_on=[namespace_1, service_4]),
+    **MLPLANE_DATA['reranker-servicemonitor'],
+    opts=child(model_4, namespace_1, service_4),
 )
 
 pulumi.export('namespace', namespace_1.metadata.name)

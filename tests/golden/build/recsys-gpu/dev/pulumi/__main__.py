@@ -45,145 +45,60 @@ class Model(pulumi.ComponentResource):
         self.register_outputs({})
 
 
+def child(parent: pulumi.Resource, *depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
+    """The options of a resource created below `parent`, after the resources `depends_on`."""
+    return pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on) or None)
+
+
 system_1 = System('recsys-system', {})
-model_1 = Model('ranker-model', {}, opts=pulumi.ResourceOptions(parent=system_1))
-model_2 = Model('retrieval-model', {}, opts=pulumi.ResourceOptions(parent=system_1))
+model_1 = Model('ranker-model', {}, opts=child(system_1))
+model_2 = Model('retrieval-model', {}, opts=child(system_1))
 namespace_1 = pulumi_kubernetes.core.v1.Namespace(
     'recsys-namespace',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'storefront',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-            'pod-security.kubernetes.io/audit': 'restricted',
-            'pod-security.kubernetes.io/audit-version': 'latest',
-            'pod-security.kubernetes.io/enforce': 'restricted',
-            'pod-security.kubernetes.io/enforce-version': 'latest',
-            'pod-security.kubernetes.io/warn': 'restricted',
-            'pod-security.kubernetes.io/warn-version': 'latest',
-        },
-        'name': 'recsys-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=system_1),
+    **MLPLANE_DATA['recsys-namespace'],
+    opts=child(system_1),
 )
 external_secret_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'catalogue-db-password-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'storefront',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'catalogue-db-password',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['catalogue-db-password-externalsecret'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['catalogue-db-password-externalsecret'],
+    opts=child(system_1, namespace_1),
 )
 prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'clicks-fresh-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'storefront',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/sla': 'clicks-fresh',
-            'mlplane.dev/system': 'recsys',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'clicks-fresh-slo',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['clicks-fresh-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['clicks-fresh-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 external_secret_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'feast-token-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'storefront',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'feast-token',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['feast-token-externalsecret'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['feast-token-externalsecret'],
+    opts=child(system_1, namespace_1),
 )
 prometheus_rule_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'interactions-fresh-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'storefront',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/sla': 'interactions-fresh',
-            'mlplane.dev/system': 'recsys',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'interactions-fresh-slo',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['interactions-fresh-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['interactions-fresh-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 analysis_template_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'ranker-analysistemplate',
     api_version='argoproj.io/v1alpha1',
     kind='AnalysisTemplate',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'ranker',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '5.1.2',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'ranker-slo',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['ranker-analysistemplate'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['ranker-analysistemplate'],
+    opts=child(model_1, namespace_1),
 )
 prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
     'ranker-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'storefront',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/sla': 'ranker-availability',
-            'mlplane.dev/system': 'recsys',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'ranker-availability-slo',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['ranker-availability-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['ranker-availability-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 config_map_1 = pulumi_kubernetes.core.v1.ConfigMap(
     'ranker-configmap',
@@ -193,155 +108,47 @@ config_map_1 = pulumi_kubernetes.core.v1.ConfigMap(
         'training-interactions': 's3://acme-recsys-training/interactions/',
         'user-features': 'feast://recsys',
     },
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'ranker',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '5.1.2',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'ranker-data-sources',
-        'namespace': 'recsys-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['ranker-configmap'],
+    opts=child(model_1, namespace_1),
 )
 network_policy_1 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'ranker-drift-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'drift',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'ranker',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '5.1.2',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'ranker-drift',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['ranker-drift-networkpolicy'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['ranker-drift-networkpolicy'],
+    opts=child(model_1, namespace_1),
 )
 prometheus_rule_4 = pulumi_kubernetes.apiextensions.CustomResource(
     'ranker-drift-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'storefront',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/sla': 'ranker-drift',
-            'mlplane.dev/system': 'recsys',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'ranker-drift-slo',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['ranker-drift-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['ranker-drift-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 service_account_1 = pulumi_kubernetes.core.v1.ServiceAccount(
     'ranker-drift-serviceaccount',
     automount_service_account_token=False,
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'drift',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'ranker',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '5.1.2',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'ranker-drift',
-        'namespace': 'recsys-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['ranker-drift-serviceaccount'],
+    opts=child(model_1, namespace_1),
 )
 cron_job_1 = pulumi_kubernetes.batch.v1.CronJob(
     'ranker-drift-cronjob',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'drift',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'ranker',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '5.1.2',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'ranker-drift',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['ranker-drift-cronjob'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1, service_account_1]),
+    **MLPLANE_DATA['ranker-drift-cronjob'],
+    opts=child(model_1, namespace_1, service_account_1),
 )
 prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
     'ranker-latency-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'storefront',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/sla': 'ranker-latency',
-            'mlplane.dev/system': 'recsys',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'ranker-latency-slo',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['ranker-latency-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['ranker-latency-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 network_policy_2 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'ranker-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'ranker',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '5.1.2',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'ranker',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['ranker-networkpolicy'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['ranker-networkpolicy'],
+    opts=child(model_1, namespace_1),
 )
 service_1 = pulumi_kubernetes.core.v1.Service(
     'ranker-preview-service',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'preview',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'ranker',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '5.1.2',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'ranker-preview',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['ranker-preview-service'],
+    **MLPLANE_DATA['ranker-preview-service'],
     opts=pulumi.ResourceOptions(
         parent=model_1,
         depends_on=[namespace_1],
@@ -350,21 +157,7 @@ service_1 = pulumi_kubernetes.core.v1.Service(
 )
 service_2 = pulumi_kubernetes.core.v1.Service(
     'ranker-service',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'ranker',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '5.1.2',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'ranker',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['ranker-service'],
+    **MLPLANE_DATA['ranker-service'],
     opts=pulumi.ResourceOptions(
         parent=model_1,
         depends_on=[namespace_1],
@@ -374,236 +167,87 @@ service_2 = pulumi_kubernetes.core.v1.Service(
 service_account_2 = pulumi_kubernetes.core.v1.ServiceAccount(
     'ranker-serviceaccount',
     automount_service_account_token=False,
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'ranker',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '5.1.2',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'ranker',
-        'namespace': 'recsys-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['ranker-serviceaccount'],
+    opts=child(model_1, namespace_1),
 )
 rollout_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'ranker-rollout',
     api_version='argoproj.io/v1alpha1',
     kind='Rollout',
-    metadata={
-        'annotations': {'pulumi.com/deletionPropagationPolicy': 'background'},
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'ranker',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '5.1.2',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'ranker',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['ranker-rollout'],
-    opts=pulumi.ResourceOptions(
-        parent=model_1,
-        depends_on=[analysis_template_1, config_map_1, external_secret_1, external_secret_2, namespace_1, service_account_2],
+    **MLPLANE_DATA['ranker-rollout'],
+    opts=child(
+        model_1,
+        analysis_template_1,
+        config_map_1,
+        external_secret_1,
+        external_secret_2,
+        namespace_1,
+        service_account_2,
     ),
 )
 horizontal_pod_autoscaler_1 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
     'ranker-hpa',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'ranker',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '5.1.2',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'ranker',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['ranker-hpa'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1, rollout_1]),
+    **MLPLANE_DATA['ranker-hpa'],
+    opts=child(model_1, namespace_1, rollout_1),
 )
 service_monitor_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'ranker-servicemonitor',
     api_version='monitoring.coreos.com/v1',
     kind='ServiceMonitor',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'ranker',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '5.1.2',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'ranker',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['ranker-servicemonitor'],
-    opts=pulumi.ResourceOptions(parent=model_1, depends_on=[namespace_1, service_2]),
+    **MLPLANE_DATA['ranker-servicemonitor'],
+    opts=child(model_1, namespace_1, service_2),
 )
 external_secret_3 = pulumi_kubernetes.apiextensions.CustomResource(
     'recs-pagerduty-key-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'storefront',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'recs-pagerduty-key',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['recs-pagerduty-key-externalsecret'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['recs-pagerduty-key-externalsecret'],
+    opts=child(system_1, namespace_1),
 )
 external_secret_4 = pulumi_kubernetes.apiextensions.CustomResource(
     'recs-slack-webhook-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'storefront',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'recs-slack-webhook',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['recs-slack-webhook-externalsecret'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['recs-slack-webhook-externalsecret'],
+    opts=child(system_1, namespace_1),
 )
 external_secret_5 = pulumi_kubernetes.apiextensions.CustomResource(
     'recs-smtp-password-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'storefront',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'recs-smtp-password',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['recs-smtp-password-externalsecret'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['recs-smtp-password-externalsecret'],
+    opts=child(system_1, namespace_1),
 )
 alertmanager_config_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'recsys-alertmanagerconfig',
     api_version='monitoring.coreos.com/v1alpha1',
     kind='AlertmanagerConfig',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'storefront',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'recsys',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['recsys-alertmanagerconfig'],
-    opts=pulumi.ResourceOptions(
-        parent=system_1,
-        depends_on=[external_secret_3, external_secret_4, external_secret_5, namespace_1],
-    ),
+    **MLPLANE_DATA['recsys-alertmanagerconfig'],
+    opts=child(system_1, external_secret_3, external_secret_4, external_secret_5, namespace_1),
 )
 network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'recsys-default-deny-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'storefront',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'mlplane-default-deny',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['recsys-default-deny-networkpolicy'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['recsys-default-deny-networkpolicy'],
+    opts=child(system_1, namespace_1),
 )
 network_policy_4 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'recsys-dns-egress-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'storefront',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'mlplane-allow-dns',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['recsys-dns-egress-networkpolicy'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['recsys-dns-egress-networkpolicy'],
+    opts=child(system_1, namespace_1),
 )
 analysis_template_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'retrieval-analysistemplate',
     api_version='argoproj.io/v1alpha1',
     kind='AnalysisTemplate',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'retrieval',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '2.3.0',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'retrieval-slo',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['retrieval-analysistemplate'],
-    opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1]),
+    **MLPLANE_DATA['retrieval-analysistemplate'],
+    opts=child(model_2, namespace_1),
 )
 prometheus_rule_6 = pulumi_kubernetes.apiextensions.CustomResource(
     'retrieval-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'storefront',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/sla': 'retrieval-availability',
-            'mlplane.dev/system': 'recsys',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'retrieval-availability-slo',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['retrieval-availability-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['retrieval-availability-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 config_map_2 = pulumi_kubernetes.core.v1.ConfigMap(
     'retrieval-configmap',
@@ -612,164 +256,58 @@ config_map_2 = pulumi_kubernetes.core.v1.ConfigMap(
         'training-interactions': 's3://acme-recsys-training/interactions/',
         'user-features': 'feast://recsys',
     },
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'retrieval',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '2.3.0',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'retrieval-data-sources',
-        'namespace': 'recsys-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1]),
+    **MLPLANE_DATA['retrieval-configmap'],
+    opts=child(model_2, namespace_1),
 )
 network_policy_5 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'retrieval-networkpolicy',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'retrieval',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '2.3.0',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'retrieval',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['retrieval-networkpolicy'],
-    opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1]),
+    **MLPLANE_DATA['retrieval-networkpolicy'],
+    opts=child(model_2, namespace_1),
 )
 service_3 = pulumi_kubernetes.core.v1.Service(
     'retrieval-service',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'retrieval',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '2.3.0',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'retrieval',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['retrieval-service'],
-    opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1]),
+    **MLPLANE_DATA['retrieval-service'],
+    opts=child(model_2, namespace_1),
 )
 service_account_3 = pulumi_kubernetes.core.v1.ServiceAccount(
     'retrieval-serviceaccount',
     automount_service_account_token=False,
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'retrieval',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '2.3.0',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'retrieval',
-        'namespace': 'recsys-dev',
-    },
-    opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1]),
+    **MLPLANE_DATA['retrieval-serviceaccount'],
+    opts=child(model_2, namespace_1),
 )
 rollout_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'retrieval-rollout',
     api_version='argoproj.io/v1alpha1',
     kind='Rollout',
-    metadata={
-        'annotations': {'pulumi.com/deletionPropagationPolicy': 'background'},
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'retrieval',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '2.3.0',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'retrieval',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['retrieval-rollout'],
-    opts=pulumi.ResourceOptions(
-        parent=model_2,
-        depends_on=[analysis_template_2, config_map_2, external_secret_1, external_secret_2, namespace_1, service_account_3],
+    **MLPLANE_DATA['retrieval-rollout'],
+    opts=child(
+        model_2,
+        analysis_template_2,
+        config_map_2,
+        external_secret_1,
+        external_secret_2,
+        namespace_1,
+        service_account_3,
     ),
 )
 horizontal_pod_autoscaler_2 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
     'retrieval-hpa',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'retrieval',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '2.3.0',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-        },
-        'name': 'retrieval',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['retrieval-hpa'],
-    opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1, rollout_2]),
+    **MLPLANE_DATA['retrieval-hpa'],
+    opts=child(model_2, namespace_1, rollout_2),
 )
 service_monitor_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'retrieval-servicemonitor',
     api_version='monitoring.coreos.com/v1',
     kind='ServiceMonitor',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/component': 'serving',
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/name': 'retrieval',
-            'app.kubernetes.io/part-of': 'storefront',
-            'app.kubernetes.io/version': '2.3.0',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/system': 'recsys',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'retrieval',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['retrieval-servicemonitor'],
-    opts=pulumi.ResourceOptions(parent=model_2, depends_on=[namespace_1, service_3]),
+    **MLPLANE_DATA['retrieval-servicemonitor'],
+    opts=child(model_2, namespace_1, service_3),
 )
 prometheus_rule_7 = pulumi_kubernetes.apiextensions.CustomResource(
     'user-features-fresh-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    metadata={
-        'labels': {
-            'app.kubernetes.io/managed-by': 'mlplane',
-            'app.kubernetes.io/part-of': 'storefront',
-            'cost-center': 'recs-2231',
-            'mlplane.dev/environment': 'dev',
-            'mlplane.dev/sla': 'user-features-fresh',
-            'mlplane.dev/system': 'recsys',
-            'release': 'kube-prometheus-stack',
-        },
-        'name': 'user-features-fresh-slo',
-        'namespace': 'recsys-dev',
-    },
-    spec=MLPLANE_DATA['user-features-fresh-prometheusrule'],
-    opts=pulumi.ResourceOptions(parent=system_1, depends_on=[namespace_1]),
+    **MLPLANE_DATA['user-features-fresh-prometheusrule'],
+    opts=child(system_1, namespace_1),
 )
 
 pulumi.export('namespace', namespace_1.metadata.name)
