@@ -1,4 +1,4 @@
-"""The needles that let the secret scanner skip a credential shape on a whole file must be in
+"""The needles that let the secret scanner skip a credential shape on a whole file must start
 every text the shape's regular expression matches; otherwise a credential in a comment would
 no longer be masked."""
 
@@ -35,7 +35,7 @@ def test_every_match_holds_a_needle(data: st.DataObject) -> None:
     found = [m.group(0) for shape, m in shape_matches(text) if shape == what]
     assert found == matches
     for match in matches:
-        assert any(needle in match for needle in SHAPE_NEEDLES[what])
+        assert match.startswith(SHAPE_NEEDLES[what])
 
 
 def test_matches_of_every_shape_in_a_file_in_order() -> None:
@@ -69,3 +69,48 @@ def test_masking_with_needles_masks_what_every_shape_masks(data: st.DataObject) 
     secrets = data.draw(st.lists(st.from_regex(pattern), max_size=2))
     text = data.draw(st.text(max_size=20)).join(["a message quoting ", *secrets, " here"])
     assert mask_shapes(text) == _masked_by_every_shape(text)
+
+
+def _every_shape_scanned(text: str) -> list[tuple[str, str, int]]:
+    """Matching as it was before the needles: every shape's expression scanned over the text."""
+    return [
+        (what, m.group(0), m.start())
+        for what, pattern in KNOWN_SECRETS
+        for m in pattern.finditer(text)
+    ]
+
+
+_PIECES = st.sampled_from(
+    [needle for needles in SHAPE_NEEDLES.values() for needle in needles]
+    + ["risk-", "a", "Z", "0", "_", "-", " ", "\n", "é", "k_", "gh", "x" * 40, "A" * 16, ".eyJ"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(_PIECES, max_size=30),
+    secrets=st.lists(
+        st.sampled_from(KNOWN_SECRETS).flatmap(lambda s: st.from_regex(s[1])), max_size=3
+    ),
+)
+def test_matches_found_from_the_needles_are_those_of_a_full_scan(
+    pieces: list[str], secrets: list[str]
+) -> None:
+    """Matches start only where a needle does, overlapping needles and words that end in one
+    (``risk-``) included: the same matches, in the same order, as scanning the whole text."""
+    text = "".join(pieces[: len(pieces) // 2] + secrets + pieces[len(pieces) // 2 :])
+    found = [(what, m.group(0), m.start()) for what, m in shape_matches(text)]
+    assert found == _every_shape_scanned(text)
+
+
+def test_every_needle_starts_the_matches_of_its_shape() -> None:
+    text = "risk-" + "a" * 40 + " sk-" + "b" * 40 + " ghp_" + "c" * 36 + " sk_live_" + "d" * 20
+    found = [(what, m.group(0)) for what, m in shape_matches(text)]
+    assert found == [(w, g) for w, g, _ in _every_shape_scanned(text)]
+    assert [what for what, _ in found] == [
+        "a GitHub token",
+        "a Stripe key",
+        "an OpenAI-style API key",
+    ]
+    for what, match in found:
+        assert match.startswith(SHAPE_NEEDLES[what])

@@ -43,26 +43,54 @@ KNOWN_SECRETS: tuple[tuple[str, re.Pattern[str]], ...] = (
 SHAPE_NEEDLES: dict[str, tuple[str, ...]] = {
     "an AWS access key id": ("AKIA", "ASIA", "AGPA", "AIDA", "AROA"),
     "a private key": ("-----BEGIN ",),
-    "a GitHub token": ("gh", "github_pat_"),
+    "a GitHub token": ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
     "a Slack token": ("xox",),
     "a Slack webhook URL": ("hooks.slack.com/services/T",),
     "a Google API key": ("AIza",),
-    "a Stripe key": ("k_live_", "k_test_"),
+    "a Stripe key": ("sk_live_", "sk_test_", "rk_live_", "rk_test_"),
     "a JSON Web Token": ("eyJ",),
     "an OpenAI-style API key": ("sk-",),
 }
-"""For each shape of :data:`KNOWN_SECRETS`, texts of which every match holds one: a large text
-(a whole spec file) holding none of them cannot match, and a substring test is far cheaper
-than the regular expression's scan."""
+"""For each shape of :data:`KNOWN_SECRETS`, texts of which every match starts with one: a large
+text (a whole spec file) holding none of them cannot match, and a substring test is far cheaper
+than the regular expression's scan; in a text holding some, a match can only start where one
+does."""
 
 
 def shape_matches(text: str) -> Iterable[tuple[str, re.Match[str]]]:
     """(what, match) of every credential of a known shape in ``text``, shape by shape; the
-    shapes none of whose needles occur in ``text`` are not scanned for."""
+    shapes none of whose needles occur in ``text`` are not scanned for, the others only where
+    a needle starts (``pattern.finditer``'s matches: a spec file of 1.9 MB with ``risk-`` in it
+    was scanned in full for ``\bsk-``, 40 ms)."""
     for what, pattern in KNOWN_SECRETS:
-        if any(needle in text for needle in SHAPE_NEEDLES[what]):
-            for match in pattern.finditer(text):
+        needles = SHAPE_NEEDLES[what]
+        if any(needle in text for needle in needles):
+            for match in _starting_at(pattern, text, needles):
                 yield what, match
+
+
+def _starting_at(
+    pattern: re.Pattern[str], text: str, needles: tuple[str, ...]
+) -> Iterable[re.Match[str]]:
+    """``pattern.finditer(text)`` for a pattern whose every match starts with one of
+    ``needles`` (and is not empty): tried only where a needle starts. ``pattern.match`` at a
+    position sees the text before it, so ``\b`` holds as in a scan. Each needle's next
+    occurrence is searched for again only once passed: linear in the text."""
+    nexts = [text.find(needle) for needle in needles]
+    at = 0
+    while True:
+        for index, where in enumerate(nexts):
+            if 0 <= where < at:
+                nexts[index] = text.find(needles[index], at)
+        start = min((where for where in nexts if where >= 0), default=-1)
+        if start < 0:
+            return
+        match = pattern.match(text, start)
+        if match is None:
+            at = start + 1
+        else:
+            yield match
+            at = max(match.end(), start + 1)
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9+/=_-]{32,}")
