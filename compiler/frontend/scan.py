@@ -74,19 +74,7 @@ def scan_document(document: Document, diagnostics: Diagnostics) -> frozenset[Spe
     """Report CI expressions and inline secrets; return the paths reported (the schema pass
     skips them, and everything under them, so that one problem gives one diagnostic)."""
     flagged: set[SpecPath] = set()
-    secrets: list[tuple[SpecPath, bool, str, list[str]]] = []  # path, on the key, what, values
-    expressions: list[tuple[SpecPath, bool]] = []
-    raw, verdict = document.raw, _secret_in_text_once
-    for path, key, value in _walk(document.data):
-        in_key = verdict(key) if key else None
-        in_value = _secret_value(key, value, raw, path)
-        if in_key is not None:  # one diagnostic, at the key; the value is masked all the same
-            masked = [key, *in_key[1], *(in_value[1] if in_value else ())]
-            secrets.append((path, True, f"this key looks like {in_key[0]}", masked))
-        elif in_value is not None:
-            secrets.append((path, False, f"this value looks like {in_value[0]}", in_value[1]))
-        if "${{" in key or (isinstance(value, str) and "${{" in value):
-            expressions.append((path, "${{" in key))
+    secrets, expressions = _found(document)
     _redact(document, diagnostics, secrets)
     for path, on_key in expressions:
         diagnostics.error(
@@ -112,24 +100,60 @@ def scan_document(document: Document, diagnostics: Diagnostics) -> frozenset[Spe
     return frozenset(flagged)
 
 
-def _walk(data: Any) -> Iterator[tuple[SpecPath, str, Any]]:
-    """(path, key, value) for every mapping entry and list item, iteratively."""
-    stack: list[tuple[SpecPath, Any]] = [((), data)]
+Secrets = list[tuple[SpecPath, bool, str, list[str]]]
+"""Path, on the key (else the value), what it looks like, the texts to mask."""
+
+
+def _found(document: Document) -> tuple[Secrets, list[tuple[SpecPath, bool]]]:
+    """The secrets and the CI expressions (path, on the key) of every mapping entry and list
+    item, depth first (iteratively: a spec may nest deeply). An entry's path is made only for
+    what is reported or walked into: the scan visits every entry of the spec."""
+    secrets: Secrets = []
+    expressions: list[tuple[SpecPath, bool]] = []
+    raw, verdict = document.raw, _secret_in_text_once
     containers = (dict, list)
+    stack: list[tuple[SpecPath, Any]] = [((), document.data)]
     while stack:
         path, node = stack.pop()
+        entries: Iterator[tuple[Any, Any]]
         if isinstance(node, dict):
-            for key, value in node.items():
-                here = (*path, key)
-                yield here, str(key), value
-                if isinstance(value, containers):
-                    stack.append((here, value))
+            entries, named = iter(node.items()), True
         elif isinstance(node, list):
-            for index, value in enumerate(node):
-                here = (*path, index)
-                yield here, "", value
-                if isinstance(value, containers):
-                    stack.append((here, value))
+            entries, named = enumerate(node), False
+        else:
+            continue
+        for step, value in entries:
+            key = str(step) if named else ""
+            in_key = verdict(key) if key else None
+            if isinstance(value, str):  # most values: their verdict is remembered
+                in_value = _secret_text(key, value) if value else None
+                expression = "${{" in key or "${{" in value
+            else:
+                in_value = None
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    in_value = _secret_value(key, value, raw, (*path, step))
+                expression = "${{" in key
+            if in_key is not None:  # one diagnostic, at the key; the value is masked all the same
+                masked = [key, *in_key[1], *(in_value[1] if in_value else ())]
+                secrets.append(((*path, step), True, f"this key looks like {in_key[0]}", masked))
+            elif in_value is not None:
+                what = f"this value looks like {in_value[0]}"
+                secrets.append(((*path, step), False, what, in_value[1]))
+            if expression:
+                expressions.append(((*path, step), "${{" in key))
+            if isinstance(value, containers):
+                stack.append(((*path, step), value))
+    return secrets, expressions
+
+
+def _secret_text(key: str, value: str) -> tuple[str, list[str]] | None:
+    """What the text ``value`` of ``key`` holds when it is a secret (see :func:`_secret_value`)."""
+    found = _secret_in_text_once(value)
+    if found is not None:
+        return found[0], [value, *found[1]]
+    if _normalised(key) in SECRET_KEYS and formats.secret_ref_problem(value) is not None:
+        return f"a literal {key}", [value]
+    return None
 
 
 def _secret_value(
@@ -137,15 +161,8 @@ def _secret_value(
 ) -> tuple[str, list[str]] | None:
     """What the value of ``key`` at ``path`` holds when it is a secret, and the texts to mask
     (``raw``: the document's texts of plain scalars that are not strings)."""
-    if isinstance(value, str):  # most values: their verdict is remembered
-        if not value:
-            return None
-        found = _secret_in_text_once(value)
-        if found is not None:
-            return found[0], [value, *found[1]]
-        if _normalised(key) in SECRET_KEYS and formats.secret_ref_problem(value) is not None:
-            return f"a literal {key}", [value]
-        return None
+    if isinstance(value, str):
+        return _secret_text(key, value) if value else None
     if isinstance(value, bool) or value is None or not isinstance(value, int | float):
         return None
     if _normalised(key) not in SECRET_KEYS:
