@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import SpecPath
 from mlplane.compiler.policy.engine import RulePack
@@ -32,13 +30,38 @@ def env_path(system: ir.System, *rest: str) -> SpecPath:
     return ("environments", system.environment.name, *rest)
 
 
-def upstream_sources(system: ir.System, model: ir.Model) -> Iterator[ir.DataSource]:
-    """Every data source the model reads: its inputs first, then their lineage (by name)."""
-    direct = set(model.inputs)
-    for name in (*model.inputs, *(name for name in model.upstream if name not in direct)):
-        source = system.data_sources.get(name)
-        if source is not None:
-            yield source
+def upstream_sources(system: ir.System, model: ir.Model) -> tuple[ir.DataSource, ...]:
+    """Every data source the model reads: its inputs first, then their lineage (by name).
+
+    Remembered per system (by identity, the last few, like :func:`availability_slas`): three
+    rules ask for every model's, each a walk over some 25 sources on the benchmark spec."""
+    index = _upstream_index(system)
+    known = index.get(model.name)
+    if known is not None and known[0] is model:
+        return known[1]
+    get, inputs = system.data_sources.get, model.inputs
+    direct = set(inputs)
+    found = [source for name in inputs if (source := get(name)) is not None]
+    found += [
+        source
+        for name in model.upstream
+        if name not in direct and (source := get(name)) is not None
+    ]
+    index[model.name] = (model, tuple(found))
+    return index[model.name][1]
+
+
+def _upstream_index(system: ir.System) -> dict[str, tuple[ir.Model, tuple[ir.DataSource, ...]]]:
+    for cached, index in _UPSTREAM:
+        if cached is system:
+            return index
+    made: dict[str, tuple[ir.Model, tuple[ir.DataSource, ...]]] = {}
+    _UPSTREAM[:] = [(system, made), *_UPSTREAM[:3]]
+    return made
+
+
+_UPSTREAM: list[tuple[ir.System, dict[str, tuple[ir.Model, tuple[ir.DataSource, ...]]]]] = []
+"""The last few systems' upstream sources by model name, with the model they are of."""
 
 
 def personal_upstream(system: ir.System, model: ir.Model) -> list[ir.DataSource]:
