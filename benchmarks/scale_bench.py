@@ -1,7 +1,7 @@
 """The rows of "speed at a thousand models", measured side by side in one run.
 
     python benchmarks/scale_bench.py [--models 1000] [--sources 2000] [--mock-models 100]
-                                     [--no-plan] [--no-mock] [--json]
+                                     [--no-plan] [--no-mock] [--program-only] [--json]
 
 Every figure is also given as a ratio to the floor of this run: libyaml's event parse of the
 same spec (``yaml.parse`` with the C loader), so figures of different machines and loads
@@ -27,6 +27,10 @@ compare. Rows:
   that registers the same resources, with the same classes and inputs, from ``resources.json``
   in a loop (no literal to compile, nothing of mlplane's shape), on a smaller spec
   (``--mock-models``); both run in fresh interpreters, import time excluded.
+
+``--program-only`` measures the rows of the program alone (its ``compile()``, the all-literal
+program's, the data file's ``json.loads``, and the mock runtime unless ``--no-mock``): one
+build of the first environment, no validate, rebuild or plan rows.
 
 Not a timed test: nothing fails on a threshold.
 """
@@ -104,26 +108,41 @@ def sizes(root: Path) -> dict[str, int]:
 _COMPILE = """
 import resource, sys, time
 source = open(sys.argv[1], encoding="utf-8").read()
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 compile(source, sys.argv[1], "exec")
-seconds = time.perf_counter() - start
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
 rss = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]
-print(seconds, int(rss) * 1024)
+print(seconds, int(rss) * 1024, cpu)
 """
 
 
-def compile_cost(path: Path) -> tuple[float, int]:
-    """``compile()`` of ``path`` in a fresh interpreter: seconds and peak RSS in bytes."""
+def compile_cost(path: Path) -> tuple[float, int, float]:
+    """``compile()`` of ``path`` in a fresh interpreter: seconds, peak RSS in bytes, and CPU
+    seconds (on a loaded machine the wall-clock time grows, the CPU time far less)."""
     done = subprocess.run(
         [sys.executable, "-c", _COMPILE, str(path)], capture_output=True, text=True, check=True
     )
-    seconds, rss = done.stdout.split()
-    return float(seconds), int(rss)
+    seconds, rss, cpu = done.stdout.split()
+    return float(seconds), int(rss), float(cpu)
 
 
 def measure(models: int, sources: int, plan: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="mlplane-scale-") as directory:
         return _measure(models, sources, plan, Path(directory))
+
+
+def measure_program(models: int, sources: int) -> dict[str, Any]:
+    """The program rows alone (``--program-only``): one build of the first environment."""
+    with tempfile.TemporaryDirectory(prefix="mlplane-scale-") as directory:
+        work = Path(directory)
+        spec = work / "spec"
+        spec.mkdir()
+        (spec / "mlplane.yaml").write_text(generate_spec(models, sources, 0), encoding="utf-8")
+        compiled = compile_spec(spec, None, today=TODAY)
+        assert compiled.ok, [d.message for d in compiled.diagnostics.sorted()[:3]]
+        env = sorted(compiled.systems)[0]
+        assert build(spec, env, work / "all" / env, policies=True, today=TODAY).ok
+        return {"program": _program_figures(work, compiled.systems[env])}
 
 
 def _measure(models: int, sources: int, plan: bool, work: Path) -> dict[str, Any]:
@@ -170,17 +189,27 @@ def _measure(models: int, sources: int, plan: bool, work: Path) -> dict[str, Any
     figures["files_per_environment"] = len(changed[0].files)
     (spec / "mlplane.yaml").write_text(text, encoding="utf-8")
 
-    env = envs[0]
+    figures["program"] = _program_figures(work, compiled.systems[envs[0]])
+    figures["sizes"] = {e: sizes(work / "all" / e) for e in envs}
+    if plan:
+        figures["plan_warm_seconds"] = plan_warm(models, sources)
+        figures["plan_warm_cpu_seconds"] = CPU["last"]
+    return figures
+
+
+def _program_figures(work: Path, system: Any) -> dict[str, Any]:
+    """Size and ``compile()`` of the program built into ``work/all/<env>``, and of the
+    all-literal program of the same graph."""
+    env = system.environment.name
     program = work / "all" / env / "pulumi" / "__main__.py"
     data = program.with_name("mlplane-data.json")
-    system = compiled.systems[env]
     target = target_of(system, Diagnostics())
     assert target is not None
     graph = target.lower(system, Diagnostics())
     assert graph is not None
     inline = work / "inline.py"
     inline.write_text(print_program(graph, system), encoding="utf-8")
-    figures["program"] = {
+    return {
         "environment": env,
         "program_bytes": program.stat().st_size,
         "data_bytes": data.stat().st_size if data.exists() else 0,
@@ -191,11 +220,6 @@ def _measure(models: int, sources: int, plan: bool, work: Path) -> dict[str, Any
         "inline_bytes": inline.stat().st_size,
         "inline_compile": compile_cost(inline),
     }
-    figures["sizes"] = {e: sizes(work / "all" / e) for e in envs}
-    if plan:
-        figures["plan_warm_seconds"] = plan_warm(models, sources)
-        figures["plan_warm_cpu_seconds"] = CPU["last"]
-    return figures
 
 
 def plan_warm(models: int, sources: int) -> float:
@@ -385,45 +409,71 @@ def report(figures: dict[str, Any], mock: dict[str, Any] | None) -> str:
         lines.append(
             row("plan, one-model change, warm cache", figures["plan_warm_seconds"], cpu="plan_warm")
         )
-    seconds, rss = program["compile"]
-    inline_seconds, inline_rss = program["inline_compile"]
+    lines += [*program_rows(program, row), ""]
     lines += [
-        row(
-            "compile() of pulumi/__main__.py",
-            seconds,
-            f"{program['program_bytes'] / 1e6:.1f} MB, peak {rss / 1e6:.0f} MB; data file "
-            f"{program['data_bytes'] / 1e6:.1f} MB, its json.loads {program['data_load_seconds']:.2f} s",
-        ),
-        row(
-            "compile() of the all-literal program",
-            inline_seconds,
-            f"{program['inline_bytes'] / 1e6:.1f} MB, peak {inline_rss / 1e6:.0f} MB",
-        ),
-        "",
         "| environment | " + " | ".join(PARTS) + " | total |",
         "|---|" + "---|" * (len(PARTS) + 1),
     ]
     for env, found in figures["sizes"].items():
         cells = " | ".join(f"{found[p] / 1e6:.1f} MB" for p in PARTS)
         lines.append(f"| {env} | {cells} | {sum(found.values()) / 1e6:.1f} MB |")
-    if mock is not None:
-        lines += [
-            "",
-            f"mock runtime, {mock['resources']} resources: the program "
-            f"{mock['program_us_per_resource']:.0f} us per resource, the SDK floor "
-            f"{mock['sdk_floor_us_per_resource']:.0f} us; overhead {mock['overhead']:+.1%}",
-        ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + mock_lines(mock)) + "\n"
+
+
+def program_rows(program: dict[str, Any], row: Callable[[str, float, str], str]) -> list[str]:
+    seconds, rss, cpu = program["compile"]
+    inline_seconds, inline_rss, inline_cpu = program["inline_compile"]
+    return [
+        row(
+            "compile() of pulumi/__main__.py",
+            seconds,
+            f"{cpu:.2f} s CPU; {program['program_bytes'] / 1e6:.1f} MB, peak {rss / 1e6:.0f} MB; "
+            f"data file {program['data_bytes'] / 1e6:.1f} MB, its json.loads "
+            f"{program['data_load_seconds']:.2f} s",
+        ),
+        row(
+            "compile() of the all-literal program",
+            inline_seconds,
+            f"{inline_cpu:.2f} s CPU; {program['inline_bytes'] / 1e6:.1f} MB, "
+            f"peak {inline_rss / 1e6:.0f} MB",
+        ),
+    ]
+
+
+def mock_lines(mock: dict[str, Any] | None) -> list[str]:
+    if mock is None:
+        return []
+    return [
+        "",
+        f"mock runtime, {mock['resources']} resources: the program "
+        f"{mock['program_us_per_resource']:.0f} us per resource, the SDK floor "
+        f"{mock['sdk_floor_us_per_resource']:.0f} us; overhead {mock['overhead']:+.1%}",
+    ]
 
 
 def main() -> int:
-    figures = measure(ARGS.models, ARGS.sources, not ARGS.no_plan)
+    if ARGS.program_only:
+        figures = measure_program(ARGS.models, ARGS.sources)
+    else:
+        figures = measure(ARGS.models, ARGS.sources, not ARGS.no_plan)
     mock = None if ARGS.no_mock else mock_costs(ARGS.mock_models, ARGS.mock_models * 2)
     if ARGS.json:
         print(json.dumps({"figures": figures, "mock": mock}, indent=2, sort_keys=True))
+    elif ARGS.program_only:
+        print(program_report(figures["program"], mock), end="")
     else:
         print(report(figures, mock), end="")
     return 0
+
+
+def program_report(program: dict[str, Any], mock: dict[str, Any] | None) -> str:
+    """The rows of ``--program-only``: time and CPU of the compile in a fresh interpreter."""
+
+    def row(label: str, seconds: float, note: str = "") -> str:
+        return f"| {label} | {seconds:.2f} s | {note} |"
+
+    lines = ["| step | time | note |", "|---|---|---|", *program_rows(program, row)]
+    return "\n".join(lines + mock_lines(mock)) + "\n"
 
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -432,6 +482,7 @@ parser.add_argument("--sources", type=int, default=2000)
 parser.add_argument("--mock-models", type=int, default=100)
 parser.add_argument("--no-plan", action="store_true")
 parser.add_argument("--no-mock", action="store_true")
+parser.add_argument("--program-only", action="store_true")
 parser.add_argument("--json", action="store_true")
 ARGS = parser.parse_args() if __name__ == "__main__" else parser.parse_args([])
 
