@@ -276,8 +276,9 @@ def _schema_stage(
         env_errors = errors
         if effective is not document:
             env_errors = []
+            reuse = None if base is None else (document, base)
             validated = _validate_overlaid(
-                effective, document, name, added, diagnostics, flagged, env_errors
+                effective, document, name, added, diagnostics, flagged, env_errors, reuse
             )
         else:
             validated = base
@@ -341,12 +342,15 @@ def _validate_overlaid(
     diagnostics: Diagnostics,
     flagged: frozenset[SpecPath],
     errors: list[SpecPath],
+    base: tuple[Document, spec.MLSystem] | None = None,
 ) -> spec.MLSystem | None:
     """Validate an environment's effective document. An entry its overlay adds that does not
     validate is one ``override-undefined`` error at the overlay's key (most often a misspelt
-    name, which would otherwise read as every required field missing), not its own errors."""
+    name, which would otherwise read as every required field missing), not its own errors.
+    ``base``: the base document and its spec when it validated (what the overlay left as it
+    was is taken from it: ``schema_pass.validate_document``)."""
     found = Diagnostics()
-    validated = validate_document(effective, found, flagged, errors)
+    validated = validate_document(effective, found, flagged, errors, base)
     problems: dict[SpecPath, list[str]] = {}
     for diagnostic in found:
         entry = next(

@@ -51,11 +51,17 @@ def validate_document(
     diagnostics: Diagnostics,
     suppressed: frozenset[SpecPath] = frozenset(),
     errors: list[SpecPath] | None = None,
+    base: tuple[Document, MLSystem] | None = None,
 ) -> MLSystem | None:
     """Validate ``document``; report every error (except under ``suppressed`` paths) and, when
-    ``errors`` is given, append the spec path of each error to it (suppressed ones included)."""
+    ``errors`` is given, append the spec path of each error to it (suppressed ones included).
+
+    ``base``: a document that validated, and its spec, of which ``document`` is an overlay
+    (``overlay.apply_overlay``, which shares the subtrees it leaves unchanged). Those subtrees
+    are taken validated from the base spec (:func:`_reusing`), not validated again."""
+    data = document.data if base is None else _reusing(document.data, *base)
     try:
-        return MLSystem.model_validate(document.data)
+        return MLSystem.model_validate(data)
     except ValidationError as error:
         for item in error.errors(include_url=False):
             loc = tuple(item["loc"])
@@ -64,6 +70,38 @@ def validate_document(
             if not _is_suppressed(loc, suppressed):
                 _report(document, diagnostics, item, loc)
         return None
+
+
+_ATTRIBUTES = {field.alias or name: name for name, field in MLSystem.model_fields.items()}
+"""The attribute of each top-level key of a spec."""
+_TABLES = frozenset({"dataSources", "models", "slas"})
+"""The named tables an overlay changes entry by entry (a few entries of thousands)."""
+_ABSENT: Any = object()
+
+
+def _reusing(data: dict[str, Any], base: Document, spec: MLSystem) -> dict[str, Any]:
+    """``data`` with each mapping or list that is the very object of ``base``'s data at the same
+    place (a top-level section, or an entry of a named table) replaced by its validated value in
+    ``spec``. Validation is a function of the value alone (no validator looks beyond the value
+    it checks, and ``MLSystem`` has none of its own), so the result is the one validating
+    ``data`` gives: pydantic takes an instance of a model's class as it is (the spec is
+    frozen), and still checks each table's keys and sizes. An object shared with the base is
+    one the overlay did not change: it copies what it changes (``overlay._merge``)."""
+    given = dict(data)
+    for key, value in data.items():
+        attribute = _ATTRIBUTES.get(key)
+        was = base.data.get(key, _ABSENT)
+        if attribute is None or not isinstance(value, dict | list):
+            continue
+        if value is was:
+            given[key] = getattr(spec, attribute)
+        elif key in _TABLES and isinstance(value, dict) and isinstance(was, dict):
+            validated = getattr(spec, attribute)
+            given[key] = {
+                name: validated[name] if entry is was.get(name, _ABSENT) else entry
+                for name, entry in value.items()
+            }
+    return given
 
 
 def validate_data(data: dict[str, object]) -> MLSystem | None:
