@@ -35,6 +35,13 @@ Comments are one line of printable ASCII, enforced; :func:`comment_text` makes a
 cannot silently write something else than it was given. CI files (small) always check; large
 outputs rely on the property tests (``tests/test_yamltext.py``).
 
+**Written once, placed twice.** :func:`rendered` writes a mapping once for both key orders (as
+given and sorted) and :class:`Rendered` places that text wherever it stands, re-indented: the
+bytes are those of the mapping itself (the text of a mapping at any depth is its text at the top
+with every non-empty line indented). ``mlplane build`` writes each SLA's rule group once for
+``monitoring/rules.yaml`` (keys as built) and the PrometheusRule objects of the manifests (keys
+sorted).
+
 Mapping keys are strings. Floats are finite and keep a ``.`` in the mantissa (``1.0e-05``), which
 YAML 1.1 requires. A key whose text exceeds YAML's 1024-character limit for implicit keys is
 written as an explicit ``? key`` entry.
@@ -51,7 +58,17 @@ from typing import Any
 
 import yaml
 
-__all__ = ["Commented", "comment_text", "comments", "dump", "load", "plain_data", "scalar"]
+__all__ = [
+    "Commented",
+    "Rendered",
+    "comment_text",
+    "comments",
+    "dump",
+    "load",
+    "plain_data",
+    "rendered",
+    "scalar",
+]
 
 INDENT = "  "
 _PLAIN = re.compile(r"(?:[A-Za-z_/$]|\.[A-Za-z/$])[\x20-\x7e]*")
@@ -72,6 +89,22 @@ class Commented:
 
     value: Any
     comment: str
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Rendered:
+    """A mapping with its text (:func:`rendered`): written as that text, re-indented, wherever
+    it stands as a mapping's value or a sequence's item."""
+
+    value: Mapping[str, Any]
+    as_given: str
+    """The lines :func:`dump` writes for ``value`` at the top, keys as given, without the
+    final line break."""
+    sorted_keys: str
+    """The same with every mapping's keys sorted (``dump(..., sort_keys=True)``)."""
+
+    def text(self, sort_keys: bool) -> str:
+        return self.sorted_keys if sort_keys else self.as_given
 
 
 # --- scalars -----------------------------------------------------------------------------------
@@ -237,8 +270,18 @@ class _Writer:
         else:
             self.other(prefix, value, depth, out)
 
+    def rendered(self, prefix: str, value: Rendered, depth: int, out: list[str]) -> None:
+        if self.strict or not value.value:  # the text was written without require_blocks
+            self.value(prefix, value.value, depth, out)
+        else:
+            pad = INDENT * depth
+            out.append(prefix)
+            out.append(pad + _indent(value.text(self.sort_keys), pad))
+
     def other(self, prefix: str, value: Any, depth: int, out: list[str]) -> None:
-        if isinstance(value, Mapping):
+        if type(value) is Rendered:
+            self.rendered(prefix, value, depth, out)
+        elif isinstance(value, Mapping):
             self.value(prefix, dict(value), depth, out)
         elif isinstance(value, list | tuple):
             self.value(prefix, list(value), depth, out)
@@ -282,6 +325,12 @@ class _Writer:
     def sequence(self, items: Sequence[Any], depth: int, out: list[str]) -> None:
         pad = INDENT * depth
         for item in items:
+            if type(item) is Rendered:
+                if item.value and not self.strict:
+                    text = _indent(item.text(self.sort_keys), INDENT * (depth + 1))
+                    out.append(f"{pad}- {text}")
+                    continue
+                item = item.value  # noqa: PLW2901 - written as the mapping it stands for
             if item and (type(item) is dict or isinstance(item, Mapping)):
                 first = len(out)
                 self.mapping(item, depth + 1, out)
@@ -323,6 +372,115 @@ def dump(
     return text
 
 
+def _indent(text: str, pad: str) -> str:
+    """``text`` with ``pad`` before every line but the first, empty lines kept empty (as the
+    writer writes the blank lines of a literal block)."""
+    if not pad:
+        return text
+    if "\n\n" not in text and text[-1:] != "\n":
+        return text.replace("\n", "\n" + pad)
+    first, *rest = text.split("\n")
+    return first + "".join("\n" + pad + line if line else "\n" for line in rest)
+
+
+def rendered(value: Mapping[str, Any]) -> Rendered:
+    """``value`` (a mapping with string keys, no :class:`Commented` inside) written once for
+    both key orders; the nested mappings' texts are shared between the two where their keys
+    are in sorted order already, and equal flat mappings inside (the labels of an SLA's rules)
+    are written once."""
+    data = dict(value)
+    as_given, sorted_keys = _texts(data, {})
+    return Rendered(data, as_given, sorted_keys)
+
+
+_Texts = tuple[str, str]
+"""The lines of a mapping or an entry at the top, keys as given and sorted (the same string
+object when the two are the same)."""
+
+
+def _texts(data: dict[str, Any], seen: dict[tuple[Any, ...], _Texts]) -> _Texts:
+    """The lines of a non-empty mapping; ``seen``: the entries already written, by content."""
+    given: list[str] = []
+    ordered: dict[str, str] = {}
+    same = True
+    for key, value in data.items():
+        text = _key(key)
+        kind = type(value)
+        if kind is str and "\n" not in value and text[0] != "?":
+            line = text + " " + _string(value)
+            given.append(line)
+            ordered[key] = line
+            continue
+        entry = _entry(key, text, value, seen)
+        given.append(entry[0])
+        ordered[key] = entry[1]
+        same = same and entry[0] is entry[1]
+    as_given = "\n".join(given)
+    keys = list(ordered)
+    if same and keys == sorted(keys):
+        return as_given, as_given
+    return as_given, "\n".join(ordered[key] for key in sorted(keys))
+
+
+def _entry(key: str, text: str, value: Any, seen: dict[tuple[Any, ...], _Texts]) -> _Texts:
+    """The lines of one ``key: value`` entry (``text``: the key as written)."""
+    kind = type(value)
+    if text[0] != "?":
+        if kind is int:
+            line = text + " " + int.__repr__(value)
+            return line, line
+        if kind is dict and value:
+            flat = all(type(item) is str for item in value.values())
+            memo = (key, *value.items()) if flat else ()
+            found = seen.get(memo) if flat else None
+            if found is None:
+                found = _nested(text, _texts(value, seen))
+                if memo:
+                    seen[memo] = found
+            return found
+        if kind is list and value and all(type(item) is dict and item for item in value):
+            items = [_texts(item, seen) for item in value]
+            block = _items(text, [given for given, _ in items])
+            if all(given is ordered for given, ordered in items):
+                return block, block
+            return block, _items(text, [ordered for _, ordered in items])
+    given = _written(key, value, False)
+    if kind in _UNORDERED or not isinstance(value, Mapping | list | tuple | Commented | Rendered):
+        return given, given  # no mapping inside: one text for both orders
+    return given, _written(key, value, True)
+
+
+def _items(text: str, items: list[str]) -> str:
+    """``key:`` followed by a sequence of mappings' lines: the items are indented together,
+    joined by a character the writer never writes (it escapes every control character)."""
+    return (
+        text
+        + "\n"
+        + INDENT
+        + "- "
+        + _indent("\x00".join(items), INDENT * 2).replace("\x00", "\n" + INDENT + "- ")
+    )
+
+
+def _nested(text: str, texts: _Texts) -> _Texts:
+    """``key:`` followed by a nested mapping's lines."""
+    head = text + "\n" + INDENT
+    given = head + _indent(texts[0], INDENT)
+    return given, (given if texts[1] is texts[0] else head + _indent(texts[1], INDENT))
+
+
+_UNORDERED = frozenset({str, int, float, bool, type(None)})
+
+
+def _written(key: str, value: Any, sort_keys: bool) -> str:
+    writer = _Writer(False, sort_keys)
+    out: list[str] = []
+    writer.mapping({key: value}, 0, out)
+    if writer.commented:
+        raise TypeError("a rendered mapping holds no comments")
+    return "\n".join(out)
+
+
 def _place_comments(out: list[str], align: int | None) -> None:
     marked = [i for i, line in enumerate(out) if _MARK in line]
     if align is None:
@@ -338,7 +496,7 @@ def _place_comments(out: list[str], align: int | None) -> None:
 def plain_data(node: Any) -> Any:
     """``node`` with every :class:`Commented` replaced by its value and tuples by lists (what a
     reader of the written text sees)."""
-    if isinstance(node, Commented):
+    if isinstance(node, Commented | Rendered):
         return plain_data(node.value)
     if isinstance(node, Mapping):
         return {key: plain_data(value) for key, value in node.items()}

@@ -19,6 +19,7 @@ from mlplane.compiler.core import ir, yamltext
 from mlplane.compiler.core.graph import Resource, ResourceGraph
 from mlplane.compiler.core.provenance import header_line
 from mlplane.targets.kubernetes import names
+from mlplane.targets.monitoring.rules import shared_group
 from mlplane.targets.pulumi_literals import secret_keys
 
 MANIFEST_DIR = "manifests"
@@ -54,7 +55,21 @@ def dump(documents: Iterable[Mapping[str, Any]]) -> str:
 
 def render(head: str, resources: list[Resource]) -> str:
     ordered = sorted(resources, key=_order)
-    return head + "\n" + dump(r.inputs for r in ordered)
+    return head + "\n" + dump(_shared(r.inputs) for r in ordered)
+
+
+def _shared(document: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A PrometheusRule object with its rule groups as the monitoring emitter shares them
+    (``monitoring/rules.yaml`` holds the same groups: written once a build); any other object
+    as it is."""
+    spec = document.get("spec")
+    if document.get("kind") != "PrometheusRule" or type(spec) is not dict:
+        return document
+    groups = spec.get("groups")
+    if type(groups) is not list:
+        return document
+    shared = [shared_group(group) if type(group) is dict else group for group in groups]
+    return {**document, "spec": {**spec, "groups": shared}}
 
 
 def emit_manifests(system: ir.System, graph: ResourceGraph) -> dict[str, str]:

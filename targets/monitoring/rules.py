@@ -29,7 +29,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from mlplane.compiler.core import ir, yamltext
+from mlplane.compiler.core import canonical, ir, yamltext
 from mlplane.targets import slo
 from mlplane.targets.monitoring import alerts, names, promql, sli
 from mlplane.targets.monitoring.presets import EventSli
@@ -172,4 +172,15 @@ def prometheus_rules(
 
 def rules_yaml(system: ir.System, computed: Mapping[str, dict[str, Any]] | None = None) -> str:
     """The rule file as YAML text (without the generated-file header)."""
-    return yamltext.dump(prometheus_rules(system, computed))
+    groups = prometheus_rules(system, computed)["groups"]
+    return yamltext.dump({"groups": [shared_group(group) for group in groups]})
+
+
+def shared_group(group: dict[str, Any]) -> dict[str, Any] | yamltext.Rendered:
+    """``group`` for the YAML writer: inside ``canonical.shared_fragments`` (``mlplane build``)
+    its text, written once for both key orders and remembered, so that ``rules.yaml`` (keys as
+    built) and the manifests' PrometheusRule objects (keys sorted) share one writing; outside
+    it, the group itself."""
+    if not canonical.sharing():
+        return group
+    return canonical.remembered("yaml rule group", group, yamltext.rendered)
