@@ -113,10 +113,10 @@ keyword would stop the program with a ``TypeError``). The Kubernetes SDK takes b
 mappings, printed or loaded alike (nothing typed is lost: typed ``*Args`` classes are printed
 for pulumi_aws only); the object's logical name, type, other inputs, parent and options stay in
 the program, and ``manifests/`` shows the same objects as YAML for review. On the 1,000-model
-benchmark (~14,400 resources) the all-literal program is 80 MB, which CPython compiles in
-seconds and with gigabytes; with the specs alone moved out it was 11.5 MB, compiled in 1.3 s
-with 540 MB; with the metadata too and :data:`CHILD_FUNCTION` it is 3.7 MB, compiled in 0.6 s
-with 180 MB (``benchmarks/scale_bench.py``)."""
+benchmark (~14,400 resources) the all-literal program is 56 MB, which CPython compiles in
+4.2 s of CPU with 1.8 GB; with the specs alone moved out it was 11.5 MB, compiled in 1.25 s
+with 570 MB; with the metadata too and :data:`CHILD_FUNCTION` it is 3.7 MB, compiled in 0.6 s
+with 190 MB (``benchmarks/scale_bench.py --program-only``)."""
 
 _DATA_PREAMBLE = (
     "import json\nimport pathlib",

@@ -18,9 +18,10 @@ complete project: ``cd build/dev/pulumi && pulumi stack select dev && pulumi up`
   program against the SDK that the mock round-trip test ran it against. Not read from the build
   machine: the output must not depend on what happens to be installed there.
 - ``.gitignore``: keeps Pulumi's ``venv/`` out of a committed build output.
-- ``mlplane-data.json`` (when the graph has Kubernetes objects): the ``spec`` of each object,
-  which the program reads rather than holds as a literal (``DATA_INPUT`` in
-  ``targets/pulumi_program.py``), so that the project stays self-contained and compiles quickly.
+- ``mlplane-data.json`` (when the graph has Kubernetes objects): the ``metadata`` and ``spec`` of
+  each object by logical name, which the program reads rather than holds as literals
+  (``DATA_INPUTS`` in ``targets/pulumi_program.py``), so that the project stays self-contained
+  and compiles quickly.
 
 All YAML is built as data and dumped once by the project's YAML writer
 (``compiler/core/yamltext.py``: ASCII, sorted keys here, read back before it is returned); spec
