@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from mlplane.compiler.build.pipeline import compile_spec
+from mlplane.compiler.build.pipeline import CompileResult, compile_spec
+from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.frontend.document import Document
 from mlplane.compiler.frontend.overlay import apply_overlay
+from mlplane.compiler.frontend.resolve import Resolver
 from mlplane.compiler.frontend.schema_pass import validate_document
 from mlplane.schema.models import MLSystem
 from tests.specs import BASE, write_spec
@@ -121,3 +123,58 @@ def test_errors_of_a_broken_overlay_are_those_of_validating_from_scratch(
     scratch, reused = _both(document, "prod")
     assert reused == scratch
     assert scratch[0] is None or "null" in overrides  # the overlay broke the spec
+
+
+def _built_alone(result: CompileResult) -> dict[str, ir.System]:
+    """Each environment's system model built on its own, sharing nothing."""
+    systems = {}
+    for name, effective in result.effective.items():
+        resolver = Resolver(effective.spec, effective.document, Diagnostics())
+        systems[name] = resolver.build(name)
+    return systems
+
+
+def test_system_models_sharing_elements_equal_those_built_alone(tmp_path: Path) -> None:
+    """The environments of one compile share the data sources, models and SLAs built from the
+    same spec objects with the same origins and reads (``system_model.Shared``): equal to what
+    each environment builds alone, and the very objects only where nothing they read differs."""
+    from tests.test_benchmarks import generate
+
+    write_spec(tmp_path, generate.generate_spec(60, 120, 5))
+    result = compile_spec(tmp_path)
+    assert result.ok and sorted(result.systems) == ["dev", "prod", "staging"]
+    alone = _built_alone(result)
+    for name, system in result.systems.items():
+        assert system == alone[name]
+        assert repr(system) == repr(alone[name])
+    dev, prod, staging = (result.systems[n] for n in ("dev", "prod", "staging"))
+    changed = {
+        name
+        for name, entry in apply_overlay(result.document, "prod").data["models"].items()
+        if entry is not result.document.data["models"][name]
+    }
+    assert changed and len(changed) < len(prod.models)
+    for name, model in prod.models.items():
+        assert (model is staging.models[name]) == (name not in changed)
+    assert any(a is b for a, b in zip(dev.slas.values(), staging.slas.values(), strict=True))
+
+
+def test_an_element_is_not_shared_when_what_it_reads_differs(tmp_path: Path) -> None:
+    """Lineage and owners come from outside an element: an overlay that changes them leaves the
+    element's own spec object shared, yet its system model element is built again."""
+    overrides = (
+        "      metadata:\n        owner: prod-team\n"
+        "      dataSources:\n        features:\n          derivedFrom: []\n"
+    )
+    write_spec(tmp_path, _with_prod_overrides(overrides))
+    result = compile_spec(tmp_path)
+    assert result.ok, [d.one_line() for d in result.sorted_diagnostics()]
+    alone = _built_alone(result)
+    assert result.systems == alone
+    dev, prod = result.systems["dev"], result.systems["prod"]
+    assert prod.models["scorer"].owner == "prod-team" != dev.models["scorer"].owner
+    assert prod.models["scorer"].upstream == ("features",) != dev.models["scorer"].upstream
+    specs = result.effective["dev"].spec, result.effective["prod"].spec
+    assert specs[0].data_sources["events"] is specs[1].data_sources["events"]
+    assert prod.data_sources["events"].owner == "prod-team"
+    assert dev.data_sources["events"].owner == "ml-team"

@@ -58,6 +58,7 @@ from mlplane.compiler.frontend.partial import TABLES, Partial, prune
 from mlplane.compiler.frontend.resolve import Resolver
 from mlplane.compiler.frontend.scan import scan_document
 from mlplane.compiler.frontend.schema_pass import validate_document
+from mlplane.compiler.frontend.system_model import Shared
 from mlplane.schema import formats
 from mlplane.schema import models as spec
 
@@ -417,13 +418,14 @@ def _resolve_stage(
     result: CompileResult, document: Document, environments: Sequence[str] | None
 ) -> None:
     del document, environments
+    shared = Shared()  # the elements one environment shares with another: built once
     for name, effective in result.effective.items():
         found = Diagnostics()  # per environment: the shared collector drops repeats
         resolver = Resolver(effective.spec, effective.document, found)
         resolver.check()
         result.diagnostics.extend(found)
         if not found.has_errors:
-            result.systems[name] = resolver.build(name)
+            result.systems[name] = resolver.build(name, shared)
     for checked in result.partial.values():  # checked, never built
         found = Diagnostics()
         Resolver(checked.part.spec, checked.document, found, checked.part.dropped).check()

@@ -14,7 +14,7 @@ from mlplane.compiler.core.diagnostics import Diagnostics, Related, SpecPath
 from mlplane.compiler.core.lineage import closure, find_cycles
 from mlplane.compiler.frontend import ci_checks
 from mlplane.compiler.frontend.document import Document
-from mlplane.compiler.frontend.system_model import Origins, build_system
+from mlplane.compiler.frontend.system_model import Origins, Shared, build_system
 from mlplane.schema import formats, runtimes
 from mlplane.schema import models as spec
 
@@ -341,8 +341,11 @@ class Resolver(Origins):
 
     # --- building the system model -------------------------------------------------------------
 
-    def build(self, environment: str) -> ir.System:
-        return build_system(self.spec, environment, closure(derivation_graph(self.spec)), self)
+    def build(self, environment: str, shared: Shared | None = None) -> ir.System:
+        """The system model; ``shared``: what the compile built for its other environments
+        (``system_model.Shared``)."""
+        lineage = closure(derivation_graph(self.spec))
+        return build_system(self.spec, environment, lineage, self, shared)
 
 
 def derivation_graph(system: spec.MLSystem) -> dict[str, tuple[str, ...]]:

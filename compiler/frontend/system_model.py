@@ -44,15 +44,36 @@ def _seconds(value: str | None) -> float | None:
     return None if value is None else formats.duration_seconds(value)
 
 
+class Shared:
+    """The data sources, models and SLAs of the system models built so far in one compile, for
+    the environments built after them to take instead of building equal ones again.
+
+    An element is taken when everything its building reads is the same: the very spec object
+    (the schema pass shares the spec objects of what an overlay left unchanged:
+    ``schema_pass.validate_document``), the same origin and the same values read from the rest
+    of the system (lineage, owners). Building is a function of these alone, so what is taken
+    equals what would be built. One per compile, dropped with it: nothing outlives the specs it
+    keys on."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, tuple[spec.DataSource, tuple[object, ...], ir.DataSource]] = {}
+        self.models: dict[str, tuple[spec.Model, tuple[object, ...], ir.Model]] = {}
+        self.slas: dict[str, tuple[spec.Sla, tuple[object, ...], ir.Sla]] = {}
+
+
 def build_system(
     system: spec.MLSystem,
     environment: str,
     upstream: Mapping[str, tuple[str, ...]],
     resolver: Origins,
+    shared: Shared | None = None,
 ) -> ir.System:
+    """The system model of ``environment``; ``shared``: elements built for other environments
+    of the same compile, taken when they are built from the same things (:class:`Shared`)."""
+    shared = shared if shared is not None else Shared()
     owner = system.metadata.owner
     sources = frozen_map(
-        (name, _data_source(name, source, upstream, owner, resolver))
+        (name, _shared_source(name, source, upstream, owner, resolver, shared))
         for name, source in system.data_sources.items()
     )
     document = resolver.document
@@ -65,12 +86,13 @@ def build_system(
         environment=_environment(system, environment, resolver),
         data_sources=sources,
         models=frozen_map(
-            (name, _model(name, model, upstream, owner, resolver))
+            (name, _shared_model(name, model, upstream, owner, resolver, shared))
             for name, model in system.models.items()
         ),
         security=_security(system.security, resolver),
         slas=frozen_map(
-            (name, _sla(name, sla, system, resolver)) for name, sla in system.slas.items()
+            (name, _shared_sla(name, sla, system, resolver, shared))
+            for name, sla in system.slas.items()
         ),
         alerting=_alerting(system.alerting, resolver),
         waivers=tuple(_waiver(index, w, resolver) for index, w in enumerate(system.waivers)),
@@ -108,12 +130,30 @@ def _environment(system: spec.MLSystem, name: str, resolver: Origins) -> ir.Envi
     )
 
 
-def _data_source(
+def _shared_source(
     name: str,
     source: spec.DataSource,
     upstream: Mapping[str, tuple[str, ...]],
     owner: str,
     resolver: Origins,
+    shared: Shared,
+) -> ir.DataSource:
+    origin = resolver.origin(("dataSources", name))
+    reads = (upstream.get(name, ()), owner, origin)
+    known = shared.sources.get(name)
+    if known is not None and known[0] is source and known[1] == reads:
+        return known[2]
+    built = _data_source(name, source, upstream, owner, origin)
+    shared.sources[name] = (source, reads, built)
+    return built
+
+
+def _data_source(
+    name: str,
+    source: spec.DataSource,
+    upstream: Mapping[str, tuple[str, ...]],
+    owner: str,
+    origin: ir.Origin,
 ) -> ir.DataSource:
     return ir.DataSource(
         name=name,
@@ -129,7 +169,7 @@ def _data_source(
         owner=source.owner or owner,
         description=source.description,
         managed=source.managed,
-        origin=resolver.origin(("dataSources", name)),
+        origin=origin,
     )
 
 
@@ -221,12 +261,30 @@ def _ingress(ingress: spec.Ingress) -> ir.Ingress:
     )
 
 
-def _model(
+def _shared_model(
     name: str,
     model: spec.Model,
     upstream: Mapping[str, tuple[str, ...]],
     owner: str,
     resolver: Origins,
+    shared: Shared,
+) -> ir.Model:
+    origin = resolver.origin(("models", name))
+    reads = (tuple(upstream.get(source, ()) for source in model.inputs), owner, origin)
+    known = shared.models.get(name)
+    if known is not None and known[0] is model and known[1] == reads:
+        return known[2]
+    built = _model(name, model, upstream, owner, origin)
+    shared.models[name] = (model, reads, built)
+    return built
+
+
+def _model(
+    name: str,
+    model: spec.Model,
+    upstream: Mapping[str, tuple[str, ...]],
+    owner: str,
+    origin: ir.Origin,
 ) -> ir.Model:
     reads = set(model.inputs)
     for source in model.inputs:
@@ -272,7 +330,7 @@ def _model(
         else None,
         owner=model.owner or owner,
         description=model.description,
-        origin=resolver.origin(("models", name)),
+        origin=origin,
         batch=_batch(model) if model.batch else None,
     )
 
@@ -353,7 +411,9 @@ def _indicator(indicator: spec.Indicator) -> ir.Indicator:
     return ir.Indicator("availability")
 
 
-def _sla(name: str, sla: spec.Sla, system: spec.MLSystem, resolver: Origins) -> ir.Sla:
+def _shared_sla(
+    name: str, sla: spec.Sla, system: spec.MLSystem, resolver: Origins, shared: Shared
+) -> ir.Sla:
     if sla.model is not None:
         kind, subject = "model", sla.model
         owner = sla.owner or system.models[sla.model].owner or system.metadata.owner
@@ -362,6 +422,24 @@ def _sla(name: str, sla: spec.Sla, system: spec.MLSystem, resolver: Origins) -> 
         owner = sla.owner or system.data_sources[sla.data_source].owner or system.metadata.owner
     else:
         kind, subject, owner = "none", None, sla.owner or system.metadata.owner
+    origin = resolver.origin(("slas", name))
+    reads = (owner, origin)
+    known = shared.slas.get(name)
+    if known is not None and known[0] is sla and known[1] == reads:
+        return known[2]
+    built = _sla(name, sla, kind, subject, owner, origin)
+    shared.slas[name] = (sla, reads, built)
+    return built
+
+
+def _sla(
+    name: str,
+    sla: spec.Sla,
+    kind: str,
+    subject: str | None,
+    owner: str,
+    origin: ir.Origin,
+) -> ir.Sla:
     return ir.Sla(
         name=name,
         objective=sla.objective,
@@ -371,7 +449,7 @@ def _sla(name: str, sla: spec.Sla, system: spec.MLSystem, resolver: Origins) -> 
         indicator=_indicator(sla.indicator),
         owner=owner,
         description=sla.description,
-        origin=resolver.origin(("slas", name)),
+        origin=origin,
     )
 
 
