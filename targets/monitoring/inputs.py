@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 from mlplane.compiler.core import ir
 from mlplane.schema import runtimes
@@ -59,6 +60,13 @@ def decimal(value: Fraction) -> str:
 def counter(increments: list[tuple[int, Fraction]]) -> str:
     """Values of a counter starting at 0 that grows by ``inc`` per minute for ``n`` minutes, per
     segment."""
+    return _counter(tuple(increments))
+
+
+@lru_cache(maxsize=1 << 12)
+def _counter(increments: tuple[tuple[int, Fraction], ...]) -> str:
+    """:func:`counter`, remembered: the SLAs of a large spec share a few timelines, and each
+    costs exact fractions (the text depends only on the numbers)."""
     parts: list[str] = []
     value = Fraction(0)
     for index, (minutes, inc) in enumerate(increments):
@@ -76,6 +84,12 @@ def counter(increments: list[tuple[int, Fraction]]) -> str:
 
 def gauge(levels: list[tuple[int, Fraction]]) -> str:
     """A gauge holding ``level`` for each phase (the first phase also gives minute 0)."""
+    return _gauge(tuple(levels))
+
+
+@lru_cache(maxsize=1 << 12)
+def _gauge(levels: tuple[tuple[int, Fraction], ...]) -> str:
+    """:func:`gauge`, remembered (as :func:`counter`)."""
     parts = []
     for index, (minutes, level) in enumerate(levels):
         count = minutes if index == 0 else minutes - 1

@@ -49,6 +49,11 @@ def identity(system: ir.System, sla: ir.Sla) -> dict[str, str]:
     return dict(_identity(system.environment.namespace, sla.name, system.name))
 
 
+def identity_of(namespace: str, slo: str, system: str) -> tuple[tuple[str, str], ...]:
+    """:func:`identity` by the three names it depends on, as pairs."""
+    return _identity(namespace, slo, system)
+
+
 @lru_cache(maxsize=1 << 14)
 def _identity(namespace: str, slo: str, system: str) -> tuple[tuple[str, str], ...]:
     """:func:`identity` by its three names, remembered (every rule of an SLA carries it)."""

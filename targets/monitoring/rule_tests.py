@@ -206,7 +206,15 @@ def _minutes(duration: str) -> int:
 
 
 def _query(system: ir.System, sla: ir.Sla, alert: str) -> str:
-    labels = {"alertname": alert, "alertstate": "firing", **names.identity(system, sla)}
+    return _alerts_query(system.environment.namespace, sla.name, system.name, alert)
+
+
+@lru_cache(maxsize=1 << 14)
+def _alerts_query(namespace: str, sla: str, system: str, alert: str) -> str:
+    """The query of one SLA's firing ``alert``, by the names it depends on, remembered (each
+    SLA's scenarios ask for its three alerts several times)."""
+    identity = dict(names.identity_of(namespace, sla, system))
+    labels = {"alertname": alert, "alertstate": "firing", **identity}
     return f"count(ALERTS{promql.label_selector(labels)})"
 
 

@@ -20,6 +20,7 @@ pipelines export (README.md "Gauge contracts"):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import promql_parser
 
@@ -73,9 +74,12 @@ def _require(value: float | None) -> float:
     return value
 
 
+@lru_cache(maxsize=1 << 12)
 def sli_of_custom(indicator: ir.Indicator) -> EventSli:
     """The spec's own queries, summed (unless they already are one label-less series) so the
-    ratio is one series whatever labels the queries keep."""
+    ratio is one series whatever labels the queries keep. Remembered by the (frozen) indicator:
+    the rules, the rule tests and their timelines ask for it again, and each call parses both
+    queries."""
     errors = _single(promql.with_window(indicator.ratio_errors or "", WINDOW))
     total = _single(promql.with_window(indicator.ratio_total or "", WINDOW))
     return EventSli(errors, total, True, total.replace(WINDOW, "5m"))

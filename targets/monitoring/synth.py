@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from itertools import combinations_with_replacement
 
 import promql_parser
@@ -178,9 +179,11 @@ class RatioModel:
         return tuple(chosen.get(k, Fraction(0)) for k in range(len(a)))
 
 
+@lru_cache(maxsize=1 << 12)
 def ratio_model(errors: str, total: str) -> RatioModel | None:
     """The linear model of a custom ratio (queries with ``{{window}}`` already replaced), or
-    None when the queries are not linear combinations of rates."""
+    None when the queries are not linear combinations of rates. Remembered: each SLA's
+    timelines ask for it again, and each call parses both queries (the model is frozen)."""
     try:
         err, tot = linear(promql_parser.parse(errors)), linear(promql_parser.parse(total))
         selectors = sorted({*err, *tot}, key=lambda s: (s.metric, s.matchers))
