@@ -2,10 +2,11 @@
 """The Pulumi program of one mlplane system in one environment.
 
 Printed by `mlplane build` from the resource graph (resources.json, next to this project): every
-value is a literal constant, except the spec of each Kubernetes object, which is read from
-mlplane-data.json next to this file (manifests/ shows the same specs as YAML), and resources are
-created in the graph's order. Secret inputs are
-read from the stack's secret config: `pulumi config set --secret KEY VALUE`.
+value is a literal constant, except the metadata and spec of each Kubernetes object, which are
+read from mlplane-data.json next to this file (manifests/ shows the same objects as YAML), and
+resources are created in the graph's order. `child(parent, *depends_on)` is the options of a
+resource that sets only those. Secret inputs are read from the stack's secret config:
+`pulumi config set --secret KEY VALUE`.
 """
 
 import json
