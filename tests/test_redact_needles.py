@@ -15,6 +15,7 @@ from mlplane.compiler.core.redact import (
     MASK,
     SHAPE_NEEDLES,
     high_entropy_tokens,
+    known_secret,
     mask_shapes,
     shape_matches,
 )
@@ -114,3 +115,17 @@ def test_every_needle_starts_the_matches_of_its_shape() -> None:
     ]
     for what, match in found:
         assert match.startswith(SHAPE_NEEDLES[what])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(_PIECES, max_size=12),
+    secrets=st.lists(
+        st.sampled_from(KNOWN_SECRETS).flatmap(lambda s: st.from_regex(s[1])), max_size=2
+    ),
+)
+def test_known_secret_is_the_first_shape_found(pieces: list[str], secrets: list[str]) -> None:
+    """``known_secret`` skips the shapes' expressions when no needle occurs in the text."""
+    text = "".join(pieces[:3] + secrets + pieces[3:])
+    first = next((what for what, pattern in KNOWN_SECRETS if pattern.search(text)), None)
+    assert known_secret(text) == first

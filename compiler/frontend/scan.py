@@ -200,8 +200,11 @@ def _uri_credentials(text: str) -> tuple[str, list[str]] | None:
     pieces: list[str] = []
     what = ""
     for match in _URI.finditer(text):
+        uri = match.group(0)
+        if "@" not in uri and "?" not in uri and "#" not in uri:
+            continue  # no userinfo, query or fragment: nothing to carry a credential
         try:
-            parts = urlsplit(match.group(0))
+            parts = urlsplit(uri)
             password = parts.password
         except ValueError:
             continue  # not a URI after all; the field's own check reports a malformed one
