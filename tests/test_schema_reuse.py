@@ -178,3 +178,22 @@ def test_an_element_is_not_shared_when_what_it_reads_differs(tmp_path: Path) -> 
     assert specs[0].data_sources["events"] is specs[1].data_sources["events"]
     assert prod.data_sources["events"].owner == "prod-team"
     assert dev.data_sources["events"].owner == "ml-team"
+
+
+OVERRIDE_CYCLE = "      dataSources:\n        events:\n          derivedFrom: [features]\n"
+
+
+def test_a_lineage_cycle_of_one_environment_is_reported_for_it_alone(tmp_path: Path) -> None:
+    """Environments whose data sources derive alike share the lineage's cycles and closure
+    (``system_model.Shared``); an overlay that closes a cycle has its own."""
+    text = _with_prod_overrides(OVERRIDE_CYCLE)
+    write_spec(tmp_path, text)
+    result = compile_spec(tmp_path)
+    cycles = [d for d in result.diagnostics if d.code == "lineage-cycle"]
+    assert len(cycles) == 1, [d.one_line() for d in result.sorted_diagnostics()]
+    (cycle,) = cycles
+    assert cycle.path == "dataSources.events.derivedFrom[0]"
+    overlay_line = text.splitlines().index("          derivedFrom: [features]") + 1
+    assert cycle.location is not None and cycle.location.line == overlay_line
+    assert "prod" not in result.systems and "dev" in result.systems
+    assert result.systems["dev"].models["scorer"].upstream == ("events", "features")

@@ -421,11 +421,11 @@ def _resolve_stage(
     shared = Shared()  # the elements one environment shares with another: built once
     for name, effective in result.effective.items():
         found = Diagnostics()  # per environment: the shared collector drops repeats
-        resolver = Resolver(effective.spec, effective.document, found)
+        resolver = Resolver(effective.spec, effective.document, found, shared=shared)
         resolver.check()
         result.diagnostics.extend(found)
         if not found.has_errors:
-            result.systems[name] = resolver.build(name, shared)
+            result.systems[name] = resolver.build(name)
     for checked in result.partial.values():  # checked, never built
         found = Diagnostics()
         Resolver(checked.part.spec, checked.document, found, checked.part.dropped).check()

@@ -11,7 +11,6 @@ from pathlib import PurePosixPath
 
 from mlplane.compiler.core import codes, ir, plugins
 from mlplane.compiler.core.diagnostics import Diagnostics, Related, SpecPath
-from mlplane.compiler.core.lineage import closure, find_cycles
 from mlplane.compiler.frontend import ci_checks
 from mlplane.compiler.frontend.document import Document
 from mlplane.compiler.frontend.system_model import Origins, Shared, build_system
@@ -28,10 +27,13 @@ class Resolver(Origins):
         document: Document,
         diagnostics: Diagnostics,
         dropped: Mapping[str, frozenset[str]] | None = None,
+        shared: Shared | None = None,
     ) -> None:
         super().__init__(document)
         self.spec = system
         self.diagnostics = diagnostics
+        self.shared = shared if shared is not None else Shared()
+        """What the compile built for its other environments (``system_model.Shared``)."""
         self.dropped = dropped or {}
         """For a partial spec (``frontend/partial.py``): the entries left out for their schema
         errors, by what they are; a reference to one is not reported."""
@@ -140,7 +142,7 @@ class Resolver(Origins):
                 self.expect(
                     parent, sources, ("dataSources", name, "derivedFrom", index), "data source"
                 )
-        for cycle in find_cycles(derivation_graph(self.spec)):
+        for cycle in self.shared.cycles(derivation_graph(self.spec)):
             self._report_cycle(cycle)
 
     def _report_cycle(self, cycle: list[str]) -> None:
@@ -341,11 +343,9 @@ class Resolver(Origins):
 
     # --- building the system model -------------------------------------------------------------
 
-    def build(self, environment: str, shared: Shared | None = None) -> ir.System:
-        """The system model; ``shared``: what the compile built for its other environments
-        (``system_model.Shared``)."""
-        lineage = closure(derivation_graph(self.spec))
-        return build_system(self.spec, environment, lineage, self, shared)
+    def build(self, environment: str) -> ir.System:
+        lineage = self.shared.closure(derivation_graph(self.spec))
+        return build_system(self.spec, environment, lineage, self, self.shared)
 
 
 def derivation_graph(system: spec.MLSystem) -> dict[str, tuple[str, ...]]:

@@ -9,6 +9,7 @@ from mlplane import __version__
 from mlplane.compiler.core import ir, plugins
 from mlplane.compiler.core.diagnostics import SpecPath
 from mlplane.compiler.core.ir import frozen_map
+from mlplane.compiler.core.lineage import closure, find_cycles
 from mlplane.compiler.frontend.document import Document
 from mlplane.schema import formats
 from mlplane.schema import models as spec
@@ -59,6 +60,32 @@ class Shared:
         self.sources: dict[str, tuple[spec.DataSource, tuple[object, ...], ir.DataSource]] = {}
         self.models: dict[str, tuple[spec.Model, tuple[object, ...], ir.Model]] = {}
         self.slas: dict[str, tuple[spec.Sla, tuple[object, ...], ir.Sla]] = {}
+        self._graph: list[tuple[str, tuple[str, ...]]] | None = None
+        self._cycles: list[list[str]] | None = None
+        self._closure: dict[str, tuple[str, ...]] | None = None
+
+    def cycles(self, graph: Mapping[str, tuple[str, ...]]) -> list[list[str]]:
+        """``lineage.find_cycles(graph)``, remembered for the last graph (:meth:`_same`)."""
+        if not self._same(graph) or self._cycles is None:
+            self._cycles = find_cycles(graph)
+        return self._cycles
+
+    def closure(self, graph: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        """``lineage.closure(graph)``, remembered for the last graph (:meth:`_same`); shared,
+        so not to be changed."""
+        if not self._same(graph) or self._closure is None:
+            self._closure = closure(graph)
+        return self._closure
+
+    def _same(self, graph: Mapping[str, tuple[str, ...]]) -> bool:
+        """Whether ``graph`` has the nodes and edges, in the same order, of the last graph
+        asked about (most environments derive their data sources alike); if not, it becomes
+        the last graph and what was remembered of the other is dropped."""
+        items = list(graph.items())
+        if items == self._graph:
+            return True
+        self._graph, self._cycles, self._closure = items, None, None
+        return False
 
 
 def build_system(
