@@ -45,6 +45,7 @@ from mlplane.compiler.frontend.overlay import apply_overlay
 from mlplane.compiler.frontend.resolve import Resolver
 from mlplane.compiler.frontend.scan import scan_document
 from mlplane.compiler.frontend.schema_pass import validate_document
+from mlplane.compiler.frontend.system_model import Shared
 from mlplane.compiler.policy.engine import PolicyRun
 from mlplane.compiler.policy.rego import RegoSource
 
@@ -181,18 +182,22 @@ def _time_stages_once(target: Path, times: StageTimes) -> None:
     times.schema_base = min(times.schema_base, clock() - start)
     waived = Diagnostics()
     policy_run = PolicyRun(today=TODAY, external=RegoSource(document.root, (), diagnostics))
+    shared = Shared()  # as compile_spec: what one environment builds, the next may take
+    reuse = None if base is None else (document, base)
     for env in environment_names(document):
         start = clock()
         effective = apply_overlay(document, env)
         times.keep_best(times.overlay, env, clock() - start)
         start = clock()
         validated = (
-            base if effective is document else validate_document(effective, diagnostics, flagged)
+            base
+            if effective is document
+            else validate_document(effective, diagnostics, flagged, base=reuse)
         )
         times.keep_best(times.schema_env, env, clock() - start)
         if validated is None:
             raise RuntimeError(_problems(diagnostics))
-        resolver = Resolver(validated, effective, diagnostics)
+        resolver = Resolver(validated, effective, diagnostics, shared=shared)
         start = clock()
         resolver.check()
         times.keep_best(times.check, env, clock() - start)
