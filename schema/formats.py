@@ -325,6 +325,8 @@ DATA_SCHEMES = (
 ARTIFACT_SCHEMES = ("s3", "gs", "abfss", "https", "oci", "hf", "file", "mlflow")
 STATE_SCHEMES = ("file", "s3", "gs", "azblob", "https")
 _SCHEMES = {"data": DATA_SCHEMES, "artifact": ARTIFACT_SCHEMES, "state": STATE_SCHEMES}
+_WHITE_SPACE = re.compile(r"\s")
+"""A character for which ``str.isspace`` is true (``\\s`` of a text pattern is that test)."""
 
 
 def uri_problem(value: str, kind: str) -> str | None:
@@ -332,7 +334,7 @@ def uri_problem(value: str, kind: str) -> str | None:
     allowed = _SCHEMES[kind]
     if len(value) > 2048:
         return "URI is longer than 2048 characters"
-    if any(ch.isspace() for ch in value):
+    if _WHITE_SPACE.search(value):
         return "URI must not contain white space"
     try:
         parts = urlsplit(value)
