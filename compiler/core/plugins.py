@@ -162,6 +162,8 @@ class Target(Protocol):
     It may have ``after_apply`` and ``before_destroy`` (:data:`DeployStep`): steps of its own
     that ``mlplane apply`` runs after the engine's ``up`` and ``mlplane destroy`` before the
     engine's destroy (:func:`after_apply`, :func:`before_destroy`).
+    It may have ``lower_reusing`` (:data:`LowerReusing`): ``lower`` in units that a plan's
+    head takes from the base's lowering when their keys match (:func:`lower_reusing`).
     """
 
     name: str
@@ -377,6 +379,37 @@ def check_target(target: Target, system: System, diagnostics: Diagnostics) -> No
         check(system, diagnostics)
     else:
         target.lower(system, diagnostics)
+
+
+LowerReusing = Callable[
+    [System, Diagnostics, Mapping[str, object]],
+    tuple[ResourceGraph | None, Mapping[str, object], int],
+]
+"""``(system, diagnostics, known units by key) -> (graph, every unit by key, units reused)``."""
+
+
+def lower_reusing(
+    target: Target, system: System, diagnostics: Diagnostics, known: Mapping[str, object]
+) -> tuple[ResourceGraph | None, Mapping[str, object], int]:
+    """Lower ``system`` with the target's ``lower_reusing`` when it has one: a lowering in
+    units (parts of the graph, each under a key covering everything it reads), taking from
+    ``known`` the units whose key it finds there, giving back every unit it holds (to be
+    known to a later lowering) and how many it took. Units are opaque here, and a value of
+    ``known`` that is not one of the target's units is lowered again. Without the hook: the
+    plain lowering, no units. Either way the graph is the one ``lower`` returns.
+
+    The hook counts only when the class that defines ``lower`` defines it too: a target that
+    overrides ``lower`` and leaves the rest to another (a subclass, or a wrapper forwarding
+    attributes) would otherwise be lowered by the other's hook, not by its own ``lower``."""
+    if _owner(type(target), "lower_reusing") != _owner(type(target), "lower"):
+        return target.lower(system, diagnostics), {}, 0
+    hook: LowerReusing = getattr(target, "lower_reusing")  # noqa: B009 (typed)
+    return hook(system, diagnostics, known)
+
+
+def _owner(kind: type, name: str) -> type | None:
+    """The class of ``kind``'s method resolution order that defines ``name``."""
+    return next((c for c in kind.__mro__ if name in vars(c)), None)
 
 
 class DeployStepError(Exception):

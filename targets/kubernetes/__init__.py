@@ -20,6 +20,7 @@ from mlplane.targets.kubernetes import settings as target_settings
 from mlplane.targets.kubernetes.context import Lowering
 from mlplane.targets.kubernetes.lower import TARGET_NAME, lower
 from mlplane.targets.kubernetes.manifests import emit_manifests
+from mlplane.targets.kubernetes.reuse import Reuse
 
 
 class KubernetesTarget:
@@ -29,6 +30,14 @@ class KubernetesTarget:
 
     def lower(self, system: System, diagnostics: Diagnostics) -> ResourceGraph | None:
         return lower(system, diagnostics)
+
+    def lower_reusing(
+        self, system: System, diagnostics: Diagnostics, known: Mapping[str, object]
+    ) -> tuple[ResourceGraph | None, Mapping[str, object], int]:
+        """``lower``, by units (``reuse.py``): those found in ``known`` are taken from it."""
+        reuse = Reuse(known)
+        graph = lower(system, diagnostics, reuse)
+        return graph, reuse.made, reuse.reused
 
     def check(self, system: System, diagnostics: Diagnostics) -> None:
         """What ``lower`` refuses before it builds anything (``checks.check_spec``), for

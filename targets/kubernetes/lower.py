@@ -9,6 +9,7 @@ reported an error, so a half-lowered system never reaches the emitters.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mlplane.compiler.core import ir
@@ -32,7 +33,8 @@ from mlplane.targets.kubernetes import (
 )
 from mlplane.targets.kubernetes.context import Lowering
 from mlplane.targets.kubernetes.pods import PodInputs
-from mlplane.targets.monitoring.emit import prometheus_rule_specs
+from mlplane.targets.kubernetes.reuse import Keys, Reuse, Unit
+from mlplane.targets.monitoring.rules import sla_group
 
 TARGET_NAME = "kubernetes"
 POD_SECURITY_MODES = ("enforce", "audit", "warn")
@@ -40,26 +42,71 @@ BLUE_GREEN_CONTROLLER_FIELDS = ("spec.selector",)
 """Fields of a blue-green Service that the Argo Rollouts controller takes over after creation."""
 
 
-def lower(system: ir.System, diagnostics: Diagnostics) -> ResourceGraph | None:
+def lower(
+    system: ir.System, diagnostics: Diagnostics, reuse: Reuse | None = None
+) -> ResourceGraph | None:
     """The resource graph of ``system``, or None when the spec cannot be lowered (see the
-    diagnostics, each located at the spec line at fault)."""
+    diagnostics, each located at the spec line at fault). With ``reuse``, each model and each
+    SLA's rule object is a unit (``reuse.py``): one whose key is in ``reuse.known`` is taken
+    from there, and every unit is recorded in ``reuse.made``."""
     found = Diagnostics()
     lowering = Lowering(system, found)
     checks.check_spec(lowering)
     root = lower_system(lowering)
     sources = secrets.lower_secrets(lowering, root)
+    keys = Keys(lowering) if reuse is not None else None
     for _, model in sorted(system.models.items()):
-        lower_model(lowering, model, sources, root)
+        step = _model_step(lowering, model, sources, root)
+        _unit(lowering, reuse, keys.of_model(model) if keys else "", step)
     if system.security.default_deny:
         batch.check_open_egress(lowering)
-    if system.slas:
-        lower_slo_rules(lowering, root)
+    for _, sla in sorted(system.slas.items()):
+        step = _sla_step(lowering, sla, root)
+        _unit(lowering, reuse, keys.of_sla(sla) if keys else "", step)
     alerting.lower_alerting(lowering, sources, root)
     checks.check_names(lowering)
     diagnostics.extend(found)
     if found.has_errors:
         return None
     return ResourceGraph.build(system.environment.name, TARGET_NAME, lowering.resources)
+
+
+def _model_step(
+    lowering: Lowering, model: ir.Model, sources: dict[str, secrets.SecretSource], root: str
+) -> Callable[[], None]:
+    return lambda: lower_model(lowering, model, sources, root)
+
+
+def _sla_step(lowering: Lowering, sla: ir.Sla, root: str) -> Callable[[], None]:
+    return lambda: lower_slo_rule(lowering, sla, root)
+
+
+def _unit(lowering: Lowering, reuse: Reuse | None, key: str, step: Callable[[], None]) -> None:
+    """Run ``step`` (one unit), or take what it added from ``reuse`` when the key is known.
+
+    The unit's diagnostics are collected apart, then added as ``step`` would have added them,
+    so that a unit is what the step reports whatever came before it."""
+    if reuse is None:
+        step()
+        return
+    known = reuse.known.get(key)
+    if isinstance(known, Unit):
+        reuse.reused += 1
+        lowering.resources.extend(known.resources)
+        lowering.claims.extend(known.claims)
+        lowering.diagnostics.extend(known.diagnostics)
+        reuse.made[key] = known
+        return
+    resources, claims, shared = len(lowering.resources), len(lowering.claims), lowering.diagnostics
+    lowering.diagnostics = Diagnostics()
+    try:
+        step()
+        own = tuple(lowering.diagnostics.items)
+    finally:
+        lowering.diagnostics = shared
+    shared.extend(own)
+    made = Unit(tuple(lowering.resources[resources:]), tuple(lowering.claims[claims:]), own)
+    reuse.made[key] = made
 
 
 def lower_system(lowering: Lowering) -> str:
@@ -80,27 +127,27 @@ def lower_system(lowering: Lowering) -> str:
     return root
 
 
-def lower_slo_rules(lowering: Lowering, root: str) -> None:
-    """The SLO recording and alerting rules as one PrometheusRule per SLA (Prometheus Operator),
-    together the same groups as ``monitoring/rules.yaml``, so the cluster's Prometheus loads what
-    was planned. Per SLA, so that no object grows with the system (see
-    :func:`prometheus_rule_specs`) and a plan shows which SLA's rules change."""
-    system = lowering.system
-    for name, spec in prometheus_rule_specs(system).items():
-        body = {
-            "apiVersion": "monitoring.coreos.com/v1",
-            "kind": "PrometheusRule",
-            "metadata": {
-                "name": names.logical(name, "slo"),
-                "namespace": lowering.namespace,
-                "labels": alerting.monitoring_labels(
-                    system, {**names.system_labels(system), names.SLA_LABEL: name}
-                ),
-            },
-            "spec": spec,
-        }
-        origin = lowering.origin(("slas", name))
-        lowering.add(names.logical(name, "prometheusrule"), body, origin, root)
+def lower_slo_rule(lowering: Lowering, sla: ir.Sla, root: str) -> None:
+    """The SLO recording and alerting rules of ``sla`` as one PrometheusRule (Prometheus
+    Operator): the group ``monitoring/rules.yaml`` holds for it, so the cluster's Prometheus loads
+    what was planned. One per SLA, so that no object grows with the system (see
+    ``monitoring.emit.prometheus_rule_specs``) and a plan shows which SLA's rules change."""
+    system, name = lowering.system, sla.name
+    spec = {"groups": [sla_group(system, sla)]}
+    body = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {
+            "name": names.logical(name, "slo"),
+            "namespace": lowering.namespace,
+            "labels": alerting.monitoring_labels(
+                system, {**names.system_labels(system), names.SLA_LABEL: name}
+            ),
+        },
+        "spec": spec,
+    }
+    origin = lowering.origin(("slas", name))
+    lowering.add(names.logical(name, "prometheusrule"), body, origin, root)
 
 
 def namespace(lowering: Lowering) -> dict[str, Any]:
