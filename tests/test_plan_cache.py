@@ -117,13 +117,54 @@ def test_a_warm_plan_does_not_lower_the_base(
     lowered: list[str] = []
     original = plan_lower._lowered_now
 
-    def counting(compiled: Any, found: Any, chosen: Any) -> Any:
+    def counting(compiled: Any, found: Any, chosen: Any, known: Any = None) -> Any:
         lowered.append(found.name)
-        return original(compiled, found, chosen)
+        return original(compiled, found, chosen, known)
 
     monkeypatch.setattr(plan_lower, "_lowered_now", counting)
     outputs()
     assert len(lowered) == len(FORMATS)  # the head only, once per format
+
+
+RANKER = """\
+  ranker:
+    framework: sklearn
+    version: "2.0.0"
+    image: ghcr.io/acme/ranker@sha256:{digest}
+    inputs: [features]
+    serving:
+      replicas: {{min: 1, max: 3}}
+"""
+
+
+def test_a_warm_plan_takes_the_base_units_and_plans_the_same(
+    repo: Repo,  # noqa: F811
+    secret_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The head's lowering takes the units of the base's lowering from the cache entry (the
+    other model's, when the target lowers in units) and the plan is the same byte for byte."""
+    del secret_home
+    monkeypatch.setattr(plan_parallel, "spare_core", lambda: False)
+    two = BASE.replace("slas:\n", RANKER.format(digest="b" * 64) + "slas:\n")
+    repo.write("spec/mlplane.yaml", two)
+    repo.commit("two models")
+    repo.edit("spec/mlplane.yaml", "replicas: {min: 2, max: 4}", "replicas: {min: 2, max: 6}")
+    uncached = outputs("--no-cache")
+    outputs()  # stores the base side with its units
+    taken: list[tuple[int, int]] = []
+    original = plan_lower.lower_reusing
+
+    def counting(*args: Any) -> Any:
+        graph, units, reused = original(*args)
+        taken.append((reused, len(units)))
+        return graph, units, reused
+
+    monkeypatch.setattr(plan_lower, "lower_reusing", counting)
+    assert outputs() == uncached
+    assert len(taken) == len(FORMATS)
+    if plugins.targets()["kubernetes"] is not fake_target.FAKE:
+        assert all(0 < reused < units for reused, units in taken)
 
 
 def _tamper_graph(data: bytes) -> bytes:

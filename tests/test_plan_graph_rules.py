@@ -213,7 +213,9 @@ def test_graph_rules_run_on_a_head_lowering_read_from_the_plan_cache(
     cache = PlanCache.open(repo.root)
     assert cache is not None
     monkeypatch.setattr(
-        plan_run, "lower", lambda compiled, env, _=None: plan_lower.lower(compiled, env, cache)
+        plan_run,
+        "lower",
+        lambda compiled, env, _=None, known=None: plan_lower.lower(compiled, env, cache),
     )
     hits: list[bool] = []
     original = PlanCache.read

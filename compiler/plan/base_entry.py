@@ -5,8 +5,11 @@ The entry (``compiler/plan/cache.py``, HMAC-authenticated like every entry) hold
 the plan reads from the base side: its lowered graph (canonical JSON), its sorted diagnostics
 (loading, compiling, lowering and the graph rules: the "new warnings" compare them), and a
 payload with the system model (the ML summary and the governance section read it), the
-spec files' texts (the spec digest and the side's file list) and the graph's reader table
-(``diff.readers_of``: the diff patches it for the head rather than walk every input).
+spec files' texts (the spec digest and the side's file list), the graph's reader table
+(``diff.readers_of``: the diff patches it for the head rather than walk every input) and the
+target's units of the base's lowering (``plugins.lower_reusing``: parts of the graph, such as
+one model's objects, each under a key covering everything the part reads), which the head's
+lowering takes where its keys match.
 
 The key names everything those depend on, taken before anything is parsed:
 
@@ -36,8 +39,8 @@ import io
 import json
 import pickle
 import sys
-from collections.abc import Mapping
-from dataclasses import astuple, dataclass, is_dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import astuple, dataclass, field, is_dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -80,6 +83,9 @@ class Stored:
     spec_files: dict[str, str]
     rego: tuple[str, ...]
     readers: ReaderTable
+    units: dict[str, bytes] = field(default_factory=dict)
+    """The target's units of the base's lowering by key (``plugins.lower_reusing``), each
+    pickled apart so that a head unpickles only those it takes."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,24 @@ class CachedBase:
     lowered: Lowered
     diagnostics: tuple[Diagnostic, ...]
     readers: ReaderTable
+    units: Mapping[str, object]
+
+
+class StoredUnits(Mapping[str, object]):
+    """A stored base's units by key, each unpickled (with the allow-list) when looked up; a
+    unit that does not read back is None, which the target lowers again."""
+
+    def __init__(self, encoded: Mapping[str, bytes]) -> None:
+        self._encoded = encoded
+
+    def __getitem__(self, key: str) -> object:
+        return _value(self._encoded[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._encoded)
+
+    def __len__(self) -> int:
+        return len(self._encoded)
 
 
 def base_key(env: str, target: Path, blobs: Mapping[str, bytes], limits: Limits) -> BaseKey | None:
@@ -118,7 +142,7 @@ def read_base(cache: PlanCache, key: BaseKey) -> CachedBase | None:
     if not all((key.root / entry).is_file() for entry in stored.rego):
         return None
     lowered = from_text(stored.system, hit.graph_text, key.shown, stored.spec_files)
-    return CachedBase(lowered, hit.diagnostics, stored.readers)
+    return CachedBase(lowered, hit.diagnostics, stored.readers, StoredUnits(stored.units))
 
 
 def store_base(
@@ -131,7 +155,9 @@ def store_base(
     """Store a compiled base side, only when a hit would give back exactly the same side."""
     if not lowered.canonical or not gives_back(lowered, key.shown):
         return
-    stored = Stored(lowered.system, lowered.spec_files, lowered.system.policies.rego, readers)
+    units = {key: data for key, unit in lowered.units.items() if (data := _encoded(unit))}
+    rego = lowered.system.policies.rego
+    stored = Stored(lowered.system, lowered.spec_files, rego, readers, units)
     payload = _dumped(stored)
     if payload is None or _loaded(payload) != stored:
         return
@@ -156,6 +182,24 @@ class _Unpickler(pickle.Unpickler):
             if isinstance(found, type) and (is_dataclass(found) or issubclass(found, Enum)):
                 return found
         raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a plan cache entry")
+
+
+def _encoded(unit: object) -> bytes | None:
+    """One unit pickled, or None (not stored) when it cannot be or would not read back equal."""
+    buffer = io.BytesIO()
+    try:
+        _Pickler(buffer).dump(unit)
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+        return None
+    data = buffer.getvalue()
+    return data if _value(data) == unit else None
+
+
+def _value(data: bytes) -> object:
+    try:
+        return _Unpickler(io.BytesIO(data)).load()
+    except Exception:  # any damage or refusal means no unit, never an error
+        return None
 
 
 def _dumped(stored: Stored) -> bytes | None:

@@ -26,7 +26,7 @@ from mlplane.compiler.core import canonical
 from mlplane.compiler.core.diagnostics import Diagnostic, Location
 from mlplane.compiler.core.graph import Resource, ResourceGraph, ResourceOptions
 from mlplane.compiler.core.ir import Origin, System
-from mlplane.compiler.core.plugins import Target
+from mlplane.compiler.core.plugins import Target, lower_reusing
 from mlplane.compiler.frontend.document import Document
 from mlplane.compiler.plan.cache import Hit, PlanCache, entry_key
 from mlplane.compiler.plan.diff import parse_path
@@ -50,6 +50,11 @@ class Lowered:
     """That text: ``graph`` in compact canonical JSON (what the plan cache stores)."""
     lowered: ResourceGraph | None = field(default=None, repr=False, compare=False)
     """The graph the target returned; None when the lowering came from the plan cache."""
+    units: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
+    """The target's units of this lowering by key, when it was lowered with ``known`` units
+    (``plugins.lower_reusing``); what the base's cache entry keeps for a later head."""
+    reused: int = field(default=0, repr=False, compare=False)
+    """How many of them were taken from the ``known`` units rather than lowered."""
 
     def graph_text(self) -> str:
         """Exactly the bytes of ``resources.json`` (``ResourceGraph.canonical_json``)."""
@@ -83,10 +88,17 @@ def spec_hash(files: Mapping[str, str]) -> str:
     return digest.hexdigest()
 
 
-def lower(compiled: CompileResult, env: str, cache: PlanCache | None = None) -> Lowered | None:
+def lower(
+    compiled: CompileResult,
+    env: str,
+    cache: PlanCache | None = None,
+    known: Mapping[str, object] | None = None,
+) -> Lowered | None:
     """Lower ``env`` with its target (``build``'s own steps); None with diagnostics. With a
     ``cache``, an authentic entry for the same spec, environment and code replaces the lowering
-    (``compiler/plan/cache.py``), and a fresh lowering is stored."""
+    (``compiler/plan/cache.py``), and a fresh lowering is stored. With ``known`` (units of an
+    earlier lowering, by key), the target lowers in units and takes those whose key it finds
+    (``plugins.lower_reusing``); the result holds its units for a later lowering."""
     found = compiled.systems[env]
     target = build._target_of(found, compiled.diagnostics)
     if target is None:
@@ -94,7 +106,7 @@ def lower(compiled: CompileResult, env: str, cache: PlanCache | None = None) -> 
     with no_cyclic_gc():  # the graph is acyclic; see ``no_cyclic_gc``
         names = _cache_names(compiled.document) if cache is not None else None
         if cache is None or names is None:
-            return _lowered_now(compiled, found, target)
+            return _lowered_now(compiled, found, target, known)
         key = entry_key(env, found.environment.target, names, type(target).__module__)
         hit = cache.read(key)
         if hit is not None:
@@ -107,11 +119,22 @@ def lower(compiled: CompileResult, env: str, cache: PlanCache | None = None) -> 
         return lowered
 
 
-def _lowered_now(compiled: CompileResult, found: System, target: Target) -> Lowered | None:
-    graph = target.lower(found, compiled.diagnostics)
+def _lowered_now(
+    compiled: CompileResult,
+    found: System,
+    target: Target,
+    known: Mapping[str, object] | None = None,
+) -> Lowered | None:
+    units: Mapping[str, object] = {}
+    reused = 0
+    if known is None:
+        graph = target.lower(found, compiled.diagnostics)
+    else:
+        graph, units, reused = lower_reusing(target, found, compiled.diagnostics, known)
     if graph is None or compiled.diagnostics.has_errors:
         return None
-    return replace(lowered_graph(found, graph.to_json(), compiled.document), lowered=graph)
+    lowered = lowered_graph(found, graph.to_json(), compiled.document)
+    return replace(lowered, lowered=graph, units=units, reused=reused)
 
 
 def _cache_names(document: Document | None) -> dict[str, tuple[str, str]] | None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cache, partial
 from pathlib import Path
 from typing import Any, Literal
@@ -46,10 +46,21 @@ from mlplane.compiler.frontend.loader import load_bytes
 from mlplane.compiler.plan import codes as plan_codes
 from mlplane.compiler.plan import parallel as plan_parallel
 from mlplane.compiler.plan.applied import RecordError, read_record, record_path, repository_root
-from mlplane.compiler.plan.base_entry import base_key, read_base, store_base
+from mlplane.compiler.plan.base_entry import (
+    BaseKey,
+    CachedBase,
+    base_key,
+    read_base,
+    store_base,
+)
 from mlplane.compiler.plan.cache import PlanCache
 from mlplane.compiler.plan.diff import diff_graphs, readers_of
-from mlplane.compiler.plan.gitsource import head_commit, load_blobs, read_blobs_at
+from mlplane.compiler.plan.gitsource import (
+    BlobsAtRevision,
+    head_commit,
+    load_blobs,
+    read_blobs_at,
+)
 from mlplane.compiler.plan.governance import governance, governance_risks, marked
 from mlplane.compiler.plan.lower import Lowered, graph_object, lower, renamed
 from mlplane.compiler.plan.model import (
@@ -100,9 +111,11 @@ def make_plan(
     """The plan of ``env`` of the spec at ``path`` against ``base``.
 
     With ``use_cache``, a git base's lowering is looked up in and stored to the repository's
-    plan cache (``compiler/plan/cache.py``); with ``parallel`` (None: when a core is idle), a
-    git base is read, compiled and lowered in a forked child while this process does the head
-    (``compiler/plan/parallel.py``). The plan is the same either way.
+    plan cache (``compiler/plan/cache.py``), and when the cache holds the base, the head's
+    lowering takes the units of the base's lowering whose keys match (``base_entry.py``);
+    otherwise, with ``parallel`` (None: when a core is idle), a git base is compiled and
+    lowered in a forked child while this process does the head (``compiler/plan/parallel.py``).
+    The plan is the same either way.
 
     Raises ``UnknownEnvironmentError`` when the head does not define ``env``. The cyclic
     garbage collector is paused throughout, as ``compile_spec`` pauses it: reading the base,
@@ -110,12 +123,16 @@ def make_plan(
     them cost as much as the work itself (``benchmarks/plan_bench.py``).
     """
     with no_cyclic_gc():
+        git = _kind_of(base) == "git"
+        cache = _cache_of(path) if use_cache and git else None
+        read = _read_git(path, env, base, limits, cache) if git else None
+        hit = read is not None and read.cached is not None
         if parallel is None:
-            parallel = plan_parallel.spare_core()
-        if _kind_of(base) != "git" or not parallel:
-            return _make_plan(path, env, base, limits, use_cache, None)
-        cache = _cache_of(path) if use_cache else None
-        pending = plan_parallel.start(partial(_base, path, env, base, "", None, limits, cache))
+            parallel = not hit and plan_parallel.spare_core()
+        if not git or not parallel or hit:
+            return _make_plan(path, env, base, limits, use_cache, None, read)
+        job = partial(_base, path, env, base, "", None, limits, cache, read)
+        pending = plan_parallel.start(job)
         try:
             return _make_plan(path, env, base, limits, use_cache, pending)
         finally:
@@ -132,10 +149,14 @@ def _make_plan(
     limits: Limits,
     use_cache: bool,
     pending: plan_parallel.Pending[BaseResult] | None,
+    read: GitRead | None = None,
 ) -> Plan:
+    """The plan; ``read``: a git base as read before the head was compiled: when the plan
+    cache held it, the head's lowering takes the base's units where their keys match."""
     compiled = compile_spec(path, [env], limits)
     commit = head_commit(path if path.is_dir() else path.parent)
-    lowered = lower(compiled, env) if compiled.ok else None
+    known = read.cached.units if read is not None and read.cached is not None else None
+    lowered = lower(compiled, env, known=known) if compiled.ok else None
     if lowered is not None:
         check_graph(lowered, compiled.diagnostics)
     diagnostics = compiled.sorted_diagnostics()
@@ -150,7 +171,7 @@ def _make_plan(
         found, problems = pending.result()
     else:
         cache = _cache_of(path) if use_cache and _kind_of(base) == "git" else None
-        found, problems = _base(path, env, base, lowered.system.name, root, limits, cache)
+        found, problems = _base(path, env, base, lowered.system.name, root, limits, cache, read)
     if found is None:
         failed = Side(base, "failed", _kind_of(base))
         return Plan(env, head, failed, system=lowered.system.name, problems=problems)
@@ -202,24 +223,21 @@ def _base(
     root: Path | None,
     limits: Limits,
     cache: PlanCache | None,
+    read: GitRead | None = None,
 ) -> BaseResult:
     """The base side, or None with the problems that prevent reading it (``system_name`` and
-    ``root`` are only read for ``--base applied``)."""
+    ``root`` are only read for ``--base applied``; ``read``: the git base already read)."""
     if base == BASE_NONE:
         return Side(BASE_NONE, "none", "none"), ()
     if base == BASE_APPLIED:
         return _applied_base(path, env, system_name, root, limits)
-    diagnostics = Diagnostics()
-    blobs = read_blobs_at(path, base, diagnostics, limits)
+    read = read or _read_git(path, env, base, limits, cache)
+    blobs, diagnostics, key = read.blobs, read.diagnostics, read.key
     if blobs.commit is None:
         return None, diagnostics.sorted()
-    key = None
-    if cache is not None and blobs.status == "loaded":
-        key = base_key(env, path, blobs.blobs, limits)
-        cached = read_base(cache, key) if key is not None else None
-        if cached is not None:
-            side = _side(base, "git", blobs.commit, cached.lowered, cached.diagnostics)
-            return replace(side, readers=cached.readers), ()
+    if read.cached is not None:
+        side = _side(base, "git", blobs.commit, read.cached.lowered, read.cached.diagnostics)
+        return replace(side, readers=read.cached.readers), ()
     found = load_blobs(path, blobs, diagnostics, limits)
     if found.status == "absent" or found.document is None:
         return Side(
@@ -231,6 +249,29 @@ def _base(
         ), ()
     stored = partial(store_base, cache, key) if cache is not None and key is not None else None
     return _compiled_base(found.document, env, base, found.commit, diagnostics, stored), ()
+
+
+@dataclass(frozen=True)
+class GitRead:
+    """A git base's blobs (with the problems reading them), its cache key and its side from
+    the plan cache when the cache holds it."""
+
+    blobs: BlobsAtRevision
+    diagnostics: Diagnostics
+    key: BaseKey | None
+    cached: CachedBase | None
+
+
+def _read_git(path: Path, env: str, base: str, limits: Limits, cache: PlanCache | None) -> GitRead:
+    """Read the base revision's blobs and, with a ``cache``, its entry: done before the head is
+    compiled, so that the head's lowering can take the base's units."""
+    diagnostics = Diagnostics()
+    blobs = read_blobs_at(path, base, diagnostics, limits)
+    if cache is None or blobs.commit is None or blobs.status != "loaded":
+        return GitRead(blobs, diagnostics, None, None)
+    key = base_key(env, path, blobs.blobs, limits)
+    cached = read_base(cache, key) if key is not None else None
+    return GitRead(blobs, diagnostics, key, cached)
 
 
 def _compiled_base(
@@ -245,7 +286,8 @@ def _compiled_base(
         compiled = compile_document(document, [env], diagnostics)
     except UnknownEnvironmentError:
         return Side(label, "new-environment", "git", commit)
-    lowered = lower(compiled, env) if compiled.ok else None
+    known: Mapping[str, object] | None = {} if store is not None else None  # units to store
+    lowered = lower(compiled, env, known=known) if compiled.ok else None
     if lowered is None:
         return Side(label, "failed", "git", commit, diagnostics=diagnostics.sorted())
     check_graph(lowered, diagnostics)  # as on the head, so their warnings compare
