@@ -401,25 +401,24 @@ object when the two are the same)."""
 def _texts(data: dict[str, Any], seen: dict[tuple[Any, ...], _Texts]) -> _Texts:
     """The lines of a non-empty mapping; ``seen``: the entries already written, by content."""
     given: list[str] = []
-    ordered: dict[str, str] = {}
+    ordered: list[str] = []
     same = True
     for key, value in data.items():
         text = _key(key)
-        kind = type(value)
-        if kind is str and "\n" not in value and text[0] != "?":
+        if type(value) is str and "\n" not in value and text[0] != "?":
             line = text + " " + _string(value)
             given.append(line)
-            ordered[key] = line
-            continue
-        entry = _entry(key, text, value, seen)
-        given.append(entry[0])
-        ordered[key] = entry[1]
-        same = same and entry[0] is entry[1]
+            ordered.append(line)
+        else:
+            entry = _entry(key, text, value, seen)
+            given.append(entry[0])
+            ordered.append(entry[1])
+            same = same and entry[0] is entry[1]
     as_given = "\n".join(given)
-    keys = list(ordered)
-    if same and keys == sorted(keys):
-        return as_given, as_given
-    return as_given, "\n".join(ordered[key] for key in sorted(keys))
+    keys = list(data)
+    if keys == sorted(keys):
+        return as_given, (as_given if same else "\n".join(ordered))
+    return as_given, "\n".join([line for _, line in sorted(zip(keys, ordered, strict=True))])
 
 
 def _entry(key: str, text: str, value: Any, seen: dict[tuple[Any, ...], _Texts]) -> _Texts:

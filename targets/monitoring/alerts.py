@@ -13,6 +13,8 @@ drift job that re-publishes a corrected score within that time does not wake any
 
 from __future__ import annotations
 
+from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from mlplane.compiler.core import ir
@@ -30,7 +32,7 @@ Rule = dict[str, Any]
 
 def burn_condition(system: ir.System, sla: ir.Sla, threshold: slo.Threshold) -> str:
     """``long > t and short > t``: both windows of one pair above the threshold ratio."""
-    limit = slo.number(threshold.ratio)
+    limit = _number(threshold.ratio)
     long = names.of(names.ratio(threshold.pair.long), system, sla)
     short = names.of(names.ratio(threshold.pair.short), system, sla)
     return f"(\n  {long} > {limit}\nand\n  {short} > {limit}\n)"
@@ -52,19 +54,35 @@ def _annotations(summary: str, description: str, runbook: str) -> dict[str, str]
     }
 
 
-def burn_alert(system: ir.System, sla: ir.Sla, severity: slo.Severity) -> Rule | None:
-    """The page or ticket alert: any of the severity's pairs, or None when none applies."""
-    chosen = [
-        t for t in slo.thresholds(sla.objective, sla.window_seconds) if t.pair.severity == severity
-    ]
-    if not chosen:
-        return None
-    name = names.FAST_BURN if severity == "page" else names.SLOW_BURN
+@lru_cache(maxsize=1 << 12)
+def _number(value: Decimal) -> str:
+    """``slo.number`` of a threshold's ratio, remembered (the SLAs share a few objectives)."""
+    return slo.number(value)
+
+
+@lru_cache(maxsize=1 << 12, typed=True)
+def _burn(
+    objective: float, window_seconds: float, severity: slo.Severity
+) -> tuple[tuple[slo.Threshold, ...], str, str, str]:
+    """The pairs of one severity that apply to an objective and window, with the texts the
+    alert quotes (pairs, objective, window): pure numbers, remembered, because the SLAs of a
+    large spec share a few objectives and windows."""
+    chosen = tuple(
+        t for t in slo.thresholds(objective, window_seconds) if t.pair.severity == severity
+    )
     pairs = " or ".join(
         f"{slo.number(t.factor)}x over {t.pair.long} and {t.pair.short}" for t in chosen
     )
-    objective = f"{slo.number(slo.objective_ratio(sla.objective) * 100)}%"
-    window = slo.window_name(sla.window_seconds)
+    percent = f"{slo.number(slo.objective_ratio(objective) * 100)}%"
+    return chosen, pairs, percent, slo.window_name(window_seconds)
+
+
+def burn_alert(system: ir.System, sla: ir.Sla, severity: slo.Severity) -> Rule | None:
+    """The page or ticket alert: any of the severity's pairs, or None when none applies."""
+    chosen, pairs, objective, window = _burn(sla.objective, sla.window_seconds, severity)
+    if not chosen:
+        return None
+    name = names.FAST_BURN if severity == "page" else names.SLOW_BURN
     return {
         "alert": name,
         "expr": "\nor\n".join(burn_condition(system, sla, t) for t in chosen),

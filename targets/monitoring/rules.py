@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from mlplane.compiler.core import canonical, ir, yamltext
@@ -127,16 +128,22 @@ def metadata_rules(system: ir.System, sla: ir.Sla) -> list[Rule]:
     """Objective, budget and window as series (for dashboards and ad-hoc queries), and the budget
     left over the SLO window."""
     labels = names.series_labels(system, sla)
-    budget = slo.error_budget(sla.objective)
-    spent = f"{names.of(names.SLO_WINDOW_RATIO, system, sla)} / {slo.number(budget)}"
+    objective, budget, window = _numbers(sla.objective, sla.window_seconds)
+    spent = f"{names.of(names.SLO_WINDOW_RATIO, system, sla)} / {budget}"
     return [
-        record(
-            names.OBJECTIVE, f"vector({slo.number(slo.objective_ratio(sla.objective))})", labels
-        ),
-        record(names.ERROR_BUDGET, f"vector({slo.number(budget)})", labels),
-        record(names.SLO_WINDOW, f"vector({slo.number(sla.window_seconds)})", labels),
+        record(names.OBJECTIVE, f"vector({objective})", labels),
+        record(names.ERROR_BUDGET, f"vector({budget})", labels),
+        record(names.SLO_WINDOW, f"vector({window})", labels),
         record(names.BUDGET_REMAINING, f"1 - {spent}", labels),
     ]
+
+
+@lru_cache(maxsize=1 << 12, typed=True)
+def _numbers(objective: float, window_seconds: float) -> tuple[str, str, str]:
+    """The objective as a ratio, the error budget and the window in seconds, as PromQL
+    numbers; remembered (pure numbers that the SLAs of a large spec share)."""
+    budget = slo.number(slo.error_budget(objective))
+    return slo.number(slo.objective_ratio(objective)), budget, slo.number(window_seconds)
 
 
 def sla_group(system: ir.System, sla: ir.Sla) -> dict[str, Any]:
