@@ -310,7 +310,8 @@ class _Writer:
 
     def mapping(self, data: Mapping[str, Any], depth: int, out: list[str]) -> None:
         pad = INDENT * depth
-        for key, value in sorted(data.items()) if self.sort_keys else data.items():
+        for key in sorted(data) if self.sort_keys else data:
+            value = data[key]
             text = _key(key)
             if text[0] == "?":  # an explicit key: '? key', then ': value' below it
                 out.append(pad + text)
