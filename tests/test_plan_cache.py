@@ -160,11 +160,25 @@ def test_a_warm_plan_takes_the_base_units_and_plans_the_same(
         taken.append((reused, len(units)))
         return graph, units, reused
 
+    copied: list[int] = []
+    writing = plan_lower.graph_reusing
+
+    def checked(system: Any, graph: Any, source: Any, base: Any, names: set[str]) -> Any:
+        made = writing(system, graph, source, base, names)
+        fresh = plan_lower.lowered_graph(system, graph.to_json(), source)
+        assert made.canonical == fresh.canonical and made.graph_sha256 == fresh.graph_sha256
+        assert made.graph == fresh.graph and made.resources == fresh.resources
+        assert list(made.resources) == list(fresh.resources)
+        copied.append(len(names))
+        return made
+
     monkeypatch.setattr(plan_lower, "lower_reusing", counting)
+    monkeypatch.setattr(plan_lower, "graph_reusing", checked)
     assert outputs() == uncached
     assert len(taken) == len(FORMATS)
     if plugins.targets()["kubernetes"] is not fake_target.FAKE:
         assert all(0 < reused < units for reused, units in taken)
+        assert len(copied) == len(FORMATS) and all(copied)
 
 
 def _tamper_graph(data: bytes) -> bytes:

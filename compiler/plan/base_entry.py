@@ -42,7 +42,6 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import astuple, dataclass, field, fields, is_dataclass
 from enum import Enum
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +58,13 @@ from mlplane.compiler.plan.cache import (
     plugins_fingerprint,
 )
 from mlplane.compiler.plan.gitsource import shown_name, spec_root
-from mlplane.compiler.plan.lower import Lowered, from_text, gives_back, relative_namer
+from mlplane.compiler.plan.lower import (
+    Lowered,
+    from_text,
+    gives_back,
+    relative_namer,
+    text_spans,
+)
 from mlplane.compiler.plan.model import ReaderTable
 
 _BUILTINS = frozenset({"frozenset", "set", "tuple", "list", "dict", "complex", "bytes", "slice"})
@@ -87,6 +92,9 @@ class Stored:
     units: dict[str, bytes] = field(default_factory=dict)
     """The target's units of the base's lowering by key (``plugins.lower_reusing``), each
     pickled apart so that a head unpickles only those it takes."""
+    spans: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Resource name -> where its canonical JSON lies in the graph text (``lower.text_spans``):
+    the head writes a resource of a unit it took by copying that text."""
 
 
 @dataclass(frozen=True)
@@ -99,13 +107,24 @@ class CachedBase:
 
 class StoredUnits(Mapping[str, object]):
     """A stored base's units by key, each unpickled (with the allow-list) when looked up; a
-    unit that does not read back is None, which the target lowers again."""
+    unit that does not read back is None, which the target lowers again. It also holds the
+    base's lowering and the spans of its resources in the graph text (``lower.BaseText``)."""
 
-    def __init__(self, encoded: Mapping[str, bytes]) -> None:
+    def __init__(
+        self, encoded: Mapping[str, bytes], base: Lowered, spans: Mapping[str, tuple[int, int]]
+    ) -> None:
         self._encoded = encoded
+        self._read: dict[str, object] = {}
+        self.base = base
+        self.spans = spans
 
     def __getitem__(self, key: str) -> object:
-        return _value(self._encoded[key])
+        found = self._read[key] = _value(self._encoded[key])
+        return found
+
+    def taken(self, key: str, unit: object) -> bool:
+        """Whether ``unit`` is the very object this mapping gave for ``key``."""
+        return self._read.get(key, self) is unit
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._encoded)
@@ -143,7 +162,8 @@ def read_base(cache: PlanCache, key: BaseKey) -> CachedBase | None:
     if not all((key.root / entry).is_file() for entry in stored.rego):
         return None
     lowered = from_text(stored.system, hit.graph_text, key.shown, stored.spec_files)
-    return CachedBase(lowered, hit.diagnostics, stored.readers, StoredUnits(stored.units))
+    units = StoredUnits(stored.units, lowered, stored.spans)
+    return CachedBase(lowered, hit.diagnostics, stored.readers, units)
 
 
 def store_base(
@@ -158,7 +178,7 @@ def store_base(
         return
     units = {key: data for key, unit in lowered.units.items() if (data := _encoded(unit))}
     rego = lowered.system.policies.rego
-    stored = Stored(lowered.system, lowered.spec_files, rego, readers, units)
+    stored = Stored(lowered.system, lowered.spec_files, rego, readers, units, text_spans(lowered))
     payload = _dumped(stored)
     if payload is None or _loaded(payload) != stored:
         return
@@ -185,9 +205,15 @@ class _UnitPickler(_Pickler):
         return kind, tuple(getattr(obj, f.name) for f in fields(obj))
 
 
-@cache
+_PLAIN_INIT: dict[type, bool] = {}
+
+
 def _plain_init(kind: type) -> bool:
-    return not hasattr(kind, "__post_init__") and all(f.init for f in fields(kind))
+    found = _PLAIN_INIT.get(kind)
+    if found is None:
+        found = not hasattr(kind, "__post_init__") and all(f.init for f in fields(kind))
+        _PLAIN_INIT[kind] = found
+    return found
 
 
 class _Unpickler(pickle.Unpickler):

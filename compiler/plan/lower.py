@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from mlplane.compiler.build import outputs as build
 from mlplane.compiler.build.pipeline import CompileResult, no_cyclic_gc
@@ -133,8 +133,101 @@ def _lowered_now(
         graph, units, reused = lower_reusing(target, found, compiled.diagnostics, known)
     if graph is None or compiled.diagnostics.has_errors:
         return None
-    lowered = lowered_graph(found, graph.to_json(), compiled.document)
+    taken = _taken(known, units) if isinstance(known, BaseText) else None
+    if taken and isinstance(known, BaseText):
+        lowered = graph_reusing(found, graph, compiled.document, known, taken)
+    else:
+        lowered = lowered_graph(found, graph.to_json(), compiled.document)
     return replace(lowered, lowered=graph, units=units, reused=reused)
+
+
+@runtime_checkable
+class BaseText(Protocol):
+    """Known units that come with the base's lowering: the graph text of each resource of a
+    unit the head took is copied from the base's (:func:`graph_reusing`)."""
+
+    base: Lowered
+    spans: Mapping[str, tuple[int, int]]
+
+    def taken(self, key: str, unit: object) -> bool: ...
+
+
+def _taken(known: BaseText, units: Mapping[str, object]) -> set[str]:
+    """The names of the resources of the units the head took from ``known`` unchanged."""
+    names: set[str] = set()
+    for key, unit in units.items():
+        if known.taken(key, unit):
+            resources = getattr(unit, "resources", ())
+            names.update(r.name for r in resources if isinstance(r, Resource))
+    return names
+
+
+def text_spans(lowered: Lowered) -> dict[str, tuple[int, int]]:
+    """Resource name -> the span of its canonical JSON in ``lowered.canonical`` (empty when
+    the text is not the resources' texts joined as :func:`graph_reusing` joins them)."""
+    text = lowered.canonical
+    resources = lowered.graph.get("resources")
+    marker = '"resources":['
+    at = text.find(marker)
+    if at < 0 or not isinstance(resources, list):
+        return {}
+    spans: dict[str, tuple[int, int]] = {}
+    position = at + len(marker)
+    for resource in resources:
+        piece = _canonical(resource)
+        if not text.startswith(piece, position):
+            return {}
+        spans[str(resource["name"])] = (position, position + len(piece))
+        position += len(piece) + 1
+    return spans if _joined(lowered.graph, [text[a:b] for a, b in spans.values()]) == text else {}
+
+
+def _joined(document: Mapping[str, Any], pieces: list[str]) -> str:
+    """``_canonical(document)``, its resources given as their canonical texts: the same text,
+    since compact JSON with sorted keys writes a list as its items' texts joined by commas."""
+    parts = []
+    for key in sorted(document):
+        value = (
+            "[" + ",".join(pieces) + "]" if key == "resources" else _canonical_value(document[key])
+        )
+        parts.append(f"{_canonical_value(key)}:{value}")
+    return "{" + ",".join(parts) + "}"
+
+
+def _canonical_value(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def graph_reusing(
+    system: System, graph: ResourceGraph, source: Document | None, base: BaseText, taken: set[str]
+) -> Lowered:
+    """:func:`lowered_graph` of ``graph``, where each resource named in ``taken`` (of a unit
+    taken from the base's lowering, so equal to the base's resource of that name) is written
+    by copying the base's text and values instead of converting and encoding it again."""
+    rename = relative_namer(source.root if source else None)
+    old = base.base
+    text = old.canonical
+    plain_of = {str(r["name"]): r for r in old.graph["resources"]}
+    pieces: list[str] = []
+    plain: list[dict[str, Any]] = []
+    shown: dict[str, ResourceJson] = {}
+    for resource in graph.resources:
+        span = base.spans.get(resource.name) if resource.name in taken else None
+        if span is not None and resource.name in plain_of and resource.name in old.resources:
+            pieces.append(text[span[0] : span[1]])
+            plain.append(plain_of[resource.name])
+            shown[resource.name] = old.resources[resource.name]
+            continue
+        raw = resource.to_json()
+        piece = _canonical(renamed(raw, rename))
+        value: dict[str, Any] = json.loads(piece)
+        pieces.append(piece)
+        plain.append(value)
+        shown[resource.name] = renamed(value, _origin_file(raw))
+    document = {**ResourceGraph(graph.environment, graph.target, ()).to_json(), "resources": plain}
+    joined = _joined(document, pieces)
+    digest = hashlib.sha256(joined.encode("ascii")).hexdigest()
+    return Lowered(system, shown, document, spec_texts(source), digest, joined)
 
 
 def _cache_names(document: Document | None) -> dict[str, tuple[str, str]] | None:
