@@ -335,21 +335,10 @@ def _add_tensorboard(
     lowering.add(names.logical(model.name, "tensorboard"), body, origin, parent)
     if not lowering.system.security.default_deny:
         return
-    policy: dict[str, Any] = {
-        "apiVersion": network.NETWORKING_API,
-        "kind": "NetworkPolicy",
-        "metadata": lowering.metadata(name, labels),
-        "spec": {
-            # The Tensorboard controller labels its Deployment's pods app=<Tensorboard name>.
-            "podSelector": {"matchLabels": {"app": name}},
-            "policyTypes": ["Ingress", "Egress"],
-            "ingress": [
-                network.rule(
-                    "ingress", [network.namespace_peer(KUBEFLOW_NAMESPACE)], [TENSORBOARD_PORT]
-                )
-            ],
-        },
-    }
+    # The Tensorboard controller labels its Deployment's pods app=<Tensorboard name>.
+    policy = network.policy(lowering, name, labels, {"app": name}, ["Ingress", "Egress"])
+    kubeflow = network.namespace_peer(KUBEFLOW_NAMESPACE)
+    policy["spec"]["ingress"] = [network.rule("ingress", [kubeflow], [TENSORBOARD_PORT])]
     logs = network.uri_rule(lowering, training.logs or "", (), origin, f"the logs of {name}")
     policy["spec"]["egress"] = [logs] if logs is not None else []
     logical = names.logical(model.name, "tensorboard-networkpolicy")
