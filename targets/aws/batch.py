@@ -33,26 +33,20 @@ from typing import Any
 
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostic, Severity, SpecPath, format_path
-from mlplane.compiler.core.graph import json_document, ref
+from mlplane.compiler.core.graph import ref
 from mlplane.schema.formats import has_instance_storage
 from mlplane.targets.aws import codes, names, serving
 from mlplane.targets.aws.context import Lowering, model_tier, tier_of
-from mlplane.targets.aws.roles import (
-    ROLE_POLICY_TYPE,
-    ROLE_TYPE,
-    network_statements,
-    s3_read_statements,
-    trust_policy,
+from mlplane.targets.aws.roles import network_statements, s3_read_statements, trust_policy
+from mlplane.targets.aws.scheduled import (
+    Job,
+    add_pipeline,
+    add_role,
+    add_role_policy,
+    add_schedule,
 )
 from mlplane.targets.aws.settings import aws_of
-from mlplane.targets.aws.training import (
-    MAX_EVENT_AGE_SECONDS,
-    PIPELINE_DEFINITION_VERSION,
-    PIPELINE_TYPE,
-    RETRY_ATTEMPTS,
-    SCHEDULE_TYPE,
-    eventbridge_cron,
-)
+from mlplane.targets.aws.training import PIPELINE_DEFINITION_VERSION, eventbridge_cron
 
 NAME_LIMIT = names.TRAINING_NAME_LIMIT
 """EventBridge Scheduler schedule names: 64 characters (the pipeline takes the same name)."""
@@ -62,6 +56,7 @@ RETRIED_FAILURES = ("SageMaker.JOB_INTERNAL_ERROR", "SageMaker.CAPACITY_ERROR")
 """Transform failures worth another attempt; a model error fails the run at once."""
 RETRY_INTERVAL_SECONDS = 60
 RETRY_BACKOFF = 2.0
+JOB = Job(block="batch", role_prefix="batch-", activity="batch scoring", start_sid="StartBatch")
 
 
 def pipeline_name(system: ir.System, model: str) -> str:
@@ -330,30 +325,6 @@ def batch_policy(lowering: Lowering, model: ir.Model, batch: ir.Batch) -> dict[s
 # --- lowering -------------------------------------------------------------------------------------
 
 
-def _role(
-    lowering: Lowering, model: ir.Model, what: str, trust: dict[str, Any], parent: str
-) -> str:
-    return lowering.add(
-        ROLE_TYPE,
-        names.logical(model.name, f"batch-{what}-role"),
-        {
-            "assumeRolePolicy": json_document(trust),
-            "description": f"Batch {what} role of model {model.name}",
-            "tags": lowering.tags(**{"mlplane.dev/model": model.name}),
-        },
-        lowering.origin(("models", model.name, "batch")),
-        parent,
-    )
-
-
-def _role_policy(
-    lowering: Lowering, model: ir.Model, role: str, name: str, policy: dict[str, Any], parent: str
-) -> str:
-    inputs = {"name": name, "role": ref(role, "id"), "policy": json_document(policy)}
-    origin = lowering.origin(("models", model.name, "batch"))
-    return lowering.add(ROLE_POLICY_TYPE, names.logical(role, "policy"), inputs, origin, parent)
-
-
 def _batch_model(
     lowering: Lowering, model: ir.Model, batch: ir.Batch, role: str, parent: str
 ) -> str:
@@ -395,68 +366,13 @@ def lower_batch(lowering: Lowering, model: ir.Model, parent: str) -> None:
     schedule = eventbridge_cron(batch.schedule)
     assert schedule is not None
     name = pipeline_name(lowering.system, model.name)
-    role = _role(lowering, model, "job", trust_policy(lowering), parent)
+    role = add_role(lowering, model, JOB, "job", trust_policy(lowering), parent)
     policy = batch_policy(lowering, model, batch)
-    role_policy = _role_policy(lowering, model, role, "mlplane-batch", policy, parent)
+    role_policy = add_role_policy(lowering, model, JOB, role, "mlplane-batch", policy, parent)
     for tier in key_tiers(lowering, model, batch):
         lowering.key_users.setdefault(tier, []).append(role)
     scorer = _batch_model(lowering, model, batch, role, parent)
-    origin = lowering.origin(("models", model.name, "batch"))
-    pipeline = lowering.add(
-        PIPELINE_TYPE,
-        names.logical(model.name, "batch-pipeline"),
-        {
-            "pipelineName": name,
-            "pipelineDisplayName": name,
-            "pipelineDescription": f"Scheduled batch scoring of model {model.name}",
-            "roleArn": ref(role, "arn"),
-            "pipelineDefinition": json_document(
-                pipeline_definition(lowering, model, batch, scorer)
-            ),
-            "tags": lowering.tags(**{"mlplane.dev/model": model.name}),
-        },
-        origin,
-        parent,
-        (role_policy, scorer),
-    )
-    _lower_schedule(lowering, model, batch, pipeline, schedule, parent)
-
-
-def _lower_schedule(
-    lowering: Lowering,
-    model: ir.Model,
-    batch: ir.Batch,
-    pipeline: str,
-    expression: str,
-    parent: str,
-) -> None:
-    trust = trust_policy(lowering, "scheduler.amazonaws.com")
-    starter = _role(lowering, model, "schedule", trust, parent)
-    statement = {"Sid": "StartBatch", "Effect": "Allow",
-                 "Action": "sagemaker:StartPipelineExecution", "Resource": ref(pipeline, "arn")}  # fmt: skip
-    starts = {"Version": "2012-10-17", "Statement": [statement]}
-    starter_policy = _role_policy(lowering, model, starter, "mlplane-schedule", starts, parent)
-    target = {
-        "arn": ref(pipeline, "arn"),
-        "roleArn": ref(starter, "arn"),
-        "retryPolicy": {
-            "maximumEventAgeInSeconds": MAX_EVENT_AGE_SECONDS,
-            "maximumRetryAttempts": RETRY_ATTEMPTS,
-        },
-    }
-    lowering.add(
-        SCHEDULE_TYPE,
-        names.logical(model.name, "batch-schedule"),
-        {
-            "name": pipeline_name(lowering.system, model.name),
-            "description": f"Starts the batch scoring of model {model.name} ({batch.schedule} UTC)",
-            "scheduleExpression": expression,
-            "scheduleExpressionTimezone": "UTC",
-            "flexibleTimeWindow": {"mode": "OFF"},
-            "state": "ENABLED",
-            "target": target,
-        },
-        lowering.origin(("models", model.name, "batch", "schedule")),
-        parent,
-        (starter_policy,),
-    )
+    definition = pipeline_definition(lowering, model, batch, scorer)
+    depends_on = (role_policy, scorer)
+    pipeline = add_pipeline(lowering, model, JOB, name, role, definition, parent, depends_on)
+    add_schedule(lowering, model, JOB, pipeline, name, batch.schedule, schedule, parent)

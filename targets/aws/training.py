@@ -25,33 +25,30 @@ from __future__ import annotations
 from typing import Any
 
 from mlplane.compiler.core import ir
-from mlplane.compiler.core.graph import json_document, ref
+from mlplane.compiler.core.graph import ref
 from mlplane.schema import formats
 from mlplane.targets.aws import codes, names
 from mlplane.targets.aws.context import CLASSIFICATION_RANK, Lowering, model_tier
-from mlplane.targets.aws.roles import (
-    ROLE_POLICY_TYPE,
-    ROLE_TYPE,
-    network_statements,
-    s3_read_statements,
-    trust_policy,
+from mlplane.targets.aws.roles import network_statements, s3_read_statements, trust_policy
+from mlplane.targets.aws.scheduled import (
+    Job,
+    add_pipeline,
+    add_role,
+    add_role_policy,
+    add_schedule,
 )
 from mlplane.targets.aws.serving import tier_volume_key
 from mlplane.targets.aws.settings import aws_of
 
-PIPELINE_TYPE = "aws:sagemaker/pipeline:Pipeline"
-SCHEDULE_TYPE = "aws:scheduler/schedule:Schedule"
 PIPELINE_DEFINITION_VERSION = "2020-12-01"
 STEP_NAME = "Train"
 VOLUME_SIZE_GB = 50
 """The training instance's EBS volume: room for the image's scratch data and the checkpoint."""
 MAX_RUNTIME_SECONDS = 28 * 24 * 3600
 """SageMaker's upper bound on a training job's MaxRuntimeInSeconds (28 days)."""
-MAX_EVENT_AGE_SECONDS = 3600
-RETRY_ATTEMPTS = 3
-"""Attempts to start the pipeline when the call fails (throttling, a transient error)."""
 DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 FULL_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
+JOB = Job(block="training", role_prefix="", activity="training", start_sid="StartTraining")
 
 
 # --- the schedule expression ----------------------------------------------------------------------
@@ -308,37 +305,6 @@ def training_policy(lowering: Lowering, model: ir.Model, role: str) -> dict[str,
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def _schedule_policy(pipeline: str) -> dict[str, Any]:
-    statement = {"Sid": "StartTraining", "Effect": "Allow",
-                 "Action": "sagemaker:StartPipelineExecution", "Resource": ref(pipeline, "arn")}  # fmt: skip
-    return {"Version": "2012-10-17", "Statement": [statement]}
-
-
-def _role(
-    lowering: Lowering, model: ir.Model, what: str, trust: dict[str, Any], parent: str
-) -> str:
-    origin = lowering.origin(("models", model.name, "training"))
-    return lowering.add(
-        ROLE_TYPE,
-        names.logical(model.name, f"{what}-role"),
-        {
-            "assumeRolePolicy": json_document(trust),
-            "description": f"{what.capitalize()} role of model {model.name}",
-            "tags": lowering.tags(**{"mlplane.dev/model": model.name}),
-        },
-        origin,
-        parent,
-    )
-
-
-def _role_policy(
-    lowering: Lowering, model: ir.Model, role: str, name: str, policy: dict[str, Any], parent: str
-) -> str:
-    inputs = {"name": name, "role": ref(role, "id"), "policy": json_document(policy)}
-    origin = lowering.origin(("models", model.name, "training"))
-    return lowering.add(ROLE_POLICY_TYPE, names.logical(role, "policy"), inputs, origin, parent)
-
-
 def lower_training(lowering: Lowering, model: ir.Model, parent: str) -> None:
     """The training role, pipeline, schedule role and schedule of ``model``, if it trains."""
     training = model.training
@@ -348,51 +314,11 @@ def lower_training(lowering: Lowering, model: ir.Model, parent: str) -> None:
     if schedule is None:
         return
     name = names.training(lowering.system, model.name)
-    role = _role(lowering, model, "training", trust_policy(lowering), parent)
+    role = add_role(lowering, model, JOB, "training", trust_policy(lowering), parent)
     policy = training_policy(lowering, model, role)
-    role_policy = _role_policy(lowering, model, role, "mlplane-training", policy, parent)
+    role_policy = add_role_policy(lowering, model, JOB, role, "mlplane-training", policy, parent)
     for tier in training_key_tiers(lowering, model):
         lowering.key_users.setdefault(tier, []).append(role)
-    pipeline = lowering.add(
-        PIPELINE_TYPE,
-        names.logical(model.name, "training-pipeline"),
-        {
-            "pipelineName": name,
-            "pipelineDisplayName": name,
-            "pipelineDescription": f"Scheduled training of model {model.name}",
-            "roleArn": ref(role, "arn"),
-            "pipelineDefinition": json_document(pipeline_definition(lowering, model, role)),
-            "tags": lowering.tags(**{"mlplane.dev/model": model.name}),
-        },
-        lowering.origin(("models", model.name, "training")),
-        parent,
-        (role_policy,),
-    )
-    trust = trust_policy(lowering, "scheduler.amazonaws.com")
-    starter = _role(lowering, model, "schedule", trust, parent)
-    starts = _schedule_policy(pipeline)
-    starter_policy = _role_policy(lowering, model, starter, "mlplane-schedule", starts, parent)
-    target = {
-        "arn": ref(pipeline, "arn"),
-        "roleArn": ref(starter, "arn"),
-        "retryPolicy": {
-            "maximumEventAgeInSeconds": MAX_EVENT_AGE_SECONDS,
-            "maximumRetryAttempts": RETRY_ATTEMPTS,
-        },
-    }
-    lowering.add(
-        SCHEDULE_TYPE,
-        names.logical(model.name, "training-schedule"),
-        {
-            "name": name,
-            "description": f"Starts the training of model {model.name} ({training.schedule} UTC)",
-            "scheduleExpression": schedule,
-            "scheduleExpressionTimezone": "UTC",
-            "flexibleTimeWindow": {"mode": "OFF"},
-            "state": "ENABLED",
-            "target": target,
-        },
-        lowering.origin(("models", model.name, "training", "schedule")),
-        parent,
-        (starter_policy,),
-    )
+    definition = pipeline_definition(lowering, model, role)
+    pipeline = add_pipeline(lowering, model, JOB, name, role, definition, parent, (role_policy,))
+    add_schedule(lowering, model, JOB, pipeline, name, training.schedule, schedule, parent)
