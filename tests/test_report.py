@@ -34,7 +34,7 @@ from mlplane.compiler.report.html import render_html
 from mlplane.compiler.report.json_format import render_json
 from mlplane.compiler.report.markdown import render_markdown
 from mlplane.compiler.report.model import Report
-from mlplane.compiler.report.run import ReportRun, judge_reports, render_reports, run_reports
+from mlplane.compiler.report.run import ReportRun, build_reports, judge_reports, render_reports
 from mlplane.compiler.report.schema import schema_text
 from mlplane.compiler.report.views import render_mermaid
 
@@ -53,7 +53,9 @@ def _run(example: str) -> ReportRun:
     cwd = Path.cwd()
     os.chdir(REPO)  # spec locations are then relative, as a user in the repository sees them
     try:
-        return run_reports(Path("examples") / example, None, today=TODAY, lower=True)
+        return build_reports(
+            judge_reports(Path("examples") / example, None, today=TODAY, lower=True)
+        )
     finally:
         os.chdir(cwd)
 
@@ -196,9 +198,9 @@ def test_waiver_calendar_buckets() -> None:
     cwd = Path.cwd()
     os.chdir(REPO)
     try:
-        soon = run_reports(example, ["prod"], today=date(2027, 3, 10))
-        later = run_reports(example, ["prod"], today=date(2027, 1, 5))
-        gone = run_reports(example, ["prod"], today=date(2027, 4, 1))
+        soon = build_reports(judge_reports(example, ["prod"], today=date(2027, 3, 10)))
+        later = build_reports(judge_reports(example, ["prod"], today=date(2027, 1, 5)))
+        gone = build_reports(judge_reports(example, ["prod"], today=date(2027, 4, 1)))
     finally:
         os.chdir(cwd)
     pick = {
@@ -292,7 +294,7 @@ def _closure(children: dict[str, set[str]], start: str) -> set[str]:
 def test_completeness_and_lineage_closure(spec: dict[str, Any], tmp_path: Path) -> None:
     path = tmp_path / "mlplane.yaml"
     path.write_text(json.dumps(spec))  # JSON is YAML
-    run = run_reports(path, None, today=TODAY)
+    run = build_reports(judge_reports(path, None, today=TODAY))
     assert run.ok, [d.one_line() for d in (*run.compiled.sorted_diagnostics(), *run.problems)]
     report, system = run.reports["prod"], run.compiled.systems["prod"]
     sources, models = spec["dataSources"], spec["models"]
@@ -389,7 +391,7 @@ class _Collect(HTMLParser):
 
 
 def test_hostile_text_stays_text(tmp_path: Path) -> None:
-    run = run_reports(_hostile_spec(tmp_path), ["prod"], today=TODAY)
+    run = build_reports(judge_reports(_hostile_spec(tmp_path), ["prod"], today=TODAY))
     assert run.ok, [d.one_line() for d in (*run.compiled.sorted_diagnostics(), *run.problems)]
     report = run.reports["prod"]
     page = _Collect()

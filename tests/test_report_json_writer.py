@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from mlplane.compiler.report.json_format import render_json, to_data
 from mlplane.compiler.report.model import Report
-from mlplane.compiler.report.run import run_reports
+from mlplane.compiler.report.run import build_reports, judge_reports
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(p.name for p in (REPO / "examples").iterdir() if any(p.glob("*.yaml")))
@@ -34,7 +34,9 @@ def reports(request: pytest.FixtureRequest) -> dict[str, Report]:
     cwd = Path.cwd()
     os.chdir(REPO)
     try:
-        run = run_reports(Path("examples") / request.param, None, today=date(2026, 1, 15))
+        run = build_reports(
+            judge_reports(Path("examples") / request.param, None, today=date(2026, 1, 15))
+        )
     finally:
         os.chdir(cwd)
     assert run.ok
@@ -63,7 +65,9 @@ def _first_report() -> Report:
     cwd = Path.cwd()
     os.chdir(REPO)
     try:
-        run = run_reports(Path("examples") / EXAMPLES[0], None, today=date(2026, 1, 15))
+        run = build_reports(
+            judge_reports(Path("examples") / EXAMPLES[0], None, today=date(2026, 1, 15))
+        )
     finally:
         os.chdir(cwd)
     return next(iter(run.reports.values()))

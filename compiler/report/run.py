@@ -52,7 +52,7 @@ class ReportRun:
     problems: Diagnostics = field(default_factory=Diagnostics)
     """Errors that stop the reports (schema, references, policy configuration)."""
     reports: dict[str, Report] = field(default_factory=dict)
-    """Built by :func:`run_reports`; :func:`judge_reports` leaves it empty."""
+    """Built by :func:`build_reports`; :func:`judge_reports` leaves it empty."""
     findings: dict[str, Findings] = field(default_factory=dict)
     """The policy findings of each environment: what stands and what a waiver covers."""
     today: date | None = None
@@ -77,22 +77,6 @@ class ReportRun:
         )
 
 
-def run_reports(
-    path: Path,
-    environments: Sequence[str] | None,
-    *,
-    today: date | None,
-    policy_dirs: Sequence[Path] = (),
-    lower: bool = False,
-) -> ReportRun:
-    """The report of each environment of the spec at ``path`` (all when ``environments`` is
-    None), built in this process. Raises ``UnknownEnvironmentError`` for an environment the
-    spec does not define."""
-    run = judge_reports(path, environments, today=today, policy_dirs=policy_dirs, lower=lower)
-    run.reports = _each_environment(run, _same, 0)
-    return run
-
-
 def judge_reports(
     path: Path,
     environments: Sequence[str] | None,
@@ -101,9 +85,11 @@ def judge_reports(
     policy_dirs: Sequence[Path] = (),
     lower: bool = False,
 ) -> ReportRun:
-    """Compile the spec and evaluate the policies of each environment, without the target
-    checks (or, with ``lower``, the lowering and graph rules) and the reports:
-    :func:`render_reports` does those per environment."""
+    """Compile the spec at ``path`` and evaluate the policies of each environment (all when
+    ``environments`` is None), without the target checks (or, with ``lower``, the lowering and
+    graph rules) and the reports: :func:`render_reports` does those per environment, or
+    :func:`build_reports` without rendering. Raises ``UnknownEnvironmentError`` for an
+    environment the spec does not define."""
     from mlplane.compiler.policy.rego import RegoSource
 
     compiled = compile_spec(path, environments)
@@ -121,6 +107,14 @@ def judge_reports(
         rego.close()
     for found, _ in run.findings.values():
         run.problems.extend(_problems(found))
+    return run
+
+
+def build_reports(run: ReportRun) -> ReportRun:
+    """``run`` (from :func:`judge_reports`) with the report of each of its environments in
+    ``run.reports``, checked and built as :func:`render_reports` does, in this process and
+    not rendered; none when any environment has an error."""
+    run.reports = _each_environment(run, _same, 0)
     return run
 
 
