@@ -45,8 +45,8 @@ CORE_RISK_CODES: Mapping[str, str] = MappingProxyType(
         "explainability-dropped": "a model that required explanations no longer does",
         "data-source-removed": "a data source is removed (its lineage and monitoring go with it)",
         "state-backend-changed": "the Pulumi state backend of an environment changes",
-        "production-model-redeployed": "a production model's live serving is redeployed (a "
-        "SageMaker endpoint moves to a new fleet, or the model's pods restart)",
+        "production-model-redeployed": "a production model's live serving is redeployed (the "
+        "model's line says how, and by which rollout)",
     }
 )
 """The risk codes of the compiler itself, with their one-line meaning (:func:`risk_codes` adds
