@@ -9,7 +9,9 @@ What is measured, side by side in one run (figures from different runs do not co
   ``.mlplane/cache/``); the cache's secret lives in a temporary ``XDG_CACHE_HOME``; the first
   and the last again with the base in a forked child (``parallel=True``, which ``mlplane plan``
   chooses only when a core is idle: on a busy machine it is slower), with the 1-minute load
-  average at the start, because that decides whether the child has a core of its own;
+  average at the start, because that decides whether the child has a core of its own (with
+  the cache warm the base's entry is read first and no child is forked: the head takes the
+  base's lowered units, ``targets/kubernetes/reuse.py``);
 * its parts: the diff of the two resource graphs alone, and the ML summary with risk flags;
   each also per thousand resources (the target: well under a second per thousand);
 * the renderers (text, markdown, JSON);
