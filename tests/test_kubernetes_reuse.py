@@ -383,3 +383,14 @@ def test_a_lowering_reusing_the_base_units_equals_a_fresh_one(
     taken = _equal_with_reuse(based, head, changes)
     if all(kind in ("model", "sla") for kind, _ in changes):
         assert taken > 0  # a model's or an SLA's change leaves the other units be
+
+
+def test_a_known_value_that_is_not_a_unit_is_lowered_again(based: Based) -> None:
+    """What the plan cache gives back that is not one of the target's units (a unit that no
+    longer reads back is None) is lowered afresh: the same graph, nothing taken."""
+    folder, units = based
+    system = compiled_systems(folder, property_base())["prod"]
+    for junk in (None, "unit", ("resources", (), ())):
+        reuse = Reuse(dict.fromkeys(units["prod"], junk))
+        assert _graph(system, reuse) == _graph(system, None)
+        assert reuse.reused == 0 and reuse.made.keys() == units["prod"].keys()
