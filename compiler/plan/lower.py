@@ -73,7 +73,12 @@ def graph_digest(graph: Mapping[str, Any]) -> str:
 
 
 def _canonical(graph: Mapping[str, Any]) -> str:
-    return json.dumps(graph, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return _ENCODE(graph)
+
+
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode
+"""``json.dumps`` with these settings, without making an encoder for every call (the graph's
+text is also written one resource at a time: :func:`text_spans`, :func:`graph_reusing`)."""
 
 
 def spec_hash(files: Mapping[str, str]) -> str:
@@ -195,7 +200,7 @@ def _joined(document: Mapping[str, Any], pieces: list[str]) -> str:
 
 
 def _canonical_value(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return _ENCODE(value)
 
 
 def graph_reusing(
