@@ -181,6 +181,52 @@ def test_a_warm_plan_takes_the_base_units_and_plans_the_same(
         assert len(copied) == len(FORMATS) and all(copied)
 
 
+def test_units_that_would_make_the_entry_too_large_are_left_out(
+    repo: Repo,  # noqa: F811
+    secret_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An entry over the size read back would never be read: the base's side is stored without
+    its units instead, and a warm plan still reads the base from it (and takes no unit)."""
+    del secret_home
+    monkeypatch.setattr(plan_parallel, "spare_core", lambda: False)
+    repo.write(
+        "spec/mlplane.yaml", BASE.replace("slas:\n", RANKER.format(digest="b" * 64) + "slas:\n")
+    )
+    repo.commit("two models")
+    repo.edit("spec/mlplane.yaml", "replicas: {min: 2, max: 4}", "replicas: {min: 2, max: 6}")
+    uncached = outputs("--no-cache")
+    outputs()
+    (whole,) = entries(repo)
+    size = whole.stat().st_size
+    whole.unlink()
+    monkeypatch.setattr(plan_cache, "MAX_ENTRY_BYTES", size - 1)
+    outputs()  # stores the side again, without its units
+    (smaller,) = entries(repo)
+    assert smaller.stat().st_size < size - 1
+    taken: list[int] = []
+    original = plan_lower.lower_reusing
+
+    def counting(*args: Any) -> Any:
+        graph, units, reused = original(*args)
+        taken.append(reused)
+        return graph, units, reused
+
+    hits: list[bool] = []
+    reading = PlanCache.read
+
+    def spy(self: PlanCache, key: str) -> Hit | None:
+        found = reading(self, key)
+        hits.append(found is not None)
+        return found
+
+    monkeypatch.setattr(plan_lower, "lower_reusing", counting)
+    monkeypatch.setattr(PlanCache, "read", spy)
+    assert outputs() == uncached
+    assert hits == [True] * len(FORMATS)  # the base side read from the entry
+    assert taken == [0] * len(FORMATS)  # the head lowered in units, none of them taken
+
+
 def _tamper_graph(data: bytes) -> bytes:
     header, problems, graph = data.split(b"\n", 2)
     assert b'"replicas":6' not in graph and b'"replicas":2' in graph

@@ -40,7 +40,7 @@ import json
 import pickle
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import astuple, dataclass, field, fields, is_dataclass
+from dataclasses import astuple, dataclass, field, fields, is_dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ from mlplane.compiler.plan.cache import (
     CACHE_FORMAT,
     Hit,
     PlanCache,
+    fits,
     plugin_packages,
     plugins_fingerprint,
 )
@@ -179,10 +180,20 @@ def store_base(
     units = {key: data for key, unit in lowered.units.items() if (data := _encoded(unit))}
     rego = lowered.system.policies.rego
     stored = Stored(lowered.system, lowered.spec_files, rego, readers, units, text_spans(lowered))
+    payload = _checked(stored)
+    hit = Hit(lowered.canonical, diagnostics, payload) if payload is not None else None
+    if hit is not None and not fits(hit) and (units or stored.spans):
+        # the units would make an entry too large to be read back: keep the side without them
+        payload = _checked(replace(stored, units={}, spans={}))
+        hit = Hit(lowered.canonical, diagnostics, payload) if payload is not None else None
+    if hit is not None:
+        cache.write(key.key, hit)
+
+
+def _checked(stored: Stored) -> bytes | None:
+    """``stored`` pickled, when it reads back equal."""
     payload = _dumped(stored)
-    if payload is None or _loaded(payload) != stored:
-        return
-    cache.write(key.key, Hit(lowered.canonical, diagnostics, payload))
+    return payload if payload is not None and _loaded(payload) == stored else None
 
 
 class _Pickler(pickle.Pickler):

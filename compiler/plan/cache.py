@@ -115,6 +115,12 @@ class PlanCache:
             return
 
 
+def fits(hit: Hit) -> bool:
+    """Whether the entry of ``hit`` stays within :data:`MAX_ENTRY_BYTES` (a larger one would be
+    written and never read back); the header takes well under 256 bytes."""
+    return len(_body(hit)) + 256 <= MAX_ENTRY_BYTES
+
+
 def entry_key(
     environment: str, target: str, files: Mapping[str, tuple[str, str]], target_module: str
 ) -> str:
