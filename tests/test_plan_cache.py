@@ -489,3 +489,37 @@ def test_a_head_that_fails_stops_the_base_child(changed: Repo) -> None:
     assert not plan.ok and plan.base.status == "none"
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
+
+
+@pytest.mark.parametrize(
+    "distribution",
+    ["kfp", "kfp-kubernetes", "kfp-pipeline-spec", "protobuf", "docstring-parser", "PyYAML"],
+)
+def test_the_code_fingerprint_follows_the_versions_that_shape_lowering(
+    monkeypatch: pytest.MonkeyPatch, distribution: str
+) -> None:
+    plan_cache.code_fingerprint.cache_clear()
+    before = plan_cache.code_fingerprint("mlplane.targets.kubernetes")
+    real = plan_cache._version_of
+
+    def other(name: str) -> str:
+        return "0.0.0-other" if name == distribution else real(name)
+
+    def missing(name: str) -> str:
+        return "absent" if name == distribution else real(name)
+
+    assert real(distribution) != "absent"  # the test extra installs the Kubeflow SDK
+    try:
+        keys = set()
+        for lookup in (other, missing):
+            plan_cache.code_fingerprint.cache_clear()
+            monkeypatch.setattr(plan_cache, "_version_of", lookup)
+            keys.add(plan_cache.code_fingerprint("mlplane.targets.kubernetes"))
+        assert len(keys) == 2
+        assert before not in keys
+    finally:
+        plan_cache.code_fingerprint.cache_clear()
+
+
+def test_an_absent_library_keys_as_absent() -> None:
+    assert plan_cache._version_of("no-such-distribution-of-mlplane") == "absent"

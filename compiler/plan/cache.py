@@ -11,7 +11,8 @@ and found again by a key that names everything the lowering depends on:
 * the code: mlplane's version, a SHA-256 over the source files of the packages that lower
   (schema, compiler, targets) and of the target's own package (an editable install keeps its
   version while its code changes), the versions of the libraries that shape the result
-  (pydantic, PyYAML, promql-parser) and the Python version.
+  (pydantic, PyYAML, promql-parser, the Kubeflow SDK with the packages it writes pipelines
+  with: :data:`_DEPENDENCIES`) and the Python version.
 
 A plan stores a git base's whole side (``compiler/plan/base_entry.py``): besides the graph, its
 diagnostics and a payload with the system model and spec texts, under a key taken from the
@@ -65,8 +66,22 @@ MAX_ENTRIES = 16
 """The newest entries kept; older ones are removed after each write."""
 _MLPLANE_PACKAGES = ("mlplane", "mlplane.schema", "mlplane.compiler", "mlplane.targets")
 """What a lowering runs (policies judge the system model, they do not change the graph)."""
-_DEPENDENCIES = ("pydantic", "pydantic-core", "PyYAML", "promql-parser")
-"""Libraries whose behaviour reaches the system model or the graph: their versions are keyed."""
+_DEPENDENCIES = (
+    "pydantic",
+    "pydantic-core",
+    "PyYAML",
+    "promql-parser",
+    "kfp",
+    "kfp-kubernetes",
+    "kfp-pipeline-spec",
+    "protobuf",
+    "docstring-parser",
+)
+"""Libraries whose behaviour reaches the system model or the graph: their versions are keyed
+(an absent one as ``absent``). The Kubeflow SDK (``kfp``, ``kfp-kubernetes``) compiles training
+pipelines into the graph (``targets/kubernetes/kubeflow_compile.py``); what it writes is shaped
+by the pipeline IR's package (``kfp-pipeline-spec``), by ``protobuf``, which encodes it, and by
+``docstring-parser``, which reads every component's interface description."""
 
 
 @dataclass(frozen=True)
