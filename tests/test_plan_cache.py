@@ -26,6 +26,7 @@ from click.testing import CliRunner
 
 from mlplane.compiler.build.pipeline import compile_spec
 from mlplane.compiler.cli.main import cli
+from mlplane.compiler.core import graph as graph_module
 from mlplane.compiler.core import plugins
 from mlplane.compiler.core.diagnostics import Diagnostic, Location, Related, Severity
 from mlplane.compiler.plan import cache as plan_cache
@@ -155,9 +156,16 @@ def test_a_warm_plan_takes_the_base_units_and_plans_the_same(
     taken: list[tuple[int, int]] = []
     original = plan_lower.lower_reusing
 
+    known: list[int] = []
+
     def counting(*args: Any) -> Any:
         graph, units, reused = original(*args)
         taken.append((reused, len(units)))
+        # the graph check took the needs of the taken units' resources from the entry: the
+        # same needs as walking every resource again
+        table = graph_module._KNOWN_NEEDS.get() or {}
+        known.append(sum(table.get(id(r), (None,))[0] is r for r in graph))
+        assert dict(graph.needs) == {r.name: r.needs() for r in graph}
         return graph, units, reused
 
     copied: list[int] = []
@@ -179,6 +187,7 @@ def test_a_warm_plan_takes_the_base_units_and_plans_the_same(
     if plugins.targets()["kubernetes"] is not fake_target.FAKE:
         assert all(0 < reused < units for reused, units in taken)
         assert len(copied) == len(FORMATS) and all(copied)
+        assert all(known)
 
 
 def test_units_that_would_make_the_entry_too_large_are_left_out(

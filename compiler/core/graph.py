@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -144,8 +146,12 @@ class ResourceGraph:
 
     @cached_property
     def needs(self) -> Mapping[str, tuple[str, ...]]:
-        """Logical name -> :meth:`Resource.needs`, computed once (it walks every input)."""
-        return MappingProxyType({r.name: r.needs() for r in self.resources})
+        """Logical name -> :meth:`Resource.needs`, computed once (it walks every input); within
+        :func:`known_needs`, a resource found there is not walked again."""
+        known = _KNOWN_NEEDS.get()
+        if not known:
+            return MappingProxyType({r.name: r.needs() for r in self.resources})
+        return MappingProxyType({r.name: _needs_of(r, known) for r in self.resources})
 
     def check(self) -> None:
         types: dict[str, str] = {}
@@ -204,6 +210,33 @@ class ResourceGraph:
                         for key, value in inputs.items()
                     }
         return canonical.canonical_json(document)
+
+
+KnownNeeds = Mapping[int, tuple[Resource, tuple[str, ...]]]
+"""``id(resource)`` -> (that very resource, its :meth:`Resource.needs`)."""
+_KNOWN_NEEDS: ContextVar[KnownNeeds | None] = ContextVar("known_needs", default=None)
+
+
+@contextmanager
+def known_needs(table: KnownNeeds) -> Iterator[None]:
+    """Within: a graph built (:meth:`ResourceGraph.build`) or asked for its needs takes the
+    needs of a resource from ``table`` when the resource *is* the one the table holds under its
+    ``id`` (the table keeps it alive, so the ``id`` is not reused), instead of walking its
+    inputs. Whoever fills the table vouches that each entry is that resource's
+    :meth:`Resource.needs` (the plan cache stores them with a unit that reads back equal to the
+    resources they were computed from; ``compiler/plan/base_entry.py``). The table may grow
+    while it is in use. The check of the graph (unique names, known needs, providers) still
+    runs on every resource."""
+    token = _KNOWN_NEEDS.set(table)
+    try:
+        yield
+    finally:
+        _KNOWN_NEEDS.reset(token)
+
+
+def _needs_of(resource: Resource, known: KnownNeeds) -> tuple[str, ...]:
+    entry = known.get(id(resource))
+    return entry[1] if entry is not None and entry[0] is resource else resource.needs()
 
 
 def secret_ref(config_key: str) -> dict[str, str]:

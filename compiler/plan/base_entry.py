@@ -47,6 +47,7 @@ from typing import Any
 
 from mlplane import __version__
 from mlplane.compiler.core.diagnostics import Diagnostic
+from mlplane.compiler.core.graph import Resource, ResourceGraph
 from mlplane.compiler.core.ir import System
 from mlplane.compiler.core.source import Limits
 from mlplane.compiler.plan import parallel as plan_parallel
@@ -91,11 +92,20 @@ class Stored:
     rego: tuple[str, ...]
     readers: ReaderTable
     units: dict[str, bytes] = field(default_factory=dict)
-    """The target's units of the base's lowering by key (``plugins.lower_reusing``), each
-    pickled apart so that a head unpickles only those it takes."""
+    """The target's units of the base's lowering by key (``plugins.lower_reusing``), each a
+    :class:`StoredUnit` pickled apart so that a head unpickles only those it takes."""
     spans: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Resource name -> where its canonical JSON lies in the graph text (``lower.text_spans``):
     the head writes a resource of a unit it took by copying that text."""
+
+
+@dataclass(frozen=True)
+class StoredUnit:
+    """One unit of the base's lowering and, when known, the needs (``Resource.needs``) of its
+    resources in order, as the base's graph computed them for those very resources."""
+
+    unit: object
+    needs: tuple[tuple[str, ...], ...] | None
 
 
 @dataclass(frozen=True)
@@ -109,7 +119,14 @@ class CachedBase:
 class StoredUnits(Mapping[str, object]):
     """A stored base's units by key, each unpickled (with the allow-list) when looked up; a
     unit that does not read back is None, which the target lowers again. It also holds the
-    base's lowering and the spans of its resources in the graph text (``lower.BaseText``)."""
+    base's lowering and the spans of its resources in the graph text (``lower.BaseText``), and
+    fills ``needs`` (``graph.known_needs``) with the stored needs of each unit's resources as
+    it is looked up.
+
+    Those needs are exact: each was computed by the base's graph from the very resource that
+    was pickled into the unit, whose bytes were stored only when they read back equal to it
+    (and are authenticated by the entry's HMAC), so the resource unpickled here equals it in
+    every field that ``Resource.needs`` reads (parent, dependencies, provider, inputs)."""
 
     def __init__(
         self, encoded: Mapping[str, bytes], base: Lowered, spans: Mapping[str, tuple[int, int]]
@@ -118,10 +135,18 @@ class StoredUnits(Mapping[str, object]):
         self._read: dict[str, object] = {}
         self.base = base
         self.spans = spans
+        self.needs: dict[int, tuple[Resource, tuple[str, ...]]] = {}
 
     def __getitem__(self, key: str) -> object:
-        found = self._read[key] = _value(self._encoded[key])
-        return found
+        found = _value(self._encoded[key])
+        unit = found.unit if isinstance(found, StoredUnit) else None
+        if isinstance(found, StoredUnit) and found.needs is not None:
+            resources = _resources_of(unit)
+            if resources is not None and len(resources) == len(found.needs):
+                for resource, needs in zip(resources, found.needs, strict=True):
+                    self.needs[id(resource)] = (resource, needs)
+        self._read[key] = unit
+        return unit
 
     def taken(self, key: str, unit: object) -> bool:
         """Whether ``unit`` is the very object this mapping gave for ``key``."""
@@ -177,7 +202,12 @@ def store_base(
     """Store a compiled base side, only when a hit would give back exactly the same side."""
     if not lowered.canonical or not gives_back(lowered, key.shown):
         return
-    units = {key: data for key, unit in lowered.units.items() if (data := _encoded(unit))}
+    graph = lowered.lowered
+    units = {
+        key: data
+        for key, unit in lowered.units.items()
+        if (data := _encoded(StoredUnit(unit, _needs(graph, unit))))
+    }
     rego = lowered.system.policies.rego
     stored = Stored(lowered.system, lowered.spec_files, rego, readers, units, text_spans(lowered))
     payload = _checked(stored)
@@ -188,6 +218,22 @@ def store_base(
         hit = Hit(lowered.canonical, diagnostics, payload) if payload is not None else None
     if hit is not None:
         cache.write(key.key, hit)
+
+
+def _resources_of(unit: object) -> tuple[Resource, ...] | None:
+    resources = getattr(unit, "resources", None)
+    if not isinstance(resources, tuple) or not all(isinstance(r, Resource) for r in resources):
+        return None
+    return resources
+
+
+def _needs(graph: ResourceGraph | None, unit: object) -> tuple[tuple[str, ...], ...] | None:
+    """The needs of ``unit``'s resources as ``graph`` computed them, when each of them is the
+    very resource of that name in ``graph``; else None (the head walks them again)."""
+    resources = _resources_of(unit)
+    if graph is None or resources is None or any(graph.get(r.name) is not r for r in resources):
+        return None
+    return tuple(graph.needs[r.name] for r in resources)
 
 
 def _checked(stored: Stored) -> bytes | None:
@@ -205,8 +251,8 @@ class _Pickler(pickle.Pickler):
 class _UnitPickler(_Pickler):
     """Writes a dataclass as a call of its class with its fields, in order, rather than as a
     state to set: read back, a frozen dataclass is built about twice as fast that way (its
-    ``__setstate__`` asks for its fields again for every object), and units hold tens of
-    thousands of them. A class whose constructor does not take every field as is (a field
+    ``__setstate__`` asks for its fields again for every object), and the units and the system
+    model hold tens of thousands of them. A class whose constructor does not take every field as is (a field
     outside ``__init__``, a ``__post_init__``) is pickled as usual."""
 
     def reducer_override(self, obj: Any) -> Any:
@@ -260,9 +306,11 @@ def _value(data: bytes) -> object:
 
 
 def _dumped(stored: Stored) -> bytes | None:
+    """The payload pickled as units are (:class:`_UnitPickler`): the system model reads back
+    about twice as fast."""
     buffer = io.BytesIO()
     try:
-        _Pickler(buffer).dump(stored)
+        _UnitPickler(buffer).dump(stored)
     except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
         return None
     return buffer.getvalue()

@@ -58,7 +58,7 @@ from mlplane.compiler.core import plugins, safe_read
 from mlplane.compiler.core.diagnostics import Diagnostic, Location, Related, Severity
 from mlplane.compiler.plan.local_state import ensure_state_dir
 
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 CACHE_DIR = Path(".mlplane") / "cache" / "plan"
 KEY_FILE = "plan-cache.key"
 MAX_ENTRY_BYTES = 128 * 2**20
@@ -277,8 +277,12 @@ def _real_directories(root: Path, relative: Path) -> bool:
     return True
 
 
-def _mac(secret: bytes, key: str, body: bytes) -> str:
-    return hmac.new(secret, key.encode("ascii") + b"\n" + body, hashlib.sha256).hexdigest()
+def _mac(secret: bytes, key: str, body: bytes | memoryview) -> str:
+    """HMAC-SHA256 of the key, a newline and ``body`` (fed in two parts: an entry's body is
+    tens of megabytes, not copied to be joined)."""
+    mac = hmac.new(secret, key.encode("ascii") + b"\n", hashlib.sha256)
+    mac.update(body)
+    return mac.hexdigest()
 
 
 def _body(hit: Hit) -> bytes:
@@ -290,21 +294,33 @@ def _body(hit: Hit) -> bytes:
 
 
 def _parsed(data: bytes, key: str, secret: bytes) -> Hit | None:
-    header_line, _, body = data.partition(b"\n")
+    """The parts of an entry (header line, then :func:`_body`), cut by their newlines without
+    copying the body (tens of megabytes) more than once: the graph's text and the payload."""
+    header_end = _line_end(data, 0)
+    body = memoryview(data)[header_end + 1 :]
     try:
-        header = json.loads(header_line)
-        problems_line, _, rest = body.partition(b"\n")
-        graph, _, payload = rest.partition(b"\n")
+        header = json.loads(data[:header_end])
         if not isinstance(header, dict) or header.get("key") != key:
             return None
         if header.get("format") != CACHE_FORMAT or not isinstance(header.get("hmac"), str):
             return None
         if not hmac.compare_digest(header["hmac"], _mac(secret, key, body)):
             return None
-        problems = tuple(_diagnostic(item) for item in json.loads(problems_line))
-        return Hit(graph.decode("ascii"), problems, payload)
+        problems_end = _line_end(data, header_end + 1)
+        graph_end = _line_end(data, problems_end + 1)
+        problems = tuple(
+            _diagnostic(item) for item in json.loads(data[header_end + 1 : problems_end])
+        )
+        graph = str(memoryview(data)[problems_end + 1 : graph_end], "ascii")
+        return Hit(graph, problems, data[graph_end + 1 :])
     except (ValueError, TypeError, KeyError):
         return None
+
+
+def _line_end(data: bytes, start: int) -> int:
+    """Where the line from ``start`` ends: its newline, else the end of ``data``."""
+    found = data.find(b"\n", start)
+    return len(data) if found < 0 else found
 
 
 def _diagnostic_json(diagnostic: Diagnostic) -> dict[str, Any]:

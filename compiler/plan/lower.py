@@ -24,7 +24,13 @@ from mlplane.compiler.build import outputs as build
 from mlplane.compiler.build.pipeline import CompileResult, no_cyclic_gc
 from mlplane.compiler.core import canonical
 from mlplane.compiler.core.diagnostics import Diagnostic, Location
-from mlplane.compiler.core.graph import Resource, ResourceGraph, ResourceOptions
+from mlplane.compiler.core.graph import (
+    KnownNeeds,
+    Resource,
+    ResourceGraph,
+    ResourceOptions,
+    known_needs,
+)
 from mlplane.compiler.core.ir import Origin, System
 from mlplane.compiler.core.plugins import Target, lower_reusing
 from mlplane.compiler.frontend.document import Document
@@ -135,7 +141,9 @@ def _lowered_now(
     if known is None:
         graph = target.lower(found, compiled.diagnostics)
     else:
-        graph, units, reused = lower_reusing(target, found, compiled.diagnostics, known)
+        needs = known.needs if isinstance(known, BaseText) else {}
+        with known_needs(needs):
+            graph, units, reused = lower_reusing(target, found, compiled.diagnostics, known)
     if graph is None or compiled.diagnostics.has_errors:
         return None
     taken = _taken(known, units) if isinstance(known, BaseText) else None
@@ -149,10 +157,12 @@ def _lowered_now(
 @runtime_checkable
 class BaseText(Protocol):
     """Known units that come with the base's lowering: the graph text of each resource of a
-    unit the head took is copied from the base's (:func:`graph_reusing`)."""
+    unit the head took is copied from the base's (:func:`graph_reusing`), and the graph check
+    takes the needs of its resources from ``needs`` (``graph.known_needs``)."""
 
     base: Lowered
     spans: Mapping[str, tuple[int, int]]
+    needs: KnownNeeds
 
     def taken(self, key: str, unit: object) -> bool: ...
 
