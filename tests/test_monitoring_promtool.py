@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -27,7 +27,7 @@ import pytest
 from mlplane.compiler.build.pipeline import compile_spec
 from mlplane.compiler.core import ir, yamltext
 from mlplane.targets import slo
-from mlplane.targets.monitoring import alerts, emit, names, rules
+from mlplane.targets.monitoring import alerts, emit, inputs, names, promql, rule_tests, rules
 from tests.judges import require_judge
 
 pytestmark = pytest.mark.judge
@@ -154,6 +154,8 @@ def _single_window(system: ir.System, sla: ir.Sla, threshold: slo.Threshold) -> 
     return f"{names.of(names.ratio(threshold.pair.long), system, sla)} > {limit}"
 
 
+MONITORING_MODULES = (inputs, promql, rule_tests)
+
 MUTANTS: dict[str, tuple[object, str, Callable[..., object]]] = {
     "budget-from-percent": (slo, "error_budget", _budget_from_percent),
     "window-label-on-recording-rules": (rules, "ratio_rule", _window_label_on_records),
@@ -161,7 +163,25 @@ MUTANTS: dict[str, tuple[object, str, Callable[..., object]]] = {
 }
 
 
+def _forget_remembered() -> None:
+    """Empty the generators' memo tables (``functools.lru_cache``): a result remembered from the
+    correct function would hide a mutant, and one remembered from a mutant would outlive it."""
+    for module in (slo, alerts, names, rules, *MONITORING_MODULES):
+        for value in vars(module).values():
+            clear = getattr(value, "cache_clear", None)
+            if callable(clear):
+                clear()
+
+
+@pytest.fixture
+def forgetting() -> Iterator[None]:
+    _forget_remembered()
+    yield
+    _forget_remembered()
+
+
 @pytest.mark.parametrize("mutant", sorted(MUTANTS))
+@pytest.mark.usefixtures("forgetting")
 def test_broken_generators_fail_the_handwritten_tests(
     mutant: str, promtool: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
