@@ -100,6 +100,9 @@ def test_the_payload_round_trips_and_refuses_what_is_not_listed(tmp_path: Path) 
     assert base_entry._loaded(pickle.dumps(head_commit)) is None  # mlplane's own included
     assert base_entry._loaded(payload[: len(payload) // 2]) is None
     assert base_entry._loaded(pickle.dumps({"not": "stored"})) is None
+    for _ in range(2):  # what was allowed is remembered, what was refused is refused again
+        assert base_entry._loaded(payload) == stored
+        assert base_entry._loaded(pickle.dumps(tmp_path)) is None
 
 
 def test_the_key_follows_every_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -273,8 +273,19 @@ def _plain_init(kind: type) -> bool:
     return found
 
 
+_ALLOWED: dict[tuple[str, str], Any] = {}
+"""What :meth:`_Unpickler.find_class` allowed, by (module, name): each unit is read by an
+unpickler of its own, and thousands of them name the same few dozen classes."""
+
+
 class _Unpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
+        found = _ALLOWED.get((module, name))
+        if found is None:
+            found = _ALLOWED[module, name] = self._allowed(module, name)
+        return found
+
+    def _allowed(self, module: str, name: str) -> Any:
         top = module.split(".", maxsplit=1)[0]
         if (module, name) in _FUNCTIONS:
             return super().find_class(module, name)
