@@ -26,11 +26,13 @@ removed and no output changes. ``--check`` stages nothing: each worker compares.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import pickle
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -206,13 +208,61 @@ def _work(compiled: CompileResult, run: PolicyRun | None, request: Request, chec
 
 
 def free_cores() -> int:
-    """Cores the 1-minute load average leaves idle besides this process's own (at least 0)."""
+    """Cores left idle besides this process's own (at least 0): the 1-minute load average less
+    this process's share of it, bounded by the threads running now (:func:`idle_cores`)."""
     try:
         cores = len(os.sched_getaffinity(0))
         load = os.getloadavg()[0]
     except (AttributeError, OSError):
         return 0
-    return max(0, min(cores - 1, int(cores - load)))
+    return idle_cores(cores, load, time.process_time(), running_elsewhere())
+
+
+RUNNING_SAMPLES = 5
+RUNNING_SAMPLE_SECONDS = 0.01
+
+
+def running_elsewhere() -> int | None:
+    """The most threads seen running or runnable besides this one, over a few samples of
+    ``/proc/loadavg`` 10 ms apart (a process that computes is seen in every sample, one that
+    has ended is not); None where there is no such file."""
+    seen = 0
+    for sample in range(RUNNING_SAMPLES):
+        if sample:
+            time.sleep(RUNNING_SAMPLE_SECONDS)
+        try:
+            with open("/proc/loadavg", encoding="ascii") as handle:
+                running = handle.read().split()[3].partition("/")[0]
+        except (OSError, IndexError):
+            return None
+        if not running.isdigit():
+            return None
+        seen = max(seen, int(running) - 1)
+    return seen
+
+
+LOAD_PERIOD_SECONDS = 60.0
+"""The period of the load average read (the 1-minute one), for this process's own share."""
+
+
+def idle_cores(cores: int, load: float, cpu_seconds: float, running: int | None = None) -> int:
+    """The cores left to fork workers on: ``cores`` less this process's core and the load
+    that other processes make, rounded to the nearest core (at least 0).
+
+    The load average counts this process too once it has run for a while: a process that has
+    computed for ``t`` seconds of CPU adds about ``1 - exp(-t / 60)`` to the 1-minute average
+    (the kernel decays it exponentially), which is taken off as its own share, so a command that
+    compiled for a while, or a benchmark that has built before, does not read its own work as
+    another's and give up a free core. The average also lags: a build that ended a few seconds
+    ago still weighs on it. ``running`` (the threads seen running elsewhere just now, see
+    :func:`running_elsewhere`), when known, bounds the others' load from above."""
+    if not math.isfinite(load):
+        return 0
+    own = 1.0 - math.exp(-max(0.0, cpu_seconds) / LOAD_PERIOD_SECONDS)
+    others = max(0.0, load - own)
+    if running is not None:
+        others = min(others, float(running))
+    return max(0, min(cores - 1, round(cores - 1 - others)))
 
 
 def spread(items: Sequence[Item], workers: int, work: Callable[[Item], T]) -> Iterator[T]:

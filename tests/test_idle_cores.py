@@ -1,0 +1,55 @@
+"""How many workers a multi-environment build or report forks (``environments.idle_cores``)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from mlplane.compiler.build import environments
+from mlplane.compiler.build.environments import idle_cores
+
+
+def test_an_idle_machine_leaves_every_core_but_this_one() -> None:
+    assert idle_cores(2, 0.05, 0.5) == 1
+    assert idle_cores(8, 0.3, 2.0) == 7
+
+
+def test_this_process_long_at_work_is_not_read_as_another_load() -> None:
+    # a benchmark or report that has computed for minutes holds the 1-minute average near 1
+    assert idle_cores(2, 1.2, 600.0) == 1
+    # a fresh command at the same load: the load is another process's
+    assert idle_cores(2, 1.2, 0.5) == 0
+
+
+def test_other_work_takes_its_cores() -> None:
+    assert idle_cores(2, 2.1, 600.0) == 0  # another process busy on the other core
+    assert idle_cores(4, 3.0, 600.0) == 1
+    assert idle_cores(4, 9.0, 600.0) == 0
+
+
+def test_a_lagging_average_is_bounded_by_what_runs_now() -> None:
+    # a build ended seconds ago: the average still says 1.3, nothing else runs now
+    assert idle_cores(2, 1.3, 0.5, running=0) == 1
+    # a test suite on both cores: seen running, and the average agrees
+    assert idle_cores(2, 2.0, 0.5, running=2) == 0
+    # what runs now never raises the estimate above the average
+    assert idle_cores(2, 0.1, 0.5, running=3) == 1
+
+
+@pytest.mark.parametrize("cores", [1, 2, 3, 16])
+@pytest.mark.parametrize("load", [0.0, 0.4, 0.99, 1.5, 7.0, math.inf, math.nan])
+@pytest.mark.parametrize("cpu", [0.0, 1.0, 60.0, 1e9])
+@pytest.mark.parametrize("running", [None, 0, 1, 5])
+def test_never_more_than_the_other_cores_nor_less_than_none(
+    cores: int, load: float, cpu: float, running: int | None
+) -> None:
+    found = idle_cores(cores, load, cpu, running)
+    assert 0 <= found <= cores - 1
+
+
+def test_running_elsewhere_reads_this_machine() -> None:
+    found = environments.running_elsewhere()
+    if found is None:
+        pytest.skip("no /proc/loadavg on this system")
+    assert found >= 0
