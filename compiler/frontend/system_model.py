@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Literal
+from collections.abc import Callable, Mapping
+from typing import Literal, TypeVar
 
 from mlplane import __version__
 from mlplane.compiler.core import ir, plugins
@@ -28,6 +28,10 @@ def is_production(name: str, environment: spec.Environment) -> bool:
     return any(segment in PRODUCTION_NAMES for segment in name.split("-"))
 
 
+Written = TypeVar("Written")
+Built = TypeVar("Built")
+
+
 class Origins:
     """Where each element of the effective spec was written: all that building the model needs
     of the resolver (``compiler/frontend/resolve.py``), which extends it with the checks."""
@@ -39,6 +43,23 @@ class Origins:
         location = self.document.location(path)
         assert location is not None, path
         return ir.Origin(path, location)
+
+
+def _taken_or_built(
+    table: dict[str, tuple[Written, tuple[object, ...], Built]],
+    name: str,
+    written: Written,
+    reads: tuple[object, ...],
+    build: Callable[[], Built],
+) -> Built:
+    """The element ``table`` holds for ``name`` when it was built from the very spec object
+    ``written`` with the same ``reads`` (see :class:`Shared`); else ``build()``, remembered."""
+    known = table.get(name)
+    if known is not None and known[0] is written and known[1] == reads:
+        return known[2]
+    built = build()
+    table[name] = (written, reads, built)
+    return built
 
 
 def _seconds(value: str | None) -> float | None:
@@ -167,12 +188,13 @@ def _shared_source(
 ) -> ir.DataSource:
     origin = resolver.origin(("dataSources", name))
     reads = (upstream.get(name, ()), owner, origin)
-    known = shared.sources.get(name)
-    if known is not None and known[0] is source and known[1] == reads:
-        return known[2]
-    built = _data_source(name, source, upstream, owner, origin)
-    shared.sources[name] = (source, reads, built)
-    return built
+    return _taken_or_built(
+        shared.sources,
+        name,
+        source,
+        reads,
+        lambda: _data_source(name, source, upstream, owner, origin),
+    )
 
 
 def _data_source(
@@ -298,12 +320,9 @@ def _shared_model(
 ) -> ir.Model:
     origin = resolver.origin(("models", name))
     reads = (tuple(upstream.get(source, ()) for source in model.inputs), owner, origin)
-    known = shared.models.get(name)
-    if known is not None and known[0] is model and known[1] == reads:
-        return known[2]
-    built = _model(name, model, upstream, owner, origin)
-    shared.models[name] = (model, reads, built)
-    return built
+    return _taken_or_built(
+        shared.models, name, model, reads, lambda: _model(name, model, upstream, owner, origin)
+    )
 
 
 def _model(
@@ -451,12 +470,9 @@ def _shared_sla(
         kind, subject, owner = "none", None, sla.owner or system.metadata.owner
     origin = resolver.origin(("slas", name))
     reads = (owner, origin)
-    known = shared.slas.get(name)
-    if known is not None and known[0] is sla and known[1] == reads:
-        return known[2]
-    built = _sla(name, sla, kind, subject, owner, origin)
-    shared.slas[name] = (sla, reads, built)
-    return built
+    return _taken_or_built(
+        shared.slas, name, sla, reads, lambda: _sla(name, sla, kind, subject, owner, origin)
+    )
 
 
 def _sla(
