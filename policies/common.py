@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import SpecPath
 from mlplane.compiler.policy.engine import RulePack
@@ -52,12 +55,7 @@ def upstream_sources(system: ir.System, model: ir.Model) -> tuple[ir.DataSource,
 
 
 def _upstream_index(system: ir.System) -> dict[str, tuple[ir.Model, tuple[ir.DataSource, ...]]]:
-    for cached, index in _UPSTREAM:
-        if cached is system:
-            return index
-    made: dict[str, tuple[ir.Model, tuple[ir.DataSource, ...]]] = {}
-    _UPSTREAM[:] = [(system, made), *_UPSTREAM[:3]]
-    return made
+    return _of_system(_UPSTREAM, system, dict)
 
 
 _UPSTREAM: list[tuple[ir.System, dict[str, tuple[ir.Model, tuple[ir.DataSource, ...]]]]] = []
@@ -80,19 +78,38 @@ def through(system: ir.System, model: ir.Model, source: str) -> str:
 
 def availability_slas(system: ir.System, model: str) -> list[ir.Sla]:
     """The availability SLAs of ``model`` (indexed once per system: rules ask for every model)."""
-    for cached, index in _AVAILABILITY:
-        if cached is system:
-            return index.get(model, [])
+    return _of_system(_AVAILABILITY, system, lambda: _availability_index(system)).get(model, [])
+
+
+def _availability_index(system: ir.System) -> dict[str, list[ir.Sla]]:
     built: dict[str, list[ir.Sla]] = {}
     for sla in system.slas.values():
         if sla.subject_kind == "model" and sla.indicator.kind == "availability" and sla.subject:
             built.setdefault(sla.subject, []).append(sla)
-    _AVAILABILITY[:] = [(system, built), *_AVAILABILITY[:3]]
-    return built.get(model, [])
+    return built
 
 
 _AVAILABILITY: list[tuple[ir.System, dict[str, list[ir.Sla]]]] = []
 """The last few systems' indexes, by identity (a System is not hashable)."""
+
+
+Index = TypeVar("Index")
+
+KEPT_SYSTEMS = 4
+"""How many systems' indexes each table keeps (a compile's environments, most recent first)."""
+
+
+def _of_system(
+    table: list[tuple[ir.System, Index]], system: ir.System, make: Callable[[], Index]
+) -> Index:
+    """The index ``table`` holds for the very object ``system`` (the table keeps it, so its
+    identity is not reused), else ``make()``, kept in front of the last few."""
+    for cached, index in table:
+        if cached is system:
+            return index
+    made = make()
+    table[:] = [(system, made), *table[: KEPT_SYSTEMS - 1]]
+    return made
 
 
 def days(seconds: float) -> str:
