@@ -34,7 +34,7 @@ from mlplane.targets.kubernetes import (
 from mlplane.targets.kubernetes.context import Lowering
 from mlplane.targets.kubernetes.pods import PodInputs
 from mlplane.targets.kubernetes.reuse import Keys, Reuse, Unit
-from mlplane.targets.monitoring.rules import sla_group
+from mlplane.targets.monitoring.emit import sla_rule_spec
 
 TARGET_NAME = "kubernetes"
 POD_SECURITY_MODES = ("enforce", "audit", "warn")
@@ -130,10 +130,10 @@ def lower_system(lowering: Lowering) -> str:
 def lower_slo_rule(lowering: Lowering, sla: ir.Sla, root: str) -> None:
     """The SLO recording and alerting rules of ``sla`` as one PrometheusRule (Prometheus
     Operator): the group ``monitoring/rules.yaml`` holds for it, so the cluster's Prometheus loads
-    what was planned. One per SLA, so that no object grows with the system (see
-    ``monitoring.emit.prometheus_rule_specs``) and a plan shows which SLA's rules change."""
+    what was planned (``monitoring.emit.sla_rule_spec``). One per SLA, so that no object grows
+    with the system (see ``monitoring.emit.prometheus_rule_specs``) and a plan shows which SLA's
+    rules change."""
     system, name = lowering.system, sla.name
-    spec = {"groups": [sla_group(system, sla)]}
     body = {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
@@ -144,7 +144,7 @@ def lower_slo_rule(lowering: Lowering, sla: ir.Sla, root: str) -> None:
                 system, {**names.system_labels(system), names.SLA_LABEL: name}
             ),
         },
-        "spec": spec,
+        "spec": sla_rule_spec(system, sla),
     }
     origin = lowering.origin(("slas", name))
     lowering.add(names.logical(name, "prometheusrule"), body, origin, root)

@@ -57,7 +57,13 @@ def prometheus_rule_specs(system: ir.System) -> dict[str, dict[str, Any]]:
     holding them all outgrows ``kubectl apply``'s 256 KiB annotation limit at a few dozen SLAs
     and the API server's request limit (about 1.5 MiB) at a few hundred.
     """
-    return {name: {"groups": [sla_group(system, sla)]} for name, sla in sorted(system.slas.items())}
+    return {name: sla_rule_spec(system, sla) for name, sla in sorted(system.slas.items())}
+
+
+def sla_rule_spec(system: ir.System, sla: ir.Sla) -> dict[str, Any]:
+    """``spec`` of the PrometheusRule holding ``sla``'s group alone (see
+    :func:`prometheus_rule_specs`)."""
+    return {"groups": [sla_group(system, sla)]}
 
 
 PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
