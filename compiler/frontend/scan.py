@@ -131,7 +131,7 @@ def _found(document: Document) -> tuple[Secrets, list[tuple[SpecPath, bool]]]:
             else:
                 in_value = None
                 if isinstance(value, int | float) and not isinstance(value, bool):
-                    in_value = _secret_value(key, value, raw, (*path, step))
+                    in_value = _secret_number(key, value, raw, (*path, step))
                 expression = "${{" in key
             if in_key is not None:  # one diagnostic, at the key; the value is masked all the same
                 masked = [key, *in_key[1], *(in_value[1] if in_value else ())]
@@ -147,7 +147,7 @@ def _found(document: Document) -> tuple[Secrets, list[tuple[SpecPath, bool]]]:
 
 
 def _secret_text(key: str, value: str) -> tuple[str, list[str]] | None:
-    """What the text ``value`` of ``key`` holds when it is a secret (see :func:`_secret_value`)."""
+    """What the text ``value`` of ``key`` holds when it is a secret, and the texts to mask."""
     found = _secret_in_text_once(value)
     if found is not None:
         return found[0], [value, *found[1]]
@@ -156,15 +156,12 @@ def _secret_text(key: str, value: str) -> tuple[str, list[str]] | None:
     return None
 
 
-def _secret_value(
-    key: str, value: Any, raw: Mapping[SpecPath, str], path: SpecPath
+def _secret_number(
+    key: str, value: float, raw: Mapping[SpecPath, str], path: SpecPath
 ) -> tuple[str, list[str]] | None:
-    """What the value of ``key`` at ``path`` holds when it is a secret, and the texts to mask
-    (``raw``: the document's texts of plain scalars that are not strings)."""
-    if isinstance(value, str):
-        return _secret_text(key, value) if value else None
-    if isinstance(value, bool) or value is None or not isinstance(value, int | float):
-        return None
+    """What the number ``value`` of ``key`` at ``path`` holds when it is a secret (a literal of a
+    secret field), and the texts to mask (``raw``: the document's texts of plain scalars that
+    are not strings)."""
     if _normalised(key) not in SECRET_KEYS:
         return None
     text = raw.get(path)
