@@ -103,6 +103,9 @@ DATA_FILE = "mlplane-data.json"
 
 DATA_VARIABLE = "MLPLANE_DATA"
 
+ProgramData = dict[str, dict[str, object]]
+"""The data file's content as :func:`print_program` fills it: logical name -> {keyword: value}."""
+
 DATA_INPUTS = ("metadata", "spec")
 DATA_TYPES = "kubernetes:"
 """The inputs that :func:`print_program` reads from the data file rather than printing them as
@@ -125,9 +128,7 @@ _DATA_PREAMBLE = (
 )
 
 
-def print_program(
-    graph: ResourceGraph, system: System, data: dict[str, object] | None = None
-) -> str:
+def print_program(graph: ResourceGraph, system: System, data: ProgramData | None = None) -> str:
     """The ``__main__.py`` of ``graph``; ``system`` only names the spec in the header.
 
     With ``data`` (a dict the caller writes as :data:`DATA_FILE`, ``logical name -> {keyword:
@@ -142,7 +143,7 @@ def print_program(
     modules = sdk_modules(order)
     if not exports and not any(_uses_pulumi(r) for r in order):
         modules = tuple(m for m in modules if m != "pulumi")  # else ruff: F401 unused import
-    moved: dict[str, object] = {}
+    moved: ProgramData = {}
     statements = "\n".join(
         _statement(r, variables, refs, moved if data is not None else None) for r in order
     )
@@ -273,7 +274,7 @@ def _statement(
     resource: Resource,
     variables: Mapping[str, str],
     refs: Reference,
-    data: dict[str, object] | None = None,
+    data: ProgramData | None = None,
 ) -> str:
     """``variable = Class(name, ...inputs..., opts=...)``."""
     if resource.component:
@@ -288,7 +289,7 @@ def _statement(
 
 
 def _custom_arguments(
-    resource: Resource, refs: Reference, data: dict[str, object] | None = None
+    resource: Resource, refs: Reference, data: ProgramData | None = None
 ) -> tuple[str, list[str]]:
     cls = python_class(resource.type)
     moved = DATA_INPUTS if data is not None and resource.type.startswith(DATA_TYPES) else ()

@@ -42,7 +42,7 @@ from mlplane.compiler.core.ir import System
 from mlplane.compiler.core.provenance import header_line
 from mlplane.schema.formats import PORTABLE_NAME
 from mlplane.targets.pulumi_literals import ProgramError
-from mlplane.targets.pulumi_program import DATA_FILE, print_program, sdk_modules
+from mlplane.targets.pulumi_program import DATA_FILE, ProgramData, print_program, sdk_modules
 
 PROJECT_DIR = "pulumi"
 VIRTUALENV = "venv"
@@ -88,10 +88,10 @@ class PulumiEmitter:
         if not PORTABLE_NAME.fullmatch(stack):
             raise ProgramError(f"environment {stack!r} is not a valid Pulumi stack name")
         modules = sdk_modules(graph)
-        data: dict[str, object] = {}
+        data: ProgramData = {}
         program = print_program(graph, system, data)
         shared = {  # the values of resources.json, whose text the build has already made
-            name: {key: fragment(value) for key, value in _mapping(inputs).items()}
+            name: {key: fragment(value) for key, value in inputs.items()}
             for name, inputs in data.items()
         }
         files = {f"{PROJECT_DIR}/{DATA_FILE}": canonical_json(shared)} if data else {}
@@ -158,13 +158,6 @@ def _description(system: System) -> str:
 
 def _yaml(system: System, data: Mapping[str, Any]) -> str:
     return yamltext.dump(_sorted(data), [header_line(system)], check=True)
-
-
-def _mapping(value: object) -> Mapping[str, object]:
-    """One entry of the program's data file: the keyword arguments of one resource."""
-    if not isinstance(value, Mapping):
-        raise ProgramError(f"a data file entry must be a mapping of inputs, not {value!r}")
-    return value
 
 
 def _sorted(data: Any) -> Any:

@@ -21,6 +21,7 @@ from mlplane.targets.pulumi_program import (
     DATA_INPUTS,
     DATA_TYPES,
     DATA_VARIABLE,
+    ProgramData,
     print_program,
 )
 from mlplane.targets.pulumi_project import EMITTER
@@ -76,7 +77,7 @@ def test_an_input_holding_a_marker_stays_in_the_program(
     rule = next(r for r in graph if r.type == RULE_TOKEN)
     marked = {"groups": [{"name": "g", "rules": [{"record": {"$secret": "rule-name"}}]}]}
     changed = [replace(r, inputs={**r.inputs, "spec": marked}) if r is rule else r for r in graph]
-    data: dict[str, object] = {}
+    data: ProgramData = {}
     program = print_program(ResourceGraph.build("dev", graph.target, changed), system, data)
     assert data[rule.name] == {"metadata": rule.inputs["metadata"]} and data
     assert "$secret" not in json.dumps(data)
