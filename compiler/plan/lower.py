@@ -199,14 +199,23 @@ def text_spans(lowered: Lowered) -> dict[str, tuple[int, int]]:
 
 def _joined(document: Mapping[str, Any], pieces: list[str]) -> str:
     """``_canonical(document)``, its resources given as their canonical texts: the same text,
-    since compact JSON with sorted keys writes a list as its items' texts joined by commas."""
-    parts = []
+    since compact JSON with sorted keys writes a list as its items' texts joined by commas (a
+    piece may be several items' texts already joined). The text is made by one join of all
+    its parts: each concatenation of a graph's tens of megabytes would copy it again."""
+    out = ["{"]
     for key in sorted(document):
-        value = (
-            "[" + ",".join(pieces) + "]" if key == "resources" else _canonical_value(document[key])
-        )
-        parts.append(f"{_canonical_value(key)}:{value}")
-    return "{" + ",".join(parts) + "}"
+        if len(out) > 1:
+            out.append(",")
+        out += (_canonical_value(key), ":")
+        if key != "resources":
+            out.append(_canonical_value(document[key]))
+            continue
+        out.append("[")
+        for index, piece in enumerate(pieces):
+            out += ("," if index else "", piece)
+        out.append("]")
+    out.append("}")
+    return "".join(out)
 
 
 def _canonical_value(value: Any) -> str:
@@ -226,23 +235,37 @@ def graph_reusing(
     pieces: list[str] = []
     plain: list[dict[str, Any]] = []
     shown: dict[str, ResourceJson] = {}
+    run: list[int] = []  # the span in ``text`` of the base's resources copied last, in a row
     for resource in graph.resources:
         span = base.spans.get(resource.name) if resource.name in taken else None
         if span is not None and resource.name in plain_of and resource.name in old.resources:
-            pieces.append(text[span[0] : span[1]])
+            if run and run[1] + 1 == span[0]:
+                run[1] = span[1]  # the next resource of the base's text: one slice for both
+            else:
+                _flush(text, run, pieces)
+                run = [span[0], span[1]]
             plain.append(plain_of[resource.name])
             shown[resource.name] = old.resources[resource.name]
             continue
+        _flush(text, run, pieces)
+        run = []
         raw = resource.to_json()
         piece = _canonical(renamed(raw, rename))
         value: dict[str, Any] = json.loads(piece)
         pieces.append(piece)
         plain.append(value)
         shown[resource.name] = renamed(value, _origin_file(raw))
+    _flush(text, run, pieces)
     document = {**ResourceGraph(graph.environment, graph.target, ()).to_json(), "resources": plain}
     joined = _joined(document, pieces)
     digest = hashlib.sha256(joined.encode("ascii")).hexdigest()
     return Lowered(system, shown, document, spec_texts(source), digest, joined)
+
+
+def _flush(text: str, run: list[int], pieces: list[str]) -> None:
+    """Add the span ``run`` of ``text`` (resources' texts joined by commas) to ``pieces``."""
+    if run:
+        pieces.append(text[run[0] : run[1]])
 
 
 def _cache_names(document: Document | None) -> dict[str, tuple[str, str]] | None:
