@@ -217,9 +217,7 @@ def _check_planned(planned: name_plan.Planned) -> None:
     the origins looked up only for the names it reports: nearly every name passes."""
     lowering, origin = planned.lowering, planned.origin
     for kind, name, where in planned.claims:
-        if len(name) > NAME_LIMITS.get(kind, DEFAULT_NAME_LIMIT) or (
-            kind == "Service" and not DNS_1035_LABEL.match(name)
-        ):
+        if _refused_name(kind, name):
             _check_length(lowering, Claim(kind, name, origin(where)))
     claimed = [(kind, name) for kind, name, _ in planned.claims]
     logical = [name for name, _ in planned.logical]
@@ -244,7 +242,16 @@ def _repeated(items: list[T]) -> set[T]:
     return twice
 
 
+def _refused_name(kind: str, name: str) -> bool:
+    """Whether :func:`_check_length` reports the name: over its kind's limit, or a Service
+    name that is not a DNS-1035 label."""
+    too_long = len(name) > NAME_LIMITS.get(kind, DEFAULT_NAME_LIMIT)
+    return too_long or (kind == "Service" and not DNS_1035_LABEL.match(name))
+
+
 def _check_length(lowering: Lowering, claim: Claim) -> None:
+    if not _refused_name(claim.kind, claim.name):
+        return
     limit = NAME_LIMITS.get(claim.kind, DEFAULT_NAME_LIMIT)
     if len(claim.name) > limit:
         lowering.diagnostics.error(
@@ -255,7 +262,7 @@ def _check_length(lowering: Lowering, claim: Claim) -> None:
             claim.origin.path,
             hint=f"shorten the spec name it is made from by {len(claim.name) - limit} characters",
         )
-    elif claim.kind == "Service" and not DNS_1035_LABEL.match(claim.name):
+    else:  # a Service name that is not a DNS-1035 label
         lowering.diagnostics.error(
             codes.NAME_INVALID,
             f"the generated Service name {claim.name!r} must start with a letter "
