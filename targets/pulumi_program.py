@@ -328,22 +328,22 @@ def _custom_arguments(
 def _options(resource: Resource, variables: Mapping[str, str]) -> str:
     """``pulumi.ResourceOptions(...)`` with the non-default options, or "" when none are set;
     ``child(parent, *depends_on)`` (:data:`CHILD_FUNCTION`) when those are all it sets."""
+    needed = sorted(variables[name] for name in resource.depends_on)
+    indent, prefix = len(INDENT), len(INDENT) + len("opts=")
     if _is_child(resource):
         assert resource.parent is not None
-        needed = sorted(variables[name] for name in resource.depends_on)
-        return call(CHILD, [variables[resource.parent], *needed], len(INDENT), len(INDENT) + 5)
+        return call(CHILD, [variables[resource.parent], *needed], indent, prefix)
     fields: list[str] = []
     if resource.parent is not None:
         fields.append(f"parent={variables[resource.parent]}")
-    if resource.depends_on:
-        needed = sorted(variables[name] for name in resource.depends_on)
+    if needed:
         fields.append(f"depends_on=[{', '.join(needed)}]")
     if resource.options.provider is not None:
         fields.append(f"provider={variables[resource.options.provider]}")
     fields += _option_fields(resource.options)
     if not fields:
         return ""
-    return call("pulumi.ResourceOptions", fields, len(INDENT), len(INDENT) + len("opts="))
+    return call("pulumi.ResourceOptions", fields, indent, prefix)
 
 
 def _is_child(resource: Resource) -> bool:
