@@ -101,9 +101,14 @@ def same(old: object, new: object) -> bool:
     """Equal apart from where they were written: moving a spec line is not a change."""
     if type(old) is not type(new) or not is_dataclass(old):
         return old == new
-    return all(
-        getattr(old, f.name) == getattr(new, f.name) for f in fields(old) if f.name != "origin"
-    )
+    names = _COMPARED.get(type(old))
+    if names is None:
+        names = _COMPARED[type(old)] = tuple(f.name for f in fields(old) if f.name != "origin")
+    return all(getattr(old, name) == getattr(new, name) for name in names)
+
+
+_COMPARED: dict[type, tuple[str, ...]] = {}
+"""Dataclass -> the names of the fields that :func:`same` compares (all but ``origin``)."""
 
 
 # --- formatting ------------------------------------------------------------------------------
