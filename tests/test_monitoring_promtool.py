@@ -27,7 +27,17 @@ import pytest
 from mlplane.compiler.build.pipeline import compile_spec
 from mlplane.compiler.core import ir, yamltext
 from mlplane.targets import slo
-from mlplane.targets.monitoring import alerts, emit, inputs, names, promql, rule_tests, rules
+from mlplane.targets.monitoring import (
+    alerts,
+    emit,
+    inputs,
+    names,
+    promql,
+    rule_tests,
+    rules,
+    sli,
+    synth,
+)
 from tests.judges import require_judge
 
 pytestmark = pytest.mark.judge
@@ -154,7 +164,7 @@ def _single_window(system: ir.System, sla: ir.Sla, threshold: slo.Threshold) -> 
     return f"{names.of(names.ratio(threshold.pair.long), system, sla)} > {limit}"
 
 
-MONITORING_MODULES = (inputs, promql, rule_tests)
+MONITORING_MODULES = (inputs, promql, rule_tests, sli, synth)
 
 MUTANTS: dict[str, tuple[object, str, Callable[..., object]]] = {
     "budget-from-percent": (slo, "error_budget", _budget_from_percent),
