@@ -532,3 +532,28 @@ def test_the_code_fingerprint_follows_the_versions_that_shape_lowering(
 
 def test_an_absent_library_keys_as_absent() -> None:
     assert plan_cache._version_of("no-such-distribution-of-mlplane") == "absent"
+
+
+def test_the_key_names_what_each_installed_target_declares_it_is_shaped_by() -> None:
+    """The Kubeflow SDK is the Kubernetes target's to declare (``compiler/`` names no target):
+    the key reads it from the installed targets' ``libraries``."""
+    assert "kfp-kubernetes" in plugins.libraries()
+    assert "kfp-kubernetes" not in plan_cache._DEPENDENCIES
+
+
+class _Undeclaring:
+    name = "odd"
+
+    def __init__(self) -> None:
+        self.libraries = ["kfp"]  # a list: not the declared shape
+
+    def lower(self, system: object, diagnostics: object) -> None:
+        return None
+
+
+def test_a_target_that_declares_its_libraries_wrongly_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(plugins, "targets", lambda: {"odd": _Undeclaring()})
+    with pytest.raises(plugins.PluginError, match="libraries must be a tuple"):
+        plugins.libraries()

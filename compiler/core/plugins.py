@@ -164,6 +164,8 @@ class Target(Protocol):
     engine's destroy (:func:`after_apply`, :func:`before_destroy`).
     It may have ``lower_reusing`` (:data:`LowerReusing`): ``lower`` in units that a plan's
     head takes from the base's lowering when their keys match (:func:`lower_reusing`).
+    It may have ``libraries``: the distributions (PyPI names) besides mlplane's own whose
+    versions shape what it lowers, which the plan cache keys (:func:`libraries`).
     """
 
     name: str
@@ -332,6 +334,17 @@ def targets() -> Mapping[str, Target]:
         if not isinstance(target, Target):
             raise PluginError(f"plug-in {name!r} of {TARGET_GROUP} is not a Target")
     return loaded
+
+
+def libraries() -> tuple[str, ...]:
+    """The ``libraries`` of every installed target, sorted, each once."""
+    found: set[str] = set()
+    for target in targets().values():
+        declared = getattr(target, "libraries", ())
+        if not isinstance(declared, tuple) or not all(isinstance(d, str) for d in declared):
+            raise PluginError(f"target {target.name!r}: libraries must be a tuple of names")
+        found.update(declared)
+    return tuple(sorted(found))
 
 
 @cache

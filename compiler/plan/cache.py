@@ -11,8 +11,8 @@ and found again by a key that names everything the lowering depends on:
 * the code: mlplane's version, a SHA-256 over the source files of the packages that lower
   (schema, compiler, targets) and of the target's own package (an editable install keeps its
   version while its code changes), the versions of the libraries that shape the result
-  (pydantic, PyYAML, promql-parser, the Kubeflow SDK with the packages it writes pipelines
-  with: :data:`_DEPENDENCIES`) and the Python version.
+  (pydantic, PyYAML, promql-parser: :data:`_DEPENDENCIES`, and what each installed target
+  declares as its ``libraries``) and the Python version.
 
 A plan stores a git base's whole side (``compiler/plan/base_entry.py``): besides the graph, its
 diagnostics and a payload with the system model and spec texts, under a key taken from the
@@ -66,22 +66,10 @@ MAX_ENTRIES = 16
 """The newest entries kept; older ones are removed after each write."""
 _MLPLANE_PACKAGES = ("mlplane", "mlplane.schema", "mlplane.compiler", "mlplane.targets")
 """What a lowering runs (policies judge the system model, they do not change the graph)."""
-_DEPENDENCIES = (
-    "pydantic",
-    "pydantic-core",
-    "PyYAML",
-    "promql-parser",
-    "kfp",
-    "kfp-kubernetes",
-    "kfp-pipeline-spec",
-    "protobuf",
-    "docstring-parser",
-)
-"""Libraries whose behaviour reaches the system model or the graph: their versions are keyed
-(an absent one as ``absent``). The Kubeflow SDK (``kfp``, ``kfp-kubernetes``) compiles training
-pipelines into the graph (``targets/kubernetes/kubeflow_compile.py``); what it writes is shaped
-by the pipeline IR's package (``kfp-pipeline-spec``), by ``protobuf``, which encodes it, and by
-``docstring-parser``, which reads every component's interface description."""
+_DEPENDENCIES = ("pydantic", "pydantic-core", "PyYAML", "promql-parser")
+"""Libraries whose behaviour reaches the system model or the graph of every target: their
+versions are keyed (an absent one as ``absent``), with those each installed target declares as
+its ``libraries`` (``plugins.libraries``: a target's own SDKs, which only it knows)."""
 
 
 @dataclass(frozen=True)
@@ -181,7 +169,8 @@ def plugin_packages() -> frozenset[str]:
 
 @cache
 def code_fingerprint(target_module: str) -> str:
-    """SHA-256 over the versions of :data:`_DEPENDENCIES` and the source of mlplane's lowering
+    """SHA-256 over the versions of :data:`_DEPENDENCIES` and of the installed targets'
+    ``libraries``, and the source of mlplane's lowering
     packages and of the target's top-level package (relative file names and bytes, sorted).
     Computed once per process: some 150 files, a few milliseconds."""
     top = target_module.split(".", maxsplit=1)[0]
@@ -189,7 +178,7 @@ def code_fingerprint(target_module: str) -> str:
     if target_module == "mlplane.policies":
         packages = (*_MLPLANE_PACKAGES, target_module)
     digest = hashlib.sha256()
-    for dependency in _DEPENDENCIES:
+    for dependency in (*_DEPENDENCIES, *plugins.libraries()):
         digest.update(f"{dependency}\0{_version_of(dependency)}\0".encode())
     for package in packages:
         digest.update(f"{package}\0".encode())

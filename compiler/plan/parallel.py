@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
+from mlplane.compiler.build.environments import free_cores
+
 T = TypeVar("T")
 
 
@@ -91,15 +93,11 @@ def fork_is_safe() -> bool:
 
 
 def spare_core() -> bool:
-    """Whether a second core is likely idle: at least two usable, and a 1-minute load average
-    that leaves one free. On a busy machine the child only competes with the parent, and
-    pickling the result costs more than the overlap gains (``benchmarks/plan_bench.py``)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return False
-    return cores >= 2 and load <= cores - 1
+    """Whether a second core is likely idle, estimated as for a multi-environment build
+    (``environments.free_cores``: the load average less this process's own share, bounded by
+    what runs now). On a busy machine the child only competes with the parent, and pickling
+    the result costs more than the overlap gains (``benchmarks/plan_bench.py``)."""
+    return free_cores() >= 1
 
 
 def start(work: Callable[[], T]) -> Pending[T]:

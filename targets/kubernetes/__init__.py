@@ -27,6 +27,11 @@ class KubernetesTarget:
     """The ``kubernetes`` entry of the ``mlplane.targets`` entry-point group."""
 
     name = TARGET_NAME
+    libraries = ("kfp", "kfp-kubernetes", "kfp-pipeline-spec", "protobuf", "docstring-parser")
+    """What shapes the Kubeflow lowering besides this package: the SDK (``kfp``,
+    ``kfp-kubernetes``) compiles training pipelines (``kubeflow_compile.py``), written through
+    the pipeline IR's package (``kfp-pipeline-spec``) and ``protobuf``, with every component's
+    interface read by ``docstring-parser``; the plan cache keys their versions."""
 
     def lower(self, system: System, diagnostics: Diagnostics) -> ResourceGraph | None:
         return lower(system, diagnostics)
