@@ -59,3 +59,20 @@ def _private_cache_home(
     """``mlplane plan`` keeps its cache secret under ``$XDG_CACHE_HOME``: never the home
     directory of whoever runs the tests."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
+
+
+@pytest.fixture
+def cache_reads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each plan cache read (``PlanCache.read``) was a hit, in order."""
+    from mlplane.compiler.plan.cache import Hit, PlanCache
+
+    found: list[bool] = []
+    original = PlanCache.read
+
+    def spy(self: PlanCache, key: str) -> Hit | None:
+        hit = original(self, key)
+        found.append(hit is not None)
+        return hit
+
+    monkeypatch.setattr(PlanCache, "read", spy)
+    return found

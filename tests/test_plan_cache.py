@@ -65,21 +65,6 @@ def changed(repo: Repo, secret_home: Path, monkeypatch: pytest.MonkeyPatch) -> R
     return repo
 
 
-@pytest.fixture
-def reads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Whether each cache read was a hit."""
-    found: list[bool] = []
-    original = PlanCache.read
-
-    def spy(self: PlanCache, key: str) -> Hit | None:
-        hit = original(self, key)
-        found.append(hit is not None)
-        return hit
-
-    monkeypatch.setattr(PlanCache, "read", spy)
-    return found
-
-
 def outputs(*args: str) -> dict[str, str]:
     """The plan in every format (``--detailed-exitcode`` so that changes exit 2, not 1)."""
     found = {}
@@ -96,14 +81,14 @@ def entries(made: Repo) -> list[Path]:
 
 
 def test_cached_plans_equal_the_uncached_plan_byte_for_byte(
-    changed: Repo, reads: list[bool]
+    changed: Repo, cache_reads: list[bool]
 ) -> None:
     uncached = outputs("--no-cache")
-    assert reads == [] and not (changed.root / ".mlplane").exists()
+    assert cache_reads == [] and not (changed.root / ".mlplane").exists()
     cold = outputs()
-    assert reads == [False, True, True] and len(entries(changed)) == 1
+    assert cache_reads == [False, True, True] and len(entries(changed)) == 1
     warm = outputs()
-    assert reads[3:] == [True, True, True]
+    assert cache_reads[3:] == [True, True, True]
     assert cold == uncached and warm == uncached
     codes = {d["code"] for d in json.loads(warm["json"])["base"]["diagnostics"]}
     if plugins.targets()["kubernetes"] is not fake_target.FAKE:
@@ -194,6 +179,7 @@ def test_units_that_would_make_the_entry_too_large_are_left_out(
     repo: Repo,  # noqa: F811
     secret_home: Path,
     monkeypatch: pytest.MonkeyPatch,
+    cache_reads: list[bool],
 ) -> None:
     """An entry over the size read back would never be read: the base's side is stored without
     its units instead, and a warm plan still reads the base from it (and takes no unit)."""
@@ -221,18 +207,10 @@ def test_units_that_would_make_the_entry_too_large_are_left_out(
         taken.append(reused)
         return graph, units, reused
 
-    hits: list[bool] = []
-    reading = PlanCache.read
-
-    def spy(self: PlanCache, key: str) -> Hit | None:
-        found = reading(self, key)
-        hits.append(found is not None)
-        return found
-
     monkeypatch.setattr(plan_lower, "lower_reusing", counting)
-    monkeypatch.setattr(PlanCache, "read", spy)
+    start = len(cache_reads)
     assert outputs() == uncached
-    assert hits == [True] * len(FORMATS)  # the base side read from the entry
+    assert cache_reads[start:] == [True] * len(FORMATS)  # the base side read from the entry
     assert taken == [0] * len(FORMATS)  # the head lowered in units, none of them taken
 
 
@@ -259,7 +237,7 @@ def _tamper_diagnostics(data: bytes) -> bytes:
     ],
 )
 def test_damaged_entries_are_ignored_and_replaced(
-    changed: Repo, reads: list[bool], damage: Callable[[bytes], bytes]
+    changed: Repo, cache_reads: list[bool], damage: Callable[[bytes], bytes]
 ) -> None:
     uncached = outputs("--no-cache")
     outputs()
@@ -267,13 +245,13 @@ def test_damaged_entries_are_ignored_and_replaced(
     good = entry.read_bytes()
     entry.write_bytes(damage(good))
     assert outputs() == uncached
-    assert reads[3] is False  # the damaged entry was not used ...
+    assert cache_reads[3] is False  # the damaged entry was not used ...
     assert entry.read_bytes() == good  # ... and an authentic one took its place
-    assert reads[4:] == [True, True]
+    assert cache_reads[4:] == [True, True]
 
 
 def test_entries_authenticated_under_another_secret_are_ignored(
-    changed: Repo, reads: list[bool]
+    changed: Repo, cache_reads: list[bool]
 ) -> None:
     """A file committed into ``.mlplane/cache/`` (or copied from another machine) carries a
     valid MAC under some other secret: it must not be trusted."""
@@ -289,7 +267,7 @@ def test_entries_authenticated_under_another_secret_are_ignored(
     PlanCache(ours.directory, b"\x00" * 32).write(key, forged)
     assert ours.read(key) is None
     assert outputs() == uncached
-    assert reads[-3:] == [False, True, True]
+    assert cache_reads[-3:] == [False, True, True]
 
 
 def test_the_secret_is_private_and_outside_the_repository(changed: Repo, secret_home: Path) -> None:
@@ -319,7 +297,7 @@ def test_the_cache_disables_itself_rather_than_follow_links_or_lack_a_home(
     assert PlanCache.open(changed.root) is None
 
 
-def test_linked_entries_are_not_followed(changed: Repo, reads: list[bool]) -> None:
+def test_linked_entries_are_not_followed(changed: Repo, cache_reads: list[bool]) -> None:
     """An entry committed as a symbolic link (to an authentic entry elsewhere, or to a device
     such as ``/dev/zero``) is not read."""
     uncached = outputs("--no-cache")
@@ -329,10 +307,10 @@ def test_linked_entries_are_not_followed(changed: Repo, reads: list[bool]) -> No
     entry.rename(moved)
     entry.symlink_to(moved)
     assert outputs() == uncached
-    assert reads[3] is False and not entry.is_symlink()  # replaced by a regular file
+    assert cache_reads[3] is False and not entry.is_symlink()  # replaced by a regular file
     entry.unlink()
     entry.symlink_to("/dev/zero")
-    assert outputs() == uncached and reads[6] is False
+    assert outputs() == uncached and cache_reads[6] is False
 
 
 def test_old_entries_are_pruned(changed: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
