@@ -37,6 +37,7 @@ from mlplane.compiler.core.plugins import Target, targets
 from mlplane.targets.kubernetes import TARGET, codes, emit_manifests, lower, servers
 from mlplane.targets.kubernetes.settings import kubernetes_of
 from mlplane.targets.monitoring.rules import rules_yaml
+from tests.judges import checkov_kubernetes
 from tests.specs import compile_text
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -1102,28 +1103,10 @@ def kubernetes_validate_run(
 
 @pytest.fixture(scope="module")
 def checkov_report(emitted: Path, checkov: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [
-            checkov,
-            "--framework",
-            "kubernetes",
-            "--skip-download",
-            "--quiet",
-            "-o",
-            "json",
-            "-d",
-            str(emitted),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    report = json.loads(done.stdout)
-    reports = report if isinstance(report, list) else [report]
-    (kubernetes,) = [r for r in reports if r.get("check_type") == "kubernetes"]
-    result: dict[str, Any] = kubernetes
-    return result
+    (kubernetes,) = [
+        r for r in checkov_kubernetes(checkov, emitted) if r.get("check_type") == "kubernetes"
+    ]
+    return kubernetes
 
 
 @pytest.mark.judge
