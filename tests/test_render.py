@@ -483,3 +483,35 @@ def test_registry_and_render_entry_point(capsys: pytest.CaptureFixture[str]) -> 
     assert capsys.readouterr() == ("", "")  # renderers return text, never print
     with pytest.raises(ValueError, match="unknown diagnostics format 'xml'"):
         render("xml", [], {}, RenderOptions())
+
+
+def test_the_ascii_shortcuts_agree_with_the_unicode_tables() -> None:
+    """``is_unsafe`` answers ASCII without the Unicode tables and ``make_safe`` returns printable
+    ASCII as it is: both must say what the tables say, for every ASCII character and for
+    mixtures with the characters the ranges and categories catch."""
+    import unicodedata
+
+    from mlplane.compiler.render import common
+
+    for point in range(0x80):
+        char = chr(point)
+        by_tables = any(low <= point <= high for low, high in common._UNSAFE_RANGES) or (
+            unicodedata.category(char) in common._UNSAFE_CATEGORIES
+        )
+        assert is_unsafe(char) == by_tables, hex(point)
+    pool = [chr(p) for p in range(0x80)] + [
+        "\u202e",
+        "\u200b",
+        "\ufeff",
+        "é",
+        "\u0085",
+        "\U000e0041",
+    ]
+    generator = random.Random(20)
+    for _ in range(2_000):
+        text = "".join(generator.choice(pool) for _ in range(generator.randint(0, 12)))
+        for keep in ("\t", ""):
+            slow = "".join(
+                common.escape_char(c) if c not in keep and is_unsafe(c) else c for c in text
+            )
+            assert make_safe(text, keep) == slow, (text, keep)

@@ -87,6 +87,8 @@ _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 def is_unsafe(char: str) -> bool:
     """Whether ``char`` must not reach a terminal or a log viewer as itself."""
     point = ord(char)
+    if point < 0x80:  # ASCII: exactly the controls of the first range and DEL
+        return point < 0x20 or point == 0x7F
     if any(low <= point <= high for low, high in _UNSAFE_RANGES):
         return True
     return unicodedata.category(char) in _UNSAFE_CATEGORIES
@@ -98,6 +100,8 @@ def escape_char(char: str) -> str:
 
 def make_safe(text: str, keep: str = "\t") -> str:
     """``text`` with every unsafe character except those in ``keep`` shown as ``\\u{XXXX}``."""
+    if text.isascii() and text.isprintable():  # no control character, the usual message
+        return text
     return "".join(
         escape_char(char) if char not in keep and is_unsafe(char) else char for char in text
     )

@@ -86,6 +86,8 @@ def _display_pieces(line: str) -> list[str]:
 
 
 def _piece_width(piece: str) -> int:
+    if piece.isascii():  # a piece holds no control character: one cell each
+        return len(piece)
     return sum(_cell_width(char) for char in piece)
 
 
