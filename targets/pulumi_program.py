@@ -21,11 +21,12 @@ engineer reviews in a pull request and runs with ``pulumi up``, so it is printed
 - secret inputs read from the stack's secret config, never written into the program; outputs of
   other resources (``$ref``) read as attributes (``bucket_1.arn``), and policy documents
   (``$json``) as ``pulumi.Output.json_dumps(...)`` of a literal;
-- the ``metadata`` and ``spec`` of each Kubernetes object (:data:`DATA_INPUTS`) read from a JSON
-  file next to the program when the caller asks for one (``mlplane build`` does), as
-  ``**MLPLANE_DATA['<name>']``: on the 1,000-model benchmark they are most of the program's
-  syntax tree, and loading them as JSON costs a fraction of compiling them as literals;
-  reviewers read them in ``manifests/``.
+- the ``metadata`` and ``spec`` of each Kubernetes object (:data:`DATA_INPUTS`) read from the
+  build's resource graph, ``resources.json`` next to the project directory, when the caller asks
+  for it (``mlplane build`` does), as ``**inputs_of('<name>')``: on the 1,000-model benchmark they
+  are most of the program's syntax tree, loading them as JSON costs a fraction of compiling them
+  as literals, and the graph already holds them, so no second copy is written; reviewers read
+  them in ``manifests/``.
 
 ``tests/test_pulumi_program.py`` runs the printed program under Pulumi's mock runtime and checks
 that it registers exactly the graph: same type tokens, names, parents, options and inputs.
@@ -41,7 +42,7 @@ import itertools
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
-from mlplane.compiler.core.graph import Resource, ResourceGraph, ResourceOptions
+from mlplane.compiler.core.graph import GRAPH_FILE, Resource, ResourceGraph, ResourceOptions
 from mlplane.compiler.core.ir import System
 from mlplane.compiler.core.provenance import header_line
 from mlplane.targets.pulumi_classes import (
@@ -70,9 +71,9 @@ DOCSTRING = '''"""The Pulumi program of one mlplane system in one environment.
 
 Printed by `mlplane build` from the resource graph (resources.json, next to this project): every
 value is a literal constant, except the metadata and spec of each Kubernetes object, which are
-read from mlplane-data.json next to this file (manifests/ shows the same objects as YAML), and
-resources are created in the graph's order. `child(parent, *depends_on)` is the options of a
-resource that sets only those. Secret inputs are read from the stack's secret config:
+read from that resources.json (manifests/ shows the same objects as YAML), and resources are
+created in the graph's order. `child(parent, *depends_on)` is the options of a resource that
+sets only those. Secret inputs are read from the stack's secret config:
 `pulumi config set --secret KEY VALUE`.
 """'''
 
@@ -98,43 +99,56 @@ CHILD_FUNCTION = f'''def {CHILD}(parent: pulumi.Resource, *depends_on: pulumi.Re
 ``opts=pulumi.ResourceOptions(parent=model_3, depends_on=[namespace_1])``, which CPython
 compiles once per resource (~14,000 on the 1,000-model benchmark)."""
 
-DATA_FILE = "mlplane-data.json"
-"""The program's data file, next to ``__main__.py`` (a name no Python module can have)."""
+GRAPH_PATH = f"../{GRAPH_FILE}"
+"""Where the program finds the build's resource graph, relative to its own directory: the
+project directory ``pulumi/`` sits next to ``resources.json`` in the output of ``mlplane build``,
+which writes, checks (``--check``) and replaces both together."""
 
-DATA_VARIABLE = "MLPLANE_DATA"
-
-ProgramData = dict[str, dict[str, object]]
-"""The data file's content as :func:`print_program` fills it: logical name -> {keyword: value}."""
+DATA_VARIABLE = "INPUTS"
+DATA_FUNCTION = "inputs_of"
 
 DATA_INPUTS = ("metadata", "spec")
 DATA_TYPES = "kubernetes:"
-"""The inputs that :func:`print_program` reads from the data file rather than printing them as
-literals: the ``metadata`` and ``spec`` of every Kubernetes object (type token prefix
-:data:`DATA_TYPES`), unless they hold a marker. The data file maps each object's logical name to
-these inputs by keyword, and the program passes them as ``**MLPLANE_DATA['<name>']`` (an unknown
-keyword would stop the program with a ``TypeError``). The Kubernetes SDK takes both as plain
-mappings, printed or loaded alike (nothing typed is lost: typed ``*Args`` classes are printed
-for pulumi_aws only); the object's logical name, type, other inputs, parent and options stay in
-the program, and ``manifests/`` shows the same objects as YAML for review. On the 1,000-model
-benchmark (~14,400 resources) the all-literal program is 56 MB, which CPython compiles in
-4.2 s of CPU with 1.8 GB; with the specs alone moved out it was 11.5 MB, compiled in 1.25 s
-with 570 MB; with the metadata too and :data:`CHILD_FUNCTION` it is 3.7 MB, compiled in 0.6 s
-with 190 MB (``benchmarks/scale_bench.py --program-only``)."""
+"""The inputs that :func:`print_program` reads from the resource graph rather than printing them
+as literals: the ``metadata`` and ``spec`` of every Kubernetes object (type token prefix
+:data:`DATA_TYPES`), unless they hold a marker. The program passes them as
+``**inputs_of('<name>')`` (both, or the one the object has), or ``**inputs_of('<name>', 'spec')``
+when the other holds a marker and is printed (an unknown keyword would stop the program with a
+``TypeError``). The Kubernetes SDK takes both as plain mappings, printed or loaded alike (nothing
+typed is lost: typed ``*Args`` classes are printed for pulumi_aws only); the object's logical
+name, type, other inputs, parent and options stay in the program, and ``manifests/`` shows the
+same objects as YAML for review. On the 1,000-model benchmark (~14,400 resources) the
+all-literal program is 56 MB, which CPython compiles in 4.2 s of CPU with 1.8 GB; with the specs
+alone moved out it was 11.5 MB, compiled in 1.25 s with 570 MB; with the metadata too and
+:data:`CHILD_FUNCTION` it is 3.7 MB, compiled in 0.6-0.9 s with 190 MB
+(``benchmarks/scale_bench.py --program-only``). The values were first written to a data file
+of the program's own (48 MB on that benchmark), a second copy of what ``resources.json`` holds,
+the SLO rules included; reading the graph writes them once."""
 
 _DATA_PREAMBLE = (
     "import json\nimport pathlib",
-    f"{DATA_VARIABLE} = json.loads(\n"
-    f'    (pathlib.Path(__file__).parent / {DATA_FILE!r}).read_text(encoding="utf-8")\n)',
+    f"{DATA_VARIABLE} = {{\n"
+    "    resource['name']: resource['inputs']\n"
+    "    for resource in json.loads(\n"
+    f"        (pathlib.Path(__file__).parent / {GRAPH_PATH!r}).read_text(encoding='utf-8')\n"
+    "    )['resources']\n"
+    "}",
+    f"def {DATA_FUNCTION}(name: str, *keys: str) -> dict[str, object]:\n"
+    f'    """The inputs `keys` of the resource `name` in {GRAPH_FILE} (default: metadata, spec)."""\n'
+    f"    held = {DATA_VARIABLE}[name]\n"
+    f"    return {{key: held[key] for key in keys or {DATA_INPUTS!r} if key in held}}",
 )
+"""The imports, the graph's inputs by resource name, and the function that picks them."""
 
 
-def print_program(graph: ResourceGraph, system: System, data: ProgramData | None = None) -> str:
+def print_program(graph: ResourceGraph, system: System, read_graph: bool = False) -> str:
     """The ``__main__.py`` of ``graph``; ``system`` only names the spec in the header.
 
-    With ``data`` (a dict the caller writes as :data:`DATA_FILE`, ``logical name -> {keyword:
-    value}``), the inputs :data:`DATA_INPUTS` of the types :data:`DATA_TYPES` names are read
-    from that file rather than printed, each when it holds no marker (secrets, references and
-    JSON documents are always printed); without it, the program holds every value.
+    With ``read_graph``, the inputs :data:`DATA_INPUTS` of the types :data:`DATA_TYPES` names
+    are read from the graph's JSON (:data:`GRAPH_PATH`, which the caller writes: ``mlplane
+    build`` writes ``resources.json``) rather than printed, each when it holds no marker
+    (secrets, references and JSON documents are always printed); without it, the program holds
+    every value.
     """
     order = creation_order(graph)
     variables = variable_names(order)
@@ -143,25 +157,23 @@ def print_program(graph: ResourceGraph, system: System, data: ProgramData | None
     modules = sdk_modules(order)
     if not exports and not any(_uses_pulumi(r) for r in order):
         modules = tuple(m for m in modules if m != "pulumi")  # else ruff: F401 unused import
-    moved: ProgramData = {}
-    statements = "\n".join(
-        _statement(r, variables, refs, moved if data is not None else None) for r in order
-    )
+    moved: list[str] | None = [] if read_graph else None
+    statements = "\n".join(_statement(r, variables, refs, moved) for r in order)
     blocks = [
         "\n".join([f"# {header_line(system)}", DOCSTRING]),
         *(_DATA_PREAMBLE[:1] if moved else ()),
         "\n".join(f"import {module}" for module in modules),
-        *(_DATA_PREAMBLE[1:] if moved else ()),
+        *(_DATA_PREAMBLE[1:2] if moved else ()),
     ]
     if any(secret_keys(dict(r.inputs)) for r in order):
         blocks.append(f"{CONFIG_VARIABLE} = pulumi.Config()")
     blocks += _component_classes(order)
     if any(_is_child(r) for r in order):
         blocks.append(CHILD_FUNCTION)
+    if moved:
+        blocks += _DATA_PREAMBLE[2:]
     blocks.append(statements)
     blocks += ["\n".join(exports)]
-    if data is not None:
-        data.update(moved)
     return _joined([block for block in blocks if block])
 
 
@@ -274,14 +286,14 @@ def _statement(
     resource: Resource,
     variables: Mapping[str, str],
     refs: Reference,
-    data: ProgramData | None = None,
+    moved: list[str] | None = None,
 ) -> str:
     """``variable = Class(name, ...inputs..., opts=...)``."""
     if resource.component:
         callee = component_kind(resource.type)
         arguments = [scalar(resource.name), literal(dict(resource.inputs), len(INDENT), refs=refs)]
     else:
-        callee, arguments = _custom_arguments(resource, refs, data)
+        callee, arguments = _custom_arguments(resource, refs, moved)
     options = _options(resource, variables)
     if options:
         arguments.append(f"opts={options}")
@@ -289,12 +301,14 @@ def _statement(
 
 
 def _custom_arguments(
-    resource: Resource, refs: Reference, data: ProgramData | None = None
+    resource: Resource, refs: Reference, moved: list[str] | None = None
 ) -> tuple[str, list[str]]:
+    """The class and arguments of a custom resource; with ``moved``, the inputs read from the
+    graph are passed as ``**inputs_of(...)`` and the resource's name is appended to it."""
     cls = python_class(resource.type)
-    moved = DATA_INPUTS if data is not None and resource.type.startswith(DATA_TYPES) else ()
+    readable = DATA_INPUTS if moved is not None and resource.type.startswith(DATA_TYPES) else ()
     arguments = [scalar(resource.name)]
-    loaded: dict[str, object] = {}
+    read: list[str] = []
     if cls.args is not None:
         printer = TypedPrinter(cls.module, resource.name, refs)
         return cls.path, arguments + printer.arguments(cls.args, resource.inputs, len(INDENT))
@@ -313,15 +327,17 @@ def _custom_arguments(
                 f"{resource.name!r}: {cls.path} takes no input {key!r} (it takes {list(cls.inputs)})"
             )
         keyword = keyword_of(key)
-        if data is not None and key in moved and not has_marker(value):
-            loaded[keyword] = value
+        if key in readable and not has_marker(value):
+            read.append(key)
             continue
         prefix = len(INDENT) + len(keyword) + 1
         arguments.append(f"{keyword}={literal(value, len(INDENT), prefix, refs)}")
-    if loaded:
-        assert data is not None
-        data[resource.name] = loaded
-        arguments.append(f"**{DATA_VARIABLE}[{scalar(resource.name)}]")
+    if read:
+        assert moved is not None
+        moved.append(resource.name)
+        everything = read == [key for key in DATA_INPUTS if key in resource.inputs]
+        keys = [] if everything else [scalar(key) for key in read]
+        arguments.append(f"**{DATA_FUNCTION}({', '.join([scalar(resource.name), *keys])})")
     return cls.path, arguments
 
 

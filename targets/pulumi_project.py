@@ -18,10 +18,12 @@ complete project: ``cd build/dev/pulumi && pulumi stack select dev && pulumi up`
   program against the SDK that the mock round-trip test ran it against. Not read from the build
   machine: the output must not depend on what happens to be installed there.
 - ``.gitignore``: keeps Pulumi's ``venv/`` out of a committed build output.
-- ``mlplane-data.json`` (when the graph has Kubernetes objects): the ``metadata`` and ``spec`` of
-  each object by logical name, which the program reads rather than holds as literals
-  (``DATA_INPUTS`` in ``targets/pulumi_program.py``), so that the project stays self-contained
-  and compiles quickly.
+
+The program reads the ``metadata`` and ``spec`` of each Kubernetes object from the build's
+resource graph, ``../resources.json`` (``DATA_INPUTS`` in ``targets/pulumi_program.py``), rather
+than holding them as literals, so that it compiles quickly and writes no second copy of them:
+the project is complete within the build's output, which ``mlplane build`` writes, checks and
+replaces as one tree.
 
 All YAML is built as data and dumped once by the project's YAML writer
 (``compiler/core/yamltext.py``: ASCII, sorted keys here, read back before it is returned); spec
@@ -36,13 +38,12 @@ from types import MappingProxyType
 from typing import Any
 
 from mlplane.compiler.core import yamltext
-from mlplane.compiler.core.canonical import canonical_json, fragment
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System
 from mlplane.compiler.core.provenance import header_line
 from mlplane.schema.formats import PORTABLE_NAME
 from mlplane.targets.pulumi_literals import ProgramError
-from mlplane.targets.pulumi_program import DATA_FILE, ProgramData, print_program, sdk_modules
+from mlplane.targets.pulumi_program import print_program, sdk_modules
 
 PROJECT_DIR = "pulumi"
 VIRTUALENV = "venv"
@@ -88,15 +89,8 @@ class PulumiEmitter:
         if not PORTABLE_NAME.fullmatch(stack):
             raise ProgramError(f"environment {stack!r} is not a valid Pulumi stack name")
         modules = sdk_modules(graph)
-        data: ProgramData = {}
-        program = print_program(graph, system, data)
-        shared = {  # the values of resources.json, whose text the build has already made
-            name: {key: fragment(value) for key, value in inputs.items()}
-            for name, inputs in data.items()
-        }
-        files = {f"{PROJECT_DIR}/{DATA_FILE}": canonical_json(shared)} if data else {}
-        return files | {
-            f"{PROJECT_DIR}/__main__.py": program,
+        return {
+            f"{PROJECT_DIR}/__main__.py": print_program(graph, system, read_graph=True),
             f"{PROJECT_DIR}/Pulumi.yaml": project_file(system),
             f"{PROJECT_DIR}/Pulumi.{stack}.yaml": stack_file(system, modules),
             f"{PROJECT_DIR}/requirements.txt": requirements(system, modules),

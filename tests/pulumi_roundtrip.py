@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from mlplane.compiler.core.graph import (
+    GRAPH_FILE,
     JSON_MARKER,
     PROVIDER_TYPE_PREFIX,
     SECRET_MARKER,
@@ -58,8 +59,10 @@ SDK_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
 
 
 def write_project(graph: ResourceGraph, system: System, directory: Path) -> Path:
-    """Write the Pulumi project files of ``graph`` below ``directory``; the project directory."""
-    for relative, text in EMITTER.emit(system, graph).items():
+    """Write the Pulumi project files of ``graph`` below ``directory``, next to the graph's
+    JSON that the program reads (as ``mlplane build`` lays them out); the project directory."""
+    files = {GRAPH_FILE: graph.canonical_json(), **EMITTER.emit(system, graph)}
+    for relative, text in files.items():
         target = directory / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")

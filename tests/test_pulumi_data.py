@@ -1,12 +1,11 @@
-"""The program's data file (``targets/pulumi_program.py``, ``DATA_INPUTS``): the ``metadata``
-and ``spec`` of each Kubernetes object are read from ``pulumi/mlplane-data.json`` instead of
-printed as literals, and the program still registers exactly the graph under Pulumi's mock
-runtime."""
+"""The program's data (``targets/pulumi_program.py``, ``DATA_INPUTS``): the ``metadata`` and
+``spec`` of each Kubernetes object are read from the build's ``resources.json`` instead of
+printed as literals or copied into a file of the program's own, and the program still registers
+exactly the graph under Pulumi's mock runtime."""
 
 from __future__ import annotations
 
 import ast
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,12 +15,11 @@ from mlplane.compiler.build.pipeline import compile_spec, target_of
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System
+from mlplane.targets.pulumi_classes import keyword_of
 from mlplane.targets.pulumi_program import (
-    DATA_FILE,
+    DATA_FUNCTION,
     DATA_INPUTS,
     DATA_TYPES,
-    DATA_VARIABLE,
-    ProgramData,
     print_program,
 )
 from mlplane.targets.pulumi_project import EMITTER
@@ -46,20 +44,20 @@ def lowered() -> tuple[System, ResourceGraph]:
     return system, graph
 
 
-def test_specs_live_in_the_data_file(lowered: tuple[System, ResourceGraph]) -> None:
+def test_specs_are_read_from_the_graph(lowered: tuple[System, ResourceGraph]) -> None:
     system, graph = lowered
     files = EMITTER.emit(system, graph)
-    data = json.loads(files[f"pulumi/{DATA_FILE}"])
+    assert not [path for path in files if path.endswith(".json")]  # no copy of the graph's values
+    program = files["pulumi/__main__.py"]
     objects = [r for r in graph if r.type.startswith(DATA_TYPES)]
     assert any(r.type == RULE_TOKEN and "spec" in r.inputs for r in objects)
-    assert sorted(data) == sorted(r.name for r in objects if set(DATA_INPUTS) & set(r.inputs))
-    for resource in objects:
-        moved = {key: resource.inputs[key] for key in DATA_INPUTS if key in resource.inputs}
-        assert data.get(resource.name, {}) == moved, resource.name
-    program = files["pulumi/__main__.py"]
-    assert program.count(f"**{DATA_VARIABLE}[") == len(data)
+    reading = [r for r in objects if set(DATA_INPUTS) & set(r.inputs)]
+    for resource in reading:  # each reads all it has, by its own name
+        assert f"**{DATA_FUNCTION}({resource.name!r})" in program, resource.name
+    assert program.count(f"**{DATA_FUNCTION}(") == len(reading)
     assert "metadata=" not in program and "spec=" not in program
     assert len(program) < len(print_program(graph, system)) / 4  # the literals held them
+    assert all(keyword_of(key) == key for key in DATA_INPUTS)  # read by name, passed as keywords
 
 
 @pytest.mark.slow
@@ -71,25 +69,27 @@ def test_the_program_with_its_data_registers_exactly_the_graph(
 
 
 def test_an_input_holding_a_marker_stays_in_the_program(
-    lowered: tuple[System, ResourceGraph],
+    lowered: tuple[System, ResourceGraph], tmp_path: Path
 ) -> None:
     system, graph = lowered
     rule = next(r for r in graph if r.type == RULE_TOKEN)
     marked = {"groups": [{"name": "g", "rules": [{"record": {"$secret": "rule-name"}}]}]}
-    changed = [replace(r, inputs={**r.inputs, "spec": marked}) if r is rule else r for r in graph]
-    data: ProgramData = {}
-    program = print_program(ResourceGraph.build("dev", graph.target, changed), system, data)
-    assert data[rule.name] == {"metadata": rule.inputs["metadata"]} and data
-    assert "$secret" not in json.dumps(data)
-    assert program.count(f"{DATA_VARIABLE}[") == len(data)
+    changed = ResourceGraph.build(
+        "dev",
+        graph.target,
+        [replace(r, inputs={**r.inputs, "spec": marked}) if r is rule else r for r in graph],
+    )
+    program = print_program(changed, system, read_graph=True)
+    assert f"**{DATA_FUNCTION}({rule.name!r}, 'metadata')" in program
     assert "config.require_secret('rule-name')" in program
+    assert_round_trip(changed, registrations_of(changed, system, tmp_path))
 
 
-def test_the_program_with_its_data_file_is_static_clean(
+def test_the_program_reading_the_graph_is_static_clean(
     lowered: tuple[System, ResourceGraph], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The program as ``mlplane build`` writes it passes the checks of the all-literal program,
-    with the two standard modules that read the data file allowed."""
+    with the two standard modules that read the graph allowed."""
     system, graph = lowered
     program = EMITTER.emit(system, graph)["pulumi/__main__.py"]
     allowed = {*static.ALLOWED_IMPORTS, "json", "pathlib"}
@@ -103,13 +103,13 @@ KUBERNETES_NODES_PER_RESOURCE = 40
 CPython's ``compile()`` takes time and memory in proportion to it (about 1.4 us per node on
 the project's machine, ``benchmarks/scale_bench.py``), so this bounds the compile of the
 1,000-model benchmark's ~14,000 resources. Today 28 to 32 (the class, the logical name, the
-inputs left in the program, ``**MLPLANE_DATA[name]`` and ``opts=child(...)``); printing the
+inputs left in the program, ``**inputs_of(name)`` and ``opts=child(...)``); printing the
 metadata inline again would double it."""
 
 
 def kubernetes_graphs() -> list[tuple[str, str]]:
-    """The (example, environment) pairs of :func:`real_graphs` on Kubernetes: the data file
-    holds Kubernetes objects only."""
+    """The (example, environment) pairs of :func:`real_graphs` on Kubernetes: only Kubernetes
+    objects read their inputs from the graph."""
     found = []
     for example in sorted({name for name, _ in real_graphs()}):
         systems = compile_spec(static.REPO_ROOT / "examples" / example).systems

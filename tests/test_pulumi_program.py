@@ -343,7 +343,6 @@ def test_project_files(system: System) -> None:
         "pulumi/Pulumi.dev.yaml",
         "pulumi/Pulumi.yaml",
         "pulumi/__main__.py",
-        "pulumi/mlplane-data.json",
         "pulumi/requirements.txt",
     ]
     project = yaml.safe_load(files["pulumi/Pulumi.yaml"])

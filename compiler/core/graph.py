@@ -41,6 +41,9 @@ from mlplane.compiler.core.diagnostics import Location
 from mlplane.compiler.core.ir import Origin
 
 GRAPH_FORMAT_VERSION = 1
+GRAPH_FILE = "resources.json"
+"""The name ``mlplane build`` writes a graph's :meth:`ResourceGraph.canonical_json` under, at the
+root of an environment's output."""
 SECRET_MARKER = "$secret"  # noqa: S105 (a marker key, not a password)
 REF_MARKER = "$ref"
 OUTPUT_KEY = "$output"

@@ -3,9 +3,9 @@
 
 Printed by `mlplane build` from the resource graph (resources.json, next to this project): every
 value is a literal constant, except the metadata and spec of each Kubernetes object, which are
-read from mlplane-data.json next to this file (manifests/ shows the same objects as YAML), and
-resources are created in the graph's order. `child(parent, *depends_on)` is the options of a
-resource that sets only those. Secret inputs are read from the stack's secret config:
+read from that resources.json (manifests/ shows the same objects as YAML), and resources are
+created in the graph's order. `child(parent, *depends_on)` is the options of a resource that
+sets only those. Secret inputs are read from the stack's secret config:
 `pulumi config set --secret KEY VALUE`.
 """
 
@@ -15,9 +15,12 @@ import pathlib
 import pulumi
 import pulumi_kubernetes
 
-MLPLANE_DATA = json.loads(
-    (pathlib.Path(__file__).parent / 'mlplane-data.json').read_text(encoding="utf-8")
-)
+INPUTS = {
+    resource['name']: resource['inputs']
+    for resource in json.loads(
+        (pathlib.Path(__file__).parent / '../resources.json').read_text(encoding='utf-8')
+    )['resources']
+}
 
 
 class System(pulumi.ComponentResource):
@@ -51,129 +54,135 @@ def child(parent: pulumi.Resource, *depends_on: pulumi.Resource) -> pulumi.Resou
     return pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on) or None)
 
 
+def inputs_of(name: str, *keys: str) -> dict[str, object]:
+    """The inputs `keys` of the resource `name` in resources.json (default: metadata, spec)."""
+    held = INPUTS[name]
+    return {key: held[key] for key in keys or ('metadata', 'spec') if key in held}
+
+
 system_1 = System('fraud-scoring-system', {})
 model_1 = Model('scorer-model', {}, opts=child(system_1))
 namespace_1 = pulumi_kubernetes.core.v1.Namespace(
     'fraud-scoring-namespace',
-    **MLPLANE_DATA['fraud-scoring-namespace'],
+    **inputs_of('fraud-scoring-namespace'),
     opts=child(system_1),
 )
 external_secret_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'feast-token-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    **MLPLANE_DATA['feast-token-externalsecret'],
+    **inputs_of('feast-token-externalsecret'),
     opts=child(system_1, namespace_1),
 )
 prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'features-fresh-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    **MLPLANE_DATA['features-fresh-prometheusrule'],
+    **inputs_of('features-fresh-prometheusrule'),
     opts=child(system_1, namespace_1),
 )
 network_policy_1 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'fraud-scoring-default-deny-networkpolicy',
-    **MLPLANE_DATA['fraud-scoring-default-deny-networkpolicy'],
+    **inputs_of('fraud-scoring-default-deny-networkpolicy'),
     opts=child(system_1, namespace_1),
 )
 network_policy_2 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'fraud-scoring-dns-egress-networkpolicy',
-    **MLPLANE_DATA['fraud-scoring-dns-egress-networkpolicy'],
+    **inputs_of('fraud-scoring-dns-egress-networkpolicy'),
     opts=child(system_1, namespace_1),
 )
 external_secret_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'risk-pagerduty-key-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    **MLPLANE_DATA['risk-pagerduty-key-externalsecret'],
+    **inputs_of('risk-pagerduty-key-externalsecret'),
     opts=child(system_1, namespace_1),
 )
 external_secret_3 = pulumi_kubernetes.apiextensions.CustomResource(
     'risk-slack-webhook-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    **MLPLANE_DATA['risk-slack-webhook-externalsecret'],
+    **inputs_of('risk-slack-webhook-externalsecret'),
     opts=child(system_1, namespace_1),
 )
 alertmanager_config_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'fraud-scoring-alertmanagerconfig',
     api_version='monitoring.coreos.com/v1alpha1',
     kind='AlertmanagerConfig',
-    **MLPLANE_DATA['fraud-scoring-alertmanagerconfig'],
+    **inputs_of('fraud-scoring-alertmanagerconfig'),
     opts=child(system_1, external_secret_2, external_secret_3, namespace_1),
 )
 analysis_template_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'scorer-analysistemplate',
     api_version='argoproj.io/v1alpha1',
     kind='AnalysisTemplate',
-    **MLPLANE_DATA['scorer-analysistemplate'],
+    **inputs_of('scorer-analysistemplate'),
     opts=child(model_1, namespace_1),
 )
 prometheus_rule_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'scorer-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    **MLPLANE_DATA['scorer-availability-prometheusrule'],
+    **inputs_of('scorer-availability-prometheusrule'),
     opts=child(system_1, namespace_1),
 )
 network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'scorer-batch-networkpolicy',
-    **MLPLANE_DATA['scorer-batch-networkpolicy'],
+    **inputs_of('scorer-batch-networkpolicy'),
     opts=child(model_1, namespace_1),
 )
 service_account_1 = pulumi_kubernetes.core.v1.ServiceAccount(
     'scorer-batch-serviceaccount',
     automount_service_account_token=False,
-    **MLPLANE_DATA['scorer-batch-serviceaccount'],
+    **inputs_of('scorer-batch-serviceaccount'),
     opts=child(model_1, namespace_1),
 )
 cron_job_1 = pulumi_kubernetes.batch.v1.CronJob(
     'scorer-batch-cronjob',
-    **MLPLANE_DATA['scorer-batch-cronjob'],
+    **inputs_of('scorer-batch-cronjob'),
     opts=child(model_1, external_secret_1, namespace_1, service_account_1),
 )
 config_map_1 = pulumi_kubernetes.core.v1.ConfigMap(
     'scorer-configmap',
     data={'fraud-features': 'feast://fraud'},
-    **MLPLANE_DATA['scorer-configmap'],
+    **inputs_of('scorer-configmap'),
     opts=child(model_1, namespace_1),
 )
 prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
     'scorer-drift-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    **MLPLANE_DATA['scorer-drift-prometheusrule'],
+    **inputs_of('scorer-drift-prometheusrule'),
     opts=child(system_1, namespace_1),
 )
 prometheus_rule_4 = pulumi_kubernetes.apiextensions.CustomResource(
     'scorer-latency-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    **MLPLANE_DATA['scorer-latency-prometheusrule'],
+    **inputs_of('scorer-latency-prometheusrule'),
     opts=child(system_1, namespace_1),
 )
 network_policy_4 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'scorer-networkpolicy',
-    **MLPLANE_DATA['scorer-networkpolicy'],
+    **inputs_of('scorer-networkpolicy'),
     opts=child(model_1, namespace_1),
 )
 service_1 = pulumi_kubernetes.core.v1.Service(
     'scorer-service',
-    **MLPLANE_DATA['scorer-service'],
+    **inputs_of('scorer-service'),
     opts=child(model_1, namespace_1),
 )
 service_account_2 = pulumi_kubernetes.core.v1.ServiceAccount(
     'scorer-serviceaccount',
     automount_service_account_token=False,
-    **MLPLANE_DATA['scorer-serviceaccount'],
+    **inputs_of('scorer-serviceaccount'),
     opts=child(model_1, namespace_1),
 )
 rollout_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'scorer-rollout',
     api_version='argoproj.io/v1alpha1',
     kind='Rollout',
-    **MLPLANE_DATA['scorer-rollout'],
+    **inputs_of('scorer-rollout'),
     opts=child(
         model_1,
         analysis_template_1,
@@ -185,37 +194,37 @@ rollout_1 = pulumi_kubernetes.apiextensions.CustomResource(
 )
 horizontal_pod_autoscaler_1 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
     'scorer-hpa',
-    **MLPLANE_DATA['scorer-hpa'],
+    **inputs_of('scorer-hpa'),
     opts=child(model_1, namespace_1, rollout_1),
 )
 service_monitor_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'scorer-servicemonitor',
     api_version='monitoring.coreos.com/v1',
     kind='ServiceMonitor',
-    **MLPLANE_DATA['scorer-servicemonitor'],
+    **inputs_of('scorer-servicemonitor'),
     opts=child(model_1, namespace_1, service_1),
 )
 network_policy_5 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'scorer-training-networkpolicy',
-    **MLPLANE_DATA['scorer-training-networkpolicy'],
+    **inputs_of('scorer-training-networkpolicy'),
     opts=child(model_1, namespace_1),
 )
 service_account_3 = pulumi_kubernetes.core.v1.ServiceAccount(
     'scorer-training-serviceaccount',
     automount_service_account_token=False,
-    **MLPLANE_DATA['scorer-training-serviceaccount'],
+    **inputs_of('scorer-training-serviceaccount'),
     opts=child(model_1, namespace_1),
 )
 cron_job_2 = pulumi_kubernetes.batch.v1.CronJob(
     'scorer-cronjob',
-    **MLPLANE_DATA['scorer-cronjob'],
+    **inputs_of('scorer-cronjob'),
     opts=child(model_1, config_map_1, external_secret_1, namespace_1, service_account_3),
 )
 prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
     'transactions-fresh-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    **MLPLANE_DATA['transactions-fresh-prometheusrule'],
+    **inputs_of('transactions-fresh-prometheusrule'),
     opts=child(system_1, namespace_1),
 )
 

@@ -3,9 +3,9 @@
 
 Printed by `mlplane build` from the resource graph (resources.json, next to this project): every
 value is a literal constant, except the metadata and spec of each Kubernetes object, which are
-read from mlplane-data.json next to this file (manifests/ shows the same objects as YAML), and
-resources are created in the graph's order. `child(parent, *depends_on)` is the options of a
-resource that sets only those. Secret inputs are read from the stack's secret config:
+read from that resources.json (manifests/ shows the same objects as YAML), and resources are
+created in the graph's order. `child(parent, *depends_on)` is the options of a resource that
+sets only those. Secret inputs are read from the stack's secret config:
 `pulumi config set --secret KEY VALUE`.
 """
 
@@ -15,9 +15,12 @@ import pathlib
 import pulumi
 import pulumi_kubernetes
 
-MLPLANE_DATA = json.loads(
-    (pathlib.Path(__file__).parent / 'mlplane-data.json').read_text(encoding="utf-8")
-)
+INPUTS = {
+    resource['name']: resource['inputs']
+    for resource in json.loads(
+        (pathlib.Path(__file__).parent / '../resources.json').read_text(encoding='utf-8')
+    )['resources']
+}
 
 
 class System(pulumi.ComponentResource):
@@ -51,6 +54,12 @@ def child(parent: pulumi.Resource, *depends_on: pulumi.Resource) -> pulumi.Resou
     return pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on) or None)
 
 
+def inputs_of(name: str, *keys: str) -> dict[str, object]:
+    """The inputs `keys` of the resource `name` in resources.json (default: metadata, spec)."""
+    held = INPUTS[name]
+    return {key: held[key] for key in keys or ('metadata', 'spec') if key in held}
+
+
 system_1 = System('contract-assistant-system', {})
 model_1 = Model('assistant-api-model', {}, opts=child(system_1))
 model_2 = Model('embedder-model', {}, opts=child(system_1))
@@ -58,81 +67,81 @@ model_3 = Model('generator-model', {}, opts=child(system_1))
 model_4 = Model('reranker-model', {}, opts=child(system_1))
 namespace_1 = pulumi_kubernetes.core.v1.Namespace(
     'contract-assistant-namespace',
-    **MLPLANE_DATA['contract-assistant-namespace'],
+    **inputs_of('contract-assistant-namespace'),
     opts=child(system_1),
 )
 prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'answers-cited-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    **MLPLANE_DATA['answers-cited-prometheusrule'],
+    **inputs_of('answers-cited-prometheusrule'),
     opts=child(system_1, namespace_1),
 )
 prometheus_rule_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'api-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    **MLPLANE_DATA['api-availability-prometheusrule'],
+    **inputs_of('api-availability-prometheusrule'),
     opts=child(system_1, namespace_1),
 )
 prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
     'api-latency-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    **MLPLANE_DATA['api-latency-prometheusrule'],
+    **inputs_of('api-latency-prometheusrule'),
     opts=child(system_1, namespace_1),
 )
 analysis_template_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'assistant-api-analysistemplate',
     api_version='argoproj.io/v1alpha1',
     kind='AnalysisTemplate',
-    **MLPLANE_DATA['assistant-api-analysistemplate'],
+    **inputs_of('assistant-api-analysistemplate'),
     opts=child(model_1, namespace_1),
 )
 config_map_1 = pulumi_kubernetes.core.v1.ConfigMap(
     'assistant-api-configmap',
     data={'contract-index': 'postgresql://rag-vectors.dev.db.internal:5432/contracts'},
-    **MLPLANE_DATA['assistant-api-configmap'],
+    **inputs_of('assistant-api-configmap'),
     opts=child(model_1, namespace_1),
 )
 network_policy_1 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'assistant-api-networkpolicy',
-    **MLPLANE_DATA['assistant-api-networkpolicy'],
+    **inputs_of('assistant-api-networkpolicy'),
     opts=child(model_1, namespace_1),
 )
 service_1 = pulumi_kubernetes.core.v1.Service(
     'assistant-api-service',
-    **MLPLANE_DATA['assistant-api-service'],
+    **inputs_of('assistant-api-service'),
     opts=child(model_1, namespace_1),
 )
 service_account_1 = pulumi_kubernetes.core.v1.ServiceAccount(
     'assistant-api-serviceaccount',
     automount_service_account_token=False,
-    **MLPLANE_DATA['assistant-api-serviceaccount'],
+    **inputs_of('assistant-api-serviceaccount'),
     opts=child(model_1, namespace_1),
 )
 service_monitor_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'assistant-api-servicemonitor',
     api_version='monitoring.coreos.com/v1',
     kind='ServiceMonitor',
-    **MLPLANE_DATA['assistant-api-servicemonitor'],
+    **inputs_of('assistant-api-servicemonitor'),
     opts=child(model_1, namespace_1, service_1),
 )
 network_policy_2 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'contract-assistant-default-deny-networkpolicy',
-    **MLPLANE_DATA['contract-assistant-default-deny-networkpolicy'],
+    **inputs_of('contract-assistant-default-deny-networkpolicy'),
     opts=child(system_1, namespace_1),
 )
 network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'contract-assistant-dns-egress-networkpolicy',
-    **MLPLANE_DATA['contract-assistant-dns-egress-networkpolicy'],
+    **inputs_of('contract-assistant-dns-egress-networkpolicy'),
     opts=child(system_1, namespace_1),
 )
 prometheus_rule_4 = pulumi_kubernetes.apiextensions.CustomResource(
     'embedder-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    **MLPLANE_DATA['embedder-availability-prometheusrule'],
+    **inputs_of('embedder-availability-prometheusrule'),
     opts=child(system_1, namespace_1),
 )
 config_map_2 = pulumi_kubernetes.core.v1.ConfigMap(
@@ -141,156 +150,156 @@ config_map_2 = pulumi_kubernetes.core.v1.ConfigMap(
         'contract-documents': 's3://acme-legal-dev/synthetic-contracts/',
         'legal-playbooks': 's3://acme-legal-knowledge/playbooks/',
     },
-    **MLPLANE_DATA['embedder-configmap'],
+    **inputs_of('embedder-configmap'),
     opts=child(model_2, namespace_1),
 )
 network_policy_4 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'embedder-networkpolicy',
-    **MLPLANE_DATA['embedder-networkpolicy'],
+    **inputs_of('embedder-networkpolicy'),
     opts=child(model_2, namespace_1),
 )
 pod_disruption_budget_1 = pulumi_kubernetes.policy.v1.PodDisruptionBudget(
     'embedder-pdb',
-    **MLPLANE_DATA['embedder-pdb'],
+    **inputs_of('embedder-pdb'),
     opts=child(model_2, namespace_1),
 )
 service_2 = pulumi_kubernetes.core.v1.Service(
     'embedder-service',
-    **MLPLANE_DATA['embedder-service'],
+    **inputs_of('embedder-service'),
     opts=child(model_2, namespace_1),
 )
 service_account_2 = pulumi_kubernetes.core.v1.ServiceAccount(
     'embedder-serviceaccount',
     automount_service_account_token=False,
-    **MLPLANE_DATA['embedder-serviceaccount'],
+    **inputs_of('embedder-serviceaccount'),
     opts=child(model_2, namespace_1),
 )
 deployment_1 = pulumi_kubernetes.apps.v1.Deployment(
     'embedder-deployment',
-    **MLPLANE_DATA['embedder-deployment'],
+    **inputs_of('embedder-deployment'),
     opts=child(model_2, config_map_2, namespace_1, service_account_2),
 )
 horizontal_pod_autoscaler_1 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
     'embedder-hpa',
-    **MLPLANE_DATA['embedder-hpa'],
+    **inputs_of('embedder-hpa'),
     opts=child(model_2, deployment_1, namespace_1),
 )
 service_monitor_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'embedder-servicemonitor',
     api_version='monitoring.coreos.com/v1',
     kind='ServiceMonitor',
-    **MLPLANE_DATA['embedder-servicemonitor'],
+    **inputs_of('embedder-servicemonitor'),
     opts=child(model_2, namespace_1, service_2),
 )
 analysis_template_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'generator-analysistemplate',
     api_version='argoproj.io/v1alpha1',
     kind='AnalysisTemplate',
-    **MLPLANE_DATA['generator-analysistemplate'],
+    **inputs_of('generator-analysistemplate'),
     opts=child(model_3, namespace_1),
 )
 prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
     'generator-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    **MLPLANE_DATA['generator-availability-prometheusrule'],
+    **inputs_of('generator-availability-prometheusrule'),
     opts=child(system_1, namespace_1),
 )
 config_map_3 = pulumi_kubernetes.core.v1.ConfigMap(
     'generator-configmap',
     data={'contract-index': 'postgresql://rag-vectors.dev.db.internal:5432/contracts'},
-    **MLPLANE_DATA['generator-configmap'],
+    **inputs_of('generator-configmap'),
     opts=child(model_3, namespace_1),
 )
 prometheus_rule_6 = pulumi_kubernetes.apiextensions.CustomResource(
     'generator-first-token-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    **MLPLANE_DATA['generator-first-token-prometheusrule'],
+    **inputs_of('generator-first-token-prometheusrule'),
     opts=child(system_1, namespace_1),
 )
 network_policy_5 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'generator-networkpolicy',
-    **MLPLANE_DATA['generator-networkpolicy'],
+    **inputs_of('generator-networkpolicy'),
     opts=child(model_3, namespace_1),
 )
 service_3 = pulumi_kubernetes.core.v1.Service(
     'generator-service',
-    **MLPLANE_DATA['generator-service'],
+    **inputs_of('generator-service'),
     opts=child(model_3, namespace_1),
 )
 service_account_3 = pulumi_kubernetes.core.v1.ServiceAccount(
     'generator-serviceaccount',
     automount_service_account_token=False,
-    **MLPLANE_DATA['generator-serviceaccount'],
+    **inputs_of('generator-serviceaccount'),
     opts=child(model_3, namespace_1),
 )
 rollout_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'generator-rollout',
     api_version='argoproj.io/v1alpha1',
     kind='Rollout',
-    **MLPLANE_DATA['generator-rollout'],
+    **inputs_of('generator-rollout'),
     opts=child(model_3, analysis_template_2, config_map_3, namespace_1, service_account_3),
 )
 horizontal_pod_autoscaler_2 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
     'generator-hpa',
-    **MLPLANE_DATA['generator-hpa'],
+    **inputs_of('generator-hpa'),
     opts=child(model_3, namespace_1, rollout_1),
 )
 service_monitor_3 = pulumi_kubernetes.apiextensions.CustomResource(
     'generator-servicemonitor',
     api_version='monitoring.coreos.com/v1',
     kind='ServiceMonitor',
-    **MLPLANE_DATA['generator-servicemonitor'],
+    **inputs_of('generator-servicemonitor'),
     opts=child(model_3, namespace_1, service_3),
 )
 external_secret_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'index-db-password-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    **MLPLANE_DATA['index-db-password-externalsecret'],
+    **inputs_of('index-db-password-externalsecret'),
     opts=child(system_1, namespace_1),
 )
 prometheus_rule_7 = pulumi_kubernetes.apiextensions.CustomResource(
     'index-fresh-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    **MLPLANE_DATA['index-fresh-prometheusrule'],
+    **inputs_of('index-fresh-prometheusrule'),
     opts=child(system_1, namespace_1),
 )
 external_secret_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'legal-pagerduty-key-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    **MLPLANE_DATA['legal-pagerduty-key-externalsecret'],
+    **inputs_of('legal-pagerduty-key-externalsecret'),
     opts=child(system_1, namespace_1),
 )
 external_secret_3 = pulumi_kubernetes.apiextensions.CustomResource(
     'legal-slack-webhook-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    **MLPLANE_DATA['legal-slack-webhook-externalsecret'],
+    **inputs_of('legal-slack-webhook-externalsecret'),
     opts=child(system_1, namespace_1),
 )
 alertmanager_config_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'contract-assistant-alertmanagerconfig',
     api_version='monitoring.coreos.com/v1alpha1',
     kind='AlertmanagerConfig',
-    **MLPLANE_DATA['contract-assistant-alertmanagerconfig'],
+    **inputs_of('contract-assistant-alertmanagerconfig'),
     opts=child(system_1, external_secret_2, external_secret_3, namespace_1),
 )
 external_secret_4 = pulumi_kubernetes.apiextensions.CustomResource(
     'oidc-client-secret-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    **MLPLANE_DATA['oidc-client-secret-externalsecret'],
+    **inputs_of('oidc-client-secret-externalsecret'),
     opts=child(system_1, namespace_1),
 )
 rollout_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'assistant-api-rollout',
     api_version='argoproj.io/v1alpha1',
     kind='Rollout',
-    **MLPLANE_DATA['assistant-api-rollout'],
+    **inputs_of('assistant-api-rollout'),
     opts=child(
         model_1,
         analysis_template_1,
@@ -303,67 +312,67 @@ rollout_2 = pulumi_kubernetes.apiextensions.CustomResource(
 )
 horizontal_pod_autoscaler_3 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
     'assistant-api-hpa',
-    **MLPLANE_DATA['assistant-api-hpa'],
+    **inputs_of('assistant-api-hpa'),
     opts=child(model_1, namespace_1, rollout_2),
 )
 analysis_template_3 = pulumi_kubernetes.apiextensions.CustomResource(
     'reranker-analysistemplate',
     api_version='argoproj.io/v1alpha1',
     kind='AnalysisTemplate',
-    **MLPLANE_DATA['reranker-analysistemplate'],
+    **inputs_of('reranker-analysistemplate'),
     opts=child(model_4, namespace_1),
 )
 prometheus_rule_8 = pulumi_kubernetes.apiextensions.CustomResource(
     'reranker-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    **MLPLANE_DATA['reranker-availability-prometheusrule'],
+    **inputs_of('reranker-availability-prometheusrule'),
     opts=child(system_1, namespace_1),
 )
 config_map_4 = pulumi_kubernetes.core.v1.ConfigMap(
     'reranker-configmap',
     data={'contract-index': 'postgresql://rag-vectors.dev.db.internal:5432/contracts'},
-    **MLPLANE_DATA['reranker-configmap'],
+    **inputs_of('reranker-configmap'),
     opts=child(model_4, namespace_1),
 )
 network_policy_6 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'reranker-networkpolicy',
-    **MLPLANE_DATA['reranker-networkpolicy'],
+    **inputs_of('reranker-networkpolicy'),
     opts=child(model_4, namespace_1),
 )
 pod_disruption_budget_2 = pulumi_kubernetes.policy.v1.PodDisruptionBudget(
     'reranker-pdb',
-    **MLPLANE_DATA['reranker-pdb'],
+    **inputs_of('reranker-pdb'),
     opts=child(model_4, namespace_1),
 )
 service_4 = pulumi_kubernetes.core.v1.Service(
     'reranker-service',
-    **MLPLANE_DATA['reranker-service'],
+    **inputs_of('reranker-service'),
     opts=child(model_4, namespace_1),
 )
 service_account_4 = pulumi_kubernetes.core.v1.ServiceAccount(
     'reranker-serviceaccount',
     automount_service_account_token=False,
-    **MLPLANE_DATA['reranker-serviceaccount'],
+    **inputs_of('reranker-serviceaccount'),
     opts=child(model_4, namespace_1),
 )
 rollout_3 = pulumi_kubernetes.apiextensions.CustomResource(
     'reranker-rollout',
     api_version='argoproj.io/v1alpha1',
     kind='Rollout',
-    **MLPLANE_DATA['reranker-rollout'],
+    **inputs_of('reranker-rollout'),
     opts=child(model_4, analysis_template_3, config_map_4, namespace_1, service_account_4),
 )
 horizontal_pod_autoscaler_4 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
     'reranker-hpa',
-    **MLPLANE_DATA['reranker-hpa'],
+    **inputs_of('reranker-hpa'),
     opts=child(model_4, namespace_1, rollout_3),
 )
 service_monitor_4 = pulumi_kubernetes.apiextensions.CustomResource(
     'reranker-servicemonitor',
     api_version='monitoring.coreos.com/v1',
     kind='ServiceMonitor',
-    **MLPLANE_DATA['reranker-servicemonitor'],
+    **inputs_of('reranker-servicemonitor'),
     opts=child(model_4, namespace_1, service_4),
 )
 

@@ -3,9 +3,9 @@
 
 Printed by `mlplane build` from the resource graph (resources.json, next to this project): every
 value is a literal constant, except the metadata and spec of each Kubernetes object, which are
-read from mlplane-data.json next to this file (manifests/ shows the same objects as YAML), and
-resources are created in the graph's order. `child(parent, *depends_on)` is the options of a
-resource that sets only those. Secret inputs are read from the stack's secret config:
+read from that resources.json (manifests/ shows the same objects as YAML), and resources are
+created in the graph's order. `child(parent, *depends_on)` is the options of a resource that
+sets only those. Secret inputs are read from the stack's secret config:
 `pulumi config set --secret KEY VALUE`.
 """
 
@@ -15,9 +15,12 @@ import pathlib
 import pulumi
 import pulumi_kubernetes
 
-MLPLANE_DATA = json.loads(
-    (pathlib.Path(__file__).parent / 'mlplane-data.json').read_text(encoding="utf-8")
-)
+INPUTS = {
+    resource['name']: resource['inputs']
+    for resource in json.loads(
+        (pathlib.Path(__file__).parent / '../resources.json').read_text(encoding='utf-8')
+    )['resources']
+}
 
 
 class System(pulumi.ComponentResource):
@@ -51,54 +54,60 @@ def child(parent: pulumi.Resource, *depends_on: pulumi.Resource) -> pulumi.Resou
     return pulumi.ResourceOptions(parent=parent, depends_on=list(depends_on) or None)
 
 
+def inputs_of(name: str, *keys: str) -> dict[str, object]:
+    """The inputs `keys` of the resource `name` in resources.json (default: metadata, spec)."""
+    held = INPUTS[name]
+    return {key: held[key] for key in keys or ('metadata', 'spec') if key in held}
+
+
 system_1 = System('recsys-system', {})
 model_1 = Model('ranker-model', {}, opts=child(system_1))
 model_2 = Model('retrieval-model', {}, opts=child(system_1))
 namespace_1 = pulumi_kubernetes.core.v1.Namespace(
     'recsys-namespace',
-    **MLPLANE_DATA['recsys-namespace'],
+    **inputs_of('recsys-namespace'),
     opts=child(system_1),
 )
 external_secret_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'catalogue-db-password-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    **MLPLANE_DATA['catalogue-db-password-externalsecret'],
+    **inputs_of('catalogue-db-password-externalsecret'),
     opts=child(system_1, namespace_1),
 )
 prometheus_rule_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'clicks-fresh-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    **MLPLANE_DATA['clicks-fresh-prometheusrule'],
+    **inputs_of('clicks-fresh-prometheusrule'),
     opts=child(system_1, namespace_1),
 )
 external_secret_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'feast-token-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    **MLPLANE_DATA['feast-token-externalsecret'],
+    **inputs_of('feast-token-externalsecret'),
     opts=child(system_1, namespace_1),
 )
 prometheus_rule_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'interactions-fresh-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    **MLPLANE_DATA['interactions-fresh-prometheusrule'],
+    **inputs_of('interactions-fresh-prometheusrule'),
     opts=child(system_1, namespace_1),
 )
 analysis_template_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'ranker-analysistemplate',
     api_version='argoproj.io/v1alpha1',
     kind='AnalysisTemplate',
-    **MLPLANE_DATA['ranker-analysistemplate'],
+    **inputs_of('ranker-analysistemplate'),
     opts=child(model_1, namespace_1),
 )
 prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
     'ranker-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    **MLPLANE_DATA['ranker-availability-prometheusrule'],
+    **inputs_of('ranker-availability-prometheusrule'),
     opts=child(system_1, namespace_1),
 )
 config_map_1 = pulumi_kubernetes.core.v1.ConfigMap(
@@ -109,47 +118,47 @@ config_map_1 = pulumi_kubernetes.core.v1.ConfigMap(
         'training-interactions': 's3://acme-recsys-training/interactions/',
         'user-features': 'feast://recsys',
     },
-    **MLPLANE_DATA['ranker-configmap'],
+    **inputs_of('ranker-configmap'),
     opts=child(model_1, namespace_1),
 )
 network_policy_1 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'ranker-drift-networkpolicy',
-    **MLPLANE_DATA['ranker-drift-networkpolicy'],
+    **inputs_of('ranker-drift-networkpolicy'),
     opts=child(model_1, namespace_1),
 )
 prometheus_rule_4 = pulumi_kubernetes.apiextensions.CustomResource(
     'ranker-drift-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    **MLPLANE_DATA['ranker-drift-prometheusrule'],
+    **inputs_of('ranker-drift-prometheusrule'),
     opts=child(system_1, namespace_1),
 )
 service_account_1 = pulumi_kubernetes.core.v1.ServiceAccount(
     'ranker-drift-serviceaccount',
     automount_service_account_token=False,
-    **MLPLANE_DATA['ranker-drift-serviceaccount'],
+    **inputs_of('ranker-drift-serviceaccount'),
     opts=child(model_1, namespace_1),
 )
 cron_job_1 = pulumi_kubernetes.batch.v1.CronJob(
     'ranker-drift-cronjob',
-    **MLPLANE_DATA['ranker-drift-cronjob'],
+    **inputs_of('ranker-drift-cronjob'),
     opts=child(model_1, namespace_1, service_account_1),
 )
 prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
     'ranker-latency-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    **MLPLANE_DATA['ranker-latency-prometheusrule'],
+    **inputs_of('ranker-latency-prometheusrule'),
     opts=child(system_1, namespace_1),
 )
 network_policy_2 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'ranker-networkpolicy',
-    **MLPLANE_DATA['ranker-networkpolicy'],
+    **inputs_of('ranker-networkpolicy'),
     opts=child(model_1, namespace_1),
 )
 service_1 = pulumi_kubernetes.core.v1.Service(
     'ranker-preview-service',
-    **MLPLANE_DATA['ranker-preview-service'],
+    **inputs_of('ranker-preview-service'),
     opts=pulumi.ResourceOptions(
         parent=model_1,
         depends_on=[namespace_1],
@@ -158,7 +167,7 @@ service_1 = pulumi_kubernetes.core.v1.Service(
 )
 service_2 = pulumi_kubernetes.core.v1.Service(
     'ranker-service',
-    **MLPLANE_DATA['ranker-service'],
+    **inputs_of('ranker-service'),
     opts=pulumi.ResourceOptions(
         parent=model_1,
         depends_on=[namespace_1],
@@ -168,14 +177,14 @@ service_2 = pulumi_kubernetes.core.v1.Service(
 service_account_2 = pulumi_kubernetes.core.v1.ServiceAccount(
     'ranker-serviceaccount',
     automount_service_account_token=False,
-    **MLPLANE_DATA['ranker-serviceaccount'],
+    **inputs_of('ranker-serviceaccount'),
     opts=child(model_1, namespace_1),
 )
 rollout_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'ranker-rollout',
     api_version='argoproj.io/v1alpha1',
     kind='Rollout',
-    **MLPLANE_DATA['ranker-rollout'],
+    **inputs_of('ranker-rollout'),
     opts=child(
         model_1,
         analysis_template_1,
@@ -188,66 +197,66 @@ rollout_1 = pulumi_kubernetes.apiextensions.CustomResource(
 )
 horizontal_pod_autoscaler_1 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
     'ranker-hpa',
-    **MLPLANE_DATA['ranker-hpa'],
+    **inputs_of('ranker-hpa'),
     opts=child(model_1, namespace_1, rollout_1),
 )
 service_monitor_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'ranker-servicemonitor',
     api_version='monitoring.coreos.com/v1',
     kind='ServiceMonitor',
-    **MLPLANE_DATA['ranker-servicemonitor'],
+    **inputs_of('ranker-servicemonitor'),
     opts=child(model_1, namespace_1, service_2),
 )
 external_secret_3 = pulumi_kubernetes.apiextensions.CustomResource(
     'recs-pagerduty-key-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    **MLPLANE_DATA['recs-pagerduty-key-externalsecret'],
+    **inputs_of('recs-pagerduty-key-externalsecret'),
     opts=child(system_1, namespace_1),
 )
 external_secret_4 = pulumi_kubernetes.apiextensions.CustomResource(
     'recs-slack-webhook-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    **MLPLANE_DATA['recs-slack-webhook-externalsecret'],
+    **inputs_of('recs-slack-webhook-externalsecret'),
     opts=child(system_1, namespace_1),
 )
 external_secret_5 = pulumi_kubernetes.apiextensions.CustomResource(
     'recs-smtp-password-externalsecret',
     api_version='external-secrets.io/v1',
     kind='ExternalSecret',
-    **MLPLANE_DATA['recs-smtp-password-externalsecret'],
+    **inputs_of('recs-smtp-password-externalsecret'),
     opts=child(system_1, namespace_1),
 )
 alertmanager_config_1 = pulumi_kubernetes.apiextensions.CustomResource(
     'recsys-alertmanagerconfig',
     api_version='monitoring.coreos.com/v1alpha1',
     kind='AlertmanagerConfig',
-    **MLPLANE_DATA['recsys-alertmanagerconfig'],
+    **inputs_of('recsys-alertmanagerconfig'),
     opts=child(system_1, external_secret_3, external_secret_4, external_secret_5, namespace_1),
 )
 network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'recsys-default-deny-networkpolicy',
-    **MLPLANE_DATA['recsys-default-deny-networkpolicy'],
+    **inputs_of('recsys-default-deny-networkpolicy'),
     opts=child(system_1, namespace_1),
 )
 network_policy_4 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'recsys-dns-egress-networkpolicy',
-    **MLPLANE_DATA['recsys-dns-egress-networkpolicy'],
+    **inputs_of('recsys-dns-egress-networkpolicy'),
     opts=child(system_1, namespace_1),
 )
 analysis_template_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'retrieval-analysistemplate',
     api_version='argoproj.io/v1alpha1',
     kind='AnalysisTemplate',
-    **MLPLANE_DATA['retrieval-analysistemplate'],
+    **inputs_of('retrieval-analysistemplate'),
     opts=child(model_2, namespace_1),
 )
 prometheus_rule_6 = pulumi_kubernetes.apiextensions.CustomResource(
     'retrieval-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    **MLPLANE_DATA['retrieval-availability-prometheusrule'],
+    **inputs_of('retrieval-availability-prometheusrule'),
     opts=child(system_1, namespace_1),
 )
 config_map_2 = pulumi_kubernetes.core.v1.ConfigMap(
@@ -257,30 +266,30 @@ config_map_2 = pulumi_kubernetes.core.v1.ConfigMap(
         'training-interactions': 's3://acme-recsys-training/interactions/',
         'user-features': 'feast://recsys',
     },
-    **MLPLANE_DATA['retrieval-configmap'],
+    **inputs_of('retrieval-configmap'),
     opts=child(model_2, namespace_1),
 )
 network_policy_5 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     'retrieval-networkpolicy',
-    **MLPLANE_DATA['retrieval-networkpolicy'],
+    **inputs_of('retrieval-networkpolicy'),
     opts=child(model_2, namespace_1),
 )
 service_3 = pulumi_kubernetes.core.v1.Service(
     'retrieval-service',
-    **MLPLANE_DATA['retrieval-service'],
+    **inputs_of('retrieval-service'),
     opts=child(model_2, namespace_1),
 )
 service_account_3 = pulumi_kubernetes.core.v1.ServiceAccount(
     'retrieval-serviceaccount',
     automount_service_account_token=False,
-    **MLPLANE_DATA['retrieval-serviceaccount'],
+    **inputs_of('retrieval-serviceaccount'),
     opts=child(model_2, namespace_1),
 )
 rollout_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'retrieval-rollout',
     api_version='argoproj.io/v1alpha1',
     kind='Rollout',
-    **MLPLANE_DATA['retrieval-rollout'],
+    **inputs_of('retrieval-rollout'),
     opts=child(
         model_2,
         analysis_template_2,
@@ -293,21 +302,21 @@ rollout_2 = pulumi_kubernetes.apiextensions.CustomResource(
 )
 horizontal_pod_autoscaler_2 = pulumi_kubernetes.autoscaling.v2.HorizontalPodAutoscaler(
     'retrieval-hpa',
-    **MLPLANE_DATA['retrieval-hpa'],
+    **inputs_of('retrieval-hpa'),
     opts=child(model_2, namespace_1, rollout_2),
 )
 service_monitor_2 = pulumi_kubernetes.apiextensions.CustomResource(
     'retrieval-servicemonitor',
     api_version='monitoring.coreos.com/v1',
     kind='ServiceMonitor',
-    **MLPLANE_DATA['retrieval-servicemonitor'],
+    **inputs_of('retrieval-servicemonitor'),
     opts=child(model_2, namespace_1, service_3),
 )
 prometheus_rule_7 = pulumi_kubernetes.apiextensions.CustomResource(
     'user-features-fresh-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
-    **MLPLANE_DATA['user-features-fresh-prometheusrule'],
+    **inputs_of('user-features-fresh-prometheusrule'),
     opts=child(system_1, namespace_1),
 )
 
