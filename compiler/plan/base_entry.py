@@ -62,12 +62,14 @@ from mlplane.compiler.plan.cache import (
 from mlplane.compiler.plan.gitsource import shown_name, spec_root
 from mlplane.compiler.plan.lower import (
     Lowered,
+    from_spans,
     from_text,
     gives_back,
     relative_namer,
     text_spans,
 )
 from mlplane.compiler.plan.model import ReaderTable
+from mlplane.compiler.plan.tables import alert_counts
 
 _BUILTINS = frozenset({"frozenset", "set", "tuple", "list", "dict", "complex", "bytes", "slice"})
 _FUNCTIONS = frozenset({(plan_parallel.__name__, plan_parallel.read_only.__name__)})
@@ -96,7 +98,12 @@ class Stored:
     :class:`StoredUnit` pickled apart so that a head unpickles only those it takes."""
     spans: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Resource name -> where its canonical JSON lies in the graph text (``lower.text_spans``):
-    the head writes a resource of a unit it took by copying that text."""
+    the head writes a resource of a unit it took by copying that text, and a resource is
+    parsed from its span only when the plan looks it up (``lower.from_spans``)."""
+    alerts: dict[str, int] = field(default_factory=dict)
+    """The graph's alerting rules per SLA (``tables.alert_counts``), counted when stored."""
+    graph_sha256: str = ""
+    """The graph's digest, computed from the stored text (checked when stored)."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +194,13 @@ def read_base(cache: PlanCache, key: BaseKey) -> CachedBase | None:
         return None
     if not all((key.root / entry).is_file() for entry in stored.rego):
         return None
-    lowered = from_text(stored.system, hit.graph_text, key.shown, stored.spec_files)
+    if stored.spans and stored.graph_sha256:
+        lowered = from_spans(
+            stored.system, hit.graph_text, key.shown, stored.spec_files, stored.spans,
+            stored.alerts, stored.graph_sha256,
+        )  # fmt: skip
+    else:
+        lowered = from_text(stored.system, hit.graph_text, key.shown, stored.spec_files)
     units = StoredUnits(stored.units, lowered, stored.spans)
     return CachedBase(lowered, hit.diagnostics, stored.readers, units)
 
@@ -209,12 +222,17 @@ def store_base(
         if (data := _encoded(StoredUnit(unit, _needs(graph, unit))))
     }
     rego = lowered.system.policies.rego
-    stored = Stored(lowered.system, lowered.spec_files, rego, readers, units, text_spans(lowered))
+    spans = text_spans(lowered)
+    alerts = alert_counts(lowered.resources)
+    digest = hashlib.sha256(lowered.canonical.encode("ascii")).hexdigest()
+    if digest != lowered.graph_sha256:
+        return
+    stored = Stored(lowered.system, lowered.spec_files, rego, readers, units, spans, alerts, digest)
     payload = _checked(stored)
     hit = Hit(lowered.canonical, diagnostics, payload) if payload is not None else None
     if hit is not None and not fits(hit) and (units or stored.spans):
         # the units would make an entry too large to be read back: keep the side without them
-        payload = _checked(replace(stored, units={}, spans={}))
+        payload = _checked(replace(stored, units={}, spans={}, alerts={}, graph_sha256=""))
         hit = Hit(lowered.canonical, diagnostics, payload) if payload is not None else None
     if hit is not None:
         cache.write(key.key, hit)

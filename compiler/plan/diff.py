@@ -40,6 +40,7 @@ from mlplane.compiler.plan.model import (
     SpecRef,
 )
 from mlplane.compiler.plan.replace import covers, forced_by, replace_fields, split_field
+from mlplane.compiler.plan.tables import SharedResources
 
 Path = tuple[str | int, ...]
 _COMPARED = ("type", "parent", "component", "inputs", "options", "dependsOn")
@@ -54,9 +55,14 @@ def diff_graphs(
 
     ``base_readers``, when given, is :func:`readers_of` ``base``: the head's reader table is
     then that one with the entries of the resources whose inputs differ replaced
-    (:func:`patched`), instead of a walk through every input of the head."""
+    (:func:`patched`), instead of a walk through every input of the head. A resource that
+    ``head`` shares with ``base`` (``tables.SharedResources``: taken from it unchanged) is
+    equal to it and is not looked up."""
     found: dict[str, ResourceChange] = {}
+    shares = head.shares if isinstance(head, SharedResources) else None
     for name in sorted(set(base) | set(head)):
+        if shares is not None and shares(name, base):
+            continue
         old, new = base.get(name), head.get(name)
         if old is None:
             assert new is not None

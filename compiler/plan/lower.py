@@ -37,6 +37,7 @@ from mlplane.compiler.frontend.document import Document
 from mlplane.compiler.plan.cache import Hit, PlanCache, entry_key
 from mlplane.compiler.plan.diff import parse_path
 from mlplane.compiler.plan.model import ResourceJson
+from mlplane.compiler.plan.tables import SharedResources, Spans, TextResources, renamed
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,10 @@ class Lowered:
     """One compiled environment, lowered: the system model and its graph as JSON."""
 
     system: System
-    resources: dict[str, ResourceJson]
-    """By name, spec files named as diagnostics name them (for plan lines)."""
-    graph: dict[str, Any]
-    """The graph as ``resources.json`` holds it (spec files relative to the spec directory)."""
+    resources: Mapping[str, ResourceJson]
+    """By name, spec files named as diagnostics name them (for plan lines): a dictionary, or
+    for a base read from the plan cache and a head that took units from it, a table that
+    parses a resource when it is first looked up (``compiler/plan/tables.py``)."""
     spec_files: dict[str, str]
     """Spec file name relative to the spec directory -> text, as compiled."""
     graph_sha256: str
@@ -61,6 +62,18 @@ class Lowered:
     (``plugins.lower_reusing``); what the base's cache entry keeps for a later head."""
     reused: int = field(default=0, repr=False, compare=False)
     """How many of them were taken from the ``known`` units rather than lowered."""
+
+    parsed: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    """:attr:`graph` when it was parsed already (else parsed when first asked for)."""
+
+    @property
+    def graph(self) -> dict[str, Any]:
+        """The graph as ``resources.json`` holds it (spec files relative to the spec
+        directory): ``canonical`` parsed (a warm plan never asks for it)."""
+        if self.parsed is None:
+            object.__setattr__(self, "parsed", json.loads(self.canonical))
+        assert self.parsed is not None
+        return self.parsed
 
     def graph_text(self) -> str:
         """Exactly the bytes of ``resources.json`` (``ResourceGraph.canonical_json``)."""
@@ -227,25 +240,23 @@ def graph_reusing(
 ) -> Lowered:
     """:func:`lowered_graph` of ``graph``, where each resource named in ``taken`` (of a unit
     taken from the base's lowering, so equal to the base's resource of that name) is written
-    by copying the base's text and values instead of converting and encoding it again."""
+    by copying the base's text instead of converting and encoding it again, and is looked up
+    in the base's resources (:class:`SharedResources`) rather than parsed again. The graph's
+    values (:attr:`Lowered.graph`) are parsed from the text only when asked for."""
     rename = relative_namer(source.root if source else None)
     old = base.base
     text = old.canonical
-    plain_of = {str(r["name"]): r for r in old.graph["resources"]}
     pieces: list[str] = []
-    plain: list[dict[str, Any]] = []
-    shown: dict[str, ResourceJson] = {}
+    own: dict[str, ResourceJson] = {}
     run: list[int] = []  # the span in ``text`` of the base's resources copied last, in a row
     for resource in graph.resources:
         span = base.spans.get(resource.name) if resource.name in taken else None
-        if span is not None and resource.name in plain_of and resource.name in old.resources:
+        if span is not None and resource.name in old.resources:
             if run and run[1] + 1 == span[0]:
                 run[1] = span[1]  # the next resource of the base's text: one slice for both
             else:
                 _flush(text, run, pieces)
                 run = [span[0], span[1]]
-            plain.append(plain_of[resource.name])
-            shown[resource.name] = old.resources[resource.name]
             continue
         _flush(text, run, pieces)
         run = []
@@ -253,13 +264,13 @@ def graph_reusing(
         piece = _canonical(renamed(raw, rename))
         value: dict[str, Any] = json.loads(piece)
         pieces.append(piece)
-        plain.append(value)
-        shown[resource.name] = renamed(value, _origin_file(raw))
+        own[resource.name] = renamed(value, _origin_file(raw))
     _flush(text, run, pieces)
-    document = {**ResourceGraph(graph.environment, graph.target, ()).to_json(), "resources": plain}
-    joined = _joined(document, pieces)
+    shown = SharedResources((r.name for r in graph.resources), own, old.resources)
+    header = {**ResourceGraph(graph.environment, graph.target, ()).to_json(), "resources": []}
+    joined = _joined(header, pieces)
     digest = hashlib.sha256(joined.encode("ascii")).hexdigest()
-    return Lowered(system, shown, document, spec_texts(source), digest, joined)
+    return Lowered(system, shown, spec_texts(source), digest, joined)
 
 
 def _flush(text: str, run: list[int], pieces: list[str]) -> None:
@@ -289,7 +300,7 @@ def _from_cache(
         str(r["name"]): renamed(r, shown) for r in graph["resources"]
     }
     digest = hashlib.sha256(text.encode("ascii")).hexdigest()
-    return Lowered(system, resources, graph, spec_texts(source), digest, text)
+    return Lowered(system, resources, spec_texts(source), digest, text, parsed=graph)
 
 
 def from_text(
@@ -303,7 +314,24 @@ def from_text(
         str(r["name"]): renamed(r, rename) for r in graph["resources"]
     }
     digest = hashlib.sha256(text.encode("ascii")).hexdigest()
-    return Lowered(system, resources, graph, spec_files, digest, text)
+    return Lowered(system, resources, spec_files, digest, text, parsed=graph)
+
+
+def from_spans(
+    system: System,
+    text: str,
+    shown: Mapping[str, str],
+    spec_files: dict[str, str],
+    spans: Spans,
+    alerts: Mapping[str, int],
+    digest: str,
+) -> Lowered:
+    """:func:`from_text` of a graph whose resources lie at ``spans`` of ``text`` (every one of
+    them, in order: :func:`text_spans`), with its alert counts and its digest as computed from
+    the same text when it was stored: each resource is parsed when first looked up
+    (:class:`TextResources`), the graph's values only when asked for."""
+    resources = TextResources(text, spans, _shown_as(shown), alerts)
+    return Lowered(system, resources, spec_files, digest, text)
 
 
 def gives_back(lowered: Lowered, shown: Mapping[str, str]) -> bool:
@@ -352,7 +380,7 @@ def lowered_graph(system: System, document: Mapping[str, Any], source: Document 
     shown = [renamed(r, _origin_file(o)) for r, o in zip(graph["resources"], raw, strict=True)]
     resources: dict[str, ResourceJson] = {str(r["name"]): r for r in shown}
     digest = hashlib.sha256(text.encode("ascii")).hexdigest()
-    return Lowered(system, resources, graph, spec_texts(source), digest, text)
+    return Lowered(system, resources, spec_texts(source), digest, text, parsed=graph)
 
 
 def _origin_file(resource: Mapping[str, Any]) -> Callable[[str], str]:
@@ -360,15 +388,6 @@ def _origin_file(resource: Mapping[str, Any]) -> Callable[[str], str]:
     origin = resource.get("origin")
     original = origin.get("file") if isinstance(origin, dict) else None
     return lambda name: original if isinstance(original, str) else name
-
-
-def renamed(resource: dict[str, Any], rename: Callable[[str], str]) -> dict[str, Any]:
-    """``resource`` with its origin's file renamed (what ``build`` does to write outputs that
-    do not depend on the working directory)."""
-    origin = resource.get("origin")
-    if not isinstance(origin, dict) or not isinstance(origin.get("file"), str):
-        return resource
-    return {**resource, "origin": {**origin, "file": rename(origin["file"])}}
 
 
 def spec_texts(document: Document | None) -> dict[str, str]:

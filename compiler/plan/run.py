@@ -62,7 +62,7 @@ from mlplane.compiler.plan.gitsource import (
     read_blobs_at,
 )
 from mlplane.compiler.plan.governance import governance, governance_risks, marked
-from mlplane.compiler.plan.lower import Lowered, graph_object, lower, renamed
+from mlplane.compiler.plan.lower import Lowered, graph_object, lower
 from mlplane.compiler.plan.model import (
     BaseKind,
     Plan,
@@ -84,6 +84,7 @@ from mlplane.compiler.plan.spec_sections import (
     system,
     waivers,
 )
+from mlplane.compiler.plan.tables import renamed
 from mlplane.compiler.policy.engine import PolicyRun
 from mlplane.schema.formats import DNS_LABEL
 

@@ -8,11 +8,11 @@ a rule turned off, a waiver pushed a year out), so most risk codes are raised he
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from mlplane.compiler.core import ir, plugins
+from mlplane.compiler.plan import tables
 from mlplane.compiler.plan.model import ResourceJson
 from mlplane.compiler.plan.spec_changes import (
     ARROW,
@@ -430,15 +430,7 @@ def _alert_counts(summary: Summary) -> None:
 
 def alert_counts(resources: Mapping[str, ResourceJson]) -> dict[str, int]:
     """Alerting rules per SLA (label ``slo``) in the graph's PrometheusRule resources; empty
-    when the target puts no rules in its graph."""
-    counts: Counter[str] = Counter()
-    for resource in resources.values():
-        if not str(resource.get("type", "")).endswith(":PrometheusRule"):
-            continue
-        spec: Any = (resource.get("inputs") or {}).get("spec") or {}
-        for group in spec.get("groups") or ():
-            for rule in group.get("rules") or ():
-                slo = (rule.get("labels") or {}).get("slo")
-                if "alert" in rule and isinstance(slo, str):
-                    counts[slo] += 1
-    return dict(counts)
+    when the target puts no rules in its graph (``tables.alert_counts``: a base read from the
+    plan cache gives the counts stored with it, a head that took units from it those counts
+    with the resources it does not share counted apart)."""
+    return tables.alert_counts(resources)
