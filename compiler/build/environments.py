@@ -49,9 +49,12 @@ from mlplane.compiler.build.writer import (
     stage_tree,
     swap_in,
 )
+from mlplane.compiler.core import plugins, resource_texts
 from mlplane.compiler.core.diagnostics import Diagnostics, Location
+from mlplane.compiler.core.resource_texts import ResourceTexts
 
 if TYPE_CHECKING:
+    from mlplane.compiler.build.cache import Reusing
     from mlplane.compiler.build.outputs import Finding
     from mlplane.compiler.policy.engine import PolicyRun
 
@@ -79,6 +82,8 @@ class Outcome:
     findings: tuple[tuple[str, Finding], ...] = ()
     staged: Path | None = None
     written: tuple[str, ...] = ()
+    taken: tuple[int, int] = (0, 0)
+    """From the build cache: the lowering's units taken, and the emitted texts taken."""
 
 
 @dataclass
@@ -180,15 +185,21 @@ def _remove_empty(directories: list[Path]) -> None:
 
 
 def _work(compiled: CompileResult, run: PolicyRun | None, request: Request, check: bool) -> Outcome:
-    """Lower one environment, run the graph rules, emit, and stage or compare its output."""
+    """Lower one environment, run the graph rules, emit, and stage or compare its output,
+    taking from the build cache (``compiler/build/cache.py``) what it holds of the last build
+    into that directory and, unless ``check``, storing what this one made."""
     from mlplane.compiler.build.outputs import compare, output_files
 
     environment = request.environment
     diagnostics, waived = Diagnostics(), Diagnostics()
     system = compiled.systems[environment]
     target = target_of(system, diagnostics)
-    graph = target.lower(system, diagnostics) if target is not None else None
-    if graph is None or target is None or diagnostics.has_errors:
+    if target is None:
+        return Outcome(environment, diagnostics, waived)
+    reuse = _reusing(compiled, request, target.name)
+    known = reuse.known if reuse is not None else {}
+    graph, made, units = plugins.lower_reusing(target, system, diagnostics, known)
+    if graph is None or diagnostics.has_errors:
         return Outcome(environment, diagnostics, waived)
     before = run.used_waivers if run is not None else frozenset()
     if run is not None:
@@ -197,14 +208,31 @@ def _work(compiled: CompileResult, run: PolicyRun | None, request: Request, chec
     if diagnostics.has_errors:
         return Outcome(environment, diagnostics, waived, used)
     root = compiled.document.root if compiled.document else None
-    files = output_files(system, graph, target, root)
+    texts = reuse.take_texts(made) if reuse is not None else ResourceTexts()
+    with resource_texts.reusing(texts):
+        files = output_files(system, graph, target, root)
     names = tuple(sorted(files))
+    taken = (units, texts.taken)
     if check:
-        return Outcome(
-            environment, diagnostics, waived, used, names, compare(request.out_dir, files)
-        )
+        findings = compare(request.out_dir, files)
+        return Outcome(environment, diagnostics, waived, used, names, findings, taken=taken)
     staged = stage_tree(request.out_dir, files)
-    return Outcome(environment, diagnostics, waived, used, names, (), staged.path, staged.written)
+    if reuse is not None and made:
+        reuse.store(made)
+    return Outcome(
+        environment, diagnostics, waived, used, names, (), staged.path, staged.written, taken
+    )
+
+
+def _reusing(compiled: CompileResult, request: Request, target: str) -> Reusing | None:
+    """The build cache's entry for ``request`` (None: no cache)."""
+    from mlplane.compiler.build.cache import BuildCache, reusing, slot_of
+    from mlplane.compiler.build.outputs import output_name
+
+    document = compiled.document
+    rename = output_name(document.root) if document and document.root is not None else str
+    names = {name: rename(name) for name in compiled.sources}
+    return reusing(BuildCache.open(), slot_of(request.out_dir, request.environment, target, names))
 
 
 def free_cores() -> int:

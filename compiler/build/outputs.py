@@ -65,6 +65,9 @@ class BuildResult:
     checked: bool = False
     written: tuple[str, ...] = ()
     """The files the build wrote; the others held the same bytes already and were kept."""
+    taken: tuple[int, int] = (0, 0)
+    """From the build cache (``compiler/build/cache.py``): the lowering's units taken, and the
+    per-resource texts the emitters took."""
 
     @property
     def diagnostics(self) -> Diagnostics:
@@ -145,6 +148,7 @@ def build_many(
             result.files = outcome.files
             result.findings = outcome.findings
             result.written = outcome.written if run.compiled.ok and not check else ()
+            result.taken = outcome.taken
         results.append(result)
     return run.compiled, results
 
@@ -310,6 +314,16 @@ def _rebased(
     """
     if root is None:
         return system, graph
+    relocate = _Relocator(output_name(root))
+    moved: ResourceGraph = relocate(graph)
+    if moved is not graph and "needs" in vars(graph):
+        vars(moved)["needs"] = graph.needs  # names, inputs and parents are the same
+    return relocate(system), moved
+
+
+def output_name(root: Path) -> Callable[[str], str]:
+    """A spec file's name as the output writes it (relative to the spec's directory ``root``),
+    from its name as diagnostics show it (relative to the working directory)."""
     base = root.resolve()
     cwd = Path.cwd()
 
@@ -320,11 +334,7 @@ def _rebased(
         except (OSError, ValueError):
             return PurePath(name).name
 
-    relocate = _Relocator(rename)
-    moved: ResourceGraph = relocate(graph)
-    if moved is not graph and "needs" in vars(graph):
-        vars(moved)["needs"] = graph.needs  # names, inputs and parents are the same
-    return relocate(system), moved
+    return rename
 
 
 def _relocated(value: Any, rename: Callable[[str], str]) -> Any:

@@ -32,13 +32,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from types import MappingProxyType
 from typing import Any, cast
 
 from mlplane.compiler.core import canonical
 from mlplane.compiler.core.diagnostics import Location
 from mlplane.compiler.core.ir import Origin
+from mlplane.compiler.core.resource_texts import GRAPH_JSON, text_of
 
 GRAPH_FORMAT_VERSION = 1
 GRAPH_FILE = "resources.json"
@@ -200,19 +201,34 @@ class ResourceGraph:
     def canonical_json(self) -> str:
         """Byte-stable JSON: sorted keys, two-space indent, ASCII, trailing newline.
 
-        Inside ``canonical.shared_fragments`` each input value that is a container is written
-        as a shared fragment, so another file holding the same value (the program's data file)
-        does not write it again."""
-        document = self.to_json()
-        if canonical.sharing():
-            for resource in document["resources"]:
-                inputs = resource["inputs"]
-                if type(inputs) is dict:
-                    resource["inputs"] = {
-                        key: canonical.fragment(value) if type(value) in _SHARED else value
-                        for key, value in inputs.items()
-                    }
+        Each resource's text is :func:`resource_text`, taken through ``resource_texts.text_of``
+        (a build reusing an earlier one's texts takes those of the resources it did not lower
+        again) and indented where it stands (:class:`canonical.Fragment`: the same bytes)."""
+        document = {
+            "version": GRAPH_FORMAT_VERSION,
+            "environment": self.environment,
+            "target": self.target,
+            "resources": [
+                canonical.Fragment(None, text_of(GRAPH_JSON, r.name, partial(resource_text, r)))
+                for r in self.resources
+            ],
+        }
         return canonical.canonical_json(document)
+
+
+def resource_text(resource: Resource) -> str:
+    """The canonical JSON of one resource (``Resource.to_json``) at the top level, without the
+    final line break. Inside ``canonical.shared_fragments`` each input value that is a container
+    is written as a shared fragment, so another file holding the same value does not write it
+    again."""
+    data = resource.to_json()
+    inputs = data["inputs"]
+    if canonical.sharing() and type(inputs) is dict:
+        data["inputs"] = {
+            key: canonical.fragment(value) if type(value) in _SHARED else value
+            for key, value in inputs.items()
+        }
+    return canonical.canonical_json(data)[:-1]
 
 
 KnownNeeds = Mapping[int, tuple[Resource, tuple[str, ...]]]

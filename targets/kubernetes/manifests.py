@@ -13,11 +13,13 @@ writing the value: it is left out, and ``manifests/README.md`` says how to creat
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from mlplane.compiler.core import ir, yamltext
 from mlplane.compiler.core.graph import Resource, ResourceGraph
 from mlplane.compiler.core.provenance import header_line
+from mlplane.compiler.core.resource_texts import text_of
 from mlplane.targets.kubernetes import names
 from mlplane.targets.monitoring.rules import shared_group
 from mlplane.targets.pulumi_literals import secret_keys
@@ -54,8 +56,21 @@ def dump(documents: Iterable[Mapping[str, Any]]) -> str:
 
 
 def render(head: str, resources: list[Resource]) -> str:
+    """``head``, then each object's YAML document (:func:`document`) in :func:`_order`."""
     ordered = sorted(resources, key=_order)
-    return head + "\n" + dump(_shared(r.inputs) for r in ordered)
+    texts = [text_of(MANIFEST_YAML, r.name, partial(document, r)) for r in ordered]
+    return head + "\n" + "".join(texts)
+
+
+MANIFEST_YAML = "kubernetes-manifest-yaml"
+"""The kind (``resource_texts``) of an object's YAML document: a build that reuses an earlier
+one's texts takes those of the objects it did not lower again."""
+
+
+def document(resource: Resource) -> str:
+    """The YAML document of one object, as :func:`dump` writes it: a function of the object alone,
+    wherever it stands."""
+    return dump((_shared(resource.inputs),))
 
 
 def _shared(document: Mapping[str, Any]) -> Mapping[str, Any]:

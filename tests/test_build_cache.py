@@ -1,0 +1,257 @@
+"""The build cache (``compiler/build/cache.py``): a build that takes an earlier build's units and
+texts writes, file for file, what a build without the cache writes; ``--check`` reads it and
+never writes it; a damaged, planted or hostile entry is ignored; ``MLPLANE_NO_CACHE`` turns it
+off."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import pickle
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mlplane.compiler.build import cache as build_cache
+from mlplane.compiler.build.cache import DISABLE_VARIABLE, BuildCache
+from mlplane.compiler.build.outputs import BuildResult, build_many
+from mlplane.compiler.build.writer import read_tree
+from tests.hypothesis_profiles import examples
+from tests.test_kubernetes_reuse import KINDS, changed, property_base
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples").glob("*/mlplane.yaml"))
+
+
+@contextlib.contextmanager
+def no_cache() -> Iterator[None]:
+    """``MLPLANE_NO_CACHE=1`` within (Hypothesis tests cannot take ``monkeypatch``)."""
+    before = os.environ.get(DISABLE_VARIABLE)
+    os.environ[DISABLE_VARIABLE] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[DISABLE_VARIABLE]
+        else:
+            os.environ[DISABLE_VARIABLE] = before
+
+
+def built(spec: Path, out: Path, check: bool = False) -> list[BuildResult]:
+    compiled, results = build_many(spec, None, lambda env: out / env, check)
+    assert compiled.ok, compiled.sorted_diagnostics()
+    return results
+
+
+def trees(out: Path) -> dict[str, dict[str, bytes]]:
+    return {env.name: read_tree(env) for env in sorted(out.iterdir()) if env.is_dir()}
+
+
+def entries() -> list[Path]:
+    cache = BuildCache.open()
+    assert cache is not None
+    return sorted(cache.directory.glob("*.entry")) if cache.directory.is_dir() else []
+
+
+def taken_units(results: list[BuildResult]) -> int:
+    return sum(r.taken[0] for r in results)
+
+
+@pytest.mark.parametrize("spec", EXAMPLES, ids=lambda p: p.parent.name)
+def test_an_example_rebuilt_from_the_cache_is_the_fresh_build(spec: Path, tmp_path: Path) -> None:
+    built(spec, tmp_path / "cached")
+    again = built(spec, tmp_path / "cached")
+    with no_cache():
+        built(spec, tmp_path / "fresh")
+    assert trees(tmp_path / "cached") == trees(tmp_path / "fresh")
+    assert all(r.written == () for r in again)
+    assert taken_units(again) > 0  # every example has a Kubernetes environment
+    assert all(r.taken[1] > 0 for r in again if r.taken[0])
+
+
+@pytest.fixture(scope="module")
+def spec_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the property test's spec: every base and head is written to the same file,
+    so that origins name the same file."""
+    return tmp_path_factory.mktemp("build-cache")
+
+
+def _rebuilt_equals_fresh(folder: Path, head: str, count: int) -> list[BuildResult]:
+    """Build the base into a directory, then ``head`` into it with the cache, and ``head``
+    without the cache into another: the same files. The cached rebuild's results."""
+    spec = folder / "mlplane.yaml"
+    out, fresh = folder / f"out-{count}", folder / f"fresh-{count}"
+    spec.write_text(property_base(), encoding="utf-8")
+    built(spec, out)
+    spec.write_text(head, encoding="utf-8")
+    results = built(spec, out)
+    with no_cache():
+        built(spec, fresh)
+    assert trees(out) == trees(fresh)
+    return results
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_of_change_rebuilds_from_the_cache_as_without(spec_dir: Path, kind: str) -> None:
+    results = _rebuilt_equals_fresh(spec_dir, changed(property_base(), kind, 3), 0)
+    if kind in ("model", "sla", "port", "drift"):
+        assert taken_units(results) > 0
+
+
+CHANGES = st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 1000)), min_size=1, max_size=2)
+_RUNS = [0]
+
+
+@settings(max_examples=examples(12), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(CHANGES)
+def test_a_rebuild_after_any_change_is_the_fresh_build(
+    spec_dir: Path, changes: list[tuple[str, int]]
+) -> None:
+    head = property_base()
+    for kind, index in changes:
+        head = changed(head, kind, index)
+    _RUNS[0] += 1
+    results = _rebuilt_equals_fresh(spec_dir, head, _RUNS[0])
+    if all(kind in ("model", "sla") for kind, _ in changes):
+        assert taken_units(results) > 0
+
+
+def test_check_reads_the_cache_and_never_writes_it(tmp_path: Path) -> None:
+    spec = tmp_path / "mlplane.yaml"
+    spec.write_text(property_base(), encoding="utf-8")
+    built(spec, tmp_path / "out")
+    before = {p: p.stat().st_mtime_ns for p in entries()}
+    checked = built(spec, tmp_path / "out", check=True)
+    assert all(r.ok and not r.findings for r in checked)
+    assert taken_units(checked) > 0
+    spec.write_text(changed(property_base(), "model", 1), encoding="utf-8")
+    stale = built(spec, tmp_path / "out", check=True)
+    with no_cache():
+        stale_fresh = built(spec, tmp_path / "out", check=True)
+    assert [r.findings for r in stale] == [r.findings for r in stale_fresh]
+    assert any(r.findings for r in stale)
+    assert {p: p.stat().st_mtime_ns for p in entries()} == before
+
+
+def test_no_cache_variable_turns_the_cache_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    spec = EXAMPLES[0]
+    monkeypatch.setenv(DISABLE_VARIABLE, "1")
+    built(spec, tmp_path / "out")
+    assert BuildCache.open() is None
+    monkeypatch.setenv(DISABLE_VARIABLE, "0")
+    assert entries() == []
+    again = built(spec, tmp_path / "out")
+    assert taken_units(again) == 0 and entries()
+
+
+def _entry_parts(path: Path) -> tuple[dict[str, object], bytes]:
+    data = path.read_bytes()
+    header, _, body = data.partition(b"\n")
+    return json.loads(header), body
+
+
+def _resealed(path: Path, body: bytes) -> None:
+    """Write ``body`` into the entry at ``path`` with a valid HMAC (as only this user's mlplane,
+    holding the secret, could)."""
+    header, _ = _entry_parts(path)
+    cache = BuildCache.open()
+    assert cache is not None
+    key = str(header["key"])
+    mac = hmac.new(cache.secret, key.encode("ascii") + b"\n", hashlib.sha256)
+    mac.update(body)
+    header["hmac"] = mac.hexdigest()
+    path.write_bytes(json.dumps(header).encode("ascii") + b"\n" + body)
+
+
+def _damage_cases() -> list[str]:
+    return ["flipped", "planted", "link", "fifo", "oversize", "hostile-unit", "bad-offsets"]
+
+
+@pytest.mark.parametrize("damage", _damage_cases())
+def test_a_damaged_planted_or_hostile_entry_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    spec = tmp_path / "spec" / "mlplane.yaml"
+    spec.parent.mkdir()
+    spec.write_text(property_base(), encoding="utf-8")
+    built(spec, tmp_path / "out")
+    with no_cache():
+        built(spec, tmp_path / "fresh")
+    (entry, *others) = entries()
+    for other in others:  # one environment's entry is enough to damage: keep only it
+        other.unlink()
+    header, body = _entry_parts(entry)
+    if damage == "flipped":
+        middle = len(body) // 2
+        entry.write_bytes(
+            entry.read_bytes()[: -len(body)] + body[:middle] + b"#" + body[middle + 1 :]
+        )
+    elif damage == "planted":  # another secret's entry: the HMAC does not check out
+        header["hmac"] = "0" * 64
+        entry.write_bytes(json.dumps(header).encode("ascii") + b"\n" + body)
+    elif damage == "link":
+        target = tmp_path / "elsewhere.entry"
+        entry.rename(target)
+        entry.symlink_to(target)
+    elif damage == "fifo":
+        entry.unlink()
+        os.mkfifo(entry)
+    elif damage == "oversize":
+        monkeypatch.setattr(build_cache, "MAX_ENTRY_BYTES", entry.stat().st_size - 1)
+    elif damage == "hostile-unit":  # authentic, but a unit that would run a function
+        index_line, _, blobs = body.partition(b"\n")
+        index = json.loads(index_line)
+        hostile = pickle.dumps(_Hostile(tmp_path / "ran"))
+        for unit in index["units"]:
+            unit[1], unit[2], unit[3] = len(blobs), len(blobs) + len(hostile), {}
+        _resealed(entry, json.dumps(index).encode("ascii") + b"\n" + blobs + hostile)
+    else:  # authentic, but offsets beyond the entry
+        index_line, _, blobs = body.partition(b"\n")
+        index = json.loads(index_line)
+        index["units"][0][2] = len(blobs) + 10
+        _resealed(entry, json.dumps(index).encode("ascii") + b"\n" + blobs)
+    results = built(spec, tmp_path / "out")
+    assert taken_units(results) == 0
+    assert trees(tmp_path / "out") == trees(tmp_path / "fresh")
+    assert not (tmp_path / "ran").exists()
+
+
+class _Hostile:
+    """Unpickled, it would make a directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.mkdir, (str(self.path),))
+
+
+def test_a_link_in_the_cache_directories_turns_the_cache_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "xdg"
+    (home / "mlplane").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (home / "mlplane" / "build").symlink_to(tmp_path / "elsewhere")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home))
+    assert BuildCache.open() is None
+    built(EXAMPLES[0], tmp_path / "out")
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_entries_are_pruned_to_the_newest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(build_cache, "MAX_ENTRIES", 2)
+    for count in range(3):
+        built(EXAMPLES[0], tmp_path / f"out-{count}")
+    assert len(entries()) == 2
