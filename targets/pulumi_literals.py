@@ -113,10 +113,19 @@ def has_json_document(value: Any) -> bool:
 
 
 def has_marker(value: Any) -> bool:
-    """Whether any marker (secret, reference, JSON document) occurs in ``value``.
+    """Whether any marker (secret, reference, JSON document) occurs in ``value``. Inside
+    ``canonical.shared_fragments`` (a build) the answer for a container comes from the one walk
+    of it that :func:`secret_keys` shares (:func:`_markers`)."""
+    if type(value) not in _SCALARS and canonical.sharing():
+        return canonical.remembered(_MARKERS_MEMO, value, _markers)[0]
+    return _has_marker(value)
 
-    Concrete types first (plain dicts, lists and scalars are nearly every value the program's
-    data file holds); anything else takes the general path."""
+
+def _has_marker(value: Any) -> bool:
+    """:func:`has_marker` by itself, stopping at the first marker.
+
+    Concrete types first (plain dicts, lists and scalars are nearly every value the program
+    reads from the graph); anything else takes the general path."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -150,20 +159,50 @@ def secret_key(value: Mapping[str, Any]) -> str | None:
 
 def secret_keys(value: Any) -> set[str]:
     """Every config key that ``value`` reads through secret markers. Inside
-    ``canonical.shared_fragments`` (a build, whose values do not change) the keys under each
-    value of a mapping are remembered: the manifests and the program ask about every
-    resource's inputs, some twice."""
+    ``canonical.shared_fragments`` (a build, whose values do not change) what is under each
+    value of a mapping is remembered (:func:`_markers`): the manifests and the program ask about
+    every resource's inputs, some twice, and the program asks :func:`has_marker` too."""
     if not isinstance(value, Mapping) or SECRET_MARKER in value or not canonical.sharing():
         return _secret_keys(value)
     found: set[str] = set()
     for item in value.values():
         if type(item) not in _SCALARS:
-            found |= canonical.remembered("secret_keys", item, _frozen_secret_keys)
+            found |= canonical.remembered(_MARKERS_MEMO, item, _markers)[1]
     return found
 
 
-def _frozen_secret_keys(value: Any) -> frozenset[str]:
-    return frozenset(_secret_keys(value))
+_MARKERS_MEMO = "markers"
+
+
+def _markers(value: Any) -> tuple[bool, frozenset[str]]:
+    """(:func:`has_marker`, :func:`secret_keys`) of ``value`` in one walk of all of it. Every
+    marker met is validated (a malformed one is a :class:`LiteralError`); the walk goes on
+    below references and JSON documents, as :func:`_secret_keys` does."""
+    marked = False
+    found: set[str] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if kind is list or kind is tuple:
+            stack.extend(item)
+            continue
+        if kind is dict and not (
+            SECRET_MARKER in item or REF_MARKER in item or JSON_MARKER in item
+        ):  # most mappings, without an ABC check
+            stack.extend(item.values())
+            continue
+        marker = marker_of(item)
+        if marker == SECRET_MARKER:
+            found.add(item[SECRET_MARKER])
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        marked = marked or marker is not None
+    return marked, frozenset(found)
 
 
 def _secret_keys(value: Any) -> set[str]:

@@ -1,0 +1,53 @@
+"""The marker questions of ``targets/pulumi_literals.py`` inside a build: ``has_marker`` and
+``secret_keys`` then share one remembered walk per value (``_markers``), which must answer
+exactly what each of them answers by itself, for any nesting of markers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlplane.compiler.core import canonical
+from mlplane.compiler.core.graph import JSON_MARKER, OUTPUT_KEY, REF_MARKER, SECRET_MARKER
+from mlplane.targets import pulumi_literals
+from mlplane.targets.pulumi_literals import LiteralError, has_marker, secret_keys
+
+_KEYS = st.sampled_from(["a", "b", "spec", "metadata", "x-y"])
+_SCALAR = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=4))
+_SECRET = st.builds(lambda key: {SECRET_MARKER: key}, st.sampled_from(["db-pass", "token.1"]))
+_REF = st.builds(lambda name: {REF_MARKER: name, OUTPUT_KEY: "arn"}, st.sampled_from(["b", "k"]))
+
+
+def _with_json(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(_KEYS, children, max_size=4),
+        st.builds(lambda inner: {JSON_MARKER: inner}, children),
+    )
+
+
+VALUES = st.recursive(st.one_of(_SCALAR, _SECRET, _REF), _with_json, max_leaves=25)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(_KEYS, VALUES, max_size=4))
+def test_the_shared_walk_answers_as_each_walk_alone(inputs: dict[str, Any]) -> None:
+    alone = (
+        [pulumi_literals._has_marker(v) for v in inputs.values()],
+        pulumi_literals._secret_keys(inputs),
+    )
+    with canonical.shared_fragments():
+        shared = ([has_marker(v) for v in inputs.values()], secret_keys(inputs))
+        again = ([has_marker(v) for v in inputs.values()], secret_keys(inputs))  # remembered
+    assert shared == alone == again
+
+
+def test_a_malformed_secret_marker_is_refused_in_a_build() -> None:
+    value = {"spec": {"password": {SECRET_MARKER: "has space"}}}
+    with canonical.shared_fragments(), pytest.raises(LiteralError):
+        secret_keys(value)
+    with canonical.shared_fragments(), pytest.raises(LiteralError):
+        has_marker(value["spec"])
