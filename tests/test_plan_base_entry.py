@@ -25,6 +25,12 @@ from tests.test_plan import Repo, repo, target  # noqa: F401  (fixtures)
 
 FORMATS = ("text", "markdown", "json")
 REGO = "policies: {rego: [org.rego]}\n"
+SLA = """\
+  scorer-availability:
+    model: scorer
+    objective: 99.9
+    indicator: availability
+"""
 
 
 @pytest.fixture
@@ -124,3 +130,45 @@ def test_the_key_follows_every_input(tmp_path: Path, monkeypatch: pytest.MonkeyP
     others.append(base_entry.base_key("dev", spec, blobs, DEFAULT_LIMITS))
     assert all(other is not None for other in others)
     assert len({key.key, *(other.key for other in others if other)}) == len(others) + 1
+
+
+def test_the_origins_stored_apart_read_back_when_first_read() -> None:
+    """The system model is stored without its origins, which are pickled apart and read back
+    (with the allow-list) only when the plan first looks one up: the same system model."""
+    compiled = compile_spec(Path(__file__).parent.parent / "examples" / "fraud-scoring", ["prod"])
+    system = compiled.systems["prod"]
+    without, data = base_entry._origins_apart(system)
+    assert data and not without.origins and without.models == system.models
+    origins = base_entry.StoredOrigins(data)
+    again = replace(without, origins=origins)
+    assert origins._read is None  # nothing read yet
+    path = next(iter(system.origins))
+    assert again.locate(path) == system.locate(path) and origins._read is not None
+    assert again == system and list(again.origins) == list(system.origins)
+    assert dict(again.origins) == dict(system.origins) and len(again.origins) == len(system.origins)
+    damaged = base_entry.StoredOrigins(pickle.dumps(print))  # refused by the allow-list
+    with pytest.raises(RuntimeError, match="do not read back"):
+        damaged.get(path)
+
+
+def test_a_warm_plan_locates_a_removed_entry_on_the_base(
+    private: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ML summary locates a removed SLA at the base's line: read from the origins stored
+    apart, the plan is byte for byte the uncached one (and says where the SLA was)."""
+    assert BASE.endswith(SLA)
+    removed = BASE.removesuffix("slas:\n" + SLA)
+    private.write("spec/mlplane.yaml", removed)
+    uncached = outputs("--no-cache")
+    assert "REMOVED" in uncached["text"]
+    outputs()  # stores the entry
+    read: list[int] = []
+    original = base_entry.StoredOrigins._origins
+
+    def spy(self: base_entry.StoredOrigins) -> Any:
+        read.append(len(self._data))
+        return original(self)
+
+    monkeypatch.setattr(base_entry.StoredOrigins, "_origins", spy)
+    assert outputs() == uncached
+    assert read, "the base's origins were read"

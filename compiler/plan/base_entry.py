@@ -43,10 +43,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import astuple, dataclass, field, fields, is_dataclass, replace
 from enum import Enum
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from mlplane import __version__
-from mlplane.compiler.core.diagnostics import Diagnostic
+from mlplane.compiler.core.diagnostics import Diagnostic, Location, SpecPath
 from mlplane.compiler.core.graph import Resource, ResourceGraph
 from mlplane.compiler.core.ir import System
 from mlplane.compiler.core.source import Limits
@@ -104,6 +105,10 @@ class Stored:
     """The graph's alerting rules per SLA (``tables.alert_counts``), counted when stored."""
     graph_sha256: str = ""
     """The graph's digest, computed from the stored text (checked when stored)."""
+    origins: bytes = b""
+    """The system model's origins pickled apart (``system`` then holds none), unpickled when
+    the plan first reads one (:class:`StoredOrigins`): tens of thousands of locations, of
+    which a plan reads those of the base's lines only (an entry removed)."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +126,34 @@ class CachedBase:
     diagnostics: tuple[Diagnostic, ...]
     readers: ReaderTable
     units: Mapping[str, object]
+
+
+class StoredOrigins(Mapping[SpecPath, Location]):
+    """A stored system model's origins (``Stored.origins``), unpickled with the allow-list
+    when first read. They were stored only when they read back equal to the system's, under
+    a key that names this very code, and the entry's HMAC checked out: reading them back
+    cannot fail, and if it ever did, the plan stops rather than locate a line wrongly."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._read: Mapping[SpecPath, Location] | None = None
+
+    def _origins(self) -> Mapping[SpecPath, Location]:
+        if self._read is None:
+            found = _value(self._data)
+            if not isinstance(found, dict):
+                raise RuntimeError("the plan cache entry's origins do not read back")
+            self._read = found
+        return self._read
+
+    def __getitem__(self, path: SpecPath) -> Location:
+        return self._origins()[path]
+
+    def __iter__(self) -> Iterator[SpecPath]:
+        return iter(self._origins())
+
+    def __len__(self) -> int:
+        return len(self._origins())
 
 
 class StoredUnits(Mapping[str, object]):
@@ -194,13 +227,16 @@ def read_base(cache: PlanCache, key: BaseKey) -> CachedBase | None:
         return None
     if not all((key.root / entry).is_file() for entry in stored.rego):
         return None
+    system = stored.system
+    if stored.origins:
+        system = replace(system, origins=StoredOrigins(stored.origins))
     if stored.spans and stored.graph_sha256:
         lowered = from_spans(
-            stored.system, hit.graph_text, key.shown, stored.spec_files, stored.spans,
+            system, hit.graph_text, key.shown, stored.spec_files, stored.spans,
             stored.alerts, stored.graph_sha256,
         )  # fmt: skip
     else:
-        lowered = from_text(stored.system, hit.graph_text, key.shown, stored.spec_files)
+        lowered = from_text(system, hit.graph_text, key.shown, stored.spec_files)
     units = StoredUnits(stored.units, lowered, stored.spans)
     return CachedBase(lowered, hit.diagnostics, stored.readers, units)
 
@@ -227,7 +263,10 @@ def store_base(
     digest = hashlib.sha256(lowered.canonical.encode("ascii")).hexdigest()
     if digest != lowered.graph_sha256:
         return
-    stored = Stored(lowered.system, lowered.spec_files, rego, readers, units, spans, alerts, digest)
+    system, origins = _origins_apart(lowered.system)
+    stored = Stored(
+        system, lowered.spec_files, rego, readers, units, spans, alerts, digest, origins
+    )
     payload = _checked(stored)
     hit = Hit(lowered.canonical, diagnostics, payload) if payload is not None else None
     if hit is not None and not fits(hit) and (units or stored.spans):
@@ -236,6 +275,15 @@ def store_base(
         hit = Hit(lowered.canonical, diagnostics, payload) if payload is not None else None
     if hit is not None:
         cache.write(key.key, hit)
+
+
+def _origins_apart(system: System) -> tuple[System, bytes]:
+    """``system`` without its origins, and its origins pickled (they read back equal); the
+    system as it is and no bytes when they cannot be stored apart."""
+    origins = _encoded(dict(system.origins))
+    if origins is None:
+        return system, b""
+    return replace(system, origins=MappingProxyType({})), origins
 
 
 def _resources_of(unit: object) -> tuple[Resource, ...] | None:
