@@ -76,20 +76,21 @@ def through(system: ir.System, model: ir.Model, source: str) -> str:
     return f"{source!r} through {via!r}" if via else repr(source)
 
 
-def availability_slas(system: ir.System, model: str) -> list[ir.Sla]:
-    """The availability SLAs of ``model`` (indexed once per system: rules ask for every model)."""
-    return _of_system(_AVAILABILITY, system, lambda: _availability_index(system)).get(model, [])
+def availability_slas(system: ir.System, model: str) -> tuple[ir.Sla, ...]:
+    """The availability SLAs of ``model`` (indexed once per system: rules ask for every model;
+    tuples, so that no caller can change what the next one is given)."""
+    return _of_system(_AVAILABILITY, system, lambda: _availability_index(system)).get(model, ())
 
 
-def _availability_index(system: ir.System) -> dict[str, list[ir.Sla]]:
+def _availability_index(system: ir.System) -> dict[str, tuple[ir.Sla, ...]]:
     built: dict[str, list[ir.Sla]] = {}
     for sla in system.slas.values():
         if sla.subject_kind == "model" and sla.indicator.kind == "availability" and sla.subject:
             built.setdefault(sla.subject, []).append(sla)
-    return built
+    return {subject: tuple(slas) for subject, slas in built.items()}
 
 
-_AVAILABILITY: list[tuple[ir.System, dict[str, list[ir.Sla]]]] = []
+_AVAILABILITY: list[tuple[ir.System, dict[str, tuple[ir.Sla, ...]]]] = []
 """The last few systems' indexes, by identity (a System is not hashable)."""
 
 
