@@ -11,7 +11,10 @@ reads nothing another unit left behind either.
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
 import re
+import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -29,6 +32,7 @@ from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.targets.kubernetes import checks, rollouts, secrets
+from mlplane.targets.kubernetes import reuse as reuse_module
 from mlplane.targets.kubernetes.context import Lowering
 from mlplane.targets.kubernetes.lower import lower, lower_model, lower_slo_rule, lower_system
 from mlplane.targets.kubernetes.reuse import (
@@ -394,3 +398,65 @@ def test_a_known_value_that_is_not_a_unit_is_lowered_again(based: Based) -> None
         reuse = Reuse(dict.fromkeys(units["prod"], junk))
         assert _graph(system, reuse) == _graph(system, None)
         assert reuse.reused == 0 and reuse.made.keys() == units["prod"].keys()
+
+
+_KEYS_OF = """
+import json, sys
+from pathlib import Path
+from mlplane.compiler.build.pipeline import compile_spec
+from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.targets.kubernetes.lower import lower
+from mlplane.targets.kubernetes.reuse import Reuse
+
+found = {}
+for env, system in sorted(compile_spec(Path(sys.argv[1])).systems.items()):
+    if system.environment.target == "kubernetes":
+        made = Reuse()
+        lower(system, Diagnostics(), made)
+        found[env] = list(made.made)
+print(json.dumps(found))
+"""
+
+
+@pytest.mark.parametrize("example", ["fraud-scoring", "llm-rag"])
+def test_unit_keys_are_the_same_in_every_process_and_hash_seed(
+    example: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A base's units are keyed in the process that stores them and looked up by a later
+    one: the keys depend on the spec alone, not on the process or its string hash seed."""
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    spec = str(Path("examples") / example)
+    runs = []
+    for seed in ("0", "1", "4242"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [sys.executable, "-c", _KEYS_OF, spec],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        runs.append(json.loads(done.stdout))
+    assert runs[0] and all(keys for keys in runs[0].values())
+    assert runs[0] == runs[1] == runs[2]
+
+
+def test_origins_are_encoded_by_value() -> None:
+    """The origins' encoding tells a list index from a key, a file from another, and does not
+    depend on whether equal strings are one object (interned) or two."""
+    name = "".join(["fraud", "-scorer"])
+    one = [(("models", name, "serving", 0), "spec/a.yaml", 3, 5)]
+    same = [(("models", sys.intern("fraud-scorer"), "serving", 0), "spec/a.yaml", 3, 5)]
+    assert reuse_module._encoded(one) == reuse_module._encoded(same)
+    others = [
+        [(("models", name, "serving", "0"), "spec/a.yaml", 3, 5)],
+        [(("models", name, "serving", 0), "spec/b.yaml", 3, 5)],
+        [(("models", name, "serving", 0), "spec/a.yaml", 5, 3)],
+        [(("models", name, "serving"), "spec/a.yaml", 3, 5)],
+        None,
+        [],
+    ]
+    encoded = {reuse_module._encoded(other) for other in [one, *others]}
+    assert len(encoded) == len(others) + 1
+    assert reuse_module._digest("x", None) != reuse_module._digest("x", [])
