@@ -63,16 +63,17 @@ def _private_cache_home(
 
 @pytest.fixture
 def cache_reads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """Whether each plan cache read (``PlanCache.read``) was a hit, in order."""
-    from mlplane.compiler.plan.cache import Hit, PlanCache
+    """Whether each plan cache read (``PlanCache.read_raw``, which every read goes through)
+    was a hit, in order."""
+    from mlplane.compiler.plan.cache import PlanCache, RawHit
 
     found: list[bool] = []
-    original = PlanCache.read
+    original = PlanCache.read_raw
 
-    def spy(self: PlanCache, key: str) -> Hit | None:
+    def spy(self: PlanCache, key: str) -> RawHit | None:
         hit = original(self, key)
         found.append(hit is not None)
         return hit
 
-    monkeypatch.setattr(PlanCache, "read", spy)
+    monkeypatch.setattr(PlanCache, "read_raw", spy)
     return found

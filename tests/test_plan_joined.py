@@ -37,6 +37,8 @@ def test_runs_of_pieces_join_to_the_canonical_text(
     expected = plan_lower._canonical(document)
     assert plan_lower._joined(document, texts) == expected
     assert plan_lower._joined(document, runs) == expected
+    as_bytes = plan_lower._parts(document, [r.encode("ascii") for r in runs], plan_lower._ascii)
+    assert b"".join(as_bytes) == expected.encode("ascii")
 
 
 def test_a_graph_without_resources_joins_as_its_other_keys() -> None:

@@ -43,20 +43,24 @@ def read_back(lowered: Lowered) -> Lowered:
     spans = text_spans(lowered)
     assert len(spans) == len(lowered.resources)
     alerts = alert_counts(lowered.resources)
+    text = memoryview(lowered.canonical.encode("ascii"))  # as the entry holds it
     return from_spans(
-        lowered.system, lowered.canonical, shown_of(lowered), lowered.spec_files, spans,
-        alerts, lowered.graph_sha256,
+        lowered.system, text, shown_of(lowered), lowered.spec_files, spans, alerts,
+        lowered.graph_sha256,
     )  # fmt: skip
 
 
 def test_a_graph_read_from_its_spans_equals_the_parsed_graph(base: Lowered) -> None:
     lazy = read_back(base)
+    assert isinstance(lazy.text, tuple)  # the entry's bytes, decoded when asked for
+    assert bytes(lazy.ascii()) == base.canonical.encode("ascii")
     eager = from_text(base.system, base.canonical, shown_of(base), base.spec_files)
     assert isinstance(lazy.resources, tables.TextResources)
     assert list(lazy.resources) == list(eager.resources) == list(base.resources)
     assert dict(lazy.resources) == eager.resources == base.resources
     assert lazy.graph == eager.graph == base.graph
     assert lazy.graph_sha256 == eager.graph_sha256 == base.graph_sha256
+    assert lazy.canonical == base.canonical and lazy.text == base.canonical
     assert alert_counts(lazy.resources) == alert_counts(base.resources)
     assert alert_counts(base.resources), "the example has alerting rules"
 

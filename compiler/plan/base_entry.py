@@ -221,7 +221,7 @@ def base_key(env: str, target: Path, blobs: Mapping[str, bytes], limits: Limits)
 
 def read_base(cache: PlanCache, key: BaseKey) -> CachedBase | None:
     """The base side stored under ``key``, when authentic, readable and still standing."""
-    hit = cache.read(key.key)
+    hit = cache.read_raw(key.key)
     stored = _loaded(hit.payload) if hit is not None and hit.payload else None
     if hit is None or stored is None:
         return None
@@ -232,11 +232,15 @@ def read_base(cache: PlanCache, key: BaseKey) -> CachedBase | None:
         system = replace(system, origins=StoredOrigins(stored.origins))
     if stored.spans and stored.graph_sha256:
         lowered = from_spans(
-            system, hit.graph_text, key.shown, stored.spec_files, stored.spans,
+            system, hit.graph, key.shown, stored.spec_files, stored.spans,
             stored.alerts, stored.graph_sha256,
         )  # fmt: skip
     else:
-        lowered = from_text(system, hit.graph_text, key.shown, stored.spec_files)
+        try:
+            text = str(hit.graph, "ascii")
+        except ValueError:
+            return None
+        lowered = from_text(system, text, key.shown, stored.spec_files)
     units = StoredUnits(stored.units, lowered, stored.spans)
     return CachedBase(lowered, hit.diagnostics, stored.readers, units)
 

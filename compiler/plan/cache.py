@@ -84,6 +84,16 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class RawHit:
+    """A :class:`Hit` with its graph left as the entry's ASCII bytes (tens of megabytes, not
+    decoded nor copied: a plan that parses only some of its resources reads them there)."""
+
+    graph: memoryview
+    diagnostics: tuple[Diagnostic, ...]
+    payload: bytes = b""
+
+
+@dataclass(frozen=True)
 class PlanCache:
     directory: Path
     secret: bytes
@@ -99,11 +109,17 @@ class PlanCache:
 
     def read(self, key: str) -> Hit | None:
         """The entry of ``key`` when present and authentic, else None."""
+        raw = self.read_raw(key)
+        return None if raw is None else _decoded(raw)
+
+    def read_raw(self, key: str) -> RawHit | None:
+        """:meth:`read`, the graph left as bytes (:class:`RawHit`): every read of the cache
+        goes through here."""
         try:
             data = safe_read.read_regular(self.directory / f"{key}.entry", MAX_ENTRY_BYTES)
         except (OSError, safe_read.ReadBackError):
             return None
-        return _parsed(data, key, self.secret)
+        return _raw(data, key, self.secret)
 
     def write(self, key: str, hit: Hit) -> None:
         """Store ``hit`` atomically; failures are ignored (a cache is never required)."""
@@ -283,8 +299,22 @@ def _body(hit: Hit) -> bytes:
 
 
 def _parsed(data: bytes, key: str, secret: bytes) -> Hit | None:
+    """The parts of an entry (:func:`_raw`), the graph's text decoded."""
+    raw = _raw(data, key, secret)
+    return None if raw is None else _decoded(raw)
+
+
+def _decoded(raw: RawHit) -> Hit | None:
+    try:
+        return Hit(str(raw.graph, "ascii"), raw.diagnostics, raw.payload)
+    except ValueError:
+        return None
+
+
+def _raw(data: bytes, key: str, secret: bytes) -> RawHit | None:
     """The parts of an entry (header line, then :func:`_body`), cut by their newlines without
-    copying the body (tens of megabytes) more than once: the graph's text and the payload."""
+    copying the body (tens of megabytes) more than once: the graph's bytes (a view of
+    ``data``) and the payload."""
     header_end = _line_end(data, 0)
     body = memoryview(data)[header_end + 1 :]
     try:
@@ -300,8 +330,8 @@ def _parsed(data: bytes, key: str, secret: bytes) -> Hit | None:
         problems = tuple(
             _diagnostic(item) for item in json.loads(data[header_end + 1 : problems_end])
         )
-        graph = str(memoryview(data)[problems_end + 1 : graph_end], "ascii")
-        return Hit(graph, problems, data[graph_end + 1 :])
+        graph = memoryview(data)[problems_end + 1 : graph_end]
+        return RawHit(graph, problems, data[graph_end + 1 :])
     except (ValueError, TypeError, KeyError):
         return None
 

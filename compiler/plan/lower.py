@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from mlplane.compiler.build import outputs as build
 from mlplane.compiler.build.pipeline import CompileResult, no_cyclic_gc
@@ -39,6 +39,10 @@ from mlplane.compiler.plan.diff import parse_path
 from mlplane.compiler.plan.model import ResourceJson
 from mlplane.compiler.plan.tables import SharedResources, Spans, TextResources, renamed
 
+Text = str | tuple[bytes | memoryview, ...]
+"""A graph's compact canonical JSON: as a string, or as ASCII bytes in parts."""
+T = TypeVar("T", str, bytes | memoryview)
+
 
 @dataclass(frozen=True)
 class Lowered:
@@ -53,8 +57,10 @@ class Lowered:
     """Spec file name relative to the spec directory -> text, as compiled."""
     graph_sha256: str
     """:func:`graph_digest` of ``graph``, computed from the text the graph was parsed from."""
-    canonical: str = field(default="", repr=False, compare=False)
-    """That text: ``graph`` in compact canonical JSON (what the plan cache stores)."""
+    text: Text = field(default="", repr=False, compare=False)
+    """That text: ``graph`` in compact canonical JSON (what the plan cache stores); or its
+    ASCII bytes in parts, in order (a base read from the plan cache, a head that copied the
+    base's text: :func:`graph_reusing`), joined when :attr:`canonical` is first asked for."""
     lowered: ResourceGraph | None = field(default=None, repr=False, compare=False)
     """The graph the target returned; None when the lowering came from the plan cache."""
     units: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
@@ -65,6 +71,20 @@ class Lowered:
 
     parsed: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     """:attr:`graph` when it was parsed already (else parsed when first asked for)."""
+
+    @property
+    def canonical(self) -> str:
+        """:attr:`text` as one string."""
+        if not isinstance(self.text, str):
+            object.__setattr__(self, "text", b"".join(self.text).decode("ascii"))
+        assert isinstance(self.text, str)
+        return self.text
+
+    def ascii(self) -> bytes | memoryview:
+        """:attr:`text` as ASCII bytes (without a copy when held as one part)."""
+        if isinstance(self.text, str):
+            return self.text.encode("ascii")
+        return self.text[0] if len(self.text) == 1 else b"".join(self.text)
 
     @property
     def graph(self) -> dict[str, Any]:
@@ -214,21 +234,35 @@ def _joined(document: Mapping[str, Any], pieces: list[str]) -> str:
     """``_canonical(document)``, its resources given as their canonical texts: the same text,
     since compact JSON with sorted keys writes a list as its items' texts joined by commas (a
     piece may be several items' texts already joined). The text is made by one join of all
-    its parts: each concatenation of a graph's tens of megabytes would copy it again."""
-    out = ["{"]
+    its parts (:func:`_parts`): each concatenation of a graph's tens of megabytes would copy
+    it again."""
+    return "".join(_parts(document, pieces, str))
+
+
+def _parts(document: Mapping[str, Any], pieces: list[T], encode: Callable[[str], T]) -> list[T]:
+    """The parts of :func:`_joined`'s text in order, the resources' ``pieces`` as given and
+    the rest ``encode``d (as text, or as ASCII bytes)."""
+    out = [encode("{")]
     for key in sorted(document):
         if len(out) > 1:
-            out.append(",")
-        out += (_canonical_value(key), ":")
+            out.append(encode(","))
+        out += (encode(_canonical_value(key)), encode(":"))
         if key != "resources":
-            out.append(_canonical_value(document[key]))
+            out.append(encode(_canonical_value(document[key])))
             continue
-        out.append("[")
+        out.append(encode("["))
+        comma = encode(",")
         for index, piece in enumerate(pieces):
-            out += ("," if index else "", piece)
-        out.append("]")
-    out.append("}")
-    return "".join(out)
+            if index:
+                out.append(comma)
+            out.append(piece)
+        out.append(encode("]"))
+    out.append(encode("}"))
+    return out
+
+
+def _ascii(text: str) -> bytes | memoryview:
+    return text.encode("ascii")
 
 
 def _canonical_value(value: Any) -> str:
@@ -241,12 +275,14 @@ def graph_reusing(
     """:func:`lowered_graph` of ``graph``, where each resource named in ``taken`` (of a unit
     taken from the base's lowering, so equal to the base's resource of that name) is written
     by copying the base's text instead of converting and encoding it again, and is looked up
-    in the base's resources (:class:`SharedResources`) rather than parsed again. The graph's
-    values (:attr:`Lowered.graph`) are parsed from the text only when asked for."""
+    in the base's resources (:class:`SharedResources`) rather than parsed again. The text is
+    kept as ASCII bytes in parts (slices of the base's, the base's own bytes when it came from
+    the plan cache), hashed part by part, and joined (:attr:`Lowered.canonical`) and parsed
+    (:attr:`Lowered.graph`) only when asked for."""
     rename = relative_namer(source.root if source else None)
     old = base.base
-    text = old.canonical
-    pieces: list[str] = []
+    text = old.ascii()
+    pieces: list[bytes | memoryview] = []
     own: dict[str, ResourceJson] = {}
     run: list[int] = []  # the span in ``text`` of the base's resources copied last, in a row
     for resource in graph.resources:
@@ -263,17 +299,19 @@ def graph_reusing(
         raw = resource.to_json()
         piece = _canonical(renamed(raw, rename))
         value: dict[str, Any] = json.loads(piece)
-        pieces.append(piece)
+        pieces.append(piece.encode("ascii"))
         own[resource.name] = renamed(value, _origin_file(raw))
     _flush(text, run, pieces)
     shown = SharedResources((r.name for r in graph.resources), own, old.resources)
     header = {**ResourceGraph(graph.environment, graph.target, ()).to_json(), "resources": []}
-    joined = _joined(header, pieces)
-    digest = hashlib.sha256(joined.encode("ascii")).hexdigest()
-    return Lowered(system, shown, spec_texts(source), digest, joined)
+    parts = _parts(header, pieces, _ascii)
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part)
+    return Lowered(system, shown, spec_texts(source), digest.hexdigest(), tuple(parts))
 
 
-def _flush(text: str, run: list[int], pieces: list[str]) -> None:
+def _flush(text: bytes | memoryview, run: list[int], pieces: list[bytes | memoryview]) -> None:
     """Add the span ``run`` of ``text`` (resources' texts joined by commas) to ``pieces``."""
     if run:
         pieces.append(text[run[0] : run[1]])
@@ -319,19 +357,20 @@ def from_text(
 
 def from_spans(
     system: System,
-    text: str,
+    text: bytes | memoryview,
     shown: Mapping[str, str],
     spec_files: dict[str, str],
     spans: Spans,
     alerts: Mapping[str, int],
     digest: str,
 ) -> Lowered:
-    """:func:`from_text` of a graph whose resources lie at ``spans`` of ``text`` (every one of
-    them, in order: :func:`text_spans`), with its alert counts and its digest as computed from
-    the same text when it was stored: each resource is parsed when first looked up
-    (:class:`TextResources`), the graph's values only when asked for."""
+    """:func:`from_text` of a graph given as its text's ASCII bytes, whose resources lie at
+    ``spans`` of it (every one of them, in order: :func:`text_spans`), with its alert counts
+    and its digest as computed from the same text when it was stored: each resource is parsed
+    when first looked up (:class:`TextResources`), the text decoded and the graph's values
+    parsed only when asked for."""
     resources = TextResources(text, spans, _shown_as(shown), alerts)
-    return Lowered(system, resources, spec_files, digest, text)
+    return Lowered(system, resources, spec_files, digest, (text,))
 
 
 def gives_back(lowered: Lowered, shown: Mapping[str, str]) -> bool:

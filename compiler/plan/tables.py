@@ -31,12 +31,17 @@ Spans = Mapping[str, tuple[int, int]]
 
 class TextResources(Mapping[str, ResourceJson]):
     """Resources by name in the order of ``spans``, each the JSON value of its span of
-    ``text`` with its origin's file renamed by ``rename``, parsed on first lookup.
+    ``text`` (ASCII bytes) with its origin's file renamed by ``rename``, parsed on first
+    lookup.
 
     ``alerts`` must be :func:`count_alerts` of every resource (what ``alert_counts`` gives)."""
 
     def __init__(
-        self, text: str, spans: Spans, rename: Callable[[str], str], alerts: Mapping[str, int]
+        self,
+        text: bytes | memoryview,
+        spans: Spans,
+        rename: Callable[[str], str],
+        alerts: Mapping[str, int],
     ) -> None:
         self._text = text
         self._spans = spans
@@ -48,7 +53,7 @@ class TextResources(Mapping[str, ResourceJson]):
         found = self._values.get(name)
         if found is None:
             start, end = self._spans[name]
-            value: ResourceJson = json.loads(self._text[start:end])
+            value: ResourceJson = json.loads(bytes(self._text[start:end]))
             found = self._values[name] = renamed(value, self._rename)
         return found
 
