@@ -53,6 +53,7 @@ from typing import Any
 
 from mlplane import __version__
 from mlplane.compiler.core import safe_read
+from mlplane.compiler.core.graph import Resource, ResourceGraph
 from mlplane.compiler.core.resource_texts import ResourceTexts
 from mlplane.compiler.plan.base_entry import _encoded, _value
 from mlplane.compiler.plan.cache import (
@@ -105,6 +106,11 @@ class BuildCache:
             return None
         return _parsed(data, slot.key, self.secret)
 
+    def touch(self, slot: Slot) -> None:
+        """Mark the entry of ``slot`` as used now (the newest are kept)."""
+        with contextlib.suppress(OSError):
+            os.utime(self.directory / slot.name)
+
     def write(self, slot: Slot, body: bytes) -> None:
         """Store ``body`` under ``slot`` atomically, then prune; failures are ignored."""
         mac = _mac(self.secret, slot.key, body)
@@ -139,11 +145,17 @@ class Units(Mapping[str, object]):
     def __init__(self, entry: Entry) -> None:
         self._entry = entry
         self.given: dict[str, object] = {}
+        self.needs: dict[int, tuple[Resource, tuple[str, ...]]] = {}
+        """``graph.known_needs``: the stored needs of the resources of each unit looked up."""
 
     def __getitem__(self, key: str) -> object:
-        start, end = self._entry.units[key][:2]
-        found = _value(bytes(self._entry.blobs[start:end]))
+        stored = self._entry.units[key]
+        found = _value(bytes(self._entry.blobs[stored.start : stored.end]))
         self.given[key] = found
+        resources = _resources(found)
+        if stored.needs is not None and len(resources) == len(stored.needs):
+            for resource, needs in zip(resources, stored.needs, strict=True):
+                self.needs[id(resource)] = (resource, needs)
         return found
 
     def __iter__(self) -> Iterator[str]:
@@ -161,17 +173,29 @@ _TextSpans = dict[str, list[tuple[str, int, int]]]
 """Kind -> (resource name, start, end) of each text in the blobs."""
 
 
+@dataclass(frozen=True)
+class Stored:
+    """Where one unit lies in an entry's blobs (its pickle and its resources' texts), and the
+    needs (``Resource.needs``) of its resources in order, as the graph that stored it computed
+    them for those very resources (None: not known)."""
+
+    start: int
+    end: int
+    texts: _TextSpans
+    needs: tuple[tuple[str, ...], ...] | None
+
+
 @dataclass
 class Entry:
-    """A parsed entry: per unit key, where its pickled unit and its resources' texts lie."""
+    """A parsed entry: the units by key, and the bytes they point into."""
 
-    units: dict[str, tuple[int, int, _TextSpans]]
+    units: dict[str, Stored]
     blobs: memoryview
 
     def texts(self, key: str) -> dict[str, dict[str, str]]:
         """The texts of the unit of ``key`` by kind and resource name."""
         found: dict[str, dict[str, str]] = {}
-        for kind, spans in self.units[key][2].items():
+        for kind, spans in self.units[key].texts.items():
             found[kind] = {name: str(self.blobs[a:b], "utf-8") for name, a, b in spans}
         return found
 
@@ -201,14 +225,35 @@ class Reusing:
         self.texts = ResourceTexts(known)
         return self.texts
 
-    def store(self, made: Mapping[str, object]) -> None:
+    def store(self, made: Mapping[str, object], graph: ResourceGraph) -> None:
         """Write the entry of this build: every unit of ``made`` (the bytes read for those taken,
-        else pickled and checked to read back equal) with its resources' texts."""
-        body = _body(self, made, with_texts=True)
+        else pickled and checked to read back equal) with its resources' texts and their needs
+        in ``graph`` (the lowering's)."""
+        if self._unchanged(made):
+            self.cache.touch(self.slot)
+            return
+        body = _body(self, made, graph, with_texts=True)
         if body is not None and len(body) + 512 > MAX_ENTRY_BYTES:
-            body = _body(self, made, with_texts=False)
+            body = _body(self, made, graph, with_texts=False)
         if body is not None:
             self.cache.write(self.slot, body)
+
+    def _unchanged(self, made: Mapping[str, object]) -> bool:
+        """Whether the entry read holds what this build would store: the same units, each
+        taken from it, and no text of their resources made afresh."""
+        entry, units = self.entry, self.units
+        if entry is None or units is None or made.keys() != entry.units.keys():
+            return False
+        if not all(units.taken(key, unit) for key, unit in made.items()):
+            return False
+        names = {r.name for unit in made.values() for r in _resources(unit)}
+        known = self.texts.known
+        return all(
+            name in known.get(kind, {})
+            for kind, texts in self.texts.made.items()
+            for name in texts
+            if name in names
+        )
 
 
 def reusing(cache: BuildCache | None, slot: Slot) -> Reusing | None:
@@ -222,7 +267,9 @@ def reusing(cache: BuildCache | None, slot: Slot) -> Reusing | None:
     return found
 
 
-def _body(reuse: Reusing, made: Mapping[str, object], *, with_texts: bool) -> bytes | None:
+def _body(
+    reuse: Reusing, made: Mapping[str, object], graph: ResourceGraph, *, with_texts: bool
+) -> bytes | None:
     """The entry's body: an index (one JSON line), then the units' and texts' bytes."""
     chunks: list[bytes] = []
     size = 0
@@ -234,7 +281,8 @@ def _body(reuse: Reusing, made: Mapping[str, object], *, with_texts: bool) -> by
         if data is None:
             continue
         spans: dict[str, list[list[Any]]] = {}
-        names = _resource_names(unit)
+        resources = _resources(unit)
+        names = [r.name for r in resources]
         texts: list[bytes] = []
         start = size + len(data)
         for kind in sorted(made_texts):
@@ -246,7 +294,7 @@ def _body(reuse: Reusing, made: Mapping[str, object], *, with_texts: bool) -> by
                     spans.setdefault(kind, []).append([name, start, start + len(encoded)])
                     texts.append(encoded)
                     start += len(encoded)
-        index.append([key, size, size + len(data), spans])
+        index.append([key, size, size + len(data), spans, _needs(graph, resources)])
         chunks.append(data)
         chunks.extend(texts)
         size = start
@@ -261,19 +309,26 @@ def _unit_bytes(reuse: Reusing, key: str, unit: object) -> bytes | None:
     """The pickled unit: the entry's bytes for a unit taken from it, else pickled afresh (None
     when it cannot be, or would not read back equal)."""
     if reuse.entry is not None and reuse.units is not None and reuse.units.taken(key, unit):
-        start, end = reuse.entry.units[key][:2]
-        return bytes(reuse.entry.blobs[start:end])
+        stored = reuse.entry.units[key]
+        return bytes(reuse.entry.blobs[stored.start : stored.end])
     return _encoded(unit)
 
 
-def _resource_names(unit: object) -> tuple[str, ...]:
-    """The logical names of a unit's resources (a unit with no ``resources`` of named
-    resources: none, so no texts are stored with it)."""
+def _resources(unit: object) -> tuple[Resource, ...]:
+    """A unit's resources (units are the target's: one without a tuple of ``resources`` has
+    none here, so nothing is stored with it but itself)."""
     resources = getattr(unit, "resources", None)
-    if not isinstance(resources, tuple):
+    if not isinstance(resources, tuple) or not all(isinstance(r, Resource) for r in resources):
         return ()
-    names = tuple(getattr(r, "name", None) for r in resources)
-    return tuple(n for n in names if isinstance(n, str))
+    return resources
+
+
+def _needs(graph: ResourceGraph, resources: tuple[Resource, ...]) -> list[list[str]] | None:
+    """The needs of ``resources`` as ``graph`` computed them, when each is the very resource of
+    its name in ``graph``; else None (a later build walks them)."""
+    if any(graph.get(r.name) is not r for r in resources):
+        return None
+    return [list(graph.needs[r.name]) for r in resources]
 
 
 def _parsed(data: bytes, key: str, secret: bytes) -> Entry | None:
@@ -297,16 +352,25 @@ def _parsed(data: bytes, key: str, secret: bytes) -> Entry | None:
         return None
 
 
-def _units_of(index: Any, size: int) -> dict[str, tuple[int, int, _TextSpans]]:
+def _units_of(index: Any, size: int) -> dict[str, Stored]:
     """The index of an authentic entry, checked in shape (a wrong one raises ``ValueError``)."""
     if not isinstance(index, dict) or not isinstance(index.get("units"), list):
         raise ValueError("malformed index")
-    found: dict[str, tuple[int, int, _TextSpans]] = {}
-    for key, start, end, spans in index["units"]:
+    found: dict[str, Stored] = {}
+    for key, start, end, spans, needs in index["units"]:
         texts: _TextSpans = {}
         for kind, items in dict(spans).items():
             texts[str(kind)] = [(str(n), _within(a, size), _within(b, size)) for n, a, b in items]
-        found[str(key)] = (_within(start, size), _within(end, size), texts)
+        found[str(key)] = Stored(_within(start, size), _within(end, size), texts, _names(needs))
+    return found
+
+
+def _names(needs: Any) -> tuple[tuple[str, ...], ...] | None:
+    if needs is None:
+        return None
+    found = tuple(tuple(names) for names in needs)
+    if not all(type(name) is str for names in found for name in names):
+        raise ValueError("malformed needs")
     return found
 
 

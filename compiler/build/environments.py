@@ -51,6 +51,7 @@ from mlplane.compiler.build.writer import (
 )
 from mlplane.compiler.core import plugins, resource_texts
 from mlplane.compiler.core.diagnostics import Diagnostics, Location
+from mlplane.compiler.core.graph import known_needs
 from mlplane.compiler.core.resource_texts import ResourceTexts
 
 if TYPE_CHECKING:
@@ -198,7 +199,8 @@ def _work(compiled: CompileResult, run: PolicyRun | None, request: Request, chec
         return Outcome(environment, diagnostics, waived)
     reuse = _reusing(compiled, request, target.name)
     known = reuse.known if reuse is not None else {}
-    graph, made, units = plugins.lower_reusing(target, system, diagnostics, known)
+    with known_needs(reuse.units.needs if reuse is not None and reuse.units else {}):
+        graph, made, units = plugins.lower_reusing(target, system, diagnostics, known)
     if graph is None or diagnostics.has_errors:
         return Outcome(environment, diagnostics, waived)
     before = run.used_waivers if run is not None else frozenset()
@@ -218,7 +220,7 @@ def _work(compiled: CompileResult, run: PolicyRun | None, request: Request, chec
         return Outcome(environment, diagnostics, waived, used, names, findings, taken=taken)
     staged = stage_tree(request.out_dir, files)
     if reuse is not None and made:
-        reuse.store(made)
+        reuse.store(made, graph)
     return Outcome(
         environment, diagnostics, waived, used, names, (), staged.path, staged.written, taken
     )
