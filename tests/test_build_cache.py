@@ -11,8 +11,9 @@ import hmac
 import json
 import os
 import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -54,9 +55,16 @@ def trees(out: Path) -> dict[str, dict[str, bytes]]:
 
 
 def entries() -> list[Path]:
+    """The cache's slots (one per output directory and environment)."""
     cache = BuildCache.open()
     assert cache is not None
-    return sorted(cache.directory.glob("*.entry")) if cache.directory.is_dir() else []
+    found = cache.directory.iterdir() if cache.directory.is_dir() else iter(())
+    return sorted(p for p in found if p.is_dir())
+
+
+def cache_files() -> dict[Path, int]:
+    """Every file of the cache with its modification time."""
+    return {p: p.stat().st_mtime_ns for slot in entries() for p in slot.iterdir()}
 
 
 def taken_units(results: list[BuildResult]) -> int:
@@ -128,7 +136,7 @@ def test_check_reads_the_cache_and_never_writes_it(tmp_path: Path) -> None:
     spec = tmp_path / "mlplane.yaml"
     spec.write_text(property_base(), encoding="utf-8")
     built(spec, tmp_path / "out")
-    before = {p: p.stat().st_mtime_ns for p in entries()}
+    before = cache_files()
     checked = built(spec, tmp_path / "out", check=True)
     assert all(r.ok and not r.findings for r in checked)
     assert taken_units(checked) > 0
@@ -138,7 +146,7 @@ def test_check_reads_the_cache_and_never_writes_it(tmp_path: Path) -> None:
         stale_fresh = built(spec, tmp_path / "out", check=True)
     assert [r.findings for r in stale] == [r.findings for r in stale_fresh]
     assert any(r.findings for r in stale)
-    assert {p: p.stat().st_mtime_ns for p in entries()} == before
+    assert cache_files() == before
 
 
 def test_no_cache_variable_turns_the_cache_off(
@@ -155,16 +163,15 @@ def test_no_cache_variable_turns_the_cache_off(
     assert taken_units(again) == 0 and entries()
 
 
-def _entry_parts(path: Path) -> tuple[dict[str, object], bytes]:
-    data = path.read_bytes()
-    header, _, body = data.partition(b"\n")
+def _parts(path: Path) -> tuple[dict[str, object], bytes]:
+    header, _, body = path.read_bytes().partition(b"\n")
     return json.loads(header), body
 
 
 def _resealed(path: Path, body: bytes) -> None:
-    """Write ``body`` into the entry at ``path`` with a valid HMAC (as only this user's mlplane,
+    """Write ``body`` into the file at ``path`` with a valid HMAC (as only this user's mlplane,
     holding the secret, could)."""
-    header, _ = _entry_parts(path)
+    header, _ = _parts(path)
     cache = BuildCache.open()
     assert cache is not None
     key = str(header["key"])
@@ -174,11 +181,50 @@ def _resealed(path: Path, body: bytes) -> None:
     path.write_bytes(json.dumps(header).encode("ascii") + b"\n" + body)
 
 
-def _damage_cases() -> list[str]:
-    return ["flipped", "planted", "link", "fifo", "oversize", "hostile-unit", "bad-offsets"]
+def _flipped(path: Path) -> None:
+    data = path.read_bytes()
+    middle = len(data) * 3 // 4
+    path.write_bytes(data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1 :])
 
 
-@pytest.mark.parametrize("damage", _damage_cases())
+def _units_resealed(slot: Path, change: Callable[[dict[str, Any], bytes], bytes]) -> None:
+    """Every unit file of ``slot`` with its body changed by ``change`` (of its head and blob),
+    authentic."""
+    for unit in slot.glob("*.unit"):
+        _, body = _parts(unit)
+        head_line, _, blob = body.partition(b"\n")
+        _resealed(unit, change(json.loads(head_line), blob))
+
+
+def _hostile(tmp_path: Path) -> Callable[[dict[str, Any], bytes], bytes]:
+    def change(head: dict[str, Any], blob: bytes) -> bytes:
+        hostile = pickle.dumps(_Hostile(tmp_path / "ran"))
+        head["unit"] = [len(blob), len(blob) + len(hostile)]
+        return json.dumps(head).encode("ascii") + b"\n" + blob + hostile
+
+    return change
+
+
+def _out_of_range(head: dict[str, Any], blob: bytes) -> bytes:
+    head["unit"] = [0, len(blob) + 10]
+    return json.dumps(head).encode("ascii") + b"\n" + blob
+
+
+DAMAGES = (
+    "index-flipped",
+    "units-flipped",
+    "planted",
+    "index-link",
+    "slot-link",
+    "fifo",
+    "oversize",
+    "hostile-unit",
+    "bad-offsets",
+    "foreign-name",
+)
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
 def test_a_damaged_planted_or_hostile_entry_is_ignored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
 ) -> None:
@@ -189,43 +235,49 @@ def test_a_damaged_planted_or_hostile_entry_is_ignored(
     built(spec, tmp_path / "out")
     with no_cache():
         built(spec, tmp_path / "fresh")
-    (entry, *others) = entries()
-    for other in others:  # one environment's entry is enough to damage: keep only it
-        other.unlink()
-    header, body = _entry_parts(entry)
-    if damage == "flipped":
-        middle = len(body) // 2
-        entry.write_bytes(
-            entry.read_bytes()[: -len(body)] + body[:middle] + b"#" + body[middle + 1 :]
-        )
-    elif damage == "planted":  # another secret's entry: the HMAC does not check out
-        header["hmac"] = "0" * 64
-        entry.write_bytes(json.dumps(header).encode("ascii") + b"\n" + body)
-    elif damage == "link":
-        target = tmp_path / "elsewhere.entry"
-        entry.rename(target)
-        entry.symlink_to(target)
-    elif damage == "fifo":
-        entry.unlink()
-        os.mkfifo(entry)
-    elif damage == "oversize":
-        monkeypatch.setattr(build_cache, "MAX_ENTRY_BYTES", entry.stat().st_size - 1)
-    elif damage == "hostile-unit":  # authentic, but a unit that would run a function
-        index_line, _, blobs = body.partition(b"\n")
-        index = json.loads(index_line)
-        hostile = pickle.dumps(_Hostile(tmp_path / "ran"))
-        for unit in index["units"]:
-            unit[1], unit[2], unit[3], unit[4] = len(blobs), len(blobs) + len(hostile), {}, None
-        _resealed(entry, json.dumps(index).encode("ascii") + b"\n" + blobs + hostile)
-    else:  # authentic, but offsets beyond the entry
-        index_line, _, blobs = body.partition(b"\n")
-        index = json.loads(index_line)
-        index["units"][0][2] = len(blobs) + 10
-        _resealed(entry, json.dumps(index).encode("ascii") + b"\n" + blobs)
+    slots = entries()
+    assert slots
+    for slot in slots:
+        _damage(slot, damage, tmp_path, monkeypatch)
     results = built(spec, tmp_path / "out")
     assert taken_units(results) == 0
     assert trees(tmp_path / "out") == trees(tmp_path / "fresh")
     assert not (tmp_path / "ran").exists()
+
+
+def _damage(slot: Path, damage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    index = slot / build_cache.INDEX
+    if damage == "index-flipped":
+        _flipped(index)
+    elif damage == "units-flipped":
+        for unit in slot.glob("*.unit"):
+            _flipped(unit)
+    elif damage == "planted":  # another secret's index: the HMAC does not check out
+        header, body = _parts(index)
+        header["hmac"] = "0" * 64
+        index.write_bytes(json.dumps(header).encode("ascii") + b"\n" + body)
+    elif damage == "index-link":
+        target = tmp_path / f"elsewhere-{slot.name}"
+        index.rename(target)
+        index.symlink_to(target)
+    elif damage == "slot-link":
+        target = tmp_path / f"moved-{slot.name}"
+        slot.rename(target)
+        slot.symlink_to(target)
+    elif damage == "fifo":
+        index.unlink()
+        os.mkfifo(index)
+    elif damage == "oversize":
+        monkeypatch.setattr(build_cache, "MAX_FILE_BYTES", 64)
+    elif damage == "hostile-unit":  # authentic, but a unit that would run a function
+        _units_resealed(slot, _hostile(tmp_path))
+    elif damage == "bad-offsets":  # authentic, but a unit beyond its file
+        _units_resealed(slot, _out_of_range)
+    else:  # authentic, but naming a file outside the slot
+        _, body = _parts(index)
+        units = json.loads(body)["units"]
+        renamed = {key: "../" + name for key, name in units.items()}
+        _resealed(index, json.dumps({"units": renamed}).encode("ascii"))
 
 
 class _Hostile:
@@ -257,3 +309,19 @@ def test_entries_are_pruned_to_the_newest(tmp_path: Path, monkeypatch: pytest.Mo
     for count in range(3):
         built(EXAMPLES[0], tmp_path / f"out-{count}")
     assert len(entries()) == 2
+
+
+def test_a_one_model_rebuild_writes_the_files_of_the_changed_units_only(tmp_path: Path) -> None:
+    spec = tmp_path / "mlplane.yaml"
+    spec.write_text(property_base(), encoding="utf-8")
+    built(spec, tmp_path / "out")
+    before = cache_files()
+    spec.write_text(changed(property_base(), "model", 1), encoding="utf-8")
+    results = built(spec, tmp_path / "out")
+    after = cache_files()
+    rewritten = {p for p, time in after.items() if before.get(p) != time}
+    units = {p for p in rewritten if p.suffix == ".unit"}
+    assert taken_units(results) > 0
+    assert {p.name for p in rewritten - units} <= {build_cache.INDEX}
+    assert 0 < len(units) < len(after) // 4
+    assert not set(before) - set(after) - {p for p in before if p.suffix == ".unit"}

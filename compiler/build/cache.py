@@ -3,39 +3,43 @@ build into the same directory lowers and writes again only what changed.
 
 A target that lowers in units (``plugins.lower_reusing``: the Kubernetes target's units are each
 model's objects and each SLA's PrometheusRule, keyed by a SHA-256 of everything the unit reads,
-``targets/kubernetes/reuse.py``) gives back every unit of its lowering; the build stores them,
-with the texts the emitters wrote for each of their resources (``compiler/core/resource_texts.py``:
-a resource's canonical JSON in ``resources.json``, a Kubernetes object's YAML document in
-``manifests/``). The next build of that environment into that directory reads the entry; its
-lowering takes each unit whose key it finds there (``Reuse.known``) instead of lowering it, and
-its emitters take the texts of the resources of the units it took. Everything that looks across
-units (the lowering's checks, the graph, its rules, the Pulumi program, monitoring, the
-manifest) is made again by every build, so the output is byte for byte that of a build without
-the cache (a property test builds, changes one model, SLA, source or setting, or inserts a line,
-and compares every file with a build that has no cache).
+``targets/kubernetes/reuse.py``) gives back every unit of its lowering; the build stores each,
+with the texts the emitters wrote for its resources (``compiler/core/resource_texts.py``: a
+resource's canonical JSON in ``resources.json``, a Kubernetes object's YAML document in
+``manifests/``) and the needs its resources had in the graph (``graph.known_needs``). The next
+build of that environment into that directory takes each unit whose key it finds (``Reuse.known``)
+instead of lowering it, its graph takes their needs instead of walking their inputs, and its
+emitters take the texts of their resources. Everything that looks across units (the lowering's
+checks, the graph and its rules, the Pulumi program, monitoring, the manifest) is made again by
+every build, so the output is byte for byte that of a build without the cache (a property test
+builds, changes one model, SLA, source or setting, or inserts a line, and compares every file
+with a build that has no cache).
 
-Where: ``$XDG_CACHE_HOME/mlplane/build/`` (else ``~/.cache/mlplane/build/``), next to the secret
-of the plan cache, never in a repository (whose contents are untrusted) nor in the output
-directory (which holds only the files ``manifest.json`` lists). One entry per output directory
-and environment (its file name is a digest of both); a build replaces it, and the
-:data:`MAX_ENTRIES` newest entries within :data:`MAX_TOTAL_BYTES` are kept.
+Where: ``$XDG_CACHE_HOME/mlplane/build/`` (else ``~/.cache/mlplane/build/``), next to the plan
+cache's secret, never in a repository (whose contents are untrusted) nor in the output directory
+(which holds only the files ``manifest.json`` lists). One *slot* per output directory and
+environment (a directory named by a digest of both) holds an ``index`` (unit key -> file) and one
+file per unit, named by a digest of the slot's key and the unit's key: a build writes only the
+files of the units it lowered afresh and the index, and removes the slot's files the index no
+longer names, so a one-model rebuild writes a few files, not the whole cache. The
+:data:`MAX_ENTRIES` most recently used slots within :data:`MAX_TOTAL_BYTES` are kept.
 
-Key: an entry is taken only when its key is the build's: the cache's format, mlplane's version,
-the Python version, ``plan.cache.plugins_fingerprint()`` (the source of mlplane's compiler,
-targets and policies and of every installed plug-in, and the versions of the libraries that
-shape a lowering), the environment, the target, the output directory and how each spec file is
-named in the output (relative to the spec's directory: origins in ``resources.json`` are
-written so). The spec's text is not in the entry's key: a unit's key covers what the unit reads
-of the system model, and the texts stored with it are functions of its resources alone.
+Key: a slot is read only when its index carries the build's key: the cache's format, mlplane's
+version, the Python version, ``plan.cache.plugins_fingerprint()`` (the source of mlplane's
+compiler, targets and policies and of every installed plug-in, and the versions of the libraries
+that shape a lowering), the environment, the target, the output directory and how each spec file
+is named in the output (relative to the spec's directory: origins in ``resources.json`` are
+written so). The spec's text is not in that key: a unit's key covers what the unit reads of the
+system model, and what is stored with it is a function of its resources alone.
 
-Safety, as the plan cache (``compiler/plan/cache.py``): every entry carries an HMAC-SHA256 under
-the plan cache's secret (kept outside any repository, mode 0600), and one that fails it, is
-over :data:`MAX_ENTRY_BYTES`, is not a regular file (a link, a FIFO) or does not parse is
-ignored; units are unpickled with the plan cache's allow-list, and one that does not read back
-is lowered again; entries are written to a temporary file and renamed into place; a symbolic
-link in the cache's directories disables the cache; any problem means no cache, never an
-error. ``--check`` reads the cache but never writes it. ``MLPLANE_NO_CACHE`` set to anything
-but ``0`` or the empty string turns it off.
+Safety, as the plan cache (``compiler/plan/cache.py``): every file carries an HMAC-SHA256 of its
+key and contents under the plan cache's secret (kept outside any repository, mode 0600); one that
+fails it, is too large, is not a regular file (a link, a FIFO) or does not parse is ignored;
+units are unpickled with the plan cache's allow-list, and one that does not read back is lowered
+again; files are written to a temporary file and renamed into place; a symbolic link in the
+cache's directories disables the cache; any problem means no cache, never an error. ``--check``
+reads the cache and never writes it. ``MLPLANE_NO_CACHE`` set to anything but ``0`` or the empty
+string turns it off.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
+import stat
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -66,20 +72,29 @@ from mlplane.compiler.plan.cache import (
 
 CACHE_FORMAT = 1
 DISABLE_VARIABLE = "MLPLANE_NO_CACHE"
-MAX_ENTRY_BYTES = 256 * 2**20
-"""An entry of the 1,000-model benchmark spec's environment takes about 110 MB."""
+INDEX = "index"
+UNIT_SUFFIX = ".unit"
+MAX_FILE_BYTES = 64 * 2**20
+"""A unit's file or an index read back at most (a model's file of the 1,000-model benchmark
+spec takes about 100 KB, its index about 200 KB)."""
 MAX_ENTRIES = 8
 MAX_TOTAL_BYTES = 1024 * 2**20
-"""The newest entries kept, at most :data:`MAX_ENTRIES` and this many bytes together."""
+"""The most recently used slots kept: at most :data:`MAX_ENTRIES`, this many bytes together
+(one environment of the 1,000-model benchmark spec takes about 115 MB)."""
 _RELATIVE_DIR = Path("mlplane") / "build"
 
 
 @dataclass(frozen=True)
 class Slot:
-    """Where one environment's entry for one output directory lies, and the key it must carry."""
+    """One output directory and environment: its directory's name and the key of its index."""
 
     name: str
     key: str
+
+    def unit_file(self, unit_key: str) -> str:
+        """The file of a unit: a digest of the slot's key and the unit's."""
+        digest = hashlib.sha256(f"{self.key}\0{unit_key}".encode())
+        return digest.hexdigest()[:40] + UNIT_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -98,115 +113,134 @@ class BuildCache:
             return None
         return cls(base / _RELATIVE_DIR, secret)
 
-    def read(self, slot: Slot) -> Entry | None:
-        """The entry of ``slot`` when present, authentic, of the slot's key and well formed."""
+    def usable(self, slot: Slot) -> bool:
+        """Whether the directory of ``slot`` is not a link (nor anything else but a directory)
+        where it exists: asked once per build, before :meth:`read` and :meth:`write`."""
+        return _real_directories(self.directory, Path(slot.name))
+
+    def read(self, slot: Slot, name: str, key: str) -> memoryview | None:
+        """The body of the file ``name`` of ``slot`` when it is a regular file, authentic under
+        ``key`` and not too large; else None."""
         try:
-            data = safe_read.read_regular(self.directory / slot.name, MAX_ENTRY_BYTES)
+            data = safe_read.read_regular(self.directory / slot.name / name, MAX_FILE_BYTES)
         except (OSError, safe_read.ReadBackError):
             return None
-        return _parsed(data, slot.key, self.secret)
+        return _opened(data, key, self.secret)
 
-    def touch(self, slot: Slot) -> None:
-        """Mark the entry of ``slot`` as used now (the newest are kept)."""
-        with contextlib.suppress(OSError):
-            os.utime(self.directory / slot.name)
-
-    def write(self, slot: Slot, body: bytes) -> None:
-        """Store ``body`` under ``slot`` atomically, then prune; failures are ignored."""
-        mac = _mac(self.secret, slot.key, body)
-        header = json.dumps({"format": CACHE_FORMAT, "key": slot.key, "hmac": mac})
+    def write(self, slot: Slot, name: str, key: str, body: bytes) -> bool:
+        """Store ``body`` as the file ``name`` of ``slot``, atomically; whether it was."""
+        mac = _mac(self.secret, key, body)
+        header = json.dumps({"format": CACHE_FORMAT, "key": key, "hmac": mac})
         data = header.encode("ascii") + b"\n" + body
-        if len(data) > MAX_ENTRY_BYTES:
-            return
+        if len(data) > MAX_FILE_BYTES:
+            return False
         try:
-            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            _write_atomically(self.directory, slot.name, data)
-            _prune(self.directory, slot.name)
+            _write_atomically(self.directory / slot.name, name, data)
         except OSError:
-            return
+            return False
+        return True
+
+    def finish(self, slot: Slot, index: Mapping[str, str], changed: bool) -> None:
+        """Write the index of ``slot`` (when ``changed``, else mark it used), remove the slot's
+        files it does not name, and prune the slots; failures are ignored."""
+        if changed:
+            body = json.dumps({"units": dict(sorted(index.items()))}, ensure_ascii=True)
+            if not self.write(slot, INDEX, slot.key, body.encode("ascii")):
+                return
+        else:
+            with contextlib.suppress(OSError):
+                os.utime(self.directory / slot.name / INDEX, follow_symlinks=False)
+        keep = {*index.values(), INDEX}
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(self.directory / slot.name):
+                if entry.name not in keep and entry.is_file(follow_symlinks=False):
+                    os.unlink(entry.path)
+        _prune(self.directory, slot.name)
 
 
 def slot_of(out_dir: Path, environment: str, target: str, file_names: Mapping[str, str]) -> Slot:
     """The slot of a build of ``environment`` (lowered by ``target``) into ``out_dir``;
     ``file_names`` maps each spec file's name as diagnostics show it to its name in the output."""
     where = json.dumps([str(out_dir.absolute()), environment], ensure_ascii=True)
-    name = hashlib.sha256(where.encode("ascii")).hexdigest()[:40] + ".entry"
+    name = hashlib.sha256(where.encode("ascii")).hexdigest()[:40]
     head = [CACHE_FORMAT, __version__, sys.version, plugins_fingerprint(), target]
     names = sorted(file_names.items())
     key = json.dumps([*head, environment, str(out_dir.absolute()), names], ensure_ascii=True)
     return Slot(name, hashlib.sha256(key.encode("ascii")).hexdigest())
 
 
-class Units(Mapping[str, object]):
-    """An entry's units by key, each unpickled (with the plan cache's allow-list) when looked up;
-    one that does not read back is None, which the target lowers again. Remembers what it gave
-    for each key, so that the units a lowering took are known by identity."""
-
-    def __init__(self, entry: Entry) -> None:
-        self._entry = entry
-        self.given: dict[str, object] = {}
-        self.needs: dict[int, tuple[Resource, tuple[str, ...]]] = {}
-        """``graph.known_needs``: the stored needs of the resources of each unit looked up."""
-
-    def __getitem__(self, key: str) -> object:
-        stored = self._entry.units[key]
-        found = _value(bytes(self._entry.blobs[stored.start : stored.end]))
-        self.given[key] = found
-        resources = _resources(found)
-        if stored.needs is not None and len(resources) == len(stored.needs):
-            for resource, needs in zip(resources, stored.needs, strict=True):
-                self.needs[id(resource)] = (resource, needs)
-        return found
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._entry.units)
-
-    def __len__(self) -> int:
-        return len(self._entry.units)
-
-    def taken(self, key: str, unit: object) -> bool:
-        """Whether the lowering's unit of ``key`` is the very object given for ``key``."""
-        return unit is not None and self.given.get(key, self) is unit
-
-
 _TextSpans = dict[str, list[tuple[str, int, int]]]
-"""Kind -> (resource name, start, end) of each text in the blobs."""
+"""Kind -> (resource name, start, end) of each text in a unit's blob."""
 
 
 @dataclass(frozen=True)
-class Stored:
-    """Where one unit lies in an entry's blobs (its pickle and its resources' texts), and the
-    needs (``Resource.needs``) of its resources in order, as the graph that stored it computed
-    them for those very resources (None: not known)."""
+class StoredUnit:
+    """A unit's file, read: its pickled unit, its resources' texts and the needs (``Resource.needs``)
+    of its resources in order, as the graph that stored it computed them for those very
+    resources (None: not known)."""
 
-    start: int
-    end: int
+    unit: memoryview
     texts: _TextSpans
     needs: tuple[tuple[str, ...], ...] | None
+    blob: memoryview
+
+    def text_map(self) -> dict[str, dict[str, str]]:
+        """The texts by kind and resource name."""
+        return {
+            kind: {name: str(self.blob[a:b], "utf-8") for name, a, b in spans}
+            for kind, spans in self.texts.items()
+        }
 
 
-@dataclass
-class Entry:
-    """A parsed entry: the units by key, and the bytes they point into."""
+class Units(Mapping[str, object]):
+    """A slot's units by key, each read and unpickled (with the plan cache's allow-list) when
+    looked up; one that does not read back is None, which the target lowers again. Remembers
+    what it gave for each key, so that the units a lowering took are known by identity, and the
+    stored needs of their resources (``graph.known_needs``)."""
 
-    units: dict[str, Stored]
-    blobs: memoryview
+    def __init__(self, cache: BuildCache, slot: Slot, index: Mapping[str, str]) -> None:
+        self._cache, self._slot, self.index = cache, slot, index
+        self.given: dict[str, object] = {}
+        self.stored: dict[str, StoredUnit] = {}
+        self.needs: dict[int, tuple[Resource, tuple[str, ...]]] = {}
 
-    def texts(self, key: str) -> dict[str, dict[str, str]]:
-        """The texts of the unit of ``key`` by kind and resource name."""
-        found: dict[str, dict[str, str]] = {}
-        for kind, spans in self.units[key].texts.items():
-            found[kind] = {name: str(self.blobs[a:b], "utf-8") for name, a, b in spans}
+    def __getitem__(self, key: str) -> object:
+        name = self.index[key]
+        stored = self._read(name)
+        found = _value(bytes(stored.unit)) if stored is not None else None
+        self.given[key] = found
+        if stored is not None and found is not None:
+            self.stored[key] = stored
+            resources = _resources(found)
+            if stored.needs is not None and len(resources) == len(stored.needs):
+                for resource, needs in zip(resources, stored.needs, strict=True):
+                    self.needs[id(resource)] = (resource, needs)
         return found
+
+    def _read(self, name: str) -> StoredUnit | None:
+        body = self._cache.read(self._slot, name, name.removesuffix(UNIT_SUFFIX))
+        try:
+            return _stored(body) if body is not None else None
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.index)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def taken(self, key: str, unit: object) -> bool:
+        """Whether the lowering's unit of ``key`` is the very object read for ``key``."""
+        return key in self.stored and self.given.get(key) is unit
 
 
 @dataclass
 class Reusing:
-    """One build's use of the cache: the slot, the entry read (if any) and its units."""
+    """One build's use of the cache: the slot and its units (None: none could be read)."""
 
     cache: BuildCache
     slot: Slot
-    entry: Entry | None
     units: Units | None = None
     texts: ResourceTexts = field(default_factory=ResourceTexts)
 
@@ -214,104 +248,85 @@ class Reusing:
     def known(self) -> Mapping[str, object]:
         return self.units if self.units is not None else {}
 
+    @property
+    def needs(self) -> Mapping[int, tuple[Resource, tuple[str, ...]]]:
+        return self.units.needs if self.units is not None else {}
+
     def take_texts(self, made: Mapping[str, object]) -> ResourceTexts:
         """The texts of the units the lowering took (``made``: every unit of the lowering)."""
         known: dict[str, dict[str, str]] = {}
-        if self.entry is not None and self.units is not None:
+        if self.units is not None:
             for key, unit in made.items():
                 if self.units.taken(key, unit):
-                    for kind, texts in self.entry.texts(key).items():
+                    for kind, texts in self.units.stored[key].text_map().items():
                         known.setdefault(kind, {}).update(texts)
         self.texts = ResourceTexts(known)
         return self.texts
 
     def store(self, made: Mapping[str, object], graph: ResourceGraph) -> None:
-        """Write the entry of this build: every unit of ``made`` (the bytes read for those taken,
-        else pickled and checked to read back equal) with its resources' texts and their needs
-        in ``graph`` (the lowering's)."""
-        if self._unchanged(made):
-            self.cache.touch(self.slot)
+        """Store this build's units (``made``): the file of each unit lowered afresh (pickled and
+        checked to read back equal, with its resources' texts and their needs in ``graph``, the
+        lowering's), then the index; a unit taken from the slot keeps its file."""
+        index: dict[str, str] = {}
+        wrote = False
+        try:
+            self.cache.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError:
             return
-        body = _body(self, made, graph, with_texts=True)
-        if body is not None and len(body) + 512 > MAX_ENTRY_BYTES:
-            body = _body(self, made, graph, with_texts=False)
-        if body is not None:
-            self.cache.write(self.slot, body)
-
-    def _unchanged(self, made: Mapping[str, object]) -> bool:
-        """Whether the entry read holds what this build would store: the same units, each
-        taken from it, and no text of their resources made afresh."""
-        entry, units = self.entry, self.units
-        if entry is None or units is None or made.keys() != entry.units.keys():
-            return False
-        if not all(units.taken(key, unit) for key, unit in made.items()):
-            return False
-        names = {r.name for unit in made.values() for r in _resources(unit)}
-        known = self.texts.known
-        return all(
-            name in known.get(kind, {})
-            for kind, texts in self.texts.made.items()
-            for name in texts
-            if name in names
-        )
+        if not self.cache.usable(self.slot):
+            return
+        for key in sorted(made):
+            name = self.slot.unit_file(key)
+            if self.units is None or not self.units.taken(key, made[key]):
+                body = _unit_body(made[key], self.texts.made, graph)
+                if body is None:
+                    continue
+                if not self.cache.write(self.slot, name, name.removesuffix(UNIT_SUFFIX), body):
+                    return
+                wrote = True
+            index[key] = name
+        previous = self.units.index if self.units is not None else None
+        self.cache.finish(self.slot, index, wrote or previous != index)
 
 
 def reusing(cache: BuildCache | None, slot: Slot) -> Reusing | None:
-    """The cache's use by one build (None without a cache), its entry read."""
+    """The cache's use by one build (None without a cache), its slot's index read."""
     if cache is None:
         return None
-    entry = cache.read(slot)
-    found = Reusing(cache, slot, entry)
-    if entry is not None:
-        found.units = Units(entry)
+    found = Reusing(cache, slot)
+    body = cache.read(slot, INDEX, slot.key) if cache.usable(slot) else None
+    try:
+        index = _index(json.loads(bytes(body))) if body is not None else None
+    except (ValueError, TypeError):
+        index = None
+    if index is not None:
+        found.units = Units(cache, slot, index)
     return found
 
 
-def _body(
-    reuse: Reusing, made: Mapping[str, object], graph: ResourceGraph, *, with_texts: bool
+def _unit_body(
+    unit: object, texts: Mapping[str, Mapping[str, str]], graph: ResourceGraph
 ) -> bytes | None:
-    """The entry's body: an index (one JSON line), then the units' and texts' bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    index: list[list[Any]] = []
-    made_texts = reuse.texts.made if with_texts else {}
-    for key in sorted(made):
-        unit = made[key]
-        data = _unit_bytes(reuse, key, unit)
-        if data is None:
-            continue
-        spans: dict[str, list[list[Any]]] = {}
-        resources = _resources(unit)
-        names = [r.name for r in resources]
-        texts: list[bytes] = []
-        start = size + len(data)
-        for kind in sorted(made_texts):
-            of_kind = made_texts[kind]
-            for name in names:
-                text = of_kind.get(name)
-                if text is not None:
-                    encoded = text.encode("utf-8")
-                    spans.setdefault(kind, []).append([name, start, start + len(encoded)])
-                    texts.append(encoded)
-                    start += len(encoded)
-        index.append([key, size, size + len(data), spans, _needs(graph, resources)])
-        chunks.append(data)
-        chunks.extend(texts)
-        size = start
-    try:
-        head = json.dumps({"units": index}, ensure_ascii=True).encode("ascii")
-    except (TypeError, ValueError):
+    """A unit's file: one JSON line (where its pickle and texts lie, its resources' needs), then
+    the pickle and the texts. None when the unit cannot be pickled so that it reads back equal."""
+    data = _encoded(unit)
+    if data is None:
         return None
-    return head + b"\n" + b"".join(chunks)
-
-
-def _unit_bytes(reuse: Reusing, key: str, unit: object) -> bytes | None:
-    """The pickled unit: the entry's bytes for a unit taken from it, else pickled afresh (None
-    when it cannot be, or would not read back equal)."""
-    if reuse.entry is not None and reuse.units is not None and reuse.units.taken(key, unit):
-        stored = reuse.entry.units[key]
-        return bytes(reuse.entry.blobs[stored.start : stored.end])
-    return _encoded(unit)
+    resources = _resources(unit)
+    chunks = [data]
+    start = len(data)
+    spans: dict[str, list[list[Any]]] = {}
+    for kind in sorted(texts):
+        of_kind = texts[kind]
+        for resource in resources:
+            text = of_kind.get(resource.name)
+            if text is not None:
+                encoded = text.encode("utf-8")
+                spans.setdefault(kind, []).append([resource.name, start, start + len(encoded)])
+                chunks.append(encoded)
+                start += len(encoded)
+    head = {"unit": [0, len(data)], "texts": spans, "needs": _needs(graph, resources)}
+    return json.dumps(head, ensure_ascii=True).encode("ascii") + b"\n" + b"".join(chunks)
 
 
 def _resources(unit: object) -> tuple[Resource, ...]:
@@ -331,7 +346,9 @@ def _needs(graph: ResourceGraph, resources: tuple[Resource, ...]) -> list[list[s
     return [list(graph.needs[r.name]) for r in resources]
 
 
-def _parsed(data: bytes, key: str, secret: bytes) -> Entry | None:
+def _opened(data: bytes, key: str, secret: bytes) -> memoryview | None:
+    """The body of a file (a JSON header line, then the body) when its header names ``key``
+    and this format and its HMAC checks out."""
     header_end = data.find(b"\n")
     if header_end < 0:
         return None
@@ -344,25 +361,40 @@ def _parsed(data: bytes, key: str, secret: bytes) -> Entry | None:
             return None
         if not hmac.compare_digest(header["hmac"], _mac(secret, key, body)):
             return None
-        index_end = data.find(b"\n", header_end + 1)
-        index = json.loads(data[header_end + 1 : index_end]) if index_end > 0 else None
-        blobs = memoryview(data)[index_end + 1 :]
-        return Entry(_units_of(index, len(blobs)), blobs)
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError):
         return None
+    return body
 
 
-def _units_of(index: Any, size: int) -> dict[str, Stored]:
-    """The index of an authentic entry, checked in shape (a wrong one raises ``ValueError``)."""
-    if not isinstance(index, dict) or not isinstance(index.get("units"), list):
-        raise ValueError("malformed index")
-    found: dict[str, Stored] = {}
-    for key, start, end, spans, needs in index["units"]:
-        texts: _TextSpans = {}
-        for kind, items in dict(spans).items():
-            texts[str(kind)] = [(str(n), _within(a, size), _within(b, size)) for n, a, b in items]
-        found[str(key)] = Stored(_within(start, size), _within(end, size), texts, _names(needs))
-    return found
+def _index(value: Any) -> dict[str, str] | None:
+    """An index's units (key -> file name of this slot), checked in shape."""
+    units = value.get("units") if isinstance(value, dict) else None
+    if not isinstance(units, dict):
+        return None
+    if not all(type(k) is str and _unit_name(v) for k, v in units.items()):
+        return None
+    return units
+
+
+def _unit_name(name: Any) -> bool:
+    return type(name) is str and name.endswith(UNIT_SUFFIX) and "/" not in name and name[0] != "."
+
+
+def _stored(body: memoryview) -> StoredUnit:
+    """A unit's file, checked in shape (a wrong one raises ``ValueError``)."""
+    head_end = bytes(body[: 1 << 20]).find(b"\n")
+    if head_end < 0:
+        head_end = bytes(body).find(b"\n")
+    if head_end < 0:
+        raise ValueError("no head")
+    head = json.loads(bytes(body[:head_end]))
+    blob = body[head_end + 1 :]
+    size = len(blob)
+    start, end = (_within(offset, size) for offset in head["unit"])
+    texts: _TextSpans = {}
+    for kind, items in dict(head["texts"]).items():
+        texts[str(kind)] = [(str(n), _within(a, size), _within(b, size)) for n, a, b in items]
+    return StoredUnit(blob[start:end], texts, _names(head["needs"]), blob)
 
 
 def _names(needs: Any) -> tuple[tuple[str, ...], ...] | None:
@@ -388,17 +420,28 @@ def _cache_home() -> Path | None:
 
 
 def _prune(directory: Path, keep: str) -> None:
-    """Keep the newest entries: at most :data:`MAX_ENTRIES`, :data:`MAX_TOTAL_BYTES` together;
-    the entry just written (``keep``) stays."""
-    entries: list[tuple[int, str, int]] = []
-    for path in directory.glob("*.entry"):
-        with contextlib.suppress(OSError):
-            info = path.lstat()
-            entries.append((info.st_mtime_ns, path.name, info.st_size))
-    entries.sort(reverse=True)
+    """Keep the most recently used slots (by their index's time): at most :data:`MAX_ENTRIES`,
+    :data:`MAX_TOTAL_BYTES` together; the slot just used (``keep``) stays."""
+    slots: list[tuple[int, str, int]] = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            with contextlib.suppress(OSError):
+                used = os.stat(Path(entry.path) / INDEX, follow_symlinks=False).st_mtime_ns
+                slots.append((used, entry.name, _size(Path(entry.path))))
+    slots.sort(reverse=True)
     total = 0
-    for count, (_, name, size) in enumerate(entries):
+    for count, (_, name, size) in enumerate(slots):
         total += size
         if name != keep and (count >= MAX_ENTRIES or total > MAX_TOTAL_BYTES):
-            with contextlib.suppress(OSError):
-                (directory / name).unlink()
+            shutil.rmtree(directory / name, ignore_errors=True)
+
+
+def _size(slot: Path) -> int:
+    total = 0
+    for entry in os.scandir(slot):
+        info = entry.stat(follow_symlinks=False)
+        if stat.S_ISREG(info.st_mode):
+            total += info.st_size
+    return total

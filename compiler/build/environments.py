@@ -199,7 +199,7 @@ def _work(compiled: CompileResult, run: PolicyRun | None, request: Request, chec
         return Outcome(environment, diagnostics, waived)
     reuse = _reusing(compiled, request, target.name)
     known = reuse.known if reuse is not None else {}
-    with known_needs(reuse.units.needs if reuse is not None and reuse.units else {}):
+    with known_needs(reuse.needs if reuse is not None else {}):
         graph, made, units = plugins.lower_reusing(target, system, diagnostics, known)
     if graph is None or diagnostics.has_errors:
         return Outcome(environment, diagnostics, waived)
