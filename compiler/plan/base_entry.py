@@ -4,12 +4,15 @@ compiled, lowered nor judged again.
 The entry (``compiler/plan/cache.py``, HMAC-authenticated like every entry) holds everything
 the plan reads from the base side: its lowered graph (canonical JSON), its sorted diagnostics
 (loading, compiling, lowering and the graph rules: the "new warnings" compare them), and a
-payload with the system model (the ML summary and the governance section read it), the
-spec files' texts (the spec digest and the side's file list), the graph's reader table
-(``diff.readers_of``: the diff patches it for the head rather than walk every input) and the
-target's units of the base's lowering (``plugins.lower_reusing``: parts of the graph, such as
-one model's objects, each under a key covering everything the part reads), which the head's
-lowering takes where its keys match.
+payload with the system model (the ML summary and the governance section read it; its
+origins pickled apart and read when first looked up), the spec files' texts (the spec digest
+and the side's file list), the graph's reader table (``diff.readers_of``: the diff patches it
+for the head rather than walk every input), the target's units of the base's lowering
+(``plugins.lower_reusing``: parts of the graph, such as one model's objects, each under a key
+covering everything the part reads), which the head's lowering takes where its keys match,
+where each resource's JSON lies in the graph text, the graph's alert counts by SLA and its
+digest. A warm plan leaves the graph as the entry's bytes and parses a resource only when it
+looks it up (``tables.TextResources``): for a one-line change, the few the head did not take.
 
 The key names everything those depend on, taken before anything is parsed:
 
