@@ -15,7 +15,10 @@ compare. Rows:
   the 1-minute load average printed: on a busy machine there are no free cores); the outputs of
   both are compared byte for byte;
 * ``rebuild, nothing changed`` and ``rebuild after a one-model change`` (``replicas.max`` of
-  one model): ``build_many`` again into the same directories, with the files it wrote;
+  one model): ``build_many`` again into the same directories, with the files it wrote and what
+  it took from the build cache (``compiler/build/cache.py``, kept in a throw-away
+  ``$XDG_CACHE_HOME``; ``build --all-envs`` wrote it), and the one-model rebuild again with the
+  cache off (``MLPLANE_NO_CACHE=1``);
 * ``plan, one-model change, warm cache``: ``make_plan`` against ``HEAD`` of a throw-away git
   repository with the plan cache warm (``plan_bench.py`` has the other plan figures);
 * the Pulumi program of one environment: its size, and CPython's ``compile()`` of it (seconds
@@ -54,6 +57,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from mlplane.compiler.build.cache import DISABLE_VARIABLE
 from mlplane.compiler.build.outputs import build, build_many
 from mlplane.compiler.build.pipeline import compile_spec, target_of
 from mlplane.compiler.core.diagnostics import Diagnostics
@@ -144,11 +148,20 @@ def measure_program(models: int, sources: int) -> dict[str, Any]:
         compiled = compile_spec(spec, None, today=TODAY)
         assert compiled.ok, [d.message for d in compiled.diagnostics.sorted()[:3]]
         env = sorted(compiled.systems)[0]
+        os.environ[DISABLE_VARIABLE] = "1"  # one cold build: nothing to keep in a build cache
         assert build(spec, env, work / "all" / env, policies=True, today=TODAY).ok
         return {"program": _program_figures(work, compiled.systems[env])}
 
 
+def _taken(results: list[Any]) -> str:
+    """What the builds of ``results`` took from the build cache: units and per-resource texts."""
+    units = sum(r.taken[0] for r in results)
+    texts = sum(r.taken[1] for r in results)
+    return f"taken from the build cache: {units} units, {texts} texts"
+
+
 def _measure(models: int, sources: int, plan: bool, work: Path) -> dict[str, Any]:
+    os.environ["XDG_CACHE_HOME"] = str(work / "xdg-cache")  # the build cache, thrown away
     text = generate_spec(models, sources, 0)
     spec = work / "spec"
     spec.mkdir()
@@ -185,11 +198,22 @@ def _measure(models: int, sources: int, plan: bool, work: Path) -> dict[str, Any
     figures["rebuild_unchanged_seconds"], (_, again) = timed(all_envs)
     figures["rebuild_unchanged_cpu_seconds"] = CPU["last"]
     figures["rebuild_unchanged_written"] = sum(len(r.written) for r in again)
+    figures["rebuild_unchanged_taken"] = _taken(again)
     (spec / "mlplane.yaml").write_text(one_model_change(text), encoding="utf-8")
     figures["rebuild_one_model_seconds"], (_, changed) = timed(all_envs)
     figures["rebuild_one_model_cpu_seconds"] = CPU["last"]
     figures["rebuild_one_model_written"] = {r.environment: list(r.written) for r in changed}
+    figures["rebuild_one_model_taken"] = _taken(changed)
     figures["files_per_environment"] = len(changed[0].files)
+    os.environ[DISABLE_VARIABLE] = "1"  # the same rebuild without the build cache
+    try:
+        (spec / "mlplane.yaml").write_text(text, encoding="utf-8")
+        all_envs()
+        (spec / "mlplane.yaml").write_text(one_model_change(text), encoding="utf-8")
+        figures["rebuild_one_model_uncached_seconds"], _ = timed(all_envs)
+        figures["rebuild_one_model_uncached_cpu_seconds"] = CPU["last"]
+    finally:
+        del os.environ[DISABLE_VARIABLE]
     (spec / "mlplane.yaml").write_text(text, encoding="utf-8")
 
     figures["program"] = _program_figures(work, compiled.systems[envs[0]])
@@ -410,7 +434,8 @@ def report(figures: dict[str, Any], mock: dict[str, Any] | None) -> str:
         row(
             "rebuild, nothing changed",
             figures["rebuild_unchanged_seconds"],
-            f"{figures['rebuild_unchanged_written']} files written",
+            f"{figures['rebuild_unchanged_written']} files written; "
+            + figures["rebuild_unchanged_taken"],
             "rebuild_unchanged",
         ),
         row(
@@ -420,8 +445,16 @@ def report(figures: dict[str, Any], mock: dict[str, Any] | None) -> str:
             + "; ".join(
                 f"{e}: {len(w)} of {figures['files_per_environment']}"
                 for e, w in figures["rebuild_one_model_written"].items()
-            ),
+            )
+            + "; "
+            + figures["rebuild_one_model_taken"],
             "rebuild_one_model",
+        ),
+        row(
+            "rebuild after a one-model change, MLPLANE_NO_CACHE=1",
+            figures["rebuild_one_model_uncached_seconds"],
+            "the same rebuild with the build cache off",
+            "rebuild_one_model_uncached",
         ),
     ]
     if "plan_warm_seconds" in figures:
