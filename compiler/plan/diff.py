@@ -59,10 +59,7 @@ def diff_graphs(
     ``head`` shares with ``base`` (``tables.SharedResources``: taken from it unchanged) is
     equal to it and is not looked up."""
     found: dict[str, ResourceChange] = {}
-    shares = head.shares if isinstance(head, SharedResources) else None
-    for name in sorted(set(base) | set(head)):
-        if shares is not None and shares(name, base):
-            continue
+    for name in sorted(_compared(base, head)):
         old, new = base.get(name), head.get(name)
         if old is None:
             assert new is not None
@@ -78,6 +75,14 @@ def diff_graphs(
     return tuple(changes), len(set(base) & set(head)) - sum(
         1 for c in changes if c.action in ("update", "replace")
     )
+
+
+def _compared(base: Mapping[str, ResourceJson], head: Mapping[str, ResourceJson]) -> set[str]:
+    """The names of both sides, but those whose resource ``head`` shares with ``base``: its
+    resources but its own are the base's values (``SharedResources.shares``)."""
+    if isinstance(head, SharedResources) and head.base is base:
+        return set(head.own) | (set(base) - set(head))
+    return set(base) | set(head)
 
 
 def source_of(resource: ResourceJson, side: SideName) -> SpecRef:

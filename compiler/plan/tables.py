@@ -84,6 +84,11 @@ class SharedResources(Mapping[str, ResourceJson]):
         if not own.keys() <= self._names.keys():
             raise ValueError("a resource of the head is not among its names")
 
+    @property
+    def own(self) -> Mapping[str, ResourceJson]:
+        """The resources lowered for the head (every other one is the base's)."""
+        return self._own
+
     def shares(self, name: str, base: Mapping[str, ResourceJson]) -> bool:
         """Whether this table's ``name`` is ``base``'s own value of it (so equal to it)."""
         return base is self.base and name in self._names and name not in self._own
