@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlplane.compiler.build.pipeline import compile_spec
 from mlplane.compiler.plan import lower as plan_lower
@@ -16,6 +18,7 @@ from mlplane.compiler.plan import tables
 from mlplane.compiler.plan.diff import diff_graphs, readers_of
 from mlplane.compiler.plan.lower import Lowered, from_spans, from_text, text_spans
 from mlplane.compiler.plan.spec_sections import alert_counts
+from tests.hypothesis_profiles import examples
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -153,3 +156,116 @@ def test_a_table_refuses_own_resources_outside_its_names(base: Lowered) -> None:
     lazy = read_back(base)
     with pytest.raises(ValueError, match="not among its names"):
         tables.SharedResources(["a"], {"b": {"name": "b"}}, lazy.resources)
+
+
+# --- any base, any head sharing part of it -----------------------------------------------------
+
+_SLOS = st.sampled_from(["a-latency", "b-errors", "c-drift"])
+_RULE = st.one_of(
+    st.fixed_dictionaries(
+        {"alert": st.just("Burn"), "labels": st.fixed_dictionaries({"slo": _SLOS})}
+    ),
+    st.fixed_dictionaries(
+        {"record": st.just("ratio"), "labels": st.fixed_dictionaries({"slo": _SLOS})}
+    ),
+    st.fixed_dictionaries({"alert": st.just("Other")}),
+)
+_RULES = st.fixed_dictionaries(
+    {
+        "spec": st.fixed_dictionaries(
+            {
+                "groups": st.lists(
+                    st.fixed_dictionaries({"rules": st.lists(_RULE, max_size=3)}), max_size=2
+                )
+            }
+        )
+    }
+)
+_PLAIN = st.dictionaries(
+    st.sampled_from(["replicas", "image", "port"]),
+    st.integers(0, 3) | st.text(max_size=3),
+    max_size=3,
+)
+
+
+def _resource(name: str, rules: bool, inputs: dict[str, Any], line: int) -> dict[str, Any]:
+    kind = (
+        "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+        if rules
+        else "kubernetes:apps/v1:Deployment"
+    )
+    return {
+        "type": kind,
+        "name": name,
+        "component": False,
+        "parent": None,
+        "dependsOn": [],
+        "options": {"protect": False},
+        "inputs": inputs,
+        "origin": {"path": f"models.{name}", "file": "mlplane.yaml", "line": line, "column": 3},
+    }
+
+
+@st.composite
+def _sides(
+    draw: st.DrawFn,
+) -> tuple[list[dict[str, Any]], list[tuple[str, str]], list[dict[str, Any]]]:
+    """Base resources, then what the head does with each (shared, own: changed or equal, or
+    gone) and the head's new resources."""
+    count = draw(st.integers(1, 8))
+    base = []
+    for index in range(count):
+        rules = draw(st.booleans())
+        inputs = draw(_RULES if rules else _PLAIN)
+        base.append(_resource(f"r{index}", rules, inputs, index + 1))
+    fates = [(r["name"], draw(st.sampled_from(["shared", "own", "changed", "gone"]))) for r in base]
+    added = []
+    for index in range(draw(st.integers(0, 2))):
+        rules = draw(st.booleans())
+        added.append(_resource(f"n{index}", rules, draw(_RULES if rules else _PLAIN), 50 + index))
+    return base, fates, added
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(_sides(), st.sampled_from(["mlplane.yaml", "spec/mlplane.yaml"]))
+def test_tables_of_any_graph_equal_the_dictionaries_they_stand_for(
+    sides: tuple[list[dict[str, Any]], list[tuple[str, str]], list[dict[str, Any]]], shown: str
+) -> None:
+    base_list, fates, added = sides
+    document = {"environment": "dev", "resources": base_list, "target": "kubernetes", "version": 1}
+    text = plan_lower._canonical(document)
+    spans = text_spans(Lowered(None, {}, {}, "", text, parsed=document))  # type: ignore[arg-type]
+    assert list(spans) == [r["name"] for r in base_list]
+    rename = {"mlplane.yaml": shown}.get
+    base_dict = {r["name"]: tables.renamed(r, lambda f: rename(f, f)) for r in base_list}
+    alerts = alert_counts(base_dict)
+    base = tables.TextResources(
+        memoryview(text.encode("ascii")), spans, lambda f: rename(f, f), alerts
+    )
+    assert list(base) == list(base_dict) and dict(base) == base_dict
+    own: dict[str, Any] = {}
+    order: list[str] = []
+    for name, fate in fates:
+        if fate == "gone":
+            continue
+        order.append(name)
+        if fate == "own":  # lowered again, equal to the base's
+            own[name] = json.loads(json.dumps(base_dict[name]))
+        elif fate == "changed":
+            changed = json.loads(json.dumps(base_dict[name]))
+            changed["inputs"] = {
+                **changed["inputs"],
+                "spec": {"groups": [{"rules": [{"alert": "New", "labels": {"slo": "a-latency"}}]}]},
+            }
+            own[name] = changed
+    for resource in added:
+        order.append(resource["name"])
+        own[resource["name"]] = resource
+    head = tables.SharedResources(order, own, base)
+    expected = {name: own.get(name, base_dict.get(name)) for name in order}
+    assert list(head) == order and dict(head) == expected and len(head) == len(expected)
+    assert alert_counts(head) == alert_counts(expected)
+    assert alert_counts(base) == alert_counts(base_dict)
+    readers = readers_of(base_dict)
+    assert diff_graphs(base, head, readers) == diff_graphs(base_dict, expected, readers)
+    assert diff_graphs(base, head) == diff_graphs(base_dict, expected)
