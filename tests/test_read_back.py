@@ -118,6 +118,40 @@ def test_the_reader_reads_regular_json_and_reports_missing_files(tmp_path: Path)
         safe_read.read_json(tmp_path / "absent.json", 1000)
 
 
+@pytest.mark.parametrize("size", [0, 1, 2**20 - 1, 2**20, 2**20 + 1, 3 * 2**20 + 7])
+@pytest.mark.parametrize("stated", ["true", "zero", "stale", "over"])
+def test_the_reader_reads_every_byte_up_to_its_limit(
+    tmp_path: Path, size: int, stated: str
+) -> None:
+    """Whatever ``fstat`` said of the size (true; nothing, as in ``/proc``; less, the file grew
+    since; more, it shrank), the chunks are the file's bytes up to ``limit + 1`` and no more."""
+    content = os.urandom(size)
+    path = tmp_path / "data"
+    path.write_bytes(content)
+    said = {"true": size, "zero": 0, "stale": size // 3, "over": size * 2 + 5}[stated]
+    for limit in (size, size - 1, 2**20, 2 * size + 10):
+        if limit < 0:
+            continue
+        handle = os.open(path, os.O_RDONLY)
+        try:
+            chunks = safe_read._chunks(handle, said, limit)
+        finally:
+            os.close(handle)
+        assert b"".join(chunks) == content[: limit + 1]
+    if size:
+        assert safe_read.read_regular(path, size) == content
+        with pytest.raises(safe_read.ReadBackError, match="is larger than"):
+            safe_read.read_regular(path, size - 1)
+
+
+def test_the_reader_reads_a_file_whose_size_says_nothing() -> None:
+    status = Path("/proc/self/status")
+    if not status.is_file():
+        pytest.skip("no /proc on this system")
+    assert os.stat(status).st_size == 0
+    assert safe_read.read_regular(status, 2**20).startswith(b"Name:")
+
+
 @pytest.mark.parametrize(
     ("text", "depth"),
     [

@@ -106,20 +106,34 @@ def read_regular(path: Path, max_bytes: int) -> bytes:
         if info.st_size > max_bytes:
             raise ReadBackError(shown(path), f"is larger than {_size(max_bytes)}")
         os.set_blocking(handle, True)
-        chunks, total = [], 0
-        while total <= max_bytes:
-            chunk = os.read(handle, min(max_bytes + 1 - total, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
+        chunks = _chunks(handle, info.st_size, max_bytes)
     except OSError as error:
         raise ReadBackError(shown(path), f"cannot be read ({error.strerror})") from None
     finally:
         os.close(handle)
-    if total > max_bytes:
+    if sum(len(chunk) for chunk in chunks) > max_bytes:
         raise ReadBackError(shown(path), f"is larger than {_size(max_bytes)}")
-    return b"".join(chunks)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _chunks(handle: int, size: int, max_bytes: int) -> list[bytes]:
+    """What ``handle`` holds up to its end or ``max_bytes + 1`` bytes, whichever comes first.
+
+    The first read asks for the file's whole size and one byte more (a file that did not grow
+    since ``fstat`` is one read and one buffer, no join); a file that grew, or whose size says
+    nothing (``/proc``), is read on in 1 MiB chunks. No read asks for more than is still
+    allowed, so at most ``max_bytes + 1`` bytes are ever read or allocated.
+    """
+    chunks: list[bytes] = []
+    total, wanted = 0, max(size + 1, 1 << 20)
+    while total <= max_bytes:
+        chunk = os.read(handle, min(max_bytes + 1 - total, wanted))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        wanted = 1 << 20
+    return chunks
 
 
 def read_json(path: Path, max_bytes: int, max_depth: int = MAX_JSON_DEPTH) -> Any:
