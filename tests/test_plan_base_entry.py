@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from mlplane.compiler.build.pipeline import compile_spec
 from mlplane.compiler.cli.main import cli
+from mlplane.compiler.core import governance as core_governance
 from mlplane.compiler.core.source import DEFAULT_LIMITS
 from mlplane.compiler.plan import base_entry
 from mlplane.compiler.plan import parallel as plan_parallel
@@ -172,3 +173,34 @@ def test_a_warm_plan_locates_a_removed_entry_on_the_base(
     monkeypatch.setattr(base_entry.StoredOrigins, "_origins", spy)
     assert outputs() == uncached
     assert read, "the base's origins were read"
+
+
+def test_a_warm_plan_takes_the_base_lineage_from_the_entry(
+    private: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The entry holds the base's lineage: a warm plan computes the head's alone, and its
+    governance section (a residency crossing added) is byte for byte the uncached plan's."""
+    derived = "    classification: pii\n    derivedFrom: [events]\n"
+    private.edit("spec/mlplane.yaml", derived, derived + "    residency: us\n")
+    uncached = outputs("--no-cache")
+    assert "crosses a residency border" in uncached["text"]
+    outputs()  # stores the entry
+    computed: list[str] = []
+    original = core_governance.lineage
+
+    def spy(system: Any) -> Any:
+        computed.append(system.environment.name)
+        return original(system)
+
+    monkeypatch.setattr(core_governance, "lineage", spy)
+    assert outputs() == uncached
+    assert computed == ["dev"] * len(FORMATS), "one lineage per plan: the head's"
+    head = compile_spec(private.root / "spec", ["dev"]).systems["dev"]
+    (private.root / "base").mkdir()
+    (private.root / "base" / "mlplane.yaml").write_text(BASE, encoding="utf-8")
+    base = compile_spec(private.root / "base", ["dev"]).systems["dev"]
+    given = core_governance.governance_diff(base, head, original(base))
+    assert given == core_governance.governance_diff(base, head) and given.edges_crossing
+    assert core_governance.governance_diff(None, head, original(base)) == (
+        core_governance.governance_diff(None, head)
+    )  # without a base, a lineage given for it is ignored

@@ -68,10 +68,19 @@ class GovernanceDiff:
     """Edges on both sides that cross a residency border in the head only (an end moved)."""
 
 
-def governance_diff(base: ir.System | None, head: ir.System) -> GovernanceDiff:
-    """The governance changes from ``base`` (None: nothing deployed yet) to ``head``."""
+def governance_diff(
+    base: ir.System | None, head: ir.System, base_lineage: Lineage | None = None
+) -> GovernanceDiff:
+    """The governance changes from ``base`` (None: nothing deployed yet) to ``head``.
+
+    ``base_lineage`` is ``lineage(base)`` when the caller already has it (the plan cache
+    stores the base's with its entry), so that it is not computed again; it must be that
+    very value, and is ignored without a base.
+    """
     after_graph = lineage(head)
-    before_graph = lineage(base) if base is not None else Lineage((), ())
+    before_graph = Lineage((), ())
+    if base is not None:
+        before_graph = base_lineage if base_lineage is not None else lineage(base)
     changes = [
         *_personal_readers(base, head),
         *_crossings(base, head, before_graph, after_graph),

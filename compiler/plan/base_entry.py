@@ -11,8 +11,9 @@ for the head rather than walk every input), the target's units of the base's low
 (``plugins.lower_reusing``: parts of the graph, such as one model's objects, each under a key
 covering everything the part reads), which the head's lowering takes where its keys match,
 where each resource's JSON lies in the graph text, the graph's alert counts by SLA and its
-digest. A warm plan leaves the graph as the entry's bytes and parses a resource only when it
-looks it up (``tables.TextResources``): for a one-line change, the few the head did not take.
+digest, and the system's lineage (the governance section's base side). A warm plan leaves the
+graph as the entry's bytes and parses a resource only when it looks it up
+(``tables.TextResources``): for a one-line change, the few the head did not take.
 
 The key names everything those depend on, taken before anything is parsed:
 
@@ -53,6 +54,7 @@ from mlplane import __version__
 from mlplane.compiler.core.diagnostics import Diagnostic, Location, SpecPath
 from mlplane.compiler.core.graph import Resource, ResourceGraph
 from mlplane.compiler.core.ir import System
+from mlplane.compiler.core.lineage import Lineage, lineage
 from mlplane.compiler.core.source import Limits
 from mlplane.compiler.plan import parallel as plan_parallel
 from mlplane.compiler.plan.cache import (
@@ -112,6 +114,9 @@ class Stored:
     """The system model's origins pickled apart (``system`` then holds none), unpickled when
     the plan first reads one (:class:`StoredOrigins`): tens of thousands of locations, of
     which a plan reads those of the base's lines only (an entry removed)."""
+    lineage: Lineage | None = None
+    """``lineage(system)`` (``compiler/core/lineage.py``), computed when stored: the governance
+    section compares it with the head's instead of computing the base's again."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,7 @@ class CachedBase:
     diagnostics: tuple[Diagnostic, ...]
     readers: ReaderTable
     units: Mapping[str, object]
+    lineage: Lineage | None = None
 
 
 class StoredOrigins(Mapping[SpecPath, Location]):
@@ -245,7 +251,7 @@ def read_base(cache: PlanCache, key: BaseKey) -> CachedBase | None:
             return None
         lowered = from_text(system, text, key.shown, stored.spec_files)
     units = StoredUnits(stored.units, lowered, stored.spans)
-    return CachedBase(lowered, hit.diagnostics, stored.readers, units)
+    return CachedBase(lowered, hit.diagnostics, stored.readers, units, stored.lineage)
 
 
 def store_base(
@@ -272,8 +278,9 @@ def store_base(
         return
     system, origins = _origins_apart(lowered.system)
     stored = Stored(
-        system, lowered.spec_files, rego, readers, units, spans, alerts, digest, origins
-    )
+        system, lowered.spec_files, rego, readers, units, spans, alerts, digest, origins,
+        lineage(lowered.system),
+    )  # fmt: skip
     payload = _checked(stored)
     hit = Hit(lowered.canonical, diagnostics, payload) if payload is not None else None
     if hit is not None and not fits(hit) and (units or stored.spans):

@@ -58,7 +58,7 @@ from mlplane.compiler.core import plugins, safe_read
 from mlplane.compiler.core.diagnostics import Diagnostic, Location, Related, Severity
 from mlplane.compiler.plan.local_state import ensure_state_dir
 
-CACHE_FORMAT = 5
+CACHE_FORMAT = 6
 CACHE_DIR = Path(".mlplane") / "cache" / "plan"
 KEY_FILE = "plan-cache.key"
 MAX_ENTRY_BYTES = 128 * 2**20

@@ -72,7 +72,7 @@ def governance(head: Side, base: Side) -> Governance | None:
     if base.status == "compiled" and base.system is None:
         return None
     old = base.system if base.status == "compiled" else None
-    diff = governance_diff(old, system)
+    diff = governance_diff(old, system, base.lineage if old is not None else None)
     lines = tuple(
         GovernanceLine(
             change.kind,

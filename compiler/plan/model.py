@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from mlplane.compiler.core.diagnostics import Diagnostic, Location
 from mlplane.compiler.core.ir import System
-from mlplane.compiler.core.lineage import LineageEdge, LineageNode
+from mlplane.compiler.core.lineage import Lineage, LineageEdge, LineageNode
 
 PLAN_FORMAT_VERSION = 1
 """The version of the JSON plan (``docs/plan.schema.json``); bumped on incompatible changes."""
@@ -213,6 +213,9 @@ class Side:
     readers: ReaderTable | None = field(default=None, compare=False, repr=False)
     """The reader table of ``resources`` (``diff.readers_of``) when known (a git base from the
     plan cache, or one stored to it), so that the diff need not walk the head's inputs."""
+    lineage: Lineage | None = field(default=None, compare=False, repr=False)
+    """``lineage(system)`` when known (a git base from the plan cache, which stores it), so
+    that the governance section need not compute it again."""
 
     @property
     def error_count(self) -> int:

@@ -238,7 +238,7 @@ def _base(
         return None, diagnostics.sorted()
     if read.cached is not None:
         side = _side(base, "git", blobs.commit, read.cached.lowered, read.cached.diagnostics)
-        return replace(side, readers=read.cached.readers), ()
+        return replace(side, readers=read.cached.readers, lineage=read.cached.lineage), ()
     found = load_blobs(path, blobs, diagnostics, limits)
     if found.status == "absent" or found.document is None:
         return Side(
