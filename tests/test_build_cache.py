@@ -21,8 +21,14 @@ from hypothesis import strategies as st
 
 from mlplane.compiler.build import cache as build_cache
 from mlplane.compiler.build.cache import DISABLE_VARIABLE, BuildCache
+from mlplane.compiler.build.environments import Request, _reusing
 from mlplane.compiler.build.outputs import BuildResult, build_many
+from mlplane.compiler.build.pipeline import compile_spec, target_of
 from mlplane.compiler.build.writer import read_tree
+from mlplane.compiler.core import plugins
+from mlplane.compiler.core.diagnostics import Diagnostics
+from mlplane.compiler.core.graph import known_needs
+from mlplane.compiler.core.resource_texts import ResourceTexts, reusing, text_of
 from tests.hypothesis_profiles import examples
 from tests.test_kubernetes_reuse import KINDS, changed, property_base
 
@@ -325,3 +331,52 @@ def test_a_one_model_rebuild_writes_the_files_of_the_changed_units_only(tmp_path
     assert {p.name for p in rewritten - units} <= {build_cache.INDEX}
     assert 0 < len(units) < len(after) // 4
     assert not set(before) - set(after) - {p for p in before if p.suffix == ".unit"}
+
+
+def test_forked_workers_rebuild_from_the_cache_as_without(tmp_path: Path) -> None:
+    """With workers (forked where ``environments.spread`` finds forking safe: a single
+    thread), each environment's worker reads and writes its own slot."""
+    spec = tmp_path / "mlplane.yaml"
+    spec.write_text(property_base(), encoding="utf-8")
+    build_many(spec, None, lambda env: tmp_path / "out" / env, workers=2)
+    spec.write_text(changed(property_base(), "sla", 2), encoding="utf-8")
+    _, results = build_many(spec, None, lambda env: tmp_path / "out" / env, workers=2)
+    with no_cache():
+        built(spec, tmp_path / "fresh")
+    assert trees(tmp_path / "out") == trees(tmp_path / "fresh")
+    assert all(r.taken[0] > 0 for r in results)
+
+
+def test_needs_taken_from_the_cache_are_those_walked(tmp_path: Path) -> None:
+    spec = tmp_path / "mlplane.yaml"
+    spec.write_text(property_base(), encoding="utf-8")
+    built(spec, tmp_path / "out")
+    compiled = compile_spec(spec)
+    system = compiled.systems["prod"]
+    target = target_of(system, Diagnostics())
+    assert target is not None
+    reuse = _reusing(compiled, Request("prod", tmp_path / "out" / "prod"), target.name)
+    assert reuse is not None
+    with known_needs(reuse.needs):
+        graph, _, taken = plugins.lower_reusing(target, system, Diagnostics(), reuse.known)
+    assert graph is not None and taken > 0 and reuse.needs
+    assert dict(graph.needs) == {r.name: r.needs() for r in graph}
+
+
+def test_texts_are_taken_only_inside_reusing() -> None:
+    made: list[str] = []
+
+    def compute() -> str:
+        made.append("computed")
+        return "fresh"
+
+    assert text_of("kind", "a", compute) == "fresh"
+    texts = ResourceTexts({"kind": {"a": "known"}})
+    with reusing(texts):
+        assert text_of("kind", "a", compute) == "known"
+        assert text_of("kind", "b", compute) == "fresh"
+        assert text_of("other", "a", compute) == "fresh"
+    assert text_of("kind", "a", compute) == "fresh"
+    assert made == ["computed"] * 4
+    assert texts.taken == 1
+    assert texts.made == {"kind": {"a": "known", "b": "fresh"}, "other": {"a": "fresh"}}
