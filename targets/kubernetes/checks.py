@@ -198,18 +198,35 @@ def _check_namespace(lowering: Lowering) -> None:
 
 def check_names(lowering: Lowering) -> None:
     """The names a lowering took (``check_spec`` checks the same names, planned without
-    lowering: ``name_plan.py``), and the label values of the objects it built."""
-    logical = [Claim("resource", r.name, r.origin) for r in lowering.resources]
+    lowering: ``name_plan.py``), and the label values of the objects it built. A resource's
+    logical name is made a claim only when another resource has it too: only names taken twice
+    are reported."""
+    repeated = _repeated([resource.name for resource in lowering.resources])
+    logical = [
+        Claim("resource", resource.name, resource.origin)
+        for resource in lowering.resources
+        if resource.name in repeated
+    ]
     check_claims(lowering, lowering.claims, logical)
     _check_label_values(lowering)
 
 
 def check_claims(lowering: Lowering, claims: Sequence[Claim], logical: Sequence[Claim]) -> None:
     """Object names over their kind's limit or invalid, and object or logical names taken
-    twice; ``logical`` holds every resource's logical name (kind ``resource``)."""
+    twice; ``logical`` holds every resource's logical name (kind ``resource``), or at least
+    every one taken twice. Only the claims of names taken twice go to the collision check,
+    which reports nothing else: nearly every name is taken once."""
     for claim in claims:
-        _check_length(lowering, claim)
-    _check_collisions(lowering, claims, logical)
+        if _refused_name(claim.kind, claim.name):
+            _check_length(lowering, claim)
+    twice = _repeated([(claim.kind, claim.name) for claim in claims])
+    repeated = _repeated([claim.name for claim in logical])
+    if twice or repeated:
+        _check_collisions(
+            lowering,
+            [claim for claim in claims if (claim.kind, claim.name) in twice],
+            [claim for claim in logical if claim.name in repeated],
+        )
 
 
 def _check_planned(planned: name_plan.Planned) -> None:
@@ -276,6 +293,8 @@ def _check_length(lowering: Lowering, claim: Claim) -> None:
 def _check_label_values(lowering: Lowering) -> None:
     for resource in lowering.resources:
         labels = resource.inputs.get("metadata", {}).get("labels", {})
+        if not labels or max(map(len, labels.values())) <= LABEL_VALUE_LIMIT:
+            continue  # nearly every object: nothing to report, nothing to sort
         for key, value in sorted(labels.items()):
             if len(value) > LABEL_VALUE_LIMIT:
                 lowering.diagnostics.error(
