@@ -194,26 +194,28 @@ def _flipped(path: Path) -> None:
 
 
 def _units_resealed(slot: Path, change: Callable[[dict[str, Any], bytes], bytes]) -> None:
-    """Every unit file of ``slot`` with its body changed by ``change`` (of its head and blob),
-    authentic."""
-    for unit in slot.glob("*.unit"):
-        _, body = _parts(unit)
+    """Every unit file of ``slot`` with its body changed by ``change`` (of its head, by unit
+    key, and its blob), authentic."""
+    for pack in slot.glob("*.unit"):
+        _, body = _parts(pack)
         head_line, _, blob = body.partition(b"\n")
-        _resealed(unit, change(json.loads(head_line), blob))
+        _resealed(pack, change(json.loads(head_line)["units"], blob))
 
 
 def _hostile(tmp_path: Path) -> Callable[[dict[str, Any], bytes], bytes]:
-    def change(head: dict[str, Any], blob: bytes) -> bytes:
+    def change(heads: dict[str, Any], blob: bytes) -> bytes:
         hostile = pickle.dumps(_Hostile(tmp_path / "ran"))
-        head["unit"] = [len(blob), len(blob) + len(hostile)]
-        return json.dumps(head).encode("ascii") + b"\n" + blob + hostile
+        for head in heads.values():
+            head["unit"] = [len(blob), len(blob) + len(hostile)]
+        return json.dumps({"units": heads}).encode("ascii") + b"\n" + blob + hostile
 
     return change
 
 
-def _out_of_range(head: dict[str, Any], blob: bytes) -> bytes:
-    head["unit"] = [0, len(blob) + 10]
-    return json.dumps(head).encode("ascii") + b"\n" + blob
+def _out_of_range(heads: dict[str, Any], blob: bytes) -> bytes:
+    for head in heads.values():
+        head["unit"] = [0, len(blob) + 10]
+    return json.dumps({"units": heads}).encode("ascii") + b"\n" + blob
 
 
 DAMAGES = (

@@ -18,10 +18,12 @@ with a build that has no cache).
 Where: ``$XDG_CACHE_HOME/mlplane/build/`` (else ``~/.cache/mlplane/build/``), next to the plan
 cache's secret, never in a repository (whose contents are untrusted) nor in the output directory
 (which holds only the files ``manifest.json`` lists). One *slot* per output directory and
-environment (a directory named by a digest of both) holds an ``index`` (unit key -> file) and one
-file per unit, named by a digest of the slot's key and the unit's key: a build writes only the
-files of the units it lowered afresh and the index, and removes the slot's files the index no
-longer names, so a one-model rebuild writes a few files, not the whole cache. The
+environment (a directory named by a digest of both) holds an ``index`` (unit key -> file) and the
+units spread over :data:`PACKS` files by a digest of the slot's key and the unit's key: a build
+writes again only the files that hold a unit it lowered afresh (or no longer holds), then the
+index, and removes the slot's files the index no longer names, so a one-model rebuild writes a
+few files of some 500 KB, not the whole cache (about 115 MB for an environment of the
+1,000-model benchmark spec; one file per unit took longer to write than to pickle). The
 :data:`MAX_ENTRIES` most recently used slots within :data:`MAX_TOTAL_BYTES` are kept.
 
 Key: a slot is read only when its index carries the build's key: the cache's format, mlplane's
@@ -74,9 +76,13 @@ CACHE_FORMAT = 1
 DISABLE_VARIABLE = "MLPLANE_NO_CACHE"
 INDEX = "index"
 UNIT_SUFFIX = ".unit"
+PACKS = 256
+"""The files a slot's units are spread over (a 1,000-model environment's 3,271 units: about
+13 a file, 450 KB): few enough to write and read quickly, many enough that a change of one
+model rewrites a file or two."""
 MAX_FILE_BYTES = 64 * 2**20
-"""A unit's file or an index read back at most (a model's file of the 1,000-model benchmark
-spec takes about 100 KB, its index about 200 KB)."""
+"""A file of units or an index read back at most (on the 1,000-model benchmark spec about
+500 KB and 260 KB)."""
 MAX_ENTRIES = 8
 MAX_TOTAL_BYTES = 1024 * 2**20
 """The most recently used slots kept: at most :data:`MAX_ENTRIES`, this many bytes together
@@ -92,9 +98,14 @@ class Slot:
     key: str
 
     def unit_file(self, unit_key: str) -> str:
-        """The file of a unit: a digest of the slot's key and the unit's."""
-        digest = hashlib.sha256(f"{self.key}\0{unit_key}".encode())
-        return digest.hexdigest()[:40] + UNIT_SUFFIX
+        """The file that holds a unit: one of :data:`PACKS`, by a digest of the slot's key and
+        the unit's."""
+        digest = hashlib.sha256(f"{self.key}\0{unit_key}".encode()).digest()
+        return f"{digest[0] % PACKS:02x}{UNIT_SUFFIX}"
+
+    def file_key(self, name: str) -> str:
+        """The key a file of the slot is authenticated under: the slot's and its name."""
+        return f"{self.key}/{name}"
 
 
 @dataclass(frozen=True)
@@ -203,10 +214,10 @@ class Units(Mapping[str, object]):
         self.given: dict[str, object] = {}
         self.stored: dict[str, StoredUnit] = {}
         self.needs: dict[int, tuple[Resource, tuple[str, ...]]] = {}
+        self._packs: dict[str, Mapping[str, StoredUnit]] = {}
 
     def __getitem__(self, key: str) -> object:
-        name = self.index[key]
-        stored = self._read(name)
+        stored = self._pack(self.index[key]).get(key)
         found = _value(bytes(stored.unit)) if stored is not None else None
         self.given[key] = found
         if stored is not None and found is not None:
@@ -217,12 +228,17 @@ class Units(Mapping[str, object]):
                     self.needs[id(resource)] = (resource, needs)
         return found
 
-    def _read(self, name: str) -> StoredUnit | None:
-        body = self._cache.read(self._slot, name, name.removesuffix(UNIT_SUFFIX))
-        try:
-            return _stored(body) if body is not None else None
-        except (ValueError, TypeError, KeyError):
-            return None
+    def _pack(self, name: str) -> Mapping[str, StoredUnit]:
+        """The units of the file ``name`` (none when it does not read back), read once."""
+        found = self._packs.get(name)
+        if found is None:
+            body = self._cache.read(self._slot, name, self._slot.file_key(name))
+            try:
+                found = _stored(body) if body is not None else {}
+            except (ValueError, TypeError, KeyError):
+                found = {}
+            self._packs[name] = found
+        return found
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.index)
@@ -264,29 +280,59 @@ class Reusing:
         return self.texts
 
     def store(self, made: Mapping[str, object], graph: ResourceGraph) -> None:
-        """Store this build's units (``made``): the file of each unit lowered afresh (pickled and
-        checked to read back equal, with its resources' texts and their needs in ``graph``, the
-        lowering's), then the index; a unit taken from the slot keeps its file."""
-        index: dict[str, str] = {}
-        wrote = False
+        """Store this build's units (``made``), then the index. A file whose units were all
+        taken from it, and which held no other, is kept; any other is written again with its
+        units: the pickle read for one taken, else pickled afresh and checked to read back
+        equal, each with its resources' texts and their needs in ``graph`` (the lowering's)."""
         try:
             self.cache.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError:
             return
         if not self.cache.usable(self.slot):
             return
+        packs: dict[str, list[str]] = {}
         for key in sorted(made):
-            name = self.slot.unit_file(key)
-            if self.units is None or not self.units.taken(key, made[key]):
-                body = _unit_body(made[key], self.texts.made, graph)
-                if body is None:
-                    continue
-                if not self.cache.write(self.slot, name, name.removesuffix(UNIT_SUFFIX), body):
-                    return
+            packs.setdefault(self.slot.unit_file(key), []).append(key)
+        before: dict[str, set[str]] = {}
+        for key, name in (self.units.index if self.units is not None else {}).items():
+            before.setdefault(name, set()).add(key)
+        index: dict[str, str] = {}
+        wrote = False
+        for name, keys in sorted(packs.items()):
+            stored: list[str] | None = keys
+            if not self._kept(keys, before.get(name), made):
+                stored = self._written(name, keys, made, graph)
                 wrote = True
-            index[key] = name
+            if stored is None:
+                return
+            index.update(dict.fromkeys(stored, name))
         previous = self.units.index if self.units is not None else None
         self.cache.finish(self.slot, index, wrote or previous != index)
+
+    def _kept(self, keys: list[str], before: set[str] | None, made: Mapping[str, object]) -> bool:
+        """Whether a file holds exactly ``keys`` (``before``), each taken from it."""
+        units = self.units
+        if units is None or set(keys) != before:
+            return False
+        return all(units.taken(key, made[key]) for key in keys)
+
+    def _written(
+        self, name: str, keys: list[str], made: Mapping[str, object], graph: ResourceGraph
+    ) -> list[str] | None:
+        """Write the file ``name`` with the units of ``keys`` that can be stored; those keys,
+        or None when the file could not be written."""
+        entries = [(key, data, made[key]) for key in keys if (data := self._bytes(key, made[key]))]
+        body = _pack_body(entries, self.texts.made, graph)
+        if not self.cache.write(self.slot, name, self.slot.file_key(name), body):
+            return None
+        return [key for key, _, _ in entries]
+
+    def _bytes(self, key: str, unit: object) -> bytes | None:
+        """The unit pickled: the bytes read for a unit taken, else pickled afresh (None when it
+        cannot be so that it reads back equal)."""
+        if self.units is not None and self.units.taken(key, unit):
+            return bytes(self.units.stored[key].unit)
+        return _encoded(unit)
 
 
 def reusing(cache: BuildCache | None, slot: Slot) -> Reusing | None:
@@ -304,29 +350,35 @@ def reusing(cache: BuildCache | None, slot: Slot) -> Reusing | None:
     return found
 
 
-def _unit_body(
-    unit: object, texts: Mapping[str, Mapping[str, str]], graph: ResourceGraph
-) -> bytes | None:
-    """A unit's file: one JSON line (where its pickle and texts lie, its resources' needs), then
-    the pickle and the texts. None when the unit cannot be pickled so that it reads back equal."""
-    data = _encoded(unit)
-    if data is None:
-        return None
-    resources = _resources(unit)
-    chunks = [data]
-    start = len(data)
-    spans: dict[str, list[list[Any]]] = {}
-    for kind in sorted(texts):
-        of_kind = texts[kind]
-        for resource in resources:
-            text = of_kind.get(resource.name)
-            if text is not None:
-                encoded = text.encode("utf-8")
-                spans.setdefault(kind, []).append([resource.name, start, start + len(encoded)])
-                chunks.append(encoded)
-                start += len(encoded)
-    head = {"unit": [0, len(data)], "texts": spans, "needs": _needs(graph, resources)}
-    return json.dumps(head, ensure_ascii=True).encode("ascii") + b"\n" + b"".join(chunks)
+def _pack_body(
+    entries: list[tuple[str, bytes, object]],
+    texts: Mapping[str, Mapping[str, str]],
+    graph: ResourceGraph,
+) -> bytes:
+    """A file of units (key, pickle, unit): one JSON line (by key: where its pickle and its
+    resources' texts lie, and their needs), then the pickles and the texts."""
+    chunks: list[bytes] = []
+    start = 0
+    heads: dict[str, dict[str, Any]] = {}
+    for key, data, unit in entries:
+        resources = _resources(unit)
+        chunks.append(data)
+        head: dict[str, Any] = {"unit": [start, start + len(data)], "texts": {}}
+        start += len(data)
+        for kind in sorted(texts):
+            of_kind = texts[kind]
+            for resource in resources:
+                text = of_kind.get(resource.name)
+                if text is not None:
+                    encoded = text.encode("utf-8")
+                    span = [resource.name, start, start + len(encoded)]
+                    head["texts"].setdefault(kind, []).append(span)
+                    chunks.append(encoded)
+                    start += len(encoded)
+        head["needs"] = _needs(graph, resources)
+        heads[key] = head
+    line = json.dumps({"units": heads}, ensure_ascii=True).encode("ascii")
+    return line + b"\n" + b"".join(chunks)
 
 
 def _resources(unit: object) -> tuple[Resource, ...]:
@@ -380,21 +432,23 @@ def _unit_name(name: Any) -> bool:
     return type(name) is str and name.endswith(UNIT_SUFFIX) and "/" not in name and name[0] != "."
 
 
-def _stored(body: memoryview) -> StoredUnit:
-    """A unit's file, checked in shape (a wrong one raises ``ValueError``)."""
-    head_end = bytes(body[: 1 << 20]).find(b"\n")
-    if head_end < 0:
-        head_end = bytes(body).find(b"\n")
+def _stored(body: memoryview) -> dict[str, StoredUnit]:
+    """A file's units by key, checked in shape (a wrong one raises ``ValueError``)."""
+    head_end = bytes(body).find(b"\n")
     if head_end < 0:
         raise ValueError("no head")
-    head = json.loads(bytes(body[:head_end]))
+    heads = json.loads(bytes(body[:head_end]))["units"]
     blob = body[head_end + 1 :]
     size = len(blob)
-    start, end = (_within(offset, size) for offset in head["unit"])
-    texts: _TextSpans = {}
-    for kind, items in dict(head["texts"]).items():
-        texts[str(kind)] = [(str(n), _within(a, size), _within(b, size)) for n, a, b in items]
-    return StoredUnit(blob[start:end], texts, _names(head["needs"]), blob)
+    found: dict[str, StoredUnit] = {}
+    for key, head in dict(heads).items():
+        start, end = (_within(offset, size) for offset in head["unit"])
+        texts: _TextSpans = {}
+        for kind, items in dict(head["texts"]).items():
+            spans = [(str(n), _within(a, size), _within(b, size)) for n, a, b in items]
+            texts[str(kind)] = spans
+        found[str(key)] = StoredUnit(blob[start:end], texts, _names(head["needs"]), blob)
+    return found
 
 
 def _names(needs: Any) -> tuple[tuple[str, ...], ...] | None:
