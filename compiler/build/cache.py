@@ -88,6 +88,8 @@ MAX_TOTAL_BYTES = 1024 * 2**20
 """The most recently used slots kept: at most :data:`MAX_ENTRIES`, this many bytes together
 (one environment of the 1,000-model benchmark spec takes about 115 MB)."""
 _RELATIVE_DIR = Path("mlplane") / "build"
+_HEADER_BYTES = 512
+"""More than a file's header line takes (its format, key and HMAC)."""
 
 
 @dataclass(frozen=True)
@@ -319,10 +321,13 @@ class Reusing:
     def _written(
         self, name: str, keys: list[str], made: Mapping[str, object], graph: ResourceGraph
     ) -> list[str] | None:
-        """Write the file ``name`` with the units of ``keys`` that can be stored; those keys,
-        or None when the file could not be written."""
+        """Write the file ``name`` with the units of ``keys`` that can be stored; those keys
+        (none when the file would be too large to read back), or None when it could not be
+        written."""
         entries = [(key, data, made[key]) for key in keys if (data := self._bytes(key, made[key]))]
         body = _pack_body(entries, self.texts.made, graph)
+        if len(body) + _HEADER_BYTES > MAX_FILE_BYTES:
+            return []
         if not self.cache.write(self.slot, name, self.slot.file_key(name), body):
             return None
         return [key for key, _, _ in entries]
