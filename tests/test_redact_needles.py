@@ -129,3 +129,24 @@ def test_known_secret_is_the_first_shape_found(pieces: list[str], secrets: list[
     text = "".join(pieces[:3] + secrets + pieces[3:])
     first = next((what for what, pattern in KNOWN_SECRETS if pattern.search(text)), None)
     assert known_secret(text) == first
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(_PIECES, max_size=30),
+    secrets=st.lists(
+        st.sampled_from(KNOWN_SECRETS).flatmap(lambda s: st.from_regex(s[1])), max_size=2
+    ),
+    padding=st.sampled_from([0, 5, 9, 31, 480, 511, 512, 513, 700]),
+)
+def test_masking_remembered_masks_what_every_shape_masks(
+    pieces: list[str], secrets: list[str], padding: int
+) -> None:
+    """Texts with no needle, needles alone, credentials and random tokens, short and long on
+    both sides of the remembered length: masked the first time and again (remembered) as
+    every shape's expression masks them."""
+    middle = "".join(pieces[: len(pieces) // 2] + secrets + pieces[len(pieces) // 2 :])
+    text = (middle + " " * padding)[: max(padding, 1)] if padding < 32 else middle.ljust(padding)
+    expected = _masked_by_every_shape(text)
+    assert mask_shapes(text) == expected
+    assert mask_shapes(text) == expected

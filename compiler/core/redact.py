@@ -18,6 +18,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable
+from functools import lru_cache
 
 MASK = "***"
 """What a masked value is shown as (as in GitHub Actions' own log masking)."""
@@ -138,16 +139,32 @@ def _entropy(token: str) -> float:
     return -sum(n / size * math.log2(n / size) for n in counts.values())
 
 
+_MEMO_CHARS = 512
+"""Texts up to this long are masked once per process (:func:`_remembered`): a diagnostic's
+message, path and hint are masked again each time it is added to another collection, and
+hints repeat across a large spec's warnings."""
+
+
 def mask_shapes(text: str) -> str:
     """``text`` with every credential of a known shape and every random-looking token masked."""
     if len(text) < 10:
         return text  # shorter than any shape above
-    for what, pattern in KNOWN_SECRETS:
-        if any(needle in text for needle in SHAPE_NEEDLES[what]):  # else it cannot match
-            text = pattern.sub(MASK, text)
+    return _remembered(text) if len(text) <= _MEMO_CHARS else _masked_shapes(text)
+
+
+def _masked_shapes(text: str) -> str:
+    if _ANY_NEEDLE.search(text) is not None:  # else no shape can match (one search, not nine)
+        for what, pattern in KNOWN_SECRETS:
+            if any(needle in text for needle in SHAPE_NEEDLES[what]):  # else it cannot match
+                text = pattern.sub(MASK, text)
     for token in high_entropy_tokens(text):
         text = text.replace(token, MASK)
     return text
+
+
+_remembered = lru_cache(maxsize=1 << 13)(_masked_shapes)
+""":func:`_masked_shapes`, remembered: it depends on the text alone. At most 8,192 texts of
+at most 512 characters are kept (16 MiB however hostile the spec)."""
 
 
 def _spellings(value: str) -> set[str]:
