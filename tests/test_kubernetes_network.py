@@ -226,6 +226,23 @@ def test_egress_to_a_data_source_by_dns_name_is_open_and_reported_at_its_uri(
     assert "DNS name" in warning.message
 
 
+def test_a_uri_reached_by_several_models_is_one_warning_naming_them_all(tmp_path: Path) -> None:
+    """Each URI is judged once and every model reading it is listed, with every port it is
+    reached on (its own, and those allows give); a URI the environment places warns of none."""
+    text = with_source_uri(BASE, "feast://features.example.com:6566")
+    model = BASE[BASE.index("\nmodels:\n") + len("\nmodels:\n") : BASE.index("slas:\n")]
+    text = text.replace("slas:\n", model.replace("scorer", "ranker") + "slas:\n")
+    text = with_allows(text, "{from: models.ranker, to: dataSources.features, ports: [7000]}")
+    objects, found = lowered(compiled(tmp_path, text))
+    cluster = cluster_of(objects)
+    assert cluster.allowed(serving_pod("ranker"), External("10.9.9.9"), 7000)
+    assert not cluster.allowed(serving_pod("scorer"), External("10.9.9.9"), 7000)
+    (warning,) = warnings(found, codes.EGRESS_OPEN)
+    assert "on port 6566, 7000 for the pods of 'ranker', 'scorer'" in warning.message
+    placed = with_environment_settings(text, '{hosts: {"features.example.com": [internet]}}')
+    assert not warnings(lowered(compiled(tmp_path, placed))[1], codes.EGRESS_OPEN)
+
+
 def test_egress_to_an_in_cluster_service_reaches_its_namespace_only(tmp_path: Path) -> None:
     text = with_source_uri(BASE, "feast://feature-server.feast.svc.cluster.local:6566")
     objects, found = lowered(compiled(tmp_path, text))

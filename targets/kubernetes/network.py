@@ -383,13 +383,21 @@ def check_open_egress(lowering: Lowering) -> None:
     names its host, listing the models whose pods reach it."""
     system = lowering.system
     open_uris: dict[tuple[str, ...], tuple[str, str, set[int], set[str]]] = {}
+    placed: dict[str, tuple[UriTarget, bool]] = {}  # a URI's target, and whether peers place it
 
     def note(
         path: tuple[str, ...], uri: str, ports: tuple[int, ...], what: str, model: str
     ) -> None:
-        target = uri_target(uri)
+        found = placed.get(uri)
+        if found is None:  # models read the same sources: each URI is judged once
+            target = uri_target(uri)
+            found = placed[uri] = (
+                target,
+                target.local or bool(host_peers(lowering, target, "egress")),
+            )
+        target, closed = found
         chosen = ports or ((target.port,) if target.port is not None else ())
-        if target.local or not chosen or host_peers(lowering, target, "egress"):
+        if closed or not chosen:
             return
         found = open_uris.setdefault(path, (target.host, what, set(), set()))
         found[2].update(chosen)
