@@ -388,14 +388,14 @@ def check_open_egress(lowering: Lowering) -> None:
     def note(
         path: tuple[str, ...], uri: str, ports: tuple[int, ...], what: str, model: str
     ) -> None:
-        found = placed.get(uri)
-        if found is None:  # models read the same sources: each URI is judged once
+        judged = placed.get(uri)
+        if judged is None:  # models read the same sources: each URI is judged once
             target = uri_target(uri)
-            found = placed[uri] = (
+            judged = placed[uri] = (
                 target,
                 target.local or bool(host_peers(lowering, target, "egress")),
             )
-        target, closed = found
+        target, closed = judged
         chosen = ports or ((target.port,) if target.port is not None else ())
         if closed or not chosen:
             return
