@@ -52,7 +52,6 @@ JSON_MARKER = "$json"
 PROVIDER_TYPE_PREFIX = "pulumi:providers:"
 _OUTPUT_NAME = re.compile(r"[a-z][A-Za-z0-9]{0,127}")
 _LEAVES = (str, int, float)
-_SHARED = frozenset({dict, list})
 _SCALAR_TYPES = frozenset({str, int, float, bool})
 
 
@@ -218,17 +217,8 @@ class ResourceGraph:
 
 def resource_text(resource: Resource) -> str:
     """The canonical JSON of one resource (``Resource.to_json``) at the top level, without the
-    final line break. Inside ``canonical.shared_fragments`` each input value that is a container
-    is written as a shared fragment, so another file holding the same value does not write it
-    again."""
-    data = resource.to_json()
-    inputs = data["inputs"]
-    if canonical.sharing() and type(inputs) is dict:
-        data["inputs"] = {
-            key: canonical.fragment(value) if type(value) in _SHARED else value
-            for key, value in inputs.items()
-        }
-    return canonical.canonical_json(data)[:-1]
+    final line break."""
+    return canonical.canonical_json(resource.to_json())[:-1]
 
 
 KnownNeeds = Mapping[int, tuple[Resource, tuple[str, ...]]]
