@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from mlplane.compiler.build.pipeline import compile_spec
 from mlplane.compiler.cli.main import cli
 from mlplane.compiler.core import governance as core_governance
+from mlplane.compiler.core import pickled
 from mlplane.compiler.core.source import DEFAULT_LIMITS
 from mlplane.compiler.plan import base_entry
 from mlplane.compiler.plan import parallel as plan_parallel
@@ -100,7 +101,7 @@ def test_the_payload_round_trips_and_refuses_what_is_not_listed(tmp_path: Path) 
     system = compiled.systems["prod"]
     readers = {"a": {"arn": [("b", "x", ("x",))]}}
     stored = base_entry.Stored(system, {"mlplane.yaml": "x"}, system.policies.rego, readers)
-    payload = base_entry._dumped(stored)
+    payload = pickled.dumped(stored)
     assert payload is not None and base_entry._loaded(payload) == stored
     assert base_entry._loaded(pickle.dumps(tmp_path)) is None  # pathlib is not listed
     assert base_entry._loaded(pickle.dumps(print)) is None  # nor any function

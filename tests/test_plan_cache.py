@@ -27,7 +27,7 @@ from click.testing import CliRunner
 from mlplane.compiler.build.pipeline import compile_spec
 from mlplane.compiler.cli.main import cli
 from mlplane.compiler.core import graph as graph_module
-from mlplane.compiler.core import plugins
+from mlplane.compiler.core import plugins, sealed
 from mlplane.compiler.core.diagnostics import Diagnostic, Location, Related, Severity
 from mlplane.compiler.plan import cache as plan_cache
 from mlplane.compiler.plan import lower as plan_lower
@@ -272,7 +272,7 @@ def test_entries_authenticated_under_another_secret_are_ignored(
 
 def test_the_secret_is_private_and_outside_the_repository(changed: Repo, secret_home: Path) -> None:
     outputs()
-    key_file = secret_home / "mlplane" / plan_cache.KEY_FILE
+    key_file = secret_home / "mlplane" / sealed.KEY_FILE
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert len(bytes.fromhex(key_file.read_text(encoding="ascii").strip())) == 32
     assert not any("key" in p.name for p in (changed.root / ".mlplane").rglob("*"))
@@ -339,20 +339,20 @@ def test_keys_name_spec_environment_and_shown_names() -> None:
 
 
 def test_the_code_fingerprint_follows_the_source(monkeypatch: pytest.MonkeyPatch) -> None:
-    before = plan_cache.code_fingerprint("mlplane.targets.kubernetes")
-    assert before == plan_cache.code_fingerprint("mlplane.targets.kubernetes")
-    real = plan_cache._package_sources
+    before = sealed.code_fingerprint("mlplane.targets.kubernetes")
+    assert before == sealed.code_fingerprint("mlplane.targets.kubernetes")
+    real = sealed._package_sources
 
     def edited(package: str) -> list[tuple[str, bytes]]:
         found = real(package)
         return [*found, ("new.py", b"x = 1\n")] if package == "mlplane.targets" else found
 
-    plan_cache.code_fingerprint.cache_clear()
-    monkeypatch.setattr(plan_cache, "_package_sources", edited)
+    sealed.code_fingerprint.cache_clear()
+    monkeypatch.setattr(sealed, "_package_sources", edited)
     try:
-        assert plan_cache.code_fingerprint("mlplane.targets.kubernetes") != before
+        assert sealed.code_fingerprint("mlplane.targets.kubernetes") != before
     finally:
-        plan_cache.code_fingerprint.cache_clear()
+        sealed.code_fingerprint.cache_clear()
 
 
 def test_diagnostics_survive_the_entry_format(secret_home: Path, tmp_path: Path) -> None:
@@ -485,9 +485,9 @@ def test_a_head_that_fails_stops_the_base_child(changed: Repo) -> None:
 def test_the_code_fingerprint_follows_the_versions_that_shape_lowering(
     monkeypatch: pytest.MonkeyPatch, distribution: str
 ) -> None:
-    plan_cache.code_fingerprint.cache_clear()
-    before = plan_cache.code_fingerprint("mlplane.targets.kubernetes")
-    real = plan_cache._version_of
+    sealed.code_fingerprint.cache_clear()
+    before = sealed.code_fingerprint("mlplane.targets.kubernetes")
+    real = sealed._version_of
 
     def other(name: str) -> str:
         return "0.0.0-other" if name == distribution else real(name)
@@ -499,24 +499,24 @@ def test_the_code_fingerprint_follows_the_versions_that_shape_lowering(
     try:
         keys = set()
         for lookup in (other, missing):
-            plan_cache.code_fingerprint.cache_clear()
-            monkeypatch.setattr(plan_cache, "_version_of", lookup)
-            keys.add(plan_cache.code_fingerprint("mlplane.targets.kubernetes"))
+            sealed.code_fingerprint.cache_clear()
+            monkeypatch.setattr(sealed, "_version_of", lookup)
+            keys.add(sealed.code_fingerprint("mlplane.targets.kubernetes"))
         assert len(keys) == 2
         assert before not in keys
     finally:
-        plan_cache.code_fingerprint.cache_clear()
+        sealed.code_fingerprint.cache_clear()
 
 
 def test_an_absent_library_keys_as_absent() -> None:
-    assert plan_cache._version_of("no-such-distribution-of-mlplane") == "absent"
+    assert sealed._version_of("no-such-distribution-of-mlplane") == "absent"
 
 
 def test_the_key_names_what_each_installed_target_declares_it_is_shaped_by() -> None:
     """The Kubeflow SDK is the Kubernetes target's to declare (``compiler/`` names no target):
     the key reads it from the installed targets' ``libraries``."""
     assert "kfp-kubernetes" in plugins.libraries()
-    assert "kfp-kubernetes" not in plan_cache._DEPENDENCIES
+    assert "kfp-kubernetes" not in sealed.DEPENDENCIES
 
 
 class _Undeclaring:

@@ -15,33 +15,34 @@ every build, so the output is byte for byte that of a build without the cache (a
 builds, changes one model, SLA, source or setting, or inserts a line, and compares every file
 with a build that has no cache).
 
-Where: ``$XDG_CACHE_HOME/mlplane/build/`` (else ``~/.cache/mlplane/build/``), next to the plan
-cache's secret, never in a repository (whose contents are untrusted) nor in the output directory
-(which holds only the files ``manifest.json`` lists). One *slot* per output directory and
-environment (a directory named by a digest of both) holds an ``index`` (unit key -> file) and the
-units spread over :data:`PACKS` files by a digest of the slot's key and the unit's key: a build
-writes again only the files that hold a unit it lowered afresh (or no longer holds), then the
-index, and removes the slot's files the index no longer names, so a one-model rebuild writes a
-few files of some 500 KB, not the whole cache (about 115 MB for an environment of the
+Where: ``$XDG_CACHE_HOME/mlplane/build/`` (else ``~/.cache/mlplane/build/``), next to the caches'
+secret (``compiler/core/sealed.py``), never in a repository (whose contents are untrusted) nor in
+the output directory (which holds only the files ``manifest.json`` lists). One *slot* per output
+directory and environment (a directory named by a digest of both) holds an ``index`` (unit key ->
+file) and the units spread over :data:`PACKS` files by a digest of the slot's key and the unit's
+key: a build writes again only the files that hold a unit it lowered afresh (or no longer holds),
+then the index, and removes the slot's files the index no longer names, so a one-model rebuild
+writes a few files of some 500 KB, not the whole cache (about 115 MB for an environment of the
 1,000-model benchmark spec; one file per unit took longer to write than to pickle). The
 :data:`MAX_ENTRIES` most recently used slots within :data:`MAX_TOTAL_BYTES` are kept.
 
 Key: a slot is read only when its index carries the build's key: the cache's format, mlplane's
-version, the Python version, ``plan.cache.plugins_fingerprint()`` (the source of mlplane's
+version, the Python version, ``sealed.plugins_fingerprint()`` (the source of mlplane's
 compiler, targets and policies and of every installed plug-in, and the versions of the libraries
 that shape a lowering), the environment, the target, the output directory and how each spec file
 is named in the output (relative to the spec's directory: origins in ``resources.json`` are
 written so). The spec's text is not in that key: a unit's key covers what the unit reads of the
 system model, and what is stored with it is a function of its resources alone.
 
-Safety, as the plan cache (``compiler/plan/cache.py``): every file carries an HMAC-SHA256 of its
-key and contents under the plan cache's secret (kept outside any repository, mode 0600); one that
-fails it, is too large, is not a regular file (a link, a FIFO) or does not parse is ignored;
-units are unpickled with the plan cache's allow-list, and one that does not read back is lowered
-again; files are written to a temporary file and renamed into place; a symbolic link in the
-cache's directories disables the cache; any problem means no cache, never an error. ``--check``
-reads the cache and never writes it. ``MLPLANE_NO_CACHE`` set to anything but ``0`` or the empty
-string turns it off.
+Safety, as the plan cache (``compiler/plan/cache.py``), through what both share in floor 1: every
+file carries an HMAC-SHA256 of its key and contents under the secret of ``compiler/core/sealed.py``
+(kept outside any repository, mode 0600); one that fails it, is too large, is not a regular file (a
+link, a FIFO) or does not parse is ignored; units are pickled and unpickled as the plan cache's are,
+with the allow-list of ``compiler/core/pickled.py``, and one that does not read back is lowered
+again; files are written to a temporary file and renamed into place; a symbolic link in the cache's
+directories disables the cache; any problem means no cache, never an error. ``--check`` reads the
+cache and never writes it. ``MLPLANE_NO_CACHE`` set to anything but ``0`` or the empty string turns
+it off.
 """
 
 from __future__ import annotations
@@ -60,19 +61,11 @@ from pathlib import Path
 from typing import Any
 
 from mlplane import __version__
-from mlplane.compiler.core import safe_read
+from mlplane.compiler.core import pickled, safe_read, sealed
 from mlplane.compiler.core.graph import Resource, ResourceGraph
 from mlplane.compiler.core.resource_texts import ResourceTexts
-from mlplane.compiler.plan.base_entry import _encoded, _value
-from mlplane.compiler.plan.cache import (
-    _mac,
-    _real_directories,
-    _secret,
-    _write_atomically,
-    plugins_fingerprint,
-)
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 DISABLE_VARIABLE = "MLPLANE_NO_CACHE"
 INDEX = "index"
 UNIT_SUFFIX = ".unit"
@@ -120,16 +113,16 @@ class BuildCache:
         """The user's build cache; None when it is turned off or cannot be used safely."""
         if os.environ.get(DISABLE_VARIABLE, "") not in ("", "0"):
             return None
-        base = _cache_home()
-        secret = _secret()
-        if base is None or secret is None or not _real_directories(base, _RELATIVE_DIR):
+        base = sealed.cache_home()
+        secret = sealed.secret()
+        if base is None or secret is None or not sealed.real_directories(base, _RELATIVE_DIR):
             return None
         return cls(base / _RELATIVE_DIR, secret)
 
     def usable(self, slot: Slot) -> bool:
         """Whether the directory of ``slot`` is not a link (nor anything else but a directory)
         where it exists: asked once per build, before :meth:`read` and :meth:`write`."""
-        return _real_directories(self.directory, Path(slot.name))
+        return sealed.real_directories(self.directory, Path(slot.name))
 
     def read(self, slot: Slot, name: str, key: str) -> memoryview | None:
         """The body of the file ``name`` of ``slot`` when it is a regular file, authentic under
@@ -142,13 +135,13 @@ class BuildCache:
 
     def write(self, slot: Slot, name: str, key: str, body: bytes) -> bool:
         """Store ``body`` as the file ``name`` of ``slot``, atomically; whether it was."""
-        mac = _mac(self.secret, key, body)
+        mac = sealed.mac(self.secret, key, body)
         header = json.dumps({"format": CACHE_FORMAT, "key": key, "hmac": mac})
         data = header.encode("ascii") + b"\n" + body
         if len(data) > MAX_FILE_BYTES:
             return False
         try:
-            _write_atomically(self.directory / slot.name, name, data)
+            sealed.write_atomically(self.directory / slot.name, name, data)
         except OSError:
             return False
         return True
@@ -176,7 +169,7 @@ def slot_of(out_dir: Path, environment: str, target: str, file_names: Mapping[st
     ``file_names`` maps each spec file's name as diagnostics show it to its name in the output."""
     where = json.dumps([str(out_dir.absolute()), environment], ensure_ascii=True)
     name = hashlib.sha256(where.encode("ascii")).hexdigest()[:40]
-    head = [CACHE_FORMAT, __version__, sys.version, plugins_fingerprint(), target]
+    head = [CACHE_FORMAT, __version__, sys.version, sealed.plugins_fingerprint(), target]
     names = sorted(file_names.items())
     key = json.dumps([*head, environment, str(out_dir.absolute()), names], ensure_ascii=True)
     return Slot(name, hashlib.sha256(key.encode("ascii")).hexdigest())
@@ -206,7 +199,7 @@ class StoredUnit:
 
 
 class Units(Mapping[str, object]):
-    """A slot's units by key, each read and unpickled (with the plan cache's allow-list) when
+    """A slot's units by key, each read and unpickled (with ``pickled``'s allow-list) when
     looked up; one that does not read back is None, which the target lowers again. Remembers
     what it gave for each key, so that the units a lowering took are known by identity, and the
     stored needs of their resources (``graph.known_needs``)."""
@@ -220,7 +213,7 @@ class Units(Mapping[str, object]):
 
     def __getitem__(self, key: str) -> object:
         stored = self._pack(self.index[key]).get(key)
-        found = _value(bytes(stored.unit)) if stored is not None else None
+        found = pickled.value(bytes(stored.unit)) if stored is not None else None
         self.given[key] = found
         if stored is not None and found is not None:
             self.stored[key] = stored
@@ -337,7 +330,7 @@ class Reusing:
         cannot be so that it reads back equal)."""
         if self.units is not None and self.units.taken(key, unit):
             return bytes(self.units.stored[key].unit)
-        return _encoded(unit)
+        return pickled.encoded(unit)
 
 
 def reusing(cache: BuildCache | None, slot: Slot) -> Reusing | None:
@@ -416,7 +409,7 @@ def _opened(data: bytes, key: str, secret: bytes) -> memoryview | None:
             return None
         if header.get("format") != CACHE_FORMAT or not isinstance(header.get("hmac"), str):
             return None
-        if not hmac.compare_digest(header["hmac"], _mac(secret, key, body)):
+        if not hmac.compare_digest(header["hmac"], sealed.mac(secret, key, body)):
             return None
     except (ValueError, TypeError):
         return None
@@ -469,13 +462,6 @@ def _within(offset: Any, size: int) -> int:
     if type(offset) is not int or not 0 <= offset <= size:
         raise ValueError("offset out of range")
     return offset
-
-
-def _cache_home() -> Path | None:
-    base = os.environ.get("XDG_CACHE_HOME") or (
-        str(Path.home() / ".cache") if "HOME" in os.environ else ""
-    )
-    return Path(base) if base and Path(base).is_absolute() else None
 
 
 def _prune(directory: Path, keep: str) -> None:

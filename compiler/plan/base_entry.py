@@ -20,7 +20,7 @@ The key names everything those depend on, taken before anything is parsed:
 * the spec files' blobs at the commit: each one's name relative to the spec directory, its
   name as diagnostics show it (which depends on the working directory) and its bytes;
 * the spec directory, the environment and the reading limits;
-* the code: mlplane's version, the Python version and :func:`cache.plugins_fingerprint` (the
+* the code: mlplane's version, the Python version and :func:`sealed.plugins_fingerprint` (the
   source of mlplane's compiler, targets and policies and of every installed target and policy
   pack, and the list of those plug-ins).
 
@@ -30,41 +30,31 @@ still a file there.
 
 The payload is a pickle. It is read only from an entry whose HMAC checked out under the
 secret kept outside the repository, so only this user's mlplane wrote it; even so it is
-unpickled with an allow-list (dataclasses and enumerations of mlplane's and the installed
-plug-ins' modules, builtin containers, the read-only mapping of the system model) and an
-entry that needs anything else is ignored. An entry is written only when its payload reads
+unpickled with an allow-list (``compiler/core/pickled.py``: dataclasses and enumerations of
+mlplane's and the installed plug-ins' modules, builtin containers, the read-only mapping of
+the system model) and an entry that needs anything else is ignored. An entry is written only when its payload reads
 back equal to what was stored.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import pickle
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import astuple, dataclass, field, fields, is_dataclass, replace
-from enum import Enum
+from dataclasses import astuple, dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 from mlplane import __version__
+from mlplane.compiler.core import pickled
 from mlplane.compiler.core.diagnostics import Diagnostic, Location, SpecPath
 from mlplane.compiler.core.graph import Resource, ResourceGraph
 from mlplane.compiler.core.ir import System
 from mlplane.compiler.core.lineage import Lineage, lineage
+from mlplane.compiler.core.sealed import plugins_fingerprint
 from mlplane.compiler.core.source import Limits
-from mlplane.compiler.plan import parallel as plan_parallel
-from mlplane.compiler.plan.cache import (
-    CACHE_FORMAT,
-    Hit,
-    PlanCache,
-    fits,
-    plugin_packages,
-    plugins_fingerprint,
-)
+from mlplane.compiler.plan.cache import CACHE_FORMAT, Hit, PlanCache, fits
 from mlplane.compiler.plan.gitsource import shown_name, spec_root
 from mlplane.compiler.plan.lower import (
     Lowered,
@@ -76,10 +66,6 @@ from mlplane.compiler.plan.lower import (
 )
 from mlplane.compiler.plan.model import ReaderTable
 from mlplane.compiler.plan.tables import alert_counts
-
-_BUILTINS = frozenset({"frozenset", "set", "tuple", "list", "dict", "complex", "bytes", "slice"})
-_FUNCTIONS = frozenset({(plan_parallel.__name__, plan_parallel.read_only.__name__)})
-"""The one function a payload calls: the read-only mappings of the system model are rebuilt."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +135,7 @@ class StoredOrigins(Mapping[SpecPath, Location]):
 
     def _origins(self) -> Mapping[SpecPath, Location]:
         if self._read is None:
-            found = _value(self._data)
+            found = pickled.value(self._data)
             if not isinstance(found, dict):
                 raise RuntimeError("the plan cache entry's origins do not read back")
             self._read = found
@@ -187,7 +173,7 @@ class StoredUnits(Mapping[str, object]):
         self.needs: dict[int, tuple[Resource, tuple[str, ...]]] = {}
 
     def __getitem__(self, key: str) -> object:
-        found = _value(self._encoded[key])
+        found = pickled.value(self._encoded[key])
         unit = found.unit if isinstance(found, StoredUnit) else None
         if isinstance(found, StoredUnit) and found.needs is not None:
             resources = _resources_of(unit)
@@ -268,7 +254,7 @@ def store_base(
     units = {
         key: data
         for key, unit in lowered.units.items()
-        if (data := _encoded(StoredUnit(unit, _needs(graph, unit))))
+        if (data := pickled.encoded(StoredUnit(unit, _needs(graph, unit))))
     }
     rego = lowered.system.policies.rego
     spans = text_spans(lowered)
@@ -281,11 +267,11 @@ def store_base(
         system, lowered.spec_files, rego, readers, units, spans, alerts, digest, origins,
         lineage(lowered.system),
     )  # fmt: skip
-    payload = _checked(stored)
+    payload = pickled.encoded(stored)  # None unless it reads back equal
     hit = Hit(lowered.canonical, diagnostics, payload) if payload is not None else None
     if hit is not None and not fits(hit) and (units or stored.spans):
         # the units would make an entry too large to be read back: keep the side without them
-        payload = _checked(replace(stored, units={}, spans={}, alerts={}, graph_sha256=""))
+        payload = pickled.encoded(replace(stored, units={}, spans={}, alerts={}, graph_sha256=""))
         hit = Hit(lowered.canonical, diagnostics, payload) if payload is not None else None
     if hit is not None:
         cache.write(key.key, hit)
@@ -294,7 +280,7 @@ def store_base(
 def _origins_apart(system: System) -> tuple[System, bytes]:
     """``system`` without its origins, and its origins pickled (they read back equal); the
     system as it is and no bytes when they cannot be stored apart."""
-    origins = _encoded(dict(system.origins))
+    origins = pickled.encoded(dict(system.origins))
     if origins is None:
         return system, b""
     return replace(system, origins=MappingProxyType({})), origins
@@ -316,100 +302,6 @@ def _needs(graph: ResourceGraph | None, unit: object) -> tuple[tuple[str, ...], 
     return tuple(graph.needs[r.name] for r in resources)
 
 
-def _checked(stored: Stored) -> bytes | None:
-    """``stored`` pickled, when it reads back equal."""
-    payload = _dumped(stored)
-    return payload if payload is not None and _loaded(payload) == stored else None
-
-
-class _Pickler(pickle.Pickler):
-    def __init__(self, stream: io.BytesIO) -> None:
-        super().__init__(stream, protocol=pickle.HIGHEST_PROTOCOL)
-        self.dispatch_table = plan_parallel.DISPATCH
-
-
-class _UnitPickler(_Pickler):
-    """Writes a dataclass as a call of its class with its fields, in order, rather than as a
-    state to set: read back, a frozen dataclass is built about twice as fast that way (its
-    ``__setstate__`` asks for its fields again for every object), and the units and the system
-    model hold tens of thousands of them. A class whose constructor does not take every field as is (a field
-    outside ``__init__``, a ``__post_init__``) is pickled as usual."""
-
-    def reducer_override(self, obj: Any) -> Any:
-        kind = type(obj)
-        if not is_dataclass(obj) or isinstance(obj, type) or not _plain_init(kind):
-            return NotImplemented
-        return kind, tuple(getattr(obj, f.name) for f in fields(obj))
-
-
-_PLAIN_INIT: dict[type, bool] = {}
-
-
-def _plain_init(kind: type) -> bool:
-    found = _PLAIN_INIT.get(kind)
-    if found is None:
-        found = not hasattr(kind, "__post_init__") and all(f.init for f in fields(kind))
-        _PLAIN_INIT[kind] = found
-    return found
-
-
-_ALLOWED: dict[tuple[str, str], Any] = {}
-"""What :meth:`_Unpickler.find_class` allowed, by (module, name): each unit is read by an
-unpickler of its own, and thousands of them name the same few dozen classes."""
-
-
-class _Unpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> Any:
-        found = _ALLOWED.get((module, name))
-        if found is None:
-            found = _ALLOWED[module, name] = self._allowed(module, name)
-        return found
-
-    def _allowed(self, module: str, name: str) -> Any:
-        top = module.split(".", maxsplit=1)[0]
-        if (module, name) in _FUNCTIONS:
-            return super().find_class(module, name)
-        if module == "builtins" and name in _BUILTINS:
-            return super().find_class(module, name)
-        if top == "mlplane" or top in plugin_packages():
-            found = super().find_class(module, name)
-            if isinstance(found, type) and (is_dataclass(found) or issubclass(found, Enum)):
-                return found
-        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a plan cache entry")
-
-
-def _encoded(unit: object) -> bytes | None:
-    """One unit pickled, or None (not stored) when it cannot be or would not read back equal."""
-    buffer = io.BytesIO()
-    try:
-        _UnitPickler(buffer).dump(unit)
-    except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
-        return None
-    data = buffer.getvalue()
-    return data if _value(data) == unit else None
-
-
-def _value(data: bytes) -> object:
-    try:
-        return _Unpickler(io.BytesIO(data)).load()
-    except Exception:  # any damage or refusal means no unit, never an error
-        return None
-
-
-def _dumped(stored: Stored) -> bytes | None:
-    """The payload pickled as units are (:class:`_UnitPickler`): the system model reads back
-    about twice as fast."""
-    buffer = io.BytesIO()
-    try:
-        _UnitPickler(buffer).dump(stored)
-    except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
-        return None
-    return buffer.getvalue()
-
-
 def _loaded(payload: bytes) -> Stored | None:
-    try:
-        found = _Unpickler(io.BytesIO(payload)).load()
-    except Exception:  # any damage or refusal means no entry, never an error
-        return None
+    found = pickled.value(payload)  # any damage or refusal means no entry, never an error
     return found if isinstance(found, Stored) else None

@@ -8,11 +8,12 @@ and found again by a key that names everything the lowering depends on:
 * the spec files: each one's name relative to the spec directory, its name as diagnostics
   show it (which depends on the working directory) and its text;
 * the environment and the target;
-* the code: mlplane's version, a SHA-256 over the source files of the packages that lower
-  (schema, compiler, targets) and of the target's own package (an editable install keeps its
-  version while its code changes), the versions of the libraries that shape the result
-  (pydantic, PyYAML, promql-parser: :data:`_DEPENDENCIES`, and what each installed target
-  declares as its ``libraries``) and the Python version.
+* the code: mlplane's version, ``sealed.code_fingerprint`` (``compiler/core/sealed.py``: a
+  SHA-256 over the source files of the packages that lower (schema, compiler, targets) and of
+  the target's own package (an editable install keeps its version while its code changes), the
+  versions of the libraries that shape the result (pydantic, PyYAML, promql-parser:
+  ``sealed.DEPENDENCIES``, and what each installed target declares as its ``libraries``)) and
+  the Python version.
 
 A plan stores a git base's whole side (``compiler/plan/base_entry.py``): besides the graph, its
 diagnostics and a payload with the system model and spec texts, under a key taken from the
@@ -21,7 +22,8 @@ untrusted (a pull request could commit a file into ``.mlplane/cache/``), so:
 
 * every entry carries an HMAC-SHA256 over its key and contents under a random secret kept
   outside the repository (``$XDG_CACHE_HOME/mlplane/plan-cache.key``, else under
-  ``~/.cache``; created on first use, mode 0600): a corrupted, hand-edited, copied or planted
+  ``~/.cache``; created on first use, mode 0600; ``compiler/core/sealed.py``, which the build
+  cache shares): a corrupted, hand-edited, copied or planted
   entry fails the check and is ignored, as is an entry over :data:`MAX_ENTRY_BYTES`;
 * entries are written to a temporary file and renamed into place (readers never see half an
   entry), only for lowerings without errors, and only when the graph can be given back exactly;
@@ -36,40 +38,25 @@ writing an entry costs no second encoding and a hit recomputes the digest from t
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
-import importlib.metadata
-import importlib.util
 import json
-import os
-import secrets
 import sys
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from mlplane import __version__
-from mlplane.compiler.core import plugins, safe_read
+from mlplane.compiler.core import safe_read, sealed
 from mlplane.compiler.core.diagnostics import Diagnostic, Location, Related, Severity
 from mlplane.compiler.plan.local_state import ensure_state_dir
 
-CACHE_FORMAT = 6
+CACHE_FORMAT = 7
 CACHE_DIR = Path(".mlplane") / "cache" / "plan"
-KEY_FILE = "plan-cache.key"
 MAX_ENTRY_BYTES = 128 * 2**20
 MAX_ENTRIES = 16
 """The newest entries kept; older ones are removed after each write."""
-_MLPLANE_PACKAGES = ("mlplane", "mlplane.schema", "mlplane.compiler", "mlplane.targets")
-"""What a lowering runs (policies judge the system model, they do not change the graph)."""
-_DEPENDENCIES = ("pydantic", "pydantic-core", "PyYAML", "promql-parser")
-"""Libraries whose behaviour reaches the system model or the graph of every target: their
-versions are keyed (an absent one as ``absent``), with those each installed target declares as
-its ``libraries`` (``plugins.libraries``: a target's own SDKs, which only it knows)."""
 
 
 @dataclass(frozen=True)
@@ -102,8 +89,8 @@ class PlanCache:
     def open(cls, repository: Path) -> PlanCache | None:
         """The cache of ``repository``; None when it cannot be used safely."""
         directory = repository / CACHE_DIR
-        secret = _secret()
-        if secret is None or not _real_directories(repository, CACHE_DIR):
+        secret = sealed.secret()
+        if secret is None or not sealed.real_directories(repository, CACHE_DIR):
             return None
         return cls(directory, secret)
 
@@ -124,11 +111,11 @@ class PlanCache:
     def write(self, key: str, hit: Hit) -> None:
         """Store ``hit`` atomically; failures are ignored (a cache is never required)."""
         body = _body(hit)
-        mac = _mac(self.secret, key, body)
+        mac = sealed.mac(self.secret, key, body)
         header = json.dumps({"format": CACHE_FORMAT, "key": key, "hmac": mac}).encode("ascii")
         try:
             ensure_state_dir(self.directory)
-            _write_atomically(self.directory, f"{key}.entry", header + b"\n" + body)
+            sealed.write_atomically(self.directory, f"{key}.entry", header + b"\n" + body)
             _prune(self.directory)
         except OSError:
             return
@@ -146,7 +133,7 @@ def entry_key(
     """The key of a lowering: ``files`` maps each spec file's name relative to the spec
     directory to (its name as diagnostics show it, its text)."""
     digest = hashlib.sha256()
-    head = [CACHE_FORMAT, __version__, sys.version, code_fingerprint(target_module)]
+    head = [CACHE_FORMAT, __version__, sys.version, sealed.code_fingerprint(target_module)]
     digest.update(json.dumps([*head, environment, target], ensure_ascii=True).encode("ascii"))
     for relative in sorted(files):
         shown, text = files[relative]
@@ -155,139 +142,6 @@ def entry_key(
             digest.update(f"\0{len(data)}\0".encode("ascii"))
             digest.update(data)
     return digest.hexdigest()
-
-
-@cache
-def plugins_fingerprint() -> str:
-    """SHA-256 over every installed target and policy pack (their entry points) and
-    :func:`code_fingerprint` of mlplane with its policies and of each plug-in's top-level
-    package: what compiling, lowering and judging a spec run, whichever target it names."""
-    digest = hashlib.sha256()
-    modules = {"mlplane.policies"}
-    for group in (plugins.TARGET_GROUP, plugins.POLICY_GROUP):
-        for entry in sorted(entry_points(group=group), key=lambda e: (e.name, e.value)):
-            digest.update(f"{group}\0{entry.name}\0{entry.value}\0".encode())
-            modules.add(entry.value.partition(":")[0])
-    for module in sorted(modules):
-        digest.update(f"{module}\0{code_fingerprint(module)}\0".encode())
-    return digest.hexdigest()
-
-
-@cache
-def plugin_packages() -> frozenset[str]:
-    """The top-level packages of the installed targets and policy packs (once per process)."""
-    return frozenset(
-        entry.value.partition(":")[0].split(".", maxsplit=1)[0]
-        for group in (plugins.TARGET_GROUP, plugins.POLICY_GROUP)
-        for entry in entry_points(group=group)
-    )
-
-
-@cache
-def code_fingerprint(target_module: str) -> str:
-    """SHA-256 over the versions of :data:`_DEPENDENCIES` and of the installed targets'
-    ``libraries``, and the source of mlplane's lowering
-    packages and of the target's top-level package (relative file names and bytes, sorted).
-    Computed once per process: some 150 files, a few milliseconds."""
-    top = target_module.split(".", maxsplit=1)[0]
-    packages = _MLPLANE_PACKAGES if top == "mlplane" else (*_MLPLANE_PACKAGES, top)
-    if target_module == "mlplane.policies":
-        packages = (*_MLPLANE_PACKAGES, target_module)
-    digest = hashlib.sha256()
-    for dependency in (*_DEPENDENCIES, *plugins.libraries()):
-        digest.update(f"{dependency}\0{_version_of(dependency)}\0".encode())
-    for package in packages:
-        digest.update(f"{package}\0".encode())
-        for name, data in _package_sources(package):
-            digest.update(f"{package}\0{name}\0{len(data)}\0".encode())
-            digest.update(data)
-    return digest.hexdigest()
-
-
-def _version_of(distribution: str) -> str:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "absent"
-
-
-def _package_sources(package: str) -> list[tuple[str, bytes]]:
-    """(relative name, bytes) of the ``.py`` files directly in or below ``package``, found
-    without importing it."""
-    spec = importlib.util.find_spec(package)
-    if spec is None:
-        return []
-    roots = [Path(p) for p in spec.submodule_search_locations or ()]
-    if not roots and spec.origin:
-        return [(Path(spec.origin).name, Path(spec.origin).read_bytes())]
-    found: list[tuple[str, bytes]] = []
-    for root in roots:
-        pattern = "*.py" if package == "mlplane" else "**/*.py"
-        for path in sorted(root.glob(pattern)):
-            found.append((path.relative_to(root).as_posix(), path.read_bytes()))
-    return found
-
-
-def _secret() -> bytes | None:
-    """The HMAC secret, created on first use; None when there is nowhere safe to keep it."""
-    base = os.environ.get("XDG_CACHE_HOME") or (
-        str(Path.home() / ".cache") if "HOME" in os.environ else ""
-    )
-    if not base or not Path(base).is_absolute():
-        return None
-    path = Path(base) / "mlplane" / KEY_FILE
-    try:
-        return _read_secret(path) or _create_secret(path)
-    except OSError:
-        return None
-
-
-def _read_secret(path: Path) -> bytes | None:
-    try:
-        info = path.lstat()
-    except FileNotFoundError:
-        return None
-    if not path.is_file() or path.is_symlink() or info.st_mode & 0o077:
-        raise OSError("the plan cache key is not a private regular file")
-    text = path.read_text(encoding="ascii").strip()
-    if len(text) != 64:
-        raise OSError("the plan cache key is malformed")
-    return bytes.fromhex(text)
-
-
-def _create_secret(path: Path) -> bytes:
-    """Write a new secret without ever replacing one another process wrote first."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".key-")  # mode 0600
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as stream:
-            stream.write(secrets.token_hex(32) + "\n")
-        with contextlib.suppress(FileExistsError):
-            os.link(temporary, path)
-    finally:
-        os.unlink(temporary)
-    found = _read_secret(path)
-    if found is None:
-        raise OSError("the plan cache key vanished")
-    return found
-
-
-def _real_directories(root: Path, relative: Path) -> bool:
-    """Whether every existing component of ``relative`` under ``root`` is a real directory."""
-    probe = root
-    for part in relative.parts:
-        probe = probe / part
-        if probe.is_symlink() or (probe.exists() and not probe.is_dir()):
-            return False
-    return True
-
-
-def _mac(secret: bytes, key: str, body: bytes | memoryview) -> str:
-    """HMAC-SHA256 of the key, a newline and ``body`` (fed in two parts: an entry's body is
-    tens of megabytes, not copied to be joined)."""
-    mac = hmac.new(secret, key.encode("ascii") + b"\n", hashlib.sha256)
-    mac.update(body)
-    return mac.hexdigest()
 
 
 def _body(hit: Hit) -> bytes:
@@ -323,7 +177,7 @@ def _raw(data: bytes, key: str, secret: bytes) -> RawHit | None:
             return None
         if header.get("format") != CACHE_FORMAT or not isinstance(header.get("hmac"), str):
             return None
-        if not hmac.compare_digest(header["hmac"], _mac(secret, key, body)):
+        if not hmac.compare_digest(header["hmac"], sealed.mac(secret, key, body)):
             return None
         problems_end = _line_end(data, header_end + 1)
         graph_end = _line_end(data, problems_end + 1)
@@ -374,18 +228,6 @@ def _diagnostic(item: Mapping[str, Any]) -> Diagnostic:
 def _location(value: Iterable[Any]) -> Location:
     file, line, column = value
     return Location(str(file), int(line), int(column))
-
-
-def _write_atomically(directory: Path, name: str, data: bytes) -> None:
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, directory / name)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _prune(directory: Path) -> None:

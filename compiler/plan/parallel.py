@@ -16,7 +16,6 @@ The child ends with ``os._exit``: it never runs the parent's ``atexit`` handlers
 from __future__ import annotations
 
 import contextlib
-import copyreg
 import io
 import os
 import pickle
@@ -25,34 +24,18 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from mlplane.compiler.build.environments import free_cores
+from mlplane.compiler.core.pickled import Pickler
 
 T = TypeVar("T")
 
 
-def read_only(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:
-    """Rebuilds a pickled ``MappingProxyType`` (whose class pickle cannot name)."""
-    return MappingProxyType(items)
-
-
-def _proxy_reduction(proxy: MappingProxyType[Any, Any]) -> tuple[Any, tuple[dict[Any, Any]]]:
-    return read_only, (dict(proxy),)
-
-
-DISPATCH: dict[Any, Any] = {**copyreg.dispatch_table, MappingProxyType: _proxy_reduction}
-"""Pickles the read-only mappings the system model holds (``MappingProxyType``), for this
-module's pickler and the plan cache's payload (``base_entry.py``) only: no global
-registration."""
-
-
 def _pickled(value: object) -> bytes:
+    """``value`` pickled with the read-only mappings of the system model (``core/pickled.py``)."""
     buffer = io.BytesIO()
-    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.dispatch_table = DISPATCH
-    pickler.dump(value)
+    Pickler(buffer).dump(value)
     return buffer.getvalue()
 
 

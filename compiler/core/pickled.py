@@ -1,0 +1,133 @@
+"""Pickling what mlplane's caches store (units of a lowering, a plan's base side) and what a
+forked plan side sends back, and reading it back under an allow-list.
+
+* :class:`Pickler` pickles the read-only mappings the system model holds (``MappingProxyType``,
+  which pickle cannot name) as a call of :func:`read_only` with a plain dict, through its own
+  dispatch table (:data:`DISPATCH`): no global registration.
+* :class:`UnitPickler` also writes a dataclass as a call of its class with its fields, in order,
+  rather than as a state to set: read back, a frozen dataclass is built about twice as fast that
+  way, and units and system models hold tens of thousands of them.
+* :class:`Unpickler` allows only dataclasses and enumerations of mlplane's and the installed
+  plug-ins' modules (``sealed.plugin_packages``), a few builtin containers and :func:`read_only`;
+  anything else (any other function or class) is refused. A cache reads only entries whose HMAC
+  checked out (``compiler/core/sealed.py``), so only this user's mlplane wrote them: the
+  allow-list is a second wall, not the first.
+
+:func:`encoded` gives bytes only when they read back equal to what was pickled; :func:`value`
+gives None for any damage or refusal, never an error.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import io
+import pickle
+from dataclasses import fields, is_dataclass
+from enum import Enum
+from types import MappingProxyType
+from typing import Any
+
+from mlplane.compiler.core.sealed import plugin_packages
+
+
+def read_only(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    """Rebuilds a pickled ``MappingProxyType`` (whose class pickle cannot name)."""
+    return MappingProxyType(items)
+
+
+def _proxy_reduction(proxy: MappingProxyType[Any, Any]) -> tuple[Any, tuple[dict[Any, Any]]]:
+    return read_only, (dict(proxy),)
+
+
+DISPATCH: dict[Any, Any] = {**copyreg.dispatch_table, MappingProxyType: _proxy_reduction}
+"""Pickles the read-only mappings the system model holds, for this module's picklers only."""
+
+_BUILTINS = frozenset({"frozenset", "set", "tuple", "list", "dict", "complex", "bytes", "slice"})
+_FUNCTIONS = frozenset({(read_only.__module__, read_only.__name__)})
+"""The one function an allowed pickle calls: the read-only mappings of the system model are
+rebuilt."""
+
+
+class Pickler(pickle.Pickler):
+    """The highest protocol, with :data:`DISPATCH`."""
+
+    def __init__(self, stream: io.BytesIO) -> None:
+        super().__init__(stream, protocol=pickle.HIGHEST_PROTOCOL)
+        self.dispatch_table = DISPATCH
+
+
+class UnitPickler(Pickler):
+    """Writes a dataclass as a call of its class with its fields, in order, rather than as a
+    state to set: read back, a frozen dataclass is built about twice as fast that way (its
+    ``__setstate__`` asks for its fields again for every object). A class whose constructor does
+    not take every field as is (a field outside ``__init__``, a ``__post_init__``) is pickled as
+    usual."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        kind = type(obj)
+        if not is_dataclass(obj) or isinstance(obj, type) or not _plain_init(kind):
+            return NotImplemented
+        return kind, tuple(getattr(obj, f.name) for f in fields(obj))
+
+
+_PLAIN_INIT: dict[type, bool] = {}
+
+
+def _plain_init(kind: type) -> bool:
+    found = _PLAIN_INIT.get(kind)
+    if found is None:
+        found = not hasattr(kind, "__post_init__") and all(f.init for f in fields(kind))
+        _PLAIN_INIT[kind] = found
+    return found
+
+
+_ALLOWED: dict[tuple[str, str], Any] = {}
+"""What :meth:`Unpickler.find_class` allowed, by (module, name): each unit is read by an
+unpickler of its own, and thousands of them name the same few dozen classes."""
+
+
+class Unpickler(pickle.Unpickler):
+    """Reads only what the allow-list names (the module's docstring)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        found = _ALLOWED.get((module, name))
+        if found is None:
+            found = _ALLOWED[module, name] = self._allowed(module, name)
+        return found
+
+    def _allowed(self, module: str, name: str) -> Any:
+        top = module.split(".", maxsplit=1)[0]
+        if (module, name) in _FUNCTIONS:
+            return super().find_class(module, name)
+        if module == "builtins" and name in _BUILTINS:
+            return super().find_class(module, name)
+        if top == "mlplane" or top in plugin_packages():
+            found = super().find_class(module, name)
+            if isinstance(found, type) and (is_dataclass(found) or issubclass(found, Enum)):
+                return found
+        raise pickle.UnpicklingError(f"{module}.{name} is not allowed in a cache entry")
+
+
+def dumped(obj: object) -> bytes | None:
+    """``obj`` pickled by :class:`UnitPickler`, or None when it cannot be."""
+    buffer = io.BytesIO()
+    try:
+        UnitPickler(buffer).dump(obj)
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+        return None
+    return buffer.getvalue()
+
+
+def encoded(obj: object) -> bytes | None:
+    """``obj`` pickled (:func:`dumped`), or None (not stored) when it cannot be or would not
+    read back equal."""
+    data = dumped(obj)
+    return data if data is not None and value(data) == obj else None
+
+
+def value(data: bytes) -> object:
+    """What ``data`` holds, read with the allow-list; None for any damage or refusal."""
+    try:
+        return Unpickler(io.BytesIO(data)).load()
+    except Exception:  # any damage or refusal means no value, never an error
+        return None
