@@ -62,7 +62,13 @@ from typing import Any
 
 from mlplane import __version__
 from mlplane.compiler.core import pickled, safe_read, sealed
-from mlplane.compiler.core.graph import Resource, ResourceGraph
+from mlplane.compiler.core.graph import (
+    Resource,
+    ResourceGraph,
+    add_known_needs,
+    needs_in,
+    unit_resources,
+)
 from mlplane.compiler.core.resource_texts import ResourceTexts
 
 CACHE_FORMAT = 2
@@ -217,10 +223,7 @@ class Units(Mapping[str, object]):
         self.given[key] = found
         if stored is not None and found is not None:
             self.stored[key] = stored
-            resources = _resources(found)
-            if stored.needs is not None and len(resources) == len(stored.needs):
-                for resource, needs in zip(resources, stored.needs, strict=True):
-                    self.needs[id(resource)] = (resource, needs)
+            add_known_needs(self.needs, found, stored.needs)
         return found
 
     def _pack(self, name: str) -> Mapping[str, StoredUnit]:
@@ -359,7 +362,7 @@ def _pack_body(
     start = 0
     heads: dict[str, dict[str, Any]] = {}
     for key, data, unit in entries:
-        resources = _resources(unit)
+        resources = unit_resources(unit) or ()  # a unit without them stores only itself
         chunks.append(data)
         head: dict[str, Any] = {"unit": [start, start + len(data)], "texts": {}}
         start += len(data)
@@ -373,27 +376,10 @@ def _pack_body(
                     head["texts"].setdefault(kind, []).append(span)
                     chunks.append(encoded)
                     start += len(encoded)
-        head["needs"] = _needs(graph, resources)
+        head["needs"] = needs_in(graph, resources)
         heads[key] = head
     line = json.dumps({"units": heads}, ensure_ascii=True).encode("ascii")
     return line + b"\n" + b"".join(chunks)
-
-
-def _resources(unit: object) -> tuple[Resource, ...]:
-    """A unit's resources (units are the target's: one without a tuple of ``resources`` has
-    none here, so nothing is stored with it but itself)."""
-    resources = getattr(unit, "resources", None)
-    if not isinstance(resources, tuple) or not all(isinstance(r, Resource) for r in resources):
-        return ()
-    return resources
-
-
-def _needs(graph: ResourceGraph, resources: tuple[Resource, ...]) -> list[list[str]] | None:
-    """The needs of ``resources`` as ``graph`` computed them, when each is the very resource of
-    its name in ``graph``; else None (a later build walks them)."""
-    if any(graph.get(r.name) is not r for r in resources):
-        return None
-    return [list(graph.needs[r.name]) for r in resources]
 
 
 def _opened(data: bytes, key: str, secret: bytes) -> memoryview | None:

@@ -28,7 +28,7 @@ resource of the graph (type token ``pulumi:providers:<package>``).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -224,6 +224,40 @@ def resource_text(resource: Resource) -> str:
 KnownNeeds = Mapping[int, tuple[Resource, tuple[str, ...]]]
 """``id(resource)`` -> (that very resource, its :meth:`Resource.needs`)."""
 _KNOWN_NEEDS: ContextVar[KnownNeeds | None] = ContextVar("known_needs", default=None)
+
+
+def unit_resources(unit: object) -> tuple[Resource, ...] | None:
+    """The resources of a target's lowering unit (its ``resources``, a tuple of resources), or
+    None for a unit without them in that shape (what a cache stores with a unit)."""
+    resources = getattr(unit, "resources", None)
+    if not isinstance(resources, tuple) or not all(isinstance(r, Resource) for r in resources):
+        return None
+    return resources
+
+
+def needs_in(
+    graph: ResourceGraph, resources: Iterable[Resource]
+) -> tuple[tuple[str, ...], ...] | None:
+    """The needs of ``resources`` as ``graph`` computed them, when each is the very resource of
+    its name in ``graph``; else None (the lowering that takes them walks them again)."""
+    resources = tuple(resources)
+    if any(graph.get(r.name) is not r for r in resources):
+        return None
+    return tuple(graph.needs[r.name] for r in resources)
+
+
+def add_known_needs(
+    table: dict[int, tuple[Resource, tuple[str, ...]]],
+    unit: object,
+    needs: Sequence[Sequence[str]] | None,
+) -> None:
+    """Enter each resource of ``unit`` with the needs stored for it (:func:`needs_in`) in a
+    :func:`known_needs` table, when there are as many as the unit has resources."""
+    resources = unit_resources(unit)
+    if needs is None or resources is None or len(resources) != len(needs):
+        return
+    for resource, found in zip(resources, needs, strict=True):
+        table[id(resource)] = (resource, tuple(found))
 
 
 @contextmanager

@@ -49,7 +49,13 @@ from types import MappingProxyType
 from mlplane import __version__
 from mlplane.compiler.core import pickled
 from mlplane.compiler.core.diagnostics import Diagnostic, Location, SpecPath
-from mlplane.compiler.core.graph import Resource, ResourceGraph
+from mlplane.compiler.core.graph import (
+    Resource,
+    ResourceGraph,
+    add_known_needs,
+    needs_in,
+    unit_resources,
+)
 from mlplane.compiler.core.ir import System
 from mlplane.compiler.core.lineage import Lineage, lineage
 from mlplane.compiler.core.sealed import plugins_fingerprint
@@ -175,11 +181,8 @@ class StoredUnits(Mapping[str, object]):
     def __getitem__(self, key: str) -> object:
         found = pickled.value(self._encoded[key])
         unit = found.unit if isinstance(found, StoredUnit) else None
-        if isinstance(found, StoredUnit) and found.needs is not None:
-            resources = _resources_of(unit)
-            if resources is not None and len(resources) == len(found.needs):
-                for resource, needs in zip(resources, found.needs, strict=True):
-                    self.needs[id(resource)] = (resource, needs)
+        if isinstance(found, StoredUnit):
+            add_known_needs(self.needs, unit, found.needs)
         self._read[key] = unit
         return unit
 
@@ -286,20 +289,13 @@ def _origins_apart(system: System) -> tuple[System, bytes]:
     return replace(system, origins=MappingProxyType({})), origins
 
 
-def _resources_of(unit: object) -> tuple[Resource, ...] | None:
-    resources = getattr(unit, "resources", None)
-    if not isinstance(resources, tuple) or not all(isinstance(r, Resource) for r in resources):
-        return None
-    return resources
-
-
 def _needs(graph: ResourceGraph | None, unit: object) -> tuple[tuple[str, ...], ...] | None:
-    """The needs of ``unit``'s resources as ``graph`` computed them, when each of them is the
-    very resource of that name in ``graph``; else None (the head walks them again)."""
-    resources = _resources_of(unit)
-    if graph is None or resources is None or any(graph.get(r.name) is not r for r in resources):
+    """The needs of ``unit``'s resources as ``graph`` computed them (:func:`needs_in`); None
+    without a graph or when they are not its resources (the head walks them again)."""
+    resources = unit_resources(unit)
+    if graph is None or resources is None:
         return None
-    return tuple(graph.needs[r.name] for r in resources)
+    return needs_in(graph, resources)
 
 
 def _loaded(payload: bytes) -> Stored | None:
