@@ -635,3 +635,31 @@ def test_output_is_identical_across_hash_seeds() -> None:
         for seed in ("0", "1", "4242")
     }
     assert len(digests) == 1
+
+
+@pytest.mark.parametrize(("label", "system"), SYSTEMS, ids=[label for label, _ in SYSTEMS])
+def test_the_rule_file_is_the_same_whoever_wrote_its_groups(label: str, system: ir.System) -> None:
+    """In a build the rule file takes each group's text that the manifests had written (both key
+    orders at once) and writes the others itself (its own order only): every mix gives the bytes
+    of the rule file written alone."""
+    from mlplane.compiler.core import canonical
+
+    alone = rules.rules_yaml(system)
+    computed = _groups_by_sla(system)
+    with canonical.shared_fragments():
+        nothing_shared = rules.rules_yaml(system, computed)
+    with canonical.shared_fragments():
+        for index, group in enumerate(computed.values()):
+            if index % 2 == 0:  # the manifests wrote every other group
+                rules.shared_group(group)
+        half_shared = rules.rules_yaml(system, computed)
+    assert alone == nothing_shared == half_shared, label
+
+
+def _groups_by_sla(system: ir.System) -> dict[str, dict[str, Any]]:
+    """Each SLA's rule group by group name, as the lowering computes it (the graph's, in a
+    build)."""
+    return {
+        rules.group_name(system, sla): rules.sla_group(system, sla)
+        for _, sla in sorted(system.slas.items())
+    }

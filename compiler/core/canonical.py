@@ -65,9 +65,9 @@ _REMEMBERED: ContextVar[dict[tuple[str, int], tuple[Any, Any]] | None] = Context
 @contextmanager
 def shared_fragments() -> Iterator[None]:
     """Within this block :func:`fragment` writes each value once however many documents hold it
-    (``mlplane build``: a Kubernetes object's spec is in ``resources.json`` and in the program's
-    data file), and :func:`remembered` computes a pure function of a value once. The values
-    must not change inside the block."""
+    (the texts of input values that more than one document would hold), and :func:`remembered`
+    computes a pure function of a value once (``mlplane build``: a rule group's YAML text for
+    the manifests and ``rules.yaml``). The values must not change inside the block."""
     token = _SHARED.set({})
     memo = _REMEMBERED.set({})
     try:
@@ -90,6 +90,15 @@ def remembered(kind: str, value: Any, compute: Callable[[Any], T]) -> T:
         found = memo[key] = (value, compute(value))
     result: T = found[1]
     return result
+
+
+def recalled(kind: str, value: Any) -> Any | None:
+    """What :func:`remembered` holds for ``kind`` and the very object ``value``, or None when
+    nothing computed it yet (or outside :func:`shared_fragments`): for a caller that can use
+    another's result but would rather not compute it itself."""
+    memo = _REMEMBERED.get()
+    found = memo.get((kind, id(value))) if memo is not None else None
+    return found[1] if found is not None and found[0] is value else None
 
 
 def sharing() -> bool:

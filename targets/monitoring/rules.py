@@ -180,14 +180,26 @@ def prometheus_rules(
 def rules_yaml(system: ir.System, computed: Mapping[str, dict[str, Any]] | None = None) -> str:
     """The rule file as YAML text (without the generated-file header)."""
     groups = prometheus_rules(system, computed)["groups"]
-    return yamltext.dump({"groups": [shared_group(group) for group in groups]})
+    return yamltext.dump({"groups": [_written_group(group) for group in groups]})
+
+
+def _written_group(group: dict[str, Any]) -> dict[str, Any] | yamltext.Rendered:
+    """``group``'s text when the manifests' PrometheusRule objects had it written
+    (:func:`shared_group`), else ``group`` itself: the rule file alone needs only the keys as
+    built, which the writer does in about half the time of both orders (a build that takes the
+    manifests' texts from the build cache writes no group for them)."""
+    found: yamltext.Rendered | None = canonical.recalled(_GROUP_TEXT, group)
+    return group if found is None else found
 
 
 def shared_group(group: dict[str, Any]) -> dict[str, Any] | yamltext.Rendered:
-    """``group`` for the YAML writer: inside ``canonical.shared_fragments`` (``mlplane build``)
-    its text, written once for both key orders and remembered, so that ``rules.yaml`` (keys as
-    built) and the manifests' PrometheusRule objects (keys sorted) share one writing; outside
-    it, the group itself."""
+    """``group`` for the manifests' YAML writer: inside ``canonical.shared_fragments``
+    (``mlplane build``) its text, written once for both key orders and remembered, so that
+    ``rules.yaml`` (keys as built, :func:`rules_yaml` after the manifests) and the
+    PrometheusRule objects (keys sorted) share one writing; outside it, the group itself."""
     if not canonical.sharing():
         return group
-    return canonical.remembered("yaml rule group", group, yamltext.rendered)
+    return canonical.remembered(_GROUP_TEXT, group, yamltext.rendered)
+
+
+_GROUP_TEXT = "yaml rule group"
