@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import hmac
 import json
 import os
 import shutil
@@ -137,13 +136,11 @@ class BuildCache:
             data = safe_read.read_regular(self.directory / slot.name / name, MAX_FILE_BYTES)
         except (OSError, safe_read.ReadBackError):
             return None
-        return _opened(data, key, self.secret)
+        return sealed.unseal(data, key, CACHE_FORMAT, self.secret)
 
     def write(self, slot: Slot, name: str, key: str, body: bytes) -> bool:
         """Store ``body`` as the file ``name`` of ``slot``, atomically; whether it was."""
-        mac = sealed.mac(self.secret, key, body)
-        header = json.dumps({"format": CACHE_FORMAT, "key": key, "hmac": mac})
-        data = header.encode("ascii") + b"\n" + body
+        data = sealed.seal(self.secret, key, CACHE_FORMAT, body)
         if len(data) > MAX_FILE_BYTES:
             return False
         try:
@@ -380,26 +377,6 @@ def _pack_body(
         heads[key] = head
     line = json.dumps({"units": heads}, ensure_ascii=True).encode("ascii")
     return line + b"\n" + b"".join(chunks)
-
-
-def _opened(data: bytes, key: str, secret: bytes) -> memoryview | None:
-    """The body of a file (a JSON header line, then the body) when its header names ``key``
-    and this format and its HMAC checks out."""
-    header_end = data.find(b"\n")
-    if header_end < 0:
-        return None
-    body = memoryview(data)[header_end + 1 :]
-    try:
-        header = json.loads(data[:header_end])
-        if not isinstance(header, dict) or header.get("key") != key:
-            return None
-        if header.get("format") != CACHE_FORMAT or not isinstance(header.get("hmac"), str):
-            return None
-        if not hmac.compare_digest(header["hmac"], sealed.mac(secret, key, body)):
-            return None
-    except (ValueError, TypeError):
-        return None
-    return body
 
 
 def _index(value: Any) -> dict[str, str] | None:

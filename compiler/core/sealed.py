@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import importlib.metadata
 import importlib.util
+import json
 import os
 import secrets
 import tempfile
@@ -100,6 +101,33 @@ def mac(secret: bytes, key: str, body: bytes | memoryview) -> str:
     found = hmac.new(secret, key.encode("ascii") + b"\n", hashlib.sha256)
     found.update(body)
     return found.hexdigest()
+
+
+def seal(secret: bytes, key: str, version: int, body: bytes) -> bytes:
+    """A cache file: one JSON line naming its format ``version``, ``key`` and the :func:`mac`
+    of ``key`` and ``body``, then ``body``."""
+    header = json.dumps({"format": version, "key": key, "hmac": mac(secret, key, body)})
+    return header.encode("ascii") + b"\n" + body
+
+
+def unseal(data: bytes, key: str, version: int, secret: bytes) -> memoryview | None:
+    """The body of a file :func:`seal` wrote (a view of ``data``, not copied) when its header
+    names ``key`` and ``version`` and its HMAC checks out; else None (damaged, planted, of
+    another format or key), never an error."""
+    header_end = data.find(b"\n")
+    if header_end < 0:
+        return None
+    body = memoryview(data)[header_end + 1 :]
+    try:
+        header = json.loads(data[:header_end])
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+        return None
+    if not isinstance(header, dict) or header.get("key") != key:
+        return None
+    found = header.get("hmac")
+    if header.get("format") != version or not isinstance(found, str):
+        return None
+    return body if hmac.compare_digest(found, mac(secret, key, body)) else None
 
 
 def real_directories(root: Path, relative: Path) -> bool:

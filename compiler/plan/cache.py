@@ -39,7 +39,6 @@ writing an entry costs no second encoding and a hit recomputes the digest from t
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import sys
 from collections.abc import Iterable, Mapping
@@ -111,11 +110,11 @@ class PlanCache:
     def write(self, key: str, hit: Hit) -> None:
         """Store ``hit`` atomically; failures are ignored (a cache is never required)."""
         body = _body(hit)
-        mac = sealed.mac(self.secret, key, body)
-        header = json.dumps({"format": CACHE_FORMAT, "key": key, "hmac": mac}).encode("ascii")
         try:
             ensure_state_dir(self.directory)
-            sealed.write_atomically(self.directory, f"{key}.entry", header + b"\n" + body)
+            sealed.write_atomically(
+                self.directory, f"{key}.entry", sealed.seal(self.secret, key, CACHE_FORMAT, body)
+            )
             _prune(self.directory)
         except OSError:
             return
@@ -169,16 +168,10 @@ def _raw(data: bytes, key: str, secret: bytes) -> RawHit | None:
     """The parts of an entry (header line, then :func:`_body`), cut by their newlines without
     copying the body (tens of megabytes) more than once: the graph's bytes (a view of
     ``data``) and the payload."""
-    header_end = _line_end(data, 0)
-    body = memoryview(data)[header_end + 1 :]
+    if sealed.unseal(data, key, CACHE_FORMAT, secret) is None:
+        return None
+    header_end = data.find(b"\n")
     try:
-        header = json.loads(data[:header_end])
-        if not isinstance(header, dict) or header.get("key") != key:
-            return None
-        if header.get("format") != CACHE_FORMAT or not isinstance(header.get("hmac"), str):
-            return None
-        if not hmac.compare_digest(header["hmac"], sealed.mac(secret, key, body)):
-            return None
         problems_end = _line_end(data, header_end + 1)
         graph_end = _line_end(data, problems_end + 1)
         problems = tuple(
