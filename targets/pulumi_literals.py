@@ -163,7 +163,7 @@ def secret_keys(value: Any) -> set[str]:
     value of a mapping is remembered (:func:`_markers`): the manifests and the program ask about
     every resource's inputs, some twice, and the program asks :func:`has_marker` too."""
     if not isinstance(value, Mapping) or SECRET_MARKER in value or not canonical.sharing():
-        return _secret_keys(value)
+        return set(_markers(value)[1])
     found: set[str] = set()
     for item in value.values():
         if type(item) not in _SCALARS:
@@ -177,7 +177,7 @@ _MARKERS_MEMO = "markers"
 def _markers(value: Any) -> tuple[bool, frozenset[str]]:
     """(:func:`has_marker`, :func:`secret_keys`) of ``value`` in one walk of all of it. Every
     marker met is validated (a malformed one is a :class:`LiteralError`); the walk goes on
-    below references and JSON documents, as :func:`_secret_keys` does."""
+    below references and JSON documents (a secret inside a JSON document is read too)."""
     marked = False
     found: set[str] = set()
     stack = [value]
@@ -203,30 +203,6 @@ def _markers(value: Any) -> tuple[bool, frozenset[str]]:
             stack.extend(item)
         marked = marked or marker is not None
     return marked, frozenset(found)
-
-
-def _secret_keys(value: Any) -> set[str]:
-    """Every config key that ``value`` reads through secret markers (an explicit stack)."""
-    found: set[str] = set()
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind in _SCALARS:
-            continue
-        if kind is list or kind is tuple:
-            stack.extend(item)
-        elif kind is dict and SECRET_MARKER not in item:  # most mappings, without an ABC check
-            stack.extend(item.values())
-        elif isinstance(item, Mapping):
-            key = secret_key(item)
-            if key is not None:
-                found.add(key)
-            else:
-                stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    return found
 
 
 def literal(

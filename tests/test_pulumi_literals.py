@@ -1,6 +1,7 @@
-"""The marker questions of ``targets/pulumi_literals.py`` inside a build: ``has_marker`` and
-``secret_keys`` then share one remembered walk per value (``_markers``), which must answer
-exactly what each of them answers by itself, for any nesting of markers."""
+"""The marker questions of ``targets/pulumi_literals.py``: inside a build ``has_marker`` and
+``secret_keys`` share one remembered walk per value (``_markers``), which must answer exactly
+what ``has_marker``'s own walk and a plain recursive reading of the secret markers answer, for
+any nesting of markers."""
 
 from __future__ import annotations
 
@@ -35,10 +36,8 @@ VALUES = st.recursive(st.one_of(_SCALAR, _SECRET, _REF), _with_json, max_leaves=
 @settings(max_examples=400, deadline=None)
 @given(st.dictionaries(_KEYS, VALUES, max_size=4))
 def test_the_shared_walk_answers_as_each_walk_alone(inputs: dict[str, Any]) -> None:
-    alone = (
-        [pulumi_literals._has_marker(v) for v in inputs.values()],
-        pulumi_literals._secret_keys(inputs),
-    )
+    alone = ([pulumi_literals._has_marker(v) for v in inputs.values()], _secrets(inputs))
+    assert secret_keys(inputs) == alone[1]  # outside a build: one walk of its own
     with canonical.shared_fragments():
         shared = ([has_marker(v) for v in inputs.values()], secret_keys(inputs))
         again = ([has_marker(v) for v in inputs.values()], secret_keys(inputs))  # remembered
@@ -51,3 +50,14 @@ def test_a_malformed_secret_marker_is_refused_in_a_build() -> None:
         secret_keys(value)
     with canonical.shared_fragments(), pytest.raises(LiteralError):
         has_marker(value["spec"])
+
+
+def _secrets(value: Any) -> set[str]:
+    """The config keys of the secret markers in ``value``, read recursively (the reference)."""
+    if isinstance(value, dict):
+        if SECRET_MARKER in value:
+            return {value[SECRET_MARKER]}
+        return set().union(*(_secrets(item) for item in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_secrets(item) for item in value))
+    return set()
