@@ -19,18 +19,21 @@ up in a pull request as a one-line diff.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
-from mlplane.compiler.core import canonical
+from mlplane.compiler.core import canonical, resource_texts
 from mlplane.compiler.core.graph import (
     JSON_MARKER,
     OUTPUT_KEY,
     REF_MARKER,
     SECRET_MARKER,
     GraphError,
+    Resource,
     is_json_document,
     output_ref,
 )
@@ -172,6 +175,24 @@ def secret_keys(value: Any) -> set[str]:
 
 
 _MARKERS_MEMO = "markers"
+
+
+def resource_secret_keys(resource: Resource) -> frozenset[str]:
+    """:func:`secret_keys` of ``resource``'s inputs. Inside ``resource_texts.reusing`` (a build)
+    they are asked of it by the resource's name (a function of the resource alone), so that a
+    build taking an earlier one's texts does not walk those inputs again."""
+    if not resource_texts.active():
+        return frozenset(secret_keys(resource.inputs))
+    text = resource_texts.text_of(CONFIG_KEYS_KIND, resource.name, partial(_keys_text, resource))
+    return frozenset(json.loads(text))
+
+
+CONFIG_KEYS_KIND = "pulumi-secret-keys"
+"""The kind (``resource_texts``) of the secret config keys a resource's inputs read: a JSON list."""
+
+
+def _keys_text(resource: Resource) -> str:
+    return json.dumps(sorted(secret_keys(resource.inputs)))
 
 
 def _markers(value: Any) -> tuple[bool, frozenset[str]]:

@@ -39,9 +39,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 
+from mlplane.compiler.core import resource_texts
 from mlplane.compiler.core.graph import GRAPH_FILE, Resource, ResourceGraph, ResourceOptions
 from mlplane.compiler.core.ir import System
 from mlplane.compiler.core.provenance import header_line
@@ -62,8 +65,8 @@ from mlplane.targets.pulumi_literals import (
     has_json_document,
     has_marker,
     literal,
+    resource_secret_keys,
     scalar,
-    secret_keys,
 )
 from mlplane.targets.pulumi_typed import TypedPrinter
 
@@ -165,7 +168,7 @@ def print_program(graph: ResourceGraph, system: System, read_graph: bool = False
         "\n".join(f"import {module}" for module in modules),
         *(_DATA_PREAMBLE[1:2] if moved else ()),
     ]
-    if any(secret_keys(dict(r.inputs)) for r in order):
+    if any(resource_secret_keys(r) for r in order):
         blocks.append(f"{CONFIG_VARIABLE} = pulumi.Config()")
     blocks += _component_classes(order)
     if any(_is_child(r) for r in order):
@@ -185,7 +188,7 @@ def _uses_pulumi(resource: Resource) -> bool:
     inputs = dict(resource.inputs)
     return (
         resource.options != ResourceOptions()
-        or bool(secret_keys(inputs))
+        or bool(resource_secret_keys(resource))
         or has_json_document(inputs)
     )
 
@@ -289,15 +292,70 @@ def _statement(
     moved: list[str] | None = None,
 ) -> str:
     """``variable = Class(name, ...inputs..., opts=...)``."""
-    if resource.component:
-        callee = component_kind(resource.type)
-        arguments = [scalar(resource.name), literal(dict(resource.inputs), len(INDENT), refs=refs)]
-    else:
-        callee, arguments = _custom_arguments(resource, refs, moved)
+    callee, arguments = _arguments(resource, refs, moved)
     options = _options(resource, variables)
     if options:
         arguments.append(f"opts={options}")
     return f"{variables[resource.name]} = {call(callee, arguments, 0)}"
+
+
+def _arguments(
+    resource: Resource, refs: Reference, moved: list[str] | None = None
+) -> tuple[str, list[str]]:
+    """The callee and the arguments (``opts`` aside) of the statement of ``resource``.
+
+    Unless its inputs refer to another resource (whose variable they print), they are a function
+    of the resource alone: inside ``resource_texts.reusing`` (a build) they are asked of it by
+    the resource's name, so that a build taking an earlier one's texts does not print them
+    again. Their text is JSON: the arguments and whether the inputs are read from the graph."""
+    if not resource_texts.active():
+        return _printed(resource, refs, moved)
+    kind = ARGUMENTS_READ if moved is not None else ARGUMENTS_PRINTED
+    try:
+        text = resource_texts.text_of(kind, resource.name, partial(_own_arguments, resource, kind))
+    except _Refers:  # printed again with the references, and not recorded
+        return _printed(resource, refs, moved)
+    found = json.loads(text)
+    if found["read"] and moved is not None:
+        moved.append(resource.name)
+    callee = (
+        component_kind(resource.type) if resource.component else python_class(resource.type).path
+    )
+    return callee, found["arguments"]
+
+
+ARGUMENTS_READ = "pulumi-program-arguments-read"
+ARGUMENTS_PRINTED = "pulumi-program-arguments-printed"
+"""The kinds (``resource_texts``) of a resource's statement arguments (:func:`_arguments`), with
+the graph's inputs read from ``resources.json`` or printed."""
+
+
+class _Refers(Exception):
+    """The inputs refer to another resource: the arguments depend on its variable's name."""
+
+
+def _refusing(name: str, output: str) -> str:
+    raise _Refers(name, output)
+
+
+def _own_arguments(resource: Resource, kind: str) -> str:
+    """The JSON text of :func:`_arguments`, printed without references (:class:`_Refers`)."""
+    moved: list[str] | None = [] if kind == ARGUMENTS_READ else None
+    _, arguments = _printed(resource, _refusing, moved)
+    return json.dumps({"arguments": arguments, "read": bool(moved)})
+
+
+def _printed(
+    resource: Resource, refs: Reference, moved: list[str] | None = None
+) -> tuple[str, list[str]]:
+    """The callee and the arguments (``opts`` aside) of the statement of ``resource``."""
+    if resource.component:
+        callee = component_kind(resource.type)
+        return callee, [
+            scalar(resource.name),
+            literal(dict(resource.inputs), len(INDENT), refs=refs),
+        ]
+    return _custom_arguments(resource, refs, moved)
 
 
 def _custom_arguments(

@@ -6,12 +6,14 @@ model's objects and each SLA's PrometheusRule, keyed by a SHA-256 of everything 
 ``targets/kubernetes/reuse.py``) gives back every unit of its lowering; the build stores each,
 with the texts the emitters wrote for its resources (``compiler/core/resource_texts.py``: a
 resource's canonical JSON in ``resources.json``, a Kubernetes object's YAML document in
-``manifests/``) and the needs its resources had in the graph (``graph.known_needs``). The next
-build of that environment into that directory takes each unit whose key it finds (``Reuse.known``)
-instead of lowering it, its graph takes their needs instead of walking their inputs, and its
-emitters take the texts of their resources. Everything that looks across units (the lowering's
-checks, the graph and its rules, the Pulumi program, monitoring, the manifest) is made again by
-every build, so the output is byte for byte that of a build without the cache (a property test
+``manifests/``, a PrometheusRule's group in ``monitoring/rules.yaml``, a statement's arguments in
+the Pulumi program, the secret config keys its inputs read) and the needs its resources had in
+the graph (``graph.known_needs``). The next build of that environment into that directory takes
+each unit whose key it finds (``Reuse.known``) instead of lowering it, its graph takes their
+needs instead of walking their inputs, and its emitters take the texts of their resources.
+Everything that looks across units (the lowering's checks, the graph and its rules, the
+program's order, variables and options, the rule tests, the manifest) is made again by every
+build, so the output is byte for byte that of a build without the cache (a property test
 builds, changes one model, SLA, source or setting, or inserts a line, and compares every file
 with a build that has no cache).
 

@@ -3,7 +3,9 @@ same.
 
 Some output is a join of texts each of which is a pure function of one resource of the graph,
 whatever stands around it: a resource's canonical JSON in ``resources.json``, a Kubernetes
-object's YAML document in ``manifests/``. An emitter asks :func:`text_of` for such a text by a
+object's YAML document in ``manifests/``, a PrometheusRule's group in ``monitoring/rules.yaml``,
+the arguments of a resource's statement in the Pulumi program (when they name no other
+resource's variable), the secret config keys a resource's inputs read. An emitter asks :func:`text_of` for such a text by a
 *kind* (which text of the resource: :data:`GRAPH_JSON`, or a kind of the target's own) and the
 resource's logical name, with the function that computes it. Outside :func:`reusing` that
 function is called. Inside, a text of ``known`` is taken instead, and every text given is
@@ -50,6 +52,11 @@ def reusing(texts: ResourceTexts) -> Iterator[ResourceTexts]:
         yield texts
     finally:
         _ACTIVE.reset(token)
+
+
+def active() -> bool:
+    """Whether :func:`reusing` is in force (outside it, :func:`text_of` only computes)."""
+    return _ACTIVE.get() is not None
 
 
 def text_of(kind: str, name: str, compute: Callable[[], str]) -> str:

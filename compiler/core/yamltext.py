@@ -107,6 +107,18 @@ class Rendered:
         return self.sorted_keys if sort_keys else self.as_given
 
 
+def given(value: Mapping[str, Any], as_given: str) -> Rendered:
+    """``value`` with ``as_given`` (what :func:`given_text` gave for an equal value): written as
+    that text where keys keep their order; a writer that sorts keys writes ``value`` itself."""
+    return Rendered(value, as_given, "")
+
+
+def given_text(value: Mapping[str, Any]) -> str:
+    """The lines :func:`dump` writes for ``value`` at the top, keys as given, without the final
+    line break (:attr:`Rendered.as_given`, for one key order only)."""
+    return dump(value)[:-1]
+
+
 # --- scalars -----------------------------------------------------------------------------------
 
 
@@ -271,7 +283,8 @@ class _Writer:
             self.other(prefix, value, depth, out)
 
     def rendered(self, prefix: str, value: Rendered, depth: int, out: list[str]) -> None:
-        if self.strict or not value.value:  # the text was written without require_blocks
+        if self.strict or not value.value or not value.text(self.sort_keys):
+            # the text was written without require_blocks, or not for this key order (given)
             self.value(prefix, value.value, depth, out)
         else:
             pad = INDENT * depth

@@ -22,7 +22,7 @@ from mlplane.compiler.core.provenance import header_line
 from mlplane.compiler.core.resource_texts import text_of
 from mlplane.targets.kubernetes import names
 from mlplane.targets.monitoring.rules import shared_group
-from mlplane.targets.pulumi_literals import secret_keys
+from mlplane.targets.pulumi_literals import resource_secret_keys
 
 MANIFEST_DIR = "manifests"
 NAMESPACE_FILE = "00-namespace.yaml"
@@ -95,7 +95,7 @@ def emit_manifests(system: ir.System, graph: ResourceGraph) -> dict[str, str]:
     for resource in graph:
         if resource.component:
             continue
-        if secret_keys(resource.inputs):
+        if resource_secret_keys(resource):
             left_out.append(resource)
             continue
         model = owners.get(resource.parent or "")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlplane.compiler.core import ir
-from mlplane.compiler.core.graph import ResourceGraph
+from mlplane.compiler.core.graph import Resource, ResourceGraph
 from mlplane.compiler.core.provenance import header_line
 from mlplane.compiler.core.yamltext import comments
 from mlplane.targets.monitoring.alertmanager import alertmanager_yaml
@@ -35,8 +35,10 @@ def monitoring_files(system: ir.System, graph: ResourceGraph | None = None) -> d
     the rule file by its base name, which promtool resolves next to the test file.
     """
     header = comments([header_line(system)])
+    groups = graph_groups(graph) if graph is not None else None
     return {
-        RULES: header + rules_yaml(system, graph_groups(graph) if graph is not None else None),
+        RULES: header
+        + rules_yaml(system, groups, group_owners(graph) if graph is not None else None),
         RULE_TESTS: header + rule_tests_yaml(system, "rules.yaml"),
         DASHBOARD: dashboard_json(system),
         ALERTMANAGER: header + alertmanager_yaml(system),
@@ -73,16 +75,33 @@ PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 def graph_groups(graph: ResourceGraph) -> dict[str, dict[str, Any]]:
     """Group name -> rule group, of every PrometheusRule object in ``graph`` (the groups of
     :func:`prometheus_rule_specs`, as lowered)."""
-    found: dict[str, dict[str, Any]] = {}
+    return {
+        group["name"]: group
+        for resource in graph
+        if resource.type == PROMETHEUS_RULE
+        for group in _groups(resource)
+    }
+
+
+def group_owners(graph: ResourceGraph) -> dict[str, str]:
+    """Group name -> the PrometheusRule object that holds that group alone (the lowering's
+    objects hold one group each), by logical name."""
+    owners: dict[str, str] = {}
     for resource in graph:
-        if resource.type != PROMETHEUS_RULE:
-            continue
-        spec = resource.inputs.get("spec")
-        groups = spec.get("groups") if isinstance(spec, dict) else None
-        for group in groups if isinstance(groups, list) else ():
-            if isinstance(group, dict) and isinstance(group.get("name"), str):
-                found[group["name"]] = group
-    return found
+        if resource.type == PROMETHEUS_RULE:
+            groups = _groups(resource)
+            if len(groups) == 1:
+                owners[groups[0]["name"]] = resource.name
+    return owners
+
+
+def _groups(resource: Resource) -> list[dict[str, Any]]:
+    """The well-formed rule groups (mappings with a string name) of a PrometheusRule object."""
+    spec = resource.inputs.get("spec")
+    groups = spec.get("groups") if isinstance(spec, dict) else None
+    if not isinstance(groups, list):
+        return []
+    return [g for g in groups if isinstance(g, dict) and isinstance(g.get("name"), str)]
 
 
 CLOUDWATCH_TARGETS = frozenset({"aws"})

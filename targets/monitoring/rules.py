@@ -31,6 +31,7 @@ from functools import lru_cache
 from typing import Any
 
 from mlplane.compiler.core import canonical, ir, yamltext
+from mlplane.compiler.core.resource_texts import text_of
 from mlplane.targets import slo
 from mlplane.targets.monitoring import alerts, names, promql, sli
 from mlplane.targets.monitoring.presets import EventSli
@@ -177,19 +178,41 @@ def prometheus_rules(
     }
 
 
-def rules_yaml(system: ir.System, computed: Mapping[str, dict[str, Any]] | None = None) -> str:
-    """The rule file as YAML text (without the generated-file header)."""
+def rules_yaml(
+    system: ir.System,
+    computed: Mapping[str, dict[str, Any]] | None = None,
+    owners: Mapping[str, str] | None = None,
+) -> str:
+    """The rule file as YAML text (without the generated-file header). ``owners``: group name
+    -> the resource that holds that group alone (a build's PrometheusRule objects): its text is
+    asked of ``resource_texts`` by that resource, so that a build reusing an earlier one's texts
+    takes it rather than write it again."""
     groups = prometheus_rules(system, computed)["groups"]
-    return yamltext.dump({"groups": [_written_group(group) for group in groups]})
+    known = owners or {}
+    written = [_written_group(group, known.get(group["name"])) for group in groups]
+    return yamltext.dump({"groups": written})
 
 
-def _written_group(group: dict[str, Any]) -> dict[str, Any] | yamltext.Rendered:
-    """``group``'s text when the manifests' PrometheusRule objects had it written
-    (:func:`shared_group`), else ``group`` itself: the rule file alone needs only the keys as
-    built, which the writer does in about half the time of both orders (a build that takes the
-    manifests' texts from the build cache writes no group for them)."""
+def _written_group(group: dict[str, Any], owner: str | None) -> dict[str, Any] | yamltext.Rendered:
+    """``group``'s text: taken from ``resource_texts`` by its ``owner`` when it has one, else
+    the text the manifests' PrometheusRule objects had written (:func:`shared_group`), else
+    written here in the rule file's key order only (half the time of both orders: a build that
+    takes the manifests' texts from the build cache writes no group for them), or ``group``
+    itself for the rule file's writer to write in place."""
     found: yamltext.Rendered | None = canonical.recalled(_GROUP_TEXT, group)
-    return group if found is None else found
+    if owner is None:
+        return group if found is None else found
+    text = text_of(RULE_GROUP_YAML, owner, lambda: _given_text(group, found))
+    return yamltext.given(group, text)
+
+
+def _given_text(group: dict[str, Any], found: yamltext.Rendered | None) -> str:
+    return found.as_given if found is not None else yamltext.given_text(group)
+
+
+RULE_GROUP_YAML = "prometheus-rule-group-yaml"
+"""The kind (``resource_texts``) of a PrometheusRule object's one rule group as ``rules.yaml``
+writes it: a function of the object alone."""
 
 
 def shared_group(group: dict[str, Any]) -> dict[str, Any] | yamltext.Rendered:
