@@ -1,0 +1,113 @@
+"""The caches' pickling (``compiler/core/pickled.py``): a dataclass whose constructor takes every
+field as is is written as a call of its class; any other object as pickle writes it; everything
+reads back equal, and the allow-list refuses what it does not name."""
+
+from __future__ import annotations
+
+import pickle
+import pickletools
+from dataclasses import dataclass, field
+from enum import Enum
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+from mlplane.compiler.core import pickled
+from mlplane.compiler.core.diagnostics import Location, Related, Severity
+
+
+@dataclass(frozen=True)
+class Empty:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class One:
+    value: Any
+
+
+@dataclass(frozen=True)
+class Several:
+    a: Any
+    b: Any = None
+    c: tuple[Any, ...] = ()
+
+
+@dataclass
+class Derived:
+    """Not built by its constructor alone: pickled as a state to set."""
+
+    a: int
+    twice: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.twice = 2 * self.a
+
+
+@dataclass(frozen=True)
+class Hidden:
+    a: int
+    b: int = field(init=False, default=7)
+
+
+class Colour(Enum):
+    RED = "red"
+
+
+VALUES = [
+    Location("mlplane.yaml", 3, 7),
+    [Location("mlplane.yaml", 3, 7), Location("mlplane.yaml", 3, 7)],
+    Related(Location("b.yaml", 1, 1), "the other one"),
+    {"read only": MappingProxyType({"x": (Location("a", 1, 2),)}), "set": frozenset({1, 2})},
+    Severity.ERROR,
+    [1, 2.5, None, True, "text", b"bytes", (), {}],
+]
+"""Values of mlplane's own types, which the allow-list reads back."""
+
+
+@pytest.mark.parametrize("value", VALUES, ids=repr)
+def test_what_is_pickled_reads_back_equal(value: Any) -> None:
+    data = pickled.encoded(value)
+    assert data is not None
+    assert pickled.value(data) == value
+
+
+def _ops(data: bytes, name: str) -> int:
+    """How many times the pickle runs the opcode ``name`` (REDUCE: call a class with arguments;
+    BUILD: set an object's state)."""
+    return sum(op.name == name for op, _, _ in pickletools.genops(data))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [Empty(), One(1), One(One("x")), Several("a", {"k": [1]}, (Colour.RED,))],
+    ids=repr,
+)
+def test_a_plain_dataclass_is_written_as_a_call_of_its_class(value: Any) -> None:
+    data = pickled.dumped(value)
+    assert data is not None
+    assert _ops(data, "BUILD") == 0
+    assert _ops(data, "REDUCE") >= 1
+    assert pickle.loads(data) == value
+
+
+@pytest.mark.parametrize("value", [Derived(3), Hidden(1)], ids=repr)
+def test_a_dataclass_its_constructor_does_not_rebuild_is_pickled_as_usual(value: Any) -> None:
+    data = pickled.dumped(value)
+    assert data is not None
+    assert _ops(data, "BUILD") == 1
+    assert pickle.loads(data) == value
+
+
+def test_a_class_itself_is_pickled_by_name() -> None:
+    data = pickled.dumped(Location)
+    assert data is not None
+    assert _ops(data, "REDUCE") == 0
+    assert pickled.value(data) is Location
+
+
+def test_what_the_allow_list_does_not_name_is_refused() -> None:
+    assert pickled.value(pickle.dumps(print)) is None  # a builtin function
+    assert pickled.value(pickle.dumps(One(1))) is None  # a class outside mlplane
+    assert pickled.value(b"not a pickle") is None
