@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter
 from mlplane import __version__
 from mlplane.compiler.build.pipeline import CompileResult, target_of
 from mlplane.compiler.build.writer import check_tree, read_tree, sha256, special_files
-from mlplane.compiler.core import canonical, plugins, safe_read
+from mlplane.compiler.core import canonical, pickled, plugins, safe_read
 from mlplane.compiler.core.diagnostics import Diagnostics, Location
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System
@@ -359,6 +359,9 @@ class _Relocator:
         self.memo: dict[int, Any] = {}
         self.keep: list[Any] = []  # the originals, alive while their ids are memo keys
         self.fields: dict[type, tuple[str, ...] | None] = {}
+        self.builders: dict[
+            type, tuple[Callable[[Any], tuple[Any, ...]] | None, dict[str, int]]
+        ] = {}
 
     def __call__(self, value: Any) -> Any:
         kind = type(value)
@@ -392,7 +395,24 @@ class _Relocator:
             moved = self(item)
             if moved is not item:
                 changes[name] = moved
-        return replace(value, **changes) if changes else value
+        return self._replaced(kind, value, changes) if changes else value
+
+    def _replaced(self, kind: type, value: Any, changes: dict[str, Any]) -> Any:
+        """``dataclasses.replace(value, **changes)``; for a dataclass its constructor rebuilds by
+        position (``pickled.fields_getter``), built from its fields in one call (a relocated
+        1,000-model system and graph replace some 40,000 objects)."""
+        found = self.builders.get(kind)
+        if found is None:
+            getter = pickled.fields_getter(kind)
+            order = {f.name: i for i, f in enumerate(fields(kind))} if getter else {}
+            found = self.builders[kind] = (getter, order)
+        getter, order = found
+        if getter is None:
+            return replace(value, **changes)
+        values = list(getter(value))
+        for name, moved in changes.items():
+            values[order[name]] = moved
+        return kind(*values)
 
     def _fields(self, kind: type, value: Any) -> tuple[str, ...] | None:
         if kind not in self.fields:

@@ -63,14 +63,14 @@ class UnitPickler(Pickler):
     state to set: read back, a frozen dataclass is built about twice as fast that way (its
     ``__setstate__`` asks for its fields again for every object). A class whose constructor does
     not take every field as is (a field outside ``__init__``, a ``__post_init__``) is pickled as
-    usual. What to do with each type is worked out once (:func:`_fields_getter`): units hold
+    usual. What to do with each type is worked out once (:func:`fields_getter`): units hold
     tens of thousands of objects of a few dozen types."""
 
     def reducer_override(self, obj: Any) -> Any:
         kind = type(obj)
         getter = _GETTERS.get(kind, _UNKNOWN)
         if getter is _UNKNOWN:
-            getter = _GETTERS[kind] = _fields_getter(kind)
+            getter = _GETTERS[kind] = fields_getter(kind)
         if getter is None:
             return NotImplemented
         return kind, getter(obj)
@@ -81,14 +81,15 @@ _GETTERS: dict[type, Callable[[Any], tuple[Any, ...]] | None] = {}
 """Type -> what gives an object's constructor arguments (None: pickled as usual)."""
 
 
-def _fields_getter(kind: type) -> Callable[[Any], tuple[Any, ...]] | None:
-    """For a dataclass whose constructor takes every field as is (no field outside
-    ``__init__``, no ``__post_init__``), a function giving an object's fields in order, as a
-    tuple; None for any other type (a class itself is of type ``type``: not a dataclass)."""
+def fields_getter(kind: type) -> Callable[[Any], tuple[Any, ...]] | None:
+    """For a dataclass whose constructor takes every field as is, by position (no field outside
+    ``__init__`` or keyword-only, no ``__post_init__``), a function giving an object's fields in
+    order, as a tuple: ``kind(*getter(obj))`` is a copy of ``obj``. None for any other type (a
+    class itself is of type ``type``: not a dataclass)."""
     if not is_dataclass(kind) or hasattr(kind, "__post_init__"):
         return None
     found = fields(kind)
-    if not all(f.init for f in found):
+    if not all(f.init and not f.kw_only for f in found):
         return None
     if not found:
         return lambda _: ()
