@@ -23,7 +23,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from mlplane.compiler.core import canonical, resource_texts
@@ -183,7 +183,14 @@ def resource_secret_keys(resource: Resource) -> frozenset[str]:
     build taking an earlier one's texts does not walk those inputs again."""
     if not resource_texts.active():
         return frozenset(secret_keys(resource.inputs))
-    text = resource_texts.text_of(CONFIG_KEYS_KIND, resource.name, partial(_keys_text, resource))
+    return _keys_of(
+        resource_texts.text_of(CONFIG_KEYS_KIND, resource.name, partial(_keys_text, resource))
+    )
+
+
+@lru_cache(maxsize=1024)
+def _keys_of(text: str) -> frozenset[str]:
+    """The keys a :data:`CONFIG_KEYS_KIND` text lists (most resources read none: one text)."""
     return frozenset(json.loads(text))
 
 

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
@@ -307,21 +306,29 @@ def _arguments(
     Unless its inputs refer to another resource (whose variable they print), they are a function
     of the resource alone: inside ``resource_texts.reusing`` (a build) they are asked of it by
     the resource's name, so that a build taking an earlier one's texts does not print them
-    again. Their text is JSON: the arguments and whether the inputs are read from the graph."""
+    again. Their text: whether the inputs are read from the graph, then each argument, joined
+    by NULs (:data:`_SEPARATOR`)."""
     if not resource_texts.active():
         return _printed(resource, refs, moved)
     kind = ARGUMENTS_READ if moved is not None else ARGUMENTS_PRINTED
+    printed: list[tuple[str, list[str], bool]] = []  # when printed here: no text to read back
+    compute = partial(_own_arguments, resource, kind, printed)
     try:
-        text = resource_texts.text_of(kind, resource.name, partial(_own_arguments, resource, kind))
+        text = resource_texts.text_of(kind, resource.name, compute)
     except _Refers:  # printed again with the references, and not recorded
         return _printed(resource, refs, moved)
-    found = json.loads(text)
-    if found["read"] and moved is not None:
+    if printed:
+        callee, arguments, read = printed[0]
+    else:
+        head, *arguments = text.split(_SEPARATOR)
+        callee, read = _callee(resource), head == _READ
+    if read and moved is not None:
         moved.append(resource.name)
-    callee = (
-        component_kind(resource.type) if resource.component else python_class(resource.type).path
-    )
-    return callee, found["arguments"]
+    return callee, arguments
+
+
+def _callee(resource: Resource) -> str:
+    return component_kind(resource.type) if resource.component else python_class(resource.type).path
 
 
 ARGUMENTS_READ = "pulumi-program-arguments-read"
@@ -330,19 +337,33 @@ ARGUMENTS_PRINTED = "pulumi-program-arguments-printed"
 the graph's inputs read from ``resources.json`` or printed."""
 
 
+_SEPARATOR = "\0"
+"""Joins a statement's arguments in their text: never in a printed argument, whose literals
+escape every control character (a text that held one would not be kept)."""
+_READ, _PRINTED = "read", "printed"
+
+
 class _Refers(Exception):
-    """The inputs refer to another resource: the arguments depend on its variable's name."""
+    """The inputs refer to another resource (the arguments depend on its variable's name), or
+    the arguments cannot be kept as one text."""
 
 
 def _refusing(name: str, output: str) -> str:
     raise _Refers(name, output)
 
 
-def _own_arguments(resource: Resource, kind: str) -> str:
-    """The JSON text of :func:`_arguments`, printed without references (:class:`_Refers`)."""
+def _own_arguments(
+    resource: Resource, kind: str, printed: list[tuple[str, list[str], bool]]
+) -> str:
+    """The text of :func:`_arguments`, printed without references (:class:`_Refers`); what
+    was printed is put in ``printed`` too."""
     moved: list[str] | None = [] if kind == ARGUMENTS_READ else None
-    _, arguments = _printed(resource, _refusing, moved)
-    return json.dumps({"arguments": arguments, "read": bool(moved)})
+    callee, arguments = _printed(resource, _refusing, moved)
+    printed.append((callee, arguments, bool(moved)))
+    text = _SEPARATOR.join([_READ if moved else _PRINTED, *arguments])
+    if text.count(_SEPARATOR) != len(arguments):
+        raise _Refers(resource.name)
+    return text
 
 
 def _printed(

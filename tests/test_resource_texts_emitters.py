@@ -77,7 +77,7 @@ def test_a_taken_statement_is_used(tmp_path: Path) -> None:
     with reusing(first):
         print_program(graph, system, True)
     name, text = next(iter(first.made[ARGUMENTS_READ].items()))
-    planted = text.replace(f"\"'{name}'\"", "\"'planted-name'\"", 1)
+    planted = text.replace(f"'{name}'", "'planted-name'", 1)
     assert planted != text
     with reusing(ResourceTexts({ARGUMENTS_READ: {name: planted}})):
         program = print_program(graph, system, True)

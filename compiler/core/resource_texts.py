@@ -61,18 +61,22 @@ def active() -> bool:
 
 def text_of(kind: str, name: str, compute: Callable[[], str]) -> str:
     """The ``kind`` text of the resource ``name``: ``compute()``, or inside :func:`reusing` the
-    known text when there is one."""
+    known text when there is one; asked again within the same :func:`reusing` (whose names are
+    those of one graph), the text it gave the first time."""
     active = _ACTIVE.get()
     if active is None:
         return compute()
+    made = active.made.get(kind)
+    if made is None:
+        made = active.made[kind] = {}
+    found = made.get(name)
+    if found is not None:
+        return found
     found = active.known.get(kind, _NONE).get(name)
     if found is None:
         found = compute()
     else:
         active.taken += 1
-    made = active.made.get(kind)
-    if made is None:
-        made = active.made[kind] = {}
     made[name] = found
     return found
 
