@@ -21,6 +21,11 @@ them wants, and every incident runs on one timeline, so a shared series has the 
 everywhere; only scenarios that would need different values for one series (two freshness SLAs
 of one source with different ``maxAge``) go to separate groups. A custom ratio whose queries are not linear combinations of
 ``rate()`` (see ``synth.py``) gets only the no-data scenario; the file header lists such SLAs.
+
+A file names each SLA's series once and computes the samples of each timeline once per source
+(``inputs.series_over``): a large spec's thousands of SLAs share a few timelines and sources.
+What depends only on an SLA's objective, window and kind of SLI (the alert its incident checks,
+the ratio, the minute it fires) is remembered by those numbers.
 """
 
 from __future__ import annotations
@@ -34,7 +39,6 @@ from typing import Any
 from mlplane.compiler.core import ir, yamltext
 from mlplane.targets import slo
 from mlplane.targets.monitoring import alerts, inputs, names, promql
-from mlplane.targets.monitoring.inputs import Phase
 
 HISTORY_MINUTES = 360
 """Healthy history before an incident: the longest window a page reads (6h)."""
@@ -106,28 +110,60 @@ def _incident_ratio(first: slo.Threshold, time_sli: bool) -> Fraction:
 
 
 @dataclass(frozen=True, slots=True)
-class _Plan:
-    """Which alert an SLA's incident checks, the pairs that can raise it, and the bad ratio
-    that would make it fire about 10 minutes in."""
+class _Choice:
+    """Which alert an incident checks, the pairs that can raise it, the bad ratio that would
+    make it fire about 10 minutes in, and when it fires at that ratio: all functions of an
+    SLA's objective, window and kind of SLI, which the SLAs of a large spec share."""
 
-    sla: ir.Sla
     severity: str
     alert: str
     thresholds: tuple[slo.Threshold, ...]
+    time_sli: bool
     wanted: Fraction
+    minute: int | None
+    """:func:`crossing` at ``wanted``."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """The incident an SLA gets: its choice."""
+
+    sla: ir.Sla
+    choice: _Choice
 
 
 def _plan(sla: ir.Sla) -> _Plan | None:
     """The page when one can fire, else the ticket, else None."""
-    every = slo.thresholds(sla.objective, sla.window_seconds)
+    chosen = _choice(sla.objective, sla.window_seconds, _time_sli(sla))
+    return None if chosen is None else _Plan(sla, chosen)
+
+
+@lru_cache(maxsize=1024)
+def _choice(objective: float, window_seconds: float, time_sli: bool) -> _Choice | None:
+    """:func:`_plan` apart from the SLA, remembered (a pure function of numbers, and each
+    costs decimal maths and a :func:`crossing` search)."""
+    every = slo.thresholds(objective, window_seconds)
     for severity, alert in (("page", names.FAST_BURN), ("ticket", names.SLOW_BURN)):
         chosen = tuple(t for t in every if t.pair.severity == severity and t.ratio < 1)
         if chosen:
-            return _Plan(sla, severity, alert, chosen, _incident_ratio(chosen[0], _time_sli(sla)))
+            wanted = _incident_ratio(chosen[0], time_sli)
+            minute = crossing(chosen, wanted, HISTORY_MINUTES, time_sli)
+            return _Choice(severity, alert, chosen, time_sli, wanted, minute)
     return None
 
 
-def _families(system: ir.System, plans: list[_Plan]) -> list[list[_Plan]]:
+Shapes = dict[str, inputs.Shape]
+"""The input series of each SLA by name, named once per file."""
+_ONE_MINUTE: inputs.Timeline = ((1, Fraction(0)),)
+"""The timeline on which :func:`_families` learns which series an SLA reads."""
+_HEALTHY: inputs.Timeline = ((HEALTHY_MINUTES, Fraction(0)),)
+
+
+def _shapes(system: ir.System) -> Shapes:
+    return {name: inputs.shape(system, sla) for name, sla in system.slas.items()}
+
+
+def _families(plans: list[_Plan], shapes: Shapes) -> list[list[_Plan]]:
     """Plans grouped by shared input series (two availability SLAs of one model read the same
     counters, so they must see the same incident): connected components, in plan order."""
     parent = list(range(len(plans)))
@@ -137,9 +173,10 @@ def _families(system: ir.System, plans: list[_Plan]) -> list[list[_Plan]]:
             index = parent[index]
         return index
 
+    read = inputs.series_over({p.sla.name: shapes[p.sla.name] for p in plans}, _ONE_MINUTE)
     first_reader: dict[str, int] = {}
     for index, plan in enumerate(plans):
-        for text, _ in inputs.series_for(system, plan.sla, [(1, Fraction(0))]):
+        for text, _ in read[plan.sla.name]:
             other = first_reader.setdefault(text, index)
             parent[root(index)] = root(other)
     families: dict[int, list[_Plan]] = {}
@@ -151,62 +188,98 @@ def _families(system: ir.System, plans: list[_Plan]) -> list[list[_Plan]]:
 def incidents(system: ir.System) -> list[Scenario]:
     """One incident per family of SLAs sharing inputs (at the highest ratio any member wants),
     on one timeline for the whole file, so shared series carry identical values."""
+    return _incidents(system, _shapes(system))
+
+
+def _incidents(system: ir.System, shapes: Shapes) -> list[Scenario]:
     plans = [p for _, sla in sorted(system.slas.items()) if (p := _plan(sla)) is not None]
     timed: list[tuple[_Plan, Fraction, int]] = []
-    for family in _families(system, plans):
-        bad = max(plan.wanted for plan in family)
+    for family in _families(plans, shapes):
+        bad = max(plan.choice.wanted for plan in family)
         for plan in family:
-            minute = crossing(plan.thresholds, bad, HISTORY_MINUTES, _time_sli(plan.sla))
+            minute = _minute(plan.choice, bad)
             if minute is not None:
                 timed.append((plan, bad, minute))
     if not timed:
         return []
     start = HISTORY_MINUTES + 1
     end = start + max(minute for _, _, minute in timed) + 2
+    by_ratio: dict[Fraction, dict[str, inputs.Shape]] = {}
+    for plan, bad, _ in timed:
+        by_ratio.setdefault(bad, {})[plan.sla.name] = shapes[plan.sla.name]
+    history = (HISTORY_MINUTES, Fraction(0))
+    read = {
+        bad: (
+            inputs.decimal(bad * 100),
+            inputs.series_over(group, (history, (end - HISTORY_MINUTES, bad))),
+        )
+        for bad, group in by_ratio.items()
+    }
     found = []
     for plan, bad, minute in timed:
-        phases: list[Phase] = [(HISTORY_MINUTES, Fraction(0)), (end - HISTORY_MINUTES, bad)]
-        series = inputs.series_for(system, plan.sla, phases)
-        if series:
-            found.append(_incident(plan, bad, minute, series))
+        share, series = read[bad]
+        if series[plan.sla.name]:
+            found.append(_incident(plan, share, minute, series[plan.sla.name]))
     return found
 
 
-def _incident(plan: _Plan, bad: Fraction, minute: int, series: list[inputs.Series]) -> Scenario:
+def _minute(choice: _Choice, bad: Fraction) -> int | None:
+    """When ``choice``'s alert fires in an incident of ratio ``bad`` (the family's highest):
+    the choice knows it for its own ratio, the one ``bad`` is for an SLA alone."""
+    if bad is choice.wanted:
+        return choice.minute
+    return crossing(choice.thresholds, bad, HISTORY_MINUTES, choice.time_sli)
+
+
+def _incident(plan: _Plan, share: str, minute: int, series: list[inputs.Series]) -> Scenario:
+    """``share``: the incident's error ratio in percent, as written."""
+    sla, choice = plan.sla, plan.choice
+    checks = list(_incident_checks(minute, choice.alert))
+    name = f"{sla.name}: {choice.severity} fires about {minute} minutes into a {share}% incident"
+    return Scenario("incident", sla, name, series, checks)
+
+
+@lru_cache(maxsize=1024)
+def _incident_checks(minute: int, alert: str) -> tuple[Check, Check]:
+    """``alert`` not firing shortly before ``minute`` into the incident, firing shortly after
+    (frozen checks, shared by the SLAs whose alert fires at the same minute)."""
     start = HISTORY_MINUTES + 1
     before = start + minute - 3 if minute > 3 else start - 1
-    checks = [Check(before, plan.alert, False), Check(start + minute + 2, plan.alert, True)]
-    share = inputs.decimal(bad * 100)
-    name = f"{plan.sla.name}: {plan.severity} fires about {minute} minutes into a {share}% incident"
-    return Scenario("incident", plan.sla, name, series, checks)
+    return Check(before, alert, False), Check(start + minute + 2, alert, True)
 
 
 def healthy(system: ir.System, sla: ir.Sla) -> Scenario | None:
-    series = inputs.series_for(system, sla, [(HEALTHY_MINUTES, Fraction(0))])
+    """Two healthy hours of ``sla``: no alert (None when its series cannot be synthesised)."""
+    return _healthy(sla, inputs.shape(system, sla).series(_HEALTHY))
+
+
+def _healthy(sla: ir.Sla, series: list[inputs.Series]) -> Scenario | None:
     if not series:
         return None
-    end = HEALTHY_MINUTES
-    quiet = (names.FAST_BURN, names.SLOW_BURN, names.ABSENT)
-    checks = [Check(end, a, False) for a in quiet]
-    return Scenario("healthy", sla, f"{sla.name}: healthy, no alert", series, checks)
+    return Scenario("healthy", sla, f"{sla.name}: healthy, no alert", series, list(_QUIET))
 
 
 def no_data(sla: ir.Sla) -> Scenario:
-    wait = int(slo.WINDOW_SECONDS["5m"] / 60) + _minutes(alerts.ABSENT_FOR)
-    checks = [
-        Check(wait, names.ABSENT, True),
-        Check(wait, names.FAST_BURN, False),
-        Check(wait, names.SLOW_BURN, False),
-    ]
-    return Scenario("no data", sla, f"{sla.name}: no data, only the absent alert", [], checks)
+    name = f"{sla.name}: no data, only the absent alert"
+    return Scenario("no data", sla, name, [], list(_ABSENT))
 
 
 def _minutes(duration: str) -> int:
     return int(duration.removesuffix("m"))
 
 
-def _query(system: ir.System, sla: ir.Sla, alert: str) -> str:
-    return _alerts_query(system.environment.namespace, sla.name, system.name, alert)
+_QUIET = tuple(
+    Check(HEALTHY_MINUTES, alert, False)
+    for alert in (names.FAST_BURN, names.SLOW_BURN, names.ABSENT)
+)
+"""The checks of every healthy scenario (checks are frozen: every scenario holds the same)."""
+_WAIT = int(slo.WINDOW_SECONDS["5m"] / 60) + _minutes(alerts.ABSENT_FOR)
+_ABSENT = (
+    Check(_WAIT, names.ABSENT, True),
+    Check(_WAIT, names.FAST_BURN, False),
+    Check(_WAIT, names.SLOW_BURN, False),
+)
+"""The checks of every no-data scenario."""
 
 
 @lru_cache(maxsize=1 << 14)
@@ -218,13 +291,15 @@ def _alerts_query(namespace: str, sla: str, system: str, alert: str) -> str:
     return f"count(ALERTS{promql.label_selector(labels)})"
 
 
-def _checks(system: ir.System, scenario: Scenario) -> list[dict[str, Any]]:
+def _checks(system: ir.System, batch: list[Scenario]) -> list[dict[str, Any]]:
+    namespace, system_name = system.environment.namespace, system.name
     return [
         {
-            "expr": _query(system, scenario.sla, check.alert),
+            "expr": _alerts_query(namespace, scenario.sla.name, system_name, check.alert),
             "eval_time": f"{check.minute}m",
             "exp_samples": [{"labels": "{}", "value": 1}] if check.firing else [],
         }
+        for scenario in batch
         for check in scenario.checks
     ]
 
@@ -235,13 +310,22 @@ def _batches(found: list[Scenario]) -> list[list[Scenario]]:
     batches: list[tuple[dict[str, str], list[Scenario]]] = []
     for scenario in found:
         own = dict(scenario.series)
-        home = next((b for b in batches if all(b[0].get(k, v) == v for k, v in own.items())), None)
-        if home is None:
-            batches.append((own, [scenario]))
+        for values, members in batches:
+            if _fits(own, values):
+                values.update(own)
+                members.append(scenario)
+                break
         else:
-            home[0].update(own)
-            home[1].append(scenario)
+            batches.append((own, [scenario]))
     return [members for _, members in batches]
+
+
+def _fits(own: dict[str, str], values: dict[str, str]) -> bool:
+    """Whether every series of ``own`` that ``values`` holds has the same values there (most
+    scenarios share no series with the batch: that is asked first, of the few of ``own``)."""
+    return own.keys().isdisjoint(values.keys()) or all(
+        values.get(k, v) == v for k, v in own.items()
+    )
 
 
 def _group(system: ir.System, batch: list[Scenario]) -> dict[str, Any]:
@@ -253,7 +337,7 @@ def _group(system: ir.System, batch: list[Scenario]) -> dict[str, Any]:
     )
     unique = {text: values for s in batch for text, values in s.series}
     series = [{"series": text, "values": values} for text, values in unique.items()]
-    checks = [c for s in batch for c in _checks(system, s)]
+    checks = _checks(system, batch)
     return {"name": title, "interval": "1m", "input_series": series, "promql_expr_test": checks}
 
 
@@ -273,13 +357,15 @@ def _tests(system: ir.System, rule_file: str, found: list[Scenario]) -> dict[str
 
 def _all(system: ir.System) -> list[Scenario]:
     """Every scenario of every SLA, SLAs in name order."""
+    shapes = _shapes(system)
+    read = inputs.series_over(shapes, _HEALTHY)
     others = [
         s
-        for _, sla in sorted(system.slas.items())
-        for s in (healthy(system, sla), no_data(sla))
+        for name, sla in sorted(system.slas.items())
+        for s in (_healthy(sla, read[name]), no_data(sla))
         if s is not None
     ]
-    return incidents(system) + others
+    return _incidents(system, shapes) + others
 
 
 def rule_tests(system: ir.System, rule_file: str = "rules.yaml") -> dict[str, Any]:
