@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlplane.compiler.core import ir
-from mlplane.targets.monitoring import inputs, rule_tests, synth
+from mlplane.targets.monitoring import inputs, names, promql, rule_tests, synth
 from tests.hypothesis_profiles import examples
 from tests.test_monitoring import REPO, SYSTEMS, over_systems, systems
 
@@ -151,6 +151,19 @@ def test_the_scenarios_are_the_per_sla_ones(system: ir.System) -> None:
 @over_systems
 def test_batches_are_first_fit(system: ir.System) -> None:
     check_batches(system)
+
+
+@over_systems
+def test_alert_queries_select_the_labels_of_the_alert(system: ir.System) -> None:
+    """Each check's query is ``promql.label_selector`` of the alert's labels and the SLA's
+    identity, which the query writes without checking the identity again."""
+    namespace = system.environment.namespace
+    for sla in system.slas:
+        identity = dict(names.identity_of(namespace, sla, system.name))
+        for alert in (names.FAST_BURN, names.SLOW_BURN, names.ABSENT):
+            labels = {"alertname": alert, "alertstate": "firing", **identity}
+            expected = f"count(ALERTS{promql.label_selector(labels)})"
+            assert rule_tests._alerts_query(namespace, sla, system.name, alert) == expected
 
 
 @over_systems

@@ -285,10 +285,13 @@ _ABSENT = (
 @lru_cache(maxsize=1 << 14)
 def _alerts_query(namespace: str, sla: str, system: str, alert: str) -> str:
     """The query of one SLA's firing ``alert``, by the names it depends on, remembered (each
-    SLA's scenarios ask for its three alerts several times)."""
-    identity = dict(names.identity_of(namespace, sla, system))
-    labels = {"alertname": alert, "alertstate": "firing", **identity}
-    return f"count(ALERTS{promql.label_selector(labels)})"
+    SLA's scenarios ask for its three alerts several times). The identity labels come checked
+    from :func:`names.identity_of` (which the rules have asked for already) and the alert's are
+    constants of ``names``: they are only sorted and written here, as
+    :func:`promql.label_selector` would write them, without checking them again."""
+    identity = names.identity_of(namespace, sla, system)
+    labels = sorted((("alertname", alert), ("alertstate", "firing"), *identity))
+    return f"count({promql.selector('ALERTS', [promql.matcher(k, '=', v) for k, v in labels])})"
 
 
 def _checks(system: ir.System, batch: list[Scenario]) -> list[dict[str, Any]]:
