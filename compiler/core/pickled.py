@@ -62,8 +62,8 @@ class UnitPickler(Pickler):
     """Writes a dataclass as a call of its class with its fields, in order, rather than as a
     state to set: read back, a frozen dataclass is built about twice as fast that way (its
     ``__setstate__`` asks for its fields again for every object). A class whose constructor does
-    not take every field as is (a field outside ``__init__``, a ``__post_init__``) is pickled as
-    usual. What to do with each type is worked out once (:func:`fields_getter`): units hold
+    not take every field as is, by position (a field outside ``__init__`` or keyword-only, a
+    ``__post_init__``) is pickled as usual. What to do with each type is worked out once (:func:`fields_getter`): units hold
     tens of thousands of objects of a few dozen types."""
 
     def reducer_override(self, obj: Any) -> Any:

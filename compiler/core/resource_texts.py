@@ -5,11 +5,11 @@ Some output is a join of texts each of which is a pure function of one resource 
 whatever stands around it: a resource's canonical JSON in ``resources.json``, a Kubernetes
 object's YAML document in ``manifests/``, a PrometheusRule's group in ``monitoring/rules.yaml``,
 the arguments of a resource's statement in the Pulumi program (when they name no other
-resource's variable), the secret config keys a resource's inputs read. An emitter asks :func:`text_of` for such a text by a
-*kind* (which text of the resource: :data:`GRAPH_JSON`, or a kind of the target's own) and the
-resource's logical name, with the function that computes it. Outside :func:`reusing` that
-function is called. Inside, a text of ``known`` is taken instead, and every text given is
-recorded in ``made`` (for a later build's ``known``).
+resource's variable), the secret config keys a resource's inputs read. An emitter asks
+:func:`text_of` for such a text by a *kind* (which text of the resource: :data:`GRAPH_JSON`, or
+a kind of the target's own) and the resource's logical name, with the function that computes
+it. Outside :func:`reusing` that function is called. Inside, a text of ``known`` is taken
+instead, and every text given is recorded in ``made`` (for a later build's ``known``).
 
 Whoever fills ``known`` vouches that each resource named there is equal, field for field, to
 the resource the text was computed from: the build cache (``compiler/build/cache.py``) gives the
