@@ -31,6 +31,7 @@ from mlplane.compiler.core.graph import known_needs
 from mlplane.compiler.core.resource_texts import ResourceTexts, reusing, text_of
 from tests.hypothesis_profiles import examples
 from tests.test_kubernetes_reuse import KINDS, changed, property_base
+from tests.test_pickled import loaded_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*/mlplane.yaml"))
@@ -382,3 +383,20 @@ def test_texts_are_taken_only_inside_reusing() -> None:
     assert made == ["computed"] * 4
     assert texts.taken == 1
     assert texts.made == {"kind": {"a": "known", "b": "fresh"}, "other": {"a": "fresh"}}
+
+
+def test_a_rebuild_leaves_the_inputs_of_taken_units_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A unit taken from the cache holds its resources' inputs pickled apart; the rebuild takes
+    every text of its resources from the cache too, so nothing reads those inputs: an unchanged
+    rebuild unpickles none, and writes what a build without the cache writes."""
+    spec = tmp_path / "mlplane.yaml"
+    spec.write_text(property_base(), encoding="utf-8")
+    built(spec, tmp_path / "out")
+    loaded = loaded_inputs(monkeypatch)
+    results = built(spec, tmp_path / "out")
+    assert taken_units(results) > 0 and loaded == []
+    with no_cache():
+        built(spec, tmp_path / "fresh")
+    assert trees(tmp_path / "out") == trees(tmp_path / "fresh")

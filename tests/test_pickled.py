@@ -15,6 +15,8 @@ import pytest
 
 from mlplane.compiler.core import pickled
 from mlplane.compiler.core.diagnostics import Location, Related, Severity
+from mlplane.compiler.core.graph import Resource, deferred_inputs
+from mlplane.compiler.core.ir import Origin
 
 
 @dataclass(frozen=True)
@@ -111,3 +113,46 @@ def test_what_the_allow_list_does_not_name_is_refused() -> None:
     assert pickled.value(pickle.dumps(print)) is None  # a builtin function
     assert pickled.value(pickle.dumps(One(1))) is None  # a class outside mlplane
     assert pickled.value(b"not a pickle") is None
+
+
+def _resource(inputs: dict[str, Any]) -> Resource:
+    origin = Origin(("models", "scorer"), Location("mlplane.yaml", 3, 7))
+    return Resource("kubernetes:core/v1:ConfigMap", "scorer-config", inputs, origin, "root")
+
+
+def test_a_resource_s_inputs_are_pickled_apart_and_read_when_first_read() -> None:
+    inputs = {"kind": "ConfigMap", "data": {"a": [1, 2.5, None, True]}}
+    resource = _resource(inputs)
+    data = pickled.encoded((resource, resource))
+    assert data is not None
+    again = pickled.value(data)
+    assert isinstance(again, tuple) and again[0] is again[1]
+    held = deferred_inputs(again[0])
+    assert isinstance(held, pickled.PickledInputs)
+    assert pickled.dumped(again) == data  # the same bytes again, the inputs never read
+    assert deferred_inputs(again[0]) is held
+    assert again[0] == resource and deferred_inputs(again[0]) is None
+    assert again[0].inputs == inputs and again[0].needs() == ("root",)
+
+
+def test_inputs_that_do_not_read_back_stop_the_reader() -> None:
+    data = pickled.encoded(_resource({"kind": "ConfigMap"}))
+    assert data is not None
+    again = pickled.value(data)
+    assert isinstance(again, Resource)
+    object.__setattr__(again, "inputs", pickled.PickledInputs(pickle.dumps(print)))
+    with pytest.raises(RuntimeError, match="do not read back"):
+        _ = again.inputs
+
+
+def loaded_inputs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of each resource's inputs unpickled from now on (``PickledInputs.load``)."""
+    loaded: list[int] = []
+    original = pickled.PickledInputs.load
+
+    def spy(self: pickled.PickledInputs) -> Any:
+        loaded.append(len(self.data))
+        return original(self)
+
+    monkeypatch.setattr(pickled.PickledInputs, "load", spy)
+    return loaded

@@ -23,6 +23,7 @@ from mlplane.compiler.plan import parallel as plan_parallel
 from mlplane.compiler.plan import run as plan_run
 from mlplane.compiler.plan.gitsource import head_commit
 from tests.specs import BASE
+from tests.test_pickled import loaded_inputs
 from tests.test_plan import Repo, repo, target  # noqa: F401  (fixtures)
 
 FORMATS = ("text", "markdown", "json")
@@ -205,3 +206,17 @@ def test_a_warm_plan_takes_the_base_lineage_from_the_entry(
     assert core_governance.governance_diff(None, head, original(base)) == (
         core_governance.governance_diff(None, head)
     )  # without a base, a lineage given for it is ignored
+
+
+def test_a_warm_plan_reads_the_inputs_of_the_changed_model_only(
+    private: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The units the head takes from the entry hold their resources' inputs pickled apart
+    (``graph.Deferred``): a one-line plan unpickles those of the units it lowers again (when
+    it stores nothing, none), and says byte for byte what the uncached plan says."""
+    private.edit("spec/mlplane.yaml", "replicas: {min: 2, max: 4}", "replicas: {min: 2, max: 6}")
+    uncached = outputs("--no-cache")
+    outputs()  # stores the entry
+    loaded = loaded_inputs(monkeypatch)
+    assert outputs() == uncached
+    assert loaded == []

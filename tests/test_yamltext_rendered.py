@@ -72,3 +72,26 @@ def test_blocks_required_writes_the_mapping_itself() -> None:
 def test_comments_cannot_be_rendered() -> None:
     with pytest.raises(TypeError, match="no comments"):
         yamltext.rendered({"uses": yamltext.Commented("a@b", "v1")})
+
+
+def test_a_given_text_of_a_later_value_is_written_without_making_it() -> None:
+    """A text given for one key order stands for a value made only when a writer reads it:
+    the writer keeping that order never does; one sorting keys or reading back does, once."""
+    group = {"name": "g", "rules": [{"record": "r", "expr": "up"}]}
+    made: list[int] = []
+
+    def make() -> dict[str, Any]:
+        made.append(1)
+        return group
+
+    def document() -> dict[str, Any]:
+        later = yamltext.given(yamltext.Later(make), yamltext.given_text(group))
+        return {"groups": [later, later], "value": later}
+
+    expected = {"groups": [group, group], "value": group}
+    assert yamltext.dump(document()) == yamltext.dump(expected) and made == []
+    assert yamltext.dump(document(), sort_keys=True) == yamltext.dump(expected, sort_keys=True)
+    assert made == [1]  # made once, however often it is read
+    assert yamltext.plain_data(document()) == expected and made == [1, 1]
+    with pytest.raises(ValueError, match="made empty"):
+        dict(yamltext.Later(dict))

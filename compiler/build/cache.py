@@ -72,7 +72,7 @@ from mlplane.compiler.core.graph import (
 )
 from mlplane.compiler.core.resource_texts import ResourceTexts
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 DISABLE_VARIABLE = "MLPLANE_NO_CACHE"
 INDEX = "index"
 UNIT_SUFFIX = ".unit"
@@ -192,14 +192,16 @@ class StoredUnit:
 
     unit: memoryview
     texts: _TextSpans
+    """Kind -> (resource name, start, end) of each text in :attr:`text`."""
     needs: tuple[tuple[str, ...], ...] | None
-    blob: memoryview
+    text: str
+    """The texts of every unit of the file, joined (decoded once a file, not once a text)."""
 
     def text_map(self) -> dict[str, dict[str, str]]:
         """The texts by kind and resource name."""
+        text = self.text
         return {
-            kind: {name: str(self.blob[a:b], "utf-8") for name, a, b in spans}
-            for kind, spans in self.texts.items()
+            kind: {name: text[a:b] for name, a, b in spans} for kind, spans in self.texts.items()
         }
 
 
@@ -355,10 +357,12 @@ def _pack_body(
     texts: Mapping[str, Mapping[str, str]],
     graph: ResourceGraph,
 ) -> bytes:
-    """A file of units (key, pickle, unit): one JSON line (by key: where its pickle and its
-    resources' texts lie, and their needs), then the pickles and the texts."""
+    """A file of units (key, pickle, unit): one JSON line (by key: where its pickle lies, where
+    its resources' texts lie in the texts joined, and their needs; where those texts lie),
+    then the pickles, then the texts joined, in UTF-8."""
     chunks: list[bytes] = []
-    start = 0
+    written: list[str] = []
+    start = at = 0
     heads: dict[str, dict[str, Any]] = {}
     for key, data, unit in entries:
         resources = unit_resources(unit) or ()  # a unit without them stores only itself
@@ -370,15 +374,15 @@ def _pack_body(
             for resource in resources:
                 text = of_kind.get(resource.name)
                 if text is not None:
-                    encoded = text.encode("utf-8")
-                    span = [resource.name, start, start + len(encoded)]
-                    head["texts"].setdefault(kind, []).append(span)
-                    chunks.append(encoded)
-                    start += len(encoded)
+                    head["texts"].setdefault(kind, []).append([resource.name, at, at + len(text)])
+                    written.append(text)
+                    at += len(text)
         head["needs"] = needs_in(graph, resources)
         heads[key] = head
-    line = json.dumps({"units": heads}, ensure_ascii=True).encode("ascii")
-    return line + b"\n" + b"".join(chunks)
+    joined = "".join(written).encode("utf-8")
+    document = {"units": heads, "texts": [start, start + len(joined)]}
+    line = json.dumps(document, ensure_ascii=True).encode("ascii")
+    return line + b"\n" + b"".join(chunks) + joined
 
 
 def _index(value: Any) -> dict[str, str] | None:
@@ -400,17 +404,21 @@ def _stored(body: memoryview) -> dict[str, StoredUnit]:
     head_end = bytes(body).find(b"\n")
     if head_end < 0:
         raise ValueError("no head")
-    heads = json.loads(bytes(body[:head_end]))["units"]
+    document = json.loads(bytes(body[:head_end]))
+    heads = document["units"]
     blob = body[head_end + 1 :]
     size = len(blob)
+    first, last = (_within(offset, size) for offset in document["texts"])
+    text = str(blob[first:last], "utf-8")
+    length = len(text)
     found: dict[str, StoredUnit] = {}
     for key, head in dict(heads).items():
-        start, end = (_within(offset, size) for offset in head["unit"])
+        start, end = (_within(offset, first) for offset in head["unit"])
         texts: _TextSpans = {}
         for kind, items in dict(head["texts"]).items():
-            spans = [(str(n), _within(a, size), _within(b, size)) for n, a, b in items]
+            spans = [(str(n), _within(a, length), _within(b, length)) for n, a, b in items]
             texts[str(kind)] = spans
-        found[str(key)] = StoredUnit(blob[start:end], texts, _names(head["needs"]), blob)
+        found[str(key)] = StoredUnit(blob[start:end], texts, _names(head["needs"]), text)
     return found
 
 

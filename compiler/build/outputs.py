@@ -33,7 +33,7 @@ from mlplane.compiler.build.pipeline import CompileResult, target_of
 from mlplane.compiler.build.writer import check_tree, read_tree, sha256, special_files
 from mlplane.compiler.core import canonical, pickled, plugins, safe_read
 from mlplane.compiler.core.diagnostics import Diagnostics, Location
-from mlplane.compiler.core.graph import ResourceGraph
+from mlplane.compiler.core.graph import Resource, ResourceGraph, fields_as_held
 from mlplane.compiler.core.ir import System
 from mlplane.compiler.core.provenance import GENERATOR, header_line, spec_file_names
 
@@ -403,7 +403,7 @@ class _Relocator:
         1,000-model system and graph replace some 40,000 objects)."""
         found = self.builders.get(kind)
         if found is None:
-            getter = pickled.fields_getter(kind)
+            getter = fields_as_held if kind is Resource else pickled.fields_getter(kind)
             order = {f.name: i for i, f in enumerate(fields(kind))} if getter else {}
             found = self.builders[kind] = (getter, order)
         getter, order = found
@@ -424,13 +424,18 @@ class _Relocator:
 def _location_fields(kind: type) -> tuple[str, ...]:
     """The init fields of dataclass ``kind`` whose annotation allows a ``Location`` inside; all
     of them when the annotations cannot be resolved."""
-    names = [f.name for f in fields(kind) if f.init]
+    names = [f.name for f in fields(kind) if f.init and (kind, f.name) not in _NO_LOCATION]
     try:
         hints = typing.get_type_hints(kind)
     except (NameError, TypeError):
         return tuple(names)
     return tuple(name for name in names if name not in hints or _may_hold(hints[name]))
 
+
+_NO_LOCATION = frozenset({(Resource, "inputs")})
+"""Fields whose annotation allows anything but whose values hold no ``Location``: a resource's
+inputs are JSON values (``compiler/core/graph.py``), never read by relabelling, so a resource
+taken from the build cache keeps them unread (``graph.Deferred``)."""
 
 _PLAIN = frozenset({str, int, float, bool, type(None), bytes})
 

@@ -31,8 +31,9 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property, partial
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, cast
 
@@ -119,6 +120,57 @@ class Resource:
                 "column": location.column,
             },
         }
+
+
+class Deferred:
+    """A resource's inputs held in another form until first read.
+
+    ``Resource.inputs`` is a property over the field's slot that loads a :class:`Deferred` the
+    first time it is read and keeps what it gave. A unit of a lowering read back from a cache
+    holds each resource's inputs pickled apart (``compiler/core/pickled.py``): a plan or a
+    rebuild that takes the unit reads its resources' names, types, parents and needs, but not
+    their inputs (their texts come from the cache as well: ``resource_texts``), so the inputs,
+    about four fifths of a unit's bytes, are unpickled only for the resources something reads.
+    Every other reader (equality, ``repr``, ``dataclasses.replace``, pickling) goes through
+    the property and sees the loaded value."""
+
+    __slots__ = ()
+
+    def load(self) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+
+_INPUTS_SLOT = Resource.__dict__["inputs"]
+"""Where a resource keeps its inputs, or a :class:`Deferred` that gives them."""
+
+
+def _read_inputs(resource: Resource) -> Mapping[str, Any]:
+    value = _INPUTS_SLOT.__get__(resource, Resource)
+    if isinstance(value, Deferred):
+        value = value.load()
+        _INPUTS_SLOT.__set__(resource, value)
+    return cast(Mapping[str, Any], value)
+
+
+setattr(Resource, "inputs", property(_read_inputs, _INPUTS_SLOT.__set__))  # noqa: B010
+
+
+def fields_as_held(resource: Resource) -> tuple[Any, ...]:
+    """``resource``'s fields in order, its inputs as held (a :class:`Deferred` still unread
+    stays so): ``Resource(*fields_as_held(r))`` equals ``r``."""
+    return (*_HEAD(resource), _INPUTS_SLOT.__get__(resource, Resource), *_TAIL(resource))
+
+
+_NAMES = [f.name for f in fields(Resource)]
+if _NAMES[2] != "inputs" or not all(f.init and not f.kw_only for f in fields(Resource)):
+    raise ImportError("a Resource is no longer built from its fields in order, inputs third")
+_HEAD, _TAIL = attrgetter(*_NAMES[:2]), attrgetter(*_NAMES[3:])
+
+
+def deferred_inputs(resource: Resource) -> Deferred | None:
+    """The :class:`Deferred` that ``resource`` holds instead of its inputs, if it still does."""
+    value = _INPUTS_SLOT.__get__(resource, Resource)
+    return value if isinstance(value, Deferred) else None
 
 
 def _path_text(path: tuple[str | int, ...]) -> str:

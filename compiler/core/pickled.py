@@ -6,7 +6,10 @@ forked plan side sends back, and reading it back under an allow-list.
   dispatch table (:data:`DISPATCH`): no global registration.
 * :class:`UnitPickler` also writes a dataclass as a call of its class with its fields, in order,
   rather than as a state to set: read back, a frozen dataclass is built about twice as fast that
-  way, and units and system models hold tens of thousands of them.
+  way, and units and system models hold tens of thousands of them. A resource's inputs are
+  pickled apart, as the bytes of a :class:`PickledInputs`, and unpickled only when something
+  reads them (``graph.Deferred``): a plan or a rebuild reads the inputs of few of the resources
+  it takes from a cache.
 * :class:`Unpickler` allows only dataclasses and enumerations of mlplane's and the installed
   plug-ins' modules (``sealed.plugin_packages``), a few builtin containers and :func:`read_only`;
   anything else (any other function or class) is refused. A cache reads only entries whose HMAC
@@ -22,13 +25,14 @@ from __future__ import annotations
 import copyreg
 import io
 import pickle
-from collections.abc import Callable
-from dataclasses import fields, is_dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, is_dataclass
 from enum import Enum
 from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
+from mlplane.compiler.core.graph import Deferred, Resource, fields_as_held
 from mlplane.compiler.core.sealed import plugin_packages
 
 
@@ -58,6 +62,39 @@ class Pickler(pickle.Pickler):
         self.dispatch_table = DISPATCH
 
 
+@dataclass(frozen=True, slots=True)
+class PickledInputs(Deferred):
+    """A resource's inputs pickled apart within a unit's pickle (:class:`UnitPickler`), read
+    with the allow-list when first needed (``graph.Deferred``)."""
+
+    data: bytes
+
+    def load(self) -> Mapping[str, Any]:
+        """The inputs. They were stored only inside a unit that read back equal to what was
+        pickled (:func:`encoded`), under the entry's HMAC: failing to read them back would
+        mean damage the checks cannot let through, and a build or a plan stops rather than
+        carry on with other inputs."""
+        found = value(self.data)
+        if not isinstance(found, dict):
+            raise RuntimeError("a cached resource's inputs do not read back")
+        return found
+
+
+def _inputs_apart(held: Any) -> PickledInputs:
+    """A resource's inputs as held (``graph.fields_as_held``) as :class:`PickledInputs` (their
+    own bytes again when they were never loaded since they were read back)."""
+    if isinstance(held, PickledInputs):
+        return held
+    if isinstance(held, Deferred):
+        held = held.load()
+    try:
+        return PickledInputs(pickle.dumps(held, pickle.HIGHEST_PROTOCOL))
+    except (pickle.PicklingError, TypeError):  # a read-only mapping inside: named by DISPATCH
+        buffer = io.BytesIO()
+        Pickler(buffer).dump(held)
+        return PickledInputs(buffer.getvalue())
+
+
 class UnitPickler(Pickler):
     """Writes a dataclass as a call of its class with its fields, in order, rather than as a
     state to set: read back, a frozen dataclass is built about twice as fast that way (its
@@ -68,6 +105,9 @@ class UnitPickler(Pickler):
 
     def reducer_override(self, obj: Any) -> Any:
         kind = type(obj)
+        if kind is Resource:
+            held = fields_as_held(obj)
+            return kind, (held[0], held[1], _inputs_apart(held[2]), *held[3:])
         getter = _GETTERS.get(kind, _UNKNOWN)
         if getter is _UNKNOWN:
             getter = _GETTERS[kind] = fields_getter(kind)

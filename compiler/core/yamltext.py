@@ -52,7 +52,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +105,38 @@ class Rendered:
 
     def text(self, sort_keys: bool) -> str:
         return self.sorted_keys if sort_keys else self.as_given
+
+
+class Later(Mapping[str, Any]):
+    """A mapping that is not empty, made by ``make`` when first read: the value of a text
+    :func:`given` for one key order, which a writer keeping that order never reads (it asks
+    only whether the value is empty: never)."""
+
+    __slots__ = ("_made", "_make")
+
+    def __init__(self, make: Callable[[], Mapping[str, Any]]) -> None:
+        self._make = make
+        self._made: Mapping[str, Any] | None = None
+
+    def _value(self) -> Mapping[str, Any]:
+        if self._made is None:
+            made = self._make()
+            if not made:
+                raise ValueError("a Later mapping was made empty")
+            self._made = made
+        return self._made
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __getitem__(self, key: str) -> Any:
+        return self._value()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._value())
+
+    def __len__(self) -> int:
+        return len(self._value())
 
 
 def given(value: Mapping[str, Any], as_given: str) -> Rendered:
@@ -340,9 +372,9 @@ class _Writer:
         pad = INDENT * depth
         for item in items:
             if type(item) is Rendered:
-                if item.value and not self.strict:
-                    text = _indent(item.text(self.sort_keys), INDENT * (depth + 1))
-                    out.append(f"{pad}- {text}")
+                given = item.text(self.sort_keys)  # empty: not written for this key order
+                if given and item.value and not self.strict:
+                    out.append(f"{pad}- {_indent(given, INDENT * (depth + 1))}")
                     continue
                 item = item.value  # noqa: PLW2901 - written as the mapping it stands for
             if item and (type(item) is dict or isinstance(item, Mapping)):

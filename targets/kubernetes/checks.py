@@ -291,7 +291,14 @@ def _check_length(lowering: Lowering, claim: Claim) -> None:
 
 
 def _check_label_values(lowering: Lowering) -> None:
+    """Label values over Kubernetes' limit. Not for the resources of units taken from an earlier
+    lowering (``Lowering.taken``): a unit is stored only from a lowering without errors, so its
+    resources passed this check, which reads nothing but the resource; their inputs then stay
+    unread (``graph.Deferred``)."""
+    taken = lowering.taken
     for resource in lowering.resources:
+        if taken and id(resource) in taken:
+            continue
         labels = resource.inputs.get("metadata", {}).get("labels", {})
         if not labels or max(map(len, labels.values())) <= LABEL_VALUE_LIMIT:
             continue  # nearly every object: nothing to report, nothing to sort

@@ -55,6 +55,9 @@ class Lowering:
     diagnostics: Diagnostics
     resources: list[Resource] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
+    taken: set[int] = field(default_factory=set)
+    """``id`` of each resource of a unit taken from an earlier lowering (``reuse.py``): a
+    lowering that stored the unit had checked its label values (``checks.check_names``)."""
 
     @property
     def namespace(self) -> str:

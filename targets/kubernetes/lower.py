@@ -93,6 +93,7 @@ def _unit(lowering: Lowering, reuse: Reuse | None, key: str, step: Callable[[], 
     if isinstance(known, Unit):
         reuse.reused += 1
         lowering.resources.extend(known.resources)
+        lowering.taken.update(map(id, known.resources))
         lowering.claims.extend(known.claims)
         lowering.diagnostics.extend(known.diagnostics)
         reuse.made[key] = known

@@ -41,9 +41,31 @@ def header(system: ir.System, comment: str = "#") -> str:
 
 
 def _order(resource: Resource) -> tuple[int, str]:
-    kind = str(resource.inputs["kind"])
+    """An object's place in its file: by its kind (:data:`KIND_ORDER`), then its name (read as
+    a text of the object, taken from an earlier build when the object is the same: its inputs
+    then stay unread, ``graph.Deferred``)."""
+    kind, name = kind_and_name(resource)
     rank = KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
-    return rank, str(resource.inputs["metadata"]["name"])
+    return rank, name
+
+
+def kind_and_name(resource: Resource) -> tuple[str, str]:
+    """An object's ``kind`` and ``metadata.name``, as a text of the object
+    (:data:`MANIFEST_ORDER`)."""
+    text = text_of(MANIFEST_ORDER, resource.name, partial(_kind_and_name, resource))
+    kind, _, name = text.partition("\n")
+    return kind, name
+
+
+MANIFEST_ORDER = "kubernetes-manifest-order"
+"""The kind (``resource_texts``) of an object's kind and name, on two lines."""
+
+
+def _kind_and_name(resource: Resource) -> str:
+    kind = str(resource.inputs["kind"])
+    if "\n" in kind:
+        raise ValueError(f"a Kubernetes kind on several lines: {kind!r}")
+    return f"{kind}\n{resource.inputs['metadata']['name']}"
 
 
 def dump(documents: Iterable[Mapping[str, Any]]) -> str:
@@ -145,9 +167,9 @@ def _controller_notes(owned: Sequence[Resource]) -> list[str]:
         "",
     ]
     for resource in sorted(owned, key=lambda r: r.name):
-        body = resource.inputs
+        kind, name = kind_and_name(resource)
         fields = ", ".join(f"`{path}`" for path in resource.options.ignore_changes)
-        lines.append(f"- {body['kind']} `{body['metadata']['name']}`: {fields}")
+        lines.append(f"- {kind} `{name}`: {fields}")
     return [*lines, ""]
 
 

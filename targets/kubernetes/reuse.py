@@ -117,8 +117,9 @@ class Keys:
     """The keys of one system's units (see the module's documentation).
 
     Each model's and SLA's part (its object and the origins under it) is encoded once: the
-    object as ``repr`` text (the system model is frozen dataclasses, tuples, read-only
-    mappings with sorted keys, strings and numbers, whose ``repr`` gives every field), the
+    object as the digest of its ``repr`` text (the system model is frozen dataclasses, tuples,
+    read-only mappings with sorted keys, strings and numbers, whose ``repr`` gives every field;
+    :func:`_repr_digest` remembers it for an object shared by several environments), the
     origins as tuples (path, file, line, column) in :func:`_encoded` form (``marshal``'s
     version 2: no references, no interning marks, so the bytes are a function of the value
     alone, in whatever process and under whatever hash seed, and three times faster to make
@@ -162,8 +163,10 @@ class Keys:
         if found is None:
             system = self._lowering.system
             value = (system.models if section == "models" else system.slas).get(name)
-            found = _digest((section, name, value), self._entries.get((section, name)))
-            self._parts[section, name] = found
+            digest = hashlib.sha256(repr((section, name)).encode())
+            digest.update(_repr_digest(value))
+            digest.update(_encoded(self._entries.get((section, name))))
+            found = self._parts[section, name] = digest.digest()
         return found
 
 
@@ -177,6 +180,27 @@ def _digest(value: object, written: list[_Written] | None) -> bytes:
     digest.update(b"\0")
     digest.update(_encoded(written))
     return digest.digest()
+
+
+def _repr_digest(value: object) -> bytes:
+    """SHA-256 of ``value``'s ``repr``, remembered by the object's identity (holding the object,
+    so that its identity is not given to another): the system model of each environment built
+    in one process shares every model and SLA object that no overlay changed
+    (``frontend/system_model.py``), and the ``repr`` of a frozen value does not change."""
+    found = _REPRS.get(id(value))
+    if found is not None and found[0] is value:
+        return found[1]
+    digest = hashlib.sha256(repr(value).encode()).digest()
+    if len(_REPRS) >= _REPRS_KEPT:
+        _REPRS.clear()
+    _REPRS[id(value)] = (value, digest)
+    return digest
+
+
+_REPRS: dict[int, tuple[object, bytes]] = {}
+_REPRS_KEPT = 20_000
+"""At most this many objects are remembered (then all are forgotten): a 1,000-model system has
+some 3,400 models and SLAs."""
 
 
 def _encoded(written: list[_Written] | None) -> bytes:

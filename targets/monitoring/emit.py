@@ -7,11 +7,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from functools import partial
 from typing import Any
 
 from mlplane.compiler.core import ir
 from mlplane.compiler.core.graph import Resource, ResourceGraph
 from mlplane.compiler.core.provenance import header_line
+from mlplane.compiler.core.resource_texts import text_of
 from mlplane.compiler.core.yamltext import comments
 from mlplane.targets.monitoring.alertmanager import alertmanager_yaml
 from mlplane.targets.monitoring.dashboards import dashboard_json
@@ -35,10 +38,10 @@ def monitoring_files(system: ir.System, graph: ResourceGraph | None = None) -> d
     the rule file by its base name, which promtool resolves next to the test file.
     """
     header = comments([header_line(system)])
-    groups = graph_groups(graph) if graph is not None else None
+    owners = group_owners(graph) if graph is not None else None
+    groups = graph_groups(graph, owners) if graph is not None else None
     return {
-        RULES: header
-        + rules_yaml(system, groups, group_owners(graph) if graph is not None else None),
+        RULES: header + rules_yaml(system, groups, owners),
         RULE_TESTS: header + rule_tests_yaml(system, "rules.yaml"),
         DASHBOARD: dashboard_json(system),
         ALERTMANAGER: header + alertmanager_yaml(system),
@@ -72,27 +75,71 @@ PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
 """The Pulumi type token of the Prometheus Operator's rule object."""
 
 
-def graph_groups(graph: ResourceGraph) -> dict[str, dict[str, Any]]:
+def graph_groups(
+    graph: ResourceGraph, owners: Mapping[str, str] | None = None
+) -> Mapping[str, dict[str, Any]]:
     """Group name -> rule group, of every PrometheusRule object in ``graph`` (the groups of
-    :func:`prometheus_rule_specs`, as lowered)."""
-    return {
+    :func:`prometheus_rule_specs`, as lowered). The group of an object that holds one group
+    alone (:func:`group_owners`: all the lowering makes) is read from the object when looked
+    up: a build that takes the rule file's text of that object from an earlier build
+    (``rules.rules_yaml``) never reads its inputs (``graph.Deferred``). ``owners``:
+    :func:`group_owners` of ``graph``, when already known."""
+    owners = group_owners(graph) if owners is None else owners
+    alone = set(owners.values())
+    eager = {
         group["name"]: group
         for resource in graph
-        if resource.type == PROMETHEUS_RULE
+        if resource.type == PROMETHEUS_RULE and resource.name not in alone
         for group in _groups(resource)
     }
+    return _OwnedGroups(graph, owners, eager)
+
+
+class _OwnedGroups(Mapping[str, dict[str, Any]]):
+    """:func:`graph_groups`' mapping: a group held alone by its object is read when looked up."""
+
+    def __init__(
+        self, graph: ResourceGraph, owners: Mapping[str, str], eager: Mapping[str, dict[str, Any]]
+    ) -> None:
+        self._graph, self._owners, self._eager = graph, owners, eager
+
+    def __getitem__(self, name: str) -> dict[str, Any]:
+        owner = self._owners.get(name)
+        resource = self._graph.get(owner) if owner is not None else None
+        if resource is None:
+            return self._eager[name]
+        return _groups(resource)[0]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._owners
+        yield from (name for name in self._eager if name not in self._owners)
+
+    def __len__(self) -> int:
+        return len(self._owners) + sum(1 for name in self._eager if name not in self._owners)
 
 
 def group_owners(graph: ResourceGraph) -> dict[str, str]:
     """Group name -> the PrometheusRule object that holds that group alone (the lowering's
-    objects hold one group each), by logical name."""
+    objects hold one group each), by logical name. Each object's group name is a text of the
+    object (``resource_texts``: :data:`RULE_GROUP_NAME`), taken from an earlier build when
+    the object is the same."""
     owners: dict[str, str] = {}
     for resource in graph:
         if resource.type == PROMETHEUS_RULE:
-            groups = _groups(resource)
-            if len(groups) == 1:
-                owners[groups[0]["name"]] = resource.name
+            name = text_of(RULE_GROUP_NAME, resource.name, partial(_one_group_name, resource))
+            if name:
+                owners[name] = resource.name
     return owners
+
+
+RULE_GROUP_NAME = "prometheus-rule-group-name"
+"""The kind (``resource_texts``) of the name of a PrometheusRule object's one rule group (empty
+when it holds several, or none)."""
+
+
+def _one_group_name(resource: Resource) -> str:
+    groups = _groups(resource)
+    return str(groups[0]["name"]) if len(groups) == 1 else ""
 
 
 def _groups(resource: Resource) -> list[dict[str, Any]]:

@@ -26,8 +26,8 @@ missing altogether is caught by the absent-data alert instead.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from functools import lru_cache
+from collections.abc import Callable, Mapping
+from functools import lru_cache, partial
 from typing import Any
 
 from mlplane.compiler.core import canonical, ir, yamltext
@@ -186,24 +186,46 @@ def rules_yaml(
     """The rule file as YAML text (without the generated-file header). ``owners``: group name
     -> the resource that holds that group alone (a build's PrometheusRule objects): its text is
     asked of ``resource_texts`` by that resource, so that a build reusing an earlier one's texts
-    takes it rather than write it again."""
-    groups = prometheus_rules(system, computed)["groups"]
-    known = owners or {}
-    written = [_written_group(group, known.get(group["name"])) for group in groups]
+    takes it rather than write it again, and then looks the group up only if a writer needs its
+    value (``yamltext.Later``: the rule file's writer does not)."""
+    known, given = owners or {}, computed or {}
+    written = []
+    for _, sla in sorted(system.slas.items()):
+        name = group_name(system, sla)
+        group = partial(_group_of, system, sla, given, name)
+        written.append(_written_group(group, known.get(name)))
     return yamltext.dump({"groups": written})
 
 
-def _written_group(group: dict[str, Any], owner: str | None) -> dict[str, Any] | yamltext.Rendered:
-    """``group``'s text: taken from ``resource_texts`` by its ``owner`` when it has one, else
-    the text the manifests' PrometheusRule objects had written (:func:`shared_group`), else
-    written here in the rule file's key order only (half the time of both orders: a build that
-    takes the manifests' texts from the build cache writes no group for them), or ``group``
-    itself for the rule file's writer to write in place."""
-    found: yamltext.Rendered | None = canonical.recalled(_GROUP_TEXT, group)
+def _group_of(
+    system: ir.System, sla: ir.Sla, computed: Mapping[str, dict[str, Any]], name: str
+) -> dict[str, Any]:
+    """The group of ``sla``, as ``computed`` holds it under its ``name`` or built afresh (as
+    :func:`prometheus_rules` gives it)."""
+    return computed.get(name) or sla_group(system, sla)
+
+
+def _written_group(
+    group: Callable[[], dict[str, Any]], owner: str | None
+) -> dict[str, Any] | yamltext.Rendered:
+    """The ``group``'s text: taken from ``resource_texts`` by its ``owner`` when it has one
+    (the group itself then looked up only when read: :class:`yamltext.Later`), else the text
+    the manifests' PrometheusRule objects had written (:func:`shared_group`), else written here
+    in the rule file's key order only (half the time of both orders: a build that takes the
+    manifests' texts from the build cache writes no group for them), or the group itself for
+    the rule file's writer to write in place."""
     if owner is None:
-        return group if found is None else found
-    text = text_of(RULE_GROUP_YAML, owner, lambda: _given_text(group, found))
-    return yamltext.given(group, text)
+        value = group()
+        found: yamltext.Rendered | None = canonical.recalled(_GROUP_TEXT, value)
+        return value if found is None else found
+    made: list[dict[str, Any]] = []
+
+    def compute() -> str:
+        made.append(group())
+        return _given_text(made[0], canonical.recalled(_GROUP_TEXT, made[0]))
+
+    text = text_of(RULE_GROUP_YAML, owner, compute)
+    return yamltext.given(made[0] if made else yamltext.Later(group), text)
 
 
 def _given_text(group: dict[str, Any], found: yamltext.Rendered | None) -> str:
