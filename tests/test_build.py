@@ -309,7 +309,7 @@ def test_a_failing_write_leaves_the_output_byte_identical(
     if stage == "write":
         monkeypatch.setattr(writer, "_write_file", write)
     elif stage == "verify":
-        monkeypatch.setattr(writer, "read_tree", lambda root: {})
+        monkeypatch.setattr(writer, "_walk", lambda root: iter(()))
     else:
         monkeypatch.setattr(writer, "_exchange", lambda first, second: False)
         monkeypatch.setattr(os, "rename", failing)
@@ -575,3 +575,31 @@ def test_build_module_names_no_target_package() -> None:
     """``compiler/`` finds targets and emitters through entry points, never by import."""
     source = Path(build_module.__file__).read_text(encoding="utf-8")
     assert "mlplane.targets" not in source
+
+
+def test_a_staged_tree_links_what_is_unchanged_and_reads_back_what_it_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file whose bytes the destination holds is hard-linked, not written; a file written
+    is read back, and one not written intact (here: the same size, another byte) fails the
+    stage and leaves no staging directory behind."""
+    out = tmp_path / "out"
+    files = {"a.txt": b"one\n", "dir/b.txt": b"two\n"}
+    writer.replace_tree(out, files)
+    changed = {**files, "dir/b.txt": b"six\n", "dir/c.txt": b"new\n"}
+    original = writer._write_file
+
+    def damaged(root: Path, relative: str, data: bytes) -> None:
+        original(root, relative, data[:-2] + b"?\n" if relative == "dir/c.txt" else data)
+
+    monkeypatch.setattr(writer, "_write_file", damaged)
+    with pytest.raises(OSError, match=r"dir/c\.txt was not written intact"):
+        writer.stage_tree(out, changed)
+    assert not list(tmp_path.glob(".out.tmp-*"))
+    monkeypatch.setattr(writer, "_write_file", original)
+    staged = writer.stage_tree(out, changed)
+    assert staged.written == ("dir/b.txt", "dir/c.txt")
+    assert (staged.path / "a.txt").stat().st_ino == (out / "a.txt").stat().st_ino
+    assert writer.read_tree(staged.path) == changed
+    writer.swap_in(staged.path, out)
+    assert writer.read_tree(out) == changed

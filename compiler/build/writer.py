@@ -39,7 +39,7 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -227,7 +227,7 @@ def check_destination(out_dir: Path, previous: frozenset[str] | None, replacing:
             f"{out_dir} is not empty and holds no mlplane build output (no manifest.json); "
             "refusing to replace it: choose a new or empty directory with --out"
         )
-    foreign = sorted(set(read_tree(out_dir)) - previous)
+    foreign = sorted(set(_walk(out_dir)) - previous)
     if foreign:
         raise UnsafePathError(
             f"{out_dir} holds files that mlplane did not write ({', '.join(foreign[:5])}); "
@@ -287,7 +287,7 @@ def stage_tree(out_dir: Path, files: Mapping[str, bytes]) -> Staged:
             if not _link_unchanged(out_dir, staging, relative, data):
                 _write_file(staging, relative, data)
                 written.append(relative)
-        _verify(staging, files)
+        _verify(staging, files, written)
         os.chmod(staging, _DIRECTORY_MODE)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -344,16 +344,23 @@ def _write_file(root: Path, relative: str, data: bytes) -> None:
         os.fsync(stream.fileno())
 
 
-def _verify(staging: Path, files: Mapping[str, bytes]) -> None:
-    """Read the staged tree back: exactly ``files``, regular files, the intended bytes."""
-    written = read_tree(staging)
-    if set(written) != set(files):
-        raise OSError(
-            f"the staged output differs from the plan: {sorted(set(written) ^ set(files))}"
-        )
+def _verify(staging: Path, files: Mapping[str, bytes], written: Sequence[str]) -> None:
+    """Check the staged tree: exactly ``files``, regular files of the intended sizes, and each
+    file ``written`` read back with the intended bytes. A file linked from the destination
+    (:func:`_link_unchanged`) is not read again: its bytes were read and compared just before
+    the link was made, and it was not written."""
+    found = set(_walk(staging))
+    if found != set(files):
+        raise OSError(f"the staged output differs from the plan: {sorted(found ^ set(files))}")
     for relative, data in files.items():
-        if written[relative] != data:
+        if os.lstat(staging.joinpath(*relative.split("/"))).st_size != len(data):
             raise OSError(f"{relative} was not written intact")
+    for relative in written:
+        path = staging.joinpath(*relative.split("/"))
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(handle, "rb") as stream:
+            if stream.read(len(files[relative]) + 1) != files[relative]:
+                raise OSError(f"{relative} was not written intact")
 
 
 def _swap(staging: Path, out_dir: Path) -> None:
