@@ -24,7 +24,7 @@ directory and environment (a directory named by a digest of both) holds an ``ind
 file) and the units spread over :data:`PACKS` files by a digest of the slot's key and the unit's
 key: a build writes again only the files that hold a unit it lowered afresh (or no longer holds),
 then the index, and removes the slot's files the index no longer names, so a one-model rebuild
-writes a few files of some 530 KB, not the whole cache (about 136 MB for an environment of the
+writes a few files of some 570 KB, not the whole cache (about 148 MB for an environment of the
 1,000-model benchmark spec; one file per unit took longer to write than to pickle). The
 :data:`MAX_ENTRIES` most recently used slots within :data:`MAX_TOTAL_BYTES` are kept.
 
@@ -78,15 +78,15 @@ INDEX = "index"
 UNIT_SUFFIX = ".unit"
 PACKS = 256
 """The files a slot's units are spread over (a 1,000-model environment's 3,386 units: about
-13 a file, 530 KB): few enough to write and read quickly, many enough that a change of one
+13 a file, 570 KB): few enough to write and read quickly, many enough that a change of one
 model rewrites a file or two."""
 MAX_FILE_BYTES = 64 * 2**20
 """A file of units or an index read back at most (on the 1,000-model benchmark spec about
-530 KB and 260 KB)."""
+570 KB and 260 KB)."""
 MAX_ENTRIES = 8
 MAX_TOTAL_BYTES = 1024 * 2**20
 """The most recently used slots kept: at most :data:`MAX_ENTRIES`, this many bytes together
-(one environment of the 1,000-model benchmark spec takes about 136 MB)."""
+(one environment of the 1,000-model benchmark spec takes about 148 MB)."""
 _RELATIVE_DIR = Path("mlplane") / "build"
 _HEADER_BYTES = 512
 """More than a file's header line takes (its format, key and HMAC)."""
