@@ -14,7 +14,7 @@ from mlplane.compiler.core import ir
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.resource_texts import ResourceTexts, reusing
 from mlplane.targets.monitoring import rules
-from mlplane.targets.monitoring.emit import graph_groups, group_owners
+from mlplane.targets.monitoring.emit import PROMETHEUS_RULE, graph_groups, group_owners
 from mlplane.targets.pulumi_literals import CONFIG_KEYS_KIND, secret_keys
 from mlplane.targets.pulumi_program import ARGUMENTS_PRINTED, ARGUMENTS_READ, print_program
 from tests.pulumi_aws_graphs import aws_graph
@@ -116,5 +116,7 @@ def test_the_rule_file_is_the_same_with_group_texts_made_or_taken(
     with reusing(again):
         taken = rules.rules_yaml(system, groups, owners)
     assert alone == made == taken, label
+    rule_objects = [r for r in graph if r.type == PROMETHEUS_RULE]
+    assert dict(groups) == {g["name"]: g for r in rule_objects for g in r.inputs["spec"]["groups"]}
     assert set(first.made[rules.RULE_GROUP_YAML]) == set(owners.values())
     assert again.taken == len(owners)

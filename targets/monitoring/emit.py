@@ -108,7 +108,10 @@ class _OwnedGroups(Mapping[str, dict[str, Any]]):
         resource = self._graph.get(owner) if owner is not None else None
         if resource is None:
             return self._eager[name]
-        return _groups(resource)[0]
+        groups = _groups(resource)
+        if len(groups) != 1 or groups[0]["name"] != name:
+            raise KeyError(name)  # not the object its text named: never, as the texts vouch
+        return groups[0]
 
     def __iter__(self) -> Iterator[str]:
         yield from self._owners
