@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pickle
 import pickletools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
@@ -115,7 +116,7 @@ def test_what_the_allow_list_does_not_name_is_refused() -> None:
     assert pickled.value(b"not a pickle") is None
 
 
-def _resource(inputs: dict[str, Any]) -> Resource:
+def _resource(inputs: Mapping[str, Any]) -> Resource:
     origin = Origin(("models", "scorer"), Location("mlplane.yaml", 3, 7))
     return Resource("kubernetes:core/v1:ConfigMap", "scorer-config", inputs, origin, "root")
 
@@ -133,6 +134,15 @@ def test_a_resource_s_inputs_are_pickled_apart_and_read_when_first_read() -> Non
     assert deferred_inputs(again[0]) is held
     assert again[0] == resource and deferred_inputs(again[0]) is None
     assert again[0].inputs == inputs and again[0].needs() == ("root",)
+
+
+def test_inputs_that_are_read_only_or_refused_are_stored_or_not_stored() -> None:
+    """Inputs holding read-only mappings are pickled by :data:`pickled.DISPATCH`; inputs the
+    allow-list refuses make the unit unstored (``encoded`` gives None), never an error."""
+    frozen = _resource(MappingProxyType({"kind": "ConfigMap", "data": MappingProxyType({})}))
+    data = pickled.encoded(frozen)
+    assert data is not None and pickled.value(data) == frozen
+    assert pickled.encoded(_resource({"kind": "ConfigMap", "call": print})) is None
 
 
 def test_inputs_that_do_not_read_back_stop_the_reader() -> None:

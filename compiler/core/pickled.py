@@ -75,7 +75,7 @@ class PickledInputs(Deferred):
         mean damage the checks cannot let through, and a build or a plan stops rather than
         carry on with other inputs."""
         found = value(self.data)
-        if not isinstance(found, dict):
+        if not isinstance(found, Mapping):
             raise RuntimeError("a cached resource's inputs do not read back")
         return found
 
@@ -180,7 +180,12 @@ def encoded(obj: object) -> bytes | None:
     """``obj`` pickled (:func:`dumped`), or None (not stored) when it cannot be or would not
     read back equal."""
     data = dumped(obj)
-    return data if data is not None and value(data) == obj else None
+    if data is None:
+        return None
+    try:
+        return data if value(data) == obj else None
+    except RuntimeError:  # a resource's inputs pickled apart do not read back
+        return None
 
 
 def value(data: bytes) -> object:
