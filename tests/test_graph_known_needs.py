@@ -55,3 +55,15 @@ def test_the_table_applies_only_within() -> None:
     with known_needs({id(reader): (reader, ("bucket", "missing"))}):
         pass
     assert ResourceGraph.build("dev", "aws", [bucket, reader]).needs["reader"] == ("bucket",)
+
+
+def test_resources_of_a_type_are_those_of_the_graph_in_its_order() -> None:
+    bucket, reader = _resources()
+    logs = Resource(bucket.type, "logs", {"acl": "private"}, ORIGIN)
+    graph = ResourceGraph.build("dev", "aws", [reader, logs, bucket])
+    for token in {r.type for r in graph}:
+        assert graph.of_type(token) == [r for r in graph if r.type == token]
+    assert [r.name for r in graph.of_type(bucket.type)] == ["bucket", "logs"]
+    assert graph.of_type("aws:sqs/queue:Queue") == []
+    graph.of_type(bucket.type).clear()  # a new list each time: the graph is unchanged
+    assert len(graph.of_type(bucket.type)) == 2

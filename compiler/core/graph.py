@@ -238,8 +238,17 @@ class ResourceGraph:
     def get(self, name: str) -> Resource | None:
         return self._by_name.get(name)
 
+    @cached_property
+    def _by_type(self) -> Mapping[str, tuple[Resource, ...]]:
+        """Type token -> the resources of that type, in graph order: the graph rules ask for
+        some twenty types, each a scan of every resource without it."""
+        found: dict[str, list[Resource]] = {}
+        for resource in self.resources:
+            found.setdefault(resource.type, []).append(resource)
+        return MappingProxyType({token: tuple(items) for token, items in found.items()})
+
     def of_type(self, token: str) -> list[Resource]:
-        return [r for r in self.resources if r.type == token]
+        return list(self._by_type.get(token, ()))
 
     def to_json(self) -> dict[str, Any]:
         return {
