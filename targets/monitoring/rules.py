@@ -172,7 +172,7 @@ def prometheus_rules(
     known = computed or {}
     return {
         "groups": [
-            known.get(group_name(system, sla)) or sla_group(system, sla)
+            _group_of(system, sla, known, group_name(system, sla))
             for _, sla in sorted(system.slas.items())
         ]
     }
@@ -200,8 +200,7 @@ def rules_yaml(
 def _group_of(
     system: ir.System, sla: ir.Sla, computed: Mapping[str, dict[str, Any]], name: str
 ) -> dict[str, Any]:
-    """The group of ``sla``, as ``computed`` holds it under its ``name`` or built afresh (as
-    :func:`prometheus_rules` gives it)."""
+    """The group of ``sla``: as ``computed`` holds it under its ``name``, or built afresh."""
     return computed.get(name) or sla_group(system, sla)
 
 
