@@ -100,8 +100,10 @@ class UnitPickler(Pickler):
     state to set: read back, a frozen dataclass is built about twice as fast that way (its
     ``__setstate__`` asks for its fields again for every object). A class whose constructor does
     not take every field as is, by position (a field outside ``__init__`` or keyword-only, a
-    ``__post_init__``) is pickled as usual. What to do with each type is worked out once (:func:`fields_getter`): units hold
-    tens of thousands of objects of a few dozen types."""
+    ``__post_init__``) is pickled as usual. What to do with each type is worked out once
+    (:func:`fields_getter`): units hold tens of thousands of objects of a few dozen types. A
+    resource's inputs are written apart (:class:`PickledInputs`), their own bytes again when
+    they were never read since they were read back."""
 
     def reducer_override(self, obj: Any) -> Any:
         kind = type(obj)
