@@ -80,3 +80,18 @@ def test_a_killed_process_not_yet_reaped_holds_no_lock(tmp_path: Path) -> None:
         ] == [lock]
     finally:
         child.wait()
+
+
+def test_empty_checkpoint_attributes_are_found_for_repair(tmp_path: Path) -> None:
+    """A run killed while writing leaves an empty attribute file beside the checkpoint, which
+    the engine cannot read; only the stack's own empty ones are named."""
+    stacks = tmp_path / ".pulumi" / "stacks" / "shop"
+    stacks.mkdir(parents=True)
+    (stacks / "shop-dev.json").write_text("{}", encoding="utf-8")
+    (stacks / "shop-dev.json.attrs").write_text("", encoding="utf-8")
+    (stacks / "shop-dev.json.bak.attrs").write_text('{"user.content_type": "x"}', "utf-8")
+    (stacks / "shop-prod.json.attrs").write_text("", encoding="utf-8")
+    found = locks.empty_attributes(tmp_path.as_uri(), "shop", "shop-dev")
+    assert found == [stacks / "shop-dev.json.attrs"]
+    assert locks.empty_attributes("s3://bucket/state", "shop", "shop-dev") == []
+    assert locks.empty_attributes(tmp_path.as_uri(), "*", "*") == []

@@ -487,14 +487,20 @@ def _warn_left_in_place(engine: Engine, console: Console) -> None:
 
 
 def _clear_stale_locks(workspace: Workspace, console: Console) -> None:
-    """Remove the locks of killed runs on this machine, so this run completes theirs."""
-    for lock in locks.stale_locks(workspace.backend, workspace.project, workspace.stack):
+    """Remove the locks of killed runs on this machine, so this run completes theirs, and the
+    empty checkpoint attribute files such a run can leave (``locks.empty_attributes``)."""
+    stale = locks.stale_locks(workspace.backend, workspace.project, workspace.stack)
+    for lock in stale:
         locks.remove(lock)
         console.echo(
             f"Removed the lock of an interrupted run of stack {workspace.stack} (process "
             f"{lock.pid}, which no longer runs; locked at {safe_read.printable(lock.timestamp)}): "
             "this run completes what it left."
         )
+    if stale:
+        for path in locks.empty_attributes(workspace.backend, workspace.project, workspace.stack):
+            path.unlink(missing_ok=True)
+            console.echo(f"Removed the empty checkpoint attributes the run left ({path.name}).")
 
 
 def _require_answer(console: Console, yes: bool, verb: str) -> None:

@@ -62,6 +62,26 @@ def remove(lock: StaleLock) -> None:
     lock.path.with_name(lock.path.name + ".attrs").unlink(missing_ok=True)
 
 
+STACKS = Path(".pulumi") / "stacks"
+
+
+def empty_attributes(backend: str, project: str, stack: str) -> list[Path]:
+    """The stack's checkpoint attribute files that are empty: a run killed between creating one
+    and writing it leaves it so (the checkpoint itself is written to a temporary file and
+    renamed), and the engine then refuses to open the stack ("failed to load checkpoint:
+    EOF"). Removing it is a repair: the backend reads a missing attribute file as none."""
+    root = local_root(backend)
+    if root is None:
+        return []
+    directory = root / STACKS / _plain(project)
+    found = []
+    for name in (f"{_plain(stack)}.json.attrs", f"{_plain(stack)}.json.bak.attrs"):
+        path = directory / name
+        if not path.is_symlink() and path.is_file() and path.stat().st_size == 0:
+            found.append(path)
+    return found
+
+
 def _plain(name: str) -> str:
     # Stack and project names are checked plain names; never let one act as a glob pattern.
     return "".join(ch for ch in name if ch.isalnum() or ch in "-_.")
