@@ -7,7 +7,7 @@ import math
 import pytest
 
 from mlplane.compiler.build import environments
-from mlplane.compiler.build.environments import idle_cores
+from mlplane.compiler.build.environments import idle_cores, processes
 
 
 def test_an_idle_machine_leaves_every_core_but_this_one() -> None:
@@ -53,3 +53,22 @@ def test_running_elsewhere_reads_this_machine() -> None:
     if found is None:
         pytest.skip("no /proc/loadavg on this system")
     assert found >= 0
+
+
+def test_items_that_divide_evenly_get_a_process_per_core() -> None:
+    assert processes(4, 1) == 2
+    assert processes(6, 2) == 3
+    assert processes(2, 3) == 2  # no more processes than items
+    assert processes(1, 1) == 1
+
+
+def test_items_that_would_leave_a_core_idle_get_a_process_each() -> None:
+    assert processes(3, 1) == 3  # three environments on two cores: 1.5 builds' time, not 2
+    assert processes(5, 2) == 5
+    assert processes(7, 3) == 7
+
+
+def test_no_more_than_twice_the_cores_and_nothing_to_balance_on_one_core() -> None:
+    assert processes(5, 1) == 2  # beyond twice the cores: one per core
+    assert processes(3, 0) == 1  # one core: everything here
+    assert processes(0, 2) == 1
