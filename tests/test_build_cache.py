@@ -400,3 +400,12 @@ def test_a_rebuild_leaves_the_inputs_of_taken_units_unread(
     with no_cache():
         built(spec, tmp_path / "fresh")
     assert trees(tmp_path / "out") == trees(tmp_path / "fresh")
+
+
+@given(st.integers(0, 70_000), st.integers(0, 3))
+@settings(max_examples=60, deadline=None)
+def test_a_files_head_ends_at_its_first_line_break_however_long(head: int, after: int) -> None:
+    body = b"h" * head + b"\n" + b"x\n" * after
+    assert build_cache._line_end(memoryview(body)) == head
+    with pytest.raises(ValueError, match="no head"):
+        build_cache._line_end(memoryview(b"h" * head))

@@ -401,9 +401,7 @@ def _unit_name(name: Any) -> bool:
 
 def _stored(body: memoryview) -> dict[str, StoredUnit]:
     """A file's units by key, checked in shape (a wrong one raises ``ValueError``)."""
-    head_end = bytes(body).find(b"\n")
-    if head_end < 0:
-        raise ValueError("no head")
+    head_end = _line_end(body)
     document = json.loads(bytes(body[:head_end]))
     heads = document["units"]
     blob = body[head_end + 1 :]
@@ -420,6 +418,19 @@ def _stored(body: memoryview) -> dict[str, StoredUnit]:
             texts[str(kind)] = spans
         found[str(key)] = StoredUnit(blob[start:end], texts, _names(head["needs"]), text)
     return found
+
+
+def _line_end(body: memoryview) -> int:
+    """Where the first line of ``body`` ends, found in growing pieces (the head is a small part
+    of a file of some 600 KB, which is not copied whole to find it); ``ValueError`` when no
+    line ends."""
+    start, step = 0, 1 << 14
+    while start < len(body):
+        found = bytes(body[start : start + step]).find(b"\n")
+        if found >= 0:
+            return start + found
+        start, step = start + step, step * 2
+    raise ValueError("no head")
 
 
 def _names(needs: Any) -> tuple[tuple[str, ...], ...] | None:
