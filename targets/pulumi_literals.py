@@ -36,6 +36,7 @@ from mlplane.compiler.core.graph import (
     Resource,
     is_json_document,
     output_ref,
+    walked,
 )
 
 CONFIG_VARIABLE = "config"
@@ -206,7 +207,14 @@ def _keys_text(resource: Resource) -> str:
 def _markers(value: Any) -> tuple[bool, frozenset[str]]:
     """(:func:`has_marker`, :func:`secret_keys`) of ``value`` in one walk of all of it. Every
     marker met is validated (a malformed one is a :class:`LiteralError`); the walk goes on
-    below references and JSON documents (a secret inside a JSON document is read too)."""
+    below references and JSON documents (a secret inside a JSON document is read too).
+
+    A value the graph walked for its references already (``graph.walked``: an input of a
+    resource, in a build) is not walked again: its references and JSON documents were checked
+    there, and its secret markers are checked here in the order this walk meets them."""
+    done = walked(value)
+    if done is not None:
+        return done.marked, frozenset(_checked_secret(marker) for marker in done.secrets)
     marked = False
     found: set[str] = set()
     stack = [value]
@@ -232,6 +240,12 @@ def _markers(value: Any) -> tuple[bool, frozenset[str]]:
             stack.extend(item)
         marked = marked or marker is not None
     return marked, frozenset(found)
+
+
+def _checked_secret(marker: Mapping[str, Any]) -> str:
+    key = secret_key(marker)
+    assert key is not None  # a walk gives only mappings that hold the secret marker
+    return key
 
 
 def literal(

@@ -52,7 +52,7 @@ from mlplane.compiler.build.writer import (
 )
 from mlplane.compiler.core import plugins, resource_texts
 from mlplane.compiler.core.diagnostics import Diagnostics, Location
-from mlplane.compiler.core.graph import known_needs
+from mlplane.compiler.core.graph import known_needs, remembered_walks
 from mlplane.compiler.core.resource_texts import ResourceTexts
 
 if TYPE_CHECKING:
@@ -189,7 +189,16 @@ def _remove_empty(directories: list[Path]) -> None:
 def _work(compiled: CompileResult, run: PolicyRun | None, request: Request, check: bool) -> Outcome:
     """Lower one environment, run the graph rules, emit, and stage or compare its output,
     taking from the build cache (``compiler/build/cache.py``) what it holds of the last build
-    into that directory and, unless ``check``, storing what this one made."""
+    into that directory and, unless ``check``, storing what this one made. The walks of the
+    inputs that lowering makes for the graph's references serve the emitters too
+    (``graph.remembered_walks``)."""
+    with remembered_walks():
+        return _work_walked(compiled, run, request, check)
+
+
+def _work_walked(
+    compiled: CompileResult, run: PolicyRun | None, request: Request, check: bool
+) -> Outcome:
     from mlplane.compiler.build.outputs import compare, output_files
 
     environment = request.environment

@@ -94,8 +94,21 @@ class Resource:
     """A component resource (a grouping node in ``pulumi preview``), not a provider resource."""
 
     def references(self) -> tuple[str, ...]:
-        """The resources whose outputs the inputs read through ``$ref`` markers, sorted."""
-        return tuple(sorted(references(self.inputs)))
+        """The resources whose outputs the inputs read through ``$ref`` markers, sorted; within
+        :func:`remembered_walks`, from each input's :func:`walk`, kept for the emitters."""
+        inputs = self.inputs
+        memo = _WALKS.get()
+        if memo is None or type(inputs) is not dict or not _MARKER_KEYS.isdisjoint(inputs):
+            return tuple(sorted(references(inputs)))
+        found: set[str] = set()
+        for item in inputs.values():
+            if type(item) in _SCALAR_TYPES or item is None:
+                continue
+            entry = memo.get(id(item))
+            if entry is None or entry[0] is not item:
+                entry = memo[id(item)] = (item, walk(item))
+            found |= entry[1].references
+        return tuple(sorted(found))
 
     def needs(self) -> tuple[str, ...]:
         """Every resource that must exist first: parent, dependencies, provider, references."""
@@ -422,6 +435,83 @@ def references(value: Any) -> set[str]:
                 is_json_document(item)  # a malformed marker raises
             stack.extend(item.values())
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Walked:
+    """What one walk of a value found (:func:`walk`)."""
+
+    references: frozenset[str]
+    """The resources its ``$ref`` markers name (each marker checked, as :func:`references`)."""
+    secrets: tuple[Mapping[str, Any], ...]
+    """Its ``$secret`` markers in the order met, not checked (the program's printer checks
+    them: ``targets/pulumi_literals.py``)."""
+    marked: bool
+    """Whether it holds any marker."""
+
+
+def walk(value: Any) -> Walked:
+    """One walk of all of ``value`` for what both the graph and the program's printer ask of
+    an input: the references (:func:`references`, with the same checks), the secret markers
+    and whether any marker occurs. The walk goes below ``$ref`` and ``$json`` markers and stops
+    at a ``$secret`` marker, meeting them in the order ``pulumi_literals`` does (an explicit
+    stack, last in first out)."""
+    found: set[str] = set()
+    secrets: list[Mapping[str, Any]] = []
+    marked = False
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind in _SCALAR_TYPES or item is None:
+            continue
+        if kind is list or kind is tuple:
+            stack.extend(item)
+            continue
+        if kind is not dict and not isinstance(item, Mapping):
+            if isinstance(item, list | tuple):
+                stack.extend(item)
+            continue  # a subclass of a scalar, or an object no input holds
+        if _MARKER_KEYS.isdisjoint(item):
+            stack.extend(item.values())
+            continue
+        marked = True
+        if REF_MARKER in item:
+            found.add(cast(tuple[str, str], output_ref(item))[0])
+        elif JSON_MARKER in item:
+            is_json_document(item)  # a malformed marker raises
+        else:
+            secrets.append(item)
+            if len(item) != 1 or type(item[SECRET_MARKER]) is not str:
+                found |= references(item)  # malformed: what :func:`references` finds below
+            continue
+        stack.extend(item.values())
+    return Walked(frozenset(found), tuple(secrets), marked)
+
+
+_MARKER_KEYS = frozenset({SECRET_MARKER, REF_MARKER, JSON_MARKER})
+_WALKS: ContextVar[dict[int, tuple[Any, Walked]] | None] = ContextVar("_WALKS", default=None)
+
+
+@contextmanager
+def remembered_walks() -> Iterator[None]:
+    """Within: each input value a graph walks for its references (:meth:`Resource.references`)
+    keeps its :func:`walk`, which :func:`walked` gives back, so the program's printer does not
+    walk the same value again (``mlplane build``: lowering and emitting in one block, the
+    values unchanged meanwhile). The memo holds the values, so their identities are not reused."""
+    token = _WALKS.set({})
+    try:
+        yield
+    finally:
+        _WALKS.reset(token)
+
+
+def walked(value: Any) -> Walked | None:
+    """The :func:`walk` of the very object ``value`` kept within :func:`remembered_walks`, or
+    None (not walked, or outside)."""
+    memo = _WALKS.get()
+    entry = memo.get(id(value)) if memo is not None else None
+    return entry[1] if entry is not None and entry[0] is value else None
 
 
 def origin_at(location: Location, path: tuple[str | int, ...]) -> Origin:
