@@ -13,10 +13,12 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
+from mlplane.compiler.build import environments
 from mlplane.compiler.build.outputs import MANIFEST, RESOURCES, build, build_many
 from mlplane.compiler.cli.main import cli
 from tests.test_build import snapshot
@@ -159,3 +161,24 @@ def test_a_file_with_another_link_is_written_afresh(recsys: Path, tmp_path: Path
     again = build(recsys, "dev", out)
     assert again.written == (RESOURCES,)
     assert not (out / RESOURCES).samefile(tmp_path / "elsewhere.json")
+
+
+def test_three_environments_on_two_cores_get_a_process_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dealt one per core, two cores would end when one process had built two environments;
+    a process each, the three share both cores (``environments.processes``)."""
+    dealt: list[tuple[int, int]] = []
+    real = environments.spread
+
+    def spread(items: Any, workers: int, work: Any) -> Any:
+        dealt.append((len(items), workers))
+        return real(items, workers, work)
+
+    monkeypatch.setattr(environments, "spread", spread)
+    spec = tmp_path / "fraud"
+    shutil.copytree(EXAMPLES / "fraud-scoring", spec)
+    names = ["dev", "edge", "prod"]
+    _, results = build_many(spec, names, lambda env: tmp_path / "out" / env, workers=1)
+    assert [r.ok for r in results] == [True, True, True]
+    assert dealt == [(3, 2)]  # two workers beside this process

@@ -42,6 +42,10 @@ def test_the_results_are_in_item_order_however_many_workers() -> None:
         ]
 
 
+def test_no_items_give_no_results() -> None:
+    assert list(spread([], 2, lambda n: n)) == []
+
+
 def test_the_work_runs_in_other_processes() -> None:
     pids = set(spread(ITEMS, 2, lambda n: os.getpid()))
     assert os.getpid() in pids and len(pids) == 3

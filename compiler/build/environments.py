@@ -109,8 +109,10 @@ def build_environments(
     workers: int | None = None,
 ) -> Run:
     """Compile once, then lower, emit and stage (or, with ``check``, compare) each of
-    ``environments`` (None: all) into ``out_dir_of(name)``, in up to ``workers`` forked
-    processes (None: the free cores); then swap every staged tree in when nothing failed.
+    ``environments`` (None: all) into ``out_dir_of(name)``, in forked processes on up to
+    ``workers`` cores besides this process's own (None: the free cores), one per environment
+    when the environments would not divide evenly among them (:func:`processes`); then swap
+    every staged tree in when nothing failed.
 
     Raises what :func:`mlplane.compiler.build.outputs.build` raises.
     """
@@ -122,7 +124,8 @@ def build_environments(
             names = environments if environments is not None else sorted(compiled.systems)
             requests.extend(Request(name, out_dir_of(name)) for name in names)
             _prepare(requests, check, locks)
-            count = free_cores() if workers is None else workers
+            cores = free_cores() if workers is None else workers
+            count = processes(len(requests), cores) - 1
             for outcome in spread(requests, count, lambda r: _work(compiled, run, r, check)):
                 outcomes[outcome.environment] = outcome
                 compiled.diagnostics.extend(outcome.diagnostics)
@@ -308,9 +311,8 @@ def idle_cores(cores: int, load: float, cpu_seconds: float, running: int | None 
 def spread(items: Sequence[Item], workers: int, work: Callable[[Item], T]) -> Iterator[T]:
     """``work`` on every item, in item order: the items are dealt to up to ``workers`` forked
     children and this process (which takes the first share); a failed child's items are done
-    here again. (``mlplane report`` spreads its environments with it too.) How many processes
-    share the items: :func:`processes`."""
-    shares = processes(len(items), workers) if _fork_is_safe() else 1
+    here again. (``mlplane report`` spreads its environments with it too.)"""
+    shares = max(1, min(len(items), workers + 1)) if _fork_is_safe() else 1
     groups = [list(items[index::shares]) for index in range(shares)]
     children = [_fork(partial(_each, work, group)) for group in groups[1:]]
     results: dict[int, T] = {}
@@ -329,9 +331,9 @@ def spread(items: Sequence[Item], workers: int, work: Callable[[Item], T]) -> It
 
 
 def processes(items: int, workers: int) -> int:
-    """How many processes :func:`spread` deals ``items`` to when ``workers`` idle cores are
-    left besides this process's own: one per core, or, when the items would not divide evenly
-    among those cores, one per item, up to twice the cores.
+    """How many processes a build of several environments deals ``items`` environments to
+    when ``workers`` idle cores are left besides this process's own: one per core, or, when the
+    items would not divide evenly among those cores, one per item, up to twice the cores.
 
     Dealt one per core, three environments on two cores end when one process has built two,
     while the other core idles half the time; one process each, the kernel shares the two cores
@@ -341,7 +343,8 @@ def processes(items: int, workers: int) -> int:
     (the processes share the caches of the cores); the one-model rebuild 5.5 to 6.5 s against
     4.7 to 5.7 s (``benchmarks/README.md``). Beyond twice the cores the extra processes would
     mostly hold memory (each lowers a whole environment), and with one core there is nothing to
-    balance."""
+    balance. ``mlplane report`` keeps one process per core: its part of an environment (about
+    half a second) costs less than the pages a third process copies (``benchmarks/README.md``)."""
     cores = workers + 1
     if cores >= 2 and cores < items <= 2 * cores and items % cores:
         return items
