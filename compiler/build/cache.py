@@ -197,12 +197,15 @@ class StoredUnit:
     text: str
     """The texts of every unit of the file, joined (decoded once a file, not once a text)."""
 
-    def text_map(self) -> dict[str, dict[str, str]]:
-        """The texts by kind and resource name."""
+    def add_texts(self, known: dict[str, dict[str, str]]) -> None:
+        """Enter the texts into ``known`` by kind and resource name."""
         text = self.text
-        return {
-            kind: {name: text[a:b] for name, a, b in spans} for kind, spans in self.texts.items()
-        }
+        for kind, spans in self.texts.items():
+            into = known.get(kind)
+            if into is None:
+                into = known[kind] = {}
+            for name, start, end in spans:
+                into[name] = text[start:end]
 
 
 class Units(Mapping[str, object]):
@@ -273,8 +276,7 @@ class Reusing:
         if self.units is not None:
             for key, unit in made.items():
                 if self.units.taken(key, unit):
-                    for kind, texts in self.units.stored[key].text_map().items():
-                        known.setdefault(kind, {}).update(texts)
+                    self.units.stored[key].add_texts(known)
         self.texts = ResourceTexts(known)
         return self.texts
 
