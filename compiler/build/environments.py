@@ -337,14 +337,12 @@ def processes(items: int, workers: int) -> int:
 
     Dealt one per core, three environments on two cores end when one process has built two,
     while the other core idles half the time; one process each, the kernel shares the two cores
-    among three and all end after about one and a half builds' time. Measured on the
-    1,000-model benchmark on two idle cores: the three environments' cold build 13.9 and
-    14.7 s with two processes, 12.1 and 12.6 s with three, at about an eighth more CPU time
-    (the processes share the caches of the cores); the one-model rebuild 5.5 to 6.5 s against
-    4.7 to 5.7 s (``benchmarks/README.md``). Beyond twice the cores the extra processes would
-    mostly hold memory (each lowers a whole environment), and with one core there is nothing to
-    balance. ``mlplane report`` keeps one process per core: its part of an environment (about
-    half a second) costs less than the pages a third process copies (``benchmarks/README.md``)."""
+    among three and all end after about one and a half builds' time, at some more CPU time (the
+    processes share the caches of the cores; measured in ``benchmarks/README.md``). Beyond twice
+    the cores the extra processes would mostly hold memory (each lowers a whole environment),
+    and with one core there is nothing to balance. ``mlplane report`` keeps one process per
+    core: its part of an environment (about half a second) costs less than the pages a third
+    process copies."""
     cores = workers + 1
     if cores >= 2 and cores < items <= 2 * cores and items % cores:
         return items
