@@ -64,11 +64,14 @@ def test_items_that_divide_evenly_get_a_process_per_core() -> None:
 
 def test_items_that_would_leave_a_core_idle_get_a_process_each() -> None:
     assert processes(3, 1) == 3  # three environments on two cores: 1.5 builds' time, not 2
-    assert processes(5, 2) == 5
-    assert processes(7, 3) == 7
+    assert processes(5, 3) == 5
+    assert processes(11, 7) == 11
 
 
-def test_no_more_than_twice_the_cores_and_nothing_to_balance_on_one_core() -> None:
-    assert processes(5, 1) == 2  # beyond twice the cores: one per core
+def test_no_more_than_half_the_cores_again_and_nothing_to_balance_on_one_core() -> None:
+    assert processes(4, 1) == 2  # even: one per core
+    assert processes(5, 1) == 2  # beyond half the cores again: one per core
+    assert processes(7, 3) == 4
+    assert processes(100, 63) == 64  # a process each would hold 1.6 times the memory
     assert processes(3, 0) == 1  # one core: everything here
     assert processes(0, 2) == 1

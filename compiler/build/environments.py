@@ -333,18 +333,20 @@ def spread(items: Sequence[Item], workers: int, work: Callable[[Item], T]) -> It
 def processes(items: int, workers: int) -> int:
     """How many processes a build of several environments deals ``items`` environments to
     when ``workers`` idle cores are left besides this process's own: one per core, or, when the
-    items would not divide evenly among those cores, one per item, up to twice the cores.
+    items would not divide evenly among those cores, one per item, up to half as many again as
+    the cores.
 
     Dealt one per core, three environments on two cores end when one process has built two,
     while the other core idles half the time; one process each, the kernel shares the two cores
     among three and all end after about one and a half builds' time, at some more CPU time (the
-    processes share the caches of the cores; measured in ``benchmarks/README.md``). Beyond twice
-    the cores the extra processes would mostly hold memory (each lowers a whole environment),
+    processes share the caches of the cores; measured in ``benchmarks/README.md``). Each process
+    holds a whole environment's lowering (some 630 MB for the 1,000-model benchmark), so the
+    extra processes are bounded to half the cores (a third process on two cores is allowed),
     and with one core there is nothing to balance. ``mlplane report`` keeps one process per
     core: its part of an environment (about half a second) costs less than the pages a third
     process copies."""
     cores = workers + 1
-    if cores >= 2 and cores < items <= 2 * cores and items % cores:
+    if cores >= 2 and cores < items <= cores + max(1, cores // 2) and items % cores:
         return items
     return max(1, min(items, cores))
 
