@@ -36,6 +36,7 @@ from mlplane.compiler.core.graph import (
     Resource,
     is_json_document,
     output_ref,
+    walk,
     walked,
 )
 
@@ -205,41 +206,19 @@ def _keys_text(resource: Resource) -> str:
 
 
 def _markers(value: Any) -> tuple[bool, frozenset[str]]:
-    """(:func:`has_marker`, :func:`secret_keys`) of ``value`` in one walk of all of it. Every
-    marker met is validated (a malformed one is a :class:`LiteralError`); the walk goes on
-    below references and JSON documents (a secret inside a JSON document is read too).
-
-    A value the graph walked for its references already (``graph.walked``: an input of a
-    resource, in a build) is not walked again: its references and JSON documents were checked
-    there, and its secret markers are checked here in the order this walk meets them."""
+    """(:func:`has_marker`, :func:`secret_keys`) of ``value`` from one walk of all of it
+    (``graph.walk``, which goes on below references and JSON documents: a secret inside a JSON
+    document is read too). Every marker met is validated (a malformed one is a
+    :class:`LiteralError`): references and JSON documents by the walk, secret markers here, in
+    the order the walk met them. A value the graph already walked for its references
+    (``graph.walked``: an input of a resource, in a build) is not walked again."""
     done = walked(value)
-    if done is not None:
-        return done.marked, frozenset(_checked_secret(marker) for marker in done.secrets)
-    marked = False
-    found: set[str] = set()
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind in _SCALARS:
-            continue
-        if kind is list or kind is tuple:
-            stack.extend(item)
-            continue
-        if kind is dict and not (
-            SECRET_MARKER in item or REF_MARKER in item or JSON_MARKER in item
-        ):  # most mappings, without an ABC check
-            stack.extend(item.values())
-            continue
-        marker = marker_of(item)
-        if marker == SECRET_MARKER:
-            found.add(item[SECRET_MARKER])
-        elif isinstance(item, Mapping):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-        marked = marked or marker is not None
-    return marked, frozenset(found)
+    if done is None:
+        try:
+            done = walk(value)
+        except GraphError as error:
+            raise LiteralError(str(error)) from None
+    return done.marked, frozenset(_checked_secret(marker) for marker in done.secrets)
 
 
 def _checked_secret(marker: Mapping[str, Any]) -> str:
