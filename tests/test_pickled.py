@@ -4,11 +4,15 @@ reads back equal, and the allow-list refuses what it does not name."""
 
 from __future__ import annotations
 
+import collections
+import datetime
+import io
 import pickle
 import pickletools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -18,6 +22,8 @@ from mlplane.compiler.core import pickled
 from mlplane.compiler.core.diagnostics import Location, Related, Severity
 from mlplane.compiler.core.graph import Resource, deferred_inputs
 from mlplane.compiler.core.ir import Origin
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 @dataclass(frozen=True)
@@ -166,3 +172,111 @@ def loaded_inputs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(pickled.PickledInputs, "load", spy)
     return loaded
+
+
+@dataclass(frozen=True, init=False)
+class OwnConstructor:
+    """A dataclass with a constructor of its own, which does not take its fields as they are."""
+
+    a: int
+
+    def __init__(self, half: int) -> None:
+        object.__setattr__(self, "a", 2 * half)
+
+
+def test_a_dataclass_with_a_constructor_of_its_own_is_pickled_as_usual() -> None:
+    data = pickled.dumped(OwnConstructor(2))
+    assert data is not None
+    assert _ops(data, "BUILD") == 1
+    assert pickle.loads(data) == OwnConstructor(2)
+
+
+def _unpickler_allows(obj: Any) -> bool:
+    """Whether the allow-list reads back ``obj`` written by name (a class, a function)."""
+    try:
+        found = pickled.Unpickler(io.BytesIO(b"")).find_class(obj.__module__, obj.__qualname__)
+    except pickle.UnpicklingError:
+        return False
+    return found is obj
+
+
+NAMED = [
+    Location, Severity, Resource, pickled.read_only, complex, frozenset, dict,  # allowed
+    print, One, Colour, collections.OrderedDict, pickled.Unpickler, pickled.value, len,  # not
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("obj", NAMED, ids=lambda o: o.__qualname__)
+def test_the_strict_check_of_a_name_is_the_allow_list_s_verdict(obj: Any) -> None:
+    allowed = _unpickler_allows(obj)
+    if allowed:
+        pickled.check_allowed(obj)
+    else:
+        with pytest.raises(pickle.PicklingError):
+            pickled.check_allowed(obj)
+    assert allowed is (obj in NAMED[:7])
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        One(1),  # a dataclass outside mlplane: its class is not named by the allow-list
+        Colour.RED,  # an enumeration outside mlplane
+        collections.OrderedDict(a=1),  # a dict of another class
+        [Location("a", 1, 1), ...],  # Ellipsis pickles as a name the allow-list refuses
+        {"nested": (1, {"deep": print})},
+        _resource({"kind": "ConfigMap", "data": {"when": datetime.date(2026, 1, 1)}}),
+        _resource({"kind": "ConfigMap", "data": [One(1)]}),
+    ],
+    ids=repr,
+)
+def test_what_the_allow_list_would_refuse_is_not_encoded(value: Any) -> None:
+    """``encoded`` refuses, as it writes them, the objects that the allow-list would not read
+    back: anywhere in the value, a resource's inputs (pickled apart) included. Pickled without
+    the check, each of them is refused when read."""
+    assert pickled.encoded(value) is None
+    data = pickled.dumped(value)
+    assert data is not None
+    again = pickled.value(data)
+    if isinstance(again, Resource):
+        with pytest.raises(RuntimeError, match="do not read back"):
+            _ = again.inputs
+    else:
+        assert again is None
+
+
+def test_encoding_does_not_read_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What is encoded reads back equal by construction: ``encoded`` never unpickles it."""
+    read: list[bytes] = []
+    monkeypatch.setattr(pickled, "value", read.append)
+    resource = _resource({"kind": "ConfigMap", "data": {"a": [1, 2.5, None, True]}})
+    data = pickled.encoded([resource, *VALUES])
+    assert data is not None and read == []
+    monkeypatch.undo()
+    assert pickled.value(data) == [resource, *VALUES]
+
+
+@pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()))
+def test_what_is_encoded_from_a_lowering_reads_back_equal(example: str) -> None:
+    """Every unit of each example's Kubernetes lowerings, encoded without reading it back,
+    reads back equal to it, its resources' inputs included."""
+    from mlplane.compiler.build.pipeline import compile_spec
+    from mlplane.compiler.core.diagnostics import Diagnostics
+    from mlplane.targets.kubernetes.lower import lower
+    from mlplane.targets.kubernetes.reuse import Reuse
+
+    compiled = compile_spec(EXAMPLES / example)
+    units = 0
+    for system in compiled.systems.values():
+        if system.environment.target != "kubernetes":
+            continue
+        reuse = Reuse()
+        assert lower(system, Diagnostics(), reuse) is not None
+        for unit in reuse.made.values():
+            data = pickled.encoded(unit)
+            assert data is not None
+            again = pickled.value(data)
+            assert again == unit
+            assert [r.inputs for r in again.resources] == [r.inputs for r in unit.resources]
+            units += 1
+    assert units

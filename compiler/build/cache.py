@@ -283,8 +283,9 @@ class Reusing:
     def store(self, made: Mapping[str, object], graph: ResourceGraph) -> None:
         """Store this build's units (``made``), then the index. A file whose units were all
         taken from it, and which held no other, is kept; any other is written again with its
-        units: the pickle read for one taken, else pickled afresh and checked to read back
-        equal, each with its resources' texts and their needs in ``graph`` (the lowering's)."""
+        units: the pickle read for one taken, else pickled afresh (``pickled.encoded``: only
+        what the allow-list reads back), each with its resources' texts and their needs in
+        ``graph`` (the lowering's)."""
         try:
             self.cache.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError:
@@ -333,7 +334,7 @@ class Reusing:
 
     def _bytes(self, key: str, unit: object) -> bytes | None:
         """The unit pickled: the bytes read for a unit taken, else pickled afresh (None when it
-        cannot be so that it reads back equal)."""
+        holds what the allow-list would not read back)."""
         if self.units is not None and self.units.taken(key, unit):
             return bytes(self.units.stored[key].unit)
         return pickled.encoded(unit)

@@ -32,8 +32,8 @@ The payload is a pickle. It is read only from an entry whose HMAC checked out un
 secret kept outside the repository, so only this user's mlplane wrote it; even so it is
 unpickled with an allow-list (``compiler/core/pickled.py``: dataclasses and enumerations of
 mlplane's and the installed plug-ins' modules, builtin containers, the read-only mapping of
-the system model) and an entry that needs anything else is ignored. An entry is written only when its payload reads
-back equal to what was stored.
+the system model) and an entry that needs anything else is ignored. An entry is written only when everything its
+payload names is what that allow-list reads back (``pickled.encoded``).
 """
 
 from __future__ import annotations
@@ -131,9 +131,10 @@ class CachedBase:
 
 class StoredOrigins(Mapping[SpecPath, Location]):
     """A stored system model's origins (``Stored.origins``), unpickled with the allow-list
-    when first read. They were stored only when they read back equal to the system's, under
-    a key that names this very code, and the entry's HMAC checked out: reading them back
-    cannot fail, and if it ever did, the plan stops rather than locate a line wrongly."""
+    when first read. They were stored only when the allow-list reads them back
+    (``pickled.encoded``), under a key that names this very code, and the entry's HMAC checked
+    out: reading them back cannot fail, and if it ever did, the plan stops rather than locate
+    a line wrongly."""
 
     def __init__(self, data: bytes) -> None:
         self._data = data
@@ -165,9 +166,11 @@ class StoredUnits(Mapping[str, object]):
     it is looked up.
 
     Those needs are exact: each was computed by the base's graph from the very resource that
-    was pickled into the unit, whose bytes were stored only when they read back equal to it
-    (and are authenticated by the entry's HMAC), so the resource unpickled here equals it in
-    every field that ``Resource.needs`` reads (parent, dependencies, provider, inputs)."""
+    was pickled into the unit, whose bytes were stored only when the allow-list reads back
+    everything they name (``pickled.encoded``: each object is rebuilt by its constructor from
+    its fields, or from its state) and are authenticated by the entry's HMAC, so the resource
+    unpickled here equals it in every field that ``Resource.needs`` reads (parent,
+    dependencies, provider, inputs)."""
 
     def __init__(
         self, encoded: Mapping[str, bytes], base: Lowered, spans: Mapping[str, tuple[int, int]]
@@ -270,7 +273,7 @@ def store_base(
         system, lowered.spec_files, rego, readers, units, spans, alerts, digest, origins,
         lineage(lowered.system),
     )  # fmt: skip
-    payload = pickled.encoded(stored)  # None unless it reads back equal
+    payload = pickled.encoded(stored)  # None unless the allow-list reads it back
     hit = Hit(lowered.canonical, diagnostics, payload) if payload is not None else None
     if hit is not None and not fits(hit) and (units or stored.spans):
         # the units would make an entry too large to be read back: keep the side without them
@@ -281,7 +284,7 @@ def store_base(
 
 
 def _origins_apart(system: System) -> tuple[System, bytes]:
-    """``system`` without its origins, and its origins pickled (they read back equal); the
+    """``system`` without its origins, and its origins pickled (``pickled.encoded``); the
     system as it is and no bytes when they cannot be stored apart."""
     origins = pickled.encoded(dict(system.origins))
     if origins is None:
