@@ -72,7 +72,7 @@ from mlplane.compiler.core.graph import (
 )
 from mlplane.compiler.core.resource_texts import ResourceTexts
 
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 DISABLE_VARIABLE = "MLPLANE_NO_CACHE"
 INDEX = "index"
 UNIT_SUFFIX = ".unit"

@@ -25,15 +25,21 @@ T = TypeVar("T")
 def canonical_json(value: Any) -> str:
     """``value`` (JSON data: dicts with string keys, lists, tuples, scalars, and
     :class:`Fragment` values) as canonical text."""
+    return canonical_text(value) + "\n"
+
+
+def canonical_text(value: Any, newline: str = "\n") -> str:
+    """The canonical text of ``value`` without the final line break, written where each line
+    break is followed by the indentation that ``newline`` ends with (``"\n"``: at the top;
+    ``"\n" + 2 * INDENT``: as an item of a list that is a value of the top mapping). It is the
+    text at the top with each line break so indented (strings never hold a raw line break:
+    the encoder escapes it), written directly rather than indented afterwards."""
     parts: list[str] = []
     try:
-        _write(value, "\n", parts.append)
+        _write(value, newline, parts.append)
     except _Unusual:
-        return (
-            json.dumps(value, indent=2, sort_keys=True, ensure_ascii=True, default=_unwrapped)
-            + "\n"
-        )
-    parts.append("\n")
+        text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=True, default=_unwrapped)
+        return text.replace("\n", newline) if newline != "\n" else text
     return "".join(parts)
 
 
@@ -46,6 +52,9 @@ class Fragment:
 
     value: Any
     text: str
+    newline: str = "\n"
+    """The line break and indentation the text was written for (:func:`canonical_text`):
+    where it stands with that indentation, the text is written as it is."""
 
 
 def _unwrapped(value: Any) -> Any:
@@ -148,7 +157,7 @@ def _write(value: Any, newline: str, out: Callable[[str], None]) -> None:
     elif kind is list or kind is tuple:
         _write_sequence(value, newline, out)
     elif kind is Fragment:
-        out(value.text.replace("\n", newline) if newline != "\n" else value.text)
+        out(value.text if newline == value.newline else value.text.replace(value.newline, newline))
     else:
         raise _Unusual
 

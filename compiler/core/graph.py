@@ -276,23 +276,31 @@ class ResourceGraph:
 
         Each resource's text is :func:`resource_text`, taken through ``resource_texts.text_of``
         (a build reusing an earlier one's texts takes those of the resources it did not lower
-        again) and indented where it stands (:class:`canonical.Fragment`: the same bytes)."""
+        again), written indented for where it stands (:class:`canonical.Fragment`: the same
+        bytes), so that the document is a join of the texts, none indented again."""
         document = {
             "version": GRAPH_FORMAT_VERSION,
             "environment": self.environment,
             "target": self.target,
             "resources": [
-                canonical.Fragment(None, text_of(GRAPH_JSON, r.name, partial(resource_text, r)))
+                canonical.Fragment(
+                    None, text_of(GRAPH_JSON, r.name, partial(resource_text, r)), RESOURCE_AT
+                )
                 for r in self.resources
             ],
         }
         return canonical.canonical_json(document)
 
 
+RESOURCE_AT = "\n" + 2 * canonical.INDENT
+"""The line break and indentation of a resource's text in ``resources.json``: an item of the
+``resources`` list, a value of the document's top mapping."""
+
+
 def resource_text(resource: Resource) -> str:
-    """The canonical JSON of one resource (``Resource.to_json``) at the top level, without the
-    final line break."""
-    return canonical.canonical_json(resource.to_json())[:-1]
+    """The canonical JSON of one resource (``Resource.to_json``) as ``resources.json`` holds it
+    (:data:`RESOURCE_AT`), without a final line break."""
+    return canonical.canonical_text(resource.to_json(), RESOURCE_AT)
 
 
 KnownNeeds = Mapping[int, tuple[Resource, tuple[str, ...]]]

@@ -24,9 +24,9 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-GRAPH_JSON = "graph-json"
-"""The kind of a resource's canonical JSON (``ResourceGraph.canonical_json``), written at the
-top level: ``resources.json`` indents it where it stands."""
+GRAPH_JSON = "graph-json-item"
+"""The kind of a resource's canonical JSON (``ResourceGraph.canonical_json``), written indented
+as it stands in ``resources.json`` (``graph.RESOURCE_AT``)."""
 
 Texts = Mapping[str, Mapping[str, str]]
 """Kind -> logical name -> text."""
