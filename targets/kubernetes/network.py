@@ -101,7 +101,10 @@ class UriTarget:
     """The namespace of an in-cluster Service name (``NAME.NAMESPACE.svc``), else None."""
 
 
+@functools.lru_cache(maxsize=4096)
 def uri_target(uri: str) -> UriTarget:
+    """Where ``uri`` leads, as a policy sees it; remembered (a function of the text alone,
+    and frozen): models, batch jobs and drift jobs ask about the same few data sources."""
     parts = urlsplit(uri)
     if parts.scheme in LOCAL_SCHEMES:
         return UriTarget(None, None, True)
