@@ -305,9 +305,18 @@ class Counts:
     environments: list[str]
 
 
+EXPECTED = frozenset({"kubernetes-egress-open", "kubernetes-egress-port-unknown"})
+"""What the generated spec is allowed to be told, as the build tells it: its data sources and
+artifacts name hosts by DNS name, as real ones do, and no environment says where those hosts
+are, so the network policies leave egress to them open to every address; a few name a scheme
+with no default port (a ``delta://`` table, an ``oci://`` artifact) and no port, so egress to
+them stays denied."""
+
+
 def measure_compile(target: Path, repeat: int) -> tuple[Timing, Counts]:
     """``compile_spec`` for every environment, policies included; the first run also checks
-    that the spec is valid without a single diagnostic (waived findings are expected)."""
+    that the spec is valid without a single diagnostic (waived findings are expected) but the
+    Kubernetes target's egress warnings (:data:`EXPECTED`)."""
     gc.collect()
     timer = GcTimer()
     gc.callbacks.append(timer)
@@ -317,7 +326,7 @@ def measure_compile(target: Path, repeat: int) -> tuple[Timing, Counts]:
         seconds = time.perf_counter() - start
     finally:
         gc.callbacks.remove(timer)
-    if not probe.ok or probe.diagnostics.items:
+    if not probe.ok or any(d.code not in EXPECTED for d in probe.diagnostics.items):
         raise RuntimeError(_problems(probe.diagnostics))
     environments = sorted(probe.systems)
     counts = Counts(len(probe.systems[environments[0]].slas), len(probe.waived), environments)

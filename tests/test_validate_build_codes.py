@@ -149,6 +149,34 @@ def test_what_a_lowering_refuses_validate_reported(spec: Path) -> None:
         assert not missing, f"{name}: the build refuses, validate does not: {missing}"
 
 
+def _warning_keys(diagnostics: Diagnostics) -> set[tuple[str, int, int, str]]:
+    return {
+        (d.location.file, d.location.line, d.location.column, d.code)
+        for d in diagnostics
+        if d.severity is Severity.WARNING and d.location is not None
+    }
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[spec.name for spec in SPECS])
+def test_what_a_lowering_warns_of_validate_reported(spec: Path) -> None:
+    """Not only the errors: each warning a lowering reports (an egress left open to every
+    address, traffic between pods left unencrypted) validate reports too, at the same place.
+    A spec whose schema or references fail is never lowered by the build, so there is no
+    lowering's warning to compare (the targets' checks do not run on it either)."""
+    if compile_spec(spec).diagnostics.has_errors:
+        assert not compile_spec(spec, policies=True, lower=True, today=TODAY).graphs
+        return
+    result = compile_spec(spec, check_targets=True)
+    validated = _warning_keys(result.diagnostics)
+    for name, system in sorted(result.systems.items()):
+        found = Diagnostics()
+        target = target_of(system, found)
+        assert target is not None
+        target.lower(system, found)
+        missing = sorted(_warning_keys(found) - validated)
+        assert not missing, f"{name}: the build warns, validate does not: {missing}"
+
+
 def _lowered(result: CompileResult) -> Iterator[tuple[ir.System, object]]:
     for system in result.systems.values():
         found = Diagnostics()

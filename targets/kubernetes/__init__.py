@@ -14,11 +14,11 @@ from mlplane.compiler.core.diagnostics import Diagnostics, SpecPath
 from mlplane.compiler.core.graph import ResourceGraph
 from mlplane.compiler.core.ir import System
 from mlplane.schema import models as spec
-from mlplane.targets.kubernetes import checks, kubeflow_register, redeploy, replace
 from mlplane.targets.kubernetes import codes as codes
+from mlplane.targets.kubernetes import kubeflow_register, redeploy, replace
 from mlplane.targets.kubernetes import settings as target_settings
 from mlplane.targets.kubernetes.context import Lowering
-from mlplane.targets.kubernetes.lower import TARGET_NAME, lower
+from mlplane.targets.kubernetes.lower import TARGET_NAME, check_without_lowering, lower
 from mlplane.targets.kubernetes.manifests import emit_manifests
 from mlplane.targets.kubernetes.reuse import Reuse
 
@@ -45,9 +45,10 @@ class KubernetesTarget:
         return graph, reuse.made, reuse.reused
 
     def check(self, system: System, diagnostics: Diagnostics) -> None:
-        """What ``lower`` refuses before it builds anything (``checks.check_spec``), for
-        ``mlplane validate``, which builds no graph."""
-        checks.check_spec(Lowering(system, diagnostics))
+        """What ``lower`` refuses before it builds anything and what its network policies
+        warn of (``lower.check_without_lowering``), for ``mlplane validate``, which builds no
+        graph."""
+        check_without_lowering(Lowering(system, diagnostics))
 
     def emit(self, system: System, graph: ResourceGraph) -> Mapping[str, str]:
         return emit_manifests(system, graph)

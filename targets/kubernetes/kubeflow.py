@@ -320,6 +320,15 @@ def tensorboard_name(model: str) -> str:
     return f"{model}-tensorboard"
 
 
+def tensorboard_egress(
+    lowering: Lowering, model: ir.Model, training: ir.Training
+) -> network.Rule | None:
+    """The egress rule of the TensorBoard's pods to where the logs are (``network.uri_rule``)."""
+    origin = lowering.origin(("models", model.name, "training", "tensorboard"))
+    what = f"the logs of {tensorboard_name(model.name)}"
+    return network.uri_rule(lowering, training.logs or "", (), origin, what)
+
+
 def _add_tensorboard(
     lowering: Lowering, model: ir.Model, training: ir.Training, parent: str
 ) -> None:
@@ -339,7 +348,7 @@ def _add_tensorboard(
     policy = network.policy(lowering, name, labels, {"app": name}, ["Ingress", "Egress"])
     kubeflow = network.namespace_peer(KUBEFLOW_NAMESPACE)
     policy["spec"]["ingress"] = [network.rule("ingress", [kubeflow], [TENSORBOARD_PORT])]
-    logs = network.uri_rule(lowering, training.logs or "", (), origin, f"the logs of {name}")
+    logs = tensorboard_egress(lowering, model, training)
     policy["spec"]["egress"] = [logs] if logs is not None else []
     logical = names.logical(model.name, "tensorboard-networkpolicy")
     lowering.add(logical, policy, origin, parent)

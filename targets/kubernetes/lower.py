@@ -169,7 +169,7 @@ def namespace(lowering: Lowering) -> dict[str, Any]:
 def lower_model(
     lowering: Lowering, model: ir.Model, sources: dict[str, secrets.SecretSource], root: str
 ) -> None:
-    if model.serving.rollout.strategy == "shadow":
+    if not _lowered(model):
         return  # reported by checks.check_spec
     component = names.model_component(model.name)
     lowering.add_component(component, names.MODEL_COMPONENT_TYPE, model.origin, root)
@@ -185,6 +185,47 @@ def lower_model(
         _add_training(lowering, model, model.training, config, sources, component, needs)
     batch.lower_batch(lowering, model, sources, component)
     drift.lower_drift(lowering, model, component)
+
+
+def _lowered(model: ir.Model) -> bool:
+    """Whether the lowering builds ``model``'s objects (not a shadow rollout's, refused)."""
+    return model.serving.rollout.strategy != "shadow"
+
+
+def check_network(lowering: Lowering) -> None:
+    """The warnings the network policies of a lowering report, without building them: the
+    egress left open to every address (a host no policy can select), a host without a known
+    port, an allow no rule can express. ``mlplane validate`` reports them with what
+    ``checks.check_spec`` refuses (the target's ``check``), so that it warns of what the build
+    warns of. It asks the functions that make the rules of each policy, for the workloads the
+    lowering makes policies for (under default deny); the rules themselves are dropped."""
+    system = lowering.system
+    if not system.security.default_deny:
+        return
+    network.check_unenforced_allows(lowering)
+    network.check_open_egress(lowering)
+    for _, model in sorted(system.models.items()):
+        if not _lowered(model):
+            continue
+        network.egress_rules(lowering, model)
+        network.ingress_rules(lowering, model)
+        training = model.training
+        if training is not None and training.engine == "kubeflow" and training.tensorboard:
+            kubeflow.tensorboard_egress(lowering, model, training)
+        if model.batch is not None:
+            batch.egress_rules(lowering, model, model.batch)
+        if model.drift is not None and model.drift.job is not None:
+            drift.egress_rules(lowering, model, model.drift.job)
+    batch.check_open_egress(lowering)
+
+
+def check_without_lowering(lowering: Lowering) -> None:
+    """What ``mlplane validate`` reports of this target, which builds no graph: what the
+    lowering refuses before it builds anything (``checks.check_spec``) and what its network
+    policies warn of (:func:`check_network`). The notes of a lowering (a workload's default
+    CPU and memory) are the build's alone."""
+    checks.check_spec(lowering)
+    check_network(lowering)
 
 
 def _add_config(lowering: Lowering, model: ir.Model, parent: str) -> dict[str, Any] | None:
