@@ -26,6 +26,7 @@ import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,14 +121,6 @@ def test_the_allowed_codes_are_registered_errors_without_a_corpus_case() -> None
     assert not set(ALLOWED) & corpus_error_codes(), "a corpus case shows it: drop it from ALLOWED"
 
 
-def _error_keys(diagnostics: Diagnostics) -> set[tuple[str, int, int, str]]:
-    return {
-        (d.location.file, d.location.line, d.location.column, d.code)
-        for d in diagnostics
-        if d.severity is Severity.ERROR and d.location is not None
-    }
-
-
 def _specs() -> Iterator[Path]:
     yield from EXAMPLES
     yield from CASES
@@ -136,25 +129,31 @@ def _specs() -> Iterator[Path]:
 SPECS = list(_specs())
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=[spec.name for spec in SPECS])
-def test_what_a_lowering_refuses_validate_reported(spec: Path) -> None:
+def _keys(diagnostics: Diagnostics, severity: Severity) -> set[tuple[str, int, int, str]]:
+    return {
+        (d.location.file, d.location.line, d.location.column, d.code)
+        for d in diagnostics
+        if d.severity is severity and d.location is not None
+    }
+
+
+def _not_validated(spec: Path, severity: Severity) -> Iterator[tuple[str, list[Any]]]:
+    """Each environment of ``spec`` with what its lowering reports at ``severity`` that
+    validate did not report."""
     result = compile_spec(spec, check_targets=True)  # as mlplane validate compiles
-    validated = _error_keys(result.diagnostics)
+    validated = _keys(result.diagnostics, severity)
     for name, system in sorted(result.systems.items()):
         found = Diagnostics()
         target = target_of(system, found)
         assert target is not None
         target.lower(system, found)
-        missing = sorted(_error_keys(found) - validated)
+        yield name, sorted(_keys(found, severity) - validated)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[spec.name for spec in SPECS])
+def test_what_a_lowering_refuses_validate_reported(spec: Path) -> None:
+    for name, missing in _not_validated(spec, Severity.ERROR):
         assert not missing, f"{name}: the build refuses, validate does not: {missing}"
-
-
-def _warning_keys(diagnostics: Diagnostics) -> set[tuple[str, int, int, str]]:
-    return {
-        (d.location.file, d.location.line, d.location.column, d.code)
-        for d in diagnostics
-        if d.severity is Severity.WARNING and d.location is not None
-    }
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[spec.name for spec in SPECS])
@@ -166,14 +165,7 @@ def test_what_a_lowering_warns_of_validate_reported(spec: Path) -> None:
     if compile_spec(spec).diagnostics.has_errors:
         assert not compile_spec(spec, policies=True, lower=True, today=TODAY).graphs
         return
-    result = compile_spec(spec, check_targets=True)
-    validated = _warning_keys(result.diagnostics)
-    for name, system in sorted(result.systems.items()):
-        found = Diagnostics()
-        target = target_of(system, found)
-        assert target is not None
-        target.lower(system, found)
-        missing = sorted(_warning_keys(found) - validated)
+    for name, missing in _not_validated(spec, Severity.WARNING):
         assert not missing, f"{name}: the build warns, validate does not: {missing}"
 
 
