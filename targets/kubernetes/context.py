@@ -76,6 +76,16 @@ class Lowering:
         return _grouped(self.system.security.allow, lambda allow: allow.source)
 
     @cached_property
+    def slas_by_subject(self) -> Mapping[str, frozenset[str]]:
+        """Model name -> the SLAs whose subject it is (what a model's unit reads of the SLAs:
+        ``reuse.model_reads``), built once per lowering."""
+        found: dict[str, set[str]] = {}
+        for name, sla in self.system.slas.items():
+            if sla.subject_kind == "model" and sla.subject is not None:
+                found.setdefault(sla.subject, set()).add(name)
+        return {model: frozenset(names) for model, names in found.items()}
+
+    @cached_property
     def allows_to(self) -> Mapping[str, tuple[ir.NetworkAllow, ...]]:
         """The same entries by the text of their destination (see :attr:`allows_from`)."""
         return _grouped(self.system.security.allow, lambda allow: allow.destination)

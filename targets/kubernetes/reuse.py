@@ -87,7 +87,7 @@ def model_reads(lowering: Lowering, model: ir.Model) -> Reads:
         found = network.parse_endpoint(end)
         if found.kind == "models":
             peers.add(found.name)
-    slas = _slas_by_subject(lowering.system).get(model.name, frozenset())
+    slas = lowering.slas_by_subject.get(model.name, frozenset())
     return Reads(frozenset(peers), slas)
 
 
@@ -97,20 +97,6 @@ def sla_reads(system: ir.System, sla: ir.Sla) -> Reads:
         frozenset({sla.subject}) if sla.subject_kind == "model" and sla.subject else frozenset()
     )
     return Reads(models, frozenset({sla.name}))
-
-
-_BY_SUBJECT: list[tuple[ir.System, dict[str, frozenset[str]]]] = []
-
-
-def _slas_by_subject(system: ir.System) -> dict[str, frozenset[str]]:
-    """Model name -> the SLAs whose subject it is (of the last system asked about)."""
-    if not _BY_SUBJECT or _BY_SUBJECT[0][0] is not system:
-        found: dict[str, set[str]] = {}
-        for name, sla in system.slas.items():
-            if sla.subject_kind == "model" and sla.subject is not None:
-                found.setdefault(sla.subject, set()).add(name)
-        _BY_SUBJECT[:] = [(system, {k: frozenset(v) for k, v in found.items()})]
-    return _BY_SUBJECT[0][1]
 
 
 class Keys:
