@@ -409,3 +409,27 @@ def test_real_pulumi_apply_drift_destroy(repo: Repo, monkeypatch: pytest.MonkeyP
     assert record_path(repo.root, SYSTEM, "dev").exists()
     assert run("drift", "spec", "--env", "dev").exit_code == 0
     assert run("destroy", "spec", "--env", "dev", "--yes").exit_code == 0
+
+
+def test_the_stack_is_given_the_secret_keys_the_program_reads() -> None:
+    """The config keys an apply sets (read from ``resources.json``) are those the generated
+    program reads through secret markers, in every environment of every example."""
+    from mlplane.compiler.build.pipeline import compile_spec, target_of
+    from mlplane.compiler.core.diagnostics import Diagnostics
+    from tests.pulumi_roundtrip import graph_secret_keys
+
+    systems = [
+        system
+        for example in sorted((Path(__file__).parent.parent / "examples").iterdir())
+        for system in compile_spec(example).systems.values()
+    ]
+    read = 0
+    for system in systems:
+        target = target_of(system, Diagnostics())
+        graph = target.lower(system, Diagnostics()) if target is not None else None
+        assert graph is not None
+        document = json.loads(graph.canonical_json())
+        keys = {key for r in document["resources"] for key in plan_stack._secret_keys(r["inputs"])}
+        assert sorted(keys) == graph_secret_keys(graph)
+        read += len(keys)
+    assert read  # the examples read secrets through the stack's config

@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from mlplane.compiler.build import outputs as builder
+from mlplane.compiler.core.graph import SECRET_MARKER, walk
 from mlplane.compiler.core.ir import System
 from mlplane.compiler.plan.applied import AppliedRecord
 from mlplane.compiler.plan.local_state import STATE_DIR, ensure_state_dir
@@ -208,16 +209,12 @@ def engine_settings(environ: Mapping[str, str]) -> dict[str, str]:
     return {PATCH_FORCE: environ.get(PATCH_FORCE, "true")}
 
 
-def _secret_keys(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        if set(value) == {"$secret"}:
-            yield str(value["$secret"])
-            return
-        for item in value.values():
-            yield from _secret_keys(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _secret_keys(item)
+def _secret_keys(inputs: Any) -> Iterator[str]:
+    """The stack config keys a resource's inputs (as ``resources.json`` holds them) read through
+    secret markers: the markers the graph's walk meets (``graph.walk``), which the program's
+    printer read the same keys from when the build wrote the program."""
+    for marker in walk(inputs).secrets:
+        yield str(marker[SECRET_MARKER])
 
 
 # --- records --------------------------------------------------------------------------------------
