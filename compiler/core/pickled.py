@@ -171,9 +171,9 @@ _GETTERS: dict[type, Callable[[Any], tuple[Any, ...]] | None] = {}
 def fields_getter(kind: type) -> Callable[[Any], tuple[Any, ...]] | None:
     """For a dataclass whose generated constructor takes every field as is, by position (no
     field outside ``__init__`` or keyword-only, no ``__post_init__``, no ``__init__`` of its
-    own), a function giving an object's fields in
-    order, as a tuple: ``kind(*getter(obj))`` is a copy of ``obj``. None for any other type (a
-    class itself is of type ``type``: not a dataclass)."""
+    own), a function giving an object's fields in order, as a tuple: ``kind(*getter(obj))`` is
+    a copy of ``obj``. None for any other type (a class itself is of type ``type``: not a
+    dataclass)."""
     if not is_dataclass(kind) or hasattr(kind, "__post_init__"):
         return None
     if not kind.__dataclass_params__.init:  # type: ignore[attr-defined]  # its own __init__

@@ -32,8 +32,8 @@ The payload is a pickle. It is read only from an entry whose HMAC checked out un
 secret kept outside the repository, so only this user's mlplane wrote it; even so it is
 unpickled with an allow-list (``compiler/core/pickled.py``: dataclasses and enumerations of
 mlplane's and the installed plug-ins' modules, builtin containers, the read-only mapping of
-the system model) and an entry that needs anything else is ignored. An entry is written only when everything its
-payload names is what that allow-list reads back (``pickled.encoded``).
+the system model) and an entry that needs anything else is ignored. An entry is written only
+when everything its payload names is what that allow-list reads back (``pickled.encoded``).
 """
 
 from __future__ import annotations
