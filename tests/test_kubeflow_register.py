@@ -13,14 +13,16 @@ from __future__ import annotations
 import copy
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from mlplane.compiler.cli.main import cli
 from mlplane.compiler.core import plugins
 from mlplane.compiler.deploy import engine as deploy
 from mlplane.compiler.deploy import stack as plan_stack
@@ -251,9 +253,11 @@ def _fields(value: Any) -> dict[str, Any]:
 # --- through mlplane apply and destroy -------------------------------------------------------------
 
 
-def test_apply_registers_after_up_and_destroy_unregisters_before_it(
+def _applied(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: tuple[str, KfpState], state: KfpState
-) -> None:
+) -> tuple[FakeEngine, Callable[[Any], None]]:
+    """The example applied through ``mlplane apply`` (the engine replaced by a fake) against
+    the fake Kubeflow Pipelines API: the engine, and the build reporter to pass on."""
     for key, value in GIT_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(plan_stack, "today", lambda: date(2026, 6, 1))
@@ -265,14 +269,8 @@ def test_apply_registers_after_up_and_destroy_unregisters_before_it(
     repo.commit("base")
     monkeypatch.chdir(repo.root)
     fake = FakeEngine()
-    order: list[str] = []
-
-    def open_stack(workspace: deploy.Workspace) -> FakeEngine:
-        order.append("engine")
-        return fake
-
     monkeypatch.setattr(deploy, "require_pulumi", lambda: None)
-    monkeypatch.setattr(deploy, "open_stack", open_stack)
+    monkeypatch.setattr(deploy, "open_stack", lambda workspace: fake)
 
     def report(result: Any) -> None:
         raise AssertionError(f"the build failed: {result.diagnostics}")
@@ -285,17 +283,55 @@ def test_apply_registers_after_up_and_destroy_unregisters_before_it(
     assert {r.authorization for r in state.requests} == {"Bearer from-ci"}
     applied = console.lines.index(next(ln for ln in console.lines if ln.startswith("Applied")))
     assert console.lines[applied + 1] == f"Registering Kubeflow recurring runs at {api[0]}:"
+    return fake, report
 
+
+def test_apply_registers_after_up_and_destroy_unregisters_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: tuple[str, KfpState], state: KfpState
+) -> None:
+    fake, report = _applied(tmp_path, monkeypatch, api, state)
     state.requests.clear()
     state.failures[("GET", "/recurringruns")] = (503, "the API server is restarting")
     refused = Console()
-    with pytest.raises(deploy.DeployError, match="nothing was destroyed"):
+    with pytest.raises(deploy.DeployError, match="nothing was destroyed") as raised:
         deploy.destroy(Path("spec"), ENV, refused, report, yes=True)
+    assert "--skip-target-cleanup" in str(raised.value)  # how to go on when it cannot succeed
     assert fake.calls == ["preview", "up"]  # the engine's destroy never ran
     state.failures.clear()
     assert deploy.destroy(Path("spec"), ENV, Console(), report, yes=True) == 0
     assert fake.calls == ["preview", "up", "destroy"]
     assert state.runs == {}
+
+
+def test_destroy_without_the_target_cleanup_leaves_the_runs_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: tuple[str, KfpState], state: KfpState
+) -> None:
+    """A Kubeflow Pipelines API that no longer answers need not block the destroy for ever:
+    with ``--skip-target-cleanup`` the engine's destroy runs, the runs are not asked about."""
+    fake, report = _applied(tmp_path, monkeypatch, api, state)
+    state.requests.clear()
+    state.failures[("GET", "/recurringruns")] = (503, "gone")
+    console = Console()
+    assert deploy.destroy(Path("spec"), ENV, console, report, yes=True, target_cleanup=False) == 0
+    assert fake.calls == ["preview", "up", "destroy"]
+    assert state.requests == []  # the API was not called
+    (run,) = state.runs.values()
+    assert run.display_name == RUN  # left as it is
+    assert any("--skip-target-cleanup" in line for line in console.lines)
+
+
+def test_the_cli_passes_skip_target_cleanup_to_the_destroy(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[bool] = []
+
+    def destroy(*args: Any) -> int:
+        seen.append(args[5])
+        return 0
+
+    monkeypatch.setattr(deploy, "destroy", destroy)
+    for flags in ([], ["--skip-target-cleanup"]):
+        result = CliRunner().invoke(cli, ["destroy", "spec", "--env", ENV, "--yes", *flags])
+        assert result.exit_code == 0, result.output
+    assert seen == [True, False]
 
 
 def test_what_the_api_sends_is_printed_safely(build: Build, state: KfpState) -> None:

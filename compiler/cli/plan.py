@@ -298,7 +298,14 @@ def apply_command(path: Path, environment: str, plan_file: Path | None, yes: boo
 @PATH_ARGUMENT
 @ENV_OPTION
 @YES_OPTION
-def destroy_command(path: Path, environment: str, yes: bool) -> None:
+@click.option(
+    "--skip-target-cleanup",
+    is_flag=True,
+    help="Do not run the target's own clean-up first (the kubernetes target deletes the "
+    "environment's Kubeflow recurring runs): for when it cannot succeed, such as a Kubeflow "
+    "Pipelines API that no longer exists. What it would have removed is left as it is.",
+)
+def destroy_command(path: Path, environment: str, yes: bool, skip_target_cleanup: bool) -> None:
     """Delete every resource of an environment's stack (type the environment's name, or --yes).
 
     \b
@@ -307,8 +314,10 @@ def destroy_command(path: Path, environment: str, yes: bool) -> None:
     """
     from mlplane.compiler.deploy import engine as deploy
 
+    cleanup = not skip_target_cleanup
     _deploy(
-        "destroy", lambda console: deploy.destroy(path, environment, console, _report_build, yes)
+        "destroy",
+        lambda console: deploy.destroy(path, environment, console, _report_build, yes, cleanup),
     )
 
 

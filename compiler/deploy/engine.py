@@ -411,9 +411,20 @@ def apply(
 
 
 def destroy(
-    path: Path, environment: str, console: Console, report: Reporter, yes: bool = False
+    path: Path,
+    environment: str,
+    console: Console,
+    report: Reporter,
+    yes: bool = False,
+    target_cleanup: bool = True,
 ) -> int:
-    """Delete every resource of the environment's stack, after the environment name is typed."""
+    """Delete every resource of the environment's stack, after the environment name is typed.
+
+    The target's own step runs first (``plugins.before_destroy``: the Kubernetes target deletes
+    the environment's Kubeflow recurring runs) and its failure stops the destroy. Without
+    ``target_cleanup`` (``--skip-target-cleanup``) it is not run, and the console says so: for
+    when it cannot succeed, such as a Kubeflow Pipelines API that no longer exists; what it
+    would have removed is left as it is."""
     require_pulumi()
     _require_answer(console, yes, "destroy")
     repository = repository_root(path)
@@ -424,7 +435,15 @@ def destroy(
             if console.ask(prompt).strip() != environment:
                 console.echo("Destroy cancelled; nothing was changed.")
                 return exits.FAILED
-        _target_step(plugins.before_destroy, built, console, "nothing was destroyed")
+        if target_cleanup:
+            _target_step(
+                plugins.before_destroy, built, console, "nothing was destroyed", SKIP_CLEANUP_HINT
+            )
+        elif _has_step(built, "before_destroy"):
+            console.echo(
+                "The target's clean-up before the destroy is skipped (--skip-target-cleanup): "
+                "what it would have removed is left as it is."
+            )
         _clear_stale_locks(workspace, console)
         outcome = open_stack(workspace).destroy(console.echo)
         if not outcome.ok:
@@ -457,9 +476,16 @@ def drift(path: Path, environment: str, console: Console, report: Reporter) -> i
     return exits.DRIFT
 
 
-def _target_step(step: Callable[..., None], built: Built, console: Console, state: str) -> None:
+SKIP_CLEANUP_HINT = ", or with --skip-target-cleanup to destroy without this step"
+"""What a failed clean-up before the destroy adds to how to go on."""
+
+
+def _target_step(
+    step: Callable[..., None], built: Built, console: Console, state: str, hint: str = ""
+) -> None:
     """Run the target's own deploy step (``plugins.after_apply``, ``plugins.before_destroy``);
-    its failure fails the verb, saying where the stack stands (``state``)."""
+    its failure fails the verb, saying where the stack stands (``state``) and how to go on
+    (``hint``, after "run the command again once fixed")."""
     if built.model is None:
         return
     target = plugins.targets().get(built.model.environment.target)
@@ -468,7 +494,15 @@ def _target_step(step: Callable[..., None], built: Built, console: Console, stat
     try:
         step(target, built.model, built.resources, environ(), console.echo)
     except plugins.DeployStepError as error:
-        raise DeployError(f"{error} ({state}; run the command again once fixed)") from None
+        raise DeployError(f"{error} ({state}; run the command again once fixed{hint})") from None
+
+
+def _has_step(built: Built, name: str) -> bool:
+    """Whether the target of ``built`` has the deploy step ``name`` (``plugins.DeployStep``)."""
+    if built.model is None:
+        return False
+    target = plugins.targets().get(built.model.environment.target)
+    return target is not None and callable(getattr(target, name, None))
 
 
 def _warn_left_in_place(engine: Engine, console: Console) -> None:
