@@ -7,9 +7,10 @@ inline comments::
     replica: 3  # error: [unknown-field]
     kubernetes: {context: a, context: b}  # error: [duplicate-key] note: [duplicate-key]
 
-``error:`` and ``warning:`` name diagnostics reported on that line; ``note:`` names the code of a
-diagnostic whose related location (the first of two duplicates, the other field of a
-contradiction) is on that line. The test compiles the case and compares the sets of
+``error:``, ``warning:`` and ``info:`` name diagnostics reported on that line (``info``: a note
+such as a workload's default CPU and memory); ``note:`` names the code of a diagnostic whose
+related location (the first of two duplicates, the other field of a contradiction) is on that
+line. The test compiles the case and compares the sets of
 (file, line, severity, code) exactly: a lost or moved location, a missing check or an extra
 diagnostic all fail.
 
@@ -77,15 +78,15 @@ two-core machine (3.4 µs a node) and more beside a parallel test run; the limit
 catch super-linear work (which costs minutes, not seconds), so it leaves twice that."""
 
 Key = tuple[str, int, str, str]
-"""(file name, line, "error" | "warning" | "note", code)."""
+"""(file name, line, "error" | "warning" | "info" | "note", code)."""
 
 
 # --- reading the expectations -------------------------------------------------------------------
 
-_ANNOTATION = re.compile(r"#\s*(?=(?:error|warning|note):)")
-_GROUP = re.compile(r"(error|warning|note):((?:\s*\[[a-z0-9.-]+\])+)")
+_ANNOTATION = re.compile(r"#\s*(?=(?:error|warning|info|note):)")
+_GROUP = re.compile(r"(error|warning|info|note):((?:\s*\[[a-z0-9.-]+\])+)")
 _CODE = re.compile(r"\[([a-z0-9.-]+)\]")
-_LOOKS_LIKE_ANNOTATION = re.compile(r"#\s*(?:errors?|warnings?|notes?)\b", re.IGNORECASE)
+_LOOKS_LIKE_ANNOTATION = re.compile(r"#\s*(?:errors?|warnings?|infos?|notes?)\b", re.IGNORECASE)
 
 
 def expectations(path: Path) -> set[Key]:

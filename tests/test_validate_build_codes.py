@@ -157,9 +157,11 @@ def test_what_a_lowering_refuses_validate_reported(spec: Path) -> None:
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[spec.name for spec in SPECS])
-def test_what_a_lowering_warns_of_validate_reported(spec: Path) -> None:
+def test_what_a_lowering_warns_or_notes_validate_reported(spec: Path) -> None:
     """Not only the errors: each warning a lowering reports (an egress left open to every
-    address, traffic between pods left unencrypted) validate reports too, at the same place.
+    address, traffic between pods left unencrypted) and each note (a workload's default CPU
+    and memory, a volume SageMaker refuses a KMS key for) validate reports too, at the same
+    place.
     A spec whose schema or references fail is never lowered by the build, so there is no
     lowering's warning to compare (the targets' checks do not run on it either)."""
     if compile_spec(spec).diagnostics.has_errors:
@@ -167,6 +169,8 @@ def test_what_a_lowering_warns_of_validate_reported(spec: Path) -> None:
         return
     for name, missing in _not_validated(spec, Severity.WARNING):
         assert not missing, f"{name}: the build warns, validate does not: {missing}"
+    for name, missing in _not_validated(spec, Severity.INFO):
+        assert not missing, f"{name}: the build notes, validate does not: {missing}"
 
 
 def _lowered(result: CompileResult) -> Iterator[tuple[ir.System, object]]:

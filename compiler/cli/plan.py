@@ -301,9 +301,9 @@ def apply_command(path: Path, environment: str, plan_file: Path | None, yes: boo
 @click.option(
     "--skip-target-cleanup",
     is_flag=True,
-    help="Do not run the target's own clean-up first (the kubernetes target deletes the "
-    "environment's Kubeflow recurring runs): for when it cannot succeed, such as a Kubeflow "
-    "Pipelines API that no longer exists. What it would have removed is left as it is.",
+    help="Do not run the target's own clean-up first (such as deleting the environment's "
+    "Kubeflow recurring runs): for when it cannot succeed, such as a Kubeflow Pipelines API "
+    "that no longer exists. What it would have removed is left as it is.",
 )
 def destroy_command(path: Path, environment: str, yes: bool, skip_target_cleanup: bool) -> None:
     """Delete every resource of an environment's stack (type the environment's name, or --yes).

@@ -17,7 +17,7 @@ from mlplane.targets.aws import checks, redeploy, replace, risks
 from mlplane.targets.aws import codes as codes
 from mlplane.targets.aws import settings as target_settings
 from mlplane.targets.aws.context import Lowering
-from mlplane.targets.aws.lower import TARGET_NAME, lower
+from mlplane.targets.aws.lower import TARGET_NAME, check_volume_keys, lower
 
 
 class AwsTarget:
@@ -29,9 +29,12 @@ class AwsTarget:
         return lower(system, diagnostics)
 
     def check(self, system: System, diagnostics: Diagnostics) -> None:
-        """What ``lower`` refuses (``checks.check_spec``, and the alarms' refusals), for
+        """What ``lower`` refuses (``checks.check_spec``, and the alarms' refusals) and its
+        notes of the volumes left without a KMS key (``lower.check_volume_keys``), for
         ``mlplane validate``, which builds no graph."""
-        checks.check_without_lowering(Lowering(system, diagnostics))
+        lowering = Lowering(system, diagnostics)
+        checks.check_without_lowering(lowering)
+        check_volume_keys(lowering)
 
     def emit(self, system: System, graph: ResourceGraph) -> Mapping[str, str]:
         """No files of its own: the Pulumi program and monitoring come from the emitters."""

@@ -197,7 +197,8 @@ def ready(lowering: Lowering, model: ir.Model) -> bool:
 # --- the pipeline ---------------------------------------------------------------------------------
 
 
-def _volume_key(lowering: Lowering, model: ir.Model, batch: ir.Batch) -> dict[str, str] | None:
+def volume_key(lowering: Lowering, model: ir.Model, batch: ir.Batch) -> dict[str, str] | None:
+    """The tier key for the batch instances' volumes (None, with a note, on NVMe ones)."""
     assert batch.instance_type is not None
     if not has_instance_storage(batch.instance_type):
         return ref(names.key(batch_tier(lowering.system, model, batch)), "arn")
@@ -232,9 +233,9 @@ def transform_step(
         "InstanceType": batch.instance_type,
         "InstanceCount": batch.parallelism,
     }
-    volume_key = _volume_key(lowering, model, batch)
-    if volume_key is not None:
-        resources["VolumeKmsKeyId"] = volume_key
+    volume = volume_key(lowering, model, batch)
+    if volume is not None:
+        resources["VolumeKmsKeyId"] = volume
     step: dict[str, Any] = {
         "Name": f"Score-{source}",
         "Type": "Transform",

@@ -54,6 +54,20 @@ def lower(system: ir.System, diagnostics: Diagnostics) -> ResourceGraph | None:
     return ResourceGraph.build(system.environment.name, TARGET_NAME, lowering.resources)
 
 
+def check_volume_keys(lowering: Lowering) -> None:
+    """The notes of the volumes SageMaker refuses a KMS key for (instance types with local NVMe
+    storage: ``serving.tier_volume_key``), without building anything: what ``mlplane
+    validate`` reports with the checks. It asks the functions the lowering takes each volume's
+    key from, for the endpoints, training jobs and batch transforms the lowering makes."""
+    for _, model in sorted(lowering.system.models.items()):
+        serving.volume_key(lowering, model)
+        if model.training is not None and training.lowered(model):
+            assert model.training.instance_type is not None
+            training.training_volume_key(lowering, model, model.training.instance_type)
+        if model.batch is not None and model.batch.inputs and batch.ready(lowering, model):
+            batch.volume_key(lowering, model, model.batch)
+
+
 def tiers_in_use(lowering: Lowering) -> dict[str, bool]:
     """Classification tiers that need a key -> whether endpoint log groups use it."""
     system = lowering.system

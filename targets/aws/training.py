@@ -204,6 +204,14 @@ def _channels(lowering: Lowering, model: ir.Model) -> list[dict[str, Any]]:
     return channels
 
 
+def training_volume_key(
+    lowering: Lowering, model: ir.Model, instance_type: str
+) -> dict[str, str] | None:
+    """The tier key for the training instances' volumes (None, with a note, on NVMe ones)."""
+    path = ("models", model.name, "training", "instanceType")
+    return tier_volume_key(lowering, model, instance_type, path, "training volume")
+
+
 def training_arguments(lowering: Lowering, model: ir.Model, role: str) -> dict[str, Any]:
     """The CreateTrainingJob request of the pipeline's step (SageMaker's own field names)."""
     training = model.training
@@ -217,8 +225,7 @@ def training_arguments(lowering: Lowering, model: ir.Model, role: str) -> dict[s
         "InstanceType": training.instance_type,
         "VolumeSizeInGB": VOLUME_SIZE_GB,
     }
-    path = ("models", model.name, "training", "instanceType")
-    volume_key = tier_volume_key(lowering, model, training.instance_type, path, "training volume")
+    volume_key = training_volume_key(lowering, model, training.instance_type)
     if volume_key is not None:
         resources["VolumeKmsKeyId"] = volume_key
     arguments: dict[str, Any] = {
@@ -305,14 +312,25 @@ def training_policy(lowering: Lowering, model: ir.Model, role: str) -> dict[str,
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+def lowered(model: ir.Model) -> bool:
+    """Whether :func:`lower_training` builds the model's training (its refusals are reported by
+    the checks): an instance type, an output and a schedule EventBridge can run."""
+    training = model.training
+    return (
+        training is not None
+        and training.instance_type is not None
+        and training.output is not None
+        and eventbridge_cron(training.schedule) is not None
+    )
+
+
 def lower_training(lowering: Lowering, model: ir.Model, parent: str) -> None:
     """The training role, pipeline, schedule role and schedule of ``model``, if it trains."""
     training = model.training
-    if training is None or training.instance_type is None or training.output is None:
+    if training is None or not lowered(model):
         return
     schedule = eventbridge_cron(training.schedule)
-    if schedule is None:
-        return
+    assert schedule is not None
     name = names.training(lowering.system, model.name)
     role = add_role(lowering, model, JOB, "training", trust_policy(lowering), parent)
     policy = training_policy(lowering, model, role)

@@ -45,9 +45,9 @@ class KubernetesTarget:
         return graph, reuse.made, reuse.reused
 
     def check(self, system: System, diagnostics: Diagnostics) -> None:
-        """What ``lower`` refuses before it builds anything and what its network policies
-        warn of (``lower.check_without_lowering``), for ``mlplane validate``, which builds no
-        graph."""
+        """What ``lower`` refuses before it builds anything, what its network policies warn of
+        and its notes of the workloads' defaults (``lower.check_without_lowering``), for
+        ``mlplane validate``, which builds no graph."""
         check_without_lowering(Lowering(system, diagnostics))
 
     def emit(self, system: System, graph: ResourceGraph) -> Mapping[str, str]:

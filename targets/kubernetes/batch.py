@@ -62,12 +62,17 @@ def batch_env(lowering: Lowering, model: ir.Model, batch: ir.Batch) -> list[dict
     return env
 
 
+def batch_quantities(lowering: Lowering, model: ir.Model, batch: ir.Batch) -> pods.Quantities:
+    """The CPU and memory of the model's batch scoring (``pods.quantities``)."""
+    origin = lowering.origin(("models", model.name, "batch", "resources"))
+    what = f"the batch scoring of model {model.name!r}"
+    return pods.quantities(lowering, batch.resources, DEFAULTS, origin, what)
+
+
 def pod_template(
     lowering: Lowering, model: ir.Model, batch: ir.Batch, inputs: pods.PodInputs
 ) -> dict[str, Any]:
-    origin = lowering.origin(("models", model.name, "batch", "resources"))
-    what = f"the batch scoring of model {model.name!r}"
-    chosen = pods.quantities(lowering, batch.resources, DEFAULTS, origin, what)
+    chosen = batch_quantities(lowering, model, batch)
     requirements = pods.resource_requirements(chosen, batch.resources.gpu)
     main = pods.container("scorer", batch.image, requirements, inputs)
     if batch.command:

@@ -141,12 +141,17 @@ def arguments(lowering: Lowering, model: ir.Model, drift: ir.Drift, job: ir.Drif
     return [*found, "--pushgateway", job.pushgateway]
 
 
+def job_quantities(lowering: Lowering, model: ir.Model, job: ir.DriftJob) -> pods.Quantities:
+    """The CPU and memory of the model's drift job (``pods.quantities``)."""
+    origin = lowering.origin(_job_path(model, "resources"))
+    what = f"the drift job of model {model.name!r}"
+    return pods.quantities(lowering, job.resources, DEFAULTS, origin, what)
+
+
 def pod_template(
     lowering: Lowering, model: ir.Model, drift: ir.Drift, job: ir.DriftJob, inputs: pods.PodInputs
 ) -> dict[str, Any]:
-    origin = lowering.origin(_job_path(model, "resources"))
-    what = f"the drift job of model {model.name!r}"
-    chosen = pods.quantities(lowering, job.resources, DEFAULTS, origin, what)
+    chosen = job_quantities(lowering, model, job)
     main = pods.container("drift", job.image, pods.resource_requirements(chosen, 0), inputs)
     main["command"] = list(COMMAND)
     main["args"] = arguments(lowering, model, drift, job)

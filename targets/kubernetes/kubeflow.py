@@ -39,6 +39,7 @@ from mlplane.targets.kubernetes import codes, mesh, names, network, pods, secret
 from mlplane.targets.kubernetes.context import Lowering
 from mlplane.targets.kubernetes.kubeflow_compile import Gate, PipelinePlan, Step
 from mlplane.targets.kubernetes.kubeflow_register import RECURRING_RUN_KEY
+from mlplane.targets.kubernetes.training import training_quantities
 
 PIPELINES_API = "pipelines.kubeflow.org/v2beta1"
 TENSORBOARD_API = "tensorboard.kubeflow.org/v1alpha1"
@@ -93,11 +94,7 @@ def pipeline_plan(
     sources: dict[str, secrets.SecretSource],
 ) -> PipelinePlan:
     """The plain values the ``kfp`` compiler builds the pipeline from."""
-    what = f"the training of model {model.name!r}"
-    resources_origin = lowering.origin(("models", model.name, "training", "resources"))
-    chosen = pods.quantities(
-        lowering, training.resources, pods.TRAINING_DEFAULTS, resources_origin, what
-    )
+    chosen = training_quantities(lowering, model, training)
     labels = tuple(sorted(names.workload_labels(lowering.system, model, names.TRAINING).items()))
     env = [("MLPLANE_MODEL_NAME", model.name), ("MLPLANE_MODEL_VERSION", model.version)]
     if model.artifact is not None:

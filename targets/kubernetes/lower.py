@@ -219,13 +219,31 @@ def check_network(lowering: Lowering) -> None:
     batch.check_open_egress(lowering)
 
 
+def check_resources(lowering: Lowering) -> None:
+    """The notes of the workloads that give no CPU or memory (``pods.quantities``: the
+    defaults are used), without building them, as :func:`check_network`: it asks the
+    functions each workload's pod template takes its quantities from, for the workloads the
+    lowering makes."""
+    for _, model in sorted(lowering.system.models.items()):
+        if not _lowered(model):
+            continue
+        serving.serving_quantities(lowering, model)
+        if model.training is not None:
+            training.training_quantities(lowering, model, model.training)
+        if model.batch is not None:
+            batch.batch_quantities(lowering, model, model.batch)
+        if model.drift is not None and model.drift.job is not None:
+            drift.job_quantities(lowering, model, model.drift.job)
+
+
 def check_without_lowering(lowering: Lowering) -> None:
     """What ``mlplane validate`` reports of this target, which builds no graph: what the
-    lowering refuses before it builds anything (``checks.check_spec``) and what its network
-    policies warn of (:func:`check_network`). The notes of a lowering (a workload's default
-    CPU and memory) are the build's alone."""
+    lowering refuses before it builds anything (``checks.check_spec``), what its network
+    policies warn of (:func:`check_network`) and its notes of the workloads' default CPU and
+    memory (:func:`check_resources`)."""
     checks.check_spec(lowering)
     check_network(lowering)
+    check_resources(lowering)
 
 
 def _add_config(lowering: Lowering, model: ir.Model, parent: str) -> dict[str, Any] | None:

@@ -76,15 +76,19 @@ def config_hash(config: dict[str, Any] | None) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+def serving_quantities(lowering: Lowering, model: ir.Model) -> pods.Quantities:
+    """The CPU and memory of the model's server (``pods.quantities``: the defaults, said)."""
+    origin = lowering.origin(("models", model.name, "serving", "resources"))
+    what = f"model {model.name!r}"
+    return pods.quantities(lowering, model.serving.resources, pods.SERVING_DEFAULTS, origin, what)
+
+
 def serving_template(
     lowering: Lowering, model: ir.Model, inputs: pods.PodInputs, config: dict[str, Any] | None
 ) -> dict[str, Any]:
     """The hardened pod template of the model's server."""
     resources = model.serving.resources
-    origin = lowering.origin(("models", model.name, "serving", "resources"))
-    chosen = pods.quantities(
-        lowering, resources, pods.SERVING_DEFAULTS, origin, f"model {model.name!r}"
-    )
+    chosen = serving_quantities(lowering, model)
     main = pods.serving_container(model, pods.resource_requirements(chosen, resources.gpu), inputs)
     labels = names.workload_labels(lowering.system, model, names.SERVING)
     spec = pods.pod_spec(model.name, main, inputs, resources.gpu)

@@ -20,12 +20,19 @@ JOB_TTL_SECONDS = 86400
 HISTORY = 3
 
 
+def training_quantities(
+    lowering: Lowering, model: ir.Model, training: ir.Training
+) -> pods.Quantities:
+    """The CPU and memory of the model's training, on either engine (``pods.quantities``)."""
+    origin = lowering.origin(("models", model.name, "training", "resources"))
+    what = f"the training of model {model.name!r}"
+    return pods.quantities(lowering, training.resources, pods.TRAINING_DEFAULTS, origin, what)
+
+
 def training_template(
     lowering: Lowering, model: ir.Model, training: ir.Training, inputs: pods.PodInputs
 ) -> dict[str, Any]:
-    origin = lowering.origin(("models", model.name, "training", "resources"))
-    what = f"the training of model {model.name!r}"
-    chosen = pods.quantities(lowering, training.resources, pods.TRAINING_DEFAULTS, origin, what)
+    chosen = training_quantities(lowering, model, training)
     requirements = pods.resource_requirements(chosen, training.resources.gpu)
     main = pods.container("trainer", training.image, requirements, inputs)
     spec = pods.pod_spec(names.training(model.name), main, inputs, training.resources.gpu)
