@@ -486,10 +486,8 @@ def _target_step(
     """Run the target's own deploy step (``plugins.after_apply``, ``plugins.before_destroy``);
     its failure fails the verb, saying where the stack stands (``state``) and how to go on
     (``hint``, after "run the command again once fixed")."""
-    if built.model is None:
-        return
-    target = plugins.targets().get(built.model.environment.target)
-    if target is None:
+    target = _target_of(built)
+    if target is None or built.model is None:
         return
     try:
         step(target, built.model, built.resources, environ(), console.echo)
@@ -499,10 +497,14 @@ def _target_step(
 
 def _has_step(built: Built, name: str) -> bool:
     """Whether the target of ``built`` has the deploy step ``name`` (``plugins.DeployStep``)."""
+    return callable(getattr(_target_of(built), name, None))
+
+
+def _target_of(built: Built) -> plugins.Target | None:
+    """The installed target ``built`` was lowered by (None: no system model, or not installed)."""
     if built.model is None:
-        return False
-    target = plugins.targets().get(built.model.environment.target)
-    return target is not None and callable(getattr(target, name, None))
+        return None
+    return plugins.targets().get(built.model.environment.target)
 
 
 def _warn_left_in_place(engine: Engine, console: Console) -> None:
