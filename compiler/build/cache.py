@@ -118,13 +118,8 @@ class BuildCache:
     @classmethod
     def open(cls) -> BuildCache | None:
         """The user's build cache; None when it is turned off or cannot be used safely."""
-        if os.environ.get(DISABLE_VARIABLE, "") not in ("", "0"):
-            return None
-        base = sealed.cache_home()
-        secret = sealed.secret()
-        if base is None or secret is None or not sealed.real_directories(base, _RELATIVE_DIR):
-            return None
-        return cls(base / _RELATIVE_DIR, secret)
+        found = private_directory(_RELATIVE_DIR)
+        return None if found is None else cls(*found)
 
     def usable(self, slot: Slot) -> bool:
         """Whether the directory of ``slot`` is not a link (nor anything else but a directory)
@@ -167,6 +162,19 @@ class BuildCache:
                 if entry.name not in keep and entry.is_file(follow_symlinks=False):
                     os.unlink(entry.path)
         _prune(self.directory, slot.name)
+
+
+def private_directory(relative: Path) -> tuple[Path, bytes] | None:
+    """``relative`` below the user's cache directory, and the caches' secret; None when
+    ``MLPLANE_NO_CACHE`` turns the build's caches off, or they cannot be kept safely there (no
+    cache directory, no secret, a link on the way)."""
+    if os.environ.get(DISABLE_VARIABLE, "") not in ("", "0"):
+        return None
+    base = sealed.cache_home()
+    secret = sealed.secret()
+    if base is None or secret is None or not sealed.real_directories(base, relative):
+        return None
+    return base / relative, secret
 
 
 def slot_of(out_dir: Path, environment: str, target: str, file_names: Mapping[str, str]) -> Slot:

@@ -41,6 +41,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from mlplane.compiler.build import record as records
 from mlplane.compiler.build.pipeline import CompileResult, compile_spec, no_cyclic_gc, target_of
 from mlplane.compiler.build.writer import (
     check_ancestors,
@@ -49,11 +50,13 @@ from mlplane.compiler.build.writer import (
     remove_leftovers,
     stage_tree,
     swap_in,
+    tree_digests,
 )
 from mlplane.compiler.core import plugins, resource_texts
 from mlplane.compiler.core.diagnostics import Diagnostics, Location
 from mlplane.compiler.core.graph import known_needs, remembered_walks
 from mlplane.compiler.core.resource_texts import ResourceTexts
+from mlplane.compiler.core.source import DEFAULT_LIMITS
 
 if TYPE_CHECKING:
     from mlplane.compiler.build.cache import Reusing
@@ -86,6 +89,9 @@ class Outcome:
     written: tuple[str, ...] = ()
     taken: tuple[int, int] = (0, 0)
     """From the build cache: the lowering's units taken, and the emitted texts taken."""
+    digests: dict[str, str] | None = None
+    """The SHA-256 of every file of the output, by path (for the build's record:
+    ``compiler/build/record.py``)."""
 
 
 @dataclass
@@ -107,6 +113,7 @@ def build_environments(
     policies: bool = False,
     today: date | None = None,
     workers: int | None = None,
+    record: bool = False,
 ) -> Run:
     """Compile once, then lower, emit and stage (or, with ``check``, compare) each of
     ``environments`` (None: all) into ``out_dir_of(name)``, in forked processes on up to
@@ -114,8 +121,88 @@ def build_environments(
     when the environments would not divide evenly among them (:func:`processes`); then swap
     every staged tree in when nothing failed.
 
+    With ``record`` (``mlplane build``), a build whose spec, policy files and outputs are as the
+    last successful build of the same environments left them is not done again, and a
+    successful build is recorded (``compiler/build/record.py``); the result then holds no
+    document nor system models, only the diagnostics and the spec's texts.
+
     Raises what :func:`mlplane.compiler.build.outputs.build` raises.
     """
+    call = records.Call(target_path, _names(environments), policies, today, DEFAULT_LIMITS)
+    book = records.Records.open() if record else None
+    spec = records.read_spec(target_path, DEFAULT_LIMITS) if book is not None else None
+    found = book.find(call, spec) if book is not None and spec is not None else None
+    if found is not None and spec is not None:
+        replayed = _replayed(found, spec, out_dir_of, check)
+        if replayed is not None:
+            return replayed
+    run = _built(target_path, environments, out_dir_of, check, policies, today, workers)
+    if book is not None and spec is not None and (outputs := _outputs(run, check)) is not None:
+        book.store(call, spec, run.compiled, outputs)
+    return run
+
+
+def _names(environments: Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if environments is None else tuple(environments)
+
+
+def _replayed(
+    found: records.Recorded,
+    spec: records.SpecRead,
+    out_dir_of: Callable[[str], Path],
+    check: bool,
+) -> Run | None:
+    """The recorded build's result when each output directory holds exactly what it wrote
+    (checked under the outputs' locks, as a build takes them); None otherwise."""
+    requests = [Request(o.environment, out_dir_of(o.environment)) for o in found.outputs]
+    pairs = list(zip(requests, found.outputs, strict=True))
+    if any(str(request.out_dir.absolute()) != output.out_dir for request, output in pairs):
+        return None
+    sources = spec.sources()
+    if sources is None:
+        return None
+    with contextlib.ExitStack() as locks:
+        _prepare(requests, check, locks)
+        for request, output in pairs:
+            if tree_digests(request.out_dir) != output.digests:
+                return None
+    compiled = CompileResult(Diagnostics(), sources)
+    compiled.diagnostics.extend(found.diagnostics)
+    compiled.waived.extend(found.waived)
+    outcomes = {
+        o.environment: Outcome(
+            o.environment, Diagnostics(), Diagnostics(), files=tuple(sorted(o.digests))
+        )
+        for o in found.outputs
+    }
+    return Run(compiled, requests, outcomes)
+
+
+def _outputs(run: Run, check: bool) -> list[records.Output] | None:
+    """What a successful build of ``run`` gave, to record; None when it did not succeed."""
+    if not run.compiled.ok or not run.requests:
+        return None
+    outputs: list[records.Output] = []
+    for request in run.requests:
+        outcome = run.outcomes.get(request.environment)
+        if outcome is None or not outcome.files or outcome.digests is None:
+            return None
+        if check and outcome.findings:
+            return None
+        out = str(request.out_dir.absolute())
+        outputs.append(records.Output(request.environment, out, outcome.digests))
+    return outputs
+
+
+def _built(
+    target_path: Path,
+    environments: Sequence[str] | None,
+    out_dir_of: Callable[[str], Path],
+    check: bool,
+    policies: bool,
+    today: date | None,
+    workers: int | None,
+) -> Run:
     requests: list[Request] = []
     outcomes: dict[str, Outcome] = {}
     with contextlib.ExitStack() as locks:
@@ -202,7 +289,7 @@ def _work(compiled: CompileResult, run: PolicyRun | None, request: Request, chec
 def _work_walked(
     compiled: CompileResult, run: PolicyRun | None, request: Request, check: bool
 ) -> Outcome:
-    from mlplane.compiler.build.outputs import compare, output_files
+    from mlplane.compiler.build.outputs import MANIFEST, compare, output_files
 
     environment = request.environment
     diagnostics, waived = Diagnostics(), Diagnostics()
@@ -228,14 +315,26 @@ def _work_walked(
         files = output_files(system, graph, target, root)
     names = tuple(sorted(files))
     taken = (units, texts.taken)
+    digests = records.output_digests(files, MANIFEST)
     if check:
         findings = compare(request.out_dir, files)
-        return Outcome(environment, diagnostics, waived, used, names, findings, taken=taken)
+        return Outcome(
+            environment, diagnostics, waived, used, names, findings, None, (), taken, digests
+        )
     staged = stage_tree(request.out_dir, files)
     if reuse is not None and made:
         reuse.store(made, graph)
     return Outcome(
-        environment, diagnostics, waived, used, names, (), staged.path, staged.written, taken
+        environment,
+        diagnostics,
+        waived,
+        used,
+        names,
+        (),
+        staged.path,
+        staged.written,
+        taken,
+        digests,
     )
 
 

@@ -119,13 +119,16 @@ def build_many(
     policies: bool = False,
     today: date | None = None,
     workers: int | None = None,
+    record: bool = False,
 ) -> tuple[CompileResult, list[BuildResult]]:
     """Build each of ``environments`` (None: every environment of the spec) into
     ``out_dir_of(name)`` from one compile of the spec, the environments lowered in parallel
     (``compiler/build/environments.py``); each output is replaced atomically, and none when any
     environment fails. One result per environment, in order (in name order for None; none when
     the spec failed before its environments were known); they share the compile, whose
-    diagnostics are those of every environment (returned first, also when there is no result)."""
+    diagnostics are those of every environment (returned first, also when there is no result).
+    ``record``: a build that would change nothing is not done again (``compiler/build/record.py``),
+    and its compile result then holds no document nor system models."""
     from mlplane.compiler.build.environments import build_environments
 
     run = build_environments(
@@ -136,6 +139,7 @@ def build_many(
         policies=policies,
         today=today,
         workers=workers,
+        record=record,
     )
     names = [request.environment for request in run.requests]
     if not names:

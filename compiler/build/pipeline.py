@@ -111,6 +111,8 @@ class CompileResult:
     """Findings that a valid waiver covers, as ``info`` diagnostics "waived until ... by ..."."""
     graphs: dict[str, ResourceGraph] = field(default_factory=dict)
     """The graphs the policy stage lowered (``lower=True``), by environment."""
+    policy_files: dict[Path, str] = field(default_factory=dict)
+    """The organisation's policy files the policy stage read, as opened, and their texts."""
 
     @property
     def ok(self) -> bool:
@@ -465,6 +467,7 @@ def _policy_stage(
             run.check(system, result.diagnostics, result.waived)
     finally:
         rego.close()  # the Rego sandbox process ends with the policy stage
+        result.policy_files.update(rego.read)
     if lowering is not None and not result.diagnostics.has_errors:
         lowering(result, run)
     run.finish(result.diagnostics)

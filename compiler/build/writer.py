@@ -457,6 +457,23 @@ def read_tree(root: Path) -> dict[str, bytes]:
     return found
 
 
+def tree_digests(root: Path) -> dict[str, str] | None:
+    """The SHA-256 of every file :func:`read_tree` reads, by path, each hashed as it is read
+    rather than held; None when ``root`` holds a special file (:func:`special_files`), or
+    cannot be read."""
+    try:
+        if special_files(root):
+            return None
+        found: dict[str, str] = {}
+        for relative in _walk(root):
+            handle = os.open(root / relative, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            with os.fdopen(handle, "rb") as stream:
+                found[relative] = hashlib.file_digest(stream, "sha256").hexdigest()
+    except OSError:
+        return None
+    return found
+
+
 def special_files(root: Path) -> list[str]:
     """Paths below ``root`` that are not regular files or directories (symlinks, sockets ...)."""
     special: list[str] = []

@@ -245,7 +245,9 @@ def build_command(
     Several environments (--env a --env b, or --all-envs) share one compile and are lowered in
     parallel on the free cores. Each output is replaced atomically (a failure leaves every one as
     it was), only files whose bytes changed are rewritten, a lock makes a concurrent build into
-    the same directory fail at once, and the same spec always gives the same bytes.
+    the same directory fail at once, and the same spec always gives the same bytes. When the
+    spec, its policy files and every output file are as the last successful build of the same
+    environments left them, nothing is compiled: that build's report is given again.
     Exits 0 when written (or, with --check, current), 1 when the spec has errors, an output is
     not current or another build holds the lock, 2 on a usage error or an unusable --out.
 
@@ -277,7 +279,7 @@ def build_command(
 
     try:
         compiled, results = build_many(
-            path, names, out_of, check=check, policies=True, today=date.today()
+            path, names, out_of, check=check, policies=True, today=date.today(), record=True
         )
     except UnknownEnvironmentError as error:
         raise click.UsageError(str(error)) from None

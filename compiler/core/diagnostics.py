@@ -9,9 +9,10 @@ and so that SARIF can describe every rule.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 from mlplane.compiler.core.redact import Redactions
 
@@ -232,3 +233,46 @@ class Diagnostics:
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+def diagnostic_json(diagnostic: Diagnostic) -> dict[str, Any]:
+    """``diagnostic`` as JSON data, every field (what the caches store and read back with
+    :func:`diagnostic_of`; not a published format: renderers make those)."""
+    return {
+        "code": diagnostic.code,
+        "severity": str(diagnostic.severity),
+        "message": diagnostic.message,
+        "location": _location_json(diagnostic.location),
+        "path": diagnostic.path,
+        "hint": diagnostic.hint,
+        "related": [[_location_json(r.location), r.message] for r in diagnostic.related],
+        "hide_source": diagnostic.hide_source,
+    }
+
+
+def diagnostic_of(item: Mapping[str, Any]) -> Diagnostic:
+    """The diagnostic :func:`diagnostic_json` gave ``item`` for; ``KeyError``, ``TypeError`` or
+    ``ValueError`` when ``item`` is not of that shape."""
+    related = tuple(Related(_location(where), str(text)) for where, text in item["related"])
+    hide = item["hide_source"]
+    if type(hide) is not bool:
+        raise TypeError("hide_source is not a boolean")
+    return Diagnostic(
+        str(item["code"]),
+        Severity(item["severity"]),
+        str(item["message"]),
+        _location(item["location"]) if item["location"] is not None else None,
+        str(item["path"]),
+        None if item["hint"] is None else str(item["hint"]),
+        related,
+        hide,
+    )
+
+
+def _location_json(location: Location | None) -> list[Any] | None:
+    return None if location is None else [location.file, location.line, location.column]
+
+
+def _location(value: Iterable[Any]) -> Location:
+    file, line, column = value
+    return Location(str(file), int(line), int(column))

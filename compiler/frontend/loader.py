@@ -129,9 +129,21 @@ class _BadKey(str):
 def load_path(
     path: Path, name: str, limits: Limits = DEFAULT_LIMITS, texts: dict[str, str] | None = None
 ) -> tuple[LoadedFile | None, list[Diagnostic]]:
-    """Read and load one spec file; never raises. The size is checked before reading, and a
-    FIFO or device is refused (opened non-blocking, so that it cannot hang the compiler).
-    ``texts`` receives the file's text once decoded (see :func:`load_bytes`)."""
+    """Read (:func:`read_spec_file`) and load one spec file; never raises. ``texts`` receives
+    the file's text once decoded (see :func:`load_bytes`)."""
+    data, problems = read_spec_file(path, name, limits)
+    if data is None:
+        return None, problems
+    return load_bytes(data, name, limits, texts)
+
+
+def read_spec_file(
+    path: Path, name: str, limits: Limits = DEFAULT_LIMITS
+) -> tuple[bytes | None, list[Diagnostic]]:
+    """The bytes of one spec file, or None with the reason (at ``name``); never raises. The size
+    is checked before reading and a FIFO or device is refused (opened non-blocking, so that it
+    cannot hang the compiler); a file grown past the limit while read is cut one byte past it,
+    which :func:`load_bytes` refuses."""
     here = Location(name, 1, 1)
     try:
         if (problem := _file_problem(os.stat(path), limits)) is not None:
@@ -140,11 +152,19 @@ def load_path(
         with open(os.open(path, flags), "rb") as handle:  # fstat: the file may have changed
             if (problem := _file_problem(os.fstat(handle.fileno()), limits)) is not None:
                 return None, [_error(*problem, here)]
-            data = handle.read(limits.max_file_bytes + 1)
+            return handle.read(limits.max_file_bytes + 1), []
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         return None, [_error(codes.IO_ERROR, f"cannot read the spec file: {reason}", here)]
-    return load_bytes(data, name, limits, texts)
+
+
+def spec_text(data: bytes) -> str | None:
+    """The text :func:`load_bytes` reads from ``data`` (strict UTF-8, a leading BOM dropped);
+    None when it does not decode."""
+    try:
+        return data.decode("utf-8").removeprefix(_BOM)
+    except UnicodeDecodeError:
+        return None
 
 
 def load_bytes(

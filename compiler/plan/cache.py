@@ -41,17 +41,16 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mlplane import __version__
 from mlplane.compiler.core import safe_read, sealed
-from mlplane.compiler.core.diagnostics import Diagnostic, Location, Related, Severity
+from mlplane.compiler.core.diagnostics import Diagnostic, diagnostic_json, diagnostic_of
 from mlplane.compiler.plan.local_state import ensure_state_dir
 
-CACHE_FORMAT = 7
+CACHE_FORMAT = 8
 CACHE_DIR = Path(".mlplane") / "cache" / "plan"
 MAX_ENTRY_BYTES = 128 * 2**20
 MAX_ENTRIES = 16
@@ -146,7 +145,7 @@ def entry_key(
 def _body(hit: Hit) -> bytes:
     """Three parts: the diagnostics (one JSON line), the graph (compact canonical JSON, ASCII,
     so one line) and, after a newline when present, the payload's bytes to the end."""
-    problems = json.dumps([_diagnostic_json(d) for d in hit.diagnostics], ensure_ascii=True)
+    problems = json.dumps([diagnostic_json(d) for d in hit.diagnostics], ensure_ascii=True)
     body = problems.encode("ascii") + b"\n" + hit.graph_text.encode("ascii")
     return body + b"\n" + hit.payload if hit.payload else body
 
@@ -175,7 +174,7 @@ def _raw(data: bytes, key: str, secret: bytes) -> RawHit | None:
         problems_end = _line_end(data, header_end + 1)
         graph_end = _line_end(data, problems_end + 1)
         problems = tuple(
-            _diagnostic(item) for item in json.loads(data[header_end + 1 : problems_end])
+            diagnostic_of(item) for item in json.loads(data[header_end + 1 : problems_end])
         )
         graph = memoryview(data)[problems_end + 1 : graph_end]
         return RawHit(graph, problems, data[graph_end + 1 :])
@@ -187,40 +186,6 @@ def _line_end(data: bytes, start: int) -> int:
     """Where the line from ``start`` ends: its newline, else the end of ``data``."""
     found = data.find(b"\n", start)
     return len(data) if found < 0 else found
-
-
-def _diagnostic_json(diagnostic: Diagnostic) -> dict[str, Any]:
-    return {
-        "code": diagnostic.code,
-        "severity": str(diagnostic.severity),
-        "message": diagnostic.message,
-        "location": _location_json(diagnostic.location),
-        "path": diagnostic.path,
-        "hint": diagnostic.hint,
-        "related": [[_location_json(r.location), r.message] for r in diagnostic.related],
-    }
-
-
-def _location_json(location: Location | None) -> list[Any] | None:
-    return None if location is None else [location.file, location.line, location.column]
-
-
-def _diagnostic(item: Mapping[str, Any]) -> Diagnostic:
-    related = tuple(Related(_location(where), str(text)) for where, text in item["related"])
-    return Diagnostic(
-        str(item["code"]),
-        Severity(item["severity"]),
-        str(item["message"]),
-        _location(item["location"]) if item["location"] is not None else None,
-        str(item["path"]),
-        None if item["hint"] is None else str(item["hint"]),
-        related,
-    )
-
-
-def _location(value: Iterable[Any]) -> Location:
-    file, line, column = value
-    return Location(str(file), int(line), int(column))
 
 
 def _prune(directory: Path) -> None:

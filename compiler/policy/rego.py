@@ -495,6 +495,8 @@ class RegoPolicies(ExternalFindings):
         self._stopped: set[str] = set()
         self._broken = False
         self._loading_error = ""
+        self.read: dict[Path, str] = {}
+        """The files :meth:`load` read, as opened, and the text each gave."""
 
     @classmethod
     def load(
@@ -502,14 +504,17 @@ class RegoPolicies(ExternalFindings):
     ) -> RegoPolicies:
         modules: list[Module] = []
         refused = False
+        read: dict[Path, str] = {}
         for index, path in enumerate(files):
             module = _read_module(f"m{index}", path, diagnostics)
             if module is not None:
+                read[path] = module.text
                 refused |= _refuse_forbidden(module, today, diagnostics)
                 modules.append(module)
                 register_code(module.policy_id, REGO_SUMMARY)
         policies = cls(modules, today)
         policies._broken = refused  # nothing of a pack with a forbidden call is evaluated
+        policies.read = read
         return policies
 
     def known_ids(self, system: ir.System) -> frozenset[str]:
@@ -784,12 +789,16 @@ class RegoSource(ExternalFindings):
         self.diagnostics = diagnostics
         self.today = today
         self._loaded: dict[tuple[str, ...], RegoPolicies] = {}
+        self.read: dict[Path, str] = {}
+        """Every policy file read, as opened, and its text (``mlplane build`` records them:
+        ``compiler/build/record.py``)."""
 
     def policies(self, system: ir.System) -> RegoPolicies:
         key = system.policies.rego
         if key not in self._loaded:
             files = rego_files(system, self.root, self.dirs, self.diagnostics)
             self._loaded[key] = RegoPolicies.load(files, self.diagnostics, self.today)
+            self.read.update(self._loaded[key].read)
         return self._loaded[key]
 
     def known_ids(self, system: ir.System) -> frozenset[str]:
