@@ -131,11 +131,11 @@ def build_environments(
     call = records.Call(target_path, _names(environments), policies, today, DEFAULT_LIMITS)
     book = records.Records.open() if record else None
     spec = records.read_spec(target_path, DEFAULT_LIMITS) if book is not None else None
-    found = book.find(call, spec) if book is not None and spec is not None else None
-    if found is not None and spec is not None:
-        replayed = _replayed(found, spec, out_dir_of, check)
-        if replayed is not None:
-            return replayed
+    with no_cyclic_gc():  # as a compile: thousands of digests and diagnostics, no cycles
+        found = book.find(call, spec) if book is not None and spec is not None else None
+        replayed = _replayed(found, spec, out_dir_of, check) if found and spec else None
+    if replayed is not None:
+        return replayed
     run = _built(target_path, environments, out_dir_of, check, policies, today, workers)
     if book is not None and spec is not None and (outputs := _outputs(run, check)) is not None:
         book.store(call, spec, run.compiled, outputs)
