@@ -24,11 +24,15 @@ pytestmark = pytest.mark.e2e
 
 
 def _start_apply(repo: Repo, log: Path) -> subprocess.Popen[bytes]:
+    """``mlplane apply`` in the background, its temporary files beside ``log``: a killed apply
+    cannot remove its build directory, which then stays in the test's own directory."""
+    temporary = log.with_suffix(".tmp")
+    temporary.mkdir()
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "mlplane", "apply", "--env", "dev", "--yes"],
-            cwd=repo.path, env=repo.env, stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=repo.path, env={**repo.env, "TMPDIR": str(temporary)}, stdin=subprocess.DEVNULL,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 
 
