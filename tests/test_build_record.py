@@ -56,18 +56,23 @@ POLICIES = """policies:
 """
 
 
-@pytest.fixture
-def compiles(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Counts the compiles the builds run (one per full build)."""
+def _counted(monkeypatch: pytest.MonkeyPatch, module: Any) -> list[int]:
+    """One item per call of ``module.compile_spec`` from now on."""
     calls: list[int] = []
-    real = environments.compile_spec
+    real = module.compile_spec
 
     def counted(*args: Any, **kwargs: Any) -> CompileResult:
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(environments, "compile_spec", counted)
+    monkeypatch.setattr(module, "compile_spec", counted)
     return calls
+
+
+@pytest.fixture
+def compiles(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the compiles the builds run (one per full build)."""
+    return _counted(monkeypatch, environments)
 
 
 def run(
@@ -311,3 +316,72 @@ def test_output_digests_require_the_manifest_to_list_every_other_file() -> None:
         is None
     )
     assert record.output_digests({"a": b""}, "manifest.json") is None
+
+
+@pytest.fixture
+def validate_compiles(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the compiles ``mlplane validate`` runs."""
+    return _counted(monkeypatch, record)
+
+
+def _validate(*arguments: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["validate", *arguments])
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize(
+    "options", [(), ("--format", "json"), ("--format", "sarif"), ("--strict",)], ids=str
+)
+def test_an_unchanged_validate_is_replayed_with_the_same_output(
+    spec: Path,
+    validate_compiles: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+    options: tuple[str, ...],
+) -> None:
+    arguments = (str(spec), "--today", TODAY.isoformat(), *options)
+    first = _validate(*arguments)
+    assert len(validate_compiles) == 1
+    assert _validate(*arguments) == first
+    assert len(validate_compiles) == 1
+    monkeypatch.setenv(DISABLE_VARIABLE, "1")
+    assert _validate(*arguments) == first  # what a validate without records prints
+    assert len(validate_compiles) == 2
+    assert "every build reports this" in first[1]
+
+
+def test_a_validate_with_errors_is_not_recorded(spec: Path, validate_compiles: list[int]) -> None:
+    path = spec / "mlplane.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("models:", "models:\n  broken: 1", 1))
+    first = _validate(str(spec))
+    assert first[0] == 1 and "broken" in first[1]
+    assert _validate(str(spec)) == first
+    assert len(validate_compiles) == 2 and _records() == []
+
+
+def test_a_policy_directory_changed_means_a_full_validate(
+    spec: Path, validate_compiles: list[int]
+) -> None:
+    org = Path("org")
+    org.mkdir()
+    (org / "a.rego").write_text(WARNS.replace("record_notes", "org_a"), encoding="utf-8")
+    arguments = (str(spec), "--policy", str(org))
+    first = _validate(*arguments)
+    assert "rego.org-a" in first[1]
+    assert _validate(*arguments) == first and len(validate_compiles) == 1
+    (org / "b.rego").write_text(WARNS.replace("record_notes", "org_b"), encoding="utf-8")
+    added = _validate(*arguments)
+    assert len(validate_compiles) == 2 and "rego.org-b" in added[1]
+    (org / "b.rego").write_text(WARNS.replace("record_notes", "org_c"), encoding="utf-8")
+    edited = _validate(*arguments)
+    assert len(validate_compiles) == 3 and "rego.org-c" in edited[1]
+    assert _validate(str(spec)) != edited and len(validate_compiles) == 4  # without --policy
+
+
+def test_an_unknown_environment_is_a_usage_error_and_not_recorded(
+    spec: Path, validate_compiles: list[int]
+) -> None:
+    for _ in range(2):
+        code, output = _validate(str(spec), "--env", "nowhere")
+        assert code == 2 and "nowhere" in output
+    assert len(validate_compiles) == 2
+    assert _records() == []

@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from mlplane.compiler.build.pipeline import compile_spec, target_of
+from mlplane.compiler.build.record import counts_of
 from mlplane.compiler.cli.main import _summary, cli
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.compiler.frontend.system_model import is_production
@@ -120,7 +121,7 @@ def test_summary_marks_production_and_counts_each_environment(tmp_path: Path) ->
     )
     result = compile_spec(spec)  # the policies would want digests, resources and SLAs
     assert result.ok, [d.one_line() for d in result.diagnostics]
-    assert _summary(result) == (
+    assert _summary(counts_of(result), len(result.waived)) == (
         "valid: system 'imaging'; environments: dev with 1 model, 2 data sources and 1 SLA; "
         "prod (production) with 1 model, 1 data source and 1 SLA"
     )

@@ -166,9 +166,7 @@ def _replayed(
         for request, output in pairs:
             if tree_digests(request.out_dir) != output.digests:
                 return None
-    compiled = CompileResult(Diagnostics(), sources)
-    compiled.diagnostics.extend(found.diagnostics)
-    compiled.waived.extend(found.waived)
+    compiled = found.compiled(sources)
     outcomes = {
         o.environment: Outcome(
             o.environment, Diagnostics(), Diagnostics(), files=tuple(sorted(o.digests))

@@ -6,8 +6,9 @@ some 4.5 s for three environments, to write nothing. A *record* of each successf
 next one see that nothing it reads changed and that each output still holds exactly what it
 wrote, and stop there, with the same report and exit status.
 
-A record belongs to one invocation: the working directory, the spec path as given, the
-environments asked for (or all) and whether the policies run. It holds:
+A record belongs to one invocation: the command, the working directory, the spec path as
+given, the environments asked for (or all), whether the policies run and the ``--policy``
+directories. It holds:
 
 * what the build read: each spec file's name as diagnostics show it and the SHA-256 of its bytes,
   and the spec directory; each organisation policy file (``policies.rego``) the policy stage
@@ -30,6 +31,11 @@ version of mlplane or of a plug-in) means the build runs in full, as without rec
 records its result when it succeeded: compiled without errors and, with ``--check``, found
 every output current. A build records only what it read: when a spec file's text changed
 while it compiled, nothing is recorded.
+
+``mlplane validate`` keeps records the same way (:func:`validated`), of every run that found
+no error, with each environment's counts (its summary line) instead of outputs,
+and the listing of its ``--policy`` directories (a file added there is a change): a replay
+gives the recorded diagnostics, which the command renders in the format asked.
 
 Safety, as the build cache (``compiler/build/cache.py``): records live under
 ``$XDG_CACHE_HOME/mlplane/build-records/`` (else ``~/.cache``), never in a repository nor in an
@@ -56,7 +62,7 @@ from typing import Any
 
 from mlplane import __version__
 from mlplane.compiler.build.cache import private_directory
-from mlplane.compiler.build.pipeline import CompileResult
+from mlplane.compiler.build.pipeline import CompileResult, compile_spec, no_cyclic_gc
 from mlplane.compiler.core import safe_read, sealed
 from mlplane.compiler.core.diagnostics import (
     Diagnostic,
@@ -67,9 +73,10 @@ from mlplane.compiler.core.diagnostics import (
     diagnostic_of,
     register_code,
 )
-from mlplane.compiler.core.source import Limits
+from mlplane.compiler.core.source import DEFAULT_LIMITS, Limits
 from mlplane.compiler.frontend.document import discover, display_name
 from mlplane.compiler.frontend.loader import read_spec_file, spec_text
+from mlplane.compiler.policy.rego import policy_dir_files
 
 RECORD_FORMAT = 1
 MAX_RECORD_BYTES = 16 * 2**20
@@ -82,18 +89,33 @@ _RELATIVE_DIR = Path("mlplane") / "build-records"
 
 @dataclass(frozen=True)
 class Call:
-    """What identifies a build: where it runs, what it builds, how."""
+    """What identifies a build (or a validate): where it runs, what it reads, how."""
 
     target: Path
     environments: tuple[str, ...] | None
     policies: bool
     today: date | None
     limits: Limits
+    command: str = "build"
+    policy_dirs: tuple[Path, ...] = ()
+    """``mlplane validate --policy``: directories whose ``*.rego`` files the policies read."""
 
     def identity(self) -> str:
         """The record's name: the same for ``build`` and ``build --check`` of the same thing."""
-        where = [str(Path.cwd().absolute()), str(self.target), self.environments, self.policies]
+        dirs = [str(directory) for directory in self.policy_dirs]
+        where = [
+            self.command,
+            str(Path.cwd().absolute()),
+            str(self.target),
+            self.environments,
+            self.policies,
+            dirs,
+        ]
         return hashlib.sha256(json.dumps(where, ensure_ascii=True).encode("ascii")).hexdigest()
+
+    def listing(self) -> list[str]:
+        """The files below :attr:`policy_dirs` (a file added there is a change)."""
+        return [str(path) for path in policy_dir_files(self.policy_dirs)]
 
     def context(self) -> list[Any]:
         """Everything besides the files read that the build's result depends on."""
@@ -140,12 +162,48 @@ class Output:
 
 
 @dataclass(frozen=True)
+class Counts:
+    """What ``mlplane validate`` says of one environment that compiled."""
+
+    environment: str
+    production: bool
+    system: str
+    models: int
+    data_sources: int
+    slas: int
+
+
+def counts_of(compiled: CompileResult) -> tuple[Counts, ...]:
+    """The counts of each environment's system model, in name order."""
+    return tuple(
+        Counts(
+            name,
+            system.environment.production,
+            system.name,
+            len(system.models),
+            len(system.data_sources),
+            len(system.slas),
+        )
+        for name, system in sorted(compiled.systems.items())
+    )
+
+
+@dataclass(frozen=True)
 class Recorded:
     """A record that matched what the build would read."""
 
     diagnostics: tuple[Diagnostic, ...]
     waived: tuple[Diagnostic, ...]
     outputs: tuple[Output, ...]
+    counts: tuple[Counts, ...] = ()
+
+    def compiled(self, sources: dict[str, str]) -> CompileResult:
+        """The recorded compile's result: its diagnostics, waived findings and the spec's
+        texts (no document nor system models)."""
+        compiled = CompileResult(Diagnostics(), sources)
+        compiled.diagnostics.extend(self.diagnostics)
+        compiled.waived.extend(self.waived)
+        return compiled
 
 
 def read_spec(target: Path, limits: Limits) -> SpecRead | None:
@@ -201,11 +259,12 @@ class Records:
         call: Call,
         spec: SpecRead,
         compiled: CompileResult,
-        outputs: Sequence[Output],
+        outputs: Sequence[Output] = (),
+        counts: Sequence[Counts] = (),
     ) -> None:
-        """Record a successful build of ``call`` that read ``spec``; nothing when the compile
-        read other texts than ``spec`` holds (a file changed meanwhile) or a policy file is
-        no longer what it read. Failures are ignored."""
+        """Record a build (``outputs``) or a validate (``counts``) of ``call`` that read
+        ``spec``; nothing when the compile read other texts than ``spec`` holds (a file
+        changed meanwhile) or a policy file is no longer what it read. Failures are ignored."""
         if spec.sources() != dict(compiled.sources):
             return
         reads = _policy_reads(compiled.policy_files)
@@ -224,6 +283,8 @@ class Records:
                 {"environment": o.environment, "out": o.out_dir, "files": dict(o.digests)}
                 for o in outputs
             ],
+            "counts": [astuple(found) for found in counts],
+            "listing": call.listing(),
         }
         body = json.dumps(document, ensure_ascii=True, sort_keys=True).encode("ascii")
         name = call.identity()
@@ -237,12 +298,53 @@ class Records:
         _prune(self.directory)
 
 
+def validated(
+    target: Path,
+    environments: Sequence[str] | None,
+    today: date | None,
+    policy_dirs: Sequence[Path],
+    limits: Limits = DEFAULT_LIMITS,
+) -> tuple[CompileResult, tuple[Counts, ...]]:
+    """``compile_spec`` as ``mlplane validate`` runs it (policies, the organisation's policy
+    files below ``policy_dirs`` and the target checks), with the counts of each environment;
+    or, when the last validate of the same thing read the same files and found no error, its
+    diagnostics again (the result then holds no document nor system models). A run with
+    errors is not recorded: some depend on the machine (a policy stopped by its CPU limit, an
+    SDK not installed), and a spec with errors is about to change anyway. Raises what
+    ``compile_spec`` raises."""
+    names = None if environments is None else tuple(environments)
+    call = Call(target, names, True, today, limits, "validate", tuple(policy_dirs))
+    book = Records.open()
+    spec = read_spec(target, limits) if book is not None else None
+    if book is not None and spec is not None:
+        with no_cyclic_gc():
+            found = book.find(call, spec)
+            sources = spec.sources()
+            if found is not None and sources is not None:
+                return found.compiled(sources), found.counts
+    compiled = compile_spec(
+        target,
+        environments,
+        limits,
+        policies=True,
+        today=today,
+        policy_dirs=policy_dirs,
+        check_targets=True,
+    )
+    counts = counts_of(compiled)
+    if book is not None and spec is not None and compiled.ok:
+        book.store(call, spec, compiled, counts=counts)
+    return compiled, counts
+
+
 def _key(name: str) -> str:
     return f"build record/{name}"
 
 
 def _matched(document: dict[str, Any], call: Call, spec: SpecRead) -> Recorded | None:
     if document["context"] != call.context() or document["spec"] != spec.digest:
+        return None
+    if document["listing"] != call.listing():
         return None
     for item in document["policies"]:
         opened, resolved, digest = (str(part) for part in item)
@@ -263,11 +365,21 @@ def _matched(document: dict[str, Any], call: Call, spec: SpecRead) -> Recorded |
         )
         for item in document["outputs"]
     )
+    counts = tuple(_counts(item) for item in document["counts"])
     return Recorded(
         tuple(diagnostic_of(item) for item in document["diagnostics"]),
         tuple(diagnostic_of(item) for item in document["waived"]),
         outputs,
+        counts,
     )
+
+
+def _counts(item: Sequence[Any]) -> Counts:
+    environment, production, system, models, sources, slas = item
+    numbers = (models, sources, slas)
+    if type(production) is not bool or not all(type(n) is int for n in numbers):
+        raise TypeError("malformed counts")
+    return Counts(str(environment), production, str(system), models, sources, slas)
 
 
 def _known_code(code: str, summary: str, severity: Severity, sensitive: bool) -> bool:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 from pydantic import TypeAdapter, ValidationError
@@ -21,10 +21,13 @@ from mlplane import __version__
 from mlplane.compiler.build.pipeline import CompileResult, UnknownEnvironmentError, compile_spec
 from mlplane.compiler.cli.explain import explain_json, explain_yaml
 from mlplane.compiler.cli.terminal import use_color as _use_color
-from mlplane.compiler.core import exits, ir, plugins
+from mlplane.compiler.core import exits, plugins
 from mlplane.compiler.render import dispatch as renderers
 from mlplane.schema import formats
 from mlplane.schema.types import Name, Owner
+
+if TYPE_CHECKING:
+    from mlplane.compiler.build.record import Counts
 
 FORMATS = tuple(renderers.RENDERERS)
 
@@ -127,35 +130,32 @@ def validate(
       mlplane validate --format github        # annotations in GitHub Actions
       mlplane validate . --policy org-policies --today 2026-01-31
     """
+    from mlplane.compiler.build.record import validated
+
     day = today.date() if today is not None else date.today()
-    result = _compile(
-        path,
-        environments or None,
-        policies=True,
-        today=day,
-        policy_dirs=policy_dirs,
-        check_targets=True,
-    )
+    try:
+        result, counts = validated(path, environments or None, day, policy_dirs)
+    except UnknownEnvironmentError as error:
+        raise click.UsageError(str(error)) from None
     failed = not result.ok or (strict and len(result.diagnostics) > 0)
     if fmt != "text":
         _report(result, fmt, waived=True)
     else:
         _report(result, fmt)
         if not failed:
-            click.echo(_summary(result), err=False)
+            click.echo(_summary(counts, len(result.waived)), err=False)
         _report(result, fmt, only_waived=True)
     sys.exit(exits.FAILED if failed else exits.OK)
 
 
-def _summary(result: CompileResult) -> str:
+def _summary(environments: Sequence[Counts], waived_count: int) -> str:
     """One line: what each environment has after its overlay, and which are production."""
-    if not result.systems:
+    if not environments:
         return "valid"
-    systems = [result.systems[name] for name in sorted(result.systems)]
-    names = [f"{s.environment.name}{' (production)' * s.environment.production}" for s in systems]
-    counts = [_counts(system) for system in systems]
-    waived = f"; {len(result.waived)} waived finding(s) below" if len(result.waived) else ""
-    head = f"valid: system {systems[0].name!r}"
+    names = [f"{e.environment}{' (production)' * e.production}" for e in environments]
+    counts = [_counts(environment) for environment in environments]
+    waived = f"; {waived_count} waived finding(s) below" if waived_count else ""
+    head = f"valid: system {environments[0].system!r}"
     if len(set(counts)) == 1:
         return f"{head} with {counts[0]}; environments: {', '.join(names)}{waived}"
     groups: dict[str, list[str]] = {}  # environments with the same counts, in name order
@@ -165,13 +165,13 @@ def _summary(result: CompileResult) -> str:
     return f"{head}; environments: {each}{waived}"
 
 
-def _counts(system: ir.System) -> str:
+def _counts(environment: Counts) -> str:
     def count(number: int, noun: str) -> str:
         return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
     return (
-        f"{count(len(system.models), 'model')}, {count(len(system.data_sources), 'data source')} "
-        f"and {count(len(system.slas), 'SLA')}"
+        f"{count(environment.models, 'model')}, "
+        f"{count(environment.data_sources, 'data source')} and {count(environment.slas, 'SLA')}"
     )
 
 

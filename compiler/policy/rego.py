@@ -238,6 +238,13 @@ def rego_files(
             continue
         path = ("policies", "rego", index)
         diagnostics.error(codes.REGO_ERROR, problem, system.locate(path), path)
+    return found + policy_dir_files(dirs)
+
+
+def policy_dir_files(dirs: Sequence[Path]) -> list[Path]:
+    """The .rego files below the ``--policy`` directories (a file given as one is itself), each
+    directory's sorted, in the order of ``dirs``."""
+    found: list[Path] = []
     for directory in dirs:
         found += [directory] if directory.is_file() else sorted(directory.rglob("*.rego"))
     return found
