@@ -283,7 +283,7 @@ class Records:
                 {"environment": o.environment, "out": o.out_dir, "files": dict(o.digests)}
                 for o in outputs
             ],
-            "counts": [astuple(found) for found in counts],
+            "counts": [astuple(environment) for environment in counts],
             "listing": call.listing(),
         }
         body = json.dumps(document, ensure_ascii=True, sort_keys=True).encode("ascii")
