@@ -385,3 +385,16 @@ def test_an_unknown_environment_is_a_usage_error_and_not_recorded(
         assert code == 2 and "nowhere" in output
     assert len(validate_compiles) == 2
     assert _records() == []
+
+
+def test_a_linked_records_directory_turns_records_off(
+    spec: Path, compiles: list[int], tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (Path("xdg") / "mlplane").mkdir(parents=True)
+    (Path("xdg") / "mlplane" / "build-records").symlink_to(elsewhere)
+    run(spec)
+    run(spec)
+    assert len(compiles) == 2
+    assert list(elsewhere.iterdir()) == []
