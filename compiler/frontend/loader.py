@@ -230,15 +230,18 @@ def _size_message(size: int, limit: int) -> str:
 def _decode(data: bytes, name: str, diags: Diagnostics) -> str | None:
     """Strict UTF-8. A leading BOM is dropped so that columns match what editors show; the
     byte offset in the message counts from the start of the file (0-based, BOM included)."""
+    text = spec_text(data)
+    if text is not None:
+        return text
     try:
-        return data.decode("utf-8").removeprefix(_BOM)
+        data.decode("utf-8")
     except UnicodeDecodeError as exc:
         before = data[: exc.start].decode("utf-8").removeprefix(_BOM)
         line = before.count("\n") + 1
         column = len(before) - before.rfind("\n")
         message = f"not valid UTF-8 at byte {exc.start} (0x{data[exc.start]:02X})"
         diags.error(codes.NOT_UTF8, message, Location(name, line, column), hint="save it as UTF-8")
-        return None
+    return None
 
 
 def _scan_characters(text: str, name: str, diags: Diagnostics) -> None:
