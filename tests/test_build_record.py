@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import shutil
 from collections.abc import Callable
 from datetime import date
@@ -398,3 +399,63 @@ def test_a_linked_records_directory_turns_records_off(
     run(spec)
     assert len(compiles) == 2
     assert list(elsewhere.iterdir()) == []
+
+
+def _step(kind: str, check: bool = False) -> tuple[list[str], dict[str, dict[str, bytes]]]:
+    """A build (or check) here, as text and JSON reports with statuses, and the output trees."""
+    built = run(Path("spec"), check=check, record_=kind == "recorded")
+    trees = {r.environment: read_tree(r.out_dir) for r in built[1]}
+    return reports(built, check), trees
+
+
+def _mutate(action: str, chooser: random.Random) -> None:
+    """One of the changes a user makes between builds, in the working directory."""
+    if action == "comment":
+        _edit_spec(Path("spec"))
+    elif action == "replicas":
+        path = Path("spec/mlplane.yaml")
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace("max: ", f"max: {chooser.randint(4, 9)}", 1), encoding="utf-8")
+    elif action == "policy":
+        _edit_policy(Path("spec"))
+    elif action == "hand-edit" and Path("out/dev/manifests/README.md").exists():
+        _hand_edit(Path("spec"))
+    elif action == "remove" and Path("out/prod/monitoring/rules.yaml").exists():
+        _remove_output(Path("spec"))
+
+
+@pytest.mark.parametrize("seed", [1, 3, 9, 10])  # sequences with a build after no change
+def test_any_sequence_of_changes_and_builds_gives_what_builds_without_records_give(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """Two working directories go through the same changes and builds (and checks), one with
+    records and one without: every report, status and output tree is the same."""
+    chooser = random.Random(seed)
+    homes = {kind: tmp_path / kind for kind in ("recorded", "plain")}
+    for home in homes.values():
+        shutil.copytree(EXAMPLE, home / "spec")
+        (home / "spec" / "policies" / "notes.rego").write_text(WARNS, encoding="utf-8")
+        with (home / "spec" / "mlplane.yaml").open("a", encoding="utf-8") as stream:
+            stream.write(POLICIES)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    actions = ["build", "check", "build", "comment", "replicas", "policy", "hand-edit", "remove"]
+    compiles = _counted(monkeypatch, environments)
+    replayed = 0
+    for _ in range(12):
+        action, seed_of_change = chooser.choice(actions), chooser.random()
+        steps = {}
+        for kind, home in homes.items():
+            monkeypatch.chdir(home)
+            if kind == "plain":
+                monkeypatch.setenv(DISABLE_VARIABLE, "1")
+            else:
+                monkeypatch.delenv(DISABLE_VARIABLE, raising=False)
+            if action in ("build", "check"):
+                before = len(compiles)
+                steps[kind] = _step(kind, check=action == "check")
+                replayed += len(compiles) == before
+            else:
+                _mutate(action, random.Random(seed_of_change))
+        if steps:
+            assert steps["recorded"] == steps["plain"], action
+    assert replayed  # the sequence had builds with nothing changed since the last one
