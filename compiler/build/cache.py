@@ -129,22 +129,15 @@ class BuildCache:
     def read(self, slot: Slot, name: str, key: str) -> memoryview | None:
         """The body of the file ``name`` of ``slot`` when it is a regular file, authentic under
         ``key`` and not too large; else None."""
-        try:
-            data = safe_read.read_regular(self.directory / slot.name / name, MAX_FILE_BYTES)
-        except (OSError, safe_read.ReadBackError):
-            return None
-        return sealed.unseal(data, key, CACHE_FORMAT, self.secret)
+        path = self.directory / slot.name / name
+        return sealed.read_sealed(path, key, CACHE_FORMAT, self.secret, MAX_FILE_BYTES)
 
     def write(self, slot: Slot, name: str, key: str, body: bytes) -> bool:
         """Store ``body`` as the file ``name`` of ``slot``, atomically; whether it was."""
-        data = sealed.seal(self.secret, key, CACHE_FORMAT, body)
-        if len(data) > MAX_FILE_BYTES:
-            return False
-        try:
-            sealed.write_atomically(self.directory / slot.name, name, data)
-        except OSError:
-            return False
-        return True
+        directory, secret = self.directory / slot.name, self.secret
+        return sealed.write_sealed(
+            directory, name, key, CACHE_FORMAT, secret, body, MAX_FILE_BYTES
+        )
 
     def finish(self, slot: Slot, index: Mapping[str, str], changed: bool) -> None:
         """Write the index of ``slot`` (when ``changed``, else mark it used), remove the slot's

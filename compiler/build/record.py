@@ -242,11 +242,8 @@ class Records:
     def find(self, call: Call, spec: SpecRead) -> Recorded | None:
         """The record of ``call`` when everything it read is as it was; None otherwise."""
         name = call.identity()
-        try:
-            data = safe_read.read_regular(self.directory / f"{name}{SUFFIX}", MAX_RECORD_BYTES)
-        except (OSError, safe_read.ReadBackError):
-            return None
-        body = sealed.unseal(data, _key(name), RECORD_FORMAT, self.secret)
+        path = self.directory / f"{name}{SUFFIX}"
+        body = sealed.read_sealed(path, _key(name), RECORD_FORMAT, self.secret, MAX_RECORD_BYTES)
         if body is None:
             return None
         try:
@@ -288,14 +285,12 @@ class Records:
         }
         body = json.dumps(document, ensure_ascii=True, sort_keys=True).encode("ascii")
         name = call.identity()
-        data = sealed.seal(self.secret, _key(name), RECORD_FORMAT, body)
-        if len(data) > MAX_RECORD_BYTES:
-            return
-        try:
-            sealed.write_atomically(self.directory, f"{name}{SUFFIX}", data)
-        except OSError:
-            return
-        _prune(self.directory)
+        file = f"{name}{SUFFIX}"
+        key, secret = _key(name), self.secret
+        if sealed.write_sealed(
+            self.directory, file, key, RECORD_FORMAT, secret, body, MAX_RECORD_BYTES
+        ):
+            _prune(self.directory)
 
 
 def validated(

@@ -33,7 +33,7 @@ from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from mlplane.compiler.core import plugins
+from mlplane.compiler.core import plugins, safe_read
 
 KEY_FILE = "plan-cache.key"
 """The secret's file under ``<cache home>/mlplane/`` (named for the cache that first used it)."""
@@ -154,6 +154,31 @@ def write_atomically(directory: Path, name: str, data: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def read_sealed(path: Path, key: str, version: int, secret: bytes, limit: int) -> memoryview | None:
+    """The body of the sealed file ``path`` when it is a regular file of at most ``limit`` bytes
+    (``safe_read.read_regular``) that :func:`unseal` accepts under ``key``; else None."""
+    try:
+        data = safe_read.read_regular(path, limit)
+    except (OSError, safe_read.ReadBackError):
+        return None
+    return unseal(data, key, version, secret)
+
+
+def write_sealed(
+    directory: Path, name: str, key: str, version: int, secret: bytes, body: bytes, limit: int
+) -> bool:
+    """Seal ``body`` under ``key`` and write it as ``directory/name`` atomically, unless the
+    sealed file would exceed ``limit`` bytes (it would never be read back); whether it was."""
+    data = seal(secret, key, version, body)
+    if len(data) > limit:
+        return False
+    try:
+        write_atomically(directory, name, data)
+    except OSError:
+        return False
+    return True
 
 
 @cache
