@@ -51,7 +51,7 @@ DEMO_ENV    ?= prod
 AWS_ENV     ?= prod-aws
 
 .PHONY: help print-python venv install judges judges-status lint ruff typecheck test test-fast \
-        generate demo report bench clean distclean
+        generate demo report bench bench-engine clean distclean
 
 help: ## show this list
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -187,6 +187,12 @@ bench: install ## run the benchmarks (benchmarks/run.py)
 	$(VENV_PY) benchmarks/scale_bench.py
 	@# The governance report of every environment (wall and CPU, per format, size per file).
 	$(VENV_PY) benchmarks/report_bench.py
+
+# The real engine's preview of the 1,000-model spec, as `mlplane apply` runs it, against the e2e
+# cluster: start it first (`make e2e-up`, stopped by `make e2e-down`). Not part of `make bench`.
+BENCH_ENGINE_MODELS ?= 1000
+bench-engine: install ## preview a generated N-model environment with the real engine (make e2e-up first; BENCH_ENGINE_MODELS=)
+	$(VENV_PY) benchmarks/engine_bench.py --models $(BENCH_ENGINE_MODELS)
 
 # ---------------------------------------------------------------------------------------------
 # e2e engine: the Pulumi CLI, Python language host and Kubernetes provider, built from their Go
