@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import resource
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,9 @@ from generate import DEFAULT_SEED
 from plan_bench import git_repository, spec_text
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV_FILE = ROOT / ".e2e" / "env"
+sys.path.insert(0, str(ROOT))  # the e2e tier's own way to reach its cluster
+from tests.e2e.conftest import ENV_FILE, cluster_environ, kubeconfig_for  # noqa: E402
+
 PLACEHOLDER = "engine-bench-placeholder"
 """The value of every secret the program reads (a preview sends it to no one)."""
 
@@ -74,40 +75,17 @@ class _WithSecrets(Mapping[str, str]):
         return len(self._base)
 
 
-def cluster_environ() -> dict[str, str]:
-    """This process's environment plus the exports of ``.e2e/env`` (the engine first on PATH)."""
-    if not ENV_FILE.is_file():
-        raise SystemExit(f"engine_bench: no e2e cluster ({ENV_FILE} is missing): run `make e2e-up`")
-    environ = dict(os.environ)
-    for line in ENV_FILE.read_text(encoding="utf-8").splitlines():
-        if line.startswith("export "):
-            name, _, value = line.removeprefix("export ").partition("=")
-            words = shlex.split(value)
-            environ[name] = (words[0] if words else "").replace("$PATH", os.environ["PATH"])
-    environ.pop("PULUMI_BACKEND_URL", None)  # the spec names its own state backend
-    return environ
-
-
-def kubeconfig_naming(context: str, cluster_config: Path, path: Path) -> Path:
-    """A kubeconfig whose only context, named ``context`` as in the spec, is the e2e cluster's."""
-    config = yaml.safe_load(cluster_config.read_text(encoding="utf-8"))
-    config["contexts"] = [{"name": context, "context": config["contexts"][0]["context"]}]
-    config["current-context"] = context
-    path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    path.chmod(0o600)
-    return path
-
-
 def measure(models: int, sources: int, environment: str) -> dict[str, Any]:
     """Preview ``environment`` of the ``models``-model spec in a child process; its figures."""
+    if not ENV_FILE.is_file():
+        raise SystemExit(f"engine_bench: no e2e cluster ({ENV_FILE} is missing): run `make e2e-up`")
     environ = cluster_environ()
     text = spec_text(models, sources, DEFAULT_SEED)
     spec = yaml.safe_load(text)
     context = spec["environments"][environment]["kubernetes"]["context"]
     with tempfile.TemporaryDirectory(prefix="engine-bench-") as directory:
         spec_dir = git_repository(Path(directory), text, text)
-        config = Path(directory) / "kubeconfig"
-        environ["KUBECONFIG"] = str(kubeconfig_naming(context, Path(environ["KUBECONFIG"]), config))
+        environ["KUBECONFIG"] = str(kubeconfig_for(context, environ, Path(directory)))
         environ["TMPDIR"] = directory
         child = [sys.executable, __file__, "--child", str(spec_dir), environment]
         done = subprocess.run(
