@@ -214,13 +214,13 @@ e2e-engine: ## build the e2e tier's Pulumi engine (tools/e2e/engine.sh)
 
 .PHONY: e2e e2e-cluster e2e-up e2e-down
 
-e2e: install ## the real-engine tier: build (cached), start the cluster, run tests/e2e, stop it
+e2e: install judges ## the real-engine tier: build (cached), start the cluster, run tests/e2e, stop it
 	PYTHON=$(abspath $(VENV_PY)) bash tools/e2e/run.sh
 
 e2e-cluster: ## build etcd, the control plane, kwok, Argo Rollouts and the CRDs (cached)
 	bash tools/e2e/cluster.sh build
 
-e2e-up: ## build what is missing, start the e2e cluster and write .e2e/env
+e2e-up: judges ## build what is missing, start the e2e cluster (with Prometheus) and write .e2e/env
 	bash tools/e2e/up.sh
 
 e2e-down: ## stop the processes e2e-up started (by pid) and remove .e2e/

@@ -26,6 +26,7 @@ from mlplane.targets.kubernetes import (
     kubeflow,
     mesh,
     name_plan,
+    rollouts,
     secrets,
     servers,
     storage,
@@ -62,6 +63,7 @@ def check_spec(lowering: Lowering) -> None:
                 hint="use strategy canary or blueGreen on this target",
             )
         _check_runtime(lowering, model)
+        rollouts.check_gate_time(lowering, model)
         _check_public_allow(lowering, model)
         batch.check_batch(lowering, model)
         drift.check_drift(lowering, model)

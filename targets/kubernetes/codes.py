@@ -25,6 +25,10 @@ NAME_INVALID = register_code(
 NAME_COLLISION = register_code(
     "kubernetes-name-collision", "two generated Kubernetes objects would get the same name"
 )
+CANARY_PAUSE_TOO_SHORT = register_code(
+    "kubernetes-canary-pause-too-short",
+    "a gated canary's pauses end before its SLO analysis can judge the new version",
+)
 PUBLIC_WITHOUT_ALLOW = register_code(
     "kubernetes-public-without-allow",
     "a model is exposed publicly but no network allow admits traffic from the internet",

@@ -17,6 +17,11 @@ the latest ReplicaSet, passed as the argument ``canary-hash``) and **fails close
   sample, which meets neither condition: the measurement is *inconclusive*; a third one makes
   the analysis Inconclusive (``inconclusive > inconclusiveLimit``), which pauses the rollout
   until someone promotes or aborts it. No data is never a success.
+
+A canary's analysis runs in the background and holds no step, so its pauses must outlast the
+time the analysis needs to decide (:data:`GATE_SECONDS`); :func:`check_gate_time` refuses a gated
+canary whose pauses end sooner. The e2e tier runs these templates with the real Argo Rollouts
+controller against a real Prometheus (tests/e2e/test_canary_gate.py).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 
 from mlplane.compiler.core import ir
 from mlplane.schema import runtimes
-from mlplane.targets.kubernetes import names
+from mlplane.targets.kubernetes import codes, names
 from mlplane.targets.kubernetes.context import Lowering
 from mlplane.targets.kubernetes.settings import kubernetes_of
 from mlplane.targets.monitoring import presets, promql
@@ -42,7 +47,8 @@ PROMETHEUS_ADDRESS = "http://prometheus-operated.{namespace}.svc:9090"
 """The Service the Prometheus Operator creates for a Prometheus, in the environment's
 ``kubernetes.monitoring.monitoringNamespace`` (default ``monitoring``)."""
 
-MEASURE_INTERVAL = "1m"
+MEASURE_INTERVAL_SECONDS = 60
+MEASURE_INTERVAL = f"{MEASURE_INTERVAL_SECONDS // 60}m"
 RATE_WINDOW = "5m"
 FAILURE_LIMIT = 1
 """Argo fails a metric when ``failed > failureLimit``: the second failed measurement aborts."""
@@ -51,6 +57,15 @@ INCONCLUSIVE_LIMIT = 2
 without traffic are tolerated while new pods warm up, the third pauses the rollout."""
 POST_PROMOTION_COUNT = 5
 GATED_INDICATORS = ("availability", "latency")
+GATE_SECONDS = (INCONCLUSIVE_LIMIT + 1) * MEASURE_INTERVAL_SECONDS
+"""The least time a canary's pauses must give its gate, all steps together. The analysis starts
+with the first pause and measures at once, then once an interval: a failing canary is stopped at
+its second measurement, one without traffic at its third (``INCONCLUSIVE_LIMIT`` intervals in),
+and one more interval covers the new pods' first scrapes and the controller's reaction. A
+canary whose pauses end sooner is promoted before its gate has decided: on the e2e tier, with
+``steps: [50], pause: 1m``, a canary that got no traffic was promoted after two Inconclusive
+measurements, its analysis then marked Successful (tests/e2e/test_canary_gate.py proves that
+three minutes are enough)."""
 
 HASH_ARG = "canary-hash"
 """The analysis argument holding the pod-template hash of the new version's ReplicaSet."""
@@ -170,6 +185,41 @@ def analysis_template(lowering: Lowering, model: ir.Model, slas: list[ir.Sla]) -
         ),
         "spec": {"args": [{"name": HASH_ARG}], "metrics": metrics},
     }
+
+
+def check_gate_time(lowering: Lowering, model: ir.Model) -> None:
+    """A gated canary whose pauses end before its analysis can decide is refused at the
+    ``pause:`` line (:data:`GATE_SECONDS`): the background analysis does not hold the steps, so
+    the rollout would promote a version its gate has not judged."""
+    rollout = model.serving.rollout
+    pause = rollout.pause_seconds
+    if rollout.strategy != "canary" or pause is None or not gating_slas(lowering.system, model):
+        return
+    total = pause * len(rollout.steps)
+    if total >= GATE_SECONDS:
+        return
+    path = ("models", model.name, "serving", "rollout", "pause")
+    steps = len(rollout.steps)
+    each = "" if steps == 1 else f" ({steps} steps of {_shown(pause)})"
+    least = _shown(GATE_SECONDS)
+    lowering.diagnostics.error(
+        codes.CANARY_PAUSE_TOO_SHORT,
+        f"the canary of model {model.name!r} pauses {_shown(total)} in all{each}, but its SLO "
+        f"gate needs {least} to judge the new version (one measurement every "
+        f"{MEASURE_INTERVAL}: {FAILURE_LIMIT + 1} failed ones stop a failing canary, "
+        f"{INCONCLUSIVE_LIMIT + 1} without data one that gets no traffic), so the rollout "
+        "would promote the new version before its gate has decided",
+        lowering.location(path),
+        path,
+        hint=f"give the steps' pauses at least {least} together, or omit pause so that "
+        "promotion waits for kubectl argo rollouts promote",
+    )
+
+
+def _shown(seconds: float) -> str:
+    """``180`` → ``3m``; ``90`` → ``90s``."""
+    whole = int(seconds)
+    return f"{whole // 60}m" if whole % 60 == 0 and whole else f"{whole}s"
 
 
 def _pause(seconds: float | None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ KEEP_LOGS=false
 log() { echo "down.sh: $*" >&2; }
 
 # Reverse start order: the controllers before the API server, the API server before etcd.
-ORDER=(rollouts-controller kwok kube-scheduler kube-controller-manager kube-apiserver etcd)
+ORDER=(rollouts-controller prometheus kwok kube-scheduler kube-controller-manager kube-apiserver etcd)
 
 ours() {   # ours PID NAME: the process is alive and is the binary named NAME
   local exe

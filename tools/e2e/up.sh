@@ -4,7 +4,7 @@
 # Builds what is missing (tools/e2e/cluster.sh), then starts etcd, kube-apiserver (Pod Security
 # admission on, service-account signing key and serving certificates made here with openssl),
 # kube-controller-manager, kube-scheduler, kwok with fake nodes (CPU, GPU and three tainted edge
-# nodes) and the Argo Rollouts controller,
+# nodes), a Prometheus (the Debian package's binary, on PATH) and the Argo Rollouts controller,
 # installs the CRDs and writes .e2e/env. State lives in .e2e/run/ of the work tree; every pid is
 # recorded in .e2e/run/pids/ so that tools/e2e/down.sh stops exactly these processes.
 #
@@ -26,6 +26,15 @@ log() { echo "up.sh: $*" >&2; }
 for tool in kubectl openssl python3 curl; do
   command -v "$tool" >/dev/null || die "$tool is not on PATH"
 done
+# Prometheus answers the Argo Rollouts controller's canary analyses (tests/e2e/
+# test_canary_gate.py). It is the Debian package's binary, which `make judges` installs as root
+# beside promtool; without it the cluster starts without Prometheus and that test skips, except
+# under CI=true, where a missing judge fails the run.
+PROMETHEUS_BIN=$(command -v prometheus || true)
+if [ -z "$PROMETHEUS_BIN" ]; then
+  [ "${CI:-}" != true ] || die "prometheus is not on PATH (make judges installs it as root)"
+  log "prometheus is not on PATH: the cluster starts without it (make judges installs it as root)"
+fi
 
 if [ -d "$RUN/pids" ] && compgen -G "$RUN/pids/*.pid" >/dev/null; then
   for f in "$RUN"/pids/*.pid; do
@@ -54,10 +63,10 @@ trap 'rc=$?; if [ $rc -ne 0 ]; then log "start-up failed: stopping what was star
       tail -n 20 "$RUN"/logs/*.log >&2 2>/dev/null || true; bash "$HERE/down.sh" --keep-logs >&2 || true; fi' EXIT
 
 # --- ports: free loopback ports, chosen now ------------------------------------------------
-read -r P_ETCD P_ETCD_PEER P_API P_KCM P_SCHED P_KWOK P_RO_METRICS P_RO_HEALTHZ < <(python3 - <<'EOF'
+read -r P_ETCD P_ETCD_PEER P_API P_KCM P_SCHED P_KWOK P_RO_METRICS P_RO_HEALTHZ P_PROM < <(python3 - <<'EOF'
 import socket
 socks = []
-for _ in range(8):
+for _ in range(9):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     socks.append(s)
@@ -73,6 +82,7 @@ kube-scheduler=$P_SCHED
 kwok=$P_KWOK
 rollouts-controller-metrics=$P_RO_METRICS
 rollouts-controller-healthz=$P_RO_HEALTHZ
+prometheus=$P_PROM
 EOF
 
 # --- PKI: a throwaway CA, the API server's serving cert, an admin client cert, the SA key ---
@@ -284,8 +294,36 @@ kubectl wait --for=condition=Established crd --all --timeout="${TIMEOUT}s" >/dev
   || die "the CRDs were not established"
 log "CRDs established: $(kubectl get crd -o name | wc -l)"
 
+# --- Prometheus, for the canary analyses --------------------------------------------------------
+# The analyses query http://prometheus-operated.<monitoring namespace>.svc:9090, a name only a
+# cluster's DNS resolves. The controller runs on this machine, so it reaches that address through
+# HTTP_PROXY set to this Prometheus: Go's HTTP server answers a request in proxy form
+# (GET http://host/path) by its path, and Go clients never proxy loopback addresses, so the
+# controller's calls to the API server go direct. Nothing runs in kwok's pods, so nothing is
+# scraped from them: a test serves the series itself and lists its endpoint in a file of
+# $RUN/prometheus/targets/ (file discovery, read again when a file changes), scraped every second.
+PROXY=""
+if [ -n "$PROMETHEUS_BIN" ]; then
+  mkdir -p "$RUN/prometheus/targets" "$RUN/prometheus/data"
+  cat >"$RUN/prometheus/prometheus.yml" <<PROM
+global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: e2e-tests
+    honor_labels: true
+    file_sd_configs: [{files: ["$RUN/prometheus/targets/*.json"]}]
+PROM
+  start prometheus "$PROMETHEUS_BIN" --config.file="$RUN/prometheus/prometheus.yml" \
+    --storage.tsdb.path="$RUN/prometheus/data" --storage.tsdb.retention.time=6h \
+    --web.listen-address="127.0.0.1:$P_PROM" --log.level=warn
+  wait_for prometheus "ready" curl -fsS "http://127.0.0.1:$P_PROM/-/ready"
+  PROXY="http://127.0.0.1:$P_PROM"
+fi
+
 # --- Argo Rollouts controller (after its CRDs) -------------------------------------------------
-start rollouts-controller "$BIN/rollouts-controller" --kubeconfig="$KUBECONFIG_FILE" \
+# The assignments hold for the processes that start runs (bash exports a function's prefix
+# assignments to its children), not for this script.
+HTTP_PROXY=$PROXY http_proxy=$PROXY \
+  start rollouts-controller "$BIN/rollouts-controller" --kubeconfig="$KUBECONFIG_FILE" \
   --leader-elect=false --metricsPort="$P_RO_METRICS" --healthzPort="$P_RO_HEALTHZ" --loglevel=warn
 wait_for rollouts-controller "healthz ok" curl -fsS "http://127.0.0.1:$P_RO_HEALTHZ/healthz"
 
@@ -309,6 +347,10 @@ q() { printf '%q' "$1"; }
   echo "export PULUMI_CONFIG_PASSPHRASE=mlplane-e2e"
   echo "export PULUMI_SKIP_UPDATE_CHECK=true"
   echo "export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true"
+  if [ -n "$PROMETHEUS_BIN" ]; then
+    echo "export MLPLANE_E2E_PROMETHEUS=$(q "http://127.0.0.1:$P_PROM")"
+    echo "export MLPLANE_E2E_PROMETHEUS_TARGETS=$(q "$RUN/prometheus/targets")"
+  fi
 } >"$STATE/env"
 mkdir -p "$STATE/pulumi-home" "$STATE/pulumi-state"
 

@@ -1,0 +1,318 @@
+"""Canary gates judged by the real Argo Rollouts controller, on series in a real Prometheus.
+
+``tests/test_rollout_gates.py`` evaluates the generated queries with promtool and restates
+Argo's rules for the conditions and the limits. Here nothing is restated: the e2e cluster's
+Argo Rollouts controller runs the generated AnalysisTemplates against the cluster's Prometheus
+(``tools/e2e/up.sh``), which scrapes series that this test serves on loopback in the names and
+labels of the ``generic`` runtime (the Prometheus client libraries' defaults). kwok's pods run
+no containers, so the test stands in for them: it learns each new ReplicaSet's pod-template
+hash from the Rollout and serves that version's traffic under it, as a ServiceMonitor with
+``podTargetLabels`` would label the pods' series.
+
+One system, four models, each rolled out by canary (``steps: [50], pause: 3m``) and gated on
+one SLA; one apply changes every model's image, and the controller must then:
+
+* ``healthy``: promote the new version, although the *stable* pods answer only 5xx (the gate
+  measures the canary's pods alone);
+* ``failing`` (the canary answers only 5xx) and ``slow`` (every answer takes a second, against
+  a 250 ms latency objective): abort the update and keep the stable version;
+* ``silent`` (no traffic reaches the canary): never promote it; the analysis ends
+  Inconclusive and the rollout waits for a person, although its pause has run out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Repo, delete_namespace, kubectl_json, wait_workloads_ready
+
+pytestmark = pytest.mark.e2e
+
+NAMESPACE = "gate-dev"
+PAUSE_SECONDS = 180
+OLD_IMAGE = "ghcr.io/acme/ranker@sha256:" + hashlib.sha256(b"ranker 1").hexdigest()
+NEW_IMAGE = "ghcr.io/acme/ranker@sha256:" + hashlib.sha256(b"ranker 2").hexdigest()
+LATENCY_THRESHOLD = 0.25
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+"""The Python client's default histogram buckets, which the ``generic`` runtime reads."""
+SETTLE_TIMEOUT = 480
+"""Seconds from the image change until every model's rollout must have reached its end state:
+the pause (3 minutes) and the analyses' three measurements, a minute apart, fit well within."""
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """What one version of a model answers: requests a second, the share of 5xx answers and
+    how long each answer takes."""
+
+    rate: float = 5.0
+    errors: float = 0.0
+    seconds: float = 0.02
+
+
+OK, ERRORS, SLOW = Traffic(), Traffic(errors=1.0), Traffic(seconds=1.0)
+STABLE_TRAFFIC = {"healthy": ERRORS, "failing": OK, "slow": OK, "silent": OK}
+CANARY_TRAFFIC: dict[str, Traffic | None] = {
+    "healthy": OK,
+    "failing": ERRORS,
+    "slow": SLOW,
+    "silent": None,
+}
+SLAS = {
+    "healthy": "availability",
+    "failing": "availability",
+    "slow": f"{{latency: {{threshold: {int(LATENCY_THRESHOLD * 1000)}ms}}}}",
+    "silent": "availability",
+}
+
+
+def spec_text(image: str) -> str:
+    lines = [
+        "apiVersion: mlplane.dev/v1",
+        "kind: MLSystem",
+        "metadata: {name: gate, owner: ml, description: Canary gates judged at run time}",
+        "environments:",
+        "  dev:",
+        "    target: kubernetes",
+        f"    kubernetes: {{namespace: {NAMESPACE}, mesh: none}}",
+        "    state: file://.mlplane/state",
+        "models:",
+    ]
+    for model in SLAS:
+        lines += [
+            f"  {model}:",
+            "    framework: sklearn",
+            '    version: "1.0"',
+            f"    image: {image}",
+            "    runtime: generic",
+            "    serving:",
+            "      replicas: {min: 2, max: 2}",
+            "      resources: {cpu: 100m, memory: 128Mi}",
+            f"      rollout: {{strategy: canary, steps: [50], pause: {PAUSE_SECONDS // 60}m}}",
+        ]
+    lines.append("slas:")
+    for model, indicator in SLAS.items():
+        lines.append(f"  {model}-gate: {{model: {model}, objective: 99, indicator: {indicator}}}")
+    return "\n".join(lines) + "\n"
+
+
+class Series:
+    """Counters of every model's versions, served in Prometheus's text format on loopback.
+
+    A version's counters grow from the moment it is added at its :class:`Traffic`'s rate, so
+    the ``rate()`` of the generated queries reads that rate back."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._versions: dict[tuple[str, str], tuple[Traffic, float]] = {}
+        series = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = series.exposition(time.monotonic()).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+
+    def serve(self, model: str, pod_hash: str, traffic: Traffic) -> None:
+        with self._lock:
+            self._versions.setdefault((model, pod_hash), (traffic, time.monotonic()))
+
+    def exposition(self, now: float) -> str:
+        with self._lock:
+            versions = sorted(self._versions.items())
+        lines = [
+            "# TYPE http_requests_total counter",
+            "# TYPE http_request_duration_seconds histogram",
+        ]
+        for (model, pod_hash), (traffic, since) in versions:
+            labels = (
+                f'namespace="{NAMESPACE}",job="{model}",rollouts_pod_template_hash="{pod_hash}"'
+            )
+            total = traffic.rate * (now - since)
+            failed = total * traffic.errors
+            lines.append(f'http_requests_total{{{labels},code="200"}} {total - failed:.3f}')
+            if failed:
+                lines.append(f'http_requests_total{{{labels},code="500"}} {failed:.3f}')
+            for bound in BUCKETS:
+                within = total if traffic.seconds <= bound else 0.0
+                lines.append(
+                    f'http_request_duration_seconds_bucket{{{labels},le="{bound}"}} {within:.3f}'
+                )
+            lines.append(f'http_request_duration_seconds_bucket{{{labels},le="+Inf"}} {total:.3f}')
+            lines.append(f"http_request_duration_seconds_count{{{labels}}} {total:.3f}")
+            lines.append(
+                f"http_request_duration_seconds_sum{{{labels}}} {total * traffic.seconds:.3f}"
+            )
+        return "\n".join(lines) + "\n"
+
+
+@contextmanager
+def scraped(series: Series, prometheus: str, targets: Path) -> Iterator[None]:
+    """Serve ``series`` and list it among Prometheus's scrape targets until the block ends."""
+    thread = threading.Thread(target=series.server.serve_forever, daemon=True)
+    thread.start()
+    listed = targets / "canary-gate.json"
+    written = targets / "canary-gate.json.new"  # not *.json: discovery never reads it half-written
+    written.write_text(json.dumps([{"targets": [series.address]}]), encoding="utf-8")
+    written.replace(listed)
+    try:
+        _wait(lambda: _target_up(prometheus, series.address), 60, "Prometheus to scrape the test")
+        yield
+    finally:
+        listed.unlink(missing_ok=True)
+        series.server.shutdown()
+        series.server.server_close()
+        thread.join(10)
+
+
+def _target_up(prometheus: str, address: str) -> bool:
+    query = urllib.parse.urlencode({"query": f'up{{instance="{address}"}} == 1'})
+    with urllib.request.urlopen(f"{prometheus}/api/v1/query?{query}", timeout=5) as answer:
+        return bool(json.load(answer)["data"]["result"])
+
+
+def _wait(done: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(1)
+
+
+def rollout(env: dict[str, str], model: str) -> dict[str, Any]:
+    return kubectl_json(env, "get", "rollouts.argoproj.io", model, "-n", NAMESPACE)
+
+
+def analysis_runs(env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The namespace's AnalysisRuns by the Rollout that owns them (the newest of each)."""
+    found: dict[str, dict[str, Any]] = {}
+    items = kubectl_json(env, "get", "analysisruns.argoproj.io", "-n", NAMESPACE)["items"]
+    for run in sorted(items, key=lambda item: item["metadata"]["creationTimestamp"]):
+        for owner in run["metadata"].get("ownerReferences", ()):
+            if owner["kind"] == "Rollout":
+                found[owner["name"]] = run
+    return found
+
+
+def measurements(run: dict[str, Any]) -> list[str]:
+    return [
+        str(m.get("phase"))
+        for metric in run.get("status", {}).get("metricResults", ())
+        for m in metric.get("measurements", ())
+    ]
+
+
+def settled(state: dict[str, Any], stable: str, canary: str, model: str) -> bool:
+    """Whether ``model``'s rollout has reached the end this test expects of it."""
+    status = state.get("status", {})
+    kept = status.get("stableRS")
+    if model == "healthy":
+        return bool(kept == canary and status.get("phase") == "Healthy")
+    if model in ("failing", "slow"):
+        return bool(status.get("abort")) and kept == stable
+    reasons = {c.get("reason") for c in status.get("pauseConditions") or ()}
+    return "InconclusiveAnalysisRun" in reasons and kept == stable
+
+
+def test_the_controller_promotes_only_a_canary_that_meets_its_objective(
+    e2e_env: dict[str, str], tmp_path: Path
+) -> None:
+    prometheus = e2e_env.get("MLPLANE_E2E_PROMETHEUS")
+    targets = e2e_env.get("MLPLANE_E2E_PROMETHEUS_TARGETS")
+    if not prometheus or not targets:
+        message = "the e2e cluster runs no Prometheus (the prometheus binary was not on PATH)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    path = tmp_path / "gate"
+    path.mkdir()
+    (path / "mlplane.yaml").write_text(spec_text(OLD_IMAGE), encoding="utf-8")
+    repo = Repo(path, e2e_env)
+    repo.git("init", "--quiet", "--initial-branch=main")
+    repo.commit("four canary-gated models")
+    series = Series()
+    try:
+        with scraped(series, prometheus, Path(targets)):
+            repo.mlplane("apply", "--env", "dev", "--yes")
+            wait_workloads_ready(e2e_env, NAMESPACE)
+            stable = {model: rollout(e2e_env, model)["status"]["stableRS"] for model in SLAS}
+            for model, pod_hash in stable.items():
+                series.serve(model, pod_hash, STABLE_TRAFFIC[model])
+
+            (path / "mlplane.yaml").write_text(spec_text(NEW_IMAGE), encoding="utf-8")
+            repo.commit("a new image for every model")
+            started = time.monotonic()
+            repo.mlplane("apply", "--env", "dev", "--yes")
+
+            canary: dict[str, str] = {}
+            states: dict[str, dict[str, Any]] = {}
+            while time.monotonic() - started < SETTLE_TIMEOUT:
+                states = {model: rollout(e2e_env, model) for model in SLAS}
+                for model, state in states.items():
+                    current = state.get("status", {}).get("currentPodHash")
+                    if current and current != stable[model] and model not in canary:
+                        canary[model] = current
+                        traffic = CANARY_TRAFFIC[model]
+                        if traffic is not None:
+                            series.serve(model, current, traffic)
+                done = [
+                    model
+                    for model in SLAS
+                    if model in canary
+                    and settled(states[model], stable[model], canary[model], model)
+                ]
+                # The silent canary must still be held once its pause has run out.
+                waited = time.monotonic() - started > PAUSE_SECONDS + 30
+                if len(done) == len(SLAS) and waited:
+                    break
+                time.sleep(2)
+            runs = analysis_runs(e2e_env)
+            report = {
+                model: {
+                    "status": {
+                        key: states[model].get("status", {}).get(key)
+                        for key in ("phase", "abort", "stableRS", "currentPodHash", "message")
+                    },
+                    "pauseConditions": states[model].get("status", {}).get("pauseConditions"),
+                    "analysis": runs.get(model, {}).get("status", {}).get("phase"),
+                    "measurements": measurements(runs.get(model, {})),
+                }
+                for model in SLAS
+            }
+            shown = json.dumps(report, indent=2)
+            for model in SLAS:
+                assert model in canary, f"{model}: no new ReplicaSet appeared\n{shown}"
+                assert settled(states[model], stable[model], canary[model], model), (
+                    f"{model}: the rollout did not end as its canary's traffic requires\n{shown}"
+                )
+            assert report["healthy"]["measurements"].count("Successful") >= 2, shown
+            for model in ("failing", "slow"):
+                assert report[model]["analysis"] == "Failed", shown
+                assert report[model]["measurements"].count("Failed") == 2, shown
+            assert report["silent"]["analysis"] == "Inconclusive", shown
+            assert set(report["silent"]["measurements"]) == {"Inconclusive"}, shown
+    finally:
+        delete_namespace(e2e_env, NAMESPACE)
