@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,10 @@ INSTALL_HINTS: dict[str, str] = {
     "prometheus-alertmanager)",
     "prometheus-pushgateway": "Debian package 'prometheus-pushgateway' (apt-get install "
     "--no-install-recommends prometheus-pushgateway)",
+    "prometheus": "Debian package 'prometheus' (apt-get install --no-install-recommends "
+    "prometheus)",
+    "prometheus-alertmanager": "Debian package 'prometheus-alertmanager' (apt-get install "
+    "--no-install-recommends prometheus-alertmanager)",
     "checkov": "PyPI 'checkov' in its own venv .judges/checkov",
     "zizmor": "PyPI 'zizmor' (pyproject's test extra)",
     "check-jsonschema": "PyPI 'check-jsonschema' (pyproject's test extra)",
@@ -82,6 +87,13 @@ def find_judge(name: str) -> str | None:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
     return shutil.which(name)
+
+
+def free_port() -> int:
+    """A loopback TCP port free now, for a judge's server (the kernel's pick, released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def require_judge(name: str) -> str:

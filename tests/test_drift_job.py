@@ -9,7 +9,6 @@ needs it.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from mlplane.drift import __main__ as cli
 from mlplane.drift import export, read, scores
 from mlplane.drift.errors import DriftError
 from mlplane.drift.job import Job, compute
-from tests.judges import require_judge
+from tests.judges import free_port, require_judge
 
 LIMITS = read.Limits(max_rows=1_000_000, max_files=100)
 
@@ -324,12 +323,6 @@ def test_the_parser_refuses_hostile_values() -> None:
 
 
 # --- the real Pushgateway ----------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@
 #   amtool                                          Debian package `prometheus-alertmanager`, only when root
 #   prometheus-pushgateway                          Debian package `prometheus-pushgateway`, only when root
 #                                                   (the drift job pushes to it; its /metrics feeds promtool)
+#   prometheus, prometheus-alertmanager             the servers of the two packages above: the alert
+#                                                   delivery test and the e2e tier run them on loopback
 #   opa                                             Go module, built with the local Go into .judges/bin
 #   actionlint                                      Go module, built with the local Go into .judges/bin
 #   chromium                                        Debian package `chromium`, only when root (HTML report)
@@ -61,6 +63,8 @@ judge_path() {
     promtool) path=$(command -v promtool || true) ;;
     amtool) path=$(command -v amtool || true) ;;
     prometheus-pushgateway) path=$(command -v prometheus-pushgateway || true) ;;
+    prometheus) path=$(command -v prometheus || true) ;;
+    prometheus-alertmanager) path=$(command -v prometheus-alertmanager || true) ;;
     opa) path=$JUDGES_DIR/bin/opa ;;
     actionlint) path=$JUDGES_DIR/bin/actionlint ;;
     chromium) path=$(command -v chromium || true) ;;
@@ -127,11 +131,13 @@ install_debian_judge() {
 
 install_promtool() {
   install_debian_judge promtool prometheus
+  install_debian_judge prometheus prometheus
 }
 
 # amtool (Alertmanager's config checker) validates the generated alertmanager.yaml.
 install_amtool() {
   install_debian_judge amtool prometheus-alertmanager
+  install_debian_judge prometheus-alertmanager prometheus-alertmanager
 }
 
 # The Pushgateway the drift job (python -m mlplane.drift) pushes to, run on loopback by its tests.
@@ -199,7 +205,7 @@ judge_version() {
 print_table() {
   local name path missing=0
   printf '%-24s %-10s %s\n' judge version path
-  for name in promtool amtool prometheus-pushgateway checkov opa actionlint chromium mermaid "${PYPI_JUDGES[@]}"; do
+  for name in promtool amtool prometheus-pushgateway prometheus prometheus-alertmanager checkov opa actionlint chromium mermaid "${PYPI_JUDGES[@]}"; do
     path=$(judge_path "$name")
     if [[ -n $path ]]; then
       printf '%-24s %-10s %s\n' "$name" "$(judge_version "$path")" "$path"

@@ -32,12 +32,12 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import loopback
 from tests.e2e.conftest import Repo, delete_namespace, kubectl_json, wait_workloads_ready
 
 pytestmark = pytest.mark.e2e
@@ -119,22 +119,8 @@ class Series:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._versions: dict[tuple[str, str], tuple[Traffic, float]] = {}
-        series = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = series.exposition(time.monotonic()).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        self.server = loopback.scrape_target(lambda: self.exposition(time.monotonic()))
+        self.address = loopback.address(self.server)
 
     def serve(self, model: str, pod_hash: str, traffic: Traffic) -> None:
         with self._lock:
@@ -172,20 +158,16 @@ class Series:
 @contextmanager
 def scraped(series: Series, prometheus: str, targets: Path) -> Iterator[None]:
     """Serve ``series`` and list it among Prometheus's scrape targets until the block ends."""
-    thread = threading.Thread(target=series.server.serve_forever, daemon=True)
-    thread.start()
     listed = targets / "canary-gate.json"
     written = targets / "canary-gate.json.new"  # not *.json: discovery never reads it half-written
-    written.write_text(json.dumps([{"targets": [series.address]}]), encoding="utf-8")
-    written.replace(listed)
-    try:
-        _wait(lambda: _target_up(prometheus, series.address), 60, "Prometheus to scrape the test")
-        yield
-    finally:
-        listed.unlink(missing_ok=True)
-        series.server.shutdown()
-        series.server.server_close()
-        thread.join(10)
+    with loopback.serving(series.server):
+        written.write_text(json.dumps([{"targets": [series.address]}]), encoding="utf-8")
+        written.replace(listed)
+        try:
+            _wait(lambda: _target_up(prometheus, series.address), 60, "Prometheus to scrape it")
+            yield
+        finally:
+            listed.unlink(missing_ok=True)
 
 
 def _target_up(prometheus: str, address: str) -> bool:
