@@ -31,7 +31,7 @@ from typing import Any
 
 from mlplane.compiler.core import ir
 from mlplane.schema import runtimes
-from mlplane.targets.kubernetes import codes, names
+from mlplane.targets.kubernetes import codes, edge, names
 from mlplane.targets.kubernetes.context import Lowering
 from mlplane.targets.kubernetes.settings import kubernetes_of
 from mlplane.targets.monitoring import presets, promql
@@ -194,6 +194,8 @@ def check_gate_time(lowering: Lowering, model: ir.Model) -> None:
     rollout = model.serving.rollout
     pause = rollout.pause_seconds
     if rollout.strategy != "canary" or pause is None or not gating_slas(lowering.system, model):
+        return
+    if edge.edge_of(lowering) is not None:  # the edge profile refuses a canary outright
         return
     total = pause * len(rollout.steps)
     if total >= GATE_SECONDS:

@@ -1,4 +1,4 @@
-"""Canary gates judged by the real Argo Rollouts controller, on series in a real Prometheus.
+"""Rollout gates judged by the real Argo Rollouts controller, on series in a real Prometheus.
 
 ``tests/test_rollout_gates.py`` evaluates the generated queries with promtool and restates
 Argo's rules for the conditions and the limits. Here nothing is restated: the e2e cluster's
@@ -9,15 +9,24 @@ no containers, so the test stands in for them: it learns each new ReplicaSet's p
 hash from the Rollout and serves that version's traffic under it, as a ServiceMonitor with
 ``podTargetLabels`` would label the pods' series.
 
-One system, four models, each rolled out by canary (``steps: [50], pause: 3m``) and gated on
-one SLA; one apply changes every model's image, and the controller must then:
+One system, seven models, each gated on one SLA; one apply changes every model's image, and
+the controller must then, for the canaries (``steps: [50], pause: 3m``, the analysis in the
+background):
 
 * ``healthy``: promote the new version, although the *stable* pods answer only 5xx (the gate
-  measures the canary's pods alone);
-* ``failing`` (the canary answers only 5xx) and ``slow`` (every answer takes a second, against
+  measures the new version's pods alone);
+* ``failing`` (the new pods answer only 5xx) and ``slow`` (every answer takes a second, against
   a 250 ms latency objective): abort the update and keep the stable version;
-* ``silent`` (no traffic reaches the canary): never promote it; the analysis ends
-  Inconclusive and the rollout waits for a person, although its pause has run out.
+* ``silent`` (no traffic reaches the new pods): never promote it; the analysis ends
+  Inconclusive and the rollout waits for a person, although its pause has run out;
+
+and for the blue-green models (``pause: 30s``, the analysis after promotion, five measurements):
+
+* ``bg-healthy``: keep the new version after five successful measurements;
+* ``bg-failing``: abort after two failed ones and send the active Service back to the stable
+  version;
+* ``bg-silent``: end the analysis Inconclusive and wait for a person, the new version serving
+  (it was promoted before its analysis) and the stable one kept to switch back to.
 """
 
 from __future__ import annotations
@@ -43,15 +52,18 @@ from tests.e2e.conftest import Repo, delete_namespace, kubectl_json, wait_worklo
 pytestmark = pytest.mark.e2e
 
 NAMESPACE = "gate-dev"
+POD_HASH_LABEL = "rollouts-pod-template-hash"
 PAUSE_SECONDS = 180
+BLUE_GREEN_PAUSE = 30
 OLD_IMAGE = "ghcr.io/acme/ranker@sha256:" + hashlib.sha256(b"ranker 1").hexdigest()
 NEW_IMAGE = "ghcr.io/acme/ranker@sha256:" + hashlib.sha256(b"ranker 2").hexdigest()
 LATENCY_THRESHOLD = 0.25
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 """The Python client's default histogram buckets, which the ``generic`` runtime reads."""
-SETTLE_TIMEOUT = 480
-"""Seconds from the image change until every model's rollout must have reached its end state:
-the pause (3 minutes) and the analyses' three measurements, a minute apart, fit well within."""
+SETTLE_TIMEOUT = 600
+"""Seconds from the image change until every model's rollout must have reached its end: the
+longest, a healthy blue-green's, takes its pause and five measurements a minute apart (about
+4.5 minutes on the 2-core machine)."""
 
 
 @dataclass(frozen=True)
@@ -65,18 +77,31 @@ class Traffic:
 
 
 OK, ERRORS, SLOW = Traffic(), Traffic(errors=1.0), Traffic(seconds=1.0)
-STABLE_TRAFFIC = {"healthy": ERRORS, "failing": OK, "slow": OK, "silent": OK}
-CANARY_TRAFFIC: dict[str, Traffic | None] = {
-    "healthy": OK,
-    "failing": ERRORS,
-    "slow": SLOW,
-    "silent": None,
-}
-SLAS = {
-    "healthy": "availability",
-    "failing": "availability",
-    "slow": f"{{latency: {{threshold: {int(LATENCY_THRESHOLD * 1000)}ms}}}}",
-    "silent": "availability",
+CANARY = f"{{strategy: canary, steps: [50], pause: {PAUSE_SECONDS // 60}m}}"
+BLUE_GREEN = f"{{strategy: blueGreen, pause: {BLUE_GREEN_PAUSE}s}}"
+LATENCY = f"{{latency: {{threshold: {int(LATENCY_THRESHOLD * 1000)}ms}}}}"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One model: its rollout, its SLA's indicator, what its stable and its new pods answer
+    (None: no traffic) and how its rollout must end (``promoted``, ``aborted``, ``held``)."""
+
+    rollout: str
+    indicator: str
+    stable: Traffic
+    new: Traffic | None
+    end: str
+
+
+CASES = {
+    "healthy": Case(CANARY, "availability", ERRORS, OK, "promoted"),
+    "failing": Case(CANARY, "availability", OK, ERRORS, "aborted"),
+    "slow": Case(CANARY, LATENCY, OK, SLOW, "aborted"),
+    "silent": Case(CANARY, "availability", OK, None, "held"),
+    "bg-healthy": Case(BLUE_GREEN, "availability", OK, OK, "promoted"),
+    "bg-failing": Case(BLUE_GREEN, "availability", OK, ERRORS, "aborted"),
+    "bg-silent": Case(BLUE_GREEN, "availability", OK, None, "held"),
 }
 
 
@@ -92,7 +117,7 @@ def spec_text(image: str) -> str:
         "    state: file://.mlplane/state",
         "models:",
     ]
-    for model in SLAS:
+    for model, case in CASES.items():
         lines += [
             f"  {model}:",
             "    framework: sklearn",
@@ -102,11 +127,13 @@ def spec_text(image: str) -> str:
             "    serving:",
             "      replicas: {min: 2, max: 2}",
             "      resources: {cpu: 100m, memory: 128Mi}",
-            f"      rollout: {{strategy: canary, steps: [50], pause: {PAUSE_SECONDS // 60}m}}",
+            f"      rollout: {case.rollout}",
         ]
     lines.append("slas:")
-    for model, indicator in SLAS.items():
-        lines.append(f"  {model}-gate: {{model: {model}, objective: 99, indicator: {indicator}}}")
+    for model, case in CASES.items():
+        lines.append(
+            f"  {model}-gate: {{model: {model}, objective: 99, indicator: {case.indicator}}}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -199,6 +226,14 @@ def analysis_runs(env: dict[str, str]) -> dict[str, dict[str, Any]]:
     return found
 
 
+def active_selector(env: dict[str, str], model: str) -> str | None:
+    """The pod-template hash a blue-green model's active Service sends traffic to (None for a
+    canary's Service, which selects every version's pods)."""
+    service = kubectl_json(env, "get", "service", model, "-n", NAMESPACE)
+    selected = service["spec"].get("selector", {}).get(POD_HASH_LABEL)
+    return None if selected is None else str(selected)
+
+
 def measurements(run: dict[str, Any]) -> list[str]:
     return [
         str(m.get("phase"))
@@ -207,13 +242,13 @@ def measurements(run: dict[str, Any]) -> list[str]:
     ]
 
 
-def settled(state: dict[str, Any], stable: str, canary: str, model: str) -> bool:
-    """Whether ``model``'s rollout has reached the end this test expects of it."""
+def settled(state: dict[str, Any], stable: str, new: str, end: str) -> bool:
+    """Whether a rollout has reached ``end``."""
     status = state.get("status", {})
     kept = status.get("stableRS")
-    if model == "healthy":
-        return bool(kept == canary and status.get("phase") == "Healthy")
-    if model in ("failing", "slow"):
+    if end == "promoted":
+        return bool(kept == new and status.get("phase") == "Healthy")
+    if end == "aborted":
         return bool(status.get("abort")) and kept == stable
     reasons = {c.get("reason") for c in status.get("pauseConditions") or ()}
     return "InconclusiveAnalysisRun" in reasons and kept == stable
@@ -234,41 +269,40 @@ def test_the_controller_promotes_only_a_canary_that_meets_its_objective(
     (path / "mlplane.yaml").write_text(spec_text(OLD_IMAGE), encoding="utf-8")
     repo = Repo(path, e2e_env)
     repo.git("init", "--quiet", "--initial-branch=main")
-    repo.commit("four canary-gated models")
+    repo.commit("canary-gated and blue-green models")
     series = Series()
     try:
         with scraped(series, prometheus, Path(targets)):
             repo.mlplane("apply", "--env", "dev", "--yes")
             wait_workloads_ready(e2e_env, NAMESPACE)
-            stable = {model: rollout(e2e_env, model)["status"]["stableRS"] for model in SLAS}
+            stable = {model: rollout(e2e_env, model)["status"]["stableRS"] for model in CASES}
             for model, pod_hash in stable.items():
-                series.serve(model, pod_hash, STABLE_TRAFFIC[model])
+                series.serve(model, pod_hash, CASES[model].stable)
 
             (path / "mlplane.yaml").write_text(spec_text(NEW_IMAGE), encoding="utf-8")
             repo.commit("a new image for every model")
             started = time.monotonic()
             repo.mlplane("apply", "--env", "dev", "--yes")
 
-            canary: dict[str, str] = {}
+            new: dict[str, str] = {}
             states: dict[str, dict[str, Any]] = {}
             while time.monotonic() - started < SETTLE_TIMEOUT:
-                states = {model: rollout(e2e_env, model) for model in SLAS}
+                states = {model: rollout(e2e_env, model) for model in CASES}
                 for model, state in states.items():
                     current = state.get("status", {}).get("currentPodHash")
-                    if current and current != stable[model] and model not in canary:
-                        canary[model] = current
-                        traffic = CANARY_TRAFFIC[model]
+                    if current and current != stable[model] and model not in new:
+                        new[model] = current
+                        traffic = CASES[model].new
                         if traffic is not None:
                             series.serve(model, current, traffic)
                 done = [
                     model
-                    for model in SLAS
-                    if model in canary
-                    and settled(states[model], stable[model], canary[model], model)
+                    for model, case in CASES.items()
+                    if model in new and settled(states[model], stable[model], new[model], case.end)
                 ]
                 # The silent canary must still be held once its pause has run out.
                 waited = time.monotonic() - started > PAUSE_SECONDS + 30
-                if len(done) == len(SLAS) and waited:
+                if len(done) == len(CASES) and waited:
                     break
                 time.sleep(2)
             runs = analysis_runs(e2e_env)
@@ -279,22 +313,31 @@ def test_the_controller_promotes_only_a_canary_that_meets_its_objective(
                         for key in ("phase", "abort", "stableRS", "currentPodHash", "message")
                     },
                     "pauseConditions": states[model].get("status", {}).get("pauseConditions"),
+                    "active": active_selector(e2e_env, model),
                     "analysis": runs.get(model, {}).get("status", {}).get("phase"),
                     "measurements": measurements(runs.get(model, {})),
                 }
-                for model in SLAS
+                for model in CASES
             }
             shown = json.dumps(report, indent=2)
-            for model in SLAS:
-                assert model in canary, f"{model}: no new ReplicaSet appeared\n{shown}"
-                assert settled(states[model], stable[model], canary[model], model), (
-                    f"{model}: the rollout did not end as its canary's traffic requires\n{shown}"
+            for model, case in CASES.items():
+                assert model in new, f"{model}: no new ReplicaSet appeared\n{shown}"
+                assert settled(states[model], stable[model], new[model], case.end), (
+                    f"{model}: the rollout did not end {case.end}\n{shown}"
                 )
             assert report["healthy"]["measurements"].count("Successful") >= 2, shown
-            for model in ("failing", "slow"):
+            for model in ("failing", "slow", "bg-failing"):
                 assert report[model]["analysis"] == "Failed", shown
                 assert report[model]["measurements"].count("Failed") == 2, shown
             assert report["silent"]["analysis"] == "Inconclusive", shown
             assert set(report["silent"]["measurements"]) == {"Inconclusive"}, shown
+            assert report["bg-healthy"]["analysis"] == "Successful", shown
+            assert report["bg-healthy"]["measurements"] == ["Successful"] * 5, shown
+            assert report["bg-healthy"]["active"] == new["bg-healthy"], shown
+            assert report["bg-failing"]["active"] == stable["bg-failing"], shown
+            # Promoted before its analysis, the silent blue-green version keeps the traffic while
+            # the rollout waits for a person; the stable version stays up to switch back to.
+            assert report["bg-silent"]["analysis"] == "Inconclusive", shown
+            assert report["bg-silent"]["active"] == new["bg-silent"], shown
     finally:
         delete_namespace(e2e_env, NAMESPACE)
