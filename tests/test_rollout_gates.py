@@ -8,7 +8,7 @@ with the template's own ``successCondition``/``failureCondition`` the way Argo's
 ``inconclusive > inconclusiveLimit``). A gate must fail closed: a canary answering only 5xx
 fails, no traffic is never a success, and the stable pods' errors never fail a good canary.
 The e2e tier checks the same outcomes with the real Argo Rollouts controller and a real
-Prometheus instead of these restated rules (``tests/e2e/test_canary_gate.py``).
+Prometheus instead of these restated rules (``tests/e2e/test_rollout_analysis.py``).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ the latest ReplicaSet, passed as the argument ``canary-hash``) and **fails close
 A canary's analysis runs in the background and holds no step, so its pauses must outlast the
 time the analysis needs to decide (:data:`GATE_SECONDS`); :func:`check_gate_time` refuses a gated
 canary whose pauses end sooner. The e2e tier runs these templates with the real Argo Rollouts
-controller against a real Prometheus (tests/e2e/test_canary_gate.py).
+controller against a real Prometheus (tests/e2e/test_rollout_analysis.py).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ its second measurement, one without traffic at its third (``INCONCLUSIVE_LIMIT``
 and one more interval covers the new pods' first scrapes and the controller's reaction. A
 canary whose pauses end sooner is promoted before its gate has decided: on the e2e tier, with
 ``steps: [50], pause: 1m``, a canary that got no traffic was promoted after two Inconclusive
-measurements, its analysis then marked Successful (tests/e2e/test_canary_gate.py proves that
+measurements, its analysis then marked Successful (tests/e2e/test_rollout_analysis.py proves that
 three minutes are enough)."""
 
 HASH_ARG = "canary-hash"

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 import time
 import urllib.parse
@@ -48,6 +47,7 @@ import pytest
 
 from tests import loopback
 from tests.e2e.conftest import Repo, delete_namespace, kubectl_json, wait_workloads_ready
+from tests.judges import in_ci
 
 pytestmark = pytest.mark.e2e
 
@@ -185,8 +185,9 @@ class Series:
 @contextmanager
 def scraped(series: Series, prometheus: str, targets: Path) -> Iterator[None]:
     """Serve ``series`` and list it among Prometheus's scrape targets until the block ends."""
-    listed = targets / "canary-gate.json"
-    written = targets / "canary-gate.json.new"  # not *.json: discovery never reads it half-written
+    listed = targets / "rollout-analysis.json"
+    # Written under another name first (not *.json): discovery never reads it half-written.
+    written = targets / "rollout-analysis.json.new"
     with loopback.serving(series.server):
         written.write_text(json.dumps([{"targets": [series.address]}]), encoding="utf-8")
         written.replace(listed)
@@ -261,7 +262,7 @@ def test_the_controller_promotes_only_a_canary_that_meets_its_objective(
     targets = e2e_env.get("MLPLANE_E2E_PROMETHEUS_TARGETS")
     if not prometheus or not targets:
         message = "the e2e cluster runs no Prometheus (the prometheus binary was not on PATH)"
-        if os.environ.get("CI") == "true":
+        if in_ci():
             pytest.fail(message)
         pytest.skip(message)
     path = tmp_path / "gate"
