@@ -4,12 +4,13 @@
 Argo's rules for the conditions and the limits. Here nothing is restated: the e2e cluster's
 Argo Rollouts controller runs the generated AnalysisTemplates against the cluster's Prometheus
 (``tools/e2e/up.sh``), which scrapes series that this test serves on loopback in the names and
-labels of the ``generic`` runtime (the Prometheus client libraries' defaults). kwok's pods run
+labels of the runtime each model declares (``generic``: the Prometheus client libraries'
+defaults; ``triton``: NVIDIA Triton's counters). kwok's pods run
 no containers, so the test stands in for them: it learns each new ReplicaSet's pod-template
 hash from the Rollout and serves that version's traffic under it, as a ServiceMonitor with
 ``podTargetLabels`` would label the pods' series.
 
-One system, seven models, each gated on one SLA; one apply changes every model's image, and
+One system, nine models, each gated on one SLA; one apply changes every model's image, and
 the controller must then, for the canaries (``steps: [50], pause: 3m``, the analysis in the
 background):
 
@@ -19,6 +20,9 @@ background):
   a 250 ms latency objective): abort the update and keep the stable version;
 * ``silent`` (no traffic reaches the new pods): never promote it; the analysis ends
   Inconclusive and the rollout waits for a person, although its pause has run out;
+* ``triton-healthy`` and ``triton-failing``: the same on the ``triton`` runtime's series, which
+  count successes and failures apart (a healthy version with no failure counter yet, a failing
+  one with no success counter);
 
 and for the blue-green models (``pause: 30s``, the analysis after promotion, five measurements):
 
@@ -92,6 +96,7 @@ class Case:
     stable: Traffic
     new: Traffic | None
     end: str
+    runtime: str = "generic"
 
 
 CASES = {
@@ -102,7 +107,11 @@ CASES = {
     "bg-healthy": Case(BLUE_GREEN, "availability", OK, OK, "promoted"),
     "bg-failing": Case(BLUE_GREEN, "availability", OK, ERRORS, "aborted"),
     "bg-silent": Case(BLUE_GREEN, "availability", OK, None, "held"),
+    "triton-healthy": Case(CANARY, "availability", ERRORS, OK, "promoted", "triton"),
+    "triton-failing": Case(CANARY, "availability", OK, ERRORS, "aborted", "triton"),
 }
+"""Triton counts successes and failures apart: a healthy version here has no failure counter
+yet, and a failing one no success counter (each query reads a missing counter as zero)."""
 
 
 def spec_text(image: str) -> str:
@@ -123,8 +132,9 @@ def spec_text(image: str) -> str:
             "    framework: sklearn",
             '    version: "1.0"',
             f"    image: {image}",
-            "    runtime: generic",
+            f"    runtime: {case.runtime}",
             "    serving:",
+            *(["      port: 8000"] if case.runtime == "triton" else []),
             "      replicas: {min: 2, max: 2}",
             "      resources: {cpu: 100m, memory: 128Mi}",
             f"      rollout: {case.rollout}",
@@ -161,11 +171,14 @@ class Series:
             "# TYPE http_request_duration_seconds histogram",
         ]
         for (model, pod_hash), (traffic, since) in versions:
+            total = traffic.rate * (now - since)
+            failed = total * traffic.errors
+            if CASES[model].runtime == "triton":
+                lines += _triton(model, pod_hash, total - failed, failed)
+                continue
             labels = (
                 f'namespace="{NAMESPACE}",job="{model}",rollouts_pod_template_hash="{pod_hash}"'
             )
-            total = traffic.rate * (now - since)
-            failed = total * traffic.errors
             lines.append(f'http_requests_total{{{labels},code="200"}} {total - failed:.3f}')
             if failed:
                 lines.append(f'http_requests_total{{{labels},code="500"}} {failed:.3f}')
@@ -180,6 +193,19 @@ class Series:
                 f"http_request_duration_seconds_sum{{{labels}}} {total * traffic.seconds:.3f}"
             )
         return "\n".join(lines) + "\n"
+
+
+def _triton(model: str, pod_hash: str, succeeded: float, failed: float) -> list[str]:
+    """Triton's per-model counters, each only once it has counted something."""
+    labels = (
+        f'namespace="{NAMESPACE}",model="{model}",version="1",'
+        f'rollouts_pod_template_hash="{pod_hash}"'
+    )
+    counters = (
+        ("nv_inference_request_success", succeeded),
+        ("nv_inference_request_failure", failed),
+    )
+    return [f"{name}{{{labels}}} {value:.3f}" for name, value in counters if value]
 
 
 @contextmanager
@@ -326,8 +352,9 @@ def test_the_controller_promotes_only_a_canary_that_meets_its_objective(
                 assert settled(states[model], stable[model], new[model], case.end), (
                     f"{model}: the rollout did not end {case.end}\n{shown}"
                 )
-            assert report["healthy"]["measurements"].count("Successful") >= 2, shown
-            for model in ("failing", "slow", "bg-failing"):
+            for model in ("healthy", "triton-healthy"):
+                assert report[model]["measurements"].count("Successful") >= 2, shown
+            for model in ("failing", "slow", "bg-failing", "triton-failing"):
                 assert report[model]["analysis"] == "Failed", shown
                 assert report[model]["measurements"].count("Failed") == 2, shown
             assert report["silent"]["analysis"] == "Inconclusive", shown
