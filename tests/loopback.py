@@ -1,18 +1,26 @@
-"""Loopback HTTP servers that stand in for what a test's real servers talk to: a scrape target
-serving series in Prometheus's text format, a webhook that records what it is sent.
+"""Loopback servers for tests that run real servers: HTTP servers that stand in for what those
+talk to (a scrape target serving series in Prometheus's text format, a webhook that records what
+it is sent), and :func:`running`, a real server's process for the block of a ``with``.
 
-Each is a ``ThreadingHTTPServer`` on ``127.0.0.1`` (a port the kernel picks), served in a
-daemon thread for the block of :func:`serving`.
+Each HTTP server is a ``ThreadingHTTPServer`` on ``127.0.0.1`` (a port the kernel picks), served
+in a daemon thread for the block of :func:`serving`.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
+import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 
 class _Quiet(BaseHTTPRequestHandler):
@@ -66,3 +74,59 @@ def serving(server: ThreadingHTTPServer) -> Iterator[None]:
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+@contextmanager
+def running(command: list[str], log: Path, ready: str, env: dict[str, str]) -> Iterator[None]:
+    """A server process, until the block ends; waits for its ``ready`` URL."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(ready, timeout=2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    text = log.read_text(encoding="utf-8", errors="replace")[-3000:]
+                    pytest.fail(f"{command[0]} did not become ready:\n{text}")
+                time.sleep(0.2)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def prometheus_config(rule_files: list[Path], target: str, alertmanager: str | None = None) -> str:
+    """A Prometheus configuration that loads ``rule_files``, scrapes ``target`` every second
+    (its labels kept as served, as a Pushgateway or a scrape with ``honor_labels`` would),
+    evaluates every second and, given one, sends alerts to ``alertmanager`` (``host:port``)."""
+    config: dict[str, Any] = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(path) for path in rule_files],
+        "scrape_configs": [
+            {"job_name": "served", "honor_labels": True, "static_configs": [{"targets": [target]}]}
+        ],
+    }
+    if alertmanager is not None:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
+    return json.dumps(config)  # JSON is YAML
+
+
+def query(prometheus: str, expr: str) -> list[dict[str, Any]]:
+    """The instant vector Prometheus (``http://host:port``) answers for ``expr``: each series'
+    ``metric`` (its labels) and ``value`` (``[time, "number"]``)."""
+    body = urllib.parse.urlencode({"query": expr}).encode()
+    with urllib.request.urlopen(f"{prometheus}/api/v1/query", body, timeout=10) as answer:
+        loaded = json.load(answer)
+    assert loaded["status"] == "success", loaded
+    assert loaded["data"]["resultType"] == "vector", loaded
+    result: list[dict[str, Any]] = loaded["data"]["result"]
+    return result

@@ -25,11 +25,9 @@ SMTP smarthost is a closed loopback port, so PagerDuty and e-mail deliveries fai
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,34 +124,6 @@ class Series:
         return "\n".join(lines) + "\n"
 
 
-@contextmanager
-def running(command: list[str], log: Path, ready: str, env: dict[str, str]) -> Iterator[None]:
-    """A server process, until the block ends; waits for its ``ready`` URL."""
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(ready, timeout=2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    text = log.read_text(encoding="utf-8", errors="replace")[-3000:]
-                    pytest.fail(f"{command[0]} did not become ready:\n{text}")
-                time.sleep(0.2)
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 def with_local_secrets(config: dict[str, Any], directory: Path, webhook: Webhook) -> None:
     """The configuration's secret files written under ``directory`` (a Slack webhook's URL is
     the loopback webhook's, with the secret's name as its path), and its SMTP smarthosts sent
@@ -233,29 +203,14 @@ def test_every_burning_slo_pages_a_receiver_that_is_posted_to(
     closed = f"http://127.0.0.1:{free_port()}"
     env = {"PATH": "/usr/bin:/bin", "HTTP_PROXY": closed, "HTTPS_PROXY": closed}
     (tmp_path / "prometheus.yaml").write_text(
-        yaml.safe_dump(
-            {
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "rule_files": [str(rules_path)],
-                "alerting": {
-                    "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]
-                },
-                "scrape_configs": [
-                    {
-                        "job_name": "served",
-                        "honor_labels": True,
-                        "static_configs": [{"targets": [series.address]}],
-                    }
-                ],
-            }
-        ),
+        loopback.prometheus_config([rules_path], series.address, f"127.0.0.1:{am_port}"),
         encoding="utf-8",
     )
     with ExitStack() as stack:
         stack.enter_context(loopback.serving(webhook.server))
         stack.enter_context(loopback.serving(series.server))
         stack.enter_context(
-            running(
+            loopback.running(
                 [
                     alertmanager_bin,
                     f"--config.file={tmp_path / 'alertmanager.yaml'}",
@@ -269,7 +224,7 @@ def test_every_burning_slo_pages_a_receiver_that_is_posted_to(
             )
         )
         stack.enter_context(
-            running(
+            loopback.running(
                 [
                     prometheus,
                     f"--config.file={tmp_path / 'prometheus.yaml'}",
