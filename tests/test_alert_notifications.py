@@ -1,41 +1,65 @@
 """Alerts reach a human, run for real: the generated rules in a real Prometheus, the generated
-Alertmanager configuration in a real Alertmanager, and a Slack webhook on loopback that must be
-posted to (``tests/test_alert_delivery.py`` checks every route statically with amtool).
+Alertmanager configuration in a real Alertmanager, and every integration it names delivering
+on loopback: Slack's webhook, PagerDuty's Events API and an SMTP smarthost
+(``tests/test_alert_delivery.py`` checks every route statically with amtool).
 
-For each example's ``dev`` environment the test builds ``monitoring/rules.yaml`` and
-``monitoring/alertmanager.yaml``, starts Prometheus and Alertmanager (the Debian packages'
-servers) on loopback, and serves the series that make SLOs burn their error budget: every data
-source with a freshness SLA last succeeded ten days ago, and every model served by the
-``generic`` runtime (the Prometheus client libraries' series) answers only 5xx. Then:
+For each Kubernetes environment of each example (all of an example's at once) the test builds
+``monitoring/rules.yaml`` and ``monitoring/alertmanager.yaml``, starts Prometheus and
+Alertmanager (the Debian packages' servers) on loopback, and serves the series that make SLOs
+burn their error budget: every data source with a freshness SLA last succeeded ten days ago,
+and every model served by the ``generic`` runtime (the Prometheus client libraries' series)
+answers only 5xx. Then:
 
 * Prometheus evaluates the generated rules and sends each burning SLO's
   ``ErrorBudgetFastBurn`` page to Alertmanager;
-* Alertmanager routes it with the generated routes: in ``dev`` (not production) a page never
-  goes to a PagerDuty receiver;
-* a receiver with Slack settings posts to its webhook, whose URL Alertmanager reads from the
-  secret file the configuration names: the test writes each file where the configuration reads
-  it (a temporary directory instead of ``/etc/alertmanager/secrets``), and the Slack webhook is
-  a loopback server that records what it is sent.
+* Alertmanager routes it with the generated routes to a receiver with at least one
+  integration: outside production never to one that pages (PagerDuty), in production the
+  on-call's PagerDuty receiver gets pages;
+* every integration of that receiver delivers the page, with the credentials Alertmanager reads
+  from the secret files the configuration names (the test writes each file where the
+  configuration reads it, a temporary directory instead of ``/etc/alertmanager/secrets``):
+  - Slack: a JSON post to the webhook URL of its secret, in the receiver's channel, the alert
+    and the SLO in the title;
+  - PagerDuty: an Events API v2 ``trigger`` with the routing key of its secret, the alert and
+    the SLO in the summary;
+  - e-mail: a message to the receiver's address, from the configuration's sender, the alert and
+    the SLO in the subject, sent after STARTTLS and after logging in with the configured user
+    and the password of its secret (the smarthost refuses mail otherwise).
 
-Nothing leaves the machine: Alertmanager's HTTP clients go through a proxy on a closed loopback
-port (Go never proxies loopback addresses, so the Slack webhook is reached directly) and the
-SMTP smarthost is a closed loopback port, so PagerDuty and e-mail deliveries fail locally.
+What the test changes in its copy of the configuration, besides the secret files' paths, are the
+two addresses it cannot reach: PagerDuty's Events API URL (a fixed public address, unset in the
+generated file) becomes a loopback webhook, and the SMTP smarthost the loopback SMTP server,
+with its certificate (made by the test for ``127.0.0.1``) as the e-mail TLS settings' CA.
+Nothing leaves the machine: Alertmanager's HTTP clients also go through a proxy on a closed
+loopback port (Go never proxies loopback addresses, so the webhooks are reached directly).
 """
 
 from __future__ import annotations
 
+import email
+import email.policy
+import ipaddress
 import json
+import ssl
 import time
 import urllib.request
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from mlplane.compiler.build.pipeline import compile_spec
+from mlplane.compiler.core import ir
 from mlplane.targets.monitoring import emit
 from tests import loopback
 from tests.judges import free_port, require_judge
@@ -46,21 +70,128 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(path for path in (REPO / "examples").iterdir() if path.is_dir())
 SECRETS = "/etc/alertmanager/secrets/"
 DELIVERY_TIMEOUT = 180
-"""Seconds for every page to be posted: a few evaluations, then a group's wait (1 minute at most
-in the generated routes)."""
+"""Seconds for every page to be delivered: a few evaluations, then a group's wait (1 minute at
+most in the generated routes)."""
 STALE_SECONDS = 10 * 24 * 3600
 FRESHNESS = "mlplane_data_last_success_timestamp_seconds"
+PAGE = "ErrorBudgetFastBurn"
 
 
 @dataclass
 class Webhook:
-    """A loopback server standing in for Slack: it records every JSON body posted to it."""
+    """A loopback server standing in for Slack and PagerDuty: it records every JSON body
+    posted to it, with the path it was posted to."""
 
     posted: list[tuple[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.server = loopback.webhook(self.posted)
         self.url = f"http://{loopback.address(self.server)}"
+
+
+@dataclass(frozen=True)
+class Mail:
+    """A message the smarthost accepted, and how it was sent."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    subject: str
+    to: str
+    encrypted: bool
+    login: str
+
+
+def certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for ``127.0.0.1`` and its key (PEM files), valid for an hour."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    signed = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key_file = directory / "smtp.crt", directory / "smtp.key"
+    cert.write_bytes(signed.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert, key_file
+
+
+class _Smtp(SMTP):
+    """aiosmtpd's SMTP session with the ``AUTH LOGIN`` challenges that mail servers send
+    (Postfix's and Exchange's ``Username:``, ``Password:``), the ones Go clients answer."""
+
+    AuthLoginUsernameChallenge = "Username:"
+    AuthLoginPasswordChallenge = "Password:"
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _Smtp(self.handler, **self.SMTP_kwargs)
+
+
+class Smarthost:
+    """A loopback SMTP server standing in for the smarthost: STARTTLS before AUTH, AUTH (with
+    ``login`` and ``password``) before any mail; it records every message it accepts."""
+
+    def __init__(self, port: int, cert: Path, key: Path, login: str, password: str) -> None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        self.credentials = (login, password)
+        self.messages: list[Mail] = []
+        self.controller = _Controller(
+            self,
+            hostname="127.0.0.1",
+            port=port,
+            tls_context=context,
+            require_starttls=True,
+            authenticator=self.authenticate,
+            auth_require_tls=True,
+            auth_required=True,
+        )
+
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        given = (
+            (data.login.decode(), data.password.decode())
+            if isinstance(data, LoginPassword)
+            else None
+        )
+        return AuthResult(success=given == self.credentials, auth_data=given and given[0])
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        message = email.message_from_bytes(
+            envelope.original_content or b"", policy=email.policy.default
+        )
+        self.messages.append(
+            Mail(
+                sender=str(envelope.mail_from),
+                recipients=tuple(envelope.rcpt_tos),
+                subject=str(message["Subject"]),
+                to=str(message["To"]),
+                encrypted=session.ssl is not None,
+                login=str(session.auth_data),
+            )
+        )
+        return "250 OK"
 
 
 @dataclass(frozen=True)
@@ -79,7 +210,7 @@ def burning(rules: dict[str, Any], runtimes: dict[str, str]) -> list[Burning]:
     found = []
     for group in rules["groups"]:
         for rule in group["rules"]:
-            if rule.get("alert") != "ErrorBudgetFastBurn":
+            if rule.get("alert") != PAGE:
                 continue
             labels = rule["labels"]
             slo, namespace = labels["slo"], labels["namespace"]
@@ -124,13 +255,25 @@ class Series:
         return "\n".join(lines) + "\n"
 
 
-def with_local_secrets(config: dict[str, Any], directory: Path, webhook: Webhook) -> None:
+def _secret_name(path: str) -> str:
+    return Path(path).parent.name
+
+
+def with_local_secrets(
+    config: dict[str, Any], directory: Path, webhook: Webhook, smarthost: int, ca: Path
+) -> None:
     """The configuration's secret files written under ``directory`` (a Slack webhook's URL is
-    the loopback webhook's, with the secret's name as its path), and its SMTP smarthosts sent
-    to a closed loopback port: besides the secrets, the only hosts the configuration names."""
+    ``webhook``'s, with the secret's name as its path; any other secret's value is its name and
+    ``-value``), PagerDuty's Events API sent to ``webhook`` (``/pagerduty/<routing key's
+    secret>``), the SMTP smarthost to the loopback port ``smarthost`` with ``ca`` trusted: besides
+    the secrets, the only addresses the configuration names or implies."""
 
     def visit(node: Any) -> None:
         if isinstance(node, dict):
+            if "routing_key_file" in node:
+                node["url"] = f"{webhook.url}/pagerduty/{_secret_name(node['routing_key_file'])}"
+            for mail in node.get("email_configs", ()):
+                mail["tls_config"] = {"ca_file": str(ca)}
             for key, value in node.items():
                 if isinstance(value, str) and key.endswith("_file") and value.startswith(SECRETS):
                     name = value.removeprefix(SECRETS).split("/")[0]
@@ -140,7 +283,7 @@ def with_local_secrets(config: dict[str, Any], directory: Path, webhook: Webhook
                     path.write_text(secret, encoding="utf-8")
                     node[key] = str(path)
                 elif key in ("smtp_smarthost", "smarthost"):
-                    node[key] = f"127.0.0.1:{free_port()}"
+                    node[key] = f"127.0.0.1:{smarthost}"
                 else:
                     visit(value)
         elif isinstance(node, list):
@@ -150,22 +293,65 @@ def with_local_secrets(config: dict[str, Any], directory: Path, webhook: Webhook
     visit(config)
 
 
-def posted_to(receiver: dict[str, Any], slo: str, webhook: Webhook) -> bool:
-    """Whether the webhook of ``receiver``'s Slack settings (its secret's name is the path)
-    was sent ``slo``'s page, firing, in the receiver's channel."""
-    slack = receiver["slack_configs"][0]
-    path = "/" + Path(slack["api_url_file"]).parent.name
-    return any(
-        where == path
-        and body.get("channel") == slack["channel"]
-        and any(
-            a.get("title", "").startswith("[FIRING")
-            and "ErrorBudgetFastBurn" in a.get("title", "")
-            and a.get("title", "").endswith(f" {slo}")
-            for a in body.get("attachments", ())
+def _paged(text: str, slo: str) -> bool:
+    return text.startswith("[FIRING") and PAGE in text and slo in text.split()
+
+
+@dataclass
+class Stand:
+    """One environment's alerting, as it runs: its configuration (the test's copy), the
+    loopback stand-ins its integrations deliver to, what burns."""
+
+    system: ir.System
+    config: dict[str, Any]
+    burn: list[Burning]
+    webhook: Webhook
+    smarthost: Smarthost | None
+    alertmanager: str = ""
+
+    @property
+    def receivers(self) -> dict[str, dict[str, Any]]:
+        return {receiver["name"]: receiver for receiver in self.config["receivers"]}
+
+    def delivered(self, receiver: dict[str, Any], slo: str) -> bool:
+        """Whether every integration of ``receiver`` delivered ``slo``'s page."""
+        done = [self._slack(slack, slo) for slack in receiver.get("slack_configs", ())]
+        done += [self._pagerduty(pd, slo) for pd in receiver.get("pagerduty_configs", ())]
+        done += [self._email(mail, slo) for mail in receiver.get("email_configs", ())]
+        return bool(done) and all(done)
+
+    def _slack(self, slack: dict[str, Any], slo: str) -> bool:
+        path = "/" + _secret_name(slack["api_url_file"])
+        return any(
+            where == path
+            and body.get("channel") == slack["channel"]
+            and any(_paged(a.get("title", ""), slo) for a in body.get("attachments", ()))
+            for where, body in self.webhook.posted
         )
-        for where, body in webhook.posted
-    )
+
+    def _pagerduty(self, pagerduty: dict[str, Any], slo: str) -> bool:
+        secret = _secret_name(pagerduty["routing_key_file"])
+        return any(
+            where == f"/pagerduty/{secret}"
+            and body.get("routing_key") == f"{secret}-value"
+            and body.get("event_action") == "trigger"
+            and _paged(body.get("payload", {}).get("summary", ""), slo)
+            for where, body in self.webhook.posted
+        )
+
+    def _email(self, mail: dict[str, Any], slo: str) -> bool:
+        assert self.smarthost is not None
+        sender = self.config["global"]["smtp_from"]
+        login = self.config["global"]["smtp_auth_username"]
+        return any(
+            message.recipients == (mail["to"],)
+            and message.to == mail["to"]
+            and message.sender == sender
+            and message.encrypted
+            and message.login == login
+            and _paged(message.subject, slo)
+            for message in self.smarthost.messages
+        )
 
 
 def alert_groups(alertmanager: str) -> list[dict[str, Any]]:
@@ -175,89 +361,152 @@ def alert_groups(alertmanager: str) -> list[dict[str, Any]]:
     return loaded
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=[path.name for path in EXAMPLES])
-def test_every_burning_slo_pages_a_receiver_that_is_posted_to(
-    example: Path, tmp_path: Path
-) -> None:
-    prometheus = require_judge("prometheus")
-    alertmanager_bin = require_judge("prometheus-alertmanager")
-    result = compile_spec(example)
-    assert result.ok, [d.one_line() for d in result.sorted_diagnostics()]
-    system = result.systems["dev"]
+def routed_pages(alertmanager: str) -> dict[str, str]:
+    """Each page Alertmanager holds: its SLO, and the receiver it was routed to."""
+    return {
+        alert["labels"]["slo"]: group["receiver"]["name"]
+        for group in alert_groups(alertmanager)
+        for alert in group["alerts"]
+        if alert["labels"].get("alertname") == PAGE
+    }
+
+
+def stand(system: ir.System, directory: Path, ca: tuple[Path, Path]) -> Stand:
+    """An environment's alerting files written under ``directory``, with its stand-ins."""
     files = emit.monitoring_files(system)
-    rules_path = tmp_path / "rules.yaml"
-    rules_path.write_text(files["monitoring/rules.yaml"], encoding="utf-8")
+    (directory / "rules.yaml").write_text(files["monitoring/rules.yaml"], encoding="utf-8")
     rules = yaml.safe_load(files["monitoring/rules.yaml"])
     config = yaml.safe_load(files["monitoring/alertmanager.yaml"])
     runtimes = {name: model.runtime for name, model in system.models.items()}
-    burn = burning(rules, runtimes)
-    assert burn, "the example has no SLO this test can make burn"
-
     webhook = Webhook()
-    with_local_secrets(config, tmp_path / "secrets", webhook)
-    (tmp_path / "alertmanager.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    receivers = {receiver["name"]: receiver for receiver in config["receivers"]}
-    series = Series(burn)
+    smtp_port = free_port()
+    with_local_secrets(config, directory / "secrets", webhook, smtp_port, ca[0])
+    smarthost = None
+    login = config.get("global", {}).get("smtp_auth_username")
+    if login is not None:
+        password = Path(config["global"]["smtp_auth_password_file"]).read_text(encoding="utf-8")
+        smarthost = Smarthost(smtp_port, *ca, login, password)
+    (directory / "alertmanager.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return Stand(system, config, burning(rules, runtimes), webhook, smarthost)
+
+
+def start(stand: Stand, directory: Path, stack: ExitStack) -> None:
+    """Its stand-ins, its Alertmanager and its Prometheus, running until ``stack`` closes."""
+    prometheus = require_judge("prometheus")
+    alertmanager = require_judge("prometheus-alertmanager")
+    series = Series(stand.burn)
     am_port, prom_port = free_port(), free_port()
-    alertmanager = f"http://127.0.0.1:{am_port}"
+    stand.alertmanager = f"http://127.0.0.1:{am_port}"
     closed = f"http://127.0.0.1:{free_port()}"
     env = {"PATH": "/usr/bin:/bin", "HTTP_PROXY": closed, "HTTPS_PROXY": closed}
-    (tmp_path / "prometheus.yaml").write_text(
-        loopback.prometheus_config([rules_path], series.address, f"127.0.0.1:{am_port}"),
+    (directory / "prometheus.yaml").write_text(
+        loopback.prometheus_config(
+            [directory / "rules.yaml"], series.address, f"127.0.0.1:{am_port}"
+        ),
         encoding="utf-8",
     )
+    stack.enter_context(loopback.serving(stand.webhook.server))
+    stack.enter_context(loopback.serving(series.server))
+    if stand.smarthost is not None:
+        stand.smarthost.controller.start()
+        stack.callback(stand.smarthost.controller.stop)
+    stack.enter_context(
+        loopback.running(
+            [
+                alertmanager,
+                f"--config.file={directory / 'alertmanager.yaml'}",
+                f"--storage.path={directory / 'alertmanager-data'}",
+                f"--web.listen-address=127.0.0.1:{am_port}",
+                "--cluster.listen-address=",
+            ],
+            directory / "alertmanager.log",
+            f"{stand.alertmanager}/-/ready",
+            env,
+        )
+    )
+    stack.enter_context(
+        loopback.running(
+            [
+                prometheus,
+                f"--config.file={directory / 'prometheus.yaml'}",
+                f"--storage.tsdb.path={directory / 'prometheus-data'}",
+                f"--web.listen-address=127.0.0.1:{prom_port}",
+            ],
+            directory / "prometheus.log",
+            f"http://127.0.0.1:{prom_port}/-/ready",
+            env,
+        )
+    )
+
+
+def failed_attempts(log: Path) -> list[str]:
+    """The last three notifications Alertmanager's log says failed."""
+    lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    return [line for line in lines if "failed" in line.lower()][-3:]
+
+
+def waiting(stand: Stand) -> str | None:
+    """What is not delivered yet in ``stand``'s environment, or None when every page is."""
+    routed = routed_pages(stand.alertmanager)
+    missing = sorted({b.slo for b in stand.burn} - routed.keys())
+    undelivered = sorted(
+        f"{slo} to {name}"
+        for slo, name in routed.items()
+        if not stand.delivered(stand.receivers[name], slo)
+    )
+    if not missing and not undelivered:
+        return None
+    return f"not routed {missing}, routed but not delivered {undelivered}"
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[path.name for path in EXAMPLES])
+def test_every_burning_slo_pages_a_receiver_that_delivers_it(example: Path, tmp_path: Path) -> None:
+    require_judge("prometheus")
+    require_judge("prometheus-alertmanager")
+    result = compile_spec(example)
+    assert result.ok, [d.one_line() for d in result.sorted_diagnostics()]
+    ca = certificate(tmp_path / "tls")
+    stands = {}
+    for name, system in sorted(result.systems.items()):
+        if system.environment.target == "kubernetes":
+            (tmp_path / name).mkdir()
+            stands[name] = stand(system, tmp_path / name, ca)
+            assert stands[name].burn, f"{name} has no SLO this test can make burn"
     with ExitStack() as stack:
-        stack.enter_context(loopback.serving(webhook.server))
-        stack.enter_context(loopback.serving(series.server))
-        stack.enter_context(
-            loopback.running(
-                [
-                    alertmanager_bin,
-                    f"--config.file={tmp_path / 'alertmanager.yaml'}",
-                    f"--storage.path={tmp_path / 'alertmanager-data'}",
-                    f"--web.listen-address=127.0.0.1:{am_port}",
-                    "--cluster.listen-address=",
-                ],
-                tmp_path / "alertmanager.log",
-                f"{alertmanager}/-/ready",
-                env,
-            )
-        )
-        stack.enter_context(
-            loopback.running(
-                [
-                    prometheus,
-                    f"--config.file={tmp_path / 'prometheus.yaml'}",
-                    f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
-                    f"--web.listen-address=127.0.0.1:{prom_port}",
-                ],
-                tmp_path / "prometheus.log",
-                f"http://127.0.0.1:{prom_port}/-/ready",
-                env,
-            )
-        )
-        wanted = {b.slo for b in burn}
+        for name, each in stands.items():
+            start(each, tmp_path / name, stack)
         deadline = time.monotonic() + DELIVERY_TIMEOUT
         while True:
-            routed = {
-                alert["labels"]["slo"]: group["receiver"]["name"]
-                for group in alert_groups(alertmanager)
-                for alert in group["alerts"]
-                if alert["labels"].get("alertname") == "ErrorBudgetFastBurn"
-            }
-            slack = {slo for slo, name in routed.items() if receivers[name].get("slack_configs")}
-            posted = {slo for slo in slack if posted_to(receivers[routed[slo]], slo, webhook)}
-            if wanted <= routed.keys() and slack <= posted:
+            left = {name: w for name, each in stands.items() if (w := waiting(each)) is not None}
+            if not left:
                 break
             if time.monotonic() > deadline:
+                logs = {
+                    name: failed_attempts(tmp_path / name / "alertmanager.log") for name in left
+                }
                 pytest.fail(
-                    f"after {DELIVERY_TIMEOUT}s: burning {sorted(wanted)}, routed {routed}, "
-                    f"posted to Slack for {sorted(posted)}"
+                    f"after {DELIVERY_TIMEOUT}s: {left}; Alertmanager's last failures: {logs}"
                 )
             time.sleep(2)
-    for slo, name in routed.items():
-        assert not receivers[name].get("pagerduty_configs"), (
-            f"{example.name} dev pages {name} for {slo}: an environment that is not production "
-            "must not page"
-        )
-    assert posted, f"no page of {example.name} dev reached a Slack receiver"
+        routed = {name: routed_pages(each.alertmanager) for name, each in stands.items()}
+    for name, each in stands.items():
+        paging = {
+            slo: receiver
+            for slo, receiver in routed[name].items()
+            if each.receivers[receiver].get("pagerduty_configs")
+        }
+        if each.system.environment.production:
+            assert paging, f"{example.name} {name}: production, yet no page reached PagerDuty"
+        else:
+            assert not paging, (
+                f"{example.name} {name} pages {paging}: an environment that is not production "
+                "must not page"
+            )
+    kinds = {
+        kind
+        for name, each in stands.items()
+        for receiver in routed[name].values()
+        for kind in each.receivers[receiver]
+        if kind.endswith("_configs")
+    }
+    assert "slack_configs" in kinds, f"no page of {example.name} reached a Slack receiver"
