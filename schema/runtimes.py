@@ -47,6 +47,18 @@ class LatencyHistogram:
 
 
 @dataclass(frozen=True, slots=True)
+class HandlingTime:
+    """A counter of the time spent handling requests, summed over requests: its rate is the
+    mean number of requests in flight over the window (Little's law), which the runtimes
+    export where none exports a gauge of them."""
+
+    metric: str
+    units_per_second: int
+    """How many of the counter's units make a second (1, 1000 for milliseconds, 1000000 for
+    microseconds)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Runtime:
     """One metrics preset."""
 
@@ -58,6 +70,7 @@ class Runtime:
     latency: LatencyHistogram | None
     no_latency_reason: str | None
     """Why the runtime has no latency SLI (set exactly when ``latency`` is None)."""
+    handling_time: HandlingTime
     sources: tuple[str, ...]
 
 
@@ -84,6 +97,7 @@ GENERIC = Runtime(
         "http_request_duration_seconds", "seconds", _CLIENT_DEFAULT_BUCKETS_MS
     ),
     no_latency_reason=None,
+    handling_time=HandlingTime("http_request_duration_seconds_sum", 1),
     sources=(
         "https://github.com/prometheus/client_golang/blob/main/prometheus/histogram.go (DefBuckets)",
         "https://github.com/prometheus/client_python/blob/master/prometheus_client/metrics.py "
@@ -102,6 +116,7 @@ KSERVE = Runtime(
     ),
     latency=LatencyHistogram("revision_app_request_latencies", "milliseconds", _KNATIVE_BUCKETS_MS),
     no_latency_reason=None,
+    handling_time=HandlingTime("revision_app_request_latencies_sum", 1000),
     sources=(
         "https://knative.dev/docs/serving/services/service-metrics/ (queue proxy metrics)",
         "https://github.com/knative/serving/blob/main/pkg/queue/request_metric.go "
@@ -127,6 +142,7 @@ TRITON = Runtime(
         "cannot be aggregated, and its only histogram (nv_inference_first_response_histogram_ms, "
         "opt-in) times the first response of decoupled models"
     ),
+    handling_time=HandlingTime("nv_inference_request_duration_us", 1_000_000),
     sources=(
         "https://github.com/triton-inference-server/server/blob/main/docs/user_guide/metrics.md",
         "https://docs.nvidia.com/deeplearning/triton-inference-server/user-guide/docs/user_guide/metrics.html",

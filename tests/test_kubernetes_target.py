@@ -238,6 +238,11 @@ def test_serving_objects_follow_the_spec(example: Path, env: str) -> None:
     graph = graph_of(system)
     pdbs = {o["metadata"]["name"] for o in objects(graph, "PodDisruptionBudget")}
     hpas = {o["metadata"]["name"]: o for o in objects(graph, "HorizontalPodAutoscaler")}
+    recorded = {
+        o["metadata"]["name"]: o["spec"]["groups"]
+        for o in objects(graph, "PrometheusRule")
+        if "mlplane.dev/sla" not in o["metadata"]["labels"]
+    }
     edge = kubernetes_of(system.environment.target_settings).edge is not None
     for model in system.models.values():
         serving = model.serving
@@ -253,6 +258,16 @@ def test_serving_objects_follow_the_spec(example: Path, env: str) -> None:
             assert "replicas" not in workload["spec"]
         else:
             assert workload["spec"]["replicas"] == serving.replicas_min
+        custom = serving.autoscaling_metric in ("rps", "concurrency")
+        assert (f"{model.name}-autoscaling" in recorded) == custom, model.name
+        if custom:
+            # the per-pod metric the HPA reads is recorded by the model's own rule, by pod
+            (group,) = recorded[f"{model.name}-autoscaling"]
+            (rule,) = group["rules"]
+            assert (
+                rule["record"] == hpas[model.name]["spec"]["metrics"][0]["pods"]["metric"]["name"]
+            )
+            assert rule["expr"].startswith("sum by (namespace, pod) (rate(")
 
 
 def assert_autoscaler(hpa: dict[str, Any], workload: dict[str, Any], serving: ir.Serving) -> None:
@@ -271,7 +286,10 @@ def assert_autoscaler(hpa: dict[str, Any], workload: dict[str, Any], serving: ir
             "averageUtilization": serving.autoscaling_target,
         }
     else:
-        expected = {"rps": "http_requests_per_second", "concurrency": "http_requests_in_flight"}
+        expected = {
+            "rps": "mlplane_model_requests_per_second",
+            "concurrency": "mlplane_model_requests_in_flight",
+        }
         assert metric["pods"]["metric"]["name"] == expected[str(serving.autoscaling_metric)]
         assert metric["pods"]["target"]["averageValue"] == str(serving.autoscaling_target)
 
@@ -358,7 +376,13 @@ def test_slo_rules_are_one_small_prometheus_rule_per_sla(example: Path, env: str
     is labelled and located at that SLA, and stays far below ``kubectl apply``'s 256 KiB."""
     system = kubernetes_systems(example)[env]
     graph = graph_of(system)
-    rules = [r for r in graph if not r.component and r.inputs["kind"] == "PrometheusRule"]
+    rules = [
+        r
+        for r in graph
+        if not r.component
+        and r.inputs["kind"] == "PrometheusRule"
+        and "mlplane.dev/sla" in r.inputs["metadata"]["labels"]
+    ]
     assert len(rules) == len(system.slas)
     groups = []
     for resource, (name, _) in zip(rules, sorted(system.slas.items()), strict=True):

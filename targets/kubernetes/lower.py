@@ -332,6 +332,12 @@ def _add_service_objects(
         hpa = serving.autoscaler(lowering, model, target)
         origin = lowering.origin((*serving_path, "autoscaling"))
         lowering.add(names.logical(model.name, "hpa"), hpa, origin, parent, (workload,))
+        rule = serving.autoscaling_rule(lowering, model)
+        if rule is not None:
+            rule["metadata"]["labels"] = alerting.monitoring_labels(
+                lowering.system, rule["metadata"]["labels"]
+            )
+            lowering.add(names.logical(model.name, "autoscaling-rules"), rule, origin, parent)
     if model.serving.replicas_min >= 2 and target["kind"] != "DaemonSet":
         pdb = serving.disruption_budget(lowering, model)
         origin = lowering.origin((*serving_path, "replicas"))

@@ -243,6 +243,13 @@ def _service_objects(
             "HorizontalPodAutoscaler",
             m,
         )
+        if serving.autoscaling_metric in ("rps", "concurrency"):
+            out.add(
+                names.logical(m, "autoscaling-rules"),
+                ("models", m, "serving", "autoscaling"),
+                "PrometheusRule",
+                names.logical(m, "autoscaling"),
+            )
     if serving.replicas_min >= 2 and workload != "DaemonSet":
         out.add(
             names.logical(m, "pdb"), ("models", m, "serving", "replicas"), "PodDisruptionBudget", m

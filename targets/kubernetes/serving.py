@@ -14,11 +14,14 @@ from typing import Any
 from mlplane.compiler.core import ir
 from mlplane.targets.kubernetes import mesh, names, pods, rollouts, servers, storage
 from mlplane.targets.kubernetes.context import Lowering
+from mlplane.targets.monitoring import presets
 
-RPS_METRIC = "http_requests_per_second"
-CONCURRENCY_METRIC = "http_requests_in_flight"
-"""Per-pod custom metrics for ``rps`` and ``concurrency`` autoscaling; a custom-metrics API
-(such as prometheus-adapter) must serve them (see the README for the adapter rules)."""
+RPS_METRIC = "mlplane_model_requests_per_second"
+CONCURRENCY_METRIC = "mlplane_model_requests_in_flight"
+"""Per-pod custom metrics for ``rps`` and ``concurrency`` autoscaling, recorded by the model's
+own PrometheusRule (:func:`autoscaling_rule`) from its runtime's series, so that they exist
+whatever the runtime exports; a custom-metrics API (such as prometheus-adapter) must serve them
+(see the README for the adapter rule)."""
 
 CONFIG_HASH_ANNOTATION = "mlplane.dev/config-hash"
 REVISION_HISTORY = 5
@@ -212,6 +215,35 @@ def autoscaling_metric(serving: ir.Serving) -> dict[str, Any]:
             "metric": {"name": name},
             "target": {"type": "AverageValue", "averageValue": str(target)},
         },
+    }
+
+
+def autoscaling_rule(lowering: Lowering, model: ir.Model) -> dict[str, Any] | None:
+    """The PrometheusRule recording the per-pod metric an ``rps`` or ``concurrency``
+    autoscaler reads, from the model's runtime's series (``presets``); None for ``cpu`` and
+    ``memory``, which metrics-server serves."""
+    metric = model.serving.autoscaling_metric
+    if metric not in ("rps", "concurrency"):
+        return None
+    namespace = lowering.namespace
+    if metric == "rps":
+        record = RPS_METRIC
+        expr = presets.requests_per_pod(model.runtime, model.name, namespace)
+    else:
+        record = CONCURRENCY_METRIC
+        expr = presets.in_flight_per_pod(model.runtime, model.name, namespace)
+    group = {
+        "name": f"mlplane/{lowering.system.name}/{model.name}/autoscaling",
+        "rules": [{"record": record, "expr": expr}],
+    }
+    return {
+        "apiVersion": MONITOR_API,
+        "kind": "PrometheusRule",
+        "metadata": lowering.metadata(
+            names.logical(model.name, "autoscaling"),
+            names.workload_labels(lowering.system, model, names.SERVING),
+        ),
+        "spec": {"groups": [group]},
     }
 
 

@@ -111,3 +111,31 @@ def le_value(histogram: runtimes.LatencyHistogram, threshold_seconds: float) -> 
     if histogram.unit == "milliseconds":
         return str(milliseconds)
     return number(milliseconds / 1000) if milliseconds % 1000 else str(milliseconds // 1000)
+
+
+AUTOSCALING_WINDOW = "2m"
+"""The range of the per-pod rates an autoscaler reads: a few scrapes at the usual 30 s, short
+enough to follow a rise in traffic."""
+
+
+def _per_pod_rate(metric: str, matchers: tuple[str, ...]) -> str:
+    selected = promql.selector(metric, matchers)
+    return f"sum by (namespace, pod) (rate({selected}[{AUTOSCALING_WINDOW}]))"
+
+
+def requests_per_pod(runtime_name: str, model: str, namespace: str) -> str:
+    """Each of ``model``'s pods' requests a second (answered or failed), one series per pod
+    labelled ``namespace`` and ``pod``: what an autoscaler on ``rps`` reads."""
+    preset = runtimes.runtime(runtime_name)
+    base = model_matchers(preset, model, namespace)
+    return _tolerant_sum([_per_pod_rate(metric, base) for metric in preset.requests.total])
+
+
+def in_flight_per_pod(runtime_name: str, model: str, namespace: str) -> str:
+    """Each of ``model``'s pods' mean requests in flight over the window, one series per pod:
+    the rate of the time spent handling requests (Little's law; no runtime exports a gauge of
+    them). A request counts when it ends, so a long one shows late."""
+    preset = runtimes.runtime(runtime_name)
+    handling = preset.handling_time
+    rate = _per_pod_rate(handling.metric, model_matchers(preset, model, namespace))
+    return rate if handling.units_per_second == 1 else f"{rate} / {handling.units_per_second}"

@@ -138,6 +138,13 @@ network_policy_3 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     opts=child(system_1, namespace_1),
 )
 prometheus_rule_4 = pulumi_kubernetes.apiextensions.CustomResource(
+    'embedder-autoscaling-rules',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    **inputs_of('embedder-autoscaling-rules'),
+    opts=child(model_2, namespace_1),
+)
+prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
     'embedder-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
@@ -198,7 +205,14 @@ analysis_template_2 = pulumi_kubernetes.apiextensions.CustomResource(
     **inputs_of('generator-analysistemplate'),
     opts=child(model_3, namespace_1),
 )
-prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
+prometheus_rule_6 = pulumi_kubernetes.apiextensions.CustomResource(
+    'generator-autoscaling-rules',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    **inputs_of('generator-autoscaling-rules'),
+    opts=child(model_3, namespace_1),
+)
+prometheus_rule_7 = pulumi_kubernetes.apiextensions.CustomResource(
     'generator-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
@@ -211,7 +225,7 @@ config_map_3 = pulumi_kubernetes.core.v1.ConfigMap(
     **inputs_of('generator-configmap'),
     opts=child(model_3, namespace_1),
 )
-prometheus_rule_6 = pulumi_kubernetes.apiextensions.CustomResource(
+prometheus_rule_8 = pulumi_kubernetes.apiextensions.CustomResource(
     'generator-first-token-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
@@ -260,7 +274,7 @@ external_secret_1 = pulumi_kubernetes.apiextensions.CustomResource(
     **inputs_of('index-db-password-externalsecret'),
     opts=child(system_1, namespace_1),
 )
-prometheus_rule_7 = pulumi_kubernetes.apiextensions.CustomResource(
+prometheus_rule_9 = pulumi_kubernetes.apiextensions.CustomResource(
     'index-fresh-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
@@ -322,7 +336,14 @@ analysis_template_3 = pulumi_kubernetes.apiextensions.CustomResource(
     **inputs_of('reranker-analysistemplate'),
     opts=child(model_4, namespace_1),
 )
-prometheus_rule_8 = pulumi_kubernetes.apiextensions.CustomResource(
+prometheus_rule_10 = pulumi_kubernetes.apiextensions.CustomResource(
+    'reranker-autoscaling-rules',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    **inputs_of('reranker-autoscaling-rules'),
+    opts=child(model_4, namespace_1),
+)
+prometheus_rule_11 = pulumi_kubernetes.apiextensions.CustomResource(
     'reranker-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',

@@ -104,6 +104,13 @@ analysis_template_1 = pulumi_kubernetes.apiextensions.CustomResource(
     opts=child(model_1, namespace_1),
 )
 prometheus_rule_3 = pulumi_kubernetes.apiextensions.CustomResource(
+    'ranker-autoscaling-rules',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    **inputs_of('ranker-autoscaling-rules'),
+    opts=child(model_1, namespace_1),
+)
+prometheus_rule_4 = pulumi_kubernetes.apiextensions.CustomResource(
     'ranker-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
@@ -126,7 +133,7 @@ network_policy_1 = pulumi_kubernetes.networking.v1.NetworkPolicy(
     **inputs_of('ranker-drift-networkpolicy'),
     opts=child(model_1, namespace_1),
 )
-prometheus_rule_4 = pulumi_kubernetes.apiextensions.CustomResource(
+prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
     'ranker-drift-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
@@ -144,7 +151,7 @@ cron_job_1 = pulumi_kubernetes.batch.v1.CronJob(
     **inputs_of('ranker-drift-cronjob'),
     opts=child(model_1, namespace_1, service_account_1),
 )
-prometheus_rule_5 = pulumi_kubernetes.apiextensions.CustomResource(
+prometheus_rule_6 = pulumi_kubernetes.apiextensions.CustomResource(
     'ranker-latency-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
@@ -252,7 +259,14 @@ analysis_template_2 = pulumi_kubernetes.apiextensions.CustomResource(
     **inputs_of('retrieval-analysistemplate'),
     opts=child(model_2, namespace_1),
 )
-prometheus_rule_6 = pulumi_kubernetes.apiextensions.CustomResource(
+prometheus_rule_7 = pulumi_kubernetes.apiextensions.CustomResource(
+    'retrieval-autoscaling-rules',
+    api_version='monitoring.coreos.com/v1',
+    kind='PrometheusRule',
+    **inputs_of('retrieval-autoscaling-rules'),
+    opts=child(model_2, namespace_1),
+)
+prometheus_rule_8 = pulumi_kubernetes.apiextensions.CustomResource(
     'retrieval-availability-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
@@ -312,7 +326,7 @@ service_monitor_2 = pulumi_kubernetes.apiextensions.CustomResource(
     **inputs_of('retrieval-servicemonitor'),
     opts=child(model_2, namespace_1, service_3),
 )
-prometheus_rule_7 = pulumi_kubernetes.apiextensions.CustomResource(
+prometheus_rule_9 = pulumi_kubernetes.apiextensions.CustomResource(
     'user-features-fresh-prometheusrule',
     api_version='monitoring.coreos.com/v1',
     kind='PrometheusRule',
