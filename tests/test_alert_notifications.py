@@ -7,8 +7,9 @@ For each Kubernetes environment of each example (all of an example's at once) th
 ``monitoring/rules.yaml`` and ``monitoring/alertmanager.yaml``, starts Prometheus and
 Alertmanager (the Debian packages' servers) on loopback, and serves the series that make SLOs
 burn their error budget: every data source with a freshness SLA last succeeded ten days ago,
-and every model served by the ``generic`` runtime (the Prometheus client libraries' series)
-answers only 5xx. Then:
+every model served by the ``generic`` runtime (the Prometheus client libraries' series) answers
+only 5xx, and every model with a drift SLA has drifted on every monitored feature (the drift
+job's own exposition). Then:
 
 * Prometheus evaluates the generated rules and sends each burning SLO's
   ``ErrorBudgetFastBurn`` page to Alertmanager;
@@ -60,6 +61,7 @@ from cryptography.x509.oid import NameOID
 
 from mlplane.compiler.build.pipeline import compile_spec
 from mlplane.compiler.core import ir
+from mlplane.drift import export
 from mlplane.targets.monitoring import emit
 from tests import loopback
 from tests.judges import free_port, require_judge
@@ -75,6 +77,8 @@ most in the generated routes)."""
 STALE_SECONDS = 10 * 24 * 3600
 FRESHNESS = "mlplane_data_last_success_timestamp_seconds"
 PAGE = "ErrorBudgetFastBurn"
+DRIFTED = 100.0
+"""A drift score above any threshold a spec may set."""
 
 
 @dataclass
@@ -197,15 +201,18 @@ class Smarthost:
 @dataclass(frozen=True)
 class Burning:
     """An SLO the served series make burn: a data source's freshness (its last success, in
-    ``source``) or a ``generic`` model's availability (its requests, all 5xx, in ``model``)."""
+    ``source``), a ``generic`` model's availability (its requests, all 5xx, in ``model``) or a
+    model's drift (every monitored feature's score far above any threshold, in ``drifted``:
+    the features)."""
 
     slo: str
     namespace: str
     source: str | None = None
     model: str | None = None
+    drifted: tuple[str, ...] = ()
 
 
-def burning(rules: dict[str, Any], runtimes: dict[str, str]) -> list[Burning]:
+def burning(rules: dict[str, Any], system: ir.System) -> list[Burning]:
     """The SLOs of ``rules`` that the test can make burn, from their page's labels."""
     found = []
     for group in rules["groups"]:
@@ -214,11 +221,15 @@ def burning(rules: dict[str, Any], runtimes: dict[str, str]) -> list[Burning]:
                 continue
             labels = rule["labels"]
             slo, namespace = labels["slo"], labels["namespace"]
-            source, model = labels.get("dataSource"), labels.get("model")
+            source, name = labels.get("dataSource"), labels.get("model")
+            model = system.models.get(name) if name is not None else None
             if source is not None and _reads(group, FRESHNESS):
                 found.append(Burning(slo, namespace, source=source))
-            elif model is not None and runtimes.get(model) == "generic" and _availability(group):
-                found.append(Burning(slo, namespace, model=model))
+            elif model is not None and model.drift is not None and _reads(group, export.GAUGE):
+                features = model.drift.features or ("any-feature",)
+                found.append(Burning(slo, namespace, model=model.name, drifted=features))
+            elif model is not None and model.runtime == "generic" and _availability(group):
+                found.append(Burning(slo, namespace, model=model.name))
     return found
 
 
@@ -233,7 +244,8 @@ def _availability(group: dict[str, Any]) -> bool:
 class Series:
     """The burning SLOs' series in Prometheus's text format: each data source last succeeded
     ten days before the test began, each model's request counter grows at 10 a second, every
-    request answered 5xx."""
+    request answered 5xx, each drifting model's scores are the drift job's own exposition
+    (``mlplane.drift.export``)."""
 
     def __init__(self, burning: list[Burning]) -> None:
         self._burning = burning
@@ -249,10 +261,14 @@ class Series:
             if burn.source is not None:
                 labels = f'namespace="{burn.namespace}",data_source="{burn.source}"'
                 lines.append(f"{FRESHNESS}{{{labels}}} {self._stale:.0f}")
+            elif burn.drifted and burn.model is not None:
+                scores = dict.fromkeys(burn.drifted, DRIFTED)
+                lines += export.exposition(burn.namespace, burn.model, scores).splitlines()
             else:
                 labels = f'namespace="{burn.namespace}",job="{burn.model}",code="500"'
                 lines.append(f"http_requests_total{{{labels}}} {count:.3f}")
-        return "\n".join(lines) + "\n"
+        # a drift family's HELP and TYPE once, though several models repeat them
+        return "\n".join(dict.fromkeys(lines)) + "\n"
 
 
 def _secret_name(path: str) -> str:
@@ -377,7 +393,6 @@ def stand(system: ir.System, directory: Path, ca: tuple[Path, Path]) -> Stand:
     (directory / "rules.yaml").write_text(files["monitoring/rules.yaml"], encoding="utf-8")
     rules = yaml.safe_load(files["monitoring/rules.yaml"])
     config = yaml.safe_load(files["monitoring/alertmanager.yaml"])
-    runtimes = {name: model.runtime for name, model in system.models.items()}
     webhook = Webhook()
     smtp_port = free_port()
     with_local_secrets(config, directory / "secrets", webhook, smtp_port, ca[0])
@@ -387,7 +402,7 @@ def stand(system: ir.System, directory: Path, ca: tuple[Path, Path]) -> Stand:
         password = Path(config["global"]["smtp_auth_password_file"]).read_text(encoding="utf-8")
         smarthost = Smarthost(smtp_port, *ca, login, password)
     (directory / "alertmanager.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    return Stand(system, config, burning(rules, runtimes), webhook, smarthost)
+    return Stand(system, config, burning(rules, system), webhook, smarthost)
 
 
 def start(stand: Stand, directory: Path, stack: ExitStack) -> None:
