@@ -34,6 +34,7 @@ from mlplane.compiler.plan import lower as plan_lower
 from mlplane.compiler.plan import parallel as plan_parallel
 from mlplane.compiler.plan import run as plan_run
 from mlplane.compiler.plan.cache import CACHE_DIR, Hit, PlanCache, entry_key
+from mlplane.compiler.plan.local_state import ensure_state_dir, termination_held
 from tests import fake_target
 from tests.specs import BASE
 from tests.test_plan import Repo, repo, target  # noqa: F401  (fixtures)
@@ -465,6 +466,38 @@ def test_no_fork_while_threads_run_and_cancel_stops_the_child() -> None:
         pytest.skip("fork is not safe here")
     pending = plan_parallel.start(lambda: time.sleep(60))
     pending.cancel()
+    assert pending.pid is None
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)
+
+
+def test_a_cancelled_child_finishes_writing_its_local_state_first(tmp_path: Path) -> None:
+    """cancel() stops the child with SIGTERM, which the child holds while it writes local state
+    (as the plan cache's writes do): stopped in the middle, it ends once its files are in place,
+    and no later. Killed there, it could leave a temporary file in a ``.mlplane`` that has no
+    ``.gitignore`` yet, which ``git status`` shows."""
+    if not plan_parallel.fork_is_safe():
+        pytest.skip("fork is not safe here")
+    state = tmp_path / ".mlplane"
+    started, done = tmp_path / "started", state / "done"
+
+    def work() -> None:
+        with termination_held():
+            ensure_state_dir(done)  # the directory and its .gitignore
+            started.write_text("", encoding="utf-8")
+            time.sleep(0.5)
+            done.write_text("", encoding="utf-8")
+        time.sleep(60)  # not held: stopped here at once
+
+    pending = plan_parallel.start(work)
+    deadline = time.monotonic() + 20
+    while not started.exists():
+        assert time.monotonic() < deadline, "the child never started"
+        time.sleep(0.01)
+    began = time.monotonic()
+    pending.cancel()
+    assert time.monotonic() - began < plan_parallel.CANCEL_GRACE_SECONDS
+    assert sorted(p.name for p in state.iterdir()) == [".gitignore", "done"]
     assert pending.pid is None
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)

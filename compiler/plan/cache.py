@@ -48,7 +48,7 @@ from pathlib import Path
 from mlplane import __version__
 from mlplane.compiler.core import safe_read, sealed
 from mlplane.compiler.core.diagnostics import Diagnostic, diagnostic_json, diagnostic_of
-from mlplane.compiler.plan.local_state import ensure_state_dir
+from mlplane.compiler.plan.local_state import ensure_state_dir, termination_held
 
 CACHE_FORMAT = 8
 CACHE_DIR = Path(".mlplane") / "cache" / "plan"
@@ -109,11 +109,11 @@ class PlanCache:
     def write(self, key: str, hit: Hit) -> None:
         """Store ``hit`` atomically; failures are ignored (a cache is never required)."""
         body = _body(hit)
+        sealed_body = sealed.seal(self.secret, key, CACHE_FORMAT, body)
         try:
-            ensure_state_dir(self.directory)
-            sealed.write_atomically(
-                self.directory, f"{key}.entry", sealed.seal(self.secret, key, CACHE_FORMAT, body)
-            )
+            with termination_held():  # a stopped plan child leaves no temporary file (git shows it)
+                ensure_state_dir(self.directory)
+                sealed.write_atomically(self.directory, f"{key}.entry", sealed_body)
             _prune(self.directory)
         except OSError:
             return

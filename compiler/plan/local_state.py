@@ -9,10 +9,18 @@ does not list ``.mlplane/`` (one not made by ``mlplane init``) still commits non
 state can hold resource outputs, the cache and the records are local, and none of it is
 reviewed. An existing ``.gitignore`` there is left as it is (a user may have changed it), and a
 ``.mlplane`` that is a symbolic link is not written into.
+
+A writer that may be stopped (``plan``'s forked base child, stopped with SIGTERM when the head
+fails) holds SIGTERM while it makes the directory and writes into it (:func:`termination_held`):
+stopped between creating ``.mlplane`` and renaming its ``.gitignore`` into place, it would leave
+a temporary file that git shows.
 """
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mlplane.compiler.build.writer import write_new_file
@@ -43,3 +51,18 @@ def ensure_state_dir(path: Path) -> None:
     ignore = state / ".gitignore"
     if not ignore.exists() and not ignore.is_symlink():
         write_new_file(ignore, GITIGNORE)
+
+
+@contextmanager
+def termination_held() -> Iterator[None]:
+    """SIGTERM held (blocked in this thread) for the block, and delivered after it: a process
+    stopped with SIGTERM while it writes local state stops once its files are in place. SIGKILL
+    and SIGINT are not held."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -11,6 +11,9 @@ where it is safe: on Linux, and only while the process runs a single thread
 failure of the child (an exception, a crash, a result that cannot be pickled), means the work is
 done again in the parent, so the result, and any exception, is what a sequential run gives.
 The child ends with ``os._exit``: it never runs the parent's ``atexit`` handlers or buffers.
+A child whose result is not wanted is stopped with SIGTERM, which it holds while it writes its
+cache entry (``local_state.termination_held``), and killed only if it has not ended within
+:data:`CANCEL_GRACE_SECONDS`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pickle
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -30,6 +34,9 @@ from mlplane.compiler.build.environments import free_cores
 from mlplane.compiler.core.pickled import Pickler
 
 T = TypeVar("T")
+CANCEL_GRACE_SECONDS = 10.0
+"""How long a cancelled child may take to end (it may be writing a cache entry) before it is
+killed."""
 
 
 def _pickled(value: object) -> bytes:
@@ -61,12 +68,20 @@ class Pending(Generic[T]):
         return found
 
     def cancel(self) -> None:
-        """Stop the child (its result is not wanted)."""
+        """Stop the child (its result is not wanted): SIGTERM, which it holds while it writes
+        local state, then SIGKILL after :data:`CANCEL_GRACE_SECONDS`."""
         if self.pid is None or self.reader is None:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGKILL)
-        os.waitpid(self.pid, 0)
+            os.kill(self.pid, signal.SIGTERM)
+        deadline = time.monotonic() + CANCEL_GRACE_SECONDS
+        while os.waitpid(self.pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+                break
+            time.sleep(0.002)
         os.close(self.reader)
         self.pid = self.reader = None
 
@@ -100,6 +115,9 @@ def _child(work: Callable[[], Any], writer: int) -> None:
     """Run ``work``, write its pickled result, exit 0; exit 1 on any failure."""
     code = 1
     try:
+        signal.signal(
+            signal.SIGTERM, signal.SIG_DFL
+        )  # stopped as cancel() asks, whatever the parent set
         data = _pickled(work())
         with os.fdopen(writer, "wb") as stream:
             stream.write(data)
