@@ -1,6 +1,7 @@
 """Loopback servers for tests that run real servers: HTTP servers that stand in for what those
 talk to (a scrape target serving series in Prometheus's text format, a webhook that records what
-it is sent), and :func:`running`, a real server's process for the block of a ``with``.
+it is sent), :func:`running`, a real server's process for the block of a ``with``, and
+:func:`prometheus`, the real Prometheus server so run.
 
 Each HTTP server is a ``ThreadingHTTPServer`` on ``127.0.0.1`` (a port the kernel picks), served
 in a daemon thread for the block of :func:`serving`.
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.judges import free_port, require_judge
 
 
 class _Quiet(BaseHTTPRequestHandler):
@@ -118,6 +121,35 @@ def prometheus_config(rule_files: list[Path], target: str, alertmanager: str | N
     if alertmanager is not None:
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]}
     return json.dumps(config)  # JSON is YAML
+
+
+def offline_environment() -> dict[str, str]:
+    """The environment of a real server a test starts: its HTTP clients go through a proxy on a
+    closed loopback port, so nothing leaves the machine (Go never proxies loopback addresses,
+    so the test's own servers are reached directly)."""
+    closed = f"http://127.0.0.1:{free_port()}"
+    return {"PATH": "/usr/bin:/bin", "HTTP_PROXY": closed, "HTTPS_PROXY": closed}
+
+
+@contextmanager
+def prometheus(
+    directory: Path, rule_files: list[Path], target: str, alertmanager: str | None = None
+) -> Iterator[str]:
+    """A real Prometheus (the judge ``prometheus``) on loopback for the block, configured by
+    :func:`prometheus_config` (its configuration, data and log under ``directory``): its URL."""
+    binary = require_judge("prometheus")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = directory / "prometheus.yaml"
+    config.write_text(prometheus_config(rule_files, target, alertmanager), encoding="utf-8")
+    command = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={directory / 'prometheus-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+    ]
+    with running(command, directory / "prometheus.log", f"{url}/-/ready", offline_environment()):
+        yield url
 
 
 def query(prometheus: str, expr: str) -> list[dict[str, Any]]:

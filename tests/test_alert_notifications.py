@@ -407,19 +407,10 @@ def stand(system: ir.System, directory: Path, ca: tuple[Path, Path]) -> Stand:
 
 def start(stand: Stand, directory: Path, stack: ExitStack) -> None:
     """Its stand-ins, its Alertmanager and its Prometheus, running until ``stack`` closes."""
-    prometheus = require_judge("prometheus")
     alertmanager = require_judge("prometheus-alertmanager")
     series = Series(stand.burn)
-    am_port, prom_port = free_port(), free_port()
+    am_port = free_port()
     stand.alertmanager = f"http://127.0.0.1:{am_port}"
-    closed = f"http://127.0.0.1:{free_port()}"
-    env = {"PATH": "/usr/bin:/bin", "HTTP_PROXY": closed, "HTTPS_PROXY": closed}
-    (directory / "prometheus.yaml").write_text(
-        loopback.prometheus_config(
-            [directory / "rules.yaml"], series.address, f"127.0.0.1:{am_port}"
-        ),
-        encoding="utf-8",
-    )
     stack.enter_context(loopback.serving(stand.webhook.server))
     stack.enter_context(loopback.serving(series.server))
     if stand.smarthost is not None:
@@ -436,22 +427,12 @@ def start(stand: Stand, directory: Path, stack: ExitStack) -> None:
             ],
             directory / "alertmanager.log",
             f"{stand.alertmanager}/-/ready",
-            env,
+            loopback.offline_environment(),
         )
     )
-    stack.enter_context(
-        loopback.running(
-            [
-                prometheus,
-                f"--config.file={directory / 'prometheus.yaml'}",
-                f"--storage.tsdb.path={directory / 'prometheus-data'}",
-                f"--web.listen-address=127.0.0.1:{prom_port}",
-            ],
-            directory / "prometheus.log",
-            f"http://127.0.0.1:{prom_port}/-/ready",
-            env,
-        )
-    )
+    rules = [directory / "rules.yaml"]
+    alerting = f"127.0.0.1:{am_port}"
+    stack.enter_context(loopback.prometheus(directory, rules, series.address, alerting))
 
 
 def failed_attempts(log: Path) -> list[str]:

@@ -38,7 +38,7 @@ from mlplane.compiler.core import ir
 from mlplane.compiler.core.diagnostics import Diagnostics
 from mlplane.schema import runtimes
 from tests import loopback
-from tests.judges import free_port, require_judge
+from tests.judges import require_judge
 
 pytestmark = pytest.mark.judge
 
@@ -128,7 +128,7 @@ def pod_lines(scaled: Scaled, key: str, seconds: float) -> list[str]:
 
 
 def test_every_autoscaler_s_metric_is_recorded_per_pod(tmp_path: Path) -> None:
-    prometheus = require_judge("prometheus")
+    require_judge("prometheus")
     scaled: list[Scaled] = []
     rules = []
     for example in EXAMPLES:
@@ -147,10 +147,6 @@ def test_every_autoscaler_s_metric_is_recorded_per_pod(tmp_path: Path) -> None:
         return "\n".join(line for s in scaled for k in PODS for line in pod_lines(s, k, seconds))
 
     served = loopback.scrape_target(lambda: exposition() + "\n")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    config = loopback.prometheus_config(rules, loopback.address(served))
-    (tmp_path / "prometheus.yaml").write_text(config, encoding="utf-8")
     wanted = {
         (metric, namespace): {
             s.pod(k): s.expected(k)
@@ -160,22 +156,9 @@ def test_every_autoscaler_s_metric_is_recorded_per_pod(tmp_path: Path) -> None:
         }
         for metric, namespace in {(s.metric, s.namespace) for s in scaled}
     }
-    closed = f"http://127.0.0.1:{free_port()}"
     with ExitStack() as stack:
         stack.enter_context(loopback.serving(served))
-        stack.enter_context(
-            loopback.running(
-                [
-                    prometheus,
-                    f"--config.file={tmp_path / 'prometheus.yaml'}",
-                    f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                ],
-                tmp_path / "prometheus.log",
-                f"{url}/-/ready",
-                {"PATH": "/usr/bin:/bin", "HTTP_PROXY": closed, "HTTPS_PROXY": closed},
-            )
-        )
+        url = stack.enter_context(loopback.prometheus(tmp_path, rules, loopback.address(served)))
         deadline = time.monotonic() + ANSWER_TIMEOUT
         while True:
             found = {

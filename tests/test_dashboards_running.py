@@ -46,7 +46,7 @@ from mlplane.drift import export
 from mlplane.schema import runtimes
 from mlplane.targets.monitoring import emit, synth
 from tests import loopback
-from tests.judges import free_port, require_judge
+from tests.judges import require_judge
 
 pytestmark = pytest.mark.judge
 
@@ -250,7 +250,7 @@ def _drift_model(expr: str, scores: dict[str, dict[str, float]]) -> str:
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[path.name for path in EXAMPLES])
 def test_every_dashboard_query_answers_for_every_objective(example: Path, tmp_path: Path) -> None:
-    prometheus = require_judge("prometheus")
+    require_judge("prometheus")
     envs = environments(example)
     assert envs, f"{example.name} has no Kubernetes environment"
     rule_files = []
@@ -259,32 +259,14 @@ def test_every_dashboard_query_answers_for_every_objective(example: Path, tmp_pa
         path.write_text(env.rules, encoding="utf-8")
         rule_files.append(path)
     served = Served(envs)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    (tmp_path / "prometheus.yaml").write_text(
-        loopback.prometheus_config(rule_files, served.address), encoding="utf-8"
-    )
     wanted = {
         (env.system.environment.name, *key): check
         for env in envs
         for key, check in checks(env).items()
     }
-    closed = f"http://127.0.0.1:{free_port()}"
     with ExitStack() as stack:
         stack.enter_context(loopback.serving(served.server))
-        stack.enter_context(
-            loopback.running(
-                [
-                    prometheus,
-                    f"--config.file={tmp_path / 'prometheus.yaml'}",
-                    f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                ],
-                tmp_path / "prometheus.log",
-                f"{url}/-/ready",
-                {"PATH": "/usr/bin:/bin", "HTTP_PROXY": closed, "HTTPS_PROXY": closed},
-            )
-        )
+        url = stack.enter_context(loopback.prometheus(tmp_path, rule_files, served.address))
         deadline = time.monotonic() + ANSWER_TIMEOUT
         while True:
             wrong = {}
